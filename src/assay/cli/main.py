@@ -1,0 +1,222 @@
+"""``assay``: validate industrial ML models from the command line.
+
+Exit codes: 0 success, 1 the policy failed (verdicts), 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from assay.cli.output import console, err_console, print_summary, progress_bar
+from assay.core.config import ValidationConfig
+from assay.core.errors import AssayError
+from assay.services.workspace import Workspace
+
+app = typer.Typer(
+    name="assay",
+    help="Validate industrial machine-learning models before they ship.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+dataset_app = typer.Typer(help="Register and inspect datasets.", no_args_is_help=True)
+model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
+run_app = typer.Typer(help="List and inspect validation runs.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(model_app, name="model")
+app.add_typer(run_app, name="run")
+
+HomeOption = Annotated[Path | None, typer.Option("--home", envvar="ASSAY_HOME", help="Store folder (default ./.assay).")]
+
+
+def _workspace(home: Path | None) -> Workspace:
+    return Workspace.open(home)
+
+
+@dataset_app.command("add")
+def dataset_add(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    path: Annotated[Path, typer.Argument(help="Folder, manifest or table to read.")],
+    label_column: Annotated[str | None, typer.Option(help="Column holding the expert label (default: label).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column holding the item id (default: row number).")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="Reader to use; detected when omitted.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Register a dataset version (re-adding identical content changes nothing)."""
+    from assay.services.datasets import register_dataset
+
+    ws = _workspace(home)
+    registered = register_dataset(ws, name, path, format, label_column, id_column)
+    d = registered.dataset
+    verb = "added" if registered.created else "unchanged, already registered as"
+    console.print(f"{verb} [bold]{d.ref}[/] ({d.format}, {d.n_items} items, version {d.version[:12]})")
+    for note in d.notes if registered.created else []:
+        console.print(f"  note: {note}")
+
+
+@dataset_app.command("list")
+def dataset_list(home: HomeOption = None) -> None:
+    """List every dataset version."""
+    from rich.table import Table
+
+    from assay.services.datasets import list_datasets
+
+    table = Table("dataset", "format", "items", "classes", "version", "added")
+    for d in list_datasets(_workspace(home)):
+        table.add_row(d.ref, d.format, str(d.n_items), str(len(d.label_counts)), d.version[:12], d.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@dataset_app.command("show")
+def dataset_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None) -> None:
+    """Show one dataset version: labels, columns, source."""
+    from assay.services.datasets import get_dataset
+
+    d = get_dataset(_workspace(home), ref)
+    console.print(f"[bold]{d.ref}[/]  version {d.version}\n  format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}")
+    console.print("  labels: " + ", ".join(f"{k} ({v})" for k, v in d.label_counts.items()))
+    cols = [c["name"] for c in d.columns]
+    console.print(f"  columns ({len(cols)}): " + ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else ""))
+    for note in d.notes:
+        console.print(f"  note: {note}")
+
+
+@model_app.command("add")
+def model_add(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    file: Annotated[Path, typer.Argument(help="Model file (.onnx, or .skops for scikit-learn).")],
+    spec: Annotated[Path, typer.Option("--spec", help="Model spec (YAML).")],
+    home: HomeOption = None,
+) -> None:
+    """Register a model version after checking it against its spec."""
+    from assay.services.models import register_model
+
+    registered = register_model(_workspace(home), name, file, spec)
+    m = registered.model
+    verb = "added" if registered.created else "unchanged, already registered as"
+    console.print(f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})")
+
+
+@model_app.command("list")
+def model_list(home: HomeOption = None) -> None:
+    """List every model version."""
+    from rich.table import Table
+
+    from assay.services.models import list_models
+
+    table = Table("model", "runtime", "labels", "size", "version", "added")
+    for m in list_models(_workspace(home)):
+        table.add_row(m.ref, m.runtime, ", ".join(m.spec["labels"]), f"{m.size_bytes / 1e6:.2f} MB", m.version[:12], m.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@model_app.command("show")
+def model_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None) -> None:
+    """Show one model version: spec and signature."""
+    import yaml
+
+    from assay.services.models import get_model
+
+    m = get_model(_workspace(home), ref)
+    console.print(f"[bold]{m.ref}[/]  version {m.version}\n  runtime {m.runtime}, file {m.file_name} ({m.size_bytes} bytes)")
+    console.print("  inputs: " + ", ".join(m.signature.get("inputs", [])))
+    console.print("  outputs: " + ", ".join(m.signature.get("outputs", [])))
+    console.print(yaml.safe_dump(m.spec, sort_keys=False).rstrip())
+
+
+@app.command("validate")
+def validate_command(
+    model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset NAME or NAME@VERSION.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for report.html, result.json, predictions.parquet.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")] = None,
+    confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    auc_mode: Annotated[str, typer.Option(help="exact or binned score histograms.")] = "exact",
+    threads: Annotated[int | None, typer.Option(help="Inference threads (default: all cores).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run a model over a dataset; write report.html, result.json and predictions.parquet."""
+    from assay.services.validation import validate
+
+    config = ValidationConfig(batch_size, confidence, resamples, seed, auc_mode, threads=threads)  # type: ignore[arg-type]
+    ws = _workspace(home)
+    with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
+        outcome = validate(ws, model, dataset, out, config, on_start=on_start, on_progress=on_progress)
+    print_summary(outcome.result)
+    where = outcome.out_dir or outcome.run_dir
+    console.print(f"report: {where / 'report.html'}")
+
+
+@run_app.command("list")
+def run_list(home: HomeOption = None, limit: int = 20) -> None:
+    """List recent runs."""
+    from rich.table import Table
+
+    ws = _workspace(home)
+    table = Table("run", "status", "model", "dataset", "items", "failed", "started")
+    for r in ws.catalog.list_runs(limit):
+        m, d = ws.catalog.get_model_by_id(r.model_id), ws.catalog.get_dataset_by_id(r.dataset_id)
+        table.add_row(r.id[:12], r.status, m.ref, d.ref, str(r.n_items or ""), str(r.n_failed or ""), r.started_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@run_app.command("show")
+def run_show(run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")], home: HomeOption = None) -> None:
+    """Show a finished run's summary."""
+    from assay.reports.json import read_result_json
+
+    ws = _workspace(home)
+    r = ws.catalog.get_run(run_id)
+    path = Path(r.run_dir) / "result.json"
+    if r.status != "finished" or not path.exists():
+        console.print(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else ""))
+        return
+    print_summary(read_result_json(path))
+    console.print(f"report: {Path(r.run_dir) / 'report.html'}")
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's data, models and report.")] = Path("demo-output"),
+    n_items: Annotated[int, typer.Option(help="Synthetic scans to generate.")] = 1800,
+    home: HomeOption = None,
+) -> None:
+    """Generate synthetic cable scans and two models, register them, validate the candidate."""
+    from assay.demo.run import run_demo
+
+    outcome = run_demo(_workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar)
+    print_summary(outcome.result)
+    console.print(f"\nreport: {outcome.files['report.html'].resolve()}")
+    console.print("(two scans were truncated on purpose: they are listed as not judged, never dropped)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except AssayError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,72 @@
+"""Terminal rendering shared by the commands: tables, summaries, progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from assay.core.results import ValidationResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+SUMMARY_METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc", "pr_auc", "log_loss", "ece"]
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
+def print_summary(result: ValidationResult) -> None:
+    """The short verdict-free summary printed after a validation."""
+    console.print(
+        f"[bold]{result.model.name}@{result.model.number}[/] on [bold]{result.dataset.name}@{result.dataset.number}[/]: "
+        f"{result.n_items} items, {result.n_judged} judged, "
+        + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
+    )
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column(f"{int(result.config.get('confidence', 0.95) * 100)}% interval", justify="right")
+    for key in SUMMARY_METRICS:
+        m = result.metrics.get(key)
+        if m is None:
+            continue
+        interval = "" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
+        table.add_row(key, _fmt(m.value), interval)
+    console.print(table)
+    if result.n_failed:
+        for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
+            console.print(f"  [red]{n}[/] not judged: {reason}")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
+    """(on_start, on_progress) callbacks driving a Rich bar with items/s and ETA."""
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        task = progress.add_task(description, total=None, rate="")
+
+        def on_start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def on_progress(n: int) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[0].speed
+            progress.update(task, rate=f"{speed:,.0f} items/s" if speed else "")
+
+        yield on_start, on_progress

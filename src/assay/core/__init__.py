@@ -1,0 +1,1 @@
+"""Pure domain logic: specs, batches, accumulators, statistics and result types (numpy + stdlib)."""

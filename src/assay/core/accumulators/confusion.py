@@ -1,0 +1,170 @@
+"""Metrics that are functions of the confusion matrix: accuracy, per-class P/R/F1, MCC, kappa.
+
+Each formula below takes counts of shape [..., K, K] (rows = expert label, columns = predicted) so
+that the same code gives the point estimate (one matrix) and the bootstrap replicates (a stack of
+resampled matrices). Averages follow scikit-learn's conventions: macro and weighted averages run over
+the classes that occur as label or prediction, and a ratio with a zero denominator counts as 0 in
+an average while the per-class value is reported as undefined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.accumulators.base import Finalized
+from assay.core.batch import ScoredBatch
+from assay.core.intervals import (
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+    wilson_interval,
+)
+from assay.core.metric_value import MetricValue
+
+F = npt.NDArray[np.float64]
+
+
+def _div(num: F, den: F) -> F:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: F = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
+def _parts(c: npt.NDArray[np.int64]) -> tuple[F, F, F, F]:
+    cf = c.astype(np.float64)
+    tp = np.diagonal(cf, axis1=-2, axis2=-1)
+    support = cf.sum(axis=-1)
+    predicted = cf.sum(axis=-2)
+    n = support.sum(axis=-1)
+    return tp, support, predicted, n
+
+
+def accuracy(c: npt.NDArray[np.int64]) -> F:
+    tp, _, _, n = _parts(c)
+    return _div(tp.sum(axis=-1), n)
+
+
+def precision(c: npt.NDArray[np.int64]) -> F:
+    tp, _, predicted, _ = _parts(c)
+    return _div(tp, predicted)
+
+
+def recall(c: npt.NDArray[np.int64]) -> F:
+    tp, support, _, _ = _parts(c)
+    return _div(tp, support)
+
+
+def f1(c: npt.NDArray[np.int64]) -> F:
+    tp, support, predicted, _ = _parts(c)
+    return _div(2.0 * tp, support + predicted)
+
+
+def _macro(per_class: F, c: npt.NDArray[np.int64]) -> F:
+    _, support, predicted, _ = _parts(c)
+    present = (support + predicted) > 0
+    values = np.where(present, np.nan_to_num(per_class, nan=0.0), 0.0)
+    return _div(values.sum(axis=-1), present.sum(axis=-1).astype(np.float64))
+
+
+def _weighted(per_class: F, c: npt.NDArray[np.int64]) -> F:
+    _, support, _, _ = _parts(c)
+    values = np.nan_to_num(per_class, nan=0.0) * support
+    return _div(values.sum(axis=-1), support.sum(axis=-1))
+
+
+def balanced_accuracy(c: npt.NDArray[np.int64]) -> F:
+    r = recall(c)
+    counted = np.isfinite(r)
+    return _div(np.where(counted, r, 0.0).sum(axis=-1), counted.sum(axis=-1).astype(np.float64))
+
+
+def matthews_corrcoef(c: npt.NDArray[np.int64]) -> F:
+    tp, support, predicted, n = _parts(c)
+    correct = tp.sum(axis=-1)
+    cov_tp = correct * n - (support * predicted).sum(axis=-1)
+    cov_pp = n * n - (predicted * predicted).sum(axis=-1)
+    cov_tt = n * n - (support * support).sum(axis=-1)
+    den = np.sqrt(cov_pp * cov_tt)
+    # scikit-learn's convention: MCC is 0 when either marginal is constant.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: F = np.where(den > 0, cov_tp / np.where(den > 0, den, 1.0), np.where(n > 0, 0.0, np.nan))
+    return out
+
+
+def cohen_kappa(c: npt.NDArray[np.int64]) -> F:
+    tp, support, predicted, n = _parts(c)
+    po = _div(tp.sum(axis=-1), n)
+    pe = _div((support * predicted).sum(axis=-1), n * n)
+    return _div(po - pe, 1.0 - pe)
+
+
+HEADLINE: dict[str, Callable[[npt.NDArray[np.int64]], F]] = {
+    "balanced_accuracy": balanced_accuracy,
+    "macro_precision": lambda c: _macro(precision(c), c),
+    "macro_recall": lambda c: _macro(recall(c), c),
+    "macro_f1": lambda c: _macro(f1(c), c),
+    "weighted_precision": lambda c: _weighted(precision(c), c),
+    "weighted_recall": lambda c: _weighted(recall(c), c),
+    "weighted_f1": lambda c: _weighted(f1(c), c),
+    "mcc": matthews_corrcoef,
+    "cohen_kappa": cohen_kappa,
+}
+
+
+@dataclass(frozen=True)
+class ConfusionAccumulator:
+    """Counts of (expert label, predicted class) pairs; everything confusion-based derives from it."""
+
+    labels: tuple[str, ...]
+    intervals: IntervalConfig = IntervalConfig()
+    name: str = "confusion"
+
+    def empty(self) -> npt.NDArray[np.int64]:
+        k = len(self.labels)
+        return np.zeros((k, k), dtype=np.int64)
+
+    def update(self, state: npt.NDArray[np.int64], batch: ScoredBatch) -> npt.NDArray[np.int64]:
+        k = len(self.labels)
+        flat = batch.y_true * k + batch.y_pred
+        return state + np.bincount(flat, minlength=k * k).reshape(k, k)
+
+    def merge(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return a + b
+
+    def finalize(self, state: npt.NDArray[np.int64]) -> Finalized:
+        conf = self.intervals.confidence
+        c = state
+        tp, support, predicted, n = _parts(c)
+        out = Finalized()
+        out.extras["confusion_matrix"] = c.tolist()
+        out.metrics["accuracy"] = MetricValue.of(
+            float(accuracy(c)), wilson_interval(tp.sum(), n, conf), "wilson"
+        )
+        # One set of resampled matrices serves every bootstrap metric of this state.
+        draws = draw_multinomial(c, self.intervals, salt=self.name).reshape(-1, *c.shape)
+        for name, fn in HEADLINE.items():
+            out.metrics[name] = MetricValue.of(
+                float(fn(c)), percentile_interval(fn(draws), conf), "bootstrap"
+            )
+        prec, rec, f1s = precision(c), recall(c), f1(c)
+        f1_draws = f1(draws)
+        for k, label in enumerate(self.labels):
+            f1_interval = percentile_interval(f1_draws[:, k], conf)
+            out.per_class[label] = {
+                "precision": MetricValue.of(
+                    prec[k], wilson_interval(tp[k], predicted[k], conf), "wilson",
+                    note=None if predicted[k] else "no item was predicted as this class",
+                ),
+                "recall": MetricValue.of(
+                    rec[k], wilson_interval(tp[k], support[k], conf), "wilson",
+                    note=None if support[k] else "no item has this expert label",
+                ),
+                "f1": MetricValue.of(f1s[k], f1_interval, "bootstrap"),
+                "support": MetricValue.of(float(support[k])),
+            }
+        return out
+

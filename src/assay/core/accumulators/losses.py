@@ -1,0 +1,89 @@
+"""Mean per-item losses (log loss, Brier score) as mergeable histograms of loss values.
+
+The state keeps, per loss bin, the number of items and the exact sum of their losses. The value is
+the total sum over the total count (exact); the bootstrap resamples bins, using each bin's mean
+loss, which is accurate because the bins are narrow (log-spaced over many decades).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.accumulators.base import Finalized
+from assay.core.batch import ScoredBatch
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.metric_value import MetricValue
+
+F = npt.NDArray[np.float64]
+EPS = float(np.finfo(np.float64).eps)
+
+
+def log_loss_per_item(batch: ScoredBatch) -> F:
+    """Cross-entropy of the expert label, clipped like scikit-learn (float64 eps)."""
+    p_true = batch.scores[np.arange(batch.n_items), batch.y_true]
+    out: F = -np.log(np.clip(p_true, EPS, 1.0 - EPS))
+    return out
+
+
+def brier_per_item(batch: ScoredBatch) -> F:
+    """Squared distance to the one-hot label, halved for binary models (scikit-learn's convention)."""
+    onehot = np.zeros_like(batch.scores)
+    onehot[np.arange(batch.n_items), batch.y_true] = 1.0
+    out: F = ((onehot - batch.scores) ** 2).sum(axis=1)
+    return out * 0.5 if batch.n_classes == 2 else out
+
+
+# Bin 0 holds losses below 1e-12; the rest are log-spaced up to the largest clipped log loss.
+_EDGES = np.concatenate([[0.0], np.geomspace(1e-12, 40.0, 4095)])
+
+
+@dataclass(frozen=True)
+class LossState:
+    counts: npt.NDArray[np.int64]
+    sums: F
+
+
+@dataclass(frozen=True)
+class MeanLossAccumulator:
+    """The mean of a per-item loss, with a bootstrap interval."""
+
+    name: str
+    loss: Callable[[ScoredBatch], F]
+    intervals: IntervalConfig = IntervalConfig()
+
+    def empty(self) -> LossState:
+        return LossState(np.zeros(_EDGES.size, np.int64), np.zeros(_EDGES.size, np.float64))
+
+    def update(self, state: LossState, batch: ScoredBatch) -> LossState:
+        if batch.n_items == 0:
+            return state
+        losses = self.loss(batch)
+        idx = np.clip(np.searchsorted(_EDGES, losses, side="right") - 1, 0, _EDGES.size - 1)
+        return LossState(
+            state.counts + np.bincount(idx, minlength=_EDGES.size),
+            state.sums + np.bincount(idx, weights=losses, minlength=_EDGES.size),
+        )
+
+    def merge(self, a: LossState, b: LossState) -> LossState:
+        return LossState(a.counts + b.counts, a.sums + b.sums)
+
+    def finalize(self, state: LossState) -> Finalized:
+        n = int(state.counts.sum())
+        if n == 0:
+            return Finalized(metrics={self.name: MetricValue.of(None, note="no judged items")})
+        value = float(state.sums.sum() / n)
+        used = state.counts > 0
+        means = state.sums[used] / state.counts[used]
+        draws = draw_multinomial(state.counts[used], self.intervals, salt=self.name)
+        replicates = draws @ means / n
+        return Finalized(
+            metrics={
+                self.name: MetricValue.of(
+                    value, percentile_interval(replicates, self.intervals.confidence), "bootstrap"
+                )
+            }
+        )

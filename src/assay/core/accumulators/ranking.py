@@ -1,0 +1,275 @@
+"""ROC-AUC and PR-AUC (average precision) from mergeable score histograms.
+
+For each class the state counts, per score value, how many items of that class (positives) and of
+the other classes (negatives) received it. Two modes:
+
+- ``exact``: one bin per distinct score. Results equal scikit-learn's to rounding. To keep updates
+  cheap on long streams, a state is a short list of sorted runs that are merged like a binary
+  counter (O(n log n) in all); ``compact`` folds them into one run.
+- ``binned``: a fixed grid of ``n_bins`` equal-width bins on [0, 1]; constant-size state, scores
+  within one bin count as ties.
+
+Intervals: the bootstrap resamples the (bin, positive/negative) cells of each class's histogram.
+For speed, histograms with many distinct scores are first coarsened into at most
+``bootstrap_groups`` groups of adjacent scores (the point estimate is never coarsened). Macro
+averages combine per-class replicates drawn independently, which ignores the correlation between
+classes (a small approximation, stated in the result's method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.accumulators.base import Finalized
+from assay.core.batch import ScoredBatch
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.metric_value import MetricValue
+
+F = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A histogram over sorted distinct score values."""
+
+    values: F
+    pos: I64
+    neg: I64
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+
+def _run_from(values: F, pos: I64, neg: I64) -> Run:
+    """Sort and merge equal values (inputs need not be sorted or distinct)."""
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return Run(
+        uniq,
+        np.bincount(inverse, weights=pos, minlength=uniq.size).astype(np.int64),
+        np.bincount(inverse, weights=neg, minlength=uniq.size).astype(np.int64),
+    )
+
+
+def _merge_runs(a: Run, b: Run) -> Run:
+    if a.size == 0:
+        return b
+    if b.size == 0:
+        return a
+    return _run_from(
+        np.concatenate([a.values, b.values]),
+        np.concatenate([a.pos, b.pos]),
+        np.concatenate([a.neg, b.neg]),
+    )
+
+
+@dataclass(frozen=True)
+class ScoreHistogramState:
+    """Per class, a list of runs (exact mode) or one fixed-grid run (binned mode)."""
+
+    runs: tuple[tuple[Run, ...], ...] = field(default_factory=tuple)
+
+
+def _push(runs: tuple[Run, ...], new: Run) -> tuple[Run, ...]:
+    """Append a run, merging neighbours while the last is at least half the one before."""
+    stack = [*runs, new]
+    while len(stack) >= 2 and 2 * stack[-1].size >= stack[-2].size:
+        b, a = stack.pop(), stack.pop()
+        stack.append(_merge_runs(a, b))
+    return tuple(stack)
+
+
+def compact_run(runs: tuple[Run, ...]) -> Run:
+    """All runs of one class folded into one."""
+    out = Run(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
+    for r in runs:
+        out = _merge_runs(out, r)
+    return out
+
+
+def roc_auc_from(pos: I64 | F, neg: I64 | F) -> F:
+    """ROC-AUC of histograms with ascending scores on the last axis: P(s+ > s-) + P(tie)/2."""
+    p = np.asarray(pos, dtype=np.float64)
+    n = np.asarray(neg, dtype=np.float64)
+    neg_below = np.cumsum(n, axis=-1) - n
+    num = (p * (neg_below + 0.5 * n)).sum(axis=-1)
+    den = p.sum(axis=-1) * n.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: F = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
+def average_precision_from(pos: I64 | F, neg: I64 | F) -> F:
+    """Average precision (scikit-learn's step-wise PR-AUC) of histograms with ascending scores."""
+    p = np.asarray(pos, dtype=np.float64)[..., ::-1]
+    n = np.asarray(neg, dtype=np.float64)[..., ::-1]
+    tp = np.cumsum(p, axis=-1)
+    fp = np.cumsum(n, axis=-1)
+    total = tp[..., -1:] if tp.shape[-1] else np.zeros((*tp.shape[:-1], 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+        ap = (p * prec).sum(axis=-1) / total[..., 0]
+    out: F = np.where(total[..., 0] > 0, ap, np.nan)
+    return out
+
+
+def roc_curve_from(run: Run, max_points: int = 400) -> dict[str, list[float]]:
+    """ROC points (fpr, tpr) from the highest threshold down, thinned to about ``max_points``."""
+    p, n = run.pos[::-1].astype(np.float64), run.neg[::-1].astype(np.float64)
+    tps, fps = np.concatenate([[0.0], np.cumsum(p)]), np.concatenate([[0.0], np.cumsum(n)])
+    if tps[-1] == 0 or fps[-1] == 0:
+        return {"fpr": [], "tpr": []}
+    keep = np.unique(np.linspace(0, tps.size - 1, min(tps.size, max_points)).astype(int))
+    return {"fpr": (fps[keep] / fps[-1]).tolist(), "tpr": (tps[keep] / tps[-1]).tolist()}
+
+
+def pr_curve_from(run: Run, max_points: int = 400) -> dict[str, list[float]]:
+    """Precision-recall points from the highest threshold down, thinned to about ``max_points``."""
+    p, n = run.pos[::-1].astype(np.float64), run.neg[::-1].astype(np.float64)
+    tps, fps = np.cumsum(p), np.cumsum(n)
+    if tps.size == 0 or tps[-1] == 0:
+        return {"recall": [], "precision": []}
+    keep = np.unique(np.linspace(0, tps.size - 1, min(tps.size, max_points)).astype(int))
+    return {
+        "recall": (tps[keep] / tps[-1]).tolist(),
+        "precision": (tps[keep] / np.maximum(tps[keep] + fps[keep], 1.0)).tolist(),
+    }
+
+
+def _coarsen(run: Run, groups: int) -> tuple[I64, I64]:
+    """At most ``groups`` groups of adjacent scores, split at equal steps of cumulative count."""
+    if run.size <= groups:
+        return run.pos, run.neg
+    counts = np.cumsum(run.pos + run.neg)
+    edges = np.searchsorted(counts, np.linspace(0, counts[-1], groups + 1)[1:-1], side="left")
+    starts = np.unique(np.concatenate([[0], edges]))
+    return np.add.reduceat(run.pos, starts), np.add.reduceat(run.neg, starts)
+
+
+def _mean_of_finite(rows: F) -> F:
+    """Column means over the finite entries (nan where a column has none)."""
+    finite = np.isfinite(rows)
+    count = finite.sum(axis=0)
+    total = np.where(finite, rows, 0.0).sum(axis=0)
+    out: F = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class ScoreHistogramAccumulator:
+    """Per-class score histograms giving ROC-AUC and average precision (one-vs-rest)."""
+
+    labels: tuple[str, ...]
+    intervals: IntervalConfig = IntervalConfig()
+    mode: Literal["exact", "binned"] = "exact"
+    n_bins: int = 10_000
+    positive_index: int | None = None  # binary models: the class whose AUC is the headline
+    bootstrap_groups: int = 512
+    name: str = "score_histogram"
+
+    def _grid(self) -> F:
+        return (np.arange(self.n_bins, dtype=np.float64) + 0.5) / self.n_bins
+
+    def empty(self) -> ScoreHistogramState:
+        k = len(self.labels)
+        if self.mode == "binned":
+            zeros = np.zeros(self.n_bins, np.int64)
+            return ScoreHistogramState(tuple((Run(self._grid(), zeros, zeros),) for _ in range(k)))
+        return ScoreHistogramState(tuple(() for _ in range(k)))
+
+    def update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
+        if batch.n_items == 0:
+            return state
+        runs = []
+        for k, class_runs in enumerate(state.runs):
+            is_pos = (batch.y_true == k).astype(np.int64)
+            scores = batch.scores[:, k]
+            if self.mode == "binned":
+                (run,) = class_runs
+                idx = np.clip((scores * self.n_bins).astype(np.int64), 0, self.n_bins - 1)
+                pos = np.bincount(idx, weights=is_pos, minlength=self.n_bins).astype(np.int64)
+                neg = np.bincount(idx, weights=1 - is_pos, minlength=self.n_bins).astype(np.int64)
+                runs.append((Run(run.values, run.pos + pos, run.neg + neg),))
+            else:
+                runs.append(_push(class_runs, _run_from(scores, is_pos, 1 - is_pos)))
+        return ScoreHistogramState(tuple(runs))
+
+    def merge(self, a: ScoreHistogramState, b: ScoreHistogramState) -> ScoreHistogramState:
+        if self.mode == "binned":
+            return ScoreHistogramState(
+                tuple(
+                    (Run(ra.values, ra.pos + rb.pos, ra.neg + rb.neg),)
+                    for (ra,), (rb,) in zip(a.runs, b.runs, strict=True)
+                )
+            )
+        merged = []
+        for ra, rb in zip(a.runs, b.runs, strict=True):
+            out = ra
+            for r in rb:
+                out = _push(out, r)
+            merged.append(out)
+        return ScoreHistogramState(tuple(merged))
+
+    def compact(self, state: ScoreHistogramState) -> tuple[Run, ...]:
+        """One run per class; equal for any split of the same items into shards."""
+        return tuple(compact_run(r) for r in state.runs)
+
+    def _replicates(self, run: Run, salt: str) -> tuple[F, F]:
+        pos, neg = _coarsen(run, self.bootstrap_groups)
+        cells = np.stack([pos, neg])
+        draws = draw_multinomial(cells, self.intervals, salt).reshape(-1, 2, pos.size)
+        return roc_auc_from(draws[:, 0], draws[:, 1]), average_precision_from(draws[:, 0], draws[:, 1])
+
+    def finalize(self, state: ScoreHistogramState) -> Finalized:
+        conf = self.intervals.confidence
+        out = Finalized()
+        runs = self.compact(state)
+        aucs, aps, auc_reps, ap_reps = [], [], [], []
+        curves: dict[str, dict[str, dict[str, list[float]]]] = {}
+        for k, (label, run) in enumerate(zip(self.labels, runs, strict=True)):
+            auc = float(roc_auc_from(run.pos, run.neg))
+            ap = float(average_precision_from(run.pos, run.neg))
+            auc_rep, ap_rep = self._replicates(run, f"{self.name}:{k}")
+            aucs.append(auc)
+            aps.append(ap)
+            auc_reps.append(auc_rep)
+            ap_reps.append(ap_rep)
+            no_pos = "no item has this expert label"
+            out.per_class[label] = {
+                "roc_auc": MetricValue.of(
+                    auc, percentile_interval(auc_rep, conf), "bootstrap",
+                    note=None if np.isfinite(auc) else no_pos + " (or every item has it)",
+                ),
+                "pr_auc": MetricValue.of(
+                    ap, percentile_interval(ap_rep, conf), "bootstrap",
+                    note=None if np.isfinite(ap) else no_pos,
+                ),
+            }
+            curves[label] = {"roc": roc_curve_from(run), "pr": pr_curve_from(run)}
+        out.extras["curves"] = curves
+        if self.positive_index is not None:
+            pos = self.positive_index
+            out.metrics["roc_auc"] = MetricValue.of(
+                aucs[pos], percentile_interval(auc_reps[pos], conf), "bootstrap"
+            )
+            out.metrics["pr_auc"] = MetricValue.of(
+                aps[pos], percentile_interval(ap_reps[pos], conf), "bootstrap"
+            )
+        else:
+            for name, values, reps in (("roc_auc", aucs, auc_reps), ("pr_auc", aps, ap_reps)):
+                defined = [i for i, v in enumerate(values) if np.isfinite(v)]
+                if not defined:
+                    out.metrics[name] = MetricValue.of(None, note="no class has both positives and negatives")
+                    continue
+                macro = float(np.mean([values[i] for i in defined]))
+                rep = _mean_of_finite(np.stack([reps[i] for i in defined]))
+                out.metrics[name] = MetricValue.of(
+                    macro, percentile_interval(rep, conf), "bootstrap",
+                    note="macro average, one-vs-rest over classes present in the data",
+                )
+        return out

@@ -1,0 +1,66 @@
+"""ScoredBatch: the judged items of one batch, as the accumulators see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Expert labels, class probabilities and predictions of judged items, index-aligned.
+
+    ``y_true`` and ``y_pred`` are class indices into the model's labels; ``scores`` holds one
+    probability per class (rows sum to one). Items that could not be judged never appear here:
+    they are recorded, with their reason, in the predictions file instead.
+    """
+
+    y_true: npt.NDArray[np.int64]
+    y_pred: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    item_ids: tuple[str, ...] = ()
+    # Per-item reference (e.g. an image path) kept only for galleries of examples.
+    refs: tuple[str | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.y_true)
+        if len(self.y_pred) != n or self.scores.shape[0] != n:
+            raise ValueError("y_true, y_pred and scores must have the same length")
+        if self.scores.ndim != 2:
+            raise ValueError("scores must be a 2-d array [items, classes]")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.y_true)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.scores.shape[1])
+
+    @property
+    def confidence(self) -> npt.NDArray[np.float64]:
+        """Score of the predicted class for each item."""
+        return self.scores[np.arange(self.n_items), self.y_pred]
+
+
+def make_batch(
+    y_true: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    y_pred: npt.ArrayLike | None = None,
+    item_ids: tuple[str, ...] = (),
+    refs: tuple[str | None, ...] = (),
+) -> ScoredBatch:
+    """Convenience constructor: predictions default to the argmax of the scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 1:
+        s = s.reshape(0, 0) if s.size == 0 else s[:, None]
+    pred = np.argmax(s, axis=1) if y_pred is None else np.asarray(y_pred)
+    return ScoredBatch(
+        y_true=np.asarray(y_true, dtype=np.int64),
+        y_pred=pred.astype(np.int64),
+        scores=s,
+        item_ids=item_ids,
+        refs=refs,
+    )

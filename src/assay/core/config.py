@@ -1,0 +1,44 @@
+"""ValidationConfig: how a validation run is carried out. Saved with the run's results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from assay.core.errors import InputError
+from assay.core.intervals import IntervalConfig
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Settings of one run; ``batch_size`` None picks 64 images or 8,192 table rows per batch."""
+
+    batch_size: int | None = None
+    confidence: float = 0.95
+    n_resamples: int = 1000
+    seed: int = 0
+    auc_mode: Literal["exact", "binned"] = "exact"
+    n_examples: int = 24
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError("batch size must be at least 1")
+        if not 0.5 <= self.confidence < 1.0:
+            raise InputError(f"confidence must lie in [0.5, 1), got {self.confidence}")
+        if self.n_resamples < 100:
+            raise InputError("at least 100 bootstrap resamples are needed for a 95% interval")
+        if self.auc_mode not in ("exact", "binned"):
+            raise InputError("auc mode must be exact or binned")
+
+    @property
+    def intervals(self) -> IntervalConfig:
+        return IntervalConfig(self.confidence, self.n_resamples, self.seed)
+
+    def batch_size_for(self, kind: str) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return 64 if kind == "image" else 8192
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,43 @@
+"""FailureLog: items that could not be judged, with the reason, never dropped silently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FailureLog:
+    """Counts of failed items by reason, plus the first ``keep`` failed items in stream order.
+
+    Every failed item is also written, with its reason, to the predictions file; this log is the
+    summary the report and ``result.json`` show.
+    """
+
+    keep: int = 1000
+    n_failed: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, item_id: str, reason: str) -> None:
+        self.n_failed += 1
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+        if len(self.items) < self.keep:
+            self.items.append((item_id, reason))
+
+    def merge(self, other: FailureLog) -> FailureLog:
+        """Combine two logs; ``self``'s items come first, as for consecutive shards."""
+        out = FailureLog(keep=self.keep, n_failed=self.n_failed + other.n_failed)
+        out.by_reason = dict(self.by_reason)
+        for reason, n in other.by_reason.items():
+            out.by_reason[reason] = out.by_reason.get(reason, 0) + n
+        out.items = (self.items + other.items)[: self.keep]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_failed": self.n_failed,
+            "by_reason": dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])),
+            "items": [{"item_id": i, "error": r} for i, r in self.items],
+            "items_truncated": self.n_failed > len(self.items),
+        }

@@ -1,0 +1,41 @@
+"""Protocols the engines depend on; adapters in runtimes/, datasets/ and store/ implement them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.prepared import PreparedBatch
+
+
+class Runtime(Protocol):
+    """A loaded model: one batch of inputs in, the raw scores output out."""
+
+    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """Run the model on a batch; returns the output the spec names (or the only score output)."""
+        ...
+
+
+class Decoder(Protocol):
+    """Turns one raw dataset batch into model inputs, recording rows it cannot read."""
+
+    def __call__(self, batch: Any) -> PreparedBatch: ...
+
+    def close(self) -> None: ...
+
+
+class PredictionSink(Protocol):
+    """Receives every item's outcome, judged or failed, in stream order."""
+
+    def write(
+        self,
+        item_ids: list[str],
+        labels: list[str | None],
+        predicted: list[str | None],
+        scores: npt.NDArray[np.float64],
+        errors: list[str | None],
+    ) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,28 @@
+"""PreparedBatch: the port between dataset decoders and engines.
+
+A decoder turns one raw batch of dataset rows into model-ready inputs for the rows it could read,
+plus the reason for every row it could not. Engines see only this type, never a file format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Model inputs for the readable rows of one batch, with every unreadable row's reason."""
+
+    item_ids: list[str]
+    labels: list[str | None]
+    inputs: npt.NDArray[np.float32]  # one row per readable item, in order
+    readable: npt.NDArray[np.bool_]  # per item: was it turned into an input row?
+    errors: dict[int, str] = field(default_factory=dict)  # item position -> reason
+    refs: list[str | None] = field(default_factory=list)  # e.g. image paths, for galleries
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)

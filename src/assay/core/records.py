@@ -1,0 +1,106 @@
+"""Catalog records: dataset versions, model versions and runs, as plain immutable data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from assay.core.errors import InputError
+
+_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,199})(?:@(?P<version>[A-Za-z0-9]+))?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def check_name(name: str, what: str) -> str:
+    """Names are 1-200 characters of letters, digits, '.', '_' and '-' (no '@', no '/')."""
+    if not _NAME.match(name):
+        raise InputError(f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-'")
+    return name
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """``name`` (latest), ``name@3`` (version number) or ``name@9f2c1a`` (digest prefix)."""
+
+    name: str
+    number: int | None = None
+    digest_prefix: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> VersionRef:
+        match = _REF.match(text.strip())
+        if match is None:
+            raise InputError(f"invalid {what} reference {text!r}: expected NAME or NAME@VERSION")
+        version = match["version"]
+        if version is None:
+            return cls(match["name"])
+        if version.isdigit() and len(version) < 6:
+            return cls(match["name"], number=int(version))
+        return cls(match["name"], digest_prefix=version.lower())
+
+    def __str__(self) -> str:
+        if self.number is not None:
+            return f"{self.name}@{self.number}"
+        if self.digest_prefix is not None:
+            return f"{self.name}@{self.digest_prefix}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: int
+    name: str
+    number: int
+    version: str
+    format: str
+    kind: str
+    source: str
+    options: dict[str, Any]
+    n_items: int
+    label_counts: dict[str, int]
+    columns: list[dict[str, str]]
+    manifest_path: str
+    notes: list[str]
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.number}"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    name: str
+    number: int
+    version: str
+    runtime: str
+    file_path: str
+    file_name: str
+    size_bytes: int
+    spec: dict[str, Any]
+    signature: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.number}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    model_id: int
+    dataset_id: int
+    status: str
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    started_at: datetime
+    run_dir: str
+    finished_at: datetime | None = None
+    n_items: int | None = None
+    n_failed: int | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

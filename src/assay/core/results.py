@@ -1,0 +1,126 @@
+"""ValidationResult: everything one validation run found, as plain data that renders anywhere.
+
+The result is the saved snapshot of a run: reports (HTML, JSON, Markdown) are rendered from it,
+any number of times, without recomputing a metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.core.metric_value import MetricValue
+
+RESULT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A catalogued model or dataset version: name, content digest and per-name version number."""
+
+    name: str
+    version: str
+    number: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "number": self.number}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactRef:
+        return cls(data["name"], data["version"], int(data.get("number", 0)))
+
+
+@dataclass
+class ValidationResult:
+    """One model version judged on one dataset version."""
+
+    run_id: str
+    model: ArtifactRef
+    dataset: ArtifactRef
+    labels: tuple[str, ...]
+    n_items: int
+    n_failed: int
+    metrics: dict[str, MetricValue]
+    per_class: dict[str, dict[str, MetricValue]]
+    confusion_matrix: list[list[int]]
+    dataset_kind: str = "tabular"
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    curves: dict[str, Any] = field(default_factory=dict)
+    error_examples: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, Any] = field(default_factory=dict)
+    label_counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str = ""
+    status: str = "finished"
+
+    @property
+    def n_judged(self) -> int:
+        return self.n_items - self.n_failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``result.json`` document."""
+        return {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "status": self.status,
+            "model": self.model.to_dict(),
+            "dataset": self.dataset.to_dict(),
+            "dataset_kind": self.dataset_kind,
+            "n_items": self.n_items,
+            "n_judged": self.n_judged,
+            "n_failed": self.n_failed,
+            "labels": list(self.labels),
+            "label_counts": self.label_counts,
+            "metrics": {
+                **{name: m.to_dict() for name, m in self.metrics.items()},
+                "per_class": {
+                    label: {name: m.to_dict() for name, m in values.items()}
+                    for label, values in self.per_class.items()
+                },
+            },
+            "confusion_matrix": self.confusion_matrix,
+            "reliability": self.reliability,
+            "curves": self.curves,
+            "error_examples": self.error_examples,
+            "failures": self.failures,
+            "timings": self.timings,
+            "environment": self.environment,
+            "config": self.config,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationResult:
+        """Read a ``result.json`` document back."""
+        metrics = dict(data["metrics"])
+        per_class = metrics.pop("per_class", {})
+        return cls(
+            run_id=data["run_id"],
+            model=ArtifactRef.from_dict(data["model"]),
+            dataset=ArtifactRef.from_dict(data["dataset"]),
+            labels=tuple(data["labels"]),
+            n_items=int(data["n_items"]),
+            n_failed=int(data["n_failed"]),
+            metrics={k: MetricValue.from_dict(v) for k, v in metrics.items()},
+            per_class={
+                label: {k: MetricValue.from_dict(v) for k, v in values.items()}
+                for label, values in per_class.items()
+            },
+            confusion_matrix=data["confusion_matrix"],
+            dataset_kind=data.get("dataset_kind", "tabular"),
+            reliability=data.get("reliability", []),
+            curves=data.get("curves", {}),
+            error_examples=data.get("error_examples", []),
+            failures=data.get("failures", {}),
+            label_counts=data.get("label_counts", {}),
+            timings=data.get("timings", {}),
+            environment=data.get("environment", {}),
+            config=data.get("config", {}),
+            started_at=data.get("started_at", ""),
+            finished_at=data.get("finished_at", ""),
+            status=data.get("status", "finished"),
+        )

@@ -1,0 +1,239 @@
+"""ModelSpec: how to feed a model and how to read what it returns.
+
+A spec is parsed from a plain mapping (the YAML file is read by the caller) and every error names
+the offending field, so that ``assay model add`` can say exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assay.core.errors import InputError
+
+Color = Literal["grayscale", "rgb", "bgr"]
+Layout = Literal["NCHW", "NHWC"]
+OutputKind = Literal["probabilities", "logits"]
+MissingPolicy = Literal["error", "allow"]
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """Image preprocessing: decode, convert colour, resize if needed, scale, normalise, lay out."""
+
+    size: tuple[int, int]  # height, width
+    color: Color = "rgb"
+    layout: Layout = "NCHW"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    name: str | None = None  # the model input to feed; the first one when omitted
+
+    kind: Literal["image"] = "image"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "grayscale" else 3
+
+
+@dataclass(frozen=True)
+class TabularInput:
+    """Table rows: the named columns, in order, as a float32 matrix [N, len(columns)]."""
+
+    columns: tuple[str, ...]
+    # "error": a row with a missing (NaN/null) feature is recorded as failed, never imputed silently.
+    # "allow": NaN is passed through, for models that handle missing values themselves.
+    missing: MissingPolicy = "error"
+    name: str | None = None
+
+    kind: Literal["tabular"] = "tabular"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Which model output holds the class scores, and whether they are probabilities or logits."""
+
+    name: str | None = None
+    kind: OutputKind = "probabilities"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Task, class names in output-index order, input preprocessing and output interpretation."""
+
+    labels: tuple[str, ...]
+    input: ImageInput | TabularInput
+    output: OutputSpec = field(default_factory=OutputSpec)
+    task: Literal["classification"] = "classification"
+    # Binary decision rule: predict ``positive`` when its score >= threshold; otherwise argmax.
+    threshold: float | None = None
+    positive: str | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def positive_index(self) -> int | None:
+        """Index of the positive class for binary models (the second label unless named)."""
+        if self.n_classes != 2:
+            return None
+        return self.labels.index(self.positive) if self.positive is not None else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data, suitable for YAML/JSON and for ``parse_model_spec``."""
+        inp: dict[str, Any]
+        if isinstance(self.input, ImageInput):
+            inp = {
+                "kind": "image",
+                "size": list(self.input.size),
+                "color": self.input.color,
+                "layout": self.input.layout,
+                "scale": self.input.scale,
+                "mean": list(self.input.mean),
+                "std": list(self.input.std),
+            }
+        else:
+            inp = {
+                "kind": "tabular",
+                "columns": list(self.input.columns),
+                "missing": self.input.missing,
+            }
+        if self.input.name is not None:
+            inp["name"] = self.input.name
+        out: dict[str, Any] = {"kind": self.output.kind}
+        if self.output.name is not None:
+            out["name"] = self.output.name
+        data: dict[str, Any] = {
+            "task": self.task,
+            "labels": list(self.labels),
+            "input": inp,
+            "output": out,
+        }
+        if self.threshold is not None:
+            data["threshold"] = self.threshold
+        if self.positive is not None:
+            data["positive"] = self.positive
+        return data
+
+
+def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in mapping:
+        raise InputError(f"spec: {where}{key} is required")
+    return mapping[key]
+
+
+def _choice(value: Any, allowed: Sequence[str], where: str) -> str:
+    if value not in allowed:
+        raise InputError(f"spec: {where} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _floats(value: Any, where: str) -> tuple[float, ...]:
+    values = value if isinstance(value, list | tuple) else [value]
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(f"spec: {where} must be a number or a list of numbers") from None
+    if not out or not all(math.isfinite(v) for v in out):
+        raise InputError(f"spec: {where} must hold finite numbers")
+    return out
+
+
+def _known_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise InputError(f"spec: unknown field {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _parse_image_input(raw: Mapping[str, Any]) -> ImageInput:
+    _known_keys(raw, {"kind", "size", "color", "layout", "scale", "mean", "std", "name"}, "input.")
+    size = _require(raw, "size", "input.")
+    if (
+        not isinstance(size, list | tuple)
+        or len(size) != 2
+        or not all(isinstance(s, int) and s > 0 for s in size)
+    ):
+        raise InputError("spec: input.size must be [height, width] with positive integers")
+    color = _choice(raw.get("color", "rgb"), ["grayscale", "rgb", "bgr"], "input.color")
+    channels = 1 if color == "grayscale" else 3
+    mean = _floats(raw.get("mean", [0.0]), "input.mean")
+    std = _floats(raw.get("std", [1.0]), "input.std")
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise InputError(
+                f"spec: input.{name} has {len(values)} values but color {color} has {channels} "
+                "channel(s)"
+            )
+    if any(s == 0 for s in std):
+        raise InputError("spec: input.std must not contain 0")
+    return ImageInput(
+        size=(int(size[0]), int(size[1])),
+        color=color,  # type: ignore[arg-type]
+        layout=_choice(raw.get("layout", "NCHW"), ["NCHW", "NHWC"], "input.layout"),  # type: ignore[arg-type]
+        scale=_floats(raw.get("scale", 1.0 / 255.0), "input.scale")[0],
+        mean=mean,
+        std=std,
+        name=raw.get("name"),
+    )
+
+
+def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
+    _known_keys(raw, {"kind", "columns", "missing", "name"}, "input.")
+    columns = _require(raw, "columns", "input.")
+    if not isinstance(columns, list) or not columns:
+        raise InputError("spec: input.columns must be a non-empty list of column names")
+    names = tuple(str(c) for c in columns)
+    if len(set(names)) != len(names):
+        raise InputError("spec: input.columns lists a column twice")
+    missing = _choice(raw.get("missing", "error"), ["error", "allow"], "input.missing")
+    return TabularInput(columns=names, missing=missing, name=raw.get("name"))  # type: ignore[arg-type]
+
+
+def parse_model_spec(raw: Any) -> ModelSpec:
+    """Build a ModelSpec from a mapping (parsed YAML/JSON); raise InputError naming the bad field."""
+    if not isinstance(raw, Mapping):
+        raise InputError("spec: expected a mapping at the top level")
+    _known_keys(raw, {"task", "labels", "input", "output", "threshold", "positive"}, "")
+    task = _choice(raw.get("task", "classification"), ["classification"], "task")
+    labels = _require(raw, "labels", "")
+    if not isinstance(labels, list) or len(labels) < 2:
+        raise InputError("spec: labels must be a list of at least two class names")
+    names = tuple(str(label) for label in labels)
+    if len(set(names)) != len(names):
+        raise InputError("spec: labels must be distinct")
+    inp = _require(raw, "input", "")
+    if not isinstance(inp, Mapping):
+        raise InputError("spec: input must be a mapping")
+    kind = _choice(inp.get("kind"), ["image", "tabular"], "input.kind")
+    parsed_input = _parse_image_input(inp) if kind == "image" else _parse_tabular_input(inp)
+    out = raw.get("output", {}) or {}
+    if not isinstance(out, Mapping):
+        raise InputError("spec: output must be a mapping")
+    _known_keys(out, {"name", "kind"}, "output.")
+    output = OutputSpec(
+        name=out.get("name"),
+        kind=_choice(out.get("kind", "probabilities"), ["probabilities", "logits"], "output.kind"),  # type: ignore[arg-type]
+    )
+    positive = raw.get("positive")
+    if positive is not None:
+        positive = str(positive)
+        if positive not in names:
+            raise InputError(f"spec: positive {positive!r} is not one of labels {list(names)}")
+    threshold = raw.get("threshold")
+    if threshold is not None:
+        threshold = _floats(threshold, "threshold")[0]
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"spec: threshold must lie in [0, 1], got {threshold}")
+        if len(names) != 2:
+            raise InputError("spec: threshold applies to binary models (two labels) only")
+    return ModelSpec(
+        labels=names,
+        input=parsed_input,
+        output=output,
+        task=task,  # type: ignore[arg-type]
+        threshold=threshold,
+        positive=positive,
+    )

@@ -1,0 +1,1 @@
+"""Dataset readers (folders, manifests, tables, importers for known datasets) and decoders."""

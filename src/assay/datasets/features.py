@@ -1,0 +1,57 @@
+"""Feature matrices for tabular models, from manifest batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay.core.errors import InputError
+from assay.core.prepared import PreparedBatch
+from assay.core.spec import TabularInput
+from assay.datasets import columns as C
+
+
+def check_feature_columns(schema: pa.Schema, spec: TabularInput) -> None:
+    """Every column the model needs exists and is numeric; raise InputError naming the first that is not."""
+    for name in spec.columns:
+        if name not in schema.names:
+            raise InputError(f"the model needs column {name!r}, which the dataset does not have")
+        t = schema.field(name).type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)):
+            raise InputError(f"the model needs column {name!r} as numbers, but it holds {t}")
+
+
+class TabularBatchDecoder:
+    """Selects the spec's columns, in order, as float32; rows with missing values fail unless allowed."""
+
+    def __init__(self, spec: TabularInput) -> None:
+        self.spec = spec
+
+    def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
+        n = batch.num_rows
+        matrix = np.empty((n, len(self.spec.columns)), dtype=np.float32)
+        missing_in: list[str | None] = [None] * n
+        for j, name in enumerate(self.spec.columns):
+            column = pc.cast(batch.column(name), pa.float64())
+            values = column.to_numpy(zero_copy_only=False)  # nulls become nan
+            matrix[:, j] = values
+            if self.spec.missing == "error":
+                for i in np.flatnonzero(np.isnan(values)):
+                    if missing_in[i] is None:
+                        missing_in[i] = name
+        errors = {i: f"missing value in feature column {c!r}" for i, c in enumerate(missing_in) if c}
+        readable = np.ones(n, dtype=bool)
+        if errors:
+            readable[list(errors)] = False
+        return PreparedBatch(
+            item_ids=batch.column(C.ITEM_ID).to_pylist(),
+            labels=batch.column(C.LABEL).to_pylist(),
+            inputs=matrix[readable],
+            readable=readable,
+            errors=errors,
+            refs=[],
+        )
+
+    def close(self) -> None:
+        """Nothing to release; present so that decoders share one interface."""

@@ -1,0 +1,109 @@
+"""Image files: recognising them, decoding them in parallel, checking they did not change."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from PIL import Image, UnidentifiedImageError
+
+from assay.core.prepared import PreparedBatch
+from assay.core.preprocess import image_tensor
+from assay.core.spec import ImageInput
+from assay.datasets import columns as C
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex digest of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ImageError(Exception):
+    """An image that cannot be judged; the message is the reason recorded for the item."""
+
+
+def decode_image(
+    path: str, expected_sha256: str | None, size: tuple[int, int], color: str
+) -> npt.NDArray[np.uint8]:
+    """Read, verify, decode, convert and (only if needed) resize one image to [H, W, C] uint8."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError("image file not found") from None
+    except OSError as exc:
+        raise ImageError(f"image file cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise ImageError("image file changed since the dataset was registered")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.draft("L" if color == "grayscale" else "RGB", (size[1], size[0]))
+            converted = img.convert("L" if color == "grayscale" else "RGB")
+            if converted.size != (size[1], size[0]):
+                converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(converted, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"image cannot be decoded ({type(exc).__name__})") from None
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if color == "bgr":
+        pixels = pixels[:, :, ::-1]
+    return pixels
+
+
+class ImageBatchDecoder:
+    """Decodes the images of a manifest batch on a thread pool (Pillow releases the GIL)."""
+
+    def __init__(self, spec: ImageInput, workers: int | None = None) -> None:
+        self.spec = spec
+        self.workers = workers or min(8, (os.cpu_count() or 1) + 1)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _decode_one(self, args: tuple[str | None, str | None]) -> npt.NDArray[np.uint8] | str:
+        path, sha = args
+        if path is None:
+            return "no image path"
+        try:
+            return decode_image(path, sha, self.spec.size, self.spec.color)
+        except ImageError as exc:
+            return str(exc)
+
+    def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="assay-decode")
+        paths = batch.column(C.PATH).to_pylist()
+        names = batch.schema.names
+        shas = batch.column(C.SHA256).to_pylist() if C.SHA256 in names else [None] * len(paths)
+        decoded = list(self._pool.map(self._decode_one, zip(paths, shas, strict=True)))
+        errors = {i: d for i, d in enumerate(decoded) if isinstance(d, str)}
+        good = [d for d in decoded if not isinstance(d, str)]
+        h, w = self.spec.size
+        pixels = np.stack(good) if good else np.zeros((0, h, w, self.spec.channels), np.uint8)
+        return PreparedBatch(
+            item_ids=batch.column(C.ITEM_ID).to_pylist(),
+            labels=batch.column(C.LABEL).to_pylist(),
+            inputs=image_tensor(pixels, self.spec),
+            readable=np.array([not isinstance(d, str) for d in decoded], dtype=bool),
+            errors=errors,
+            refs=paths,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None

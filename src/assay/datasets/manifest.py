@@ -1,0 +1,68 @@
+"""CSV/Parquet manifests: one row per image, a ``path`` column relative to the manifest's folder.
+
+Every other column is metadata (line, camera, shift...). The item id defaults to the row number,
+or comes from ``--id-column``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from assay.core.errors import InputError
+from assay.datasets import columns as C
+from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.source import DatasetSource
+from assay.datasets.tables import TABLE_SUFFIXES, check_columns, iter_table, table_schema, with_reserved_columns
+
+PATH_COLUMN = "path"
+
+
+def _detect(path: Path) -> bool:
+    return (
+        path.is_file()
+        and path.suffix.lower() in TABLE_SUFFIXES
+        and PATH_COLUMN in table_schema(path).names
+    )
+
+
+def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
+    """Images listed in a manifest file."""
+    schema = table_schema(path)
+    if PATH_COLUMN not in schema.names:
+        raise InputError(f"{path}: a manifest needs a {PATH_COLUMN!r} column")
+    label_column = options.label_column or "label"
+    check_columns(schema, path, label_column, options.id_column)
+    root = path.parent.resolve()
+    keep_text = [PATH_COLUMN, label_column] + ([options.id_column] if options.id_column else [])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        row = 0
+        for batch in iter_table(path, keep_text):
+            out = with_reserved_columns(batch, row, label_column, options.id_column)
+            rel = batch.column(PATH_COLUMN).to_pylist()
+            absolute = [None if p is None else str((root / p).resolve()) for p in rel]
+            row += batch.num_rows
+            yield out.append_column(C.PATH, pa.array(absolute, pa.string()))
+
+    return DatasetSource(
+        format="manifest",
+        kind="image",
+        root=root,
+        files=[path],
+        batches=batches,
+        options={"label_column": label_column, "id_column": options.id_column},
+    )
+
+
+register_reader(
+    Reader(
+        name="manifest",
+        description="CSV/Parquet manifest with a 'path' column of image files",
+        detect=_detect,
+        open=open_manifest,
+        priority=80,
+    )
+)

@@ -1,0 +1,103 @@
+"""Importer for NEU-DET (steel surface defects): ``IMAGES/<class>_<n>.jpg`` + VOC ``ANNOTATIONS``.
+
+The image-level class is the file-name prefix (the NEU-CLS class). The VOC boxes are kept as a
+list column ``boxes`` (name, xmin, ymin, xmax, ymax) for the detection task, with ``n_boxes`` as
+metadata. Images and annotations are paired by file stem, because some XML ``<filename>`` values
+lack their extension.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from assay.core.errors import InputError
+from assay.datasets import columns as C
+from assay.datasets.images import is_image_file
+from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.source import DatasetSource
+
+BOX = pa.struct(
+    [("name", pa.string()), ("xmin", pa.int32()), ("ymin", pa.int32()), ("xmax", pa.int32()), ("ymax", pa.int32())]
+)
+_CLASS = re.compile(r"^(?P<label>.+)_(?P<n>\d+)$")
+
+
+def _detect(path: Path) -> bool:
+    return path.is_dir() and (path / "IMAGES").is_dir() and (path / "ANNOTATIONS").is_dir()
+
+
+def _boxes(xml_path: Path) -> list[dict[str, Any]]:
+    try:
+        tree = ET.parse(xml_path)
+    except ET.ParseError as exc:
+        raise InputError(f"{xml_path}: not a valid VOC annotation ({exc})") from None
+    out = []
+    for obj in tree.getroot().iter("object"):
+        box = obj.find("bndbox")
+        name = obj.findtext("name")
+        if box is None or name is None:
+            continue
+        out.append({"name": name.strip()} | {k: int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax")})
+    return out
+
+
+def open_neu_det(path: Path, options: ReadOptions) -> DatasetSource:
+    """Every image of ``IMAGES/`` with its class and boxes."""
+    if not _detect(path):
+        raise InputError(f"{path}: NEU-DET needs IMAGES/ and ANNOTATIONS/ folders")
+    if options.label_column or options.id_column:
+        raise InputError("--label-column and --id-column do not apply to NEU-DET")
+    root = path.resolve()
+    images = sorted(p for p in (root / "IMAGES").iterdir() if is_image_file(p))
+    annotations = {p.stem: p for p in (root / "ANNOTATIONS").glob("*.xml")}
+    unmatched = [p.name for p in images if not _CLASS.match(p.stem)]
+    if unmatched:
+        raise InputError(f"{root}: image {unmatched[0]!r} does not follow <class>_<n>")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows: dict[str, list[Any]] = {k: [] for k in (C.ITEM_ID, C.LABEL, C.PATH, "boxes", "n_boxes", "annotation")}
+        for img in images:
+            match = _CLASS.match(img.stem)
+            assert match is not None
+            xml = annotations.get(img.stem)
+            boxes = _boxes(xml) if xml else []
+            rows[C.ITEM_ID].append(img.relative_to(root).as_posix())
+            rows[C.LABEL].append(match["label"])
+            rows[C.PATH].append(str(img))
+            rows["boxes"].append(boxes)
+            rows["n_boxes"].append(len(boxes))
+            rows["annotation"].append(xml.relative_to(root).as_posix() if xml else None)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(rows[C.ITEM_ID], pa.string()),
+                pa.array(rows[C.LABEL], pa.string()),
+                pa.array(rows[C.PATH], pa.string()),
+                pa.array(rows["boxes"], pa.list_(BOX)),
+                pa.array(rows["n_boxes"], pa.int32()),
+                pa.array(rows["annotation"], pa.string()),
+            ],
+            names=[C.ITEM_ID, C.LABEL, C.PATH, "boxes", "n_boxes", "annotation"],
+        )
+
+    missing = sum(1 for p in images if p.stem not in annotations)
+    notes = [f"{missing} image(s) have no annotation"] if missing else []
+    return DatasetSource(
+        "neu-det", "image", root, sorted(annotations.values()), batches, {}, notes
+    )
+
+
+register_reader(
+    Reader(
+        name="neu-det",
+        description="NEU-DET steel surface defects (IMAGES/ + VOC ANNOTATIONS/)",
+        detect=_detect,
+        open=open_neu_det,
+        priority=10,
+    )
+)

@@ -1,0 +1,152 @@
+"""CSV and Parquet tables, streamed in record batches (a table is never loaded whole).
+
+The ``table`` reader serves tables without a ``path`` column: feature columns for a tabular model
+and metadata for everything else. Labels and ids are read as strings; the item id defaults to the
+0-based row number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from assay.core.errors import InputError
+from assay.datasets import columns as C
+from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.source import DatasetSource
+
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq", ".tsv"}
+BATCH_ROWS = 65_536
+
+
+def table_schema(path: Path) -> pa.Schema:
+    """The table's columns, reading only the header (CSV) or the footer (Parquet)."""
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            return pq.read_schema(path)
+        with _open_csv(path, {}) as reader:
+            return reader.schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"cannot read table {path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVStreamingReader:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(column_types=string_columns, strings_can_be_null=True),
+    )
+
+
+def iter_table(path: Path, string_columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Stream a CSV/Parquet file; ``string_columns`` are read as text whatever they look like."""
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            return
+        with _open_csv(path, {c: pa.string() for c in string_columns}) as reader:
+            yield from reader
+    except pa.ArrowInvalid as exc:
+        raise InputError(
+            f"cannot read table {path}: {_first_line(exc)} (a column whose type changes part-way "
+            "through a CSV reads reliably from Parquet)"
+        ) from None
+
+
+def _as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if pa.types.is_floating(array.type):
+        # 1.0 -> "1": labels and ids written as floats by spreadsheets still match "1".
+        as_int = pc.cast(array, pa.int64(), safe=False)
+        exact = pc.equal(pc.cast(as_int, array.type), array)
+        return pc.if_else(exact, pc.cast(as_int, pa.string()), pc.cast(array, pa.string()))
+    return pc.cast(array, pa.string())
+
+
+def with_reserved_columns(
+    batch: pa.RecordBatch, start_row: int, label_column: str, id_column: str | None
+) -> pa.RecordBatch:
+    """Add the reserved item-id and label columns to a batch of source rows."""
+    n = batch.num_rows
+    if id_column is not None:
+        ids = _as_string(batch.column(id_column))
+    else:
+        ids = pc.cast(pa.array(range(start_row, start_row + n), pa.int64()), pa.string())
+    labels = _as_string(batch.column(label_column))
+    arrays = [ids, labels, *batch.columns]
+    names = [C.ITEM_ID, C.LABEL, *batch.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def check_columns(schema: pa.Schema, path: Path, label_column: str, id_column: str | None) -> None:
+    """Raise InputError when a named column is missing or a reserved name is used."""
+    names = set(schema.names)
+    clash = names & set(C.RESERVED)
+    if clash:
+        raise InputError(f"{path}: column name {sorted(clash)[0]!r} is reserved by Assay")
+    if label_column not in names:
+        raise InputError(
+            f"{path}: label column {label_column!r} not found (columns: {_preview(schema.names)})"
+        )
+    if id_column is not None and id_column not in names:
+        raise InputError(f"{path}: id column {id_column!r} not found (columns: {_preview(schema.names)})")
+
+
+def _preview(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _is_table(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in TABLE_SUFFIXES
+
+
+def _detect(path: Path) -> bool:
+    return _is_table(path) and "path" not in table_schema(path).names
+
+
+def open_table(path: Path, options: ReadOptions) -> DatasetSource:
+    """A table of features and metadata, one item per row."""
+    if not _is_table(path):
+        raise InputError(f"{path} is not a CSV or Parquet file")
+    label_column = options.label_column or "label"
+    id_column = options.id_column
+    schema = table_schema(path)
+    check_columns(schema, path, label_column, id_column)
+    keep_text = [label_column] + ([id_column] if id_column else [])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        row = 0
+        for batch in iter_table(path, keep_text):
+            yield with_reserved_columns(batch, row, label_column, id_column)
+            row += batch.num_rows
+
+    return DatasetSource(
+        format="table",
+        kind="tabular",
+        root=path.parent,
+        files=[path],
+        batches=batches,
+        options={"label_column": label_column, "id_column": id_column},
+    )
+
+
+register_reader(
+    Reader(
+        name="table",
+        description="CSV/Parquet table: one item per row, feature and metadata columns",
+        detect=_detect,
+        open=open_table,
+        priority=90,
+    )
+)

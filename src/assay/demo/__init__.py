@@ -1,0 +1,1 @@
+"""The built-in demo: synthetic cable-surface scans, two models, one validation."""

@@ -1,0 +1,84 @@
+"""run_demo: everything ``make demo`` shows, from nothing to a report."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from assay.core.config import ValidationConfig
+from assay.demo.cable import SIZE, generate_scans
+from assay.services.datasets import register_dataset
+from assay.services.models import register_model
+from assay.services.validation import ValidationOutcome, validate
+from assay.services.workspace import Workspace
+
+# Two scans are deliberately truncated to show how unreadable items are reported, not dropped.
+N_CORRUPT = 2
+
+
+def write_scan_folder(folder: Path, n_items: int, seed: int) -> Path:
+    """Write scans as PNG files plus ``manifest.csv`` (path, label, metadata); returns the manifest."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    scans = generate_scans(n_items, seed)
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as f:
+        fields = ["path", "label", *scans[0].metadata]
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for i, scan in enumerate(scans):
+            rel = f"images/scan_{i:05d}.png"
+            Image.fromarray(scan.pixels, mode="L").save(folder / rel)
+            writer.writerow({"path": rel, "label": scan.label, **scan.metadata})
+    for i in range(N_CORRUPT):
+        victim = folder / f"images/scan_{(i + 1) * 97:05d}.png"
+        victim.write_bytes(victim.read_bytes()[:60])
+    return manifest
+
+
+def _spec(labels: list[str]) -> dict[str, object]:
+    return {
+        "task": "classification",
+        "labels": labels,
+        "input": {"kind": "image", "size": [SIZE, SIZE], "color": "grayscale", "layout": "NCHW",
+                  "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+        "output": {"name": "probabilities", "kind": "probabilities"},
+    }
+
+
+def run_demo(
+    ws: Workspace,
+    out: Path,
+    n_items: int = 1800,
+    echo: Callable[[str], object] = print,
+    progress: Callable[[str], AbstractContextManager[tuple[Any, Any]]] | None = None,
+) -> ValidationOutcome:
+    """Generate data, train and register two models, validate the candidate; returns the outcome."""
+    out.mkdir(parents=True, exist_ok=True)
+    echo(f"generating {n_items} synthetic cable scans in {out / 'cable-scans'} ...")
+    manifest = write_scan_folder(out / "cable-scans", n_items, seed=7)
+    echo("training the production and candidate models (scikit-learn -> ONNX) ...")
+    train = generate_scans(2400, seed=11)
+    pixels = np.stack([s.pixels for s in train])
+    models = out / "models"
+    models.mkdir(exist_ok=True)
+    from assay.demo.models import train_models
+
+    production, candidate, labels = train_models(pixels, [s.label for s in train], models)
+    spec_path = models / "scanner.yaml"
+    spec_path.write_text(yaml.safe_dump(_spec(labels), sort_keys=False))
+    dataset = register_dataset(ws, "cable-scans", manifest).dataset
+    register_model(ws, "scanner", production, spec_path)
+    cand = register_model(ws, "scanner", candidate, spec_path).model
+    echo(f"registered dataset {dataset.ref} ({dataset.n_items} items) and models scanner@1 (production), {cand.ref} (candidate)")
+    if progress is None:
+        return validate(ws, cand, dataset, out / "report", ValidationConfig())
+    with progress("validating the candidate") as (on_start, on_progress):
+        return validate(ws, cand, dataset, out / "report", ValidationConfig(), on_start=on_start, on_progress=on_progress)

@@ -1,0 +1,40 @@
+"""EngineJob and EngineOutput: what an engine is asked to do and what it gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.core.accumulators import Accumulator
+from assay.core.failures import FailureLog
+from assay.core.ports import Decoder, PredictionSink, Runtime
+from assay.core.spec import ModelSpec
+
+
+class Cancelled(Exception):
+    """The job's cancel check said stop; nothing after the last full batch was processed."""
+
+
+@dataclass
+class EngineJob:
+    """One pass over a dataset with one model."""
+
+    batches: Iterable[Any]
+    decoder: Decoder
+    runtime: Runtime
+    spec: ModelSpec
+    accumulators: list[Accumulator[Any]]
+    sink: PredictionSink
+    on_progress: Callable[[int], None] = lambda n: None
+    should_cancel: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class EngineOutput:
+    """Merged accumulator states (same order as the job's accumulators), failures and timings."""
+
+    states: list[Any]
+    failures: FailureLog
+    n_items: int
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,150 @@
+"""LocalEngine: one process, streaming, bounded memory.
+
+Batches are decoded one step ahead on a background thread while the model runs on the current
+batch (onnxruntime and Pillow both release the GIL), so reading and inference overlap. Memory is
+bounded by ``prefetch`` batches in flight whatever the dataset's size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from assay.core.batch import ScoredBatch
+from assay.core.failures import FailureLog
+from assay.core.prepared import PreparedBatch
+from assay.core.scoring import predict_classes, to_probabilities
+from assay.engines.job import Cancelled, EngineJob, EngineOutput
+
+
+class LocalEngine:
+    """Runs an EngineJob in the current process."""
+
+    def __init__(self, prefetch: int = 2) -> None:
+        self.prefetch = max(1, prefetch)
+
+    def _prepared(self, job: EngineJob, timings: dict[str, float]) -> Iterator[PreparedBatch]:
+        def decode(raw: Any) -> tuple[PreparedBatch, float]:
+            t0 = time.perf_counter()
+            return job.decoder(raw), time.perf_counter() - t0
+
+        with ThreadPoolExecutor(1, thread_name_prefix="assay-read") as pool:
+            pending: list[Future[tuple[PreparedBatch, float]]] = []
+            source = iter(job.batches)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < self.prefetch:
+                    t0 = time.perf_counter()
+                    raw = next(source, None)
+                    timings["read_s"] += time.perf_counter() - t0
+                    if raw is None:
+                        exhausted = True
+                    else:
+                        pending.append(pool.submit(decode, raw))
+                if not pending:
+                    return
+                prepared, seconds = pending.pop(0).result()
+                timings["decode_s"] += seconds
+                yield prepared
+
+    def run(self, job: EngineJob) -> EngineOutput:
+        """Stream every batch through decode, predict, accumulate and the sink."""
+        timings = {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0, "write_s": 0.0}
+        states = [acc.empty() for acc in job.accumulators]
+        failures = FailureLog()
+        index = {label: i for i, label in enumerate(job.spec.labels)}
+        n_items = 0
+        try:
+            for prepared in self._prepared(job, timings):
+                if job.should_cancel():
+                    raise Cancelled()
+                states = self._process(job, prepared, index, states, failures, timings)
+                n_items += prepared.n_items
+                job.on_progress(prepared.n_items)
+        finally:
+            job.decoder.close()
+        return EngineOutput(states, failures, n_items, timings)
+
+    def _predict(self, job: EngineJob, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray) -> np.ndarray:
+        """Scores for ``inputs``; when the batch fails, retry item by item to isolate the culprits."""
+        k = job.spec.n_classes
+        if inputs.shape[0] == 0:
+            return np.zeros((0, k))
+        try:
+            return to_probabilities(job.runtime.predict(inputs), job.spec)
+        except Exception:
+            if inputs.shape[0] == 1:
+                raise
+        out = np.full((inputs.shape[0], k), np.nan)
+        for j in range(inputs.shape[0]):
+            try:
+                out[j] = to_probabilities(job.runtime.predict(inputs[j : j + 1]), job.spec)[0]
+            except Exception as exc:
+                errors[rows[j]] = f"inference failed ({type(exc).__name__})"
+        return out
+
+    def _process(
+        self,
+        job: EngineJob,
+        prepared: PreparedBatch,
+        index: dict[str, int],
+        states: list[Any],
+        failures: FailureLog,
+        timings: dict[str, float],
+    ) -> list[Any]:
+        n = prepared.n_items
+        k = job.spec.n_classes
+        errors: list[str | None] = [prepared.errors.get(i) for i in range(n)]
+        rows = np.flatnonzero(prepared.readable)
+        t0 = time.perf_counter()
+        try:
+            probs = self._predict(job, prepared.inputs, errors, rows)
+        except Exception as exc:
+            probs = np.full((rows.size, k), np.nan)
+            for r in rows:
+                errors[r] = f"inference failed ({type(exc).__name__})"
+        timings["inference_s"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        scores = np.full((n, k), np.nan)
+        scores[rows] = probs
+        finite = np.isfinite(scores).all(axis=1)
+        y_true = np.full(n, -1, dtype=np.int64)
+        for i, label in enumerate(prepared.labels):
+            if errors[i] is not None:
+                continue
+            if not finite[i]:
+                errors[i] = "model returned non-finite scores"
+            elif label is None:
+                errors[i] = "no expert label"
+            elif label not in index:
+                errors[i] = "expert label is not one of the model's labels"
+            else:
+                y_true[i] = index[label]
+        judged = np.flatnonzero(y_true >= 0)
+        y_pred_all = np.full(n, -1, dtype=np.int64)
+        if finite.any():
+            y_pred_all[finite] = predict_classes(scores[finite], job.spec)
+        batch = ScoredBatch(
+            y_true=y_true[judged],
+            y_pred=y_pred_all[judged],
+            scores=scores[judged],
+            item_ids=tuple(prepared.item_ids[i] for i in judged),
+            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
+        )
+        states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]
+        for i, reason in enumerate(errors):
+            if reason is not None:
+                failures.record(prepared.item_ids[i], reason)
+        timings["metrics_s"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        labels = job.spec.labels
+        predicted = [labels[p] if p >= 0 else None for p in y_pred_all]
+        job.sink.write(prepared.item_ids, prepared.labels, predicted, scores, errors)
+        timings["write_s"] += time.perf_counter() - t0
+        return states

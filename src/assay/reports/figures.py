@@ -1,0 +1,85 @@
+"""Plotly figures of a result, as JSON specs the report's inlined plotly.js draws."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from assay.core.results import ValidationResult
+
+_LAYOUT: dict[str, Any] = {
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+    "font": {"family": "system-ui, sans-serif", "size": 12},
+    "paper_bgcolor": "white",
+    "plot_bgcolor": "white",
+}
+
+
+def _fig(data: list[dict[str, Any]], layout: dict[str, Any]) -> str:
+    # "</" is escaped so that a label can never close the surrounding <script> element.
+    return json.dumps({"data": data, "layout": {**_LAYOUT, **layout}}).replace("</", "<\\/")
+
+
+def confusion_figure(result: ValidationResult) -> str:
+    """Heatmap of row-normalised rates, annotated with counts."""
+    labels = list(result.labels)
+    counts = result.confusion_matrix
+    rates = [[c / max(1, sum(row)) for c in row] for row in counts]
+    text = [[f"{c}<br>{r:.0%}" if c else "" for c, r in zip(row, rrow, strict=True)] for row, rrow in zip(counts, rates, strict=True)]
+    return _fig(
+        [
+            {
+                "type": "heatmap",
+                "z": rates,
+                "x": labels,
+                "y": labels,
+                "text": text,
+                "texttemplate": "%{text}",
+                "hovertemplate": "expert %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+                "colorscale": "Blues",
+                "zmin": 0,
+                "zmax": 1,
+                "showscale": False,
+            }
+        ],
+        {
+            "xaxis": {"title": {"text": "predicted"}, "side": "bottom"},
+            "yaxis": {"title": {"text": "expert label"}, "autorange": "reversed"},
+            "height": max(320, 60 + 48 * len(labels)),
+        },
+    )
+
+
+def reliability_figure(result: ValidationResult) -> str:
+    bins = [b for b in result.reliability if b["n_items"] > 0]
+    return _fig(
+        [
+            {"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "perfect calibration",
+             "line": {"dash": "dot", "color": "#999"}},
+            {
+                "type": "scatter",
+                "x": [b["mean_confidence"] for b in bins],
+                "y": [b["accuracy"] for b in bins],
+                "mode": "lines+markers",
+                "name": "model",
+                "marker": {"size": [6 + 14 * (b["n_items"] / max(x["n_items"] for x in bins)) ** 0.5 for b in bins]},
+                "text": [f"{b['n_items']} items" for b in bins],
+                "hovertemplate": "confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{text}<extra></extra>",
+            },
+        ],
+        {"xaxis": {"title": {"text": "mean confidence"}, "range": [0, 1]},
+         "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]}, "height": 360},
+    )
+
+
+def curve_figure(result: ValidationResult, kind: str) -> str:
+    """ROC (kind='roc') or precision-recall (kind='pr') curves, one per class."""
+    data = []
+    for label, curves in result.curves.items():
+        c = curves.get(kind, {})
+        x, y = (c.get("fpr", []), c.get("tpr", [])) if kind == "roc" else (c.get("recall", []), c.get("precision", []))
+        if x:
+            data.append({"type": "scatter", "mode": "lines", "x": x, "y": y, "name": label})
+    axes = ("false positive rate", "true positive rate") if kind == "roc" else ("recall", "precision")
+    return _fig(data, {"xaxis": {"title": {"text": axes[0]}, "range": [0, 1]},
+                       "yaxis": {"title": {"text": axes[1]}, "range": [0, 1.02]}, "height": 360})

@@ -1,0 +1,101 @@
+"""report.html: one self-contained file (plotly.js and thumbnails inlined) that opens offline."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from assay.core.metric_value import MetricValue
+from assay.core.results import ValidationResult
+from assay.reports.figures import confusion_figure, curve_figure, reliability_figure
+from assay.reports.thumbnails import thumbnail_data_uri
+
+HEADLINE = [
+    ("accuracy", "Accuracy", "share of judged items whose predicted class equals the expert label"),
+    ("balanced_accuracy", "Balanced accuracy", "mean recall over classes; robust to class imbalance"),
+    ("macro_f1", "Macro F1", "unweighted mean of per-class F1"),
+    ("weighted_f1", "Weighted F1", "per-class F1 weighted by support"),
+    ("macro_precision", "Macro precision", ""),
+    ("macro_recall", "Macro recall", ""),
+    ("mcc", "Matthews correlation", "-1..1; 0 is chance level"),
+    ("cohen_kappa", "Cohen's kappa (model vs experts)", "agreement beyond chance"),
+    ("roc_auc", "ROC-AUC", "ranking quality; one-vs-rest macro average for several classes"),
+    ("pr_auc", "PR-AUC (average precision)", ""),
+    ("log_loss", "Log loss", "lower is better"),
+    ("brier_score", "Brier score", "lower is better"),
+    ("ece", "Expected calibration error", "lower is better; gap between confidence and accuracy"),
+]
+PER_CLASS = ["precision", "recall", "f1", "roc_auc", "pr_auc"]
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("assay.reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["num"] = _num
+    env.filters["interval"] = _interval
+    return env
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _interval(m: MetricValue | None) -> str:
+    if m is None or m.ci_low is None or m.ci_high is None:
+        return ""
+    return f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
+
+
+def _gallery(result: ValidationResult) -> list[dict[str, Any]]:
+    """Error examples grouped by (expert, predicted), biggest confusions first."""
+    index = {label: i for i, label in enumerate(result.labels)}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ex in result.error_examples:
+        groups.setdefault((ex["label"], ex["predicted"]), []).append(ex)
+    out = []
+    for (label, predicted), examples in groups.items():
+        total = result.confusion_matrix[index[label]][index[predicted]]
+        out.append(
+            {
+                "label": label,
+                "predicted": predicted,
+                "total": total,
+                "examples": [
+                    ex | {"thumb": thumbnail_data_uri(ex.get("ref")) if result.dataset_kind == "image" else None}
+                    for ex in examples
+                ],
+            }
+        )
+    return sorted(out, key=lambda g: -g["total"])
+
+
+def render_html(result: ValidationResult) -> str:
+    """The full report of one validation run."""
+    n_errors = sum(
+        c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
+    )
+    return _env().get_template("report.html.j2").render(
+        r=result,
+        headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
+        per_class_keys=PER_CLASS,
+        n_errors=n_errors,
+        gallery=_gallery(result),
+        figures={
+            "confusion": confusion_figure(result),
+            "reliability": reliability_figure(result),
+            "roc": curve_figure(result, "roc"),
+            "pr": curve_figure(result, "pr"),
+        },
+        plotly_js=_plotly_js(),
+    )

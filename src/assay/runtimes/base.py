@@ -1,0 +1,66 @@
+"""What every runtime adapter offers beyond ``predict``: a description and a spec check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.errors import InputError
+from assay.core.spec import ImageInput, ModelSpec
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output as the model file declares it (None for a dynamic dimension)."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str
+
+    def describe(self) -> str:
+        dims = ", ".join("?" if d is None or isinstance(d, str) else str(d) for d in self.shape)
+        return f"{self.name}[{dims}] {self.dtype}"
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [i.describe() for i in self.inputs],
+            "outputs": [o.describe() for o in self.outputs],
+            **self.extra,
+        }
+
+
+class LoadedModel(Protocol):
+    signature: ModelSignature
+
+    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]: ...
+
+
+def expected_input_shape(spec: ModelSpec) -> tuple[int, ...]:
+    """The per-item input shape the spec produces (without the batch dimension)."""
+    if isinstance(spec.input, ImageInput):
+        h, w = spec.input.size
+        c = spec.input.channels
+        return (c, h, w) if spec.input.layout == "NCHW" else (h, w, c)
+    return (len(spec.input.columns),)
+
+
+def check_smoke_output(out: npt.NDArray[Any], spec: ModelSpec, output_name: str) -> None:
+    """A test batch of two items must give [2, n_labels] scores (or [2]/[2, 1] for binary)."""
+    shape = tuple(np.asarray(out).shape)
+    k = spec.n_classes
+    ok = shape in {(2, k)} or (k == 2 and shape in {(2,), (2, 1)})
+    if not ok:
+        raise InputError(
+            f"model output {output_name!r} has shape {list(shape)} for 2 items, but the spec lists "
+            f"{k} labels (expected [2, {k}])"
+        )

@@ -1,0 +1,113 @@
+"""OnnxRuntime: ONNX models through onnxruntime on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from assay.core.errors import InputError
+from assay.core.spec import ModelSpec
+from assay.runtimes.base import ModelSignature, TensorInfo, check_smoke_output, expected_input_shape
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+_SCORE_NAMES = ("probabilities", "probability", "output_probability", "probs", "scores", "logits")
+
+
+def _info(arg: Any) -> TensorInfo:
+    return TensorInfo(arg.name, tuple(arg.shape), arg.type)
+
+
+class OnnxRuntime:
+    """An onnxruntime session with the spec's input and output resolved and checked."""
+
+    def __init__(self, session: ort.InferenceSession, spec: ModelSpec, input_name: str, output_name: str) -> None:
+        self.session = session
+        self.spec = spec
+        self.input_name = input_name
+        self.output_name = output_name
+        declared = next(i for i in session.get_inputs() if i.name == input_name)
+        self._dtype = _DTYPES.get(declared.type, np.float32)
+        self.signature = ModelSignature(
+            tuple(_info(i) for i in session.get_inputs()),
+            tuple(_info(o) for o in session.get_outputs()),
+            {"runtime": "onnx", "providers": session.get_providers()},
+        )
+
+    @classmethod
+    def load(cls, path: Path, spec: ModelSpec, threads: int | None = None) -> OnnxRuntime:
+        """Open the model, resolve and check its input and output against the spec."""
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several private exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path.name} is not a valid ONNX model: {first[:300]}") from None
+        inputs = session.get_inputs()
+        outputs = session.get_outputs()
+        input_name = cls._resolve_input(inputs, spec)
+        output_name = cls._resolve_output(outputs, spec)
+        runtime = cls(session, spec, input_name, output_name)
+        runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
+        smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
+        try:
+            out = runtime.predict(smoke)
+        except Exception as exc:
+            raise InputError(
+                f"model rejected the spec's input shape {[2, *expected_input_shape(spec)]}: "
+                f"{str(exc).strip().splitlines()[0][:300]}"
+            ) from None
+        check_smoke_output(out, spec, output_name)
+        return runtime
+
+    @staticmethod
+    def _resolve_input(inputs: list[Any], spec: ModelSpec) -> str:
+        names = [i.name for i in inputs]
+        if spec.input.name is not None:
+            if spec.input.name not in names:
+                raise InputError(f"spec input.name {spec.input.name!r} is not a model input (model inputs: {names})")
+            return spec.input.name
+        if len(inputs) != 1:
+            raise InputError(f"the model has {len(inputs)} inputs {names}; name one in the spec's input.name")
+        return str(names[0])
+
+    @staticmethod
+    def _resolve_output(outputs: list[Any], spec: ModelSpec) -> str:
+        names = [o.name for o in outputs]
+        if spec.output.name is not None:
+            if spec.output.name not in names:
+                raise InputError(f"spec output.name {spec.output.name!r} is not a model output (model outputs: {names})")
+            return spec.output.name
+        floats = [o.name for o in outputs if o.type in _DTYPES]
+        for preferred in _SCORE_NAMES:
+            if preferred in floats:
+                return preferred
+        if len(floats) == 1:
+            return str(floats[0])
+        raise InputError(f"cannot tell which model output holds the scores ({names}); set output.name in the spec")
+
+    def _check_input_shape(self, declared: Any) -> None:
+        want = expected_input_shape(self.spec)
+        shape = list(declared.shape)
+        if len(shape) != len(want) + 1:
+            raise InputError(
+                f"model input {declared.name!r} has shape {shape} ({len(shape)} dims) but the spec "
+                f"gives items of shape {list(want)} plus a batch dimension"
+            )
+        for dim, expected in zip(shape[1:], want, strict=True):
+            if isinstance(dim, int) and dim != expected:
+                raise InputError(
+                    f"model input {declared.name!r} has shape {shape} but the spec produces "
+                    f"[N, {', '.join(map(str, want))}]"
+                )
+
+    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
+        (out,) = self.session.run([self.output_name], feed)
+        return np.asarray(out)

@@ -1,0 +1,84 @@
+"""register_model: check a model file against its spec and store both, content-addressed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assay.core.errors import InputError
+from assay.core.records import ModelVersion, VersionRef, check_name
+from assay.core.spec import ModelSpec, parse_model_spec
+from assay.runtimes import load_model, runtime_kind
+from assay.services.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    model: ModelVersion
+    created: bool
+
+
+def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
+    """A spec from a YAML file or a mapping; YAML errors name the line."""
+    if isinstance(spec, dict):
+        return parse_model_spec(spec)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise InputError(f"spec file does not exist: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"spec {path.name} is not valid YAML{where}") from None
+    return parse_model_spec(raw)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def register_model(ws: Workspace, name: str, file: Path | str, spec: Path | str | dict[str, Any]) -> RegisteredModel:
+    """Validate the model against its spec, then catalogue it. Same file + spec: a no-op."""
+    check_name(name, "model")
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise InputError(f"model file does not exist: {path}")
+    model_spec = read_spec(spec)
+    kind = runtime_kind(path)
+    loaded = load_model(path, model_spec, kind)
+    spec_data = model_spec.to_dict()
+    file_digest = _sha256(path)
+    # The version covers the file and the spec: the same weights read differently are a new version.
+    version = hashlib.sha256(f"{file_digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()).hexdigest()
+    existing = ws.catalog.find_model(name, version)
+    if existing is not None:
+        return RegisteredModel(existing, created=False)
+    stored = ws.files.put_file(path, ws.files.model_path(file_digest, path.suffix.lower()))
+    record = ws.catalog.add_model(
+        name=name,
+        version=version,
+        runtime=kind,
+        file_path=str(stored),
+        file_name=path.name,
+        size_bytes=path.stat().st_size,
+        spec=spec_data,
+        signature=loaded.signature.to_dict() | {"file_sha256": file_digest},
+    )
+    return RegisteredModel(record, created=True)
+
+
+def get_model(ws: Workspace, ref: str) -> ModelVersion:
+    return ws.catalog.get_model(VersionRef.parse(ref, "model"))
+
+
+def list_models(ws: Workspace) -> list[ModelVersion]:
+    return ws.catalog.list_models()

@@ -1,0 +1,35 @@
+"""Workspace: the catalog and the file store of one Assay home (``ASSAY_HOME``, default ./.assay)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from assay.store.catalog import SqlCatalog
+from assay.store.files import FileStore
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ASSAY_HOME", ".assay")).expanduser()
+
+
+@dataclass
+class Workspace:
+    """Everything a service needs to read and write: catalog + files."""
+
+    home: Path
+    catalog: SqlCatalog
+    files: FileStore
+
+    @classmethod
+    def open(cls, home: Path | str | None = None, database_url: str | None = None) -> Workspace:
+        """Open (creating if needed) the store at ``home``; ``ASSAY_DATABASE_URL`` overrides SQLite."""
+        root = Path(home).expanduser() if home is not None else default_home()
+        root.mkdir(parents=True, exist_ok=True)
+        files = FileStore(root.resolve()).ensure()
+        url = database_url or os.environ.get("ASSAY_DATABASE_URL") or f"sqlite:///{files.root / 'catalog.db'}"
+        return cls(files.root, SqlCatalog.open(url), files)
+
+    def close(self) -> None:
+        self.catalog.close()

@@ -1,0 +1,179 @@
+"""SqlCatalog: datasets, models and runs in SQL (SQLite by default, any SQLAlchemy URL)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from assay.core.errors import InputError, NotFoundError
+from assay.core.records import DatasetVersion, ModelVersion, RunRecord, VersionRef
+from assay.store.schema import Base, DatasetRow, ModelRow, RunRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+R = TypeVar("R")
+Row = TypeVar("Row", DatasetRow, ModelRow)
+
+
+def _record(cls: type[R], row: Base) -> R:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{n: getattr(row, n) for n in names if hasattr(row, n)})
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class SqlCatalog:
+    """The catalog of dataset versions, model versions and runs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> SqlCatalog:
+        """Connect and bring the schema up to date (Alembic ``upgrade head``)."""
+        catalog = cls(url)
+        catalog.migrate()
+        return catalog
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- datasets -------------------------------------------------------------------------------
+
+    def _resolve(self, s: Session, table: type[Row], ref: VersionRef, what: str) -> Row:
+        q = select(table).where(table.name == ref.name)
+        if ref.number is not None:
+            q = q.where(table.number == ref.number)
+        elif ref.digest_prefix is not None:
+            q = q.where(table.version.startswith(ref.digest_prefix))
+        rows = list(s.scalars(q.order_by(table.number.desc())))
+        if not rows:
+            raise NotFoundError(f"{what} {ref} not found")
+        if ref.digest_prefix is not None and len(rows) > 1:
+            raise InputError(f"{what} {ref} is ambiguous; give more digits or the version number")
+        return rows[0]
+
+    def find_dataset(self, name: str, version: str) -> DatasetVersion | None:
+        with self._session() as s:
+            row = s.scalars(select(DatasetRow).where(DatasetRow.name == name, DatasetRow.version == version)).first()
+            return None if row is None else _record(DatasetVersion, row)
+
+    def add_dataset(self, **values: Any) -> DatasetVersion:
+        """Store a new dataset version; its number is one past the name's highest."""
+        with self._session.begin() as s:
+            number = (s.scalar(select(func.max(DatasetRow.number)).where(DatasetRow.name == values["name"])) or 0) + 1
+            row = DatasetRow(number=number, created_at=now(), **values)
+            s.add(row)
+            s.flush()
+            return _record(DatasetVersion, row)
+
+    def get_dataset(self, ref: VersionRef) -> DatasetVersion:
+        with self._session() as s:
+            return _record(DatasetVersion, self._resolve(s, DatasetRow, ref, "dataset"))
+
+    def get_dataset_by_id(self, dataset_id: int) -> DatasetVersion:
+        with self._session() as s:
+            row = s.get(DatasetRow, dataset_id)
+            if row is None:
+                raise NotFoundError(f"dataset id {dataset_id} not found")
+            return _record(DatasetVersion, row)
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        with self._session() as s:
+            rows = s.scalars(select(DatasetRow).order_by(DatasetRow.name, DatasetRow.number))
+            return [_record(DatasetVersion, r) for r in rows]
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def find_model(self, name: str, version: str) -> ModelVersion | None:
+        with self._session() as s:
+            row = s.scalars(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version)).first()
+            return None if row is None else _record(ModelVersion, row)
+
+    def add_model(self, **values: Any) -> ModelVersion:
+        with self._session.begin() as s:
+            number = (s.scalar(select(func.max(ModelRow.number)).where(ModelRow.name == values["name"])) or 0) + 1
+            row = ModelRow(number=number, created_at=now(), **values)
+            s.add(row)
+            s.flush()
+            return _record(ModelVersion, row)
+
+    def get_model(self, ref: VersionRef) -> ModelVersion:
+        with self._session() as s:
+            return _record(ModelVersion, self._resolve(s, ModelRow, ref, "model"))
+
+    def get_model_by_id(self, model_id: int) -> ModelVersion:
+        with self._session() as s:
+            row = s.get(ModelRow, model_id)
+            if row is None:
+                raise NotFoundError(f"model id {model_id} not found")
+            return _record(ModelVersion, row)
+
+    def list_models(self) -> list[ModelVersion]:
+        with self._session() as s:
+            rows = s.scalars(select(ModelRow).order_by(ModelRow.name, ModelRow.number))
+            return [_record(ModelVersion, r) for r in rows]
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def create_run(self, **values: Any) -> RunRecord:
+        with self._session.begin() as s:
+            row = RunRow(status="running", started_at=now(), **values)
+            s.add(row)
+            s.flush()
+            return _record(RunRecord, row)
+
+    def finish_run(self, run_id: str, status: str, n_items: int | None = None, n_failed: int | None = None, error: str | None = None) -> RunRecord:
+        """Record a run's end. A finished run is immutable: finishing it twice is an error."""
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            if row.status != "running":
+                raise InputError(f"run {run_id} already ended ({row.status})")
+            row.status, row.finished_at = status, now()
+            row.n_items, row.n_failed, row.error = n_items, n_failed, error
+            s.flush()
+            return _record(RunRecord, row)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._session() as s:
+            rows = list(s.scalars(select(RunRow).where(RunRow.id.startswith(run_id))))
+            if not rows:
+                raise NotFoundError(f"run {run_id} not found")
+            if len(rows) > 1:
+                raise InputError(f"run id {run_id} is ambiguous; give more characters")
+            return _record(RunRecord, rows[0])
+
+    def list_runs(self, limit: int = 100) -> list[RunRecord]:
+        with self._session() as s:
+            rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
+            return [_record(RunRecord, r) for r in rows]

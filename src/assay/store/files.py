@@ -1,0 +1,58 @@
+"""FileStore: where manifests, model files and run artifacts live under the store root.
+
+Model files are stored content-addressed (by digest, never at a name taken from the user), and
+every write goes to a temporary name first and is renamed into place, so a crash or a rejected
+input never leaves a half-written file where a finished one is expected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class FileStore:
+    """Paths and atomic writes under one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def ensure(self) -> FileStore:
+        for sub in ("datasets", "models", "runs", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        return self
+
+    def temp_dir(self) -> Path:
+        """A fresh private directory for work in progress (on the same file system as the store)."""
+        return Path(tempfile.mkdtemp(dir=self.root / "tmp"))
+
+    def dataset_dir(self, digest: str) -> Path:
+        return self.root / "datasets" / digest
+
+    def model_path(self, digest: str, suffix: str) -> Path:
+        return self.root / "models" / f"{digest}{suffix}"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def put_dir(self, tmp: Path, final: Path) -> Path:
+        """Move a finished temporary directory into place (kept if already there: same digest)."""
+        if final.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        return final
+
+    def put_file(self, src: Path, final: Path) -> Path:
+        """Copy a file into the store under its final (content-addressed) name."""
+        if final.exists():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        os.close(fd)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, final)
+        return final

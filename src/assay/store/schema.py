@@ -1,0 +1,79 @@
+"""Catalog tables. Changes here need an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatasetRow(Base):
+    """One dataset version: immutable once written."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+        UniqueConstraint("name", "number", name="uq_datasets_name_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_items: Mapped[int] = mapped_column(Integer)
+    label_counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    manifest_path: Mapped[str] = mapped_column(Text)
+    notes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelRow(Base):
+    """One model version: the file (content-addressed in the store) and its spec."""
+
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_models_name_version"),
+        UniqueConstraint("name", "number", name="uq_models_name_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    runtime: Mapped[str] = mapped_column(String(20))
+    file_path: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunRow(Base):
+    """One validation run. Finished runs are never modified."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    n_items: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    n_failed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    run_dir: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -31,7 +31,10 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.add_typer(run_app, name="run")
 
-HomeOption = Annotated[Path | None, typer.Option("--home", envvar="ASSAY_HOME", help="Store folder (default ./.assay).")]
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="ASSAY_HOME", help="Store folder (default ./.assay)."),
+]
 
 
 def _workspace(home: Path | None) -> Workspace:
@@ -42,9 +45,15 @@ def _workspace(home: Path | None) -> Workspace:
 def dataset_add(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     path: Annotated[Path, typer.Argument(help="Folder, manifest or table to read.")],
-    label_column: Annotated[str | None, typer.Option(help="Column holding the expert label (default: label).")] = None,
-    id_column: Annotated[str | None, typer.Option(help="Column holding the item id (default: row number).")] = None,
-    format: Annotated[str | None, typer.Option("--format", help="Reader to use; detected when omitted.")] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column holding the expert label (default: label).")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Column holding the item id (default: row number).")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="Reader to use; detected when omitted.")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Register a dataset version (re-adding identical content changes nothing)."""
@@ -54,7 +63,9 @@ def dataset_add(
     registered = register_dataset(ws, name, path, format, label_column, id_column)
     d = registered.dataset
     verb = "added" if registered.created else "unchanged, already registered as"
-    console.print(f"{verb} [bold]{d.ref}[/] ({d.format}, {d.n_items} items, version {d.version[:12]})")
+    console.print(
+        f"{verb} [bold]{d.ref}[/] ({d.format}, {d.n_items} items, version {d.version[:12]})"
+    )
     for note in d.notes if registered.created else []:
         console.print(f"  note: {note}")
 
@@ -68,20 +79,33 @@ def dataset_list(home: HomeOption = None) -> None:
 
     table = Table("dataset", "format", "items", "classes", "version", "added")
     for d in list_datasets(_workspace(home)):
-        table.add_row(d.ref, d.format, str(d.n_items), str(len(d.label_counts)), d.version[:12], d.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            d.ref,
+            d.format,
+            str(d.n_items),
+            str(len(d.label_counts)),
+            d.version[:12],
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
 @dataset_app.command("show")
-def dataset_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None) -> None:
+def dataset_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None
+) -> None:
     """Show one dataset version: labels, columns, source."""
     from assay.services.datasets import get_dataset
 
     d = get_dataset(_workspace(home), ref)
-    console.print(f"[bold]{d.ref}[/]  version {d.version}\n  format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}")
+    console.print(
+        f"[bold]{d.ref}[/]  version {d.version}\n  format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}"
+    )
     console.print("  labels: " + ", ".join(f"{k} ({v})" for k, v in d.label_counts.items()))
     cols = [c["name"] for c in d.columns]
-    console.print(f"  columns ({len(cols)}): " + ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else ""))
+    console.print(
+        f"  columns ({len(cols)}): " + ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
+    )
     for note in d.notes:
         console.print(f"  note: {note}")
 
@@ -99,7 +123,9 @@ def model_add(
     registered = register_model(_workspace(home), name, file, spec)
     m = registered.model
     verb = "added" if registered.created else "unchanged, already registered as"
-    console.print(f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})")
+    console.print(
+        f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})"
+    )
 
 
 @model_app.command("list")
@@ -111,19 +137,30 @@ def model_list(home: HomeOption = None) -> None:
 
     table = Table("model", "runtime", "labels", "size", "version", "added")
     for m in list_models(_workspace(home)):
-        table.add_row(m.ref, m.runtime, ", ".join(m.spec["labels"]), f"{m.size_bytes / 1e6:.2f} MB", m.version[:12], m.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            m.ref,
+            m.runtime,
+            ", ".join(m.spec["labels"]),
+            f"{m.size_bytes / 1e6:.2f} MB",
+            m.version[:12],
+            m.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
 @model_app.command("show")
-def model_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None) -> None:
+def model_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], home: HomeOption = None
+) -> None:
     """Show one model version: spec and signature."""
     import yaml
 
     from assay.services.models import get_model
 
     m = get_model(_workspace(home), ref)
-    console.print(f"[bold]{m.ref}[/]  version {m.version}\n  runtime {m.runtime}, file {m.file_name} ({m.size_bytes} bytes)")
+    console.print(
+        f"[bold]{m.ref}[/]  version {m.version}\n  runtime {m.runtime}, file {m.file_name} ({m.size_bytes} bytes)"
+    )
     console.print("  inputs: " + ", ".join(m.signature.get("inputs", [])))
     console.print("  outputs: " + ", ".join(m.signature.get("outputs", [])))
     console.print(yaml.safe_dump(m.spec, sort_keys=False).rstrip())
@@ -133,13 +170,20 @@ def model_show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")]
 def validate_command(
     model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset NAME or NAME@VERSION.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for report.html, result.json, predictions.parquet.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for report.html, result.json, predictions.parquet."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")
+    ] = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     auc_mode: Annotated[str, typer.Option(help="exact or binned score histograms.")] = "exact",
-    threads: Annotated[int | None, typer.Option(help="Inference threads (default: all cores).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads (default: all cores).")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset; write report.html, result.json and predictions.parquet."""
@@ -148,7 +192,9 @@ def validate_command(
     config = ValidationConfig(batch_size, confidence, resamples, seed, auc_mode, threads=threads)  # type: ignore[arg-type]
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
-        outcome = validate(ws, model, dataset, out, config, on_start=on_start, on_progress=on_progress)
+        outcome = validate(
+            ws, model, dataset, out, config, on_start=on_start, on_progress=on_progress
+        )
     print_summary(outcome.result)
     where = outcome.out_dir or outcome.run_dir
     console.print(f"report: {where / 'report.html'}")
@@ -163,12 +209,23 @@ def run_list(home: HomeOption = None, limit: int = 20) -> None:
     table = Table("run", "status", "model", "dataset", "items", "failed", "started")
     for r in ws.catalog.list_runs(limit):
         m, d = ws.catalog.get_model_by_id(r.model_id), ws.catalog.get_dataset_by_id(r.dataset_id)
-        table.add_row(r.id[:12], r.status, m.ref, d.ref, str(r.n_items or ""), str(r.n_failed or ""), r.started_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            r.id[:12],
+            r.status,
+            m.ref,
+            d.ref,
+            str(r.n_items or ""),
+            str(r.n_failed or ""),
+            r.started_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
 @run_app.command("show")
-def run_show(run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")], home: HomeOption = None) -> None:
+def run_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")],
+    home: HomeOption = None,
+) -> None:
     """Show a finished run's summary."""
     from assay.reports.json import read_result_json
 
@@ -184,17 +241,23 @@ def run_show(run_id: Annotated[str, typer.Argument(help="Run id (a prefix is eno
 
 @app.command("demo")
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's data, models and report.")] = Path("demo-output"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo's data, models and report.")
+    ] = Path("demo-output"),
     n_items: Annotated[int, typer.Option(help="Synthetic scans to generate.")] = 1800,
     home: HomeOption = None,
 ) -> None:
     """Generate synthetic cable scans and two models, register them, validate the candidate."""
     from assay.demo.run import run_demo
 
-    outcome = run_demo(_workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar)
+    outcome = run_demo(
+        _workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar
+    )
     print_summary(outcome.result)
     console.print(f"\nreport: {outcome.files['report.html'].resolve()}")
-    console.print("(two scans were truncated on purpose: they are listed as not judged, never dropped)")
+    console.print(
+        "(two scans were truncated on purpose: they are listed as not judged, never dropped)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from assay.core.results import ValidationResult
@@ -15,7 +23,16 @@ from assay.core.results import ValidationResult
 console = Console()
 err_console = Console(stderr=True)
 
-SUMMARY_METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc", "pr_auc", "log_loss", "ece"]
+SUMMARY_METRICS = [
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "mcc",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "ece",
+]
 
 
 def _fmt(v: float | None) -> str:
@@ -32,12 +49,16 @@ def print_summary(result: ValidationResult) -> None:
     table = Table(show_edge=False, box=None, pad_edge=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_column(f"{int(result.config.get('confidence', 0.95) * 100)}% interval", justify="right")
+    table.add_column(
+        f"{int(result.config.get('confidence', 0.95) * 100)}% interval", justify="right"
+    )
     for key in SUMMARY_METRICS:
         m = result.metrics.get(key)
         if m is None:
             continue
-        interval = "" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
+        interval = (
+            "" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
+        )
         table.add_row(key, _fmt(m.value), interval)
     console.print(table)
     if result.n_failed:

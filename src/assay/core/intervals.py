@@ -58,9 +58,7 @@ def draw_multinomial(
     return draws
 
 
-def percentile_interval(
-    replicates: FloatArray, confidence: float
-) -> tuple[float, float]:
+def percentile_interval(replicates: FloatArray, confidence: float) -> tuple[float, float]:
     """Percentile interval of bootstrap replicates, ignoring undefined (nan) replicates."""
     finite = replicates[np.isfinite(replicates)]
     if finite.size == 0:
@@ -83,3 +81,6 @@ def bootstrap_counts(
     shape = np.asarray(counts).shape
     draws = draw_multinomial(counts, config, salt).reshape((config.n_resamples, *shape))
     return percentile_interval(np.asarray(statistic(draws), dtype=np.float64), config.confidence)
+
+
+DEFAULT_INTERVALS = IntervalConfig()

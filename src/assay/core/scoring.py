@@ -39,9 +39,7 @@ def to_probabilities(raw: npt.ArrayLike, spec: ModelSpec) -> npt.NDArray[np.floa
         two[:, 1 - pos] = 1.0 - col
         return two
     if out.shape[1] != k:
-        raise InputError(
-            f"model output has {out.shape[1]} columns but the spec lists {k} labels"
-        )
+        raise InputError(f"model output has {out.shape[1]} columns but the spec lists {k} labels")
     if spec.output.kind == "logits":
         return softmax(out)
     return out
@@ -55,4 +53,5 @@ def predict_classes(
         pos = spec.positive_index
         positive = probabilities[:, pos] >= spec.threshold
         return np.where(positive, pos, 1 - pos).astype(np.int64)
-    return np.argmax(probabilities, axis=1).astype(np.int64)
+    out: npt.NDArray[np.int64] = np.argmax(probabilities, axis=1).astype(np.int64)
+    return out

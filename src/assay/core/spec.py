@@ -145,7 +145,9 @@ def _floats(value: Any, where: str) -> tuple[float, ...]:
 def _known_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise InputError(f"spec: unknown field {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+        raise InputError(
+            f"spec: unknown field {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def _parse_image_input(raw: Mapping[str, Any]) -> ImageInput:

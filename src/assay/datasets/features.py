@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from assay.core.errors import InputError
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import TabularInput
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 
 
 def check_feature_columns(schema: pa.Schema, spec: TabularInput) -> None:
@@ -18,7 +18,12 @@ def check_feature_columns(schema: pa.Schema, spec: TabularInput) -> None:
         if name not in schema.names:
             raise InputError(f"the model needs column {name!r}, which the dataset does not have")
         t = schema.field(name).type
-        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)):
+        if not (
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t)
+        ):
             raise InputError(f"the model needs column {name!r} as numbers, but it holds {t}")
 
 
@@ -40,13 +45,15 @@ class TabularBatchDecoder:
                 for i in np.flatnonzero(np.isnan(values)):
                     if missing_in[i] is None:
                         missing_in[i] = name
-        errors = {i: f"missing value in feature column {c!r}" for i, c in enumerate(missing_in) if c}
+        errors = {
+            i: f"missing value in feature column {c!r}" for i, c in enumerate(missing_in) if c
+        }
         readable = np.ones(n, dtype=bool)
         if errors:
             readable[list(errors)] = False
         return PreparedBatch(
-            item_ids=batch.column(C.ITEM_ID).to_pylist(),
-            labels=batch.column(C.LABEL).to_pylist(),
+            item_ids=batch.column(cols.ITEM_ID).to_pylist(),
+            labels=batch.column(cols.LABEL).to_pylist(),
             inputs=matrix[readable],
             readable=readable,
             errors=errors,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from assay.core.errors import InputError
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
@@ -62,7 +62,7 @@ def open_folder(path: Path, options: ReadOptions) -> DatasetSource:
             chunk = items[start : start + BATCH_ROWS]
             yield pa.RecordBatch.from_arrays(
                 [pa.array([c[i] for c in chunk], pa.string()) for i in range(3)],
-                names=[C.ITEM_ID, C.LABEL, C.PATH],
+                names=[cols.ITEM_ID, cols.LABEL, cols.PATH],
             )
 
     notes = [f"ignored {ignored} file(s) that are not images"] if ignored else []

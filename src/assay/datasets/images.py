@@ -16,13 +16,15 @@ from PIL import Image, UnidentifiedImageError
 from assay.core.prepared import PreparedBatch
 from assay.core.preprocess import image_tensor
 from assay.core.spec import ImageInput
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return (
+        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -47,7 +49,9 @@ def decode_image(
     except FileNotFoundError:
         raise ImageError("image file not found") from None
     except OSError as exc:
-        raise ImageError(f"image file cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise ImageError(
+            f"image file cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise ImageError("image file changed since the dataset was registered")
     try:
@@ -86,17 +90,19 @@ class ImageBatchDecoder:
     def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="assay-decode")
-        paths = batch.column(C.PATH).to_pylist()
+        paths = batch.column(cols.PATH).to_pylist()
         names = batch.schema.names
-        shas = batch.column(C.SHA256).to_pylist() if C.SHA256 in names else [None] * len(paths)
+        shas = (
+            batch.column(cols.SHA256).to_pylist() if cols.SHA256 in names else [None] * len(paths)
+        )
         decoded = list(self._pool.map(self._decode_one, zip(paths, shas, strict=True)))
         errors = {i: d for i, d in enumerate(decoded) if isinstance(d, str)}
         good = [d for d in decoded if not isinstance(d, str)]
         h, w = self.spec.size
         pixels = np.stack(good) if good else np.zeros((0, h, w, self.spec.channels), np.uint8)
         return PreparedBatch(
-            item_ids=batch.column(C.ITEM_ID).to_pylist(),
-            labels=batch.column(C.LABEL).to_pylist(),
+            item_ids=batch.column(cols.ITEM_ID).to_pylist(),
+            labels=batch.column(cols.LABEL).to_pylist(),
             inputs=image_tensor(pixels, self.spec),
             readable=np.array([not isinstance(d, str) for d in decoded], dtype=bool),
             errors=errors,

@@ -12,10 +12,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from assay.core.errors import InputError
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
-from assay.datasets.tables import TABLE_SUFFIXES, check_columns, iter_table, table_schema, with_reserved_columns
+from assay.datasets.tables import (
+    TABLE_SUFFIXES,
+    check_columns,
+    iter_table,
+    table_schema,
+    with_reserved_columns,
+)
 
 PATH_COLUMN = "path"
 
@@ -45,7 +51,7 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
             rel = batch.column(PATH_COLUMN).to_pylist()
             absolute = [None if p is None else str((root / p).resolve()) for p in rel]
             row += batch.num_rows
-            yield out.append_column(C.PATH, pa.array(absolute, pa.string()))
+            yield out.append_column(cols.PATH, pa.array(absolute, pa.string()))
 
     return DatasetSource(
         format="manifest",

@@ -17,13 +17,19 @@ from typing import Any
 import pyarrow as pa
 
 from assay.core.errors import InputError
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
 
 BOX = pa.struct(
-    [("name", pa.string()), ("xmin", pa.int32()), ("ymin", pa.int32()), ("xmax", pa.int32()), ("ymax", pa.int32())]
+    [
+        ("name", pa.string()),
+        ("xmin", pa.int32()),
+        ("ymin", pa.int32()),
+        ("xmax", pa.int32()),
+        ("ymax", pa.int32()),
+    ]
 )
 _CLASS = re.compile(r"^(?P<label>.+)_(?P<n>\d+)$")
 
@@ -43,7 +49,10 @@ def _boxes(xml_path: Path) -> list[dict[str, Any]]:
         name = obj.findtext("name")
         if box is None or name is None:
             continue
-        out.append({"name": name.strip()} | {k: int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax")})
+        out.append(
+            {"name": name.strip()}
+            | {k: int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax")}
+        )
     return out
 
 
@@ -61,35 +70,35 @@ def open_neu_det(path: Path, options: ReadOptions) -> DatasetSource:
         raise InputError(f"{root}: image {unmatched[0]!r} does not follow <class>_<n>")
 
     def batches() -> Iterator[pa.RecordBatch]:
-        rows: dict[str, list[Any]] = {k: [] for k in (C.ITEM_ID, C.LABEL, C.PATH, "boxes", "n_boxes", "annotation")}
+        rows: dict[str, list[Any]] = {
+            k: [] for k in (cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes", "annotation")
+        }
         for img in images:
             match = _CLASS.match(img.stem)
             assert match is not None
             xml = annotations.get(img.stem)
             boxes = _boxes(xml) if xml else []
-            rows[C.ITEM_ID].append(img.relative_to(root).as_posix())
-            rows[C.LABEL].append(match["label"])
-            rows[C.PATH].append(str(img))
+            rows[cols.ITEM_ID].append(img.relative_to(root).as_posix())
+            rows[cols.LABEL].append(match["label"])
+            rows[cols.PATH].append(str(img))
             rows["boxes"].append(boxes)
             rows["n_boxes"].append(len(boxes))
             rows["annotation"].append(xml.relative_to(root).as_posix() if xml else None)
         yield pa.RecordBatch.from_arrays(
             [
-                pa.array(rows[C.ITEM_ID], pa.string()),
-                pa.array(rows[C.LABEL], pa.string()),
-                pa.array(rows[C.PATH], pa.string()),
+                pa.array(rows[cols.ITEM_ID], pa.string()),
+                pa.array(rows[cols.LABEL], pa.string()),
+                pa.array(rows[cols.PATH], pa.string()),
                 pa.array(rows["boxes"], pa.list_(BOX)),
                 pa.array(rows["n_boxes"], pa.int32()),
                 pa.array(rows["annotation"], pa.string()),
             ],
-            names=[C.ITEM_ID, C.LABEL, C.PATH, "boxes", "n_boxes", "annotation"],
+            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes", "annotation"],
         )
 
     missing = sum(1 for p in images if p.stem not in annotations)
     notes = [f"{missing} image(s) have no annotation"] if missing else []
-    return DatasetSource(
-        "neu-det", "image", root, sorted(annotations.values()), batches, {}, notes
-    )
+    return DatasetSource("neu-det", "image", root, sorted(annotations.values()), batches, {}, notes)
 
 
 register_reader(

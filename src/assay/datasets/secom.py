@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay.core.errors import InputError
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
 
@@ -56,21 +56,29 @@ def open_secom(path: Path, options: ReadOptions) -> DatasetSource:
             if next(labels, "").strip():
                 raise InputError(f"{labels_path} has more lines than {data_path}")
 
-    return DatasetSource("secom", "tabular", data_path.parent.resolve(), [data_path, labels_path], batches)
+    return DatasetSource(
+        "secom", "tabular", data_path.parent.resolve(), [data_path, labels_path], batches
+    )
 
 
 def _batch(lines: list[str], label_lines: list[str], start: int, where: Path) -> pa.RecordBatch:
     try:
         values = np.array([[float(v) for v in line.split()] for line in lines], dtype=np.float64)
     except ValueError:
-        raise InputError(f"{where}: lines {start}-{start + len(lines)} hold a value that is not a number") from None
+        raise InputError(
+            f"{where}: lines {start}-{start + len(lines)} hold a value that is not a number"
+        ) from None
     if values.ndim != 2:
-        raise InputError(f"{where}: lines {start}-{start + len(lines)} have differing numbers of values")
+        raise InputError(
+            f"{where}: lines {start}-{start + len(lines)} have differing numbers of values"
+        )
     labels, stamps = [], []
     for i, text in enumerate(label_lines):
         match = _LINE.match(text)
         if match is None:
-            raise InputError(f"secom_labels.data line {start + i + 1}: expected -1|1 \"dd/mm/yyyy HH:MM:SS\"")
+            raise InputError(
+                f'secom_labels.data line {start + i + 1}: expected -1|1 "dd/mm/yyyy HH:MM:SS"'
+            )
         labels.append(_LABELS[match["label"]])
         stamps.append(datetime.strptime(match["ts"], "%d/%m/%Y %H:%M:%S"))
     arrays = [
@@ -79,7 +87,7 @@ def _batch(lines: list[str], label_lines: list[str], start: int, where: Path) ->
         pa.array(stamps, pa.timestamp("s")),
         *(pa.array(values[:, j]) for j in range(values.shape[1])),
     ]
-    names = [C.ITEM_ID, C.LABEL, "timestamp", *(f"f{j:03d}" for j in range(values.shape[1]))]
+    names = [cols.ITEM_ID, cols.LABEL, "timestamp", *(f"f{j:03d}" for j in range(values.shape[1]))]
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 

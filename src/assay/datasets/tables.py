@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
 
@@ -49,7 +49,9 @@ def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVSt
     )
 
 
-def iter_table(path: Path, string_columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def iter_table(
+    path: Path, string_columns: list[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
     """Stream a CSV/Parquet file; ``string_columns`` are read as text whatever they look like."""
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
@@ -84,14 +86,14 @@ def with_reserved_columns(
         ids = pc.cast(pa.array(range(start_row, start_row + n), pa.int64()), pa.string())
     labels = _as_string(batch.column(label_column))
     arrays = [ids, labels, *batch.columns]
-    names = [C.ITEM_ID, C.LABEL, *batch.schema.names]
+    names = [cols.ITEM_ID, cols.LABEL, *batch.schema.names]
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def check_columns(schema: pa.Schema, path: Path, label_column: str, id_column: str | None) -> None:
     """Raise InputError when a named column is missing or a reserved name is used."""
     names = set(schema.names)
-    clash = names & set(C.RESERVED)
+    clash = names & set(cols.RESERVED)
     if clash:
         raise InputError(f"{path}: column name {sorted(clash)[0]!r} is reserved by Assay")
     if label_column not in names:
@@ -99,7 +101,9 @@ def check_columns(schema: pa.Schema, path: Path, label_column: str, id_column: s
             f"{path}: label column {label_column!r} not found (columns: {_preview(schema.names)})"
         )
     if id_column is not None and id_column not in names:
-        raise InputError(f"{path}: id column {id_column!r} not found (columns: {_preview(schema.names)})")
+        raise InputError(
+            f"{path}: id column {id_column!r} not found (columns: {_preview(schema.names)})"
+        )
 
 
 def _preview(names: list[str], limit: int = 8) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.images import file_sha256
 
 
@@ -33,13 +33,17 @@ class VersionDigest:
             self._h.update(data)
 
     def add_file(self, path: Path, root: Path) -> None:
-        self._feed("file", path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name, file_sha256(path))
+        self._feed(
+            "file",
+            path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
+            file_sha256(path),
+        )
 
     def add_items(self, batch: pa.RecordBatch) -> None:
         names = batch.schema.names
-        ids = batch.column(C.ITEM_ID).to_pylist()
-        labels = batch.column(C.LABEL).to_pylist()
-        shas = batch.column(C.SHA256).to_pylist() if C.SHA256 in names else [None] * len(ids)
+        ids = batch.column(cols.ITEM_ID).to_pylist()
+        labels = batch.column(cols.LABEL).to_pylist()
+        shas = batch.column(cols.SHA256).to_pylist() if cols.SHA256 in names else [None] * len(ids)
         for item_id, label, sha in zip(ids, labels, shas, strict=True):
             self._feed("item", str(item_id), "\0" if label is None else str(label), sha or "")
 
@@ -58,5 +62,5 @@ def add_file_digests(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> pa.Reco
         except OSError:
             return None
 
-    shas = list(pool.map(digest, batch.column(C.PATH).to_pylist()))
-    return batch.append_column(C.SHA256, pa.array(shas, pa.string()))
+    shas = list(pool.map(digest, batch.column(cols.PATH).to_pylist()))
+    return batch.append_column(cols.SHA256, pa.array(shas, pa.string()))

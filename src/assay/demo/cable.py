@@ -35,7 +35,13 @@ def _blur_x(img: npt.NDArray[np.float64], width: int) -> npt.NDArray[np.float64]
 
 def _blur(img: npt.NDArray[np.float64], passes: int) -> npt.NDArray[np.float64]:
     for _ in range(passes):
-        img = (img + np.roll(img, 1, 0) + np.roll(img, -1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 1)) / 5
+        img = (
+            img
+            + np.roll(img, 1, 0)
+            + np.roll(img, -1, 0)
+            + np.roll(img, 1, 1)
+            + np.roll(img, -1, 1)
+        ) / 5
     return img
 
 

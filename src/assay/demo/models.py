@@ -28,10 +28,16 @@ def _to_onnx(pipeline: object, path: Path) -> None:
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     graph = model.graph
-    graph.initializer.append(numpy_helper.from_array(np.array([-1, SIZE * SIZE], np.int64), "flat_shape"))
-    graph.node.insert(0, helper.make_node("Reshape", ["image", "flat_shape"], ["flat"], name="flatten"))
+    graph.initializer.append(
+        numpy_helper.from_array(np.array([-1, SIZE * SIZE], np.int64), "flat_shape")
+    )
+    graph.node.insert(
+        0, helper.make_node("Reshape", ["image", "flat_shape"], ["flat"], name="flatten")
+    )
     del graph.input[:]
-    graph.input.append(helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, SIZE, SIZE]))
+    graph.input.append(
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, SIZE, SIZE])
+    )
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
 

@@ -47,8 +47,15 @@ def _spec(labels: list[str]) -> dict[str, object]:
     return {
         "task": "classification",
         "labels": labels,
-        "input": {"kind": "image", "size": [SIZE, SIZE], "color": "grayscale", "layout": "NCHW",
-                  "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+        "input": {
+            "kind": "image",
+            "size": [SIZE, SIZE],
+            "color": "grayscale",
+            "layout": "NCHW",
+            "scale": 1 / 255,
+            "mean": [0.0],
+            "std": [1.0],
+        },
         "output": {"name": "probabilities", "kind": "probabilities"},
     }
 
@@ -77,8 +84,18 @@ def run_demo(
     dataset = register_dataset(ws, "cable-scans", manifest).dataset
     register_model(ws, "scanner", production, spec_path)
     cand = register_model(ws, "scanner", candidate, spec_path).model
-    echo(f"registered dataset {dataset.ref} ({dataset.n_items} items) and models scanner@1 (production), {cand.ref} (candidate)")
+    echo(
+        f"registered dataset {dataset.ref} ({dataset.n_items} items) and models scanner@1 (production), {cand.ref} (candidate)"
+    )
     if progress is None:
         return validate(ws, cand, dataset, out / "report", ValidationConfig())
     with progress("validating the candidate") as (on_start, on_progress):
-        return validate(ws, cand, dataset, out / "report", ValidationConfig(), on_start=on_start, on_progress=on_progress)
+        return validate(
+            ws,
+            cand,
+            dataset,
+            out / "report",
+            ValidationConfig(),
+            on_start=on_start,
+            on_progress=on_progress,
+        )

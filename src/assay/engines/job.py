@@ -12,7 +12,7 @@ from assay.core.ports import Decoder, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
 
 
-class Cancelled(Exception):
+class RunCancelledError(Exception):
     """The job's cancel check said stop; nothing after the last full batch was processed."""
 
 

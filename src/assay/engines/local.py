@@ -18,7 +18,7 @@ from assay.core.batch import ScoredBatch
 from assay.core.failures import FailureLog
 from assay.core.prepared import PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
-from assay.engines.job import Cancelled, EngineJob, EngineOutput
+from assay.engines.job import EngineJob, EngineOutput, RunCancelledError
 
 
 class LocalEngine:
@@ -53,7 +53,13 @@ class LocalEngine:
 
     def run(self, job: EngineJob) -> EngineOutput:
         """Stream every batch through decode, predict, accumulate and the sink."""
-        timings = {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0, "write_s": 0.0}
+        timings = {
+            "read_s": 0.0,
+            "decode_s": 0.0,
+            "inference_s": 0.0,
+            "metrics_s": 0.0,
+            "write_s": 0.0,
+        }
         states = [acc.empty() for acc in job.accumulators]
         failures = FailureLog()
         index = {label: i for i, label in enumerate(job.spec.labels)}
@@ -61,7 +67,7 @@ class LocalEngine:
         try:
             for prepared in self._prepared(job, timings):
                 if job.should_cancel():
-                    raise Cancelled()
+                    raise RunCancelledError()
                 states = self._process(job, prepared, index, states, failures, timings)
                 n_items += prepared.n_items
                 job.on_progress(prepared.n_items)
@@ -69,7 +75,9 @@ class LocalEngine:
             job.decoder.close()
         return EngineOutput(states, failures, n_items, timings)
 
-    def _predict(self, job: EngineJob, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray) -> np.ndarray:
+    def _predict(
+        self, job: EngineJob, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray
+    ) -> np.ndarray:
         """Scores for ``inputs``; when the batch fails, retry item by item to isolate the culprits."""
         k = job.spec.n_classes
         if inputs.shape[0] == 0:

@@ -25,7 +25,10 @@ def confusion_figure(result: ValidationResult) -> str:
     labels = list(result.labels)
     counts = result.confusion_matrix
     rates = [[c / max(1, sum(row)) for c in row] for row in counts]
-    text = [[f"{c}<br>{r:.0%}" if c else "" for c, r in zip(row, rrow, strict=True)] for row, rrow in zip(counts, rates, strict=True)]
+    text = [
+        [f"{c}<br>{r:.0%}" if c else "" for c, r in zip(row, rrow, strict=True)]
+        for row, rrow in zip(counts, rates, strict=True)
+    ]
     return _fig(
         [
             {
@@ -54,21 +57,35 @@ def reliability_figure(result: ValidationResult) -> str:
     bins = [b for b in result.reliability if b["n_items"] > 0]
     return _fig(
         [
-            {"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "perfect calibration",
-             "line": {"dash": "dot", "color": "#999"}},
+            {
+                "type": "scatter",
+                "x": [0, 1],
+                "y": [0, 1],
+                "mode": "lines",
+                "name": "perfect calibration",
+                "line": {"dash": "dot", "color": "#999"},
+            },
             {
                 "type": "scatter",
                 "x": [b["mean_confidence"] for b in bins],
                 "y": [b["accuracy"] for b in bins],
                 "mode": "lines+markers",
                 "name": "model",
-                "marker": {"size": [6 + 14 * (b["n_items"] / max(x["n_items"] for x in bins)) ** 0.5 for b in bins]},
+                "marker": {
+                    "size": [
+                        6 + 14 * (b["n_items"] / max(x["n_items"] for x in bins)) ** 0.5
+                        for b in bins
+                    ]
+                },
                 "text": [f"{b['n_items']} items" for b in bins],
                 "hovertemplate": "confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{text}<extra></extra>",
             },
         ],
-        {"xaxis": {"title": {"text": "mean confidence"}, "range": [0, 1]},
-         "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]}, "height": 360},
+        {
+            "xaxis": {"title": {"text": "mean confidence"}, "range": [0, 1]},
+            "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]},
+            "height": 360,
+        },
     )
 
 
@@ -77,9 +94,21 @@ def curve_figure(result: ValidationResult, kind: str) -> str:
     data = []
     for label, curves in result.curves.items():
         c = curves.get(kind, {})
-        x, y = (c.get("fpr", []), c.get("tpr", [])) if kind == "roc" else (c.get("recall", []), c.get("precision", []))
+        x, y = (
+            (c.get("fpr", []), c.get("tpr", []))
+            if kind == "roc"
+            else (c.get("recall", []), c.get("precision", []))
+        )
         if x:
             data.append({"type": "scatter", "mode": "lines", "x": x, "y": y, "name": label})
-    axes = ("false positive rate", "true positive rate") if kind == "roc" else ("recall", "precision")
-    return _fig(data, {"xaxis": {"title": {"text": axes[0]}, "range": [0, 1]},
-                       "yaxis": {"title": {"text": axes[1]}, "range": [0, 1.02]}, "height": 360})
+    axes = (
+        ("false positive rate", "true positive rate") if kind == "roc" else ("recall", "precision")
+    )
+    return _fig(
+        data,
+        {
+            "xaxis": {"title": {"text": axes[0]}, "range": [0, 1]},
+            "yaxis": {"title": {"text": axes[1]}, "range": [0, 1.02]},
+            "height": 360,
+        },
+    )

@@ -14,7 +14,11 @@ from assay.reports.thumbnails import thumbnail_data_uri
 
 HEADLINE = [
     ("accuracy", "Accuracy", "share of judged items whose predicted class equals the expert label"),
-    ("balanced_accuracy", "Balanced accuracy", "mean recall over classes; robust to class imbalance"),
+    (
+        "balanced_accuracy",
+        "Balanced accuracy",
+        "mean recall over classes; robust to class imbalance",
+    ),
     ("macro_f1", "Macro F1", "unweighted mean of per-class F1"),
     ("weighted_f1", "Weighted F1", "per-class F1 weighted by support"),
     ("macro_precision", "Macro precision", ""),
@@ -39,7 +43,10 @@ def _plotly_js() -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("assay.reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=PackageLoader("assay.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
     env.filters["num"] = _num
     env.filters["interval"] = _interval
     return env
@@ -72,7 +79,12 @@ def _gallery(result: ValidationResult) -> list[dict[str, Any]]:
                 "predicted": predicted,
                 "total": total,
                 "examples": [
-                    ex | {"thumb": thumbnail_data_uri(ex.get("ref")) if result.dataset_kind == "image" else None}
+                    ex
+                    | {
+                        "thumb": thumbnail_data_uri(ex.get("ref"))
+                        if result.dataset_kind == "image"
+                        else None
+                    }
                     for ex in examples
                 ],
             }
@@ -85,17 +97,21 @@ def render_html(result: ValidationResult) -> str:
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
     )
-    return _env().get_template("report.html.j2").render(
-        r=result,
-        headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
-        per_class_keys=PER_CLASS,
-        n_errors=n_errors,
-        gallery=_gallery(result),
-        figures={
-            "confusion": confusion_figure(result),
-            "reliability": reliability_figure(result),
-            "roc": curve_figure(result, "roc"),
-            "pr": curve_figure(result, "pr"),
-        },
-        plotly_js=_plotly_js(),
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            r=result,
+            headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
+            per_class_keys=PER_CLASS,
+            n_errors=n_errors,
+            gallery=_gallery(result),
+            figures={
+                "confusion": confusion_figure(result),
+                "reliability": reliability_figure(result),
+                "roc": curve_figure(result, "roc"),
+                "pr": curve_figure(result, "pr"),
+            },
+            plotly_js=_plotly_js(),
+        )
     )

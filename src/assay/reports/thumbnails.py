@@ -16,7 +16,9 @@ def thumbnail_data_uri(path: str | None, size: int = 96) -> str | None:
         with Image.open(path) as img:
             img.thumbnail((size, size))
             buf = io.BytesIO()
-            img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode).save(buf, "PNG", optimize=True)
+            img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode).save(
+                buf, "PNG", optimize=True
+            )
     except (OSError, UnidentifiedImageError, ValueError):
         return None
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -16,10 +16,14 @@ def runtime_kind(path: Path) -> str:
         return "onnx"
     if suffix == ".skops":
         return "sklearn"
-    raise InputError(f"{path.name}: unsupported model format {suffix or '(none)'} (use .onnx or .skops)")
+    raise InputError(
+        f"{path.name}: unsupported model format {suffix or '(none)'} (use .onnx or .skops)"
+    )
 
 
-def load_model(path: Path, spec: ModelSpec, kind: str | None = None, threads: int | None = None) -> LoadedModel:
+def load_model(
+    path: Path, spec: ModelSpec, kind: str | None = None, threads: int | None = None
+) -> LoadedModel:
     """Load and check a model file against its spec; raises InputError naming any mismatch."""
     kind = kind or runtime_kind(path)
     if kind == "onnx":

@@ -17,7 +17,9 @@ class FakeRuntime:
     def __init__(self, fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[Any]]) -> None:
         self.fn = fn
         self.calls = 0
-        self.signature = ModelSignature((TensorInfo("x", (None,), "float32"),), (TensorInfo("y", (None,), "float64"),))
+        self.signature = ModelSignature(
+            (TensorInfo("x", (None,), "float32"),), (TensorInfo("y", (None,), "float64"),)
+        )
 
     def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
         self.calls += 1

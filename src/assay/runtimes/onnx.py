@@ -24,7 +24,9 @@ def _info(arg: Any) -> TensorInfo:
 class OnnxRuntime:
     """An onnxruntime session with the spec's input and output resolved and checked."""
 
-    def __init__(self, session: ort.InferenceSession, spec: ModelSpec, input_name: str, output_name: str) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, spec: ModelSpec, input_name: str, output_name: str
+    ) -> None:
         self.session = session
         self.spec = spec
         self.input_name = input_name
@@ -71,10 +73,14 @@ class OnnxRuntime:
         names = [i.name for i in inputs]
         if spec.input.name is not None:
             if spec.input.name not in names:
-                raise InputError(f"spec input.name {spec.input.name!r} is not a model input (model inputs: {names})")
+                raise InputError(
+                    f"spec input.name {spec.input.name!r} is not a model input (model inputs: {names})"
+                )
             return spec.input.name
         if len(inputs) != 1:
-            raise InputError(f"the model has {len(inputs)} inputs {names}; name one in the spec's input.name")
+            raise InputError(
+                f"the model has {len(inputs)} inputs {names}; name one in the spec's input.name"
+            )
         return str(names[0])
 
     @staticmethod
@@ -82,7 +88,9 @@ class OnnxRuntime:
         names = [o.name for o in outputs]
         if spec.output.name is not None:
             if spec.output.name not in names:
-                raise InputError(f"spec output.name {spec.output.name!r} is not a model output (model outputs: {names})")
+                raise InputError(
+                    f"spec output.name {spec.output.name!r} is not a model output (model outputs: {names})"
+                )
             return spec.output.name
         floats = [o.name for o in outputs if o.type in _DTYPES]
         for preferred in _SCORE_NAMES:
@@ -90,7 +98,9 @@ class OnnxRuntime:
                 return preferred
         if len(floats) == 1:
             return str(floats[0])
-        raise InputError(f"cannot tell which model output holds the scores ({names}); set output.name in the spec")
+        raise InputError(
+            f"cannot tell which model output holds the scores ({names}); set output.name in the spec"
+        )
 
     def _check_input_shape(self, declared: Any) -> None:
         want = expected_input_shape(self.spec)

@@ -35,30 +35,44 @@ class SklearnRuntime:
         try:
             import skops.io as sio
         except ImportError:
-            raise InputError("scikit-learn models need the extra: pip install 'assay[sklearn]'") from None
+            raise InputError(
+                "scikit-learn models need the extra: pip install 'assay[sklearn]'"
+            ) from None
         if not isinstance(spec.input, TabularInput):
             raise InputError("scikit-learn models take tabular input; the spec says image")
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except Exception as exc:
-            raise InputError(f"{path.name} is not a valid skops file: {type(exc).__name__}") from None
+            raise InputError(
+                f"{path.name} is not a valid skops file: {type(exc).__name__}"
+            ) from None
         extra = set(trusted or [])
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in extra]
         if refused:
-            raise InputError(f"{path.name} contains types Assay does not trust by default: {refused[:3]}")
+            raise InputError(
+                f"{path.name} contains types Assay does not trust by default: {refused[:3]}"
+            )
         estimator = sio.load(path, trusted=untrusted)
         if not hasattr(estimator, "predict_proba"):
-            raise InputError(f"{type(estimator).__name__} has no predict_proba; Assay needs class scores")
+            raise InputError(
+                f"{type(estimator).__name__} has no predict_proba; Assay needs class scores"
+            )
         classes = [str(c) for c in getattr(estimator, "classes_", [])]
         if classes != list(spec.labels):
-            raise InputError(f"model classes {classes} differ from the spec's labels {list(spec.labels)}")
+            raise InputError(
+                f"model classes {classes} differ from the spec's labels {list(spec.labels)}"
+            )
         names = getattr(estimator, "feature_names_in_", None)
         if names is not None and [str(n) for n in names] != list(spec.input.columns):
             raise InputError(
                 f"model was fitted on columns {list(names)[:5]}... but the spec lists {list(spec.input.columns)[:5]}..."
             )
         runtime = cls(estimator, spec)
-        check_smoke_output(runtime.predict(np.zeros((2, len(spec.input.columns)), np.float32)), spec, "predict_proba")
+        check_smoke_output(
+            runtime.predict(np.zeros((2, len(spec.input.columns)), np.float32)),
+            spec,
+            "predict_proba",
+        )
         return runtime
 
     def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:

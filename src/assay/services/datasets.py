@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, VersionRef, check_name
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.workspace import Workspace
@@ -66,9 +66,11 @@ def register_dataset(
         assert stats.schema is not None
         notes = list(source.notes)
         if stats.n_unlabelled:
-            notes.append(f"{stats.n_unlabelled} item(s) have no label and will be reported as not judged")
+            notes.append(
+                f"{stats.n_unlabelled} item(s) have no label and will be reported as not judged"
+            )
         if source.kind == "image":
-            missing = count_nulls(final / "manifest.parquet", C.SHA256)
+            missing = count_nulls(final / "manifest.parquet", cols.SHA256)
             if missing:
                 notes.append(f"{missing} referenced file(s) are missing or unreadable")
         record = ws.catalog.add_dataset(
@@ -83,7 +85,7 @@ def register_dataset(
             columns=[
                 {"name": f.name, "type": str(f.type)}
                 for f in stats.schema
-                if f.name not in C.RESERVED
+                if f.name not in cols.RESERVED
             ],
             manifest_path=str(final / "manifest.parquet"),
             notes=notes,

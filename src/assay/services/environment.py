@@ -8,7 +8,17 @@ import sys
 from importlib import metadata
 from typing import Any
 
-PACKAGES = ("assay", "numpy", "pyarrow", "onnxruntime", "onnx", "pillow", "scikit-learn", "skops", "sqlalchemy")
+PACKAGES = (
+    "assay",
+    "numpy",
+    "pyarrow",
+    "onnxruntime",
+    "onnx",
+    "pillow",
+    "scikit-learn",
+    "skops",
+    "sqlalchemy",
+)
 
 
 def describe_environment() -> dict[str, Any]:

@@ -46,7 +46,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def register_model(ws: Workspace, name: str, file: Path | str, spec: Path | str | dict[str, Any]) -> RegisteredModel:
+def register_model(
+    ws: Workspace, name: str, file: Path | str, spec: Path | str | dict[str, Any]
+) -> RegisteredModel:
     """Validate the model against its spec, then catalogue it. Same file + spec: a no-op."""
     check_name(name, "model")
     path = Path(file).expanduser()
@@ -58,7 +60,9 @@ def register_model(ws: Workspace, name: str, file: Path | str, spec: Path | str 
     spec_data = model_spec.to_dict()
     file_digest = _sha256(path)
     # The version covers the file and the spec: the same weights read differently are a new version.
-    version = hashlib.sha256(f"{file_digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()).hexdigest()
+    version = hashlib.sha256(
+        f"{file_digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()
+    ).hexdigest()
     existing = ws.catalog.find_model(name, version)
     if existing is not None:
         return RegisteredModel(existing, created=False)

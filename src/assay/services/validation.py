@@ -18,10 +18,10 @@ from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
-from assay.datasets import columns as C
+from assay.datasets import columns as cols
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import ImageBatchDecoder
-from assay.engines.job import Cancelled, EngineJob
+from assay.engines.job import EngineJob, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.reports.html import render_html
 from assay.reports.json import write_result_json
@@ -97,15 +97,29 @@ def validate(
     run_dir.mkdir(parents=True)
     environment = describe_environment()
     record = ws.catalog.create_run(
-        id=run_id, model_id=mv.id, dataset_id=dv.id, config=config.to_dict(),
-        environment=environment, run_dir=str(run_dir),
+        id=run_id,
+        model_id=mv.id,
+        dataset_id=dv.id,
+        config=config.to_dict(),
+        environment=environment,
+        run_dir=str(run_dir),
     )
     try:
         result = _execute(
-            spec, mv, dv, config, runtime, run_dir, run_id, environment,
-            on_start, on_progress, should_cancel, record.started_at,
+            spec,
+            mv,
+            dv,
+            config,
+            runtime,
+            run_dir,
+            run_id,
+            environment,
+            on_start,
+            on_progress,
+            should_cancel,
+            record.started_at,
         )
-    except Cancelled:
+    except RunCancelledError:
         ws.catalog.finish_run(run_id, "cancelled", error="cancelled by the user")
         raise
     except BaseException as exc:
@@ -145,17 +159,19 @@ def _execute(
     decoder: ImageBatchDecoder | TabularBatchDecoder
     if isinstance(spec.input, ImageInput):
         decoder = ImageBatchDecoder(spec.input)
-        columns = [C.ITEM_ID, C.LABEL, C.PATH, C.SHA256]
+        columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256]
     else:
         decoder = TabularBatchDecoder(spec.input)
-        columns = [C.ITEM_ID, C.LABEL, *spec.input.columns]
+        columns = [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
     batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
     sink = ParquetPredictionSink(run_dir / "predictions.parquet", spec.labels)
     on_start(dv.n_items)
     t0 = time.perf_counter()
     try:
         output = LocalEngine().run(
-            EngineJob(batches, decoder, runtime, spec, accumulators, sink, on_progress, should_cancel)
+            EngineJob(
+                batches, decoder, runtime, spec, accumulators, sink, on_progress, should_cancel
+            )
         )
     finally:
         sink.close()

@@ -28,7 +28,11 @@ class Workspace:
         root = Path(home).expanduser() if home is not None else default_home()
         root.mkdir(parents=True, exist_ok=True)
         files = FileStore(root.resolve()).ensure()
-        url = database_url or os.environ.get("ASSAY_DATABASE_URL") or f"sqlite:///{files.root / 'catalog.db'}"
+        url = (
+            database_url
+            or os.environ.get("ASSAY_DATABASE_URL")
+            or f"sqlite:///{files.root / 'catalog.db'}"
+        )
         return cls(files.root, SqlCatalog.open(url), files)
 
     def close(self) -> None:

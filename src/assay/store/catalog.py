@@ -83,13 +83,20 @@ class SqlCatalog:
 
     def find_dataset(self, name: str, version: str) -> DatasetVersion | None:
         with self._session() as s:
-            row = s.scalars(select(DatasetRow).where(DatasetRow.name == name, DatasetRow.version == version)).first()
+            row = s.scalars(
+                select(DatasetRow).where(DatasetRow.name == name, DatasetRow.version == version)
+            ).first()
             return None if row is None else _record(DatasetVersion, row)
 
     def add_dataset(self, **values: Any) -> DatasetVersion:
         """Store a new dataset version; its number is one past the name's highest."""
         with self._session.begin() as s:
-            number = (s.scalar(select(func.max(DatasetRow.number)).where(DatasetRow.name == values["name"])) or 0) + 1
+            number = (
+                s.scalar(
+                    select(func.max(DatasetRow.number)).where(DatasetRow.name == values["name"])
+                )
+                or 0
+            ) + 1
             row = DatasetRow(number=number, created_at=now(), **values)
             s.add(row)
             s.flush()
@@ -115,12 +122,17 @@ class SqlCatalog:
 
     def find_model(self, name: str, version: str) -> ModelVersion | None:
         with self._session() as s:
-            row = s.scalars(select(ModelRow).where(ModelRow.name == name, ModelRow.version == version)).first()
+            row = s.scalars(
+                select(ModelRow).where(ModelRow.name == name, ModelRow.version == version)
+            ).first()
             return None if row is None else _record(ModelVersion, row)
 
     def add_model(self, **values: Any) -> ModelVersion:
         with self._session.begin() as s:
-            number = (s.scalar(select(func.max(ModelRow.number)).where(ModelRow.name == values["name"])) or 0) + 1
+            number = (
+                s.scalar(select(func.max(ModelRow.number)).where(ModelRow.name == values["name"]))
+                or 0
+            ) + 1
             row = ModelRow(number=number, created_at=now(), **values)
             s.add(row)
             s.flush()
@@ -151,7 +163,14 @@ class SqlCatalog:
             s.flush()
             return _record(RunRecord, row)
 
-    def finish_run(self, run_id: str, status: str, n_items: int | None = None, n_failed: int | None = None, error: str | None = None) -> RunRecord:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        n_items: int | None = None,
+        n_failed: int | None = None,
+        error: str | None = None,
+    ) -> RunRecord:
         """Record a run's end. A finished run is immutable: finishing it twice is an error."""
         with self._session.begin() as s:
             row = s.get(RunRow, run_id)

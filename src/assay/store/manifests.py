@@ -54,7 +54,9 @@ def write_manifest(batches: Iterable[pa.RecordBatch], path: Path) -> ManifestSta
     return stats
 
 
-def read_manifest(path: Path, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def read_manifest(
+    path: Path, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
     """Stream a stored manifest, reading only ``columns`` when given."""
     yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
 

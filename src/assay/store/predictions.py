@@ -55,7 +55,9 @@ class ParquetPredictionSink:
         judged = pa.array([e is None for e in errors])
         correct = pc.if_else(judged, pc.equal(label_arr, pred_arr), pa.scalar(None, pa.bool_()))
         columns = [pa.array(item_ids, pa.string()), label_arr, pred_arr, correct]
-        columns += [pa.array(scores[:, k], pa.float64(), from_pandas=True) for k in range(len(self.labels))]
+        columns += [
+            pa.array(scores[:, k], pa.float64(), from_pandas=True) for k in range(len(self.labels))
+        ]
         columns.append(error_arr)
         self._buffer.append(pa.RecordBatch.from_arrays(columns, schema=self.schema))
         self._buffered += len(item_ids)

@@ -10,7 +10,7 @@ from assay.core.accumulators.confusion import ConfusionAccumulator
 from assay.core.accumulators.examples import ErrorExamplesAccumulator
 from assay.core.accumulators.losses import MeanLossAccumulator, brier_per_item, log_loss_per_item
 from assay.core.accumulators.ranking import ScoreHistogramAccumulator
-from assay.core.intervals import IntervalConfig
+from assay.core.intervals import DEFAULT_INTERVALS, IntervalConfig
 
 __all__ = [
     "Accumulator",
@@ -26,7 +26,7 @@ __all__ = [
 
 def classification_accumulators(
     labels: tuple[str, ...],
-    intervals: IntervalConfig = IntervalConfig(),
+    intervals: IntervalConfig = DEFAULT_INTERVALS,
     positive_index: int | None = None,
     auc_mode: Literal["exact", "binned"] = "exact",
     n_examples: int = 24,

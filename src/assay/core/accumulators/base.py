@@ -37,7 +37,10 @@ class Finalized:
 class Accumulator(Protocol[S]):
     """A mergeable metric computation."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Identifies the accumulator (and salts its bootstrap stream)."""
+        ...
 
     def empty(self) -> S:
         """The identity state: merging it with any state gives that state."""

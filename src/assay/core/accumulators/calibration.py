@@ -14,7 +14,12 @@ import numpy.typing as npt
 
 from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    DEFAULT_INTERVALS,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.metric_value import MetricValue
 
 F = npt.NDArray[np.float64]
@@ -36,7 +41,7 @@ def bin_index(confidence: F, n_bins: int) -> npt.NDArray[np.int64]:
 class CalibrationAccumulator:
     """Top-label calibration: does a 90% confident prediction come true 90% of the time?"""
 
-    intervals: IntervalConfig = IntervalConfig()
+    intervals: IntervalConfig = DEFAULT_INTERVALS
     n_bins: int = 15
     name: str = "calibration"
 

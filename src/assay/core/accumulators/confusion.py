@@ -18,6 +18,7 @@ import numpy.typing as npt
 from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
+    DEFAULT_INTERVALS,
     IntervalConfig,
     draw_multinomial,
     percentile_interval,
@@ -91,7 +92,9 @@ def matthews_corrcoef(c: npt.NDArray[np.int64]) -> F:
     den = np.sqrt(cov_pp * cov_tt)
     # scikit-learn's convention: MCC is 0 when either marginal is constant.
     with np.errstate(divide="ignore", invalid="ignore"):
-        out: F = np.where(den > 0, cov_tp / np.where(den > 0, den, 1.0), np.where(n > 0, 0.0, np.nan))
+        out: F = np.where(
+            den > 0, cov_tp / np.where(den > 0, den, 1.0), np.where(n > 0, 0.0, np.nan)
+        )
     return out
 
 
@@ -120,7 +123,7 @@ class ConfusionAccumulator:
     """Counts of (expert label, predicted class) pairs; everything confusion-based derives from it."""
 
     labels: tuple[str, ...]
-    intervals: IntervalConfig = IntervalConfig()
+    intervals: IntervalConfig = DEFAULT_INTERVALS
     name: str = "confusion"
 
     def empty(self) -> npt.NDArray[np.int64]:
@@ -142,7 +145,7 @@ class ConfusionAccumulator:
         out = Finalized()
         out.extras["confusion_matrix"] = c.tolist()
         out.metrics["accuracy"] = MetricValue.of(
-            float(accuracy(c)), wilson_interval(tp.sum(), n, conf), "wilson"
+            float(accuracy(c)), wilson_interval(float(tp.sum()), float(n), conf), "wilson"
         )
         # One set of resampled matrices serves every bootstrap metric of this state.
         draws = draw_multinomial(c, self.intervals, salt=self.name).reshape(-1, *c.shape)
@@ -156,15 +159,18 @@ class ConfusionAccumulator:
             f1_interval = percentile_interval(f1_draws[:, k], conf)
             out.per_class[label] = {
                 "precision": MetricValue.of(
-                    prec[k], wilson_interval(tp[k], predicted[k], conf), "wilson",
+                    prec[k],
+                    wilson_interval(float(tp[k]), float(predicted[k]), conf),
+                    "wilson",
                     note=None if predicted[k] else "no item was predicted as this class",
                 ),
                 "recall": MetricValue.of(
-                    rec[k], wilson_interval(tp[k], support[k], conf), "wilson",
+                    rec[k],
+                    wilson_interval(float(tp[k]), float(support[k]), conf),
+                    "wilson",
                     note=None if support[k] else "no item has this expert label",
                 ),
                 "f1": MetricValue.of(f1s[k], f1_interval, "bootstrap"),
                 "support": MetricValue.of(float(support[k])),
             }
         return out
-

@@ -15,7 +15,12 @@ import numpy.typing as npt
 
 from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    DEFAULT_INTERVALS,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.metric_value import MetricValue
 
 F = npt.NDArray[np.float64]
@@ -53,7 +58,7 @@ class MeanLossAccumulator:
 
     name: str
     loss: Callable[[ScoredBatch], F]
-    intervals: IntervalConfig = IntervalConfig()
+    intervals: IntervalConfig = DEFAULT_INTERVALS
 
     def empty(self) -> LossState:
         return LossState(np.zeros(_EDGES.size, np.int64), np.zeros(_EDGES.size, np.float64))

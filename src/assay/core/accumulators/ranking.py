@@ -26,7 +26,12 @@ import numpy.typing as npt
 
 from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    DEFAULT_INTERVALS,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.metric_value import MetricValue
 
 F = npt.NDArray[np.float64]
@@ -165,7 +170,7 @@ class ScoreHistogramAccumulator:
     """Per-class score histograms giving ROC-AUC and average precision (one-vs-rest)."""
 
     labels: tuple[str, ...]
-    intervals: IntervalConfig = IntervalConfig()
+    intervals: IntervalConfig = DEFAULT_INTERVALS
     mode: Literal["exact", "binned"] = "exact"
     n_bins: int = 10_000
     positive_index: int | None = None  # binary models: the class whose AUC is the headline
@@ -185,7 +190,7 @@ class ScoreHistogramAccumulator:
     def update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
         if batch.n_items == 0:
             return state
-        runs = []
+        runs: list[tuple[Run, ...]] = []
         for k, class_runs in enumerate(state.runs):
             is_pos = (batch.y_true == k).astype(np.int64)
             scores = batch.scores[:, k]
@@ -221,9 +226,14 @@ class ScoreHistogramAccumulator:
 
     def _replicates(self, run: Run, salt: str) -> tuple[F, F]:
         pos, neg = _coarsen(run, self.bootstrap_groups)
+        if pos.size == 0:
+            nan = np.full(self.intervals.n_resamples, np.nan)
+            return nan, nan
         cells = np.stack([pos, neg])
         draws = draw_multinomial(cells, self.intervals, salt).reshape(-1, 2, pos.size)
-        return roc_auc_from(draws[:, 0], draws[:, 1]), average_precision_from(draws[:, 0], draws[:, 1])
+        return roc_auc_from(draws[:, 0], draws[:, 1]), average_precision_from(
+            draws[:, 0], draws[:, 1]
+        )
 
     def finalize(self, state: ScoreHistogramState) -> Finalized:
         conf = self.intervals.confidence
@@ -242,11 +252,15 @@ class ScoreHistogramAccumulator:
             no_pos = "no item has this expert label"
             out.per_class[label] = {
                 "roc_auc": MetricValue.of(
-                    auc, percentile_interval(auc_rep, conf), "bootstrap",
+                    auc,
+                    percentile_interval(auc_rep, conf),
+                    "bootstrap",
                     note=None if np.isfinite(auc) else no_pos + " (or every item has it)",
                 ),
                 "pr_auc": MetricValue.of(
-                    ap, percentile_interval(ap_rep, conf), "bootstrap",
+                    ap,
+                    percentile_interval(ap_rep, conf),
+                    "bootstrap",
                     note=None if np.isfinite(ap) else no_pos,
                 ),
             }
@@ -264,12 +278,16 @@ class ScoreHistogramAccumulator:
             for name, values, reps in (("roc_auc", aucs, auc_reps), ("pr_auc", aps, ap_reps)):
                 defined = [i for i, v in enumerate(values) if np.isfinite(v)]
                 if not defined:
-                    out.metrics[name] = MetricValue.of(None, note="no class has both positives and negatives")
+                    out.metrics[name] = MetricValue.of(
+                        None, note="no class has both positives and negatives"
+                    )
                     continue
                 macro = float(np.mean([values[i] for i in defined]))
                 rep = _mean_of_finite(np.stack([reps[i] for i in defined]))
                 out.metrics[name] = MetricValue.of(
-                    macro, percentile_interval(rep, conf), "bootstrap",
+                    macro,
+                    percentile_interval(rep, conf),
+                    "bootstrap",
                     note="macro average, one-vs-rest over classes present in the data",
                 )
         return out

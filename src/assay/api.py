@@ -1,0 +1,89 @@
+"""The Python API for notebooks and pipelines: the same services the CLI uses.
+
+>>> import assay
+>>> assay.add_dataset("tiles", "./tiles")
+>>> assay.add_model("scanner", "scanner.onnx", spec="scanner.yaml")
+>>> v = assay.validate(model="scanner", dataset="tiles")
+>>> v.metrics["accuracy"].value
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.core.config import ValidationConfig
+from assay.core.metric_value import MetricValue
+from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.results import ValidationResult
+from assay.reports.notebook import render_notebook_html
+from assay.services import datasets as dataset_service
+from assay.services import models as model_service
+from assay.services import validation as validation_service
+from assay.services.workspace import Workspace
+
+
+def _ws(home: Path | str | None) -> Workspace:
+    return Workspace.open(home)
+
+
+def add_dataset(
+    name: str,
+    path: Path | str,
+    *,
+    format: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    home: Path | str | None = None,
+) -> DatasetVersion:
+    """Register a dataset version (identical content returns the existing version)."""
+    return dataset_service.register_dataset(
+        _ws(home), name, path, format, label_column, id_column
+    ).dataset
+
+
+def add_model(
+    name: str,
+    file: Path | str,
+    *,
+    spec: Path | str | dict[str, Any],
+    home: Path | str | None = None,
+) -> ModelVersion:
+    """Register a model version after checking it against its spec (a YAML path or a mapping)."""
+    return model_service.register_model(_ws(home), name, file, spec).model
+
+
+@dataclass
+class Validation:
+    """A finished validation: the result plus its files; renders as HTML in Jupyter."""
+
+    result: ValidationResult
+    files: dict[str, Path]
+
+    @property
+    def metrics(self) -> dict[str, MetricValue]:
+        return self.result.metrics
+
+    @property
+    def per_class(self) -> dict[str, dict[str, MetricValue]]:
+        return self.result.per_class
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    def _repr_html_(self) -> str:
+        return render_notebook_html(self.result, self.files.get("report.html"))
+
+
+def validate(
+    *,
+    model: str,
+    dataset: str,
+    out: Path | str | None = None,
+    config: ValidationConfig | None = None,
+    home: Path | str | None = None,
+) -> Validation:
+    """Validate ``model`` (NAME or NAME@VERSION) on ``dataset``; see ``assay validate``."""
+    outcome = validation_service.validate(_ws(home), model, dataset, out, config)
+    return Validation(outcome.result, outcome.files)

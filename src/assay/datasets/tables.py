@@ -43,7 +43,7 @@ def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVSt
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     return pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        read_options=pacsv.ReadOptions(block_size=4 << 20),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=pacsv.ConvertOptions(column_types=string_columns, strings_can_be_null=True),
     )

@@ -1,0 +1,91 @@
+"""LocalEngine with a fake runtime: streaming, failure isolation, cancellation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assay.core.accumulators import ConfusionAccumulator
+from assay.core.prepared import PreparedBatch
+from assay.core.spec import parse_model_spec
+from assay.engines.job import EngineJob, RunCancelledError
+from assay.engines.local import LocalEngine
+from assay.runtimes.fake import FakeRuntime
+
+SPEC = parse_model_spec({"labels": ["ok", "defect"], "input": {"kind": "tabular", "columns": ["x"]}})
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.closed = False
+
+    def write(self, item_ids, labels, predicted, scores, errors) -> None:  # type: ignore[no-untyped-def]
+        self.rows += list(zip(item_ids, labels, predicted, scores.tolist(), errors, strict=True))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class IdentityDecoder:
+    """Raw batches are (ids, labels, x) tuples; x = nan means unreadable."""
+
+    closed = False
+
+    def __call__(self, raw: tuple[list[str], list[str | None], np.ndarray]) -> PreparedBatch:
+        ids, labels, x = raw
+        readable = ~np.isnan(x)
+        return PreparedBatch(ids, labels, x[readable][:, None].astype(np.float32), readable, {i: "unreadable" for i in np.flatnonzero(~readable)})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def scores(x: np.ndarray) -> np.ndarray:
+    if np.any(x[:, 0] == 666):
+        raise RuntimeError("model crashed on 666")
+    p = 1 / (1 + np.exp(-x[:, 0]))
+    return np.stack([1 - p, p], axis=1)
+
+
+def job(batches: list[Any], sink: ListSink, **kw: Any) -> EngineJob:
+    return EngineJob(batches, IdentityDecoder(), FakeRuntime(scores), SPEC, [ConfusionAccumulator(SPEC.labels)], sink, **kw)
+
+
+def test_every_item_is_either_judged_or_recorded_with_its_reason() -> None:
+    batches = [
+        (["a", "b", "c"], ["ok", "defect", None], np.array([-2.0, 3.0, 1.0])),
+        (["d", "e", "f"], ["defect", "ok", "ok"], np.array([np.nan, 666.0, -1.0])),
+    ]
+    sink = ListSink()
+    out = LocalEngine().run(job(batches, sink))
+    judged = int(out.states[0].sum())
+    assert out.n_items == 6 and judged + out.failures.n_failed == 6
+    reasons = {item: reason for item, reason in out.failures.items}
+    assert reasons == {"c": "no expert label", "d": "unreadable", "e": "inference failed (RuntimeError)"}
+    assert [r[0] for r in sink.rows] == ["a", "b", "c", "d", "e", "f"]
+    assert sink.rows[5][2] == "ok" and sink.rows[5][4] is None  # the crash of "e" did not take "f" with it
+
+
+def test_cancellation_stops_between_batches() -> None:
+    batches = [([str(i)], ["ok"], np.array([0.0])) for i in range(10)]
+    seen: list[int] = []
+    with pytest.raises(RunCancelledError):
+        LocalEngine().run(job(batches, ListSink(), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3))
+    assert len(seen) == 3
+
+
+def test_prefetch_keeps_a_bounded_number_of_batches_in_flight() -> None:
+    pulled: list[int] = []
+    processed: list[int] = []
+
+    def source():  # type: ignore[no-untyped-def]
+        for i in range(50):
+            pulled.append(i)
+            assert len(pulled) - len(processed) <= 3, "the engine read too far ahead"
+            yield ([str(i)], ["ok"], np.array([0.0]))
+
+    LocalEngine(prefetch=2).run(job(source(), ListSink(), on_progress=lambda n: processed.append(n)))  # type: ignore[arg-type]
+    assert len(processed) == 50

@@ -1,0 +1,47 @@
+"""Small real models built in the tests (scikit-learn -> ONNX or skops), never downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+
+def tabular_onnx(pipeline: Any, n_features: int, path: Path) -> Path:
+    """Export a fitted scikit-learn classifier pipeline to ONNX with a probabilities output."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    classifier = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    model = convert_sklearn(
+        pipeline,
+        initial_types=[("features", FloatTensorType([None, n_features]))],
+        options={id(classifier): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def write_spec(path: Path, **spec: Any) -> Path:
+    path.write_text(yaml.safe_dump({"task": "classification", **spec}, sort_keys=False))
+    return path
+
+
+def image_spec(labels: list[str], size: tuple[int, int], color: str = "grayscale", **extra: Any) -> dict[str, Any]:
+    return {
+        "labels": labels,
+        "input": {"kind": "image", "size": list(size), "color": color, "layout": "NCHW", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+        "output": {"name": "probabilities", "kind": "probabilities"},
+        **extra,
+    }
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, **kw: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, **kw)).fit(x, y)

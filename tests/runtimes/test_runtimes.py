@@ -1,0 +1,93 @@
+"""Runtime adapters: the same contract for ONNX, scikit-learn (skops) and the fake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assay.core.errors import InputError
+from assay.core.spec import parse_model_spec
+from assay.runtimes import load_model
+from assay.runtimes.fake import FakeRuntime
+from tests.models import fit_logistic, tabular_onnx
+
+COLUMNS = ["Torque [Nm]", "speed", "temp"]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[Any, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "defect", "ok")
+    return fit_logistic(x, y), x
+
+
+def spec(labels: list[str] | None = None, columns: list[str] | None = None) -> Any:
+    return parse_model_spec({"labels": labels or ["defect", "ok"], "input": {"kind": "tabular", "columns": columns or COLUMNS}})
+
+
+@pytest.fixture(scope="module")
+def onnx_path(fitted: tuple[Any, np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tabular_onnx(fitted[0], 3, tmp_path_factory.mktemp("m") / "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def skops_path(fitted: tuple[Any, np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import skops.io as sio
+
+    path = tmp_path_factory.mktemp("m") / "model.skops"
+    sio.dump(fitted[0], path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["onnx", "sklearn"])
+def test_runtime_predicts_what_scikit_learn_predicts(kind: str, fitted: tuple[Any, np.ndarray], onnx_path: Path, skops_path: Path) -> None:
+    model, x = fitted
+    runtime = load_model(onnx_path if kind == "onnx" else skops_path, spec())
+    np.testing.assert_allclose(runtime.predict(x), model.predict_proba(x), atol=1e-5)
+    assert runtime.signature.inputs and runtime.signature.outputs
+
+
+def test_onnx_spec_with_wrong_column_count_names_both_sides(onnx_path: Path) -> None:
+    with pytest.raises(InputError, match=r"model input 'features' has shape \[None, 3\] but the spec produces \[N, 2\]"):
+        load_model(onnx_path, spec(columns=["a", "b"]))
+
+
+def test_onnx_spec_with_wrong_label_count_names_both_sides(onnx_path: Path) -> None:
+    with pytest.raises(InputError, match=r"shape \[2, 2\] for 2 items, but the spec lists 3 labels"):
+        load_model(onnx_path, spec(labels=["a", "b", "c"]))
+
+
+def test_onnx_unknown_output_name_lists_the_model_outputs(onnx_path: Path) -> None:
+    s = parse_model_spec({"labels": ["defect", "ok"], "input": {"kind": "tabular", "columns": COLUMNS}, "output": {"name": "scores"}})
+    with pytest.raises(InputError, match=r"not a model output \(model outputs: \['label', 'probabilities'\]\)"):
+        load_model(onnx_path, s)
+
+
+def test_image_spec_against_tabular_model_is_refused(onnx_path: Path) -> None:
+    s = parse_model_spec({"labels": ["defect", "ok"], "input": {"kind": "image", "size": [8, 8], "color": "grayscale"}})
+    with pytest.raises(InputError, match="4 dims|shape"):
+        load_model(onnx_path, s)
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"definitely not protobuf")
+    with pytest.raises(InputError, match="junk.onnx is not a valid ONNX model"):
+        load_model(bad, spec())
+    with pytest.raises(InputError, match="unsupported model format .pkl"):
+        load_model(tmp_path / "model.pkl", spec())
+
+
+def test_skops_classes_must_match_the_spec_labels(skops_path: Path) -> None:
+    with pytest.raises(InputError, match=r"model classes \['defect', 'ok'\] differ from the spec's labels \['ok', 'defect'\]"):
+        load_model(skops_path, spec(labels=["ok", "defect"]))
+
+
+def test_fake_runtime_counts_calls() -> None:
+    fake = FakeRuntime(lambda x: np.tile([0.2, 0.8], (len(x), 1)))
+    assert fake.predict(np.zeros((3, 2), np.float32)).shape == (3, 2)
+    assert fake.calls == 1

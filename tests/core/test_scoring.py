@@ -35,3 +35,10 @@ def test_threshold_decides_for_the_positive_class() -> None:
 def test_wrong_number_of_columns_is_an_input_error() -> None:
     with pytest.raises(InputError, match="3 columns but the spec lists 2 labels"):
         to_probabilities(np.zeros((4, 3)), spec())  # type: ignore[arg-type]
+
+
+def test_float32_rounding_is_renormalised_but_non_probabilities_are_rejected() -> None:
+    s = parse_model_spec({"labels": ["a", "b", "c"], "input": {"kind": "tabular", "columns": ["x"]}})
+    p = to_probabilities(np.array([[0.2, 0.3, 0.5000001], [0.9, 0.9, 0.9], [-0.1, 0.6, 0.5]]), s)
+    assert p[0].sum() == pytest.approx(1.0, abs=1e-15)
+    assert np.isnan(p[1]).all() and np.isnan(p[2]).all()

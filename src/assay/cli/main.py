@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from assay.cli.output import console, err_console, print_summary, progress_bar
@@ -267,12 +266,16 @@ def main(argv: list[str] | None = None) -> int:
     except AssayError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
+    except typer.TyperException as exc:  # usage errors: typer bundles its own click
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc}")
+        return int(getattr(exc, "exit_code", 2))
     return code if isinstance(code, int) else 0
 
 

@@ -68,7 +68,10 @@ def print_summary(result: ValidationResult) -> None:
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
-    """(on_start, on_progress) callbacks driving a Rich bar with items/s and ETA."""
+    """(on_start, on_progress) callbacks driving a Rich bar with items/s and ETA.
+
+    The bar appears only once the work starts, so input errors found before that print alone.
+    """
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -79,15 +82,19 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err_console, transient=False) as progress:
-        task = progress.add_task(description, total=None, rate="")
+    progress = Progress(*columns, console=err_console, transient=False)
+    task = progress.add_task(description, total=None, rate="")
 
-        def on_start(total: int) -> None:
-            progress.update(task, total=total)
+    def on_start(total: int) -> None:
+        progress.update(task, total=total)
+        progress.start()
 
-        def on_progress(n: int) -> None:
-            progress.advance(task, n)
-            speed = progress.tasks[0].speed
-            progress.update(task, rate=f"{speed:,.0f} items/s" if speed else "")
+    def on_progress(n: int) -> None:
+        progress.advance(task, n)
+        speed = progress.tasks[0].speed
+        progress.update(task, rate=f"{speed:,.0f} items/s" if speed else "")
 
+    try:
         yield on_start, on_progress
+    finally:
+        progress.stop()

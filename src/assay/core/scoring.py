@@ -42,6 +42,19 @@ def to_probabilities(raw: npt.ArrayLike, spec: ModelSpec) -> npt.NDArray[np.floa
         raise InputError(f"model output has {out.shape[1]} columns but the spec lists {k} labels")
     if spec.output.kind == "logits":
         return softmax(out)
+    return renormalise(out)
+
+
+# Float32 outputs sum to one only to about 1e-7; rows further off than this are not probabilities.
+SUM_TOLERANCE = 1e-3
+
+
+def renormalise(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Rescale rows that sum to one up to rounding; rows that do not are set to nan (not judged)."""
+    sums = probabilities.sum(axis=1, keepdims=True)
+    valid = (np.abs(sums - 1.0) <= SUM_TOLERANCE) & (probabilities >= 0).all(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: npt.NDArray[np.float64] = np.where(valid, probabilities / sums, np.nan)
     return out
 
 

@@ -14,32 +14,35 @@ import numpy.typing as npt
 from assay.demo.cable import SIZE
 
 
-def _to_onnx(pipeline: object, path: Path) -> None:
+def to_onnx_image_model(pipeline: object, size: tuple[int, int], channels: int, path: Path) -> Path:
+    """Export a fitted pipeline on flattened pixels as an ONNX image model [N, C, H, W]."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    n_values = channels * size[0] * size[1]
     classifier = pipeline.steps[-1][1]  # type: ignore[attr-defined]
     model = convert_sklearn(
         pipeline,
-        initial_types=[("flat", FloatTensorType([None, SIZE * SIZE]))],
+        initial_types=[("flat", FloatTensorType([None, n_values]))],
         options={id(classifier): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     graph = model.graph
     graph.initializer.append(
-        numpy_helper.from_array(np.array([-1, SIZE * SIZE], np.int64), "flat_shape")
+        numpy_helper.from_array(np.array([-1, n_values], np.int64), "flat_shape")
     )
     graph.node.insert(
         0, helper.make_node("Reshape", ["image", "flat_shape"], ["flat"], name="flatten")
     )
     del graph.input[:]
     graph.input.append(
-        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, SIZE, SIZE])
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", channels, *size])
     )
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
+    return path
 
 
 def train_models(
@@ -66,6 +69,6 @@ def train_models(
     production.fit(x, y)
     candidate.fit(x, y)
     paths = out / "scanner-production.onnx", out / "scanner-candidate.onnx"
-    _to_onnx(production, paths[0])
-    _to_onnx(candidate, paths[1])
+    to_onnx_image_model(production, (SIZE, SIZE), 1, paths[0])
+    to_onnx_image_model(candidate, (SIZE, SIZE), 1, paths[1])
     return paths[0], paths[1], [str(c) for c in production.classes_]

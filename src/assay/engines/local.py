@@ -126,7 +126,7 @@ class LocalEngine:
             if errors[i] is not None:
                 continue
             if not finite[i]:
-                errors[i] = "model returned non-finite scores"
+                errors[i] = "model scores are not probabilities (non-finite, negative, or not summing to 1)"
             elif label is None:
                 errors[i] = "no expert label"
             elif label not in index:

@@ -30,10 +30,20 @@ def write_spec(path: Path, **spec: Any) -> Path:
     return path
 
 
-def image_spec(labels: list[str], size: tuple[int, int], color: str = "grayscale", **extra: Any) -> dict[str, Any]:
+def image_spec(
+    labels: list[str], size: tuple[int, int], color: str = "grayscale", **extra: Any
+) -> dict[str, Any]:
     return {
         "labels": labels,
-        "input": {"kind": "image", "size": list(size), "color": color, "layout": "NCHW", "scale": 1 / 255, "mean": [0.0], "std": [1.0]},
+        "input": {
+            "kind": "image",
+            "size": list(size),
+            "color": color,
+            "layout": "NCHW",
+            "scale": 1 / 255,
+            "mean": [0.0],
+            "std": [1.0],
+        },
         "output": {"name": "probabilities", "kind": "probabilities"},
         **extra,
     }

@@ -30,7 +30,9 @@ def sklearn_metrics(
         out["roc_auc"] = skm.roc_auc_score(y == positive, scores[:, positive])
         out["pr_auc"] = skm.average_precision_score(y == positive, scores[:, positive])
     else:
-        out["roc_auc"] = skm.roc_auc_score(y, scores, multi_class="ovr", labels=list(range(n_classes)))
+        out["roc_auc"] = skm.roc_auc_score(
+            y, scores, multi_class="ovr", labels=list(range(n_classes))
+        )
         onehot = np.eye(n_classes)[y]
         out["pr_auc"] = skm.average_precision_score(onehot, scores, average="macro")
     labels = list(range(n_classes))
@@ -42,7 +44,9 @@ def sklearn_metrics(
     return out
 
 
-def assert_matches_sklearn(result: dict[str, Any], reference: dict[str, Any], labels: list[str], tol: float = 1e-9) -> None:
+def assert_matches_sklearn(
+    result: dict[str, Any], reference: dict[str, Any], labels: list[str], tol: float = 1e-9
+) -> None:
     """Compare a result.json-style metrics dict with ``sklearn_metrics``."""
     metrics = result["metrics"]
     for key, expected in reference.items():
@@ -58,4 +62,6 @@ def assert_matches_sklearn(result: dict[str, Any], reference: dict[str, Any], la
             if np.isnan(expected):
                 assert got is None, (label, key)
             else:
-                assert abs(got - expected) <= tol, f"{label}.{key}: assay {got} vs scikit-learn {expected}"
+                assert abs(got - expected) <= tol, (
+                    f"{label}.{key}: assay {got} vs scikit-learn {expected}"
+                )

@@ -26,7 +26,12 @@ pytestmark = pytest.mark.real_data
 
 def load_secom(root: Path) -> tuple[np.ndarray, np.ndarray]:
     x = np.loadtxt(root / "secom.data")
-    y = np.array(["fail" if line.split()[0] == "1" else "pass" for line in (root / "secom_labels.data").read_text().splitlines()])
+    y = np.array(
+        [
+            "fail" if line.split()[0] == "1" else "pass"
+            for line in (root / "secom_labels.data").read_text().splitlines()
+        ]
+    )
     return x, y
 
 
@@ -37,12 +42,16 @@ def check_against_sklearn(out: Path, labels: list[str], positive: int | None) ->
     index = {label: i for i, label in enumerate(labels)}
     y = judged["label"].map(index).to_numpy()
     scores = judged[[f"score_{label}" for label in labels]].to_numpy()
-    reference = sklearn_metrics(y, scores, judged["predicted"].map(index).to_numpy(), len(labels), positive)
+    reference = sklearn_metrics(
+        y, scores, judged["predicted"].map(index).to_numpy(), len(labels), positive
+    )
     assert_matches_sklearn(result, reference, labels, tol=1e-9)
     return result
 
 
-def test_secom_metrics_equal_scikit_learn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_secom_metrics_equal_scikit_learn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -51,26 +60,56 @@ def test_secom_metrics_equal_scikit_learn(tmp_path: Path, capsys: pytest.Capture
     root = shared_dataset("secom")
     x, y = load_secom(root)
     train = np.arange(len(y)) % 2 == 0
-    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced"))
+    model = make_pipeline(
+        SimpleImputer(strategy="median"),
+        StandardScaler(),
+        LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced"),
+    )
     model.fit(x[train].astype(np.float32), y[train])
     columns = [f"f{j:03d}" for j in range(x.shape[1])]
     onnx = tabular_onnx(model, x.shape[1], tmp_path / "secom.onnx")
     labels = [str(c) for c in model.classes_]  # ['fail', 'pass']
-    spec = write_spec(tmp_path / "secom.yaml", labels=labels, positive="fail", input={"kind": "tabular", "columns": columns, "missing": "allow"})
+    spec = write_spec(
+        tmp_path / "secom.yaml",
+        labels=labels,
+        positive="fail",
+        input={"kind": "tabular", "columns": columns, "missing": "allow"},
+    )
     home = str(tmp_path / "home")
     assert main(["dataset", "add", "secom", str(root), "--home", home]) == 0
     assert main(["model", "add", "secom-lr", str(onnx), "--spec", str(spec), "--home", home]) == 0
     out = tmp_path / "run"
-    assert main(["validate", "--model", "secom-lr", "--dataset", "secom", "--out", str(out), "--home", home]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--model",
+                "secom-lr",
+                "--dataset",
+                "secom",
+                "--out",
+                str(out),
+                "--home",
+                home,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     result = check_against_sklearn(out, labels, positive=0)
     assert result["n_items"] == 1567 and result["n_failed"] == 0
     assert result["label_counts"] == {"fail": 104, "pass": 1463}
     preds = pq.read_table(out / "predictions.parquet")
-    np.testing.assert_allclose(preds.column("score_fail").to_numpy(), model.predict_proba(x.astype(np.float32))[:, 0], atol=1e-4)
+    np.testing.assert_allclose(
+        preds.column("score_fail").to_numpy(),
+        model.predict_proba(x.astype(np.float32))[:, 0],
+        atol=1e-4,
+    )
 
 
-def test_secom_rows_with_missing_sensors_are_not_judged_when_the_model_cannot_take_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_secom_rows_with_missing_sensors_are_not_judged_when_the_model_cannot_take_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.linear_model import LogisticRegression
 
     root = shared_dataset("secom")
@@ -79,18 +118,39 @@ def test_secom_rows_with_missing_sensors_are_not_judged_when_the_model_cannot_ta
     complete = ~np.isnan(x[:, cols]).any(axis=1)
     model = LogisticRegression(max_iter=2000).fit(np.nan_to_num(x[:, cols]).astype(np.float32), y)
     onnx = tabular_onnx(model, len(cols), tmp_path / "m.onnx")
-    spec = write_spec(tmp_path / "m.yaml", labels=["fail", "pass"], input={"kind": "tabular", "columns": [f"f{j:03d}" for j in cols]})
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["fail", "pass"],
+        input={"kind": "tabular", "columns": [f"f{j:03d}" for j in cols]},
+    )
     home = str(tmp_path / "home")
     main(["dataset", "add", "secom", str(root), "--home", home])
     main(["model", "add", "m", str(onnx), "--spec", str(spec), "--home", home])
-    assert main(["validate", "--model", "m", "--dataset", "secom", "--out", str(tmp_path / "run"), "--home", home]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--model",
+                "m",
+                "--dataset",
+                "secom",
+                "--out",
+                str(tmp_path / "run"),
+                "--home",
+                home,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["n_failed"] == int((~complete).sum()) > 0
     assert result["n_items"] == sum(map(sum, result["confusion_matrix"])) + result["n_failed"]
 
 
-def test_neu_det_metrics_equal_scikit_learn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_neu_det_metrics_equal_scikit_learn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -104,7 +164,9 @@ def test_neu_det_metrics_equal_scikit_learn(tmp_path: Path, capsys: pytest.Captu
     pixels = np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
     x = pixels.reshape(len(images), -1).astype(np.float32) / 255
     train = np.arange(len(images)) % 3 == 0
-    model = make_pipeline(PCA(30, random_state=0), LogisticRegression(max_iter=3000, C=0.5)).fit(x[train], labels_of[train])
+    model = make_pipeline(PCA(30, random_state=0), LogisticRegression(max_iter=3000, C=0.5)).fit(
+        x[train], labels_of[train]
+    )
     labels = [str(c) for c in model.classes_]
     onnx = to_onnx_image_model(model, size, 1, tmp_path / "neu.onnx")
     spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
@@ -112,7 +174,22 @@ def test_neu_det_metrics_equal_scikit_learn(tmp_path: Path, capsys: pytest.Captu
     assert main(["dataset", "add", "neu", str(root), "--home", home]) == 0
     assert main(["model", "add", "neu-pca", str(onnx), "--spec", str(spec), "--home", home]) == 0
     out = tmp_path / "run"
-    assert main(["validate", "--model", "neu-pca", "--dataset", "neu", "--out", str(out), "--home", home]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--model",
+                "neu-pca",
+                "--dataset",
+                "neu",
+                "--out",
+                str(out),
+                "--home",
+                home,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     result = check_against_sklearn(out, labels, positive=None)
     assert result["n_items"] == 1800 and result["n_failed"] == 0

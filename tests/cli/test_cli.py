@@ -17,7 +17,9 @@ from tests.models import fit_logistic, tabular_onnx, write_spec
 
 
 def assay(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
-    code = main([*args, "--home", str(home)] if args[0] != "validate" else [*args, "--home", str(home)])
+    code = main([*args, "--home", str(home)])
+        [*args, "--home", str(home)] if args[0] != "validate" else [*args, "--home", str(home)]
+    )
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -28,26 +30,61 @@ def table(tmp_path: Path) -> dict[str, Path]:
     x = rng.normal(size=(200, 2))
     y = np.where(x.sum(axis=1) > 0, "fail", "pass")
     csv = tmp_path / "parts.csv"
-    csv.write_text("part,Torque [Nm],speed,verdict\n" + "".join(f"P{i},{a:.5f},{b:.5f},{v}\n" for i, ((a, b), v) in enumerate(zip(x, y, strict=True))))
+    csv.write_text(
+        "part,Torque [Nm],speed,verdict\n"
+        + "".join(
+            f"P{i},{a:.5f},{b:.5f},{v}\n" for i, ((a, b), v) in enumerate(zip(x, y, strict=True))
+        )
+    )
     onnx = tabular_onnx(fit_logistic(x.astype(np.float32), y), 2, tmp_path / "m.onnx")
-    spec = write_spec(tmp_path / "m.yaml", labels=["fail", "pass"], input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]})
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["fail", "pass"],
+        input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]},
+    )
     return {"csv": csv, "onnx": onnx, "spec": spec, "home": tmp_path / "home", "tmp": tmp_path}
 
 
 def test_add_list_show_validate(capsys: pytest.CaptureFixture[str], table: dict[str, Path]) -> None:
     home = table["home"]
-    code, out, _ = assay(capsys, home, "dataset", "add", "parts", str(table["csv"]), "--label-column", "verdict", "--id-column", "part")
+    code, out, _ = assay(
+        capsys,
+        home,
+        "dataset",
+        "add",
+        "parts",
+        str(table["csv"]),
+        "--label-column",
+        "verdict",
+        "--id-column",
+        "part",
+    )
     assert code == 0 and "added parts@1" in out
-    code, out, _ = assay(capsys, home, "dataset", "add", "parts", str(table["csv"]), "--label-column", "verdict", "--id-column", "part")
+    code, out, _ = assay(
+        capsys,
+        home,
+        "dataset",
+        "add",
+        "parts",
+        str(table["csv"]),
+        "--label-column",
+        "verdict",
+        "--id-column",
+        "part",
+    )
     assert code == 0 and "unchanged" in out
     assert "parts@1" in assay(capsys, home, "dataset", "list")[1]
     assert "Torque [Nm]" in assay(capsys, home, "dataset", "show", "parts")[1]
-    code, out, _ = assay(capsys, home, "model", "add", "press", str(table["onnx"]), "--spec", str(table["spec"]))
+    code, out, _ = assay(
+        capsys, home, "model", "add", "press", str(table["onnx"]), "--spec", str(table["spec"])
+    )
     assert code == 0 and "added press@1" in out
     assert "press@1" in assay(capsys, home, "model", "list")[1]
     assert "features" in assay(capsys, home, "model", "show", "press@1")[1]
     out_dir = table["tmp"] / "runs" / "first"
-    code, out, _ = assay(capsys, home, "validate", "--model", "press", "--dataset", "parts", "--out", str(out_dir))
+    code, out, _ = assay(
+        capsys, home, "validate", "--model", "press", "--dataset", "parts", "--out", str(out_dir)
+    )
     assert code == 0 and "accuracy" in out and "report:" in out
     result = json.loads((out_dir / "result.json").read_text())
     assert result["n_items"] == 200 and result["labels"] == ["fail", "pass"]
@@ -60,7 +97,10 @@ def test_add_list_show_validate(capsys: pytest.CaptureFixture[str], table: dict[
     ("args", "message"),
     [
         (["dataset", "add", "x", "/no/such/path"], "path does not exist"),
-        (["dataset", "add", "x", "{csv}", "--label-column", "nope"], "label column 'nope' not found"),
+        (
+            ["dataset", "add", "x", "{csv}", "--label-column", "nope"],
+            "label column 'nope' not found",
+        ),
         (["dataset", "add", "x", "{csv}", "--format", "hdf5"], "unknown dataset format 'hdf5'"),
         (["model", "add", "m", "{spec}", "--spec", "{spec}"], "unsupported model format .yaml"),
         (["model", "add", "m", "{junk}", "--spec", "{spec}"], "not a valid ONNX model"),
@@ -71,14 +111,30 @@ def test_add_list_show_validate(capsys: pytest.CaptureFixture[str], table: dict[
         (["dataset", "add", "bad/name", "{csv}"], "invalid dataset name"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_naming_the_problem(capsys: pytest.CaptureFixture[str], table: dict[str, Path], args: list[str], message: str) -> None:
+def test_bad_input_exits_2_with_one_line_naming_the_problem(
+    capsys: pytest.CaptureFixture[str], table: dict[str, Path], args: list[str], message: str
+) -> None:
     tmp = table["tmp"]
     (tmp / "junk.onnx").write_bytes(b"\x00\x01garbage")
     (tmp / "bad.yaml").write_text("labels: [one]\ninput: {kind: tabular, columns: [a]}\n")
     (tmp / "badyaml.yaml").write_text("labels: [a, b]\n  input: : :\n")
-    write_spec(tmp / "mismatch.yaml", labels=["fail", "pass"], input={"kind": "tabular", "columns": ["a", "b", "c"]})
-    files = {"csv": table["csv"], "spec": table["spec"], "onnx": table["onnx"], "junk": tmp / "junk.onnx", "badspec": tmp / "bad.yaml", "badyaml": tmp / "badyaml.yaml", "mismatch": tmp / "mismatch.yaml"}
-    code, _, err = assay(capsys, table["home"], *[a.format(**{k: str(v) for k, v in files.items()}) for a in args])
+    write_spec(
+        tmp / "mismatch.yaml",
+        labels=["fail", "pass"],
+        input={"kind": "tabular", "columns": ["a", "b", "c"]},
+    )
+    files = {
+        "csv": table["csv"],
+        "spec": table["spec"],
+        "onnx": table["onnx"],
+        "junk": tmp / "junk.onnx",
+        "badspec": tmp / "bad.yaml",
+        "badyaml": tmp / "badyaml.yaml",
+        "mismatch": tmp / "mismatch.yaml",
+    }
+    code, _, err = assay(
+        capsys, table["home"], *[a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    )
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
@@ -92,9 +148,17 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_installed_console_script_reports_exit_codes(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "assay"
     env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home")}
-    bad = subprocess.run([str(exe), "dataset", "add", "x", str(tmp_path / "missing")], capture_output=True, text=True, env=env, check=False)
+    bad = subprocess.run(
+        [str(exe), "dataset", "add", "x", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert bad.returncode == 2 and "path does not exist" in bad.stderr
-    ok = subprocess.run([str(exe), "dataset", "list"], capture_output=True, text=True, env=env, check=False)
+    ok = subprocess.run(
+        [str(exe), "dataset", "list"], capture_output=True, text=True, env=env, check=False
+    )
     assert ok.returncode == 0
 
 

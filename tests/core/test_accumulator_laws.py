@@ -87,7 +87,9 @@ def test_merge_with_empty_state_is_identity(acc: Accumulator[Any], batch: Scored
 @pytest.mark.parametrize("acc", ACCUMULATORS, ids=IDS)
 @settings(max_examples=40, deadline=None)
 @given(a=batches(), b=batches(), c=batches())
-def test_merge_is_associative(acc: Accumulator[Any], a: ScoredBatch, b: ScoredBatch, c: ScoredBatch) -> None:
+def test_merge_is_associative(
+    acc: Accumulator[Any], a: ScoredBatch, b: ScoredBatch, c: ScoredBatch
+) -> None:
     sa, sb, sc = (acc.update(acc.empty(), x) for x in (a, b, c))
     assert_same(acc, acc.merge(acc.merge(sa, sb), sc), acc.merge(sa, acc.merge(sb, sc)))
 
@@ -95,7 +97,9 @@ def test_merge_is_associative(acc: Accumulator[Any], a: ScoredBatch, b: ScoredBa
 @pytest.mark.parametrize("acc", ACCUMULATORS, ids=IDS)
 @settings(max_examples=40, deadline=None)
 @given(parts=st.lists(batches(), min_size=1, max_size=6))
-def test_any_split_into_shards_equals_one_pass(acc: Accumulator[Any], parts: list[ScoredBatch]) -> None:
+def test_any_split_into_shards_equals_one_pass(
+    acc: Accumulator[Any], parts: list[ScoredBatch]
+) -> None:
     whole = acc.update(acc.empty(), concat(parts))
     shards = [acc.update(acc.empty(), p) for p in parts]
     merged = shards[0]
@@ -107,7 +111,9 @@ def test_any_split_into_shards_equals_one_pass(acc: Accumulator[Any], parts: lis
 @pytest.mark.parametrize("acc", ACCUMULATORS, ids=IDS)
 @settings(max_examples=25, deadline=None)
 @given(parts=st.lists(batches(), min_size=1, max_size=6))
-def test_many_updates_equal_one_update_of_everything(acc: Accumulator[Any], parts: list[ScoredBatch]) -> None:
+def test_many_updates_equal_one_update_of_everything(
+    acc: Accumulator[Any], parts: list[ScoredBatch]
+) -> None:
     state = acc.empty()
     for p in parts:
         state = acc.update(state, p)

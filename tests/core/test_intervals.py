@@ -31,7 +31,9 @@ def test_multinomial_bootstrap_matches_item_resampling_in_distribution() -> None
     rng = np.random.default_rng(1)
     correct = rng.random(600) < 0.8
     counts = np.array([(~correct).sum(), correct.sum()])
-    low, high = bootstrap_counts(counts, lambda d: d[:, 1] / d.sum(axis=1), IntervalConfig(n_resamples=4000, seed=2), "acc")
+    low, high = bootstrap_counts(
+        counts, lambda d: d[:, 1] / d.sum(axis=1), IntervalConfig(n_resamples=4000, seed=2), "acc"
+    )
     idx = rng.integers(0, 600, (4000, 600))
     item_level = correct[idx].mean(axis=1)
     ref_low, ref_high = np.quantile(item_level, [0.025, 0.975])
@@ -42,5 +44,7 @@ def test_multinomial_bootstrap_matches_item_resampling_in_distribution() -> None
 def test_wilson_intervals_cover_the_true_rate_about_95_percent_of_the_time() -> None:
     rng = np.random.default_rng(4)
     p, n, trials = 0.07, 200, 2000
-    hits = sum(lo <= p <= hi for lo, hi in (wilson_interval(rng.binomial(n, p), n) for _ in range(trials)))
+    hits = sum(
+        lo <= p <= hi for lo, hi in (wilson_interval(rng.binomial(n, p), n) for _ in range(trials))
+    )
     assert 0.93 <= hits / trials <= 0.97

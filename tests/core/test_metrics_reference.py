@@ -12,7 +12,14 @@ from assay.core.results import ArtifactRef, ValidationResult
 from tests.reference import assert_matches_sklearn, sklearn_metrics
 
 
-def run_accumulators(y: np.ndarray, scores: np.ndarray, labels: tuple[str, ...], positive: int | None, mode: str = "exact", shards: int = 1) -> dict:
+def run_accumulators(
+    y: np.ndarray,
+    scores: np.ndarray,
+    labels: tuple[str, ...],
+    positive: int | None,
+    mode: str = "exact",
+    shards: int = 1,
+) -> dict:
     accs = classification_accumulators(labels, IntervalConfig(n_resamples=200), positive, mode)  # type: ignore[arg-type]
     states = []
     for part in np.array_split(np.arange(len(y)), shards):
@@ -25,13 +32,22 @@ def run_accumulators(y: np.ndarray, scores: np.ndarray, labels: tuple[str, ...],
     for a, s in zip(accs, merged, strict=True):
         report.update(a.finalize(s))
     result = ValidationResult(
-        "r", ArtifactRef("m", "v", 1), ArtifactRef("d", "v", 1), labels, len(y), 0,
-        report.metrics, report.per_class, report.extras["confusion_matrix"],
+        "r",
+        ArtifactRef("m", "v", 1),
+        ArtifactRef("d", "v", 1),
+        labels,
+        len(y),
+        0,
+        report.metrics,
+        report.per_class,
+        report.extras["confusion_matrix"],
     )
     return result.to_dict()
 
 
-def scores_for(y: np.ndarray, k: int, rng: np.random.Generator, skill: float, decimals: int | None) -> np.ndarray:
+def scores_for(
+    y: np.ndarray, k: int, rng: np.random.Generator, skill: float, decimals: int | None
+) -> np.ndarray:
     raw = rng.dirichlet(np.ones(k), len(y))
     raw[np.arange(len(y)), y] += skill * rng.random(len(y))
     s = raw / raw.sum(axis=1, keepdims=True)
@@ -52,7 +68,9 @@ def scores_for(y: np.ndarray, k: int, rng: np.random.Generator, skill: float, de
         (3, 400, [0.8, 0.15, 0.05], 1, 2),
     ],
 )
-def test_metrics_equal_scikit_learn(k: int, n: int, weights: list[float] | None, decimals: int | None, shards: int) -> None:
+def test_metrics_equal_scikit_learn(
+    k: int, n: int, weights: list[float] | None, decimals: int | None, shards: int
+) -> None:
     rng = np.random.default_rng(k * 1000 + n)
     y = rng.choice(k, size=n, p=weights)
     scores = scores_for(y, k, rng, skill=1.2, decimals=decimals)
@@ -65,12 +83,16 @@ def test_metrics_equal_scikit_learn(k: int, n: int, weights: list[float] | None,
 
 def test_class_never_predicted_has_undefined_precision_and_counts_as_zero_in_macro() -> None:
     y = np.array([0, 0, 1, 1, 2, 2])
-    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0], [0.2, 0.8, 0], [0.6, 0.4, 0], [0.5, 0.5, 0], [0.1, 0.9, 0]])
+    scores = np.array(
+        [[0.9, 0.1, 0.0], [0.8, 0.2, 0], [0.2, 0.8, 0], [0.6, 0.4, 0], [0.5, 0.5, 0], [0.1, 0.9, 0]]
+    )
     result = run_accumulators(y, scores, ("a", "b", "c"), None)
     assert result["metrics"]["per_class"]["c"]["precision"]["value"] is None
     assert "no item was predicted" in result["metrics"]["per_class"]["c"]["precision"]["note"]
     reference = sklearn_metrics(y, scores, scores.argmax(axis=1), 3, None)
-    assert result["metrics"]["macro_precision"]["value"] == pytest.approx(reference["macro_precision"], abs=1e-12)
+    assert result["metrics"]["macro_precision"]["value"] == pytest.approx(
+        reference["macro_precision"], abs=1e-12
+    )
 
 
 def test_binned_auc_is_close_to_exact() -> None:
@@ -78,7 +100,9 @@ def test_binned_auc_is_close_to_exact() -> None:
     y = rng.integers(0, 2, 20000)
     scores = scores_for(y, 2, rng, 0.8, None)
     exact = run_accumulators(y, scores, ("ok", "defect"), 1)["metrics"]["roc_auc"]["value"]
-    binned = run_accumulators(y, scores, ("ok", "defect"), 1, mode="binned")["metrics"]["roc_auc"]["value"]
+    binned = run_accumulators(y, scores, ("ok", "defect"), 1, mode="binned")["metrics"]["roc_auc"][
+        "value"
+    ]
     assert abs(exact - binned) < 1e-3
 
 

@@ -11,11 +11,19 @@ from assay.core.spec import parse_model_spec
 
 
 def spec(**kw: object) -> object:
-    return parse_model_spec({"labels": ["ok", "defect"], "input": {"kind": "tabular", "columns": ["x"]}, **kw})
+    return parse_model_spec(
+        {"labels": ["ok", "defect"], "input": {"kind": "tabular", "columns": ["x"]}, **kw}
+    )
 
 
 def test_logits_become_probabilities_that_sum_to_one() -> None:
-    s = parse_model_spec({"labels": ["a", "b", "c"], "input": {"kind": "tabular", "columns": ["x"]}, "output": {"kind": "logits"}})
+    s = parse_model_spec(
+        {
+            "labels": ["a", "b", "c"],
+            "input": {"kind": "tabular", "columns": ["x"]},
+            "output": {"kind": "logits"},
+        }
+    )
     p = to_probabilities(np.array([[1000.0, 0.0, -5.0], [0.0, 0.0, 0.0]]), s)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     np.testing.assert_allclose(p[1], 1 / 3)
@@ -38,7 +46,9 @@ def test_wrong_number_of_columns_is_an_input_error() -> None:
 
 
 def test_float32_rounding_is_renormalised_but_non_probabilities_are_rejected() -> None:
-    s = parse_model_spec({"labels": ["a", "b", "c"], "input": {"kind": "tabular", "columns": ["x"]}})
+    s = parse_model_spec(
+        {"labels": ["a", "b", "c"], "input": {"kind": "tabular", "columns": ["x"]}}
+    )
     p = to_probabilities(np.array([[0.2, 0.3, 0.5000001], [0.9, 0.9, 0.9], [-0.1, 0.6, 0.5]]), s)
     assert p[0].sum() == pytest.approx(1.0, abs=1e-15)
     assert np.isnan(p[1]).all() and np.isnan(p[2]).all()

@@ -12,7 +12,15 @@ from assay.core.spec import ImageInput, TabularInput, parse_model_spec
 IMAGE: dict[str, Any] = {
     "task": "classification",
     "labels": ["good", "defect"],
-    "input": {"kind": "image", "size": [64, 64], "color": "grayscale", "layout": "NCHW", "scale": 0.00392156862745098, "mean": [0.0], "std": [1.0]},
+    "input": {
+        "kind": "image",
+        "size": [64, 64],
+        "color": "grayscale",
+        "layout": "NCHW",
+        "scale": 0.00392156862745098,
+        "mean": [0.0],
+        "std": [1.0],
+    },
     "output": {"name": "probabilities", "kind": "probabilities"},
 }
 
@@ -30,7 +38,9 @@ def test_spec_round_trips_through_plain_data() -> None:
 
 
 def test_tabular_spec_keeps_column_order_and_odd_names() -> None:
-    spec = parse_model_spec({"labels": [0, 1], "input": {"kind": "tabular", "columns": ["Torque [Nm]", "speed rpm"]}})
+    spec = parse_model_spec(
+        {"labels": [0, 1], "input": {"kind": "tabular", "columns": ["Torque [Nm]", "speed rpm"]}}
+    )
     assert isinstance(spec.input, TabularInput)
     assert spec.input.columns == ("Torque [Nm]", "speed rpm")
     assert spec.labels == ("0", "1")
@@ -44,7 +54,10 @@ def test_tabular_spec_keeps_column_order_and_odd_names() -> None:
         ({"task": "detection"}, "task"),
         ({"input": {"kind": "image", "size": [64]}}, "input.size"),
         ({"input": {"kind": "image", "size": [64, 64], "color": "cmyk"}}, "input.color"),
-        ({"input": {"kind": "image", "size": [64, 64], "color": "rgb", "mean": [0.1, 0.2]}}, "input.mean"),
+        (
+            {"input": {"kind": "image", "size": [64, 64], "color": "rgb", "mean": [0.1, 0.2]}},
+            "input.mean",
+        ),
         ({"input": {"kind": "image", "size": [64, 64], "std": [0]}}, "input.std"),
         ({"input": {"kind": "tabular", "columns": []}}, "input.columns"),
         ({"input": {"kind": "audio"}}, "input.kind"),

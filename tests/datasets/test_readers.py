@@ -46,9 +46,20 @@ def test_folder_reader_uses_posix_relative_ids_and_ignores_non_images(tmp_path: 
     table = read_all(source.batches)
     ids = table.column(cols.ITEM_ID).to_pylist()
     assert sorted(ids) == sorted(
-        ["defect/img_0.png", "defect/img_1.png", "defect/img_2.png", "defect/nested/deep.png", "good/img_0.png", "good/img_1.png", "good/img_2.png"]
+        [
+            "defect/img_0.png",
+            "defect/img_1.png",
+            "defect/img_2.png",
+            "defect/nested/deep.png",
+            "good/img_0.png",
+            "good/img_1.png",
+            "good/img_2.png",
+        ]
     )
-    assert dict(zip(ids, table.column(cols.LABEL).to_pylist(), strict=True))["defect/nested/deep.png"] == "defect"
+    assert (
+        dict(zip(ids, table.column(cols.LABEL).to_pylist(), strict=True))["defect/nested/deep.png"]
+        == "defect"
+    )
     assert source.notes == ["ignored 3 file(s) that are not images"]
 
 
@@ -56,21 +67,37 @@ def test_manifest_reader_resolves_paths_and_keeps_metadata(tmp_path: Path) -> No
     make_image(tmp_path / "imgs" / "a.png", 1)
     make_image(tmp_path / "imgs" / "b.png", 2)
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,camera,line speed [m/min]\nimgs/a.png,ok,3,1800\nimgs/b.png,void,1,1200\n")
+    manifest.write_text(
+        "path,label,camera,line speed [m/min]\nimgs/a.png,ok,3,1800\nimgs/b.png,void,1,1200\n"
+    )
     reader = detect_reader(manifest)
     assert reader.name == "manifest"
     table = read_all(reader.open(manifest, ReadOptions()).batches)
     assert table.column(cols.ITEM_ID).to_pylist() == ["0", "1"]
-    assert table.column(cols.PATH).to_pylist() == [str((tmp_path / "imgs" / n).resolve()) for n in ("a.png", "b.png")]
+    assert table.column(cols.PATH).to_pylist() == [
+        str((tmp_path / "imgs" / n).resolve()) for n in ("a.png", "b.png")
+    ]
     assert table.column("line speed [m/min]").to_pylist() == [1800, 1200]
 
 
 def test_table_reader_with_odd_column_names_label_and_id_columns(tmp_path: Path) -> None:
     path = tmp_path / "press.parquet"
-    pq.write_table(pa.table({"Torque [Nm]": [1.5, 2.0, 3.5], "serial no": [10, 11, 12], "verdict": [-1, 1, -1], "line": ["L1", "L2", "L1"]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "Torque [Nm]": [1.5, 2.0, 3.5],
+                "serial no": [10, 11, 12],
+                "verdict": [-1, 1, -1],
+                "line": ["L1", "L2", "L1"],
+            }
+        ),
+        path,
+    )
     reader = detect_reader(path)
     assert reader.name == "table"
-    table = read_all(reader.open(path, ReadOptions(label_column="verdict", id_column="serial no")).batches)
+    table = read_all(
+        reader.open(path, ReadOptions(label_column="verdict", id_column="serial no")).batches
+    )
     assert table.column(cols.ITEM_ID).to_pylist() == ["10", "11", "12"]
     assert table.column(cols.LABEL).to_pylist() == ["-1", "1", "-1"]
     assert table.column("Torque [Nm]").to_pylist() == [1.5, 2.0, 3.5]
@@ -98,7 +125,9 @@ def test_missing_label_column_names_the_column(tmp_path: Path, workspace: Worksp
         register_dataset(workspace, "t", path)
 
 
-def test_reregistering_identical_content_is_a_noop_and_a_change_is_a_new_version(tmp_path: Path, workspace: Workspace) -> None:
+def test_reregistering_identical_content_is_a_noop_and_a_change_is_a_new_version(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     root = make_class_folders(tmp_path / "tiles")
     first = register_dataset(workspace, "tiles", root)
     again = register_dataset(workspace, "tiles", root)
@@ -108,11 +137,17 @@ def test_reregistering_identical_content_is_a_noop_and_a_change_is_a_new_version
     assert register_dataset(workspace, "tiles", copy).dataset.version == first.dataset.version
     make_image(root / "good" / "img_0.png", 250)  # one changed pixel value
     changed = register_dataset(workspace, "tiles", root)
-    assert changed.created and changed.dataset.number == 2 and changed.dataset.version != first.dataset.version
+    assert (
+        changed.created
+        and changed.dataset.number == 2
+        and changed.dataset.version != first.dataset.version
+    )
     assert [d.number for d in workspace.catalog.list_datasets()] == [1, 2]
 
 
-def test_empty_dataset_and_missing_path_are_input_errors(tmp_path: Path, workspace: Workspace) -> None:
+def test_empty_dataset_and_missing_path_are_input_errors(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     (tmp_path / "empty.csv").write_text("x,label\n")
     with pytest.raises(InputError, match="empty"):
         register_dataset(workspace, "e", tmp_path / "empty.csv")
@@ -121,7 +156,9 @@ def test_empty_dataset_and_missing_path_are_input_errors(tmp_path: Path, workspa
     assert workspace.catalog.list_datasets() == []
 
 
-def test_label_counts_and_unlabelled_items_are_recorded(tmp_path: Path, workspace: Workspace) -> None:
+def test_label_counts_and_unlabelled_items_are_recorded(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     path = tmp_path / "t.csv"
     path.write_text("x,label\n1,a\n2,b\n3,\n4,a\n")
     d = register_dataset(workspace, "t", path).dataset

@@ -14,7 +14,9 @@ from assay.engines.job import EngineJob, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.runtimes.fake import FakeRuntime
 
-SPEC = parse_model_spec({"labels": ["ok", "defect"], "input": {"kind": "tabular", "columns": ["x"]}})
+SPEC = parse_model_spec(
+    {"labels": ["ok", "defect"], "input": {"kind": "tabular", "columns": ["x"]}}
+)
 
 
 class ListSink:
@@ -37,7 +39,13 @@ class IdentityDecoder:
     def __call__(self, raw: tuple[list[str], list[str | None], np.ndarray]) -> PreparedBatch:
         ids, labels, x = raw
         readable = ~np.isnan(x)
-        return PreparedBatch(ids, labels, x[readable][:, None].astype(np.float32), readable, {i: "unreadable" for i in np.flatnonzero(~readable)})
+        return PreparedBatch(
+            ids,
+            labels,
+            x[readable][:, None].astype(np.float32),
+            readable,
+            dict.fromkeys(np.flatnonzero(~readable), "unreadable"),
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -51,7 +59,15 @@ def scores(x: np.ndarray) -> np.ndarray:
 
 
 def job(batches: list[Any], sink: ListSink, **kw: Any) -> EngineJob:
-    return EngineJob(batches, IdentityDecoder(), FakeRuntime(scores), SPEC, [ConfusionAccumulator(SPEC.labels)], sink, **kw)
+    return EngineJob(
+        batches,
+        IdentityDecoder(),
+        FakeRuntime(scores),
+        SPEC,
+        [ConfusionAccumulator(SPEC.labels)],
+        sink,
+        **kw,
+    )
 
 
 def test_every_item_is_either_judged_or_recorded_with_its_reason() -> None:
@@ -64,16 +80,24 @@ def test_every_item_is_either_judged_or_recorded_with_its_reason() -> None:
     judged = int(out.states[0].sum())
     assert out.n_items == 6 and judged + out.failures.n_failed == 6
     reasons = {item: reason for item, reason in out.failures.items}
-    assert reasons == {"c": "no expert label", "d": "unreadable", "e": "inference failed (RuntimeError)"}
+    assert reasons == {
+        "c": "no expert label",
+        "d": "unreadable",
+        "e": "inference failed (RuntimeError)",
+    }
     assert [r[0] for r in sink.rows] == ["a", "b", "c", "d", "e", "f"]
-    assert sink.rows[5][2] == "ok" and sink.rows[5][4] is None  # the crash of "e" did not take "f" with it
+    assert (
+        sink.rows[5][2] == "ok" and sink.rows[5][4] is None
+    )  # the crash of "e" did not take "f" with it
 
 
 def test_cancellation_stops_between_batches() -> None:
     batches = [([str(i)], ["ok"], np.array([0.0])) for i in range(10)]
     seen: list[int] = []
     with pytest.raises(RunCancelledError):
-        LocalEngine().run(job(batches, ListSink(), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3))
+        LocalEngine().run(
+            job(batches, ListSink(), on_progress=seen.append, should_cancel=lambda: len(seen) >= 3)
+        )
     assert len(seen) == 3
 
 
@@ -87,5 +111,7 @@ def test_prefetch_keeps_a_bounded_number_of_batches_in_flight() -> None:
             assert len(pulled) - len(processed) <= 3, "the engine read too far ahead"
             yield ([str(i)], ["ok"], np.array([0.0]))
 
-    LocalEngine(prefetch=2).run(job(source(), ListSink(), on_progress=lambda n: processed.append(n)))  # type: ignore[arg-type]
+    LocalEngine(prefetch=2).run(
+        job(source(), ListSink(), on_progress=lambda n: processed.append(n))
+    )  # type: ignore[arg-type]
     assert len(processed) == 50

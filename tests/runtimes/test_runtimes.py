@@ -26,7 +26,12 @@ def fitted() -> tuple[Any, np.ndarray]:
 
 
 def spec(labels: list[str] | None = None, columns: list[str] | None = None) -> Any:
-    return parse_model_spec({"labels": labels or ["defect", "ok"], "input": {"kind": "tabular", "columns": columns or COLUMNS}})
+    return parse_model_spec(
+        {
+            "labels": labels or ["defect", "ok"],
+            "input": {"kind": "tabular", "columns": columns or COLUMNS},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,9 @@ def skops_path(fitted: tuple[Any, np.ndarray], tmp_path_factory: pytest.TempPath
 
 
 @pytest.mark.parametrize("kind", ["onnx", "sklearn"])
-def test_runtime_predicts_what_scikit_learn_predicts(kind: str, fitted: tuple[Any, np.ndarray], onnx_path: Path, skops_path: Path) -> None:
+def test_runtime_predicts_what_scikit_learn_predicts(
+    kind: str, fitted: tuple[Any, np.ndarray], onnx_path: Path, skops_path: Path
+) -> None:
     model, x = fitted
     runtime = load_model(onnx_path if kind == "onnx" else skops_path, spec())
     np.testing.assert_allclose(runtime.predict(x), model.predict_proba(x), atol=1e-5)
@@ -52,23 +59,41 @@ def test_runtime_predicts_what_scikit_learn_predicts(kind: str, fitted: tuple[An
 
 
 def test_onnx_spec_with_wrong_column_count_names_both_sides(onnx_path: Path) -> None:
-    with pytest.raises(InputError, match=r"model input 'features' has shape \[None, 3\] but the spec produces \[N, 2\]"):
+    with pytest.raises(
+        InputError,
+        match=r"model input 'features' has shape \[None, 3\] but the spec produces \[N, 2\]",
+    ):
         load_model(onnx_path, spec(columns=["a", "b"]))
 
 
 def test_onnx_spec_with_wrong_label_count_names_both_sides(onnx_path: Path) -> None:
-    with pytest.raises(InputError, match=r"shape \[2, 2\] for 2 items, but the spec lists 3 labels"):
+    with pytest.raises(
+        InputError, match=r"shape \[2, 2\] for 2 items, but the spec lists 3 labels"
+    ):
         load_model(onnx_path, spec(labels=["a", "b", "c"]))
 
 
 def test_onnx_unknown_output_name_lists_the_model_outputs(onnx_path: Path) -> None:
-    s = parse_model_spec({"labels": ["defect", "ok"], "input": {"kind": "tabular", "columns": COLUMNS}, "output": {"name": "scores"}})
-    with pytest.raises(InputError, match=r"not a model output \(model outputs: \['label', 'probabilities'\]\)"):
+    s = parse_model_spec(
+        {
+            "labels": ["defect", "ok"],
+            "input": {"kind": "tabular", "columns": COLUMNS},
+            "output": {"name": "scores"},
+        }
+    )
+    with pytest.raises(
+        InputError, match=r"not a model output \(model outputs: \['label', 'probabilities'\]\)"
+    ):
         load_model(onnx_path, s)
 
 
 def test_image_spec_against_tabular_model_is_refused(onnx_path: Path) -> None:
-    s = parse_model_spec({"labels": ["defect", "ok"], "input": {"kind": "image", "size": [8, 8], "color": "grayscale"}})
+    s = parse_model_spec(
+        {
+            "labels": ["defect", "ok"],
+            "input": {"kind": "image", "size": [8, 8], "color": "grayscale"},
+        }
+    )
     with pytest.raises(InputError, match="4 dims|shape"):
         load_model(onnx_path, s)
 
@@ -83,7 +108,10 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
 
 
 def test_skops_classes_must_match_the_spec_labels(skops_path: Path) -> None:
-    with pytest.raises(InputError, match=r"model classes \['defect', 'ok'\] differ from the spec's labels \['ok', 'defect'\]"):
+    with pytest.raises(
+        InputError,
+        match=r"model classes \['defect', 'ok'\] differ from the spec's labels \['ok', 'defect'\]",
+    ):
         load_model(skops_path, spec(labels=["ok", "defect"]))
 
 

@@ -32,18 +32,41 @@ def table_setup(tmp_path: Path, workspace: Workspace) -> dict[str, Any]:
     csv.write_text("\n".join(lines) + "\n")
     model = fit_logistic(x.astype(np.float32), y)
     onnx = tabular_onnx(model, 2, tmp_path / "press.onnx")
-    spec = write_spec(tmp_path / "press.yaml", labels=["defect", "ok"], input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]})
+    spec = write_spec(
+        tmp_path / "press.yaml",
+        labels=["defect", "ok"],
+        input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]},
+    )
     register_dataset(workspace, "press", csv)
     register_model(workspace, "press-model", onnx, spec)
-    return {"ws": workspace, "tmp": tmp_path, "x": x, "y": y, "onnx": onnx, "spec": spec, "csv": csv}
+    return {
+        "ws": workspace,
+        "tmp": tmp_path,
+        "x": x,
+        "y": y,
+        "onnx": onnx,
+        "spec": spec,
+        "csv": csv,
+    }
 
 
-def test_validation_writes_the_three_artifacts_with_the_promised_fields(table_setup: dict[str, Any]) -> None:
+def test_validation_writes_the_three_artifacts_with_the_promised_fields(
+    table_setup: dict[str, Any],
+) -> None:
     out = table_setup["tmp"] / "runs" / "first"
     outcome = validate(table_setup["ws"], "press-model", "press", out)
     assert {p.name for p in out.iterdir()} == {"report.html", "result.json", "predictions.parquet"}
     result = json.loads((out / "result.json").read_text())
-    for key in ("run_id", "model", "dataset", "n_items", "n_failed", "labels", "metrics", "confusion_matrix"):
+    for key in (
+        "run_id",
+        "model",
+        "dataset",
+        "n_items",
+        "n_failed",
+        "labels",
+        "metrics",
+        "confusion_matrix",
+    ):
         assert key in result
     assert result["model"]["name"] == "press-model" and len(result["model"]["version"]) == 64
     assert result["n_items"] == 500 and result["n_failed"] == 2
@@ -51,19 +74,39 @@ def test_validation_writes_the_three_artifacts_with_the_promised_fields(table_se
     assert set(result["metrics"]["per_class"]["defect"]) >= {"precision", "recall", "f1", "support"}
     assert set(result["metrics"]["accuracy"]) >= {"value", "ci_low", "ci_high"}
     preds = pq.read_table(out / "predictions.parquet")
-    assert preds.column_names == ["item_id", "label", "predicted", "correct", "score_defect", "score_ok", "error"]
+    assert preds.column_names == [
+        "item_id",
+        "label",
+        "predicted",
+        "correct",
+        "score_defect",
+        "score_ok",
+        "error",
+    ]
     errors = {r["item_id"]: r["error"] for r in preds.to_pylist() if r["error"]}
-    assert errors == {"3": "missing value in feature column 'Torque [Nm]'", "77": "missing value in feature column 'Torque [Nm]'"}
+    assert errors == {
+        "3": "missing value in feature column 'Torque [Nm]'",
+        "77": "missing value in feature column 'Torque [Nm]'",
+    }
     run = table_setup["ws"].catalog.get_run(outcome.result.run_id)
     assert run.status == "finished" and run.n_items == 500 and run.n_failed == 2
     assert run.environment["packages"]["onnxruntime"]
 
 
-def test_dataset_labels_the_model_does_not_cover_are_refused_before_any_run(table_setup: dict[str, Any]) -> None:
+def test_dataset_labels_the_model_does_not_cover_are_refused_before_any_run(
+    table_setup: dict[str, Any],
+) -> None:
     ws, tmp = table_setup["ws"], table_setup["tmp"]
-    spec = write_spec(tmp / "narrow.yaml", labels=["defect", "fine"], input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]})
+    spec = write_spec(
+        tmp / "narrow.yaml",
+        labels=["defect", "fine"],
+        input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]},
+    )
     register_model(ws, "narrow", table_setup["onnx"], spec)
-    with pytest.raises(InputError, match=r"labels \['ok'\] that the model's labels \['defect', 'fine'\] do not cover"):
+    with pytest.raises(
+        InputError,
+        match=r"labels \['ok'\] that the model's labels \['defect', 'fine'\] do not cover",
+    ):
         validate(ws, "narrow", "press")
     assert ws.catalog.list_runs() == []
 
@@ -76,16 +119,24 @@ def test_unknown_model_dataset_and_version_are_not_found(table_setup: dict[str, 
         validate(ws, "press-model", "press@9")
 
 
-def test_corrupt_and_missing_images_are_recorded_not_dropped(tmp_path: Path, workspace: Workspace) -> None:
+def test_corrupt_and_missing_images_are_recorded_not_dropped(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     from tests.models import image_spec
 
     for i in range(6):
         make_image(tmp_path / "imgs" / f"{i}.png", 30 * i, (4, 4))
     (tmp_path / "imgs" / "4.png").write_bytes(b"\x89PNG broken")
     manifest = tmp_path / "m.csv"
-    manifest.write_text("path,label\n" + "".join(f"imgs/{i}.png,{'ok' if i % 2 else 'defect'}\n" for i in range(6)) + "imgs/gone.png,ok\n")
+    manifest.write_text(
+        "path,label\n"
+        + "".join(f"imgs/{i}.png,{'ok' if i % 2 else 'defect'}\n" for i in range(6))
+        + "imgs/gone.png,ok\n"
+    )
     register_dataset(workspace, "imgs", manifest)
-    (tmp_path / "imgs" / "5.png").write_bytes((tmp_path / "imgs" / "0.png").read_bytes() + b"tamper")
+    (tmp_path / "imgs" / "5.png").write_bytes(
+        (tmp_path / "imgs" / "0.png").read_bytes() + b"tamper"
+    )
 
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -100,8 +151,13 @@ def test_corrupt_and_missing_images_are_recorded_not_dropped(tmp_path: Path, wor
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
     ax = numpy_helper.from_array(np.array([1], np.int64), "ax")
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 4, 4])],
-                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])], [w, b, ax])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        [w, b, ax],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     (tmp_path / "bright.onnx").write_bytes(model.SerializeToString())
     onnx.checker.check_model(model)

@@ -126,7 +126,9 @@ class LocalEngine:
             if errors[i] is not None:
                 continue
             if not finite[i]:
-                errors[i] = "model scores are not probabilities (non-finite, negative, or not summing to 1)"
+                errors[i] = (
+                    "model scores are not probabilities (non-finite, negative, or not summing to 1)"
+                )
             elif label is None:
                 errors[i] = "no expert label"
             elif label not in index:

@@ -39,15 +39,25 @@ def confusion_figure(result: ValidationResult) -> str:
                 "text": text,
                 "texttemplate": "%{text}",
                 "hovertemplate": "expert %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
-                "colorscale": "Blues",
+                # Light for empty cells, dark for full ones; plotly's named "Blues" runs the other way.
+                "colorscale": [
+                    [0.0, "#f8fafc"],
+                    [0.25, "#bfdbfe"],
+                    [0.6, "#3b82f6"],
+                    [1.0, "#1e3a8a"],
+                ],
                 "zmin": 0,
                 "zmax": 1,
                 "showscale": False,
             }
         ],
         {
-            "xaxis": {"title": {"text": "predicted"}, "side": "bottom"},
-            "yaxis": {"title": {"text": "expert label"}, "autorange": "reversed"},
+            "xaxis": {"title": {"text": "predicted"}, "side": "bottom", "automargin": True},
+            "yaxis": {
+                "title": {"text": "expert label"},
+                "autorange": "reversed",
+                "automargin": True,
+            },
             "height": max(320, 60 + 48 * len(labels)),
         },
     )

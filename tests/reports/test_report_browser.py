@@ -1,0 +1,71 @@
+"""The demo's report.html in headless Chromium: it renders offline, with charts and thumbnails.
+
+Chromium is Debian's (/usr/bin/chromium), driven by Playwright; the page is opened from a file:// URL
+with every network request blocked, which proves the report needs no CDN.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assay.demo.run import run_demo
+from assay.services.workspace import Workspace
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium_or_skip() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Chromium is missing: .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")
+    return CHROMIUM
+
+
+def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_or_skip()
+    ws = Workspace.open(tmp_path / "home")
+    outcome = run_demo(ws, tmp_path / "demo", n_items=600, echo=lambda _: None)
+    report = outcome.files["report.html"]
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(report.as_uri())
+        page.wait_for_selector("#fig-confusion .main-svg")
+        assert errors == []
+        assert requests == [], "the report tried to reach the network"
+        # Charts were drawn by the inlined plotly.js.
+        for fig in ("confusion", "reliability", "roc", "pr"):
+            assert page.locator(f"#fig-{fig} .main-svg").count() >= 1, fig
+        # Thumbnails are embedded images that actually decoded.
+        widths = page.eval_on_selector_all(".card img", "els => els.map(e => e.naturalWidth)")
+        assert widths and all(w > 0 for w in widths)
+        assert "2 could not be judged" in page.inner_text("#summary")
+        # One row in the reasons table, one per failed item in the list.
+        assert page.locator("#failures td", has_text="image cannot be decoded").count() == 3
+        page.screenshot(path=str(artifacts / "demo-report.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "demo-report-top.png"))
+        browser.close()
+    ws.close()

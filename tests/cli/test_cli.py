@@ -18,8 +18,6 @@ from tests.models import fit_logistic, tabular_onnx, write_spec
 
 def assay(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
     code = main([*args, "--home", str(home)])
-        [*args, "--home", str(home)] if args[0] != "validate" else [*args, "--home", str(home)]
-    )
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -39,9 +39,12 @@ class IdentityDecoder:
     def __call__(self, raw: tuple[list[str], list[str | None], np.ndarray]) -> PreparedBatch:
         ids, labels, x = raw
         readable = ~np.isnan(x)
+        index = {label: i for i, label in enumerate(SPEC.labels)}
+        label_index = np.array([-1 if lab is None else index.get(lab, -2) for lab in labels], np.int64)
         return PreparedBatch(
             ids,
             labels,
+            label_index,
             x[readable][:, None].astype(np.float32),
             readable,
             dict.fromkeys(np.flatnonzero(~readable), "unreadable"),

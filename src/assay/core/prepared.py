@@ -12,12 +12,18 @@ import numpy as np
 import numpy.typing as npt
 
 
+MISSING_LABEL = -1
+UNKNOWN_LABEL = -2
+
+
 @dataclass(frozen=True)
 class PreparedBatch:
     """Model inputs for the readable rows of one batch, with every unreadable row's reason."""
 
     item_ids: list[str]
     labels: list[str | None]
+    # Index of each expert label in the model's labels; MISSING_LABEL or UNKNOWN_LABEL otherwise.
+    label_index: npt.NDArray[np.int64]
     inputs: npt.NDArray[np.float32]  # one row per readable item, in order
     readable: npt.NDArray[np.bool_]  # per item: was it turned into an input row?
     errors: dict[int, str] = field(default_factory=dict)  # item position -> reason

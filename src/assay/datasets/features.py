@@ -30,8 +30,9 @@ def check_feature_columns(schema: pa.Schema, spec: TabularInput) -> None:
 class TabularBatchDecoder:
     """Selects the spec's columns, in order, as float32; rows with missing values fail unless allowed."""
 
-    def __init__(self, spec: TabularInput) -> None:
+    def __init__(self, spec: TabularInput, labels: tuple[str, ...]) -> None:
         self.spec = spec
+        self.labels = labels
 
     def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
         n = batch.num_rows
@@ -54,6 +55,7 @@ class TabularBatchDecoder:
         return PreparedBatch(
             item_ids=batch.column(cols.ITEM_ID).to_pylist(),
             labels=batch.column(cols.LABEL).to_pylist(),
+            label_index=cols.label_indices(batch, self.labels),
             inputs=matrix[readable],
             readable=readable,
             errors=errors,

@@ -73,8 +73,9 @@ def decode_image(
 class ImageBatchDecoder:
     """Decodes the images of a manifest batch on a thread pool (Pillow releases the GIL)."""
 
-    def __init__(self, spec: ImageInput, workers: int | None = None) -> None:
+    def __init__(self, spec: ImageInput, labels: tuple[str, ...], workers: int | None = None) -> None:
         self.spec = spec
+        self.labels = labels
         self.workers = workers or min(8, (os.cpu_count() or 1) + 1)
         self._pool: ThreadPoolExecutor | None = None
 
@@ -103,6 +104,7 @@ class ImageBatchDecoder:
         return PreparedBatch(
             item_ids=batch.column(cols.ITEM_ID).to_pylist(),
             labels=batch.column(cols.LABEL).to_pylist(),
+            label_index=cols.label_indices(batch, self.labels),
             inputs=image_tensor(pixels, self.spec),
             readable=np.array([not isinstance(d, str) for d in decoded], dtype=bool),
             errors=errors,

@@ -16,7 +16,7 @@ import numpy as np
 
 from assay.core.batch import ScoredBatch
 from assay.core.failures import FailureLog
-from assay.core.prepared import PreparedBatch
+from assay.core.prepared import MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
 from assay.engines.job import EngineJob, EngineOutput, RunCancelledError
 
@@ -62,13 +62,12 @@ class LocalEngine:
         }
         states = [acc.empty() for acc in job.accumulators]
         failures = FailureLog()
-        index = {label: i for i, label in enumerate(job.spec.labels)}
         n_items = 0
         try:
             for prepared in self._prepared(job, timings):
                 if job.should_cancel():
                     raise RunCancelledError()
-                states = self._process(job, prepared, index, states, failures, timings)
+                states = self._process(job, prepared, states, failures, timings)
                 n_items += prepared.n_items
                 job.on_progress(prepared.n_items)
         finally:
@@ -99,14 +98,15 @@ class LocalEngine:
         self,
         job: EngineJob,
         prepared: PreparedBatch,
-        index: dict[str, int],
         states: list[Any],
         failures: FailureLog,
         timings: dict[str, float],
     ) -> list[Any]:
         n = prepared.n_items
         k = job.spec.n_classes
-        errors: list[str | None] = [prepared.errors.get(i) for i in range(n)]
+        errors: list[str | None] = [None] * n
+        for i, reason in prepared.errors.items():
+            errors[i] = reason
         rows = np.flatnonzero(prepared.readable)
         t0 = time.perf_counter()
         try:
@@ -121,35 +121,25 @@ class LocalEngine:
         scores = np.full((n, k), np.nan)
         scores[rows] = probs
         finite = np.isfinite(scores).all(axis=1)
-        y_true = np.full(n, -1, dtype=np.int64)
-        for i, label in enumerate(prepared.labels):
-            if errors[i] is not None:
-                continue
-            if not finite[i]:
-                errors[i] = (
-                    "model scores are not probabilities (non-finite, negative, or not summing to 1)"
-                )
-            elif label is None:
-                errors[i] = "no expert label"
-            elif label not in index:
-                errors[i] = "expert label is not one of the model's labels"
-            else:
-                y_true[i] = index[label]
-        judged = np.flatnonzero(y_true >= 0)
+        label_index = prepared.label_index
+        failed = np.array([e is not None for e in errors]) | ~finite | (label_index < 0)
+        for i in np.flatnonzero(failed):
+            if errors[i] is None:
+                errors[i] = _reason(bool(finite[i]), int(label_index[i]))
+            failures.record(prepared.item_ids[i], errors[i] or "")
+        judged = np.flatnonzero(~failed)
         y_pred_all = np.full(n, -1, dtype=np.int64)
         if finite.any():
             y_pred_all[finite] = predict_classes(scores[finite], job.spec)
+        ids = prepared.item_ids
         batch = ScoredBatch(
-            y_true=y_true[judged],
+            y_true=label_index[judged],
             y_pred=y_pred_all[judged],
             scores=scores[judged],
-            item_ids=tuple(prepared.item_ids[i] for i in judged),
+            item_ids=tuple(ids[i] for i in judged) if failed.any() else tuple(ids),
             refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
         )
         states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]
-        for i, reason in enumerate(errors):
-            if reason is not None:
-                failures.record(prepared.item_ids[i], reason)
         timings["metrics_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -158,3 +148,12 @@ class LocalEngine:
         job.sink.write(prepared.item_ids, prepared.labels, predicted, scores, errors)
         timings["write_s"] += time.perf_counter() - t0
         return states
+
+
+def _reason(finite: bool, label_index: int) -> str:
+    """Why a decoded, predicted item still cannot be judged."""
+    if not finite:
+        return "model scores are not probabilities (non-finite, negative, or not summing to 1)"
+    if label_index == MISSING_LABEL:
+        return "no expert label"
+    return "expert label is not one of the model's labels"

@@ -158,10 +158,10 @@ def _execute(
     )
     decoder: ImageBatchDecoder | TabularBatchDecoder
     if isinstance(spec.input, ImageInput):
-        decoder = ImageBatchDecoder(spec.input)
+        decoder = ImageBatchDecoder(spec.input, spec.labels)
         columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256]
     else:
-        decoder = TabularBatchDecoder(spec.input)
+        decoder = TabularBatchDecoder(spec.input, spec.labels)
         columns = [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
     batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
     sink = ParquetPredictionSink(run_dir / "predictions.parquet", spec.labels)

@@ -38,14 +38,27 @@ class ErrorExamplesAccumulator:
         wrong = np.flatnonzero(batch.y_true != batch.y_pred)
         if wrong.size == 0:
             return state
-        conf = batch.confidence
-        grouped: dict[tuple[int, int], list[Example]] = {}
-        for i in wrong:
-            cell = (int(batch.y_true[i]), int(batch.y_pred[i]))
-            item_id = batch.item_ids[i] if batch.item_ids else str(i)
-            ref = batch.refs[i] if batch.refs else None
-            grouped.setdefault(cell, []).append((float(conf[i]), item_id, ref))
-        return self.merge(state, {cell: _top(ex, self.k) for cell, ex in grouped.items()})
+        conf = batch.confidence[wrong]
+        cells = batch.y_true[wrong] * batch.n_classes + batch.y_pred[wrong]
+        grouped: ExampleState = {}
+        for cell in np.unique(cells):
+            members = np.flatnonzero(cells == cell)
+            if members.size > self.k:
+                # Everything tied with the k-th best confidence stays a candidate: ties are then
+                # broken by item id, so the choice does not depend on how items were sharded.
+                kth = np.partition(conf[members], members.size - self.k)[members.size - self.k]
+                members = members[conf[members] >= kth]
+            examples = [
+                (
+                    float(conf[m]),
+                    batch.item_ids[wrong[m]] if batch.item_ids else str(wrong[m]),
+                    batch.refs[wrong[m]] if batch.refs else None,
+                )
+                for m in members
+            ]
+            t, p = divmod(int(cell), batch.n_classes)
+            grouped[(t, p)] = _top(examples, self.k)
+        return self.merge(state, grouped)
 
     def merge(self, a: ExampleState, b: ExampleState) -> ExampleState:
         out = dict(a)

@@ -43,7 +43,7 @@ def brier_per_item(batch: ScoredBatch) -> F:
 
 
 # Bin 0 holds losses below 1e-12; the rest are log-spaced up to the largest clipped log loss.
-_EDGES = np.concatenate([[0.0], np.geomspace(1e-12, 40.0, 4095)])
+_EDGES = np.concatenate([[0.0], np.geomspace(1e-12, 40.0, 2047)])
 
 
 @dataclass(frozen=True)

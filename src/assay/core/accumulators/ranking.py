@@ -62,15 +62,18 @@ def _run_from(values: F, pos: I64, neg: I64) -> Run:
 
 
 def _merge_runs(a: Run, b: Run) -> Run:
+    """Merge two sorted runs in linear time (a stable sort of two sorted runs is a merge)."""
     if a.size == 0:
         return b
     if b.size == 0:
         return a
-    return _run_from(
-        np.concatenate([a.values, b.values]),
-        np.concatenate([a.pos, b.pos]),
-        np.concatenate([a.neg, b.neg]),
-    )
+    values = np.concatenate([a.values, b.values])
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    pos = np.concatenate([a.pos, b.pos])[order]
+    neg = np.concatenate([a.neg, b.neg])[order]
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    return Run(values[starts], np.add.reduceat(pos, starts), np.add.reduceat(neg, starts))
 
 
 @dataclass(frozen=True)

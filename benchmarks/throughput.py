@@ -64,7 +64,12 @@ def tabular_model(x: np.ndarray, y: np.ndarray, path: Path) -> None:
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier((64, 64), max_iter=30, random_state=0).fit(x, y)
-    onx = convert_sklearn(clf, initial_types=[("x", FloatTensorType([None, x.shape[1]]))], options={id(clf): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    onx = convert_sklearn(
+        clf,
+        initial_types=[("x", FloatTensorType([None, x.shape[1]]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
     path.write_bytes(onx.SerializeToString())
 
 
@@ -85,7 +90,9 @@ def bare_images(model: Path, paths: list[str], size: tuple[int, int], batch: int
     with ThreadPoolExecutor(3) as pool:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
-            pixels = np.stack(list(pool.map(lambda p: decode_image(p, None, size, "grayscale"), chunk)))
+            pixels = np.stack(
+                list(pool.map(lambda p: decode_image(p, None, size, "grayscale"), chunk))
+            )
             x = pixels.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
             session.run(["probabilities"], {"image": x})
     return time.perf_counter() - t0
@@ -104,12 +111,16 @@ def compare(name: str, n_items: int, bare, assay, repeats: int) -> None:  # type
         bare_t.append(bare())
         assay_t.append(assay())
     b, a = statistics.median(bare_t), statistics.median(assay_t)
-    print(f"{name}: {n_items:,} items | bare onnxruntime {b:.2f} s ({n_items / b:,.0f}/s) | "
-          f"assay validate {a:.2f} s ({n_items / a:,.0f}/s) | ratio {b / a:.2f}")
+    print(
+        f"{name}: {n_items:,} items | bare onnxruntime {b:.2f} s ({n_items / b:,.0f}/s) | "
+        f"assay validate {a:.2f} s ({n_items / a:,.0f}/s) | ratio {b / a:.2f}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-images", action="store_true")
@@ -121,14 +132,32 @@ def main() -> None:
         x, y = build_table(data, args.rows)
         tabular_model(x, y, tmp / "mlp.onnx")
         columns = [f"x{j}" for j in range(x.shape[1])]
-        (tmp / "mlp.yaml").write_text(yaml.safe_dump({"labels": LABELS, "input": {"kind": "tabular", "columns": columns}, "output": {"name": "probabilities"}}))
+        (tmp / "mlp.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "labels": LABELS,
+                    "input": {"kind": "tabular", "columns": columns},
+                    "output": {"name": "probabilities"},
+                }
+            )
+        )
         register_dataset(ws, "table", data)
         register_model(ws, "mlp", tmp / "mlp.onnx", tmp / "mlp.yaml")
         batch = 8192
-        compare("table", args.rows, lambda: bare_table(tmp / "mlp.onnx", data, columns, batch), lambda: timed_validate(ws, "mlp", "table", batch), args.repeats)
+        compare(
+            "table",
+            args.rows,
+            lambda: bare_table(tmp / "mlp.onnx", data, columns, batch),
+            lambda: timed_validate(ws, "mlp", "table", batch),
+            args.repeats,
+        )
 
         if args.skip_images or not NEU.exists():
-            print("images: skipped (../shared/data/neu-det not present)" if not args.skip_images else "images: skipped")
+            print(
+                "images: skipped (../shared/data/neu-det not present)"
+                if not args.skip_images
+                else "images: skipped"
+            )
             return
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
@@ -140,13 +169,25 @@ def main() -> None:
         size = (64, 64)
         pixels = np.stack([decode_image(p, None, size, "grayscale") for p in paths[::4]])
         labels = [Path(p).stem.rsplit("_", 1)[0] for p in paths[::4]]
-        model = make_pipeline(PCA(40, random_state=0), LogisticRegression(max_iter=2000)).fit(pixels.reshape(len(pixels), -1) / 255.0, labels)
+        model = make_pipeline(PCA(40, random_state=0), LogisticRegression(max_iter=2000)).fit(
+            pixels.reshape(len(pixels), -1) / 255.0, labels
+        )
         to_onnx_image_model(model, size, 1, tmp / "neu.onnx")
-        spec = {"labels": [str(c) for c in model.classes_], "input": {"kind": "image", "size": list(size), "color": "grayscale"}, "output": {"name": "probabilities"}}
+        spec = {
+            "labels": [str(c) for c in model.classes_],
+            "input": {"kind": "image", "size": list(size), "color": "grayscale"},
+            "output": {"name": "probabilities"},
+        }
         (tmp / "neu.yaml").write_text(yaml.safe_dump(spec))
         register_dataset(ws, "neu", NEU)
         register_model(ws, "neu", tmp / "neu.onnx", tmp / "neu.yaml")
-        compare("neu-det images", len(paths), lambda: bare_images(tmp / "neu.onnx", paths, size, 64), lambda: timed_validate(ws, "neu", "neu", 64), args.repeats)
+        compare(
+            "neu-det images",
+            len(paths),
+            lambda: bare_images(tmp / "neu.onnx", paths, size, 64),
+            lambda: timed_validate(ws, "neu", "neu", 64),
+            args.repeats,
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ class IdentityDecoder:
         ids, labels, x = raw
         readable = ~np.isnan(x)
         index = {label: i for i, label in enumerate(SPEC.labels)}
-        label_index = np.array([-1 if lab is None else index.get(lab, -2) for lab in labels], np.int64)
+        label_index = np.array(
+            [-1 if lab is None else index.get(lab, -2) for lab in labels], np.int64
+        )
         return PreparedBatch(
             ids,
             labels,

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-
 MISSING_LABEL = -1
 UNKNOWN_LABEL = -2
 

@@ -73,7 +73,9 @@ def decode_image(
 class ImageBatchDecoder:
     """Decodes the images of a manifest batch on a thread pool (Pillow releases the GIL)."""
 
-    def __init__(self, spec: ImageInput, labels: tuple[str, ...], workers: int | None = None) -> None:
+    def __init__(
+        self, spec: ImageInput, labels: tuple[str, ...], workers: int | None = None
+    ) -> None:
         self.spec = spec
         self.labels = labels
         self.workers = workers or min(8, (os.cpu_count() or 1) + 1)

@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from assay.core.metric_value import MetricValue
 from assay.core.results import ValidationResult
 from assay.reports.figures import confusion_figure, curve_figure, reliability_figure
-from assay.reports.thumbnails import thumbnail_data_uri
+from assay.reports.thumbnails import thumbnails
 
 HEADLINE = [
     ("accuracy", "Accuracy", "share of judged items whose predicted class equals the expert label"),
@@ -67,28 +67,21 @@ def _interval(m: MetricValue | None) -> str:
 def _gallery(result: ValidationResult) -> list[dict[str, Any]]:
     """Error examples grouped by (expert, predicted), biggest confusions first."""
     index = {label: i for i, label in enumerate(result.labels)}
+    is_image = result.dataset_kind == "image"
+    thumbs = thumbnails([ex.get("ref") for ex in result.error_examples]) if is_image else []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for ex in result.error_examples:
-        groups.setdefault((ex["label"], ex["predicted"]), []).append(ex)
-    out = []
-    for (label, predicted), examples in groups.items():
-        total = result.confusion_matrix[index[label]][index[predicted]]
-        out.append(
-            {
-                "label": label,
-                "predicted": predicted,
-                "total": total,
-                "examples": [
-                    ex
-                    | {
-                        "thumb": thumbnail_data_uri(ex.get("ref"))
-                        if result.dataset_kind == "image"
-                        else None
-                    }
-                    for ex in examples
-                ],
-            }
-        )
+    for i, ex in enumerate(result.error_examples):
+        example = ex | {"thumb": thumbs[i] if is_image else None}
+        groups.setdefault((ex["label"], ex["predicted"]), []).append(example)
+    out = [
+        {
+            "label": label,
+            "predicted": predicted,
+            "total": result.confusion_matrix[index[label]][index[predicted]],
+            "examples": examples,
+        }
+        for (label, predicted), examples in groups.items()
+    ]
     return sorted(out, key=lambda g: -g["total"])
 
 

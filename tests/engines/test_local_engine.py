@@ -84,7 +84,7 @@ def test_every_item_is_either_judged_or_recorded_with_its_reason() -> None:
     out = LocalEngine().run(job(batches, sink))
     judged = int(out.states[0].sum())
     assert out.n_items == 6 and judged + out.failures.n_failed == 6
-    reasons = {item: reason for item, reason in out.failures.items}
+    reasons = dict(out.failures.items)
     assert reasons == {
         "c": "no expert label",
         "d": "unreadable",

@@ -94,16 +94,16 @@ def test_image_spec_against_tabular_model_is_refused(onnx_path: Path) -> None:
             "input": {"kind": "image", "size": [8, 8], "color": "grayscale"},
         }
     )
-    with pytest.raises(InputError, match="4 dims|shape"):
+    with pytest.raises(InputError, match=r"4 dims|shape"):
         load_model(onnx_path, s)
 
 
 def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "junk.onnx"
     bad.write_bytes(b"definitely not protobuf")
-    with pytest.raises(InputError, match="junk.onnx is not a valid ONNX model"):
+    with pytest.raises(InputError, match=r"junk\.onnx is not a valid ONNX model"):
         load_model(bad, spec())
-    with pytest.raises(InputError, match="unsupported model format .pkl"):
+    with pytest.raises(InputError, match=r"unsupported model format \.pkl"):
         load_model(tmp_path / "model.pkl", spec())
 
 

@@ -179,7 +179,9 @@ def validate_command(
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    auc_mode: Annotated[str, typer.Option(help="exact or binned score histograms.")] = "exact",
+    auc_mode: Annotated[
+        str, typer.Option(help="ROC/PR histograms: auto (exact up to 250k items), exact, binned.")
+    ] = "auto",
     threads: Annotated[
         int | None, typer.Option(help="Inference threads (default: all cores).")
     ] = None,

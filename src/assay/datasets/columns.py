@@ -23,6 +23,8 @@ def label_indices(batch: pa.RecordBatch, labels: tuple[str, ...]) -> npt.NDArray
     """Index of each row's label in ``labels``: -1 when the row has none, -2 when it is not listed."""
     column = batch.column(LABEL)
     index = pc.index_in(column, value_set=pa.array(labels, pa.string()))
-    out = index.fill_null(UNKNOWN_LABEL).to_numpy(zero_copy_only=False).astype(np.int64)
+    out: npt.NDArray[np.int64] = np.asarray(
+        index.fill_null(UNKNOWN_LABEL).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
     out[column.is_null().to_numpy(zero_copy_only=False)] = MISSING_LABEL
     return out

@@ -8,7 +8,7 @@ bounded by ``prefetch`` batches in flight whatever the dataset's size.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -63,14 +63,26 @@ class LocalEngine:
         states = [acc.empty() for acc in job.accumulators]
         failures = FailureLog()
         n_items = 0
+        # Predictions are written on their own thread (Arrow releases the GIL), at most
+        # ``prefetch`` batches behind, so writing overlaps the next batch's inference.
+        writer = ThreadPoolExecutor(1, thread_name_prefix="assay-write")
+        pending: list[Future[None]] = []
         try:
             for prepared in self._prepared(job, timings):
                 if job.should_cancel():
                     raise RunCancelledError()
-                states = self._process(job, prepared, states, failures, timings)
+                states, write = self._process(job, prepared, states, failures, timings)
+                pending.append(writer.submit(write))
+                while len(pending) > self.prefetch:
+                    pending.pop(0).result()
                 n_items += prepared.n_items
                 job.on_progress(prepared.n_items)
+            t0 = time.perf_counter()
+            for f in pending:
+                f.result()
+            timings["write_wait_s"] = time.perf_counter() - t0
         finally:
+            writer.shutdown(wait=True)
             job.decoder.close()
         return EngineOutput(states, failures, n_items, timings)
 
@@ -101,7 +113,8 @@ class LocalEngine:
         states: list[Any],
         failures: FailureLog,
         timings: dict[str, float],
-    ) -> list[Any]:
+    ) -> tuple[list[Any], Callable[[], None]]:
+        """Judge one batch; returns the new states and the write of its predictions, to run next."""
         n = prepared.n_items
         k = job.spec.n_classes
         errors: list[str | None] = [None] * n
@@ -123,10 +136,10 @@ class LocalEngine:
         finite = np.isfinite(scores).all(axis=1)
         label_index = prepared.label_index
         failed = np.array([e is not None for e in errors]) | ~finite | (label_index < 0)
-        for i in np.flatnonzero(failed):
-            if errors[i] is None:
-                errors[i] = _reason(bool(finite[i]), int(label_index[i]))
-            failures.record(prepared.item_ids[i], errors[i] or "")
+        for row in np.flatnonzero(failed).tolist():
+            reason = errors[row] or _reason(bool(finite[row]), int(label_index[row]))
+            errors[row] = reason
+            failures.record(prepared.item_ids[row], reason)
         judged = np.flatnonzero(~failed)
         y_pred_all = np.full(n, -1, dtype=np.int64)
         if finite.any():
@@ -142,12 +155,13 @@ class LocalEngine:
         states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]
         timings["metrics_s"] += time.perf_counter() - t0
 
-        t0 = time.perf_counter()
         labels = job.spec.labels
-        predicted = [labels[p] if p >= 0 else None for p in y_pred_all]
-        job.sink.write(prepared.item_ids, prepared.labels, predicted, scores, errors)
-        timings["write_s"] += time.perf_counter() - t0
-        return states
+        predicted = [labels[p] if p >= 0 else None for p in y_pred_all.tolist()]
+
+        def write() -> None:
+            job.sink.write(prepared.item_ids, prepared.labels, predicted, scores, errors)
+
+        return states, write
 
 
 def _reason(finite: bool, label_index: int) -> str:

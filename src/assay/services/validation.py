@@ -154,7 +154,11 @@ def _execute(
     started_at: datetime,
 ) -> ValidationResult:
     accumulators = classification_accumulators(
-        spec.labels, config.intervals, spec.positive_index, config.auc_mode, config.n_examples
+        spec.labels,
+        config.intervals,
+        spec.positive_index,
+        config.auc_mode_for(dv.n_items),
+        config.n_examples,
     )
     decoder: ImageBatchDecoder | TabularBatchDecoder
     if isinstance(spec.input, ImageInput):
@@ -213,6 +217,7 @@ def _execute(
             "model_ref": mv.ref,
             "dataset_ref": dv.ref,
             "model_file": mv.file_name,
+            "auc_mode_used": report.extras.get("auc_mode"),
         },
         started_at=started_at.astimezone(UTC).isoformat(),
         finished_at=datetime.now(UTC).isoformat(),

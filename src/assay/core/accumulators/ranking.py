@@ -188,7 +188,7 @@ class ScoreHistogramAccumulator:
     labels: tuple[str, ...]
     intervals: IntervalConfig = DEFAULT_INTERVALS
     mode: Literal["exact", "binned"] = "exact"
-    n_bins: int = 10_000
+    n_bins: int = 65_536
     positive_index: int | None = None  # binary models: the class whose AUC is the headline
     bootstrap_groups: int = 512
     name: str = "score_histogram"
@@ -282,6 +282,9 @@ class ScoreHistogramAccumulator:
             }
             curves[label] = {"roc": roc_curve_from(run), "pr": pr_curve_from(run)}
         out.extras["curves"] = curves
+        out.extras["auc_mode"] = (
+            "exact" if self.mode == "exact" else f"binned ({self.n_bins:,} equal-width bins)"
+        )
         if self.positive_index is not None:
             pos = self.positive_index
             out.metrics["roc_auc"] = MetricValue.of(

@@ -18,10 +18,10 @@ ratio is bare time / assay time (1.0 = no overhead).
 from __future__ import annotations
 
 import argparse
-import warnings
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig
 
-
 AUTO_EXACT_LIMIT = 250_000
 
 

@@ -37,18 +37,15 @@ class TabularBatchDecoder:
     def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
         n = batch.num_rows
         matrix = np.empty((n, len(self.spec.columns)), dtype=np.float32)
-        missing_in: list[str | None] = [None] * n
         for j, name in enumerate(self.spec.columns):
-            column = pc.cast(batch.column(name), pa.float64())
-            values = column.to_numpy(zero_copy_only=False)  # nulls become nan
-            matrix[:, j] = values
-            if self.spec.missing == "error":
-                for i in np.flatnonzero(np.isnan(values)):
-                    if missing_in[i] is None:
-                        missing_in[i] = name
-        errors = {
-            i: f"missing value in feature column {c!r}" for i, c in enumerate(missing_in) if c
-        }
+            matrix[:, j] = pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+        errors: dict[int, str] = {}
+        if self.spec.missing == "error":
+            # Nulls became nan above; name the first missing column of each incomplete row.
+            missing = np.isnan(matrix)
+            for row in np.flatnonzero(missing.any(axis=1)).tolist():
+                column = self.spec.columns[int(np.argmax(missing[row]))]
+                errors[row] = f"missing value in feature column {column!r}"
         readable = np.ones(n, dtype=bool)
         if errors:
             readable[list(errors)] = False

@@ -43,6 +43,13 @@ class ErrorExamplesAccumulator:
         grouped: ExampleState = {}
         for cell in np.unique(cells):
             members = np.flatnonzero(cells == cell)
+            t, p = divmod(int(cell), batch.n_classes)
+            kept = state.get((t, p), ())
+            if len(kept) >= self.k:
+                # Only items at least as confident as the current k-th example can enter the top.
+                members = members[conf[members] >= kept[-1][0]]
+                if members.size == 0:
+                    continue
             if members.size > self.k:
                 # Everything tied with the k-th best confidence stays a candidate: ties are then
                 # broken by item id, so the choice does not depend on how items were sharded.
@@ -56,7 +63,6 @@ class ErrorExamplesAccumulator:
                 )
                 for m in members
             ]
-            t, p = divmod(int(cell), batch.n_classes)
             grouped[(t, p)] = _top(examples, self.k)
         return self.merge(state, grouped)
 

@@ -43,7 +43,35 @@ def brier_per_item(batch: ScoredBatch) -> F:
 
 
 # Bin 0 holds losses below 1e-12; the rest are log-spaced up to the largest clipped log loss.
-_EDGES = np.concatenate([[0.0], np.geomspace(1e-12, 40.0, 2047)])
+_LOW, _HIGH, _N_LOG = 1e-12, 40.0, 2047
+_EDGES = np.concatenate([[0.0], np.geomspace(_LOW, _HIGH, _N_LOG)])
+_STEP = np.log(_HIGH / _LOW) / (_N_LOG - 1)
+# The bootstrap resamples at most this many groups of adjacent bins (the value is never coarsened).
+BOOTSTRAP_GROUPS = 256
+
+
+def _bin_index(losses: F) -> npt.NDArray[np.int64]:
+    """Bin of each loss on the log grid, computed arithmetically (no search)."""
+    with np.errstate(divide="ignore"):
+        idx = (
+            np.floor((np.log(np.maximum(losses, 1e-300)) - np.log(_LOW)) / _STEP).astype(np.int64)
+            + 1
+        )
+    return np.clip(np.where(losses < _LOW, 0, idx), 0, _EDGES.size - 1)
+
+
+def _coarsen(
+    counts: npt.NDArray[np.int64], sums: F, groups: int
+) -> tuple[npt.NDArray[np.int64], F]:
+    """Merge adjacent bins into at most ``groups`` groups of about equal counts."""
+    used = counts > 0
+    counts, sums = counts[used], sums[used]
+    if counts.size <= groups:
+        return counts, sums
+    cum = np.cumsum(counts)
+    edges = np.searchsorted(cum, np.linspace(0, cum[-1], groups + 1)[1:-1], side="left")
+    starts = np.unique(np.concatenate([[0], edges]))
+    return np.add.reduceat(counts, starts), np.add.reduceat(sums, starts)
 
 
 @dataclass(frozen=True)
@@ -67,7 +95,7 @@ class MeanLossAccumulator:
         if batch.n_items == 0:
             return state
         losses = self.loss(batch)
-        idx = np.clip(np.searchsorted(_EDGES, losses, side="right") - 1, 0, _EDGES.size - 1)
+        idx = _bin_index(losses)
         return LossState(
             state.counts + np.bincount(idx, minlength=_EDGES.size),
             state.sums + np.bincount(idx, weights=losses, minlength=_EDGES.size),
@@ -81,9 +109,9 @@ class MeanLossAccumulator:
         if n == 0:
             return Finalized(metrics={self.name: MetricValue.of(None, note="no judged items")})
         value = float(state.sums.sum() / n)
-        used = state.counts > 0
-        means = state.sums[used] / state.counts[used]
-        draws = draw_multinomial(state.counts[used], self.intervals, salt=self.name)
+        counts, sums = _coarsen(state.counts, state.sums, BOOTSTRAP_GROUPS)
+        means = sums / counts
+        draws = draw_multinomial(counts, self.intervals, salt=self.name)
         replicates = draws @ means / n
         return Finalized(
             metrics={

@@ -190,7 +190,7 @@ class ScoreHistogramAccumulator:
     mode: Literal["exact", "binned"] = "exact"
     n_bins: int = 65_536
     positive_index: int | None = None  # binary models: the class whose AUC is the headline
-    bootstrap_groups: int = 512
+    bootstrap_groups: int = 256
     name: str = "score_histogram"
 
     def _grid(self) -> F:
@@ -213,8 +213,8 @@ class ScoreHistogramAccumulator:
             if self.mode == "binned":
                 (run,) = class_runs
                 idx = np.clip((scores * self.n_bins).astype(np.int64), 0, self.n_bins - 1)
-                pos = np.bincount(idx, weights=is_pos, minlength=self.n_bins).astype(np.int64)
-                neg = np.bincount(idx, weights=1 - is_pos, minlength=self.n_bins).astype(np.int64)
+                both = np.bincount(idx * 2 + is_pos, minlength=2 * self.n_bins).reshape(-1, 2)
+                pos, neg = both[:, 1], both[:, 0]
                 runs.append((Run(run.values, run.pos + pos, run.neg + neg),))
             else:
                 runs.append(_push(class_runs, _run_from(scores, is_pos, 1 - is_pos)))

@@ -31,11 +31,14 @@ class PredictionSink(Protocol):
 
     def write(
         self,
-        item_ids: list[str],
-        labels: list[str | None],
-        predicted: list[str | None],
+        item_ids: Any,
+        labels: Any,
+        predicted: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
         errors: list[str | None],
-    ) -> None: ...
+    ) -> None:
+        """``item_ids``/``labels``: lists of str, or the decoder's native columns; ``predicted``:
+        class index per item, -1 when there is none; ``scores``: nan rows for failed items."""
+        ...
 
     def close(self) -> None: ...

@@ -7,6 +7,7 @@ plus the reason for every row it could not. Engines see only this type, never a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,9 @@ class PreparedBatch:
     readable: npt.NDArray[np.bool_]  # per item: was it turned into an input row?
     errors: dict[int, str] = field(default_factory=dict)  # item position -> reason
     refs: list[str | None] = field(default_factory=list)  # e.g. image paths, for galleries
+    # The id and label columns in the decoder's own format (e.g. Arrow arrays), handed to a sink
+    # of the same technology so that it need not rebuild them from Python objects.
+    arrow_columns: tuple[Any, Any] | None = None
 
     @property
     def n_items(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -36,9 +37,11 @@ class TabularBatchDecoder:
 
     def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
         n = batch.num_rows
-        matrix = np.empty((n, len(self.spec.columns)), dtype=np.float32)
+        # Column-major fill (contiguous writes), then one copy to the row-major tensor.
+        by_column = np.empty((len(self.spec.columns), n), dtype=np.float32)
         for j, name in enumerate(self.spec.columns):
-            matrix[:, j] = pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+            by_column[j] = _as_numbers(batch.column(name))
+        matrix = np.ascontiguousarray(by_column.T)
         errors: dict[int, str] = {}
         if self.spec.missing == "error":
             # Nulls became nan above; name the first missing column of each incomplete row.
@@ -49,9 +52,11 @@ class TabularBatchDecoder:
         readable = np.ones(n, dtype=bool)
         if errors:
             readable[list(errors)] = False
+        ids, labels = batch.column(cols.ITEM_ID), batch.column(cols.LABEL)
         return PreparedBatch(
-            item_ids=batch.column(cols.ITEM_ID).to_pylist(),
-            labels=batch.column(cols.LABEL).to_pylist(),
+            item_ids=ids.to_pylist(),
+            labels=labels.to_pylist(),
+            arrow_columns=(ids, labels),
             label_index=cols.label_indices(batch, self.labels),
             inputs=matrix[readable],
             readable=readable,
@@ -61,3 +66,11 @@ class TabularBatchDecoder:
 
     def close(self) -> None:
         """Nothing to release; present so that decoders share one interface."""
+
+
+def _as_numbers(column: pa.Array) -> npt.NDArray[np.floating]:
+    """A numeric Arrow column as a numpy array, nulls as nan (no copy for null-free floats)."""
+    if not (pa.types.is_floating(column.type) and column.null_count == 0):
+        column = pc.cast(column, pa.float64())
+    out: npt.NDArray[np.floating] = column.to_numpy(zero_copy_only=False)
+    return out

@@ -103,9 +103,11 @@ class ImageBatchDecoder:
         good = [d for d in decoded if not isinstance(d, str)]
         h, w = self.spec.size
         pixels = np.stack(good) if good else np.zeros((0, h, w, self.spec.channels), np.uint8)
+        ids, labels = batch.column(cols.ITEM_ID), batch.column(cols.LABEL)
         return PreparedBatch(
-            item_ids=batch.column(cols.ITEM_ID).to_pylist(),
-            labels=batch.column(cols.LABEL).to_pylist(),
+            item_ids=ids.to_pylist(),
+            labels=labels.to_pylist(),
+            arrow_columns=(ids, labels),
             label_index=cols.label_indices(batch, self.labels),
             inputs=image_tensor(pixels, self.spec),
             readable=np.array([not isinstance(d, str) for d in decoded], dtype=bool),

@@ -28,27 +28,28 @@ class LocalEngine:
         self.prefetch = max(1, prefetch)
 
     def _prepared(self, job: EngineJob, timings: dict[str, float]) -> Iterator[PreparedBatch]:
-        def decode(raw: Any) -> tuple[PreparedBatch, float]:
+        """Read and decode batches on a background thread, ``prefetch`` batches ahead."""
+        source = iter(job.batches)
+        done = object()
+
+        def read_and_decode() -> tuple[Any, float, float]:
             t0 = time.perf_counter()
-            return job.decoder(raw), time.perf_counter() - t0
+            raw = next(source, done)  # only this one thread ever advances the source
+            t1 = time.perf_counter()
+            prepared = done if raw is done else job.decoder(raw)
+            return prepared, t1 - t0, time.perf_counter() - t1
 
         with ThreadPoolExecutor(1, thread_name_prefix="assay-read") as pool:
-            pending: list[Future[tuple[PreparedBatch, float]]] = []
-            source = iter(job.batches)
-            exhausted = False
+            pending = [pool.submit(read_and_decode) for _ in range(self.prefetch)]
             while True:
-                while not exhausted and len(pending) < self.prefetch:
-                    t0 = time.perf_counter()
-                    raw = next(source, None)
-                    timings["read_s"] += time.perf_counter() - t0
-                    if raw is None:
-                        exhausted = True
-                    else:
-                        pending.append(pool.submit(decode, raw))
-                if not pending:
+                prepared, read_s, decode_s = pending.pop(0).result()
+                timings["read_s"] += read_s
+                timings["decode_s"] += decode_s
+                if prepared is done:
+                    for f in pending:
+                        f.cancel()
                     return
-                prepared, seconds = pending.pop(0).result()
-                timings["decode_s"] += seconds
+                pending.append(pool.submit(read_and_decode))
                 yield prepared
 
     def run(self, job: EngineJob) -> EngineOutput:
@@ -155,11 +156,10 @@ class LocalEngine:
         states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]
         timings["metrics_s"] += time.perf_counter() - t0
 
-        labels = job.spec.labels
-        predicted = [labels[p] if p >= 0 else None for p in y_pred_all.tolist()]
+        ids, labels = prepared.arrow_columns or (prepared.item_ids, prepared.labels)
 
         def write() -> None:
-            job.sink.write(prepared.item_ids, prepared.labels, predicted, scores, errors)
+            job.sink.write(ids, labels, y_pred_all, scores, errors)
 
         return states, write
 

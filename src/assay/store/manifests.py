@@ -31,7 +31,8 @@ def write_manifest(batches: Iterable[pa.RecordBatch], path: Path) -> ManifestSta
         for batch in batches:
             if writer is None:
                 stats.schema = batch.schema
-                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
+                # LZ4: decompresses several times faster than zstd, and manifests are read on every run.
+                writer = pq.ParquetWriter(path, batch.schema, compression="lz4")
             elif batch.schema != stats.schema:
                 try:
                     batch = batch.cast(stats.schema)

@@ -1,0 +1,62 @@
+"""The public Python API: what a notebook user imports, and what it returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import assay
+from tests.models import fit_logistic, write_spec
+
+
+def test_public_names_are_exactly_the_curated_ones() -> None:
+    assert sorted(assay.__all__) == sorted(
+        [
+            "AssayError",
+            "InputError",
+            "Validation",
+            "ValidationConfig",
+            "ValidationResult",
+            "add_dataset",
+            "add_model",
+            "validate",
+        ]
+    )
+
+
+def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    y = np.where(x[:, 0] > 0.2, "defect", "ok")
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{p:.5f},{q:.5f},{v}\n" for (p, q), v in zip(x, y, strict=True))
+    )
+    sio.dump(fit_logistic(x.astype(np.float32), y), tmp_path / "m.skops")
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["defect", "ok"],
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    dataset = assay.add_dataset("t", csv, home=home)
+    model = assay.add_model("m", tmp_path / "m.skops", spec=spec, home=home)
+    assert (dataset.ref, model.ref, model.runtime) == ("t@1", "m@1", "sklearn")
+    v = assay.validate(
+        model="m", dataset="t", home=home, config=assay.ValidationConfig(n_resamples=200)
+    )
+    assert v.result.n_items == 400
+    accuracy = v.metrics["accuracy"]
+    assert accuracy.value is not None and accuracy.ci_low is not None
+    assert accuracy.ci_low <= accuracy.value <= accuracy.ci_high  # type: ignore[operator]
+    html = v._repr_html_()
+    assert "m@1" in html and "accuracy" in html and str(v.files["report.html"]) in html
+
+
+def test_bad_config_is_an_input_error() -> None:
+    with pytest.raises(assay.InputError, match="confidence"):
+        assay.ValidationConfig(confidence=1.5)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.output import console, err_console, print_summary, progress_bar
+from assay.cli.output import console, err_console, print_summary, print_verdict, progress_bar
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError
 from assay.services.workspace import Workspace
@@ -173,6 +173,13 @@ def validate_command(
         Path | None,
         typer.Option("--out", help="Folder for report.html, result.json, predictions.parquet."),
     ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Model in production (NAME@VERSION) to compare with."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (YAML) of release checks.")
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")
     ] = None,
@@ -187,18 +194,51 @@ def validate_command(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Run a model over a dataset; write report.html, result.json and predictions.parquet."""
+    """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
     from assay.services.validation import validate
 
     config = ValidationConfig(batch_size, confidence, resamples, seed, auc_mode, threads=threads)  # type: ignore[arg-type]
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
         outcome = validate(
-            ws, model, dataset, out, config, on_start=on_start, on_progress=on_progress
+            ws,
+            model,
+            dataset,
+            out,
+            config,
+            on_start=on_start,
+            on_progress=on_progress,
+            baseline=baseline,
+            policy=policy,
         )
     print_summary(outcome.result)
+    print_verdict(outcome.result)
     where = outcome.out_dir or outcome.run_dir
     console.print(f"report: {where / 'report.html'}")
+    if outcome.verdict_status == "fail":
+        raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare_command(
+    candidate: Annotated[str, typer.Argument(help="Run id of the candidate (a prefix is enough).")],
+    baseline: Annotated[str, typer.Argument(help="Run id of the baseline, same dataset version.")],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (YAML) of release checks.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the comparison's report and verdict.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Compare two finished runs item by item and judge the first (exit 1: the policy failed)."""
+    from assay.services.compare_runs import compare_runs
+
+    outcome = compare_runs(_workspace(home), candidate, baseline, policy, out)
+    print_verdict(outcome.result)
+    console.print(f"report: {outcome.files['report.html']}")
+    if outcome.verdict_status == "fail":
+        raise typer.Exit(1)
 
 
 @run_app.command("list")
@@ -255,6 +295,7 @@ def demo_command(
         _workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar
     )
     print_summary(outcome.result)
+    print_verdict(outcome.result)
     console.print(f"\nreport: {outcome.files['report.html'].resolve()}")
     console.print(
         "(two scans were truncated on purpose: they are listed as not judged, never dropped)"

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -64,6 +65,38 @@ def print_summary(result: ValidationResult) -> None:
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
             console.print(f"  [red]{n}[/] not judged: {reason}")
+
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few": "magenta"}
+
+
+def print_verdict(result: ValidationResult) -> None:
+    """The paired ledger, every check that did not simply pass, and the verdict line."""
+    comp = result.comparison
+    if comp:
+        base = comp["baseline"]
+        console.print(
+            f"vs baseline {escape(base['model'])}@{base['number']}"
+            f"{' (predictions reused from its run)' if base['reused'] else ''}: "
+            f"[green]{comp['n_fixed']} fixed[/], [red]{comp['n_broken']} broken[/], "
+            f"{comp['n_both_right']} both right, {comp['n_both_wrong']} both wrong; "
+            f"McNemar p = {comp['mcnemar']['p_value']:.3g}"
+        )
+    verdict = result.verdict
+    if not verdict:
+        return
+    passed = 0
+    for check in verdict["checks"]:
+        if check["status"] == "pass":
+            passed += 1
+            continue
+        style = STATUS_STYLE.get(check["status"], "")
+        console.print(f"  [{style}]{check['status']:>7}[/] {escape(check['reason'])}")
+    status = verdict["status"]
+    colour = "bold green" if status == "pass" else "bold red"
+    console.print(
+        f"verdict: [{colour}]{status.upper()}[/] ({passed} of {len(verdict['checks'])} checks passed)"
+    )
 
 
 @contextmanager

@@ -55,6 +55,10 @@ class ValidationResult:
     started_at: str = ""
     finished_at: str = ""
     status: str = "finished"
+    # Filled when the run is compared with a baseline / judged by a policy.
+    comparison: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+    slices: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_judged(self) -> int:
@@ -91,6 +95,9 @@ class ValidationResult:
             "config": self.config,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "slices": self.slices,
+            "comparison": self.comparison,
+            "verdict": self.verdict,
         }
 
     @classmethod
@@ -123,4 +130,7 @@ class ValidationResult:
             started_at=data.get("started_at", ""),
             finished_at=data.get("finished_at", ""),
             status=data.get("status", "finished"),
+            comparison=data.get("comparison"),
+            verdict=data.get("verdict"),
+            slices=data.get("slices", []),
         )

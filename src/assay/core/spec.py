@@ -70,6 +70,16 @@ class ModelSpec:
     # Binary decision rule: predict ``positive`` when its score >= threshold; otherwise argmax.
     threshold: float | None = None
     positive: str | None = None
+    # The "good" class (e.g. ok): false alarms are good items flagged, missed defects the reverse.
+    negative: str | None = None
+
+    @property
+    def negative_index(self) -> int | None:
+        """The good class: named in the spec, or for binary models the non-positive one."""
+        if self.negative is not None:
+            return self.labels.index(self.negative)
+        pos = self.positive_index
+        return None if pos is None else 1 - pos
 
     @property
     def n_classes(self) -> int:
@@ -116,6 +126,8 @@ class ModelSpec:
             data["threshold"] = self.threshold
         if self.positive is not None:
             data["positive"] = self.positive
+        if self.negative is not None:
+            data["negative"] = self.negative
         return data
 
 
@@ -198,7 +210,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
     """Build a ModelSpec from a mapping (parsed YAML/JSON); raise InputError naming the bad field."""
     if not isinstance(raw, Mapping):
         raise InputError("spec: expected a mapping at the top level")
-    _known_keys(raw, {"task", "labels", "input", "output", "threshold", "positive"}, "")
+    _known_keys(raw, {"task", "labels", "input", "output", "threshold", "positive", "negative"}, "")
     task = _choice(raw.get("task", "classification"), ["classification"], "task")
     labels = _require(raw, "labels", "")
     if not isinstance(labels, list) or len(labels) < 2:
@@ -224,6 +236,13 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         positive = str(positive)
         if positive not in names:
             raise InputError(f"spec: positive {positive!r} is not one of labels {list(names)}")
+    negative = raw.get("negative")
+    if negative is not None:
+        negative = str(negative)
+        if negative not in names:
+            raise InputError(f"spec: negative {negative!r} is not one of labels {list(names)}")
+        if negative == positive:
+            raise InputError("spec: positive and negative name the same class")
     threshold = raw.get("threshold")
     if threshold is not None:
         threshold = _floats(threshold, "threshold")[0]
@@ -238,4 +257,5 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         task=task,  # type: ignore[arg-type]
         threshold=threshold,
         positive=positive,
+        negative=negative,
     )

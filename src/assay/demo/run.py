@@ -23,6 +23,27 @@ from assay.services.workspace import Workspace
 N_CORRUPT = 2
 
 
+# The demo's release policy: what a plant might require before a new scanner model goes live.
+RELEASE_POLICY = """\
+confidence: 0.95
+evidence: confident
+slices: [camera, line]
+checks:
+  - metric: accuracy                 # not worse than production by more than one point
+    change: {max_regression: 0.01}
+  - metric: recall                   # on any defect class, by more than two points
+    scope: every_class
+    change: {max_regression: 0.02}
+  - metric: accuracy                 # on any camera or line, by more than three points
+    scope: every_slice
+    change: {max_regression: 0.03}
+  - false_alarm_rate <= 0.05         # good cable stopped as defective
+  - metric: missed_defect_rate       # defects shipped as good
+    max: 0.10
+    severity: warn
+"""
+
+
 def write_scan_folder(folder: Path, n_items: int, seed: int) -> Path:
     """Write scans as PNG files plus ``manifest.csv`` (path, label, metadata); returns the manifest."""
     images = folder / "images"
@@ -57,6 +78,7 @@ def _spec(labels: list[str]) -> dict[str, object]:
             "std": [1.0],
         },
         "output": {"name": "probabilities", "kind": "probabilities"},
+        "negative": "ok",
     }
 
 
@@ -82,14 +104,17 @@ def run_demo(
     spec_path = models / "scanner.yaml"
     spec_path.write_text(yaml.safe_dump(_spec(labels), sort_keys=False))
     dataset = register_dataset(ws, "cable-scans", manifest).dataset
-    register_model(ws, "scanner", production, spec_path)
+    prod = register_model(ws, "scanner", production, spec_path).model
     cand = register_model(ws, "scanner", candidate, spec_path).model
     echo(
         f"registered dataset {dataset.ref} ({dataset.n_items} items) and models scanner@1 (production), {cand.ref} (candidate)"
     )
-    if progress is None:
-        return validate(ws, cand, dataset, out / "report", ValidationConfig())
-    with progress("validating the candidate") as (on_start, on_progress):
+    policy = out / "release.yaml"
+    policy.write_text(RELEASE_POLICY)
+
+    def run(
+        on_start: Callable[[int], None], on_progress: Callable[[int], None]
+    ) -> ValidationOutcome:
         return validate(
             ws,
             cand,
@@ -98,4 +123,11 @@ def run_demo(
             ValidationConfig(),
             on_start=on_start,
             on_progress=on_progress,
+            baseline=prod,
+            policy=policy,
         )
+
+    if progress is None:
+        return run(lambda n: None, lambda n: None)
+    with progress("validating the candidate against production") as (on_start, on_progress):
+        return run(on_start, on_progress)

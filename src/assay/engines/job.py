@@ -17,8 +17,18 @@ class RunCancelledError(Exception):
 
 
 @dataclass
+class ModelTask:
+    """One model in a pass: its runtime, how to read its output, its accumulators and its sink."""
+
+    runtime: Runtime
+    spec: ModelSpec
+    accumulators: list[Accumulator[Any]]
+    sink: PredictionSink
+
+
+@dataclass
 class EngineJob:
-    """One pass over a dataset with one model."""
+    """One pass over a dataset. Several models that take the same input share the decoding."""
 
     batches: Iterable[Any]
     decoder: Decoder
@@ -28,6 +38,12 @@ class EngineJob:
     sink: PredictionSink
     on_progress: Callable[[int], None] = lambda n: None
     should_cancel: Callable[[], bool] = lambda: False
+    # Further models judged in the same pass (e.g. the baseline); their outputs follow the first.
+    more: list[ModelTask] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[ModelTask]:
+        return [ModelTask(self.runtime, self.spec, self.accumulators, self.sink), *self.more]
 
 
 @dataclass
@@ -38,3 +54,5 @@ class EngineOutput:
     failures: FailureLog
     n_items: int
     timings: dict[str, float] = field(default_factory=dict)
+    # One output per further model of the job, in order.
+    more: list[EngineOutput] = field(default_factory=list)

@@ -18,7 +18,7 @@ from assay.core.batch import ScoredBatch
 from assay.core.failures import FailureLog
 from assay.core.prepared import MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
-from assay.engines.job import EngineJob, EngineOutput, RunCancelledError
+from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
 
 
 class LocalEngine:
@@ -53,42 +53,47 @@ class LocalEngine:
                 yield prepared
 
     def run(self, job: EngineJob) -> EngineOutput:
-        """Stream every batch through decode, predict, accumulate and the sink."""
-        timings = {
-            "read_s": 0.0,
-            "decode_s": 0.0,
-            "inference_s": 0.0,
-            "metrics_s": 0.0,
-            "write_s": 0.0,
-        }
-        states = [acc.empty() for acc in job.accumulators]
-        failures = FailureLog()
-        n_items = 0
+        """Stream every batch through decode, then predict, accumulate and write for each model."""
+        tasks = job.tasks
+        outputs = [
+            EngineOutput([acc.empty() for acc in t.accumulators], FailureLog(), 0, self._timings())
+            for t in tasks
+        ]
+        shared = outputs[0].timings
         # Predictions are written on their own thread (Arrow releases the GIL), at most
         # ``prefetch`` batches behind, so writing overlaps the next batch's inference.
         writer = ThreadPoolExecutor(1, thread_name_prefix="assay-write")
         pending: list[Future[None]] = []
         try:
-            for prepared in self._prepared(job, timings):
+            for prepared in self._prepared(job, shared):
                 if job.should_cancel():
                     raise RunCancelledError()
-                states, write = self._process(job, prepared, states, failures, timings)
-                pending.append(writer.submit(write))
-                while len(pending) > self.prefetch:
+                for task, out in zip(tasks, outputs, strict=True):
+                    out.states, write = self._process(
+                        task, prepared, out.states, out.failures, out.timings
+                    )
+                    out.n_items += prepared.n_items
+                    pending.append(writer.submit(write))
+                while len(pending) > self.prefetch * len(tasks):
                     pending.pop(0).result()
-                n_items += prepared.n_items
                 job.on_progress(prepared.n_items)
             t0 = time.perf_counter()
             for f in pending:
                 f.result()
-            timings["write_wait_s"] = time.perf_counter() - t0
+            shared["write_wait_s"] = time.perf_counter() - t0
         finally:
             writer.shutdown(wait=True)
             job.decoder.close()
-        return EngineOutput(states, failures, n_items, timings)
+        first = outputs[0]
+        first.more = outputs[1:]
+        return first
+
+    @staticmethod
+    def _timings() -> dict[str, float]:
+        return {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
 
     def _predict(
-        self, job: EngineJob, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray
+        self, job: ModelTask, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray
     ) -> np.ndarray:
         """Scores for ``inputs``; when the batch fails, retry item by item to isolate the culprits."""
         k = job.spec.n_classes
@@ -109,7 +114,7 @@ class LocalEngine:
 
     def _process(
         self,
-        job: EngineJob,
+        job: ModelTask,
         prepared: PreparedBatch,
         states: list[Any],
         failures: FailureLog,

@@ -1,4 +1,4 @@
-"""validate: run one model version over one dataset version and save what it found."""
+"""validate: run a model over a dataset, compare it with a baseline, and judge it by a policy."""
 
 from __future__ import annotations
 
@@ -12,28 +12,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assay.core.accumulators import Finalized, classification_accumulators
+from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
-from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
+from assay.core.verdict import Verdict
 from assay.datasets import columns as cols
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import ImageBatchDecoder
-from assay.engines.job import EngineJob, RunCancelledError
+from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.reports.html import render_html
-from assay.reports.json import write_result_json
+from assay.reports.json import read_result_json, write_result_json
+from assay.reports.junit import render_junit
+from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
+from assay.services.judgement import judge
 from assay.services.models import get_model
+from assay.services.policies import load_policy
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, read_manifest
 from assay.store.predictions import ParquetPredictionSink
 
 ARTIFACTS = ("result.json", "report.html", "predictions.parquet")
+VERDICT_ARTIFACTS = ("verdict.md", "junit.xml")
 
 
 @dataclass
@@ -44,6 +50,10 @@ class ValidationOutcome:
     run_dir: Path
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def verdict_status(self) -> str | None:
+        return None if self.result.verdict is None else str(self.result.verdict["status"])
 
 
 def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
@@ -69,132 +79,99 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def validate(
-    ws: Workspace,
-    model: str | ModelVersion,
-    dataset: str | DatasetVersion,
-    out: Path | str | None = None,
-    config: ValidationConfig | None = None,
-    on_start: Callable[[int], None] = lambda total: None,
-    on_progress: Callable[[int], None] = lambda n: None,
-    should_cancel: Callable[[], bool] = lambda: False,
-) -> ValidationOutcome:
-    """Validate ``model`` on ``dataset``; writes result.json, report.html and predictions.parquet."""
-    config = config or ValidationConfig()
-    mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
-    dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
-    spec = parse_model_spec(mv.spec)
-    check_compatible(spec, dv)
-    out_dir = Path(out).expanduser() if out is not None else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} exists and is not a folder")
+@dataclass
+class _Model:
+    """One model of a pass, from loading to its finished result."""
 
-    t_start = time.perf_counter()
-    runtime = load_model(Path(mv.file_path), spec, mv.runtime, threads=config.threads)
-    load_s = time.perf_counter() - t_start
+    version: ModelVersion
+    spec: ModelSpec
+    runtime: Any = None
+    run: RunRecord | None = None
+    accumulators: list[Accumulator[Any]] = field(default_factory=list)
+    sink: ParquetPredictionSink | None = None
+    load_s: float = 0.0
+
+    @property
+    def run_dir(self) -> Path:
+        assert self.run is not None
+        return Path(self.run.run_dir)
+
+
+def _start(
+    ws: Workspace,
+    m: _Model,
+    dv: DatasetVersion,
+    config: ValidationConfig,
+    environment: dict[str, Any],
+) -> None:
+    t0 = time.perf_counter()
+    m.runtime = load_model(
+        Path(m.version.file_path), m.spec, m.version.runtime, threads=config.threads
+    )
+    m.load_s = time.perf_counter() - t0
     run_id = uuid.uuid4().hex
     run_dir = ws.files.run_dir(run_id)
     run_dir.mkdir(parents=True)
-    environment = describe_environment()
-    record = ws.catalog.create_run(
+    m.run = ws.catalog.create_run(
         id=run_id,
-        model_id=mv.id,
+        model_id=m.version.id,
         dataset_id=dv.id,
         config=config.to_dict(),
         environment=environment,
         run_dir=str(run_dir),
     )
-    try:
-        result = _execute(
-            spec,
-            mv,
-            dv,
-            config,
-            runtime,
-            run_dir,
-            run_id,
-            environment,
-            on_start,
-            on_progress,
-            should_cancel,
-            record.started_at,
-        )
-    except RunCancelledError:
-        ws.catalog.finish_run(run_id, "cancelled", error="cancelled by the user")
-        raise
-    except BaseException as exc:
-        ws.catalog.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    result.timings["model_load_s"] = load_s
-    result.timings["total_s"] = time.perf_counter() - t_start
-    files = {name: run_dir / name for name in ARTIFACTS}
-    write_result_json(result, files["result.json"])
-    files["report.html"].write_text(render_html(result), encoding="utf-8")
-    ws.catalog.finish_run(run_id, "finished", n_items=result.n_items, n_failed=result.n_failed)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, path in files.items():
-            _link_or_copy(path, out_dir / name)
-        files = {name: out_dir / name for name in ARTIFACTS}
-    return ValidationOutcome(result, run_dir, out_dir, files)
-
-
-def _execute(
-    spec: ModelSpec,
-    mv: ModelVersion,
-    dv: DatasetVersion,
-    config: ValidationConfig,
-    runtime: Any,
-    run_dir: Path,
-    run_id: str,
-    environment: dict[str, Any],
-    on_start: Callable[[int], None],
-    on_progress: Callable[[int], None],
-    should_cancel: Callable[[], bool],
-    started_at: datetime,
-) -> ValidationResult:
-    accumulators = classification_accumulators(
-        spec.labels,
+    m.accumulators = classification_accumulators(
+        m.spec.labels,
         config.intervals,
-        spec.positive_index,
+        m.spec.positive_index,
         config.auc_mode_for(dv.n_items),
         config.n_examples,
+        m.spec.negative_index,
     )
-    decoder: ImageBatchDecoder | TabularBatchDecoder
+    m.sink = ParquetPredictionSink(run_dir / "predictions.parquet", m.spec.labels)
+
+
+def _decoder(spec: ModelSpec) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
     if isinstance(spec.input, ImageInput):
-        decoder = ImageBatchDecoder(spec.input, spec.labels)
-        columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256]
-    else:
-        decoder = TabularBatchDecoder(spec.input, spec.labels)
-        columns = [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
-    batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
-    sink = ParquetPredictionSink(run_dir / "predictions.parquet", spec.labels)
-    on_start(dv.n_items)
-    t0 = time.perf_counter()
-    try:
-        output = LocalEngine().run(
-            EngineJob(
-                batches, decoder, runtime, spec, accumulators, sink, on_progress, should_cancel
-            )
-        )
-    finally:
-        sink.close()
-    engine_s = time.perf_counter() - t0
+        return ImageBatchDecoder(spec.input, spec.labels), [
+            cols.ITEM_ID,
+            cols.LABEL,
+            cols.PATH,
+            cols.SHA256,
+        ]
+    return TabularBatchDecoder(spec.input, spec.labels), [
+        cols.ITEM_ID,
+        cols.LABEL,
+        *spec.input.columns,
+    ]
+
+
+def _result(
+    m: _Model,
+    dv: DatasetVersion,
+    config: ValidationConfig,
+    output: EngineOutput,
+    engine_s: float,
+    environment: dict[str, Any],
+) -> ValidationResult:
+    assert m.run is not None
     t0 = time.perf_counter()
     report = Finalized()
-    for acc, state in zip(accumulators, output.states, strict=True):
+    for acc, state in zip(m.accumulators, output.states, strict=True):
         report.update(acc.finalize(state))
-    finalize_s = time.perf_counter() - t0
     if output.n_items != dv.n_items:
         raise RuntimeError(f"engine saw {output.n_items} items, the manifest holds {dv.n_items}")
     timings = dict(output.timings)
     timings.update(
         engine_s=engine_s,
-        finalize_s=finalize_s,
+        finalize_s=time.perf_counter() - t0,
+        model_load_s=m.load_s,
         items_per_s=output.n_items / engine_s if engine_s > 0 else 0.0,
+        total_s=engine_s + m.load_s,
     )
+    mv, spec = m.version, m.spec
     return ValidationResult(
-        run_id=run_id,
+        run_id=m.run.id,
         model=ArtifactRef(mv.name, mv.version, mv.number),
         dataset=ArtifactRef(dv.name, dv.version, dv.number),
         labels=spec.labels,
@@ -219,6 +196,188 @@ def _execute(
             "model_file": mv.file_name,
             "auc_mode_used": report.extras.get("auc_mode"),
         },
-        started_at=started_at.astimezone(UTC).isoformat(),
+        started_at=m.run.started_at.astimezone(UTC).isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
     )
+
+
+def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
+    """Write result.json, report.html and, with a verdict, verdict.md and junit.xml."""
+    files = {name: run_dir / name for name in ARTIFACTS}
+    write_result_json(result, files["result.json"])
+    files["report.html"].write_text(render_html(result), encoding="utf-8")
+    if result.verdict is not None:
+        files["verdict.md"] = run_dir / "verdict.md"
+        files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
+        files["junit.xml"] = run_dir / "junit.xml"
+        files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
+    if (run_dir / "comparison.parquet").exists():
+        files["comparison.parquet"] = run_dir / "comparison.parquet"
+    return files
+
+
+def _run_models(
+    ws: Workspace,
+    models: list[_Model],
+    dv: DatasetVersion,
+    config: ValidationConfig,
+    on_start: Callable[[int], None],
+    on_progress: Callable[[int], None],
+    should_cancel: Callable[[], bool],
+) -> list[ValidationResult]:
+    """One engine pass for models that share their input spec; each gets its own finished run."""
+    environment = describe_environment()
+    started: list[_Model] = []
+    try:
+        for m in models:
+            _start(ws, m, dv, config, environment)
+            started.append(m)
+        decoder, columns = _decoder(models[0].spec)
+        batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
+        first, *rest = models
+        assert first.sink is not None
+        job = EngineJob(
+            batches,
+            decoder,
+            first.runtime,
+            first.spec,
+            first.accumulators,
+            first.sink,
+            on_progress,
+            should_cancel,
+            more=[
+                ModelTask(m.runtime, m.spec, m.accumulators, m.sink)
+                for m in rest
+                if m.sink is not None
+            ],
+        )
+        on_start(dv.n_items)
+        t0 = time.perf_counter()
+        try:
+            output = LocalEngine().run(job)
+        finally:
+            for m in models:
+                if m.sink is not None:
+                    m.sink.close()
+        engine_s = time.perf_counter() - t0
+        outputs = [output, *output.more]
+        return [
+            _result(m, dv, config, out, engine_s, environment)
+            for m, out in zip(models, outputs, strict=True)
+        ]
+    except RunCancelledError:
+        for m in started:
+            assert m.run is not None
+            ws.catalog.finish_run(m.run.id, "cancelled", error="cancelled by the user")
+        raise
+    except BaseException as exc:
+        for m in started:
+            assert m.run is not None
+            ws.catalog.finish_run(m.run.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+
+
+def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
+    files = write_artifacts(result, run_dir)
+    ws.catalog.finish_run(
+        result.run_id, "finished", n_items=result.n_items, n_failed=result.n_failed
+    )
+    return files
+
+
+def validate(
+    ws: Workspace,
+    model: str | ModelVersion,
+    dataset: str | DatasetVersion,
+    out: Path | str | None = None,
+    config: ValidationConfig | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda n: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    baseline: str | ModelVersion | None = None,
+    policy: Path | str | dict[str, Any] | None = None,
+) -> ValidationOutcome:
+    """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
+
+    Every input is checked before any run is recorded. The baseline's predictions come from its
+    latest finished run on this dataset version when there is one, else from the same pass.
+    """
+    config = config or ValidationConfig()
+    mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
+    dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
+    spec = parse_model_spec(mv.spec)
+    check_compatible(spec, dv)
+    bv = (
+        None
+        if baseline is None
+        else (baseline if isinstance(baseline, ModelVersion) else get_model(ws, baseline))
+    )
+    bspec = None
+    if bv is not None:
+        bspec = parse_model_spec(bv.spec)
+        check_compatible(bspec, dv)
+        if set(bspec.labels) != set(spec.labels):
+            raise InputError(
+                f"baseline {bv.ref} has labels {list(bspec.labels)}, the candidate {list(spec.labels)}: they must be the same classes"
+            )
+    total = sum(dv.label_counts.values())
+    majority = max(dv.label_counts.values()) / total if total else 0.0
+    rules = load_policy(policy, spec, bv is not None, majority)
+    if rules.slices:
+        from assay.services.comparison import slice_labellers
+
+        slice_labellers(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
+    out_dir = Path(out).expanduser() if out is not None else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} exists and is not a folder")
+
+    t_start = time.perf_counter()
+    reused: RunRecord | None = None
+    if bv is not None:
+        reused = ws.catalog.find_finished_run(bv.id, dv.id)
+        if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
+            reused = None
+    cand = _Model(mv, spec)
+    base = _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
+    if base is not None and base.spec.input == spec.input:
+        results = _run_models(ws, [cand, base], dv, config, on_start, on_progress, should_cancel)
+        cand_result, base_result = results
+    else:
+        if base is not None:  # different preprocessing: the baseline needs its own pass
+            (base_result,) = _run_models(
+                ws, [base], dv, config, lambda n: None, lambda n: None, should_cancel
+            )
+        (cand_result,) = _run_models(ws, [cand], dv, config, on_start, on_progress, should_cancel)
+    base_dir: Path | None = None
+    if base is not None:
+        _finish(ws, base_result, base.run_dir)
+        base_dir = base.run_dir
+    elif reused is not None:
+        base_result = read_result_json(Path(reused.run_dir) / "result.json")
+        base_dir = Path(reused.run_dir)
+    try:
+        judged = judge(
+            cand_result,
+            cand.run_dir,
+            spec,
+            dv,
+            rules,
+            config,
+            baseline=(base_result, base_dir, reused is not None) if base_dir is not None else None,
+        )
+    except BaseException as exc:
+        ws.catalog.finish_run(
+            cand_result.run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        raise
+    cand_result.timings["total_s"] = time.perf_counter() - t_start
+    files = _finish(ws, judged, cand.run_dir)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, path in files.items():
+            _link_or_copy(path, out_dir / name)
+        files = {name: out_dir / name for name in files}
+    return ValidationOutcome(judged, cand.run_dir, out_dir, files)
+
+
+__all__ = ["ValidationOutcome", "Verdict", "check_compatible", "validate"]

@@ -192,6 +192,20 @@ class SqlCatalog:
                 raise InputError(f"run id {run_id} is ambiguous; give more characters")
             return _record(RunRecord, rows[0])
 
+    def find_finished_run(self, model_id: int, dataset_id: int) -> RunRecord | None:
+        """The latest finished run of a model version on a dataset version, if any."""
+        with self._session() as s:
+            row = s.scalars(
+                select(RunRow)
+                .where(
+                    RunRow.model_id == model_id,
+                    RunRow.dataset_id == dataset_id,
+                    RunRow.status == "finished",
+                )
+                .order_by(RunRow.finished_at.desc())
+            ).first()
+            return None if row is None else _record(RunRecord, row)
+
     def list_runs(self, limit: int = 100) -> list[RunRecord]:
         with self._session() as s:
             rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))

@@ -69,3 +69,8 @@ def manifest_schema(path: Path) -> pa.Schema:
 def count_nulls(path: Path, column: str) -> int:
     """How many rows of a stored manifest have no value in ``column``."""
     return int(pq.read_table(path, columns=[column]).column(column).null_count)
+
+
+def read_column(path: Path, column: str) -> list[object]:
+    """One column of a stored manifest as Python values (metadata columns: small enough)."""
+    return list(pq.read_table(path, columns=[column]).column(column).to_pylist())

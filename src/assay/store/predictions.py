@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,4 +88,116 @@ class ParquetPredictionSink:
 
     def close(self) -> None:
         self._flush()
+        self._writer.close()
+
+
+@dataclass(frozen=True)
+class PredictionChunk:
+    """A slice of a predictions file as plain data; ``predicted``/``label_index`` are indices into
+    the labels given to the reader (-1: none, -2: a label the reader was not given)."""
+
+    item_ids: list[str]
+    label_index: npt.NDArray[np.int64]
+    predicted: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    failed: npt.NDArray[np.bool_]
+
+
+def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly ``rows`` rows (the last may be shorter), whatever the input's sizes."""
+    buffer: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        buffer.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(buffer)
+            yield table.slice(0, rows).combine_chunks().to_batches()[0]
+            rest = table.slice(rows)
+            buffer = rest.combine_chunks().to_batches() if rest.num_rows else []
+            held = rest.num_rows
+    if held:
+        yield pa.Table.from_batches(buffer).combine_chunks().to_batches()[0]
+
+
+def _indices(column: pa.Array, labels: pa.Array) -> npt.NDArray[np.int64]:
+    index = pc.index_in(column, value_set=labels).fill_null(-2).to_numpy(zero_copy_only=False)
+    out = np.asarray(index, dtype=np.int64)
+    out[column.is_null().to_numpy(zero_copy_only=False)] = -1
+    return out
+
+
+def read_prediction_chunks(
+    path: Path, labels: tuple[str, ...], rows: int
+) -> Iterator[PredictionChunk]:
+    """Stream a predictions file in chunks of exactly ``rows`` items."""
+    value_set = pa.array(labels, pa.string())
+    columns = ["item_id", "label", "predicted", *(score_column(label) for label in labels), "error"]
+    file = pq.ParquetFile(path)
+    missing = [c for c in columns if c not in file.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{path} lacks column {missing[0]!r}")
+    for batch in rebatch(file.iter_batches(batch_size=rows, columns=columns), rows):
+        scores = np.column_stack(
+            [batch.column(score_column(label)).to_numpy(zero_copy_only=False) for label in labels]
+        ).astype(np.float64)
+        yield PredictionChunk(
+            item_ids=batch.column("item_id").to_pylist(),
+            label_index=_indices(batch.column("label"), value_set),
+            predicted=_indices(batch.column("predicted"), value_set),
+            scores=scores,
+            failed=batch.column("error").is_valid().to_numpy(zero_copy_only=False),
+        )
+
+
+def read_column_chunks(path: Path, columns: list[str], rows: int) -> Iterator[dict[str, list[Any]]]:
+    """Stream some columns of a Parquet file (e.g. a manifest's metadata) in chunks of ``rows``."""
+    file = pq.ParquetFile(path)
+    for batch in rebatch(file.iter_batches(batch_size=rows, columns=columns), rows):
+        yield {name: batch.column(name).to_pylist() for name in columns}
+
+
+class LedgerSink:
+    """``comparison.parquet``: per item, the expert label, both predictions and the outcome."""
+
+    SCHEMA = pa.schema(
+        [
+            ("item_id", pa.string()),
+            ("label", pa.string()),
+            ("baseline", pa.string()),
+            ("candidate", pa.string()),
+            ("outcome", pa.string()),
+        ]
+    )
+
+    def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
+        self._labels = pa.array(labels, pa.string())
+        self._writer = pq.ParquetWriter(path, self.SCHEMA, compression="lz4")
+
+    def _names(self, index: npt.NDArray[np.int64]) -> pa.Array:
+        codes = pa.array(index, pa.int32(), mask=index < 0)
+        return pa.DictionaryArray.from_arrays(codes, self._labels).cast(pa.string())
+
+    def write(
+        self,
+        item_ids: list[str],
+        label: npt.NDArray[np.int64],
+        base: npt.NDArray[np.int64],
+        cand: npt.NDArray[np.int64],
+        outcome: list[str],
+    ) -> None:
+        self._writer.write_batch(
+            pa.RecordBatch.from_arrays(
+                [
+                    pa.array(item_ids, pa.string()),
+                    self._names(label),
+                    self._names(base),
+                    self._names(cand),
+                    pa.array(outcome, pa.string()),
+                ],
+                schema=self.SCHEMA,
+            )
+        )
+
+    def close(self) -> None:
         self._writer.close()

@@ -30,10 +30,11 @@ def classification_accumulators(
     positive_index: int | None = None,
     auc_mode: Literal["exact", "binned"] = "exact",
     n_examples: int = 24,
+    negative_index: int | None = None,
 ) -> list[Accumulator[Any]]:
     """Every accumulator a classification validation runs, in report order."""
     return [
-        ConfusionAccumulator(labels, intervals),
+        ConfusionAccumulator(labels, intervals, negative_index),
         ScoreHistogramAccumulator(labels, intervals, mode=auc_mode, positive_index=positive_index),
         MeanLossAccumulator("log_loss", log_loss_per_item, intervals),
         MeanLossAccumulator("brier_score", brier_per_item, intervals),

@@ -105,6 +105,22 @@ def cohen_kappa(c: npt.NDArray[np.int64]) -> F:
     return _div(po - pe, 1.0 - pe)
 
 
+def false_alarm_rate(c: npt.NDArray[np.int64], negative: int) -> F:
+    """Share of good items (expert label ``negative``) that the model flagged as anything else."""
+    _, support, _, _ = _parts(c)
+    cf = c.astype(np.float64)
+    return _div(support[..., negative] - cf[..., negative, negative], support[..., negative])
+
+
+def missed_defect_rate(c: npt.NDArray[np.int64], negative: int) -> F:
+    """Share of defective items (any other expert label) that the model called good."""
+    cf = c.astype(np.float64)
+    _, support, _, _ = _parts(c)
+    defects = support.sum(axis=-1) - support[..., negative]
+    missed = cf[..., :, negative].sum(axis=-1) - cf[..., negative, negative]
+    return _div(missed, defects)
+
+
 HEADLINE: dict[str, Callable[[npt.NDArray[np.int64]], F]] = {
     "balanced_accuracy": balanced_accuracy,
     "macro_precision": lambda c: _macro(precision(c), c),
@@ -124,6 +140,8 @@ class ConfusionAccumulator:
 
     labels: tuple[str, ...]
     intervals: IntervalConfig = DEFAULT_INTERVALS
+    # The "good" class, when known: enables false_alarm_rate and missed_defect_rate.
+    negative_index: int | None = None
     name: str = "confusion"
 
     def empty(self) -> npt.NDArray[np.int64]:
@@ -153,6 +171,17 @@ class ConfusionAccumulator:
             out.metrics[name] = MetricValue.of(
                 float(fn(c)), percentile_interval(fn(draws), conf), "bootstrap"
             )
+        if self.negative_index is not None:
+            neg = self.negative_index
+            good, flagged = float(support[neg]), float(support[neg] - c[neg, neg])
+            defects = float(n - support[neg])
+            missed = float(c[:, neg].sum() - c[neg, neg])
+            out.metrics["false_alarm_rate"] = MetricValue.of(
+                float(false_alarm_rate(c, neg)), wilson_interval(flagged, good, conf), "wilson"
+            )
+            out.metrics["missed_defect_rate"] = MetricValue.of(
+                float(missed_defect_rate(c, neg)), wilson_interval(missed, defects, conf), "wilson"
+            )
         prec, rec, f1s = precision(c), recall(c), f1(c)
         f1_draws = f1(draws)
         for k, label in enumerate(self.labels):
@@ -174,3 +203,26 @@ class ConfusionAccumulator:
                 "support": MetricValue.of(float(support[k])),
             }
         return out
+
+
+def metric_function(
+    name: str, labels: tuple[str, ...], negative: int | None
+) -> Callable[[npt.NDArray[np.int64]], F] | None:
+    """The confusion-matrix function behind a metric name (``recall[void]`` for a class), or None."""
+    if name == "accuracy":
+        return accuracy
+    if name in HEADLINE:
+        return HEADLINE[name]
+    if name in ("false_alarm_rate", "missed_defect_rate"):
+        if negative is None:
+            return None
+        fn = false_alarm_rate if name == "false_alarm_rate" else missed_defect_rate
+        return lambda c: fn(c, negative)
+    if "[" in name and name.endswith("]"):
+        base, label = name[:-1].split("[", 1)
+        per_class = {"precision": precision, "recall": recall, "f1": f1}.get(base)
+        if per_class is None or label not in labels:
+            return None
+        k = labels.index(label)
+        return lambda c: per_class(c)[..., k]
+    return None

@@ -44,23 +44,23 @@ def brier_per_item(batch: ScoredBatch) -> F:
 
 # Bin 0 holds losses below 1e-12; the rest are log-spaced up to the largest clipped log loss.
 _LOW, _HIGH, _N_LOG = 1e-12, 40.0, 2047
-_EDGES = np.concatenate([[0.0], np.geomspace(_LOW, _HIGH, _N_LOG)])
+EDGES = np.concatenate([[0.0], np.geomspace(_LOW, _HIGH, _N_LOG)])
 _STEP = np.log(_HIGH / _LOW) / (_N_LOG - 1)
 # The bootstrap resamples at most this many groups of adjacent bins (the value is never coarsened).
 BOOTSTRAP_GROUPS = 256
 
 
-def _bin_index(losses: F) -> npt.NDArray[np.int64]:
+def log_bin_index(losses: F) -> npt.NDArray[np.int64]:
     """Bin of each loss on the log grid, computed arithmetically (no search)."""
     with np.errstate(divide="ignore"):
         idx = (
             np.floor((np.log(np.maximum(losses, 1e-300)) - np.log(_LOW)) / _STEP).astype(np.int64)
             + 1
         )
-    return np.clip(np.where(losses < _LOW, 0, idx), 0, _EDGES.size - 1)
+    return np.clip(np.where(losses < _LOW, 0, idx), 0, EDGES.size - 1)
 
 
-def _coarsen(
+def coarsen_bins(
     counts: npt.NDArray[np.int64], sums: F, groups: int
 ) -> tuple[npt.NDArray[np.int64], F]:
     """Merge adjacent bins into at most ``groups`` groups of about equal counts."""
@@ -89,16 +89,16 @@ class MeanLossAccumulator:
     intervals: IntervalConfig = DEFAULT_INTERVALS
 
     def empty(self) -> LossState:
-        return LossState(np.zeros(_EDGES.size, np.int64), np.zeros(_EDGES.size, np.float64))
+        return LossState(np.zeros(EDGES.size, np.int64), np.zeros(EDGES.size, np.float64))
 
     def update(self, state: LossState, batch: ScoredBatch) -> LossState:
         if batch.n_items == 0:
             return state
         losses = self.loss(batch)
-        idx = _bin_index(losses)
+        idx = log_bin_index(losses)
         return LossState(
-            state.counts + np.bincount(idx, minlength=_EDGES.size),
-            state.sums + np.bincount(idx, weights=losses, minlength=_EDGES.size),
+            state.counts + np.bincount(idx, minlength=EDGES.size),
+            state.sums + np.bincount(idx, weights=losses, minlength=EDGES.size),
         )
 
     def merge(self, a: LossState, b: LossState) -> LossState:
@@ -109,7 +109,7 @@ class MeanLossAccumulator:
         if n == 0:
             return Finalized(metrics={self.name: MetricValue.of(None, note="no judged items")})
         value = float(state.sums.sum() / n)
-        counts, sums = _coarsen(state.counts, state.sums, BOOTSTRAP_GROUPS)
+        counts, sums = coarsen_bins(state.counts, state.sums, BOOTSTRAP_GROUPS)
         means = sums / counts
         draws = draw_multinomial(counts, self.intervals, salt=self.name)
         replicates = draws @ means / n

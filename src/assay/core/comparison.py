@@ -1,0 +1,285 @@
+"""Paired comparison of a candidate with a baseline on the same items.
+
+The state is the joint table of counts (expert label x baseline prediction x candidate prediction),
+overall and per slice. It merges by addition, and every confusion-based metric of either model is a
+function of it, so the paired bootstrap runs on it: one multinomial draw of the joint table per
+replicate gives both models' confusion matrices for the same resampled items. Mean losses are
+compared through a histogram of per-item differences (candidate minus baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.accumulators.confusion import metric_function
+from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.stattests import mcnemar_exact
+
+F = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+SliceKey = tuple[tuple[str, str], ...]  # () is the whole dataset
+OVERALL: SliceKey = ()
+
+# Metrics where a smaller value is better; every other metric is "higher is better".
+LOWER_IS_BETTER = {"log_loss", "brier_score", "ece", "false_alarm_rate", "missed_defect_rate"}
+
+
+def slice_name(key: SliceKey) -> str:
+    """``camera = 3 and line = L1``; the overall slice is ``all items``."""
+    return " and ".join(f"{c} = {v}" for c, v in key) if key else "all items"
+
+
+@dataclass(frozen=True)
+class PairedBatch:
+    """Items judged by both models, aligned, with their slice memberships."""
+
+    y_true: I64
+    base_pred: I64
+    cand_pred: I64
+    base_scores: F
+    cand_scores: F
+    item_ids: tuple[str, ...] = ()
+    refs: tuple[str | None, ...] = ()
+    # Slice column -> value per item (as text); every item is also in the overall slice.
+    slice_values: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.y_true)
+
+
+@dataclass
+class JointState:
+    counts: dict[SliceKey, I64] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JointCountsAccumulator:
+    """Counts of (expert, baseline, candidate) triples, overall and per value of each slice column."""
+
+    labels: tuple[str, ...]
+    slice_columns: tuple[str, ...] = ()
+    name: str = "joint_counts"
+
+    def empty(self) -> JointState:
+        k = len(self.labels)
+        return JointState({OVERALL: np.zeros((k, k, k), np.int64)})
+
+    def _table(self, cells: I64) -> I64:
+        k = len(self.labels)
+        return np.bincount(cells, minlength=k**3).reshape(k, k, k).astype(np.int64)
+
+    def update(self, state: JointState, batch: PairedBatch) -> JointState:
+        k = len(self.labels)
+        cells = (batch.y_true * k + batch.base_pred) * k + batch.cand_pred
+        out = dict(state.counts)
+        out[OVERALL] = out[OVERALL] + self._table(cells)
+        for column in self.slice_columns:
+            values = np.asarray(batch.slice_values[column], dtype=object)
+            for value in set(values.tolist()):
+                key: SliceKey = ((column, value),)
+                table = self._table(cells[values == value])
+                out[key] = out[key] + table if key in out else table
+        return JointState(out)
+
+    def merge(self, a: JointState, b: JointState) -> JointState:
+        out = dict(a.counts)
+        for key, table in b.counts.items():
+            out[key] = out[key] + table if key in out else table
+        return JointState(out)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """candidate - baseline for one metric on one slice, with its paired bootstrap."""
+
+    metric: str
+    slice: SliceKey
+    baseline: float | None
+    candidate: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    replicates: F = field(repr=False, compare=False, default_factory=lambda: np.empty(0))
+    n_items: int = 0
+
+    @property
+    def std_error(self) -> float:
+        finite = self.replicates[np.isfinite(self.replicates)]
+        return float(finite.std(ddof=1)) if finite.size > 1 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "slice": slice_name(self.slice),
+            "n_items": self.n_items,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+        }
+
+
+def _finite(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def ledger(counts: I64) -> dict[str, int]:
+    """fixed (baseline wrong, candidate right), broken (the reverse), both right, both wrong."""
+    k = counts.shape[0]
+    t = np.arange(k)
+    base_right = counts[t, t, :].sum()
+    cand_right = counts[t, :, t].sum()
+    both_right = int(counts[t, t, t].sum())
+    return {
+        "n_items": int(counts.sum()),
+        "n_fixed": int(cand_right - both_right),
+        "n_broken": int(base_right - both_right),
+        "n_both_right": both_right,
+        "n_both_wrong": int(counts.sum() - base_right - cand_right + both_right),
+    }
+
+
+def ledger_by_class(counts: I64, labels: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    return {label: ledger(counts[k : k + 1]) for k, label in enumerate(labels)}
+
+
+def paired_deltas(
+    counts: I64,
+    metrics: dict[str, Callable[[I64], F]],
+    config: IntervalConfig,
+    key: SliceKey,
+) -> dict[str, Delta]:
+    """Delta and paired-bootstrap interval of each metric, from one set of joint-table resamples."""
+    shape = counts.shape
+    draws = draw_multinomial(counts, config, salt="paired:" + slice_name(key)).reshape(-1, *shape)
+    base_c, cand_c = counts.sum(axis=2), counts.sum(axis=1)
+    base_d, cand_d = draws.sum(axis=3), draws.sum(axis=2)
+    out = {}
+    n = int(counts.sum())
+    for name, fn in metrics.items():
+        with np.errstate(invalid="ignore"):
+            base, cand = float(fn(base_c)), float(fn(cand_c))
+            reps = np.asarray(fn(cand_d) - fn(base_d), dtype=np.float64)
+        low, high = percentile_interval(reps, config.confidence)
+        delta = cand - base
+        out[name] = Delta(
+            name,
+            key,
+            _finite(base),
+            _finite(cand),
+            _finite(delta),
+            _finite(low),
+            _finite(high),
+            reps,
+            n,
+        )
+    return out
+
+
+def confusion_metrics(
+    labels: tuple[str, ...], negative: int | None
+) -> dict[str, Callable[[I64], F]]:
+    """Every confusion-based metric a comparison reports: headline ones and per-class P/R/F1."""
+    names = [
+        "accuracy",
+        "balanced_accuracy",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+        "weighted_precision",
+        "weighted_recall",
+        "weighted_f1",
+        "mcc",
+        "cohen_kappa",
+    ]
+    if negative is not None:
+        names += ["false_alarm_rate", "missed_defect_rate"]
+    names += [f"{m}[{label}]" for label in labels for m in ("precision", "recall", "f1")]
+    out = {}
+    for name in names:
+        fn = metric_function(name, labels, negative)
+        if fn is not None:
+            out[name] = fn
+    return out
+
+
+def mcnemar(counts: I64) -> dict[str, float | int]:
+    """Exact McNemar test of the accuracy change on the discordant pairs."""
+    led = ledger(counts)
+    return {
+        "n_broken": led["n_broken"],
+        "n_fixed": led["n_fixed"],
+        "p_value": mcnemar_exact(led["n_broken"], led["n_fixed"]),
+    }
+
+
+@dataclass
+class DifferenceState:
+    """Signed log-binned histogram of per-item differences, plus exact sums of both losses."""
+
+    counts: I64
+    sums: F
+    base_sum: float = 0.0
+    cand_sum: float = 0.0
+
+
+@dataclass(frozen=True)
+class LossDifferenceAccumulator:
+    """Mean per-item loss of both models and the paired bootstrap of their difference."""
+
+    name: str
+    loss: Callable[[Any], F]  # ScoredBatch -> per-item loss
+
+    def empty(self) -> DifferenceState:
+        size = 2 * EDGES.size
+        return DifferenceState(np.zeros(size, np.int64), np.zeros(size))
+
+    def update(self, state: DifferenceState, base: Any, cand: Any) -> DifferenceState:
+        lb, lc = self.loss(base), self.loss(cand)
+        diff = lc - lb
+        mag = log_bin_index(np.abs(diff))
+        # Negative differences mirror into the lower half, so bins never mix signs.
+        idx = np.where(diff >= 0, EDGES.size + mag, EDGES.size - 1 - mag)
+        size = 2 * EDGES.size
+        return DifferenceState(
+            state.counts + np.bincount(idx, minlength=size),
+            state.sums + np.bincount(idx, weights=diff, minlength=size),
+            state.base_sum + float(lb.sum()),
+            state.cand_sum + float(lc.sum()),
+        )
+
+    def merge(self, a: DifferenceState, b: DifferenceState) -> DifferenceState:
+        return DifferenceState(
+            a.counts + b.counts, a.sums + b.sums, a.base_sum + b.base_sum, a.cand_sum + b.cand_sum
+        )
+
+    def delta(
+        self, state: DifferenceState, config: IntervalConfig, key: SliceKey = OVERALL
+    ) -> Delta:
+        n = int(state.counts.sum())
+        if n == 0:
+            return Delta(self.name, key, None, None, None, None, None)
+        counts, sums = coarsen_bins(state.counts, state.sums, BOOTSTRAP_GROUPS)
+        draws = draw_multinomial(counts, config, salt="paired:" + self.name)
+        reps = np.asarray(draws @ (sums / counts) / n, dtype=np.float64)
+        low, high = percentile_interval(reps, config.confidence)
+        return Delta(
+            self.name,
+            key,
+            state.base_sum / n,
+            state.cand_sum / n,
+            float(state.sums.sum() / n),
+            low,
+            high,
+            reps,
+            n,
+        )

@@ -1,0 +1,390 @@
+"""Policy: the release rules a validation is judged by.
+
+A policy is parsed from plain data (the YAML is read by the caller). Mappings and lists may carry
+a ``line`` attribute (the YAML line they started on), so that every error names its line. Rules
+are checked against the model's labels before anything runs, and nothing is written for a policy
+that does not parse.
+
+    confidence: 0.95        # intervals and tests
+    power: 0.8              # for minimum detectable differences ("too few items to tell")
+    evidence: confident     # default for every check: point | confident
+    on_too_few: warn        # what "too few items to tell" does to the verdict: warn | fail
+    slices: [camera, line]  # metadata columns for scope: every_slice
+    min_slice_size: 30
+    checks:
+      - accuracy >= 0.95                      # value thresholds, short form
+      - metric: recall[void]
+        min: 0.99
+      - metric: accuracy                      # change thresholds against the baseline
+        change: {max_regression: 0.01}        # absolute; "2%" is relative to the baseline
+      - metric: recall
+        scope: every_class
+        change: {max_regression: 0.02}
+      - metric: accuracy
+        change: {max_improvement: 0.10}       # suspiciously large: warn
+        severity: warn
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from assay.core.comparison import LOWER_IS_BETTER
+from assay.core.errors import InputError
+
+Evidence = Literal["point", "confident"]
+Scope = Literal["overall", "every_class", "every_slice"]
+
+HEADLINE_METRICS = {
+    "accuracy",
+    "balanced_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "mcc",
+    "cohen_kappa",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier_score",
+    "ece",
+    "false_alarm_rate",
+    "missed_defect_rate",
+}
+PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc"}
+# Compared with the baseline on the estimate only: no paired interval is computed for these yet.
+POINT_ONLY_CHANGES = {"roc_auc", "pr_auc", "ece"}
+NEEDS_NEGATIVE = {"false_alarm_rate", "missed_defect_rate"}
+SLICEABLE = {
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "mcc",
+    "cohen_kappa",
+    "false_alarm_rate",
+    "missed_defect_rate",
+}
+_SHORT = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_]+(?:\[[^\]]+\])?)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A limit on the change against the baseline, in the metric's own direction."""
+
+    kind: Literal["max_regression", "min_improvement", "max_improvement"]
+    amount: float
+    relative: bool = False
+
+    def describe(self) -> str:
+        amount = f"{self.amount:.4g}%" if self.relative else f"{self.amount:.4g}"
+        return {
+            "max_regression": f"no regression beyond {amount}",
+            "min_improvement": f"improvement of at least {amount}",
+            "max_improvement": f"improvement not above {amount}",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    metric: str  # "accuracy", "recall[void]", or "recall" with scope every_class
+    scope: Scope = "overall"
+    minimum: float | None = None
+    maximum: float | None = None
+    change: Change | None = None
+    evidence: Evidence = "confident"
+    severity: Literal["fail", "warn"] = "fail"
+    line: int | None = None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric.split("[")[0] in LOWER_IS_BETTER
+
+    def describe(self) -> str:
+        if self.change is not None:
+            return f"{self.metric}: {self.change.describe()} vs baseline"
+        if self.minimum is not None:
+            return f"{self.metric} >= {self.minimum:.4g}"
+        return f"{self.metric} <= {self.maximum:.4g}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    checks: tuple[CheckRule, ...]
+    confidence: float = 0.95
+    power: float = 0.8
+    evidence: Evidence = "confident"
+    on_too_few: Literal["warn", "fail"] = "warn"
+    slices: tuple[str, ...] = ()
+    min_slice_size: int = 30
+    source: str = "default"
+
+    @property
+    def needs_baseline(self) -> bool:
+        return any(c.change is not None for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "confidence": self.confidence,
+            "power": self.power,
+            "evidence": self.evidence,
+            "on_too_few": self.on_too_few,
+            "slices": list(self.slices),
+            "min_slice_size": self.min_slice_size,
+            "checks": [
+                c.describe() + ("" if c.scope == "overall" else f" ({c.scope})")
+                for c in self.checks
+            ],
+        }
+
+
+def _where(node: Any, source: str) -> str:
+    line = getattr(node, "line", None)
+    return f"{source} line {line}" if line is not None else source
+
+
+def _number(value: Any, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: {what} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {what} must be finite")
+    return float(value)
+
+
+def _metric_range(metric: str) -> tuple[float, float]:
+    base = metric.split("[")[0]
+    if base in ("mcc", "cohen_kappa"):
+        return (-1.0, 1.0)
+    if base == "log_loss":
+        return (0.0, math.inf)
+    if base == "brier_score":
+        return (0.0, 2.0)
+    return (0.0, 1.0)
+
+
+def check_metric(
+    metric: str, scope: Scope, labels: Sequence[str], negative: str | None, where: str
+) -> None:
+    """Raise InputError when ``metric`` is unknown, names an unknown class, or cannot be computed."""
+    if "[" in metric:
+        match = re.fullmatch(r"([a-z_]+)\[(.+)\]", metric)
+        if match is None or match[1] not in PER_CLASS_METRICS:
+            raise InputError(
+                f"{where}: unknown metric {metric!r} (per-class metrics: {', '.join(sorted(PER_CLASS_METRICS))})"
+            )
+        if match[2] not in labels:
+            raise InputError(
+                f"{where}: unknown class {match[2]!r} in {metric} (classes: {', '.join(labels)})"
+            )
+        if scope != "overall":
+            raise InputError(f"{where}: {metric} names a class; use scope: overall")
+        return
+    if scope == "every_class":
+        if metric not in PER_CLASS_METRICS:
+            raise InputError(
+                f"{where}: scope every_class needs a per-class metric ({', '.join(sorted(PER_CLASS_METRICS))}), got {metric!r}"
+            )
+        return
+    if metric not in HEADLINE_METRICS:
+        known = ", ".join(sorted(HEADLINE_METRICS))
+        raise InputError(
+            f"{where}: unknown metric {metric!r} (known: {known}, or precision|recall|f1[class])"
+        )
+    if metric in NEEDS_NEGATIVE and negative is None:
+        raise InputError(
+            f"{where}: {metric} needs the good class: set 'negative:' in the model spec (binary models have it)"
+        )
+    if scope == "every_slice" and metric not in SLICEABLE:
+        raise InputError(
+            f"{where}: {metric} cannot be computed per slice yet (sliceable: {', '.join(sorted(SLICEABLE))})"
+        )
+
+
+def _parse_change(raw: Any, metric: str, where: str) -> Change:
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise InputError(
+            f"{where}: change must be one of {{max_regression|min_improvement|max_improvement: amount}}"
+        )
+    ((kind, amount),) = raw.items()
+    aliases = {
+        "max_drop": "max_regression",
+        "min_gain": "min_improvement",
+        "max_gain": "max_improvement",
+    }
+    kind = aliases.get(kind, kind)
+    if kind not in ("max_regression", "min_improvement", "max_improvement"):
+        raise InputError(
+            f"{where}: unknown change limit {kind!r} (max_regression, min_improvement, max_improvement)"
+        )
+    relative = isinstance(amount, str) and amount.strip().endswith("%")
+    if relative:
+        try:
+            value = float(amount.strip()[:-1])
+        except ValueError:
+            raise InputError(
+                f"{where}: change amount {amount!r} is not a number or a percentage"
+            ) from None
+        if not 0 < value <= 100:
+            raise InputError(f"{where}: relative change {amount} must lie in (0%, 100%]")
+    else:
+        value = _number(amount, "change amount", where)
+        low, high = _metric_range(metric)
+        if not 0 <= value <= (high - low):
+            raise InputError(
+                f"{where}: change amount {value} is out of range for {metric} (0 to {high - low:g})"
+            )
+    return Change(kind, value, relative)  # type: ignore[arg-type]
+
+
+def _parse_check(
+    raw: Any,
+    index: int,
+    policy: dict[str, Any],
+    labels: Sequence[str],
+    negative: str | None,
+    source: str,
+) -> CheckRule:
+    where = _where(raw, source) if getattr(raw, "line", None) else f"{source} check {index + 1}"
+    if isinstance(raw, str):
+        match = _SHORT.match(raw)
+        if match is None:
+            raise InputError(
+                f"{where}: cannot read check {raw!r} (expected e.g. 'accuracy >= 0.95')"
+            )
+        raw = {
+            "metric": match["metric"],
+            "min" if match["op"] == ">=" else "max": float(match["value"]),
+        }
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: a check is a mapping or a 'metric >= value' string")
+    allowed = {"metric", "scope", "min", "max", "change", "evidence", "severity", "name"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InputError(
+            f"{where}: unknown field {unknown[0]!r} in check (allowed: {', '.join(sorted(allowed))})"
+        )
+    metric = raw.get("metric")
+    if not isinstance(metric, str) or not metric:
+        raise InputError(f"{where}: check needs a metric")
+    scope = raw.get("scope", "overall")
+    if scope not in ("overall", "every_class", "every_slice"):
+        raise InputError(
+            f"{where}: scope must be overall, every_class or every_slice, got {scope!r}"
+        )
+    check_metric(metric, scope, labels, negative, where)
+    if scope == "every_slice" and not policy["slices"]:
+        raise InputError(
+            f"{where}: scope every_slice needs 'slices:' (metadata columns) in the policy"
+        )
+    limits = [k for k in ("min", "max", "change") if k in raw]
+    if len(limits) != 1:
+        raise InputError(f"{where}: a check has exactly one of min, max or change")
+    evidence = raw.get("evidence", policy["evidence"])
+    if evidence not in ("point", "confident"):
+        raise InputError(f"{where}: evidence must be point or confident, got {evidence!r}")
+    # A suspiciously large improvement is worth a look, not a block, unless the policy says so.
+    is_flag = isinstance(raw.get("change"), Mapping) and set(raw["change"]) & {
+        "max_improvement",
+        "max_gain",
+    }
+    severity = raw.get("severity", "warn" if is_flag else "fail")
+    if severity not in ("fail", "warn"):
+        raise InputError(f"{where}: severity must be fail or warn, got {severity!r}")
+    minimum = maximum = None
+    change = None
+    if "change" in raw:
+        change = _parse_change(raw["change"], metric, where)
+        if evidence == "confident" and metric.split("[")[0] in POINT_ONLY_CHANGES:
+            raise InputError(
+                f"{where}: change checks on {metric} support evidence: point only (no paired interval yet)"
+            )
+    else:
+        bound = _number(raw[limits[0]], limits[0], where)
+        low, high = _metric_range(metric)
+        if not low <= bound <= high:
+            raise InputError(
+                f"{where}: threshold {bound} is out of range for {metric} ({low:g} to {high:g})"
+            )
+        minimum, maximum = (bound, None) if limits[0] == "min" else (None, bound)
+    return CheckRule(
+        metric, scope, minimum, maximum, change, evidence, severity, getattr(raw, "line", None)
+    )
+
+
+def parse_policy(
+    raw: Any, labels: Sequence[str], negative: str | None, source: str = "policy"
+) -> Policy:
+    """Build a Policy from parsed YAML; errors are one line naming the file, line and problem."""
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{source}: expected a mapping with 'checks:' at the top level")
+    allowed = {
+        "confidence",
+        "power",
+        "evidence",
+        "on_too_few",
+        "slices",
+        "min_slice_size",
+        "checks",
+    }
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InputError(
+            f"{_where(raw, source)}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    confidence = _number(raw.get("confidence", 0.95), "confidence", source)
+    if not 0.5 <= confidence < 1:
+        raise InputError(f"{source}: confidence must lie in [0.5, 1), got {confidence}")
+    power = _number(raw.get("power", 0.8), "power", source)
+    if not 0.5 <= power < 1:
+        raise InputError(f"{source}: power must lie in [0.5, 1), got {power}")
+    evidence = raw.get("evidence", "confident")
+    if evidence not in ("point", "confident"):
+        raise InputError(f"{source}: evidence must be point or confident, got {evidence!r}")
+    on_too_few = raw.get("on_too_few", "warn")
+    if on_too_few not in ("warn", "fail"):
+        raise InputError(f"{source}: on_too_few must be warn or fail, got {on_too_few!r}")
+    slices = raw.get("slices", []) or []
+    if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
+        raise InputError(f"{_where(slices, source)}: slices must be a list of column names")
+    min_slice_size = raw.get("min_slice_size", 30)
+    if (
+        not isinstance(min_slice_size, int)
+        or isinstance(min_slice_size, bool)
+        or min_slice_size < 1
+    ):
+        raise InputError(f"{source}: min_slice_size must be a positive integer")
+    checks = raw.get("checks")
+    if not isinstance(checks, list) or not checks:
+        raise InputError(f"{source}: 'checks:' must be a non-empty list")
+    context = {"evidence": evidence, "slices": slices}
+    rules = tuple(
+        _parse_check(c, i, context, labels, negative, source) for i, c in enumerate(checks)
+    )
+    return Policy(
+        rules, confidence, power, evidence, on_too_few, tuple(slices), min_slice_size, source
+    )
+
+
+def default_policy(has_baseline: bool, majority_rate: float) -> Policy:
+    """Without a policy file: not confidently worse than the baseline by more than one point,
+    overall and on any class; without a baseline, better than always predicting the majority class."""
+    if has_baseline:
+        change = Change("max_regression", 0.01)
+        rules: tuple[CheckRule, ...] = (
+            CheckRule("accuracy", change=change),
+            CheckRule("recall", scope="every_class", change=change),
+        )
+    else:
+        rules = (CheckRule("accuracy", minimum=majority_rate),)
+    return Policy(rules, source="default")

@@ -1,0 +1,83 @@
+"""compare_runs: judge one finished run against another on the same dataset version.
+
+Finished runs are immutable, so the comparison's files go to their own folder: ``out``, or
+``comparisons/<candidate>-vs-<baseline>`` under the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.core.spec import parse_model_spec
+from assay.reports.json import read_result_json
+from assay.services.judgement import judge
+from assay.services.policies import load_policy
+from assay.services.validation import ValidationOutcome, write_artifacts
+from assay.services.workspace import Workspace
+
+
+def compare_runs(
+    ws: Workspace,
+    candidate: str,
+    baseline: str,
+    policy: Path | str | dict[str, Any] | None = None,
+    out: Path | str | None = None,
+) -> ValidationOutcome:
+    """The candidate's result with the paired comparison and the verdict, written to a new folder."""
+    cand_run, base_run = ws.catalog.get_run(candidate), ws.catalog.get_run(baseline)
+    for run in (cand_run, base_run):
+        if run.status != "finished":
+            raise InputError(f"run {run.id[:12]} is {run.status}, not finished")
+    if cand_run.id == base_run.id:
+        raise InputError("compare two different runs")
+    if cand_run.dataset_id != base_run.dataset_id:
+        d1 = ws.catalog.get_dataset_by_id(cand_run.dataset_id).ref
+        d2 = ws.catalog.get_dataset_by_id(base_run.dataset_id).ref
+        raise InputError(
+            f"the runs are on different dataset versions ({d1} and {d2}); paired comparison needs the same items"
+        )
+    dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
+    spec = parse_model_spec(ws.catalog.get_model_by_id(cand_run.model_id).spec)
+    base_spec = parse_model_spec(ws.catalog.get_model_by_id(base_run.model_id).spec)
+    if set(base_spec.labels) != set(spec.labels):
+        raise InputError(
+            f"the baseline's labels {list(base_spec.labels)} differ from the candidate's {list(spec.labels)}"
+        )
+    cand_result = read_result_json(Path(cand_run.run_dir) / "result.json")
+    base_result = read_result_json(Path(base_run.run_dir) / "result.json")
+    total = sum(dataset.label_counts.values())
+    rules = load_policy(
+        policy, spec, True, max(dataset.label_counts.values()) / total if total else 0.0
+    )
+    config = ValidationConfig(
+        **{
+            k: v
+            for k, v in cand_result.config.items()
+            if k in ValidationConfig.__dataclass_fields__
+        }
+    )
+    folder = (
+        Path(out).expanduser()
+        if out is not None
+        else ws.files.root / "comparisons" / f"{cand_run.id[:12]}-vs-{base_run.id[:12]}"
+    )
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    judged = judge(
+        cand_result,
+        Path(cand_run.run_dir),
+        spec,
+        dataset,
+        rules,
+        config,
+        baseline=(base_result, Path(base_run.run_dir), True),
+        ledger_dir=folder,
+    )
+    files = write_artifacts(judged, folder)
+    # predictions.parquet belongs to the candidate run; the comparison folder does not copy it.
+    files.pop("predictions.parquet", None)
+    return ValidationOutcome(judged, Path(cand_run.run_dir), folder, files)

@@ -1,0 +1,123 @@
+"""judge: compare a finished run with its baseline and apply the policy to the evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from assay.core.comparison import OVERALL, Delta, slice_name
+from assay.core.config import ValidationConfig
+from assay.core.evidence import build_evidence, flatten_metrics
+from assay.core.intervals import IntervalConfig
+from assay.core.policy import POINT_ONLY_CHANGES, Policy
+from assay.core.records import DatasetVersion
+from assay.core.results import ValidationResult
+from assay.core.spec import ModelSpec
+from assay.core.verdict import evaluate_policy
+from assay.services.comparison import analyse
+
+
+def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, Delta]:
+    """Deltas without a paired interval (ranking and calibration metrics): estimates only."""
+    b, c = (
+        flatten_metrics(base.metrics, base.per_class),
+        flatten_metrics(cand.metrics, cand.per_class),
+    )
+    out = {}
+    for name, mc in c.items():
+        if name.split("[")[0] not in POINT_ONLY_CHANGES or name not in b:
+            continue
+        vb, vc = b[name].value, mc.value
+        delta = None if vb is None or vc is None else vc - vb
+        out[name] = Delta(name, OVERALL, vb, vc, delta, None, None)
+    return out
+
+
+def _reordered(
+    matrix: list[list[int]], source: tuple[str, ...], target: tuple[str, ...]
+) -> list[list[int]]:
+    index = [source.index(label) for label in target]
+    return [[matrix[i][j] for j in index] for i in index]
+
+
+def judge(
+    cand: ValidationResult,
+    cand_dir: Path,
+    spec: ModelSpec,
+    dataset: DatasetVersion,
+    policy: Policy,
+    config: ValidationConfig,
+    baseline: tuple[ValidationResult, Path, bool] | None = None,
+    ledger_dir: Path | None = None,
+) -> ValidationResult:
+    """The candidate's result with ``slices``, ``comparison`` and ``verdict`` filled in.
+
+    ``baseline`` is (its result, its run folder, whether that run was reused).
+    """
+    intervals = IntervalConfig(policy.confidence, config.n_resamples, config.seed)
+    base_result, base_dir, reused = baseline if baseline is not None else (None, None, False)
+    analysis = analyse(
+        cand_dir / "predictions.parquet",
+        None if base_dir is None else base_dir / "predictions.parquet",
+        Path(dataset.manifest_path),
+        spec.labels,
+        policy.slices,
+        intervals,
+        ledger_path=(ledger_dir or cand_dir) / "comparison.parquet"
+        if base_dir is not None
+        else None,
+        n_examples=config.n_examples,
+    )
+    extra: dict[str, Delta] = dict(analysis.loss_deltas)
+    if base_result is not None:
+        extra.update(_point_deltas(base_result, cand))
+    evidence = build_evidence(
+        spec.labels,
+        spec.negative_index,
+        analysis.joint,
+        flatten_metrics(cand.metrics, cand.per_class),
+        intervals,
+        base_result is not None,
+        extra,
+    )
+    verdict = evaluate_policy(policy, evidence)
+    slices = [
+        {
+            "slice": slice_name(key),
+            "n_items": evidence.slice_sizes[key],
+            "metrics": {name: m.to_dict() for name, m in sorted(evidence.candidate[key].items())},
+        }
+        for key in sorted(evidence.slice_sizes)
+        if key != OVERALL
+    ]
+    comparison: dict[str, Any] | None = None
+    if base_result is not None:
+        summary = analysis.summary(spec.labels)
+        deltas = evidence.deltas
+        comparison = {
+            "baseline": {
+                "run_id": base_result.run_id,
+                "model": base_result.model.name,
+                "version": base_result.model.version,
+                "number": base_result.model.number,
+                "reused": reused,
+            },
+            **summary,
+            "deltas": {name: d.to_dict() for name, d in deltas.get(OVERALL, {}).items()},
+            "slice_deltas": {
+                slice_name(key): {
+                    name: deltas[key][name].to_dict()
+                    for name in ("accuracy", "macro_f1")
+                    if name in deltas[key]
+                }
+                for key in sorted(deltas)
+                if key != OVERALL
+            },
+            "baseline_confusion_matrix": _reordered(
+                base_result.confusion_matrix, base_result.labels, spec.labels
+            ),
+            "broken_examples": analysis.broken_examples,
+            "fixed_examples": analysis.fixed_examples,
+        }
+    return replace(cand, slices=slices, comparison=comparison, verdict=verdict.to_dict())

@@ -24,7 +24,9 @@ SIMULATIONS = 1000
 ALPHA = 0.05
 
 
-def simulate(rng: np.random.Generator, n: int, acc_base: float, acc_cand: float, agreement: float) -> np.ndarray:
+def simulate(
+    rng: np.random.Generator, n: int, acc_base: float, acc_cand: float, agreement: float
+) -> np.ndarray:
     """Joint counts (expert x baseline x candidate) for n items.
 
     Each model is right with its own probability; with probability ``agreement`` the candidate's
@@ -57,19 +59,25 @@ def test_default_policy_fails_at_most_alpha_under_a_true_null(n: int, agreement:
     rng = np.random.default_rng(n)
     fails = 0
     for i in range(SIMULATIONS):
-        status, _, _ = verdict_of(simulate(rng, n, 0.85, 0.85, agreement), IntervalConfig(n_resamples=500, seed=i))
+        status, _, _ = verdict_of(
+            simulate(rng, n, 0.85, 0.85, agreement), IntervalConfig(n_resamples=500, seed=i)
+        )
         fails += status == "fail"
     rate = fails / SIMULATIONS
     assert rate <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / SIMULATIONS), rate
 
 
 @pytest.mark.parametrize(("acc_base", "acc_cand"), [(0.85, 0.85), (0.86, 0.83)])
-def test_95_percent_intervals_cover_the_true_delta_93_to_97_percent_of_the_time(acc_base: float, acc_cand: float) -> None:
+def test_95_percent_intervals_cover_the_true_delta_93_to_97_percent_of_the_time(
+    acc_base: float, acc_cand: float
+) -> None:
     rng = np.random.default_rng(7)
     true_delta = acc_cand - acc_base
     covered = 0
     for i in range(SIMULATIONS):
-        _, low, high = verdict_of(simulate(rng, 2000, acc_base, acc_cand, 0.7), IntervalConfig(n_resamples=500, seed=i))
+        _, low, high = verdict_of(
+            simulate(rng, 2000, acc_base, acc_cand, 0.7), IntervalConfig(n_resamples=500, seed=i)
+        )
         covered += low <= true_delta <= high
     assert 0.93 <= covered / SIMULATIONS <= 0.97, covered / SIMULATIONS
 

@@ -55,7 +55,13 @@ def test_validation_writes_the_three_artifacts_with_the_promised_fields(
 ) -> None:
     out = table_setup["tmp"] / "runs" / "first"
     outcome = validate(table_setup["ws"], "press-model", "press", out)
-    assert {p.name for p in out.iterdir()} == {"report.html", "result.json", "predictions.parquet", "verdict.md", "junit.xml"}
+    assert {p.name for p in out.iterdir()} == {
+        "report.html",
+        "result.json",
+        "predictions.parquet",
+        "verdict.md",
+        "junit.xml",
+    }
     result = json.loads((out / "result.json").read_text())
     for key in (
         "run_id",

@@ -118,9 +118,13 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
     progress = Progress(*columns, console=err_console, transient=False)
     task = progress.add_task(description, total=None, rate="")
 
+    started = False
+
     def on_start(total: int) -> None:
+        nonlocal started
         progress.update(task, total=total)
         progress.start()
+        started = True
 
     def on_progress(n: int) -> None:
         progress.advance(task, n)
@@ -130,4 +134,5 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
     try:
         yield on_start, on_progress
     finally:
-        progress.stop()
+        if started:
+            progress.stop()

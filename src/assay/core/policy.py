@@ -254,8 +254,10 @@ def _parse_check(
     labels: Sequence[str],
     negative: str | None,
     source: str,
+    line_hint: int | None = None,
 ) -> CheckRule:
-    where = _where(raw, source) if getattr(raw, "line", None) else f"{source} check {index + 1}"
+    line = getattr(raw, "line", None) or line_hint
+    where = f"{source} line {line}" if line else f"{source} check {index + 1}"
     if isinstance(raw, str):
         match = _SHORT.match(raw)
         if match is None:
@@ -322,6 +324,12 @@ def _parse_check(
     )
 
 
+def _item_line(items: Any, index: int) -> int | None:
+    """The YAML line of a list item, when the loader recorded it (plain strings have no line)."""
+    lines = getattr(items, "item_lines", None)
+    return lines[index] if lines and index < len(lines) else None
+
+
 def parse_policy(
     raw: Any, labels: Sequence[str], negative: str | None, source: str = "policy"
 ) -> Policy:
@@ -369,7 +377,8 @@ def parse_policy(
         raise InputError(f"{source}: 'checks:' must be a non-empty list")
     context = {"evidence": evidence, "slices": slices}
     rules = tuple(
-        _parse_check(c, i, context, labels, negative, source) for i, c in enumerate(checks)
+        _parse_check(c, i, context, labels, negative, source, _item_line(checks, i))
+        for i, c in enumerate(checks)
     )
     return Policy(
         rules, confidence, power, evidence, on_too_few, tuple(slices), min_slice_size, source

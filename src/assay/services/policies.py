@@ -18,6 +18,7 @@ class _LineDict(dict[str, Any]):
 
 class _LineList(list[Any]):
     line: int | None = None
+    item_lines: list[int] = []  # noqa: RUF012 - set per instance by the loader
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -33,6 +34,7 @@ def _mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
 def _sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _LineList:
     out = _LineList(loader.construct_sequence(node, deep=True))
     out.line = node.start_mark.line + 1
+    out.item_lines = [item.start_mark.line + 1 for item in node.value]
     return out
 
 

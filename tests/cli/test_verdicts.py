@@ -1,0 +1,299 @@
+"""Verdicts through the CLI: policies, baselines, exit codes, verdict.md and junit.xml."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.services.workspace import Workspace
+from tests.conftest import shared_dataset
+from tests.models import fit_logistic, image_spec, tabular_onnx, write_spec
+
+
+@pytest.fixture
+def press(tmp_path: Path) -> dict[str, Path]:
+    """A table with metadata, a good model and a degraded one, registered in a fresh home."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.normal(size=(n, 2))
+    y = np.where(x[:, 0] + 0.3 * rng.normal(size=n) > 0, "defect", "ok")
+    camera = rng.integers(1, 4, n)
+    csv = tmp_path / "press.csv"
+    csv.write_text(
+        "a,b,camera,label\n"
+        + "".join(f"{p:.5f},{q:.5f},{c},{v}\n" for (p, q), c, v in zip(x, camera, y, strict=True))
+    )
+    good = tabular_onnx(fit_logistic(x.astype(np.float32), y), 2, tmp_path / "good.onnx")
+    # Trained with its two features swapped and one of them blurred: clearly weaker, not useless.
+    mixed = np.column_stack([x[:, 1], x[:, 0] + rng.normal(0, 2.0, n)])
+    weak = tabular_onnx(fit_logistic(mixed.astype(np.float32), y), 2, tmp_path / "weak.onnx")
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        labels=["defect", "ok"],
+        negative="ok",
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    assert main(["dataset", "add", "press", str(csv), "--home", str(home)]) == 0
+    assert main(["model", "add", "good", str(good), "--spec", str(spec), "--home", str(home)]) == 0
+    assert main(["model", "add", "weak", str(weak), "--spec", str(spec), "--home", str(home)]) == 0
+    return {"home": home, "tmp": tmp_path}
+
+
+def run(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+POLICIES = {
+    "unknown_metric": ("checks:\n  - acuracy >= 0.9\n", "line 2: unknown metric 'acuracy'"),
+    "unknown_class": (
+        "checks:\n  - metric: recall[viod]\n    min: 0.9\n",
+        "line 2: unknown class 'viod' in recall[viod]",
+    ),
+    "malformed": ("checks:\n  - metric: accuracy\n    min: [0.9\n", "not valid YAML at line"),
+    "out_of_range": (
+        "checks:\n  - metric: accuracy\n    min: 1.5\n",
+        "line 2: threshold 1.5 is out of range for accuracy",
+    ),
+    "bad_change": (
+        "checks:\n  - metric: accuracy\n    change: {max_regression: 150%}\n",
+        "line 2: relative change 150% must lie in",
+    ),
+    "unknown_field": (
+        "checks:\n  - metric: accuracy\n    minimum: 0.9\n",
+        "line 2: unknown field 'minimum'",
+    ),
+    "unknown_slice": (
+        "slices: [shift]\nchecks:\n  - accuracy >= 0.5\n",
+        "slice column 'shift' is not in the dataset",
+    ),
+    "needs_baseline": (
+        "checks:\n  - metric: accuracy\n    change: {max_regression: 0.01}\n",
+        "compares with a baseline; pass --baseline",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POLICIES))
+def test_bad_policy_exits_2_naming_the_problem_and_records_no_run(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path], case: str
+) -> None:
+    text, message = POLICIES[case]
+    policy = press["tmp"] / f"{case}.yaml"
+    policy.write_text(text)
+    code, _, err = run(
+        capsys,
+        press["home"],
+        "validate",
+        "--model",
+        "good",
+        "--dataset",
+        "press",
+        "--policy",
+        str(policy),
+    )
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    ws = Workspace.open(press["home"])
+    assert ws.catalog.list_runs() == []
+
+
+def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+) -> None:
+    home, tmp = press["home"], press["tmp"]
+    policy = tmp / "release.yaml"
+    policy.write_text(
+        "slices: [camera]\nchecks:\n  - metric: accuracy\n    change: {max_regression: 0.01}\n"
+        "  - metric: accuracy\n    scope: every_slice\n    change: {max_regression: 0.02}\n"
+        "  - false_alarm_rate <= 0.5\n"
+    )
+    code, out, _ = run(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "weak",
+        "--dataset",
+        "press",
+        "--baseline",
+        "good",
+        "--policy",
+        str(policy),
+        "--out",
+        str(tmp / "weak"),
+    )
+    assert code == 1, out
+    result = json.loads((tmp / "weak" / "result.json").read_text())
+    comp = result["comparison"]
+    ledger = pq.read_table(tmp / "weak" / "comparison.parquet").to_pandas()
+    assert comp["n_broken"] == int((ledger["outcome"] == "broken").sum()) > comp["n_fixed"]
+    assert comp["n_broken"] + comp["n_fixed"] + comp["n_both_right"] + comp["n_both_wrong"] == 3000
+    assert comp["baseline"]["reused"] is False
+    statuses = {c["name"]: c["status"] for c in result["verdict"]["checks"]}
+    assert statuses["accuracy: no regression beyond 0.01 vs baseline"] == "fail"
+    assert {c["slice"] for c in result["verdict"]["checks"]} >= {
+        "camera = 1",
+        "camera = 2",
+        "camera = 3",
+    }
+    # The baseline was judged in the same pass and recorded as its own finished run.
+    ws = Workspace.open(home)
+    assert sorted(r.status for r in ws.catalog.list_runs()) == ["finished", "finished"]
+    junit = ET.parse(tmp / "weak" / "junit.xml").getroot()
+    cases = junit.findall(".//testcase")
+    assert len(cases) == len(result["verdict"]["checks"])
+    assert int(junit.find("testsuite").get("failures")) == sum(
+        c["status"] == "fail" for c in result["verdict"]["checks"]
+    )  # type: ignore[union-attr]
+    assert "❌ FAIL" in (tmp / "weak" / "verdict.md").read_text()
+
+    # The identical model: zero flips, and the baseline's run is reused this time.
+    code, out, _ = run(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "good",
+        "--dataset",
+        "press",
+        "--baseline",
+        "good",
+        "--policy",
+        str(policy),
+        "--out",
+        str(tmp / "same"),
+    )
+    assert code == 0, out
+    same = json.loads((tmp / "same" / "result.json").read_text())["comparison"]
+    assert (same["n_fixed"], same["n_broken"], same["baseline"]["reused"]) == (0, 0, True)
+    assert same["mcnemar"]["p_value"] == 1.0
+
+
+def test_compare_two_finished_runs(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+) -> None:
+    home, tmp = press["home"], press["tmp"]
+    run(capsys, home, "validate", "--model", "good", "--dataset", "press", "--out", str(tmp / "a"))
+    run(capsys, home, "validate", "--model", "weak", "--dataset", "press", "--out", str(tmp / "b"))
+    a = json.loads((tmp / "a" / "result.json").read_text())["run_id"]
+    b = json.loads((tmp / "b" / "result.json").read_text())["run_id"]
+    code, out, _ = run(capsys, home, "compare", b[:10], a[:10], "--out", str(tmp / "cmp"))
+    assert code == 1 and "broken" in out
+    assert {p.name for p in (tmp / "cmp").iterdir()} >= {
+        "result.json",
+        "report.html",
+        "verdict.md",
+        "junit.xml",
+        "comparison.parquet",
+    }
+    code, _, err = run(capsys, home, "compare", a, a)
+    assert code == 2 and "two different runs" in err
+
+
+@pytest.mark.real_data
+def test_neu_det_weaker_candidate_fails_with_the_right_number_of_broken_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from assay.datasets.images import decode_image
+    from assay.demo.models import to_onnx_image_model
+
+    root = shared_dataset("neu-det")
+    images = sorted((root / "IMAGES").glob("*.jpg"))
+    y = np.array([p.stem.rsplit("_", 1)[0] for p in images])
+    size = (32, 32)
+    x = (
+        np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
+        .reshape(len(images), -1)
+        .astype(np.float32)
+        / 255
+    )
+    train = np.arange(len(images)) % 3 == 0
+    good = make_pipeline(PCA(30, random_state=0), LogisticRegression(max_iter=3000, C=0.5)).fit(
+        x[train], y[train]
+    )
+    weak = make_pipeline(PCA(3, random_state=0), LogisticRegression(max_iter=3000)).fit(
+        x[train], y[train]
+    )
+    labels = [str(c) for c in good.classes_]
+    spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
+    home = str(tmp_path / "home")
+    main(["dataset", "add", "neu", str(root), "--home", home])
+    for name, model in (("good", good), ("weak", weak), ("copy", good)):
+        main(
+            [
+                "model",
+                "add",
+                name,
+                str(to_onnx_image_model(model, size, 1, tmp_path / f"{name}.onnx")),
+                "--spec",
+                str(spec),
+                "--home",
+                home,
+            ]
+        )
+    out = tmp_path / "weak"
+    assert (
+        main(
+            [
+                "validate",
+                "--model",
+                "weak",
+                "--dataset",
+                "neu",
+                "--baseline",
+                "good",
+                "--out",
+                str(out),
+                "--home",
+                home,
+            ]
+        )
+        == 1
+    )
+    capsys.readouterr()
+    comp = json.loads((out / "result.json").read_text())["comparison"]
+    # Recount broken items independently from the models themselves, outside Assay.
+    base_pred, cand_pred = good.predict(x), weak.predict(x)
+    expected_broken = int(((base_pred == y) & (cand_pred != y)).sum())
+    expected_fixed = int(((base_pred != y) & (cand_pred == y)).sum())
+    assert abs(comp["n_broken"] - expected_broken) <= 2  # float32 ONNX vs float64 near-ties
+    assert abs(comp["n_fixed"] - expected_fixed) <= 2
+    ledger = pq.read_table(out / "comparison.parquet").to_pandas()
+    assert comp["n_broken"] == int((ledger["outcome"] == "broken").sum())
+    same = tmp_path / "same"
+    assert (
+        main(
+            [
+                "validate",
+                "--model",
+                "copy",
+                "--dataset",
+                "neu",
+                "--baseline",
+                "good",
+                "--out",
+                str(same),
+                "--home",
+                home,
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    result = json.loads((same / "result.json").read_text())
+    assert (result["comparison"]["n_broken"], result["comparison"]["n_fixed"]) == (0, 0)
+    assert result["verdict"]["status"] == "pass"

@@ -63,6 +63,12 @@ def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path
         widths = page.eval_on_selector_all(".card img", "els => els.map(e => e.naturalWidth)")
         assert widths and all(w > 0 for w in widths)
         assert "2 could not be judged" in page.inner_text("#summary")
+        # The demo compares the candidate with production under its release policy.
+        banner = page.inner_text("#verdict-banner")
+        assert banner.startswith(outcome.result.verdict["status"].upper())  # type: ignore[index]
+        assert page.locator("#checks tbody tr").count() == len(outcome.result.verdict["checks"])  # type: ignore[index]
+        assert page.locator("#fig-confusion-diff .main-svg").count() >= 1
+        assert str(outcome.result.comparison["n_broken"]) in page.inner_text("#comparison")  # type: ignore[index]
         # One row in the reasons table, one per failed item in the list.
         assert page.locator("#failures td", has_text="image cannot be decoded").count() == 3
         page.screenshot(path=str(artifacts / "demo-report.png"), full_page=True)

@@ -132,24 +132,28 @@ def _finite(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
-def ledger(counts: I64) -> dict[str, int]:
-    """fixed (baseline wrong, candidate right), broken (the reverse), both right, both wrong."""
-    k = counts.shape[0]
-    t = np.arange(k)
-    base_right = counts[t, t, :].sum()
-    cand_right = counts[t, :, t].sum()
+def ledger(counts: I64, classes: I64 | None = None) -> dict[str, int]:
+    """fixed (baseline wrong, candidate right), broken (the reverse), both right, both wrong.
+
+    ``classes`` restricts the count to items whose expert label is one of them.
+    """
+    t = np.arange(counts.shape[0]) if classes is None else np.asarray(classes)
+    total = int(counts[t].sum())
+    base_right = int(counts[t, t, :].sum())
+    cand_right = int(counts[t, :, t].sum())
     both_right = int(counts[t, t, t].sum())
     return {
-        "n_items": int(counts.sum()),
-        "n_fixed": int(cand_right - both_right),
-        "n_broken": int(base_right - both_right),
+        "n_items": total,
+        "n_fixed": cand_right - both_right,
+        "n_broken": base_right - both_right,
         "n_both_right": both_right,
-        "n_both_wrong": int(counts.sum() - base_right - cand_right + both_right),
+        "n_both_wrong": total - base_right - cand_right + both_right,
     }
 
 
 def ledger_by_class(counts: I64, labels: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    return {label: ledger(counts[k : k + 1]) for k, label in enumerate(labels)}
+    """The ledger of the items of each expert label."""
+    return {label: ledger(counts, np.array([k])) for k, label in enumerate(labels)}
 
 
 def paired_deltas(

@@ -122,3 +122,69 @@ def curve_figure(result: ValidationResult, kind: str) -> str:
             "height": 360,
         },
     )
+
+
+def confusion_diff_figure(result: ValidationResult) -> str:
+    """Baseline, candidate and their difference (candidate - baseline counts), side by side."""
+    comp = result.comparison or {}
+    labels = list(result.labels)
+    base = comp.get("baseline_confusion_matrix", [])
+    cand = result.confusion_matrix
+    diff = [[c - b for c, b in zip(rc, rb, strict=True)] for rc, rb in zip(cand, base, strict=True)]
+    span = max(1, max((abs(v) for row in diff for v in row), default=1))
+    # On the diagonal more is better (green); off it, more is worse (red).
+    good = [[(v if i == j else -v) for j, v in enumerate(row)] for i, row in enumerate(diff)]
+    blues = [[0.0, "#f8fafc"], [0.25, "#bfdbfe"], [0.6, "#3b82f6"], [1.0, "#1e3a8a"]]
+
+    def heat(
+        z: list[list[float]],
+        text: list[list[str]],
+        axis: str,
+        scale: object,
+        zmin: float,
+        zmax: float,
+    ) -> dict[str, object]:
+        return {
+            "type": "heatmap",
+            "z": z,
+            "x": labels,
+            "y": labels,
+            "text": text,
+            "texttemplate": "%{text}",
+            "xaxis": axis,
+            "yaxis": "y",
+            "colorscale": scale,
+            "zmin": zmin,
+            "zmax": zmax,
+            "showscale": False,
+            "hovertemplate": "expert %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+        }
+
+    def rates(m: list[list[int]]) -> list[list[float]]:
+        return [[c / max(1, sum(row)) for c in row] for row in m]
+
+    data = [
+        heat(rates(base), [[str(c) if c else "" for c in row] for row in base], "x", blues, 0, 1),
+        heat(rates(cand), [[str(c) if c else "" for c in row] for row in cand], "x2", blues, 0, 1),
+        heat(
+            good,
+            [[f"{v:+d}" if v else "" for v in row] for row in diff],
+            "x3",
+            [[0.0, "#b42318"], [0.5, "#f8fafc"], [1.0, "#067647"]],
+            -span,
+            span,
+        ),
+    ]
+    layout = {
+        "grid": {"rows": 1, "columns": 3, "pattern": "independent"},
+        "xaxis": {"domain": [0.0, 0.3], "title": {"text": "baseline"}, "automargin": True},
+        "xaxis2": {"domain": [0.35, 0.65], "title": {"text": "candidate"}, "automargin": True},
+        "xaxis3": {
+            "domain": [0.7, 1.0],
+            "title": {"text": "candidate - baseline"},
+            "automargin": True,
+        },
+        "yaxis": {"autorange": "reversed", "automargin": True, "title": {"text": "expert label"}},
+        "height": max(320, 60 + 44 * len(labels)),
+    }
+    return _fig(data, layout)

@@ -9,7 +9,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from assay.core.metric_value import MetricValue
 from assay.core.results import ValidationResult
-from assay.reports.figures import confusion_figure, curve_figure, reliability_figure
+from assay.reports.figures import (
+    confusion_diff_figure,
+    confusion_figure,
+    curve_figure,
+    reliability_figure,
+)
 from assay.reports.thumbnails import thumbnails
 
 HEADLINE = [
@@ -32,6 +37,21 @@ HEADLINE = [
     ("ece", "Expected calibration error", "lower is better; gap between confidence and accuracy"),
 ]
 PER_CLASS = ["precision", "recall", "f1", "roc_auc", "pr_auc"]
+DELTA_ROWS = [
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "mcc",
+    "cohen_kappa",
+    "false_alarm_rate",
+    "missed_defect_rate",
+    "log_loss",
+    "brier_score",
+    "roc_auc",
+    "pr_auc",
+    "ece",
+]
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +69,7 @@ def _env() -> Environment:
     )
     env.filters["num"] = _num
     env.filters["interval"] = _interval
+    env.filters["signed"] = lambda v: "—" if v is None else f"{v:+.4f}"
     return env
 
 
@@ -64,29 +85,33 @@ def _interval(m: MetricValue | None) -> str:
     return f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
 
 
-def _gallery(result: ValidationResult) -> list[dict[str, Any]]:
-    """Error examples grouped by (expert, predicted), biggest confusions first."""
+def _gallery(
+    result: ValidationResult, examples: list[dict[str, Any]], counts: list[list[int]] | None
+) -> list[dict[str, Any]]:
+    """Examples grouped by (expert, predicted), biggest groups first, with thumbnails for images."""
     index = {label: i for i, label in enumerate(result.labels)}
     is_image = result.dataset_kind == "image"
-    thumbs = thumbnails([ex.get("ref") for ex in result.error_examples]) if is_image else []
+    thumbs = thumbnails([ex.get("ref") for ex in examples]) if is_image else []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for i, ex in enumerate(result.error_examples):
-        example = ex | {"thumb": thumbs[i] if is_image else None}
-        groups.setdefault((ex["label"], ex["predicted"]), []).append(example)
+    for i, ex in enumerate(examples):
+        groups.setdefault((ex["label"], ex["predicted"]), []).append(
+            ex | {"thumb": thumbs[i] if is_image else None}
+        )
     out = [
         {
             "label": label,
             "predicted": predicted,
-            "total": result.confusion_matrix[index[label]][index[predicted]],
-            "examples": examples,
+            "total": counts[index[label]][index[predicted]] if counts is not None else len(members),
+            "examples": members,
         }
-        for (label, predicted), examples in groups.items()
+        for (label, predicted), members in groups.items()
     ]
     return sorted(out, key=lambda g: -g["total"])
 
 
 def render_html(result: ValidationResult) -> str:
     """The full report of one validation run."""
+    comp = result.comparison or {}
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
     )
@@ -98,12 +123,21 @@ def render_html(result: ValidationResult) -> str:
             headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
             per_class_keys=PER_CLASS,
             n_errors=n_errors,
-            gallery=_gallery(result),
+            gallery=_gallery(result, result.error_examples, result.confusion_matrix),
+            # Failures first, then what could not be told, warnings, and passes.
+            checks=sorted(
+                (result.verdict or {}).get("checks", []),
+                key=lambda c: {"fail": 0, "too_few": 1, "warn": 2}.get(c["status"], 3),
+            ),
+            broken=_gallery(result, comp.get("broken_examples", []), None),
+            fixed=_gallery(result, comp.get("fixed_examples", []), None),
+            comparison_rows=[(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
             figures={
                 "confusion": confusion_figure(result),
                 "reliability": reliability_figure(result),
                 "roc": curve_figure(result, "roc"),
                 "pr": curve_figure(result, "pr"),
+                "confusion_diff": confusion_diff_figure(result) if result.comparison else "null",
             },
             plotly_js=_plotly_js(),
         )

@@ -24,6 +24,7 @@ def test_short_and_long_forms_and_defaults() -> None:
                 {"metric": "macro_f1", "change": {"max_regression": "2%"}},
                 {"metric": "recall", "scope": "every_class", "change": {"max_drop": 0.02}},
                 {"metric": "accuracy", "change": {"max_improvement": 0.1}},
+                {"metric": "accuracy", "slice": {"line": "L3"}, "min": 0.9},
             ],
         },
         LABELS,
@@ -35,9 +36,10 @@ def test_short_and_long_forms_and_defaults() -> None:
     assert rules[1].maximum == 0.01 and rules[1].lower_is_better
     assert rules[3].change == Change("max_regression", 2.0, relative=True)
     assert rules[4].change == Change("max_regression", 0.02) and rules[4].scope == "every_class"
-    assert (
-        rules[5].severity == "warn"
-    )  # a suspiciously large improvement warns unless told otherwise
+    # A suspiciously large improvement warns unless told otherwise.
+    assert rules[5].severity == "warn"
+    assert rules[6].slice == (("line", "L3"),)
+    assert policy.slices == ("camera", "line")  # a named slice's column is sliced too
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,8 @@ class CheckRule:
     evidence: Evidence = "confident"
     severity: Literal["fail", "warn"] = "fail"
     line: int | None = None
+    # One named slice, e.g. (("camera", "3"),); None: the scope decides.
+    slice: tuple[tuple[str, str], ...] | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -270,7 +272,7 @@ def _parse_check(
         }
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: a check is a mapping or a 'metric >= value' string")
-    allowed = {"metric", "scope", "min", "max", "change", "evidence", "severity", "name"}
+    allowed = {"metric", "scope", "min", "max", "change", "evidence", "severity", "name", "slice"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InputError(
@@ -284,7 +286,18 @@ def _parse_check(
         raise InputError(
             f"{where}: scope must be overall, every_class or every_slice, got {scope!r}"
         )
-    check_metric(metric, scope, labels, negative, where)
+    check_metric(metric, "every_slice" if "slice" in raw else scope, labels, negative, where)
+    named_slice = None
+    if "slice" in raw:
+        value = raw["slice"]
+        if not isinstance(value, Mapping) or len(value) != 1 or scope != "overall":
+            raise InputError(
+                f"{where}: slice names one column and its value, e.g. slice: {{camera: 3}}"
+            )
+        ((column, level),) = value.items()
+        named_slice = ((str(column), str(level)),)
+        if str(column) not in policy["slices"]:
+            policy["slices"].append(str(column))
     if scope == "every_slice" and not policy["slices"]:
         raise InputError(
             f"{where}: scope every_slice needs 'slices:' (metadata columns) in the policy"
@@ -319,9 +332,7 @@ def _parse_check(
                 f"{where}: threshold {bound} is out of range for {metric} ({low:g} to {high:g})"
             )
         minimum, maximum = (bound, None) if limits[0] == "min" else (None, bound)
-    return CheckRule(
-        metric, scope, minimum, maximum, change, evidence, severity, getattr(raw, "line", None)
-    )
+    return CheckRule(metric, scope, minimum, maximum, change, evidence, severity, line, named_slice)
 
 
 def _item_line(items: Any, index: int) -> int | None:
@@ -375,14 +386,14 @@ def parse_policy(
     checks = raw.get("checks")
     if not isinstance(checks, list) or not checks:
         raise InputError(f"{source}: 'checks:' must be a non-empty list")
-    context = {"evidence": evidence, "slices": slices}
+    context = {"evidence": evidence, "slices": list(slices)}
     rules = tuple(
         _parse_check(c, i, context, labels, negative, source, _item_line(checks, i))
         for i, c in enumerate(checks)
     )
-    return Policy(
-        rules, confidence, power, evidence, on_too_few, tuple(slices), min_slice_size, source
-    )
+    # Columns named by a check's slice join the policy's slice columns.
+    columns = tuple(context["slices"])
+    return Policy(rules, confidence, power, evidence, on_too_few, columns, min_slice_size, source)
 
 
 def default_policy(has_baseline: bool, majority_rate: float) -> Policy:

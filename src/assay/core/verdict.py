@@ -84,6 +84,8 @@ def _fmt(x: float | None) -> str:
 
 
 def _members(rule: CheckRule, ev: Evidence) -> list[tuple[SliceKey, str]]:
+    if rule.slice is not None:
+        return [(rule.slice, rule.metric)]
     if rule.scope == "every_class":
         return [(OVERALL, f"{rule.metric}[{label}]") for label in ev.labels]
     if rule.scope == "every_slice":

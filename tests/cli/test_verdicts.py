@@ -116,6 +116,7 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
         "slices: [camera]\nchecks:\n  - metric: accuracy\n    change: {max_regression: 0.01}\n"
         "  - metric: accuracy\n    scope: every_slice\n    change: {max_regression: 0.02}\n"
         "  - false_alarm_rate <= 0.5\n"
+        "  - metric: accuracy\n    slice: {camera: 2}\n    min: 0.3\n"
     )
     code, out, _ = run(
         capsys,
@@ -146,6 +147,7 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
         "camera = 2",
         "camera = 3",
     }
+    assert statuses["accuracy >= 0.3 on camera = 2"] == "pass"
     # The baseline was judged in the same pass and recorded as its own finished run.
     ws = Workspace.open(home)
     assert sorted(r.status for r in ws.catalog.list_runs()) == ["finished", "finished"]

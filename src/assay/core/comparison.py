@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.accumulators.confusion import metric_function
+from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS, metric_function
 from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.stattests import mcnemar_exact
@@ -193,20 +193,9 @@ def confusion_metrics(
     labels: tuple[str, ...], negative: int | None
 ) -> dict[str, Callable[[I64], F]]:
     """Every confusion-based metric a comparison reports: headline ones and per-class P/R/F1."""
-    names = [
-        "accuracy",
-        "balanced_accuracy",
-        "macro_precision",
-        "macro_recall",
-        "macro_f1",
-        "weighted_precision",
-        "weighted_recall",
-        "weighted_f1",
-        "mcc",
-        "cohen_kappa",
-    ]
+    names = list(CONFUSION_METRICS)
     if negative is not None:
-        names += ["false_alarm_rate", "missed_defect_rate"]
+        names += RATE_METRICS
     names += [f"{m}[{label}]" for label in labels for m in ("precision", "recall", "f1")]
     out = {}
     for name in names:

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
 from assay.core.comparison import LOWER_IS_BETTER
 from assay.core.errors import InputError
 
@@ -40,28 +41,18 @@ Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
 
 HEADLINE_METRICS = {
-    "accuracy",
-    "balanced_accuracy",
-    "macro_precision",
-    "macro_recall",
-    "macro_f1",
-    "weighted_precision",
-    "weighted_recall",
-    "weighted_f1",
-    "mcc",
-    "cohen_kappa",
+    *CONFUSION_METRICS,
+    *RATE_METRICS,
     "roc_auc",
     "pr_auc",
     "log_loss",
     "brier_score",
     "ece",
-    "false_alarm_rate",
-    "missed_defect_rate",
 }
 PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc"}
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
 POINT_ONLY_CHANGES = {"roc_auc", "pr_auc", "ece"}
-NEEDS_NEGATIVE = {"false_alarm_rate", "missed_defect_rate"}
+NEEDS_NEGATIVE = set(RATE_METRICS)
 SLICEABLE = {
     "accuracy",
     "balanced_accuracy",

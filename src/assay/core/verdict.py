@@ -93,6 +93,21 @@ def _members(rule: CheckRule, ev: Evidence) -> list[tuple[SliceKey, str]]:
     return [(OVERALL, rule.metric)]
 
 
+@dataclass
+class _Pending:
+    """A change check the interval alone did not settle; its q-value will."""
+
+    rule: CheckRule
+    key: SliceKey
+    metric: str
+    desc: str
+    kw: dict[str, Any]
+    limit: float
+    mdd: float
+    p: float
+    wants_improvement: bool
+
+
 class _Judge:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -187,188 +202,105 @@ class _Judge:
 
     def change_check(
         self, rule: CheckRule, key: SliceKey, metric: str, ev: Evidence
-    ) -> tuple[CheckResult | None, float | None, dict[str, Any]]:
-        """Returns a finished result, or (None, p-value, context) when a q-value must decide."""
+    ) -> CheckResult | _Pending:
+        """A finished result, or a pending one whose fate a (BH-adjusted) q-value decides."""
         change = rule.change
         assert change is not None
         d = ev.deltas.get(key, {}).get(metric)
         n = ev.slice_sizes.get(key, 0)
         if key != OVERALL and n < self.policy.min_slice_size:
-            return (
-                self.result(
-                    rule,
-                    key,
-                    metric,
-                    "too_few",
-                    f"{n} items, fewer than min_slice_size {self.policy.min_slice_size}",
-                    value=None,
-                    threshold=None,
-                ),
-                None,
-                {},
-            )
+            reason = f"{n} items, fewer than min_slice_size {self.policy.min_slice_size}"
+            return self.result(rule, key, metric, "too_few", reason, value=None, threshold=None)
         if d is None or d.delta is None or d.baseline is None:
-            return (
-                self.result(
-                    rule,
-                    key,
-                    metric,
-                    "too_few",
-                    f"the change in {metric} is undefined on this data",
-                    value=None,
-                    threshold=None,
-                ),
-                None,
-                {},
-            )
+            reason = f"the change in {metric} is undefined on this data"
+            return self.result(rule, key, metric, "too_few", reason, value=None, threshold=None)
         limit = change.amount / 100.0 * abs(d.baseline) if change.relative else change.amount
+        # Work in "improvement" units: positive is better whatever the metric's direction.
         sign = -1.0 if rule.lower_is_better else 1.0
         improvement = sign * d.delta
-        reps = sign * d.replicates
-        lo_hi = (
-            None
-            if d.ci_low is None or d.ci_high is None
-            else sorted((sign * d.ci_low, sign * d.ci_high))
-        )
         kw: dict[str, Any] = {
             "value": d.delta,
             "threshold": limit,
             "ci_low": d.ci_low,
             "ci_high": d.ci_high,
         }
-        desc = (
-            f"Δ{metric} = {d.delta:+.4f}"
-            + ("" if d.ci_low is None else f" [{d.ci_low:+.4f}, {d.ci_high:+.4f}]")
-            + f" ({_fmt(d.baseline)} → {_fmt(d.candidate)}, {n} paired items)"
-        )
-        if rule.evidence == "point" or lo_hi is None or reps.size == 0:
-            if change.kind == "max_regression":
-                ok = improvement >= -limit
-            elif change.kind == "min_improvement":
-                ok = improvement >= limit
-            else:
-                ok = improvement <= limit
-            return (
-                self.result(
-                    rule,
-                    key,
-                    metric,
-                    "pass" if ok else "fail",
-                    f"{desc}; limit {limit:.4g} on the estimate",
-                    **kw,
-                ),
-                None,
-                {},
+        desc = f"Δ{metric} = {d.delta:+.4f}"
+        if d.ci_low is not None and d.ci_high is not None:
+            desc += f" [{d.ci_low:+.4f}, {d.ci_high:+.4f}]"
+        desc += f" ({_fmt(d.baseline)} → {_fmt(d.candidate)}, {n} paired items)"
+        if (
+            rule.evidence == "point"
+            or d.ci_low is None
+            or d.ci_high is None
+            or d.replicates.size == 0
+        ):
+            ok = {
+                "max_regression": improvement >= -limit,
+                "min_improvement": improvement >= limit,
+                "max_improvement": improvement <= limit,
+            }[change.kind]
+            status = "pass" if ok else "fail"
+            return self.result(
+                rule, key, metric, status, f"{desc}; limit {limit:.4g} on the estimate", **kw
             )
-        i_low, i_high = lo_hi
-        mdd = self.mdd(d.std_error)
-        kw["min_detectable"] = mdd
+        i_low, i_high = sorted((sign * d.ci_low, sign * d.ci_high))
+        reps = sign * d.replicates
+        kw["min_detectable"] = mdd = self.mdd(d.std_error)
+        pending = _Pending(
+            rule, key, metric, desc, kw, limit, mdd, 1.0, change.kind == "min_improvement"
+        )
         if change.kind == "max_regression":
-            p = bootstrap_p_value(
+            if i_low >= -limit:
+                return self.result(
+                    rule, key, metric, "pass", f"{desc}: no regression beyond {limit:.4g}", **kw
+                )
+            pending.p = bootstrap_p_value(
                 -reps, limit, "greater"
             )  # evidence of a regression beyond the limit
-            if i_low >= -limit:
-                return (
-                    self.result(
-                        rule, key, metric, "pass", f"{desc}: no regression beyond {limit:.4g}", **kw
-                    ),
-                    None,
-                    {},
-                )
-            return (
-                None,
-                p,
-                {
-                    "rule": rule,
-                    "key": key,
-                    "metric": metric,
-                    "desc": desc,
-                    "kw": kw,
-                    "inconclusive_if": i_high >= -limit,
-                    "limit": limit,
-                    "mdd": mdd,
-                },
-            )
+            return pending
         if change.kind == "min_improvement":
-            p = bootstrap_p_value(
-                reps, limit, "greater"
-            )  # evidence of an improvement beyond the limit
             if i_high < limit:
-                return (
-                    self.result(
-                        rule,
-                        key,
-                        metric,
-                        "fail",
-                        f"{desc}: confidently short of the required improvement {limit:.4g}",
-                        **kw,
-                    ),
-                    None,
-                    {},
-                )
-            return (
-                None,
-                p,
-                {
-                    "rule": rule,
-                    "key": key,
-                    "metric": metric,
-                    "desc": desc,
-                    "kw": kw,
-                    "pass_on_q": True,
-                    "limit": limit,
-                    "mdd": mdd,
-                },
-            )
-        flagged = i_low > limit
-        status = "fail" if flagged else "pass"
-        reason = (
-            f"{desc}: improvement confidently above {limit:.4g}, worth a second look"
-            if flagged
-            else f"{desc}: improvement within {limit:.4g}"
+                reason = f"{desc}: confidently short of the required improvement {limit:.4g}"
+                return self.result(rule, key, metric, "fail", reason, **kw)
+            pending.p = bootstrap_p_value(
+                reps, limit, "greater"
+            )  # evidence of an improvement beyond it
+            return pending
+        if i_low > limit:
+            reason = f"{desc}: improvement confidently above {limit:.4g}, worth a second look"
+            return self.result(rule, key, metric, "fail", reason, **kw)
+        return self.result(
+            rule, key, metric, "pass", f"{desc}: improvement within {limit:.4g}", **kw
         )
-        return self.result(rule, key, metric, status, reason, **kw), None, {}
 
-    def decide(self, ctx: dict[str, Any], q: float) -> CheckResult:
-        rule, key, metric, desc, kw = ctx["rule"], ctx["key"], ctx["metric"], ctx["desc"], ctx["kw"]
-        kw = kw | {"q_value": q}
-        level = self.alpha / 2.0
-        if ctx.get("pass_on_q"):
-            if q < level:
+    def decide(self, pending: _Pending, q: float) -> CheckResult:
+        """Settle a pending check with its q-value at the one-sided level of the shown interval."""
+        rule, key, metric, desc = pending.rule, pending.key, pending.metric, pending.desc
+        kw = pending.kw | {"q_value": q}
+        limit = pending.limit
+        if q < self.alpha / 2.0:
+            if pending.wants_improvement:
                 return self.result(
                     rule,
                     key,
                     metric,
                     "pass",
-                    f"{desc}: improvement above {ctx['limit']:.4g} (q = {q:.3g})",
+                    f"{desc}: improvement above {limit:.4g} (q = {q:.3g})",
                     **kw,
                 )
-        elif q < level:
             return self.result(
                 rule,
                 key,
                 metric,
                 "fail",
-                f"{desc}: confidently worse than the allowed {ctx['limit']:.4g} (q = {q:.3g})",
+                f"{desc}: confidently worse than the allowed {limit:.4g} (q = {q:.3g})",
                 **kw,
             )
-        if ctx["mdd"] > ctx["limit"]:
-            return self.result(
-                rule,
-                key,
-                metric,
-                "too_few",
-                f"{desc}: too few items to tell (detectable difference {ctx['mdd']:.4f} > limit {ctx['limit']:.4g})",
-                **kw,
-            )
-        return self.result(
-            rule,
-            key,
-            metric,
-            "warn",
-            f"{desc}: the estimate sits at the limit {ctx['limit']:.4g}; cannot tell (q = {q:.3g})",
-            **kw,
-        )
+        if pending.mdd > limit:
+            reason = f"{desc}: too few items to tell (detectable difference {pending.mdd:.4f} > limit {limit:.4g})"
+            return self.result(rule, key, metric, "too_few", reason, **kw)
+        reason = f"{desc}: the estimate sits at the limit {limit:.4g}; cannot tell (q = {q:.3g})"
+        return self.result(rule, key, metric, "warn", reason, **kw)
 
 
 def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
@@ -380,17 +312,14 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
         if rule.change is None:
             results += [judge.value_check(rule, key, metric, ev) for key, metric in members]
             continue
-        finished: list[CheckResult | None] = []
-        pending: list[tuple[int, float, dict[str, Any]]] = []
-        for key, metric in members:
-            res, p, ctx = judge.change_check(rule, key, metric, ev)
-            finished.append(res)
-            if res is None and p is not None:
-                pending.append((len(finished) - 1, p, ctx))
-        qs = benjamini_hochberg([p for _, p, _ in pending])
-        for (i, _, ctx), q in zip(pending, qs, strict=True):
-            finished[i] = judge.decide(ctx, q)
-        results += [r for r in finished if r is not None]
+        outcomes = [judge.change_check(rule, key, metric, ev) for key, metric in members]
+        pending = [o for o in outcomes if isinstance(o, _Pending)]
+        q_values = dict(
+            zip(map(id, pending), benjamini_hochberg([o.p for o in pending]), strict=True)
+        )
+        results += [
+            judge.decide(o, q_values[id(o)]) if isinstance(o, _Pending) else o for o in outcomes
+        ]
     failing = any(r.status == "fail" for r in results) or (
         policy.on_too_few == "fail" and any(r.status == "too_few" for r in results)
     )

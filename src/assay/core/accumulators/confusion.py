@@ -134,6 +134,11 @@ HEADLINE: dict[str, Callable[[npt.NDArray[np.int64]], F]] = {
 }
 
 
+# Every headline metric that is a function of the confusion matrix alone.
+CONFUSION_METRICS = ("accuracy", *HEADLINE)
+RATE_METRICS = ("false_alarm_rate", "missed_defect_rate")  # need the good class
+
+
 @dataclass(frozen=True)
 class ConfusionAccumulator:
     """Counts of (expert label, predicted class) pairs; everything confusion-based derives from it."""

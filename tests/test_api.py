@@ -55,6 +55,14 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     assert accuracy.ci_low <= accuracy.value <= accuracy.ci_high  # type: ignore[operator]
     html = v._repr_html_()
     assert "m@1" in html and "accuracy" in html and str(v.files["report.html"]) in html
+    assert v.passed and "verdict: PASS" in html
+    compared = assay.validate(
+        model="m", dataset="t", baseline="m", home=home, policy={"checks": ["accuracy >= 0.999"]}
+    )
+    assert not compared.passed
+    assert (
+        compared.result.comparison is not None and compared.result.comparison["baseline"]["reused"]
+    )
 
 
 def test_bad_config_is_an_input_error() -> None:

@@ -69,6 +69,11 @@ class Validation:
     def per_class(self) -> dict[str, dict[str, MetricValue]]:
         return self.result.per_class
 
+    @property
+    def passed(self) -> bool:
+        """Whether the verdict passed (the default policy applies when none was given)."""
+        return self.result.verdict is None or self.result.verdict["status"] == "pass"
+
     def to_dict(self) -> dict[str, Any]:
         return self.result.to_dict()
 
@@ -82,8 +87,16 @@ def validate(
     dataset: str,
     out: Path | str | None = None,
     config: ValidationConfig | None = None,
+    baseline: str | None = None,
+    policy: Path | str | dict[str, Any] | None = None,
     home: Path | str | None = None,
 ) -> Validation:
-    """Validate ``model`` (NAME or NAME@VERSION) on ``dataset``; see ``assay validate``."""
-    outcome = validation_service.validate(_ws(home), model, dataset, out, config)
+    """Validate ``model`` (NAME or NAME@VERSION) on ``dataset``; see ``assay validate``.
+
+    ``baseline`` is the model in production to compare with; ``policy`` a policy file or mapping.
+    The verdict is in ``result.verdict`` (and ``passed``); nothing is raised when it fails.
+    """
+    outcome = validation_service.validate(
+        _ws(home), model, dataset, out, config, baseline=baseline, policy=policy
+    )
     return Validation(outcome.result, outcome.files)

@@ -277,7 +277,9 @@ def run_show(
     if r.status != "finished" or not path.exists():
         console.print(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else ""))
         return
-    print_summary(read_result_json(path))
+    result = read_result_json(path)
+    print_summary(result)
+    print_verdict(result)
     console.print(f"report: {Path(r.run_dir) / 'report.html'}")
 
 

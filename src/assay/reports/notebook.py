@@ -24,6 +24,16 @@ def render_notebook_html(result: ValidationResult, report: Path | None = None) -
             f"<tr><td>{escape(key)}</td><td style='text-align:right'>{value}</td><td>{interval}</td></tr>"
         )
     link = f"<p>Full report: <code>{escape(str(report))}</code></p>" if report else ""
+    if result.verdict is not None:
+        status = str(result.verdict["status"])
+        colour = "#067647" if status == "pass" else "#b42318"
+        failed = [c["name"] for c in result.verdict["checks"] if c["status"] == "fail"]
+        link = (
+            f"<p style='color:{colour};font-weight:600'>verdict: {status.upper()}"
+            + (f" ({escape('; '.join(failed))})" if failed else "")
+            + "</p>"
+            + link
+        )
     return (
         f"<div><b>{escape(result.model.name)}@{result.model.number}</b> on "
         f"<b>{escape(result.dataset.name)}@{result.dataset.number}</b>: {result.n_items} items, "

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
 from assay.core.comparison import LOWER_IS_BETTER
 from assay.core.errors import InputError
+from assay.core.operating_point import Costs
 
 Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
@@ -121,6 +122,10 @@ class Policy:
     slices: tuple[str, ...] = ()
     min_slice_size: int = 30
     source: str = "default"
+    # Operating-point analysis: a cost per false alarm and per missed defect, and/or a constraint
+    # ("recall", 0.99) or ("false_alarm_rate", 0.01) on the defect decision.
+    costs: Costs | None = None
+    operating_constraint: tuple[str, float] | None = None
 
     @property
     def needs_baseline(self) -> bool:
@@ -129,6 +134,12 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "costs": None
+            if self.costs is None
+            else {"false_alarm": self.costs.false_alarm, "missed_defect": self.costs.missed_defect},
+            "operating_constraint": None
+            if self.operating_constraint is None
+            else list(self.operating_constraint),
             "confidence": self.confidence,
             "power": self.power,
             "evidence": self.evidence,
@@ -346,6 +357,8 @@ def parse_policy(
         "slices",
         "min_slice_size",
         "checks",
+        "costs",
+        "operating_constraint",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -382,9 +395,60 @@ def parse_policy(
         _parse_check(c, i, context, labels, negative, source, _item_line(checks, i))
         for i, c in enumerate(checks)
     )
+    costs = _parse_costs(raw.get("costs"), _where(raw.get("costs"), source))
+    constraint = _parse_constraint(raw.get("operating_constraint"), source)
     # Columns named by a check's slice join the policy's slice columns.
     columns = tuple(context["slices"])
-    return Policy(rules, confidence, power, evidence, on_too_few, columns, min_slice_size, source)
+    return Policy(
+        rules,
+        confidence,
+        power,
+        evidence,
+        on_too_few,
+        columns,
+        min_slice_size,
+        source,
+        costs,
+        constraint,
+    )
+
+
+def _parse_costs(raw: Any, where: str) -> Costs | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw or set(raw) - {"false_alarm", "missed_defect"}:
+        raise InputError(
+            f"{where}: costs takes false_alarm and missed_defect, e.g. {{false_alarm: 1, missed_defect: 50}}"
+        )
+    fa = _number(raw.get("false_alarm", 1.0), "costs.false_alarm", where)
+    md = _number(raw.get("missed_defect", 1.0), "costs.missed_defect", where)
+    if fa < 0 or md < 0 or fa + md == 0:
+        raise InputError(f"{where}: costs must be non-negative and not both zero")
+    return Costs(fa, md)
+
+
+_CONSTRAINT = re.compile(
+    r"^\s*(recall(?:\[[^\]]+\])?|false_alarm_rate)\s*(>=|<=)\s*([0-9.eE+-]+)\s*$"
+)
+
+
+def _parse_constraint(raw: Any, source: str) -> tuple[str, float] | None:
+    if raw is None:
+        return None
+    match = _CONSTRAINT.match(str(raw))
+    if match is None:
+        raise InputError(
+            f"{source}: operating_constraint must read 'recall >= 0.99' or 'false_alarm_rate <= 0.01', got {raw!r}"
+        )
+    metric = "recall" if match[1].startswith("recall") else "false_alarm_rate"
+    if (metric == "recall") != (match[2] == ">="):
+        raise InputError(
+            f"{source}: operating_constraint bounds recall from below (>=) and false_alarm_rate from above (<=)"
+        )
+    bound = float(match[3])
+    if not 0.0 <= bound <= 1.0:
+        raise InputError(f"{source}: operating_constraint bound {bound} must lie in [0, 1]")
+    return metric, bound
 
 
 def default_policy(has_baseline: bool, majority_rate: float) -> Policy:

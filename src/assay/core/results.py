@@ -59,6 +59,8 @@ class ValidationResult:
     comparison: dict[str, Any] | None = None
     verdict: dict[str, Any] | None = None
     slices: list[dict[str, Any]] = field(default_factory=list)
+    operating_sweep: dict[str, Any] | None = None
+    operating_point: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -96,6 +98,8 @@ class ValidationResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "slices": self.slices,
+            "operating_point": self.operating_point,
+            "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
         }
@@ -133,4 +137,6 @@ class ValidationResult:
             comparison=data.get("comparison"),
             verdict=data.get("verdict"),
             slices=data.get("slices", []),
+            operating_point=data.get("operating_point"),
+            operating_sweep=data.get("operating_sweep"),
         )

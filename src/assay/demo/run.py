@@ -27,6 +27,8 @@ N_CORRUPT = 2
 RELEASE_POLICY = """\
 confidence: 0.95
 evidence: confident
+costs: {false_alarm: 1, missed_defect: 25}   # a missed defect reaching a customer costs 25 stops
+operating_constraint: recall >= 0.95         # catch 95% of defects with the fewest false alarms
 slices: [camera, line]
 checks:
   - metric: accuracy                 # not worse than production by more than one point

@@ -188,3 +188,83 @@ def confusion_diff_figure(result: ValidationResult) -> str:
         "height": max(320, 60 + 44 * len(labels)),
     }
     return _fig(data, layout)
+
+
+def _marks(op: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    named = [
+        ("current", op.get("current"), "#111827"),
+        ("cost-optimal", op.get("cost_optimal"), "#067647"),
+        (op.get("constraint", "constraint"), op.get("meeting_constraint"), "#b42318"),
+    ]
+    return [(name, p, colour) for name, p, colour in named if p]
+
+
+def operating_figures(result: ValidationResult) -> tuple[str, str]:
+    """Rates against the threshold, and the defect-decision ROC curve, with the chosen points."""
+    from assay.core.operating_point import point_at, thin_for_plot
+
+    op, sw = result.operating_point or {}, (result.operating_sweep or {}).get("sweep")
+    if not sw:
+        return "null", "null"
+    s = thin_for_plot(sw)
+    points = [point_at(s, i) for i in range(len(s["threshold"]))]
+    x = s["threshold"]
+    lines: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "x": x, "y": [p[k] for p in points], "name": name}
+        for k, name in (
+            ("recall", "recall (defects caught)"),
+            ("precision", "precision"),
+            ("false_alarm_rate", "false-alarm rate"),
+        )
+    ]
+    roc: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": [p["false_alarm_rate"] for p in points],
+            "y": [p["recall"] for p in points],
+            "name": "thresholds",
+            "line": {"color": "#2563eb"},
+        }
+    ]
+    for name, p, colour in _marks(op):
+        if p.get("threshold") is not None:
+            lines.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "x": [p["threshold"]],
+                    "y": [p["recall"]],
+                    "name": name,
+                    "marker": {"size": 12, "color": colour, "symbol": "diamond"},
+                }
+            )
+        roc.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [p["false_alarm_rate"]],
+                "y": [p["recall"]],
+                "name": name,
+                "marker": {"size": 12, "color": colour, "symbol": "diamond"},
+            }
+        )
+    positive = op.get("positive", "positive")
+    return (
+        _fig(
+            lines,
+            {
+                "xaxis": {"title": {"text": f"threshold on the {positive} score"}, "range": [0, 1]},
+                "yaxis": {"range": [0, 1.02]},
+                "height": 360,
+            },
+        ),
+        _fig(
+            roc,
+            {
+                "xaxis": {"title": {"text": "false-alarm rate"}, "range": [0, 1]},
+                "yaxis": {"title": {"text": "recall"}, "range": [0, 1.02]},
+                "height": 360,
+            },
+        ),
+    )

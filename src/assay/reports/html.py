@@ -13,6 +13,7 @@ from assay.reports.figures import (
     confusion_diff_figure,
     confusion_figure,
     curve_figure,
+    operating_figures,
     reliability_figure,
 )
 from assay.reports.thumbnails import thumbnails
@@ -112,6 +113,7 @@ def _gallery(
 def render_html(result: ValidationResult) -> str:
     """The full report of one validation run."""
     comp = result.comparison or {}
+    operating = operating_figures(result)
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
     )
@@ -138,6 +140,8 @@ def render_html(result: ValidationResult) -> str:
                 "roc": curve_figure(result, "roc"),
                 "pr": curve_figure(result, "pr"),
                 "confusion_diff": confusion_diff_figure(result) if result.comparison else "null",
+                "operating": operating[0],
+                "operating_roc": operating[1],
             },
             plotly_js=_plotly_js(),
         )

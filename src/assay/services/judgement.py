@@ -6,10 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assay.core.comparison import OVERALL, Delta, slice_name
 from assay.core.config import ValidationConfig
 from assay.core.evidence import build_evidence, flatten_metrics
 from assay.core.intervals import IntervalConfig
+from assay.core.operating_point import analyse_operating_point, point_at
 from assay.core.policy import POINT_ONLY_CHANGES, Policy
 from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
@@ -120,4 +123,48 @@ def judge(
             "broken_examples": analysis.broken_examples,
             "fixed_examples": analysis.fixed_examples,
         }
-    return replace(cand, slices=slices, comparison=comparison, verdict=verdict.to_dict())
+    return replace(
+        cand,
+        slices=slices,
+        comparison=comparison,
+        verdict=verdict.to_dict(),
+        operating_point=operating_point(cand, spec, policy),
+    )
+
+
+def operating_point(
+    result: ValidationResult, spec: ModelSpec, policy: Policy
+) -> dict[str, Any] | None:
+    """Where the model runs now, and where the policy's costs or constraint would put it."""
+    sweep = result.operating_sweep
+    if not sweep or not sweep["sweep"]["threshold"]:
+        return None
+    cm = np.asarray(result.confusion_matrix)
+    if len(spec.labels) == 2 and spec.positive_index is not None:
+        pos = spec.positive_index
+        tp, fn = cm[pos, pos], cm[pos, 1 - pos]
+        fp, tn = cm[1 - pos, pos], cm[1 - pos, 1 - pos]
+        rule = (
+            f"{spec.labels[pos]} when its score >= {spec.threshold}"
+            if spec.threshold is not None
+            else "argmax"
+        )
+    else:
+        good = spec.negative_index
+        assert good is not None
+        defect = np.arange(len(spec.labels)) != good
+        tp = cm[np.ix_(defect, defect)].sum()
+        fn = cm[defect, good].sum()
+        fp = cm[good, defect].sum()
+        tn = cm[good, good]
+        rule = "argmax (defect when any defect class wins)"
+    current = point_at(
+        {"threshold": [float("nan")], "tp": [tp], "fp": [fp], "fn": [fn], "tn": [tn]}, 0
+    )
+    current["threshold"] = spec.threshold
+    current["rule"] = rule
+    return {
+        "positive": sweep["positive"],
+        "current": current,
+        **analyse_operating_point(sweep["sweep"], policy.costs, policy.operating_constraint),
+    }

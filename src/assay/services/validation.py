@@ -184,6 +184,7 @@ def _result(
         reliability=report.extras.get("reliability", []),
         curves=report.extras.get("curves", {}),
         error_examples=report.extras.get("error_examples", []),
+        operating_sweep=report.extras.get("operating_sweep"),
         failures=output.failures.to_dict(),
         label_counts=dv.label_counts,
         timings=timings,

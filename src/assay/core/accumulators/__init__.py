@@ -35,7 +35,13 @@ def classification_accumulators(
     """Every accumulator a classification validation runs, in report order."""
     return [
         ConfusionAccumulator(labels, intervals, negative_index),
-        ScoreHistogramAccumulator(labels, intervals, mode=auc_mode, positive_index=positive_index),
+        ScoreHistogramAccumulator(
+            labels,
+            intervals,
+            mode=auc_mode,
+            positive_index=positive_index,
+            negative_index=negative_index,
+        ),
         MeanLossAccumulator("log_loss", log_loss_per_item, intervals),
         MeanLossAccumulator("brier_score", brier_per_item, intervals),
         CalibrationAccumulator(intervals),

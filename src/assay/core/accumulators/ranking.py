@@ -19,7 +19,7 @@ classes (a small approximation, stated in the result's method).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -190,6 +190,7 @@ class ScoreHistogramAccumulator:
     mode: Literal["exact", "binned"] = "exact"
     n_bins: int = 65_536
     positive_index: int | None = None  # binary models: the class whose AUC is the headline
+    negative_index: int | None = None  # the good class: the operating-point sweep is on 1 - P(good)
     bootstrap_groups: int = 256
     name: str = "score_histogram"
 
@@ -251,6 +252,23 @@ class ScoreHistogramAccumulator:
             draws[:, 0], draws[:, 1]
         )
 
+    def _operating_sweep(self, runs: tuple[Run, ...]) -> dict[str, Any] | None:
+        """The decision the line takes: the positive class (binary) or any defect vs good."""
+        from assay.core.operating_point import defect_run, sweep  # operating_point builds on Run
+
+        if len(self.labels) == 2 and self.positive_index is not None:
+            return {
+                "positive": self.labels[self.positive_index],
+                "sweep": sweep(runs[self.positive_index]),
+            }
+        if self.negative_index is not None:
+            good = self.labels[self.negative_index]
+            return {
+                "positive": f"defect (not {good})",
+                "sweep": sweep(defect_run(runs[self.negative_index])),
+            }
+        return None
+
     def finalize(self, state: ScoreHistogramState) -> Finalized:
         conf = self.intervals.confidence
         out = Finalized()
@@ -282,6 +300,7 @@ class ScoreHistogramAccumulator:
             }
             curves[label] = {"roc": roc_curve_from(run), "pr": pr_curve_from(run)}
         out.extras["curves"] = curves
+        out.extras["operating_sweep"] = self._operating_sweep(runs)
         out.extras["auc_mode"] = (
             "exact" if self.mode == "exact" else f"binned ({self.n_bins:,} equal-width bins)"
         )

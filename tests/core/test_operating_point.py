@@ -1,0 +1,100 @@
+"""Operating point: the sweep, the cost optimum and constrained thresholds against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assay.core.accumulators.ranking import ScoreHistogramAccumulator
+from assay.core.batch import make_batch
+from assay.core.errors import InputError
+from assay.core.intervals import IntervalConfig
+from assay.core.operating_point import Costs, cost_optimal, defect_run, meeting, point_at, sweep
+from assay.core.policy import parse_policy
+
+LABELS = ("ok", "lump", "void")
+
+
+def data(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, n, p=[0.7, 0.2, 0.1])
+    raw = rng.dirichlet(np.ones(3), n)
+    raw[np.arange(n), y] += rng.random(n)
+    return y, np.round(raw / raw.sum(axis=1, keepdims=True), 3)
+
+
+def defect_sweep(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
+    acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100), negative_index=0)
+    state = acc.update(acc.empty(), make_batch(y, s))
+    sw = acc.finalize(state).extras["operating_sweep"]
+    assert sw["positive"] == "defect (not ok)"
+    return sw["sweep"]
+
+
+def test_defect_sweep_counts_equal_a_direct_count_at_every_threshold() -> None:
+    y, s = data()
+    sw = defect_sweep(y, s)
+    defect_score, is_defect = 1.0 - s[:, 0], y != 0
+    for i, t in enumerate(sw["threshold"]):
+        flagged = defect_score >= t - 1e-12
+        assert sw["tp"][i] == int((flagged & is_defect).sum())
+        assert sw["fp"][i] == int((flagged & ~is_defect).sum())
+        assert sw["fn"][i] == int((~flagged & is_defect).sum())
+
+
+def test_cost_optimum_and_constraint_equal_brute_force() -> None:
+    y, s = data(1)
+    sw = defect_sweep(y, s)
+    defect_score, is_defect = 1.0 - s[:, 0], y != 0
+    costs = Costs(false_alarm=1.0, missed_defect=20.0)
+    brute = min(
+        (
+            (
+                1.0 * ((defect_score >= t) & ~is_defect).sum()
+                + 20.0 * ((defect_score < t) & is_defect).sum()
+            ),
+            t,
+        )
+        for t in np.unique(defect_score)
+    )
+    best = cost_optimal(sw, costs)
+    assert best is not None
+    assert best["fp"] + 20 * best["fn"] == pytest.approx(brute[0])
+    got = meeting(sw, "recall", 0.95)
+    assert got is not None and got["recall"] >= 0.95
+    # No threshold with recall >= 0.95 has fewer false alarms.
+    fewest = min(
+        ((defect_score >= t) & ~is_defect).sum()
+        for t in np.unique(defect_score)
+        if ((defect_score >= t) & is_defect).sum() >= 0.95 * is_defect.sum()
+    )
+    assert got["fp"] == fewest
+
+
+def test_sweep_is_thinned_but_keeps_both_ends() -> None:
+    y, s = data(2, 20_000)
+    acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100))
+    runs = acc.compact(acc.update(acc.empty(), make_batch(y, s)))
+    sw = sweep(defect_run(runs[0]), max_points=100)
+    assert len(sw["threshold"]) <= 102
+    assert sw["fn"][-1] == 0 and sw["tp"][0] + sw["fn"][0] == int((y != 0).sum())
+    assert point_at(sw, len(sw["threshold"]) - 1)["recall"] == 1.0
+
+
+def test_policy_costs_and_constraint() -> None:
+    p = parse_policy(
+        {
+            "checks": ["accuracy >= 0.5"],
+            "costs": {"false_alarm": 1, "missed_defect": 50},
+            "operating_constraint": "recall >= 0.99",
+        },
+        LABELS,
+        "ok",
+    )
+    assert p.costs == Costs(1.0, 50.0) and p.operating_constraint == ("recall", 0.99)
+    with pytest.raises(InputError, match="operating_constraint"):
+        parse_policy(
+            {"checks": ["accuracy >= 0.5"], "operating_constraint": "recall <= 0.99"}, LABELS, "ok"
+        )
+    with pytest.raises(InputError, match="costs"):
+        parse_policy({"checks": ["accuracy >= 0.5"], "costs": {"false_alarms": 1}}, LABELS, "ok")

@@ -61,6 +61,8 @@ class ValidationResult:
     slices: list[dict[str, Any]] = field(default_factory=list)
     operating_sweep: dict[str, Any] | None = None
     operating_point: dict[str, Any] | None = None
+    error_slices: list[dict[str, Any]] = field(default_factory=list)
+    error_slice_search: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -99,6 +101,8 @@ class ValidationResult:
             "finished_at": self.finished_at,
             "slices": self.slices,
             "operating_point": self.operating_point,
+            "error_slices": self.error_slices,
+            "error_slice_search": self.error_slice_search,
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
@@ -138,5 +142,7 @@ class ValidationResult:
             verdict=data.get("verdict"),
             slices=data.get("slices", []),
             operating_point=data.get("operating_point"),
+            error_slices=data.get("error_slices", []),
+            error_slice_search=data.get("error_slice_search"),
             operating_sweep=data.get("operating_sweep"),
         )

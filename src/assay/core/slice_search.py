@@ -13,6 +13,7 @@ about the size of the search.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -215,7 +216,9 @@ def _explain_away(
     at least 25% beyond every kept slice they refine."""
     by_name = {c.name: c for c in columns}
     # Re-testing costs a pass over the items; the strongest candidates are the ones worth it.
-    ordered = sorted(candidates, key=lambda s: (s.q_value, -s.g_stat, len(s.predicates)))[:MAX_RETESTS]
+    ordered = sorted(candidates, key=lambda s: (s.q_value, -s.g_stat, len(s.predicates)))[
+        :MAX_RETESTS
+    ]
     covered = np.zeros(errors.size, dtype=bool)
     kept: list[ErrorSlice] = []
     level = alpha / max(1, len(ordered))
@@ -241,7 +244,9 @@ def _explain_away(
     return kept
 
 
-def quantile_codes(values: F, n_bins: int = 5) -> tuple[npt.NDArray[np.int32], tuple[str, ...]]:
+def quantile_codes(
+    values: F, n_bins: int = 5, fmt: Callable[[float], str] = lambda v: f"{v:.4g}"
+) -> tuple[npt.NDArray[np.int32], tuple[str, ...]]:
     """Codes of quantile bins of a numeric column (nan: -1) and their labels ``[lo, hi)``."""
     finite = values[np.isfinite(values)]
     codes = np.full(values.size, -1, dtype=np.int32)
@@ -250,11 +255,29 @@ def quantile_codes(values: F, n_bins: int = 5) -> tuple[npt.NDArray[np.int32], t
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)))
     if edges.size == 1:
         codes[np.isfinite(values)] = 0
-        return codes, (f"{edges[0]:.4g}",)
+        return codes, (fmt(edges[0]),)
     idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
     codes[np.isfinite(values)] = idx[np.isfinite(values)]
     labels = tuple(
-        f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == edges.size - 2 else ')'}"
+        f"[{fmt(edges[i])}, {fmt(edges[i + 1])}{']' if i == edges.size - 2 else ')'}"
         for i in range(edges.size - 1)
     )
     return codes, labels
+
+
+def column_strength(column: CodedColumn, errors: npt.NDArray[np.bool_], min_support: int) -> float:
+    """The largest G statistic of an error-prone value of one column (for screening many columns)."""
+    valid = column.codes >= 0
+    if not valid.any() or not column.labels:
+        return 0.0
+    n = np.bincount(column.codes[valid], minlength=len(column.labels)).astype(np.float64)
+    e = np.bincount(
+        column.codes[valid], weights=errors[valid].astype(np.float64), minlength=len(column.labels)
+    )
+    n_all, e_all = float(errors.size), float(errors.sum())
+    ok = (n >= min_support) & (n_all - n >= min_support)
+    if not ok.any() or e_all in (0.0, n_all):
+        return 0.0
+    g, _ = g_test(e[ok].astype(np.float64), n[ok], e_all, n_all)
+    higher = e[ok] / n[ok] > (e_all - e[ok]) / (n_all - n[ok])
+    return float(g[higher].max()) if higher.any() else 0.0

@@ -71,6 +71,12 @@ def _env() -> Environment:
     env.filters["num"] = _num
     env.filters["interval"] = _interval
     env.filters["signed"] = lambda v: "—" if v is None else f"{v:+.4f}"
+    env.filters["slice_text"] = lambda predicates: " and ".join(
+        f"{p['column']} in {p['value']}"
+        if p["value"].startswith("[")
+        else f"{p['column']} = {p['value']}"
+        for p in predicates
+    )
     return env
 
 

@@ -19,6 +19,7 @@ from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
 from assay.core.verdict import evaluate_policy
 from assay.services.comparison import analyse
+from assay.services.error_slices import search_error_slices
 
 
 def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, Delta]:
@@ -123,8 +124,30 @@ def judge(
             "broken_examples": analysis.broken_examples,
             "fixed_examples": analysis.fixed_examples,
         }
+    # With a baseline, error_slices follow the broken items (as the issue defines them); the
+    # candidate's own errors are searched too, since "where does it fail at all" matters as well.
+    manifest = Path(dataset.manifest_path)
+    exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
+    own, own_search = search_error_slices(
+        manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude
+    )
+    if base_dir is not None:
+        error_slices, search = search_error_slices(
+            manifest,
+            cand_dir / "predictions.parquet",
+            base_dir / "predictions.parquet",
+            spec,
+            policy,
+            exclude,
+        )
+        search["candidate_error_slices"] = own
+        search["candidate_search"] = own_search
+    else:
+        error_slices, search = own, own_search
     return replace(
         cand,
+        error_slices=error_slices,
+        error_slice_search=search,
         slices=slices,
         comparison=comparison,
         verdict=verdict.to_dict(),

@@ -134,7 +134,8 @@ def _categories(text: pa.Array, max_categories: int) -> tuple[np.ndarray, tuple[
     ranked = sorted((c for c in counts if c["values"] is not None), key=lambda c: -c["counts"])
     labels = [c["values"] for c in ranked[:max_categories]]
     index = pc.index_in(text, value_set=pa.array(labels, pa.string()))
-    codes = np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    # A copy: Arrow's zero-copy buffers are read-only, and "other" is written below.
+    codes = np.array(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32)
     if len(ranked) > max_categories:
         codes[(codes < 0) & text.is_valid().to_numpy(zero_copy_only=False)] = len(labels)
         labels.append("other")

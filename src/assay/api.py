@@ -89,6 +89,7 @@ def validate(
     config: ValidationConfig | None = None,
     baseline: str | None = None,
     policy: Path | str | dict[str, Any] | None = None,
+    slices: tuple[str, ...] = (),
     home: Path | str | None = None,
 ) -> Validation:
     """Validate ``model`` (NAME or NAME@VERSION) on ``dataset``; see ``assay validate``.
@@ -97,6 +98,6 @@ def validate(
     The verdict is in ``result.verdict`` (and ``passed``); nothing is raised when it fails.
     """
     outcome = validation_service.validate(
-        _ws(home), model, dataset, out, config, baseline=baseline, policy=policy
+        _ws(home), model, dataset, out, config, baseline=baseline, policy=policy, slices=slices
     )
     return Validation(outcome.result, outcome.files)

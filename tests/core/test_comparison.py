@@ -18,20 +18,21 @@ from assay.core.comparison import (
 from assay.core.intervals import IntervalConfig
 
 LABELS = ("ok", "lump", "void")
+CAMERA = {"camera": ((("camera", "1"),), (("camera", "2"),), (("camera", "3"),))}
 
 
 def batch(seed: int, n: int) -> PairedBatch:
     rng = np.random.default_rng(seed)
     y, b, c = (rng.integers(0, 3, n) for _ in range(3))
     s = np.full((n, 3), 1 / 3)
-    cams = [str(v) for v in rng.integers(1, 4, n)]
-    return PairedBatch(y, b, c, s, s, slice_values={"camera": cams})
+    cams = rng.integers(0, 3, n).astype(np.int32)
+    return PairedBatch(y, b, c, s, s, slice_codes={"camera": cams})
 
 
 @settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(0, 200))
 def test_ledger_matches_a_direct_count_and_classes_sum_to_the_whole(seed: int, n: int) -> None:
-    acc = JointCountsAccumulator(LABELS, ("camera",))
+    acc = JointCountsAccumulator(LABELS, CAMERA)
     b = batch(seed, n)
     counts = acc.update(acc.empty(), b).counts[OVERALL]
     led = ledger(counts)
@@ -51,7 +52,7 @@ def test_ledger_matches_a_direct_count_and_classes_sum_to_the_whole(seed: int, n
 @settings(max_examples=30, deadline=None)
 @given(seeds=st.lists(st.integers(0, 10_000), min_size=1, max_size=5))
 def test_joint_counts_merge_equals_one_pass_overall_and_per_slice(seeds: list[int]) -> None:
-    acc = JointCountsAccumulator(LABELS, ("camera",))
+    acc = JointCountsAccumulator(LABELS, CAMERA)
     parts = [batch(s, 50) for s in seeds]
     merged = acc.empty()
     for p in parts:
@@ -62,7 +63,7 @@ def test_joint_counts_merge_equals_one_pass_overall_and_per_slice(seeds: list[in
         np.concatenate([p.cand_pred for p in parts]),
         np.concatenate([p.base_scores for p in parts]),
         np.concatenate([p.cand_scores for p in parts]),
-        slice_values={"camera": [v for p in parts for v in p.slice_values["camera"]]},
+        slice_codes={"camera": np.concatenate([p.slice_codes["camera"] for p in parts])},
     )
     one = acc.update(acc.empty(), whole)
     assert merged.counts.keys() == one.counts.keys()

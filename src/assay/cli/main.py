@@ -181,6 +181,12 @@ def validate_command(
     policy: Annotated[
         Path | None, typer.Option("--policy", help="Policy file (YAML) of release checks.")
     ] = None,
+    slice_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slice", help="Slice to report: COLUMN, COLUMN*COLUMN or COLUMN>=VALUE (repeatable)."
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")
     ] = None,
@@ -211,6 +217,7 @@ def validate_command(
             on_progress=on_progress,
             baseline=baseline,
             policy=policy,
+            slices=tuple(slice_ or ()),
         )
     print_summary(outcome.result)
     print_verdict(outcome.result)

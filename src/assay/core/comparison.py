@@ -20,6 +20,7 @@ import numpy.typing as npt
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS, metric_function
 from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.slicing import format_predicate
 from assay.core.stattests import mcnemar_exact
 
 F = npt.NDArray[np.float64]
@@ -32,8 +33,8 @@ LOWER_IS_BETTER = {"log_loss", "brier_score", "ece", "false_alarm_rate", "missed
 
 
 def slice_name(key: SliceKey) -> str:
-    """``camera = 3 and line = L1``; the overall slice is ``all items``."""
-    return " and ".join(f"{c} = {v}" for c, v in key) if key else "all items"
+    """``camera = 3 and line_speed >= 1800``; the overall slice is ``all items``."""
+    return " and ".join(format_predicate(c, v) for c, v in key) if key else "all items"
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class PairedBatch:
     cand_scores: F
     item_ids: tuple[str, ...] = ()
     refs: tuple[str | None, ...] = ()
-    # Slice column -> value per item (as text); every item is also in the overall slice.
-    slice_values: dict[str, list[str]] = field(default_factory=dict)
+    # Slice spec -> index of each item's slice under it (-1: none); see JointCountsAccumulator.
+    slice_codes: dict[str, npt.NDArray[np.int32]] = field(default_factory=dict)
 
     @property
     def n_items(self) -> int:
@@ -62,10 +63,11 @@ class JointState:
 
 @dataclass(frozen=True)
 class JointCountsAccumulator:
-    """Counts of (expert, baseline, candidate) triples, overall and per value of each slice column."""
+    """Counts of (expert, baseline, candidate) triples, overall and per slice of each slice spec."""
 
     labels: tuple[str, ...]
-    slice_columns: tuple[str, ...] = ()
+    # Slice spec -> the key of each slice code it assigns.
+    slice_keys: dict[str, tuple[SliceKey, ...]] = field(default_factory=dict)
     name: str = "joint_counts"
 
     def empty(self) -> JointState:
@@ -81,11 +83,11 @@ class JointCountsAccumulator:
         cells = (batch.y_true * k + batch.base_pred) * k + batch.cand_pred
         out = dict(state.counts)
         out[OVERALL] = out[OVERALL] + self._table(cells)
-        for column in self.slice_columns:
-            values = np.asarray(batch.slice_values[column], dtype=object)
-            for value in set(values.tolist()):
-                key: SliceKey = ((column, value),)
-                table = self._table(cells[values == value])
+        for spec, keys in self.slice_keys.items():
+            codes = batch.slice_codes[spec]
+            for code in np.unique(codes[codes >= 0]).tolist():
+                key = keys[code]
+                table = self._table(cells[codes == code])
                 out[key] = out[key] + table if key in out else table
         return JointState(out)
 

@@ -37,6 +37,7 @@ from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
 from assay.core.comparison import LOWER_IS_BETTER
 from assay.core.errors import InputError
 from assay.core.operating_point import Costs
+from assay.core.slicing import parse_slice_spec
 
 Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
@@ -378,6 +379,9 @@ def parse_policy(
     if on_too_few not in ("warn", "fail"):
         raise InputError(f"{source}: on_too_few must be warn or fail, got {on_too_few!r}")
     slices = raw.get("slices", []) or []
+    if isinstance(slices, list):
+        for spec in slices:
+            parse_slice_spec(str(spec))  # syntax errors before anything runs
     if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
         raise InputError(f"{_where(slices, source)}: slices must be a list of column names")
     min_slice_size = raw.get("min_slice_size", 30)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from assay.core.slicing import format_predicate
 from assay.core.stattests import benjamini_hochberg
 
 I64 = npt.NDArray[np.int64]
@@ -53,7 +54,7 @@ class ErrorSlice:
         return self.error_rate / self.rest_error_rate if self.rest_error_rate > 0 else math.inf
 
     def describe(self, what: str = "errors") -> str:
-        where = " and ".join(_predicate(c, v) for c, v in self.predicates)
+        where = " and ".join(format_predicate(c, v) for c, v in self.predicates)
         q = "q < 1e-6" if self.q_value < 1e-6 else f"q = {self.q_value:.2g}"
         return (
             f"{where}: {self.error_rate:.0%} {what} vs {self.rest_error_rate:.0%} elsewhere, "
@@ -73,12 +74,6 @@ class ErrorSlice:
             "p_value": self.p_value,
             "q_value": self.q_value,
         }
-
-
-def _predicate(column: str, value: str) -> str:
-    if value.startswith("[") and "," in value:
-        return f"{column} in {value}"
-    return f"{column} = {value}"
 
 
 def _xlogy(x: F, y: F) -> F:

@@ -29,13 +29,12 @@ from assay.core.comparison import (
 )
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig
+from assay.core.slicing import parse_slice_spec
 from assay.datasets import columns as cols
-from assay.store.manifests import manifest_schema, read_column
+from assay.store.manifests import manifest_schema, slice_codes
 from assay.store.predictions import LedgerSink, read_column_chunks, read_prediction_chunks
 
 CHUNK = 65_536
-MAX_CATEGORIES = 12  # a numeric column with more distinct values is sliced into quantile bins
-N_BINS = 5
 
 
 @dataclass
@@ -47,7 +46,6 @@ class Analysis:
     n_not_comparable: int
     broken_examples: list[dict[str, Any]] = field(default_factory=list)
     fixed_examples: list[dict[str, Any]] = field(default_factory=list)
-    slice_bins: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self, labels: tuple[str, ...]) -> dict[str, Any]:
         overall = self.joint[OVERALL]
@@ -64,46 +62,21 @@ class Analysis:
         }
 
 
-class SliceLabeller:
-    """Maps a metadata value to its slice: the value itself, or a quantile bin for numeric columns."""
-
-    def __init__(self, column: str, values: list[Any]) -> None:
-        self.column = column
-        present = [v for v in values if v is not None]
-        numeric = present and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in present
-        )
-        distinct = set(present)
-        self.edges: np.ndarray | None = None
-        if numeric and len(distinct) > MAX_CATEGORIES:
-            qs = np.quantile(np.asarray(present, dtype=np.float64), np.linspace(0, 1, N_BINS + 1))
-            self.edges = np.unique(qs)
-
-    def labels(self, values: list[Any]) -> list[str]:
-        if self.edges is None:
-            return ["(missing)" if v is None else str(v) for v in values]
-        e = self.edges
-        out = []
-        for v in values:
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                out.append("(missing)")
-                continue
-            i = int(np.clip(np.searchsorted(e, v, side="right") - 1, 0, len(e) - 2))
-            close = "]" if i == len(e) - 2 else ")"
-            out.append(f"[{e[i]:.4g}, {e[i + 1]:.4g}{close}")
-        return out
-
-
-def slice_labellers(manifest: Path, columns: tuple[str, ...]) -> dict[str, SliceLabeller]:
-    """One labeller per slice column; raises InputError for a column the dataset lacks."""
-    names = manifest_schema(manifest).names
-    for column in columns:
-        if column not in names or column in cols.RESERVED:
-            available = [n for n in names if n not in cols.RESERVED]
+def slice_specs(
+    manifest: Path, specs: tuple[str, ...]
+) -> dict[str, tuple[np.ndarray, tuple[SliceKey, ...]]]:
+    """Per slice spec, every item's slice code and the key of each code (InputError if unknown)."""
+    names = [n for n in manifest_schema(manifest).names if n not in cols.RESERVED]
+    out = {}
+    for text in specs:
+        spec = parse_slice_spec(text)
+        missing = [c for c in spec.columns if c not in names]
+        if missing:
             raise InputError(
-                f"slice column {column!r} is not in the dataset (columns: {', '.join(available[:12])})"
+                f"slice column {missing[0]!r} is not in the dataset (columns: {', '.join(names[:12])})"
             )
-    return {c: SliceLabeller(c, read_column(manifest, c)) for c in columns}
+        out[text] = slice_codes(manifest, spec)
+    return out
 
 
 def analyse(
@@ -111,14 +84,14 @@ def analyse(
     baseline: Path | None,
     manifest: Path,
     labels: tuple[str, ...],
-    slice_columns: tuple[str, ...],
+    slices: tuple[str, ...],
     config: IntervalConfig,
     ledger_path: Path | None = None,
     n_examples: int = 24,
 ) -> Analysis:
     """Stream both predictions files (or the candidate alone, paired with itself) once."""
-    labellers = slice_labellers(manifest, slice_columns)
-    joint_acc = JointCountsAccumulator(labels, slice_columns)
+    coded = slice_specs(manifest, slices)
+    joint_acc = JointCountsAccumulator(labels, {text: keys for text, (_, keys) in coded.items()})
     losses = [
         LossDifferenceAccumulator("log_loss", log_loss_per_item),
         LossDifferenceAccumulator("brier_score", brier_per_item),
@@ -128,21 +101,20 @@ def analyse(
     loss_states = [a.empty() for a in losses]
     broken_state, fixed_state = examples.empty(), examples.empty()
     not_comparable = 0
+    seen = 0  # items before the current chunk: slice codes are indexed by manifest row
     sink = (
         LedgerSink(ledger_path, labels)
         if ledger_path is not None and baseline is not None
         else None
     )
-    meta_columns = (
-        [*slice_columns, cols.PATH]
-        if cols.PATH in manifest_schema(manifest).names
-        else list(slice_columns)
-    )
+    meta_columns = [cols.PATH] if cols.PATH in manifest_schema(manifest).names else []
     cand_chunks = read_prediction_chunks(candidate, labels, CHUNK)
     base_chunks = read_prediction_chunks(baseline, labels, CHUNK) if baseline is not None else None
     meta_chunks = read_column_chunks(manifest, meta_columns, CHUNK) if meta_columns else None
     try:
         for cand in cand_chunks:
+            offset = seen
+            seen += len(cand.item_ids)
             base = next(base_chunks) if base_chunks is not None else cand
             meta = next(meta_chunks) if meta_chunks is not None else {}
             if base.item_ids != cand.item_ids:
@@ -168,7 +140,10 @@ def analyse(
                 cand.scores[idx],
                 ids,
                 ref,
-                {c: labellers[c].labels([meta[c][i] for i in idx]) for c in slice_columns},
+                {
+                    text: codes[offset : offset + len(cand.item_ids)][idx]
+                    for text, (codes, _) in coded.items()
+                },
             )
             joint = joint_acc.update(joint, batch)
             b_sb = ScoredBatch(y, bp, base.scores[idx], ids, ref)
@@ -203,10 +178,6 @@ def analyse(
         n_not_comparable=not_comparable,
         broken_examples=examples.finalize(broken_state).extras["error_examples"],
         fixed_examples=examples.finalize(fixed_state).extras["error_examples"],
-        slice_bins={
-            c: sorted({v for ((col, v),) in [k for k in joint.counts if len(k) == 1] if col == c})
-            for c in slice_columns
-        },
     )
 
 

@@ -90,6 +90,7 @@ def judge(
         {
             "slice": slice_name(key),
             "n_items": evidence.slice_sizes[key],
+            "too_few": evidence.slice_sizes[key] < policy.min_slice_size,
             "metrics": {name: m.to_dict() for name, m in sorted(evidence.candidate[key].items())},
         }
         for key in sorted(evidence.slice_sizes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -17,6 +18,7 @@ from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
+from assay.core.slicing import parse_slice_spec
 from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
 from assay.core.verdict import Verdict
 from assay.datasets import columns as cols
@@ -297,6 +299,7 @@ def validate(
     should_cancel: Callable[[], bool] = lambda: False,
     baseline: str | ModelVersion | None = None,
     policy: Path | str | dict[str, Any] | None = None,
+    slices: tuple[str, ...] = (),
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
@@ -324,10 +327,12 @@ def validate(
     total = sum(dv.label_counts.values())
     majority = max(dv.label_counts.values()) / total if total else 0.0
     rules = load_policy(policy, spec, bv is not None, majority)
+    extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
+    rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:
-        from assay.services.comparison import slice_labellers
+        from assay.services.comparison import slice_specs
 
-        slice_labellers(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
+        slice_specs(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
     out_dir = Path(out).expanduser() if out is not None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
 from assay.core.slice_search import quantile_codes
+from assay.core.slicing import OPPOSITE, SliceSpec
 
 LABEL_COLUMN = "__label"
 
@@ -153,3 +154,68 @@ def judged_errors(predictions: Path, baseline: Path | None) -> tuple[np.ndarray,
     base_valid = base.is_valid().to_numpy(zero_copy_only=False)
     base_right = np.asarray(base.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
     return valid & base_valid, base_right & wrong
+
+
+def slice_codes(
+    path: Path, spec: SliceSpec
+) -> tuple[np.ndarray, tuple[tuple[tuple[str, str], ...], ...]]:
+    """Per item, the index of its slice under ``spec`` (-1: in none), and each slice's key."""
+    names = manifest_schema(path).names
+    for column in spec.columns:
+        if column not in names:
+            raise InputError(f"slice {spec.text!r}: the dataset has no column {column!r}")
+    if spec.is_predicate:
+        return _predicate_codes(path, spec)
+    coded = [coded_column(path, c, max_categories=50) for c in spec.columns]
+    for column, c in zip(spec.columns, coded, strict=True):
+        if c is None:
+            raise InputError(
+                f"slice {spec.text!r}: column {column!r} cannot be sliced (an identifier or nested values)"
+            )
+    present = [c for c in coded if c is not None]
+    codes = present[0][0].astype(np.int64)
+    keys: list[tuple[tuple[str, str], ...]] = [((spec.columns[0], v),) for v in present[0][1]]
+    for column, (more, labels) in zip(spec.columns[1:], present[1:], strict=True):
+        valid = (codes >= 0) & (more >= 0)
+        codes = np.where(valid, codes * len(labels) + more, -1)
+        keys = [(*k, (column, v)) for k in keys for v in labels]
+    return codes.astype(np.int32), tuple(keys)
+
+
+def _predicate_codes(
+    path: Path, spec: SliceSpec
+) -> tuple[np.ndarray, tuple[tuple[tuple[str, str], ...], ...]]:
+    (column,) = spec.columns
+    assert spec.op is not None and spec.value is not None
+    data = pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    compare = {
+        ">=": pc.greater_equal,
+        "<=": pc.less_equal,
+        ">": pc.greater,
+        "<": pc.less,
+        "=": pc.equal,
+        "!=": pc.not_equal,
+    }[spec.op]
+    numeric = (
+        pa.types.is_integer(data.type)
+        or pa.types.is_floating(data.type)
+        or pa.types.is_decimal(data.type)
+    )
+    try:
+        value = pa.scalar(float(spec.value)) if numeric else pa.scalar(spec.value)
+        left = pc.cast(data, pa.float64()) if numeric else pc.cast(data, pa.string())
+    except (ValueError, pa.ArrowInvalid):
+        raise InputError(
+            f"slice {spec.text!r}: {spec.value!r} is not a number, but {column!r} holds numbers"
+        ) from None
+    inside = compare(left, value)
+    codes = np.where(
+        inside.is_null().to_numpy(zero_copy_only=False),
+        -1,
+        np.where(inside.fill_null(False).to_numpy(zero_copy_only=False), 0, 1),
+    )
+    keys = (
+        ((column, f"{spec.op} {spec.value}"),),
+        ((column, f"{OPPOSITE[spec.op]} {spec.value}"),),
+    )
+    return codes.astype(np.int32), keys

@@ -63,6 +63,7 @@ class ValidationResult:
     operating_point: dict[str, Any] | None = None
     error_slices: list[dict[str, Any]] = field(default_factory=list)
     error_slice_search: dict[str, Any] | None = None
+    doubtful_labels: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -103,6 +104,7 @@ class ValidationResult:
             "operating_point": self.operating_point,
             "error_slices": self.error_slices,
             "error_slice_search": self.error_slice_search,
+            "doubtful_labels": self.doubtful_labels,
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
@@ -144,5 +146,6 @@ class ValidationResult:
             operating_point=data.get("operating_point"),
             error_slices=data.get("error_slices", []),
             error_slice_search=data.get("error_slice_search"),
+            doubtful_labels=data.get("doubtful_labels"),
             operating_sweep=data.get("operating_sweep"),
         )

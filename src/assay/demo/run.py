@@ -51,6 +51,21 @@ def write_scan_folder(folder: Path, n_items: int, seed: int) -> Path:
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
     scans = generate_scans(n_items, seed)
+    # A tired expert: 1% of the labels are wrong. They are listed in planted_label_errors.csv so
+    # that the report's doubtful-label candidates can be checked against the truth.
+    rng = np.random.default_rng(seed + 1)
+    wrong = set(rng.choice(n_items, size=max(1, n_items // 100), replace=False).tolist())
+    classes = sorted({s.label for s in scans})
+    labels = [
+        str(rng.choice([c for c in classes if c != s.label])) if i in wrong else s.label
+        for i, s in enumerate(scans)
+    ]
+    with (folder / "planted_label_errors.csv").open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["path", "true_label", "recorded_label"])
+        out.writerows(
+            [f"images/scan_{i:05d}.png", scans[i].label, labels[i]] for i in sorted(wrong)
+        )
     manifest = folder / "manifest.csv"
     with manifest.open("w", newline="") as f:
         fields = ["path", "label", *scans[0].metadata]
@@ -59,7 +74,7 @@ def write_scan_folder(folder: Path, n_items: int, seed: int) -> Path:
         for i, scan in enumerate(scans):
             rel = f"images/scan_{i:05d}.png"
             Image.fromarray(scan.pixels, mode="L").save(folder / rel)
-            writer.writerow({"path": rel, "label": scan.label, **scan.metadata})
+            writer.writerow({"path": rel, "label": labels[i], **scan.metadata})
     for i in range(N_CORRUPT):
         victim = folder / f"images/scan_{(i + 1) * 97:05d}.png"
         victim.write_bytes(victim.read_bytes()[:60])

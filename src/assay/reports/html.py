@@ -120,6 +120,10 @@ def render_html(result: ValidationResult) -> str:
     """The full report of one validation run."""
     comp = result.comparison or {}
     operating = operating_figures(result)
+    doubtful = (result.doubtful_labels or {}).get("candidates", [])
+    doubtful_thumbs = (
+        thumbnails([c.get("ref") for c in doubtful]) if result.dataset_kind == "image" else []
+    )
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
     )
@@ -132,6 +136,7 @@ def render_html(result: ValidationResult) -> str:
             per_class_keys=PER_CLASS,
             n_errors=n_errors,
             gallery=_gallery(result, result.error_examples, result.confusion_matrix),
+            doubtful_thumbs=doubtful_thumbs,
             # Failures first, then what could not be told, warnings, and passes.
             checks=sorted(
                 (result.verdict or {}).get("checks", []),

@@ -57,6 +57,7 @@ def search_error_slices(
         "n_slices_tried": tried,
         "columns": [c.name for c in columns],
         "input_columns_screened": len(inputs),
+        "input_columns_used": len(screened),
         "min_support": policy.min_slice_size,
     }
     return [s.to_dict(what) for s in found], search

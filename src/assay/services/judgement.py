@@ -19,6 +19,7 @@ from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
 from assay.core.verdict import evaluate_policy
 from assay.services.comparison import analyse
+from assay.services.doubtful_labels import find_doubtful_labels
 from assay.services.error_slices import search_error_slices
 
 
@@ -145,8 +146,15 @@ def judge(
         search["candidate_search"] = own_search
     else:
         error_slices, search = own, own_search
+    doubtful = find_doubtful_labels(
+        cand_dir / "predictions.parquet",
+        manifest,
+        spec,
+        (ledger_dir or cand_dir) / "doubtful_labels.parquet",
+    )
     return replace(
         cand,
+        doubtful_labels=doubtful,
         error_slices=error_slices,
         error_slice_search=search,
         slices=slices,

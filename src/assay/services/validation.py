@@ -214,8 +214,9 @@ def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
         files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
         files["junit.xml"] = run_dir / "junit.xml"
         files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
-    if (run_dir / "comparison.parquet").exists():
-        files["comparison.parquet"] = run_dir / "comparison.parquet"
+    for extra in ("comparison.parquet", "doubtful_labels.parquet"):
+        if (run_dir / extra).exists():
+            files[extra] = run_dir / extra
     return files
 
 

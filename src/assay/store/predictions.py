@@ -201,3 +201,18 @@ class LedgerSink:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def write_doubtful_labels(path: Path, candidates: list[dict[str, Any]]) -> None:
+    """``doubtful_labels.parquet``: every candidate, most doubtful first."""
+    schema = pa.schema(
+        [
+            ("item_id", pa.string()),
+            ("label", pa.string()),
+            ("model_suggests", pa.string()),
+            ("model_confidence", pa.float64()),
+            ("label_quality", pa.float64()),
+            ("ref", pa.string()),
+        ]
+    )
+    pq.write_table(pa.Table.from_pylist(candidates, schema=schema), path, compression="lz4")

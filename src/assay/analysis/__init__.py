@@ -1,0 +1,1 @@
+"""Adapters to analysis libraries (cleanlab); each imports only core."""

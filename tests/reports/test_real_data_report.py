@@ -1,0 +1,161 @@
+"""The report on real data (SECOM, NEU-DET) in headless Chromium: slices, doubtful labels,
+threshold analysis; screenshots saved as test artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assay.cli.main import main
+from tests.conftest import shared_dataset
+from tests.models import image_spec, tabular_onnx, write_spec
+from tests.reports.test_report_browser import chromium_or_skip
+
+pytestmark = [pytest.mark.real_data, pytest.mark.browser]
+
+
+def open_report(report: Path, shot: Path) -> dict[str, str]:
+    from playwright.sync_api import sync_playwright
+
+    texts: dict[str, str] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_or_skip(),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(report.as_uri())
+        page.wait_for_selector("#fig-confusion .main-svg")
+        assert errors == []
+        for section in ("error-slices", "doubtful-labels", "operating-point", "slices"):
+            loc = page.locator(f"#{section}")
+            texts[section] = loc.inner_text() if loc.count() else ""
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    return texts
+
+
+def test_secom_report_shows_slices_doubtful_labels_and_threshold_analysis(
+    tmp_path: Path, artifacts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    root = shared_dataset("secom")
+    x = np.loadtxt(root / "secom.data")
+    y = np.array(
+        [
+            "fail" if line.split()[0] == "1" else "pass"
+            for line in (root / "secom_labels.data").read_text().splitlines()
+        ]
+    )
+    model = make_pipeline(
+        SimpleImputer(strategy="median"),
+        StandardScaler(),
+        LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced"),
+    )
+    model.fit(x[::2].astype(np.float32), y[::2])
+    onnx = tabular_onnx(model, x.shape[1], tmp_path / "secom.onnx")
+    spec = write_spec(
+        tmp_path / "secom.yaml",
+        labels=["fail", "pass"],
+        positive="fail",
+        input={
+            "kind": "tabular",
+            "columns": [f"f{j:03d}" for j in range(x.shape[1])],
+            "missing": "allow",
+        },
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "checks:\n  - roc_auc >= 0.5\ncosts: {false_alarm: 1, missed_defect: 10}\noperating_constraint: recall >= 0.8\n"
+    )
+    home = str(tmp_path / "home")
+    main(["dataset", "add", "secom", str(root), "--home", home])
+    main(["model", "add", "secom", str(onnx), "--spec", str(spec), "--home", home])
+    out = tmp_path / "run"
+    main(
+        [
+            "validate",
+            "--model",
+            "secom",
+            "--dataset",
+            "secom",
+            "--policy",
+            str(policy),
+            "--slice",
+            "timestamp",
+            "--out",
+            str(out),
+            "--home",
+            home,
+        ]
+    )
+    capsys.readouterr()
+    texts = open_report(out / "report.html", artifacts / "secom-report.png")
+    assert (
+        "Operating point: fail" in texts["operating-point"]
+        and "cost-optimal" in texts["operating-point"]
+    )
+    assert "recall >= 0.8" in texts["operating-point"]
+    assert "candidates for expert review" in texts["doubtful-labels"]
+    assert "timestamp in [" in texts["slices"]
+    assert "Where errors cluster" in texts["error-slices"]
+
+
+def test_neu_det_report_shows_slices_and_doubtful_labels(
+    tmp_path: Path, artifacts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from assay.datasets.images import decode_image
+    from assay.demo.models import to_onnx_image_model
+
+    root = shared_dataset("neu-det")
+    images = sorted((root / "IMAGES").glob("*.jpg"))
+    y = np.array([p.stem.rsplit("_", 1)[0] for p in images])
+    size = (32, 32)
+    x = (
+        np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
+        .reshape(len(images), -1)
+        .astype(np.float32)
+        / 255
+    )
+    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
+        x[::3], y[::3]
+    )
+    labels = [str(c) for c in model.classes_]
+    onnx = to_onnx_image_model(model, size, 1, tmp_path / "neu.onnx")
+    spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
+    home = str(tmp_path / "home")
+    main(["dataset", "add", "neu", str(root), "--home", home])
+    main(["model", "add", "neu", str(onnx), "--spec", str(spec), "--home", home])
+    out = tmp_path / "run"
+    main(
+        [
+            "validate",
+            "--model",
+            "neu",
+            "--dataset",
+            "neu",
+            "--slice",
+            "n_boxes",
+            "--out",
+            str(out),
+            "--home",
+            home,
+        ]
+    )
+    capsys.readouterr()
+    texts = open_report(out / "report.html", artifacts / "neu-det-report.png")
+    assert "candidates for expert review" in texts["doubtful-labels"]
+    assert "n_boxes = 1" in texts["slices"]
+    assert "Where errors cluster" in texts["error-slices"]

@@ -61,6 +61,7 @@ def test_validation_writes_the_three_artifacts_with_the_promised_fields(
         "predictions.parquet",
         "verdict.md",
         "junit.xml",
+        "doubtful_labels.parquet",
     }
     result = json.loads((out / "result.json").read_text())
     for key in (

@@ -109,12 +109,18 @@ def _cube(
 ) -> tuple[I64, I64, list[tuple[int, ...]]]:
     """Item and error counts for every combination of codes of ``columns`` (missing excluded)."""
     sizes = [len(c.labels) for c in columns]
-    key = np.zeros(int(valid.sum()), dtype=np.int64)
-    for c, size in zip(columns, sizes, strict=True):
-        key = key * size + c.codes[valid]
+    everything = bool(valid.all())  # the common case: no missing value, no copies needed
+    key = (
+        columns[0].codes.astype(np.int64)
+        if everything
+        else columns[0].codes[valid].astype(np.int64)
+    )
+    for c, size in zip(columns[1:], sizes[1:], strict=True):
+        key = key * size + (c.codes if everything else c.codes[valid])
     total = int(np.prod(sizes))
     n = np.bincount(key, minlength=total)
-    e = np.bincount(key, weights=errors[valid].astype(np.float64), minlength=total).astype(np.int64)
+    weights = errors if everything else errors[valid]
+    e = np.bincount(key, weights=weights.astype(np.float64), minlength=total).astype(np.int64)
     cells = [tuple(int(v) for v in np.unravel_index(i, sizes)) for i in range(total)]
     return n, e, cells
 

@@ -106,7 +106,11 @@ def coded_column(
         t = column.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        if np.unique(values[np.isfinite(values)]).size <= max_categories:
+        # Many distinct values among the first 50,000 already settle it (continuous); only
+        # otherwise are all values counted.
+        head = values[:50_000]
+        few = np.unique(head[np.isfinite(head)]).size <= max_categories
+        if few and np.unique(values[np.isfinite(values)]).size <= max_categories:
             return _categories(pc.cast(column, pa.string()), max_categories)
         return quantile_codes(values, n_bins)
     if (
@@ -219,3 +223,9 @@ def _predicate_codes(
         ((column, f"{OPPOSITE[spec.op]} {spec.value}"),),
     )
     return codes.astype(np.int32), keys
+
+
+def take_column(path: Path, column: str, rows: np.ndarray) -> list[object]:
+    """Values of ``column`` at the given row numbers of a Parquet file."""
+    data = pq.read_table(path, columns=[column]).column(column)
+    return list(data.take(pa.array(rows, pa.int64())).to_pylist())

@@ -203,7 +203,7 @@ class LedgerSink:
         self._writer.close()
 
 
-def write_doubtful_labels(path: Path, candidates: list[dict[str, Any]]) -> None:
+def write_doubtful_labels(path: Path, candidates: dict[str, list[Any]]) -> None:
     """``doubtful_labels.parquet``: every candidate, most doubtful first."""
     schema = pa.schema(
         [
@@ -215,4 +215,4 @@ def write_doubtful_labels(path: Path, candidates: list[dict[str, Any]]) -> None:
             ("ref", pa.string()),
         ]
     )
-    pq.write_table(pa.Table.from_pylist(candidates, schema=schema), path, compression="lz4")
+    pq.write_table(pa.Table.from_pydict(candidates, schema=schema), path, compression="lz4")

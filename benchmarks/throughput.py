@@ -99,9 +99,11 @@ def bare_images(model: Path, paths: list[str], size: tuple[int, int], batch: int
     return time.perf_counter() - t0
 
 
-def timed_validate(ws: Workspace, model: str, dataset: str, batch: int) -> float:
+def timed_validate(
+    ws: Workspace, model: str, dataset: str, batch: int, explore: bool = True
+) -> float:
     t0 = time.perf_counter()
-    validate(ws, model, dataset, config=ValidationConfig(batch_size=batch))
+    validate(ws, model, dataset, config=ValidationConfig(batch_size=batch, explore=explore))
     return time.perf_counter() - t0
 
 
@@ -149,13 +151,14 @@ def main() -> None:
                 )
             )
             register_model(ws, name, tmp / f"{name}.onnx", tmp / f"{name}.yaml")
-            compare(
-                f"table, {name}",
-                args.rows,
-                lambda n=name: bare_table(tmp / f"{n}.onnx", data, columns, batch),
-                lambda n=name: timed_validate(ws, n, "table", batch),
-                args.repeats,
-            )
+            for explore in (True, False):
+                compare(
+                    f"table, {name}, {'default' if explore else '--no-explore'}",
+                    args.rows,
+                    lambda n=name: bare_table(tmp / f"{n}.onnx", data, columns, batch),
+                    lambda n=name, e=explore: timed_validate(ws, n, "table", batch, e),
+                    args.repeats,
+                )
 
         if args.skip_images or not NEU.exists():
             print(

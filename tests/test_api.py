@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import assay
-from tests.models import fit_logistic, write_spec
+from tests.models import fit_logistic, tabular_onnx, write_spec
 
 
 def test_public_names_are_exactly_the_curated_ones() -> None:
@@ -68,3 +68,28 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
 def test_bad_config_is_an_input_error() -> None:
     with pytest.raises(assay.InputError, match="confidence"):
         assay.ValidationConfig(confidence=1.5)
+
+
+def test_no_explore_skips_error_slices_and_doubtful_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 2))
+    y = np.where(x[:, 0] > 0, "defect", "ok")
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{p:.5f},{q:.5f},{v}\n" for (p, q), v in zip(x, y, strict=True))
+    )
+    onnx = tabular_onnx(fit_logistic(x.astype(np.float32), y), 2, tmp_path / "m.onnx")
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["defect", "ok"],
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    assay.add_dataset("t", csv, home=home)
+    assay.add_model("m", onnx, spec=spec, home=home)
+    quick = assay.validate(
+        model="m", dataset="t", home=home, config=assay.ValidationConfig(explore=False)
+    )
+    assert quick.result.doubtful_labels is None and quick.result.error_slice_search is None
+    full = assay.validate(model="m", dataset="t", home=home)
+    assert full.result.doubtful_labels is not None and full.result.error_slice_search is not None

@@ -199,12 +199,23 @@ def validate_command(
     threads: Annotated[
         int | None, typer.Option(help="Inference threads (default: all cores).")
     ] = None,
+    explore: Annotated[
+        bool, typer.Option(help="Search error slices and doubtful labels (--no-explore: skip).")
+    ] = True,
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
     from assay.services.validation import validate
 
-    config = ValidationConfig(batch_size, confidence, resamples, seed, auc_mode, threads=threads)  # type: ignore[arg-type]
+    config = ValidationConfig(
+        batch_size,
+        confidence,
+        resamples,
+        seed,
+        auc_mode,  # type: ignore[arg-type]  # checked in ValidationConfig.__post_init__
+        threads=threads,
+        explore=explore,
+    )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
         outcome = validate(

@@ -23,6 +23,9 @@ class ValidationConfig:
     auc_mode: Literal["auto", "exact", "binned"] = "auto"
     n_examples: int = 24
     threads: int | None = None
+    # Exploratory analyses (error-slice search, doubtful labels): on by default; off for a
+    # pipeline that only needs the metrics and the verdict on a very large dataset.
+    explore: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:

@@ -126,32 +126,36 @@ def judge(
             "broken_examples": analysis.broken_examples,
             "fixed_examples": analysis.fixed_examples,
         }
-    # With a baseline, error_slices follow the broken items (as the issue defines them); the
-    # candidate's own errors are searched too, since "where does it fail at all" matters as well.
-    manifest = Path(dataset.manifest_path)
-    exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
-    own, own_search = search_error_slices(
-        manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude
-    )
-    if base_dir is not None:
-        error_slices, search = search_error_slices(
-            manifest,
-            cand_dir / "predictions.parquet",
-            base_dir / "predictions.parquet",
-            spec,
-            policy,
-            exclude,
+    error_slices: list[dict[str, Any]] = []
+    search: dict[str, Any] | None = None
+    doubtful: dict[str, Any] | None = None
+    if config.explore:
+        # With a baseline, error_slices follow the broken items (as the issue defines them); the
+        # candidate's own errors are searched too, since "where does it fail at all" matters as well.
+        manifest = Path(dataset.manifest_path)
+        exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
+        own, own_search = search_error_slices(
+            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude
         )
-        search["candidate_error_slices"] = own
-        search["candidate_search"] = own_search
-    else:
-        error_slices, search = own, own_search
-    doubtful = find_doubtful_labels(
-        cand_dir / "predictions.parquet",
-        manifest,
-        spec,
-        (ledger_dir or cand_dir) / "doubtful_labels.parquet",
-    )
+        if base_dir is not None:
+            error_slices, search = search_error_slices(
+                manifest,
+                cand_dir / "predictions.parquet",
+                base_dir / "predictions.parquet",
+                spec,
+                policy,
+                exclude,
+            )
+            search["candidate_error_slices"] = own
+            search["candidate_search"] = own_search
+        else:
+            error_slices, search = own, own_search
+        doubtful = find_doubtful_labels(
+            cand_dir / "predictions.parquet",
+            manifest,
+            spec,
+            (ledger_dir or cand_dir) / "doubtful_labels.parquet",
+        )
     return replace(
         cand,
         doubtful_labels=doubtful,

@@ -16,23 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay.cli.main import main
-from assay.datasets.images import decode_image
-from tests.conftest import shared_dataset
 from tests.models import image_spec, tabular_onnx, write_spec
+from tests.real_datasets import neu_det, secom
 from tests.reference import assert_matches_sklearn, sklearn_metrics
 
 pytestmark = pytest.mark.real_data
-
-
-def load_secom(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    x = np.loadtxt(root / "secom.data")
-    y = np.array(
-        [
-            "fail" if line.split()[0] == "1" else "pass"
-            for line in (root / "secom_labels.data").read_text().splitlines()
-        ]
-    )
-    return x, y
 
 
 def check_against_sklearn(out: Path, labels: list[str], positive: int | None) -> dict:
@@ -57,8 +45,7 @@ def test_secom_metrics_equal_scikit_learn(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    root = shared_dataset("secom")
-    x, y = load_secom(root)
+    root, x, y = secom()
     train = np.arange(len(y)) % 2 == 0
     model = make_pipeline(
         SimpleImputer(strategy="median"),
@@ -104,8 +91,7 @@ def test_secom_rows_with_missing_sensors_are_not_judged_when_the_model_cannot_ta
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    root = shared_dataset("secom")
-    x, y = load_secom(root)
+    root, x, y = secom()
     cols = [j for j in range(x.shape[1]) if np.isnan(x[:, j]).mean() < 0.01][:20]
     complete = ~np.isnan(x[:, cols]).any(axis=1)
     model = LogisticRegression(max_iter=2000).fit(np.nan_to_num(x[:, cols]).astype(np.float32), y)
@@ -149,12 +135,8 @@ def test_neu_det_metrics_equal_scikit_learn(
 
     from assay.demo.models import to_onnx_image_model
 
-    root = shared_dataset("neu-det")
-    images = sorted((root / "IMAGES").glob("*.jpg"))
-    labels_of = np.array([p.stem.rsplit("_", 1)[0] for p in images])
     size = (32, 32)
-    pixels = np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
-    x = pixels.reshape(len(images), -1).astype(np.float32) / 255
+    root, images, x, labels_of = neu_det(size)
     train = np.arange(len(images)) % 3 == 0
     model = make_pipeline(PCA(30, random_state=0), LogisticRegression(max_iter=3000, C=0.5)).fit(
         x[train], labels_of[train]

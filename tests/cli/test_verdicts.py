@@ -12,8 +12,8 @@ import pytest
 
 from assay.cli.main import main
 from assay.services.workspace import Workspace
-from tests.conftest import shared_dataset
 from tests.models import fit_logistic, image_spec, tabular_onnx, write_spec
+from tests.real_datasets import neu_det
 
 
 @pytest.fixture
@@ -210,19 +210,10 @@ def test_neu_det_weaker_candidate_fails_with_the_right_number_of_broken_items(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from assay.datasets.images import decode_image
     from assay.demo.models import to_onnx_image_model
 
-    root = shared_dataset("neu-det")
-    images = sorted((root / "IMAGES").glob("*.jpg"))
-    y = np.array([p.stem.rsplit("_", 1)[0] for p in images])
     size = (32, 32)
-    x = (
-        np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
-        .reshape(len(images), -1)
-        .astype(np.float32)
-        / 255
-    )
+    root, images, x, y = neu_det(size)
     train = np.arange(len(images)) % 3 == 0
     good = make_pipeline(PCA(30, random_state=0), LogisticRegression(max_iter=3000, C=0.5)).fit(
         x[train], y[train]

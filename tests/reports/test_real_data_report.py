@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from assay.cli.main import main
-from tests.conftest import shared_dataset
 from tests.models import image_spec, tabular_onnx, write_spec
+from tests.real_datasets import neu_det, secom
 from tests.reports.test_report_browser import chromium_or_skip
 
 pytestmark = [pytest.mark.real_data, pytest.mark.browser]
@@ -47,14 +47,7 @@ def test_secom_report_shows_slices_doubtful_labels_and_threshold_analysis(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    root = shared_dataset("secom")
-    x = np.loadtxt(root / "secom.data")
-    y = np.array(
-        [
-            "fail" if line.split()[0] == "1" else "pass"
-            for line in (root / "secom_labels.data").read_text().splitlines()
-        ]
-    )
+    root, x, y = secom()
     model = make_pipeline(
         SimpleImputer(strategy="median"),
         StandardScaler(),
@@ -116,19 +109,10 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from assay.datasets.images import decode_image
     from assay.demo.models import to_onnx_image_model
 
-    root = shared_dataset("neu-det")
-    images = sorted((root / "IMAGES").glob("*.jpg"))
-    y = np.array([p.stem.rsplit("_", 1)[0] for p in images])
     size = (32, 32)
-    x = (
-        np.stack([decode_image(str(p), None, size, "grayscale") for p in images])
-        .reshape(len(images), -1)
-        .astype(np.float32)
-        / 255
-    )
+    root, _, x, y = neu_det(size)
     model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
         x[::3], y[::3]
     )

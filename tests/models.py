@@ -55,3 +55,30 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, **kw: Any) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, **kw)).fit(x, y)
+
+
+def brightness_onnx(path: Path, size: tuple[int, int]) -> Path:
+    """A tiny real ONNX image model: mean brightness -> logistic -> P(defect), P(ok)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.array([[-8.0, 8.0]], np.float32), "w")
+    b = numpy_helper.from_array(np.array([2.0, -2.0], np.float32), "b")
+    ax = numpy_helper.from_array(np.array([1], np.int64), "ax")
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "ax"], ["m2"]),
+        helper.make_node("Gemm", ["m2", "w", "b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, *size])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        [w, b, ax],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path

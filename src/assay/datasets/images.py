@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -119,3 +120,46 @@ class ImageBatchDecoder:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+PROPERTY_COLUMNS = (
+    "image_width",
+    "image_height",
+    "image_brightness",
+    "image_contrast",
+    "image_sharpness",
+)
+
+
+def image_properties(path: str | None) -> tuple[float, ...]:
+    """Width, height, brightness (mean grey 0..255), contrast (grey standard deviation) and
+    sharpness (variance of the Laplacian) of one image; nan for an unreadable file."""
+    nan = (math.nan,) * len(PROPERTY_COLUMNS)
+    if path is None:
+        return nan
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            img.draft("L", (256, 256))  # statistics on at most ~256 px: cheap and stable
+            grey = img.convert("L")
+            if max(grey.size) > 256:
+                grey.thumbnail((256, 256))
+            g = np.asarray(grey, dtype=np.float64)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return nan
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return (float(width), float(height), float(g.mean()), float(g.std()), math.nan)
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4.0 * g[1:-1, 1:-1]
+    return (float(width), float(height), float(g.mean()), float(g.std()), float(lap.var()))
+
+
+def add_image_properties(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> pa.RecordBatch:
+    """Append the property columns (slicing columns for where errors cluster)."""
+    values = list(pool.map(image_properties, batch.column(cols.PATH).to_pylist()))
+    for k, name in enumerate(PROPERTY_COLUMNS):
+        if name in batch.schema.names:  # a manifest may already carry its own measurement
+            continue
+        batch = batch.append_column(
+            name, pa.array([v[k] for v in values], pa.float64(), from_pandas=True)
+        )
+    return batch

@@ -13,6 +13,7 @@ import pyarrow as pa
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, VersionRef, check_name
 from assay.datasets import columns as cols
+from assay.datasets.images import add_image_properties
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.workspace import Workspace
@@ -52,6 +53,7 @@ def register_dataset(
                 for batch in source.batches():
                     if source.kind == "image":
                         batch = add_file_digests(batch, pool)
+                        batch = add_image_properties(batch, pool)
                     digest.add_items(batch)
                     yield batch
 

@@ -45,9 +45,7 @@ def table(tmp_path: Path) -> dict[str, Path]:
 
 def test_add_list_show_validate(capsys: pytest.CaptureFixture[str], table: dict[str, Path]) -> None:
     home = table["home"]
-    code, out, _ = assay(
-        capsys,
-        home,
+    add = [
         "dataset",
         "add",
         "parts",
@@ -56,20 +54,10 @@ def test_add_list_show_validate(capsys: pytest.CaptureFixture[str], table: dict[
         "verdict",
         "--id-column",
         "part",
-    )
+    ]
+    code, out, _ = assay(capsys, home, *add)
     assert code == 0 and "added parts@1" in out
-    code, out, _ = assay(
-        capsys,
-        home,
-        "dataset",
-        "add",
-        "parts",
-        str(table["csv"]),
-        "--label-column",
-        "verdict",
-        "--id-column",
-        "part",
-    )
+    code, out, _ = assay(capsys, home, *add)
     assert code == 0 and "unchanged" in out
     assert "parts@1" in assay(capsys, home, "dataset", "list")[1]
     assert "Torque [Nm]" in assay(capsys, home, "dataset", "show", "parts")[1]

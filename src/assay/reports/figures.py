@@ -199,6 +199,18 @@ def _marks(op: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
     return [(name, p, colour) for name, p, colour in named if p]
 
 
+def _marker(name: str, x: float | None, y: float | None, colour: str) -> dict[str, Any]:
+    """One highlighted point (current, cost-optimal, constrained threshold)."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [x],
+        "y": [y],
+        "name": name,
+        "marker": {"size": 12, "color": colour, "symbol": "diamond"},
+    }
+
+
 def operating_figures(result: ValidationResult) -> tuple[str, str]:
     """Rates against the threshold, and the defect-decision ROC curve, with the chosen points."""
     from assay.core.operating_point import point_at, thin_for_plot
@@ -229,26 +241,8 @@ def operating_figures(result: ValidationResult) -> tuple[str, str]:
     ]
     for name, p, colour in _marks(op):
         if p.get("threshold") is not None:
-            lines.append(
-                {
-                    "type": "scatter",
-                    "mode": "markers",
-                    "x": [p["threshold"]],
-                    "y": [p["recall"]],
-                    "name": name,
-                    "marker": {"size": 12, "color": colour, "symbol": "diamond"},
-                }
-            )
-        roc.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "x": [p["false_alarm_rate"]],
-                "y": [p["recall"]],
-                "name": name,
-                "marker": {"size": 12, "color": colour, "symbol": "diamond"},
-            }
-        )
+            lines.append(_marker(name, p["threshold"], p["recall"], colour))
+        roc.append(_marker(name, p["false_alarm_rate"], p["recall"], colour))
     positive = op.get("positive", "positive")
     return (
         _fig(

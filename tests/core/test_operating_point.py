@@ -98,3 +98,30 @@ def test_policy_costs_and_constraint() -> None:
         )
     with pytest.raises(InputError, match="costs"):
         parse_policy({"checks": ["accuracy >= 0.5"], "costs": {"false_alarms": 1}}, LABELS, "ok")
+
+
+def test_one_vs_rest_sweeps_count_each_class_against_the_rest() -> None:
+    y, s = data(3)
+    acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100))
+    sw = acc.finalize(acc.update(acc.empty(), make_batch(y, s))).extras["operating_sweep"]
+    assert "sweep" not in sw  # no good class: no defect-vs-good decision
+    for k, label in enumerate(LABELS):
+        per = sw["one_vs_rest"][label]
+        for i, t in enumerate(per["threshold"]):
+            flagged, is_k = s[:, k] >= t - 1e-12, y == k
+            assert per["tp"][i] == int((flagged & is_k).sum())
+            assert per["fp"][i] == int((flagged & ~is_k).sum())
+
+
+def test_constraint_may_name_a_class() -> None:
+    def constraint(text: str) -> str | None:
+        p = parse_policy(
+            {"checks": ["accuracy >= 0.5"], "operating_constraint": text}, LABELS, "ok"
+        )
+        return p.constraint_class
+
+    assert constraint("recall[void] >= 0.9") == "void"
+    assert constraint("recall >= 0.9") is None
+    assert constraint("recall[defect] >= 0.9") is None  # the defect-vs-good decision
+    with pytest.raises(InputError, match="unknown class 'dent'"):
+        constraint("recall[dent] >= 0.9")

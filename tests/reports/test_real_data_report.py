@@ -3,6 +3,7 @@ threshold analysis; screenshots saved as test artifacts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,11 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
     main(["dataset", "add", "neu", str(root), "--home", home])
     main(["model", "add", "neu", str(onnx), "--spec", str(spec), "--home", home])
     out = tmp_path / "run"
+    policy = tmp_path / "neu-policy.yaml"
+    policy.write_text(
+        "checks:\n  - accuracy >= 0.3\ncosts: {false_alarm: 1, missed_defect: 5}\n"
+        "operating_constraint: recall[scratches] >= 0.9\n"
+    )
     main(
         [
             "validate",
@@ -130,6 +136,8 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
             "neu",
             "--dataset",
             "neu",
+            "--policy",
+            str(policy),
             "--slice",
             "n_boxes",
             "--out",
@@ -142,4 +150,11 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
     texts = open_report(out / "report.html", artifacts / "neu-det-report.png")
     assert "candidates for expert review" in texts["doubtful-labels"]
     assert "n_boxes = 1" in texts["slices"]
+    # Six classes and no good one: thresholds one-vs-rest, the constraint on the class it names.
+    assert "Thresholds per class" in texts["operating-point"]
+    per_class = json.loads((out / "result.json").read_text())["operating_point"]["one_vs_rest"]
+    assert set(per_class) == set(labels)
+    assert per_class["scratches"]["meeting_constraint"]["recall"] >= 0.9
+    assert all("meeting_constraint" not in c for k, c in per_class.items() if k != "scratches")
+    assert all(c["cost_optimal"]["threshold"] is not None for c in per_class.values())
     assert "Where errors cluster" in texts["error-slices"]

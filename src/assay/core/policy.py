@@ -127,6 +127,9 @@ class Policy:
     # ("recall", 0.99) or ("false_alarm_rate", 0.01) on the defect decision.
     costs: Costs | None = None
     operating_constraint: tuple[str, float] | None = None
+    # The class a constraint names (``recall[scratch] >= 0.99``): the one-vs-rest sweep of that class
+    # only. None: the headline decision (binary / defect vs good), or every class one-vs-rest.
+    constraint_class: str | None = None
 
     @property
     def needs_baseline(self) -> bool:
@@ -141,6 +144,7 @@ class Policy:
             "operating_constraint": None
             if self.operating_constraint is None
             else list(self.operating_constraint),
+            "constraint_class": self.constraint_class,
             "confidence": self.confidence,
             "power": self.power,
             "evidence": self.evidence,
@@ -401,6 +405,7 @@ def parse_policy(
     )
     costs = _parse_costs(raw.get("costs"), _where(raw.get("costs"), source))
     constraint = _parse_constraint(raw.get("operating_constraint"), source)
+    constraint_class = _constraint_class(raw.get("operating_constraint"), labels, source)
     # Columns named by a check's slice join the policy's slice columns.
     columns = tuple(context["slices"])
     return Policy(
@@ -414,6 +419,7 @@ def parse_policy(
         source,
         costs,
         constraint,
+        constraint_class,
     )
 
 
@@ -453,6 +459,21 @@ def _parse_constraint(raw: Any, source: str) -> tuple[str, float] | None:
     if not 0.0 <= bound <= 1.0:
         raise InputError(f"{source}: operating_constraint bound {bound} must lie in [0, 1]")
     return metric, bound
+
+
+def _constraint_class(raw: Any, labels: Sequence[str], source: str) -> str | None:
+    """The class in ``recall[scratch] >= 0.99``, checked against the model's labels."""
+    match = None if raw is None else re.match(r"^\s*recall\[([^\]]+)\]", str(raw))
+    if match is None:
+        return None
+    name = match[1].strip()
+    if name == "defect" and name not in labels:
+        return None  # the headline decision: any defect class against the good one
+    if name not in labels:
+        raise InputError(
+            f"{source}: operating_constraint names unknown class {name!r} (classes: {', '.join(labels)})"
+        )
+    return name
 
 
 def default_policy(has_baseline: bool, majority_rate: float) -> Policy:

@@ -171,36 +171,69 @@ def judge(
 def operating_point(
     result: ValidationResult, spec: ModelSpec, policy: Policy
 ) -> dict[str, Any] | None:
-    """Where the model runs now, and where the policy's costs or constraint would put it."""
+    """Where the model runs now, and where the policy's costs or constraint would put it.
+
+    The headline decision (binary positive, or any defect against the good class) comes first; a
+    multiclass model also gets every class one-vs-rest under ``one_vs_rest``. A constraint naming a
+    class (``recall[scratch] >= 0.99``) applies to that class's sweep only.
+    """
     sweep = result.operating_sweep
-    if not sweep or not sweep["sweep"]["threshold"]:
+    if not sweep:
         return None
     cm = np.asarray(result.confusion_matrix)
-    if len(spec.labels) == 2 and spec.positive_index is not None:
-        pos = spec.positive_index
-        tp, fn = cm[pos, pos], cm[pos, 1 - pos]
-        fp, tn = cm[1 - pos, pos], cm[1 - pos, 1 - pos]
-        rule = (
-            f"{spec.labels[pos]} when its score >= {spec.threshold}"
-            if spec.threshold is not None
-            else "argmax"
-        )
-    else:
-        good = spec.negative_index
-        assert good is not None
-        defect = np.arange(len(spec.labels)) != good
-        tp = cm[np.ix_(defect, defect)].sum()
-        fn = cm[defect, good].sum()
-        fp = cm[good, defect].sum()
-        tn = cm[good, good]
-        rule = "argmax (defect when any defect class wins)"
+    named = policy.constraint_class
+    out: dict[str, Any] = {}
+    if sweep.get("sweep") and sweep["sweep"]["threshold"]:
+        if len(spec.labels) == 2 and spec.positive_index is not None:
+            pos = spec.positive_index
+            tp, fn = cm[pos, pos], cm[pos, 1 - pos]
+            fp, tn = cm[1 - pos, pos], cm[1 - pos, 1 - pos]
+            rule = (
+                f"{spec.labels[pos]} when its score >= {spec.threshold}"
+                if spec.threshold is not None
+                else "argmax"
+            )
+            headline_class: str | None = spec.labels[pos]
+        else:
+            good = spec.negative_index
+            assert good is not None
+            defect = np.arange(len(spec.labels)) != good
+            tp = cm[np.ix_(defect, defect)].sum()
+            fn = cm[defect, good].sum()
+            fp = cm[good, defect].sum()
+            tn = cm[good, good]
+            rule = "argmax (defect when any defect class wins)"
+            headline_class = None
+        constraint = policy.operating_constraint if named in (None, headline_class) else None
+        out = {
+            "positive": sweep["positive"],
+            "current": _current(tp, fp, fn, tn, rule, spec.threshold),
+            **analyse_operating_point(sweep["sweep"], policy.costs, constraint),
+        }
+    per_class = sweep.get("one_vs_rest")
+    if per_class:
+        out["one_vs_rest"] = {}
+        for k, label in enumerate(spec.labels):
+            s = per_class.get(label)
+            if not s or not s["threshold"]:
+                continue
+            tp = cm[k, k]
+            fn, fp = cm[k].sum() - tp, cm[:, k].sum() - tp
+            constraint = policy.operating_constraint if named in (None, label) else None
+            out["one_vs_rest"][label] = {
+                "current": _current(tp, fp, fn, cm.sum() - tp - fn - fp, "argmax", None),
+                **analyse_operating_point(s, policy.costs, constraint),
+            }
+    return out or None
+
+
+def _current(
+    tp: Any, fp: Any, fn: Any, tn: Any, rule: str, threshold: float | None
+) -> dict[str, Any]:
+    """The operating point the model's decision rule takes now."""
     current = point_at(
         {"threshold": [float("nan")], "tp": [tp], "fp": [fp], "fn": [fn], "tn": [tn]}, 0
     )
-    current["threshold"] = spec.threshold
+    current["threshold"] = threshold
     current["rule"] = rule
-    return {
-        "positive": sweep["positive"],
-        "current": current,
-        **analyse_operating_point(sweep["sweep"], policy.costs, policy.operating_constraint),
-    }
+    return current

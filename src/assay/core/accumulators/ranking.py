@@ -261,13 +261,19 @@ class ScoreHistogramAccumulator:
                 "positive": self.labels[self.positive_index],
                 "sweep": sweep(runs[self.positive_index]),
             }
+        # Multiclass: each class against the rest ("flag as <class> when its score >= t"), lighter
+        # sweeps since there are k of them; plus the defect-vs-good decision when there is a good class.
+        out: dict[str, Any] = {
+            "one_vs_rest": {
+                label: sweep(run, max_points=500)
+                for label, run in zip(self.labels, runs, strict=True)
+            }
+        }
         if self.negative_index is not None:
             good = self.labels[self.negative_index]
-            return {
-                "positive": f"defect (not {good})",
-                "sweep": sweep(defect_run(runs[self.negative_index])),
-            }
-        return None
+            out["positive"] = f"defect (not {good})"
+            out["sweep"] = sweep(defect_run(runs[self.negative_index]))
+        return out
 
     def finalize(self, state: ScoreHistogramState) -> Finalized:
         conf = self.intervals.confidence

@@ -35,11 +35,15 @@ def add_dataset(
     format: str | None = None,
     label_column: str | None = None,
     id_column: str | None = None,
+    annotations: Path | str | None = None,
     home: Path | str | None = None,
 ) -> DatasetVersion:
-    """Register a dataset version (identical content returns the existing version)."""
+    """Register a dataset version (identical content returns the existing version).
+
+    ``annotations``: a long table (item_id, annotator, label) when several experts label each item.
+    """
     return dataset_service.register_dataset(
-        _ws(home), name, path, format, label_column, id_column
+        _ws(home), name, path, format, label_column, id_column, annotations
     ).dataset
 
 

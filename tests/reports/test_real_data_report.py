@@ -32,7 +32,14 @@ def open_report(report: Path, shot: Path) -> dict[str, str]:
         page.goto(report.as_uri())
         page.wait_for_selector("#fig-confusion .main-svg")
         assert errors == []
-        for section in ("error-slices", "doubtful-labels", "operating-point", "slices"):
+        for section in (
+            "error-slices",
+            "doubtful-labels",
+            "operating-point",
+            "slices",
+            "expert-agreement",
+            "error-groups",
+        ):
             loc = page.locator(f"#{section}")
             texts[section] = loc.inner_text() if loc.count() else ""
         page.screenshot(path=str(shot), full_page=True)
@@ -158,3 +165,51 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
     assert all("meeting_constraint" not in c for k, c in per_class.items() if k != "scratches")
     assert all(c["cost_optimal"]["threshold"] is not None for c in per_class.values())
     assert "Where errors cluster" in texts["error-slices"]
+
+
+def test_neu_det_with_three_experts_from_a_long_table(
+    tmp_path: Path, artifacts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real images; two more experts (simulated, 8% and 15% of labels changed) join the folder's."""
+    import pandas as pd
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from assay.demo.models import to_onnx_image_model
+
+    size = (32, 32)
+    root, images, x, y = neu_det(size)
+    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
+        x[::3], y[::3]
+    )
+    labels = [str(c) for c in model.classes_]
+    rng = np.random.default_rng(7)
+    rows = []
+    for expert, flip in (("folder", 0.0), ("kim", 0.08), ("lee", 0.15)):
+        given = np.where(rng.random(len(y)) < flip, rng.choice(labels, len(y)), y)
+        ids = [p.relative_to(root).as_posix() for p in images]
+        rows.append(pd.DataFrame({"item_id": ids, "annotator": expert, "label": given}))
+    table = pd.concat(rows)
+    annotations = tmp_path / "experts.csv"
+    table.to_csv(annotations, index=False)
+    onnx = to_onnx_image_model(model, size, 1, tmp_path / "neu.onnx")
+    spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
+    home = str(tmp_path / "home")
+    add = ["dataset", "add", "neu3", str(root), "--annotations", str(annotations)]
+    assert main([*add, "--home", home]) == 0
+    main(["model", "add", "neu", str(onnx), "--spec", str(spec), "--home", home])
+    out = tmp_path / "run"
+    main(["validate", "--model", "neu", "--dataset", "neu3", "--out", str(out), "--home", home])
+    capsys.readouterr()
+    texts = open_report(out / "report.html", artifacts / "neu-det-experts-report.png")
+    ea = json.loads((out / "result.json").read_text())["expert_agreement"]
+    wide = table.pivot(index="item_id", columns="annotator", values="label")
+    from sklearn.metrics import cohen_kappa_score
+
+    pair = next(p for p in ea["expert_pairs"] if {p["a"], p["b"]} == {"kim", "lee"})
+    assert pair["kappa"] == pytest.approx(cohen_kappa_score(wide["kim"], wide["lee"]))
+    assert pair["n_items"] == len(images)
+    assert ea["experts"] == ["folder", "kim", "lee"] and "adjudicated" in ea["reference"]
+    assert "Model vs each expert" in texts["expert-agreement"]
+    assert ea["comparison"]["statement"].split()[0] == "the"

@@ -54,13 +54,23 @@ def dataset_add(
     format: Annotated[
         str | None, typer.Option("--format", help="Reader to use; detected when omitted.")
     ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Several experts' labels: a table with item_id, annotator and label columns."
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Register a dataset version (re-adding identical content changes nothing)."""
+    """Register a dataset version (re-adding identical content changes nothing).
+
+    Several experts per item: give label_<annotator> columns, or --annotations. Without a label
+    column, an item's reference label is the experts' majority; items without one are disputed.
+    """
     from assay.services.datasets import register_dataset
 
     ws = _workspace(home)
-    registered = register_dataset(ws, name, path, format, label_column, id_column)
+    registered = register_dataset(ws, name, path, format, label_column, id_column, annotations)
     d = registered.dataset
     verb = "added" if registered.created else "unchanged, already registered as"
     console.print(

@@ -64,7 +64,13 @@ def print_summary(result: ValidationResult) -> None:
     console.print(table)
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
-            console.print(f"  [red]{n}[/] not judged: {reason}")
+            console.print(f"  [red]{n}[/] not judged: {escape(reason)}")
+    comparison = (result.expert_agreement or {}).get("comparison")
+    if comparison:
+        console.print(
+            f"experts: {escape(comparison['statement'])} (model κ {_fmt(comparison['model_mean_kappa'])}, "
+            f"experts κ {_fmt(comparison['expert_mean_kappa'])})"
+        )
 
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few": "magenta"}

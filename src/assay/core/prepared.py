@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 MISSING_LABEL = -1
 UNKNOWN_LABEL = -2
+DISPUTED_LABEL = -3  # several experts, no majority: reported as disputed, not judged
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,10 @@ class ValidationResult:
     error_slices: list[dict[str, Any]] = field(default_factory=list)
     error_slice_search: dict[str, Any] | None = None
     doubtful_labels: dict[str, Any] | None = None
+    # Several experts per item: their agreement, the model's agreement with each, disputed items.
+    expert_agreement: dict[str, Any] | None = None
+    # Misclassified items grouped by similarity (embedding or image descriptors).
+    error_groups: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -105,6 +109,8 @@ class ValidationResult:
             "error_slices": self.error_slices,
             "error_slice_search": self.error_slice_search,
             "doubtful_labels": self.doubtful_labels,
+            "expert_agreement": self.expert_agreement,
+            "error_groups": self.error_groups,
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
@@ -147,5 +153,7 @@ class ValidationResult:
             error_slices=data.get("error_slices", []),
             error_slice_search=data.get("error_slice_search"),
             doubtful_labels=data.get("doubtful_labels"),
+            expert_agreement=data.get("expert_agreement"),
+            error_groups=data.get("error_groups"),
             operating_sweep=data.get("operating_sweep"),
         )

@@ -9,22 +9,37 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.core.prepared import MISSING_LABEL, UNKNOWN_LABEL
+from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, UNKNOWN_LABEL
 
 ITEM_ID = "__item_id"
 LABEL = "__label"
 PATH = "__path"  # absolute path of the item's file (image datasets)
 SHA256 = "__sha256"  # content digest of that file, checked again when it is read
 
-RESERVED = (ITEM_ID, LABEL, PATH, SHA256)
+# Experts disagree and no strict majority gives a reference label (only with several experts).
+DISPUTED = "__disputed"
+
+RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED)
 
 
 def label_indices(batch: pa.RecordBatch, labels: tuple[str, ...]) -> npt.NDArray[np.int64]:
-    """Index of each row's label in ``labels``: -1 when the row has none, -2 when it is not listed."""
+    """Index of each row's label in ``labels``: -1 when the row has none, -2 when it is not listed,
+    -3 when the experts dispute it."""
     column = batch.column(LABEL)
     index = pc.index_in(column, value_set=pa.array(labels, pa.string()))
     out: npt.NDArray[np.int64] = np.asarray(
         index.fill_null(UNKNOWN_LABEL).to_numpy(zero_copy_only=False), dtype=np.int64
     )
     out[column.is_null().to_numpy(zero_copy_only=False)] = MISSING_LABEL
+    if DISPUTED in batch.schema.names:
+        disputed = batch.column(DISPUTED).fill_null(False).to_numpy(zero_copy_only=False)
+        out[np.asarray(disputed, dtype=bool)] = DISPUTED_LABEL
     return out
+
+
+ANNOTATOR_PREFIX = "label_"  # label_<annotator>: one expert's labels, when several label each item
+
+
+def annotator_columns(names: list[str]) -> list[str]:
+    """The ``label_<annotator>`` columns among ``names``, in table order."""
+    return [n for n in names if n.startswith(ANNOTATOR_PREFIX) and len(n) > len(ANNOTATOR_PREFIX)]

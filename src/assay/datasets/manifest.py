@@ -40,7 +40,7 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
     if PATH_COLUMN not in schema.names:
         raise InputError(f"{path}: a manifest needs a {PATH_COLUMN!r} column")
     label_column = options.label_column or "label"
-    check_columns(schema, path, label_column, options.id_column)
+    check_columns(schema, path, label_column, options.id_column, options.annotated)
     root = path.parent.resolve()
     keep_text = [PATH_COLUMN, label_column] + ([options.id_column] if options.id_column else [])
 
@@ -60,6 +60,7 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
         files=[path],
         batches=batches,
         options={"label_column": label_column, "id_column": options.id_column},
+        has_label=label_column in schema.names,
     )
 
 

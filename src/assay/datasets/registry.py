@@ -21,6 +21,8 @@ class ReadOptions:
 
     label_column: str | None = None
     id_column: str | None = None
+    # Experts' labels come from a separate annotations table: the label column may be absent.
+    annotated: bool = False
 
 
 @dataclass(frozen=True)

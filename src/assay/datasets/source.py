@@ -28,3 +28,5 @@ class DatasetSource:
     batches: Callable[[], Iterator[pa.RecordBatch]]
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. "ignored 3 files that are not images"
+    # False when no label column exists and the experts' consensus gives the reference label.
+    has_label: bool = True

@@ -66,7 +66,7 @@ def iter_table(
         ) from None
 
 
-def _as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+def as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_floating(array.type):
         # 1.0 -> "1": labels and ids written as floats by spreadsheets still match "1".
         as_int = pc.cast(array, pa.int64(), safe=False)
@@ -81,24 +81,40 @@ def with_reserved_columns(
     """Add the reserved item-id and label columns to a batch of source rows."""
     n = batch.num_rows
     if id_column is not None:
-        ids = _as_string(batch.column(id_column))
+        ids = as_string(batch.column(id_column))
     else:
         ids = pc.cast(pa.array(range(start_row, start_row + n), pa.int64()), pa.string())
-    labels = _as_string(batch.column(label_column))
+    # No label column: the experts' label_<annotator> columns give the consensus later on.
+    labels = (
+        as_string(batch.column(label_column))
+        if label_column in batch.schema.names
+        else pa.nulls(n, pa.string())
+    )
     arrays = [ids, labels, *batch.columns]
     names = [cols.ITEM_ID, cols.LABEL, *batch.schema.names]
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def check_columns(schema: pa.Schema, path: Path, label_column: str, id_column: str | None) -> None:
-    """Raise InputError when a named column is missing or a reserved name is used."""
+def check_columns(
+    schema: pa.Schema,
+    path: Path,
+    label_column: str,
+    id_column: str | None,
+    annotated: bool = False,
+) -> None:
+    """Raise InputError when a named column is missing or a reserved name is used.
+
+    The label column may be absent when experts' labels (``label_<annotator>`` columns, or an
+    annotations table: ``annotated``) will give the consensus instead.
+    """
     names = set(schema.names)
     clash = names & set(cols.RESERVED)
     if clash:
         raise InputError(f"{path}: column name {sorted(clash)[0]!r} is reserved by Assay")
-    if label_column not in names:
+    if label_column not in names and not (annotated or cols.annotator_columns(schema.names)):
         raise InputError(
-            f"{path}: label column {label_column!r} not found (columns: {_preview(schema.names)})"
+            f"{path}: label column {label_column!r} not found, and no label_<annotator> columns "
+            f"(columns: {_preview(schema.names)})"
         )
     if id_column is not None and id_column not in names:
         raise InputError(
@@ -126,7 +142,7 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
     label_column = options.label_column or "label"
     id_column = options.id_column
     schema = table_schema(path)
-    check_columns(schema, path, label_column, id_column)
+    check_columns(schema, path, label_column, id_column, options.annotated)
     keep_text = [label_column] + ([id_column] if id_column else [])
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -142,6 +158,7 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
         files=[path],
         batches=batches,
         options={"label_column": label_column, "id_column": id_column},
+        has_label=label_column in schema.names,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from assay.core.batch import ScoredBatch
 from assay.core.failures import FailureLog
-from assay.core.prepared import MISSING_LABEL, PreparedBatch
+from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
 from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
 
@@ -175,4 +175,6 @@ def _reason(finite: bool, label_index: int) -> str:
         return "model scores are not probabilities (non-finite, negative, or not summing to 1)"
     if label_index == MISSING_LABEL:
         return "no expert label"
+    if label_index == DISPUTED_LABEL:
+        return "disputed: the experts' labels have no majority"
     return "expert label is not one of the model's labels"

@@ -8,11 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, VersionRef, check_name
 from assay.datasets import columns as cols
+from assay.datasets.annotations import (
+    LongAnnotations,
+    annotator_name,
+    consensus,
+    with_consensus,
+)
 from assay.datasets.images import add_image_properties
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
@@ -33,17 +41,31 @@ def register_dataset(
     fmt: str | None = None,
     label_column: str | None = None,
     id_column: str | None = None,
+    annotations: Path | str | None = None,
 ) -> Registered:
-    """Read ``path``, store its manifest and catalogue it; identical content is a no-op."""
+    """Read ``path``, store its manifest and catalogue it; identical content is a no-op.
+
+    ``annotations``: a long table (item_id, annotator, label) of several experts' labels, joined
+    to the items by id; see ``assay.datasets.annotations`` for how the reference label follows.
+    """
     check_name(name, "dataset")
     src = Path(path).expanduser()
     if not src.exists():
         raise InputError(f"path does not exist: {src}")
+    long = LongAnnotations.load(Path(annotations)) if annotations is not None else None
     reader = get_reader(fmt) if fmt else detect_reader(src)
-    source = reader.open(src, ReadOptions(label_column=label_column, id_column=id_column))
-    digest = VersionDigest(source.format, source.options)
+    source = reader.open(
+        src,
+        ReadOptions(label_column=label_column, id_column=id_column, annotated=long is not None),
+    )
+    options = dict(source.options)
+    digest = VersionDigest(source.format, options)
     for f in source.files:
         digest.add_file(f, source.root)
+    if long is not None:
+        digest.add_file(long.path, long.path.parent)
+        options["annotations"] = str(long.path.resolve())
+    experts = Experts(long)
 
     tmp = ws.files.temp_dir()
     try:
@@ -54,6 +76,7 @@ def register_dataset(
                     if source.kind == "image":
                         batch = add_file_digests(batch, pool)
                         batch = add_image_properties(batch, pool)
+                    batch = experts.apply(batch, source.has_label)
                     digest.add_items(batch)
                     yield batch
 
@@ -66,7 +89,14 @@ def register_dataset(
             return Registered(existing, created=False)
         final = ws.files.put_dir(tmp, ws.files.dataset_dir(version))
         assert stats.schema is not None
-        notes = list(source.notes)
+        notes = list(source.notes) + experts.notes()
+        if experts.annotators:
+            options["annotators"] = list(experts.annotators)
+            options["reference_label"] = (
+                f"the dataset's {options.get('label_column') or 'label'} column (adjudicated)"
+                if source.has_label
+                else f"the consensus (strict majority) of {len(experts.annotators)} experts"
+            )
         if stats.n_unlabelled:
             notes.append(
                 f"{stats.n_unlabelled} item(s) have no label and will be reported as not judged"
@@ -81,7 +111,7 @@ def register_dataset(
             format=source.format,
             kind=source.kind,
             source=str(src.resolve()),
-            options=source.options,
+            options=options,
             n_items=stats.n_items,
             label_counts=dict(sorted(stats.label_counts.items())),
             columns=[
@@ -95,6 +125,59 @@ def register_dataset(
         return Registered(record, created=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Experts:
+    """Several experts' labels on the way into the manifest: joined, counted, and turned into the
+    consensus label (or, beside an adjudicated label column, into the disputed flag only)."""
+
+    def __init__(self, long: LongAnnotations | None) -> None:
+        self.long = long
+        self.annotators: tuple[str, ...] = ()
+        self.n_disputed = 0
+        self.has_label = True
+        self._unique = long.unique_ids() if long is not None else None
+        self._matched = np.zeros(0 if self._unique is None else len(self._unique), dtype=bool)
+
+    def apply(self, batch: pa.RecordBatch, has_label: bool) -> pa.RecordBatch:
+        if self.long is not None:
+            assert self._unique is not None
+            ids = batch.column(cols.ITEM_ID)
+            self._matched |= np.asarray(
+                pc.is_in(self._unique, value_set=ids).to_numpy(zero_copy_only=False), dtype=bool
+            )
+            batch = self.long.join(batch)
+        names = cols.annotator_columns(batch.schema.names)
+        if not names:
+            return batch
+        self.annotators = tuple(annotator_name(c) for c in names)
+        self.has_label = has_label
+        if has_label:  # an adjudicated label stays the reference; disputes are only counted
+            _, disputed = consensus([batch.column(c) for c in names])
+            self.n_disputed += int(disputed.sum())
+            return batch
+        batch = with_consensus(batch)
+        self.n_disputed += int(pc.sum(batch.column(cols.DISPUTED)).as_py() or 0)
+        return batch
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.long is not None:
+            unmatched = int((~self._matched).sum())
+            if unmatched == self._matched.size:
+                raise InputError(
+                    f"{self.long.path}: no annotated item_id matches an item of the dataset "
+                    "(item ids come from --id-column, or are row numbers / relative paths)"
+                )
+            if unmatched:
+                out.append(f"{unmatched} annotated item id(s) name no item of the dataset")
+        if self.annotators:
+            out.append(
+                f"{len(self.annotators)} experts ({', '.join(self.annotators)}); "
+                f"{self.n_disputed} item(s) without a majority label"
+                + (", reported as disputed, not judged" if not self.has_label else "")
+            )
+        return out
 
 
 def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:

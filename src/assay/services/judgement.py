@@ -18,6 +18,7 @@ from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
 from assay.core.verdict import evaluate_policy
+from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
 from assay.services.error_slices import search_error_slices
@@ -156,8 +157,17 @@ def judge(
             spec,
             (ledger_dir or cand_dir) / "doubtful_labels.parquet",
         )
+    agreement = analyse_agreement(
+        Path(dataset.manifest_path),
+        cand_dir / "predictions.parquet",
+        spec.labels,
+        str(dataset.options.get("reference_label", "the dataset's label column")),
+        intervals,
+        (ledger_dir or cand_dir) / "disputed_items.parquet",
+    )
     return replace(
         cand,
+        expert_agreement=agreement,
         doubtful_labels=doubtful,
         error_slices=error_slices,
         error_slice_search=search,

@@ -214,7 +214,7 @@ def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
         files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
         files["junit.xml"] = run_dir / "junit.xml"
         files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
-    for extra in ("comparison.parquet", "doubtful_labels.parquet"):
+    for extra in ("comparison.parquet", "doubtful_labels.parquet", "disputed_items.parquet"):
         if (run_dir / extra).exists():
             files[extra] = run_dir / extra
     return files
@@ -237,6 +237,8 @@ def _run_models(
             _start(ws, m, dv, config, environment)
             started.append(m)
         decoder, columns = _decoder(models[0].spec)
+        if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
+            columns.append(cols.DISPUTED)
         batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
         first, *rest = models
         assert first.sink is not None

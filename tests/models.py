@@ -82,3 +82,36 @@ def brightness_onnx(path: Path, size: tuple[int, int]) -> Path:
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def embedding_onnx(path: Path, weights: np.ndarray, projection: np.ndarray) -> Path:
+    """A linear ONNX classifier with a second output: ``embedding = x @ projection``,
+    ``probabilities = softmax(x @ weights)``; what a network's penultimate layer gives."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    d, k = weights.shape
+    nodes = [
+        helper.make_node("MatMul", ["features", "p"], ["embedding"]),
+        helper.make_node("MatMul", ["features", "w"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", d])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", k]),
+            helper.make_tensor_value_info(
+                "embedding", TensorProto.FLOAT, ["N", projection.shape[1]]
+            ),
+        ],
+        [
+            numpy_helper.from_array(weights.astype(np.float32), "w"),
+            numpy_helper.from_array(projection.astype(np.float32), "p"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path

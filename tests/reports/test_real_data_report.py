@@ -157,6 +157,13 @@ def test_neu_det_report_shows_slices_and_doubtful_labels(
     texts = open_report(out / "report.html", artifacts / "neu-det-report.png")
     assert "candidates for expert review" in texts["doubtful-labels"]
     assert "n_boxes = 1" in texts["slices"]
+    # Misclassified images grouped by look (no embedding output: image descriptors), all of them.
+    result = json.loads((out / "result.json").read_text())
+    groups = result["error_groups"]
+    n_errors = result["n_judged"] - sum(result["confusion_matrix"][i][i] for i in range(6))
+    assert groups["n_errors"] == n_errors == sum(g["n_items"] for g in groups["groups"])
+    assert "Misclassified items that look alike" in texts["error-groups"]
+    assert "image descriptors" in texts["error-groups"]
     # Six classes and no good one: thresholds one-vs-rest, the constraint on the class it names.
     assert "Thresholds per class" in texts["operating-point"]
     per_class = json.loads((out / "result.json").read_text())["operating_point"]["one_vs_rest"]

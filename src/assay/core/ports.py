@@ -18,6 +18,24 @@ class Runtime(Protocol):
         ...
 
 
+class EmbeddingRuntime(Runtime, Protocol):
+    """A runtime that also returns the spec's embedding output, from the same run."""
+
+    def predict_with_embedding(
+        self, inputs: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
+
+
+class EmbeddingSink(Protocol):
+    """Receives the embedding vectors of misclassified items, with their row in the dataset."""
+
+    def write(
+        self, rows: npt.NDArray[np.int64], item_ids: list[str], vectors: npt.NDArray[np.float32]
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Decoder(Protocol):
     """Turns one raw dataset batch into model inputs, recording rows it cannot read."""
 

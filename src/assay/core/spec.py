@@ -57,6 +57,9 @@ class OutputSpec:
 
     name: str | None = None
     kind: OutputKind = "probabilities"
+    # A model output holding a feature vector per item (e.g. the penultimate layer): misclassified
+    # items are grouped by similarity on it. None: images are grouped on image descriptors.
+    embedding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class ModelSpec:
         out: dict[str, Any] = {"kind": self.output.kind}
         if self.output.name is not None:
             out["name"] = self.output.name
+        if self.output.embedding is not None:
+            out["embedding"] = self.output.embedding
         data: dict[str, Any] = {
             "task": self.task,
             "labels": list(self.labels),
@@ -226,8 +231,14 @@ def parse_model_spec(raw: Any) -> ModelSpec:
     out = raw.get("output", {}) or {}
     if not isinstance(out, Mapping):
         raise InputError("spec: output must be a mapping")
-    _known_keys(out, {"name", "kind"}, "output.")
+    _known_keys(out, {"name", "kind", "embedding"}, "output.")
+    embedding = out.get("embedding")
+    if embedding is not None and (not isinstance(embedding, str) or not embedding):
+        raise InputError("spec: output.embedding must name a model output")
+    if embedding is not None and embedding == out.get("name"):
+        raise InputError("spec: output.embedding and output.name name the same output")
     output = OutputSpec(
+        embedding=embedding,
         name=out.get("name"),
         kind=_choice(out.get("kind", "probabilities"), ["probabilities", "logits"], "output.kind"),  # type: ignore[arg-type]
     )

@@ -163,3 +163,34 @@ def add_image_properties(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> pa.
             name, pa.array([v[k] for v in values], pa.float64(), from_pandas=True)
         )
     return batch
+
+
+DESCRIPTOR_SIZE = (32, 32)
+
+
+def image_descriptor(path: str | None, expected_sha256: str | None) -> npt.NDArray[np.float64]:
+    """A small appearance vector for grouping similar images: the 8x8 layout of grey and of edge
+    strength and a 16-bin histogram (all after normalising the image's brightness and contrast),
+    then overall brightness, contrast and sharpness.
+
+    Not a learned embedding; it groups images that look alike (dark, blurred, streaked...), which
+    is what a model without an embedding output leaves us. nan when the image cannot be read.
+    """
+    n = 64 + 64 + 16 + 3
+    if path is None:
+        return np.full(n, np.nan)
+    try:
+        g = decode_image(path, expected_sha256, DESCRIPTOR_SIZE, "grayscale")[..., 0] / 255.0
+    except ImageError:
+        return np.full(n, np.nan)
+    # Pattern features on the image with its own brightness and contrast taken out, so that
+    # overall exposure (kept in the last three values) does not drown texture and layout.
+    z = (g - g.mean()) / max(float(g.std()), 1e-6)
+    gy, gx = np.gradient(z)
+    edges = np.hypot(gx, gy)
+    blocks = (8, 4, 8, 4)
+    layout = z.reshape(blocks).mean(axis=(1, 3)).ravel()
+    edge_layout = edges.reshape(blocks).mean(axis=(1, 3)).ravel()
+    hist = np.histogram(np.clip(z, -3, 3), bins=16, range=(-3.0, 3.0))[0] / g.size
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4.0 * g[1:-1, 1:-1]
+    return np.concatenate([layout, edge_layout, hist, [g.mean(), g.std(), lap.std()]])

@@ -8,7 +8,7 @@ from typing import Any
 
 from assay.core.accumulators import Accumulator
 from assay.core.failures import FailureLog
-from assay.core.ports import Decoder, PredictionSink, Runtime
+from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
 
 
@@ -24,6 +24,8 @@ class ModelTask:
     spec: ModelSpec
     accumulators: list[Accumulator[Any]]
     sink: PredictionSink
+    # When set, the runtime's embedding of every misclassified item is written here.
+    embeddings: EmbeddingSink | None = None
 
 
 @dataclass
@@ -40,10 +42,12 @@ class EngineJob:
     should_cancel: Callable[[], bool] = lambda: False
     # Further models judged in the same pass (e.g. the baseline); their outputs follow the first.
     more: list[ModelTask] = field(default_factory=list)
+    embeddings: EmbeddingSink | None = None
 
     @property
     def tasks(self) -> list[ModelTask]:
-        return [ModelTask(self.runtime, self.spec, self.accumulators, self.sink), *self.more]
+        first = ModelTask(self.runtime, self.spec, self.accumulators, self.sink, self.embeddings)
+        return [first, *self.more]
 
 
 @dataclass

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from assay.core.batch import ScoredBatch
 from assay.core.failures import FailureLog
+from assay.core.ports import EmbeddingRuntime
 from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
 from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
@@ -70,7 +71,7 @@ class LocalEngine:
                     raise RunCancelledError()
                 for task, out in zip(tasks, outputs, strict=True):
                     out.states, write = self._process(
-                        task, prepared, out.states, out.failures, out.timings
+                        task, prepared, out.states, out.failures, out.timings, out.n_items
                     )
                     out.n_items += prepared.n_items
                     pending.append(writer.submit(write))
@@ -92,25 +93,41 @@ class LocalEngine:
     def _timings() -> dict[str, float]:
         return {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
 
+    @staticmethod
+    def _run(job: ModelTask, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities, and the embedding when the task collects them, for one model run."""
+        if job.embeddings is None:
+            return to_probabilities(job.runtime.predict(inputs), job.spec), None
+        scores, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
+        return to_probabilities(scores, job.spec), vectors
+
     def _predict(
         self, job: ModelTask, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray
-    ) -> np.ndarray:
-        """Scores for ``inputs``; when the batch fails, retry item by item to isolate the culprits."""
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores (and embeddings) for ``inputs``; when the batch fails, retry item by item to
+        isolate the culprits."""
         k = job.spec.n_classes
         if inputs.shape[0] == 0:
-            return np.zeros((0, k))
+            return np.zeros((0, k)), None
         try:
-            return to_probabilities(job.runtime.predict(inputs), job.spec)
+            return self._run(job, inputs)
         except Exception:
             if inputs.shape[0] == 1:
                 raise
         out = np.full((inputs.shape[0], k), np.nan)
+        vectors: np.ndarray | None = None
         for j in range(inputs.shape[0]):
             try:
-                out[j] = to_probabilities(job.runtime.predict(inputs[j : j + 1]), job.spec)[0]
+                probs, vec = self._run(job, inputs[j : j + 1])
             except Exception as exc:
                 errors[rows[j]] = f"inference failed ({type(exc).__name__})"
-        return out
+                continue
+            out[j] = probs[0]
+            if vec is not None:
+                if vectors is None:
+                    vectors = np.full((inputs.shape[0], vec.shape[1]), np.nan, np.float32)
+                vectors[j] = vec[0]
+        return out, vectors
 
     def _process(
         self,
@@ -119,6 +136,7 @@ class LocalEngine:
         states: list[Any],
         failures: FailureLog,
         timings: dict[str, float],
+        offset: int = 0,
     ) -> tuple[list[Any], Callable[[], None]]:
         """Judge one batch; returns the new states and the write of its predictions, to run next."""
         n = prepared.n_items
@@ -128,8 +146,9 @@ class LocalEngine:
             errors[i] = reason
         rows = np.flatnonzero(prepared.readable)
         t0 = time.perf_counter()
+        vectors: np.ndarray | None = None
         try:
-            probs = self._predict(job, prepared.inputs, errors, rows)
+            probs, vectors = self._predict(job, prepared.inputs, errors, rows)
         except Exception as exc:
             probs = np.full((rows.size, k), np.nan)
             for r in rows:
@@ -163,8 +182,21 @@ class LocalEngine:
 
         ids, labels = prepared.arrow_columns or (prepared.item_ids, prepared.labels)
 
+        wrong = judged[y_pred_all[judged] != label_index[judged]]
+        wrong_vectors = np.zeros((0, 0), np.float32)
+        if vectors is not None and job.embeddings is not None and wrong.size:
+            # Positions among the readable rows, so that the vectors line up with the items.
+            at = np.searchsorted(rows, wrong)
+            wrong_vectors = vectors[at]
+            keep = np.isfinite(wrong_vectors).all(axis=1)
+            wrong, wrong_vectors = wrong[keep], wrong_vectors[keep]
+        embeddings = job.embeddings if vectors is not None and wrong.size else None
+        item_ids = prepared.item_ids
+
         def write() -> None:
             job.sink.write(ids, labels, y_pred_all, scores, errors)
+            if embeddings is not None:
+                embeddings.write(wrong + offset, [item_ids[i] for i in wrong], wrong_vectors)
 
         return states, write
 

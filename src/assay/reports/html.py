@@ -127,6 +127,15 @@ def render_html(result: ValidationResult) -> str:
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
     )
+    error_groups = [
+        g
+        | {
+            "thumbs": thumbnails([ex.get("ref") for ex in g["examples"]])
+            if result.dataset_kind == "image"
+            else []
+        }
+        for g in (result.error_groups or {}).get("groups", [])
+    ]
     return (
         _env()
         .get_template("report.html.j2")
@@ -137,6 +146,7 @@ def render_html(result: ValidationResult) -> str:
             n_errors=n_errors,
             gallery=_gallery(result, result.error_examples, result.confusion_matrix),
             doubtful_thumbs=doubtful_thumbs,
+            error_groups=error_groups,
             # Failures first, then what could not be told, warnings, and passes.
             checks=sorted(
                 (result.verdict or {}).get("checks", []),

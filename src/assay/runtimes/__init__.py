@@ -33,5 +33,8 @@ def load_model(
     if kind == "sklearn":
         from assay.runtimes.sklearn import SklearnRuntime
 
+        if spec.output.embedding is not None:
+            raise InputError("spec output.embedding is supported for ONNX models only")
+
         return SklearnRuntime.load(path, spec)
     raise InputError(f"unknown runtime {kind!r}")

@@ -31,6 +31,7 @@ class OnnxRuntime:
         self.spec = spec
         self.input_name = input_name
         self.output_name = output_name
+        self.embedding_name: str | None = None
         declared = next(i for i in session.get_inputs() if i.name == input_name)
         self._dtype = _DTYPES.get(declared.type, np.float32)
         self.signature = ModelSignature(
@@ -56,6 +57,7 @@ class OnnxRuntime:
         input_name = cls._resolve_input(inputs, spec)
         output_name = cls._resolve_output(outputs, spec)
         runtime = cls(session, spec, input_name, output_name)
+        runtime.embedding_name = cls._resolve_embedding(outputs, spec)
         runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
         smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
         try:
@@ -66,7 +68,29 @@ class OnnxRuntime:
                 f"{str(exc).strip().splitlines()[0][:300]}"
             ) from None
         check_smoke_output(out, spec, output_name)
+        if runtime.embedding_name is not None:
+            _, vectors = runtime.predict_with_embedding(smoke)
+            if vectors.ndim < 2 or vectors.shape[0] != 2:
+                raise InputError(
+                    f"embedding output {runtime.embedding_name!r} gives shape {list(vectors.shape)} "
+                    "for 2 items; it needs one vector per item"
+                )
         return runtime
+
+    @staticmethod
+    def _resolve_embedding(outputs: list[Any], spec: ModelSpec) -> str | None:
+        name = spec.output.embedding
+        if name is None:
+            return None
+        found = next((o for o in outputs if o.name == name), None)
+        if found is None:
+            raise InputError(
+                f"spec output.embedding {name!r} is not a model output "
+                f"(model outputs: {[o.name for o in outputs]})"
+            )
+        if found.type not in _DTYPES:
+            raise InputError(f"embedding output {name!r} is {found.type}, not a float tensor")
+        return name
 
     @staticmethod
     def _resolve_input(inputs: list[Any], spec: ModelSpec) -> str:
@@ -116,6 +140,16 @@ class OnnxRuntime:
                     f"model input {declared.name!r} has shape {shape} but the spec produces "
                     f"[N, {', '.join(map(str, want))}]"
                 )
+
+    def predict_with_embedding(
+        self, inputs: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """Scores and the spec's embedding output, from one run of the model."""
+        assert self.embedding_name is not None
+        feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
+        scores, vectors = self.session.run([self.output_name, self.embedding_name], feed)
+        flat = np.asarray(vectors, dtype=np.float32)
+        return np.asarray(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
 
     def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
         feed = {self.input_name: inputs.astype(self._dtype, copy=False)}

@@ -21,6 +21,7 @@ from assay.core.verdict import evaluate_policy
 from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
+from assay.services.error_groups import find_error_groups
 from assay.services.error_slices import search_error_slices
 
 
@@ -130,6 +131,7 @@ def judge(
     error_slices: list[dict[str, Any]] = []
     search: dict[str, Any] | None = None
     doubtful: dict[str, Any] | None = None
+    groups: dict[str, Any] | None = None
     if config.explore:
         # With a baseline, error_slices follow the broken items (as the issue defines them); the
         # candidate's own errors are searched too, since "where does it fail at all" matters as well.
@@ -157,6 +159,14 @@ def judge(
             spec,
             (ledger_dir or cand_dir) / "doubtful_labels.parquet",
         )
+        groups = find_error_groups(
+            cand_dir / "predictions.parquet",
+            manifest,
+            spec,
+            cand_dir / "error_embeddings.parquet",
+            (ledger_dir or cand_dir) / "error_groups.parquet",
+            config.seed,
+        )
     agreement = analyse_agreement(
         Path(dataset.manifest_path),
         cand_dir / "predictions.parquet",
@@ -168,6 +178,7 @@ def judge(
     return replace(
         cand,
         expert_agreement=agreement,
+        error_groups=groups,
         doubtful_labels=doubtful,
         error_slices=error_slices,
         error_slice_search=search,

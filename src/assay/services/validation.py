@@ -37,6 +37,7 @@ from assay.services.judgement import judge
 from assay.services.models import get_model
 from assay.services.policies import load_policy
 from assay.services.workspace import Workspace
+from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.manifests import manifest_schema, read_manifest
 from assay.store.predictions import ParquetPredictionSink
 
@@ -91,6 +92,7 @@ class _Model:
     run: RunRecord | None = None
     accumulators: list[Accumulator[Any]] = field(default_factory=list)
     sink: ParquetPredictionSink | None = None
+    embeddings: ParquetEmbeddingSink | None = None
     load_s: float = 0.0
 
     @property
@@ -131,6 +133,8 @@ def _start(
         m.spec.negative_index,
     )
     m.sink = ParquetPredictionSink(run_dir / "predictions.parquet", m.spec.labels)
+    if m.spec.output.embedding is not None and config.explore:
+        m.embeddings = ParquetEmbeddingSink(run_dir / "error_embeddings.parquet")
 
 
 def _decoder(spec: ModelSpec) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
@@ -214,7 +218,13 @@ def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
         files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
         files["junit.xml"] = run_dir / "junit.xml"
         files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
-    for extra in ("comparison.parquet", "doubtful_labels.parquet", "disputed_items.parquet"):
+    for extra in (
+        "comparison.parquet",
+        "doubtful_labels.parquet",
+        "disputed_items.parquet",
+        "error_groups.parquet",
+        "error_embeddings.parquet",
+    ):
         if (run_dir / extra).exists():
             files[extra] = run_dir / extra
     return files
@@ -256,6 +266,7 @@ def _run_models(
                 for m in rest
                 if m.sink is not None
             ],
+            embeddings=first.embeddings,
         )
         on_start(dv.n_items)
         t0 = time.perf_counter()
@@ -265,6 +276,8 @@ def _run_models(
             for m in models:
                 if m.sink is not None:
                     m.sink.close()
+                if m.embeddings is not None:
+                    m.embeddings.close()
         engine_s = time.perf_counter() - t0
         outputs = [output, *output.more]
         return [

@@ -1,0 +1,71 @@
+"""``error_embeddings.parquet``: the model's embedding of every misclassified item.
+
+Only errors are kept (they are what gets grouped), each with its row in the dataset so that its
+metadata, label and image can be found again. Vectors are float32 fixed-size lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class ParquetEmbeddingSink:
+    """Streams (row, item_id, vector) to Parquet; the file exists once a vector was written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self.n_written = 0
+
+    def write(
+        self, rows: npt.NDArray[np.int64], item_ids: list[str], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        if len(rows) == 0:
+            return
+        dim = int(vectors.shape[1])
+        if self._writer is None:
+            self._schema = pa.schema(
+                [
+                    ("row", pa.int64()),
+                    ("item_id", pa.string()),
+                    ("vector", pa.list_(pa.float32(), dim)),
+                ]
+            )
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="lz4")
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
+        batch = pa.RecordBatch.from_arrays(
+            [
+                pa.array(rows, pa.int64()),
+                pa.array(item_ids, pa.string()),
+                pa.FixedSizeListArray.from_arrays(flat, dim),
+            ],
+            schema=self._schema,
+        )
+        self._writer.write_batch(batch)
+        self.n_written += len(rows)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def read_embeddings(
+    path: Path, rows: int = 16_384
+) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    """(dataset rows, vectors [n, d]) in chunks."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=["row", "vector"]):
+        vectors = batch.column("vector")
+        dim = vectors.type.list_size
+        flat = vectors.flatten().to_numpy(zero_copy_only=False)
+        yield (
+            np.asarray(batch.column("row").to_numpy(zero_copy_only=False), dtype=np.int64),
+            np.asarray(flat, dtype=np.float32).reshape(-1, dim),
+        )

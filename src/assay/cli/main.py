@@ -30,6 +30,8 @@ run_app = typer.Typer(help="List and inspect validation runs.", no_args_is_help=
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.add_typer(run_app, name="run")
+token_app = typer.Typer(help="API tokens for the web app and its API.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 HomeOption = Annotated[
     Path | None,
@@ -331,6 +333,92 @@ def demo_command(
     console.print(
         "(two scans were truncated on purpose: they are listed as not judged, never dropped)"
     )
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what the token is for.")],
+    role: Annotated[
+        str,
+        typer.Option(help="viewer (read), validator (also upload and run), admin (also tokens)."),
+    ] = "viewer",
+    home: HomeOption = None,
+) -> None:
+    """Create an API token and print it (it is shown once; only its hash is stored)."""
+    token, secret = _workspace(home).access.create_token(name, role)
+    console.print(
+        f"token {escape(token.name)} ({token.role}); keep it secret, it is not shown again:"
+    )
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(home: HomeOption = None) -> None:
+    """List tokens (names and roles, never secrets)."""
+    from rich.table import Table
+
+    table = Table("name", "role", "created", "revoked")
+    for t in _workspace(home).access.list_tokens():
+        table.add_row(
+            escape(t.name),
+            t.role,
+            t.created_at.strftime("%Y-%m-%d %H:%M"),
+            t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="Token name.")], home: HomeOption = None
+) -> None:
+    """Revoke a token: it and its browser sessions stop working at once."""
+    _workspace(home).access.revoke_token(name)
+    console.print(f"revoked {escape(name)}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Background worker processes started with the server (0: none).")
+    ] = 1,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest model upload accepted.")] = 512,
+    home: HomeOption = None,
+) -> None:
+    """Run the web app (UI at /, API at /api, OpenAPI at /openapi.json) and a worker."""
+    import subprocess
+
+    import uvicorn
+
+    from assay.web.app import create_app
+
+    ws = _workspace(home)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "assay", "worker", "--home", str(ws.home)])
+        for _ in range(max(0, workers))
+    ]
+    try:
+        uvicorn.run(create_app(ws.home, max_upload_mb), host=host, port=port, log_level="warning")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+@app.command("worker")
+def worker(
+    workers: Annotated[int, typer.Option(help="Runs executed at the same time.")] = 1,
+    home: HomeOption = None,
+) -> None:
+    """Run queued validations (the web app queues them; see ASSAY_QUEUE_URL for Redis)."""
+    from assay.worker.queue import open_queue
+
+    ws = _workspace(home)
+    console.print(f"worker for {ws.home}: waiting for runs")
+    open_queue(ws.home).consumer(workers).run()
 
 
 def main(argv: list[str] | None = None) -> int:

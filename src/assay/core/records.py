@@ -104,3 +104,56 @@ class RunRecord:
     n_failed: int | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+ROLES = ("viewer", "validator", "admin")  # each role may do everything the ones before it may
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token's record (never the secret itself)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def may(self, role: str) -> bool:
+        """Whether this token's role includes ``role``."""
+        return self.revoked_at is None and ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validation queued through the web, and how far the worker has got with it."""
+
+    id: str
+    status: str  # queued | running | finished | failed | cancelled
+    request: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress_done: int = 0
+    progress_total: int | None = None
+    cancel_requested: bool = False
+    run_id: str | None = None
+    verdict: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "request": self.request,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "progress": {"done": self.progress_done, "total": self.progress_total},
+            "cancel_requested": self.cancel_requested,
+            "run_id": self.run_id,
+            "verdict": self.verdict,
+            "error": self.error,
+        }

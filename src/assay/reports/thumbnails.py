@@ -12,6 +12,12 @@ from PIL import Image, UnidentifiedImageError
 
 def thumbnail_data_uri(path: str | None, size: int = 96) -> str | None:
     """A JPEG data URI of the image at ``path``, or None when it cannot be read."""
+    data = thumbnail_jpeg(path, size)
+    return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def thumbnail_jpeg(path: str | None, size: int = 96) -> bytes | None:
+    """JPEG bytes of a thumbnail of the image at ``path``, or None when it cannot be read."""
     if not path:
         return None
     try:
@@ -24,7 +30,7 @@ def thumbnail_data_uri(path: str | None, size: int = 96) -> str | None:
             )
     except (OSError, UnidentifiedImageError, ValueError):
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
 
 
 def thumbnails(paths: Iterable[str | None], size: int = 96) -> list[str | None]:

@@ -16,6 +16,7 @@ from typing import Any
 from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
+from assay.core.policy import Policy
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
@@ -304,25 +305,27 @@ def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str,
     return files
 
 
-def validate(
+@dataclass(frozen=True)
+class Plan:
+    """Every input of a validation, resolved and checked, before anything is recorded."""
+
+    model: ModelVersion
+    dataset: DatasetVersion
+    spec: ModelSpec
+    baseline: ModelVersion | None
+    baseline_spec: ModelSpec | None
+    policy: Policy
+
+
+def plan_validation(
     ws: Workspace,
     model: str | ModelVersion,
     dataset: str | DatasetVersion,
-    out: Path | str | None = None,
-    config: ValidationConfig | None = None,
-    on_start: Callable[[int], None] = lambda total: None,
-    on_progress: Callable[[int], None] = lambda n: None,
-    should_cancel: Callable[[], bool] = lambda: False,
     baseline: str | ModelVersion | None = None,
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
-) -> ValidationOutcome:
-    """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
-
-    Every input is checked before any run is recorded. The baseline's predictions come from its
-    latest finished run on this dataset version when there is one, else from the same pass.
-    """
-    config = config or ValidationConfig()
+) -> Plan:
+    """Resolve and check a validation's inputs; raises InputError/NotFoundError naming the problem."""
     mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     spec = parse_model_spec(mv.spec)
@@ -349,11 +352,43 @@ def validate(
         from assay.services.comparison import slice_specs
 
         slice_specs(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
+    return Plan(mv, dv, spec, bv, bspec, rules)
+
+
+def validate(
+    ws: Workspace,
+    model: str | ModelVersion,
+    dataset: str | DatasetVersion,
+    out: Path | str | None = None,
+    config: ValidationConfig | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda n: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    baseline: str | ModelVersion | None = None,
+    policy: Path | str | dict[str, Any] | None = None,
+    slices: tuple[str, ...] = (),
+) -> ValidationOutcome:
+    """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
+
+    Every input is checked before any run is recorded. The baseline's predictions come from its
+    latest finished run on this dataset version when there is one, else from the same pass.
+    """
+    config = config or ValidationConfig()
+    plan = plan_validation(ws, model, dataset, baseline, policy, slices)
+    mv, dv, spec, bv, bspec, rules = (
+        plan.model,
+        plan.dataset,
+        plan.spec,
+        plan.baseline,
+        plan.baseline_spec,
+        plan.policy,
+    )
     out_dir = Path(out).expanduser() if out is not None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
 
     t_start = time.perf_counter()
+    check_compatible(spec, dv)
     reused: RunRecord | None = None
     if bv is not None:
         reused = ws.catalog.find_finished_run(bv.id, dv.id)

@@ -6,8 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.store.access import AccessStore
 from assay.store.catalog import SqlCatalog
 from assay.store.files import FileStore
+from assay.store.jobs import JobStore
 
 
 def default_home() -> Path:
@@ -34,6 +36,16 @@ class Workspace:
             or f"sqlite:///{files.root / 'catalog.db'}"
         )
         return cls(files.root, SqlCatalog.open(url), files)
+
+    @property
+    def access(self) -> AccessStore:
+        """Tokens and browser sessions."""
+        return AccessStore(self.catalog)
+
+    @property
+    def jobs(self) -> JobStore:
+        """Validations queued through the web."""
+        return JobStore(self.catalog)
 
     def close(self) -> None:
         self.catalog.close()

@@ -1,0 +1,174 @@
+"""Validations requested through the web: checked on arrival, queued, run by a worker.
+
+``submit`` resolves every input (model, dataset, baseline, policy, slices) before anything is
+queued, so a bad request is refused with its reason and no job is written. ``execute_job`` is what
+the worker runs: it reports progress to the job's row and stops at the next batch once a cancel is
+requested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import AssayError, InputError
+from assay.core.records import Job
+from assay.engines.job import RunCancelledError
+from assay.services.validation import plan_validation, validate
+from assay.services.workspace import Workspace
+from assay.store.catalog import now
+
+FIELDS = {"model", "dataset", "datasets", "baseline", "policy", "slices", "explore"}
+PROGRESS_EVERY_S = 0.5
+CANCEL_CHECK_EVERY_S = 0.25
+
+
+def _text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a string")
+    return value
+
+
+def _policy_path(ws: Workspace, text: str | None) -> str | None:
+    """A policy given as text is stored content-addressed, so the run can name the exact file."""
+    if text is None:
+        return None
+    data = text.encode("utf-8")
+    if len(data) > 1 << 20:
+        raise InputError("policy: larger than 1 MiB")
+    folder = ws.home / "policies"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.yaml"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
+    """One normalised request per dataset; raises InputError/NotFoundError naming the problem."""
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object")
+    unknown = sorted(set(raw) - FIELDS)
+    if unknown:
+        raise InputError(f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
+    model = _text(raw, "model")
+    if model is None:
+        raise InputError("model is required")
+    datasets = raw.get("datasets") or ([raw["dataset"]] if raw.get("dataset") else [])
+    if (
+        not isinstance(datasets, list)
+        or not datasets
+        or not all(isinstance(d, str) for d in datasets)
+    ):
+        raise InputError("datasets must be a non-empty list of dataset names")
+    slices = raw.get("slices") or []
+    if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
+        raise InputError("slices must be a list of strings")
+    explore = raw.get("explore", True)
+    if not isinstance(explore, bool):
+        raise InputError("explore must be true or false")
+    baseline = _text(raw, "baseline")
+    policy = _policy_path(ws, _text(raw, "policy"))
+    out = []
+    for name in datasets:
+        plan = plan_validation(ws, model, name, baseline, policy, tuple(slices))
+        out.append(
+            {
+                "model": plan.model.ref,
+                "dataset": plan.dataset.ref,
+                "baseline": plan.baseline.ref if plan.baseline else None,
+                "policy": policy,
+                "slices": slices,
+                "explore": explore,
+            }
+        )
+    return out
+
+
+def submit(ws: Workspace, raw: Any, created_by: str, enqueue: Callable[[str], None]) -> list[Job]:
+    """Check the request, write one job per dataset and hand each to the queue."""
+    jobs = [ws.jobs.create(request, created_by) for request in check_request(ws, raw)]
+    for job in jobs:
+        enqueue(job.id)
+    return jobs
+
+
+class _Throttle:
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.last = 0.0
+
+    def due(self) -> bool:
+        t = time.monotonic()
+        if t - self.last < self.every_s:
+            return False
+        self.last = t
+        return True
+
+
+def execute_job(ws: Workspace, job_id: str) -> None:
+    """Run one queued job to its end: finished, failed (with the reason) or cancelled."""
+    if not ws.jobs.start(job_id):
+        return  # cancelled while queued, or already taken by another worker
+    job = ws.jobs.get(job_id)
+    req = job.request
+    done = 0
+    progress, cancel = _Throttle(PROGRESS_EVERY_S), _Throttle(CANCEL_CHECK_EVERY_S)
+    cancelled = False
+
+    def on_start(total: int) -> None:
+        ws.jobs.update(job_id, progress_total=total)
+
+    def on_progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress.due():
+            ws.jobs.update(job_id, progress_done=done)
+
+    def should_cancel() -> bool:
+        nonlocal cancelled
+        if not cancelled and cancel.due():
+            cancelled = ws.jobs.cancel_requested(job_id)
+        return cancelled
+
+    try:
+        outcome = validate(
+            ws,
+            req["model"],
+            req["dataset"],
+            config=ValidationConfig(explore=bool(req.get("explore", True))),
+            on_start=on_start,
+            on_progress=on_progress,
+            should_cancel=should_cancel,
+            baseline=req.get("baseline"),
+            policy=req.get("policy"),
+            slices=tuple(req.get("slices", [])),
+        )
+    except RunCancelledError:
+        ws.jobs.update(job_id, status="cancelled", finished_at=now(), progress_done=done)
+        return
+    except AssayError as exc:
+        ws.jobs.update(job_id, status="failed", finished_at=now(), error=str(exc)[:2000])
+        return
+    except Exception as exc:
+        ws.jobs.update(
+            job_id,
+            status="failed",
+            finished_at=now(),
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        raise
+    ws.jobs.update(
+        job_id,
+        status="finished",
+        finished_at=now(),
+        progress_done=outcome.result.n_items,
+        run_id=outcome.result.run_id,
+        verdict=outcome.verdict_status,
+    )

@@ -1,0 +1,58 @@
+"""The task queue (Huey): SQLite beside the store by default, Redis when ``ASSAY_QUEUE_URL`` says.
+
+The web process only enqueues ``assay.run_job(home, job_id)``; a worker process (``assay worker``,
+or the one ``assay serve`` starts) consumes it. The job's state lives in the catalog, not in the
+queue, so pages read progress from one place whichever broker carries the work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+from assay.core.errors import InputError
+from assay.services.jobs import execute_job
+from assay.services.workspace import Workspace
+
+TASK_NAME = "assay.run_job"
+
+
+def run_job(home: str, job_id: str) -> None:
+    ws = Workspace.open(home)
+    try:
+        execute_job(ws, job_id)
+    finally:
+        ws.close()
+
+
+@dataclass
+class Queue:
+    huey: Huey
+    home: Path
+    _task: Any
+
+    def enqueue(self, job_id: str) -> None:
+        self._task(str(self.home), job_id)
+
+    def consumer(self, workers: int = 1) -> Consumer:
+        """A consumer running ``workers`` jobs at a time (threads: onnxruntime and Arrow release
+        the GIL, and each job already uses every core through onnxruntime)."""
+        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False)
+
+
+def open_queue(home: Path) -> Queue:
+    url = os.environ.get("ASSAY_QUEUE_URL")
+    huey: Huey
+    if url:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise InputError(f"ASSAY_QUEUE_URL must be a redis:// URL, got {url!r}")
+        huey = RedisHuey("assay", url=url)
+    else:
+        huey = SqliteHuey("assay", filename=str(home / "queue.db"))
+    task = huey.task(name=TASK_NAME)(run_job)
+    return Queue(huey, home, task)

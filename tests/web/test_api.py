@@ -1,0 +1,232 @@
+"""Every endpoint of the REST API, in process: roles, bad input, uploads, runs and their items."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.web.conftest import Web
+
+
+def upload(
+    web: Web, role: str = "validator", name: str = "bright", **files: tuple[str, bytes]
+) -> tuple[int, dict]:
+    parts = {
+        "file": ("bright.onnx", web.onnx.read_bytes()),
+        "spec": ("spec.yaml", web.spec.read_bytes()),
+    } | files
+    r = web.client.post("/api/models", data={"name": name}, files=parts, headers=web.auth(role))
+    return r.status_code, r.json()
+
+
+def test_health_is_open_and_everything_else_needs_a_token(web: Web) -> None:
+    assert web.client.get("/api/health").json() == {"status": "ok"}
+    for path in ("/api/me", "/api/datasets", "/api/models", "/api/runs", "/api/tokens"):
+        r = web.client.get(path)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert web.client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert web.client.get(path, headers={"Authorization": "Basic abc"}).status_code == 401
+    assert web.client.get("/api/me", headers=web.auth("viewer")).json()["role"] == "viewer"
+    spec = web.client.get("/openapi.json").json()
+    assert {"/api/runs", "/api/models", "/api/runs/{job_id}/items"} <= set(spec["paths"])
+
+
+def test_roles(web: Web) -> None:
+    # Viewers read; validators also upload and start runs; admins also manage tokens.
+    assert web.client.get("/api/datasets", headers=web.auth("viewer")).status_code == 200
+    assert upload(web, "viewer")[0] == 403
+    r = web.client.post(
+        "/api/runs", json={"model": "x", "datasets": ["scans"]}, headers=web.auth("viewer")
+    )
+    assert r.status_code == 403 and "validator role" in r.json()["detail"]
+    assert web.client.get("/api/tokens", headers=web.auth("validator")).status_code == 403
+    r = web.client.post(
+        "/api/tokens", json={"name": "ci", "role": "viewer"}, headers=web.auth("admin")
+    )
+    assert r.status_code == 201
+    secret = r.json()["token"]
+    assert (
+        web.client.get("/api/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    )
+    names = [t["name"] for t in web.client.get("/api/tokens", headers=web.auth("admin")).json()]
+    assert "ci" in names and all(
+        "token" not in t for t in web.client.get("/api/tokens", headers=web.auth("admin")).json()
+    )
+    assert web.client.delete("/api/tokens/ci", headers=web.auth("admin")).status_code == 200
+    assert (
+        web.client.get("/api/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    )
+    bad = web.client.post(
+        "/api/tokens", json={"name": "x", "role": "god"}, headers=web.auth("admin")
+    )
+    assert bad.status_code == 422 and "unknown role 'god'" in bad.json()["detail"]
+
+
+def test_session_cookie_login_and_logout(web: Web) -> None:
+    assert web.client.post("/api/session", json={"token": "wrong"}).status_code == 401
+    r = web.client.post("/api/session", json={"token": web.tokens["viewer"]})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
+    web.client.cookies.set("assay_session", r.cookies["assay_session"])
+    assert web.client.get("/api/me").json()["name"] == "t-viewer"
+    web.client.delete("/api/session")
+    web.client.cookies.clear()
+    assert web.client.get("/api/me").status_code == 401
+
+
+def test_model_upload_checks_the_spec_and_refuses_bad_files(web: Web) -> None:
+    code, body = upload(web)
+    assert code == 201 and body["ref"] == "bright@1" and body["labels"] == ["defect", "ok"]
+    assert upload(web)[0] == 200  # identical content: nothing new
+    code, body = upload(
+        web,
+        spec=(
+            "spec.yaml",
+            b"labels: [a, b, c]\ninput: {kind: image, size: [16, 16], color: grayscale}\n",
+        ),
+    )
+    assert code == 422 and "3 labels" in body["detail"]
+    code, body = upload(web, file=("model.pkl", b"\x80\x04"))
+    assert code == 422 and "upload .onnx or .skops" in body["detail"]
+    code, body = upload(web, file=("bad.onnx", b"not onnx at all"))
+    assert code == 422 and "not a valid ONNX model" in body["detail"]
+    code, body = upload(web, name="../../etc", file=("x.onnx", web.onnx.read_bytes()))
+    assert code == 422 and "invalid model name" in body["detail"]
+    code, body = upload(web, file=("big.onnx", b"0" * (3 << 20)))
+    assert code == 413 and "1 MiB limit" in body["detail"]
+    models = web.client.get("/api/models", headers=web.auth("viewer")).json()
+    assert [m["ref"] for m in models] == ["bright@1"]  # nothing else was stored
+    stored = list((web.home / "models").rglob("*.onnx"))
+    assert len(stored) == 1 and "etc" not in str(stored[0])
+    assert (
+        web.client.get("/api/models/bright", headers=web.auth("viewer")).json()["runtime"] == "onnx"
+    )
+    assert web.client.get("/api/models/nope", headers=web.auth("viewer")).status_code == 404
+
+
+def test_datasets_with_samples_and_thumbnails(web: Web) -> None:
+    ds = web.client.get("/api/datasets", headers=web.auth("viewer")).json()
+    assert [d["ref"] for d in ds] == ["scans@1"]
+    one = web.client.get("/api/datasets/scans", headers=web.auth("viewer")).json()
+    assert one["label_counts"] == {"defect": 20, "ok": 20}
+    row = one["samples"]["ok"][0]
+    img = web.client.get(f"/api/datasets/scans/items/{row}/image", headers=web.auth("viewer"))
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    assert (
+        web.client.get(
+            "/api/datasets/scans/items/999/image", headers=web.auth("viewer")
+        ).status_code
+        == 404
+    )
+
+
+def test_run_lifecycle_items_and_files(web: Web) -> None:
+    upload(web)
+    bad = web.client.post(
+        "/api/runs", json={"model": "bright", "datasets": ["nope"]}, headers=web.auth("validator")
+    )
+    assert bad.status_code == 404 and "nope" in bad.json()["detail"]
+    bad = web.client.post(
+        "/api/runs",
+        json={"model": "bright", "datasets": ["scans"], "policy": "checks: [nonsense >= 1]"},
+        headers=web.auth("validator"),
+    )
+    assert bad.status_code == 422 and "line 1" in bad.json()["detail"]
+    bad = web.client.post(
+        "/api/runs",
+        json={"model": "bright", "dataset": "scans", "colour": 1},
+        headers=web.auth("validator"),
+    )
+    assert bad.status_code == 422 and "unknown field 'colour'" in bad.json()["detail"]
+    assert web.client.get("/api/runs", headers=web.auth("viewer")).json() == []  # none was queued
+
+    r = web.client.post(
+        "/api/runs", json={"model": "bright", "datasets": ["scans"]}, headers=web.auth("validator")
+    )
+    assert r.status_code == 202
+    (job,) = r.json()
+    assert job["status"] == "queued" and job["created_by"] == "t-validator"
+    early = web.client.get(f"/api/runs/{job['id']}/result", headers=web.auth("viewer"))
+    assert early.status_code == 409
+    assert web.work() == 1
+    done = web.client.get(f"/api/runs/{job['id']}", headers=web.auth("viewer")).json()
+    assert done["status"] == "finished" and done["progress"] == {"done": 40, "total": 40}
+    result = web.client.get(f"/api/runs/{job['id']}/result", headers=web.auth("viewer")).json()
+    assert result["n_items"] == 40
+
+    # A confusion-matrix cell: exactly the items with that label and that prediction.
+    cell = web.client.get(
+        f"/api/runs/{job['id']}/items",
+        params={"label": "defect", "predicted": "ok"},
+        headers=web.auth("viewer"),
+    ).json()
+    preds = pq.read_table(web.home / "runs" / result["run_id"] / "predictions.parquet").to_pylist()
+    expected = [p["item_id"] for p in preds if p["label"] == "defect" and p["predicted"] == "ok"]
+    labels, names = result["labels"], result["labels"]
+    assert (
+        cell["total"]
+        == result["confusion_matrix"][labels.index("defect")][names.index("ok")]
+        == len(expected)
+    )
+    assert [i["item_id"] for i in cell["items"]] == expected
+    row = cell["items"][0]["row"]
+    assert (
+        web.client.get(
+            f"/api/runs/{job['id']}/items/{row}/image", headers=web.auth("viewer")
+        ).status_code
+        == 200
+    )
+
+    for name in ("report.html", "result.json", "predictions.parquet"):
+        f = web.client.get(f"/api/runs/{job['id']}/files/{name}", headers=web.auth("viewer"))
+        assert f.status_code == 200 and len(f.content) > 100
+    assert (
+        json.loads(
+            web.client.get(
+                f"/api/runs/{job['id']}/files/result.json", headers=web.auth("viewer")
+            ).content
+        )["run_id"]
+        == result["run_id"]
+    )
+    assert (
+        web.client.get(
+            f"/api/runs/{job['id']}/files/..%2Fcatalog.db", headers=web.auth("viewer")
+        ).status_code
+        == 404
+    )
+    assert (
+        web.client.get(
+            f"/api/runs/{job['id']}/files/catalog.db", headers=web.auth("viewer")
+        ).status_code
+        == 404
+    )
+
+
+def test_cancel_a_queued_run_and_several_datasets_queue_several_runs(web: Web) -> None:
+    upload(web)
+    r = web.client.post(
+        "/api/runs",
+        json={"model": "bright", "datasets": ["scans", "scans@1"]},
+        headers=web.auth("validator"),
+    )
+    first, second = r.json()
+    assert (
+        web.client.post(f"/api/runs/{first['id']}/cancel", headers=web.auth("viewer")).status_code
+        == 403
+    )
+    c = web.client.post(f"/api/runs/{first['id']}/cancel", headers=web.auth("validator")).json()
+    assert c["status"] == "cancelled"
+    web.work()
+    states = {
+        j["id"]: j["status"] for j in web.client.get("/api/runs", headers=web.auth("viewer")).json()
+    }
+    assert states == {first["id"]: "cancelled", second["id"]: "finished"}
+    assert web.client.get("/api/runs/nope", headers=web.auth("viewer")).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/runs/x/cancel"])
+def test_unknown_run_cancel_is_404(web: Web, path: str) -> None:
+    assert web.client.post(path, headers=web.auth("validator")).status_code == 404

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 the policy failed (verdicts), 2 bad input or usage.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -396,7 +397,18 @@ def serve(
 
     ws = _workspace(home)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "assay", "worker", "--home", str(ws.home)])
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "assay",
+                "worker",
+                "--home",
+                str(ws.home),
+                "--exit-with",
+                str(os.getpid()),
+            ]
+        )
         for _ in range(max(0, workers))
     ]
     try:
@@ -411,13 +423,18 @@ def serve(
 @app.command("worker")
 def worker(
     workers: Annotated[int, typer.Option(help="Runs executed at the same time.")] = 1,
+    exit_with: Annotated[
+        int | None, typer.Option(hidden=True, help="Stop when this process (the server) is gone.")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run queued validations (the web app queues them; see ASSAY_QUEUE_URL for Redis)."""
-    from assay.worker.queue import open_queue
+    from assay.worker.queue import open_queue, stop_with_parent
 
     ws = _workspace(home)
     console.print(f"worker for {ws.home}: waiting for runs")
+    if exit_with is not None:
+        stop_with_parent(exit_with)
     open_queue(ws.home).consumer(workers).run()
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from assay.core.errors import InputError, NotFoundError
 from assay.services.workspace import Workspace
-from assay.web import routes_api
+from assay.web import pages, routes_api
 from assay.worker.queue import Queue, open_queue
 
 DEFAULT_MAX_UPLOAD_MB = 512
@@ -49,4 +50,6 @@ def create_app(
         return await call_next(request)
 
     app.include_router(routes_api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     return app

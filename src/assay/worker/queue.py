@@ -8,6 +8,9 @@ queue, so pages read progress from one place whichever broker carries the work.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,3 +59,18 @@ def open_queue(home: Path) -> Queue:
         huey = SqliteHuey("assay", filename=str(home / "queue.db"))
     task = huey.task(name=TASK_NAME)(run_job)
     return Queue(huey, home, task)
+
+
+def stop_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    """Stop this worker gracefully (SIGINT: the running job finishes) once ``parent_pid`` is gone.
+
+    The server that started the worker may die by a signal without running any cleanup (uvicorn
+    re-raises SIGTERM after its shutdown); this keeps its workers from outliving it.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="assay-parent-watch", daemon=True).start()

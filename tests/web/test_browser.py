@@ -1,0 +1,197 @@
+"""The web app in Debian's Chromium, end to end on NEU-DET: log in, drop a model, validate, explore.
+
+A real server (uvicorn) and a real worker process (``assay serve`` starts both) on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assay.cli.main import main
+from assay.services.workspace import Workspace
+from tests.models import image_spec, write_spec
+from tests.real_datasets import neu_det
+from tests.reports.test_report_browser import chromium_or_skip
+
+pytestmark = [pytest.mark.real_data, pytest.mark.browser]
+SIZE = (32, 32)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    home = tmp_path / "home"
+    root, _, _, _ = neu_det(SIZE)
+    assert main(["dataset", "add", "neu", str(root), "--home", str(home)]) == 0
+    port = free_port()
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "serve", "--port", str(port), "--home", str(home)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not start")
+        yield url, home
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+        print(out.decode(errors="replace")[-3000:])
+
+
+def neu_model(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from assay.demo.models import to_onnx_image_model
+
+    _, _, x, y = neu_det(SIZE)
+    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
+        x[::3], y[::3]
+    )
+    labels = [str(c) for c in model.classes_]
+    onnx = to_onnx_image_model(model, SIZE, 1, tmp_path / "neu-scanner.onnx")
+    spec = write_spec(tmp_path / "neu-scanner.yaml", **image_spec(labels, SIZE))
+    return onnx, spec, labels
+
+
+def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
+    server: tuple[str, Path], tmp_path: Path, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = server
+    ws = Workspace.open(home)
+    _, secret = ws.access.create_token("browser", "validator")
+    ws.close()
+    onnx, spec, labels = neu_model(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_or_skip(),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: outside.append(r.url) if not r.url.startswith((url, "data:")) else None,
+        )
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(f"{url}/runs")
+        expect(page).to_have_url(f"{url}/login")  # pages need a login
+        page.fill("#token", "assay_wrong")
+        page.click("button[type=submit]")
+        expect(page.locator("#login-error")).to_contain_text("unknown or revoked token")
+        page.fill("#token", secret)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(f"{url}/runs")
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert cookies["assay_session"]["httpOnly"] and cookies["assay_session"]["secure"]
+
+        # Drag and drop the model and its spec onto the page.
+        page.goto(f"{url}/models")
+        files = [
+            {"name": onnx.name, "b64": base64.b64encode(onnx.read_bytes()).decode()},
+            {"name": spec.name, "b64": base64.b64encode(spec.read_bytes()).decode()},
+        ]
+        page.evaluate(
+            """(files) => {
+                const dt = new DataTransfer();
+                for (const f of files) {
+                    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+                    dt.items.add(new File([bytes], f.name));
+                }
+                document.querySelector('#drop').dispatchEvent(
+                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }""",
+            files,
+        )
+        expect(page.locator("#picked")).to_contain_text("neu-scanner.onnx")
+        page.click("#upload")
+        expect(page.locator("#upload-ok")).to_contain_text("added neu-scanner@1")
+        expect(page.locator("#models")).to_contain_text("neu-scanner@1")
+        page.screenshot(path=str(artifacts / "web-models.png"), full_page=True)
+
+        # A wrong spec is refused inline, and nothing is stored.
+        page.evaluate(
+            """() => {
+                const dt = new DataTransfer();
+                dt.items.add(new File(['labels: [a, b]\\ninput: {kind: tabular, columns: [x]}'], 'bad.yaml'));
+                document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+            }"""
+        )
+        page.click("#upload")
+        expect(page.locator("#upload-error")).to_contain_text("spec")
+
+        # Start a validation on the real dataset and watch it finish (and survive a reload).
+        page.goto(f"{url}/validate")
+        page.select_option("#model", "neu-scanner@1")
+        page.check("#datasets input[value='neu@1']")
+        page.click("button[type=submit]")
+        expect(page).to_have_url(__import__("re").compile(rf"{url}/runs/[0-9a-f]+"))
+        page.reload()
+        expect(page.locator("#result")).to_be_visible(timeout=180_000)
+        expect(page.locator("#status")).to_contain_text("finished")
+        page.screenshot(path=str(artifacts / "web-run.png"), full_page=True)
+
+        # Click an off-diagonal cell: the gallery shows exactly its items.
+        cell = page.locator("#confusion td.cell.off").filter(has_not_text="0").first
+        label, predicted = cell.get_attribute("data-label"), cell.get_attribute("data-predicted")
+        count = int(cell.inner_text())
+        cell.click()
+        expect(page.locator("#cell-title")).to_contain_text(f"{label} → predicted {predicted}")
+        shown = page.locator("#cell-items .card").evaluate_all(
+            "els => els.map(e => e.dataset.item)"
+        )
+        images = page.locator("#cell-items img")
+        for _ in range(100):  # (wait_for_function would need 'unsafe-eval', which the CSP forbids)
+            if images.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)"):
+                break
+            page.wait_for_timeout(100)
+        else:
+            raise AssertionError("the gallery's thumbnails did not load")
+        page.locator("#cell").screenshot(path=str(artifacts / "web-cell.png"))
+        run_id = page.url.rsplit("/", 1)[1]
+        api = httpx.get(
+            f"{url}/api/runs/{run_id}/items",
+            params={"label": label, "predicted": predicted, "limit": 60},
+            headers={"Authorization": f"Bearer {secret}"},
+        ).json()
+        assert api["total"] == count and shown == [i["item_id"] for i in api["items"]]
+        assert all(
+            s.startswith("IMAGES/") and s.split("/")[1].startswith(str(label)) for s in shown
+        )
+
+        page.goto(f"{url}/datasets/neu")
+        expect(page.locator("#balance")).to_contain_text("crazing")
+        page.screenshot(path=str(artifacts / "web-dataset.png"), full_page=True)
+        browser.close()
+    assert errors == [] and outside == []
+    assert label in labels and predicted in labels

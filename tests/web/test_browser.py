@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +62,16 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
         print(out.decode(errors="replace")[-3000:])
+
+
+def loaded(page: Any, selector: str) -> None:
+    """Wait until every image under ``selector`` has loaded (and really decoded)."""
+    images = page.locator(selector)
+    for _ in range(100):  # (wait_for_function would need 'unsafe-eval', which the CSP forbids)
+        if images.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)"):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"images under {selector} did not load")
 
 
 def neu_model(tmp_path: Path) -> tuple[Path, Path, list[str]]:
@@ -170,13 +181,7 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
         shown = page.locator("#cell-items .card").evaluate_all(
             "els => els.map(e => e.dataset.item)"
         )
-        images = page.locator("#cell-items img")
-        for _ in range(100):  # (wait_for_function would need 'unsafe-eval', which the CSP forbids)
-            if images.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)"):
-                break
-            page.wait_for_timeout(100)
-        else:
-            raise AssertionError("the gallery's thumbnails did not load")
+        loaded(page, "#cell-items img")
         page.locator("#cell").screenshot(path=str(artifacts / "web-cell.png"))
         run_id = page.url.rsplit("/", 1)[1]
         api = httpx.get(
@@ -191,6 +196,8 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
 
         page.goto(f"{url}/datasets/neu")
         expect(page.locator("#balance")).to_contain_text("crazing")
+        assert page.locator("#samples img").count() == 6 * 4  # four samples of each class
+        loaded(page, "#samples img")
         page.screenshot(path=str(artifacts / "web-dataset.png"), full_page=True)
         browser.close()
     assert errors == [] and outside == []

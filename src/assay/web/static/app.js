@@ -124,7 +124,7 @@ const pages = {
     document.querySelectorAll("#balance [data-w]").forEach((el) => { el.style.width = `${el.dataset.w}%`; });
     $("#columns").innerHTML = d.columns.map((c) => `<code>${esc(c.name)}</code> <span>${esc(c.type)}</span>`).join("<br>");
     $("#notes").innerHTML = d.notes.map((n) => `<p>${esc(n)}</p>`).join("");
-    $("#samples").innerHTML = Object.entries(d.samples).map(([label, rows]) => `<h3>${esc(label)}</h3><div class="gallery">${rows.map((r) => (d.kind === "image" ? `<img loading="lazy" src="/api/datasets/${encodeURIComponent(d.ref)}/items/${r}/image" alt="row ${r}">` : `<span class="muted">row ${r}</span>`)).join("")}</div>`).join("");
+    $("#samples").innerHTML = Object.entries(d.samples).map(([label, rows]) => `<h3>${esc(label)}</h3><div class="gallery">${rows.map((r) => (d.kind === "image" ? `<img src="/api/datasets/${encodeURIComponent(d.ref)}/items/${r}/image" alt="row ${r}">` : `<span class="muted">row ${r}</span>`)).join("")}</div>`).join("");
   },
 
   async run() {

@@ -39,3 +39,23 @@ def secom() -> tuple[Path, np.ndarray, np.ndarray]:
     root = shared_dataset("secom")
     x, y = _secom()
     return root, x, y
+
+
+def neu_onnx_model(folder: Path, size: tuple[int, int] = (32, 32)) -> tuple[Path, Path, list[str]]:
+    """A weak but real NEU-DET classifier (PCA 20 + logistic regression on a third of the images)
+    exported to ONNX, with its spec: (model file, spec file, labels)."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from assay.demo.models import to_onnx_image_model
+    from tests.models import image_spec, write_spec
+
+    _, _, x, y = neu_det(size)
+    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
+        x[::3], y[::3]
+    )
+    labels = [str(c) for c in model.classes_]
+    onnx = to_onnx_image_model(model, size, 1, folder / "neu-scanner.onnx")
+    spec = write_spec(folder / "neu-scanner.yaml", **image_spec(labels, size))
+    return onnx, spec, labels

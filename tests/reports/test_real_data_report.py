@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from assay.cli.main import main
-from tests.models import image_spec, tabular_onnx, write_spec
-from tests.real_datasets import neu_det, secom
-from tests.reports.test_report_browser import chromium_or_skip
+from tests.models import tabular_onnx, write_spec
+from tests.real_datasets import neu_det, neu_onnx_model, secom
+from tests.reports.test_report_browser import launch_chromium
 
 pytestmark = [pytest.mark.real_data, pytest.mark.browser]
 
@@ -22,10 +22,7 @@ def open_report(report: Path, shot: Path) -> dict[str, str]:
 
     texts: dict[str, str] = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_or_skip(),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -113,20 +110,8 @@ def test_secom_report_shows_slices_doubtful_labels_and_threshold_analysis(
 def test_neu_det_report_shows_slices_and_doubtful_labels(
     tmp_path: Path, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    from assay.demo.models import to_onnx_image_model
-
-    size = (32, 32)
-    root, _, x, y = neu_det(size)
-    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
-        x[::3], y[::3]
-    )
-    labels = [str(c) for c in model.classes_]
-    onnx = to_onnx_image_model(model, size, 1, tmp_path / "neu.onnx")
-    spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
+    root, _, _, _ = neu_det()
+    onnx, spec, labels = neu_onnx_model(tmp_path)
     home = str(tmp_path / "home")
     main(["dataset", "add", "neu", str(root), "--home", home])
     main(["model", "add", "neu", str(onnx), "--spec", str(spec), "--home", home])
@@ -179,18 +164,9 @@ def test_neu_det_with_three_experts_from_a_long_table(
 ) -> None:
     """Real images; two more experts (simulated, 8% and 15% of labels changed) join the folder's."""
     import pandas as pd
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
 
-    from assay.demo.models import to_onnx_image_model
-
-    size = (32, 32)
-    root, images, x, y = neu_det(size)
-    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
-        x[::3], y[::3]
-    )
-    labels = [str(c) for c in model.classes_]
+    root, images, _, y = neu_det()
+    onnx, spec, labels = neu_onnx_model(tmp_path)
     rng = np.random.default_rng(7)
     rows = []
     for expert, flip in (("folder", 0.0), ("kim", 0.08), ("lee", 0.15)):
@@ -200,8 +176,6 @@ def test_neu_det_with_three_experts_from_a_long_table(
     table = pd.concat(rows)
     annotations = tmp_path / "experts.csv"
     table.to_csv(annotations, index=False)
-    onnx = to_onnx_image_model(model, size, 1, tmp_path / "neu.onnx")
-    spec = write_spec(tmp_path / "neu.yaml", **image_spec(labels, size))
     home = str(tmp_path / "home")
     add = ["dataset", "add", "neu3", str(root), "--annotations", str(annotations)]
     assert main([*add, "--home", home]) == 0

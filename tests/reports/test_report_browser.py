@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,26 +29,31 @@ def chromium_or_skip() -> str:
     return CHROMIUM
 
 
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless, with nothing that could call home."""
+    return playwright.chromium.launch(
+        executable_path=chromium_or_skip(),
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
+
+
 def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    executable = chromium_or_skip()
+    chromium_or_skip()
     ws = Workspace.open(tmp_path / "home")
     outcome = run_demo(ws, tmp_path / "demo", n_items=600, echo=lambda _: None)
     report = outcome.files["report.html"]
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))
         errors: list[str] = []

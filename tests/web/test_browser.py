@@ -20,9 +20,8 @@ import pytest
 
 from assay.cli.main import main
 from assay.services.workspace import Workspace
-from tests.models import image_spec, write_spec
-from tests.real_datasets import neu_det
-from tests.reports.test_report_browser import chromium_or_skip
+from tests.real_datasets import neu_det, neu_onnx_model
+from tests.reports.test_report_browser import launch_chromium
 
 pytestmark = [pytest.mark.real_data, pytest.mark.browser]
 SIZE = (32, 32)
@@ -74,23 +73,6 @@ def loaded(page: Any, selector: str) -> None:
     raise AssertionError(f"images under {selector} did not load")
 
 
-def neu_model(tmp_path: Path) -> tuple[Path, Path, list[str]]:
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    from assay.demo.models import to_onnx_image_model
-
-    _, _, x, y = neu_det(SIZE)
-    model = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=3000)).fit(
-        x[::3], y[::3]
-    )
-    labels = [str(c) for c in model.classes_]
-    onnx = to_onnx_image_model(model, SIZE, 1, tmp_path / "neu-scanner.onnx")
-    spec = write_spec(tmp_path / "neu-scanner.yaml", **image_spec(labels, SIZE))
-    return onnx, spec, labels
-
-
 def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
     server: tuple[str, Path], tmp_path: Path, artifacts: Path
 ) -> None:
@@ -100,12 +82,9 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
     ws = Workspace.open(home)
     _, secret = ws.access.create_token("browser", "validator")
     ws.close()
-    onnx, spec, labels = neu_model(tmp_path)
+    onnx, spec, labels = neu_onnx_model(tmp_path)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_or_skip(),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         outside: list[str] = []
         page.on(

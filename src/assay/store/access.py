@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -24,10 +24,6 @@ SESSION_HOURS = 12
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 class AccessStore:
@@ -92,7 +88,7 @@ class AccessStore:
     def check_session(self, secret: str) -> Token | None:
         with self._session() as s:
             row = s.get(SessionRow, digest(secret))
-            if row is None or _aware(row.expires_at) < now():
+            if row is None or row.expires_at < now():
                 return None
             token = s.get(TokenRow, row.token_id)
             if token is None or token.revoked_at is not None:

@@ -39,12 +39,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` means the psycopg 3 driver (SQLAlchemy would pick psycopg2 otherwise)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
 class SqlCatalog:
     """The catalog of dataset versions, model versions and runs."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = create_engine(sqlalchemy_url(url), future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
@@ -73,7 +81,7 @@ class SqlCatalog:
         if ref.number is not None:
             q = q.where(table.number == ref.number)
         elif ref.digest_prefix is not None:
-            q = q.where(table.version.startswith(ref.digest_prefix))
+            q = q.where(table.version.startswith(ref.digest_prefix, autoescape=True))
         rows = list(s.scalars(q.order_by(table.number.desc())))
         if not rows:
             raise NotFoundError(f"{what} {ref} not found")
@@ -185,7 +193,9 @@ class SqlCatalog:
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._session() as s:
-            rows = list(s.scalars(select(RunRow).where(RunRow.id.startswith(run_id))))
+            rows = list(
+                s.scalars(select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True)))
+            )
             if not rows:
                 raise NotFoundError(f"run {run_id} not found")
             if len(rows) > 1:

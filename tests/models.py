@@ -115,3 +115,33 @@ def embedding_onnx(path: Path, weights: np.ndarray, projection: np.ndarray) -> P
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def heavy_onnx(path: Path, weights: np.ndarray, extra_floats: int) -> Path:
+    """``probabilities = softmax(x @ weights + 0 * sum(ballast))``: a linear classifier that also
+    holds ``extra_floats`` float32 weights in memory, as a large network would."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    d, k = weights.shape
+    ballast = np.full(extra_floats, 1e-9, np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["features", "w"], ["linear"]),
+        helper.make_node("ReduceSum", ["ballast"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Add", ["linear", "nothing"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", d])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", k])],
+        [
+            numpy_helper.from_array(weights.astype(np.float32), "w"),
+            numpy_helper.from_array(ballast, "ballast"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    path.write_bytes(model.SerializeToString())
+    return path

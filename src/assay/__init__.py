@@ -1,10 +1,30 @@
-"""Assay: validate industrial machine-learning models before they ship."""
+"""Assay: validate industrial machine-learning models before they ship.
 
-from assay.api import Validation, add_dataset, add_model, validate
-from assay.core.config import ValidationConfig
-from assay.core.errors import AssayError, InputError
-from assay.core.results import ValidationResult
+The public names load on first use (PEP 562), so that ``import assay.<module>`` stays light: the
+model profile's measuring process, for one, imports only the runtime it measures.
+"""
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.api import Validation, add_dataset, add_model, validate
+    from assay.core.config import ValidationConfig
+    from assay.core.errors import AssayError, InputError
+    from assay.core.results import ValidationResult
+
+_WHERE = {
+    "AssayError": "assay.core.errors",
+    "InputError": "assay.core.errors",
+    "Validation": "assay.api",
+    "ValidationConfig": "assay.core.config",
+    "ValidationResult": "assay.core.results",
+    "add_dataset": "assay.api",
+    "add_model": "assay.api",
+    "validate": "assay.api",
+}
 __all__ = [
     "AssayError",
     "InputError",
@@ -15,3 +35,9 @@ __all__ = [
     "add_model",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

@@ -13,9 +13,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from assay.cli.output import console, err_console, print_summary, print_verdict, progress_bar
+from assay.cli.output import (
+    console,
+    err_console,
+    print_profile,
+    print_summary,
+    print_verdict,
+    progress_bar,
+)
 from assay.core.config import ValidationConfig
-from assay.core.errors import AssayError
+from assay.core.errors import AssayError, InputError
 from assay.services.workspace import Workspace
 
 app = typer.Typer(
@@ -215,6 +222,12 @@ def validate_command(
     explore: Annotated[
         bool, typer.Option(help="Search error slices and doubtful labels (--no-explore: skip).")
     ] = True,
+    profile: Annotated[
+        bool, typer.Option(help="Measure the model's latency, throughput and memory.")
+    ] = True,
+    profile_seconds: Annotated[
+        float, typer.Option(help="Measuring time per model for the profile.")
+    ] = 2.0,
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
@@ -228,6 +241,8 @@ def validate_command(
         auc_mode,  # type: ignore[arg-type]  # checked in ValidationConfig.__post_init__
         threads=threads,
         explore=explore,
+        profile=profile,
+        profile_seconds=profile_seconds,
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
@@ -249,6 +264,32 @@ def validate_command(
     console.print(f"report: {where / 'report.html'}")
     if outcome.verdict_status == "fail":
         raise typer.Exit(1)
+
+
+@app.command("profile")
+def profile_command(
+    model: Annotated[str, typer.Argument(help="Model NAME or NAME@VERSION.")],
+    batch_size: Annotated[int, typer.Option(help="Batch size of the throughput setting.")] = 64,
+    seconds: Annotated[float, typer.Option(help="Measuring time (about 1.5x in wall time).")] = 4.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Measure a model's load time, latency percentiles, throughput and peak memory."""
+    import json
+
+    from assay.services.models import get_model
+    from assay.services.profile import profile_model
+
+    if not 0.2 <= seconds <= 600:
+        raise InputError(f"--seconds must lie in [0.2, 600], got {seconds}")
+    if batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    mv = get_model(_workspace(home), model)
+    result = profile_model(mv, batch_size, seconds)
+    if json_out:
+        print(json.dumps(result, indent=2))
+        return
+    print_profile(mv.ref, result)
 
 
 @app.command("compare")

@@ -65,6 +65,15 @@ def print_summary(result: ValidationResult) -> None:
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
             console.print(f"  [red]{n}[/] not judged: {escape(reason)}")
+    summary = (result.profile or {}).get("summary")
+    if result.profile and "error" in result.profile:
+        console.print(f"[yellow]profile not taken:[/] {escape(result.profile['error'])}")
+    if summary:
+        console.print(
+            f"profile: p99 {summary['latency_p99_ms']:.3f} ms per item (1 thread), "
+            f"{summary['throughput_items_per_s']:,.0f} items/s (all cores), "
+            f"peak memory {summary['peak_memory_mb']:.0f} MiB"
+        )
     comparison = (result.expert_agreement or {}).get("comparison")
     if comparison:
         console.print(
@@ -142,3 +151,29 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
     finally:
         if started:
             progress.stop()
+
+
+def print_profile(ref: str, profile: dict[str, Any]) -> None:
+    """The profile's settings as a table, then the summary a policy checks."""
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for name in ("threads", "batch", "p50 ms", "p95 ms", "p99 ms", "items/s", "calls"):
+        table.add_column(name, justify="right")
+    for s in profile["settings"]:
+        table.add_row(
+            str(s["threads"]),
+            str(s["batch_size"]),
+            f"{s['p50_ms']:.3f}",
+            f"{s['p95_ms']:.3f}",
+            f"{s['p99_ms']:.3f}",
+            f"{s['items_per_s']:,.0f}",
+            str(s["n_calls"]),
+        )
+    m = profile["machine"]
+    console.print(f"[bold]{escape(ref)}[/] on {escape(str(m['cpu']))} ({m['cpu_count']} CPUs)")
+    console.print(table)
+    summary = profile["summary"]
+    console.print(
+        f"peak memory {summary['peak_memory_mb']:.0f} MiB (process alone: "
+        f"{profile['process_baseline_mb']:.0f} MiB), load {summary['load_time_s']:.3f} s, "
+        f"file {summary['model_size_mb']:.2f} MiB"
+    )

@@ -29,7 +29,20 @@ SliceKey = tuple[tuple[str, str], ...]  # () is the whole dataset
 OVERALL: SliceKey = ()
 
 # Metrics where a smaller value is better; every other metric is "higher is better".
-LOWER_IS_BETTER = {"log_loss", "brier_score", "ece", "false_alarm_rate", "missed_defect_rate"}
+LOWER_IS_BETTER = {
+    "log_loss",
+    "brier_score",
+    "ece",
+    "false_alarm_rate",
+    "missed_defect_rate",
+    # The model profile: time, memory and size.
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "peak_memory_mb",
+    "load_time_s",
+    "model_size_mb",
+}
 
 
 def slice_name(key: SliceKey) -> str:

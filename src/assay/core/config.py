@@ -26,8 +26,14 @@ class ValidationConfig:
     # Exploratory analyses (error-slice search, doubtful labels): on by default; off for a
     # pipeline that only needs the metrics and the verdict on a very large dataset.
     explore: bool = True
+    # The model profile (latency, throughput, memory) measured in a process of its own, for this
+    # long per model (about 1.5x this in wall time, with the process start).
+    profile: bool = True
+    profile_seconds: float = 2.0
 
     def __post_init__(self) -> None:
+        if not 0.2 <= self.profile_seconds <= 600:
+            raise InputError(f"profile time must lie in [0.2, 600] s, got {self.profile_seconds}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InputError("batch size must be at least 1")
         if not 0.5 <= self.confidence < 1.0:

@@ -52,8 +52,18 @@ HEADLINE_METRICS = {
     "ece",
 }
 PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc"}
+# The model's own cost, from its profile: measurements, checked on the estimate (evidence: point).
+PROFILE_METRICS = {
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_items_per_s",
+    "peak_memory_mb",
+    "load_time_s",
+    "model_size_mb",
+}
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
-POINT_ONLY_CHANGES = {"roc_auc", "pr_auc", "ece"}
+POINT_ONLY_CHANGES = {"roc_auc", "pr_auc", "ece", *PROFILE_METRICS}
 NEEDS_NEGATIVE = set(RATE_METRICS)
 SLICEABLE = {
     "accuracy",
@@ -67,7 +77,7 @@ SLICEABLE = {
     "missed_defect_rate",
 }
 _SHORT = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_]+(?:\[[^\]]+\])?)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)\s*$"
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)\s*$"
 )
 
 
@@ -173,6 +183,8 @@ def _number(value: Any, what: str, where: str) -> float:
 
 def _metric_range(metric: str) -> tuple[float, float]:
     base = metric.split("[")[0]
+    if base in PROFILE_METRICS:
+        return (0.0, math.inf)
     if base in ("mcc", "cohen_kappa"):
         return (-1.0, 1.0)
     if base == "log_loss":
@@ -205,8 +217,12 @@ def check_metric(
                 f"{where}: scope every_class needs a per-class metric ({', '.join(sorted(PER_CLASS_METRICS))}), got {metric!r}"
             )
         return
+    if metric in PROFILE_METRICS:
+        if scope != "overall":
+            raise InputError(f"{where}: {metric} is a property of the model; use scope: overall")
+        return
     if metric not in HEADLINE_METRICS:
-        known = ", ".join(sorted(HEADLINE_METRICS))
+        known = ", ".join(sorted(HEADLINE_METRICS | PROFILE_METRICS))
         raise InputError(
             f"{where}: unknown metric {metric!r} (known: {known}, or precision|recall|f1[class])"
         )
@@ -312,9 +328,14 @@ def _parse_check(
     limits = [k for k in ("min", "max", "change") if k in raw]
     if len(limits) != 1:
         raise InputError(f"{where}: a check has exactly one of min, max or change")
-    evidence = raw.get("evidence", policy["evidence"])
+    measured = metric in PROFILE_METRICS
+    evidence = raw.get("evidence", "point" if measured else policy["evidence"])
     if evidence not in ("point", "confident"):
         raise InputError(f"{where}: evidence must be point or confident, got {evidence!r}")
+    if measured and evidence != "point":
+        raise InputError(
+            f"{where}: {metric} is measured by the model profile; its checks use evidence: point"
+        )
     # A suspiciously large improvement is worth a look, not a block, unless the policy says so.
     is_flag = isinstance(raw.get("change"), Mapping) and set(raw["change"]) & {
         "max_improvement",

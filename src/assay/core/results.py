@@ -68,6 +68,8 @@ class ValidationResult:
     expert_agreement: dict[str, Any] | None = None
     # Misclassified items grouped by similarity (embedding or image descriptors).
     error_groups: dict[str, Any] | None = None
+    # The model's own cost: latency, throughput, memory, load time, size (None: not profiled).
+    profile: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -111,6 +113,7 @@ class ValidationResult:
             "doubtful_labels": self.doubtful_labels,
             "expert_agreement": self.expert_agreement,
             "error_groups": self.error_groups,
+            "profile": self.profile,
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
@@ -155,5 +158,6 @@ class ValidationResult:
             doubtful_labels=data.get("doubtful_labels"),
             expert_agreement=data.get("expert_agreement"),
             error_groups=data.get("error_groups"),
+            profile=data.get("profile"),
             operating_sweep=data.get("operating_sweep"),
         )

@@ -12,8 +12,9 @@ from assay.core.comparison import OVERALL, Delta, slice_name
 from assay.core.config import ValidationConfig
 from assay.core.evidence import build_evidence, flatten_metrics
 from assay.core.intervals import IntervalConfig
+from assay.core.metric_value import MetricValue
 from assay.core.operating_point import analyse_operating_point, point_at
-from assay.core.policy import POINT_ONLY_CHANGES, Policy
+from assay.core.policy import POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
@@ -25,11 +26,17 @@ from assay.services.error_groups import find_error_groups
 from assay.services.error_slices import search_error_slices
 
 
+def profile_metrics(result: ValidationResult) -> dict[str, MetricValue]:
+    """The profile's summary as metrics a policy can check (measurements: no interval)."""
+    summary = (result.profile or {}).get("summary", {})
+    return {name: MetricValue.of(summary.get(name), method="measured") for name in PROFILE_METRICS}
+
+
 def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, Delta]:
-    """Deltas without a paired interval (ranking and calibration metrics): estimates only."""
+    """Deltas without a paired interval (ranking, calibration and profile metrics): estimates only."""
     b, c = (
-        flatten_metrics(base.metrics, base.per_class),
-        flatten_metrics(cand.metrics, cand.per_class),
+        flatten_metrics(base.metrics, base.per_class) | profile_metrics(base),
+        flatten_metrics(cand.metrics, cand.per_class) | profile_metrics(cand),
     )
     out = {}
     for name, mc in c.items():
@@ -83,7 +90,7 @@ def judge(
         spec.labels,
         spec.negative_index,
         analysis.joint,
-        flatten_metrics(cand.metrics, cand.per_class),
+        flatten_metrics(cand.metrics, cand.per_class) | profile_metrics(cand),
         intervals,
         base_result is not None,
         extra,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from typing import Any
 
 from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
 from assay.core.config import ValidationConfig
-from assay.core.errors import InputError
-from assay.core.policy import Policy
+from assay.core.errors import AssayError, InputError
+from assay.core.policy import PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
@@ -37,6 +38,7 @@ from assay.services.environment import describe_environment
 from assay.services.judgement import judge
 from assay.services.models import get_model
 from assay.services.policies import load_policy
+from assay.services.profile import profile_model
 from assay.services.workspace import Workspace
 from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.manifests import manifest_schema, read_manifest
@@ -282,7 +284,10 @@ def _run_models(
         engine_s = time.perf_counter() - t0
         outputs = [output, *output.more]
         return [
-            _result(m, dv, config, out, engine_s, environment)
+            dataclasses.replace(
+                _result(m, dv, config, out, engine_s, environment),
+                profile=_profile(m.version, dv, config),
+            )
             for m, out in zip(models, outputs, strict=True)
         ]
     except RunCancelledError:
@@ -295,6 +300,20 @@ def _run_models(
             assert m.run is not None
             ws.catalog.finish_run(m.run.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+
+
+def _profile(
+    model: ModelVersion, dv: DatasetVersion, config: ValidationConfig
+) -> dict[str, Any] | None:
+    """The model's profile, measured after the pass (never beside it, which would skew both)."""
+    if not config.profile:
+        return None
+    try:
+        return profile_model(model, config.batch_size_for(dv.kind), config.profile_seconds)
+    except (AssayError, OSError, subprocess.SubprocessError) as exc:
+        # A profile that cannot be taken is reported, and checks on it cannot pass; the
+        # validation itself stands.
+        return {"error": str(exc)[:500]}
 
 
 def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
@@ -383,6 +402,11 @@ def validate(
         plan.baseline_spec,
         plan.policy,
     )
+    profiled = sorted({c.metric for c in rules.checks} & PROFILE_METRICS)
+    if profiled and not config.profile:
+        raise InputError(
+            f"the policy checks {profiled[0]}, which the model profile measures: drop --no-profile"
+        )
     out_dir = Path(out).expanduser() if out is not None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")

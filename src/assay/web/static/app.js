@@ -186,6 +186,10 @@ async function showResult(id) {
   } else $("#threshold").innerHTML = `<p class="muted">No threshold analysis for this model.</p>`;
   const t = r.timings;
   $("#latency").innerHTML = `<table class="list"><tbody>${[["items per second", num(t.items_per_s, 1)], ["inference per item", `${num((1000 * t.inference_s) / Math.max(r.n_items, 1), 3)} ms`], ["read", `${num(t.read_s, 2)} s`], ["decode", `${num(t.decode_s, 2)} s`], ["inference", `${num(t.inference_s, 2)} s`], ["metrics", `${num(t.metrics_s, 2)} s`], ["model load", `${num(t.model_load_s, 2)} s`], ["finalise (statistics, report)", `${num(t.finalize_s, 2)} s`], ["total", `${num(t.total_s ?? t.engine_s, 2)} s`]].map(([k, v]) => `<tr><td>${k}</td><td class="n">${v}</td></tr>`).join("")}</tbody></table>`;
+  const pf = r.profile;
+  if (pf && pf.summary) {
+    $("#latency").innerHTML += `<h3>Model profile (${esc(pf.machine.cpu)}, ${pf.machine.cpu_count} CPUs)</h3><table class="list"><thead><tr><th>threads</th><th class="n">batch</th><th class="n">p50 ms</th><th class="n">p95 ms</th><th class="n">p99 ms</th><th class="n">items/s</th></tr></thead><tbody>${pf.settings.map((st) => `<tr><td>${esc(st.threads)}</td><td class="n">${st.batch_size}</td><td class="n">${num(st.p50_ms, 3)}</td><td class="n">${num(st.p95_ms, 3)}</td><td class="n">${num(st.p99_ms, 3)}</td><td class="n">${Math.round(st.items_per_s).toLocaleString()}</td></tr>`).join("")}</tbody></table><p>peak memory ${num(pf.summary.peak_memory_mb, 0)} MiB · load ${num(pf.summary.load_time_s, 3)} s · file ${num(pf.summary.model_size_mb, 2)} MiB</p>`;
+  }
   $("#downloads").innerHTML = ["report.html", "result.json", "predictions.parquet", "verdict.md", "junit.xml"].map((n) => `<a class="button" href="/api/runs/${id}/files/${n}" download>${n}</a>`).join(" ");
 }
 

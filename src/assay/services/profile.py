@@ -1,0 +1,77 @@
+"""profile_model: a model's latency, throughput and memory, measured in a process of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from assay.core.errors import InputError
+from assay.core.records import ModelVersion
+from assay.services.environment import describe_environment
+
+DEFAULT_BUDGET_S = 2.0
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def profile_model(
+    model: ModelVersion, batch_size: int, budget_s: float = DEFAULT_BUDGET_S
+) -> dict[str, Any]:
+    """``profile`` for result.json: every setting measured, the summary a policy reads, and the
+    machine it was measured on."""
+    request = {
+        "path": model.file_path,
+        "spec": model.spec,
+        "runtime": model.runtime,
+        "batch_size": batch_size,
+        "budget_s": budget_s,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "assay.runtimes.profile"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120 + 20 * budget_s,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InputError(f"profiling {model.ref} failed: {last[:300]}")
+    raw = json.loads(done.stdout)
+    by = {(s["threads"], s["batch_size"]): s for s in raw["settings"]}
+    edge, bulk = by[(1, 1)], by[("all", max(1, batch_size))]
+    summary = {
+        "latency_p50_ms": edge["p50_ms"],
+        "latency_p95_ms": edge["p95_ms"],
+        "latency_p99_ms": edge["p99_ms"],
+        "throughput_items_per_s": bulk["items_per_s"],
+        "peak_memory_mb": raw["peak_memory_mb"],
+        "load_time_s": raw["load_time_s"],
+        "model_size_mb": model.size_bytes / (1 << 20),
+    }
+    env = describe_environment()
+    return {
+        "summary": summary,
+        "settings": raw["settings"],
+        "process_baseline_mb": raw["process_baseline_mb"],
+        "batch_size": batch_size,
+        "budget_s": budget_s,
+        "machine": {
+            "cpu": _cpu_model() or env.get("processor"),
+            "cpu_count": env["cpu_count"],
+            "platform": env["platform"],
+            "onnxruntime": env["packages"].get("onnxruntime"),
+        },
+        "note": "latency: batch 1 on one thread (edge-like); throughput: all cores at the batch "
+        "size; peak memory: resident set of a process that only runs the model",
+    }

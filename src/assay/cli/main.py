@@ -186,6 +186,16 @@ def model_show(
     console.print(yaml.safe_dump(m.spec, sort_keys=False).rstrip())
 
 
+def _key_values(items: list[str], option: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} takes KEY=VALUE, got {item!r}")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)
+
+
 @app.command("validate")
 def validate_command(
     model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
@@ -228,6 +238,16 @@ def validate_command(
     profile_seconds: Annotated[
         float, typer.Option(help="Measuring time per model for the profile.")
     ] = 2.0,
+    engine: Annotated[
+        str, typer.Option(help="Where the pass runs: local (this process) or spark.")
+    ] = "local",
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL (default local[*]).")
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option(help="Spark setting KEY=VALUE (repeatable), e.g. spark.executor.memory=8g."),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
@@ -243,6 +263,9 @@ def validate_command(
         explore=explore,
         profile=profile,
         profile_seconds=profile_seconds,
+        engine=engine,  # type: ignore[arg-type]  # checked in ValidationConfig.__post_init__
+        spark_master=spark_master,
+        spark_conf=_key_values(spark_conf or [], "--spark-conf"),
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):

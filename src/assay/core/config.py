@@ -30,8 +30,17 @@ class ValidationConfig:
     # long per model (about 1.5x this in wall time, with the process start).
     profile: bool = True
     profile_seconds: float = 2.0
+    # Where the pass runs: this process, or a Spark cluster (local[*] unless a master is given).
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    spark_rows_per_task: int = 200_000
 
     def __post_init__(self) -> None:
+        if self.engine not in ("local", "spark"):
+            raise InputError(f"engine must be local or spark, got {self.engine!r}")
+        if self.spark_rows_per_task < 1:
+            raise InputError("spark rows per task must be at least 1")
         if not 0.2 <= self.profile_seconds <= 600:
             raise InputError(f"profile time must lie in [0.2, 600] s, got {self.profile_seconds}")
         if self.batch_size is not None and self.batch_size < 1:

@@ -70,7 +70,7 @@ class LocalEngine:
                 if job.should_cancel():
                     raise RunCancelledError()
                 for task, out in zip(tasks, outputs, strict=True):
-                    out.states, write = self._process(
+                    out.states, write = self.process_batch(
                         task, prepared, out.states, out.failures, out.timings, out.n_items
                     )
                     out.n_items += prepared.n_items
@@ -129,7 +129,7 @@ class LocalEngine:
                 vectors[j] = vec[0]
         return out, vectors
 
-    def _process(
+    def process_batch(
         self,
         job: ModelTask,
         prepared: PreparedBatch,

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +275,10 @@ def _run_models(
         on_start(dv.n_items)
         t0 = time.perf_counter()
         try:
-            output = LocalEngine().run(job)
+            if config.engine == "spark":
+                output = _spark_pass(models, dv, config, columns, on_progress, should_cancel)
+            else:
+                output = LocalEngine().run(job)
         finally:
             for m in models:
                 if m.sink is not None:
@@ -300,6 +304,37 @@ def _run_models(
             assert m.run is not None
             ws.catalog.finish_run(m.run.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+
+
+def _spark_pass(
+    models: list[_Model],
+    dv: DatasetVersion,
+    config: ValidationConfig,
+    columns: list[str],
+    on_progress: Callable[[int], None],
+    should_cancel: Callable[[], bool],
+) -> EngineOutput:
+    """The pass on Spark: the same decoder and accumulators, run by tasks on the cluster."""
+    from assay.services.spark_pass import run_on_spark  # pyspark loads only when asked for
+
+    for m in models:
+        if m.sink is not None:  # the tasks write the predictions; the local writer stays unused
+            m.sink.close()
+    spec = models[0].spec
+    factory: Callable[[], ImageBatchDecoder | TabularBatchDecoder] = (
+        partial(ImageBatchDecoder, spec.input, spec.labels)
+        if isinstance(spec.input, ImageInput)
+        else partial(TabularBatchDecoder, spec.input, spec.labels)
+    )
+    return run_on_spark(
+        [(m.version, m.spec, m.accumulators, m.run_dir) for m in models],
+        dv,
+        config,
+        factory,
+        columns,
+        on_progress,
+        should_cancel,
+    )
 
 
 def _profile(

@@ -216,3 +216,22 @@ def write_doubtful_labels(path: Path, candidates: dict[str, list[Any]]) -> None:
         ]
     )
     pq.write_table(pa.Table.from_pydict(candidates, schema=schema), path, compression="lz4")
+
+
+def combine_parts(parts: list[str], out: Path) -> int:
+    """Concatenate prediction parts (in order) into one file, a row group at a time."""
+    writer: pq.ParquetWriter | None = None
+    n = 0
+    try:
+        for part in parts:
+            file = pq.ParquetFile(part)
+            for g in range(file.num_row_groups):
+                table = file.read_row_group(g)
+                if writer is None:
+                    writer = pq.ParquetWriter(out, table.schema, compression="lz4")
+                writer.write_table(table)
+                n += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return n

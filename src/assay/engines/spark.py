@@ -1,0 +1,217 @@
+"""SparkEngine: the same accumulators and the same per-batch judging, spread over a Spark cluster.
+
+The driver cuts the manifest into row ranges, one Spark task each. A task reads its rows with
+Arrow, loads the model once per executor process (cached across tasks), judges every batch with
+exactly the code the local engine runs, writes its predictions as one Parquet part, and returns
+its accumulator states. Partial states are materialised in parallel, then streamed to the driver in
+task order and merged there, one at a time: the result is the local engine's, bit for bit where
+the accumulators merge exactly, and the driver holds one partial at a time.
+
+Nothing here knows a file format or a model format: the decoder, the model loader and the sink
+arrive as picklable factories from the services layer.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assay.core.accumulators import Accumulator
+from assay.core.failures import FailureLog
+from assay.core.ports import Decoder, PredictionSink, Runtime
+from assay.core.spec import ModelSpec
+from assay.engines.job import EngineOutput, ModelTask, RunCancelledError
+from assay.engines.local import LocalEngine
+
+# One loaded model per executor process and model file: tasks of a run reuse it.
+_RUNTIMES: dict[Any, Runtime] = {}
+
+
+@dataclass
+class SparkModel:
+    """What an executor needs to judge one model: picklable factories, no live objects."""
+
+    key: str  # identifies the loaded model in the executor's cache (file digest, threads)
+    spec: ModelSpec
+    load: Callable[[], Runtime]
+    accumulators: list[Accumulator[Any]]
+    sink: Callable[[str], PredictionSink]  # part file path -> sink
+    parts_dir: str
+
+
+@dataclass
+class _Partial:
+    """One task's result for one model: its accumulator states, failures and item count."""
+
+    states: list[Any]
+    failures: FailureLog
+    n_items: int
+
+
+@dataclass
+class SparkJob:
+    manifest: str
+    columns: list[str]
+    n_items: int
+    batch_rows: int
+    rows_per_task: int
+    decoder: Callable[[], Decoder]
+    models: list[SparkModel]
+    on_progress: Callable[[int], None] = lambda n: None
+    should_cancel: Callable[[], bool] = lambda: False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
+    """A Spark session (local[*] by default) whose Python workers run this interpreter."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if (master or "local").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master or "local[*]").appName("assay")
+    builder = builder.config("spark.ui.enabled", "false").config(
+        "spark.python.worker.reuse", "true"
+    )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _no_progress(n: int) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+def _ranges(n_items: int, rows_per_task: int) -> list[tuple[int, int]]:
+    step = max(1, rows_per_task)
+    return [(start, min(start + step, n_items)) for start in range(0, n_items, step)]
+
+
+def _read_rows(
+    path: str, columns: list[str], start: int, stop: int, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Rows [start, stop) of a Parquet file, in batches, reading only the row groups they touch."""
+    file = pq.ParquetFile(path)
+    meta = file.metadata
+    offset = 0
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        lo, hi = max(start, offset), min(stop, offset + n)
+        if lo < hi:
+            table = file.read_row_group(g, columns=columns).slice(lo - offset, hi - lo)
+            yield from table.to_batches(max_chunksize=batch_rows)
+        offset += n
+        if offset >= stop:
+            return
+
+
+def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
+    """One task: judge rows [start, stop) with every model; return the pickled partial states."""
+    engine = LocalEngine()
+    decoder = job.decoder()
+    tasks: list[ModelTask] = []
+    partials: list[_Partial] = []
+    for m in job.models:
+        runtime = _RUNTIMES.get(m.key)
+        if runtime is None:
+            runtime = _RUNTIMES[m.key] = m.load()
+        sink = m.sink(os.path.join(m.parts_dir, f"part-{index:06d}.parquet"))
+        tasks.append(ModelTask(runtime, m.spec, m.accumulators, sink))
+        partials.append(_Partial([a.empty() for a in m.accumulators], FailureLog(), 0))
+    timings = {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
+    offset = start
+    try:
+        batches = _read_rows(job.manifest, job.columns, start, stop, job.batch_rows)
+        while True:
+            t0 = time.perf_counter()
+            raw = next(batches, None)
+            t1 = time.perf_counter()
+            if raw is None:
+                break
+            prepared = decoder(raw)
+            timings["read_s"] += t1 - t0
+            timings["decode_s"] += time.perf_counter() - t1
+            for task, part in zip(tasks, partials, strict=True):
+                part.states, write = engine.process_batch(
+                    task, prepared, part.states, part.failures, timings, offset
+                )
+                write()
+                part.n_items += prepared.n_items
+            offset += prepared.n_items
+    finally:
+        decoder.close()
+        for task in tasks:
+            task.sink.close()
+    return pickle.dumps((index, partials, timings), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class SparkEngine:
+    """Runs a SparkJob on a Spark session; returns what LocalEngine.run returns."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def run(self, job: SparkJob) -> EngineOutput:
+        for m in job.models:
+            os.makedirs(m.parts_dir, exist_ok=True)
+        ranges = _ranges(job.n_items, job.rows_per_task)
+        sc = self.session.sparkContext
+        # Tasks get the job without the driver's callbacks (a progress bar does not travel).
+        work = replace(job, on_progress=_no_progress, should_cancel=_never, timings={})
+        scored = (
+            sc.parallelize(list(enumerate(ranges)), max(1, len(ranges)))
+            .map(lambda task: _score_task(work, task[0], *task[1]))
+            .persist()
+        )
+        try:
+            scored.count()  # every task runs now, in parallel
+            outputs = [
+                EngineOutput([a.empty() for a in m.accumulators], FailureLog(), 0, {})
+                for m in job.models
+            ]
+            timings: dict[str, float] = {}
+            # Partials stream back in task order (the manifest's order) and merge one at a time.
+            for blob in scored.toLocalIterator():
+                if job.should_cancel():
+                    raise RunCancelledError()
+                _, partials, task_timings = pickle.loads(blob)
+                for m, out, part in zip(job.models, outputs, partials, strict=True):
+                    out.states = [
+                        acc.merge(s, p)
+                        for acc, s, p in zip(m.accumulators, out.states, part.states, strict=True)
+                    ]
+                    out.failures = out.failures.merge(part.failures)
+                    out.n_items += part.n_items
+                for k, v in task_timings.items():
+                    timings[k] = timings.get(k, 0.0) + v  # summed over tasks: CPU-time-like
+                job.on_progress(partials[0].n_items)
+        finally:
+            scored.unpersist()
+        first, *more = outputs
+        first.timings = {**timings, **job.timings}
+        first.more = more
+        return first
+
+
+def parts_in_order(parts_dir: str) -> list[str]:
+    """The part files of a run's predictions, in the manifest's order."""
+    names = sorted(
+        n for n in os.listdir(parts_dir) if n.startswith("part-") and n.endswith(".parquet")
+    )
+    return [os.path.join(parts_dir, n) for n in names]
+
+
+__all__ = ["SparkEngine", "SparkJob", "SparkModel", "parts_in_order", "spark_session"]

@@ -1,0 +1,68 @@
+"""run_on_spark: one validation pass on a Spark cluster, wired from the same parts as a local one."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from assay.core.accumulators import Accumulator
+from assay.core.config import ValidationConfig
+from assay.core.ports import Decoder, Runtime
+from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.spec import ModelSpec
+from assay.engines.job import EngineOutput
+from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
+from assay.runtimes import load_model
+from assay.store.predictions import ParquetPredictionSink, combine_parts
+
+
+def _sink(labels: tuple[str, ...], path: str) -> ParquetPredictionSink:
+    return ParquetPredictionSink(Path(path), labels)
+
+
+def run_on_spark(
+    models: list[tuple[ModelVersion, ModelSpec, list[Accumulator[Any]], Path]],
+    dv: DatasetVersion,
+    config: ValidationConfig,
+    decoder: Callable[[], Decoder],
+    columns: list[str],
+    on_progress: Callable[[int], None],
+    should_cancel: Callable[[], bool],
+) -> EngineOutput:
+    """Judge ``models`` (version, spec, accumulators, run folder) on Spark; each run folder gets
+    its ``predictions.parquet``, combined from the tasks' parts in the manifest's order."""
+    spark_models = []
+    for mv, spec, accumulators, run_dir in models:
+        load: Callable[[], Runtime] = partial(
+            load_model, Path(mv.file_path), spec, mv.runtime, config.threads
+        )
+        spark_models.append(
+            SparkModel(
+                key=f"{mv.signature.get('file_sha256', mv.file_path)}:{config.threads}",
+                spec=spec,
+                load=load,
+                accumulators=accumulators,
+                sink=partial(_sink, spec.labels),
+                parts_dir=str(run_dir / "predictions.parts"),
+            )
+        )
+    job = SparkJob(
+        manifest=dv.manifest_path,
+        columns=columns,
+        n_items=dv.n_items,
+        batch_rows=config.batch_size_for(dv.kind),
+        rows_per_task=config.spark_rows_per_task,
+        decoder=decoder,
+        models=spark_models,
+        on_progress=on_progress,
+        should_cancel=should_cancel,
+    )
+    session = spark_session(config.spark_master, dict(config.spark_conf))
+    output = SparkEngine(session).run(job)
+    for (_, _, _, run_dir), m in zip(models, spark_models, strict=True):
+        combine_parts(parts_in_order(m.parts_dir), run_dir / "predictions.parquet")
+        shutil.rmtree(m.parts_dir, ignore_errors=True)
+    return output

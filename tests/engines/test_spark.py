@@ -1,0 +1,131 @@
+"""SparkEngine against LocalEngine on the real datasets: the same counts exactly, the same
+floating-point metrics to 1e-12, the same predictions row for row. One Spark session (local[2])
+for the module."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay.cli.main import main
+from assay.core.config import ValidationConfig
+from assay.services.validation import validate
+from assay.services.workspace import Workspace
+from tests.models import tabular_onnx, write_spec
+from tests.real_datasets import neu_det, neu_onnx_model, secom
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Java is missing: the Spark engine needs Java 17")
+        pytest.skip("no Java on this machine: the Spark engine needs Java 17")
+    from assay.engines.spark import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()
+
+
+def close(a: Any, b: Any, path: str = "") -> None:
+    """Equal structures: ints and strings exactly, floats to 1e-12."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
+def both_engines(ws: Workspace, model: str, dataset: str, rows_per_task: int) -> tuple[Any, Any]:
+    base = ValidationConfig(profile=False, n_resamples=200)
+    local = validate(ws, model, dataset, config=base)
+    on_spark = validate(
+        ws,
+        model,
+        dataset,
+        config=ValidationConfig(
+            profile=False, n_resamples=200, engine="spark", spark_rows_per_task=rows_per_task
+        ),
+    )
+    return local, on_spark
+
+
+def compare(local: Any, on_spark: Any) -> None:
+    a, b = local.result.to_dict(), on_spark.result.to_dict()
+    assert b["config"]["engine"] == "spark"
+    for key in ("n_items", "n_judged", "n_failed", "confusion_matrix", "label_counts", "failures"):
+        assert a[key] == b[key], key
+    for key in ("metrics", "curves", "reliability", "operating_point", "verdict", "slices"):
+        close(a[key], b[key], key)
+    pa_, pb = (pd.read_parquet(o.run_dir / "predictions.parquet") for o in (local, on_spark))
+    pd.testing.assert_frame_equal(pa_, pb)  # the same rows in the manifest's order
+
+
+def test_spark_equals_local_on_secom(spark: Any, tmp_path: Path) -> None:
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    root, x, y = secom()
+    cols = [f"f{j:03d}" for j in range(x.shape[1])]
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500)).fit(
+        np.nan_to_num(x[::2]).astype(np.float32), y[::2]
+    )
+    onnx = tabular_onnx(model, x.shape[1], tmp_path / "secom.onnx")
+    spec = write_spec(
+        tmp_path / "secom.yaml",
+        labels=[str(c) for c in model.classes_],
+        input={"kind": "tabular", "columns": cols, "missing": "allow"},
+        positive="fail",
+    )
+    home = str(tmp_path / "home")
+    main(["dataset", "add", "secom", str(root), "--home", home])
+    main(["model", "add", "secom", str(onnx), "--spec", str(spec), "--home", home])
+    ws = Workspace.open(home)
+    local, on_spark = both_engines(ws, "secom", "secom", rows_per_task=400)  # 4 tasks
+    compare(local, on_spark)
+    ws.close()
+    run = ["validate", "--model", "secom", "--dataset", "secom", "--no-profile", "--home", home]
+    out = tmp_path / "cli"
+    spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
+    assert (
+        main(
+            [*run, *spark_args, "--spark-conf", "spark.sql.shuffle.partitions=2", "--out", str(out)]
+        )
+        == 0
+    )
+    assert json.loads((out / "result.json").read_text())["config"]["engine"] == "spark"
+    assert main([*run, *spark_args, "--spark-conf", "no-equals-sign"]) == 2
+    assert main([*run, "--engine", "hadoop"]) == 2
+
+
+def test_spark_equals_local_on_neu_det_images(spark: Any, tmp_path: Path) -> None:
+    root, _, _, _ = neu_det()
+    onnx, spec, _ = neu_onnx_model(tmp_path)
+    home = str(tmp_path / "home")
+    main(["dataset", "add", "neu", str(root), "--home", home])
+    main(["model", "add", "neu", str(onnx), "--spec", str(spec), "--home", home])
+    ws = Workspace.open(home)
+    local, on_spark = both_engines(ws, "neu", "neu", rows_per_task=500)  # 4 tasks
+    compare(local, on_spark)
+    assert json.loads((on_spark.run_dir / "result.json").read_text())["n_items"] == 1800
+    ws.close()

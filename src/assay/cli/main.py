@@ -54,7 +54,9 @@ def _workspace(home: Path | None) -> Workspace:
 @dataset_app.command("add")
 def dataset_add(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
-    path: Annotated[Path, typer.Argument(help="Folder, manifest or table to read.")],
+    path: Annotated[
+        str, typer.Argument(help="Folder, manifest or table to read (a path or an s3:// URL).")
+    ],
     label_column: Annotated[
         str | None, typer.Option(help="Column holding the expert label (default: label).")
     ] = None,
@@ -133,7 +135,9 @@ def dataset_show(
 @model_app.command("add")
 def model_add(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    file: Annotated[Path, typer.Argument(help="Model file (.onnx, or .skops for scikit-learn).")],
+    file: Annotated[
+        str, typer.Argument(help="Model file (.onnx, or .skops for scikit-learn; a path or a URL).")
+    ],
     spec: Annotated[Path, typer.Option("--spec", help="Model spec (YAML).")],
     home: HomeOption = None,
 ) -> None:
@@ -201,8 +205,10 @@ def validate_command(
     model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset NAME or NAME@VERSION.")],
     out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Folder for report.html, result.json, predictions.parquet."),
+        str | None,
+        typer.Option(
+            "--out", help="Folder (or s3:// URL) for report.html, result.json, predictions.parquet."
+        ),
     ] = None,
     baseline: Annotated[
         str | None,

@@ -24,6 +24,7 @@ from assay.datasets.annotations import (
 from assay.datasets.images import add_image_properties
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
+from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
 from assay.store.manifests import count_nulls, write_manifest
 
@@ -49,7 +50,8 @@ def register_dataset(
     to the items by id; see ``assay.datasets.annotations`` for how the reference label follows.
     """
     check_name(name, "dataset")
-    src = Path(path).expanduser()
+    url = str(path) if is_url(str(path)) else None
+    src = fetch(str(path), ws.home / "cache") if url else Path(path).expanduser()
     if not src.exists():
         raise InputError(f"path does not exist: {src}")
     long = LongAnnotations.load(Path(annotations)) if annotations is not None else None
@@ -110,7 +112,7 @@ def register_dataset(
             version=version,
             format=source.format,
             kind=source.kind,
-            source=str(src.resolve()),
+            source=url or str(src.resolve()),
             options=options,
             n_items=stats.n_items,
             label_counts=dict(sorted(stats.label_counts.items())),

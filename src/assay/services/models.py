@@ -13,6 +13,7 @@ from assay.core.errors import InputError
 from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.runtimes import load_model, runtime_kind
+from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
 
 
@@ -51,7 +52,7 @@ def register_model(
 ) -> RegisteredModel:
     """Validate the model against its spec, then catalogue it. Same file + spec: a no-op."""
     check_name(name, "model")
-    path = Path(file).expanduser()
+    path = fetch(str(file), ws.home / "cache") if is_url(str(file)) else Path(file).expanduser()
     if not path.is_file():
         raise InputError(f"model file does not exist: {path}")
     model_spec = read_spec(spec)

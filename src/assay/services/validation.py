@@ -40,6 +40,7 @@ from assay.services.judgement import judge
 from assay.services.models import get_model
 from assay.services.policies import load_policy
 from assay.services.profile import profile_model
+from assay.services.remote import is_url, upload
 from assay.services.workspace import Workspace
 from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.manifests import manifest_schema, read_manifest
@@ -442,7 +443,8 @@ def validate(
         raise InputError(
             f"the policy checks {profiled[0]}, which the model profile measures: drop --no-profile"
         )
-    out_dir = Path(out).expanduser() if out is not None else None
+    out_url = str(out) if out is not None and is_url(str(out)) else None
+    out_dir = Path(out).expanduser() if out is not None and out_url is None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
 
@@ -493,6 +495,8 @@ def validate(
         for name, path in files.items():
             _link_or_copy(path, out_dir / name)
         files = {name: out_dir / name for name in files}
+    if out_url is not None:
+        upload(cand.run_dir, out_url)
     return ValidationOutcome(judged, cand.run_dir, out_dir, files)
 
 

@@ -79,8 +79,10 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(master or "local[*]").appName("assay")
-    builder = builder.config("spark.ui.enabled", "false").config(
-        "spark.python.worker.reuse", "true"
+    builder = (
+        builder.config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # Assay shows its own progress
+        .config("spark.python.worker.reuse", "true")
     )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)

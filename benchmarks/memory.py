@@ -1,0 +1,160 @@
+"""Peak memory of ``assay validate`` on a table as its row count grows (goal: flat).
+
+For each row count, a Parquet table (4 features, a label, 2 metadata columns) is registered, and
+``assay validate`` runs in a process of its own; its peak resident memory is read from the
+kernel (``ru_maxrss`` of the waited-for child, through a small wrapper process so that nothing
+else is counted). With ``--no-explore`` the pass streams in bounded memory; the exploratory
+analyses (error-slice search, doubtful labels) hold one small code per item and per column, so
+their memory grows with the rows, which this prints as well. The ratio printed is peak(smallest)
+/ peak(row count): 1.0 is flat.
+
+    .venv/bin/python benchmarks/memory.py [--rows 1000000 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+WRAPPER = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
+def table(path: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    writer = None
+    for start in range(0, n, 1_000_000):
+        m = min(1_000_000, n - start)
+        x = rng.normal(size=(m, 4)).astype(np.float32)
+        label = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.7, m) > 0, "defect", "ok")
+        batch = pa.table(
+            {
+                **{f"f{j}": x[:, j] for j in range(4)},
+                "label": label,
+                "line": rng.choice(["L1", "L2", "L3"], m),
+                "camera": rng.integers(1, 5, m),
+            }
+        )
+        writer = writer or pq.ParquetWriter(path, batch.schema)
+        writer.write_table(batch)
+    assert writer is not None
+    writer.close()
+
+
+def model(path: Path) -> Path:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5000, 4)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "defect", "ok")
+    clf = LogisticRegression().fit(x, y)
+    onnx = convert_sklearn(
+        clf,
+        initial_types=[("features", FloatTensorType([None, 4]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    path.write_bytes(onnx.SerializeToString())
+    spec = path.with_suffix(".yaml")
+    spec.write_text(
+        "labels: [defect, ok]\ninput: {kind: tabular, columns: [f0, f1, f2, f3]}\n"
+        "output: {name: probabilities}\n"
+    )
+    return spec
+
+
+def peak_mb(args: list[str]) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-m", "assay", *args],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode not in (0, 1):
+        raise SystemExit(out.stdout[-2000:] + out.stderr[-2000:])
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        home = str(root / "home")
+        spec = model(root / "m.onnx")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "assay",
+                "model",
+                "add",
+                "m",
+                str(root / "m.onnx"),
+                "--spec",
+                str(spec),
+                "--home",
+                home,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        rows: dict[str, dict[int, float]] = {"--no-explore": {}, "default": {}}
+        for n in args.rows:
+            path = root / f"t{n}.parquet"
+            table(path, n)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "assay",
+                    "dataset",
+                    "add",
+                    f"t{n}",
+                    str(path),
+                    "--home",
+                    home,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            for mode, extra in (("--no-explore", ["--no-explore"]), ("default", [])):
+                mb, secs = peak_mb(
+                    [
+                        "validate",
+                        "--model",
+                        "m",
+                        "--dataset",
+                        f"t{n}",
+                        "--no-profile",
+                        *extra,
+                        "--home",
+                        home,
+                    ]
+                )
+                rows[mode][n] = mb
+                print(f"{n:>12,} rows  {mode:13s} peak {mb:8.0f} MiB  ({secs:.0f} s)", flush=True)
+        for mode, peaks in rows.items():
+            first = peaks[min(peaks)]
+            ratios = ", ".join(f"{n:,}: {first / mb:.2f}" for n, mb in sorted(peaks.items()))
+            print(f"{mode}: peak({min(peaks):,}) / peak(n) = {ratios}")
+
+
+if __name__ == "__main__":
+    main()

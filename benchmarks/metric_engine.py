@@ -1,0 +1,145 @@
+"""The metric engine on N predictions (default 10M, 6 classes): all classification metrics with
+bootstrap intervals and 20 slices, against references measured side by side in the same run:
+
+- one numpy pass over the same counts (bincount of the confusion matrix and of each slice's);
+  the issue's goal is within 2x of it;
+- scikit-learn computing the same numbers it can (accuracy, balanced accuracy, macro P/R/F1, MCC,
+  kappa, one-vs-rest ROC-AUC and average precision, log loss, Brier per class) overall and per
+  slice, without intervals.
+
+Assay's side is the validation pass's accumulators (confusion, exact or binned ROC/PR histograms,
+log loss, Brier, calibration, examples) over 65,536-item batches, then ``finalize`` (bootstrap,
+1,000 resamples), plus the slice tables and their metrics with intervals (``build_evidence``).
+MLflow and Evidently are not run here: this machine has no network for their installation in a
+throwaway venv during CI, and the README quotes the issue's figures for them.
+
+    .venv/bin/python benchmarks/metric_engine.py [--items 10000000] [--classes 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from assay.core.accumulators import classification_accumulators
+from assay.core.batch import ScoredBatch
+from assay.core.comparison import OVERALL, JointCountsAccumulator, PairedBatch
+from assay.core.evidence import build_evidence
+from assay.core.intervals import IntervalConfig
+
+BATCH = 65_536
+
+
+def data(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)).astype(np.float32)
+    logits[np.arange(n), y] += 1.5
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    slices = rng.integers(0, 20, n).astype(np.int32)  # one metadata column with 20 values
+    return y, p.astype(np.float64), p.argmax(axis=1), slices
+
+
+def assay_engine(
+    y: np.ndarray, p: np.ndarray, pred: np.ndarray, slices: np.ndarray, k: int
+) -> float:
+    labels = tuple(f"c{i}" for i in range(k))
+    intervals = IntervalConfig(n_resamples=1000)
+    mode = "binned" if y.size > 250_000 else "exact"
+    accs = classification_accumulators(labels, intervals, None, mode)
+    keys = tuple(((("line", f"v{i}"),)) for i in range(20))
+    joint = JointCountsAccumulator(labels, {"line": keys})
+    t0 = time.perf_counter()
+    states = [a.empty() for a in accs]
+    jstate = joint.empty()
+    for s in range(0, y.size, BATCH):
+        e = s + BATCH
+        batch = ScoredBatch(y[s:e], pred[s:e], p[s:e])
+        states = [a.update(st, batch) for a, st in zip(accs, states, strict=True)]
+        paired = PairedBatch(
+            y[s:e], pred[s:e], pred[s:e], p[s:e], p[s:e], slice_codes={"line": slices[s:e]}
+        )
+        jstate = joint.update(jstate, paired)
+    for a, st in zip(accs, states, strict=True):
+        a.finalize(st)
+    evidence = build_evidence(labels, None, jstate.counts, {}, intervals, False)
+    assert len(evidence.candidate) == 21 and OVERALL in evidence.candidate
+    return time.perf_counter() - t0
+
+
+def numpy_pass(y: np.ndarray, p: np.ndarray, pred: np.ndarray, slices: np.ndarray, k: int) -> float:
+    """The same point estimates in plain numpy, no intervals: confusion counts overall and per
+    slice, log loss, Brier, and one-vs-rest ROC-AUC / average precision from one sort per class."""
+    t0 = time.perf_counter()
+    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    per = np.bincount((slices.astype(np.int64) * k + y) * k + pred, minlength=20 * k * k)
+    n = y.size
+    log_loss = -np.log(np.clip(p[np.arange(n), y], 1e-15, 1)).mean()
+    onehot = np.zeros_like(p)
+    onehot[np.arange(n), y] = 1.0
+    brier = ((p - onehot) ** 2).sum(axis=1).mean()
+    aucs, aps = [], []
+    for c in range(k):
+        order = np.argsort(-p[:, c], kind="stable")
+        pos = (y[order] == c).astype(np.int64)
+        tp = np.cumsum(pos)
+        fp = np.arange(1, n + 1) - tp
+        n_pos, n_neg = tp[-1], fp[-1]
+        aucs.append(np.trapezoid(tp / n_pos, fp / n_neg))
+        aps.append(((tp / np.arange(1, n + 1)) * pos).sum() / n_pos)
+    _ = (np.trace(cm) / cm.sum(), per.reshape(20, k, k).sum(), log_loss, brier, aucs, aps)
+    return time.perf_counter() - t0
+
+
+def sklearn_same(y: np.ndarray, p: np.ndarray, pred: np.ndarray, slices: np.ndarray) -> float:
+    from sklearn import metrics as m
+
+    t0 = time.perf_counter()
+
+    def confusion_based(yy: np.ndarray, pp: np.ndarray) -> None:
+        m.accuracy_score(yy, pp)
+        m.balanced_accuracy_score(yy, pp)
+        m.precision_recall_fscore_support(yy, pp, average="macro", zero_division=0)
+        m.matthews_corrcoef(yy, pp)
+        m.cohen_kappa_score(yy, pp)
+
+    confusion_based(y, pred)
+    m.roc_auc_score(y, p, multi_class="ovr")
+    for c in range(p.shape[1]):
+        m.average_precision_score(y == c, p[:, c])
+        m.brier_score_loss(y == c, p[:, c])
+    m.log_loss(y, p)
+    for v in range(20):
+        mask = slices == v
+        confusion_based(y[mask], pred[mask])
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=10_000_000)
+    parser.add_argument("--classes", type=int, default=6)
+    parser.add_argument("--skip-sklearn", action="store_true")
+    args = parser.parse_args()
+    y, p, pred, slices = data(args.items, args.classes)
+    print(f"{args.items:,} predictions, {args.classes} classes, 20 slices")
+    t_np = numpy_pass(y, p, pred, slices, args.classes)
+    t_assay = assay_engine(y, p, pred, slices, args.classes)
+    print(f"numpy, one pass, point estimates:  {t_np:8.2f} s")
+    print(
+        f"assay metric engine (+intervals):  {t_assay:8.2f} s   numpy/assay = {t_np / t_assay:.3f}"
+    )
+    if not args.skip_sklearn:
+        t_sk = sklearn_same(y, p, pred, slices)
+        print(
+            f"scikit-learn, same metrics (no intervals): {t_sk:8.2f} s   sklearn/assay = {t_sk / t_assay:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -55,7 +55,9 @@ def iter_table(
     """Stream a CSV/Parquet file; ``string_columns`` are read as text whatever they look like."""
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+            # pre_buffer=False: pre-buffered ranges are kept until the iterator ends (memory
+            # grows with the file); streaming must not.
+            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows)
             return
         with _open_csv(path, {c: pa.string() for c in string_columns}) as reader:
             yield from reader

@@ -48,7 +48,10 @@ def analyse_agreement(
     )
     man = rebatch(read_manifest(manifest, ROWS, [*columns, *extra]), ROWS)
     pred = rebatch(
-        pq.ParquetFile(predictions).iter_batches(ROWS, columns=["item_id", "predicted"]), ROWS
+        pq.ParquetFile(predictions, pre_buffer=False).iter_batches(
+            ROWS, columns=["item_id", "predicted"]
+        ),
+        ROWS,
     )
     with pq.ParquetWriter(disputed_out, schema, compression="lz4") as writer:
         for m, p in zip(man, pred, strict=True):

@@ -61,7 +61,9 @@ def read_embeddings(
     path: Path, rows: int = 16_384
 ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
     """(dataset rows, vectors [n, d]) in chunks."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=["row", "vector"]):
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+        batch_size=rows, columns=["row", "vector"]
+    ):
         vectors = batch.column("vector")
         dim = vectors.type.list_size
         flat = vectors.flatten().to_numpy(zero_copy_only=False)

@@ -64,7 +64,10 @@ def read_manifest(
     path: Path, batch_rows: int, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Stream a stored manifest, reading only ``columns`` when given."""
-    yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
+    # pre_buffer=False: with pre-buffering, pyarrow keeps every row group's buffers until the
+    # iterator ends, and resident memory grows by ~15 bytes per row read.
+    file = pq.ParquetFile(path, pre_buffer=False)
+    yield from file.iter_batches(batch_size=batch_rows, columns=columns)
 
 
 def manifest_schema(path: Path) -> pa.Schema:

@@ -133,7 +133,7 @@ def read_prediction_chunks(
     """Stream a predictions file in chunks of exactly ``rows`` items."""
     value_set = pa.array(labels, pa.string())
     columns = ["item_id", "label", "predicted", *(score_column(label) for label in labels), "error"]
-    file = pq.ParquetFile(path)
+    file = pq.ParquetFile(path, pre_buffer=False)  # streaming: see read_manifest
     missing = [c for c in columns if c not in file.schema_arrow.names]
     if missing:
         raise ValueError(f"{path} lacks column {missing[0]!r}")
@@ -152,7 +152,7 @@ def read_prediction_chunks(
 
 def read_column_chunks(path: Path, columns: list[str], rows: int) -> Iterator[dict[str, list[Any]]]:
     """Stream some columns of a Parquet file (e.g. a manifest's metadata) in chunks of ``rows``."""
-    file = pq.ParquetFile(path)
+    file = pq.ParquetFile(path, pre_buffer=False)
     for batch in rebatch(file.iter_batches(batch_size=rows, columns=columns), rows):
         yield {name: batch.column(name).to_pylist() for name in columns}
 

@@ -1,8 +1,9 @@
 """The metric engine on N predictions (default 10M, 6 classes): all classification metrics with
 bootstrap intervals and 20 slices, against references measured side by side in the same run:
 
-- one numpy pass over the same counts (bincount of the confusion matrix and of each slice's);
-  the issue's goal is within 2x of it;
+- one numpy pass computing the same point estimates without intervals (bincounts of the confusion
+  matrix overall and per slice, log loss, Brier, one sort per class for ROC-AUC and average
+  precision); the issue's goal is within 2x of it;
 - scikit-learn computing the same numbers it can (accuracy, balanced accuracy, macro P/R/F1, MCC,
   kappa, one-vs-rest ROC-AUC and average precision, log loss, Brier per class) overall and per
   slice, without intervals.
@@ -10,16 +11,23 @@ bootstrap intervals and 20 slices, against references measured side by side in t
 Assay's side is the validation pass's accumulators (confusion, exact or binned ROC/PR histograms,
 log loss, Brier, calibration, examples) over 65,536-item batches, then ``finalize`` (bootstrap,
 1,000 resamples), plus the slice tables and their metrics with intervals (``build_evidence``).
-MLflow and Evidently are not run here: this machine has no network for their installation in a
-throwaway venv during CI, and the README quotes the issue's figures for them.
+With ``--with-others``, MLflow (``mlflow.evaluate`` on a static predictions table) and Evidently
+(a ``ClassificationPreset`` report; with pandas < 3, which it needs) evaluate the same predictions
+too, from the labels only (no probabilities: fewer metrics than Assay's, none with intervals). Each
+is installed by this script in a throwaway virtual environment (from the package index; minutes)
+and timed there on the evaluation alone. Evidently runs on ``--evidently-items`` (default 1M).
 
-    .venv/bin/python benchmarks/metric_engine.py [--items 10000000] [--classes 6]
+    .venv/bin/python benchmarks/metric_engine.py [--items 10000000] [--classes 6] [--with-others]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -118,6 +126,65 @@ def sklearn_same(y: np.ndarray, p: np.ndarray, pred: np.ndarray, slices: np.ndar
     return time.perf_counter() - t0
 
 
+MLFLOW = """
+import os, sys, time, tempfile
+import pandas as pd
+os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + tempfile.mkdtemp() + "/mlflow.db"
+import mlflow
+df = pd.read_parquet(sys.argv[1])
+t0 = time.perf_counter()
+with mlflow.start_run():
+    mlflow.evaluate(data=df, targets="label", predictions="predicted", model_type="classifier",
+                    evaluators=["default"])
+print(time.perf_counter() - t0)
+"""
+
+EVIDENTLY = """
+import sys, time
+import pandas as pd
+df = pd.read_parquet(sys.argv[1])
+t0 = time.perf_counter()
+try:
+    from evidently import DataDefinition, Dataset, MulticlassClassification, Report
+    from evidently.presets import ClassificationPreset
+    definition = DataDefinition(
+        classification=[MulticlassClassification(target="label", prediction_labels="predicted")]
+    )
+    Report([ClassificationPreset()]).run(Dataset.from_pandas(df, data_definition=definition), None)
+except ImportError:
+    from evidently import ColumnMapping
+    from evidently.metric_preset import ClassificationPreset
+    from evidently.report import Report
+    Report(metrics=[ClassificationPreset()]).run(
+        reference_data=None, current_data=df,
+        column_mapping=ColumnMapping(target="label", prediction="predicted"))
+print(time.perf_counter() - t0)
+"""
+
+
+def other_tool(name: str, packages: list[str], script: str, table: Path, workdir: Path) -> float:
+    """Install ``packages`` in a throwaway venv and time ``script`` on the predictions there."""
+    venv = workdir / f"venv-{name}"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, *packages, "pyarrow"], check=True)
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", script, str(table)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def predictions_table(path: Path, y: np.ndarray, pred: np.ndarray) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"label": y, "predicted": pred}), path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,6 +192,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000_000)
     parser.add_argument("--classes", type=int, default=6)
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--with-others", action="store_true", help="also MLflow and Evidently")
+    parser.add_argument("--evidently-items", type=int, default=1_000_000)
     args = parser.parse_args()
     y, p, pred, slices = data(args.items, args.classes)
     print(f"{args.items:,} predictions, {args.classes} classes, 20 slices")
@@ -136,9 +205,20 @@ def main() -> None:
     )
     if not args.skip_sklearn:
         t_sk = sklearn_same(y, p, pred, slices)
-        print(
-            f"scikit-learn, same metrics (no intervals): {t_sk:8.2f} s   sklearn/assay = {t_sk / t_assay:.2f}"
-        )
+        print(f"scikit-learn, same metrics: {t_sk:8.2f} s   sklearn/assay = {t_sk / t_assay:.2f}")
+    if args.with_others:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            full = predictions_table(work / "all.parquet", y, pred)
+            t_ml = other_tool("mlflow", ["mlflow", "pandas"], MLFLOW, full, work)
+            print(
+                f"MLflow evaluate, {args.items:,}: {t_ml:8.2f} s   mlflow/assay = {t_ml / t_assay:.2f}"
+            )
+            m = min(args.evidently_items, y.size)
+            part = predictions_table(work / "part.parquet", y[:m], pred[:m])
+            t_part = assay_engine(y[:m], p[:m], pred[:m], slices[:m], args.classes)
+            t_ev = other_tool("evidently", ["evidently", "pandas<3"], EVIDENTLY, part, work)
+            print(f"Evidently report, {m:,}: {t_ev:8.2f} s   evidently/assay = {t_ev / t_part:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +22,11 @@ class ScoredBatch:
     y_true: npt.NDArray[np.int64]
     y_pred: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float64]
-    item_ids: tuple[str, ...] = ()
+    # Any sequence: accumulators index it only for the few items they keep (gallery examples), so
+    # engines pass lazy views instead of building a Python string per item.
+    item_ids: Sequence[str] = ()
     # Per-item reference (e.g. an image path) kept only for galleries of examples.
-    refs: tuple[str | None, ...] = ()
+    refs: Sequence[str | None] = ()
 
     def __post_init__(self) -> None:
         n = len(self.y_true)
@@ -43,6 +47,26 @@ class ScoredBatch:
     def confidence(self) -> npt.NDArray[np.float64]:
         """Score of the predicted class for each item."""
         return self.scores[np.arange(self.n_items), self.y_pred]
+
+
+class Picked(Sequence[str]):
+    """The items of ``source`` at ``index``, looked up only when asked for (a lazy ``take``)."""
+
+    def __init__(self, source: Sequence[str], index: npt.NDArray[np.int64]) -> None:
+        self._source = source
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self._source[int(j)] for j in self._index[i]]
+        return self._source[int(self._index[i])]
 
 
 def make_batch(

@@ -10,7 +10,7 @@ compared through a histogram of per-item differences (candidate minus baseline).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +59,8 @@ class PairedBatch:
     cand_pred: I64
     base_scores: F
     cand_scores: F
-    item_ids: tuple[str, ...] = ()
-    refs: tuple[str | None, ...] = ()
+    item_ids: Sequence[str] = ()
+    refs: Sequence[str | None] = ()
     # Slice spec -> index of each item's slice under it (-1: none); see JointCountsAccumulator.
     slice_codes: dict[str, npt.NDArray[np.int32]] = field(default_factory=dict)
 

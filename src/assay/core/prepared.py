@@ -6,6 +6,7 @@ plus the reason for every row it could not. Engines see only this type, never a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +22,10 @@ DISPUTED_LABEL = -3  # several experts, no majority: reported as disputed, not j
 class PreparedBatch:
     """Model inputs for the readable rows of one batch, with every unreadable row's reason."""
 
-    item_ids: list[str]
-    labels: list[str | None]
+    # Sequences, not lists: decoders hand over lazy views of their columns, since building a
+    # Python string per item cost more than the rest of decoding a table row.
+    item_ids: Sequence[str]
+    labels: Sequence[str | None]
     # Index of each expert label in the model's labels; MISSING_LABEL or UNKNOWN_LABEL otherwise.
     label_index: npt.NDArray[np.int64]
     inputs: npt.NDArray[np.float32]  # one row per readable item, in order

@@ -4,6 +4,9 @@ Readers keep every source column under its own name (spaces and brackets include
 reserved columns, so that a user's column called ``label`` or ``path`` can never collide with ours.
 """
 
+from collections.abc import Sequence
+from typing import overload
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -20,6 +23,31 @@ SHA256 = "__sha256"  # content digest of that file, checked again when it is rea
 DISPUTED = "__disputed"
 
 RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED)
+
+
+class ArrowStrings(Sequence[str]):
+    """A string column seen as a sequence of str (None where null), converted one element at a
+    time when read.
+
+    Engines read only the ids of failed items and of the few errors kept as examples; converting
+    the whole column up front (``to_pylist``) cost ~0.15 us per item on every batch.
+    """
+
+    def __init__(self, column: pa.Array | pa.ChunkedArray) -> None:
+        self.column = column
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return list(self.column[i].to_pylist())
+        value: str = self.column[i].as_py()  # None for a missing label
+        return value
 
 
 def label_indices(batch: pa.RecordBatch, labels: tuple[str, ...]) -> npt.NDArray[np.int64]:

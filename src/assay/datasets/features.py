@@ -37,11 +37,11 @@ class TabularBatchDecoder:
 
     def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
         n = batch.num_rows
-        # Column-major fill (contiguous writes), then one copy to the row-major tensor.
-        by_column = np.empty((len(self.spec.columns), n), dtype=np.float32)
+        # Strided writes straight into the row-major tensor: a column-major fill followed by a
+        # transposing copy was three times slower (the transpose is cache-unfriendly).
+        matrix = np.empty((n, len(self.spec.columns)), dtype=np.float32)
         for j, name in enumerate(self.spec.columns):
-            by_column[j] = _as_numbers(batch.column(name))
-        matrix = np.ascontiguousarray(by_column.T)
+            matrix[:, j] = _as_numbers(batch.column(name))
         errors: dict[int, str] = {}
         if self.spec.missing == "error":
             # Nulls became nan above; name the first missing column of each incomplete row.
@@ -54,11 +54,11 @@ class TabularBatchDecoder:
             readable[list(errors)] = False
         ids, labels = batch.column(cols.ITEM_ID), batch.column(cols.LABEL)
         return PreparedBatch(
-            item_ids=ids.to_pylist(),
-            labels=labels.to_pylist(),
+            item_ids=cols.ArrowStrings(ids),
+            labels=cols.ArrowStrings(labels),
             arrow_columns=(ids, labels),
             label_index=cols.label_indices(batch, self.labels),
-            inputs=matrix[readable],
+            inputs=matrix[readable] if errors else matrix,
             readable=readable,
             errors=errors,
             refs=[],

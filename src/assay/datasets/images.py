@@ -106,8 +106,8 @@ class ImageBatchDecoder:
         pixels = np.stack(good) if good else np.zeros((0, h, w, self.spec.channels), np.uint8)
         ids, labels = batch.column(cols.ITEM_ID), batch.column(cols.LABEL)
         return PreparedBatch(
-            item_ids=ids.to_pylist(),
-            labels=labels.to_pylist(),
+            item_ids=cols.ArrowStrings(ids),
+            labels=cols.ArrowStrings(labels),
             arrow_columns=(ids, labels),
             label_index=cols.label_indices(batch, self.labels),
             inputs=image_tensor(pixels, self.spec),

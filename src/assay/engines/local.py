@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from assay.core.batch import ScoredBatch
+from assay.core.batch import Picked, ScoredBatch
 from assay.core.failures import FailureLog
 from assay.core.ports import EmbeddingRuntime
 from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
@@ -174,7 +174,7 @@ class LocalEngine:
             y_true=label_index[judged],
             y_pred=y_pred_all[judged],
             scores=scores[judged],
-            item_ids=tuple(ids[i] for i in judged) if failed.any() else tuple(ids),
+            item_ids=Picked(ids, judged) if failed.any() else ids,
             refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
         )
         states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]

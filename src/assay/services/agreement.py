@@ -15,6 +15,7 @@ from assay.core.intervals import IntervalConfig
 from assay.datasets import columns as cols
 from assay.datasets.annotations import annotator_name, consensus
 from assay.store.manifests import manifest_schema, read_manifest
+from assay.store.parquet import open_writer
 from assay.store.predictions import rebatch
 
 ROWS = 65_536
@@ -53,7 +54,7 @@ def analyse_agreement(
         ),
         ROWS,
     )
-    with pq.ParquetWriter(disputed_out, schema, compression="lz4") as writer:
+    with open_writer(disputed_out, schema, unique=("item_id", "ref")) as writer:
         for m, p in zip(man, pred, strict=True):
             votes = [pc.cast(m.column(c), pa.string()) for c in columns]
             for v in votes:  # labels only experts used get codes after the model's labels

@@ -17,6 +17,7 @@ from assay.datasets import columns as cols
 from assay.datasets.images import PROPERTY_COLUMNS, image_descriptor
 from assay.store.embeddings import read_embeddings
 from assay.store.manifests import judged_errors, manifest_schema, take_column
+from assay.store.parquet import write_table
 
 EXAMPLES = 8
 # How a property reads when a group's mean lies above / below the other errors'.
@@ -107,7 +108,7 @@ def find_error_groups(
         for c in PROPERTY_COLUMNS
         if c in names
     }
-    pq.write_table(
+    write_table(
         pa.table(
             {
                 "row": pa.array(rows, pa.int64()),
@@ -117,7 +118,7 @@ def find_error_groups(
             }
         ),
         out,
-        compression="lz4",
+        unique=("item_id",),
     )
     groups = []
     for g in range(grouping.k):

@@ -14,6 +14,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assay.store.parquet import open_writer
+
 
 class ParquetEmbeddingSink:
     """Streams (row, item_id, vector) to Parquet; the file exists once a vector was written."""
@@ -38,7 +40,7 @@ class ParquetEmbeddingSink:
                     ("vector", pa.list_(pa.float32(), dim)),
                 ]
             )
-            self._writer = pq.ParquetWriter(self.path, self._schema, compression="lz4")
+            self._writer = open_writer(self.path, self._schema, unique=("item_id",))
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
         batch = pa.RecordBatch.from_arrays(
             [

@@ -16,8 +16,11 @@ import pyarrow.parquet as pq
 from assay.core.errors import InputError
 from assay.core.slice_search import quantile_codes
 from assay.core.slicing import OPPOSITE, SliceSpec
+from assay.store.parquet import open_writer
 
 LABEL_COLUMN = "__label"
+# Unique per row: not worth a dictionary (see assay.store.parquet).
+UNIQUE_COLUMNS = ("__item_id", "__path", "__sha256")
 
 
 @dataclass
@@ -36,8 +39,7 @@ def write_manifest(batches: Iterable[pa.RecordBatch], path: Path) -> ManifestSta
         for batch in batches:
             if writer is None:
                 stats.schema = batch.schema
-                # LZ4: decompresses several times faster than zstd, and manifests are read on every run.
-                writer = pq.ParquetWriter(path, batch.schema, compression="lz4")
+                writer = open_writer(path, batch.schema, UNIQUE_COLUMNS)
             elif batch.schema != stats.schema:
                 try:
                     batch = batch.cast(stats.schema)

@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.store.parquet import open_writer, write_table
+
 
 def _strings(values: Any) -> pa.Array:
     """Arrow strings from an Arrow array (as is) or a list of str/None."""
@@ -50,7 +52,7 @@ class ParquetPredictionSink:
             ]
         )
         self._label_values = pa.array(labels, pa.string())
-        self._writer = pq.ParquetWriter(path, self.schema, compression="lz4")
+        self._writer = open_writer(path, self.schema, unique=("item_id",))
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
 
@@ -127,6 +129,27 @@ def _indices(column: pa.Array, labels: pa.Array) -> npt.NDArray[np.int64]:
     return out
 
 
+@dataclass(frozen=True)
+class OutcomeChunk:
+    """The outcome columns of a slice of a predictions file (indices as in PredictionChunk)."""
+
+    label_index: npt.NDArray[np.int64]
+    predicted: npt.NDArray[np.int64]
+    failed: npt.NDArray[np.bool_]
+
+
+def read_outcome_chunks(path: Path, labels: tuple[str, ...], rows: int) -> Iterator[OutcomeChunk]:
+    """Stream only the label, prediction and failure of each item, in chunks of ``rows``."""
+    value_set = pa.array(labels, pa.string())
+    file = pq.ParquetFile(path, pre_buffer=False)
+    for batch in file.iter_batches(batch_size=rows, columns=["label", "predicted", "error"]):
+        yield OutcomeChunk(
+            label_index=_indices(batch.column("label"), value_set),
+            predicted=_indices(batch.column("predicted"), value_set),
+            failed=batch.column("error").is_valid().to_numpy(zero_copy_only=False),
+        )
+
+
 def read_prediction_chunks(
     path: Path, labels: tuple[str, ...], rows: int
 ) -> Iterator[PredictionChunk]:
@@ -172,7 +195,7 @@ class LedgerSink:
 
     def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
         self._labels = pa.array(labels, pa.string())
-        self._writer = pq.ParquetWriter(path, self.SCHEMA, compression="lz4")
+        self._writer = open_writer(path, self.SCHEMA, unique=("item_id",))
 
     def _names(self, index: npt.NDArray[np.int64]) -> pa.Array:
         codes = pa.array(index, pa.int32(), mask=index < 0)
@@ -215,11 +238,11 @@ def write_doubtful_labels(path: Path, candidates: dict[str, list[Any]]) -> None:
             ("ref", pa.string()),
         ]
     )
-    pq.write_table(pa.Table.from_pydict(candidates, schema=schema), path, compression="lz4")
+    write_table(pa.Table.from_pydict(candidates, schema=schema), path, unique=("item_id", "ref"))
 
 
 def combine_parts(parts: list[str], out: Path) -> int:
-    """Concatenate prediction parts (in order) into one file, a row group at a time."""
+    """Concatenate Parquet parts of one schema (in order) into one file, a row group at a time."""
     writer: pq.ParquetWriter | None = None
     n = 0
     try:
@@ -228,7 +251,7 @@ def combine_parts(parts: list[str], out: Path) -> int:
             for g in range(file.num_row_groups):
                 table = file.read_row_group(g)
                 if writer is None:
-                    writer = pq.ParquetWriter(out, table.schema, compression="lz4")
+                    writer = open_writer(out, table.schema, unique=("item_id",))
                 writer.write_table(table)
                 n += table.num_rows
     finally:

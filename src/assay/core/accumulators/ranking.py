@@ -86,9 +86,17 @@ def _merge_runs(runs: list[Run], level: int) -> Run:
 
 @dataclass(frozen=True)
 class ScoreHistogramState:
-    """Per class, a list of runs (exact mode) or one fixed-grid run (binned mode)."""
+    """Per class, a list of runs (exact mode) or one fixed-grid run (binned mode).
+
+    Binned mode also holds ``pending``: cell codes (class, bin, positive) of recent batches not yet
+    counted into the grid. Counting a batch into a fresh copy of the grid costs O(bins) whatever
+    the batch's size (2 x 65,536 per class against 8,192 items), so codes are counted once they
+    outnumber the grid's cells: O(1) per item, and at most one grid's worth of codes held.
+    """
 
     runs: tuple[tuple[Run, ...], ...] = field(default_factory=tuple)
+    pending: tuple[npt.NDArray[np.integer[Any]], ...] = ()
+    n_pending: int = 0
 
 
 FAN_IN = 16
@@ -207,22 +215,40 @@ class ScoreHistogramAccumulator:
     def update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
         if batch.n_items == 0:
             return state
+        if self.mode == "binned":
+            return self._binned_update(state, batch)
         runs: list[tuple[Run, ...]] = []
         for k, class_runs in enumerate(state.runs):
             is_pos = (batch.y_true == k).astype(np.int64)
-            scores = batch.scores[:, k]
-            if self.mode == "binned":
-                (run,) = class_runs
-                idx = np.clip((scores * self.n_bins).astype(np.int64), 0, self.n_bins - 1)
-                both = np.bincount(idx * 2 + is_pos, minlength=2 * self.n_bins).reshape(-1, 2)
-                pos, neg = both[:, 1], both[:, 0]
-                runs.append((Run(run.values, run.pos + pos, run.neg + neg),))
-            else:
-                runs.append(_push(class_runs, _run_from(scores, is_pos, 1 - is_pos)))
+            runs.append(_push(class_runs, _run_from(batch.scores[:, k], is_pos, 1 - is_pos)))
         return ScoreHistogramState(tuple(runs))
+
+    def _binned_update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
+        k = len(self.labels)
+        dtype = np.int32 if 2 * k * self.n_bins < 2**31 else np.int64
+        bins = np.clip((batch.scores * self.n_bins).astype(dtype), 0, self.n_bins - 1)
+        is_pos = batch.y_true[:, None] == np.arange(k)
+        # One code per (item, class): (class, bin, positive) flattened.
+        codes = ((np.arange(k, dtype=dtype) * self.n_bins + bins) * 2 + is_pos).ravel()
+        out = ScoreHistogramState(state.runs, (*state.pending, codes), state.n_pending + codes.size)
+        return self._flush(out) if out.n_pending >= 2 * k * self.n_bins else out
+
+    def _flush(self, state: ScoreHistogramState) -> ScoreHistogramState:
+        """Count the pending codes into the grid (binned mode)."""
+        if not state.pending:
+            return state
+        k = len(self.labels)
+        counts = np.bincount(np.concatenate(state.pending), minlength=2 * k * self.n_bins)
+        counts = counts.reshape(k, self.n_bins, 2)
+        runs = tuple(
+            (Run(run.values, run.pos + counts[c, :, 1], run.neg + counts[c, :, 0]),)
+            for c, (run,) in enumerate(state.runs)
+        )
+        return ScoreHistogramState(runs)
 
     def merge(self, a: ScoreHistogramState, b: ScoreHistogramState) -> ScoreHistogramState:
         if self.mode == "binned":
+            a, b = self._flush(a), self._flush(b)
             return ScoreHistogramState(
                 tuple(
                     (Run(ra.values, ra.pos + rb.pos, ra.neg + rb.neg),)
@@ -239,7 +265,7 @@ class ScoreHistogramAccumulator:
 
     def compact(self, state: ScoreHistogramState) -> tuple[Run, ...]:
         """One run per class; equal for any split of the same items into shards."""
-        return tuple(compact_run(r) for r in state.runs)
+        return tuple(compact_run(r) for r in self._flush(state).runs)
 
     def _replicates(self, run: Run, salt: str) -> tuple[F, F]:
         pos, neg = _coarsen(run, self.bootstrap_groups)

@@ -129,3 +129,39 @@ def test_spark_equals_local_on_neu_det_images(spark: Any, tmp_path: Path) -> Non
     compare(local, on_spark)
     assert json.loads((on_spark.run_dir / "result.json").read_text())["n_items"] == 1800
     ws.close()
+
+
+def test_spark_keeps_the_error_embeddings_like_local(spark: Any, tmp_path: Path) -> None:
+    """Tasks write the misclassified items' embeddings as parts; combined, they equal the local
+    engine's file row for row, and the error groups found on them are the same."""
+    from assay import api
+    from tests.models import embedding_onnx
+    from tests.services.test_error_groups import planted
+
+    csv, _ = planted(tmp_path)
+    weights = np.zeros((4, 2))
+    weights[0] = [8.0, -8.0]
+    onnx = embedding_onnx(tmp_path / "m.onnx", weights, np.eye(4))
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["defect", "ok"],
+        input={"kind": "tabular", "columns": ["f0", "f1", "f2", "f3"]},
+        output={"name": "probabilities", "embedding": "embedding"},
+    )
+    home = tmp_path / "home"
+    api.add_dataset("parts", csv, home=home)
+    api.add_model("m", onnx, spec=spec, home=home)
+    ws = Workspace.open(home)
+    local, on_spark = both_engines(ws, "m", "parts", rows_per_task=700)  # 5 tasks
+    ws.close()
+    compare(local, on_spark)
+    frames = [pd.read_parquet(o.run_dir / "error_embeddings.parquet") for o in (local, on_spark)]
+    cm = np.asarray(local.result.confusion_matrix)
+    assert len(frames[0]) == cm.sum() - np.trace(cm) > 0  # every error has its vector
+    assert frames[0]["row"].tolist() == frames[1]["row"].tolist()
+    assert frames[0]["item_id"].tolist() == frames[1]["item_id"].tolist()
+    assert np.array_equal(np.stack(frames[0]["vector"]), np.stack(frames[1]["vector"]))
+    assert not (on_spark.run_dir / "error_embeddings.parts").exists()
+    groups = [o.result.error_groups for o in (local, on_spark)]
+    assert groups[0] is not None and "embedding output" in groups[0]["method"]
+    close(groups[0], groups[1], "error_groups")

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from assay.core.accumulators import Accumulator
 from assay.core.failures import FailureLog
-from assay.core.ports import Decoder, PredictionSink, Runtime
+from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
 from assay.engines.job import EngineOutput, ModelTask, RunCancelledError
 from assay.engines.local import LocalEngine
@@ -45,6 +45,9 @@ class SparkModel:
     accumulators: list[Accumulator[Any]]
     sink: Callable[[str], PredictionSink]  # part file path -> sink
     parts_dir: str
+    # Part file path -> sink of the misclassified items' embeddings (spec output.embedding).
+    embeddings: Callable[[str], EmbeddingSink] | None = None
+    embedding_parts_dir: str | None = None
 
 
 @dataclass
@@ -130,8 +133,12 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
         runtime = _RUNTIMES.get(m.key)
         if runtime is None:
             runtime = _RUNTIMES[m.key] = m.load()
-        sink = m.sink(os.path.join(m.parts_dir, f"part-{index:06d}.parquet"))
-        tasks.append(ModelTask(runtime, m.spec, m.accumulators, sink))
+        part_name = f"part-{index:06d}.parquet"
+        sink = m.sink(os.path.join(m.parts_dir, part_name))
+        vectors = None
+        if m.embeddings is not None and m.embedding_parts_dir is not None:
+            vectors = m.embeddings(os.path.join(m.embedding_parts_dir, part_name))
+        tasks.append(ModelTask(runtime, m.spec, m.accumulators, sink, vectors))
         partials.append(_Partial([a.empty() for a in m.accumulators], FailureLog(), 0))
     timings = {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
     offset = start
@@ -157,6 +164,8 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
         decoder.close()
         for task in tasks:
             task.sink.close()
+            if task.embeddings is not None:
+                task.embeddings.close()
     return pickle.dumps((index, partials, timings), protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -169,6 +178,8 @@ class SparkEngine:
     def run(self, job: SparkJob) -> EngineOutput:
         for m in job.models:
             os.makedirs(m.parts_dir, exist_ok=True)
+            if m.embedding_parts_dir is not None:
+                os.makedirs(m.embedding_parts_dir, exist_ok=True)
         ranges = _ranges(job.n_items, job.rows_per_task)
         sc = self.session.sparkContext
         # Tasks get the job without the driver's callbacks (a progress bar does not travel).
@@ -209,7 +220,8 @@ class SparkEngine:
 
 
 def parts_in_order(parts_dir: str) -> list[str]:
-    """The part files of a run's predictions, in the manifest's order."""
+    """The part files of a run's predictions (or embeddings), in the manifest's order; tasks
+    that wrote nothing (no misclassified item) have no part."""
     names = sorted(
         n for n in os.listdir(parts_dir) if n.startswith("part-") and n.endswith(".parquet")
     )

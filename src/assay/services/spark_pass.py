@@ -16,6 +16,7 @@ from assay.core.spec import ModelSpec
 from assay.engines.job import EngineOutput
 from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
 from assay.runtimes import load_model
+from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.predictions import ParquetPredictionSink, combine_parts
 
 
@@ -23,8 +24,12 @@ def _sink(labels: tuple[str, ...], path: str) -> ParquetPredictionSink:
     return ParquetPredictionSink(Path(path), labels)
 
 
+def _embedding_sink(path: str) -> ParquetEmbeddingSink:
+    return ParquetEmbeddingSink(Path(path))
+
+
 def run_on_spark(
-    models: list[tuple[ModelVersion, ModelSpec, list[Accumulator[Any]], Path]],
+    models: list[tuple[ModelVersion, ModelSpec, list[Accumulator[Any]], Path, bool]],
     dv: DatasetVersion,
     config: ValidationConfig,
     decoder: Callable[[], Decoder],
@@ -32,10 +37,11 @@ def run_on_spark(
     on_progress: Callable[[int], None],
     should_cancel: Callable[[], bool],
 ) -> EngineOutput:
-    """Judge ``models`` (version, spec, accumulators, run folder) on Spark; each run folder gets
-    its ``predictions.parquet``, combined from the tasks' parts in the manifest's order."""
+    """Judge ``models`` (version, spec, accumulators, run folder, whether to keep the errors'
+    embeddings) on Spark. Each run folder gets its ``predictions.parquet`` (and
+    ``error_embeddings.parquet``), combined from the tasks' parts in the manifest's order."""
     spark_models = []
-    for mv, spec, accumulators, run_dir in models:
+    for mv, spec, accumulators, run_dir, embed in models:
         load: Callable[[], Runtime] = partial(
             load_model, Path(mv.file_path), spec, mv.runtime, config.threads
         )
@@ -47,6 +53,8 @@ def run_on_spark(
                 accumulators=accumulators,
                 sink=partial(_sink, spec.labels),
                 parts_dir=str(run_dir / "predictions.parts"),
+                embeddings=_embedding_sink if embed else None,
+                embedding_parts_dir=str(run_dir / "error_embeddings.parts") if embed else None,
             )
         )
     job = SparkJob(
@@ -62,7 +70,12 @@ def run_on_spark(
     )
     session = spark_session(config.spark_master, dict(config.spark_conf))
     output = SparkEngine(session).run(job)
-    for (_, _, _, run_dir), m in zip(models, spark_models, strict=True):
+    for (_, _, _, run_dir, _), m in zip(models, spark_models, strict=True):
         combine_parts(parts_in_order(m.parts_dir), run_dir / "predictions.parquet")
         shutil.rmtree(m.parts_dir, ignore_errors=True)
+        if m.embedding_parts_dir is not None:
+            parts = parts_in_order(m.embedding_parts_dir)
+            if parts:  # no part at all: no error had a vector, and no file, as locally
+                combine_parts(parts, run_dir / "error_embeddings.parquet")
+            shutil.rmtree(m.embedding_parts_dir, ignore_errors=True)
     return output

@@ -267,7 +267,7 @@ def _run_models(
             on_progress,
             should_cancel,
             more=[
-                ModelTask(m.runtime, m.spec, m.accumulators, m.sink)
+                ModelTask(m.runtime, m.spec, m.accumulators, m.sink, m.embeddings)
                 for m in rest
                 if m.sink is not None
             ],
@@ -328,7 +328,7 @@ def _spark_pass(
         else partial(TabularBatchDecoder, spec.input, spec.labels)
     )
     return run_on_spark(
-        [(m.version, m.spec, m.accumulators, m.run_dir) for m in models],
+        [(m.version, m.spec, m.accumulators, m.run_dir, m.embeddings is not None) for m in models],
         dv,
         config,
         factory,

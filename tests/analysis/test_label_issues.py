@@ -32,3 +32,25 @@ def test_planted_label_errors_rank_among_the_candidates() -> None:
 def test_too_little_data_gives_no_candidates_but_quality_scores() -> None:
     issues = find_label_issues(np.array([0, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]))
     assert issues.indices.size == 0 and issues.label_quality.shape == (3,)
+
+
+def test_candidates_and_order_match_cleanlabs_own_ranking() -> None:
+    """The ranking done here equals cleanlab's return_indices_ranked_by="self_confidence"."""
+    from cleanlab.filter import find_label_issues as cl_find
+
+    rng = np.random.default_rng(1)
+    n, k = 5000, 3
+    truth = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), truth] += 2.5
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = truth.copy()
+    flipped = rng.choice(n, 200, replace=False)
+    labels[flipped] = (truth[flipped] + 1) % k
+    ours = find_label_issues(labels, probs)
+    reference = cl_find(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
+    assert ours.indices.size > 100
+    assert sorted(ours.indices.tolist()) == sorted(reference.tolist())
+    confidence = probs[reference, labels[reference]]
+    assert np.array_equal(probs[ours.indices, labels[ours.indices]], confidence)  # same order
+    assert np.array_equal(ours.label_quality, probs[np.arange(n), labels])

@@ -26,6 +26,20 @@ from assay.core.stattests import benjamini_hochberg
 
 I64 = npt.NDArray[np.int64]
 F = npt.NDArray[np.float64]
+Codes = npt.NDArray[np.signedinteger[Any]]
+
+
+def code_dtype(n_codes: int) -> type[np.signedinteger[Any]]:
+    """The narrowest signed integer type holding codes 0..n_codes-1 and -1 (missing).
+
+    The search holds one code per item and column for the whole dataset: int8 instead of int32
+    takes that from 120 to 30 bytes per item with 30 columns.
+    """
+    if n_codes <= np.iinfo(np.int8).max:
+        return np.int8
+    if n_codes <= np.iinfo(np.int16).max:
+        return np.int16
+    return np.int32
 
 
 @dataclass(frozen=True)
@@ -33,7 +47,7 @@ class CodedColumn:
     """A discretised column: one code per item (-1: missing) and the label of each code."""
 
     name: str
-    codes: npt.NDArray[np.int32]
+    codes: Codes
     labels: tuple[str, ...]
 
 
@@ -247,10 +261,10 @@ def _explain_away(
 
 def quantile_codes(
     values: F, n_bins: int = 5, fmt: Callable[[float], str] = lambda v: f"{v:.4g}"
-) -> tuple[npt.NDArray[np.int32], tuple[str, ...]]:
+) -> tuple[Codes, tuple[str, ...]]:
     """Codes of quantile bins of a numeric column (nan: -1) and their labels ``[lo, hi)``."""
     finite = values[np.isfinite(values)]
-    codes = np.full(values.size, -1, dtype=np.int32)
+    codes = np.full(values.size, -1, dtype=code_dtype(n_bins))
     if finite.size == 0:
         return codes, ()
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)))

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
-from assay.core.slice_search import quantile_codes
+from assay.core.slice_search import code_dtype, quantile_codes
 from assay.core.slicing import OPPOSITE, SliceSpec
 from assay.store.parquet import open_writer
 
@@ -145,7 +145,9 @@ def _categories(text: pa.Array, max_categories: int) -> tuple[np.ndarray, tuple[
     labels = [c["values"] for c in ranked[:max_categories]]
     index = pc.index_in(text, value_set=pa.array(labels, pa.string()))
     # A copy: Arrow's zero-copy buffers are read-only, and "other" is written below.
-    codes = np.array(index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    codes = np.array(
+        index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=code_dtype(len(labels) + 1)
+    )
     if len(ranked) > max_categories:
         codes[(codes < 0) & text.is_valid().to_numpy(zero_copy_only=False)] = len(labels)
         labels.append("other")

@@ -25,7 +25,8 @@ class ListSink:
         self.closed = False
 
     def write(self, item_ids, labels, predicted, scores, errors) -> None:  # type: ignore[no-untyped-def]
-        self.rows += list(zip(item_ids, labels, predicted, scores.tolist(), errors, strict=True))
+        reasons = [errors.get(i) for i in range(len(item_ids))]  # position -> reason, or none
+        self.rows += list(zip(item_ids, labels, predicted, scores.tolist(), reasons, strict=True))
 
     def close(self) -> None:
         self.closed = True

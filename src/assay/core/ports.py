@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,10 +54,11 @@ class PredictionSink(Protocol):
         labels: Any,
         predicted: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
-        errors: list[str | None],
+        errors: Mapping[int, str],
     ) -> None:
         """``item_ids``/``labels``: lists of str, or the decoder's native columns; ``predicted``:
-        class index per item, -1 when there is none; ``scores``: nan rows for failed items."""
+        class index per item, -1 when there is none; ``scores``: nan rows for failed items;
+        ``errors``: position in the batch -> why that item was not judged (most batches: none)."""
         ...
 
     def close(self) -> None: ...

@@ -102,7 +102,7 @@ class LocalEngine:
         return to_probabilities(scores, job.spec), vectors
 
     def _predict(
-        self, job: ModelTask, inputs: np.ndarray, errors: list[str | None], rows: np.ndarray
+        self, job: ModelTask, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Scores (and embeddings) for ``inputs``; when the batch fails, retry item by item to
         isolate the culprits."""
@@ -120,7 +120,7 @@ class LocalEngine:
             try:
                 probs, vec = self._run(job, inputs[j : j + 1])
             except Exception as exc:
-                errors[rows[j]] = f"inference failed ({type(exc).__name__})"
+                errors[int(rows[j])] = f"inference failed ({type(exc).__name__})"
                 continue
             out[j] = probs[0]
             if vec is not None:
@@ -141,9 +141,7 @@ class LocalEngine:
         """Judge one batch; returns the new states and the write of its predictions, to run next."""
         n = prepared.n_items
         k = job.spec.n_classes
-        errors: list[str | None] = [None] * n
-        for i, reason in prepared.errors.items():
-            errors[i] = reason
+        errors: dict[int, str] = dict(prepared.errors)  # position -> why it is not judged
         rows = np.flatnonzero(prepared.readable)
         t0 = time.perf_counter()
         vectors: np.ndarray | None = None
@@ -151,7 +149,7 @@ class LocalEngine:
             probs, vectors = self._predict(job, prepared.inputs, errors, rows)
         except Exception as exc:
             probs = np.full((rows.size, k), np.nan)
-            for r in rows:
+            for r in rows.tolist():
                 errors[r] = f"inference failed ({type(exc).__name__})"
         timings["inference_s"] += time.perf_counter() - t0
 
@@ -160,9 +158,11 @@ class LocalEngine:
         scores[rows] = probs
         finite = np.isfinite(scores).all(axis=1)
         label_index = prepared.label_index
-        failed = np.array([e is not None for e in errors]) | ~finite | (label_index < 0)
+        failed = ~finite | (label_index < 0)
+        if errors:
+            failed[list(errors)] = True
         for row in np.flatnonzero(failed).tolist():
-            reason = errors[row] or _reason(bool(finite[row]), int(label_index[row]))
+            reason = errors.get(row) or _reason(bool(finite[row]), int(label_index[row]))
             errors[row] = reason
             failures.record(prepared.item_ids[row], reason)
         judged = np.flatnonzero(~failed)

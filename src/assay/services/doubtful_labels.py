@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from assay.analysis.label_issues import find_label_issues
 from assay.core.spec import ModelSpec
@@ -20,19 +21,24 @@ def find_doubtful_labels(
     predictions: Path, manifest: Path, spec: ModelSpec, out: Path
 ) -> dict[str, Any]:
     """``doubtful_labels`` for result.json; every candidate goes to ``out`` (Parquet)."""
-    labels, probs, rows = [], [], []
-    offset = 0
+    # Confident learning needs every judged item's probabilities at once. They are gathered into
+    # arrays sized once from the file's row count (no lists to concatenate: that doubled the
+    # peak), with labels as int32.
+    total = pq.ParquetFile(predictions).metadata.num_rows
+    y = np.empty(total, np.int32)
+    p = np.empty((total, spec.n_classes), np.float64)
+    row = np.empty(total, np.int64)
+    n = offset = 0
     for chunk in read_prediction_chunks(predictions, spec.labels, 65_536):
         judged = np.flatnonzero(~chunk.failed & (chunk.label_index >= 0))
-        labels.append(chunk.label_index[judged])
-        probs.append(chunk.scores[judged])
-        rows.append(judged + offset)
-        offset += len(chunk.item_ids)
-    if not rows or not sum(r.size for r in rows):
+        y[n : n + judged.size] = chunk.label_index[judged]
+        p[n : n + judged.size] = chunk.scores[judged]
+        row[n : n + judged.size] = judged + offset
+        n += judged.size
+        offset += len(chunk.label_index)
+    if n == 0:
         return {"method": None, "n_candidates": 0, "candidates": [], "note": "no judged items"}
-    y = np.concatenate(labels)
-    p = np.concatenate(probs)
-    row = np.concatenate(rows)
+    y, p, row = y[:n], p[:n], row[:n]
     issues = find_label_issues(y, p)
     # Columns of the candidates only (ids and paths fetched for them alone), most doubtful first.
     idx = issues.indices

@@ -135,19 +135,10 @@ def test_spark_keeps_the_error_embeddings_like_local(spark: Any, tmp_path: Path)
     """Tasks write the misclassified items' embeddings as parts; combined, they equal the local
     engine's file row for row, and the error groups found on them are the same."""
     from assay import api
-    from tests.models import embedding_onnx
-    from tests.services.test_error_groups import planted
+    from tests.services.test_error_groups import planted, rule_model
 
     csv, _ = planted(tmp_path)
-    weights = np.zeros((4, 2))
-    weights[0] = [8.0, -8.0]
-    onnx = embedding_onnx(tmp_path / "m.onnx", weights, np.eye(4))
-    spec = write_spec(
-        tmp_path / "m.yaml",
-        labels=["defect", "ok"],
-        input={"kind": "tabular", "columns": ["f0", "f1", "f2", "f3"]},
-        output={"name": "probabilities", "embedding": "embedding"},
-    )
+    onnx, spec = rule_model(tmp_path)
     home = tmp_path / "home"
     api.add_dataset("parts", csv, home=home)
     api.add_model("m", onnx, spec=spec, home=home)

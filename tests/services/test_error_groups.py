@@ -31,8 +31,8 @@ def planted(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return csv, kind
 
 
-def test_errors_are_grouped_on_the_embedding_and_planted_regions_separate(tmp_path: Path) -> None:
-    csv, kind = planted(tmp_path)
+def rule_model(tmp_path: Path) -> tuple[Path, Path]:
+    """The model and spec of ``planted``'s rule (defect when f0 > 0), embedding = the inputs."""
     weights = np.zeros((4, 2))
     weights[0] = [8.0, -8.0]  # labels [defect, ok]: defect when f0 > 0
     onnx = embedding_onnx(tmp_path / "m.onnx", weights, np.eye(4))
@@ -42,6 +42,12 @@ def test_errors_are_grouped_on_the_embedding_and_planted_regions_separate(tmp_pa
         input={"kind": "tabular", "columns": ["f0", "f1", "f2", "f3"]},
         output={"name": "probabilities", "embedding": "embedding"},
     )
+    return onnx, spec
+
+
+def test_errors_are_grouped_on_the_embedding_and_planted_regions_separate(tmp_path: Path) -> None:
+    csv, kind = planted(tmp_path)
+    onnx, spec = rule_model(tmp_path)
     home = tmp_path / "home"
     api.add_dataset("parts", csv, home=home)
     api.add_model("m", onnx, spec=spec, home=home)

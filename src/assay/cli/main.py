@@ -1,6 +1,7 @@
 """``assay``: validate industrial ML models from the command line.
 
-Exit codes: 0 success, 1 the policy failed (verdicts), 2 bad input or usage.
+Exit codes: 0 success, 1 the verdict failed or is inconclusive (a release gate stops), 2 bad input
+or usage.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from assay.cli.output import (
     err_console,
     print_profile,
     print_summary,
+    print_type_review,
     print_verdict,
     progress_bar,
 )
@@ -138,13 +140,37 @@ def model_add(
     file: Annotated[
         str, typer.Argument(help="Model file (.onnx, or .skops for scikit-learn; a path or a URL).")
     ],
-    spec: Annotated[Path, typer.Option("--spec", help="Model spec (YAML).")],
+    spec: Annotated[Path | None, typer.Option("--spec", help="Model spec (YAML).")] = None,
+    show_types: Annotated[
+        bool,
+        typer.Option(
+            "--show-types",
+            help="List the types a .skops file would construct and who trusts them; add nothing.",
+        ),
+    ] = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust",
+            help="A skops type you reviewed with --show-types and trust (repeatable); "
+            "it joins the spec's trusted_types.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Register a model version after checking it against its spec."""
-    from assay.services.models import register_model
+    """Register a model version after checking it against its spec.
 
-    registered = register_model(_workspace(home), name, file, spec)
+    A .skops file is loaded only when every type it names is a data type Assay trusts, or one you
+    reviewed and trusted: nothing in a model file runs code.
+    """
+    from assay.services.models import register_model, review_model_types
+
+    if show_types:
+        print_type_review(review_model_types(_workspace(home), file))
+        return
+    if spec is None:
+        raise InputError("model add needs --spec SPEC.yaml (or --show-types to review a file)")
+    registered = register_model(_workspace(home), name, file, spec, tuple(trust or ()))
     m = registered.model
     verb = "added" if registered.created else "unchanged, already registered as"
     console.print(
@@ -291,7 +317,7 @@ def validate_command(
     print_verdict(outcome.result)
     where = outcome.out_dir or outcome.run_dir
     console.print(f"report: {where / 'report.html'}")
-    if outcome.verdict_status == "fail":
+    if outcome.blocking:
         raise typer.Exit(1)
 
 
@@ -339,7 +365,7 @@ def compare_command(
     outcome = compare_runs(_workspace(home), candidate, baseline, policy, out)
     print_verdict(outcome.result)
     console.print(f"report: {outcome.files['report.html']}")
-    if outcome.verdict_status == "fail":
+    if outcome.blocking:
         raise typer.Exit(1)
 
 

@@ -100,17 +100,19 @@ def print_verdict(result: ValidationResult) -> None:
     verdict = result.verdict
     if not verdict:
         return
-    passed = 0
     for check in verdict["checks"]:
         if check["status"] == "pass":
-            passed += 1
             continue
-        style = STATUS_STYLE.get(check["status"], "")
+        style = "bold red" if check.get("blocks") else STATUS_STYLE.get(check["status"], "")
         console.print(f"  [{style}]{check['status']:>7}[/] {escape(check['reason'])}")
     status = verdict["status"]
-    colour = "bold green" if status == "pass" else "bold red"
+    colour = "bold green" if status == "pass" else "bold red" if verdict["blocking"] else "yellow"
+    note = (
+        "" if verdict["blocking"] or status == "pass" else " (not blocking: on_inconclusive: warn)"
+    )
     console.print(
-        f"verdict: [{colour}]{status.upper()}[/] ({passed} of {len(verdict['checks'])} checks passed)"
+        f"verdict: [{colour}]{status.upper()}[/]: {escape(verdict['summary'])}{note}",
+        soft_wrap=True,
     )
 
 
@@ -177,3 +179,20 @@ def print_profile(ref: str, profile: dict[str, Any]) -> None:
         f"{profile['process_baseline_mb']:.0f} MiB), load {summary['load_time_s']:.3f} s, "
         f"file {summary['model_size_mb']:.2f} MiB"
     )
+
+
+def print_type_review(review: Any) -> None:
+    """The types of a skops file, grouped by who trusts them (a ``TypeReview``)."""
+    groups = (
+        ("trusted by skops", review.by_skops, "green"),
+        ("data types Assay trusts", review.data_types, "green"),
+        ("trusted by you (spec trusted_types)", review.by_user, "yellow"),
+        ("refused unless you trust them (--trust TYPE)", review.refused, "magenta"),
+        ("never loaded: they can run code", review.forbidden, "bold red"),
+    )
+    for title, names, style in groups:
+        if not names:
+            continue
+        console.print(f"[{style}]{title}[/] ({len(names)})")
+        for name in names:
+            console.print(f"  {escape(name)}", highlight=False)

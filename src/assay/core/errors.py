@@ -15,3 +15,16 @@ class InputError(AssayError):
 
 class NotFoundError(InputError):
     """A named dataset, model or run does not exist in the catalog."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The first non-empty line of a message, cut to ``limit`` characters: error texts quoted
+    inside other messages (inference failures, invalid files) never spill over several lines."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """``TypeError: message`` on one line (the type alone when the message is empty)."""
+    message = one_line(str(exc), limit)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

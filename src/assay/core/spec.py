@@ -7,6 +7,7 @@ the offending field, so that ``assay model add`` can say exactly what is wrong.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,6 +76,9 @@ class ModelSpec:
     positive: str | None = None
     # The "good" class (e.g. ok): false alarms are good items flagged, missed defects the reverse.
     negative: str | None = None
+    # skops files: types beyond the data types Assay trusts, each one reviewed by the user
+    # (``assay model add --show-types``) before it may be loaded.
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def negative_index(self) -> int | None:
@@ -133,6 +137,8 @@ class ModelSpec:
             data["positive"] = self.positive
         if self.negative is not None:
             data["negative"] = self.negative
+        if self.trusted_types:
+            data["trusted_types"] = list(self.trusted_types)
         return data
 
 
@@ -215,7 +221,11 @@ def parse_model_spec(raw: Any) -> ModelSpec:
     """Build a ModelSpec from a mapping (parsed YAML/JSON); raise InputError naming the bad field."""
     if not isinstance(raw, Mapping):
         raise InputError("spec: expected a mapping at the top level")
-    _known_keys(raw, {"task", "labels", "input", "output", "threshold", "positive", "negative"}, "")
+    _known_keys(
+        raw,
+        {"task", "labels", "input", "output", "threshold", "positive", "negative", "trusted_types"},
+        "",
+    )
     task = _choice(raw.get("task", "classification"), ["classification"], "task")
     labels = _require(raw, "labels", "")
     if not isinstance(labels, list) or len(labels) < 2:
@@ -261,6 +271,11 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             raise InputError(f"spec: threshold must lie in [0, 1], got {threshold}")
         if len(names) != 2:
             raise InputError("spec: threshold applies to binary models (two labels) only")
+    trusted = raw.get("trusted_types", [])
+    if not isinstance(trusted, list) or not all(
+        isinstance(t, str) and _TYPE_NAME.fullmatch(t) for t in trusted
+    ):
+        raise InputError("spec: trusted_types is a list of dotted type names (module.Class)")
     return ModelSpec(
         labels=names,
         input=parsed_input,
@@ -269,4 +284,8 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         threshold=threshold,
         positive=positive,
         negative=negative,
+        trusted_types=tuple(sorted(set(trusted))),
     )
+
+
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")

@@ -2,19 +2,203 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import warnings
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.errors import InputError
+from assay.core.errors import InputError, one_line
 from assay.core.spec import ModelSpec, TabularInput
 from assay.runtimes.base import ModelSignature, TensorInfo, check_smoke_output
 
-# Types from these packages are loaded without asking; anything else must be trusted explicitly.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+# Data types and containers: constructing one runs no code of the file's choosing. skops itself
+# already trusts the primitives, scikit-learn's estimators and their numpy/scipy state.
+SAFE_TYPES = frozenset(
+    {
+        "builtins.slice",
+        "builtins.complex",
+        "builtins.frozenset",
+        "builtins.bytes",
+        "builtins.bytearray",
+        "builtins.dict",
+        "builtins.list",
+        "builtins.tuple",
+        "builtins.set",
+        "builtins.int",
+        "builtins.float",
+        "builtins.str",
+        "builtins.bool",
+        "builtins.NoneType",
+        "collections.OrderedDict",
+    }
+)
+# Never trusted, even when asked: these reach the interpreter, the OS, the network or files.
+FORBIDDEN_MODULES = frozenset(
+    {
+        "builtins",
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "sys",
+        "importlib",
+        "operator",
+        "functools",
+        "shutil",
+        "pickle",
+        "_pickle",
+        "marshal",
+        "ctypes",
+        "runpy",
+        "socket",
+        "code",
+        "codeop",
+        "pty",
+        "webbrowser",
+        "io",
+        "_io",
+        "pathlib",
+        "types",
+        "inspect",
+        "multiprocessing",
+        "threading",
+        "signal",
+        "tempfile",
+        "glob",
+        "urllib",
+        "http",
+        "asyncio",
+        "pdb",
+        "timeit",
+        "platform",
+        "ast",
+        "gc",
+        "joblib",
+        "dill",
+        "cloudpickle",
+    }
+)
+
+
+def _resolve(name: str, packages: tuple[str, ...] | None = ("sklearn", "numpy", "scipy")) -> Any:
+    """The object ``module.attr[.attr]`` names, importing modules of ``packages`` only (None: any
+    installed package, for types the user named)."""
+    parts = name.split(".")
+    if packages is not None and parts[0] not in packages:
+        return None
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def is_data_type(name: str) -> bool:
+    """Whether a type named in a skops file is trusted by default: a class, never a function or
+    method, from scikit-learn, numpy's arrays, scalars and random generators, or scipy.sparse.
+
+    Such a class is created with ``__new__`` and its state set, or called with data arguments;
+    none of them runs code or touches files (``numpy.memmap`` would, so it is left out).
+    """
+    if name in SAFE_TYPES:
+        return True
+    obj = _resolve(name)
+    if not isinstance(obj, type):
+        return False
+    module = getattr(obj, "__module__", "") or ""
+    if name.startswith("sklearn.") and module.startswith("sklearn"):
+        return True
+    if name.startswith("numpy."):
+        if issubclass(obj, np.memmap):
+            return False
+        return (
+            issubclass(obj, np.generic | np.ndarray | np.dtype)
+            or module.startswith("numpy.random")
+            or module == "numpy.dtypes"
+        )
+    return name.startswith("scipy.sparse.") and module.startswith("scipy.sparse")
+
+
+@dataclass(frozen=True)
+class TypeReview:
+    """What a skops file would construct: trusted by skops, by Assay, by the user, or refused."""
+
+    by_skops: tuple[str, ...]
+    data_types: tuple[str, ...]
+    by_user: tuple[str, ...]
+    refused: tuple[str, ...]
+    forbidden: tuple[str, ...]
+
+
+def review_types(path: Path, trusted: tuple[str, ...] = ()) -> TypeReview:
+    """Sort the types of a skops file; reading the file's schema runs none of its code."""
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise InputError(
+            "scikit-learn models need the extra: pip install 'assay[sklearn]'"
+        ) from None
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise InputError(
+            f"{path.name} is not a valid skops file: {type(exc).__name__}: {one_line(str(exc))}"
+        ) from None
+    forbidden = [
+        t for t in untrusted if t.split(".")[0] in FORBIDDEN_MODULES and t not in SAFE_TYPES
+    ]
+    rest = [t for t in untrusted if t not in forbidden]
+    data = [t for t in rest if is_data_type(t)]
+    # A type the user trusts must still be a class: a function named in the file is called with
+    # the file's arguments while loading, whoever trusts it.
+    by_user = [t for t in rest if t not in data and t in trusted and _is_class(t)]
+    forbidden += [t for t in rest if t not in data and t in trusted and t not in by_user]
+    refused = [t for t in rest if t not in data and t not in trusted]
+    named = _named_types(path) - set(untrusted)
+    return TypeReview(
+        tuple(sorted(named)), tuple(data), tuple(by_user), tuple(refused), tuple(forbidden)
+    )
+
+
+def _named_types(path: Path) -> set[str]:
+    """Every ``module.Class`` the file's schema names (read as JSON: nothing is constructed)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str) and isinstance(node.get("__class__"), str):
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            walk(json.loads(z.read("schema.json")))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return set()
+    return found
+
+
+def _is_class(name: str) -> bool:
+    try:
+        return isinstance(_resolve(name, None), type) and not name.startswith("numpy.memmap")
+    except Exception:  # importing a module the user named may fail in any way
+        return False
 
 
 class SklearnRuntime:
@@ -31,28 +215,33 @@ class SklearnRuntime:
         )
 
     @classmethod
-    def load(cls, path: Path, spec: ModelSpec, trusted: list[str] | None = None) -> SklearnRuntime:
-        try:
-            import skops.io as sio
-        except ImportError:
-            raise InputError(
-                "scikit-learn models need the extra: pip install 'assay[sklearn]'"
-            ) from None
+    def load(cls, path: Path, spec: ModelSpec) -> SklearnRuntime:
+        """Load after reviewing every type the file names: code from a model file never runs."""
         if not isinstance(spec.input, TabularInput):
             raise InputError("scikit-learn models take tabular input; the spec says image")
+        review = review_types(path, spec.trusted_types)
+        if review.forbidden:
+            raise InputError(
+                f"{path.name} names {', '.join(review.forbidden[:3])}: Assay never loads "
+                "these, trusted or not (functions and system modules can run code)"
+            )
+        if review.refused:
+            raise InputError(
+                f"{path.name} names types Assay does not trust by default: "
+                f"{', '.join(review.refused[:3])}"
+                + (f" and {len(review.refused) - 3} more" if len(review.refused) > 3 else "")
+                + "; review them with `assay model add --show-types`, then add the ones you "
+                "trust to the spec's trusted_types"
+            )
+        import skops.io as sio
+
+        allowed = [*review.data_types, *review.by_user]
         try:
-            untrusted = sio.get_untrusted_types(file=path)
+            estimator = sio.load(path, trusted=allowed)
         except Exception as exc:
             raise InputError(
-                f"{path.name} is not a valid skops file: {type(exc).__name__}"
+                f"{path.name} could not be loaded: {type(exc).__name__}: {one_line(str(exc))}"
             ) from None
-        extra = set(trusted or [])
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in extra]
-        if refused:
-            raise InputError(
-                f"{path.name} contains types Assay does not trust by default: {refused[:3]}"
-            )
-        estimator = sio.load(path, trusted=untrusted)
         if not hasattr(estimator, "predict_proba"):
             raise InputError(
                 f"{type(estimator).__name__} has no predict_proba; Assay needs class scores"

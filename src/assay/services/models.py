@@ -13,6 +13,7 @@ from assay.core.errors import InputError
 from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.runtimes import load_model, runtime_kind
+from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
 
@@ -48,14 +49,23 @@ def _sha256(path: Path) -> str:
 
 
 def register_model(
-    ws: Workspace, name: str, file: Path | str, spec: Path | str | dict[str, Any]
+    ws: Workspace,
+    name: str,
+    file: Path | str,
+    spec: Path | str | dict[str, Any],
+    trust: tuple[str, ...] = (),
 ) -> RegisteredModel:
-    """Validate the model against its spec, then catalogue it. Same file + spec: a no-op."""
+    """Validate the model against its spec, then catalogue it. Same file + spec: a no-op.
+
+    ``trust``: skops types the user reviewed (``review_model_types``) and accepts; they join the
+    spec's ``trusted_types``, so every later load trusts exactly these.
+    """
     check_name(name, "model")
-    path = fetch(str(file), ws.home / "cache") if is_url(str(file)) else Path(file).expanduser()
-    if not path.is_file():
-        raise InputError(f"model file does not exist: {path}")
+    path = _local_file(ws, file)
     model_spec = read_spec(spec)
+    if trust:
+        merged = tuple(sorted({*model_spec.trusted_types, *trust}))
+        model_spec = parse_model_spec(model_spec.to_dict() | {"trusted_types": list(merged)})
     kind = runtime_kind(path)
     loaded = load_model(path, model_spec, kind)
     spec_data = model_spec.to_dict()
@@ -79,6 +89,21 @@ def register_model(
         signature=loaded.signature.to_dict() | {"file_sha256": file_digest},
     )
     return RegisteredModel(record, created=True)
+
+
+def _local_file(ws: Workspace, file: Path | str) -> Path:
+    path = fetch(str(file), ws.home / "cache") if is_url(str(file)) else Path(file).expanduser()
+    if not path.is_file():
+        raise InputError(f"model file does not exist: {path}")
+    return path
+
+
+def review_model_types(ws: Workspace, file: Path | str) -> TypeReview:
+    """What a skops file would construct, sorted by who trusts it; nothing in it runs."""
+    path = _local_file(ws, file)
+    if runtime_kind(path) != "sklearn":
+        raise InputError(f"{path.name}: --show-types reads skops files (.skops) only")
+    return review_types(path)
 
 
 def get_model(ws: Workspace, ref: str) -> ModelVersion:

@@ -145,3 +145,38 @@ def heavy_onnx(path: Path, weights: np.ndarray, extra_floats: int) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def passthrough_onnx(path: Path, n_outputs: int, plus: float = 0.0) -> Path:
+    """``probabilities = features + plus``: the table's columns are the model's scores, so a test
+    can feed any output it likes (rounding-sized negatives, rows that are not probabilities, and
+    with ``plus=nan`` NaN for every item)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["features", "plus"], ["probabilities"])],
+        "passthrough",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n_outputs])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, n_outputs])],
+        [helper.make_tensor("plus", TensorProto.FLOAT, [1], [plus])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def zipmap_onnx(pipeline: Any, n_features: int, path: Path) -> Path:
+    """skl2onnx's default export: a label tensor and a ZipMap (one {class: p} map per item)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    model = convert_sklearn(
+        pipeline,
+        initial_types=[("features", FloatTensorType([None, n_features]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    path.write_bytes(model.SerializeToString())
+    return path

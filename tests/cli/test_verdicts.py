@@ -153,10 +153,12 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     assert sorted(r.status for r in ws.catalog.list_runs()) == ["finished", "finished"]
     junit = ET.parse(tmp / "weak" / "junit.xml").getroot()
     cases = junit.findall(".//testcase")
-    assert len(cases) == len(result["verdict"]["checks"])
-    assert int(junit.find("testsuite").get("failures")) == sum(
+    # One case per check plus the verdict's own, which fails because the verdict blocks.
+    assert len(cases) == len(result["verdict"]["checks"]) + 1
+    assert cases[0].get("name") == "verdict" and cases[0].find("failure") is not None
+    assert int(junit.find("testsuite").get("failures")) == 1 + sum(  # type: ignore[union-attr]
         c["status"] == "fail" for c in result["verdict"]["checks"]
-    )  # type: ignore[union-attr]
+    )
     assert "❌ FAIL" in (tmp / "weak" / "verdict.md").read_text()
 
     # The identical model: zero flips, and the baseline's run is reused this time.

@@ -45,7 +45,11 @@ def test_short_and_long_forms_and_defaults() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"checks": ["accuracy > 0.9"]}, "cannot read check"),
+        ({"checks": ["accuracy => 0.9"]}, "cannot read check"),
+        ({"checks": ["accuracy >= 0.9"], "max_unjudged": "lots"}, "max_unjudged"),
+        ({"checks": ["accuracy >= 0.9"], "max_unjudged": -3}, "max_unjudged"),
+        ({"checks": ["accuracy >= 0.9"], "on_inconclusive": "pass"}, "on_inconclusive"),
+        ({"checks": [{"metric": "accuracy", "min": 0.9, "strict": "yes"}]}, "strict is true"),
         ({"checks": [{"metric": "recall", "min": 0.9}]}, "unknown metric 'recall'"),
         (
             {"checks": [{"metric": "accuracy", "scope": "every_slice", "min": 0.9}]},
@@ -81,11 +85,38 @@ def test_false_alarm_rate_needs_the_good_class() -> None:
         parse_policy({"checks": ["false_alarm_rate <= 0.01"]}, LABELS, None)
 
 
-def test_default_policies() -> None:
-    with_baseline = default_policy(True, 0.9)
+def test_default_policies_check_agreement_above_chance_and_coverage() -> None:
+    with_baseline = default_policy(True)
     assert [(c.metric, c.scope) for c in with_baseline.checks] == [
+        ("cohen_kappa", "overall"),
         ("accuracy", "overall"),
         ("recall", "every_class"),
     ]
-    (alone,) = default_policy(False, 0.9).checks
-    assert (alone.metric, alone.minimum) == ("accuracy", 0.9)
+    (alone,) = default_policy(False).checks
+    assert (alone.metric, alone.minimum, alone.strict) == ("cohen_kappa", 0.0, True)
+    assert alone.describe() == "cohen_kappa > 0"
+    assert default_policy(False).max_unjudged.allows(1, 100)
+    assert not default_policy(False).max_unjudged.allows(2, 100)
+    assert default_policy(False).on_inconclusive == "fail"
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "bound"),
+    [("cohen_kappa > 0", True, "min"), ("ece < 0.1", True, "max"), ("mcc >= 0.2", False, "min")],
+)
+def test_strict_and_loose_short_forms(text: str, strict: bool, bound: str) -> None:
+    (rule,) = parse_policy({"checks": [text]}, LABELS, "ok").checks
+    assert rule.strict is strict
+    assert (rule.minimum if bound == "min" else rule.maximum) is not None
+    assert rule.describe() == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "share", "count"),
+    [("2%", 0.02, None), (0.05, 0.05, None), (20, None, 20), ("0%", 0.0, None)],
+)
+def test_max_unjudged_takes_a_share_or_a_count(
+    raw: Any, share: float | None, count: int | None
+) -> None:
+    policy = parse_policy({"checks": ["accuracy >= 0.5"], "max_unjudged": raw}, LABELS, "ok")
+    assert (policy.max_unjudged.share, policy.max_unjudged.count) == (share, count)

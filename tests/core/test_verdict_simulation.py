@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from assay.core.comparison import OVERALL
-from assay.core.evidence import build_evidence
+from assay.core.evidence import build_evidence, slice_metrics
 from assay.core.intervals import IntervalConfig
-from assay.core.metric_value import MetricValue
 from assay.core.policy import default_policy
 from assay.core.verdict import evaluate_policy
 
@@ -46,9 +45,9 @@ def simulate(
 
 
 def verdict_of(counts: np.ndarray, config: IntervalConfig) -> tuple[str, float, float]:
-    candidate = {"accuracy": MetricValue.of(float(np.trace(counts.sum(axis=1)) / counts.sum()))}
+    candidate = slice_metrics(counts.sum(axis=1), LABELS, None, config, OVERALL)
     ev = build_evidence(LABELS, None, {OVERALL: counts}, candidate, config, has_baseline=True)
-    verdict = evaluate_policy(default_policy(True, 0.0), ev)
+    verdict = evaluate_policy(default_policy(True), ev)
     d = ev.deltas[OVERALL]["accuracy"]
     assert d.ci_low is not None and d.ci_high is not None
     return verdict.status, d.ci_low, d.ci_high

@@ -89,7 +89,7 @@ def test_every_item_is_either_judged_or_recorded_with_its_reason() -> None:
     assert reasons == {
         "c": "no expert label",
         "d": "unreadable",
-        "e": "inference failed (RuntimeError)",
+        "e": "inference failed (RuntimeError: model crashed on 666)",
     }
     assert [r[0] for r in sink.rows] == ["a", "b", "c", "d", "e", "f"]
     assert SPEC.labels[sink.rows[5][2]] == "ok"  # the crash of "e" did not take "f" with it

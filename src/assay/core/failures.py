@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+# Items the experts left without a reference: the dataset's doing, not the model's.
+NO_LABEL = "no expert label"
+DISPUTED = "disputed: the experts' labels have no majority"
+WITHOUT_REFERENCE = frozenset({NO_LABEL, DISPUTED})
+
+
+def count_without_reference(by_reason: Mapping[str, int]) -> int:
+    """How many unjudged items had no expert reference to judge them against."""
+    return sum(n for reason, n in by_reason.items() if reason in WITHOUT_REFERENCE)
 
 
 @dataclass

@@ -8,11 +8,14 @@ that does not parse.
     confidence: 0.95        # intervals and tests
     power: 0.8              # for minimum detectable differences ("too few items to tell")
     evidence: confident     # default for every check: point | confident
-    on_too_few: warn        # what "too few items to tell" does to the verdict: warn | fail
+    on_too_few: warn        # too few items to tell on a class or slice: warn | fail
+    on_inconclusive: fail   # too few items to tell on a headline check: fail (exit 1) | warn
+    max_unjudged: 1%        # items the model could not judge: a share ("1%") or a count (20)
     slices: [camera, line]  # metadata columns for scope: every_slice
     min_slice_size: 30
     checks:
       - accuracy >= 0.95                      # value thresholds, short form
+      - cohen_kappa > 0                       # strictly above: a constant model fails
       - metric: recall[void]
         min: 0.99
       - metric: accuracy                      # change thresholds against the baseline
@@ -77,7 +80,7 @@ SLICEABLE = {
     "missed_defect_rate",
 }
 _SHORT = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)\s*$"
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+0-9.eE]+)\s*$"
 )
 
 
@@ -110,6 +113,8 @@ class CheckRule:
     line: int | None = None
     # One named slice, e.g. (("camera", "3"),); None: the scope decides.
     slice: tuple[tuple[str, str], ...] | None = None
+    # ``>`` / ``<``: the limit itself fails, so a model sitting exactly at chance cannot pass.
+    strict: bool = False
 
     @property
     def lower_is_better(self) -> bool:
@@ -119,8 +124,37 @@ class CheckRule:
         if self.change is not None:
             return f"{self.metric}: {self.change.describe()} vs baseline"
         if self.minimum is not None:
-            return f"{self.metric} >= {self.minimum:.4g}"
-        return f"{self.metric} <= {self.maximum:.4g}"
+            return f"{self.metric} {'>' if self.strict else '>='} {self.minimum:.4g}"
+        return f"{self.metric} {'<' if self.strict else '<='} {self.maximum:.4g}"
+
+    @property
+    def headline(self) -> bool:
+        """A check on the whole dataset whose error decides the verdict (not a class or slice family)."""
+        return self.severity == "fail" and self.scope == "overall" and self.slice is None
+
+
+@dataclass(frozen=True)
+class UnjudgedLimit:
+    """How many items the model may leave unjudged: a share of the items or a count.
+
+    Items without an expert reference (no label, experts without a majority) are a property of the
+    dataset, not of the model: they are reported, and neither counted nor in the denominator.
+    """
+
+    share: float | None = 0.01
+    count: int | None = None
+
+    def allows(self, n_unjudged: int, n_items: int) -> bool:
+        if self.count is not None:
+            return n_unjudged <= self.count
+        assert self.share is not None
+        return n_items > 0 and n_unjudged <= self.share * n_items
+
+    def describe(self) -> str:
+        if self.count is not None:
+            return f"at most {self.count} item(s) not judged"
+        assert self.share is not None
+        return f"at most {self.share * 100:.4g}% of items not judged"
 
 
 @dataclass(frozen=True)
@@ -140,6 +174,9 @@ class Policy:
     # The class a constraint names (``recall[scratch] >= 0.99``): the one-vs-rest sweep of that class
     # only. None: the headline decision (binary / defect vs good), or every class one-vs-rest.
     constraint_class: str | None = None
+    max_unjudged: UnjudgedLimit = UnjudgedLimit()
+    # A headline check that cannot tell: "fail" makes the verdict block (exit 1), "warn" reports it.
+    on_inconclusive: Literal["fail", "warn"] = "fail"
 
     @property
     def needs_baseline(self) -> bool:
@@ -159,6 +196,8 @@ class Policy:
             "power": self.power,
             "evidence": self.evidence,
             "on_too_few": self.on_too_few,
+            "on_inconclusive": self.on_inconclusive,
+            "max_unjudged": self.max_unjudged.describe(),
             "slices": list(self.slices),
             "min_slice_size": self.min_slice_size,
             "checks": [
@@ -289,13 +328,29 @@ def _parse_check(
             raise InputError(
                 f"{where}: cannot read check {raw!r} (expected e.g. 'accuracy >= 0.95')"
             )
+        try:
+            value = float(match["value"])
+        except ValueError:
+            raise InputError(f"{where}: {match['value']!r} in {raw!r} is not a number") from None
         raw = {
             "metric": match["metric"],
-            "min" if match["op"] == ">=" else "max": float(match["value"]),
+            "min" if match["op"].startswith(">") else "max": value,
+            "strict": len(match["op"]) == 1,
         }
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: a check is a mapping or a 'metric >= value' string")
-    allowed = {"metric", "scope", "min", "max", "change", "evidence", "severity", "name", "slice"}
+    allowed = {
+        "metric",
+        "scope",
+        "min",
+        "max",
+        "change",
+        "evidence",
+        "severity",
+        "name",
+        "slice",
+        "strict",
+    }
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InputError(
@@ -346,6 +401,9 @@ def _parse_check(
         raise InputError(f"{where}: severity must be fail or warn, got {severity!r}")
     minimum = maximum = None
     change = None
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool) or (strict and "change" in raw):
+        raise InputError(f"{where}: strict is true or false, and only for min or max")
     if "change" in raw:
         change = _parse_change(raw["change"], metric, where)
         if evidence == "confident" and metric.split("[")[0] in POINT_ONLY_CHANGES:
@@ -360,7 +418,9 @@ def _parse_check(
                 f"{where}: threshold {bound} is out of range for {metric} ({low:g} to {high:g})"
             )
         minimum, maximum = (bound, None) if limits[0] == "min" else (None, bound)
-    return CheckRule(metric, scope, minimum, maximum, change, evidence, severity, line, named_slice)
+    return CheckRule(
+        metric, scope, minimum, maximum, change, evidence, severity, line, named_slice, strict
+    )
 
 
 def _item_line(items: Any, index: int) -> int | None:
@@ -385,6 +445,8 @@ def parse_policy(
         "checks",
         "costs",
         "operating_constraint",
+        "max_unjudged",
+        "on_inconclusive",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -403,6 +465,10 @@ def parse_policy(
     on_too_few = raw.get("on_too_few", "warn")
     if on_too_few not in ("warn", "fail"):
         raise InputError(f"{source}: on_too_few must be warn or fail, got {on_too_few!r}")
+    on_inconclusive = raw.get("on_inconclusive", "fail")
+    if on_inconclusive not in ("warn", "fail"):
+        raise InputError(f"{source}: on_inconclusive must be fail or warn, got {on_inconclusive!r}")
+    max_unjudged = _parse_unjudged(raw.get("max_unjudged", "1%"), source)
     slices = raw.get("slices", []) or []
     if isinstance(slices, list):
         for spec in slices:
@@ -441,7 +507,29 @@ def parse_policy(
         costs,
         constraint,
         constraint_class,
+        max_unjudged,
+        on_inconclusive,
     )
+
+
+def _parse_unjudged(raw: Any, source: str) -> UnjudgedLimit:
+    """``"2%"`` or a fraction below 1 (a share of the items), or a whole number (a count)."""
+    where = f"{source}: max_unjudged"
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            share = float(raw.strip()[:-1]) / 100.0
+        except ValueError:
+            raise InputError(f"{where} {raw!r} is not a percentage") from None
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{where} must lie in [0%, 100%], got {raw}")
+        return UnjudgedLimit(share=share)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise InputError(f"{where} is a share like '1%' or a count like 20, got {raw!r}")
+    if isinstance(raw, int) and raw >= 0:
+        return UnjudgedLimit(share=None, count=raw)
+    if isinstance(raw, float) and 0.0 <= raw < 1.0:
+        return UnjudgedLimit(share=raw)
+    raise InputError(f"{where} is a share like '1%' or a count like 20, got {raw!r}")
 
 
 def _parse_costs(raw: Any, where: str) -> Costs | None:
@@ -497,15 +585,20 @@ def _constraint_class(raw: Any, labels: Sequence[str], source: str) -> str | Non
     return name
 
 
-def default_policy(has_baseline: bool, majority_rate: float) -> Policy:
-    """Without a policy file: not confidently worse than the baseline by more than one point,
-    overall and on any class; without a baseline, better than always predicting the majority class."""
+# Chance-corrected: a model that ignores its input has kappa 0 whatever the class balance, so a
+# useful defect detector passes on imbalanced data where "accuracy above the majority rate" fails it.
+ABOVE_CHANCE = CheckRule("cohen_kappa", minimum=0.0, strict=True)
+
+
+def default_policy(has_baseline: bool) -> Policy:
+    """Without a policy file: agreement with the experts confidently above chance (Cohen's kappa
+    > 0), at most 1% of items not judged, and with a baseline no confident regression beyond one
+    point, overall and on any class."""
+    rules: tuple[CheckRule, ...] = (ABOVE_CHANCE,)
     if has_baseline:
         change = Change("max_regression", 0.01)
-        rules: tuple[CheckRule, ...] = (
+        rules += (
             CheckRule("accuracy", change=change),
             CheckRule("recall", scope="every_class", change=change),
         )
-    else:
-        rules = (CheckRule("accuracy", minimum=majority_rate),)
     return Policy(rules, source="default")

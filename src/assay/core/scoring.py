@@ -45,16 +45,24 @@ def to_probabilities(raw: npt.ArrayLike, spec: ModelSpec) -> npt.NDArray[np.floa
     return renormalise(out)
 
 
-# Float32 outputs sum to one only to about 1e-7; rows further off than this are not probabilities.
+# Float32 arithmetic leaves rounding in probabilities: a forest exported by skl2onnx gives rows like
+# [-3.58e-07, 1.0000004]. Entries down to -NEGATIVE_TOLERANCE are rounding (clipped to 0), and rows
+# summing to 1 within SUM_TOLERANCE are rescaled to sum to 1. Anything further off is no
+# probability: the item is not judged, with that reason.
+NEGATIVE_TOLERANCE = 1e-5
 SUM_TOLERANCE = 1e-3
 
 
 def renormalise(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Rescale rows that sum to one up to rounding; rows that do not are set to nan (not judged)."""
-    sums = probabilities.sum(axis=1, keepdims=True)
-    valid = (np.abs(sums - 1.0) <= SUM_TOLERANCE) & (probabilities >= 0).all(axis=1, keepdims=True)
+    """Clip rounding-sized negatives, rescale rows to sum to one; rows that are not probabilities
+    (an entry below -NEGATIVE_TOLERANCE, a sum off by more than SUM_TOLERANCE, non-finite) are nan."""
+    clipped = np.where(
+        (probabilities < 0) & (probabilities >= -NEGATIVE_TOLERANCE), 0.0, probabilities
+    )
+    sums = clipped.sum(axis=1, keepdims=True)
+    valid = (np.abs(sums - 1.0) <= SUM_TOLERANCE) & (clipped >= 0).all(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out: npt.NDArray[np.float64] = np.where(valid, probabilities / sums, np.nan)
+        out: npt.NDArray[np.float64] = np.where(valid, clipped / sums, np.nan)
     return out
 
 

@@ -1,5 +1,11 @@
 """Verdict: a policy applied to the evidence of a run (and of its comparison with a baseline).
 
+The verdict is ``pass`` only on evidence: every headline check (an error-severity check on the
+whole dataset) passed, at least one of them judges the model's quality, and the model judged
+enough of the items (the coverage check every policy carries; zero judged items always fail).
+A headline check that cannot tell makes the verdict ``inconclusive``, which blocks a release
+unless the policy says ``on_inconclusive: warn``.
+
 Every check ends as ``pass``, ``fail``, ``warn`` or ``too_few``. With ``evidence: confident`` a
 check passes when its whole interval lies within the limit, fails when the evidence says the
 limit is crossed (for families of classes or slices: a Benjamini-Hochberg q-value below alpha/2,
@@ -11,18 +17,44 @@ at the limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
 from assay.core.metric_value import MetricValue
-from assay.core.policy import CheckRule, Policy
+from assay.core.policy import CheckRule, Policy, UnjudgedLimit
 from assay.core.stattests import (
     benjamini_hochberg,
     bootstrap_p_value,
     minimum_detectable_difference,
 )
+
+CheckStatus = Literal["pass", "fail", "warn", "too_few"]
+VerdictStatus = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many items the model judged, and why the others were not.
+
+    ``n_without_reference`` items had no expert reference (no label, or experts without a
+    majority): they are not the model's doing and stay out of the unjudged share.
+    """
+
+    n_items: int
+    n_judged: int
+    n_without_reference: int = 0
+    reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def n_unjudged(self) -> int:
+        return self.n_items - self.n_judged - self.n_without_reference
+
+    @property
+    def n_eligible(self) -> int:
+        return self.n_items - self.n_without_reference
 
 
 @dataclass
@@ -33,6 +65,7 @@ class Evidence:
     candidate: dict[SliceKey, dict[str, MetricValue]]
     slice_sizes: dict[SliceKey, int]
     deltas: dict[SliceKey, dict[str, Delta]] = field(default_factory=dict)
+    coverage: Coverage | None = None
 
     @property
     def has_baseline(self) -> bool:
@@ -42,7 +75,7 @@ class Evidence:
 @dataclass
 class CheckResult:
     name: str
-    status: str  # pass | fail | warn | too_few
+    status: CheckStatus
     value: float | None
     threshold: float | None
     reason: str
@@ -53,6 +86,9 @@ class CheckResult:
     ci_high: float | None = None
     q_value: float | None = None
     min_detectable: float | None = None
+    # Whether this check's outcome decides the verdict: a failure, or a headline check that could
+    # not tell. Renderers mark exactly these red.
+    blocks: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,13 +96,20 @@ class CheckResult:
 
 @dataclass
 class Verdict:
-    status: str  # pass | fail
+    status: VerdictStatus
     checks: list[CheckResult]
     policy: dict[str, Any]
+    # One line for people: why the verdict is what it is.
+    summary: str = ""
+    # Whether a release gate stops: fail, or inconclusive unless the policy says on_inconclusive: warn.
+    blocking: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "blocking": self.blocking,
+            "summary": self.summary,
+            "counts": self.counts,
             "checks": [c.to_dict() for c in self.checks],
             "policy": self.policy,
         }
@@ -106,6 +149,8 @@ class _Pending:
     mdd: float
     p: float
     wants_improvement: bool
+    # Already decided by its interval; it still counts in the multiplicity correction.
+    settled: CheckResult | None = None
 
 
 class _Judge:
@@ -118,7 +163,13 @@ class _Judge:
         return minimum_detectable_difference(std_error, self.policy.confidence, self.policy.power)
 
     def result(
-        self, rule: CheckRule, key: SliceKey, metric: str, status: str, reason: str, **kw: Any
+        self,
+        rule: CheckRule,
+        key: SliceKey,
+        metric: str,
+        status: CheckStatus,
+        reason: str,
+        **kw: Any,
     ) -> CheckResult:
         if status == "fail" and rule.severity == "warn":
             status, reason = "warn", reason + " (severity: warn)"
@@ -162,16 +213,28 @@ class _Judge:
                 threshold=threshold,
             )
         v, lo, hi = m.value, m.ci_low, m.ci_high
-        ok_point = v >= threshold if rule.minimum is not None else v <= threshold
         kw = {"value": v, "threshold": threshold, "ci_low": lo, "ci_high": hi}
-        op = ">=" if rule.minimum is not None else "<="
+        op = (
+            (">" if rule.strict else ">=")
+            if rule.minimum is not None
+            else ("<" if rule.strict else "<=")
+        )
+
+        def within(x: float) -> bool:
+            """On the good side of the limit (the limit itself only when not strict)."""
+            if rule.minimum is not None:
+                return x > threshold if rule.strict else x >= threshold
+            return x < threshold if rule.strict else x <= threshold
+
         if rule.evidence == "point" or lo is None or hi is None:
-            status = "pass" if ok_point else "fail"
+            status: CheckStatus = "pass" if within(v) else "fail"
             return self.result(
                 rule, key, metric, status, f"{metric} = {v:.4f}, needs {op} {threshold:.4g}", **kw
             )
-        inside = lo >= threshold if rule.minimum is not None else hi <= threshold
-        outside = hi < threshold if rule.minimum is not None else lo > threshold
+        # The whole interval on the good side passes; the whole interval on the wrong side (the
+        # limit included when strict: a model exactly at chance is no better than chance) fails.
+        inside = within(lo) if rule.minimum is not None else within(hi)
+        outside = not within(hi) if rule.minimum is not None else not within(lo)
         interval = f"{metric} = {v:.4f} [{lo:.4f}, {hi:.4f}]"
         if inside:
             return self.result(
@@ -239,7 +302,7 @@ class _Judge:
                 "min_improvement": improvement >= limit,
                 "max_improvement": improvement <= limit,
             }[change.kind]
-            status = "pass" if ok else "fail"
+            status: CheckStatus = "pass" if ok else "fail"
             return self.result(
                 rule, key, metric, status, f"{desc}; limit {limit:.4g} on the estimate", **kw
             )
@@ -249,32 +312,35 @@ class _Judge:
         pending = _Pending(
             rule, key, metric, desc, kw, limit, mdd, 1.0, change.kind == "min_improvement"
         )
+        # Every check of the family gets its p-value, settled by its interval or not: the
+        # Benjamini-Hochberg correction must count them all, or q-values come out too small.
         if change.kind == "max_regression":
+            pending.p = bootstrap_p_value(-reps, limit, "greater")  # a regression beyond the limit
             if i_low >= -limit:
-                return self.result(
+                pending.settled = self.result(
                     rule, key, metric, "pass", f"{desc}: no regression beyond {limit:.4g}", **kw
                 )
-            pending.p = bootstrap_p_value(
-                -reps, limit, "greater"
-            )  # evidence of a regression beyond the limit
             return pending
+        pending.p = bootstrap_p_value(reps, limit, "greater")  # an improvement beyond the limit
         if change.kind == "min_improvement":
             if i_high < limit:
                 reason = f"{desc}: confidently short of the required improvement {limit:.4g}"
-                return self.result(rule, key, metric, "fail", reason, **kw)
-            pending.p = bootstrap_p_value(
-                reps, limit, "greater"
-            )  # evidence of an improvement beyond it
+                pending.settled = self.result(rule, key, metric, "fail", reason, **kw)
             return pending
         if i_low > limit:
             reason = f"{desc}: improvement confidently above {limit:.4g}, worth a second look"
-            return self.result(rule, key, metric, "fail", reason, **kw)
-        return self.result(
-            rule, key, metric, "pass", f"{desc}: improvement within {limit:.4g}", **kw
-        )
+            pending.settled = self.result(rule, key, metric, "fail", reason, **kw)
+        else:
+            pending.settled = self.result(
+                rule, key, metric, "pass", f"{desc}: improvement within {limit:.4g}", **kw
+            )
+        return pending
 
     def decide(self, pending: _Pending, q: float) -> CheckResult:
         """Settle a pending check with its q-value at the one-sided level of the shown interval."""
+        if pending.settled is not None:
+            pending.settled.q_value = q
+            return pending.settled
         rule, key, metric, desc = pending.rule, pending.key, pending.metric, pending.desc
         kw = pending.kw | {"q_value": q}
         limit = pending.limit
@@ -303,24 +369,97 @@ class _Judge:
         return self.result(rule, key, metric, "warn", reason, **kw)
 
 
-def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
-    """Apply every rule of ``policy`` to the evidence; families of classes/slices get BH control."""
-    judge = _Judge(policy)
-    results: list[CheckResult] = []
-    for rule in policy.checks:
-        members = _members(rule, ev)
-        if rule.change is None:
-            results += [judge.value_check(rule, key, metric, ev) for key, metric in members]
-            continue
-        outcomes = [judge.change_check(rule, key, metric, ev) for key, metric in members]
-        pending = [o for o in outcomes if isinstance(o, _Pending)]
-        q_values = dict(
-            zip(map(id, pending), benjamini_hochberg([o.p for o in pending]), strict=True)
-        )
-        results += [
-            judge.decide(o, q_values[id(o)]) if isinstance(o, _Pending) else o for o in outcomes
-        ]
-    failing = any(r.status == "fail" for r in results) or (
-        policy.on_too_few == "fail" and any(r.status == "too_few" for r in results)
+def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
+    """The check every policy carries: the model judged enough of the items to be judged itself."""
+    n, bad = coverage.n_eligible, coverage.n_unjudged
+    share = bad / n if n else None
+    top = sorted(coverage.reasons.items(), key=lambda kv: -kv[1])[:2]
+    why = "; ".join(f"{count} {reason}" for reason, count in top)
+    base = f"{bad} of {n} items not judged" + (f" ({share:.2%})" if share is not None else "")
+    if coverage.n_judged == 0:
+        status: CheckStatus = "fail"
+        reason = f"no item was judged: nothing to base a verdict on ({why or 'no items'})"
+    elif limit.allows(bad, n):
+        status, reason = "pass", f"{base}; {limit.describe()}"
+    else:
+        status, reason = "fail", f"{base}, over the limit ({limit.describe()}): {why}"
+    return CheckResult(
+        f"items judged: {limit.describe()}",
+        status,
+        value=share,
+        threshold=limit.share if limit.count is None else float(limit.count),
+        reason=reason,
+        metric="unjudged_share",
+        blocks=status == "fail",
     )
-    return Verdict("fail" if failing else "pass", results, policy.to_dict())
+
+
+def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
+    """Apply every rule of ``policy`` to the evidence, and decide the verdict on that evidence.
+
+    Benjamini-Hochberg runs over every change check that has a p-value, across the whole policy:
+    the family is everything this verdict looks at.
+    """
+    judge = _Judge(policy)
+    outcomes: list[tuple[CheckRule, CheckResult | _Pending]] = []
+    for rule in policy.checks:
+        for key, metric in _members(rule, ev):
+            if rule.change is None:
+                outcomes.append((rule, judge.value_check(rule, key, metric, ev)))
+            else:
+                outcomes.append((rule, judge.change_check(rule, key, metric, ev)))
+    pending = [o for _, o in outcomes if isinstance(o, _Pending)]
+    q_values = dict(zip(map(id, pending), benjamini_hochberg([o.p for o in pending]), strict=True))
+    results = [
+        (rule, judge.decide(o, q_values[id(o)]) if isinstance(o, _Pending) else o)
+        for rule, o in outcomes
+    ]
+    checks: list[CheckResult] = []
+    if ev.coverage is not None:
+        checks.append(coverage_check(policy.max_unjudged, ev.coverage))
+    undecided: list[CheckResult] = []
+    failed: list[CheckResult] = []
+    quality_passed = False
+    for rule, r in results:
+        if r.status == "fail" or (policy.on_too_few == "fail" and r.status == "too_few"):
+            r.blocks = True
+            failed.append(r)
+        elif rule.headline and r.status in ("too_few", "warn"):
+            undecided.append(r)
+            r.blocks = policy.on_inconclusive == "fail"
+        elif rule.headline and r.status == "pass":
+            quality_passed = True
+        checks.append(r)
+    return _decide(policy, checks, failed, undecided, quality_passed)
+
+
+def _decide(
+    policy: Policy,
+    checks: list[CheckResult],
+    failed: list[CheckResult],
+    undecided: list[CheckResult],
+    quality_passed: bool,
+) -> Verdict:
+    n_passed = sum(c.status == "pass" for c in checks)
+    tally = f"{n_passed} of {len(checks)} checks passed"
+    if any(c.metric == "unjudged_share" and c.status == "fail" for c in checks):
+        first = next(c for c in checks if c.metric == "unjudged_share")
+        return Verdict("fail", checks, policy.to_dict(), f"{first.reason} ({tally})", True)
+    if failed:
+        what = failed[0].name + (f" and {len(failed) - 1} more" if len(failed) > 1 else "")
+        return Verdict("fail", checks, policy.to_dict(), f"failed: {what} ({tally})", True)
+    blocking = policy.on_inconclusive == "fail"
+    if undecided:
+        what = undecided[0].name + (f" and {len(undecided) - 1} more" if len(undecided) > 1 else "")
+        summary = f"cannot tell: {what} ({tally})"
+        return Verdict("inconclusive", checks, policy.to_dict(), summary, blocking)
+    if not quality_passed:
+        summary = f"no check of the model's quality passed on evidence ({tally})"
+        return Verdict("inconclusive", checks, policy.to_dict(), summary, blocking)
+    return Verdict("pass", checks, policy.to_dict(), tally, False)
+
+
+def verdict_blocks(verdict: Mapping[str, Any]) -> bool:
+    """Whether a serialised verdict stops a release (results written before ``blocking`` existed
+    block unless they passed)."""
+    return bool(verdict.get("blocking", verdict.get("status") != "pass"))

@@ -15,7 +15,8 @@ from typing import Any, cast
 import numpy as np
 
 from assay.core.batch import Picked, ScoredBatch
-from assay.core.failures import FailureLog
+from assay.core.errors import describe_exception
+from assay.core.failures import DISPUTED, NO_LABEL, FailureLog
 from assay.core.ports import EmbeddingRuntime
 from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
@@ -120,7 +121,7 @@ class LocalEngine:
             try:
                 probs, vec = self._run(job, inputs[j : j + 1])
             except Exception as exc:
-                errors[int(rows[j])] = f"inference failed ({type(exc).__name__})"
+                errors[int(rows[j])] = f"inference failed ({describe_exception(exc)})"
                 continue
             out[j] = probs[0]
             if vec is not None:
@@ -149,8 +150,9 @@ class LocalEngine:
             probs, vectors = self._predict(job, prepared.inputs, errors, rows)
         except Exception as exc:
             probs = np.full((rows.size, k), np.nan)
+            reason = f"inference failed ({describe_exception(exc)})"
             for r in rows.tolist():
-                errors[r] = f"inference failed ({type(exc).__name__})"
+                errors[r] = reason
         timings["inference_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -206,7 +208,7 @@ def _reason(finite: bool, label_index: int) -> str:
     if not finite:
         return "model scores are not probabilities (non-finite, negative, or not summing to 1)"
     if label_index == MISSING_LABEL:
-        return "no expert label"
+        return NO_LABEL
     if label_index == DISPUTED_LABEL:
-        return "disputed: the experts' labels have no majority"
+        return DISPUTED
     return "expert label is not one of the model's labels"

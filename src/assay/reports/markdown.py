@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from assay.core.results import ValidationResult
 
-ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "too_few": "❔"}
+ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "too_few": "❔", "inconclusive": "❔"}
 DELTA_ROWS = [
     "accuracy",
     "balanced_accuracy",
@@ -29,10 +29,12 @@ def _cell(text: str) -> str:
 
 def render_verdict_markdown(result: ValidationResult) -> str:
     """Markdown summary: verdict, every check with its reason, and the paired comparison."""
-    verdict = result.verdict or {"status": "pass", "checks": []}
+    verdict = result.verdict or {"status": "fail", "checks": [], "summary": "no verdict"}
     status = str(verdict["status"]).upper()
     lines = [
         f"## Assay verdict: {ICONS.get(str(verdict['status']), '')} {status}",
+        "",
+        _cell(str(verdict.get("summary", ""))),
         "",
         f"**{result.model.name}@{result.model.number}** on **{result.dataset.name}@{result.dataset.number}**"
         + (

@@ -27,10 +27,9 @@ def render_notebook_html(result: ValidationResult, report: Path | None = None) -
     if result.verdict is not None:
         status = str(result.verdict["status"])
         colour = "#067647" if status == "pass" else "#b42318"
-        failed = [c["name"] for c in result.verdict["checks"] if c["status"] == "fail"]
         link = (
-            f"<p style='color:{colour};font-weight:600'>verdict: {status.upper()}"
-            + (f" ({escape('; '.join(failed))})" if failed else "")
+            f"<p style='color:{colour};font-weight:600'>verdict: {status.upper()}: "
+            + escape(str(result.verdict.get("summary", "")))
             + "</p>"
             + link
         )

@@ -56,7 +56,13 @@ def expected_input_shape(spec: ModelSpec) -> tuple[int, ...]:
 
 def check_smoke_output(out: npt.NDArray[Any], spec: ModelSpec, output_name: str) -> None:
     """A test batch of two items must give [2, n_labels] scores (or [2]/[2, 1] for binary)."""
-    shape = tuple(np.asarray(out).shape)
+    array = np.asarray(out)
+    if array.dtype.kind not in "fiu":
+        raise InputError(
+            f"model output {output_name!r} is not numeric (it gives {array.dtype} values); "
+            "name a score tensor in the spec's output.name"
+        )
+    shape = tuple(array.shape)
     k = spec.n_classes
     ok = shape in {(2, k)} or (k == 2 and shape in {(2,), (2, 1)})
     if not ok:

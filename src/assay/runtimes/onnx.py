@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from assay.core.errors import InputError
+from assay.core.errors import InputError, describe_exception
 from assay.core.spec import ModelSpec
 from assay.runtimes.base import ModelSignature, TensorInfo, check_smoke_output, expected_input_shape
 
@@ -32,6 +32,9 @@ class OnnxRuntime:
         self.input_name = input_name
         self.output_name = output_name
         self.embedding_name: str | None = None
+        # skl2onnx's default ZipMap output: one {class: probability} map per item, read into the
+        # spec's label order (None: a plain tensor).
+        self.zipmap_order: list[Any] | None = None
         declared = next(i for i in session.get_inputs() if i.name == input_name)
         self._dtype = _DTYPES.get(declared.type, np.float32)
         self.signature = ModelSignature(
@@ -58,6 +61,9 @@ class OnnxRuntime:
         output_name = cls._resolve_output(outputs, spec)
         runtime = cls(session, spec, input_name, output_name)
         runtime.embedding_name = cls._resolve_embedding(outputs, spec)
+        declared_output = next(o for o in outputs if o.name == output_name)
+        if declared_output.type.startswith("seq(map("):
+            runtime.zipmap_order = runtime._zipmap_keys(path)
         runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
         smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
         try:
@@ -122,8 +128,45 @@ class OnnxRuntime:
                 return preferred
         if len(floats) == 1:
             return str(floats[0])
+        maps = [o.name for o in outputs if o.type.startswith("seq(map(")]
+        if not floats and len(maps) == 1:
+            return str(maps[0])
         raise InputError(
             f"cannot tell which model output holds the scores ({names}); set output.name in the spec"
+        )
+
+    def _zipmap_keys(self, path: Path) -> list[Any]:
+        """The map keys in the spec's label order, from one run on a test item.
+
+        String keys must be the spec's labels; integer keys are matched by name (``"0"``) or, when
+        they are exactly 0..k-1, by position in the spec's labels.
+        """
+        smoke = np.zeros((1, *expected_input_shape(self.spec)), dtype=self._dtype)
+        try:
+            (maps,) = self.session.run([self.output_name], {self.input_name: smoke})
+            keys = list(maps[0].keys())
+        except Exception as exc:
+            raise InputError(
+                f"{path.name}: cannot read its ZipMap output {self.output_name!r} "
+                f"({describe_exception(exc)}); export with options={{'zipmap': False}}"
+            ) from None
+        labels = list(self.spec.labels)
+        by_name = {str(k): k for k in keys}
+        if set(by_name) == set(labels):
+            return [by_name[label] for label in labels]
+        if sorted(keys) == list(range(len(labels))):
+            return list(range(len(labels)))
+        raise InputError(
+            f"{path.name}: its ZipMap output has classes {sorted(by_name)} but the spec lists "
+            f"{labels}; fix the spec's labels, or export with options={{'zipmap': False}}"
+        )
+
+    def _scores(self, out: Any) -> npt.NDArray[Any]:
+        if self.zipmap_order is None:
+            return np.asarray(out)
+        order = self.zipmap_order
+        return np.array([[row[k] for k in order] for row in out], dtype=np.float64).reshape(
+            -1, len(order)
         )
 
     def _check_input_shape(self, declared: Any) -> None:
@@ -149,9 +192,9 @@ class OnnxRuntime:
         feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
         scores, vectors = self.session.run([self.output_name, self.embedding_name], feed)
         flat = np.asarray(vectors, dtype=np.float32)
-        return np.asarray(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
+        return self._scores(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
 
     def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
         feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.output_name], feed)
-        return np.asarray(out)
+        return self._scores(out)

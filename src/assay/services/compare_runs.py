@@ -48,10 +48,7 @@ def compare_runs(
         )
     cand_result = read_result_json(Path(cand_run.run_dir) / "result.json")
     base_result = read_result_json(Path(base_run.run_dir) / "result.json")
-    total = sum(dataset.label_counts.values())
-    rules = load_policy(
-        policy, spec, True, max(dataset.label_counts.values()) / total if total else 0.0
-    )
+    rules = load_policy(policy, spec, True)
     config = ValidationConfig(
         **{
             k: v

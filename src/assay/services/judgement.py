@@ -11,6 +11,7 @@ import numpy as np
 from assay.core.comparison import OVERALL, Delta, slice_name
 from assay.core.config import ValidationConfig
 from assay.core.evidence import build_evidence, flatten_metrics
+from assay.core.failures import count_without_reference
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.operating_point import analyse_operating_point, point_at
@@ -18,7 +19,7 @@ from assay.core.policy import POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
-from assay.core.verdict import evaluate_policy
+from assay.core.verdict import Coverage, evaluate_policy
 from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
@@ -94,6 +95,10 @@ def judge(
         intervals,
         base_result is not None,
         extra,
+    )
+    by_reason = cand.failures.get("by_reason", {})
+    evidence.coverage = Coverage(
+        cand.n_items, cand.n_judged, count_without_reference(by_reason), by_reason
     )
     verdict = evaluate_policy(policy, evidence)
     slices = [

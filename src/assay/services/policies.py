@@ -46,11 +46,10 @@ def load_policy(
     source: Path | str | dict[str, Any] | None,
     spec: ModelSpec,
     has_baseline: bool,
-    majority_rate: float,
 ) -> Policy:
     """The policy to judge a run by: a file, a mapping, or the default (source None)."""
     if source is None:
-        return default_policy(has_baseline, majority_rate)
+        return default_policy(has_baseline)
     if isinstance(source, dict):
         raw: Any = source
         name = "policy"

@@ -23,7 +23,7 @@ from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
 from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
-from assay.core.verdict import Verdict
+from assay.core.verdict import Verdict, verdict_blocks
 from assay.datasets import columns as cols
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import ImageBatchDecoder
@@ -62,6 +62,11 @@ class ValidationOutcome:
     @property
     def verdict_status(self) -> str | None:
         return None if self.result.verdict is None else str(self.result.verdict["status"])
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a release gate stops here: the verdict failed, or could not tell."""
+        return self.result.verdict is not None and verdict_blocks(self.result.verdict)
 
 
 def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
@@ -398,9 +403,7 @@ def plan_validation(
             raise InputError(
                 f"baseline {bv.ref} has labels {list(bspec.labels)}, the candidate {list(spec.labels)}: they must be the same classes"
             )
-    total = sum(dv.label_counts.values())
-    majority = max(dv.label_counts.values()) / total if total else 0.0
-    rules = load_policy(policy, spec, bv is not None, majority)
+    rules = load_policy(policy, spec, bv is not None)
     extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
     rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:

@@ -155,7 +155,7 @@ async function showResult(id) {
   if (v) {
     const bad = v.checks.filter((c) => c.status !== "pass");
     $("#verdict").className = `verdict ${v.status}`;
-    $("#verdict").innerHTML = `<b>${esc(v.status.toUpperCase())}</b> ${v.n_passed ?? v.checks.filter((c) => c.status === "pass").length} of ${v.checks.length} checks passed` + (bad.length ? `<ul>${bad.map((c) => `<li><span class="status ${esc(c.status)}">${esc(c.status)}</span> ${esc(c.description || c.check || c.metric)}</li>`).join("")}</ul>` : "");
+    $("#verdict").innerHTML = `<b>${esc(v.status.toUpperCase())}</b> ${esc(v.summary ?? "")}` + (bad.length ? `<ul>${bad.map((c) => `<li><span class="status ${esc(c.status)}">${esc(c.status)}</span> ${esc(c.name)}: ${esc(c.reason)}</li>`).join("")}</ul>` : "");
   }
   const names = ["accuracy", "balanced_accuracy", "macro_f1", "mcc", "roc_auc", "pr_auc", "log_loss", "ece", "false_alarm_rate", "missed_defect_rate"];
   $("#metrics").innerHTML = `<thead><tr><th>metric</th><th class="n">value</th><th class="n">${Math.round(100 * (r.config.confidence || 0.95))}% interval</th></tr></thead><tbody>` + names.filter((n) => r.metrics[n]).map((n) => { const m = r.metrics[n]; return `<tr><td>${n}</td><td class="n">${num(m.value)}</td><td class="n">${m.ci_low === null || m.ci_low === undefined ? "" : `[${num(m.ci_low)}, ${num(m.ci_high)}]`}</td></tr>`; }).join("") + `</tbody>`;

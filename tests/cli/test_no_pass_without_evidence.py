@@ -1,0 +1,291 @@
+"""No PASS without evidence: models that judge nothing, NaN outputs, exports Assay must read.
+
+Each case goes through the CLI as a user would (dataset add, model add, validate) and checks the
+exit code, the verdict in result.json and the red test case in junit.xml.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from tests.models import passthrough_onnx, write_spec, zipmap_onnx
+
+N = 400
+
+
+def cli(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scores_table(path: Path, scores: np.ndarray, labels: np.ndarray) -> Path:
+    """A table whose columns s0, s1 are the passthrough model's outputs."""
+    lines = ["id,s0,s1,label"]
+    lines += [
+        f"i{i},{a!r},{b!r},{y}"
+        for i, ((a, b), y) in enumerate(zip(scores.tolist(), labels, strict=True))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def setup_passthrough(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scores: np.ndarray,
+    labels: np.ndarray,
+    plus: float = 0.0,
+) -> Path:
+    home = tmp_path / "home"
+    csv = scores_table(tmp_path / "t.csv", scores, labels)
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2, plus)
+    spec = write_spec(
+        tmp_path / "p.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["s0", "s1"], "missing": "allow"},
+    )
+    assert cli(capsys, home, "dataset", "add", "t", str(csv), "--id-column", "id")[0] == 0
+    assert cli(capsys, home, "model", "add", "p", str(onnx), "--spec", str(spec))[0] == 0
+    return home
+
+
+def validate(
+    capsys: pytest.CaptureFixture[str], home: Path, out: Path, *extra: str
+) -> tuple[int, str, dict]:
+    code, text, _ = cli(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "p",
+        "--dataset",
+        "t",
+        "--out",
+        str(out),
+        "--no-profile",
+        *extra,
+    )
+    return code, text, json.loads((out / "result.json").read_text())
+
+
+def red_in_junit(out: Path) -> bool:
+    root = ET.parse(out / "junit.xml").getroot()
+    verdict = next(c for c in root.iter("testcase") if c.get("name") == "verdict")
+    return verdict.find("failure") is not None
+
+
+def test_a_model_returning_nan_for_every_item_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = np.where(np.arange(N) % 3 == 0, "bad", "good")
+    home = setup_passthrough(tmp_path, capsys, np.full((N, 2), 0.5), labels, plus=np.nan)
+    code, text, result = validate(capsys, home, tmp_path / "out")
+    assert code == 1
+    assert result["n_failed"] == N and result["verdict"]["status"] == "fail"
+    assert result["verdict"]["summary"].startswith("no item was judged")
+    assert "PASS" not in text and red_in_junit(tmp_path / "out")
+    assert "❌ FAIL" in (tmp_path / "out" / "verdict.md").read_text()
+
+
+def test_a_useless_model_is_not_passed_by_the_default_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A constant model is 75% accurate on 75% good items; its kappa is exactly 0: FAIL."""
+    labels = np.where(np.arange(N) % 4 == 0, "bad", "good")
+    constant = np.tile([0.1, 0.9], (N, 1))
+    home = setup_passthrough(tmp_path, capsys, constant, labels)
+    code, _, result = validate(capsys, home, tmp_path / "out")
+    assert code == 1 and result["verdict"]["status"] == "fail"
+    kappa = next(c for c in result["verdict"]["checks"] if c["metric"] == "cohen_kappa")
+    assert kappa["status"] == "fail" and kappa["value"] == 0.0
+
+
+def test_a_useful_detector_on_imbalanced_data_passes_the_default_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Less accurate than always answering "good", yet it finds most defects: a useful gate."""
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random(N) < 0.1, "bad", "good")
+    bad = labels == "bad"
+    flagged = np.where(bad, rng.random(N) < 0.8, rng.random(N) < 0.15)
+    p_bad = np.where(flagged, 0.7, 0.2)
+    home = setup_passthrough(tmp_path, capsys, np.stack([p_bad, 1 - p_bad], axis=1), labels)
+    code, _, result = validate(capsys, home, tmp_path / "out")
+    assert result["metrics"]["accuracy"]["value"] < (~bad).mean()
+    assert (code, result["verdict"]["status"]) == (0, "pass")
+    assert not red_in_junit(tmp_path / "out")
+
+
+def test_float32_rounding_is_accepted_and_real_violations_are_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """skl2onnx forests give rows like [-3.58e-07, 1.0000004]: rounding, judged after clipping.
+    A row with -0.2 or summing to 1.5 is no probability and is not judged, with its reason."""
+    labels = np.where(np.arange(N) % 2 == 0, "bad", "good")
+    scores = np.where((labels == "bad")[:, None], [0.9, 0.1], [0.1, 0.9]).astype(np.float64)
+    scores[0] = [-3.58e-07, 1.0000004]
+    scores[1] = [1.0000003, -2e-7]
+    scores[2] = [-0.2, 1.2]
+    scores[3] = [0.9, 0.6]
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    code, _, result = validate(capsys, home, tmp_path / "out", "--no-explore")
+    preds = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pandas().set_index("item_id")
+    assert preds.loc["i0", "predicted"] == "good" and preds.loc["i0", "score_bad"] == 0.0
+    assert preds.loc["i1", "predicted"] == "bad" and preds.loc["i1", "score_good"] == 0.0
+    assert preds.loc[["i0", "i1"], "error"].isna().all()
+    for item in ("i2", "i3"):
+        assert "not probabilities" in preds.loc[item, "error"]
+    assert result["n_failed"] == 2
+    # 2 of 400 not judged (0.5%) is within the default 1%; the rest is right.
+    assert (code, result["verdict"]["status"]) == (0, "pass")
+
+
+def test_too_many_unjudged_items_fail_even_when_the_rest_is_perfect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = np.where(np.arange(N) % 2 == 0, "bad", "good")
+    scores = np.where((labels == "bad")[:, None], [0.9, 0.1], [0.1, 0.9]).astype(np.float64)
+    scores[:12] = np.nan  # 3% of the items
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    code, _, result = validate(capsys, home, tmp_path / "out", "--no-explore")
+    coverage = result["verdict"]["checks"][0]
+    assert (code, result["verdict"]["status"], coverage["status"]) == (1, "fail", "fail")
+    assert coverage["value"] == pytest.approx(12 / N)
+    policy = tmp_path / "lenient.yaml"
+    policy.write_text("max_unjudged: 5%\nchecks:\n  - cohen_kappa > 0.5\n")
+    code, _, result = validate(
+        capsys, home, tmp_path / "out2", "--no-explore", "--policy", str(policy)
+    )
+    assert (code, result["verdict"]["status"]) == (0, "pass")
+
+
+def test_a_headline_check_that_cannot_tell_is_inconclusive_and_blocks_unless_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = np.where(np.arange(60) % 2 == 0, "bad", "good")
+    rng = np.random.default_rng(3)
+    right = rng.random(60) < 0.8
+    p_bad = np.where((labels == "bad") == right, 0.8, 0.2)
+    home = setup_passthrough(tmp_path, capsys, np.stack([p_bad, 1 - p_bad], axis=1), labels)
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.8\n")
+    code, text, result = validate(
+        capsys, home, tmp_path / "out", "--no-explore", "--policy", str(policy)
+    )
+    assert (code, result["verdict"]["status"], result["verdict"]["blocking"]) == (
+        1,
+        "inconclusive",
+        True,
+    )
+    assert "INCONCLUSIVE" in text and red_in_junit(tmp_path / "out")
+    policy.write_text("on_inconclusive: warn\nchecks:\n  - accuracy >= 0.8\n")
+    code, _, result = validate(
+        capsys, home, tmp_path / "out2", "--no-explore", "--policy", str(policy)
+    )
+    assert (code, result["verdict"]["status"], result["verdict"]["blocking"]) == (
+        0,
+        "inconclusive",
+        False,
+    )
+    assert not red_in_junit(tmp_path / "out2")
+
+
+def zipmap_setup(
+    tmp_path: Path, classes: list[str] | list[int]
+) -> tuple[Path, Path, np.ndarray, object]:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, 3)).astype(np.float32)
+    y = np.array(classes)[(x[:, 0] + 0.3 * rng.normal(size=N) > 0).astype(int)]
+    model = RandomForestClassifier(20, random_state=0).fit(x, y)
+    onnx = zipmap_onnx(model, 3, tmp_path / "zm.onnx")
+    csv = tmp_path / "z.csv"
+    csv.write_text(
+        "a,b,c,label\n"
+        + "".join(f"{a!r},{b!r},{c!r},{v}\n" for (a, b, c), v in zip(x.tolist(), y, strict=True))
+    )
+    return onnx, csv, x, model
+
+
+@pytest.mark.parametrize("classes", [["defect", "ok"], [0, 1]])
+def test_skl2onnx_default_zipmap_output_is_read_in_the_spec_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], classes: list[str] | list[int]
+) -> None:
+    onnx, csv, x, model = zipmap_setup(tmp_path, classes)
+    home = tmp_path / "home"
+    labels = [str(c) for c in classes][::-1]  # the spec lists them in another order
+    spec = write_spec(
+        tmp_path / "s.yaml", labels=labels, input={"kind": "tabular", "columns": ["a", "b", "c"]}
+    )
+    assert cli(capsys, home, "dataset", "add", "z", str(csv))[0] == 0
+    code, _, err = cli(capsys, home, "model", "add", "zm", str(onnx), "--spec", str(spec))
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, _, _ = cli(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "zm",
+        "--dataset",
+        "z",
+        "--out",
+        str(out),
+        "--no-profile",
+    )
+    result = json.loads((out / "result.json").read_text())
+    assert result["n_failed"] == 0 and code == 0
+    preds = pq.read_table(out / "predictions.parquet")
+    expected = model.predict_proba(x)  # columns in classes_ order
+    for label in labels:
+        column = list(model.classes_).index(type(classes[0])(label))
+        np.testing.assert_allclose(
+            preds.column(f"score_{label}").to_numpy(), expected[:, column], atol=1e-5
+        )
+
+
+def test_a_zipmap_whose_classes_differ_from_the_spec_is_refused_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onnx, _, _, _ = zipmap_setup(tmp_path, ["defect", "ok"])
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["a", "b", "c"]},
+    )
+    code, _, err = cli(
+        capsys, tmp_path / "home", "model", "add", "zm", str(onnx), "--spec", str(spec)
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "ZipMap" in err and "zipmap" in err
+
+
+def test_inference_failures_carry_the_exception_message(tmp_path: Path) -> None:
+    from assay.core.spec import parse_model_spec
+    from assay.engines.job import ModelTask
+    from assay.engines.local import LocalEngine
+
+    class Broken:
+        def predict(self, inputs: np.ndarray) -> np.ndarray:
+            raise TypeError("unsupported operand type(s) for +: 'dict' and 'float'\nsecond line")
+
+    spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
+    errors: dict[int, str] = {}
+    LocalEngine()._predict(  # the engine's own isolation of failing items
+        ModelTask(Broken(), spec, [], None, None),  # type: ignore[arg-type]
+        np.zeros((3, 1), np.float32),
+        errors,
+        np.arange(3),
+    )
+    assert set(errors.values()) == {
+        "inference failed (TypeError: unsupported operand type(s) for +: 'dict' and 'float')"
+    }

@@ -42,6 +42,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(run_app, name="run")
 token_app = typer.Typer(help="API tokens for the web app and its API.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+store_app = typer.Typer(help="Check the store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 HomeOption = Annotated[
     Path | None,
@@ -226,6 +228,27 @@ def _key_values(items: list[str], option: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+@store_app.command("verify")
+def store_verify(home: HomeOption = None) -> None:
+    """Check every stored model file and manifest against its digest (exit 2 on any mismatch)."""
+    from assay.services.integrity import verify_store
+
+    checks = verify_store(_workspace(home))
+    style = {"ok": "green", "recorded": "yellow", "changed": "bold red", "missing": "bold red"}
+    for c in checks:
+        console.print(
+            f"[{style[c.status]}]{c.status:>8}[/] {escape(c.what)}  {escape(str(c.path))}",
+            highlight=False,
+        )
+    bad = [c for c in checks if c.status in ("changed", "missing")]
+    if bad:
+        raise InputError(
+            f"{len(bad)} of {len(checks)} stored files do not match their digests: "
+            + ", ".join(c.what for c in bad[:3])
+        )
+    console.print(f"{len(checks)} stored files checked, all match their digests")
+
+
 @app.command("validate")
 def validate_command(
     model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
@@ -339,7 +362,10 @@ def profile_command(
         raise InputError(f"--seconds must lie in [0.2, 600], got {seconds}")
     if batch_size < 1:
         raise InputError("--batch-size must be at least 1")
+    from assay.services.integrity import verify_model_file
+
     mv = get_model(_workspace(home), model)
+    verify_model_file(mv)
     result = profile_model(mv, batch_size, seconds)
     if json_out:
         print(json.dumps(result, indent=2))

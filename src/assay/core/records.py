@@ -64,6 +64,7 @@ class DatasetVersion:
     manifest_path: str
     notes: list[str]
     created_at: datetime
+    manifest_sha256: str | None = None
 
     @property
     def ref(self) -> str:

@@ -13,6 +13,7 @@ from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
 from assay.core.spec import parse_model_spec
 from assay.reports.json import read_result_json
+from assay.services.integrity import verify_manifest
 from assay.services.judgement import judge
 from assay.services.policies import load_policy
 from assay.services.validation import ValidationOutcome, write_artifacts
@@ -40,6 +41,7 @@ def compare_runs(
             f"the runs are on different dataset versions ({d1} and {d2}); paired comparison needs the same items"
         )
     dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
+    verify_manifest(ws, dataset)
     spec = parse_model_spec(ws.catalog.get_model_by_id(cand_run.model_id).spec)
     base_spec = parse_model_spec(ws.catalog.get_model_by_id(base_run.model_id).spec)
     if set(base_spec.labels) != set(spec.labels):

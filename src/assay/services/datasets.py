@@ -21,7 +21,7 @@ from assay.datasets.annotations import (
     consensus,
     with_consensus,
 )
-from assay.datasets.images import add_image_properties
+from assay.datasets.images import add_image_properties, file_sha256
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
@@ -122,6 +122,7 @@ def register_dataset(
                 if f.name not in cols.RESERVED
             ],
             manifest_path=str(final / "manifest.parquet"),
+            manifest_sha256=file_sha256(final / "manifest.parquet"),
             notes=notes,
         )
         return Registered(record, created=True)

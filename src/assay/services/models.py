@@ -12,6 +12,7 @@ import yaml
 from assay.core.errors import InputError
 from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
+from assay.datasets.images import file_sha256
 from assay.runtimes import load_model, runtime_kind
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
@@ -40,14 +41,6 @@ def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
     return parse_model_spec(raw)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def register_model(
     ws: Workspace,
     name: str,
@@ -69,7 +62,7 @@ def register_model(
     kind = runtime_kind(path)
     loaded = load_model(path, model_spec, kind)
     spec_data = model_spec.to_dict()
-    file_digest = _sha256(path)
+    file_digest = file_sha256(path)
     # The version covers the file and the spec: the same weights read differently are a new version.
     version = hashlib.sha256(
         f"{file_digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()

@@ -36,6 +36,7 @@ from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
+from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.judgement import judge
 from assay.services.models import get_model
 from assay.services.policies import load_policy
@@ -388,6 +389,8 @@ def plan_validation(
     """Resolve and check a validation's inputs; raises InputError/NotFoundError naming the problem."""
     mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
+    verify_model_file(mv)
+    verify_manifest(ws, dv)
     spec = parse_model_spec(mv.spec)
     check_compatible(spec, dv)
     bv = (
@@ -397,6 +400,7 @@ def plan_validation(
     )
     bspec = None
     if bv is not None:
+        verify_model_file(bv)
         bspec = parse_model_spec(bv.spec)
         check_compatible(bspec, dv)
         if set(bspec.labels) != set(spec.labels):

@@ -110,6 +110,13 @@ class SqlCatalog:
             s.flush()
             return _record(DatasetVersion, row)
 
+    def record_manifest_digest(self, dataset_id: int, digest: str) -> None:
+        """Keep the digest of a manifest registered before digests were kept (once only)."""
+        with self._session.begin() as s:
+            row = s.get(DatasetRow, dataset_id)
+            if row is not None and row.manifest_sha256 is None:
+                row.manifest_sha256 = digest
+
     def get_dataset(self, ref: VersionRef) -> DatasetVersion:
         with self._session() as s:
             return _record(DatasetVersion, self._resolve(s, DatasetRow, ref, "dataset"))

@@ -60,6 +60,9 @@ class DatasetRow(Base):
     label_counts: Mapped[dict[str, int]] = mapped_column(JSON)
     columns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     manifest_path: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the stored manifest file, checked whenever a run reads it (None: registered
+    # before digests were kept; filled on first use).
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     notes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

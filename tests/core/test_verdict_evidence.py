@@ -1,0 +1,97 @@
+"""The verdict rests on evidence: coverage, inconclusive headlines, strict limits, BH over the family."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assay.core.comparison import OVERALL, Delta
+from assay.core.metric_value import MetricValue
+from assay.core.policy import Change, CheckRule, Policy, UnjudgedLimit, default_policy
+from assay.core.verdict import Coverage, Evidence, evaluate_policy
+
+LABELS = ("a", "b", "c")
+
+
+def delta(metric: str, replicates: np.ndarray, estimate: float) -> Delta:
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    return Delta(
+        metric, OVERALL, 0.9, 0.9 + estimate, estimate, float(low), float(high), replicates, 1000
+    )
+
+
+def test_benjamini_hochberg_counts_every_check_of_the_family() -> None:
+    """Two classes with no change (settled by their intervals) and one with a regression whose
+    p-value is about 0.012: alone it would be significant at 0.025, among three it is not."""
+    rng = np.random.default_rng(0)
+    settled = rng.normal(0.0, 0.001, 2000)
+    # 24 of 2000 replicates show no regression beyond the limit: p = 25 / 2001.
+    borderline = np.concatenate([np.full(24, 0.0), np.full(1976, -0.05)])
+    deltas = {
+        "recall[a]": delta("recall[a]", settled, 0.0),
+        "recall[b]": delta("recall[b]", settled, 0.0),
+        "recall[c]": delta("recall[c]", borderline, -0.05),
+    }
+    ev = Evidence(LABELS, {OVERALL: {}}, {OVERALL: 1000}, {OVERALL: deltas})
+    rule = CheckRule("recall", scope="every_class", change=Change("max_regression", 0.01))
+    verdict = evaluate_policy(Policy((rule,)), ev)
+    by_metric = {c.metric: c for c in verdict.checks}
+    assert by_metric["recall[a]"].status == "pass" and by_metric["recall[a]"].q_value is not None
+    c = by_metric["recall[c]"]
+    p = 25 / 2001
+    assert c.q_value == pytest.approx(p * 3)  # rank 1 of 3; over the pending check alone: p
+    assert c.status != "fail"
+
+
+def kappa(value: float, low: float, high: float) -> dict[str, MetricValue]:
+    return {"cohen_kappa": MetricValue.of(value, (low, high), "bootstrap")}
+
+
+@pytest.mark.parametrize(
+    ("interval", "status"),
+    [((0.0, 0.0, 0.0), "fail"), ((0.3, 0.1, 0.5), "pass"), ((0.05, -0.02, 0.12), "inconclusive")],
+)
+def test_default_policy_needs_kappa_confidently_above_chance(
+    interval: tuple[float, float, float], status: str
+) -> None:
+    ev = Evidence(LABELS, {OVERALL: kappa(*interval)}, {OVERALL: 500}, coverage=Coverage(500, 500))
+    verdict = evaluate_policy(default_policy(False), ev)
+    assert verdict.status == status
+    assert verdict.blocking is (status != "pass")
+
+
+def test_zero_judged_items_fail_whatever_the_policy_says() -> None:
+    ev = Evidence(
+        LABELS,
+        {OVERALL: kappa(0.9, 0.8, 0.95)},
+        {OVERALL: 0},
+        coverage=Coverage(400, 0, reasons={"inference failed (TypeError: x)": 400}),
+    )
+    lenient = Policy(
+        (CheckRule("cohen_kappa", minimum=0.0),), max_unjudged=UnjudgedLimit(share=1.0)
+    )
+    verdict = evaluate_policy(lenient, ev)
+    assert verdict.status == "fail" and verdict.blocking
+    assert verdict.summary.startswith("no item was judged")
+    assert "400 inference failed (TypeError: x)" in verdict.checks[0].reason
+
+
+def test_items_without_an_expert_reference_are_not_counted_against_the_model() -> None:
+    ev = Evidence(
+        LABELS,
+        {OVERALL: kappa(0.9, 0.8, 0.95)},
+        {OVERALL: 700},
+        coverage=Coverage(1000, 700, n_without_reference=300, reasons={"no expert label": 300}),
+    )
+    verdict = evaluate_policy(default_policy(False), ev)
+    assert verdict.status == "pass"
+    assert verdict.checks[0].value == 0.0
+
+
+def test_a_policy_whose_only_quality_check_is_a_warning_cannot_pass() -> None:
+    rule = CheckRule("cohen_kappa", minimum=0.2, severity="warn")
+    ev = Evidence(
+        LABELS, {OVERALL: kappa(0.9, 0.8, 0.95)}, {OVERALL: 500}, coverage=Coverage(500, 500)
+    )
+    verdict = evaluate_policy(Policy((rule,)), ev)
+    assert verdict.status == "inconclusive" and "no check of the model's quality" in verdict.summary

@@ -1,0 +1,107 @@
+"""Stored model files and manifests are checked against their digests whenever a run uses them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assay.cli.main import main
+from assay.services.workspace import Workspace
+from tests.models import fit_logistic, tabular_onnx, write_spec
+
+
+def flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2)).astype(np.float32)
+    y = np.where(x.sum(axis=1) > 0, "bad", "good")
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{a},{b},{v}\n" for (a, b), v in zip(x, y, strict=True))
+    )
+    onnx = tabular_onnx(fit_logistic(x, y), 2, tmp_path / "m.onnx")
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    assert main(["dataset", "add", "t", str(csv), "--home", str(home)]) == 0
+    assert main(["model", "add", "m", str(onnx), "--spec", str(spec), "--home", str(home)]) == 0
+    capsys.readouterr()
+    ws = Workspace.open(home)
+    (mv,) = ws.catalog.list_models()
+    (dv,) = ws.catalog.list_datasets()
+    ws.close()
+    return {"home": home, "model": Path(mv.file_path), "manifest": Path(dv.manifest_path)}
+
+
+def validate(home: Path) -> int:
+    return main(
+        [
+            "validate",
+            "--model",
+            "m",
+            "--dataset",
+            "t",
+            "--no-profile",
+            "--no-explore",
+            "--home",
+            str(home),
+        ]
+    )
+
+
+@pytest.mark.parametrize("which", ["model", "manifest"])
+def test_a_flipped_byte_in_a_stored_file_stops_the_run_naming_the_file(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    home = store["home"]
+    assert validate(home) == 0
+    flip_one_byte(store[which])
+    capsys.readouterr()
+    assert validate(home) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "has changed since it was registered" in err and store[which].name in err
+    # Nothing was recorded for the refused run.
+    assert len(Workspace.open(home).catalog.list_runs()) == 1
+
+    assert main(["store", "verify", "--home", str(home)]) == 2
+    out, err = capsys.readouterr()
+    assert "changed" in out and "1 of 2 stored files do not match" in err
+    flip_one_byte(store[which])  # flipped back: the registered bytes again
+    assert main(["store", "verify", "--home", str(home)]) == 0
+    assert validate(home) == 0
+
+
+def test_a_missing_model_file_is_named(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store["model"].unlink()
+    capsys.readouterr()
+    assert main(["profile", "m", "--home", str(store["home"])]) == 2
+    assert "is missing" in capsys.readouterr().err
+
+
+def test_a_manifest_registered_before_digests_gets_one_on_first_use(store: dict[str, Path]) -> None:
+    from sqlalchemy import update
+
+    from assay.store.schema import DatasetRow
+
+    ws = Workspace.open(store["home"])
+    with ws.catalog._session.begin() as s:
+        s.execute(update(DatasetRow).values(manifest_sha256=None))
+    assert validate(store["home"]) == 0
+    (dv,) = ws.catalog.list_datasets()
+    assert dv.manifest_sha256 is not None and len(dv.manifest_sha256) == 64
+    flip_one_byte(store["manifest"])
+    assert validate(store["home"]) == 2

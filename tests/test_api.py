@@ -51,8 +51,10 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     )
     assert v.result.n_items == 400
     accuracy = v.metrics["accuracy"]
-    assert accuracy.value is not None and accuracy.ci_low is not None
-    assert accuracy.ci_low <= accuracy.value <= accuracy.ci_high  # type: ignore[operator]
+    cm = np.asarray(v.result.confusion_matrix)
+    assert accuracy.value == pytest.approx(np.trace(cm) / cm.sum())
+    assert accuracy.ci_low is not None and accuracy.ci_high is not None
+    assert accuracy.ci_low <= accuracy.value <= accuracy.ci_high
     html = v._repr_html_()
     assert "m@1" in html and "accuracy" in html and str(v.files["report.html"]) in html
     assert v.passed and "verdict: PASS" in html
@@ -92,4 +94,6 @@ def test_no_explore_skips_error_slices_and_doubtful_labels(tmp_path: Path) -> No
     )
     assert quick.result.doubtful_labels is None and quick.result.error_slice_search is None
     full = assay.validate(model="m", dataset="t", home=home)
-    assert full.result.doubtful_labels is not None and full.result.error_slice_search is not None
+    assert full.result.error_slice_search is not None and full.result.doubtful_labels is not None
+    assert full.result.error_slice_search["n_items"] == full.result.n_judged
+    assert full.result.error_slice_search["method"].startswith("split-sample")

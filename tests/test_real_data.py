@@ -190,4 +190,11 @@ def test_neu_det_metrics_equal_scikit_learn(
     got = preds.loc[[f"IMAGES/{p.name}" for p in images], [f"score_{c}" for c in labels]].to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
     manifest = json.loads((out / "result.json").read_text())
-    assert manifest["dataset_kind"] == "image" and manifest["error_examples"]
+    assert manifest["dataset_kind"] == "image"
+    # The gallery holds misclassified items only, each with its expert label and prediction.
+    wrong = preds[preds["label"] != preds["predicted"]]
+    examples = manifest["error_examples"]
+    assert 0 < len(examples) <= len(wrong)
+    for example in examples:
+        row = wrong.loc[example["item_id"]]
+        assert (example["label"], example["predicted"]) == (row["label"], row["predicted"])

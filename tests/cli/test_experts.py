@@ -98,7 +98,12 @@ def test_wide_expert_columns_give_consensus_disputes_and_kappas(
         assert row["kappa"] == pytest.approx(
             cohen_kappa_score(e[seen], preds["predicted"].to_numpy()[seen])
         )
-    assert ea["comparison"]["statement"]
+    comp = ea["comparison"]
+    low, high = comp["difference_ci"]
+    assert comp["difference"] == pytest.approx(comp["model_mean_kappa"] - comp["expert_mean_kappa"])
+    assert low <= comp["difference"] <= high
+    expected = "more than" if low > 0 else "less than" if high < 0 else "as well as"
+    assert comp["statement"].startswith(f"the model agrees with the experts {expected}")
     assert {d["item_id"] for d in ea["disputed"]} <= set(frame["id"][disputed])
     assert (out / "disputed_items.parquet").exists()
     assert len(pd.read_parquet(out / "disputed_items.parquet")) == disputed.sum()

@@ -78,3 +78,22 @@ def test_counts_are_exact_with_missing_values_and_narrow_codes() -> None:
         for name, value in s.predicates:
             member &= by_name[name].codes == by_name[name].labels.index(value)
         assert s.n_items == int(member.sum()) and s.n_errors == int(errors[member].sum())
+
+
+def test_hypergeometric_tail_equals_scipy() -> None:
+    from scipy.stats import hypergeom
+
+    from assay.core.stattests import hypergeometric_sf
+
+    for k, population, successes, draws in [
+        (12, 1000, 150, 40),
+        (0, 1000, 150, 40),
+        (41, 1000, 150, 40),
+        (300, 500_000, 75_000, 1_500),
+        (5, 20, 10, 8),
+    ]:
+        expected = hypergeom.sf(k - 1, population, successes, draws)
+        assert (
+            abs(hypergeometric_sf(k, population, successes, draws) - expected)
+            <= 1e-9 * max(1.0, expected) + 1e-300
+        )

@@ -193,4 +193,7 @@ def test_neu_det_with_three_experts_from_a_long_table(
     assert pair["n_items"] == len(images)
     assert ea["experts"] == ["folder", "kim", "lee"] and "adjudicated" in ea["reference"]
     assert "Model vs each expert" in texts["expert-agreement"]
-    assert ea["comparison"]["statement"].split()[0] == "the"
+    comp = ea["comparison"]
+    low, high = comp["difference_ci"]
+    expected = "more than" if low > 0 else "less than" if high < 0 else "as well as"
+    assert comp["statement"].startswith(f"the model agrees with the experts {expected}")

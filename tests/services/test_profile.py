@@ -56,8 +56,7 @@ def test_profile_settings_and_memory_follow_the_model(
         assert 0 < s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] and s["n_calls"] >= 5
         assert s["warmup_calls"] >= 1 and s["items_per_s"] > 0
     summary = small["summary"]
-    edge = next(s for s in small["settings"] if (s["threads"], s["batch_size"]) == (1, 1))
-    assert summary["latency_p99_ms"] == edge["p99_ms"]
+    assert 0 < summary["latency_p50_ms"] <= summary["latency_p95_ms"] <= summary["latency_p99_ms"]
     assert summary["model_size_mb"] == pytest.approx(
         (tmp_path / "small.onnx").stat().st_size / 2**20
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from assay.core.errors import InputError, NotFoundError
 from assay.core.records import VersionRef
@@ -131,7 +132,7 @@ def test_runs_start_finish_once_and_are_found_by_prefix(catalog: SqlCatalog) -> 
         catalog.get_run("f0_d")  # LIKE wildcards in a typed prefix match nothing
     assert catalog.find_finished_run(m.id, d.id) == done
     assert [r.id for r in catalog.list_runs()] == [run.id]
-    with pytest.raises(Exception):  # noqa: B017, PT011 - each backend raises its own integrity error
+    with pytest.raises(IntegrityError):  # a run of a model that does not exist
         catalog.create_run(
             id="x" * 32, model_id=999, dataset_id=d.id, config={}, environment={}, run_dir="/r"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,14 @@ def test_a_failing_job_records_its_reason(web: Web) -> None:
     done = ws.jobs.get(job.id)
     assert done.status == "finished"  # unreadable items are reported, never a crash
     assert done.progress_done == 40
+    # Half the items not judged: the run records why, item by item, and the verdict fails on it.
+    assert done.verdict == "fail" and done.run_id is not None
+    result = json.loads((Path(ws.catalog.get_run(done.run_id).run_dir) / "result.json").read_text())
+    assert result["failures"]["by_reason"] == {
+        "image file changed since the dataset was registered": 20
+    }
+    coverage = result["verdict"]["checks"][0]
+    assert coverage["status"] == "fail" and "20 image file changed" in coverage["reason"]
     ws.close()
 
 

@@ -36,12 +36,23 @@ class MetricValue:
         method: str | None = None,
         note: str | None = None,
     ) -> MetricValue:
-        """Build from possibly-nan numbers: nan becomes None, and an undefined value drops its interval."""
+        """Build from possibly-nan numbers: nan becomes None, and an undefined value drops its interval.
+
+        An interval always contains its estimate. A percentile bootstrap of a biased statistic
+        can miss it (ECE's resamples are all less calibrated than the data, so on a
+        well-calibrated model every replicate lies above the estimate); such an interval is
+        widened to reach the estimate, and its method says so.
+        """
         v = _clean(value)
         if v is None:
             return cls(None, None, None, None, note or "undefined on this data")
         low, high = (None, None) if interval is None else (_clean(interval[0]), _clean(interval[1]))
-        return cls(v, low, high, method if low is not None else None, note)
+        if low is None or high is None:
+            return cls(v, None, None, None, note)
+        if not low <= v <= high:
+            low, high = min(low, v), max(high, v)
+            method = f"{method}, widened to include the estimate" if method else None
+        return cls(v, low, high, method, note)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}

@@ -63,6 +63,34 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
     return regularized_beta(n - k, k + 1, 1.0 - p)
 
 
+def hypergeometric_sf(k: int, population: int, successes: int, draws: int) -> float:
+    """P(X >= k) for X ~ Hypergeometric(population, successes, draws): the one-sided p-value of
+    Fisher's exact test that a subset of ``draws`` items holds at least ``k`` of the
+    ``successes``. Exact (up to float rounding), and conservative where a G-test on small counts
+    is not.
+    """
+    high = min(draws, successes)
+    low = max(0, draws - (population - successes))
+    k = max(k, low)
+    if k > high:
+        return 0.0
+
+    def log_choose(n: int, r: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+    log_first = (
+        log_choose(successes, k)
+        + log_choose(population - successes, draws - k)
+        - log_choose(population, draws)
+    )
+    # Each next term from the previous by its ratio, summed in log space: vectorised, stable.
+    j = np.arange(k, high, dtype=np.float64)
+    ratios = (successes - j) * (draws - j) / ((j + 1) * (population - successes - draws + j + 1))
+    logs = log_first + np.concatenate([[0.0], np.cumsum(np.log(ratios))])
+    top = float(logs.max())
+    return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
+
+
 def mcnemar_exact(broken: int, fixed: int) -> float:
     """Two-sided exact McNemar p-value on the discordant pairs (1.0 when there are none)."""
     n = broken + fixed

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from assay.core.policy import Policy
-from assay.core.slice_search import CodedColumn, column_strength, find_error_slices
+from assay.core.slice_search import MAX_CANDIDATES, CodedColumn, ErrorSlice, find_error_slices
 from assay.core.spec import ModelSpec, TabularInput
 from assay.datasets import columns as cols
 from assay.store.manifests import coded_column, judged_errors, manifest_schema
@@ -22,6 +23,7 @@ def search_error_slices(
     spec: ModelSpec,
     policy: Policy,
     exclude: tuple[str, ...] = (),
+    seed: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``error_slices`` (most significant first) and a description of the search."""
     valid, errors = judged_errors(candidate, baseline)
@@ -38,18 +40,24 @@ def search_error_slices(
         coded = coded_column(manifest, name)
         if coded is not None:
             columns.append(CodedColumn(name, coded[0][valid], coded[1]))
-    screened: list[tuple[float, CodedColumn]] = []
-    for name in inputs:
-        coded = coded_column(manifest, name)
-        if coded is None:
-            continue
-        column = CodedColumn(name, coded[0][valid], coded[1])
-        screened.append((column_strength(column, errors, policy.min_slice_size), column))
-        screened = sorted(screened, key=lambda t: -t[0])[:MAX_INPUT_COLUMNS]
-    columns += [c for _, c in screened]
+
+    def input_columns() -> Iterator[CodedColumn]:
+        """One input column at a time: a model may read hundreds, only the best are kept."""
+        for name in inputs:
+            coded = coded_column(manifest, name)
+            if coded is not None:
+                yield CodedColumn(name, coded[0][valid], coded[1])
+
     found, tried = find_error_slices(
-        columns, errors, min_support=policy.min_slice_size, alpha=1.0 - policy.confidence
+        columns,
+        errors,
+        min_support=policy.min_slice_size,
+        alpha=1.0 - policy.confidence,
+        screened=input_columns(),
+        max_screened=MAX_INPUT_COLUMNS,
+        seed=seed,
     )
+    used = [c for c in found_columns(found) if c in set(inputs)]
     what = "broken" if baseline is not None else "errors"
     search = {
         "target": target,
@@ -57,7 +65,17 @@ def search_error_slices(
         "n_slices_tried": tried,
         "columns": [c.name for c in columns],
         "input_columns_screened": len(inputs),
-        "input_columns_used": len(screened),
+        "input_columns_in_slices": used,
         "min_support": policy.min_slice_size,
+        "method": (
+            "split-sample: columns, combinations and candidates chosen on a random half of the "
+            f"items, at most {MAX_CANDIDATES} candidates tested on the other half "
+            "(one-sided Fisher exact test, Benjamini-Hochberg across them)"
+        ),
     }
     return [s.to_dict(what) for s in found], search
+
+
+def found_columns(found: list[ErrorSlice]) -> list[str]:
+    """The columns the reported slices use, in order of first appearance."""
+    return list(dict.fromkeys(column for s in found for column, _ in s.predicates))

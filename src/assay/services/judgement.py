@@ -150,7 +150,7 @@ def judge(
         manifest = Path(dataset.manifest_path)
         exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
         own, own_search = search_error_slices(
-            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude
+            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
         )
         if base_dir is not None:
             error_slices, search = search_error_slices(
@@ -160,6 +160,7 @@ def judge(
                 spec,
                 policy,
                 exclude,
+                config.seed,
             )
             search["candidate_error_slices"] = own
             search["candidate_search"] = own_search

@@ -268,14 +268,24 @@ class ScoreHistogramAccumulator:
         return tuple(compact_run(r) for r in self._flush(state).runs)
 
     def _replicates(self, run: Run, salt: str) -> tuple[F, F]:
+        """Bootstrap replicates of ROC-AUC and AP, centred on the estimate of the full histogram.
+
+        The draws resample the coarsened histogram, whose own AUC and AP differ from the full
+        one's (ties merged: for AP on a 1M-item run by more than the interval's width). Each
+        replicate is therefore shifted by (full estimate - coarsened estimate): the spread comes
+        from the resamples, the centre from the same computation as the point estimate.
+        """
         pos, neg = _coarsen(run, self.bootstrap_groups)
         if pos.size == 0:
             nan = np.full(self.intervals.n_resamples, np.nan)
             return nan, nan
         cells = np.stack([pos, neg])
         draws = draw_multinomial(cells, self.intervals, salt).reshape(-1, 2, pos.size)
-        return roc_auc_from(draws[:, 0], draws[:, 1]), average_precision_from(
-            draws[:, 0], draws[:, 1]
+        auc_shift = roc_auc_from(run.pos, run.neg) - roc_auc_from(pos, neg)
+        ap_shift = average_precision_from(run.pos, run.neg) - average_precision_from(pos, neg)
+        return (
+            np.clip(roc_auc_from(draws[:, 0], draws[:, 1]) + auc_shift, 0.0, 1.0),
+            np.clip(average_precision_from(draws[:, 0], draws[:, 1]) + ap_shift, 0.0, 1.0),
         )
 
     def _operating_sweep(self, runs: tuple[Run, ...]) -> dict[str, Any] | None:

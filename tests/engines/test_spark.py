@@ -54,9 +54,12 @@ def close(a: Any, b: Any, path: str = "") -> None:
         assert a == b, path
 
 
-def both_engines(ws: Workspace, model: str, dataset: str, rows_per_task: int) -> tuple[Any, Any]:
-    base = ValidationConfig(profile=False, n_resamples=200)
-    local = validate(ws, model, dataset, config=base)
+def both_engines(
+    ws: Workspace, model: str, dataset: str, rows_per_task: int, baseline: str | None = None
+) -> tuple[Any, Any]:
+    """The same validation on Spark, then locally. With a baseline, the Spark pass judges both
+    models in one pass; the local run then reuses that baseline run's predictions, so the two
+    comparisons rest on the same baseline and must agree exactly."""
     on_spark = validate(
         ws,
         model,
@@ -64,8 +67,19 @@ def both_engines(ws: Workspace, model: str, dataset: str, rows_per_task: int) ->
         config=ValidationConfig(
             profile=False, n_resamples=200, engine="spark", spark_rows_per_task=rows_per_task
         ),
+        baseline=baseline,
+    )
+    local = validate(
+        ws,
+        model,
+        dataset,
+        config=ValidationConfig(profile=False, n_resamples=200),
+        baseline=baseline,
     )
     return local, on_spark
+
+
+FINDINGS = ("error_slices", "error_slice_search", "doubtful_labels", "expert_agreement")
 
 
 def compare(local: Any, on_spark: Any) -> None:
@@ -73,8 +87,25 @@ def compare(local: Any, on_spark: Any) -> None:
     assert b["config"]["engine"] == "spark"
     for key in ("n_items", "n_judged", "n_failed", "confusion_matrix", "label_counts", "failures"):
         assert a[key] == b[key], key
-    for key in ("metrics", "curves", "reliability", "operating_point", "verdict", "slices"):
+    for key in (
+        "metrics",
+        "curves",
+        "reliability",
+        "operating_point",
+        "verdict",
+        "slices",
+        *FINDINGS,
+    ):
         close(a[key], b[key], key)
+    if a["comparison"] is not None or b["comparison"] is not None:
+        ca, cb = dict(a["comparison"]), dict(b["comparison"])
+        for c in (ca, cb):  # which run the baseline's predictions came from differs, nothing else
+            c["baseline"] = {
+                k: v for k, v in c["baseline"].items() if k not in ("run_id", "reused")
+            }
+        close(ca, cb, "comparison")
+        ledgers = [pd.read_parquet(o.run_dir / "comparison.parquet") for o in (local, on_spark)]
+        pd.testing.assert_frame_equal(*ledgers)
     pa_, pb = (pd.read_parquet(o.run_dir / "predictions.parquet") for o in (local, on_spark))
     pd.testing.assert_frame_equal(pa_, pb)  # the same rows in the manifest's order
 
@@ -97,12 +128,29 @@ def test_spark_equals_local_on_secom(spark: Any, tmp_path: Path) -> None:
         input={"kind": "tabular", "columns": cols, "missing": "allow"},
         positive="fail",
     )
+    # The model in production: fitted on the other half, more strongly regularised.
+    older = make_pipeline(
+        SimpleImputer(), StandardScaler(), LogisticRegression(C=0.01, max_iter=500)
+    ).fit(np.nan_to_num(x[1::2]).astype(np.float32), y[1::2])
+    old_onnx = tabular_onnx(older, x.shape[1], tmp_path / "old.onnx")
     home = str(tmp_path / "home")
-    main(["dataset", "add", "secom", str(root), "--home", home])
-    main(["model", "add", "secom", str(onnx), "--spec", str(spec), "--home", home])
+    assert main(["dataset", "add", "secom", str(root), "--home", home]) == 0
+    assert main(["model", "add", "secom", str(onnx), "--spec", str(spec), "--home", home]) == 0
+    assert main(["model", "add", "old", str(old_onnx), "--spec", str(spec), "--home", home]) == 0
     ws = Workspace.open(home)
     local, on_spark = both_engines(ws, "secom", "secom", rows_per_task=400)  # 4 tasks
     compare(local, on_spark)
+    local, on_spark = both_engines(ws, "secom", "secom", rows_per_task=400, baseline="old")
+    assert on_spark.result.comparison["baseline"]["reused"] is False  # judged in the Spark pass
+    assert local.result.comparison["baseline"]["reused"] is True
+    compare(local, on_spark)
+    # The baseline's own run from the Spark pass equals the baseline validated alone, locally.
+    spark_base = ws.catalog.get_run(on_spark.result.comparison["baseline"]["run_id"])
+    alone = validate(ws, "old", "secom", config=ValidationConfig(profile=False, n_resamples=200))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(Path(spark_base.run_dir) / "predictions.parquet"),
+        pd.read_parquet(alone.run_dir / "predictions.parquet"),
+    )
     ws.close()
     run = ["validate", "--model", "secom", "--dataset", "secom", "--no-profile", "--home", home]
     out = tmp_path / "cli"

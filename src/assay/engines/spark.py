@@ -214,7 +214,8 @@ class SparkEngine:
         finally:
             scored.unpersist()
         first, *more = outputs
-        first.timings = {**timings, **job.timings}
+        for out in outputs:  # one pass: every model of it gets the pass's timings (a baseline too)
+            out.timings = {**timings, **job.timings}
         first.more = more
         return first
 

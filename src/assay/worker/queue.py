@@ -54,6 +54,12 @@ def open_queue(home: Path) -> Queue:
     if url:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise InputError(f"ASSAY_QUEUE_URL must be a redis:// URL, got {url!r}")
+        try:
+            import redis  # noqa: F401  # huey imports it lazily and fails with a bare NameError
+        except ImportError:
+            raise InputError(
+                "ASSAY_QUEUE_URL names Redis, which needs the extra: pip install 'assay[redis]'"
+            ) from None
         huey = RedisHuey("assay", url=url)
     else:
         huey = SqliteHuey("assay", filename=str(home / "queue.db"))

@@ -152,3 +152,23 @@ def test_folder_dataset_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_
     root = make_class_folders(tmp_path / "tiles")
     code, out, _ = assay(capsys, tmp_path / "home", "dataset", "add", "tiles", str(root))
     assert code == 0 and "7 items" in out and "ignored 3 file(s)" in out
+
+
+def test_an_internal_error_is_exit_3_with_one_line_and_a_log(
+    capsys: pytest.CaptureFixture[str], table: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug is not bad input (2) and not a failed verdict (1): exit 3, one line, a log."""
+    import assay.services.datasets as datasets
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.setattr(datasets, "register_dataset", broken)
+    monkeypatch.setenv("ASSAY_HOME", str(table["home"]))
+    (table["home"] / "logs").mkdir(parents=True)
+    code, _, err = assay(capsys, table["home"], "dataset", "add", "parts", str(table["csv"]))
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1, err
+    assert "internal error: ZeroDivisionError: division by zero" in err
+    (log,) = (table["home"] / "logs").glob("crash-*.log")
+    assert "Traceback" in log.read_text() and "second line" in log.read_text()

@@ -289,3 +289,66 @@ def test_inference_failures_carry_the_exception_message(tmp_path: Path) -> None:
     assert set(errors.values()) == {
         "inference failed (TypeError: unsupported operand type(s) for +: 'dict' and 'float')"
     }
+
+
+def test_one_column_outputs_outside_zero_to_one_are_not_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A binary model may return one column, P(positive); 15 or -14 there is no probability."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["features", "start", "end", "axis"], ["probabilities"])],
+        "first-column",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 1])],
+        [
+            helper.make_tensor("start", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("end", TensorProto.INT64, [1], [2]),
+            helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx_path = tmp_path / "one.onnx"
+    onnx_path.write_bytes(model.SerializeToString())
+    labels = np.where(np.arange(N) % 2 == 0, "bad", "good")
+    p_good = np.where(labels == "good", 0.9, 0.1)
+    p_good[:40] = np.where(np.arange(40) % 2 == 0, 15.0, -14.0)  # 10% far outside [0, 1]
+    p_good[40] = 1.0000004  # rounding: judged
+    home = tmp_path / "home"
+    csv = scores_table(tmp_path / "t.csv", np.stack([1 - p_good, p_good], axis=1), labels)
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["s0", "s1"]},
+    )
+    assert cli(capsys, home, "dataset", "add", "t", str(csv), "--id-column", "id")[0] == 0
+    assert cli(capsys, home, "model", "add", "p", str(onnx_path), "--spec", str(spec))[0] == 0
+    code, _, result = validate(capsys, home, tmp_path / "out")  # exploration on: no crash
+    assert result["n_failed"] == 40 and code == 1
+    assert result["verdict"]["checks"][0]["status"] == "fail"
+    assert result["metrics"]["ece"]["value"] <= 1.0
+
+
+def test_a_model_returning_the_wrong_number_of_rows_is_not_judged(tmp_path: Path) -> None:
+    from assay.core.spec import parse_model_spec
+    from assay.engines.job import ModelTask
+    from assay.engines.local import LocalEngine
+
+    class FirstTwo:
+        def predict(self, inputs: np.ndarray) -> np.ndarray:
+            return np.tile([0.2, 0.8], (2, 1))  # two rows whatever the batch
+
+    spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
+    errors: dict[int, str] = {}
+    probs, _ = LocalEngine()._predict(
+        ModelTask(FirstTwo(), spec, [], None, None),  # type: ignore[arg-type]
+        np.zeros((5, 1), np.float32),
+        errors,
+        np.arange(5),
+    )
+    assert probs.shape == (5, 2) and np.isnan(probs).all()
+    assert set(errors.values()) == {
+        "inference failed (ValueError: the model returned 2 rows of scores for 1 items)"
+    }

@@ -48,6 +48,10 @@ def call(module: str, name: str, *args: Node) -> Node:
     return _node(module, name, "ConstructorFromReduceNode", content=tup(*args))
 
 
+def num(value: int) -> Node:
+    return _node("builtins", "int", "JsonNode", content=json.dumps(value), is_json=True)
+
+
 def tup(*items: Node) -> Node:
     return _node("builtins", "tuple", "TupleNode", content=list(items))
 
@@ -93,6 +97,12 @@ PAYLOADS: dict[str, Callable[[Path], Node]] = {
     ),
     # A function from a package whose classes are trusted: numpy.save writes a file.
     "numpy.save": lambda m: call("numpy", "save", text(str(m)), lst(text("x"))),
+    # numpy.memmap under its defining module's name creates (or truncates) a file.
+    "numpy._core.memmap.memmap": lambda m: call(
+        "numpy._core.memmap", "memmap", text(str(m)), text("uint8"), text("w+"), num(0), tup(num(4))
+    ),
+    # A standard-library class that writes a file when constructed.
+    "gzip.GzipFile": lambda m: call("gzip", "GzipFile", text(str(m)), text("wb")),
 }
 
 
@@ -169,6 +179,7 @@ def test_model_add_refuses_crafted_files_and_runs_nothing(
     # Trusting the type by name does not help: these can run code and are never loaded.
     forbidden = name.split()[0] if name != "getattr chain" else "builtins.getattr"
     trust = ["--trust", forbidden, "--trust", "builtins.map", "--trust", "numpy.save"]
+    trust += ["--trust", "numpy._core.memmap.memmap", "--trust", "gzip.GzipFile"]
     code = main(
         ["model", "add", "evil", str(path), "--spec", str(files[1]), "--home", home, *trust]
     )
@@ -249,6 +260,8 @@ def test_common_estimators_load_with_the_default_trust(tmp_path: Path) -> None:
         ("numpy.random.mtrand.RandomState", True),
         ("scipy.sparse._csr.csr_matrix", True),
         ("numpy.memmap", False),  # opens and can create files
+        ("numpy._core.memmap.memmap", False),  # the same class under its defining module
+        ("numpy.f2py.__main__.X", False),  # naming it must not import (and run) it
         ("numpy.save", False),  # a function, not a type
         ("numpy.load", False),
         ("sklearn.utils._testing.assert_allclose", False),
@@ -263,3 +276,23 @@ def test_common_estimators_load_with_the_default_trust(tmp_path: Path) -> None:
 )
 def test_only_data_types_are_trusted_by_default(name: str, trusted: bool) -> None:
     assert is_data_type(name) is trusted
+
+
+def test_a_type_name_in_a_file_never_imports_its_module(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reviewing the types must not import what the file names: importing numpy.f2py.__main__
+    runs f2py's command line (which then exits the process with status 0)."""
+    node = _node("numpy.f2py.__main__", "X", "ObjectNode")
+    path = crafted(files[0], node, tmp_path / "f2py.skops")
+    home = str(tmp_path / "home")
+    capsys.readouterr()
+    for extra in (["--show-types"], ["--spec", str(files[1])]):
+        code = main(["model", "add", "f2", str(path), *extra, "--home", home])
+        out, err = capsys.readouterr()
+        assert "Unknown option" not in out + err  # f2py's own command line did not run
+        if extra == ["--show-types"]:
+            assert code == 0 and "numpy.f2py.__main__.X" in out
+        else:
+            assert code == 2 and "numpy.f2py.__main__.X" in err
+    assert Workspace.open(home).catalog.list_models() == []

@@ -71,13 +71,13 @@ def test_a_flipped_byte_in_a_stored_file_stops_the_run_naming_the_file(
     assert validate(home) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert "has changed since it was registered" in err and store[which].name in err
+    assert "has changed since it was recorded" in err and store[which].name in err
     # Nothing was recorded for the refused run.
     assert len(Workspace.open(home).catalog.list_runs()) == 1
 
     assert main(["store", "verify", "--home", str(home)]) == 2
     out, err = capsys.readouterr()
-    assert "changed" in out and "1 of 2 stored files do not match" in err
+    assert "changed" in out and "1 of 4 stored files do not match" in err
     flip_one_byte(store[which])  # flipped back: the registered bytes again
     assert main(["store", "verify", "--home", str(home)]) == 0
     assert validate(home) == 0
@@ -105,3 +105,35 @@ def test_a_manifest_registered_before_digests_gets_one_on_first_use(store: dict[
     assert dv.manifest_sha256 is not None and len(dv.manifest_sha256) == 64
     flip_one_byte(store["manifest"])
     assert validate(store["home"]) == 2
+
+
+def test_a_reused_baseline_whose_predictions_changed_stops_the_run(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Editing a finished baseline run's predictions (every baseline answer made wrong, so the
+    candidate looks like no regression) is caught when the next validation would reuse them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home = str(store["home"])
+    onnx = store["model"]
+    spec = tmp_path / "m.yaml"
+    assert main(["model", "add", "old", str(onnx), "--spec", str(spec), "--home", home]) == 0
+    run = ["validate", "--model", "m", "--dataset", "t", "--baseline", "old", "--no-profile"]
+    assert main([*run, "--no-explore", "--home", home]) == 0
+    ws = Workspace.open(home)
+    baseline = next(
+        r for r in ws.catalog.list_runs() if r.model_id != ws.catalog.list_models()[0].id
+    )
+    path = Path(baseline.run_dir) / "predictions.parquet"
+    table = pq.read_table(path)
+    flipped = pa.array([not c for c in table.column("correct").to_pylist()])
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("correct"), "correct", flipped), path
+    )
+    capsys.readouterr()
+    assert main([*run, "--no-explore", "--home", home]) == 2
+    err = capsys.readouterr().err
+    assert "predictions.parquet" in err and "has changed since it was recorded" in err
+    assert main(["store", "verify", "--home", home]) == 2
+    assert main(["compare", ws.catalog.list_runs()[0].id, baseline.id, "--home", home]) == 2

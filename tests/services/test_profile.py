@@ -77,6 +77,13 @@ def test_policies_bound_the_profile_and_compare_it_with_the_baseline(
     run += ["--home", home, "--policy", str(policy)]
 
     policy.write_text("checks:\n  - latency_p99_ms <= 100000\n  - peak_memory_mb <= 100000\n")
+    # Cost checks alone say nothing of what the model judged: no PASS on them.
+    assert main([*run, "--out", str(tmp_path / "cost-only")]) == 1
+    verdict = json.loads((tmp_path / "cost-only" / "result.json").read_text())["verdict"]
+    assert verdict["status"] == "inconclusive" and "quality" in verdict["summary"]
+    policy.write_text(
+        "checks:\n  - latency_p99_ms <= 100000\n  - peak_memory_mb <= 100000\n  - cohen_kappa > 0\n"
+    )
     assert main([*run, "--out", str(tmp_path / "ok")]) == 0
     result = json.loads((tmp_path / "ok" / "result.json").read_text())
     assert result["profile"]["summary"]["peak_memory_mb"] > 40

@@ -1,7 +1,7 @@
 """``assay``: validate industrial ML models from the command line.
 
 Exit codes: 0 success, 1 the verdict failed or is inconclusive (a release gate stops), 2 bad input
-or usage.
+or usage (one line), 3 an internal error (one line and the path of the traceback's log).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from assay.cli.output import (
     progress_bar,
 )
 from assay.core.config import ValidationConfig
-from assay.core.errors import AssayError, InputError
+from assay.core.errors import AssayError, InputError, describe_exception
 from assay.services.workspace import Workspace
 
 app = typer.Typer(
@@ -560,8 +560,28 @@ def worker(
     open_queue(ws.home).consumer(workers).run()
 
 
+def _crash_log() -> Path:
+    """Write the current exception's traceback to a log file and return its path: the store's
+    ``logs/`` folder when it exists, else the system's temporary folder."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    from assay.services.workspace import default_home
+
+    folder = default_home() / "logs"
+    if not folder.is_dir():
+        folder = Path(tempfile.gettempdir()) / "assay-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"crash-{stamp}-{os.getpid()}.log"
+    path.write_text(f"assay {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}", encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: exit 0 pass, 1 the verdict failed or is inconclusive, 2 bad input (one line),
+    3 an internal error (one line and the path of a log holding the traceback)."""
     try:
         code = app(args=argv, standalone_mode=False)
     except AssayError as exc:
@@ -577,6 +597,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"error: {exc}")
         return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug, not the user's input: say so, keep the traceback aside
+        try:
+            where = f"traceback in {_crash_log()}"
+        except OSError:
+            where = "no log could be written"
+        err_console.print(
+            f"[red]internal error:[/] {escape(describe_exception(exc))} ({where})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 3
     return code if isinstance(code, int) else 0
 
 

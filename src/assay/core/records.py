@@ -105,6 +105,7 @@ class RunRecord:
     n_failed: int | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    artifact_sha256: dict[str, str] | None = None
 
 
 ROLES = ("viewer", "validator", "admin")  # each role may do everything the ones before it may

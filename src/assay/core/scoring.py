@@ -32,7 +32,13 @@ def to_probabilities(raw: npt.ArrayLike, spec: ModelSpec) -> npt.NDArray[np.floa
     if out.shape[1] == 1 and k == 2:
         col = out[:, 0]
         if spec.output.kind == "logits":
-            col = 1.0 / (1.0 + np.exp(-col))
+            with np.errstate(over="ignore"):
+                col = 1.0 / (1.0 + np.exp(-col))
+        else:
+            # One column is the positive class's probability: rounding-sized excursions are
+            # clipped, anything further outside [0, 1] is no probability (nan: not judged).
+            inside = (col >= -NEGATIVE_TOLERANCE) & (col <= 1.0 + NEGATIVE_TOLERANCE)
+            col = np.where(inside, np.clip(col, 0.0, 1.0), np.nan)
         pos = spec.positive_index or 1
         two = np.empty((out.shape[0], 2), dtype=np.float64)
         two[:, pos] = col

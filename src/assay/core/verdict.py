@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
 from assay.core.metric_value import MetricValue
-from assay.core.policy import CheckRule, Policy, UnjudgedLimit
+from assay.core.policy import PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
 from assay.core.stattests import (
     benjamini_hochberg,
     bootstrap_p_value,
@@ -427,8 +427,8 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
         elif rule.headline and r.status in ("too_few", "warn"):
             undecided.append(r)
             r.blocks = policy.on_inconclusive == "fail"
-        elif rule.headline and r.status == "pass":
-            quality_passed = True
+        elif rule.headline and r.status == "pass" and rule.metric not in PROFILE_METRICS:
+            quality_passed = True  # latency or memory say nothing of what the model judged
         checks.append(r)
     return _decide(policy, checks, failed, undecided, quality_passed)
 

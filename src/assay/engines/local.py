@@ -97,10 +97,19 @@ class LocalEngine:
     @staticmethod
     def _run(job: ModelTask, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities, and the embedding when the task collects them, for one model run."""
+        vectors = None
         if job.embeddings is None:
-            return to_probabilities(job.runtime.predict(inputs), job.spec), None
-        scores, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
-        return to_probabilities(scores, job.spec), vectors
+            probs = to_probabilities(job.runtime.predict(inputs), job.spec)
+        else:
+            scores, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
+            probs = to_probabilities(scores, job.spec)
+        if probs.shape[0] != inputs.shape[0] or (
+            vectors is not None and vectors.shape[0] != inputs.shape[0]
+        ):
+            raise ValueError(
+                f"the model returned {probs.shape[0]} rows of scores for {inputs.shape[0]} items"
+            )
+        return probs, vectors
 
     def _predict(
         self, job: ModelTask, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray

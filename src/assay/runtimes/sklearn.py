@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import json
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -86,16 +89,26 @@ FORBIDDEN_MODULES = frozenset(
 )
 
 
-def _resolve(name: str, packages: tuple[str, ...] | None = ("sklearn", "numpy", "scipy")) -> Any:
-    """The object ``module.attr[.attr]`` names, importing modules of ``packages`` only (None: any
-    installed package, for types the user named)."""
+def _resolve(name: str, import_modules: bool = False) -> Any:
+    """The object ``module.attr[.attr]`` names.
+
+    Names read from a file are looked up among modules already imported (scikit-learn, numpy and
+    scipy are, with every estimator's module: skops imports them): importing a module the file
+    names would run that module's code (``numpy.f2py.__main__`` runs a program). Only a name the
+    user typed (``--trust``) may import its module, and never a ``__main__``.
+    """
     parts = name.split(".")
-    if packages is not None and parts[0] not in packages:
+    if "__main__" in parts:
         return None
     for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+        module_name = ".".join(parts[:cut])
+        obj: Any = sys.modules.get(module_name)
+        if obj is None and import_modules:
+            try:
+                obj = importlib.import_module(module_name)
+            except Exception:  # a module the user named may fail to import in any way
+                continue
+        if obj is None:
             continue
         for attr in parts[cut:]:
             obj = getattr(obj, attr, None)
@@ -103,6 +116,22 @@ def _resolve(name: str, packages: tuple[str, ...] | None = ("sklearn", "numpy", 
                 return None
         return obj
     return None
+
+
+@functools.cache
+def _import_estimator_modules() -> None:
+    """Import scikit-learn's estimator modules (skops does, to list its trusted types), so that
+    the classes a fitted model holds can be found without importing anything a file names."""
+    with contextlib.suppress(ImportError):
+        import skops.io  # noqa: F401
+
+
+def _is_system_type(name: str) -> bool:
+    """From the standard library (files, processes, the interpreter), and not a plain data type."""
+    return name not in SAFE_TYPES and (
+        name.split(".")[0] in FORBIDDEN_MODULES
+        or name.split(".")[0].lstrip("_") in sys.stdlib_module_names
+    )
 
 
 def is_data_type(name: str) -> bool:
@@ -114,6 +143,9 @@ def is_data_type(name: str) -> bool:
     """
     if name in SAFE_TYPES:
         return True
+    if name.split(".")[0] not in ("sklearn", "numpy", "scipy"):
+        return False
+    _import_estimator_modules()
     obj = _resolve(name)
     if not isinstance(obj, type):
         return False
@@ -156,9 +188,7 @@ def review_types(path: Path, trusted: tuple[str, ...] = ()) -> TypeReview:
         raise InputError(
             f"{path.name} is not a valid skops file: {type(exc).__name__}: {one_line(str(exc))}"
         ) from None
-    forbidden = [
-        t for t in untrusted if t.split(".")[0] in FORBIDDEN_MODULES and t not in SAFE_TYPES
-    ]
+    forbidden = [t for t in untrusted if _is_system_type(t)]
     rest = [t for t in untrusted if t not in forbidden]
     data = [t for t in rest if is_data_type(t)]
     # A type the user trusts must still be a class: a function named in the file is called with
@@ -195,10 +225,9 @@ def _named_types(path: Path) -> set[str]:
 
 
 def _is_class(name: str) -> bool:
-    try:
-        return isinstance(_resolve(name, None), type) and not name.startswith("numpy.memmap")
-    except Exception:  # importing a module the user named may fail in any way
-        return False
+    """A class the user may trust: not a function, not from the standard library, no memmap."""
+    obj = _resolve(name, import_modules=True)
+    return isinstance(obj, type) and not issubclass(obj, np.memmap)
 
 
 class SklearnRuntime:

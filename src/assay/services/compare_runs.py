@@ -13,7 +13,7 @@ from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
 from assay.core.spec import parse_model_spec
 from assay.reports.json import read_result_json
-from assay.services.integrity import verify_manifest
+from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.judgement import judge
 from assay.services.policies import load_policy
 from assay.services.validation import ValidationOutcome, write_artifacts
@@ -29,6 +29,8 @@ def compare_runs(
 ) -> ValidationOutcome:
     """The candidate's result with the paired comparison and the verdict, written to a new folder."""
     cand_run, base_run = ws.catalog.get_run(candidate), ws.catalog.get_run(baseline)
+    for run in (cand_run, base_run):
+        verify_run_files(run)
     for run in (cand_run, base_run):
         if run.status != "finished":
             raise InputError(f"run {run.id[:12]} is {run.status}, not finished")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from assay.core.errors import InputError
-from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.datasets.images import file_sha256
 from assay.services.workspace import Workspace
 
@@ -67,7 +67,7 @@ def _raise_unless_ok(check: FileCheck) -> None:
     if check.status == "changed":
         assert check.expected is not None and check.actual is not None
         raise IntegrityError(
-            f"the stored file of {check.what} has changed since it was registered: {check.path} "
+            f"the stored file of {check.what} has changed since it was recorded: {check.path} "
             f"(sha256 {check.actual[:12]}, registered {check.expected[:12]}); restore it or "
             "register it again"
         )
@@ -83,8 +83,34 @@ def verify_manifest(ws: Workspace, dv: DatasetVersion) -> None:
     _raise_unless_ok(manifest_check(ws, dv))
 
 
+RUN_FILES = ("predictions.parquet", "result.json")
+
+
+def run_digests(run_dir: Path) -> dict[str, str]:
+    """The digests a finished run keeps of the files other runs read back."""
+    return {name: file_sha256(run_dir / name) for name in RUN_FILES if (run_dir / name).is_file()}
+
+
+def run_file_checks(run: RunRecord) -> list[FileCheck]:
+    """A finished run's predictions and result against the digests kept when it finished (none
+    for runs finished before digests were kept)."""
+    kept = run.artifact_sha256 or {}
+    return [
+        _check(f"run {run.id[:12]} {name}", Path(run.run_dir) / name, digest)
+        for name, digest in sorted(kept.items())
+    ]
+
+
+def verify_run_files(run: RunRecord) -> None:
+    """Raise IntegrityError unless a finished run's files are the ones it wrote."""
+    for check in run_file_checks(run):
+        _raise_unless_ok(check)
+
+
 def verify_store(ws: Workspace) -> list[FileCheck]:
-    """Every stored model file and manifest against its digest."""
+    """Every stored model file, manifest and finished run's kept files against its digest."""
     checks = [model_file_check(mv) for mv in ws.catalog.list_models()]
     checks += [manifest_check(ws, dv) for dv in ws.catalog.list_datasets()]
+    for run in ws.catalog.list_runs(limit=None):
+        checks += run_file_checks(run)
     return checks

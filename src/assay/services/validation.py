@@ -36,7 +36,12 @@ from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
-from assay.services.integrity import verify_manifest, verify_model_file
+from assay.services.integrity import (
+    run_digests,
+    verify_manifest,
+    verify_model_file,
+    verify_run_files,
+)
 from assay.services.judgement import judge
 from assay.services.models import get_model
 from assay.services.policies import load_policy
@@ -361,7 +366,11 @@ def _profile(
 def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
     files = write_artifacts(result, run_dir)
     ws.catalog.finish_run(
-        result.run_id, "finished", n_items=result.n_items, n_failed=result.n_failed
+        result.run_id,
+        "finished",
+        n_items=result.n_items,
+        n_failed=result.n_failed,
+        artifact_sha256=run_digests(run_dir),
     )
     return files
 
@@ -462,6 +471,8 @@ def validate(
         reused = ws.catalog.find_finished_run(bv.id, dv.id)
         if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
             reused = None
+        if reused is not None:
+            verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
     cand = _Model(mv, spec)
     base = _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
     if base is not None and base.spec.input == spec.input:

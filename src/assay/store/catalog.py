@@ -185,6 +185,7 @@ class SqlCatalog:
         n_items: int | None = None,
         n_failed: int | None = None,
         error: str | None = None,
+        artifact_sha256: dict[str, str] | None = None,
     ) -> RunRecord:
         """Record a run's end. A finished run is immutable: finishing it twice is an error."""
         with self._session.begin() as s:
@@ -195,6 +196,7 @@ class SqlCatalog:
                 raise InputError(f"run {run_id} already ended ({row.status})")
             row.status, row.finished_at = status, now()
             row.n_items, row.n_failed, row.error = n_items, n_failed, error
+            row.artifact_sha256 = artifact_sha256
             s.flush()
             return _record(RunRecord, row)
 
@@ -223,7 +225,8 @@ class SqlCatalog:
             ).first()
             return None if row is None else _record(RunRecord, row)
 
-    def list_runs(self, limit: int = 100) -> list[RunRecord]:
+    def list_runs(self, limit: int | None = 100) -> list[RunRecord]:
+        """The newest runs first (``limit`` None: every run)."""
         with self._session() as s:
             rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
             return [_record(RunRecord, r) for r in rows]

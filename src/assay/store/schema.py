@@ -106,6 +106,9 @@ class RunRow(Base):
     n_failed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     run_dir: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # SHA-256 of the finished run's predictions.parquet and result.json, checked when another
+    # validation reuses them as a baseline or a comparison reads them.
+    artifact_sha256: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class TokenRow(Base):

@@ -24,7 +24,7 @@ from assay.cli.output import (
     progress_bar,
 )
 from assay.core.config import ValidationConfig
-from assay.core.errors import AssayError, InputError, describe_exception
+from assay.core.errors import AssayError, InputError, describe_exception, one_line
 from assay.services.workspace import Workspace
 
 app = typer.Typer(
@@ -247,6 +247,40 @@ def store_verify(home: HomeOption = None) -> None:
             + ", ".join(c.what for c in bad[:3])
         )
     console.print(f"{len(checks)} stored files checked, all match their digests")
+
+
+@store_app.command("backup")
+def store_backup(
+    folder: Annotated[Path, typer.Argument(help="Folder for the backup (created if needed).")],
+    home: HomeOption = None,
+) -> None:
+    """Copy the SQLite catalog consistently, even while other commands run (SQLite's backup API)."""
+    from assay.services.backup import backup_catalog
+    from assay.services.workspace import default_home
+
+    root = (home or default_home()).expanduser()
+    path = backup_catalog(root, folder.expanduser())
+    console.print(f"catalog backed up to {escape(str(path))}")
+    console.print(
+        f"  the stored files are immutable: copy {escape(str(root))}/datasets, models and runs "
+        "beside it (e.g. rsync) for a complete backup"
+    )
+
+
+@store_app.command("restore")
+def store_restore(
+    backup: Annotated[Path, typer.Argument(help="A catalog file written by `assay store backup`.")],
+    home: HomeOption = None,
+) -> None:
+    """Put a catalog backup in place; the catalog it replaces is kept beside it."""
+    from assay.services.backup import restore_catalog
+    from assay.services.workspace import default_home
+
+    root = (home or default_home()).expanduser()
+    kept = restore_catalog(root, backup.expanduser())
+    console.print(f"catalog restored from {escape(str(backup))}")
+    if kept is not None:
+        console.print(f"  the catalog it replaced is kept as {escape(str(kept))}")
 
 
 @app.command("validate")
@@ -585,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
     except AssayError as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        message = one_line(str(exc), 1000)  # never a whole expanded value, never two lines
+        err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
     except typer.Abort:
         err_console.print("aborted")

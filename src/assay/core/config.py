@@ -11,6 +11,10 @@ from assay.core.intervals import IntervalConfig
 AUTO_EXACT_LIMIT = 250_000
 
 
+# One batch of model input stays below this, whatever the image size and --batch-size say.
+BATCH_MEMORY_BYTES = 1 << 30
+
+
 @dataclass(frozen=True)
 class ValidationConfig:
     """Settings of one run; ``batch_size`` None picks 64 images or 8,192 table rows per batch."""
@@ -63,10 +67,13 @@ class ValidationConfig:
             return "exact" if n_items <= AUTO_EXACT_LIMIT else "binned"
         return self.auc_mode
 
-    def batch_size_for(self, kind: str) -> int:
-        if self.batch_size is not None:
-            return self.batch_size
-        return 64 if kind == "image" else 8192
+    def batch_size_for(self, kind: str, item_bytes: int = 0) -> int:
+        """Items per batch: as asked, else 64 images or 8,192 rows; never so many that one
+        batch's model input (``item_bytes`` each) exceeds BATCH_MEMORY_BYTES."""
+        wanted = self.batch_size if self.batch_size is not None else 64 if kind == "image" else 8192
+        if item_bytes <= 0:
+            return wanted
+        return max(1, min(wanted, BATCH_MEMORY_BYTES // item_bytes))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -173,6 +173,11 @@ def _known_keys(mapping: Mapping[str, Any], allowed: set[str], where: str) -> No
         )
 
 
+# A model input of 8192 x 8192 x 3 float32 values is 768 MiB per item; batches shrink to fit
+# (see ValidationConfig.batch_size_for), and nothing larger is accepted.
+MAX_IMAGE_SIDE = 8192
+
+
 def _parse_image_input(raw: Mapping[str, Any]) -> ImageInput:
     _known_keys(raw, {"kind", "size", "color", "layout", "scale", "mean", "std", "name"}, "input.")
     size = _require(raw, "size", "input.")
@@ -182,6 +187,11 @@ def _parse_image_input(raw: Mapping[str, Any]) -> ImageInput:
         or not all(isinstance(s, int) and s > 0 for s in size)
     ):
         raise InputError("spec: input.size must be [height, width] with positive integers")
+    if max(size) > MAX_IMAGE_SIDE:
+        raise InputError(
+            f"spec: input.size {list(size)} is over {MAX_IMAGE_SIDE} pixels a side; "
+            "a model input that large would not fit in memory"
+        )
     color = _choice(raw.get("color", "rgb"), ["grayscale", "rgb", "bgr"], "input.color")
     channels = 1 if color == "grayscale" else 3
     mean = _floats(raw.get("mean", [0.0]), "input.mean")

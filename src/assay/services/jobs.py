@@ -19,7 +19,9 @@ from assay.core.records import Job
 from assay.engines.job import RunCancelledError
 from assay.services.validation import plan_validation, validate
 from assay.services.workspace import Workspace
+from assay.services.yaml_input import parse_yaml
 from assay.store.catalog import now
+from assay.store.files import write_atomically
 
 FIELDS = {"model", "dataset", "datasets", "baseline", "policy", "slices", "explore"}
 PROGRESS_EVERY_S = 0.5
@@ -35,18 +37,23 @@ def _text(raw: dict[str, Any], key: str) -> str | None:
     return value
 
 
-def _policy_path(ws: Workspace, text: str | None) -> str | None:
-    """A policy given as text is stored content-addressed, so the run can name the exact file."""
+def _policy_bytes(text: str | None) -> bytes | None:
     if text is None:
         return None
-    data = text.encode("utf-8")
-    if len(data) > 1 << 20:
-        raise InputError("policy: larger than 1 MiB")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("policy: the text holds characters that are not valid Unicode") from None
+
+
+def _store_policy(ws: Workspace, data: bytes) -> str:
+    """A policy given as text is stored content-addressed, so the run can name the exact file;
+    written only once the request passed every check (a refused request leaves nothing)."""
     folder = ws.home / "policies"
     folder.mkdir(exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.yaml"
     if not path.exists():
-        path.write_bytes(data)
+        write_atomically(path, data)
     return str(path)
 
 
@@ -74,10 +81,14 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
     if not isinstance(explore, bool):
         raise InputError("explore must be true or false")
     baseline = _text(raw, "baseline")
-    policy = _policy_path(ws, _text(raw, "policy"))
+    policy_bytes = _policy_bytes(_text(raw, "policy"))
+    parsed = None if policy_bytes is None else parse_yaml(policy_bytes, "policy")
+    if parsed is not None and not isinstance(parsed, dict):
+        raise InputError("policy: expected a mapping with 'checks:' at the top level")
+    plans = [plan_validation(ws, model, name, baseline, parsed, tuple(slices)) for name in datasets]
+    policy = None if policy_bytes is None else _store_policy(ws, policy_bytes)
     out = []
-    for name in datasets:
-        plan = plan_validation(ws, model, name, baseline, policy, tuple(slices))
+    for plan in plans:
         out.append(
             {
                 "model": plan.model.ref,

@@ -17,6 +17,7 @@ from assay.runtimes import load_model, runtime_kind
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
+from assay.services.yaml_input import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,7 @@ def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
     """A spec from a YAML file or a mapping; YAML errors name the line."""
     if isinstance(spec, dict):
         return parse_model_spec(spec)
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise InputError(f"spec file does not exist: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"spec {path.name} is not valid YAML{where}") from None
-    return parse_model_spec(raw)
+    return parse_model_spec(read_yaml_file(Path(spec).expanduser(), "spec"))
 
 
 def register_model(

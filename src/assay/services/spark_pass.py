@@ -8,6 +8,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assay.core.accumulators import Accumulator
 from assay.core.config import ValidationConfig
 from assay.core.ports import Decoder, Runtime
@@ -16,6 +18,7 @@ from assay.core.spec import ModelSpec
 from assay.engines.job import EngineOutput
 from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
 from assay.runtimes import load_model
+from assay.runtimes.base import expected_input_shape
 from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.predictions import ParquetPredictionSink, combine_parts
 
@@ -61,7 +64,9 @@ def run_on_spark(
         manifest=dv.manifest_path,
         columns=columns,
         n_items=dv.n_items,
-        batch_rows=config.batch_size_for(dv.kind),
+        batch_rows=config.batch_size_for(
+            dv.kind, 4 * int(np.prod(expected_input_shape(models[0][1])))
+        ),
         rows_per_task=config.spark_rows_per_task,
         decoder=decoder,
         models=spark_models,

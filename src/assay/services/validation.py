@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
@@ -34,6 +36,7 @@ from assay.reports.json import read_result_json, write_result_json
 from assay.reports.junit import render_junit
 from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
+from assay.runtimes.base import expected_input_shape
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
 from assay.services.integrity import (
@@ -153,6 +156,11 @@ def _start(
         m.embeddings = ParquetEmbeddingSink(run_dir / "error_embeddings.parquet")
 
 
+def _item_bytes(spec: ModelSpec) -> int:
+    """The float32 model input of one item, in bytes."""
+    return 4 * int(np.prod(expected_input_shape(spec)))
+
+
 def _decoder(spec: ModelSpec) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
     if isinstance(spec.input, ImageInput):
         return ImageBatchDecoder(spec.input, spec.labels), [
@@ -265,7 +273,11 @@ def _run_models(
         decoder, columns = _decoder(models[0].spec)
         if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
             columns.append(cols.DISPUTED)
-        batches = read_manifest(Path(dv.manifest_path), config.batch_size_for(dv.kind), columns)
+        batches = read_manifest(
+            Path(dv.manifest_path),
+            config.batch_size_for(dv.kind, _item_bytes(models[0].spec)),
+            columns,
+        )
         first, *rest = models
         assert first.sink is not None
         job = EngineJob(

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.core.errors import InputError
 from assay.store.access import AccessStore
 from assay.store.catalog import SqlCatalog
 from assay.store.files import FileStore
@@ -30,11 +31,15 @@ class Workspace:
         root = Path(home).expanduser() if home is not None else default_home()
         root.mkdir(parents=True, exist_ok=True)
         files = FileStore(root.resolve()).ensure()
-        url = (
-            database_url
-            or os.environ.get("ASSAY_DATABASE_URL")
-            or f"sqlite:///{files.root / 'catalog.db'}"
-        )
+        url = database_url or os.environ.get("ASSAY_DATABASE_URL")
+        if url is None:
+            catalog = files.root / "catalog.db"
+            if not catalog.exists() and files.holds_anything():
+                raise InputError(
+                    f"{catalog} is missing but the store holds datasets, models or runs: restore "
+                    "it with `assay store restore BACKUP` (a new catalog would list none of them)"
+                )
+            url = f"sqlite:///{catalog}"
         return cls(files.root, SqlCatalog.open(url), files)
 
     @property

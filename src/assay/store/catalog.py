@@ -11,9 +11,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assay.core.errors import InputError, NotFoundError
+from assay.core.errors import InputError, NotFoundError, one_line
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord, VersionRef
 from assay.store.schema import Base, DatasetRow, ModelRow, RunRow
 
@@ -39,6 +40,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases and in-memory SQLite)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix) :])
+
+
 def sqlalchemy_url(url: str) -> str:
     """``postgresql://`` means the psycopg 3 driver (SQLAlchemy would pick psycopg2 otherwise)."""
     for plain in ("postgresql://", "postgres://"):
@@ -59,9 +68,26 @@ class SqlCatalog:
 
     @classmethod
     def open(cls, url: str) -> SqlCatalog:
-        """Connect and bring the schema up to date (Alembic ``upgrade head``)."""
+        """Connect and bring the schema up to date (Alembic ``upgrade head``).
+
+        A SQLite file that exists but is empty or not a database is refused: opening it would
+        silently start an empty catalog over one that held every dataset, model and run.
+        """
+        path = sqlite_path(url)
+        if path is not None and path.exists() and path.stat().st_size == 0:
+            raise InputError(
+                f"the catalog {path} is empty (0 bytes): it was truncated. Restore it with "
+                "`assay store restore BACKUP`, or move it aside to start an empty store"
+            )
         catalog = cls(url)
-        catalog.migrate()
+        try:
+            catalog.migrate()
+        except DatabaseError as exc:
+            catalog.close()
+            raise InputError(
+                f"the catalog {path or url} cannot be read ({one_line(str(exc.orig), 120)}): "
+                "restore it with `assay store restore BACKUP`"
+            ) from None
         return catalog
 
     def migrate(self) -> None:

@@ -24,6 +24,14 @@ class FileStore:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self
 
+    def holds_anything(self) -> bool:
+        """Whether any dataset, model or run has been stored here."""
+        return any(
+            any((self.root / sub).iterdir())
+            for sub in ("datasets", "models", "runs")
+            if (self.root / sub).is_dir()
+        )
+
     def temp_dir(self) -> Path:
         """A fresh private directory for work in progress (on the same file system as the store)."""
         return Path(tempfile.mkdtemp(dir=self.root / "tmp"))
@@ -56,3 +64,16 @@ class FileStore:
         shutil.copyfile(src, tmp)
         os.replace(tmp, final)
         return final
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from assay.core.errors import InputError, NotFoundError
+from assay.core.errors import InputError, NotFoundError, one_line
 from assay.services.workspace import Workspace
 from assay.web import pages, routes_api
 from assay.worker.queue import Queue, open_queue
@@ -30,13 +31,20 @@ def create_app(
     app.state.queue = queue or open_queue(ws.home)
     app.state.max_upload_bytes = max_upload_mb << 20
 
+    def public(exc: Exception) -> str:
+        """The message for a client: one line, and no path of the server's (store or temp)."""
+        text = one_line(str(exc), 500)
+        for root, name in ((str(ws.home), "ASSAY_HOME"), (tempfile.gettempdir(), "TMP")):
+            text = text.replace(root, name)
+        return text
+
     @app.exception_handler(InputError)
     def bad_input(_: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": public(exc)}, status_code=422)
 
     @app.exception_handler(NotFoundError)
     def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": public(exc)}, status_code=404)
 
     @app.middleware("http")
     async def refuse_large_bodies(request: Request, call_next: Any) -> Any:

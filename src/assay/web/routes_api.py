@@ -237,12 +237,13 @@ async def upload_model(
 
 
 def _parse_spec_text(text: str) -> dict[str, Any]:
-    import yaml
+    from assay.services.yaml_input import parse_yaml
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"spec: not valid YAML ({type(exc).__name__})") from None
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("spec: the text holds characters that are not valid Unicode") from None
+    data = parse_yaml(encoded, "spec")
     if not isinstance(data, dict):
         raise InputError("spec: expected a mapping at the top level")
     return data

@@ -1,0 +1,184 @@
+"""Bad input gets one clear line and exit 2; the store refuses to lose its catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assay.cli.main import main
+from tests.models import fit_logistic, tabular_onnx, write_spec
+
+# Nine levels of nine aliases: 387 bytes that expand to 9**9 (387 million) strings.
+BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_exit_2(result: tuple[int, str, str], *needles: str) -> None:
+    code, _, err = result
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert len(err) < 1200
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture
+def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    y = np.where(x.sum(axis=1) > 0, "bad", "good")
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{a},{b},{v}\n" for (a, b), v in zip(x, y, strict=True))
+    )
+    onnx = tabular_onnx(fit_logistic(x, y), 2, tmp_path / "m.onnx")
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    assert cli(capsys, "dataset", "add", "t", str(csv), "--home", str(home))[0] == 0
+    assert (
+        cli(capsys, "model", "add", "m", str(onnx), "--spec", str(spec), "--home", str(home))[0]
+        == 0
+    )
+    return {"home": home, "onnx": onnx, "spec": spec, "tmp": tmp_path}
+
+
+def validate(store: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        "validate",
+        "--model",
+        "m",
+        "--dataset",
+        "t",
+        "--no-profile",
+        "--home",
+        str(store["home"]),
+        *extra,
+    ]
+
+
+def test_yaml_alias_bombs_are_refused_at_once(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bomb = store["tmp"] / "bomb.yaml"
+    bomb.write_text(BOMB + "checks: [cohen_kappa > 0]\n")
+    one_line_exit_2(
+        cli(capsys, *validate(store, "--policy", str(bomb))), "bomb.yaml line 2", "aliases"
+    )
+    spec = store["tmp"] / "spec-bomb.yaml"
+    spec.write_text(BOMB + "labels: [bad, good]\n")
+    one_line_exit_2(
+        cli(
+            capsys,
+            "model",
+            "add",
+            "x",
+            str(store["onnx"]),
+            "--spec",
+            str(spec),
+            "--home",
+            str(store["home"]),
+        ),
+        "aliases",
+    )
+
+
+@pytest.mark.parametrize("which", ["spec", "policy"])
+def test_files_that_are_not_utf8_are_named(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    path = store["tmp"] / f"{which}.yaml"
+    path.write_bytes("labels: [bad, good]\n# caf\xe9\n".encode("latin-1"))
+    if which == "spec":
+        args = [
+            "model",
+            "add",
+            "x",
+            str(store["onnx"]),
+            "--spec",
+            str(path),
+            "--home",
+            str(store["home"]),
+        ]
+    else:
+        args = validate(store, "--policy", str(path))
+    one_line_exit_2(cli(capsys, *args), f"{which}.yaml: not UTF-8")
+
+
+def test_numbers_in_exponent_form_are_numbers(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML 1.1 reads 1e3 as a string; people (and JSON) mean a number."""
+    policy = store["tmp"] / "p.yaml"
+    policy.write_text("costs: {false_alarm: 1, missed_defect: 5e1}\nchecks: [cohen_kappa > 0]\n")
+    code, _, err = cli(capsys, *validate(store, "--policy", str(policy), "--no-explore"))
+    assert code in (0, 1), err
+
+
+def test_an_image_size_beyond_memory_is_refused_before_anything_is_allocated(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(
+        store["tmp"] / "huge.yaml",
+        labels=["bad", "good"],
+        input={"kind": "image", "size": [200000, 200000]},
+    )
+    one_line_exit_2(
+        cli(
+            capsys,
+            "model",
+            "add",
+            "x",
+            str(store["onnx"]),
+            "--spec",
+            str(spec),
+            "--home",
+            str(store["home"]),
+        ),
+        "input.size [200000, 200000] is over 8192 pixels a side",
+    )
+
+
+def test_a_truncated_catalog_is_refused_never_recreated_empty(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = store["home"]
+    backups = store["tmp"] / "backups"
+    code, out, _ = cli(capsys, "store", "backup", str(backups), "--home", str(home))
+    assert code == 0 and "catalog backed up to" in out
+    (backup,) = backups.glob("catalog-*.db")
+    catalog = home / "catalog.db"
+    for leftover in home.glob("catalog.db-*"):
+        leftover.unlink()  # what a crash might leave: only the truncated main file
+    catalog.write_bytes(b"")
+    one_line_exit_2(
+        cli(capsys, "dataset", "list", "--home", str(home)), "is empty (0 bytes)", "store restore"
+    )
+    assert catalog.stat().st_size == 0  # untouched: nothing silently re-created
+    catalog.write_bytes(b"this is not a database" * 100)
+    one_line_exit_2(cli(capsys, "model", "list", "--home", str(home)), "cannot be read")
+    catalog.unlink()
+    one_line_exit_2(
+        cli(capsys, "run", "list", "--home", str(home)), "is missing but the store holds"
+    )
+    code, out, _ = cli(capsys, "store", "restore", str(backup), "--home", str(home))
+    assert code == 0 and "restored" in out
+    code, out, _ = cli(capsys, "dataset", "list", "--home", str(home))
+    assert code == 0 and "t@1" in out
+    one_line_exit_2(
+        cli(capsys, "store", "restore", str(store["spec"]), "--home", str(home)),
+        "not a SQLite database",
+    )

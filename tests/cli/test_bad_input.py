@@ -182,3 +182,61 @@ def test_a_truncated_catalog_is_refused_never_recreated_empty(
         cli(capsys, "store", "restore", str(store["spec"]), "--home", str(home)),
         "not a SQLite database",
     )
+
+
+def small_png(path: Path) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("how", ["dot-dot", "absolute", "symlink"])
+def test_items_outside_the_dataset_folder_are_refused_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """A manifest or a folder must not pull in files from elsewhere on the machine."""
+    secret = small_png(tmp_path / "elsewhere" / "secret.png")
+    root = tmp_path / "data"
+    small_png(root / "ok" / "a.png")
+    if how == "symlink":
+        (root / "ok" / "b.png").symlink_to(secret)
+        target = root
+    else:
+        entry = "../elsewhere/secret.png" if how == "dot-dot" else str(secret)
+        target = root / "manifest.csv"
+        target.write_text(f"path,label\nok/a.png,ok\n{entry},ok\n")
+    home = str(tmp_path / "home")
+    one_line_exit_2(
+        cli(capsys, "dataset", "add", "d", str(target), "--home", home),
+        "points outside the dataset folder",
+    )
+    code, out, err = cli(
+        capsys, "dataset", "add", "d", str(target), "--allow-outside-paths", "--home", home
+    )
+    assert code == 0, err
+    assert "2 items" in out
+
+
+def test_duplicate_item_ids_are_refused_with_examples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("serial,a,label\nS1,0.1,bad\nS2,0.2,good\nS1,0.3,good\nS3,0.4,bad\nS3,0.5,bad\n")
+    one_line_exit_2(
+        cli(
+            capsys,
+            "dataset",
+            "add",
+            "t",
+            str(csv),
+            "--id-column",
+            "serial",
+            "--home",
+            str(tmp_path / "h"),
+        ),
+        "2 item id(s) occur more than once",
+        "'S1', 'S3'",
+    )
+    assert cli(capsys, "dataset", "list", "--home", str(tmp_path / "h"))[1].count("t@") == 0

@@ -76,6 +76,13 @@ def dataset_add(
             help="Several experts' labels: a table with item_id, annotator and label columns."
         ),
     ] = None,
+    allow_outside_paths: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-paths",
+            help="Accept image paths that lead outside the dataset folder (.., absolute, symlinks).",
+        ),
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Register a dataset version (re-adding identical content changes nothing).
@@ -86,7 +93,9 @@ def dataset_add(
     from assay.services.datasets import register_dataset
 
     ws = _workspace(home)
-    registered = register_dataset(ws, name, path, format, label_column, id_column, annotations)
+    registered = register_dataset(
+        ws, name, path, format, label_column, id_column, annotations, allow_outside_paths
+    )
     d = registered.dataset
     verb = "added" if registered.created else "unchanged, already registered as"
     console.print(

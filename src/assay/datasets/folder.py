@@ -14,7 +14,7 @@ import pyarrow as pa
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
 from assay.datasets.images import is_image_file
-from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
 from assay.datasets.source import DatasetSource
 
 BATCH_ROWS = 4096
@@ -55,7 +55,14 @@ def open_folder(path: Path, options: ReadOptions) -> DatasetSource:
     for class_dir in _class_dirs(root):
         images, skipped = _images_under(class_dir)
         ignored += skipped
-        items += [(p.relative_to(root).as_posix(), class_dir.name, str(p)) for p in images]
+        items += [
+            (
+                p.relative_to(root).as_posix(),
+                class_dir.name,
+                str(inside_root(p, root, f"{p.relative_to(root)}", options.allow_outside)),
+            )
+            for p in images
+        ]
 
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(items), BATCH_ROWS):
@@ -66,7 +73,8 @@ def open_folder(path: Path, options: ReadOptions) -> DatasetSource:
             )
 
     notes = [f"ignored {ignored} file(s) that are not images"] if ignored else []
-    return DatasetSource("image-folder", "image", root, [], batches, {}, notes)
+    extra = {"allow_outside_paths": True} if options.allow_outside else {}
+    return DatasetSource("image-folder", "image", root, [], batches, extra, notes)
 
 
 register_reader(

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
-from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
 from assay.datasets.source import DatasetSource
 from assay.datasets.tables import (
     TABLE_SUFFIXES,
@@ -49,7 +49,16 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
         for batch in iter_table(path, keep_text):
             out = with_reserved_columns(batch, row, label_column, options.id_column)
             rel = batch.column(PATH_COLUMN).to_pylist()
-            absolute = [None if p is None else str((root / p).resolve()) for p in rel]
+            absolute = [
+                None
+                if p is None
+                else str(
+                    inside_root(
+                        root / p, root, f"{path.name} row {row + i}: {p!r}", options.allow_outside
+                    )
+                )
+                for i, p in enumerate(rel)
+            ]
             row += batch.num_rows
             yield out.append_column(cols.PATH, pa.array(absolute, pa.string()))
 
@@ -59,7 +68,8 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
         root=root,
         files=[path],
         batches=batches,
-        options={"label_column": label_column, "id_column": options.id_column},
+        options={"label_column": label_column, "id_column": options.id_column}
+        | ({"allow_outside_paths": True} if options.allow_outside else {}),
         has_label=label_column in schema.names,
     )
 

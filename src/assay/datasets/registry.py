@@ -23,6 +23,20 @@ class ReadOptions:
     id_column: str | None = None
     # Experts' labels come from a separate annotations table: the label column may be absent.
     annotated: bool = False
+    # Files outside the dataset's folder (``..``, absolute paths, symlinks out) are refused
+    # unless the user says they are meant.
+    allow_outside: bool = False
+
+
+def inside_root(path: Path, root: Path, where: str, allow_outside: bool) -> Path:
+    """``path`` resolved (symlinks followed); InputError when that leaves ``root`` uninvited."""
+    resolved = path.resolve()
+    if not allow_outside and not resolved.is_relative_to(root):
+        raise InputError(
+            f"{where} points outside the dataset folder {root} (to {resolved}); "
+            "pass --allow-outside-paths if that is meant"
+        )
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
-from assay.store.manifests import count_nulls, write_manifest
+from assay.store.manifests import count_nulls, duplicate_ids, write_manifest
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ def register_dataset(
     label_column: str | None = None,
     id_column: str | None = None,
     annotations: Path | str | None = None,
+    allow_outside: bool = False,
 ) -> Registered:
     """Read ``path``, store its manifest and catalogue it; identical content is a no-op.
 
@@ -58,7 +59,12 @@ def register_dataset(
     reader = get_reader(fmt) if fmt else detect_reader(src)
     source = reader.open(
         src,
-        ReadOptions(label_column=label_column, id_column=id_column, annotated=long is not None),
+        ReadOptions(
+            label_column=label_column,
+            id_column=id_column,
+            annotated=long is not None,
+            allow_outside=allow_outside,
+        ),
     )
     options = dict(source.options)
     digest = VersionDigest(source.format, options)
@@ -85,6 +91,14 @@ def register_dataset(
             stats = write_manifest(hashed(), tmp / "manifest.parquet")
         if stats.n_items == 0:
             raise InputError(f"dataset {src} is empty: the {source.format} reader found no items")
+        duplicates = duplicate_ids(tmp / "manifest.parquet")
+        if duplicates:
+            n, examples = duplicates
+            raise InputError(
+                f"{n} item id(s) occur more than once in {src.name}, e.g. "
+                + ", ".join(repr(e) for e in examples)
+                + ": ids must be unique (choose another --id-column, or none for row numbers)"
+            )
         version = digest.hexdigest()
         existing = ws.catalog.find_dataset(name, version)
         if existing is not None:

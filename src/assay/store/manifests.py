@@ -76,6 +76,17 @@ def manifest_schema(path: Path) -> pa.Schema:
     return pq.read_schema(path)
 
 
+def duplicate_ids(path: Path, examples: int = 3) -> tuple[int, list[str]] | None:
+    """How many item ids of a written manifest occur more than once, and a few of them (None:
+    every id is unique). Counted by Arrow over the id column alone."""
+    ids = pq.read_table(path, columns=["__item_id"]).column("__item_id")
+    counts = pc.value_counts(ids)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated) == 0:
+        return None
+    return len(repeated), [str(v) for v in repeated.field("values")[:examples].to_pylist()]
+
+
 def count_nulls(path: Path, column: str) -> int:
     """How many rows of a stored manifest have no value in ``column``."""
     return int(pq.read_table(path, columns=[column]).column(column).null_count)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.cli.test_bad_input import BOMB
 from tests.web.conftest import Web
 
@@ -74,3 +76,81 @@ def test_error_messages_do_not_show_server_paths(web: Web) -> None:
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert str(web.home) not in detail and "/tmp" not in detail
+
+
+def test_a_chunked_upload_without_length_is_cut_off_at_the_limit(web: Web) -> None:
+    """No Content-Length: the body is counted as it streams, refused once past the limit (1 MiB
+    + 1 MiB for form fields in this app), and the server reads no more of it. A real server
+    (uvicorn) delivers the body in chunks, as it would on a plant's network."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from tests.web.test_redis_queue import free_port
+
+    received = 0
+    app = web.client.app
+
+    async def counting(scope: dict, receive: object, send: object) -> None:
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()  # type: ignore[operator]
+            received += len(message.get("body", b""))
+            return message  # type: ignore[no-any-return]
+
+        await app(scope, counted, send)  # type: ignore[arg-type]
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(counting, host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.05)
+
+        def body() -> object:
+            yield b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nbig\r\n'
+            yield b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="m.onnx"\r\n\r\n'
+            for _ in range(64):  # 64 MiB offered
+                yield b"\0" * (1 << 20)
+
+        try:
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/api/models",
+                content=body(),  # type: ignore[arg-type]
+                headers=web.auth("validator")
+                | {"Content-Type": "multipart/form-data; boundary=xyz"},
+                timeout=60,
+            )
+            status = r.status_code
+        except httpx.HTTPError:  # the server may close the connection on a refused body
+            status = 413
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert status == 413
+    assert received < 8 << 20, received  # stopped reading soon after the limit
+    assert not any((web.home / "tmp").iterdir())
+
+
+def test_the_thumbnail_of_a_decompression_bomb_is_a_404_not_a_500(web: Web, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    root = tmp_path / "bombs" / "ok"
+    root.mkdir(parents=True)
+    Image.new("1", (30000, 30000)).save(root / "huge.png")  # a few KB, 900 megapixels
+    Image.new("L", (8, 8)).save(root / "small.png")
+    ws = Workspace.open(web.home)
+    register_dataset(ws, "bombs", tmp_path / "bombs")
+    ws.close()
+    # Rows follow the sorted paths: ok/huge.png is row 0, ok/small.png row 1.
+    r = web.client.get("/api/datasets/bombs/items/0/image", headers=web.auth("viewer"))
+    assert r.status_code == 404 and r.json()["detail"] == "the image cannot be read"
+    r = web.client.get("/api/datasets/bombs/items/1/image", headers=web.auth("viewer"))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

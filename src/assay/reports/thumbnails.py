@@ -28,8 +28,8 @@ def thumbnail_jpeg(path: str | None, size: int = 96) -> bytes | None:
             img.convert("L" if img.mode in ("L", "I;16", "I") else "RGB").save(
                 buf, "JPEG", quality=85
             )
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None  # a 30000 x 30000 "bomb" is refused by Pillow before decoding: no thumbnail
     return buf.getvalue()
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay.core.errors import InputError, NotFoundError, one_line
 from assay.services.workspace import Workspace
@@ -46,18 +46,65 @@ def create_app(
     def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": public(exc)}, status_code=404)
 
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next: Any) -> Any:
-        # Refuse before reading: the multipart parser would otherwise spool the whole body first.
-        length = request.headers.get("content-length")
-        limit = app.state.max_upload_bytes + (1 << 20)  # room for the spec and form fields
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {"detail": f"upload larger than the {max_upload_mb} MiB limit"}, status_code=413
-            )
-        return await call_next(request)
+    # Room for the spec and the form fields beside the model file.
+    app.add_middleware(BodyLimit, limit=app.state.max_upload_bytes + (1 << 20), mb=max_upload_mb)
 
     app.include_router(routes_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     return app
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from inside the request stream once a body passes the limit."""
+
+    def __init__(self, mb: int) -> None:
+        super().__init__(413, f"upload larger than the {mb} MiB limit")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes, with or without a Content-Length.
+
+    A declared length over the limit is refused before anything is read. A chunked body is
+    counted as it streams and refused the moment it passes the limit, so the multipart parser
+    never spools more than the limit to disk.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, mb: int) -> None:
+        self.app, self.limit, self.mb = app, limit, mb
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.mb)
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"upload larger than the {self.mb} MiB limit"
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)

@@ -69,7 +69,15 @@ def test_session_cookie_login_and_logout(web: Web) -> None:
     r = web.client.post("/api/session", json={"token": web.tokens["viewer"]})
     assert r.status_code == 200
     cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
+    # Plain HTTP (a plant's LAN): a Secure cookie would never come back, so it is not Secure.
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+    login_page = web.client.get("/login").text
+    assert "plain HTTP" in login_page and "--certfile" in login_page
+    tls = web.client.post(
+        "https://testserver/api/session", json={"token": web.tokens["viewer"]}
+    ).headers["set-cookie"]
+    assert "secure" in tls.lower()  # over HTTPS it is
+    assert "plain HTTP" not in web.client.get("https://testserver/login").text
     web.client.cookies.set("assay_session", r.cookies["assay_session"])
     assert web.client.get("/api/me").json()["name"] == "t-viewer"
     web.client.delete("/api/session")

@@ -154,3 +154,14 @@ def test_the_thumbnail_of_a_decompression_bomb_is_a_404_not_a_500(web: Web, tmp_
     assert r.status_code == 404 and r.json()["detail"] == "the image cannot be read"
     r = web.client.get("/api/datasets/bombs/items/1/image", headers=web.auth("viewer"))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+
+
+def test_api_docs_load_nothing_from_outside(web: Web) -> None:
+    """A plant without internet still reads the API docs: every script and style is ours."""
+    import re
+
+    page = web.client.get("/api/docs").text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page) + re.findall(r"url: '([^']+)'", page)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    for url in urls:
+        assert web.client.get(url).status_code == 200, url

@@ -551,9 +551,18 @@ def serve(
         int, typer.Option(help="Background worker processes started with the server (0: none).")
     ] = 1,
     max_upload_mb: Annotated[int, typer.Option(help="Largest model upload accepted.")] = 512,
+    certfile: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM): serve HTTPS instead of plain HTTP.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="Private key (PEM) of --certfile.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Run the web app (UI at /, API at /api, OpenAPI at /openapi.json) and a worker."""
+    if (certfile is None) != (keyfile is None):
+        raise InputError("--certfile and --keyfile go together")
+    for tls in (certfile, keyfile):
+        if tls is not None and not tls.is_file():
+            raise InputError(f"TLS file does not exist: {tls}")
     import subprocess
 
     import uvicorn
@@ -577,7 +586,14 @@ def serve(
         for _ in range(max(0, workers))
     ]
     try:
-        uvicorn.run(create_app(ws.home, max_upload_mb), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(ws.home, max_upload_mb),
+            host=host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=None if certfile is None else str(certfile),
+            ssl_keyfile=None if keyfile is None else str(keyfile),
+        )
     finally:
         for proc in procs:
             proc.terminate()

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +26,7 @@ def create_app(
     """The API and the pages over the store at ``home``; runs go to ``queue`` (default: Huey
     on SQLite beside the store)."""
     ws = Workspace.open(home)
-    app = FastAPI(title="Assay", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(title="Assay", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.ws = ws
     app.state.queue = queue or open_queue(ws.home)
     app.state.max_upload_bytes = max_upload_mb << 20
@@ -49,6 +49,7 @@ def create_app(
     # Room for the spec and the form fields beside the model file.
     app.add_middleware(BodyLimit, limit=app.state.max_upload_bytes + (1 << 20), mb=max_upload_mb)
 
+    _offline_docs(app)
     app.include_router(routes_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
@@ -108,3 +109,22 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"upload larger than the {self.mb} MiB limit"
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs from files this server sends (FastAPI's default loads a CDN,
+    which a plant without internet cannot reach)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Assay API",
+            swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/static/swagger-ui.css",
+            swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+        )

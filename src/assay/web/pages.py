@@ -27,7 +27,15 @@ def _page(request: Request, name: str, page: str, title: str, **data: Any) -> Re
     if user is None and page != "login":
         return RedirectResponse("/login", status_code=303)
     response = templates.TemplateResponse(
-        request, name, {"page": page, "title": title, "user": user, "data": data}
+        request,
+        name,
+        {
+            "page": page,
+            "title": title,
+            "user": user,
+            "data": data,
+            "secure": request.url.scheme == "https",
+        },
     )
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -94,7 +94,9 @@ def login(request: Request, body: dict[str, str], response: Response) -> dict[st
         SESSION_COOKIE,
         secret,
         httponly=True,
-        secure=True,  # browsers treat http://localhost and 127.0.0.1 as secure origins too
+        # Secure only over HTTPS: a plant's LAN often serves plain HTTP, where a Secure cookie
+        # would never come back and nobody could log in (the login page says the link is plain).
+        secure=request.url.scheme == "https",
         samesite="strict",
         max_age=12 * 3600,
         path="/",

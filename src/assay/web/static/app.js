@@ -190,7 +190,7 @@ async function showResult(id) {
   if (pf && pf.summary) {
     $("#latency").innerHTML += `<h3>Model profile (${esc(pf.machine.cpu)}, ${pf.machine.cpu_count} CPUs)</h3><table class="list"><thead><tr><th>threads</th><th class="n">batch</th><th class="n">p50 ms</th><th class="n">p95 ms</th><th class="n">p99 ms</th><th class="n">items/s</th></tr></thead><tbody>${pf.settings.map((st) => `<tr><td>${esc(st.threads)}</td><td class="n">${st.batch_size}</td><td class="n">${num(st.p50_ms, 3)}</td><td class="n">${num(st.p95_ms, 3)}</td><td class="n">${num(st.p99_ms, 3)}</td><td class="n">${Math.round(st.items_per_s).toLocaleString()}</td></tr>`).join("")}</tbody></table><p>peak memory ${num(pf.summary.peak_memory_mb, 0)} MiB · load ${num(pf.summary.load_time_s, 3)} s · file ${num(pf.summary.model_size_mb, 2)} MiB</p>`;
   }
-  $("#downloads").innerHTML = ["report.html", "result.json", "predictions.parquet", "verdict.md", "junit.xml"].map((n) => `<a class="button" href="/api/runs/${id}/files/${n}" download>${n}</a>`).join(" ");
+  $("#downloads").innerHTML = ["report.html", "result.json", "predictions.parquet", "verdict.md", "junit.xml"].map((n) => `<a class="button" href="/api/runs/${encodeURIComponent(id)}/files/${n}" download>${n}</a>`).join(" ");
 }
 
 async function showCell(id, r, label, predicted) {

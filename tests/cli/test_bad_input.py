@@ -240,3 +240,36 @@ def test_duplicate_item_ids_are_refused_with_examples(
         "'S1', 'S3'",
     )
     assert cli(capsys, "dataset", "list", "--home", str(tmp_path / "h"))[1].count("t@") == 0
+
+
+def test_nan_in_a_float_label_column_is_a_missing_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pandas writes a missing label into a float column as NaN: not judged, never a crash."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"a": [0.1, 0.2, 0.3, 0.4], "label": [0.0, 1.0, float("nan"), 1.0]}), path
+    )
+    code, out, err = cli(capsys, "dataset", "add", "t", str(path), "--home", str(tmp_path / "h"))
+    assert code == 0, err
+    assert "1 item(s) have no label" in out
+    code, out, _ = cli(capsys, "dataset", "show", "t", "--home", str(tmp_path / "h"))
+    assert "labels: 0 (1), 1 (2)" in out  # 0.0 and 1.0 read as "0" and "1"; NaN as no label
+
+
+def test_an_image_file_name_that_is_not_utf8_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "imgs"
+    small_png(root / "ok" / "plain.png")
+    import os
+
+    os.rename(root / "ok" / "plain.png", os.fsencode(root / "ok") + b"/caf\xe9.png")
+    small_png(root / "ok" / "plain.png")
+    one_line_exit_2(
+        cli(capsys, "dataset", "add", "i", str(root), "--home", str(tmp_path / "h")),
+        "is not valid UTF-8",
+    )

@@ -30,6 +30,13 @@ def _images_under(folder: Path) -> tuple[list[Path], int]:
         if not p.is_file():
             continue
         rel_parts = p.relative_to(folder).parts
+        try:
+            str(p).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = str(p).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                f"file name {shown!r} is not valid UTF-8: rename it (item ids are text)"
+            ) from None
         if any(part.startswith(".") for part in rel_parts):
             ignored += 1
         elif is_image_file(p):

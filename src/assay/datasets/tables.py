@@ -69,10 +69,15 @@ def iter_table(
 
 
 def as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Labels and ids as text. Floats: 1.0 -> "1" (spreadsheets write integers as floats), and
+    NaN is a missing value, as pandas writes one into a float column."""
     if pa.types.is_floating(array.type):
-        # 1.0 -> "1": labels and ids written as floats by spreadsheets still match "1".
-        as_int = pc.cast(array, pa.int64(), safe=False)
-        exact = pc.equal(pc.cast(as_int, array.type), array)
+        finite = pc.is_finite(array)
+        array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+        as_int = pc.cast(
+            pc.if_else(finite, array, pa.scalar(0.0, array.type)), pa.int64(), safe=False
+        )
+        exact = pc.and_(finite, pc.equal(pc.cast(as_int, array.type, safe=False), array))
         return pc.if_else(exact, pc.cast(as_int, pa.string()), pc.cast(array, pa.string()))
     return pc.cast(array, pa.string())
 
@@ -84,6 +89,11 @@ def with_reserved_columns(
     n = batch.num_rows
     if id_column is not None:
         ids = as_string(batch.column(id_column))
+        if ids.null_count:
+            first = start_row + int(pc.index(pc.is_null(ids), True).as_py())
+            raise InputError(
+                f"id column {id_column!r} has no value in row {first}: every item needs an id"
+            )
     else:
         ids = pc.cast(pa.array(range(start_row, start_row + n), pa.int64()), pa.string())
     # No label column: the experts' label_<annotator> columns give the consensus later on.

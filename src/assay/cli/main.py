@@ -440,12 +440,14 @@ def compare_command(
 
 @run_app.command("list")
 def run_list(home: HomeOption = None, limit: int = 20) -> None:
-    """List recent runs."""
+    """List recent runs (a run whose process is gone shows as interrupted)."""
     from rich.table import Table
+
+    from assay.services.runs import list_runs
 
     ws = _workspace(home)
     table = Table("run", "status", "model", "dataset", "items", "failed", "started")
-    for r in ws.catalog.list_runs(limit):
+    for r in list_runs(ws, limit):
         m, d = ws.catalog.get_model_by_id(r.model_id), ws.catalog.get_dataset_by_id(r.dataset_id)
         table.add_row(
             r.id[:12],
@@ -464,11 +466,12 @@ def run_show(
     run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")],
     home: HomeOption = None,
 ) -> None:
-    """Show a finished run's summary."""
+    """Show a finished run's summary (or why it did not finish)."""
     from assay.reports.json import read_result_json
+    from assay.services.runs import get_run
 
     ws = _workspace(home)
-    r = ws.catalog.get_run(run_id)
+    r = get_run(ws, run_id)
     path = Path(r.run_dir) / "result.json"
     if r.status != "finished" or not path.exists():
         console.print(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else ""))
@@ -638,17 +641,31 @@ def _crash_log() -> Path:
     return path
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, a CI timeout, ``kill``) stops a command like Ctrl-C: the run
+    in progress is recorded as interrupted, and its half-written files removed."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 pass, 1 the verdict failed or is inconclusive, 2 bad input (one line),
     3 an internal error (one line and the path of a log holding the traceback)."""
+    _stop_on_sigterm()
     try:
         code = app(args=argv, standalone_mode=False)
     except AssayError as exc:
         message = one_line(str(exc), 1000)  # never a whole expanded value, never two lines
         err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
-    except typer.Abort:
-        err_console.print("aborted")
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted (a run in progress is recorded as interrupted)")
         return 130
     except typer.TyperException as exc:  # usage errors: typer bundles its own click
         show = getattr(exc, "show", None)

@@ -106,6 +106,8 @@ class RunRecord:
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     artifact_sha256: dict[str, str] | None = None
+    holder: str | None = None
+    heartbeat_at: datetime | None = None
 
 
 ROLES = ("viewer", "validator", "admin")  # each role may do everything the ones before it may

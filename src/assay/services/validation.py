@@ -52,6 +52,7 @@ from assay.services.profile import profile_model
 from assay.services.remote import is_url, upload
 from assay.services.workspace import Workspace
 from assay.store.embeddings import ParquetEmbeddingSink
+from assay.store.leases import Heartbeat, this_holder
 from assay.store.manifests import manifest_schema, read_manifest
 from assay.store.predictions import ParquetPredictionSink
 
@@ -136,6 +137,7 @@ def _start(
     run_dir = ws.files.run_dir(run_id)
     run_dir.mkdir(parents=True)
     m.run = ws.catalog.create_run(
+        holder=this_holder(),
         id=run_id,
         model_id=m.version.id,
         dataset_id=dv.id,
@@ -262,6 +264,7 @@ def _run_models(
     on_start: Callable[[int], None],
     on_progress: Callable[[int], None],
     should_cancel: Callable[[], bool],
+    heartbeat: Heartbeat,
 ) -> list[ValidationResult]:
     """One engine pass for models that share their input spec; each gets its own finished run."""
     environment = describe_environment()
@@ -270,6 +273,8 @@ def _run_models(
         for m in models:
             _start(ws, m, dv, config, environment)
             started.append(m)
+            assert m.run is not None
+            heartbeat.hold(m.run.id)
         decoder, columns = _decoder(models[0].spec)
         if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
             columns.append(cols.DISPUTED)
@@ -303,12 +308,18 @@ def _run_models(
                 output = _spark_pass(models, dv, config, columns, on_progress, should_cancel)
             else:
                 output = LocalEngine().run(job)
-        finally:
-            for m in models:
+        except BaseException:
+            for m in models:  # no half-written predictions left behind
                 if m.sink is not None:
-                    m.sink.close()
+                    m.sink.abort()
                 if m.embeddings is not None:
-                    m.embeddings.close()
+                    m.embeddings.abort()
+            raise
+        for m in models:
+            if m.sink is not None:
+                m.sink.close()
+            if m.embeddings is not None:
+                m.embeddings.close()
         engine_s = time.perf_counter() - t0
         outputs = [output, *output.more]
         return [
@@ -326,8 +337,19 @@ def _run_models(
     except BaseException as exc:
         for m in started:
             assert m.run is not None
-            ws.catalog.finish_run(m.run.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            _end_abnormally(ws, m.run.id, exc)
         raise
+
+
+INTERRUPTED = "interrupted: stopped by a signal (Ctrl-C or SIGTERM)"
+
+
+def _end_abnormally(ws: Workspace, run_id: str, exc: BaseException) -> None:
+    """A run that did not finish: ``interrupted`` when stopped from outside, else ``failed``."""
+    if isinstance(exc, KeyboardInterrupt):
+        ws.catalog.finish_run(run_id, "interrupted", error=INTERRUPTED)
+    else:
+        ws.catalog.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
 
 
 def _spark_pass(
@@ -476,58 +498,68 @@ def validate(
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
 
-    t_start = time.perf_counter()
-    check_compatible(spec, dv)
-    reused: RunRecord | None = None
-    if bv is not None:
-        reused = ws.catalog.find_finished_run(bv.id, dv.id)
-        if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
-            reused = None
-        if reused is not None:
-            verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
-    cand = _Model(mv, spec)
-    base = _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
-    if base is not None and base.spec.input == spec.input:
-        results = _run_models(ws, [cand, base], dv, config, on_start, on_progress, should_cancel)
-        cand_result, base_result = results
-    else:
-        if base is not None:  # different preprocessing: the baseline needs its own pass
-            (base_result,) = _run_models(
-                ws, [base], dv, config, lambda n: None, lambda n: None, should_cancel
-            )
-        (cand_result,) = _run_models(ws, [cand], dv, config, on_start, on_progress, should_cancel)
-    base_dir: Path | None = None
-    if base is not None:
-        _finish(ws, base_result, base.run_dir)
-        base_dir = base.run_dir
-    elif reused is not None:
-        base_result = read_result_json(Path(reused.run_dir) / "result.json")
-        base_dir = Path(reused.run_dir)
+    heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
-        judged = judge(
-            cand_result,
-            cand.run_dir,
-            spec,
-            dv,
-            rules,
-            config,
-            baseline=(base_result, base_dir, reused is not None) if base_dir is not None else None,
+        t_start = time.perf_counter()
+        check_compatible(spec, dv)
+        reused: RunRecord | None = None
+        if bv is not None:
+            reused = ws.catalog.find_finished_run(bv.id, dv.id)
+            if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
+                reused = None
+            if reused is not None:
+                verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
+        cand = _Model(mv, spec)
+        base = (
+            _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
         )
-    except BaseException as exc:
-        ws.catalog.finish_run(
-            cand_result.run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
-        raise
-    cand_result.timings["total_s"] = time.perf_counter() - t_start
-    files = _finish(ws, judged, cand.run_dir)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, path in files.items():
-            _link_or_copy(path, out_dir / name)
-        files = {name: out_dir / name for name in files}
-    if out_url is not None:
-        upload(cand.run_dir, out_url)
-    return ValidationOutcome(judged, cand.run_dir, out_dir, files)
+        if base is not None and base.spec.input == spec.input:
+            results = _run_models(
+                ws, [cand, base], dv, config, on_start, on_progress, should_cancel, heartbeat
+            )
+            cand_result, base_result = results
+        else:
+            if base is not None:  # different preprocessing: the baseline needs its own pass
+                (base_result,) = _run_models(
+                    ws, [base], dv, config, lambda n: None, lambda n: None, should_cancel, heartbeat
+                )
+            (cand_result,) = _run_models(
+                ws, [cand], dv, config, on_start, on_progress, should_cancel, heartbeat
+            )
+        base_dir: Path | None = None
+        if base is not None:
+            _finish(ws, base_result, base.run_dir)
+            base_dir = base.run_dir
+        elif reused is not None:
+            base_result = read_result_json(Path(reused.run_dir) / "result.json")
+            base_dir = Path(reused.run_dir)
+        try:
+            judged = judge(
+                cand_result,
+                cand.run_dir,
+                spec,
+                dv,
+                rules,
+                config,
+                baseline=(base_result, base_dir, reused is not None)
+                if base_dir is not None
+                else None,
+            )
+        except BaseException as exc:
+            _end_abnormally(ws, cand_result.run_id, exc)
+            raise
+        cand_result.timings["total_s"] = time.perf_counter() - t_start
+        files = _finish(ws, judged, cand.run_dir)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name, path in files.items():
+                _link_or_copy(path, out_dir / name)
+            files = {name: out_dir / name for name in files}
+        if out_url is not None:
+            upload(cand.run_dir, out_url)
+        return ValidationOutcome(judged, cand.run_dir, out_dir, files)
+    finally:
+        heartbeat.stop()
 
 
 __all__ = ["ValidationOutcome", "Verdict", "check_compatible", "validate"]

@@ -198,8 +198,10 @@ class SqlCatalog:
     # -- runs -----------------------------------------------------------------------------------
 
     def create_run(self, **values: Any) -> RunRecord:
+        """A new running run; ``holder`` names its process (see ``assay.store.leases``)."""
         with self._session.begin() as s:
-            row = RunRow(status="running", started_at=now(), **values)
+            started = now()
+            row = RunRow(status="running", started_at=started, heartbeat_at=started, **values)
             s.add(row)
             s.flush()
             return _record(RunRecord, row)

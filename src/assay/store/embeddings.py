@@ -6,6 +6,8 @@ metadata, label and image can be found again. Vectors are float32 fixed-size lis
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assay.store.parquet import open_writer
+from assay.store.parquet import open_writer, partial_path
 
 
 class ParquetEmbeddingSink:
@@ -40,7 +42,7 @@ class ParquetEmbeddingSink:
                     ("vector", pa.list_(pa.float32(), dim)),
                 ]
             )
-            self._writer = open_writer(self.path, self._schema, unique=("item_id",))
+            self._writer = open_writer(partial_path(self.path), self._schema, unique=("item_id",))
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
         batch = pa.RecordBatch.from_arrays(
             [
@@ -54,9 +56,19 @@ class ParquetEmbeddingSink:
         self.n_written += len(rows)
 
     def close(self) -> None:
+        """Complete the file: it appears under its name only now."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            os.replace(partial_path(self.path), self.path)
+
+    def abort(self) -> None:
+        """Drop what was written: a failed or interrupted run leaves no half file."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        partial_path(self.path).unlink(missing_ok=True)
 
 
 def read_embeddings(

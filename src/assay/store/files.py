@@ -9,8 +9,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+
+_HOST = socket.gethostname().replace("~", "-")
+
+
+def _owner_prefix() -> str:
+    """``host~pid-``: whose work in progress a temporary entry is."""
+    return f"{_HOST}~{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class FileStore:
@@ -22,7 +40,24 @@ class FileStore:
     def ensure(self) -> FileStore:
         for sub in ("datasets", "models", "runs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         return self
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete work in progress of processes of this host that no longer exist (a killed
+        ``dataset add`` leaves its partial manifest here); returns what was removed."""
+        removed = []
+        for entry in (self.root / "tmp").iterdir():
+            host, _, rest = entry.name.partition("~")
+            pid = rest.split("-", 1)[0]
+            if host != _HOST or not pid.isdigit() or _alive(int(pid)):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+        return removed
 
     def holds_anything(self) -> bool:
         """Whether any dataset, model or run has been stored here."""
@@ -34,7 +69,7 @@ class FileStore:
 
     def temp_dir(self) -> Path:
         """A fresh private directory for work in progress (on the same file system as the store)."""
-        return Path(tempfile.mkdtemp(dir=self.root / "tmp"))
+        return Path(tempfile.mkdtemp(prefix=_owner_prefix(), dir=self.root / "tmp"))
 
     def dataset_dir(self, digest: str) -> Path:
         return self.root / "datasets" / digest
@@ -59,7 +94,7 @@ class FileStore:
         if final.exists():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        fd, tmp = tempfile.mkstemp(prefix=_owner_prefix(), dir=self.root / "tmp")
         os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, final)

@@ -49,3 +49,9 @@ def write_table(table: pa.Table, path: Path | str, unique: tuple[str, ...] = ())
     """Write a whole table at once with the same choices as ``open_writer``."""
     with open_writer(path, table.schema, unique) as writer:
         writer.write_table(table)
+
+
+def partial_path(path: Path) -> Path:
+    """Where a file is written until it is complete (renamed to ``path`` on close): a killed
+    process leaves ``name.partial``, never a ``name`` without its Parquet footer."""
+    return path.with_name(path.name + ".partial")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assay.store.parquet import open_writer, write_table
+from assay.store.parquet import open_writer, partial_path, write_table
 
 
 def _strings(values: Any) -> pa.Array:
@@ -52,9 +54,10 @@ class ParquetPredictionSink:
             ]
         )
         self._label_values = pa.array(labels, pa.string())
-        self._writer = open_writer(path, self.schema, unique=("item_id",))
+        self._writer = open_writer(partial_path(path), self.schema, unique=("item_id",))
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
+        self._closed = False
 
     def write(
         self,
@@ -96,8 +99,22 @@ class ParquetPredictionSink:
             self._buffer, self._buffered = [], 0
 
     def close(self) -> None:
+        """Complete the file: it appears under its name only now (closing twice is a no-op)."""
+        if self._closed:
+            return
         self._flush()
         self._writer.close()
+        os.replace(partial_path(self.path), self.path)
+        self._closed = True
+
+    def abort(self) -> None:
+        """Drop what was written: a failed or interrupted run leaves no half file."""
+        if self._closed:
+            return
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        partial_path(self.path).unlink(missing_ok=True)
+        self._closed = True
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,9 @@ class RunRow(Base):
     # SHA-256 of the finished run's predictions.parquet and result.json, checked when another
     # validation reuses them as a baseline or a comparison reads them.
     artifact_sha256: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # The lease of a running run: "host:pid" of the process running it, and its last heartbeat.
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class TokenRow(Base):

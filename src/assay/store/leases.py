@@ -1,0 +1,111 @@
+"""Run leases: a running run names its holder and renews a heartbeat; one whose holder is gone
+becomes ``interrupted``, with the reason, for every reader (CLI, worker, web) alike.
+
+A holder is ``host:pid``. A run is taken as abandoned when its holder runs on this host and that
+process no longer exists (seen at once), or when its heartbeat is older than ``STALE_AFTER_S``
+(any host: a killed machine, a frozen process). Holders renew every ``RENEW_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from assay.core.records import RunRecord
+from assay.store.catalog import SqlCatalog, _record, now
+from assay.store.schema import RunRow
+
+RENEW_EVERY_S = 10.0
+STALE_AFTER_S = 60.0
+
+
+def this_holder() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_dead(holder: str | None) -> bool:
+    """Whether ``holder`` is a process of this host that no longer exists."""
+    if not holder or ":" not in holder:
+        return False
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def renew(catalog: SqlCatalog, run_ids: list[str]) -> None:
+    """Renew the heartbeat of these runs, while they are still running."""
+    if not run_ids:
+        return
+    with catalog._session.begin() as s:
+        s.execute(
+            update(RunRow)
+            .where(RunRow.id.in_(run_ids), RunRow.status == "running")
+            .values(heartbeat_at=now())
+        )
+
+
+def expire_leases(
+    catalog: SqlCatalog, at: datetime | None = None, stale_after_s: float = STALE_AFTER_S
+) -> list[RunRecord]:
+    """Mark running runs whose holder is gone as ``interrupted``; returns them."""
+    at = at or now()
+    cutoff = at - timedelta(seconds=stale_after_s)
+    out = []
+    with catalog._session.begin() as s:
+        for row in s.scalars(select(RunRow).where(RunRow.status == "running")):
+            beat = row.heartbeat_at or row.started_at
+            if _holder_is_dead(row.holder):
+                reason = f"interrupted: its process ({row.holder}) is gone"
+            elif beat < cutoff:
+                reason = (
+                    f"interrupted: no heartbeat from {row.holder or 'its process'} since "
+                    f"{beat:%Y-%m-%d %H:%M:%S} UTC (more than {stale_after_s:.0f} s)"
+                )
+            else:
+                continue
+            row.status, row.finished_at, row.error = "interrupted", at, reason
+            out.append(_record(RunRecord, row))
+    return out
+
+
+class Heartbeat:
+    """Renews the leases of the runs given to ``hold`` every RENEW_EVERY_S, on a daemon thread,
+    until ``stop``: a run that takes hours is never mistaken for an abandoned one."""
+
+    def __init__(self, catalog: SqlCatalog, every_s: float = RENEW_EVERY_S) -> None:
+        self.catalog = catalog
+        self.every_s = every_s
+        self.run_ids: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="assay-heartbeat", daemon=True)
+
+    def hold(self, run_id: str) -> None:
+        self.run_ids.append(run_id)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                renew(self.catalog, list(self.run_ids))
+            except Exception:  # a busy database must not kill the run; the next beat retries
+                continue

@@ -1,0 +1,148 @@
+"""Killed commands leave nothing stuck: real processes killed with SIGKILL and SIGTERM.
+
+A validation killed mid-run becomes ``interrupted`` (its holder is gone) for the next reader; a
+SIGTERM is handled like Ctrl-C; no ``predictions.parquet`` without a footer is left; a killed
+``dataset add`` leaves work in progress that the next command removes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.services.workspace import Workspace
+from tests.models import fit_logistic, tabular_onnx, write_spec
+
+ROWS = 600_000
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(ROWS, 4)).astype(np.float32)
+    y = np.where(x[:, 0] + x[:, 1] > 0, "bad", "good")
+    table = pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "d": x[:, 3], "label": y})
+    pq.write_table(table, tmp / "t.parquet")
+    onnx = tabular_onnx(fit_logistic(x[:2000], y[:2000]), 4, tmp / "m.onnx")
+    spec = write_spec(
+        tmp / "m.yaml", labels=["bad", "good"], input={"kind": "tabular", "columns": list("abcd")}
+    )
+    return {"table": tmp / "t.parquet", "onnx": onnx, "spec": spec}
+
+
+def assay_process(home: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "assay.cli.main", *args, "--home", str(home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def home(tmp_path: Path, big: dict[str, Path]) -> Path:
+    home = tmp_path / "home"
+    assert main(["dataset", "add", "t", str(big["table"]), "--home", str(home)]) == 0
+    assert (
+        main(
+            ["model", "add", "m", str(big["onnx"]), "--spec", str(big["spec"]), "--home", str(home)]
+        )
+        == 0
+    )
+    return home
+
+
+def running_run(home: Path) -> bool:
+    ws = Workspace.open(home)
+    try:
+        return any(r.status == "running" for r in ws.catalog.list_runs())
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_validation_is_interrupted_for_the_next_reader(
+    home: Path, sig: signal.Signals, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = assay_process(
+        home, "validate", "--model", "m", "--dataset", "t", "--no-profile", "--batch-size", "2048"
+    )
+    wait_for(lambda: running_run(home), "the run to start")
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    code = proc.wait(60)
+    if sig == signal.SIGTERM:
+        assert code == 130  # handled like Ctrl-C
+    capsys.readouterr()
+    assert main(["run", "list", "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "interrupted" in out and "running" not in out
+    ws = Workspace.open(home)
+    (run,) = ws.catalog.list_runs()
+    assert run.status == "interrupted" and run.finished_at is not None
+    if sig == signal.SIGKILL:
+        assert run.error is not None and "its process" in run.error and "is gone" in run.error
+    else:
+        assert run.error is not None and "stopped by a signal" in run.error
+        assert not (Path(run.run_dir) / "predictions.parquet.partial").exists()
+    # Never a predictions file without its footer under the real name.
+    assert not (Path(run.run_dir) / "predictions.parquet").exists()
+    ws.close()
+
+
+def test_a_stale_heartbeat_interrupts_a_run_of_another_host(home: Path) -> None:
+    """A run held by a process on another machine is judged by its heartbeat alone."""
+    from datetime import timedelta
+
+    from assay.store.catalog import now
+    from assay.store.leases import expire_leases
+
+    ws = Workspace.open(home)
+    (m,), (d,) = ws.catalog.list_models(), ws.catalog.list_datasets()
+    run = ws.catalog.create_run(
+        id="f" * 32,
+        model_id=m.id,
+        dataset_id=d.id,
+        config={},
+        environment={},
+        run_dir="/r",
+        holder="another-host:4242",
+    )
+    assert expire_leases(ws.catalog) == []  # fresh heartbeat: still running
+    (expired,) = expire_leases(ws.catalog, at=now() + timedelta(seconds=61))
+    assert expired.id == run.id and expired.status == "interrupted"
+    assert "no heartbeat from another-host:4242" in (expired.error or "")
+    ws.close()
+
+
+def test_a_killed_dataset_add_leaves_nothing_for_long(tmp_path: Path, big: dict[str, Path]) -> None:
+    home = tmp_path / "home"
+    Workspace.open(home).close()
+    proc = assay_process(home, "dataset", "add", "t", str(big["table"]))
+    wait_for(lambda: any((home / "tmp").iterdir()), "work in progress")
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert any((home / "tmp").iterdir())  # what the killed process left
+    ws = Workspace.open(home)  # the next command
+    assert list((home / "tmp").iterdir()) == []
+    assert ws.catalog.list_datasets() == []
+    ws.close()

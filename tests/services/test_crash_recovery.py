@@ -146,3 +146,45 @@ def test_a_killed_dataset_add_leaves_nothing_for_long(tmp_path: Path, big: dict[
     assert list((home / "tmp").iterdir()) == []
     assert ws.catalog.list_datasets() == []
     ws.close()
+
+
+def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) -> None:
+    """kill -9 of the worker mid-job: the next worker requeues the job and finishes it; the
+    first attempt's run is interrupted, never left running."""
+    from assay.services.jobs import submit
+    from assay.services.runs import list_runs
+    from assay.store.leases import expire_job_leases
+    from assay.worker.queue import open_queue
+
+    ws = Workspace.open(home)
+    queue = open_queue(home)
+    (job,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", queue.enqueue)
+    worker = assay_process(home, "worker")
+    try:
+        wait_for(lambda: ws.jobs.get(job.id).status == "running" and running_run(home), "the job")
+        time.sleep(0.5)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+        assert ws.jobs.get(job.id).status == "running"  # what the dead worker left
+        worker = assay_process(home, "worker")  # a new worker recovers it at start
+        wait_for(lambda: ws.jobs.get(job.id).status in ("finished", "failed"), "the retry", 180)
+    finally:
+        worker.kill()
+        worker.wait(30)
+    done = ws.jobs.get(job.id)
+    assert (done.status, done.attempts) == ("finished", 2), done.error
+    statuses = sorted(r.status for r in list_runs(ws))
+    assert statuses == ["finished", "interrupted"]
+
+    # A job whose worker died on its last attempt fails with the reason instead.
+    (job2,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", lambda _: None)
+    assert ws.jobs.start(job2.id, "this-host-never:1")
+    ws.jobs.update(job2.id, attempts=2)
+    from datetime import timedelta
+
+    from assay.store.catalog import now
+
+    requeued, failed = expire_job_leases(ws.catalog, at=now() + timedelta(seconds=61))
+    assert requeued == [] and [j.id for j in failed] == [job2.id]
+    assert "its worker stopped" in (ws.jobs.get(job2.id).error or "")
+    ws.close()

@@ -150,14 +150,14 @@ def test_tokens_sessions_and_jobs(catalog: SqlCatalog) -> None:
     assert access.check_token(secret) is None and access.check_session(session) is None
 
     job = jobs.create({"model": "m@1", "dataset": "d@1"}, "line-3")
-    assert jobs.start(job.id) is True
-    assert jobs.start(job.id) is False  # two workers never take the same job
+    assert jobs.start(job.id, "host:1") is True
+    assert jobs.start(job.id, "host:1") is False  # two workers never take the same job
     jobs.update(job.id, progress_done=5, progress_total=10)
     assert jobs.get(job.id).progress_done == 5
     assert jobs.request_cancel(job.id).cancel_requested and jobs.cancel_requested(job.id)
     queued = jobs.create({"model": "m@1", "dataset": "d@2"}, "line-3")
     assert jobs.request_cancel(queued.id).status == "cancelled"
-    assert jobs.start(queued.id) is False
+    assert jobs.start(queued.id, "host:1") is False
     assert [j.id for j in jobs.list()] == [queued.id, job.id]
 
 

@@ -24,8 +24,8 @@ def test_a_running_validation_stops_at_its_next_batch_when_cancelled(
     # The cancel arrives after the worker took the job: it must stop at the first batch check.
     original = JobStore.start
 
-    def start_then_cancel(self: JobStore, job_id: str) -> bool:
-        taken = original(self, job_id)
+    def start_then_cancel(self: JobStore, job_id: str, holder: str) -> bool:
+        taken = original(self, job_id, holder)
         self.update(job_id, cancel_requested=True)
         return taken
 

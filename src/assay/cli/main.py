@@ -51,6 +51,10 @@ HomeOption = Annotated[
 ]
 
 
+# How often `assay serve` checks its workers and the jobs they hold.
+SUPERVISE_EVERY_S = 5.0
+
+
 def _workspace(home: Path | None) -> Workspace:
     return Workspace.open(home)
 
@@ -567,27 +571,35 @@ def serve(
         if tls is not None and not tls.is_file():
             raise InputError(f"TLS file does not exist: {tls}")
     import subprocess
+    import threading
 
     import uvicorn
 
+    from assay.services.jobs import recover_jobs
     from assay.web.app import create_app
+    from assay.worker.queue import open_queue
 
     ws = _workspace(home)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "assay",
-                "worker",
-                "--home",
-                str(ws.home),
-                "--exit-with",
-                str(os.getpid()),
-            ]
-        )
-        for _ in range(max(0, workers))
-    ]
+    command = [sys.executable, "-m", "assay", "worker", "--home", str(ws.home)]
+    command += ["--exit-with", str(os.getpid())]
+    procs = [subprocess.Popen(command) for _ in range(max(0, workers))]
+    stopping = threading.Event()
+
+    def supervise() -> None:
+        """Restart a worker that died, and requeue (once) or fail the job it held, within
+        SUPERVISE_EVERY_S: a killed worker never leaves a job running for good."""
+        queue = open_queue(ws.home)
+        while not stopping.wait(SUPERVISE_EVERY_S):
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None and not stopping.is_set():
+                    err_console.print(f"worker {proc.pid} stopped ({proc.returncode}): restarted")
+                    procs[i] = subprocess.Popen(command)
+            try:
+                recover_jobs(ws, queue.enqueue)
+            except Exception as exc:  # a busy catalog: the next round retries
+                err_console.print(f"job recovery postponed: {describe_exception(exc)}")
+
+    threading.Thread(target=supervise, name="assay-supervisor", daemon=True).start()
     try:
         uvicorn.run(
             create_app(ws.home, max_upload_mb),
@@ -598,6 +610,7 @@ def serve(
             ssl_keyfile=None if keyfile is None else str(keyfile),
         )
     finally:
+        stopping.set()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -616,10 +629,16 @@ def worker(
     from assay.worker.queue import open_queue, stop_with_parent
 
     ws = _workspace(home)
+    from assay.services.jobs import recover_jobs
+
     console.print(f"worker for {ws.home}: waiting for runs")
     if exit_with is not None:
         stop_with_parent(exit_with)
-    open_queue(ws.home).consumer(workers).run()
+    queue = open_queue(ws.home)
+    requeued, failed = recover_jobs(ws, queue.enqueue)  # jobs of a worker that died
+    for job in requeued + failed:
+        console.print(f"  job {job.id[:12]}: {escape(job.error or '')}")
+    queue.consumer(workers).run()
 
 
 def _crash_log() -> Path:

@@ -145,6 +145,9 @@ class Job:
     run_id: str | None = None
     verdict: str | None = None
     error: str | None = None
+    holder: str | None = None
+    heartbeat_at: datetime | None = None
+    attempts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from assay.services.workspace import Workspace
 from assay.services.yaml_input import parse_yaml
 from assay.store.catalog import now
 from assay.store.files import write_atomically
+from assay.store.leases import Heartbeat, expire_job_leases, renew_jobs, this_holder
 
 FIELDS = {"model", "dataset", "datasets", "baseline", "policy", "slices", "explore"}
 PROGRESS_EVERY_S = 0.5
@@ -125,8 +126,25 @@ class _Throttle:
 
 def execute_job(ws: Workspace, job_id: str) -> None:
     """Run one queued job to its end: finished, failed (with the reason) or cancelled."""
-    if not ws.jobs.start(job_id):
+    if not ws.jobs.start(job_id, this_holder()):
         return  # cancelled while queued, or already taken by another worker
+    heartbeat = Heartbeat(ws.catalog, renew=renew_jobs).start()
+    heartbeat.hold(job_id)
+    try:
+        _execute(ws, job_id)
+    finally:
+        heartbeat.stop()
+
+
+def recover_jobs(ws: Workspace, enqueue: Callable[[str], None]) -> tuple[list[Job], list[Job]]:
+    """Jobs whose worker died: put back on the queue once, failed with the reason after that."""
+    requeued, failed = expire_job_leases(ws.catalog)
+    for job in requeued:
+        enqueue(job.id)
+    return requeued, failed
+
+
+def _execute(ws: Workspace, job_id: str) -> None:
     job = ws.jobs.get(job_id)
     req = job.request
     done = 0

@@ -51,13 +51,21 @@ class JobStore:
             s.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
             s.commit()
 
-    def start(self, job_id: str) -> bool:
-        """Mark a queued job running; False when it was cancelled (or taken) meanwhile."""
+    def start(self, job_id: str, holder: str) -> bool:
+        """Mark a queued job running, held by ``holder``; False when it was cancelled (or taken)
+        meanwhile."""
         with self._session() as s:
+            started = now()
             done = s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == "queued")
-                .values(status="running", started_at=now())
+                .values(
+                    status="running",
+                    started_at=started,
+                    holder=holder,
+                    heartbeat_at=started,
+                    attempts=JobRow.attempts + 1,
+                )
             )
             s.commit()
             return bool(done.rowcount)  # type: ignore[attr-defined]

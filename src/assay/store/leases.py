@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from assay.core.records import RunRecord
+from assay.core.records import Job, RunRecord
 from assay.store.catalog import SqlCatalog, _record, now
-from assay.store.schema import RunRow
+from assay.store.schema import JobRow, RunRow
 
 RENEW_EVERY_S = 10.0
 STALE_AFTER_S = 60.0
@@ -56,6 +57,64 @@ def renew(catalog: SqlCatalog, run_ids: list[str]) -> None:
         )
 
 
+def renew_jobs(catalog: SqlCatalog, job_ids: list[str]) -> None:
+    """Renew the heartbeat of these jobs, while they are still running."""
+    if not job_ids:
+        return
+    with catalog._session.begin() as s:
+        s.execute(
+            update(JobRow)
+            .where(JobRow.id.in_(job_ids), JobRow.status == "running")
+            .values(heartbeat_at=now())
+        )
+
+
+def _abandoned(
+    holder: str | None, beat: datetime, cutoff: datetime, stale_after_s: float
+) -> str | None:
+    """Why a lease is gone (None: it is held)."""
+    if _holder_is_dead(holder):
+        return f"its process ({holder}) is gone"
+    if beat < cutoff:
+        return (
+            f"no heartbeat from {holder or 'its process'} since {beat:%Y-%m-%d %H:%M:%S} UTC "
+            f"(more than {stale_after_s:.0f} s)"
+        )
+    return None
+
+
+def expire_job_leases(
+    catalog: SqlCatalog,
+    at: datetime | None = None,
+    stale_after_s: float = STALE_AFTER_S,
+    max_attempts: int = 2,
+) -> tuple[list[Job], list[Job]]:
+    """Running jobs whose worker is gone: queued again while they have attempts left, else
+    failed with the reason. Returns (requeued, failed); the caller puts the first on the queue."""
+    at = at or now()
+    cutoff = at - timedelta(seconds=stale_after_s)
+    requeued, failed = [], []
+    with catalog._session.begin() as s:
+        for row in s.scalars(select(JobRow).where(JobRow.status == "running")):
+            why = _abandoned(
+                row.holder, row.heartbeat_at or row.started_at or at, cutoff, stale_after_s
+            )
+            if why is None:
+                continue
+            if row.attempts < max_attempts and not row.cancel_requested:
+                row.status, row.holder, row.error = (
+                    "queued",
+                    None,
+                    f"retried: its worker stopped ({why})",
+                )
+                requeued.append(_record(Job, row))
+            else:
+                row.status, row.finished_at = "failed", at
+                row.error = f"its worker stopped ({why}), {row.attempts} attempt(s)"
+                failed.append(_record(Job, row))
+    return requeued, failed
+
+
 def expire_leases(
     catalog: SqlCatalog, at: datetime | None = None, stale_after_s: float = STALE_AFTER_S
 ) -> list[RunRecord]:
@@ -65,17 +124,10 @@ def expire_leases(
     out = []
     with catalog._session.begin() as s:
         for row in s.scalars(select(RunRow).where(RunRow.status == "running")):
-            beat = row.heartbeat_at or row.started_at
-            if _holder_is_dead(row.holder):
-                reason = f"interrupted: its process ({row.holder}) is gone"
-            elif beat < cutoff:
-                reason = (
-                    f"interrupted: no heartbeat from {row.holder or 'its process'} since "
-                    f"{beat:%Y-%m-%d %H:%M:%S} UTC (more than {stale_after_s:.0f} s)"
-                )
-            else:
+            why = _abandoned(row.holder, row.heartbeat_at or row.started_at, cutoff, stale_after_s)
+            if why is None:
                 continue
-            row.status, row.finished_at, row.error = "interrupted", at, reason
+            row.status, row.finished_at, row.error = "interrupted", at, f"interrupted: {why}"
             out.append(_record(RunRecord, row))
     return out
 
@@ -84,9 +136,15 @@ class Heartbeat:
     """Renews the leases of the runs given to ``hold`` every RENEW_EVERY_S, on a daemon thread,
     until ``stop``: a run that takes hours is never mistaken for an abandoned one."""
 
-    def __init__(self, catalog: SqlCatalog, every_s: float = RENEW_EVERY_S) -> None:
+    def __init__(
+        self,
+        catalog: SqlCatalog,
+        every_s: float = RENEW_EVERY_S,
+        renew: Callable[[SqlCatalog, list[str]], None] = renew,
+    ) -> None:
         self.catalog = catalog
         self.every_s = every_s
+        self._renew = renew
         self.run_ids: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="assay-heartbeat", daemon=True)
@@ -106,6 +164,6 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                renew(self.catalog, list(self.run_ids))
+                self._renew(self.catalog, list(self.run_ids))
             except Exception:  # a busy database must not kill the run; the next beat retries
                 continue

@@ -156,3 +156,7 @@ class JobRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The lease of a running job (its worker, as for runs) and how often it was started.
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -18,7 +18,7 @@ from assay.core.records import DatasetVersion, Job, ModelVersion, Token
 from assay.datasets import columns as cols
 from assay.reports.thumbnails import thumbnail_jpeg
 from assay.services.datasets import get_dataset, list_datasets
-from assay.services.jobs import submit
+from assay.services.jobs import recover_jobs, submit
 from assay.services.models import get_model, list_models, register_model
 from assay.services.workspace import Workspace
 from assay.store.manifests import take_column
@@ -282,7 +282,9 @@ def create_runs(
 
 
 @router.get("/runs")
-def runs(_: Viewer, ws: WS, limit: int = 200) -> list[dict[str, Any]]:
+def runs(request: Request, _: Viewer, ws: WS, limit: int = 200) -> list[dict[str, Any]]:
+    # A job whose worker died is requeued (or failed) before anyone reads the list.
+    recover_jobs(ws, request.app.state.queue.enqueue)
     return [j.to_dict() for j in ws.jobs.list(max(1, min(limit, 1000)))]
 
 

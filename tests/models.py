@@ -180,3 +180,25 @@ def zipmap_onnx(pipeline: Any, n_features: int, path: Path) -> Path:
     )
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def registered_table_model(tmp: Path, rows: int = 300) -> dict[str, Path]:
+    """A store at ``tmp/home`` holding dataset ``t`` (columns a, b and a bad/good label, as CSV)
+    and model ``m`` (a logistic regression on them, as ONNX): the smallest real validation."""
+    from assay.cli.main import main
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2)).astype(np.float32)
+    y = np.where(x.sum(axis=1) > 0, "bad", "good")
+    csv = tmp / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{a},{b},{v}\n" for (a, b), v in zip(x, y, strict=True))
+    )
+    onnx = tabular_onnx(fit_logistic(x, y), 2, tmp / "m.onnx")
+    spec = write_spec(
+        tmp / "m.yaml", labels=["bad", "good"], input={"kind": "tabular", "columns": ["a", "b"]}
+    )
+    home = tmp / "home"
+    assert main(["dataset", "add", "t", str(csv), "--home", str(home)]) == 0
+    assert main(["model", "add", "m", str(onnx), "--spec", str(spec), "--home", str(home)]) == 0
+    return {"home": home, "onnx": onnx, "spec": spec, "csv": csv, "tmp": tmp}

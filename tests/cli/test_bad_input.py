@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assay.cli.main import main
-from tests.models import fit_logistic, tabular_onnx, write_spec
+from tests.models import registered_table_model, write_spec
 
 # Nine levels of nine aliases: 387 bytes that expand to 9**9 (387 million) strings.
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
@@ -34,26 +34,9 @@ def one_line_exit_2(result: tuple[int, str, str], *needles: str) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 2)).astype(np.float32)
-    y = np.where(x.sum(axis=1) > 0, "bad", "good")
-    csv = tmp_path / "t.csv"
-    csv.write_text(
-        "a,b,label\n" + "".join(f"{a},{b},{v}\n" for (a, b), v in zip(x, y, strict=True))
-    )
-    onnx = tabular_onnx(fit_logistic(x, y), 2, tmp_path / "m.onnx")
-    spec = write_spec(
-        tmp_path / "m.yaml",
-        labels=["bad", "good"],
-        input={"kind": "tabular", "columns": ["a", "b"]},
-    )
-    home = tmp_path / "home"
-    assert cli(capsys, "dataset", "add", "t", str(csv), "--home", str(home))[0] == 0
-    assert (
-        cli(capsys, "model", "add", "m", str(onnx), "--spec", str(spec), "--home", str(home))[0]
-        == 0
-    )
-    return {"home": home, "onnx": onnx, "spec": spec, "tmp": tmp_path}
+    made = registered_table_model(tmp_path, rows=200)
+    capsys.readouterr()
+    return made
 
 
 def validate(store: dict[str, Path], *extra: str) -> list[str]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from assay.cli.main import main
 from assay.services.workspace import Workspace
-from tests.models import fit_logistic, tabular_onnx, write_spec
+from tests.models import registered_table_model
 
 
 def flip_one_byte(path: Path) -> None:
@@ -20,22 +19,8 @@ def flip_one_byte(path: Path) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 2)).astype(np.float32)
-    y = np.where(x.sum(axis=1) > 0, "bad", "good")
-    csv = tmp_path / "t.csv"
-    csv.write_text(
-        "a,b,label\n" + "".join(f"{a},{b},{v}\n" for (a, b), v in zip(x, y, strict=True))
-    )
-    onnx = tabular_onnx(fit_logistic(x, y), 2, tmp_path / "m.onnx")
-    spec = write_spec(
-        tmp_path / "m.yaml",
-        labels=["bad", "good"],
-        input={"kind": "tabular", "columns": ["a", "b"]},
-    )
-    home = tmp_path / "home"
-    assert main(["dataset", "add", "t", str(csv), "--home", str(home)]) == 0
-    assert main(["model", "add", "m", str(onnx), "--spec", str(spec), "--home", str(home)]) == 0
+    made = registered_table_model(tmp_path)
+    home = made["home"]
     capsys.readouterr()
     ws = Workspace.open(home)
     (mv,) = ws.catalog.list_models()

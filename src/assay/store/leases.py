@@ -45,28 +45,25 @@ def _holder_is_dead(holder: str | None) -> bool:
     return False
 
 
-def renew(catalog: SqlCatalog, run_ids: list[str]) -> None:
-    """Renew the heartbeat of these runs, while they are still running."""
-    if not run_ids:
+def _renew(catalog: SqlCatalog, table: type[RunRow] | type[JobRow], ids: list[str]) -> None:
+    if not ids:
         return
     with catalog._session.begin() as s:
         s.execute(
-            update(RunRow)
-            .where(RunRow.id.in_(run_ids), RunRow.status == "running")
+            update(table)
+            .where(table.id.in_(ids), table.status == "running")
             .values(heartbeat_at=now())
         )
+
+
+def renew(catalog: SqlCatalog, run_ids: list[str]) -> None:
+    """Renew the heartbeat of these runs, while they are still running."""
+    _renew(catalog, RunRow, run_ids)
 
 
 def renew_jobs(catalog: SqlCatalog, job_ids: list[str]) -> None:
     """Renew the heartbeat of these jobs, while they are still running."""
-    if not job_ids:
-        return
-    with catalog._session.begin() as s:
-        s.execute(
-            update(JobRow)
-            .where(JobRow.id.in_(job_ids), JobRow.status == "running")
-            .values(heartbeat_at=now())
-        )
+    _renew(catalog, JobRow, job_ids)
 
 
 def _abandoned(

@@ -39,6 +39,23 @@ def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]
     return made
 
 
+def add_model(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Path], spec: Path
+) -> tuple[int, str, str]:
+    """``assay model add x`` with the store's model file and ``spec``."""
+    return cli(
+        capsys,
+        "model",
+        "add",
+        "x",
+        str(store["onnx"]),
+        "--spec",
+        str(spec),
+        "--home",
+        str(store["home"]),
+    )
+
+
 def validate(store: dict[str, Path], *extra: str) -> list[str]:
     return [
         "validate",
@@ -64,17 +81,7 @@ def test_yaml_alias_bombs_are_refused_at_once(
     spec = store["tmp"] / "spec-bomb.yaml"
     spec.write_text(BOMB + "labels: [bad, good]\n")
     one_line_exit_2(
-        cli(
-            capsys,
-            "model",
-            "add",
-            "x",
-            str(store["onnx"]),
-            "--spec",
-            str(spec),
-            "--home",
-            str(store["home"]),
-        ),
+        add_model(capsys, store, spec),
         "aliases",
     )
 
@@ -120,17 +127,7 @@ def test_an_image_size_beyond_memory_is_refused_before_anything_is_allocated(
         input={"kind": "image", "size": [200000, 200000]},
     )
     one_line_exit_2(
-        cli(
-            capsys,
-            "model",
-            "add",
-            "x",
-            str(store["onnx"]),
-            "--spec",
-            str(spec),
-            "--home",
-            str(store["home"]),
-        ),
+        add_model(capsys, store, spec),
         "input.size [200000, 200000] is over 8192 pixels a side",
     )
 

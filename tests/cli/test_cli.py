@@ -128,7 +128,9 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["validate", "--model", "m"]) == 2
-    assert "Missing option" in capsys.readouterr().err
+    assert "validate needs --model and --dataset (or --resume RUN_ID)" in capsys.readouterr().err
+    assert main(["dataset", "add"]) == 2
+    assert "Missing argument" in capsys.readouterr().err
 
 
 def test_installed_console_script_reports_exit_codes(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -188,3 +189,115 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     assert requeued == [] and [j.id for j in failed] == [job2.id]
     assert "its worker stopped" in (ws.jobs.get(job2.id).error or "")
     ws.close()
+
+
+def _checkpointed(home: Path) -> bool:
+    return any(p.stat().st_size > 0 for p in (home / "runs").glob("*/checkpoint.json"))
+
+
+def _comparable(value: object) -> object:
+    """A result.json without what differs between any two runs (ids, clocks, timings)."""
+    volatile = {"run_id", "timings", "started_at", "finished_at", "environment", "profile"}
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_validation_resumes_to_the_same_result(
+    home: Path,
+    big: dict[str, Path],
+    sig: signal.Signals,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed mid-pass (candidate and baseline in one pass), resumed from its checkpoint: every
+    count, metric, verdict and prediction equals an uninterrupted run's."""
+    import json
+
+    flags = ["--no-profile", "--batch-size", "4096", "--checkpoint-every", "0"]
+    whole = home.parent / "whole-home"  # the same validation, never interrupted
+
+    def add(where: Path, *args: str) -> None:
+        assert main([*args, "--home", str(where)]) == 0
+
+    add(whole, "dataset", "add", "t", str(big["table"]))
+    add(whole, "model", "add", "m", str(big["onnx"]), "--spec", str(big["spec"]))
+    for where in (home, whole):
+        add(where, "model", "add", "b", str(big["onnx"]), "--spec", str(big["spec"]))
+    args = ["validate", "--model", "m", "--dataset", "t", "--baseline", "b", *flags]
+    proc = assay_process(home, *args)
+    wait_for(lambda: _checkpointed(home), "a checkpoint")
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    proc.wait(60)
+    capsys.readouterr()
+    ws = Workspace.open(home)
+    from assay.store.leases import expire_leases
+
+    expire_leases(ws.catalog)
+    runs = ws.catalog.list_runs()
+    assert sorted(r.status for r in runs) == ["interrupted", "interrupted"]
+    model_ids = {m.name: m.id for m in ws.catalog.list_models()}
+    (cand,) = [r for r in runs if r.model_id == model_ids["m"]]
+    checkpoint = json.loads((Path(cand.run_dir) / "checkpoint.json").read_text())
+    assert 0 < checkpoint["offset"] < ROWS
+    ws.close()
+
+    # The resumed run is the interrupted one, continued; then the same validation uninterrupted.
+    from assay.engines.local import LocalEngine
+
+    started_at: list[int] = []
+    real_run = LocalEngine.run
+
+    def spy(engine: LocalEngine, job: Any) -> Any:
+        started_at.append(0 if job.start is None else job.start[0].n_items)
+        return real_run(engine, job)
+
+    monkeypatch.setattr(LocalEngine, "run", spy)
+    assert main(["validate", "--resume", cand.id[:12], "--home", str(home)]) in (0, 1)
+    assert started_at == [checkpoint["offset"]]  # continued, not started over
+    assert main([*args, "--home", str(whole), "--out", str(whole / "out")]) in (0, 1)
+    capsys.readouterr()
+    ws = Workspace.open(home)
+    resumed = ws.catalog.get_run(cand.id)
+    assert resumed.status == "finished" and resumed.n_items == ROWS
+    assert not (Path(cand.run_dir) / "checkpoint.json").exists()
+    assert not (Path(cand.run_dir) / "predictions.parquet.parts").exists()
+    ws.close()
+    got = json.loads((Path(cand.run_dir) / "result.json").read_text())
+    want = json.loads((whole / "out" / "result.json").read_text())
+    assert got["n_items"] == ROWS and got["verdict"]["status"] == want["verdict"]["status"]
+    assert got["confusion_matrix"] == want["confusion_matrix"]
+    assert _comparable(got) == _comparable(want)
+    resumed_predictions = pq.read_table(Path(cand.run_dir) / "predictions.parquet")
+    whole_predictions = pq.read_table(whole / "out" / "predictions.parquet")
+    assert resumed_predictions.num_rows == ROWS
+    assert resumed_predictions.equals(whole_predictions)
+
+
+def test_only_an_interrupted_run_resumes(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(
+        [
+            "validate",
+            "--model",
+            "m",
+            "--dataset",
+            "t",
+            "--no-profile",
+            "--no-explore",
+            "--home",
+            str(home),
+        ]
+    ) in (0, 1)
+    ws = Workspace.open(home)
+    (run,) = ws.catalog.list_runs()
+    ws.close()
+    capsys.readouterr()
+    assert main(["validate", "--resume", run.id, "--home", str(home)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is finished: only an interrupted run can be resumed" in err
+    assert main(["validate", "--resume", run.id, "--model", "m", "--home", str(home)]) == 2
+    assert "drop --model" in capsys.readouterr().err

@@ -138,6 +138,43 @@ def test_runs_start_finish_once_and_are_found_by_prefix(catalog: SqlCatalog) -> 
         )
 
 
+def test_an_interrupted_run_is_claimed_by_one_holder_of_two(catalog: SqlCatalog) -> None:
+    """Two processes resuming one run: the first takes it back to running, the second is told."""
+    from datetime import timedelta
+
+    from assay.store.catalog import now
+    from assay.store.leases import claim_run, expire_leases
+
+    d, m = catalog.add_dataset(**dataset()), catalog.add_model(**model())
+    run = catalog.create_run(
+        id="e" * 32,
+        model_id=m.id,
+        dataset_id=d.id,
+        config={},
+        environment={},
+        run_dir="/r",
+        holder="gone-host:1",
+    )
+    with pytest.raises(InputError, match="is running: only an interrupted run"):
+        claim_run(catalog, run.id, "a:1")
+    (expired,) = expire_leases(catalog, at=now() + timedelta(seconds=61))
+    assert expired.status == "interrupted"
+    taken = claim_run(catalog, run.id, "host-a:1")
+    assert (taken.status, taken.holder, taken.finished_at, taken.error) == (
+        "running",
+        "host-a:1",
+        None,
+        None,
+    )
+    with pytest.raises(InputError, match="is running: only an interrupted run"):
+        claim_run(catalog, run.id, "host-b:2")
+    with pytest.raises(NotFoundError):
+        claim_run(catalog, "0" * 32, "host-b:2")
+    assert catalog.finish_run(run.id, "finished").status == "finished"
+    with pytest.raises(InputError, match="is finished"):
+        claim_run(catalog, run.id, "host-b:2")
+
+
 def test_tokens_sessions_and_jobs(catalog: SqlCatalog) -> None:
     access, jobs = AccessStore(catalog), JobStore(catalog)
     token, secret = access.create_token("line-3", "validator")

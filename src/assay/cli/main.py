@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,9 @@ from assay.cli.output import (
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError, describe_exception, one_line
 from assay.services.workspace import Workspace
+
+if TYPE_CHECKING:
+    from assay.services.validation import ValidationOutcome
 
 app = typer.Typer(
     name="assay",
@@ -298,8 +301,12 @@ def store_restore(
 
 @app.command("validate")
 def validate_command(
-    model: Annotated[str, typer.Option("--model", help="Model NAME or NAME@VERSION.")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset NAME or NAME@VERSION.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model NAME or NAME@VERSION.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset NAME or NAME@VERSION.")
+    ] = None,
     out: Annotated[
         str | None,
         typer.Option(
@@ -350,11 +357,48 @@ def validate_command(
         list[str] | None,
         typer.Option(help="Spark setting KEY=VALUE (repeatable), e.g. spark.executor.memory=8g."),
     ] = None,
+    checkpoint_every: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between checkpoints of the pass, which --resume continues from "
+            "(0: after every batch)."
+        ),
+    ] = 60.0,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID",
+            help="Continue an interrupted run from its last checkpoint, with the model, dataset, "
+            "baseline, policy and settings it was started with.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
-    from assay.services.validation import validate
+    from assay.services.validation import resume_validation, validate
 
+    if resume is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--model", model),
+                ("--dataset", dataset),
+                ("--baseline", baseline),
+                ("--policy", policy),
+                ("--slice", slice_),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(f"--resume continues a run as it was started: drop {given[0]}")
+        ws = _workspace(home)
+        with progress_bar(f"resuming run {resume}") as (on_start, on_progress):
+            outcome = resume_validation(ws, resume, out, on_start, on_progress)
+        _report_outcome(outcome)
+        return
+    if model is None or dataset is None:
+        raise InputError("validate needs --model and --dataset (or --resume RUN_ID)")
     config = ValidationConfig(
         batch_size,
         confidence,
@@ -368,6 +412,7 @@ def validate_command(
         engine=engine,  # type: ignore[arg-type]  # checked in ValidationConfig.__post_init__
         spark_master=spark_master,
         spark_conf=_key_values(spark_conf or [], "--spark-conf"),
+        checkpoint_every_s=checkpoint_every,
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
@@ -383,6 +428,11 @@ def validate_command(
             policy=policy,
             slices=tuple(slice_ or ()),
         )
+    _report_outcome(outcome)
+
+
+def _report_outcome(outcome: ValidationOutcome) -> None:
+    """The summary, the verdict and where the report is; exit 1 when the verdict blocks."""
     print_summary(outcome.result)
     print_verdict(outcome.result)
     where = outcome.out_dir or outcome.run_dir

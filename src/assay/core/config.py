@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from assay.core.errors import InputError
@@ -39,6 +39,10 @@ class ValidationConfig:
     spark_master: str | None = None
     spark_conf: tuple[tuple[str, str], ...] = ()
     spark_rows_per_task: int = 200_000
+    # How often a local pass checkpoints its states and commits its predictions, so that an
+    # interrupted run resumes from there (0: after every batch). Each checkpoint ends a part of
+    # predictions.parquet; the parts are joined when the run finishes.
+    checkpoint_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "spark"):
@@ -47,6 +51,8 @@ class ValidationConfig:
             raise InputError("spark rows per task must be at least 1")
         if not 0.2 <= self.profile_seconds <= 600:
             raise InputError(f"profile time must lie in [0.2, 600] s, got {self.profile_seconds}")
+        if not self.checkpoint_every_s >= 0:
+            raise InputError(f"checkpoint interval must be >= 0 s, got {self.checkpoint_every_s}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InputError("batch size must be at least 1")
         if not 0.5 <= self.confidence < 1.0:
@@ -77,3 +83,11 @@ class ValidationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ValidationConfig:
+        """The config of a stored run (fields Assay no longer knows are ignored)."""
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        kept["spark_conf"] = tuple(tuple(kv) for kv in kept.get("spark_conf", ()))
+        return cls(**kept)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from assay.core.errors import InputError
 
@@ -88,6 +89,16 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.number}"
+
+
+RunStatus = Literal["queued", "running", "interrupted", "finished", "failed", "cancelled"]
+# The run's state machine: a run ends once (finished, failed, cancelled are final); an
+# interrupted one may run again from its checkpoint (``assay validate --resume``).
+RUN_NEXT: Mapping[str, frozenset[str]] = {
+    "queued": frozenset({"running", "cancelled"}),
+    "running": frozenset({"finished", "failed", "cancelled", "interrupted"}),
+    "interrupted": frozenset({"running", "failed"}),
+}
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,12 @@ class EngineJob:
     # Further models judged in the same pass (e.g. the baseline); their outputs follow the first.
     more: list[ModelTask] = field(default_factory=list)
     embeddings: EmbeddingSink | None = None
+    # Resuming: each task's output at the checkpoint (``batches`` then start after its items).
+    start: list[EngineOutput] | None = None
+    # Called at a batch boundary, once every write so far has completed, at most every
+    # ``checkpoint_every_s`` seconds (0: after every batch), with each task's output so far.
+    on_checkpoint: Callable[[list[EngineOutput]], None] | None = None
+    checkpoint_every_s: float = 60.0
 
     @property
     def tasks(self) -> list[ModelTask]:

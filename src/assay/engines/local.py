@@ -57,11 +57,23 @@ class LocalEngine:
     def run(self, job: EngineJob) -> EngineOutput:
         """Stream every batch through decode, then predict, accumulate and write for each model."""
         tasks = job.tasks
-        outputs = [
-            EngineOutput([acc.empty() for acc in t.accumulators], FailureLog(), 0, self._timings())
-            for t in tasks
-        ]
+        outputs = (
+            [
+                EngineOutput(list(o.states), o.failures, o.n_items, dict(o.timings))
+                for o in job.start
+            ]
+            if job.start is not None
+            else [
+                EngineOutput(
+                    [acc.empty() for acc in t.accumulators], FailureLog(), 0, self._timings()
+                )
+                for t in tasks
+            ]
+        )
+        if len(outputs) != len(tasks):
+            raise ValueError(f"{len(outputs)} starting outputs for {len(tasks)} models")
         shared = outputs[0].timings
+        last_checkpoint = time.monotonic()
         # Predictions are written on their own thread (Arrow releases the GIL), at most
         # ``prefetch`` batches behind, so writing overlaps the next batch's inference.
         writer = ThreadPoolExecutor(1, thread_name_prefix="assay-write")
@@ -79,6 +91,13 @@ class LocalEngine:
                 while len(pending) > self.prefetch * len(tasks):
                     pending.pop(0).result()
                 job.on_progress(prepared.n_items)
+                due = time.monotonic() - last_checkpoint >= job.checkpoint_every_s
+                if job.on_checkpoint is not None and due:
+                    for f in pending:  # a checkpoint counts only rows already written
+                        f.result()
+                    pending.clear()
+                    job.on_checkpoint(outputs)
+                    last_checkpoint = time.monotonic()
             t0 = time.perf_counter()
             for f in pending:
                 f.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,17 @@ from assay.core.errors import InputError
 from assay.core.policy import Policy, default_policy, parse_policy
 from assay.core.spec import ModelSpec
 from assay.services.yaml_input import read_yaml_file
+
+
+def policy_mapping(source: Path | str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The policy as plain data, to be kept with a run (None: the default policy)."""
+    if source is None:
+        return None
+    raw = (
+        source if isinstance(source, dict) else read_yaml_file(Path(source).expanduser(), "policy")
+    )
+    plain: dict[str, Any] = json.loads(json.dumps(raw, default=str))
+    return plain
 
 
 def load_policy(

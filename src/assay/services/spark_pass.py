@@ -20,7 +20,8 @@ from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_orde
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
 from assay.store.embeddings import ParquetEmbeddingSink
-from assay.store.predictions import ParquetPredictionSink, combine_parts
+from assay.store.parquet import combine_parts
+from assay.store.predictions import ParquetPredictionSink
 
 
 def _sink(labels: tuple[str, ...], path: str) -> ParquetPredictionSink:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -47,12 +47,21 @@ from assay.services.integrity import (
 )
 from assay.services.judgement import judge
 from assay.services.models import get_model
-from assay.services.policies import load_policy
+from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model
 from assay.services.remote import is_url, upload
 from assay.services.workspace import Workspace
+from assay.store.checkpoints import (
+    Checkpoint,
+    TaskCheckpoint,
+    clear_checkpoint,
+    load_checkpoint,
+    read_invocation,
+    save_checkpoint,
+    write_invocation,
+)
 from assay.store.embeddings import ParquetEmbeddingSink
-from assay.store.leases import Heartbeat, this_holder
+from assay.store.leases import Heartbeat, claim_run, expire_leases, this_holder
 from assay.store.manifests import manifest_schema, read_manifest
 from assay.store.predictions import ParquetPredictionSink
 
@@ -114,6 +123,8 @@ class _Model:
     sink: ParquetPredictionSink | None = None
     embeddings: ParquetEmbeddingSink | None = None
     load_s: float = 0.0
+    # Resuming: the model's state at the checkpoint (None: from the first item).
+    resumed: TaskCheckpoint | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -127,24 +138,31 @@ def _start(
     dv: DatasetVersion,
     config: ValidationConfig,
     environment: dict[str, Any],
+    resume_run: str | None = None,
 ) -> None:
+    """Load the model and open its run: a new one, or ``resume_run`` taken back from
+    ``interrupted`` (its sinks then reopen at the checkpoint's parts)."""
     t0 = time.perf_counter()
     m.runtime = load_model(
         Path(m.version.file_path), m.spec, m.version.runtime, threads=config.threads
     )
     m.load_s = time.perf_counter() - t0
-    run_id = uuid.uuid4().hex
-    run_dir = ws.files.run_dir(run_id)
-    run_dir.mkdir(parents=True)
-    m.run = ws.catalog.create_run(
-        holder=this_holder(),
-        id=run_id,
-        model_id=m.version.id,
-        dataset_id=dv.id,
-        config=config.to_dict(),
-        environment=environment,
-        run_dir=str(run_dir),
-    )
+    if resume_run is not None:
+        m.run = claim_run(ws.catalog, resume_run, this_holder())
+        run_dir = m.run_dir
+    else:
+        run_id = uuid.uuid4().hex
+        run_dir = ws.files.run_dir(run_id)
+        run_dir.mkdir(parents=True)
+        m.run = ws.catalog.create_run(
+            holder=this_holder(),
+            id=run_id,
+            model_id=m.version.id,
+            dataset_id=dv.id,
+            config=config.to_dict(),
+            environment=environment,
+            run_dir=str(run_dir),
+        )
     m.accumulators = classification_accumulators(
         m.spec.labels,
         config.intervals,
@@ -153,9 +171,20 @@ def _start(
         config.n_examples,
         m.spec.negative_index,
     )
-    m.sink = ParquetPredictionSink(run_dir / "predictions.parquet", m.spec.labels)
-    if m.spec.output.embedding is not None and config.explore:
-        m.embeddings = ParquetEmbeddingSink(run_dir / "error_embeddings.parquet")
+    task = m.resumed
+    try:
+        m.sink = ParquetPredictionSink(
+            run_dir / "predictions.parquet",
+            m.spec.labels,
+            committed_parts=task.prediction_parts if task else 0,
+        )
+        if m.spec.output.embedding is not None and config.explore:
+            m.embeddings = ParquetEmbeddingSink(
+                run_dir / "error_embeddings.parquet",
+                committed_parts=task.embedding_parts if task else 0,
+            )
+    except FileNotFoundError as exc:
+        raise InputError(f"run {m.run.id} cannot be resumed: {exc}; start it again") from exc
 
 
 def _item_bytes(spec: ModelSpec) -> int:
@@ -265,24 +294,46 @@ def _run_models(
     on_progress: Callable[[int], None],
     should_cancel: Callable[[], bool],
     heartbeat: Heartbeat,
+    invocation: dict[str, Any],
+    resume: Resume | None = None,
 ) -> list[ValidationResult]:
-    """One engine pass for models that share their input spec; each gets its own finished run."""
+    """One engine pass for models that share their input spec; each gets its own finished run.
+
+    With ``resume`` naming this pass's models, their interrupted runs continue from the
+    checkpoint instead of new runs starting."""
     environment = describe_environment()
     started: list[_Model] = []
+    resuming = resume is not None and resume.model_ids == [m.version.id for m in models]
+    checkpoint = resume.checkpoint if resume is not None and resuming else None
+    if resuming and config.engine != "local":
+        raise InputError("a run on Spark cannot be resumed; start it again")
+    for i, m in enumerate(models):
+        m.resumed = checkpoint.tasks[i] if checkpoint is not None else None
     try:
-        for m in models:
-            _start(ws, m, dv, config, environment)
+        for i, m in enumerate(models):
+            run_id = resume.run_ids[i] if resume is not None and resuming else None
+            _start(ws, m, dv, config, environment, run_id)
             started.append(m)
             assert m.run is not None
             heartbeat.hold(m.run.id)
+        leader = models[0].run_dir
+        for m in models:
+            write_invocation(
+                m.run_dir,
+                {**invocation, "pass": [[x.version.id, x.run.id] for x in models if x.run]},
+            )
         decoder, columns = _decoder(models[0].spec)
         if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
             columns.append(cols.DISPUTED)
-        batches = read_manifest(
-            Path(dv.manifest_path),
-            config.batch_size_for(dv.kind, _item_bytes(models[0].spec)),
-            columns,
-        )
+        batch_rows = config.batch_size_for(dv.kind, _item_bytes(models[0].spec))
+        batches = read_manifest(Path(dv.manifest_path), batch_rows, columns)
+        if checkpoint is not None:
+            if checkpoint.batch_rows != batch_rows:
+                raise InputError(
+                    f"the checkpoint was taken with {checkpoint.batch_rows} items per batch, "
+                    f"this pass reads {batch_rows}: start the run again"
+                )
+            batches = _skip_items(batches, checkpoint.offset)
         first, *rest = models
         assert first.sink is not None
         job = EngineJob(
@@ -300,26 +351,42 @@ def _run_models(
                 if m.sink is not None
             ],
             embeddings=first.embeddings,
+            start=None
+            if checkpoint is None
+            else [
+                EngineOutput(list(t.states), t.failures, t.n_items, dict(t.timings))
+                for t in checkpoint.tasks
+            ],
+            on_checkpoint=partial(_checkpoint, models, leader, batch_rows),
+            checkpoint_every_s=config.checkpoint_every_s,
         )
         on_start(dv.n_items)
+        if checkpoint is not None:
+            on_progress(checkpoint.offset)
         t0 = time.perf_counter()
         try:
             if config.engine == "spark":
                 output = _spark_pass(models, dv, config, columns, on_progress, should_cancel)
             else:
                 output = LocalEngine().run(job)
-        except BaseException:
-            for m in models:  # no half-written predictions left behind
+        except BaseException as exc:
+            # No half-written predictions left behind; an interrupted run keeps the parts its
+            # checkpoint counts, for --resume.
+            keep = isinstance(exc, KeyboardInterrupt)
+            for m in models:
                 if m.sink is not None:
-                    m.sink.abort()
+                    m.sink.abort(keep)
                 if m.embeddings is not None:
-                    m.embeddings.abort()
+                    m.embeddings.abort(keep)
+            if not keep:
+                clear_checkpoint(leader)
             raise
         for m in models:
             if m.sink is not None:
                 m.sink.close()
             if m.embeddings is not None:
                 m.embeddings.close()
+        clear_checkpoint(leader)
         engine_s = time.perf_counter() - t0
         outputs = [output, *output.more]
         return [
@@ -342,6 +409,51 @@ def _run_models(
 
 
 INTERRUPTED = "interrupted: stopped by a signal (Ctrl-C or SIGTERM)"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Which pass to continue: its models (in pass order), their runs, and the checkpoint."""
+
+    model_ids: list[int]
+    run_ids: list[str]
+    checkpoint: Checkpoint | None
+
+
+def _skip_items(batches: Iterator[Any], n: int) -> Iterator[Any]:
+    """The batches after the first ``n`` items, which a checkpoint already accounts for. The
+    batches are the ones the interrupted pass read, so the states continue exactly."""
+    seen = 0
+    for batch in batches:
+        if seen >= n:
+            yield batch
+            continue
+        seen += batch.num_rows
+        if seen > n:
+            raise InputError(
+                f"the checkpoint at item {n} does not fall between two batches; start the run again"
+            )
+
+
+def _checkpoint(
+    models: list[_Model], leader: Path, batch_rows: int, outputs: list[EngineOutput]
+) -> None:
+    """Commit every model's predictions written so far, then record the states that match."""
+    tasks = []
+    for m, out in zip(models, outputs, strict=True):
+        assert m.run is not None and m.sink is not None
+        tasks.append(
+            TaskCheckpoint(
+                m.run.id,
+                list(out.states),
+                out.failures,
+                out.n_items,
+                dict(out.timings),
+                m.sink.commit(),
+                m.embeddings.commit() if m.embeddings is not None else 0,
+            )
+        )
+    save_checkpoint(leader, Checkpoint(outputs[0].n_items, batch_rows, tasks))
 
 
 def _end_abnormally(ws: Workspace, run_id: str, exc: BaseException) -> None:
@@ -472,11 +584,13 @@ def validate(
     baseline: str | ModelVersion | None = None,
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
+    resume: Resume | None = None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
     Every input is checked before any run is recorded. The baseline's predictions come from its
     latest finished run on this dataset version when there is one, else from the same pass.
+    ``resume`` (see ``resume_validation``) continues an interrupted pass instead of starting it.
     """
     config = config or ValidationConfig()
     plan = plan_validation(ws, model, dataset, baseline, policy, slices)
@@ -498,12 +612,21 @@ def validate(
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
 
+    invocation = {
+        "model_id": mv.id,
+        "dataset_id": dv.id,
+        "baseline_id": None if bv is None else bv.id,
+        "policy": policy_mapping(policy),
+        "slices": list(slices),
+        "config": config.to_dict(),
+        "out": None if out is None else str(out),
+    }
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()
         check_compatible(spec, dv)
         reused: RunRecord | None = None
-        if bv is not None:
+        if bv is not None and not (resume is not None and bv.id in resume.model_ids):
             reused = ws.catalog.find_finished_run(bv.id, dv.id)
             if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
                 reused = None
@@ -515,16 +638,43 @@ def validate(
         )
         if base is not None and base.spec.input == spec.input:
             results = _run_models(
-                ws, [cand, base], dv, config, on_start, on_progress, should_cancel, heartbeat
+                ws,
+                [cand, base],
+                dv,
+                config,
+                on_start,
+                on_progress,
+                should_cancel,
+                heartbeat,
+                invocation,
+                resume,
             )
             cand_result, base_result = results
         else:
             if base is not None:  # different preprocessing: the baseline needs its own pass
                 (base_result,) = _run_models(
-                    ws, [base], dv, config, lambda n: None, lambda n: None, should_cancel, heartbeat
+                    ws,
+                    [base],
+                    dv,
+                    config,
+                    lambda n: None,
+                    lambda n: None,
+                    should_cancel,
+                    heartbeat,
+                    invocation,
+                    resume,
                 )
             (cand_result,) = _run_models(
-                ws, [cand], dv, config, on_start, on_progress, should_cancel, heartbeat
+                ws,
+                [cand],
+                dv,
+                config,
+                on_start,
+                on_progress,
+                should_cancel,
+                heartbeat,
+                invocation,
+                resume,
             )
         base_dir: Path | None = None
         if base is not None:
@@ -562,4 +712,63 @@ def validate(
         heartbeat.stop()
 
 
-__all__ = ["ValidationOutcome", "Verdict", "check_compatible", "validate"]
+def resume_validation(
+    ws: Workspace,
+    run_id: str,
+    out: Path | str | None = None,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda n: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> ValidationOutcome:
+    """Continue an interrupted validation from its last checkpoint, with what it was first asked
+    (model, dataset, baseline, policy, settings, ``out`` unless given). The inputs are checked
+    again; the result equals an uninterrupted run's."""
+    expire_leases(ws.catalog)  # a run whose process just died is interrupted by now
+    run = ws.catalog.get_run(run_id)
+    if run.status != "interrupted":
+        raise InputError(f"run {run.id} is {run.status}: only an interrupted run can be resumed")
+    inv = read_invocation(Path(run.run_dir))
+    if inv is None:
+        raise InputError(
+            f"run {run.id} keeps no record of what it was asked (an older Assay started it): "
+            "start it again"
+        )
+    try:
+        members = [(int(m), str(r)) for m, r in inv["pass"]]
+        model_id, dataset_id = int(inv["model_id"]), int(inv["dataset_id"])
+        baseline_id = None if inv["baseline_id"] is None else int(inv["baseline_id"])
+        config = ValidationConfig.from_dict(dict(inv["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"invocation.json of run {run.id} is damaged ({exc})") from exc
+    pending = [(m, r) for m, r in members if ws.catalog.get_run(r).status == "interrupted"]
+    checkpoint = load_checkpoint(Path(ws.catalog.get_run(members[0][1]).run_dir))
+    if checkpoint is not None and [t.run_id for t in checkpoint.tasks] != [r for _, r in pending]:
+        raise InputError(
+            f"the checkpoint of run {run.id} covers runs "
+            f"{[t.run_id[:12] for t in checkpoint.tasks]}, not all of them are interrupted: "
+            "start it again"
+        )
+    return validate(
+        ws,
+        ws.catalog.get_model_by_id(model_id),
+        ws.catalog.get_dataset_by_id(dataset_id),
+        out if out is not None else inv.get("out"),
+        config,
+        on_start,
+        on_progress,
+        should_cancel,
+        baseline=None if baseline_id is None else ws.catalog.get_model_by_id(baseline_id),
+        policy=inv.get("policy"),
+        slices=tuple(inv.get("slices") or ()),
+        resume=Resume([m for m, _ in pending], [r for _, r in pending], checkpoint),
+    )
+
+
+__all__ = [
+    "Resume",
+    "ValidationOutcome",
+    "Verdict",
+    "check_compatible",
+    "resume_validation",
+    "validate",
+]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.core.errors import InputError, NotFoundError, one_line
-from assay.core.records import DatasetVersion, ModelVersion, RunRecord, VersionRef
+from assay.core.records import RUN_NEXT, DatasetVersion, ModelVersion, RunRecord, VersionRef
 from assay.store.schema import Base, DatasetRow, ModelRow, RunRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -220,7 +220,7 @@ class SqlCatalog:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise NotFoundError(f"run {run_id} not found")
-            if row.status != "running":
+            if status not in RUN_NEXT.get(row.status, ()):
                 raise InputError(f"run {run_id} already ended ({row.status})")
             row.status, row.finished_at = status, now()
             row.n_items, row.n_failed, row.error = n_items, n_failed, error

@@ -6,8 +6,6 @@ metadata, label and image can be found again. Vectors are float32 fixed-size lis
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +14,15 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assay.store.parquet import open_writer, partial_path
+from assay.store.parquet import PartedWriter
 
 
 class ParquetEmbeddingSink:
     """Streams (row, item_id, vector) to Parquet; the file exists once a vector was written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, committed_parts: int = 0) -> None:
         self.path = path
-        self._writer: pq.ParquetWriter | None = None
+        self._file = PartedWriter(path, None, ("item_id",), committed_parts)
         self._schema: pa.Schema | None = None
         self.n_written = 0
 
@@ -34,7 +32,7 @@ class ParquetEmbeddingSink:
         if len(rows) == 0:
             return
         dim = int(vectors.shape[1])
-        if self._writer is None:
+        if self._schema is None:
             self._schema = pa.schema(
                 [
                     ("row", pa.int64()),
@@ -42,7 +40,6 @@ class ParquetEmbeddingSink:
                     ("vector", pa.list_(pa.float32(), dim)),
                 ]
             )
-            self._writer = open_writer(partial_path(self.path), self._schema, unique=("item_id",))
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
         batch = pa.RecordBatch.from_arrays(
             [
@@ -52,23 +49,20 @@ class ParquetEmbeddingSink:
             ],
             schema=self._schema,
         )
-        self._writer.write_batch(batch)
+        self._file.write_table(pa.Table.from_batches([batch]))
         self.n_written += len(rows)
 
-    def close(self) -> None:
-        """Complete the file: it appears under its name only now."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-            os.replace(partial_path(self.path), self.path)
+    def commit(self) -> int:
+        """Make every vector written so far durable (for a checkpoint); returns the parts count."""
+        return self._file.commit()
 
-    def abort(self) -> None:
-        """Drop what was written: a failed or interrupted run leaves no half file."""
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                self._writer.close()
-            self._writer = None
-        partial_path(self.path).unlink(missing_ok=True)
+    def close(self) -> None:
+        """Complete the file: it appears under its name only now, and only with vectors in it."""
+        self._file.close(empty_when_none=False)
+
+    def abort(self, keep_committed: bool = False) -> None:
+        """Drop what was written, except committed parts that a resume may still use."""
+        self._file.abort(keep_committed)
 
 
 def read_embeddings(

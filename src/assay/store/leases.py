@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from assay.core.errors import InputError, NotFoundError
 from assay.core.records import Job, RunRecord
 from assay.store.catalog import SqlCatalog, _record, now
 from assay.store.schema import JobRow, RunRow
@@ -127,6 +128,26 @@ def expire_leases(
             row.status, row.finished_at, row.error = "interrupted", at, f"interrupted: {why}"
             out.append(_record(RunRecord, row))
     return out
+
+
+def claim_run(catalog: SqlCatalog, run_id: str, holder: str) -> RunRecord:
+    """Take an interrupted run back to ``running`` for ``holder``, atomically: of two processes
+    resuming the same run, one wins and the other is told the run is already running."""
+    with catalog._session.begin() as s:
+        at = now()
+        done = s.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.status == "interrupted")
+            .values(status="running", holder=holder, heartbeat_at=at, finished_at=None, error=None)
+        )
+        row = s.get(RunRow, run_id)
+        if row is None:
+            raise NotFoundError(f"run {run_id} not found")
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise InputError(
+                f"run {run_id} is {row.status}: only an interrupted run can be resumed"
+            )
+        return _record(RunRecord, row)
 
 
 class Heartbeat:

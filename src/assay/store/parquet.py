@@ -9,6 +9,9 @@ dictionary-encoded here.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,3 +58,117 @@ def partial_path(path: Path) -> Path:
     """Where a file is written until it is complete (renamed to ``path`` on close): a killed
     process leaves ``name.partial``, never a ``name`` without its Parquet footer."""
     return path.with_name(path.name + ".partial")
+
+
+def part_dir(path: Path) -> Path:
+    """The folder of a file's committed parts while a run writes it: ``name.parts``."""
+    return path.with_name(path.name + ".parts")
+
+
+class PartedWriter:
+    """A Parquet file written as numbered parts, so that rows can be committed mid-way.
+
+    ``commit()`` closes the part being written; it appears whole, by rename, and a checkpoint may
+    then count it. A resumed run reopens the file with the number of parts its checkpoint counted:
+    later parts and half-written ones are deleted, and writing appends after them. ``close()``
+    joins the parts into ``path`` (one part is renamed, never copied) and removes the folder.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema | None = None,
+        unique: tuple[str, ...] = (),
+        committed: int = 0,
+    ) -> None:
+        self.path = path
+        self.schema = schema
+        self.unique = unique
+        self.dir = part_dir(path)
+        self.committed = committed
+        self._writer: pq.ParquetWriter | None = None
+        self.closed = False
+        if committed == 0 and self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(exist_ok=True)
+        for leftover in self.dir.iterdir():  # a killed run's uncommitted parts
+            if leftover.name not in {self._part(i).name for i in range(committed)}:
+                leftover.unlink()
+        missing = [i for i in range(committed) if not self._part(i).exists()]
+        if missing:
+            raise FileNotFoundError(f"part {self._part(missing[0])} of a checkpoint is missing")
+
+    def _part(self, i: int) -> Path:
+        return self.dir / f"{i:05d}.parquet"
+
+    def parts(self) -> list[Path]:
+        """The committed parts, in order."""
+        return [self._part(i) for i in range(self.committed)]
+
+    def write_table(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self.schema = self.schema or table.schema
+            self._writer = open_writer(
+                partial_path(self._part(self.committed)), self.schema, self.unique
+            )
+        self._writer.write_table(table)
+
+    def commit(self) -> int:
+        """Make every row written so far durable as a part; returns the number of parts."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            part = self._part(self.committed)
+            os.replace(partial_path(part), part)
+            self.committed += 1
+        return self.committed
+
+    def close(self, empty_when_none: bool = True) -> None:
+        """Join the parts into ``path``; with no rows at all, an empty file (or none)."""
+        if self.closed:
+            return
+        self.commit()
+        parts = self.parts()
+        if len(parts) == 1:
+            os.replace(parts[0], self.path)
+        elif parts:
+            combine_parts([str(p) for p in parts], partial_path(self.path), self.unique)
+            os.replace(partial_path(self.path), self.path)
+        elif empty_when_none and self.schema is not None:
+            write_table(self.schema.empty_table(), partial_path(self.path), self.unique)
+            os.replace(partial_path(self.path), self.path)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.closed = True
+
+    def abort(self, keep_committed: bool) -> None:
+        """Stop writing: drop the part in progress, and the committed ones unless a resume may
+        still use them."""
+        if self.closed:
+            return
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        partial_path(self._part(self.committed)).unlink(missing_ok=True)
+        if not keep_committed:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.closed = True
+
+
+def combine_parts(parts: list[str], out: Path, unique: tuple[str, ...] = ("item_id",)) -> int:
+    """Concatenate Parquet parts of one schema (in order) into one file, a row group at a time."""
+    writer: pq.ParquetWriter | None = None
+    n = 0
+    try:
+        for part in parts:
+            file = pq.ParquetFile(part)
+            for g in range(file.num_row_groups):
+                table = file.read_row_group(g)
+                if writer is None:
+                    writer = open_writer(out, table.schema, unique)
+                writer.write_table(table)
+                n += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return n

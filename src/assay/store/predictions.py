@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assay.store.parquet import open_writer, partial_path, write_table
+from assay.store.parquet import PartedWriter, open_writer, write_table
 
 
 def _strings(values: Any) -> pa.Array:
@@ -39,7 +37,13 @@ class ParquetPredictionSink:
     groups; memory stays bounded by that buffer.
     """
 
-    def __init__(self, path: Path, labels: tuple[str, ...], row_group_rows: int = 131_072) -> None:
+    def __init__(
+        self,
+        path: Path,
+        labels: tuple[str, ...],
+        row_group_rows: int = 131_072,
+        committed_parts: int = 0,
+    ) -> None:
         self.path = path
         self.labels = labels
         self.row_group_rows = row_group_rows
@@ -54,10 +58,9 @@ class ParquetPredictionSink:
             ]
         )
         self._label_values = pa.array(labels, pa.string())
-        self._writer = open_writer(partial_path(path), self.schema, unique=("item_id",))
+        self._file = PartedWriter(path, self.schema, ("item_id",), committed_parts)
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
-        self._closed = False
 
     def write(
         self,
@@ -95,26 +98,24 @@ class ParquetPredictionSink:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._writer.write_table(pa.Table.from_batches(self._buffer, self.schema))
+            self._file.write_table(pa.Table.from_batches(self._buffer, self.schema))
             self._buffer, self._buffered = [], 0
+
+    def commit(self) -> int:
+        """Make every row written so far durable (for a checkpoint); returns the parts count."""
+        self._flush()
+        return self._file.commit()
 
     def close(self) -> None:
         """Complete the file: it appears under its name only now (closing twice is a no-op)."""
-        if self._closed:
-            return
-        self._flush()
-        self._writer.close()
-        os.replace(partial_path(self.path), self.path)
-        self._closed = True
+        if not self._file.closed:
+            self._flush()
+        self._file.close()
 
-    def abort(self) -> None:
-        """Drop what was written: a failed or interrupted run leaves no half file."""
-        if self._closed:
-            return
-        with contextlib.suppress(Exception):
-            self._writer.close()
-        partial_path(self.path).unlink(missing_ok=True)
-        self._closed = True
+    def abort(self, keep_committed: bool = False) -> None:
+        """Drop what was written: a failed run leaves no half file; an interrupted one keeps its
+        committed parts for ``--resume``."""
+        self._file.abort(keep_committed)
 
 
 @dataclass(frozen=True)
@@ -263,22 +264,3 @@ def write_doubtful_labels(path: Path, candidates: dict[str, list[Any]]) -> None:
         ]
     )
     write_table(pa.Table.from_pydict(candidates, schema=schema), path, unique=("item_id", "ref"))
-
-
-def combine_parts(parts: list[str], out: Path) -> int:
-    """Concatenate Parquet parts of one schema (in order) into one file, a row group at a time."""
-    writer: pq.ParquetWriter | None = None
-    n = 0
-    try:
-        for part in parts:
-            file = pq.ParquetFile(part)
-            for g in range(file.num_row_groups):
-                table = file.read_row_group(g)
-                if writer is None:
-                    writer = open_writer(out, table.schema, unique=("item_id",))
-                writer.write_table(table)
-                n += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    return n

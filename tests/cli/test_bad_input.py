@@ -253,3 +253,62 @@ def test_an_image_file_name_that_is_not_utf8_is_named(
         cli(capsys, "dataset", "add", "i", str(root), "--home", str(tmp_path / "h")),
         "is not valid UTF-8",
     )
+
+
+# Found by the reader fuzzing (tests/datasets/test_reader_fuzz.py); each was exit 3 with a
+# traceback (or a crash of the registration) before.
+
+
+def _damaged_parquet(path: Path) -> Path:
+    """A Parquet file whose footer reads but whose first page header does not decode."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"x": [0.5] * 100, "label": ["ok", "defect"] * 50}), buffer)
+    data = bytearray(buffer.getvalue())
+    data[4] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _parquet_with_bytes_as_text(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    labels = pa.array([b"ok", b"\x9c\xff"], pa.binary()).view(pa.string())  # never validated
+    pq.write_table(pa.table({"x": [1.0, 2.0], "label": labels}), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "needle"),
+    [
+        ("damaged.parquet", _damaged_parquet, "cannot read table"),
+        ("latin1.parquet", _parquet_with_bytes_as_text, "cannot read table"),
+        ("header.csv", lambda p: p.write_bytes(b"x,lab\xe9l\n1,ok\n") and p, "not UTF-8"),
+        ("twice.csv", lambda p: p.write_text("x,label,label\n1,ok,ok\n") and p, "'label' appears"),
+    ],
+)
+def test_damaged_and_odd_tables_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make: object, needle: str
+) -> None:
+    path = make(tmp_path / name)  # type: ignore[operator]
+    one_line_exit_2(
+        cli(capsys, "dataset", "add", "d", str(path), "--home", str(tmp_path / "home")), needle
+    )
+
+
+def test_a_manifest_path_with_a_nul_character_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"path": ["a\x00.png"], "label": ["ok"]}), tmp_path / "m.parquet")
+    one_line_exit_2(
+        cli(capsys, "dataset", "add", "d", str(tmp_path / "m.parquet"), "--home", str(tmp_path)),
+        "NUL character",
+    )

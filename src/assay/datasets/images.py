@@ -6,18 +6,25 @@ import hashlib
 import io
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from assay.core.prepared import PreparedBatch
 from assay.core.preprocess import image_tensor
 from assay.core.spec import ImageInput
 from assay.datasets import columns as cols
+
+# Pillow warns (UserWarning) about damaged metadata, e.g. "Corrupt EXIF data", while it decodes
+# the pixels fine: one line per image on stderr in the middle of a run says nothing a user can
+# act on. Decoding errors still make the item "not judged" with the reason. (warnings.catch_
+# warnings is not thread-safe before Python 3.14, and images decode on a pool.)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
 
@@ -62,7 +69,10 @@ def decode_image(
             if converted.size != (size[1], size[0]):
                 converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(converted, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:
+        # Pillow's plugins answer damaged files with OSError, ValueError, but also TypeError,
+        # struct.error, IndexError...: whatever a file makes the decoder raise, that file is
+        # what failed, and its item is not judged, with the reason.
         raise ImageError(f"image cannot be decoded ({type(exc).__name__})") from None
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
@@ -145,7 +155,7 @@ def image_properties(path: str | None) -> tuple[float, ...]:
             if max(grey.size) > 256:
                 grey.thumbnail((256, 256))
             g = np.asarray(grey, dtype=np.float64)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+    except Exception:  # any decoder error of a damaged file (see decode_image)
         return nan
     if g.shape[0] < 3 or g.shape[1] < 3:
         return (float(width), float(height), float(g.mean()), float(g.std()), math.nan)

@@ -30,6 +30,8 @@ class ReadOptions:
 
 def inside_root(path: Path, root: Path, where: str, allow_outside: bool) -> Path:
     """``path`` resolved (symlinks followed); InputError when that leaves ``root`` uninvited."""
+    if "\x00" in str(path):
+        raise InputError(f"{where}: a path cannot hold a NUL character")
     resolved = path.resolve()
     if not allow_outside and not resolved.is_relative_to(root):
         raise InputError(

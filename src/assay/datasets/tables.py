@@ -28,9 +28,14 @@ def table_schema(path: Path) -> pa.Schema:
     """The table's columns, reading only the header (CSV) or the footer (Parquet)."""
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            return pq.read_schema(path)
-        with _open_csv(path, {}) as reader:
-            return reader.schema
+            schema = pq.read_schema(path)
+        else:
+            with _open_csv(path, {}) as reader:
+                schema = reader.schema
+        schema.names  # noqa: B018  # decodes every column name: Arrow does not check CSV headers
+        return schema
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read table {path}: a column name is not UTF-8 text") from None
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read table {path}: {_first_line(exc)}") from None
 
@@ -57,15 +62,31 @@ def iter_table(
         if path.suffix.lower() in {".parquet", ".pq"}:
             # pre_buffer=False: pre-buffered ranges are kept until the iterator ends (memory
             # grows with the file); streaming must not.
-            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows)
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows):
+                _check_text(batch)
+                yield batch
             return
         with _open_csv(path, {c: pa.string() for c in string_columns}) as reader:
             yield from reader
     except pa.ArrowInvalid as exc:
-        raise InputError(
-            f"cannot read table {path}: {_first_line(exc)} (a column whose type changes part-way "
-            "through a CSV reads reliably from Parquet)"
-        ) from None
+        hint = (
+            ""
+            if path.suffix.lower() in {".parquet", ".pq"}
+            else " (a column whose type changes part-way through a CSV reads reliably from Parquet)"
+        )
+        raise InputError(f"cannot read table {path}: {_first_line(exc)}{hint}") from None
+    except OSError as exc:  # pyarrow's word for a damaged file (a page that does not decode)
+        raise InputError(f"cannot read table {path}: {_first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read table {path}: text that is not UTF-8") from None
+
+
+def _check_text(batch: pa.RecordBatch) -> None:
+    """Parquet does not check that its strings are UTF-8 (the CSV reader does): a damaged or
+    foreign file must stop here, with its name, not as a decode error deep in a run."""
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column.validate(full=True)  # ArrowInvalid on bytes that are not UTF-8
 
 
 def as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -120,6 +141,9 @@ def check_columns(
     annotations table: ``annotated``) will give the consensus instead.
     """
     names = set(schema.names)
+    if len(names) < len(schema.names):
+        twice = sorted(n for n in names if schema.names.count(n) > 1)
+        raise InputError(f"{path}: column {twice[0]!r} appears more than once in the header")
     clash = names & set(cols.RESERVED)
     if clash:
         raise InputError(f"{path}: column name {sorted(clash)[0]!r} is reserved by Assay")

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 
 def thumbnail_data_uri(path: str | None, size: int = 96) -> str | None:
@@ -28,8 +28,10 @@ def thumbnail_jpeg(path: str | None, size: int = 96) -> bytes | None:
             img.convert("L" if img.mode in ("L", "I;16", "I") else "RGB").save(
                 buf, "JPEG", quality=85
             )
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-        return None  # a 30000 x 30000 "bomb" is refused by Pillow before decoding: no thumbnail
+    except Exception:
+        # A 30000 x 30000 "bomb" is refused by Pillow before decoding, and a damaged file makes
+        # its plugins raise about anything (TypeError, struct.error...): no thumbnail.
+        return None
     return buf.getvalue()
 
 

@@ -162,7 +162,8 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     (job,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", queue.enqueue)
     worker = assay_process(home, "worker")
     try:
-        wait_for(lambda: ws.jobs.get(job.id).status == "running" and running_run(home), "the job")
+        wait_for(lambda: ws.jobs.get(job.id).run_id is not None, "the job's run")
+        first_run = ws.jobs.get(job.id).run_id  # the job points at its run from the start
         time.sleep(0.5)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
@@ -174,8 +175,10 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
         worker.wait(30)
     done = ws.jobs.get(job.id)
     assert (done.status, done.attempts) == ("finished", 2), done.error
-    statuses = sorted(r.status for r in list_runs(ws))
-    assert statuses == ["finished", "interrupted"]
+    # The retry resumed the run the dead worker held: one run, finished, with every item.
+    (run,) = list_runs(ws)
+    assert (run.id, run.status, run.n_items) == (done.run_id, "finished", ROWS)
+    assert run.id == first_run
 
     # A job whose worker died on its last attempt fails with the reason instead.
     (job2,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", lambda _: None)

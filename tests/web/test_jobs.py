@@ -32,9 +32,10 @@ def test_a_running_validation_stops_at_its_next_batch_when_cancelled(
     monkeypatch.setattr(JobStore, "start", start_then_cancel)
     execute_job(ws, job.id)
     done = ws.jobs.get(job.id)
-    assert done.status == "cancelled" and done.run_id is None
+    assert done.status == "cancelled"
     (run,) = ws.catalog.list_runs()
     assert run.status == "cancelled"  # the catalog's run is closed too, never left "running"
+    assert done.run_id == run.id  # the job points at its run from the start
     ws.close()
 
 

@@ -11,18 +11,26 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
 from assay.core.records import Job
 from assay.engines.job import RunCancelledError
-from assay.services.validation import plan_validation, validate
+from assay.services.validation import plan_validation, resume_validation, validate
 from assay.services.workspace import Workspace
 from assay.services.yaml_input import parse_yaml
 from assay.store.catalog import now
+from assay.store.checkpoints import INVOCATION
 from assay.store.files import write_atomically
-from assay.store.leases import Heartbeat, expire_job_leases, renew_jobs, this_holder
+from assay.store.leases import (
+    Heartbeat,
+    expire_job_leases,
+    expire_leases,
+    renew_jobs,
+    this_holder,
+)
 
 FIELDS = {"model", "dataset", "datasets", "baseline", "policy", "slices", "explore"}
 PROGRESS_EVERY_S = 0.5
@@ -144,6 +152,15 @@ def recover_jobs(ws: Workspace, enqueue: Callable[[str], None]) -> tuple[list[Jo
     return requeued, failed
 
 
+def _resumable(ws: Workspace, run_id: str | None) -> bool:
+    """Whether a retried job's run was interrupted and knows what it was asked."""
+    if run_id is None:
+        return False
+    expire_leases(ws.catalog)  # the dead worker's run is interrupted by now
+    run = ws.catalog.get_run(run_id)
+    return run.status == "interrupted" and (Path(run.run_dir) / INVOCATION).exists()
+
+
 def _execute(ws: Workspace, job_id: str) -> None:
     job = ws.jobs.get(job_id)
     req = job.request
@@ -166,19 +183,33 @@ def _execute(ws: Workspace, job_id: str) -> None:
             cancelled = ws.jobs.cancel_requested(job_id)
         return cancelled
 
+    def on_run(run_id: str) -> None:
+        """The job points at its run from the start (the first run of the validation, which a
+        retry resumes); at the end, at the candidate's run."""
+        if ws.jobs.get(job_id).run_id is None:
+            ws.jobs.update(job_id, run_id=run_id)
+
     try:
-        outcome = validate(
-            ws,
-            req["model"],
-            req["dataset"],
-            config=ValidationConfig(explore=bool(req.get("explore", True))),
-            on_start=on_start,
-            on_progress=on_progress,
-            should_cancel=should_cancel,
-            baseline=req.get("baseline"),
-            policy=req.get("policy"),
-            slices=tuple(req.get("slices", [])),
-        )
+        if _resumable(ws, job.run_id):
+            assert job.run_id is not None
+            # A retry after the worker died: the same run continues from its checkpoint.
+            outcome = resume_validation(
+                ws, job.run_id, None, on_start, on_progress, should_cancel, on_run
+            )
+        else:
+            outcome = validate(
+                ws,
+                req["model"],
+                req["dataset"],
+                config=ValidationConfig(explore=bool(req.get("explore", True))),
+                on_start=on_start,
+                on_progress=on_progress,
+                should_cancel=should_cancel,
+                baseline=req.get("baseline"),
+                policy=req.get("policy"),
+                slices=tuple(req.get("slices", [])),
+                on_run=on_run,
+            )
     except RunCancelledError:
         ws.jobs.update(job_id, status="cancelled", finished_at=now(), progress_done=done)
         return

@@ -296,6 +296,7 @@ def _run_models(
     heartbeat: Heartbeat,
     invocation: dict[str, Any],
     resume: Resume | None = None,
+    on_run: Callable[[str], None] = lambda run_id: None,
 ) -> list[ValidationResult]:
     """One engine pass for models that share their input spec; each gets its own finished run.
 
@@ -316,6 +317,7 @@ def _run_models(
             started.append(m)
             assert m.run is not None
             heartbeat.hold(m.run.id)
+            on_run(m.run.id)
         leader = models[0].run_dir
         for m in models:
             write_invocation(
@@ -585,12 +587,14 @@ def validate(
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
     resume: Resume | None = None,
+    on_run: Callable[[str], None] = lambda run_id: None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
     Every input is checked before any run is recorded. The baseline's predictions come from its
     latest finished run on this dataset version when there is one, else from the same pass.
     ``resume`` (see ``resume_validation``) continues an interrupted pass instead of starting it.
+    ``on_run`` is told the id of every run as it starts (or resumes).
     """
     config = config or ValidationConfig()
     plan = plan_validation(ws, model, dataset, baseline, policy, slices)
@@ -648,6 +652,7 @@ def validate(
                 heartbeat,
                 invocation,
                 resume,
+                on_run,
             )
             cand_result, base_result = results
         else:
@@ -663,6 +668,7 @@ def validate(
                     heartbeat,
                     invocation,
                     resume,
+                    on_run,
                 )
             (cand_result,) = _run_models(
                 ws,
@@ -675,6 +681,7 @@ def validate(
                 heartbeat,
                 invocation,
                 resume,
+                on_run,
             )
         base_dir: Path | None = None
         if base is not None:
@@ -719,6 +726,7 @@ def resume_validation(
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda n: None,
     should_cancel: Callable[[], bool] = lambda: False,
+    on_run: Callable[[str], None] = lambda run_id: None,
 ) -> ValidationOutcome:
     """Continue an interrupted validation from its last checkpoint, with what it was first asked
     (model, dataset, baseline, policy, settings, ``out`` unless given). The inputs are checked
@@ -761,6 +769,7 @@ def resume_validation(
         policy=inv.get("policy"),
         slices=tuple(inv.get("slices") or ()),
         resume=Resume([m for m, _ in pending], [r for _, r in pending], checkpoint),
+        on_run=on_run,
     )
 
 

@@ -23,12 +23,15 @@ from assay.cli.output import (
     print_verdict,
     progress_bar,
 )
-from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError, describe_exception, one_line
-from assay.services.workspace import Workspace
 
 if TYPE_CHECKING:
     from assay.services.validation import ValidationOutcome
+    from assay.services.workspace import Workspace
+
+# Nothing heavy is imported at module level (the store pulls in SQLAlchemy and Alembic, a
+# validation numpy, scikit-learn and onnxruntime): `assay --help` and typos answer at once, and
+# each command imports what it uses.
 
 app = typer.Typer(
     name="assay",
@@ -36,6 +39,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: Rich's help panels import Markdown and table code worth ~0.15 s on every
+    # `assay --help`, which a command-line tool in CI pays on each call.
+    rich_markup_mode=None,
 )
 dataset_app = typer.Typer(help="Register and inspect datasets.", no_args_is_help=True)
 model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
@@ -58,8 +64,26 @@ HomeOption = Annotated[
 SUPERVISE_EVERY_S = 5.0
 
 
+_OPENED: list[Workspace] = []
+
+
 def _workspace(home: Path | None) -> Workspace:
-    return Workspace.open(home)
+    """The store of this command; closed when the command ends (``main``), so that no
+    connection outlives it (an unclosed SQLite connection checkpoints its WAL into the file
+    whenever it is collected)."""
+    from assay.services.workspace import Workspace
+
+    ws = Workspace.open(home)
+    _OPENED.append(ws)
+    return ws
+
+
+def _close_workspaces() -> None:
+    while _OPENED:
+        try:
+            _OPENED.pop().close()
+        except Exception:  # closing must never mask the command's own outcome
+            continue
 
 
 @dataset_app.command("add")
@@ -376,6 +400,7 @@ def validate_command(
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
+    from assay.core.config import ValidationConfig
     from assay.services.validation import resume_validation, validate
 
     if resume is not None:
@@ -728,7 +753,10 @@ def main(argv: list[str] | None = None) -> int:
     3 an internal error (one line and the path of a log holding the traceback)."""
     _stop_on_sigterm()
     try:
-        code = app(args=argv, standalone_mode=False)
+        try:
+            code = app(args=argv, standalone_mode=False)
+        finally:
+            _close_workspaces()
     except AssayError as exc:
         message = one_line(str(exc), 1000)  # never a whole expanded value, never two lines
         err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

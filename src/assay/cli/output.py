@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,7 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.core.results import ValidationResult
+if TYPE_CHECKING:
+    from assay.core.results import ValidationResult
 
 console = Console()
 err_console = Console(stderr=True)

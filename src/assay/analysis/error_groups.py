@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import PCA, IncrementalPCA
-from sklearn.metrics import silhouette_score
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import IncrementalPCA
+
+# scikit-learn is imported where it is used: it costs ~2 s to import, and a validation without
+# misclassified items to group (or without exploration) never needs it.
 
 F = npt.NDArray[np.float64]
 MIN_ITEMS = 10
@@ -41,6 +45,8 @@ class Reducer:
         self._pca: IncrementalPCA | None = None
 
     def fit(self, chunks: Iterable[F], dim: int) -> None:
+        from sklearn.decomposition import IncrementalPCA
+
         n_comp = min(COMPONENTS, dim)
         self._pca = IncrementalPCA(n_components=n_comp)
         for chunk in chunks:
@@ -69,6 +75,10 @@ def group(x: F, seed: int = 0) -> Grouping | None:
     n = x.shape[0]
     if n < MIN_ITEMS:
         return None
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import silhouette_score
+
     if x.shape[1] > COMPONENTS:
         x = PCA(COMPONENTS, random_state=seed).fit_transform(x)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,112 @@
+"""Resume in process, with the hostile cases: a model whose scores are not probabilities for some
+items, items whose features are NaN, items without an expert label, a stop part-way (Ctrl-C).
+The unjudged items, their reasons and every metric after the resume equal an uninterrupted run's;
+a crafted checkpoint stops the resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.services.datasets import register_dataset
+from assay.services.models import register_model
+from assay.services.validation import resume_validation, validate
+from assay.services.workspace import Workspace
+from tests.models import passthrough_onnx
+
+ROWS = 5000
+
+
+def _store(tmp: Path, name: str) -> Workspace:
+    rng = np.random.default_rng(1)
+    bad = rng.uniform(size=ROWS)
+    labels = np.where(rng.uniform(size=ROWS) < bad, "bad", "good").astype(object)
+    bad[::7] = -0.5  # the model's scores are not probabilities for these items
+    bad[::13] = np.nan  # these cannot even be given to the model
+    labels[::11] = None  # and these have no expert label
+    table = tmp / f"{name}.parquet"
+    pq.write_table(pa.table({"a": bad, "b": 1 - bad, "label": labels}), table)
+    ws = Workspace.open(tmp / name)
+    register_dataset(ws, "t", table)
+    spec = {
+        "labels": ["bad", "good"],
+        "input": {"kind": "tabular", "columns": ["a", "b"]},
+        "output": {"name": "probabilities"},
+    }
+    register_model(ws, "m", passthrough_onnx(tmp / f"{name}.onnx", 2), spec)
+    return ws
+
+
+CONFIG = ValidationConfig(batch_size=256, checkpoint_every_s=0, profile=False)
+
+
+def _interrupted(ws: Workspace, after_batches: int) -> str:
+    seen = 0
+
+    def stop_part_way(n: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == after_batches:
+            raise KeyboardInterrupt  # what Ctrl-C or SIGTERM does in the CLI
+
+    with pytest.raises(KeyboardInterrupt):
+        validate(ws, "m", "t", config=CONFIG, on_progress=stop_part_way)
+    (run,) = ws.catalog.list_runs()
+    assert run.status == "interrupted"
+    return run.id
+
+
+def test_unjudged_items_and_metrics_after_a_resume_equal_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    ws = _store(tmp_path, "resumed")
+    run_id = _interrupted(ws, after_batches=7)
+    resumed = resume_validation(ws, run_id)
+    whole_ws = _store(tmp_path, "whole")
+    whole = validate(whole_ws, "m", "t", config=CONFIG)
+
+    got, want = resumed.result, whole.result
+    assert resumed.result.run_id == run_id and got.n_items == ROWS
+    assert got.n_failed == want.n_failed > 0
+    assert got.failures == want.failures
+    assert set(got.failures["by_reason"]) == {
+        "model scores are not probabilities (non-finite, negative, or not summing to 1)",
+        "missing value in feature column 'a'",
+        "no expert label",
+    }
+    assert got.confusion_matrix == want.confusion_matrix
+    for name, value in want.metrics.items():
+        assert got.metrics[name].value == value.value, name
+        assert (got.metrics[name].ci_low, got.metrics[name].ci_high) == (
+            value.ci_low,
+            value.ci_high,
+        ), name
+    assert got.verdict is not None and want.verdict is not None
+    assert got.verdict["status"] == want.verdict["status"]
+    a = pq.read_table(resumed.run_dir / "predictions.parquet")
+    b = pq.read_table(whole.run_dir / "predictions.parquet")
+    assert a.num_rows == ROWS and a.equals(b)
+    ws.close()
+    whole_ws.close()
+
+
+def test_a_crafted_checkpoint_stops_the_resume_and_keeps_the_run_interrupted(
+    tmp_path: Path,
+) -> None:
+    ws = _store(tmp_path, "crafted")
+    run_id = _interrupted(ws, after_batches=3)
+    run_dir = Path(ws.catalog.get_run(run_id).run_dir)
+    doc = json.loads((run_dir / "checkpoint.json").read_text())
+    doc["tasks"][0]["states"][0] = {"c": "os:system", "v": {"command": "echo pwned"}}
+    (run_dir / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not a state class of Assay"):
+        resume_validation(ws, run_id)
+    assert ws.catalog.get_run(run_id).status == "interrupted"  # nothing claimed, nothing lost
+    ws.close()

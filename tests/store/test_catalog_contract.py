@@ -219,3 +219,38 @@ def test_a_whole_validation_on_the_backend(url: str, tmp_path: Path) -> None:
     assert run.id == outcome.result.run_id and run.status == "finished" and run.n_items == 40
     assert ws.catalog.find_finished_run(run.model_id, run.dataset_id) == run
     ws.close()
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """Opening an up-to-date catalog skips Alembic, trusting a head read from the migration
+    files: it must be the one Alembic computes."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from assay.store.catalog import MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_catalog_behind_the_newest_migration_is_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    SqlCatalog.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as c:  # as if the catalog had been written by the previous release
+        c.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        for table, column in [
+            ("runs", "holder"),
+            ("runs", "heartbeat_at"),
+            ("jobs", "holder"),
+            ("jobs", "heartbeat_at"),
+            ("jobs", "attempts"),
+        ]:  # what migration 0004 added
+            c.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    engine.dispose()
+    catalog = SqlCatalog.open(url)  # upgrades: 0004 adds the column again
+    with catalog.engine.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        c.execute(text("SELECT holder FROM runs"))
+    catalog.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +57,10 @@ def bright_and_dark(root: Path, n: int = 40) -> Path:
     return root
 
 
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[Web]:
+@contextmanager
+def serving(tmp_path: Path) -> Iterator[Web]:
+    """A web app over a fresh store in ``tmp_path``: tokens of every role, the image dataset
+    ``scans`` and, beside it, the model file and spec (not registered)."""
     home = tmp_path / "home"
     ws = Workspace.open(home)
     tokens = {
@@ -76,3 +79,9 @@ def web(tmp_path: Path) -> Iterator[Web]:
     app = create_app(home, max_upload_mb=1, queue=open_queue(home))
     with TestClient(app) as client:
         yield Web(client, home, tokens, onnx, spec)
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[Web]:
+    with serving(tmp_path) as web:
+        yield web

@@ -13,37 +13,16 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from assay.services.workspace import Workspace
-from assay.web.app import create_app
-from assay.worker.queue import open_queue
-from tests.models import brightness_onnx, write_spec
-from tests.web.conftest import SIZE, Web, bright_and_dark
+from tests.web.conftest import Web, serving
 
 
 @pytest.fixture(scope="module")
 def fuzz_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Web, dict[str, str]]]:
-    from assay.services.datasets import register_dataset
-
-    tmp = tmp_path_factory.mktemp("fuzz")
-    home = tmp / "home"
-    ws = Workspace.open(home)
-    tokens = {r: ws.access.create_token(f"t-{r}", r)[1] for r in ("viewer", "validator", "admin")}
-    register_dataset(ws, "scans", bright_and_dark(tmp / "scans"))
-    ws.close()
-    onnx = brightness_onnx(tmp / "bright.onnx", SIZE)
-    spec = write_spec(
-        tmp / "bright.yaml",
-        labels=["defect", "ok"],
-        input={"kind": "image", "size": list(SIZE), "color": "grayscale"},
-        output={"name": "probabilities"},
-    )
-    app = create_app(home, max_upload_mb=1, queue=open_queue(home))
-    with TestClient(app) as client:
-        web = Web(client, home, tokens, onnx, spec)
+    with serving(tmp_path_factory.mktemp("fuzz")) as web:
+        client, spec, onnx = web.client, web.spec, web.onnx
         auth = web.auth("validator")
         r = client.post(
             "/api/models",

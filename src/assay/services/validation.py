@@ -640,49 +640,32 @@ def validate(
         base = (
             _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
         )
-        if base is not None and base.spec.input == spec.input:
-            results = _run_models(
+
+        def run_pass(
+            models: list[_Model],
+            started: Callable[[int], None] = on_start,
+            progressed: Callable[[int], None] = on_progress,
+        ) -> list[ValidationResult]:
+            return _run_models(
                 ws,
-                [cand, base],
+                models,
                 dv,
                 config,
-                on_start,
-                on_progress,
+                started,
+                progressed,
                 should_cancel,
                 heartbeat,
                 invocation,
                 resume,
                 on_run,
             )
-            cand_result, base_result = results
+
+        if base is not None and base.spec.input == spec.input:
+            cand_result, base_result = run_pass([cand, base])
         else:
             if base is not None:  # different preprocessing: the baseline needs its own pass
-                (base_result,) = _run_models(
-                    ws,
-                    [base],
-                    dv,
-                    config,
-                    lambda n: None,
-                    lambda n: None,
-                    should_cancel,
-                    heartbeat,
-                    invocation,
-                    resume,
-                    on_run,
-                )
-            (cand_result,) = _run_models(
-                ws,
-                [cand],
-                dv,
-                config,
-                on_start,
-                on_progress,
-                should_cancel,
-                heartbeat,
-                invocation,
-                resume,
-                on_run,
-            )
+                (base_result,) = run_pass([base], lambda n: None, lambda n: None)
+            (cand_result,) = run_pass([cand])
         base_dir: Path | None = None
         if base is not None:
             _finish(ws, base_result, base.run_dir)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import pickle
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from jinja2.bccache import Bucket
 
 from assay.core.metric_value import MetricValue
 from assay.core.results import ValidationResult
@@ -62,11 +65,36 @@ def _plotly_js() -> str:
     return str(get_plotlyjs())
 
 
+class _CompiledTemplates(FileSystemBytecodeCache):
+    """Jinja's compiled templates kept between processes (compiling the report's templates
+    costs about 0.45 s per run). In Jinja's own per-user folder, which it creates mode 0700 and
+    refuses when another user owns it; a cache that cannot be read or written is skipped, never
+    a reason for a report to fail."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+            bucket.reset()  # damaged (Jinja reads its checksum with pickle): compile again
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):  # a full disk or a vanished folder: no cache
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> FileSystemBytecodeCache | None:
+    try:
+        return _CompiledTemplates()
+    except (OSError, RuntimeError):  # no safe per-user folder: compile every time
+        return None
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("assay.reports", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["num"] = _num
     env.filters["interval"] = _interval

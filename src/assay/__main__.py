@@ -2,4 +2,5 @@
 
 from assay.cli.main import run
 
-run()
+if __name__ == "__main__":  # not when a spawned process (the sidecar) imports this module
+    run()

@@ -20,6 +20,7 @@ from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
 from assay.core.verdict import Coverage, evaluate_policy
+from assay.services import sidecar
 from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
@@ -149,29 +150,37 @@ def judge(
         # candidate's own errors are searched too, since "where does it fail at all" matters as well.
         manifest = Path(dataset.manifest_path)
         exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
-        own, own_search = search_error_slices(
-            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
-        )
-        if base_dir is not None:
-            error_slices, search = search_error_slices(
-                manifest,
-                cand_dir / "predictions.parquet",
-                base_dir / "predictions.parquet",
-                spec,
-                policy,
-                exclude,
-                config.seed,
-            )
-            search["candidate_error_slices"] = own
-            search["candidate_search"] = own_search
-        else:
-            error_slices, search = own, own_search
-        doubtful = find_doubtful_labels(
+        # Confident learning runs in the sidecar, on the other core, while this process searches
+        # the slices; its result is the same as in-process.
+        doubtful_result = sidecar.submit(
+            find_doubtful_labels,
             cand_dir / "predictions.parquet",
             manifest,
             spec,
             (ledger_dir or cand_dir) / "doubtful_labels.parquet",
         )
+        try:
+            own, own_search = search_error_slices(
+                manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
+            )
+            if base_dir is not None:
+                error_slices, search = search_error_slices(
+                    manifest,
+                    cand_dir / "predictions.parquet",
+                    base_dir / "predictions.parquet",
+                    spec,
+                    policy,
+                    exclude,
+                    config.seed,
+                )
+                search["candidate_error_slices"] = own
+                search["candidate_search"] = own_search
+            else:
+                error_slices, search = own, own_search
+            doubtful = doubtful_result()
+        except BaseException:
+            sidecar.stop()  # nothing waits for its analysis any more
+            raise
         groups = find_error_groups(
             cand_dir / "predictions.parquet",
             manifest,

@@ -37,6 +37,7 @@ from assay.reports.junit import render_junit
 from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
+from assay.services import sidecar
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
 from assay.services.integrity import (
@@ -503,6 +504,7 @@ def _profile(
     """The model's profile, measured after the pass (never beside it, which would skew both)."""
     if not config.profile:
         return None
+    sidecar.wait_until_warm()  # its imports would take CPU from the measurement
     try:
         return profile_model(model, config.batch_size_for(dv.kind), config.profile_seconds)
     except (AssayError, OSError, subprocess.SubprocessError) as exc:
@@ -625,6 +627,8 @@ def validate(
         "config": config.to_dict(),
         "out": None if out is None else str(out),
     }
+    if config.explore:
+        sidecar.warm()  # its imports (cleanlab, scikit-learn) run while the model does
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()

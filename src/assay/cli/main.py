@@ -351,7 +351,10 @@ def validate_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Items per batch (default 64 images / 8192 rows).")
+        int | None,
+        typer.Option(
+            help="Items per batch (default 64 images; 8,192-65,536 table rows, 8 MiB of input)."
+        ),
     ] = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of intervals.")] = 0.95,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,

@@ -224,9 +224,13 @@ class LocalEngine:
         item_ids = prepared.item_ids
 
         def write() -> None:
+            t0 = time.perf_counter()
             job.sink.write(ids, labels, y_pred_all, scores, errors)
             if embeddings is not None:
                 embeddings.write(wrong + offset, [item_ids[i] for i in wrong], wrong_vectors)
+            # On the writer thread, beside the next batch's inference: a cost in CPU, not in
+            # wall time unless the pass waits for it (write_wait_s).
+            timings["write_s"] = timings.get("write_s", 0.0) + time.perf_counter() - t0
 
         return states, write
 

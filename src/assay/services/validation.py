@@ -506,7 +506,9 @@ def _profile(
         return None
     sidecar.wait_until_warm()  # its imports would take CPU from the measurement
     try:
-        return profile_model(model, config.batch_size_for(dv.kind), config.profile_seconds)
+        spec = parse_model_spec(model.spec)
+        batch = config.batch_size_for(dv.kind, _item_bytes(spec))  # the pass's batch size
+        return profile_model(model, batch, config.profile_seconds)
     except (AssayError, OSError, subprocess.SubprocessError) as exc:
         # A profile that cannot be taken is reported, and checks on it cannot pass; the
         # validation itself stands.

@@ -14,7 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assay.core.accumulators import Accumulator, classification_accumulators
-from assay.core.accumulators.ranking import ScoreHistogramAccumulator
+from assay.core.accumulators.ranking import (
+    MAX_PIECES,
+    ScoreHistogramAccumulator,
+    ScoreHistogramState,
+)
 from assay.core.batch import ScoredBatch, make_batch
 from assay.core.intervals import IntervalConfig
 
@@ -133,8 +137,19 @@ def test_exact_score_histogram_compacts_to_the_same_runs_for_any_split() -> None
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(a.pos, b.pos)
         np.testing.assert_array_equal(a.neg, b.neg)
-    # The run stack stays logarithmic in the number of updates.
-    assert max(len(r) for r in state.runs) <= 8
+    # Scores are kept as they came, in a bounded number of pieces.
+    assert 1 <= max(len(p) for p in state.raw_pos + state.raw_neg) <= MAX_PIECES
+    many = acc.empty()
+    for i in range(3 * MAX_PIECES):
+        many = acc.update(many, make_batch(y[i : i + 1], s[i : i + 1]))
+    assert max(len(p) for p in many.raw_pos + many.raw_neg) <= MAX_PIECES
+    assert sum(p.size for p in many.raw_pos[0] + many.raw_neg[0]) == 3 * MAX_PIECES
+
+
+def test_exact_mode_refuses_a_state_without_its_score_lists() -> None:
+    acc = ScoreHistogramAccumulator(LABELS, CONFIG)
+    with pytest.raises(ValueError, match="one score list per class"):
+        acc.finalize(ScoreHistogramState(((), (), ())))
 
 
 @pytest.mark.parametrize("mode", ["exact", "binned"])

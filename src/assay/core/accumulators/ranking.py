@@ -3,9 +3,13 @@
 For each class the state counts, per score value, how many items of that class (positives) and of
 the other classes (negatives) received it. Two modes:
 
-- ``exact``: one bin per distinct score. Results equal scikit-learn's to rounding. To keep updates
-  cheap on long streams, a state is a short list of sorted runs that are merged like a binary
-  counter (O(n log n) in all); ``compact`` folds them into one run.
+- ``exact``: results equal scikit-learn's to rounding. The state keeps each class's positive and
+  negative scores as they come (a copy per batch, no sort: merging two states joins their lists);
+  ``finalize`` sorts each side once and counts with ``searchsorted``, the pass a performance
+  engineer would write by hand. The run behind the curves, the operating-point sweep and the
+  bootstrap has one bin per distinct score up to ``FULL_RUN_ITEMS`` items; beyond, its bins start at
+  about 65,536 actual scores spread evenly in rank, with exact counts (the curves and sweeps are
+  thinned to a few thousand points anyway), while ROC-AUC and average precision stay exact.
 - ``binned``: a fixed grid of ``n_bins`` equal-width bins on [0, 1]; constant-size state, scores
   within one bin count as ties.
 
@@ -40,53 +44,48 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Run:
-    """A histogram over sorted distinct score values; ``level`` counts merges (see ``_push``)."""
+    """A histogram over sorted distinct score values: how many positives and negatives each."""
 
     values: F
     pos: I64
     neg: I64
-    level: int = 0
 
     @property
     def size(self) -> int:
         return int(self.values.size)
 
 
-def _dedupe(values: F, pos: I64, neg: I64, level: int) -> Run:
+def _dedupe(values: F, pos: I64, neg: I64) -> Run:
     """Sum the counts of equal neighbouring values (``values`` sorted)."""
     if values.size == 0:
-        return Run(values, pos, neg, level)
+        return Run(values, pos, neg)
     last = np.flatnonzero(np.concatenate([values[1:] != values[:-1], [True]]))
     if last.size == values.size:
-        return Run(values, pos, neg, level)
+        return Run(values, pos, neg)
     # Differences of cumulative sums: much faster than np.add.reduceat on long arrays.
     cp, cn = np.cumsum(pos)[last], np.cumsum(neg)[last]
-    return Run(values[last], np.diff(cp, prepend=0), np.diff(cn, prepend=0), level)
+    return Run(values[last], np.diff(cp, prepend=0), np.diff(cn, prepend=0))
 
 
-def _run_from(values: F, pos: I64, neg: I64, level: int = 0) -> Run:
-    """Sort and merge equal values (inputs need not be sorted or distinct)."""
-    order = np.argsort(values, kind="stable")
-    return _dedupe(values[order], pos[order].astype(np.int64), neg[order].astype(np.int64), level)
-
-
-def _merge_runs(runs: list[Run], level: int) -> Run:
+def _merge_runs(runs: list[Run]) -> Run:
+    """One run of several (each sorted and distinct)."""
     runs = [r for r in runs if r.size]
     if not runs:
-        return Run(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), level)
+        return Run(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
     if len(runs) == 1:
-        return Run(runs[0].values, runs[0].pos, runs[0].neg, level)
-    return _run_from(
-        np.concatenate([r.values for r in runs]),
-        np.concatenate([r.pos for r in runs]),
-        np.concatenate([r.neg for r in runs]),
-        level,
-    )
+        return runs[0]
+    values = np.concatenate([r.values for r in runs])
+    order = np.argsort(values, kind="stable")  # a timsort: sorted stretches merge in linear time
+    pos = np.concatenate([r.pos for r in runs])[order]
+    neg = np.concatenate([r.neg for r in runs])[order]
+    return _dedupe(values[order], pos, neg)
 
 
 @dataclass(frozen=True)
 class ScoreHistogramState:
-    """Per class, a list of runs (exact mode) or one fixed-grid run (binned mode).
+    """Binned mode: per class, one run over the grid. Exact mode: per class, the scores of the
+    items that have the class (``raw_pos``) and of those that do not (``raw_neg``), unsorted, in
+    the pieces they came in (at most MAX_PIECES: beyond, they are joined into one).
 
     Binned mode also holds ``pending``: cell codes (class, bin, positive) of recent batches not yet
     counted into the grid. Counting a batch into a fresh copy of the grid costs O(bins) whatever
@@ -97,28 +96,85 @@ class ScoreHistogramState:
     runs: tuple[tuple[Run, ...], ...] = field(default_factory=tuple)
     pending: tuple[npt.NDArray[np.integer[Any]], ...] = ()
     n_pending: int = 0
+    raw_pos: tuple[tuple[F, ...], ...] = ()
+    raw_neg: tuple[tuple[F, ...], ...] = ()
 
 
-FAN_IN = 16
+MAX_PIECES = 256
+# Up to this many items a class's exact run has one bin per distinct score; beyond, RUN_BINS bins
+# that start at actual scores evenly spread in rank (exact counts, coarser curves).
+FULL_RUN_ITEMS = 1 << 20
+RUN_BINS = 1 << 16
 
 
-def _push(runs: tuple[Run, ...], new: Run) -> tuple[Run, ...]:
-    """Append a run; every ``FAN_IN`` runs of one level merge into one run of the next level.
+def _joined(pieces: tuple[F, ...], *more: F) -> tuple[F, ...]:
+    """``pieces`` and ``more``; joined into one array when they grow past MAX_PIECES, so that
+    a long stream of small batches does not hold thousands of arrays."""
+    out = (*pieces, *more)
+    return (np.concatenate(out),) if len(out) > MAX_PIECES else out
 
-    Each score is therefore re-sorted only log_16(batches) times (twice for 4,000 batches), and a
-    stream of B batches holds at most 15 runs per level.
-    """
-    stack = [*runs, new]
-    while len(stack) >= FAN_IN and len({r.level for r in stack[-FAN_IN:]}) == 1:
-        level = stack[-1].level + 1
-        merged = _merge_runs(stack[-FAN_IN:], level)
-        stack = [*stack[:-FAN_IN], merged]
-    return tuple(stack)
+
+def _sorted(pieces: tuple[F, ...]) -> F:
+    if not pieces:
+        return np.empty(0)
+    return np.sort(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One class's finished ranking: its run, ROC-AUC and average precision."""
+
+    run: Run
+    roc_auc: float
+    average_precision: float
+
+
+def _distinct_counts(values: F) -> tuple[F, I64]:
+    """Distinct values of a sorted array and how often each occurs."""
+    if values.size == 0:
+        return values, np.empty(0, np.int64)
+    first = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    return values[first], np.diff(first, append=values.size)
+
+
+def _ranked_exactly(pos: F, neg: F) -> Ranked:
+    """ROC-AUC (ties count half) and average precision (scikit-learn's step-wise definition)
+    from the sorted scores of the positives and of the negatives."""
+    n_pos, n_neg = pos.size, neg.size
+    below = np.searchsorted(neg, pos, "left")
+    ties = np.searchsorted(neg, pos, "right") - below
+    auc = float((below.sum() + 0.5 * ties.sum()) / (n_pos * n_neg)) if n_pos and n_neg else np.nan
+    # One step per distinct positive score u, from the top: recall rises by count(u) / P, at
+    # precision TP(u) / (TP(u) + FP(u)), TP and FP counting the items scoring at least u.
+    values, counts = _distinct_counts(pos)
+    tp = n_pos - np.searchsorted(pos, values, "left")
+    fp = n_neg - np.searchsorted(neg, values, "left")
+    ap = float((counts / n_pos * tp / (tp + fp)).sum()) if n_pos else np.nan
+    return Ranked(_run_of(pos, neg), auc, ap)
+
+
+def _run_of(pos: F, neg: F) -> Run:
+    """The run behind curves, sweeps and the bootstrap: every distinct score up to
+    FULL_RUN_ITEMS items, else RUN_BINS bins starting at scores taken evenly in rank."""
+    if pos.size + neg.size <= FULL_RUN_ITEMS:
+        pv, pc = _distinct_counts(pos)
+        nv, nc = _distinct_counts(neg)
+        return _merge_runs([Run(pv, pc, np.zeros_like(pc)), Run(nv, np.zeros_like(nc), nc)])
+    step = max(1, (pos.size + neg.size) // RUN_BINS)
+    starts = np.unique(np.concatenate([pos[::step], neg[::step], pos[:1], neg[:1]]))
+    # Items in [starts[i], starts[i + 1]): every item falls in one bin, the lowest in the first.
+    edges_p = np.searchsorted(pos, starts, "left")
+    edges_n = np.searchsorted(neg, starts, "left")
+    return Run(
+        starts,
+        np.diff(edges_p, append=pos.size).astype(np.int64),
+        np.diff(edges_n, append=neg.size).astype(np.int64),
+    )
 
 
 def compact_run(runs: tuple[Run, ...]) -> Run:
     """All runs of one class folded into one."""
-    return _merge_runs(list(runs), 0)
+    return _merge_runs(list(runs))
 
 
 def roc_auc_from(pos: I64 | F, neg: I64 | F) -> F:
@@ -210,18 +266,24 @@ class ScoreHistogramAccumulator:
         if self.mode == "binned":
             zeros = np.zeros(self.n_bins, np.int64)
             return ScoreHistogramState(tuple((Run(self._grid(), zeros, zeros),) for _ in range(k)))
-        return ScoreHistogramState(tuple(() for _ in range(k)))
+        return ScoreHistogramState(
+            tuple(() for _ in range(k)), raw_pos=((),) * k, raw_neg=((),) * k
+        )
 
     def update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
         if batch.n_items == 0:
             return state
         if self.mode == "binned":
             return self._binned_update(state, batch)
-        runs: list[tuple[Run, ...]] = []
-        for k, class_runs in enumerate(state.runs):
-            is_pos = (batch.y_true == k).astype(np.int64)
-            runs.append(_push(class_runs, _run_from(batch.scores[:, k], is_pos, 1 - is_pos)))
-        return ScoreHistogramState(tuple(runs))
+        if len(state.raw_pos) != len(self.labels):
+            raise ValueError("the exact ROC/PR state does not hold one score list per class")
+        new_pos, new_neg = [], []
+        for c in range(len(self.labels)):
+            is_pos = batch.y_true == c
+            column = batch.scores[:, c]
+            new_pos.append(_joined(state.raw_pos[c], column[is_pos]))  # fancy indexing: copies
+            new_neg.append(_joined(state.raw_neg[c], column[~is_pos]))
+        return ScoreHistogramState(state.runs, raw_pos=tuple(new_pos), raw_neg=tuple(new_neg))
 
     def _binned_update(self, state: ScoreHistogramState, batch: ScoredBatch) -> ScoreHistogramState:
         k = len(self.labels)
@@ -255,19 +317,38 @@ class ScoreHistogramAccumulator:
                     for (ra,), (rb,) in zip(a.runs, b.runs, strict=True)
                 )
             )
-        merged = []
-        for ra, rb in zip(a.runs, b.runs, strict=True):
-            out = ra
-            for r in rb:
-                out = _push(out, r)
-            merged.append(out)
-        return ScoreHistogramState(tuple(merged))
+        return ScoreHistogramState(
+            a.runs,
+            raw_pos=tuple(_joined(x, *y) for x, y in zip(a.raw_pos, b.raw_pos, strict=True)),
+            raw_neg=tuple(_joined(x, *y) for x, y in zip(a.raw_neg, b.raw_neg, strict=True)),
+        )
+
+    def _ranked(self, state: ScoreHistogramState) -> list[Ranked]:
+        """Per class: the run, and ROC-AUC and average precision (exact in exact mode)."""
+        if self.mode == "binned":
+            return [
+                Ranked(
+                    r,
+                    float(roc_auc_from(r.pos, r.neg)),
+                    float(average_precision_from(r.pos, r.neg)),
+                )
+                for r in self.compact(state)
+            ]
+        if len(state.raw_pos) != len(self.labels) or len(state.raw_neg) != len(self.labels):
+            # A state of another shape (another Assay's checkpoint): never a silent wrong AUC.
+            raise ValueError("the exact ROC/PR state does not hold one score list per class")
+        return [
+            _ranked_exactly(_sorted(p), _sorted(n))
+            for p, n in zip(state.raw_pos, state.raw_neg, strict=True)
+        ]
 
     def compact(self, state: ScoreHistogramState) -> tuple[Run, ...]:
         """One run per class; equal for any split of the same items into shards."""
-        return tuple(compact_run(r) for r in self._flush(state).runs)
+        if self.mode == "binned":
+            return tuple(compact_run(r) for r in self._flush(state).runs)
+        return tuple(r.run for r in self._ranked(state))
 
-    def _replicates(self, run: Run, salt: str) -> tuple[F, F]:
+    def _replicates(self, ranked: Ranked, salt: str) -> tuple[F, F]:
         """Bootstrap replicates of ROC-AUC and AP, centred on the estimate of the full histogram.
 
         The draws resample the coarsened histogram, whose own AUC and AP differ from the full
@@ -275,14 +356,14 @@ class ScoreHistogramAccumulator:
         replicate is therefore shifted by (full estimate - coarsened estimate): the spread comes
         from the resamples, the centre from the same computation as the point estimate.
         """
-        pos, neg = _coarsen(run, self.bootstrap_groups)
+        pos, neg = _coarsen(ranked.run, self.bootstrap_groups)
         if pos.size == 0:
             nan = np.full(self.intervals.n_resamples, np.nan)
             return nan, nan
         cells = np.stack([pos, neg])
         draws = draw_multinomial(cells, self.intervals, salt).reshape(-1, 2, pos.size)
-        auc_shift = roc_auc_from(run.pos, run.neg) - roc_auc_from(pos, neg)
-        ap_shift = average_precision_from(run.pos, run.neg) - average_precision_from(pos, neg)
+        auc_shift = ranked.roc_auc - roc_auc_from(pos, neg)
+        ap_shift = ranked.average_precision - average_precision_from(pos, neg)
         return (
             np.clip(roc_auc_from(draws[:, 0], draws[:, 1]) + auc_shift, 0.0, 1.0),
             np.clip(average_precision_from(draws[:, 0], draws[:, 1]) + ap_shift, 0.0, 1.0),
@@ -314,13 +395,13 @@ class ScoreHistogramAccumulator:
     def finalize(self, state: ScoreHistogramState) -> Finalized:
         conf = self.intervals.confidence
         out = Finalized()
-        runs = self.compact(state)
+        ranked = self._ranked(state)
+        runs = tuple(r.run for r in ranked)
         aucs, aps, auc_reps, ap_reps = [], [], [], []
         curves: dict[str, dict[str, dict[str, list[float]]]] = {}
-        for k, (label, run) in enumerate(zip(self.labels, runs, strict=True)):
-            auc = float(roc_auc_from(run.pos, run.neg))
-            ap = float(average_precision_from(run.pos, run.neg))
-            auc_rep, ap_rep = self._replicates(run, f"{self.name}:{k}")
+        for k, (label, r) in enumerate(zip(self.labels, ranked, strict=True)):
+            run, auc, ap = r.run, r.roc_auc, r.average_precision
+            auc_rep, ap_rep = self._replicates(r, f"{self.name}:{k}")
             aucs.append(auc)
             aps.append(ap)
             auc_reps.append(auc_rep)

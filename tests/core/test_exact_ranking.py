@@ -1,0 +1,70 @@
+"""Exact ROC-AUC and average precision on large inputs: scikit-learn's values, and a run behind
+the curves whose bins start at actual scores with exact counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from assay.core.accumulators import ranking
+from assay.core.accumulators.ranking import ScoreHistogramAccumulator
+from assay.core.batch import make_batch
+from assay.core.intervals import IntervalConfig
+
+LABELS = ("a", "b", "c")
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_exact_values_equal_scikit_learn_with_a_full_or_a_coarse_run(
+    coarse: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if coarse:  # what a run of more than a million items does, on 30,000
+        monkeypatch.setattr(ranking, "FULL_RUN_ITEMS", 1000)
+        monkeypatch.setattr(ranking, "RUN_BINS", 64)
+    rng = np.random.default_rng(5)
+    n = 30_000
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), y] += 1.0
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    p[: n // 3] = p[: n // 3].round(2)  # ties, many of them
+    p /= p.sum(axis=1, keepdims=True)
+    acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=200))
+    state = acc.empty()
+    for chunk in np.array_split(np.arange(n), 7):
+        state = acc.update(state, make_batch(y[chunk], p[chunk]))
+    out = acc.finalize(state)
+    runs = acc.compact(state)
+    for c, label in enumerate(LABELS):
+        truth = y == c
+        assert out.per_class[label]["roc_auc"].value == pytest.approx(
+            roc_auc_score(truth, p[:, c]), abs=1e-12
+        )
+        assert out.per_class[label]["pr_auc"].value == pytest.approx(
+            average_precision_score(truth, p[:, c]), abs=1e-12
+        )
+        run = runs[c]
+        assert np.all(np.diff(run.values) > 0)
+        assert (run.size <= 2 * 64 + 2) if coarse else (run.size == np.unique(p[:, c]).size)
+        # Every bin starts at an actual score, and the counts at and above it are exact.
+        assert np.isin(run.values, p[:, c]).all()
+        above_pos = np.cumsum(run.pos[::-1])[::-1]
+        above_neg = np.cumsum(run.neg[::-1])[::-1]
+        for i in range(0, run.size, max(1, run.size // 50)):
+            v = run.values[i]
+            assert above_pos[i] == np.sum(truth & (p[:, c] >= v))
+            assert above_neg[i] == np.sum(~truth & (p[:, c] >= v))
+        # The interval still contains the estimate.
+        m = out.per_class[label]["roc_auc"]
+        assert m.ci_low is not None and m.ci_high is not None and m.value is not None
+        assert m.ci_low <= m.value <= m.ci_high
+
+
+def test_a_class_without_positives_has_no_auc() -> None:
+    acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=200))
+    y = np.zeros(50, int)
+    p = np.tile([0.6, 0.3, 0.1], (50, 1))
+    out = acc.finalize(acc.update(acc.empty(), make_batch(y, p)))
+    assert out.per_class["b"]["roc_auc"].value is None
+    assert out.per_class["a"]["roc_auc"].value is None  # every item is an "a": no negatives

@@ -120,3 +120,17 @@ def test_skops_classes_must_match_the_spec_labels(skops_path: Path) -> None:
         match=r"model classes \['defect', 'ok'\] differ from the spec's labels \['ok', 'defect'\]",
     ):
         load_model(skops_path, spec(labels=["ok", "defect"]))
+
+
+def test_a_model_loaded_for_a_pass_does_not_busy_wait_and_predicts_the_same(
+    onnx_path: Path, fitted: tuple[Any, np.ndarray]
+) -> None:
+    x = fitted[1][:64].astype(np.float32)
+    measured = load_model(onnx_path, spec())  # the profile: the runtime's defaults
+    shared = load_model(onnx_path, spec(), spin=False)  # a validation's pass
+    entry = "session.intra_op.allow_spinning"
+    assert shared.session.get_session_options().get_session_config_entry(entry) == "0"  # type: ignore[attr-defined]
+    # The runtime's default: the entry is absent (onnxruntime spins).
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        measured.session.get_session_options().get_session_config_entry(entry)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(shared.predict(x), measured.predict(x))

@@ -22,14 +22,21 @@ def runtime_kind(path: Path) -> str:
 
 
 def load_model(
-    path: Path, spec: ModelSpec, kind: str | None = None, threads: int | None = None
+    path: Path,
+    spec: ModelSpec,
+    kind: str | None = None,
+    threads: int | None = None,
+    spin: bool = True,
 ) -> LoadedModel:
-    """Load and check a model file against its spec; raises InputError naming any mismatch."""
+    """Load and check a model file against its spec; raises InputError naming any mismatch.
+
+    ``spin`` False: the runtime's threads sleep rather than busy-wait between calls (ONNX), for
+    a model that shares the cores with other work."""
     kind = kind or runtime_kind(path)
     if kind == "onnx":
         from assay.runtimes.onnx import OnnxRuntime
 
-        return OnnxRuntime.load(path, spec, threads=threads)
+        return OnnxRuntime.load(path, spec, threads=threads, spin=spin)
     if kind == "sklearn":
         from assay.runtimes.sklearn import SklearnRuntime
 

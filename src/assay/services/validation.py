@@ -144,8 +144,9 @@ def _start(
     """Load the model and open its run: a new one, or ``resume_run`` taken back from
     ``interrupted`` (its sinks then reopen at the checkpoint's parts)."""
     t0 = time.perf_counter()
+    # The pass reads, scores and writes on other threads beside the model: no busy-waiting.
     m.runtime = load_model(
-        Path(m.version.file_path), m.spec, m.version.runtime, threads=config.threads
+        Path(m.version.file_path), m.spec, m.version.runtime, threads=config.threads, spin=False
     )
     m.load_s = time.perf_counter() - t0
     if resume_run is not None:

@@ -1,9 +1,9 @@
 """Peak memory of ``assay validate`` on a table as its row count grows (goal: flat).
 
 For each row count, a Parquet table (4 features, a label, 2 metadata columns) is registered, and
-``assay validate`` runs in a process of its own; its peak resident memory is read from the
-kernel (``ru_maxrss`` of the waited-for child, through a small wrapper process so that nothing
-else is counted). With ``--no-explore`` the pass streams in bounded memory; the exploratory
+``assay validate`` runs in a process of its own; the resident memory of that process and its
+children together (the sidecar that runs confident learning) is sampled every 100 ms, and the
+peak printed. With ``--no-explore`` the pass streams in bounded memory; the exploratory
 analyses (error-slice search, doubtful labels) hold one small code per item and per column, so
 their memory grows with the rows, which this prints as well. The ratio printed is peak(smallest)
 / peak(row count): 1.0 is flat.
@@ -17,18 +17,13 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-WRAPPER = (
-    "import resource, subprocess, sys; "
-    "code = subprocess.run(sys.argv[1:]).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
-)
+from measure import run_measured
 
 
 def table(path: Path, n: int) -> None:
@@ -77,15 +72,9 @@ def model(path: Path) -> Path:
 
 
 def peak_mb(args: list[str]) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, sys.executable, "-m", "assay", *args],
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode not in (0, 1):
-        raise SystemExit(out.stdout[-2000:] + out.stderr[-2000:])
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0, time.perf_counter() - t0
+    """Peak memory (MiB) of ``assay`` and its children together, and the wall time."""
+    secs, mb = run_measured([sys.executable, "-m", "assay", *args])
+    return mb, secs
 
 
 def main() -> None:

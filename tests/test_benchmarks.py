@@ -37,3 +37,25 @@ def test_startup_script_measures_every_command() -> None:
     out = run("startup.py", "--repeats", "1")
     for name in ("assay --help", "assay validate, defaults", "--no-profile --no-explore"):
         assert name in out
+
+
+def test_throughput_script_compares_every_mode_with_the_bare_loop() -> None:
+    out = run("throughput.py", "--rows", "20000", "--repeats", "1", "--skip-images")
+    assert "RandomForest" in out and "MLP 64x64" in out
+    measured = re.findall(
+        r"assay validate (defaults|--no-explore(?: --no-profile)?)\s+(\S+)\s+(\S+)\s+(\S+)", out
+    )
+    assert len(measured) == 6  # three modes, two models
+    for _, seconds, peak_mib, ratio in measured:
+        assert float(seconds) > 0 and float(peak_mib) > 50 and 0 < float(ratio) < 5
+
+
+def test_memory_script_counts_the_sidecar_too() -> None:
+    out = run("memory.py", "--rows", "20000", "40000")
+    peaks = {
+        (int(n.replace(",", "")), mode): float(mb)
+        for n, mode, mb in re.findall(r"([\d,]+) rows\s+(\S+)\s+peak\s+(\d+) MiB", out)
+    }
+    assert len(peaks) == 4
+    # With exploration, the sidecar's imports (scikit-learn, cleanlab) are counted as well.
+    assert peaks[(20000, "default")] > peaks[(20000, "--no-explore")] + 100

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assay.core.slice_search import CodedColumn, find_error_slices, g_test, quantile_codes
 
@@ -97,3 +99,36 @@ def test_hypergeometric_tail_equals_scipy() -> None:
             abs(hypergeometric_sf(k, population, successes, draws) - expected)
             <= 1e-9 * max(1.0, expected) + 1e-300
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e6, 1e6, allow_nan=False),
+            st.sampled_from([0.0, 1.0, 2.0, float("nan"), float("inf"), -float("inf")]),
+        ),
+        min_size=1,
+        max_size=200,
+    ),
+    n_bins=st.integers(1, 12),
+)
+def test_quantile_codes_equal_a_binary_search_over_the_edges(
+    values: list[float], n_bins: int
+) -> None:
+    """The comparison-based binning gives each value the bin a binary search gives (the
+    implementation it replaced), with ties, infinities, missing values and constant columns."""
+    v = np.array(values)
+    codes, labels = quantile_codes(v, n_bins)
+    present = np.isfinite(v)
+    assert (codes[~present] == -1).all()
+    if not present.any():
+        assert labels == ()
+        return
+    edges = np.unique(np.quantile(v[present], np.linspace(0, 1, n_bins + 1)))
+    if edges.size == 1:
+        assert (codes[present] == 0).all()
+        return
+    expected = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, edges.size - 2)
+    np.testing.assert_array_equal(codes[present], expected[present])
+    assert len(labels) == edges.size - 1

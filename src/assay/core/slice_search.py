@@ -415,16 +415,23 @@ def quantile_codes(
     values: F, n_bins: int = 5, fmt: Callable[[float], str] = lambda v: f"{v:.4g}"
 ) -> tuple[Codes, tuple[str, ...]]:
     """Codes of quantile bins of a numeric column (nan: -1) and their labels ``[lo, hi)``."""
-    finite = values[np.isfinite(values)]
+    present = np.isfinite(values)
+    complete = bool(present.all())
+    finite = values if complete else values[present]
     codes = np.full(values.size, -1, dtype=code_dtype(n_bins))
     if finite.size == 0:
         return codes, ()
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)))
     if edges.size == 1:
-        codes[np.isfinite(values)] = 0
+        codes[present] = 0
         return codes, (fmt(edges[0]),)
-    idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    codes[np.isfinite(values)] = idx[np.isfinite(values)]
+    # A value's bin is the number of inner edges at or below it: one comparison per edge is
+    # several times faster than a binary search over a handful of edges.
+    codes[:] = 0
+    for edge in edges[1:-1]:
+        codes += values >= edge
+    if not complete:
+        codes[~present] = -1
     labels = tuple(
         f"[{fmt(edges[i])}, {fmt(edges[i + 1])}{']' if i == edges.size - 2 else ')'}"
         for i in range(edges.size - 1)

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from assay.core.spec import parse_model_spec
@@ -131,3 +132,26 @@ def test_doubtful_labels_from_the_sidecar_equal_in_process(
 
 def test_the_pool_type_is_a_process_pool() -> None:
     assert sidecar.ProcessPoolExecutor is ProcessPoolExecutor
+
+
+def test_error_groups_from_the_sidecar_equal_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay import api
+    from tests.services.test_error_groups import planted, rule_model
+
+    csv, _ = planted(tmp_path)
+    onnx, spec = rule_model(tmp_path)
+    home = tmp_path / "home"
+    api.add_dataset("parts", csv, home=home)
+    api.add_model("m", onnx, spec=spec, home=home)
+    beside = api.validate(model="m", dataset="parts", out=tmp_path / "a", home=home)
+    monkeypatch.setattr(sidecar, "ProcessPoolExecutor", refuse)
+    sidecar.stop()
+    here = api.validate(model="m", dataset="parts", out=tmp_path / "b", home=home)
+    assert beside.result.error_groups is not None and beside.result.error_groups["groups"]
+    assert json.dumps(beside.result.error_groups, sort_keys=True) == json.dumps(
+        here.result.error_groups, sort_keys=True
+    )
+    first = pq.read_table(tmp_path / "a" / "error_groups.parquet")
+    assert first.equals(pq.read_table(tmp_path / "b" / "error_groups.parquet"))

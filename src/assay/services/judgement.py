@@ -150,14 +150,24 @@ def judge(
         # candidate's own errors are searched too, since "where does it fail at all" matters as well.
         manifest = Path(dataset.manifest_path)
         exclude = tuple(v for v in (dataset.options.get("label_column"),) if v)
-        # Confident learning runs in the sidecar, on the other core, while this process searches
-        # the slices; its result is the same as in-process.
+        # Confident learning and the grouping of errors (both on scikit-learn) run in the
+        # sidecar, on the other core, while this process searches the slices; their results are
+        # the same as in-process.
         doubtful_result = sidecar.submit(
             find_doubtful_labels,
             cand_dir / "predictions.parquet",
             manifest,
             spec,
             (ledger_dir or cand_dir) / "doubtful_labels.parquet",
+        )
+        groups_result = sidecar.submit(
+            find_error_groups,
+            cand_dir / "predictions.parquet",
+            manifest,
+            spec,
+            cand_dir / "error_embeddings.parquet",
+            (ledger_dir or cand_dir) / "error_groups.parquet",
+            config.seed,
         )
         try:
             own, own_search = search_error_slices(
@@ -178,17 +188,10 @@ def judge(
             else:
                 error_slices, search = own, own_search
             doubtful = doubtful_result()
+            groups = groups_result()
         except BaseException:
-            sidecar.stop()  # nothing waits for its analysis any more
+            sidecar.stop()  # nothing waits for its analyses any more
             raise
-        groups = find_error_groups(
-            cand_dir / "predictions.parquet",
-            manifest,
-            spec,
-            cand_dir / "error_embeddings.parquet",
-            (ledger_dir or cand_dir) / "error_groups.parquet",
-            config.seed,
-        )
     agreement = analyse_agreement(
         Path(dataset.manifest_path),
         cand_dir / "predictions.parquet",

@@ -1,9 +1,9 @@
-"""The sidecar: one spawned Python process that runs an analysis beside the main process.
+"""The sidecar: one spawned Python process that runs analyses beside the main process.
 
-Confident learning (cleanlab) costs about 2 s of imports (scikit-learn, scipy) before it
-judges a single label, and as long as the error-slice search on a large table. In a process of its
-own, the imports happen while the model runs, and the analysis runs on the second core while the
-main process searches slices. One sidecar per process is started on first use and reused (a test
+Confident learning (cleanlab) and the grouping of misclassified items (k-means) cost about 2 s
+of imports (scikit-learn, scipy) before they start, and confident learning as long as the
+error-slice search on a large table. In a process of their own, the imports happen while the
+model runs, and the analyses run on the second core while the main process searches slices. One sidecar per process is started on first use and reused (a test
 session, a web worker, a notebook), so the imports are paid once.
 
 What runs there is an ordinary function of the services, called with plain arguments (paths and
@@ -29,7 +29,14 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # Imported by the sidecar as soon as it starts: what its analyses need.
-WARM_MODULES = ("assay.services.doubtful_labels", "cleanlab.filter")
+WARM_MODULES = (
+    "assay.services.doubtful_labels",
+    "assay.services.error_groups",
+    "cleanlab.filter",
+    "sklearn.cluster",
+    "sklearn.decomposition",
+    "sklearn.metrics",
+)
 NICENESS = 10
 
 _lock = threading.Lock()

@@ -403,6 +403,10 @@ def validate_command(
     home: HomeOption = None,
 ) -> None:
     """Run a model over a dataset, compare with a baseline, judge by a policy (exit 1: it failed)."""
+    if explore and resume is None:
+        from assay.services import sidecar
+
+        sidecar.warm()  # its imports start now, beside this process's own (about 1 s)
     from assay.core.config import ValidationConfig
     from assay.services.validation import resume_validation, validate
 
@@ -789,8 +793,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point. The process ends here: its sidecar (if a validation started
+    one) is stopped rather than waited for, so that a command failing on bad input exits at once
+    instead of after the sidecar's imports."""
+    try:
+        code = main()
+    finally:
+        from assay.services import sidecar
+
+        sidecar.stop()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# Imported by the sidecar as soon as it starts: what its analyses need.
-WARM_MODULES = (
-    "assay.services.doubtful_labels",
+# Imported by the sidecar as soon as it starts: what confident learning needs (every run that
+# explores); the grouping of errors (images, embeddings) asks for GROUPING_MODULES as well.
+WARM_MODULES = ("assay.services.doubtful_labels", "cleanlab.filter")
+GROUPING_MODULES = (
     "assay.services.error_groups",
-    "cleanlab.filter",
     "sklearn.cluster",
     "sklearn.decomposition",
     "sklearn.metrics",
@@ -51,33 +51,31 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _start(parent: int, modules: tuple[str, ...]) -> None:
+def _start(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+
+
+def _import(modules: tuple[str, ...]) -> None:
     for name in modules:
         importlib.import_module(name)
 
 
-def _noop() -> None:
-    return None
-
-
-def warm() -> None:
-    """Start the sidecar (if none runs) and its imports, without waiting for them."""
+def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
+    """Start the sidecar (if none runs) and have it import ``modules``, without waiting."""
     global _pool, _ready
     with _lock:
-        if _pool is not None:
-            return
         try:
-            _pool = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=(os.getpid(), WARM_MODULES),
-            )
-            _ready = _pool.submit(_noop)
-        except (OSError, RuntimeError):  # no process can start here: run in the main one
+            if _pool is None:
+                _pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start,
+                    initargs=(os.getpid(),),
+                )
+            _ready = _pool.submit(_import, modules)
+        except (BrokenProcessPool, OSError, RuntimeError):  # no sidecar here: run in this one
             _pool, _ready = None, None
 
 
@@ -95,7 +93,8 @@ def submit(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     """Start ``fn(*args)`` in the sidecar; returns what gives its result. When the sidecar cannot
     run it (none started, or it died), the result is computed in this process instead; an
     exception raised by ``fn`` itself is raised here as it would be in-process."""
-    warm()
+    if _pool is None:
+        warm()
     pool = _pool
     future: Future[T] | None = None
     if pool is not None:

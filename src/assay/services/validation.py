@@ -631,7 +631,9 @@ def validate(
         "out": None if out is None else str(out),
     }
     if config.explore:
-        sidecar.warm()  # its imports (cleanlab, scikit-learn) run while the model does
+        # The sidecar's imports (cleanlab, scikit-learn) run while the model does.
+        grouping = spec.output.embedding is not None or dv.kind == "image"
+        sidecar.warm(sidecar.WARM_MODULES + (sidecar.GROUPING_MODULES if grouping else ()))
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()

@@ -68,3 +68,30 @@ def test_a_class_without_positives_has_no_auc() -> None:
     out = acc.finalize(acc.update(acc.empty(), make_batch(y, p)))
     assert out.per_class["b"]["roc_auc"].value is None
     assert out.per_class["a"]["roc_auc"].value is None  # every item is an "a": no negatives
+
+
+def test_the_defect_sweep_of_a_multiclass_model_counts_exactly_on_a_coarse_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a hostile review: flipping the good class's coarse bins put each threshold at the
+    top of its bin, and every sweep point counted items below it."""
+    monkeypatch.setattr(ranking, "FULL_RUN_ITEMS", 1000)
+    monkeypatch.setattr(ranking, "RUN_BINS", 64)
+    rng = np.random.default_rng(11)
+    n = 20_000
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), y] += 1.2
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    acc = ScoreHistogramAccumulator(
+        LABELS, IntervalConfig(n_resamples=200), negative_index=2
+    )  # "c" is the good class
+    state = acc.empty()
+    for chunk in np.array_split(np.arange(n), 5):
+        state = acc.update(state, make_batch(y[chunk], p[chunk]))
+    s = acc.finalize(state).extras["operating_sweep"]["sweep"]
+    defect_score, defective = 1.0 - p[:, 2], y != 2
+    assert len(s["threshold"]) > 20
+    for t, tp, fp in zip(s["threshold"], s["tp"], s["fp"], strict=True):
+        assert tp == np.sum(defective & (defect_score >= t))
+        assert fp == np.sum(~defective & (defect_score >= t))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -155,3 +157,107 @@ def test_error_groups_from_the_sidecar_equal_in_process(
     )
     first = pq.read_table(tmp_path / "a" / "error_groups.parquet")
     assert first.equals(pq.read_table(tmp_path / "b" / "error_groups.parquet"))
+
+
+def _raise_with_a_lock() -> None:
+    raise ValueError("cannot travel", threading.Lock())
+
+
+def _pid_through_the_sidecar() -> tuple[int, int]:
+    return os.getpid(), sidecar.submit(os.getpid)()
+
+
+def test_every_pending_call_survives_a_killed_sidecar() -> None:
+    """Found by a hostile review: the second pending call of a dead sidecar raised
+    AttributeError (the pool was already shut down) instead of running here."""
+    pid = sidecar_pid()
+    first = sidecar.submit(time.sleep, 3.0)
+    second = sidecar.submit(os.getpid)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    assert first() is None
+    assert second() == os.getpid()
+
+
+def test_calls_pending_when_the_sidecar_is_stopped_still_give_their_results() -> None:
+    sidecar_pid()
+    pending = [sidecar.submit(os.getpid) for _ in range(2)] + [sidecar.submit(time.sleep, 0.01)]
+    sidecar.stop()
+    # Each gives its result, from the sidecar if it finished in time, else from this process;
+    # before the fix they raised CancelledError or AttributeError.
+    results = [p() for p in pending]
+    assert all(isinstance(r, int) and r > 0 for r in results[:2]) and results[2] is None
+    assert sidecar.submit(os.getpid)() != os.getpid()  # a new sidecar
+
+
+def test_an_exception_that_cannot_travel_is_raised_here_as_it_is() -> None:
+    with pytest.raises(ValueError, match="cannot travel"):
+        sidecar.submit(_raise_with_a_lock)()
+
+
+def test_relative_paths_mean_what_they_mean_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    sidecar_pid()  # started in a/
+    monkeypatch.chdir(tmp_path / "b")
+    (tmp_path / "b" / "marker").write_text("here")
+    assert sidecar.submit(Path.read_text, Path("marker"))() == "here"
+
+
+def test_a_forked_child_gets_its_own_sidecar_and_does_not_hang() -> None:
+    """Found by a hostile review: a forked worker (gunicorn --preload, celery prefork) inherited
+    the parent's pool and waited forever."""
+    parent_sidecar = sidecar_pid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: one call, its answer down the pipe, and out
+        try:
+            os.write(write, str(sidecar.submit(os.getpid)()).encode())
+        finally:
+            sidecar.stop()
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    answer = os.read(read, 64).decode() if ready else ""
+    os.close(read)
+    os.waitpid(child, 0)
+    assert answer, "the forked child hung on the parent's sidecar"
+    assert int(answer) not in (child, parent_sidecar)
+
+
+def test_a_daemonic_worker_runs_the_analysis_itself() -> None:
+    """multiprocessing's pool workers may not start processes: the call runs in the worker."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        worker, ran_in = pool.apply_async(_pid_through_the_sidecar).get(timeout=60)
+    assert ran_in == worker
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    """Found by a hostile review: spawn ran the parent's unguarded script again in the sidecar,
+    so a notebook-style script validated twice."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import os\n"
+        "from assay.services import sidecar\n"
+        "print('body', flush=True)\n"
+        "print('elsewhere', sidecar.submit(os.getpid)() != os.getpid(), flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("body") == 1 and "elsewhere True" in done.stdout
+
+
+def test_an_interpreter_exits_without_sitting_out_the_sidecar_imports() -> None:
+    """concurrent.futures would wait at exit for the sidecar to finish importing (a minute
+    here); the sidecar is stopped first."""
+    script = "from assay.services import sidecar\nsidecar.warm(('tests.services.slow_import',))\n"
+    root = Path(__file__).parents[2]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, cwd=root)
+    assert done.returncode == 0, done.stderr

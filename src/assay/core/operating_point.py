@@ -20,7 +20,9 @@ F = npt.NDArray[np.float64]
 
 
 def defect_run(good: Run) -> Run:
-    """The histogram of 1 - P(good), with defective items as the positives (an exact transform)."""
+    """The histogram of 1 - P(good), with defective items as the positives: exact for a run with
+    one bin per score; a coarser run's bins flip onto their tops (binned mode, where thresholds are
+    bin centres anyway; exact mode builds this run from the scores instead)."""
     return Run(1.0 - good.values[::-1], good.neg[::-1].copy(), good.pos[::-1].copy())
 
 

@@ -169,29 +169,27 @@ def judge(
             (ledger_dir or cand_dir) / "error_groups.parquet",
             config.seed,
         )
-        try:
-            own, own_search = search_error_slices(
-                manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
+        own, own_search = search_error_slices(
+            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
+        )
+        if base_dir is not None:
+            error_slices, search = search_error_slices(
+                manifest,
+                cand_dir / "predictions.parquet",
+                base_dir / "predictions.parquet",
+                spec,
+                policy,
+                exclude,
+                config.seed,
             )
-            if base_dir is not None:
-                error_slices, search = search_error_slices(
-                    manifest,
-                    cand_dir / "predictions.parquet",
-                    base_dir / "predictions.parquet",
-                    spec,
-                    policy,
-                    exclude,
-                    config.seed,
-                )
-                search["candidate_error_slices"] = own
-                search["candidate_search"] = own_search
-            else:
-                error_slices, search = own, own_search
-            doubtful = doubtful_result()
-            groups = groups_result()
-        except BaseException:
-            sidecar.stop()  # nothing waits for its analyses any more
-            raise
+            search["candidate_error_slices"] = own
+            search["candidate_search"] = own_search
+        else:
+            error_slices, search = own, own_search
+        # A failure above leaves the sidecar's analyses to finish unread: stopping it would
+        # also stop other validations' analyses in this process (a web server's threads).
+        doubtful = doubtful_result()
+        groups = groups_result()
     agreement = analyse_agreement(
         Path(dataset.manifest_path),
         cand_dir / "predictions.parquet",

@@ -22,7 +22,7 @@ classes (a small approximation, stated in the result's method).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -127,6 +127,10 @@ class Ranked:
     run: Run
     roc_auc: float
     average_precision: float
+    # Exact mode, the good class of a multiclass model: the run of 1 - P(good), defective items
+    # positive, built from the scores themselves (flipping a coarse run's bins would shift
+    # every threshold to the top of its bin).
+    flipped: Run | None = None
 
 
 def _distinct_counts(values: F) -> tuple[F, I64]:
@@ -337,10 +341,19 @@ class ScoreHistogramAccumulator:
         if len(state.raw_pos) != len(self.labels) or len(state.raw_neg) != len(self.labels):
             # A state of another shape (another Assay's checkpoint): never a silent wrong AUC.
             raise ValueError("the exact ROC/PR state does not hold one score list per class")
-        return [
-            _ranked_exactly(_sorted(p), _sorted(n))
-            for p, n in zip(state.raw_pos, state.raw_neg, strict=True)
-        ]
+        out = []
+        for c, (p, n) in enumerate(zip(state.raw_pos, state.raw_neg, strict=True)):
+            pos, neg = _sorted(p), _sorted(n)
+            ranked = _ranked_exactly(pos, neg)
+            if c == self.negative_index and not self._binary_sweep:
+                # 1 - x reverses the order: reversed, the defect scores ascend again.
+                ranked = replace(ranked, flipped=_run_of((1.0 - neg)[::-1], (1.0 - pos)[::-1]))
+            out.append(ranked)
+        return out
+
+    @property
+    def _binary_sweep(self) -> bool:
+        return len(self.labels) == 2 and self.positive_index is not None
 
     def compact(self, state: ScoreHistogramState) -> tuple[Run, ...]:
         """One run per class; equal for any split of the same items into shards."""
@@ -369,11 +382,14 @@ class ScoreHistogramAccumulator:
             np.clip(average_precision_from(draws[:, 0], draws[:, 1]) + ap_shift, 0.0, 1.0),
         )
 
-    def _operating_sweep(self, runs: tuple[Run, ...]) -> dict[str, Any] | None:
-        """The decision the line takes: the positive class (binary) or any defect vs good."""
+    def _operating_sweep(
+        self, runs: tuple[Run, ...], flipped: Run | None = None
+    ) -> dict[str, Any] | None:
+        """The decision the line takes: the positive class (binary) or any defect vs good
+        (``flipped``: the defect-score run, when built from the scores)."""
         from assay.core.operating_point import defect_run, sweep  # operating_point builds on Run
 
-        if len(self.labels) == 2 and self.positive_index is not None:
+        if self._binary_sweep and self.positive_index is not None:
             return {
                 "positive": self.labels[self.positive_index],
                 "sweep": sweep(runs[self.positive_index]),
@@ -389,7 +405,8 @@ class ScoreHistogramAccumulator:
         if self.negative_index is not None:
             good = self.labels[self.negative_index]
             out["positive"] = f"defect (not {good})"
-            out["sweep"] = sweep(defect_run(runs[self.negative_index]))
+            defects = flipped if flipped is not None else defect_run(runs[self.negative_index])
+            out["sweep"] = sweep(defects)
         return out
 
     def finalize(self, state: ScoreHistogramState) -> Finalized:
@@ -423,7 +440,8 @@ class ScoreHistogramAccumulator:
             }
             curves[label] = {"roc": roc_curve_from(run), "pr": pr_curve_from(run)}
         out.extras["curves"] = curves
-        out.extras["operating_sweep"] = self._operating_sweep(runs)
+        flipped = next((r.flipped for r in ranked if r.flipped is not None), None)
+        out.extras["operating_sweep"] = self._operating_sweep(runs, flipped)
         out.extras["auc_mode"] = (
             "exact" if self.mode == "exact" else f"binned ({self.n_bins:,} equal-width bins)"
         )

@@ -26,13 +26,3 @@ def test_images_default_to_64_and_an_asked_size_is_kept_under_the_memory_cap() -
         ValidationConfig(batch_size=64).batch_size_for("image", huge) == BATCH_MEMORY_BYTES // huge
     )
     assert ValidationConfig().batch_size_for("image", BATCH_MEMORY_BYTES * 2) == 1
-
-
-def test_auto_roc_mode_is_exact_while_the_scores_fit_32_mib() -> None:
-    auto = ValidationConfig()
-    assert auto.auc_mode_for(2_000_000, 2) == "exact"
-    assert auto.auc_mode_for(2_000_001, 2) == "binned"
-    assert auto.auc_mode_for(666_666, 6) == "exact"
-    assert auto.auc_mode_for(666_667, 6) == "binned"
-    assert ValidationConfig(auc_mode="binned").auc_mode_for(10, 2) == "binned"
-    assert ValidationConfig(auc_mode="exact").auc_mode_for(10**9, 20) == "exact"

@@ -360,8 +360,7 @@ def validate_command(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     auc_mode: Annotated[
-        str,
-        typer.Option(help="ROC/PR: auto (exact up to 4M scores, items x classes), exact, binned."),
+        str, typer.Option(help="ROC/PR histograms: auto (exact up to 250k items), exact, binned.")
     ] = "auto",
     threads: Annotated[
         int | None, typer.Option(help="Inference threads (default: all cores).")

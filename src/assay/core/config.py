@@ -8,9 +8,7 @@ from typing import Any, Literal
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig
 
-# "auto" keeps ROC/PR exact while its state (8 bytes per item and class) stays within 32 MB:
-# 2M items for a binary model, 666,666 for six classes; a 65,536-bin grid beyond.
-AUTO_EXACT_SCORES = 4_000_000
+AUTO_EXACT_LIMIT = 250_000
 
 
 # One batch of model input stays below this, whatever the image size and --batch-size say.
@@ -32,7 +30,7 @@ class ValidationConfig:
     confidence: float = 0.95
     n_resamples: int = 1000
     seed: int = 0
-    # "auto": exact up to AUTO_EXACT_SCORES scores (items x classes), a fine fixed grid beyond.
+    # "auto": exact score histograms up to AUTO_EXACT_LIMIT items, a fine fixed grid beyond.
     auc_mode: Literal["auto", "exact", "binned"] = "auto"
     n_examples: int = 24
     threads: int | None = None
@@ -75,12 +73,11 @@ class ValidationConfig:
     def intervals(self) -> IntervalConfig:
         return IntervalConfig(self.confidence, self.n_resamples, self.seed)
 
-    def auc_mode_for(self, n_items: int, n_classes: int = 2) -> Literal["exact", "binned"]:
-        """Exact ROC/PR keeps every score (8 bytes per item and class) and sorts them once at the
-        end; past AUTO_EXACT_SCORES, a 65,536-bin grid (AUC within about 1e-5 of exact) keeps
-        memory flat."""
+    def auc_mode_for(self, n_items: int) -> Literal["exact", "binned"]:
+        """Exact ROC/PR histograms cost a sort of every score; past a size, a 65,536-bin grid
+        (AUC within about 1e-5 of exact) keeps time and memory flat."""
         if self.auc_mode == "auto":
-            return "exact" if n_items * max(1, n_classes) <= AUTO_EXACT_SCORES else "binned"
+            return "exact" if n_items <= AUTO_EXACT_LIMIT else "binned"
         return self.auc_mode
 
     def batch_size_for(self, kind: str, item_bytes: int = 0) -> int:

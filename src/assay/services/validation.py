@@ -169,7 +169,7 @@ def _start(
         m.spec.labels,
         config.intervals,
         m.spec.positive_index,
-        config.auc_mode_for(dv.n_items, m.spec.n_classes),
+        config.auc_mode_for(dv.n_items),
         config.n_examples,
         m.spec.negative_index,
     )

@@ -3,6 +3,8 @@ the curves whose bins start at actual scores with exact counts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -15,6 +17,23 @@ from assay.core.intervals import IntervalConfig
 LABELS = ("a", "b", "c")
 
 
+def scored(n: int, seed: int, boost: float) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and softmax scores of three classes, the true class's logit raised by ``boost``."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), y] += boost
+    return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def streamed(acc: ScoreHistogramAccumulator, y: np.ndarray, p: np.ndarray, parts: int) -> Any:
+    """The accumulator's state after the items arrive in ``parts`` batches."""
+    state = acc.empty()
+    for chunk in np.array_split(np.arange(y.size), parts):
+        state = acc.update(state, make_batch(y[chunk], p[chunk]))
+    return state
+
+
 @pytest.mark.parametrize("coarse", [False, True])
 def test_exact_values_equal_scikit_learn_with_a_full_or_a_coarse_run(
     coarse: bool, monkeypatch: pytest.MonkeyPatch
@@ -22,18 +41,12 @@ def test_exact_values_equal_scikit_learn_with_a_full_or_a_coarse_run(
     if coarse:  # what a run of more than a million items does, on 30,000
         monkeypatch.setattr(ranking, "FULL_RUN_ITEMS", 1000)
         monkeypatch.setattr(ranking, "RUN_BINS", 64)
-    rng = np.random.default_rng(5)
     n = 30_000
-    y = rng.integers(0, 3, n)
-    logits = rng.normal(size=(n, 3))
-    logits[np.arange(n), y] += 1.0
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y, p = scored(n, seed=5, boost=1.0)
     p[: n // 3] = p[: n // 3].round(2)  # ties, many of them
     p /= p.sum(axis=1, keepdims=True)
     acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=200))
-    state = acc.empty()
-    for chunk in np.array_split(np.arange(n), 7):
-        state = acc.update(state, make_batch(y[chunk], p[chunk]))
+    state = streamed(acc, y, p, 7)
     out = acc.finalize(state)
     runs = acc.compact(state)
     for c, label in enumerate(LABELS):
@@ -77,19 +90,11 @@ def test_the_defect_sweep_of_a_multiclass_model_counts_exactly_on_a_coarse_run(
     top of its bin, and every sweep point counted items below it."""
     monkeypatch.setattr(ranking, "FULL_RUN_ITEMS", 1000)
     monkeypatch.setattr(ranking, "RUN_BINS", 64)
-    rng = np.random.default_rng(11)
-    n = 20_000
-    y = rng.integers(0, 3, n)
-    logits = rng.normal(size=(n, 3))
-    logits[np.arange(n), y] += 1.2
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y, p = scored(20_000, seed=11, boost=1.2)
     acc = ScoreHistogramAccumulator(
         LABELS, IntervalConfig(n_resamples=200), negative_index=2
     )  # "c" is the good class
-    state = acc.empty()
-    for chunk in np.array_split(np.arange(n), 5):
-        state = acc.update(state, make_batch(y[chunk], p[chunk]))
-    s = acc.finalize(state).extras["operating_sweep"]["sweep"]
+    s = acc.finalize(streamed(acc, y, p, 5)).extras["operating_sweep"]["sweep"]
     defect_score, defective = 1.0 - p[:, 2], y != 2
     assert len(s["threshold"]) > 20
     for t, tp, fp in zip(s["threshold"], s["tp"], s["fp"], strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -132,3 +133,49 @@ def test_quantile_codes_equal_a_binary_search_over_the_edges(
     expected = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, edges.size - 2)
     np.testing.assert_array_equal(codes[present], expected[present])
     assert len(labels) == edges.size - 1
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([97, 1_000, 1 << 20]))
+def test_streaming_search_equals_the_in_memory_reference(seed: int, batch_rows: int) -> None:
+    """Counts accumulated batch by batch, in four passes, give the same slices, counts, p- and
+    q-values and number tried as the in-memory search it replaced (tests/core/...reference)."""
+    from tests.core import slice_search_reference as reference
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2_000, 12_000))
+    x = rng.integers(0, 4, (n, 9))
+    errors = rng.random(n) < rng.uniform(0.01, 0.2)
+    a, b, c = rng.choice(9, 3, replace=False)
+    planted = (x[:, a] == 1) & (x[:, b] == 2)
+    if rng.random() < 0.5:
+        planted &= x[:, c] == 0
+    errors[planted] = rng.random(int(planted.sum())) < 0.4
+    columns = columns_from(x)
+    hole = rng.random(n) < 0.1
+    columns[3] = CodedColumn("c3", np.where(hole, -1, x[:, 3]).astype(np.int8), columns[3].labels)
+    metadata, screened = columns[:5], columns[5:]
+    kwargs = {"min_support": 40, "max_screened": 2, "max_pairs_columns": 5, "seed": seed}
+    found, tried = find_error_slices(
+        metadata, errors, screened=screened, batch_rows=batch_rows, **kwargs
+    )
+    expected, expected_tried = reference.find_error_slices(
+        metadata, errors, screened=iter(screened), **kwargs
+    )
+    assert tried == expected_tried
+    assert [s.to_dict() for s in found] == [s.to_dict() for s in expected]
+
+
+def test_items_that_change_between_passes_are_refused() -> None:
+    from assay.core.slice_search import SliceColumn, find_error_slices_in
+
+    calls = []
+
+    def batches(names: object) -> object:
+        calls.append(names)
+        n = 1000 if len(calls) == 1 else 999  # a file rewritten under the search
+        yield [np.arange(n) % 4 for _ in names], np.arange(n) % 7 == 0
+
+    columns = [SliceColumn(f"c{j}", ("a", "b", "c", "d")) for j in range(2)]
+    with pytest.raises(ValueError, match="changed between passes"):
+        find_error_slices_in(batches, 1000, columns, min_support=10)  # type: ignore[arg-type]

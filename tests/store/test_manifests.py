@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,3 +44,55 @@ def test_columns_are_coded_as_categories_bins_or_refused(tmp_path: Path) -> None
     assert len(labels) == 5 and labels[0].startswith("[")
     codes, labels = coded_column(path, "when")  # type: ignore[misc]
     assert labels[0].startswith("[2026-01-01 00:00")
+
+
+def test_timestamps_finer_than_a_second_are_binned_not_refused(tmp_path: Path) -> None:
+    """Bug: a Parquet timestamp[us] column with sub-second values made the cast to seconds raise
+    (ArrowInvalid "would lose data"), which stopped the error-slice search and the validation."""
+    start = datetime(2026, 3, 1, 8, 0, 0, 250_000)
+    stamps = [start + timedelta(minutes=7 * i, microseconds=i) for i in range(200)]
+    path = tmp_path / "m.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "made": pa.array(stamps, pa.timestamp("us")),
+                "made_utc": pa.array(stamps, pa.timestamp("ms", tz="UTC")),
+            }
+        ),
+        path,
+    )
+    for name in ("made", "made_utc"):
+        codes, labels = coded_column(path, name)  # type: ignore[misc]
+        assert len(labels) == 5 and labels[0].startswith("[2026-03-01 08:00")
+        assert (np.bincount(codes) == 40).all()
+
+
+def test_streamed_coders_equal_whole_column_coders(tmp_path: Path, monkeypatch: Any) -> None:
+    """Above the values it may hold, a numeric column's bins come from radix passes over the
+    manifest; they equal the bins of the whole column at once (np.quantile)."""
+    from assay.store import coders
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    table = pa.table(
+        {
+            "speed": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(7, 2, n)),
+            "temp": rng.normal(20, 3, n).astype(np.float32),
+            "count": rng.integers(-5, 10**6, n),
+            "few": rng.choice([0.5, 1.5, 2.5], n),
+            "day": pa.array(rng.integers(0, 400, n).astype("datetime64[D]")),
+        }
+    )
+    path = tmp_path / "m.parquet"
+    pq.write_table(table, path, row_group_size=3000)
+    whole = {name: coded_column(path, name) for name in table.column_names}
+    monkeypatch.setattr(coders, "QUANTILE_VALUES", 500)
+    monkeypatch.setattr(coders, "TABLE_BATCH_BYTES", 8 * 5 * 777)
+    fitted = coders.fit_coders(path, table.column_names)
+    for name in table.column_names:
+        coder = fitted[name]
+        assert coder is not None and whole[name] is not None
+        codes, labels = whole[name]  # type: ignore[misc]
+        assert coder.labels == labels, name
+        assert np.array_equal(coder.encode(table.column(name)), codes), name
+    assert fitted["few"] is not None and fitted["few"].edges is None  # three values: categories

@@ -19,10 +19,10 @@ its p- and q-value come from the confirmation half.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -135,111 +135,352 @@ def g_test(e_in: F, n_in: F, e_all: float, n_all: float) -> tuple[F, F]:
     return g, p_one
 
 
-def _cube(
-    columns: list[CodedColumn],
-    errors: npt.NDArray[np.bool_],
-    error_rows: I64,
-    valid: npt.NDArray[np.bool_] | None,
-) -> tuple[I64, I64]:
-    """Item and error counts for every combination of codes of ``columns``, flattened in C order
-    over the columns' code counts (items missing a value excluded; ``valid`` None: none is).
-    ``error_rows`` are the positions of ``errors``, found once for the whole search."""
-    sizes = [len(c.labels) for c in columns]
-    key = (
-        columns[0].codes.astype(np.int64)
-        if valid is None
-        else columns[0].codes[valid].astype(np.int64)
-    )
-    for c, size in zip(columns[1:], sizes[1:], strict=True):
-        key = key * size + (c.codes if valid is None else c.codes[valid])
-    total = int(np.prod(sizes))
-    n = np.bincount(key, minlength=total)
-    # Errors are counted on the erring items' keys alone: no weighted pass over every item.
-    picked = key.take(error_rows if valid is None else np.flatnonzero(errors[valid]))
-    e = np.bincount(picked, minlength=total)
-    return n, e
+@dataclass(frozen=True)
+class SliceColumn:
+    """A discretised column as the search sees it: its name and the label of each code."""
+
+    name: str
+    labels: tuple[str, ...]
 
 
-def _explore(
-    columns: list[CodedColumn],
-    errors: npt.NDArray[np.bool_],
+class ItemBatches(Protocol):
+    """The judged items, always in the same order, in batches: for each batch the codes of the
+    columns asked for (-1: missing), in that order, and whether each item is an error."""
+
+    def __call__(
+        self, names: Sequence[str]
+    ) -> Iterable[tuple[Sequence[Codes], npt.NDArray[np.bool_]]]: ...
+
+
+def _halves(
+    batches: ItemBatches, names: Sequence[str], n_items: int, seed: int
+) -> Iterator[tuple[Sequence[Codes], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]:
+    """Each batch with its items' half: True for exploration. The draws continue from batch to
+    batch, so every pass (and every batch size) splits the items the same way."""
+    rng = np.random.default_rng([seed, n_items])
+    seen = 0
+    for codes, errors in batches(names):
+        seen += errors.size
+        yield codes, errors, rng.random(errors.size) < 0.5
+    if seen != n_items:
+        raise ValueError(f"the items changed between passes: {seen:,} read, {n_items:,} expected")
+
+
+class _Cubes:
+    """Item and error counts of every cell (combination of codes) of some column tuples, on the
+    exploration half. Items missing a value of a tuple's column are not in that tuple's cells."""
+
+    def __init__(self, combos: Sequence[tuple[int, ...]], sizes: Sequence[int]):
+        self.combos = list(combos)
+        self.sizes = [[sizes[i] for i in combo] for combo in self.combos]
+        totals = [int(np.prod(s)) for s in self.sizes]
+        self.n = [np.zeros(t, np.int64) for t in totals]
+        self.e = [np.zeros(t, np.int64) for t in totals]
+        self.n_all = self.e_all = 0
+
+    def add(self, codes: dict[int, Codes], errors: npt.NDArray[np.bool_]) -> None:
+        self.n_all += errors.size
+        self.e_all += int(errors.sum())
+        error_rows = np.flatnonzero(errors)
+        complete = {i: bool((c >= 0).all()) for i, c in codes.items()}
+        for k, (combo, sizes) in enumerate(zip(self.combos, self.sizes, strict=True)):
+            valid: npt.NDArray[np.bool_] | None = None
+            for i in combo:
+                if not complete[i]:
+                    present = codes[i] >= 0
+                    valid = present if valid is None else valid & present
+            key = codes[combo[0]].astype(np.int64)
+            for i, size in zip(combo[1:], sizes[1:], strict=True):
+                key = key * size + codes[i]
+            rows = error_rows
+            if valid is not None:
+                key, rows = key[valid], np.flatnonzero(errors[valid])
+            self.n[k] += np.bincount(key, minlength=self.n[k].size)
+            # Errors are counted on the erring items' keys alone: no weighted pass over every item.
+            self.e[k] += np.bincount(key.take(rows), minlength=self.e[k].size)
+
+
+def _count(
+    batches: ItemBatches,
+    n_items: int,
+    seed: int,
+    columns: Sequence[SliceColumn],
+    combos: Sequence[tuple[int, ...]],
+) -> _Cubes:
+    """One pass over the items counting ``combos`` (of indices into ``columns``) on the
+    exploration half."""
+    used = sorted({i for combo in combos for i in combo})
+    cubes = _Cubes(combos, [len(c.labels) for c in columns])
+    for codes, errors, explore in _halves(batches, [columns[i].name for i in used], n_items, seed):
+        cubes.add({i: c[explore] for i, c in zip(used, codes, strict=True)}, errors[explore])
+    return cubes
+
+
+def _evaluate(
+    columns: Sequence[SliceColumn],
+    combo: tuple[int, ...],
+    n: I64,
+    e: I64,
+    n_all: float,
+    e_all: float,
     min_support: int,
-    max_pairs_columns: int,
-    max_triples_from: int,
 ) -> list[ErrorSlice]:
-    """Every slice tried on these items, with its G-test against the rest (for ranking only)."""
-    n_all, e_all = float(errors.size), float(errors.sum())
-    if n_all == 0 or e_all == 0 or e_all == n_all:
+    """Every cell of one column tuple with enough support, with its G-test against the rest."""
+    cols = [columns[i] for i in combo]
+    keep = np.flatnonzero((n >= min_support) & (n_all - n >= min_support))
+    if keep.size == 0:
         return []
-    found: list[ErrorSlice] = []
-    complete = [bool((c.codes >= 0).all()) for c in columns]  # no missing value: no masking
-    error_rows = np.flatnonzero(errors)
-
-    def evaluate(combo: tuple[int, ...]) -> list[ErrorSlice]:
-        cols = [columns[i] for i in combo]
-        valid: npt.NDArray[np.bool_] | None = None
-        for i in combo:
-            if not complete[i]:
-                present = columns[i].codes >= 0
-                valid = present if valid is None else valid & present
-        n, e = _cube(cols, errors, error_rows, valid)
-        keep = np.flatnonzero((n >= min_support) & (n_all - n >= min_support))
-        if keep.size == 0:
-            return []
-        g, p = g_test(e[keep].astype(np.float64), n[keep].astype(np.float64), e_all, n_all)
-        cells = np.stack(np.unravel_index(keep, [len(c.labels) for c in cols]), axis=1).tolist()
-        out = []
-        for j, idx in enumerate(keep.tolist()):
-            preds = tuple((c.name, c.labels[v]) for c, v in zip(cols, cells[j], strict=True))
-            rest_n = n_all - n[idx]
-            out.append(
-                ErrorSlice(
-                    preds,
-                    int(n[idx]),
-                    int(e[idx]),
-                    e[idx] / n[idx],
-                    (e_all - e[idx]) / rest_n,
-                    float(g[j]),
-                    float(p[j]),
-                )
+    g, p = g_test(e[keep].astype(np.float64), n[keep].astype(np.float64), e_all, n_all)
+    cells = np.stack(np.unravel_index(keep, [len(c.labels) for c in cols]), axis=1).tolist()
+    out = []
+    for j, idx in enumerate(keep.tolist()):
+        preds = tuple((c.name, c.labels[v]) for c, v in zip(cols, cells[j], strict=True))
+        rest_n = n_all - n[idx]
+        out.append(
+            ErrorSlice(
+                preds,
+                int(n[idx]),
+                int(e[idx]),
+                e[idx] / n[idx],
+                (e_all - e[idx]) / rest_n,
+                float(g[j]),
+                float(p[j]),
             )
-        return out
+        )
+    return out
 
-    singles = {i: evaluate((i,)) for i in range(len(columns))}
-    for single in singles.values():
-        found += single
-    # Pairs among the columns whose best single slice is most telling.
-    strength = sorted(
-        singles,
-        key=lambda i: (
-            -max((s.g_stat for s in singles[i] if s.error_rate > s.rest_error_rate), default=0.0)
-        ),
-    )
-    pair_cols = strength[:max_pairs_columns]
-    pairs: dict[tuple[int, ...], list[ErrorSlice]] = {}
-    for combo in combinations(sorted(pair_cols), 2):
-        pairs[combo] = evaluate(combo)
-        found += pairs[combo]
-    # Triples extend the strongest pairs by one more column.
-    best_pairs = sorted(
-        pairs,
-        key=lambda c: (
-            -max((s.g_stat for s in pairs[c] if s.error_rate > s.rest_error_rate), default=0.0)
-        ),
-    )
-    seen: set[tuple[int, ...]] = set()
-    for pair in best_pairs[:max_triples_from]:
-        for extra in pair_cols:
-            triple: tuple[int, ...] = tuple(sorted({*pair, extra}))
-            if len(triple) == 3 and triple not in seen:
-                seen.add(triple)
-                found += evaluate(triple)
-    return found
+
+def _strongest(found: list[ErrorSlice]) -> float:
+    return max((s.g_stat for s in found if s.error_rate > s.rest_error_rate), default=0.0)
 
 
 # At most this many candidates go from the exploration half to the confirmation half: enough for
-# every distinct pattern a person reads, few enough that the correction keeps its power.
+# every distinct pattern a person reads, few enough that the correction keeps its power. It also
+# lets one 64-bit word per item say which candidates the item belongs to.
 MAX_CANDIDATES = 50
+MAX_RETESTS = 150
+
+
+def find_error_slices_in(
+    batches: ItemBatches,
+    n_items: int,
+    columns: Sequence[SliceColumn],
+    screened: Sequence[SliceColumn] = (),
+    min_support: int = 30,
+    alpha: float = 0.05,
+    max_pairs_columns: int = 12,
+    max_triples_from: int = 20,
+    top: int = 20,
+    max_screened: int = 30,
+    seed: int = 0,
+) -> tuple[list[ErrorSlice], int]:
+    """Significant error slices, most significant first, and the number of slices tried, in
+    four passes over ``batches`` holding counts only (no per-item codes).
+
+    ``columns`` all enter the search; ``screened`` (e.g. a model's hundreds of input columns)
+    are ranked by their strongest single slice on the exploration half, and the
+    ``max_screened`` best join them. ``min_support`` applies to the whole data (half of it
+    within each half).
+    """
+    half_support = max(1, min_support // 2)
+    everything = [*columns, *screened]
+    # Pass 1: every single column, screened ones included.
+    singles = _count(batches, n_items, seed, everything, [(i,) for i in range(len(everything))])
+    n_all, e_all = float(singles.n_all), float(singles.e_all)
+    if n_items == 0 or n_all == 0 or e_all == 0 or e_all == n_all:
+        return [], 0
+
+    def evaluate(cubes: _Cubes, k: int) -> list[ErrorSlice]:
+        return _evaluate(
+            everything, cubes.combos[k], cubes.n[k], cubes.e[k], n_all, e_all, half_support
+        )
+
+    single = [evaluate(singles, k) for k in range(len(everything))]
+    ranked = sorted(range(len(columns), len(everything)), key=lambda i: (-_strongest(single[i]), i))
+    chosen = list(range(len(columns))) + ranked[:max_screened]
+    tried: list[ErrorSlice] = [s for i in chosen for s in single[i]]
+    # Pass 2: pairs among the columns whose best single slice is most telling.
+    pair_cols = sorted(chosen, key=lambda i: (-_strongest(single[i]), chosen.index(i)))
+    pair_cols = pair_cols[:max_pairs_columns]
+    pair_combos = list(combinations(sorted(pair_cols, key=chosen.index), 2))
+    pairs = _count(batches, n_items, seed, everything, pair_combos)
+    pair_found = [evaluate(pairs, k) for k in range(len(pair_combos))]
+    for found in pair_found:
+        tried += found
+    # Pass 3: triples extend the strongest pairs by one more column.
+    best_pairs = sorted(range(len(pair_combos)), key=lambda k: (-_strongest(pair_found[k]), k))
+    triple_combos: list[tuple[int, ...]] = []
+    for k in best_pairs[:max_triples_from]:
+        for extra in pair_cols:
+            triple = tuple(sorted({*pair_combos[k], extra}, key=chosen.index))
+            if len(triple) == 3 and triple not in triple_combos:
+                triple_combos.append(triple)
+    if triple_combos:
+        triples = _count(batches, n_items, seed, everything, triple_combos)
+        for k in range(len(triple_combos)):
+            tried += evaluate(triples, k)
+    promising = sorted(
+        (t for t in tried if t.error_rate > t.rest_error_rate and t.p_value < 0.5),
+        key=lambda t: (t.p_value, -t.g_stat, len(t.predicates)),
+    )[:MAX_CANDIDATES]
+    # Pass 4: the candidates tested on the confirmation half, and counted on every item.
+    confirmed = _confirm(batches, n_items, seed, everything, promising)
+    tested = [confirmed.recount(k, half_support) for k in range(len(promising))]
+    candidates = [(k, t) for k, t in enumerate(tested) if t is not None]
+    for (_, candidate), q in zip(
+        candidates, benjamini_hochberg([c.p_value for _, c in candidates]), strict=True
+    ):
+        candidate.q_value = q
+    significant = [
+        (k, c) for k, c in candidates if c.q_value < alpha and c.error_rate > c.rest_error_rate
+    ]
+    kept = confirmed.explain_away(significant, alpha, top)
+    return [confirmed.described_on_all(k, s) for k, s in kept], len(tried)
+
+
+class _Confirmation:
+    """Counts of the candidate slices: on the confirmation half, on every item, and the
+    confirmation items grouped by which candidates they belong to (one bit per candidate), which
+    is all that setting aside the items of kept slices needs."""
+
+    def __init__(self, candidates: Sequence[ErrorSlice]):
+        self.candidates = list(candidates)
+        k = len(self.candidates)
+        self.n_half, self.e_half = np.zeros(k, np.int64), np.zeros(k, np.int64)
+        self.n_in_all, self.e_in_all = np.zeros(k, np.int64), np.zeros(k, np.int64)
+        self.rows = self.errors = self.n_all = self.e_all = 0
+        self.patterns = np.empty(0, np.uint64)
+        self.pattern_n = np.empty(0, np.int64)
+        self.pattern_e = np.empty(0, np.int64)
+
+    def add(
+        self,
+        members: list[npt.NDArray[np.bool_]],
+        errors: npt.NDArray[np.bool_],
+        confirm: npt.NDArray[np.bool_],
+    ) -> None:
+        self.n_all += errors.size
+        self.e_all += int(errors.sum())
+        self.rows += int(confirm.sum())
+        self.errors += int((errors & confirm).sum())
+        pattern = np.zeros(int(confirm.sum()), np.uint64)
+        half_errors = errors[confirm]
+        for k, member in enumerate(members):
+            self.n_in_all[k] += int(member.sum())
+            self.e_in_all[k] += int((member & errors).sum())
+            inside = member[confirm]
+            self.n_half[k] += int(inside.sum())
+            self.e_half[k] += int((inside & half_errors).sum())
+            pattern |= inside.astype(np.uint64) << np.uint64(k)
+        merged = np.concatenate((self.patterns, pattern))
+        keys, where = np.unique(merged, return_inverse=True)
+        self.pattern_n = np.bincount(
+            where, np.concatenate((self.pattern_n, np.ones(pattern.size, np.int64))), keys.size
+        ).astype(np.int64)
+        self.pattern_e = np.bincount(
+            where, np.concatenate((self.pattern_e, half_errors.astype(np.int64))), keys.size
+        ).astype(np.int64)
+        self.patterns = keys
+
+    def recount(self, k: int, min_support: int) -> ErrorSlice | None:
+        """Candidate ``k`` tested on the confirmation half only (None: too little support)."""
+        n_rows, e_rows = self.rows, self.errors
+        n_in, e_in = int(self.n_half[k]), int(self.e_half[k])
+        if n_in < min_support or n_rows - n_in < min_support or e_rows in (0, n_rows):
+            return None
+        g, _ = g_test(
+            np.array([float(e_in)]), np.array([float(n_in)]), float(e_rows), float(n_rows)
+        )
+        # Fisher's exact test here: few candidates are tested, and the G-test's chi-square
+        # approximation runs liberal on slices of a few dozen items with few errors.
+        p = hypergeometric_sf(e_in, n_rows, e_rows, n_in)
+        rest = (e_rows - e_in) / (n_rows - n_in)
+        return ErrorSlice(
+            self.candidates[k].predicates, n_in, e_in, e_in / n_in, rest, float(g[0]), p
+        )
+
+    def explain_away(
+        self, candidates: list[tuple[int, ErrorSlice]], alpha: float, top: int
+    ) -> list[tuple[int, ErrorSlice]]:
+        """Keep slices, most significant first, that still hold excess errors once the items of
+        the slices already kept are set aside (re-tested on the confirmation half, with
+        Bonferroni over the re-tests). Echoes, such as a pair that only overlaps a kept slice,
+        drop out; refinements must also concentrate errors at least 25% beyond every kept slice
+        they refine."""
+        ordered = sorted(
+            candidates, key=lambda c: (c[1].q_value, -c[1].g_stat, len(c[1].predicates))
+        )[:MAX_RETESTS]
+        covered = np.uint64(0)
+        kept: list[tuple[int, ErrorSlice]] = []
+        level = alpha / max(1, len(ordered))
+        for k, s in ordered:
+            if len(kept) >= top:
+                break
+            mine = set(s.predicates)
+            if any(
+                set(other.predicates) < mine and s.error_rate < 1.25 * other.error_rate
+                for _, other in kept
+            ):
+                continue
+            free = (self.patterns & covered) == 0
+            member = ((self.patterns >> np.uint64(k)) & np.uint64(1)) == 1
+            n_in = float(self.pattern_n[member & free].sum())
+            e_in = float(self.pattern_e[member & free].sum())
+            n_rest, e_rest = float(self.pattern_n[free].sum()), float(self.pattern_e[free].sum())
+            if n_in == 0 or n_in == n_rest:
+                continue
+            _, p = g_test(np.array([e_in]), np.array([n_in]), e_rest, n_rest)
+            if p[0] < level:
+                kept.append((k, s))
+                covered |= np.uint64(1) << np.uint64(k)
+        return kept
+
+    def described_on_all(self, k: int, s: ErrorSlice) -> ErrorSlice:
+        """The confirmed slice's counts over every item; its test stays the confirmation half's."""
+        n_in, e_in = int(self.n_in_all[k]), int(self.e_in_all[k])
+        n_rest, e_rest = self.n_all - n_in, self.e_all - e_in
+        return ErrorSlice(
+            s.predicates,
+            n_in,
+            e_in,
+            e_in / n_in,
+            e_rest / n_rest if n_rest else 0.0,
+            s.g_stat,
+            s.p_value,
+            s.q_value,
+            confirmation=(s.n_items, s.n_errors, s.error_rate, s.rest_error_rate),
+        )
+
+
+def _confirm(
+    batches: ItemBatches,
+    n_items: int,
+    seed: int,
+    columns: Sequence[SliceColumn],
+    candidates: Sequence[ErrorSlice],
+) -> _Confirmation:
+    assert len(candidates) <= 64, "one bit per candidate in a 64-bit word"
+    index = {c.name: i for i, c in enumerate(columns)}
+    used = sorted({index[name] for s in candidates for name, _ in s.predicates})
+    position = {i: j for j, i in enumerate(used)}
+    wanted = [
+        [
+            (position[index[name]], columns[index[name]].labels.index(value))
+            for name, value in s.predicates
+        ]
+        for s in candidates
+    ]
+    confirmation = _Confirmation(candidates)
+    for codes, errors, explore in _halves(batches, [columns[i].name for i in used], n_items, seed):
+        members = []
+        for predicates in wanted:
+            (first, code), *rest = predicates
+            member = codes[first] == code
+            for j, value in rest:
+                member &= codes[j] == value
+            members.append(member)
+        confirmation.add(members, errors, ~explore)
+    return confirmation
 
 
 def find_error_slices(
@@ -253,162 +494,30 @@ def find_error_slices(
     screened: Iterable[CodedColumn] = (),
     max_screened: int = 30,
     seed: int = 0,
+    batch_rows: int = 1 << 20,
 ) -> tuple[list[ErrorSlice], int]:
-    """Significant error slices, most significant first, and the number of slices tried.
+    """``find_error_slices_in`` over columns already coded in memory (one code per item)."""
+    screened = list(screened)
+    by_name = {c.name: c for c in [*columns, *screened]}
 
-    ``columns`` all enter the search; ``screened`` (e.g. a model's hundreds of input columns,
-    read one at a time) are ranked by their strongest single slice on the exploration half, and
-    the ``max_screened`` best join them. ``min_support`` applies to the whole data (half of it
-    within each half).
-    """
-    n_all, e_all = errors.size, int(errors.sum())
-    if n_all == 0 or e_all == 0 or e_all == n_all:
-        return [], 0
-    explore = np.random.default_rng([seed, n_all]).random(n_all) < 0.5
-    confirm = ~explore
-    half_support = max(1, min_support // 2)
+    def batches(names: Sequence[str]) -> Iterator[tuple[list[Codes], npt.NDArray[np.bool_]]]:
+        for start in range(0, max(errors.size, 1), batch_rows):
+            end = start + batch_rows
+            yield [by_name[name].codes[start:end] for name in names], errors[start:end]
 
-    def part(column: CodedColumn, rows: npt.NDArray[np.bool_]) -> CodedColumn:
-        return CodedColumn(column.name, column.codes[rows], column.labels)
-
-    chosen = list(columns) + screen_columns(screened, errors, explore, half_support, max_screened)
-    tried = _explore(
-        [part(c, explore) for c in chosen],
-        errors[explore],
-        half_support,
+    return find_error_slices_in(
+        batches,
+        errors.size,
+        [SliceColumn(c.name, c.labels) for c in columns],
+        [SliceColumn(c.name, c.labels) for c in screened],
+        min_support,
+        alpha,
         max_pairs_columns,
         max_triples_from,
+        top,
+        max_screened,
+        seed,
     )
-    promising = sorted(
-        (t for t in tried if t.error_rate > t.rest_error_rate and t.p_value < 0.5),
-        key=lambda t: (t.p_value, -t.g_stat, len(t.predicates)),
-    )[:MAX_CANDIDATES]
-    by_name = {c.name: c for c in chosen}
-    tested = [_recount(t.predicates, by_name, errors, confirm, half_support) for t in promising]
-    candidates = [t for t in tested if t is not None]
-    for candidate, q in zip(
-        candidates, benjamini_hochberg([c.p_value for c in candidates]), strict=True
-    ):
-        candidate.q_value = q
-    significant = [c for c in candidates if c.q_value < alpha and c.error_rate > c.rest_error_rate]
-    kept = _explain_away(significant, chosen, errors, confirm, alpha, top)
-    return [_described_on_all(k, by_name, errors) for k in kept], len(tried)
-
-
-def screen_columns(
-    candidates: Iterable[CodedColumn],
-    errors: npt.NDArray[np.bool_],
-    explore: npt.NDArray[np.bool_],
-    min_support: int,
-    keep: int,
-) -> list[CodedColumn]:
-    """The ``keep`` columns whose strongest single slice is strongest on the exploration half,
-    holding at most ``keep + 1`` columns at a time however many are offered."""
-    e_explore = errors[explore]
-    best: list[tuple[float, int, CodedColumn]] = []
-    for i, column in enumerate(candidates):
-        strength = column_strength(
-            CodedColumn(column.name, column.codes[explore], column.labels), e_explore, min_support
-        )
-        best.append((-strength, i, column))
-        best = sorted(best, key=lambda t: (t[0], t[1]))[:keep]
-    return [c for _, _, c in best]
-
-
-def _membership(
-    predicates: tuple[tuple[str, str], ...], by_name: dict[str, CodedColumn]
-) -> npt.NDArray[np.bool_]:
-    first, *rest = predicates
-    member: npt.NDArray[np.bool_] = by_name[first[0]].codes == by_name[first[0]].labels.index(
-        first[1]
-    )
-    for column, value in rest:
-        c = by_name[column]
-        member &= c.codes == c.labels.index(value)
-    return member
-
-
-def _recount(
-    predicates: tuple[tuple[str, str], ...],
-    by_name: dict[str, CodedColumn],
-    errors: npt.NDArray[np.bool_],
-    rows: npt.NDArray[np.bool_],
-    min_support: int,
-) -> ErrorSlice | None:
-    """The slice tested on ``rows`` only (None: too little support there)."""
-    member = _membership(predicates, by_name) & rows
-    n_rows, e_rows = int(rows.sum()), int(errors[rows].sum())
-    n_in, e_in = int(member.sum()), int(errors[member].sum())
-    if n_in < min_support or n_rows - n_in < min_support or e_rows in (0, n_rows):
-        return None
-    g, _ = g_test(np.array([float(e_in)]), np.array([float(n_in)]), float(e_rows), float(n_rows))
-    # Fisher's exact test here: few candidates are tested, and the G-test's chi-square
-    # approximation runs liberal on slices of a few dozen items with few errors.
-    p = hypergeometric_sf(e_in, n_rows, e_rows, n_in)
-    rest = (e_rows - e_in) / (n_rows - n_in)
-    return ErrorSlice(predicates, n_in, e_in, e_in / n_in, rest, float(g[0]), p)
-
-
-def _described_on_all(
-    s: ErrorSlice, by_name: dict[str, CodedColumn], errors: npt.NDArray[np.bool_]
-) -> ErrorSlice:
-    """The confirmed slice's counts over every item; its test stays the confirmation half's."""
-    member = _membership(s.predicates, by_name)
-    n_in, e_in = int(member.sum()), int(errors[member].sum())
-    n_rest, e_rest = errors.size - n_in, int(errors.sum()) - e_in
-    return ErrorSlice(
-        s.predicates,
-        n_in,
-        e_in,
-        e_in / n_in,
-        e_rest / n_rest if n_rest else 0.0,
-        s.g_stat,
-        s.p_value,
-        s.q_value,
-        confirmation=(s.n_items, s.n_errors, s.error_rate, s.rest_error_rate),
-    )
-
-
-MAX_RETESTS = 150
-
-
-def _explain_away(
-    candidates: list[ErrorSlice],
-    columns: list[CodedColumn],
-    errors: npt.NDArray[np.bool_],
-    rows: npt.NDArray[np.bool_],
-    alpha: float,
-    top: int,
-) -> list[ErrorSlice]:
-    """Keep slices, most significant first, that still hold excess errors once the items of the
-    slices already kept are set aside (re-tested on ``rows``, with Bonferroni over the re-tests).
-    Echoes, such as a pair that only overlaps a kept slice, drop out; refinements must also
-    concentrate errors at least 25% beyond every kept slice they refine."""
-    by_name = {c.name: c for c in columns}
-    # Re-testing costs a pass over the items; the strongest candidates are the ones worth it.
-    ordered = sorted(candidates, key=lambda s: (s.q_value, -s.g_stat, len(s.predicates)))[
-        :MAX_RETESTS
-    ]
-    covered = ~rows
-    kept: list[ErrorSlice] = []
-    level = alpha / max(1, len(ordered))
-    for s in ordered:
-        if len(kept) >= top:
-            break
-        mine = set(s.predicates)
-        if any(set(k.predicates) < mine and s.error_rate < 1.25 * k.error_rate for k in kept):
-            continue
-        member = _membership(s.predicates, by_name)
-        free = ~covered
-        n_in, e_in = float((member & free).sum()), float(errors[member & free].sum())
-        n_rest, e_rest = float(free.sum()), float(errors[free].sum())
-        if n_in == 0 or n_in == n_rest:
-            continue
-        _, p = g_test(np.array([e_in]), np.array([n_in]), e_rest, n_rest)
-        if p[0] < level:
-            kept.append(s)
-            covered |= member
-    return kept
 
 
 def quantile_codes(

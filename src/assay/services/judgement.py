@@ -25,7 +25,7 @@ from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
 from assay.services.error_groups import find_error_groups
-from assay.services.error_slices import search_error_slices
+from assay.services.error_slices import search_error_slices, slice_columns
 
 
 def profile_metrics(result: ValidationResult) -> dict[str, MetricValue]:
@@ -169,17 +169,18 @@ def judge(
             (ledger_dir or cand_dir) / "error_groups.parquet",
             config.seed,
         )
+        columns = slice_columns(manifest, spec, exclude)
+        predictions = cand_dir / "predictions.parquet"
         own, own_search = search_error_slices(
-            manifest, cand_dir / "predictions.parquet", None, spec, policy, exclude, config.seed
+            manifest, predictions, None, columns, policy, config.seed
         )
         if base_dir is not None:
             error_slices, search = search_error_slices(
                 manifest,
-                cand_dir / "predictions.parquet",
+                predictions,
                 base_dir / "predictions.parquet",
-                spec,
+                columns,
                 policy,
-                exclude,
                 config.seed,
             )
             search["candidate_error_slices"] = own

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
-from assay.core.slice_search import code_dtype, quantile_codes
 from assay.core.slicing import OPPOSITE, SliceSpec
+from assay.store.coders import fit_coders
+from assay.store.judged_items import judged
 from assay.store.parquet import open_writer
 
 LABEL_COLUMN = "__label"
@@ -100,82 +100,21 @@ def read_column(path: Path, column: str) -> list[object]:
 def coded_column(
     path: Path, name: str, max_categories: int = 20, n_bins: int = 5
 ) -> tuple[np.ndarray, tuple[str, ...]] | None:
-    """A manifest column as slice codes (-1: missing) and labels; None when it cannot be sliced.
-
-    Numbers and timestamps become quantile bins; text and booleans their values (the most frequent
-    ``max_categories``, the rest "other"). Identifier-like columns (mostly distinct text) and nested
-    columns (lists, structs) are not sliceable.
-    """
-    column = pq.read_table(path, columns=[name]).column(name).combine_chunks()
-    t = column.type
-    if pa.types.is_timestamp(t):
-        # Bins of time read as dates: seconds since the epoch, labelled in ISO form.
-        stamps = pc.cast(column, pa.timestamp("s"))
-        seconds = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
-        return quantile_codes(seconds, n_bins, _iso)
-    if pa.types.is_date(t):
-        column = (
-            column.cast(pa.int64())
-            if pa.types.is_timestamp(t)
-            else column.cast(pa.int32()).cast(pa.int64())
-        )
-        t = column.type
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        # Many distinct values among the first 50,000 already settle it (continuous); only
-        # otherwise are all values counted.
-        head = values[:50_000]
-        few = np.unique(head[np.isfinite(head)]).size <= max_categories
-        if few and np.unique(values[np.isfinite(values)]).size <= max_categories:
-            return _categories(pc.cast(column, pa.string()), max_categories)
-        return quantile_codes(values, n_bins)
-    if (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_dictionary(t)
-    ):
-        text = (
-            pc.cast(column, pa.string())
-            if not pa.types.is_dictionary(t)
-            else column.cast(pa.string())
-        )
-        if pc.count_distinct(text).as_py() > max(max_categories, 0.5 * len(text)):
-            return None
-        return _categories(text, max_categories)
-    return None
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _categories(text: pa.Array, max_categories: int) -> tuple[np.ndarray, tuple[str, ...]]:
-    counts = text.value_counts().to_pylist()
-    ranked = sorted((c for c in counts if c["values"] is not None), key=lambda c: -c["counts"])
-    labels = [c["values"] for c in ranked[:max_categories]]
-    index = pc.index_in(text, value_set=pa.array(labels, pa.string()))
-    # A copy: Arrow's zero-copy buffers are read-only, and "other" is written below.
-    codes = np.array(
-        index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=code_dtype(len(labels) + 1)
-    )
-    if len(ranked) > max_categories:
-        codes[(codes < 0) & text.is_valid().to_numpy(zero_copy_only=False)] = len(labels)
-        labels.append("other")
-    return codes, tuple(labels)
+    """A whole manifest column as slice codes (-1: missing) and labels; None when it cannot be
+    sliced (see ``assay.store.coders``)."""
+    coder = fit_coders(path, [name], max_categories, n_bins)[name]
+    if coder is None:
+        return None
+    return coder.encode(pq.read_table(path, columns=[name]).column(name)), coder.labels
 
 
 def judged_errors(predictions: Path, baseline: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """(valid, error) per item: judged wrong, or with a baseline broken (baseline right, candidate wrong)."""
+    """(valid, error) per item of a whole run (see ``assay.store.judged_items.judged``)."""
     correct = pq.read_table(predictions, columns=["correct"]).column("correct").combine_chunks()
-    valid = correct.is_valid().to_numpy(zero_copy_only=False)
-    wrong = ~np.asarray(correct.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
     if baseline is None:
-        return valid, wrong
+        return judged(correct, None)
     base = pq.read_table(baseline, columns=["correct"]).column("correct").combine_chunks()
-    base_valid = base.is_valid().to_numpy(zero_copy_only=False)
-    base_right = np.asarray(base.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-    return valid & base_valid, base_right & wrong
+    return judged(correct, base)
 
 
 def slice_codes(

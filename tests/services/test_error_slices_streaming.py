@@ -22,7 +22,7 @@ from assay.core.slice_search import CodedColumn
 from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.services.error_slices import MAX_INPUT_COLUMNS, search_error_slices, slice_columns
-from assay.store import coders, judged_items
+from assay.store import coders
 from assay.store.manifests import coded_column, judged_errors, manifest_schema
 from tests.core import slice_search_reference as reference
 from tests.real_datasets import secom
@@ -165,26 +165,12 @@ def test_secom_streaming_search_equals_the_in_memory_search(tmp_path: Path) -> N
         assert search["input_columns_screened"] == 590
 
 
-def test_batches_of_files_with_different_row_groups_line_up() -> None:
-    a = iter(
-        [
-            pa.record_batch({"a": [1, 2, 3]}),
-            pa.record_batch({"a": [4]}),
-            pa.record_batch({"a": [5, 6]}),
-        ]
+def test_a_manifest_and_predictions_of_different_lengths_are_refused(tmp_path: Path) -> None:
+    manifest, correct, base = planted_table(tmp_path, 3000)
+    cand, _ = runs(tmp_path, correct[:2999], base[:2999], 1000)
+    spec = parse_model_spec(
+        {"labels": ["defect", "ok"], "input": {"kind": "tabular", "columns": ["x0"]}}
     )
-    b = iter(
-        [
-            pa.record_batch({"b": [1]}),
-            pa.record_batch({"b": [2, 3, 4, 5]}),
-            pa.record_batch({"b": [6]}),
-        ]
-    )
-    steps = list(judged_items.aligned([a, b]))
-    assert [s[0].column(0).to_pylist() for s in steps] == [
-        s[1].column(0).to_pylist() for s in steps
-    ]
-    assert sum(s[0].num_rows for s in steps) == 6
-    short = iter([pa.record_batch({"b": [1, 2]})])
+    columns = slice_columns(manifest, spec)
     with pytest.raises(ValueError, match="different lengths"):
-        list(judged_items.aligned([iter([pa.record_batch({"a": [1, 2, 3]})]), short]))
+        search_error_slices(manifest, cand, None, columns, Policy(checks=()))

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from assay.core.slice_search import Codes
 from assay.store.coders import ColumnCoder, batch_rows_for
+from assay.store.predictions import rebatch
 
 Bools = npt.NDArray[np.bool_]
 
@@ -33,27 +34,6 @@ def judged(correct: pa.Array, base: pa.Array | None) -> tuple[Bools, Bools]:
     return valid & base_valid, base_right & wrong
 
 
-def aligned(streams: Sequence[Iterator[pa.RecordBatch]]) -> Iterator[list[pa.RecordBatch]]:
-    """Batches of several files over the same rows, cut so that each step has equal lengths
-    (the files' row groups, and so their batches, need not line up)."""
-    current: list[pa.RecordBatch | None] = [None] * len(streams)
-    offsets = [0] * len(streams)
-    while True:
-        for i, stream in enumerate(streams):
-            while current[i] is None or offsets[i] == current[i].num_rows:  # type: ignore[union-attr]
-                current[i], offsets[i] = next(stream, None), 0
-                if current[i] is None:
-                    break
-        ended = [c is None for c in current]
-        if any(ended):
-            if not all(ended):
-                raise ValueError("the run's predictions and the manifest have different lengths")
-            return
-        step = min(c.num_rows - o for c, o in zip(current, offsets, strict=True))  # type: ignore[union-attr]
-        yield [c.slice(o, step) for c, o in zip(current, offsets, strict=True)]  # type: ignore[union-attr]
-        offsets = [o + step for o in offsets]
-
-
 class JudgedItems:
     """The judged items of ``predictions`` (with ``baseline``: judged by both runs), their
     errors, and the codes of the manifest's columns, in batches (an ``ItemBatches``)."""
@@ -67,6 +47,15 @@ class JudgedItems:
     ):
         self.manifest, self.predictions, self.baseline = manifest, predictions, baseline
         self.coders = coders
+        lengths = {
+            pq.ParquetFile(path).metadata.num_rows
+            for path in (manifest, predictions, baseline)
+            if path is not None
+        }
+        if len(lengths) > 1:
+            raise ValueError(
+                "the run's predictions and the dataset's manifest have different lengths"
+            )
         self.n_items = sum(int(valid.sum()) for valid, _, _ in self._rows([]))
 
     def _rows(self, names: Sequence[str]) -> Iterator[tuple[Bools, Bools, list[pa.Array]]]:
@@ -82,7 +71,9 @@ class JudgedItems:
             streams.append(read(self.baseline, ["correct"]))
         if names:
             streams.append(read(self.manifest, list(names)))
-        for batches in aligned(streams):
+        # Every file cut into batches of the same size, so that they line up whatever their row
+        # groups; zip(strict) notices files of different lengths.
+        for batches in zip(*(rebatch(stream, rows) for stream in streams), strict=True):
             base = batches[1].column(0) if self.baseline is not None else None
             valid, errors = judged(batches[0].column(0), base)
             yield valid, errors, list(batches[-1].columns) if names else []

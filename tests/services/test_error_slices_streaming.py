@@ -22,7 +22,7 @@ from assay.core.slice_search import CodedColumn
 from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.services.error_slices import MAX_INPUT_COLUMNS, search_error_slices, slice_columns
-from assay.store import coders
+from assay.store import coders, judged_items
 from assay.store.manifests import coded_column, judged_errors, manifest_schema
 from tests.core import slice_search_reference as reference
 from tests.real_datasets import secom
@@ -101,12 +101,14 @@ def planted_table(tmp_path: Path, n: int) -> tuple[Path, np.ndarray, np.ndarray]
     return manifest, np.array(correct, dtype=object), np.array(base, dtype=object)
 
 
-@pytest.mark.parametrize("streamed_bins", [False, True])
+@pytest.mark.parametrize(("streamed_bins", "held_codes"), [(False, True), (True, False)])
 def test_streaming_search_equals_the_in_memory_search(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed_bins: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed_bins: bool, held_codes: bool
 ) -> None:
     if streamed_bins:  # quantile bins found by radix passes rather than from held values
         monkeypatch.setattr(coders, "QUANTILE_VALUES", 1000)
+    if not held_codes:  # every pass reads the files again, as on a large dataset
+        monkeypatch.setattr(judged_items, "HELD_CODES_BYTES", 0)
     monkeypatch.setattr(coders, "TABLE_BATCH_BYTES", 8 * 7 * 1500)  # many uneven batches
     manifest, correct, base = planted_table(tmp_path, 30_000)
     cand, baseline = runs(tmp_path, correct, base, 7_001)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from assay.store.manifests import coded_column
 
@@ -96,3 +97,17 @@ def test_streamed_coders_equal_whole_column_coders(tmp_path: Path, monkeypatch: 
         assert coder.labels == labels, name
         assert np.array_equal(coder.encode(table.column(name)), codes), name
     assert fitted["few"] is not None and fitted["few"].edges is None  # three values: categories
+
+
+def test_take_values_reads_only_the_wanted_rows_in_the_asked_order(tmp_path: Path) -> None:
+    from assay.store.manifests import take_column, take_values
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"id": [f"i{k}" for k in range(10_000)]}), path, row_group_size=999)
+    rows = np.array([9_999, 3, 3, 5_000, 0, 998, 999])
+    assert take_values(path, "id", rows).to_pylist() == [f"i{k}" for k in rows]
+    assert take_column(path, "id", rows[:2]) == ["i9999", "i3"]
+    empty = take_values(path, "id", np.array([], np.int64))
+    assert len(empty) == 0 and empty.type == pa.string()
+    with pytest.raises(IndexError, match="10000"):
+        take_values(path, "id", np.array([10_000]))

@@ -3,11 +3,11 @@
 ``np.quantile`` needs the whole column in memory; at 10M rows that is 80 MB per column, and the
 error-slice search bins every numeric column. This finds the same order statistics by radix
 selection over the bits of the values: each float64 maps to an unsigned 64-bit key in the same
-order, one pass counts the keys of a cell (all values sharing a key prefix) in 4,096 bins of their
-next 12 bits, and the bins holding the wanted ranks become the next cells. A cell small enough is
-collected and sorted instead. The keys have 64 bits, so at most six passes after the first settle
-any column, whatever its distribution; typically two do. The first pass also collects the values
-while they fit, so a small column is settled in one pass by ``np.quantile`` itself.
+order, one pass counts the keys of a cell (all values sharing a key prefix) in bins of their next
+12 bits (16 the first time), and the bins holding the wanted ranks become the next cells. A cell
+small enough is collected and sorted instead. The keys have 64 bits, so at most five passes after
+the first settle any column, whatever its distribution; typically two do. The first pass also
+collects the values while they fit, so a small column is settled in one pass by ``np.quantile``.
 
 The result equals ``np.quantile(finite_values, qs)`` (method "linear") bit for bit: the two order
 statistics around each quantile are found exactly and interpolated with numpy's own formula
@@ -25,14 +25,17 @@ F = npt.NDArray[np.float64]
 U = npt.NDArray[np.uint64]
 
 BITS = 12  # bits resolved per histogram pass: 4,096 bins of 8 bytes per cell
+FIRST_BITS = 16  # the first histogram (one cell per column) resolves more: 512 KiB, once
 SIGN = np.uint64(1 << 63)
 
 
 def keys_of(values: F) -> U:
     """Unsigned keys that sort as the values do (finite values; -0.0 counts as 0.0)."""
     bits = (values + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
-    negative = (bits & SIGN) != 0
-    return np.where(negative, ~bits, bits | SIGN)
+    # A negative value has all its bits flipped, a positive one its sign bit set.
+    flip = (np.uint64(0) - (bits >> np.uint64(63))) | SIGN
+    keys: U = bits ^ flip
+    return keys
 
 
 def value_of(key: int) -> float:
@@ -71,10 +74,12 @@ class _Cell:
     of the column lie below them, ``count`` are in the cell, and ``ranks`` (column-wide) are
     wanted from it."""
 
-    def __init__(self, prefix: int, depth: int, offset: int, count: int, ranks: list[int]):
+    def __init__(
+        self, prefix: int, depth: int, offset: int, count: int, ranks: list[int], bits: int = BITS
+    ):
         self.prefix, self.depth, self.offset, self.count = prefix, depth, offset, count
         self.ranks = ranks
-        self.bits = min(BITS, 64 - depth)  # of the keys, counted by the next histogram
+        self.bits = min(bits, 64 - depth)  # of the keys, counted by the next histogram
         self.collect = False
         self.collected: list[U] = []
         self.histogram: npt.NDArray[np.int64] | None = None
@@ -121,9 +126,9 @@ class StreamedQuantiles:
             return
         if self.passes == 0:
             self.n += values.size
-            keys = keys_of(values)
-            self._min_key = min(self._min_key, int(keys.min()))
-            self._max_key = max(self._max_key, int(keys.max()))
+            ends = keys_of(np.array([values.min(), values.max()]))
+            self._min_key = min(self._min_key, int(ends[0]))
+            self._max_key = max(self._max_key, int(ends[1]))
             if self._held is not None:
                 self._held_n += values.size
                 self._held = [*self._held, values.copy()] if self._held_n <= self.limit else None
@@ -159,7 +164,7 @@ class StreamedQuantiles:
             # Every value shares the top bits on which the smallest and largest keys agree.
             depth = 64 - (self._min_key ^ self._max_key).bit_length()
             prefix = self._min_key >> (64 - depth) if depth else 0
-            cells = [_Cell(prefix, depth, 0, self.n, needed_ranks(self.n, self.qs))]
+            cells = [_Cell(prefix, depth, 0, self.n, needed_ranks(self.n, self.qs), FIRST_BITS)]
         else:
             cells = [child for cell in self._cells for child in self._settle(cell)]
         open_cells = []
@@ -208,5 +213,6 @@ class StreamedQuantiles:
 
 
 def max_passes() -> int:
-    """The most passes a column can take: the counting one and one per 12 bits of the keys."""
-    return 1 + math.ceil(64 / BITS)
+    """The most passes a column can take: the counting one, the first histogram, and one per
+    12 further bits of the keys."""
+    return 2 + math.ceil((64 - FIRST_BITS) / BITS)

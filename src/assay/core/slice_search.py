@@ -355,27 +355,31 @@ class _Confirmation:
 
     def add(
         self,
-        members: list[npt.NDArray[np.bool_]],
+        members: npt.NDArray[np.bool_],
         errors: npt.NDArray[np.bool_],
         confirm: npt.NDArray[np.bool_],
     ) -> None:
+        """One batch: ``members`` [candidates, items] says which items each candidate holds."""
         self.n_all += errors.size
         self.e_all += int(errors.sum())
-        self.rows += int(confirm.sum())
-        self.errors += int((errors & confirm).sum())
-        pattern = np.zeros(int(confirm.sum()), np.uint64)
         half_errors = errors[confirm]
-        for k, member in enumerate(members):
-            self.n_in_all[k] += int(member.sum())
-            self.e_in_all[k] += int((member & errors).sum())
-            inside = member[confirm]
-            self.n_half[k] += int(inside.sum())
-            self.e_half[k] += int((inside & half_errors).sum())
-            pattern |= inside.astype(np.uint64) << np.uint64(k)
+        self.rows += int(confirm.sum())
+        self.errors += int(half_errors.sum())
+        self.n_in_all += np.count_nonzero(members, axis=1)
+        self.e_in_all += np.count_nonzero(members[:, errors], axis=1)
+        half = members[:, confirm]
+        self.n_half += np.count_nonzero(half, axis=1)
+        self.e_half += np.count_nonzero(half[:, half_errors], axis=1)
+        # Candidate k is bit k of an item's pattern: eight rows of packed bits make one word.
+        packed = np.packbits(half, axis=0, bitorder="little")
+        words = np.zeros((8, half.shape[1]), np.uint8)
+        words[: packed.shape[0]] = packed
+        pattern = np.ascontiguousarray(words.T).view("<u8").ravel().astype(np.uint64)
         merged = np.concatenate((self.patterns, pattern))
         keys, where = np.unique(merged, return_inverse=True)
+        ones = np.ones(pattern.size, np.int64)
         self.pattern_n = np.bincount(
-            where, np.concatenate((self.pattern_n, np.ones(pattern.size, np.int64))), keys.size
+            where, np.concatenate((self.pattern_n, ones)), keys.size
         ).astype(np.int64)
         self.pattern_e = np.bincount(
             where, np.concatenate((self.pattern_e, half_errors.astype(np.int64))), keys.size
@@ -472,13 +476,12 @@ def _confirm(
     ]
     confirmation = _Confirmation(candidates)
     for codes, errors, explore in _halves(batches, [columns[i].name for i in used], n_items, seed):
-        members = []
-        for predicates in wanted:
+        members = np.empty((len(wanted), errors.size), bool)
+        for k, predicates in enumerate(wanted):
             (first, code), *rest = predicates
-            member = codes[first] == code
+            np.equal(codes[first], code, out=members[k])
             for j, value in rest:
-                member &= codes[j] == value
-            members.append(member)
+                members[k] &= codes[j] == value
         confirmation.add(members, errors, ~explore)
     return confirmation
 

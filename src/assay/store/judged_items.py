@@ -1,14 +1,17 @@
 """JudgedItems: a run's judged items, streamed in batches with manifest columns as slice codes.
 
-The error-slice search reads the items in several passes. Each pass reads the run's ``correct``
-column (and the baseline run's, for broken items) beside the manifest's columns, batch by batch,
-so nothing per item is held between batches.
+The error-slice search reads the items in several passes. A pass reads the run's ``correct``
+column (and the baseline run's, for broken items) beside the manifest's columns, batch by batch.
+The codes of the first pass are kept for the others while they take at most HELD_CODES_BYTES
+(32 MiB: four million items with eight columns); a larger dataset is read again each pass, so
+that what is held stays the same however many items there are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +23,11 @@ from assay.store.coders import ColumnCoder, batch_rows_for
 from assay.store.predictions import rebatch
 
 Bools = npt.NDArray[np.bool_]
+
+# Codes (one byte per item and column) the search may keep between its passes: below this, the
+# later passes read memory; above it, every pass reads the files and memory stays flat.
+HELD_CODES_BYTES = 32 << 20
+HELD_BATCH_ROWS = 1 << 16
 
 
 def judged(correct: pa.Array, base: pa.Array | None) -> tuple[Bools, Bools]:
@@ -57,6 +65,8 @@ class JudgedItems:
                 "the run's predictions and the dataset's manifest have different lengths"
             )
         self.n_items = sum(int(valid.sum()) for valid, _, _ in self._rows([]))
+        self._held: dict[str, Codes] | None = None
+        self._held_errors: Bools | None = None
 
     def _rows(self, names: Sequence[str]) -> Iterator[tuple[Bools, Bools, list[pa.Array]]]:
         rows = batch_rows_for(len(names) + 1)
@@ -79,10 +89,42 @@ class JudgedItems:
             yield valid, errors, list(batches[-1].columns) if names else []
 
     def __call__(self, names: Sequence[str]) -> Iterator[tuple[list[Codes], Bools]]:
+        if self._held is not None and all(name in self._held for name in names):
+            yield from self._from_held(names)
+            return
+        # The first pass (every column) keeps its codes while they fit HELD_CODES_BYTES: the
+        # later passes then read memory, not the files. Above that, every pass streams.
+        held: dict[str, list[Codes]] | None = (
+            {name: [] for name in names} if self._held is None else None
+        )
+        held_errors: list[Bools] = []
+        size = 0
         for valid, errors, columns in self._rows(names):
             everything = bool(valid.all())
             codes = [
                 self.coders[name].encode(column if everything else column.filter(pa.array(valid)))
                 for name, column in zip(names, columns, strict=True)
             ]
-            yield codes, errors if everything else errors[valid]
+            judged_errors = errors if everything else errors[valid]
+            if held is not None:
+                size += sum(c.nbytes for c in codes) + judged_errors.nbytes
+                if size > HELD_CODES_BYTES:
+                    held = None
+                else:
+                    for name, c in zip(names, codes, strict=True):
+                        held[name].append(c)
+                    held_errors.append(judged_errors)
+            yield codes, judged_errors
+        if held is not None:
+            self._held = {name: _joined(parts, np.int8) for name, parts in held.items()}
+            self._held_errors = _joined(held_errors, np.bool_)
+
+    def _from_held(self, names: Sequence[str]) -> Iterator[tuple[list[Codes], Bools]]:
+        assert self._held is not None and self._held_errors is not None
+        for start in range(0, max(self.n_items, 1), HELD_BATCH_ROWS):
+            end = start + HELD_BATCH_ROWS
+            yield [self._held[name][start:end] for name in names], self._held_errors[start:end]
+
+
+def _joined(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
+    return np.concatenate(parts) if parts else np.empty(0, dtype)

@@ -182,7 +182,33 @@ def _predicate_codes(
     return codes.astype(np.int32), keys
 
 
+def take_values(path: Path, column: str, rows: np.ndarray) -> pa.Array:
+    """Values of ``column`` at row numbers of a Parquet file (any order, repeats allowed).
+
+    Only the row groups holding a wanted row are read, one at a time, and only the wanted values
+    kept: a million candidates' ids out of ten million rows never hold the whole column."""
+    file = pq.ParquetFile(path, pre_buffer=False)
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    wanted = rows[order]
+    if wanted.size and (wanted[0] < 0 or wanted[-1] >= file.metadata.num_rows):
+        raise IndexError(f"row {int(wanted[-1])} is not in {path.name}")
+    pieces = []
+    start = 0
+    for group in range(file.metadata.num_row_groups):
+        end = start + file.metadata.row_group(group).num_rows
+        lo, hi = np.searchsorted(wanted, [start, end])
+        if hi > lo:
+            values = file.read_row_group(group, columns=[column]).column(0)
+            pieces.append(values.take(pa.array(wanted[lo:hi] - start)).combine_chunks())
+        start = end
+    kind = file.schema_arrow.field(column).type
+    taken = pa.concat_arrays(pieces) if pieces else pa.array([], kind)
+    back = np.empty_like(order)
+    back[order] = np.arange(order.size)
+    return taken.take(pa.array(back))
+
+
 def take_column(path: Path, column: str, rows: np.ndarray) -> list[object]:
-    """Values of ``column`` at the given row numbers of a Parquet file."""
-    data = pq.read_table(path, columns=[column]).column(column)
-    return list(data.take(pa.array(rows, pa.int64())).to_pylist())
+    """``take_values`` as Python values (for a few rows)."""
+    return list(take_values(path, column, rows).to_pylist())

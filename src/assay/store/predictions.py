@@ -135,6 +135,9 @@ def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
     buffer: list[pa.RecordBatch] = []
     held = 0
     for batch in batches:
+        if not buffer and batch.num_rows == rows:  # already the right size: no copy
+            yield batch
+            continue
         buffer.append(batch)
         held += batch.num_rows
         while held >= rows:
@@ -176,11 +179,13 @@ def read_outcome_chunks(path: Path, labels: tuple[str, ...], rows: int) -> Itera
 
 
 def read_prediction_chunks(
-    path: Path, labels: tuple[str, ...], rows: int
+    path: Path, labels: tuple[str, ...], rows: int, ids: bool = True
 ) -> Iterator[PredictionChunk]:
-    """Stream a predictions file in chunks of exactly ``rows`` items."""
+    """Stream a predictions file in chunks of exactly ``rows`` items (``ids`` False: without the
+    item ids, whose Python strings cost more than the rest of a chunk)."""
     value_set = pa.array(labels, pa.string())
-    columns = ["item_id", "label", "predicted", *(score_column(label) for label in labels), "error"]
+    scores_of = [score_column(label) for label in labels]
+    columns = [*(["item_id"] if ids else []), "label", "predicted", *scores_of, "error"]
     file = pq.ParquetFile(path, pre_buffer=False)  # streaming: see read_manifest
     missing = [c for c in columns if c not in file.schema_arrow.names]
     if missing:
@@ -190,7 +195,7 @@ def read_prediction_chunks(
             [batch.column(score_column(label)).to_numpy(zero_copy_only=False) for label in labels]
         ).astype(np.float64)
         yield PredictionChunk(
-            item_ids=batch.column("item_id").to_pylist(),
+            item_ids=batch.column("item_id").to_pylist() if ids else [],
             label_index=_indices(batch.column("label"), value_set),
             predicted=_indices(batch.column("predicted"), value_set),
             scores=scores,
@@ -251,7 +256,7 @@ class LedgerSink:
         self._writer.close()
 
 
-def write_doubtful_labels(path: Path, candidates: dict[str, list[Any]]) -> None:
+def write_doubtful_labels(path: Path, candidates: Mapping[str, pa.Array | list[Any]]) -> None:
     """``doubtful_labels.parquet``: every candidate, most doubtful first."""
     schema = pa.schema(
         [

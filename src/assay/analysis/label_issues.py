@@ -17,8 +17,9 @@ hold per-class sums, the K x K confident joint, and the candidates themselves:
    that class's threshold (the most probable one if several do), then calibrated to the label
    counts; cleanlab's own functions turn it into how many items to prune per pair of classes;
 3. for each label k and other class j, the items labelled k with the largest margin
-   p(j) - p(k), as many as the pair's count, kept in a bounded buffer; items whose given label
-   is (within 1e-6) the model's top class are then dropped, as cleanlab does.
+   p(j) - p(k), as many as the pair's count, kept in a bounded buffer (row and margin only);
+4. what the report shows of the chosen items; those whose given label is (within 1e-6) the
+   model's top class are dropped, as cleanlab does.
 
 The tests compare the flagged items with cleanlab's on the test data. Where margins tie at a
 pair's cut, cleanlab's pick depends on numpy's unstable sort; here the earlier item wins.
@@ -56,7 +57,7 @@ class LabelIssues:
     method: str
 
 
-# What the report shows of a candidate, kept beside its margin in the buffers.
+# What the report shows of a flagged item, gathered in the last pass.
 FIELDS = ("rows", "labels", "suggested", "confidence", "quality", "ranked_by", "near_top")
 
 
@@ -99,13 +100,16 @@ class ConfidentLearning:
     def __init__(self, n_classes: int):
         self.n_classes = n_classes
         self.passes = 0
-        self.stage = "count"  # then "sums" (only when a class is absent), "joint", "prune"
+        # then "sums" (only when a class is absent), "joint", "prune", "describe"
+        self.stage = "count"
         self.counts = np.zeros(n_classes, np.int64)
         self._sums = np.zeros(n_classes)
         self._present = np.ones(n_classes, bool)
         self._thresholds = np.zeros(n_classes)
         self._joint = np.zeros((n_classes, n_classes), np.int64)
         self._pruned: dict[tuple[int, int], _Pruned] = {}
+        self._chosen = np.empty(0, np.int64)  # rows chosen by pruning, sorted
+        self._described: list[dict[str, npt.NDArray[np.generic]]] = []
         self.result: LabelIssues | None = None
 
     @property
@@ -141,27 +145,38 @@ class ConfidentLearning:
             some = n_confident > 0
             cells = np.bincount(given[some] * k + guess[some], minlength=k * k)
             self._joint += cells.reshape(k, k)
+        elif self.stage == "prune":
+            self._prune(rows, given, p)
         else:
-            self._prune(rows, labels, given, probs, p)
+            self._describe(rows, labels, given, probs, p)
 
-    def _prune(self, rows: I64, labels: I64, given: I64, probs: F, p: F) -> None:
-        at = np.arange(given.size)
-        nudged = p.copy()
-        nudged[at, given] += FLOATING_POINT_COMPARISON
-        columns = {
-            "rows": rows,
-            "labels": labels,
-            "suggested": probs.argmax(axis=1),
-            "confidence": probs.max(axis=1),
-            "quality": probs[at, labels],
-            "ranked_by": p[at, given],
-            "near_top": nudged.argmax(axis=1) == given,
-        }
+    def _prune(self, rows: I64, given: I64, p: F) -> None:
         for (k, j), pruned in self._pruned.items():
             mine = np.flatnonzero(given == k)
             if mine.size:
-                part = {name: values[mine] for name, values in columns.items()}
-                pruned.add(part | {"margin": p[mine, j] - p[mine, k]})
+                pruned.add({"rows": rows[mine], "margin": p[mine, j] - p[mine, k]})
+
+    def _describe(self, rows: I64, labels: I64, given: I64, probs: F, p: F) -> None:
+        """What the report shows of the chosen items in this batch."""
+        where = np.searchsorted(self._chosen, rows)
+        mine = np.flatnonzero(self._chosen[np.minimum(where, self._chosen.size - 1)] == rows)
+        if mine.size == 0:
+            return
+        rows, labels, given, probs, p = rows[mine], labels[mine], given[mine], probs[mine], p[mine]
+        at = np.arange(mine.size)
+        nudged = p.copy()
+        nudged[at, given] += FLOATING_POINT_COMPARISON
+        self._described.append(
+            {
+                "rows": rows,
+                "labels": labels,
+                "suggested": probs.argmax(axis=1),
+                "confidence": probs.max(axis=1),
+                "quality": probs[at, labels],
+                "ranked_by": p[at, given],
+                "near_top": nudged.argmax(axis=1) == given,
+            }
+        )
 
     def end_pass(self) -> None:
         if self.done:
@@ -191,8 +206,16 @@ class ConfidentLearning:
             self.stage = "prune"
             if not self._pruned:
                 self.result = self._issues([])
+        elif self.stage == "prune":
+            # An item chosen for several classes counts once.
+            chosen = [pruned.compact().get("rows") for pruned in self._pruned.values()]
+            self._chosen = np.unique(np.concatenate([c for c in chosen if c is not None]))
+            self._pruned = {}
+            self.stage = "describe"
+            if self._chosen.size == 0:
+                self.result = self._issues([])
         else:
-            self.result = self._issues([pruned.compact() for pruned in self._pruned.values()])
+            self.result = self._issues(self._described)
 
     def _means(self, sums: F) -> F:
         present = int(self._present.sum())
@@ -224,18 +247,13 @@ class ConfidentLearning:
         if not chosen:
             empty = np.empty(0, np.int64)
             return LabelIssues(empty, empty, empty, np.empty(0), np.empty(0), method)
-        chosen = [c for c in chosen if c]
-        if not chosen:
-            return self._issues([])
-        joined = {name: np.concatenate([c[name] for c in chosen]) for name in FIELDS}
-        # An item chosen for several classes counts once; one whose label is the model's top
-        # class (within 1e-6) is no issue.
-        _, first = np.unique(joined["rows"], return_index=True)
-        flagged = {name: values[first] for name, values in joined.items()}
-        keep = ~flagged["near_top"].astype(bool)
-        flagged = {name: values[keep] for name, values in flagged.items()}
-        # Most doubtful first; ties in item order (cleanlab's ranking with a stable sort).
-        order = np.lexsort((flagged["rows"], flagged["ranked_by"]))
+        flagged = {name: np.concatenate([c[name] for c in chosen]) for name in FIELDS}
+        chosen.clear()  # the batches' parts, now joined
+        self._described = []
+        # An item whose label is the model's top class (within 1e-6) is no issue. The rest, most
+        # doubtful first; ties in item order (cleanlab's ranking with a stable sort).
+        kept = np.flatnonzero(~flagged["near_top"].astype(bool))
+        order = kept[np.lexsort((flagged["rows"][kept], flagged["ranked_by"][kept]))]
         f = {name: values[order] for name, values in flagged.items()}
         return LabelIssues(
             f["rows"].astype(np.int64),

@@ -22,7 +22,7 @@ def find_doubtful_labels(
 ) -> dict[str, Any]:
     """``doubtful_labels`` for result.json; every candidate goes to ``out`` (Parquet).
 
-    Confident learning reads the judged items' probabilities in passes (three, four when a class
+    Confident learning reads the judged items' probabilities in passes (four, five when a class
     has no item), holding counts and the candidates only."""
     search = ConfidentLearning(spec.n_classes)
     while not search.done:

@@ -59,3 +59,4 @@ def test_memory_script_counts_the_sidecar_too() -> None:
     assert len(peaks) == 4
     # With exploration, the sidecar's imports (scikit-learn, cleanlab) are counted as well.
     assert peaks[(20000, "default")] > peaks[(20000, "--no-explore")] + 100
+    assert re.search(r"[\d,]+ doubtful-label candidates", out)

@@ -97,3 +97,8 @@ def test_no_explore_skips_error_slices_and_doubtful_labels(tmp_path: Path) -> No
     assert full.result.error_slice_search is not None and full.result.doubtful_labels is not None
     assert full.result.error_slice_search["n_items"] == full.result.n_judged
     assert full.result.error_slice_search["method"].startswith("split-sample")
+    # Where the time went: the exploration is timed, and within the run's total.
+    timings = full.result.timings
+    assert 0 < timings["slice_search_s"] <= timings["explore_s"] < timings["total_s"]
+    assert timings["sidecar_wait_s"] >= 0 and "explore_s" not in quick.result.timings
+    assert quick.result.timings["total_s"] > quick.result.timings["engine_s"]

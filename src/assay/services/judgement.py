@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def judge(
     search: dict[str, Any] | None = None
     doubtful: dict[str, Any] | None = None
     groups: dict[str, Any] | None = None
+    timings = dict(cand.timings)
     if config.explore:
+        t_explore = time.perf_counter()
         # With a baseline, error_slices follow the broken items (as the issue defines them); the
         # candidate's own errors are searched too, since "where does it fail at all" matters as well.
         manifest = Path(dataset.manifest_path)
@@ -187,10 +190,15 @@ def judge(
             search["candidate_search"] = own_search
         else:
             error_slices, search = own, own_search
+        timings["slice_search_s"] = time.perf_counter() - t_explore
         # A failure above leaves the sidecar's analyses to finish unread: stopping it would
         # also stop other validations' analyses in this process (a web server's threads).
+        t_wait = time.perf_counter()
         doubtful = doubtful_result()
         groups = groups_result()
+        # Confident learning and the grouping ran beside the search: this is what they added.
+        timings["sidecar_wait_s"] = time.perf_counter() - t_wait
+        timings["explore_s"] = time.perf_counter() - t_explore
     agreement = analyse_agreement(
         Path(dataset.manifest_path),
         cand_dir / "predictions.parquet",
@@ -210,6 +218,7 @@ def judge(
         comparison=comparison,
         verdict=verdict.to_dict(),
         operating_point=operating_point(cand, spec, policy),
+        timings=timings,
     )
 
 

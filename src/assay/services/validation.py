@@ -697,7 +697,7 @@ def validate(
         except BaseException as exc:
             _end_abnormally(ws, cand_result.run_id, exc)
             raise
-        cand_result.timings["total_s"] = time.perf_counter() - t_start
+        judged.timings["total_s"] = time.perf_counter() - t_start
         files = _finish(ws, judged, cand.run_dir)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)

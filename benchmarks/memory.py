@@ -29,13 +29,15 @@ import pyarrow.parquet as pq
 from measure import run_measured
 
 
-def table(path: Path, n: int) -> None:
+def table(path: Path, n: int, noise: float = 0.7, flip: float = 0.0) -> None:
     rng = np.random.default_rng(0)
     writer = None
     for start in range(0, n, 1_000_000):
         m = min(1_000_000, n - start)
         x = rng.normal(size=(m, 4)).astype(np.float32)
-        label = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.7, m) > 0, "defect", "ok")
+        positive = x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, noise, m) > 0
+        positive ^= rng.random(m) < flip  # an expert's slips: labels flipped at random
+        label = np.where(positive, "defect", "ok")
         batch = pa.table(
             {
                 **{f"f{j}": x[:, j] for j in range(4)},
@@ -85,6 +87,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.7,
+        help="spread of the labels around the boundary (0.7: the best model errs on ~18%%)",
+    )
+    parser.add_argument("--flip", type=float, default=0.0, help="share of labels flipped")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -110,7 +119,7 @@ def main() -> None:
         rows: dict[str, dict[int, float]] = {"--no-explore": {}, "default": {}}
         for n in args.rows:
             path = root / f"t{n}.parquet"
-            table(path, n)
+            table(path, n, args.noise, args.flip)
             subprocess.run(
                 [
                     sys.executable,

@@ -111,3 +111,19 @@ def test_take_values_reads_only_the_wanted_rows_in_the_asked_order(tmp_path: Pat
     assert len(empty) == 0 and empty.type == pa.string()
     with pytest.raises(IndexError, match="10000"):
         take_values(path, "id", np.array([10_000]))
+
+
+def test_text_with_too_many_distinct_values_to_count_is_not_sliced(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Counting a text column's values holds them all; past MAX_DISTINCT_TEXT the column is taken
+    for an identifier rather than counted on (a crafted column of millions of distinct values)."""
+    from assay.store import coders
+
+    path = tmp_path / "m.parquet"
+    values = [f"lot-{i % 100}" for i in range(2_000)]
+    pq.write_table(pa.table({"lot": values}), path, row_group_size=300)
+    fitted = coders.fit_coders(path, ["lot"])["lot"]
+    assert fitted is not None and len(fitted.labels) == 21  # 20 lots + other
+    monkeypatch.setattr(coders, "MAX_DISTINCT_TEXT", 50)
+    assert coders.fit_coders(path, ["lot"])["lot"] is None

@@ -1,0 +1,1 @@
+"""Tasks beyond classification, one package each (detection first)."""

@@ -1,0 +1,1 @@
+"""Object detection: COCO box evaluation as pycocotools computes it, in mergeable states."""

@@ -1,0 +1,200 @@
+"""CocoBoxEvaluation: COCO mAP and mAR of boxes as pycocotools computes them, in mergeable states.
+
+pycocotools evaluates a whole dataset at once. Here each image is matched on its own
+(``match_image``) and its detections kept as records (score, whether matched and ignored per area
+range and IoU threshold, the image's position in the dataset and the detection's rank in it);
+states of shards merge by concatenation, and ``finalize`` sorts the records as pycocotools'
+``accumulate`` does (by score, ties in dataset order) to build the same precision table. The
+state grows with the detections, as an exact ROC curve grows with the items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.tasks.detection.matching import (
+    AREA_RANGES,
+    IOU_THRESHOLDS,
+    MAX_DETECTIONS,
+    match_image,
+)
+
+F = npt.NDArray[np.float64]
+RECALL_POINTS: F = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+
+
+@dataclass(frozen=True)
+class DetectionImage:
+    """One image: its position in the dataset (orders ties), expert boxes and model boxes, as
+    [x, y, width, height] in pixels with class indices."""
+
+    order: int
+    gt_boxes: F
+    gt_classes: npt.NDArray[np.int64]
+    dt_boxes: F
+    dt_scores: F
+    dt_classes: npt.NDArray[np.int64]
+    gt_areas: F | None = None  # None: the boxes' areas
+    gt_crowd: npt.NDArray[np.bool_] | None = None  # None: no crowd box
+
+
+@dataclass
+class BoxState:
+    """Per class, the detections' records (in parts, merged by concatenation) and the number of
+    ground-truth boxes that count, per area range."""
+
+    parts: list[list[dict[str, np.ndarray]]]
+    n_gt: npt.NDArray[np.int64]
+    n_images: int = 0
+
+
+class CocoBoxEvaluation:
+    """The accumulator: ``empty``, ``update`` with images, ``merge``, ``finalize``."""
+
+    name = "coco_boxes"
+
+    def __init__(self, labels: tuple[str, ...]):
+        self.labels = labels
+
+    def empty(self) -> BoxState:
+        k = len(self.labels)
+        return BoxState([[] for _ in range(k)], np.zeros((k, len(AREA_RANGES)), np.int64))
+
+    def update(self, state: BoxState, images: list[DetectionImage]) -> BoxState:
+        for image in images:
+            gt_areas = (
+                image.gt_areas
+                if image.gt_areas is not None
+                else image.gt_boxes[:, 2] * image.gt_boxes[:, 3]
+            )
+            crowd = (
+                image.gt_crowd
+                if image.gt_crowd is not None
+                else np.zeros(len(image.gt_classes), bool)
+            )
+            for k in range(len(self.labels)):
+                g, d = image.gt_classes == k, image.dt_classes == k
+                found = match_image(
+                    image.dt_boxes[d], image.dt_scores[d], image.gt_boxes[g], gt_areas[g], crowd[g]
+                )
+                if found is None:
+                    continue
+                state.n_gt[k] += found.n_gt
+                n = found.scores.size
+                if n:
+                    state.parts[k].append(
+                        {
+                            "order": np.full(n, image.order, np.int64),
+                            "rank": np.arange(n, dtype=np.int64),
+                            "score": found.scores,
+                            "matched": found.matched,
+                            "ignored": found.ignored,
+                        }
+                    )
+            state.n_images += 1
+        return state
+
+    def merge(self, a: BoxState, b: BoxState) -> BoxState:
+        return BoxState(
+            [pa + pb for pa, pb in zip(a.parts, b.parts, strict=True)],
+            a.n_gt + b.n_gt,
+            a.n_images + b.n_images,
+        )
+
+    def tables(self, state: BoxState) -> tuple[F, F]:
+        """pycocotools' ``eval["precision"]`` [T, R, K, A, M] and ``eval["recall"]`` [T, K, A, M]
+        (-1 where a class has no box that counts)."""
+        t, r, k = IOU_THRESHOLDS.size, RECALL_POINTS.size, len(self.labels)
+        a, m = len(AREA_RANGES), len(MAX_DETECTIONS)
+        precision = -np.ones((t, r, k, a, m))
+        recall = -np.ones((t, k, a, m))
+        for c in range(k):
+            records = _joined(state.parts[c], t)
+            for ai in range(a):
+                n_gt = int(state.n_gt[c, ai])
+                if n_gt == 0:
+                    continue
+                for mi, max_det in enumerate(MAX_DETECTIONS):
+                    keep = records["rank"] < max_det
+                    order = np.lexsort(
+                        (records["rank"][keep], records["order"][keep], -records["score"][keep])
+                    )
+                    matched = records["matched"][ai][:, keep][:, order]
+                    ignored = records["ignored"][ai][:, keep][:, order]
+                    tps = matched & ~ignored
+                    fps = ~matched & ~ignored
+                    tp_sum = np.cumsum(tps, axis=1).astype(float)
+                    fp_sum = np.cumsum(fps, axis=1).astype(float)
+                    for ti, (tp, fp) in enumerate(zip(tp_sum, fp_sum, strict=True)):
+                        rc = tp / n_gt
+                        pr = tp / (fp + tp + np.spacing(1))
+                        recall[ti, c, ai, mi] = rc[-1] if tp.size else 0
+                        # The precision envelope: the best precision at any higher recall.
+                        pr = np.maximum.accumulate(pr[::-1])[::-1]
+                        at = np.searchsorted(rc, RECALL_POINTS, side="left")
+                        q = np.zeros(r)
+                        inside = at < pr.size
+                        q[inside] = pr[at[inside]]
+                        precision[ti, :, c, ai, mi] = q
+        return precision, recall
+
+    def finalize(self, state: BoxState) -> dict[str, Any]:
+        precision, recall = self.tables(state)
+        out: dict[str, Any] = {
+            "map": _mean(precision[:, :, :, 0, 2]),
+            "map_50": _mean(precision[_threshold(0.5), :, :, 0, 2]),
+            "map_75": _mean(precision[_threshold(0.75), :, :, 0, 2]),
+            "map_small": _mean(precision[:, :, :, 1, 2]),
+            "map_medium": _mean(precision[:, :, :, 2, 2]),
+            "map_large": _mean(precision[:, :, :, 3, 2]),
+            "mar_1": _mean(recall[:, :, 0, 0]),
+            "mar_10": _mean(recall[:, :, 0, 1]),
+            "mar_100": _mean(recall[:, :, 0, 2]),
+            "mar_small": _mean(recall[:, :, 1, 2]),
+            "mar_medium": _mean(recall[:, :, 2, 2]),
+            "mar_large": _mean(recall[:, :, 3, 2]),
+        }
+        out["per_class"] = {
+            label: {
+                "ap": _mean(precision[:, :, c, 0, 2]),
+                "ap_50": _mean(precision[_threshold(0.5), :, c, 0, 2]),
+                "ar_100": _mean(recall[:, c, 0, 2]),
+                "n_boxes": int(state.n_gt[c, 0]),
+            }
+            for c, label in enumerate(self.labels)
+        }
+        return out
+
+
+def _threshold(value: float) -> npt.NDArray[np.intp]:
+    """The IoU threshold's index, found by equality as pycocotools finds it."""
+    index: npt.NDArray[np.intp] = np.where(value == IOU_THRESHOLDS)[0]
+    return index
+
+
+def _mean(values: F) -> float | None:
+    """pycocotools' summary: the mean over the entries that exist (None: none does)."""
+    present = values[values > -1]
+    return float(np.mean(present)) if present.size else None
+
+
+def _joined(parts: list[dict[str, np.ndarray]], n_t: int) -> dict[str, np.ndarray]:
+    if not parts:
+        a = len(AREA_RANGES)
+        return {
+            "order": np.empty(0, np.int64),
+            "rank": np.empty(0, np.int64),
+            "score": np.empty(0),
+            "matched": np.zeros((a, n_t, 0), bool),
+            "ignored": np.zeros((a, n_t, 0), bool),
+        }
+    return {
+        name: np.concatenate(
+            [p[name] for p in parts], axis=-1 if name in ("matched", "ignored") else 0
+        )
+        for name in parts[0]
+    }

@@ -233,3 +233,61 @@ def test_merge_laws() -> None:
     assert evaluation.finalize(evaluation.merge(evaluation.empty(), a)) == evaluation.finalize(a)
     assert evaluation.finalize(evaluation.merge(a, b)) == whole
     assert evaluation.finalize(evaluation.merge(b, a)) == whole
+
+
+def test_resampled_images_score_as_pycocotools_scores_the_resampled_dataset() -> None:
+    """A bootstrap replicate weights each image by how often it was drawn. Weights of one equal
+    the point estimate; an image drawn twice (or never) gives pycocotools' mAP of the dataset
+    with that image duplicated (or left out)."""
+    images = generated(11, 14, 3, tied_scores=False)
+    labels = ("a", "b", "c")
+    evaluation = CocoBoxEvaluation(labels)
+    state = evaluation.update(evaluation.empty(), images)
+    point = evaluation.finalize(state)
+    orders = np.arange(len(images))
+    ones = evaluation.replicates(state, orders, np.ones((1, len(images))))
+    assert ones["map"][0] == pytest.approx(point["map"], abs=1e-12)
+    assert ones["map_50"][0] == pytest.approx(point["map_50"], abs=1e-12)
+    for label in labels:
+        assert ones[f"ap[{label}]"][0] == pytest.approx(point["per_class"][label]["ap"], abs=1e-12)
+    weights = np.ones((2, len(images)))
+    weights[0, 3] = 2  # image 3 drawn twice
+    weights[1, 5] = 0  # image 5 never drawn
+    drawn = evaluation.replicates(state, orders, weights)
+    twice = [
+        *images,
+        DetectionImage(
+            len(images),
+            *(
+                getattr(images[3], f)
+                for f in (
+                    "gt_boxes",
+                    "gt_classes",
+                    "dt_boxes",
+                    "dt_scores",
+                    "dt_classes",
+                    "gt_areas",
+                    "gt_crowd",
+                )
+            ),
+        ),
+    ]
+    never = [i for i in images if i.order != 5]
+    assert drawn["map"][0] == pytest.approx(reference(twice, 3)[0][0], abs=1e-12)
+    assert drawn["map"][1] == pytest.approx(reference(never, 3)[0][0], abs=1e-12)
+
+
+def test_intervals_contain_the_estimate_and_are_reproducible() -> None:
+    from assay.core.intervals import IntervalConfig
+
+    images = generated(3, 60, 2, tied_scores=False)
+    evaluation = CocoBoxEvaluation(("a", "b"))
+    state = evaluation.update(evaluation.empty(), images)
+    point = evaluation.finalize(state)
+    config = IntervalConfig(n_resamples=200, seed=4)
+    found = evaluation.intervals(state, config)
+    low, high = found["map"]
+    assert low < point["map"] < high and high - low < 0.5
+    assert found["ap[a]"][0] <= point["per_class"]["a"]["ap"] <= found["ap[a]"][1]
+    assert evaluation.intervals(state, config) == found
+    assert evaluation.intervals(state, IntervalConfig(n_resamples=200, seed=5)) != found

@@ -10,12 +10,13 @@ state grows with the detections, as an exact ROC curve grows with the items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.tasks.detection.matching import (
     AREA_RANGES,
     IOU_THRESHOLDS,
@@ -50,6 +51,10 @@ class BoxState:
     parts: list[list[dict[str, np.ndarray]]]
     n_gt: npt.NDArray[np.int64]
     n_images: int = 0
+    # Every image's position, and per class each image's boxes that count (all sizes): what
+    # resampling the images needs.
+    orders: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    gt_per_image: list[list[tuple[int, int]]] = field(default_factory=list)
 
 
 class CocoBoxEvaluation:
@@ -62,7 +67,11 @@ class CocoBoxEvaluation:
 
     def empty(self) -> BoxState:
         k = len(self.labels)
-        return BoxState([[] for _ in range(k)], np.zeros((k, len(AREA_RANGES)), np.int64))
+        return BoxState(
+            [[] for _ in range(k)],
+            np.zeros((k, len(AREA_RANGES)), np.int64),
+            gt_per_image=[[] for _ in range(k)],
+        )
 
     def update(self, state: BoxState, images: list[DetectionImage]) -> BoxState:
         for image in images:
@@ -84,6 +93,8 @@ class CocoBoxEvaluation:
                 if found is None:
                     continue
                 state.n_gt[k] += found.n_gt
+                if found.n_gt[0]:
+                    state.gt_per_image[k].append((image.order, int(found.n_gt[0])))
                 n = found.scores.size
                 if n:
                     state.parts[k].append(
@@ -96,6 +107,7 @@ class CocoBoxEvaluation:
                         }
                     )
             state.n_images += 1
+        state.orders.append(np.array([image.order for image in images], np.int64))
         return state
 
     def merge(self, a: BoxState, b: BoxState) -> BoxState:
@@ -103,6 +115,8 @@ class CocoBoxEvaluation:
             [pa + pb for pa, pb in zip(a.parts, b.parts, strict=True)],
             a.n_gt + b.n_gt,
             a.n_images + b.n_images,
+            a.orders + b.orders,
+            [ga + gb for ga, gb in zip(a.gt_per_image, b.gt_per_image, strict=True)],
         )
 
     def tables(self, state: BoxState) -> tuple[F, F]:
@@ -168,6 +182,68 @@ class CocoBoxEvaluation:
             for c, label in enumerate(self.labels)
         }
         return out
+
+    def intervals(self, state: BoxState, config: IntervalConfig) -> dict[str, tuple[float, float]]:
+        """Percentile bootstrap intervals of ``map``, ``map_50``, ``map_75`` and each class's
+        ``ap``, resampling the images (the unit the experts labelled), as pycocotools would
+        score each resampled dataset: an image drawn twice counts its boxes and detections twice."""
+        orders = np.sort(np.concatenate(state.orders)) if state.orders else np.empty(0, np.int64)
+        if orders.size == 0:
+            return {}
+        draws = draw_multinomial(np.ones(orders.size, np.int64), config, salt=self.name)
+        replicates = self.replicates(state, orders, draws.astype(np.float64))
+        return {
+            name: percentile_interval(values, config.confidence)
+            for name, values in replicates.items()
+        }
+
+    def replicates(
+        self, state: BoxState, orders: npt.NDArray[np.int64], weights: F
+    ) -> dict[str, F]:
+        """``map``, ``map_50``, ``map_75`` and per-class ``ap[label]`` of datasets where image
+        ``orders[i]`` counts ``weights[b, i]`` times (all sizes, at most 100 detections)."""
+        n_b, t, r = weights.shape[0], IOU_THRESHOLDS.size, RECALL_POINTS.size
+        precision = -np.ones((n_b, t, r, len(self.labels)))
+        for c in range(len(self.labels)):
+            pairs = np.array(state.gt_per_image[c], np.int64).reshape(-1, 2)
+            n_gt = weights[:, np.searchsorted(orders, pairs[:, 0])] @ pairs[:, 1]
+            records = _joined(state.parts[c], t)
+            keep = records["rank"] < MAX_DETECTIONS[-1]
+            order = np.lexsort(
+                (records["rank"][keep], records["order"][keep], -records["score"][keep])
+            )
+            matched = records["matched"][0][:, keep][:, order]
+            ignored = records["ignored"][0][:, keep][:, order]
+            w = weights[:, np.searchsorted(orders, records["order"][keep][order])]
+            for ti in range(t):
+                tp = np.cumsum(w * (matched[ti] & ~ignored[ti]), axis=1)
+                fp = np.cumsum(w * (~matched[ti] & ~ignored[ti]), axis=1)
+                for b in np.flatnonzero(n_gt > 0):
+                    rc = tp[b] / n_gt[b]
+                    pr = tp[b] / (fp[b] + tp[b] + np.spacing(1))
+                    pr = np.maximum.accumulate(pr[::-1])[::-1]
+                    at = np.searchsorted(rc, RECALL_POINTS, side="left")
+                    q = np.zeros(r)
+                    inside = at < pr.size
+                    q[inside] = pr[at[inside]]
+                    precision[b, ti, :, c] = q
+        out = {
+            "map": _means(precision),
+            "map_50": _means(precision[:, _threshold(0.5)]),
+            "map_75": _means(precision[:, _threshold(0.75)]),
+        }
+        for c, label in enumerate(self.labels):
+            out[f"ap[{label}]"] = _means(precision[..., c : c + 1])
+        return out
+
+
+def _means(values: F) -> F:
+    """``_mean`` of each replicate (first axis); nan where nothing exists."""
+    flat = values.reshape(values.shape[0], -1)
+    present = flat > -1
+    with np.errstate(invalid="ignore"):
+        means: F = np.where(present, flat, 0.0).sum(axis=1) / present.sum(axis=1)
+    return means
 
 
 def _threshold(value: float) -> npt.NDArray[np.intp]:

@@ -60,3 +60,14 @@ def test_memory_script_counts_the_sidecar_too() -> None:
     # With exploration, the sidecar's imports (scikit-learn, cleanlab) are counted as well.
     assert peaks[(20000, "default")] > peaks[(20000, "--no-explore")] + 100
     assert re.search(r"[\d,]+ doubtful-label candidates", out)
+
+
+def test_coco_evaluation_benchmark_agrees_with_pycocotools() -> None:
+    out = run("coco_eval.py", "--images", "40", "--intervals")
+    assert re.search(r"largest difference from pycocotools: Assay 0\.00e\+00", out), out
+    assert len(re.findall(r"(pycocotools|faster|assay)\s+[\d.]+ s\s+peak\s+\d+ MiB", out)) == 3
+    low, high = (
+        float(v)
+        for v in re.findall(r"mAP \(1,000 resamples of the images\): \[(\S+), (\S+)\]", out)[0]
+    )
+    assert 0 <= low <= high <= 1

@@ -60,30 +60,33 @@ def match_image(
     dt, scores = dt_boxes[order], dt_scores[order]
     ious = box_iou(dt, gt_boxes, gt_crowd)
     dt_areas = dt[:, 2] * dt[:, 3]
-    n_t, n_d = thresholds.size, scores.size
-    matched = np.zeros((len(AREA_RANGES), n_t, n_d), bool)
-    ignored = np.zeros((len(AREA_RANGES), n_t, n_d), bool)
-    n_gt = np.zeros(len(AREA_RANGES), np.int64)
+    low = np.array([r[1] for r in AREA_RANGES])[:, None]
+    high = np.array([r[2] for r in AREA_RANGES])[:, None]
+    # [area range, box]: a box that does not count there (a crowd, or outside the range).
+    gt_ignore = gt_crowd[None, :] | (gt_areas[None, :] < low) | (gt_areas[None, :] > high)
+    n_a, n_t, n_d, n_g = len(AREA_RANGES), thresholds.size, scores.size, gt_areas.size
+    matched = np.zeros((n_a, n_t, n_d), bool)
+    ignored = np.zeros((n_a, n_t, n_d), bool)
+    taken = np.zeros((n_a, n_t, n_g), bool)
     floor = np.minimum(thresholds, 1 - 1e-10)[:, None]
-    for a, (_, low, high) in enumerate(AREA_RANGES):
-        gt_ignore = gt_crowd | (gt_areas < low) | (gt_areas > high)
-        n_gt[a] = int((~gt_ignore).sum())
-        first = np.argsort(gt_ignore, kind="mergesort")  # boxes that count come first
-        iou_a, crowd, ignore = ious[:, first], gt_crowd[first], gt_ignore[first]
-        taken = np.zeros((n_t, first.size), bool)
-        for d in range(n_d):
-            free = (~taken | crowd[None, :]) & (iou_a[d][None, :] >= floor)
-            best = _last_best(free & ~ignore[None, :], iou_a[d])
-            fallback = _last_best(free & ignore[None, :], iou_a[d])
-            best = np.where(best >= 0, best, fallback)
-            hit = best >= 0
-            rows = np.flatnonzero(hit)
-            matched[a, rows, d] = True
-            ignored[a, rows, d] = ignore[best[rows]]
-            taken[rows, best[rows]] = True
-        outside = (dt_areas < low) | (dt_areas > high)
-        ignored[a] |= ~matched[a] & outside[None, :]
-    return ImageMatches(scores, matched, ignored, n_gt)
+    # pycocotools puts the boxes that count first (a stable sort) and, for each detection, takes
+    # the last box of the highest IoU among them, else among the others: the same boxes as
+    # taking the last in the original order within each group, so no reordering is needed.
+    counts, others = ~gt_ignore[:, None, :], gt_ignore[:, None, :]
+    reachable = ious.max(axis=1) >= floor.min() if n_g else np.zeros(n_d, bool)
+    for d in np.flatnonzero(reachable):  # a detection below every threshold matches nothing
+        free = (~taken | gt_crowd) & (ious[d] >= floor)[None, :, :]
+        best = _last_best((free & counts).reshape(n_a * n_t, n_g), ious[d])
+        fallback = _last_best((free & others).reshape(n_a * n_t, n_g), ious[d])
+        best = np.where(best >= 0, best, fallback).reshape(n_a, n_t)
+        a_hit, t_hit = np.nonzero(best >= 0)
+        g_hit = best[a_hit, t_hit]
+        matched[a_hit, t_hit, d] = True
+        ignored[a_hit, t_hit, d] = gt_ignore[a_hit, g_hit]
+        taken[a_hit, t_hit, g_hit] = True
+    outside = (dt_areas[None, :] < low) | (dt_areas[None, :] > high)
+    ignored |= ~matched & outside[:, None, :]
+    return ImageMatches(scores, matched, ignored, (~gt_ignore).sum(axis=1).astype(np.int64))
 
 
 def _last_best(candidates: B, iou: F) -> npt.NDArray[np.intp]:

@@ -1,0 +1,1 @@
+"""Semantic segmentation: pixel confusion, IoU and Dice per class, in mergeable states."""

@@ -1,0 +1,1 @@
+"""Anomaly detection (models trained on good parts only): thresholds and image-level rates."""

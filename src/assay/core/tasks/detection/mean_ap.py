@@ -25,6 +25,7 @@ from assay.core.tasks.detection.matching import (
 )
 
 F = npt.NDArray[np.float64]
+REPLICATE_CHUNK = 64
 RECALL_POINTS: F = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
 
@@ -214,19 +215,27 @@ class CocoBoxEvaluation:
             )
             matched = records["matched"][0][:, keep][:, order]
             ignored = records["ignored"][0][:, keep][:, order]
-            w = weights[:, np.searchsorted(orders, records["order"][keep][order])]
-            for ti in range(t):
-                tp = np.cumsum(w * (matched[ti] & ~ignored[ti]), axis=1)
-                fp = np.cumsum(w * (~matched[ti] & ~ignored[ti]), axis=1)
-                for b in np.flatnonzero(n_gt > 0):
-                    rc = tp[b] / n_gt[b]
-                    pr = tp[b] / (fp[b] + tp[b] + np.spacing(1))
-                    pr = np.maximum.accumulate(pr[::-1])[::-1]
-                    at = np.searchsorted(rc, RECALL_POINTS, side="left")
-                    q = np.zeros(r)
-                    inside = at < pr.size
-                    q[inside] = pr[at[inside]]
-                    precision[b, ti, :, c] = q
+            image_of = np.searchsorted(orders, records["order"][keep][order])
+            counted = [(matched[ti] & ~ignored[ti], ~matched[ti] & ~ignored[ti]) for ti in range(t)]
+            # Replicates in chunks, so that the [replicates, detections] arrays stay small.
+            for start in range(0, n_b, REPLICATE_CHUNK):
+                rows = np.arange(start, min(start + REPLICATE_CHUNK, n_b))
+                rows = rows[n_gt[rows] > 0]
+                if rows.size == 0:
+                    continue
+                w = weights[rows][:, image_of]
+                for ti, (tps, fps) in enumerate(counted):
+                    tp = np.cumsum(w * tps, axis=1)
+                    fp = np.cumsum(w * fps, axis=1)
+                    rc = tp / n_gt[rows, None]
+                    pr = tp / (fp + tp + np.spacing(1))
+                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+                    for j, b in enumerate(rows):
+                        at = np.searchsorted(rc[j], RECALL_POINTS, side="left")
+                        q = np.zeros(r)
+                        inside = at < pr.shape[1]
+                        q[inside] = pr[j, at[inside]]
+                        precision[b, ti, :, c] = q
         out = {
             "map": _means(precision),
             "map_50": _means(precision[:, _threshold(0.5)]),

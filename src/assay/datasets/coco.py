@@ -1,0 +1,168 @@
+"""Importer for COCO detection files: ``assay dataset add NAME instances.json``.
+
+Every entry of ``images`` becomes an item: its id is the image's ``file_name``, its path that
+name relative to the JSON file's folder. Its expert boxes (``annotations`` with a ``bbox`` of
+[x, y, width, height] in pixels, their ``area`` as stated or the box's, and ``iscrowd``) are kept
+as a list column ``boxes`` of (name, x, y, width, height, area, iscrowd), with ``n_boxes`` as
+metadata. The image-level label is "defect" when the image holds a box that is not a crowd
+region and "good" otherwise: the expert's decision for the image, which the item-level
+comparison of detectors rests on. Segmentation polygons and RLE are not read yet.
+
+Every reference is checked: an annotation naming an image or category that does not exist, a
+box that is not four finite numbers with a non-negative size, or two images with one id or one
+file name, is refused with the annotation or image it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from assay.core.errors import InputError
+from assay.datasets import columns as cols
+from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
+from assay.datasets.source import DatasetSource
+
+BOX = pa.struct(
+    [
+        ("name", pa.string()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("width", pa.float64()),
+        ("height", pa.float64()),
+        ("area", pa.float64()),
+        ("iscrowd", pa.bool_()),
+    ]
+)
+DEFECT, GOOD = "defect", "good"
+
+
+def _detect(path: Path) -> bool:
+    if not (path.is_file() and path.suffix.lower() == ".json"):
+        return False
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    # COCO files open with info/licenses/images; the annotations may come hundreds of MB later.
+    return head.lstrip()[:1] == b"{" and b'"images"' in head
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{where}: {value!r} is not a finite number")
+    return float(value)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a COCO file is a JSON object, not a {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise InputError(f"{path}: a COCO file needs a list {key!r}")
+    return data
+
+
+def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
+    """Every image of the COCO file with its boxes."""
+    if options.label_column or options.id_column:
+        raise InputError("--label-column and --id-column do not apply to a COCO file")
+    json_path = path.resolve()
+    root = json_path.parent
+    data = _load(json_path)
+    categories: dict[Any, str] = {}
+    for c in data["categories"]:
+        if not isinstance(c, dict) or "id" not in c:
+            raise InputError(f"{path}: a category without an id: {str(c)[:80]}")
+        categories[c["id"]] = str(c.get("name", c["id"]))
+    images: dict[Any, str] = {}
+    for image in data["images"]:
+        if not isinstance(image, dict) or "id" not in image:
+            raise InputError(f"{path}: an image without an id: {str(image)[:80]}")
+        name = image.get("file_name")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{path}: image {image['id']!r} has no file_name")
+        if image["id"] in images:
+            raise InputError(f"{path}: two images have the id {image['id']!r}")
+        images[image["id"]] = name
+    if len(set(images.values())) < len(images):
+        raise InputError(f"{path}: two images have the same file_name")
+    boxes: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
+    for a in data["annotations"]:
+        where = f"{path}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'}"
+        if not isinstance(a, dict):
+            raise InputError(f"{where} is not an object")
+        if a.get("image_id") not in images:
+            raise InputError(f"{where} names image {a.get('image_id')!r}, which is not in images")
+        if a.get("category_id") not in categories:
+            raise InputError(
+                f"{where} names category {a.get('category_id')!r}, which is not in categories"
+            )
+        bbox = a.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise InputError(f"{where}: bbox must be [x, y, width, height]")
+        x, y, w, h = (_number(v, f"{where} bbox") for v in bbox)
+        if w < 0 or h < 0:
+            raise InputError(f"{where}: bbox has a negative width or height")
+        area = _number(a["area"], f"{where} area") if "area" in a else w * h
+        boxes[a["image_id"]].append(
+            {
+                "name": categories[a["category_id"]],
+                "x": x,
+                "y": y,
+                "width": w,
+                "height": h,
+                "area": area,
+                "iscrowd": bool(a.get("iscrowd", 0)),
+            }
+        )
+    files = {
+        image_id: inside_root(root / name, root, f"{path}: image {name!r}", options.allow_outside)
+        for image_id, name in images.items()
+    }
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        ids = list(images)
+        per_image = [boxes[i] for i in ids]
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([images[i] for i in ids], pa.string()),
+                pa.array(
+                    [DEFECT if any(not b["iscrowd"] for b in bs) else GOOD for bs in per_image],
+                    pa.string(),
+                ),
+                pa.array([str(files[i]) for i in ids], pa.string()),
+                pa.array(per_image, pa.list_(BOX)),
+                pa.array([len(bs) for bs in per_image], pa.int32()),
+            ],
+            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes"],
+        )
+
+    notes = [f"{len(images)} images, {len(data['annotations'])} boxes, {len(categories)} classes"]
+    return DatasetSource(
+        "coco",
+        "image",
+        root,
+        [json_path],
+        batches,
+        {"categories": list(categories.values())},
+        notes,
+    )
+
+
+register_reader(
+    Reader(
+        name="coco",
+        description="COCO detection JSON (images, annotations with bbox, categories)",
+        detect=_detect,
+        open=open_coco,
+        priority=20,
+    )
+)

@@ -1,0 +1,143 @@
+"""COCO detection files: detected, read with every box, and refused with the reason when wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.core.errors import InputError
+from assay.datasets import columns as cols
+from assay.datasets.registry import ReadOptions, detect_reader
+from assay.services.datasets import register_dataset
+from assay.services.workspace import Workspace
+from tests.datasets.test_readers import make_image, read_all
+
+
+def coco(root: Path, **changes: Any) -> Path:
+    for name in ("a.png", "sub/b.png", "c.png"):
+        make_image(root / "images" / name, 50)
+    data = {
+        "info": {"description": "three scans"},
+        "images": [
+            {"id": 1, "file_name": "images/a.png", "width": 8, "height": 8},
+            {"id": 2, "file_name": "images/sub/b.png", "width": 8, "height": 8},
+            {"id": 7, "file_name": "images/c.png", "width": 8, "height": 8},
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 3, "bbox": [1, 1, 3, 2.5], "iscrowd": 0},
+            {"id": 11, "image_id": 1, "category_id": 4, "bbox": [0, 0, 8, 8], "area": 20.0},
+            {"id": 12, "image_id": 2, "category_id": 4, "bbox": [2, 2, 4, 4], "iscrowd": 1},
+        ],
+        "categories": [{"id": 3, "name": "scratch"}, {"id": 4, "name": "pit"}],
+    }
+    data.update(changes)
+    path = root / "instances.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_every_image_with_its_boxes_and_an_image_level_label(tmp_path: Path) -> None:
+    path = coco(tmp_path / "scans")
+    reader = detect_reader(path)
+    assert reader.name == "coco"
+    source = reader.open(path, ReadOptions())
+    table = read_all(source.batches)
+    assert table.column(cols.ITEM_ID).to_pylist() == [
+        "images/a.png",
+        "images/sub/b.png",
+        "images/c.png",
+    ]
+    # A crowd region alone does not make an image defective.
+    assert table.column(cols.LABEL).to_pylist() == ["defect", "good", "good"]
+    first = table.column("boxes").to_pylist()[0]
+    assert first[0] == {
+        "name": "scratch",
+        "x": 1.0,
+        "y": 1.0,
+        "width": 3.0,
+        "height": 2.5,
+        "area": 7.5,
+        "iscrowd": False,
+    }
+    assert first[1]["area"] == 20.0  # as stated, not the box's 64
+    assert table.column("n_boxes").to_pylist() == [2, 1, 0]
+    assert source.files == [path.resolve()]
+
+
+def test_registered_from_the_cli_and_a_version_per_content(tmp_path: Path) -> None:
+    path = coco(tmp_path / "scans")
+    home = str(tmp_path / "home")
+    assert main(["dataset", "add", "scans", str(path), "--home", home]) == 0
+    ws = Workspace.open(Path(home))
+    try:
+        again = register_dataset(ws, "scans", path)  # the same content: the same version
+        manifest = pq.read_table(again.dataset.manifest_path)
+    finally:
+        ws.close()
+    assert not again.created and again.dataset.number == 1
+    assert manifest.num_rows == 3 and "boxes" in manifest.column_names
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"annotations": [{"id": 5, "image_id": 99, "category_id": 3, "bbox": [0, 0, 1, 1]}]},
+            "annotation 5 names image 99",
+        ),
+        (
+            {"annotations": [{"id": 6, "image_id": 1, "category_id": 8, "bbox": [0, 0, 1, 1]}]},
+            "annotation 6 names category 8",
+        ),
+        (
+            {"annotations": [{"id": 7, "image_id": 1, "category_id": 3, "bbox": [0, 0, 1]}]},
+            r"bbox must be \[x, y, width, height\]",
+        ),
+        (
+            {"annotations": [{"id": 8, "image_id": 1, "category_id": 3, "bbox": [0, 0, -1, 1]}]},
+            "negative width",
+        ),
+        (
+            {"annotations": [{"id": 9, "image_id": 1, "category_id": 3, "bbox": [0, 0, "NaN", 1]}]},
+            "not a finite number",
+        ),
+        (
+            {
+                "images": [
+                    {"id": 1, "file_name": "images/a.png"},
+                    {"id": 1, "file_name": "images/c.png"},
+                ],
+                "annotations": [],
+            },
+            "two images have the id 1",
+        ),
+        (
+            {"images": [{"id": 1, "file_name": "../outside.png"}], "annotations": []},
+            "outside the dataset folder",
+        ),
+        ({"images": [{"id": 1}], "annotations": []}, "image 1 has no file_name"),
+        ({"categories": "scratch"}, "needs a list 'categories'"),
+    ],
+)
+def test_a_wrong_file_is_refused_with_the_reason(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    path = coco(tmp_path / "scans", **change)
+    with pytest.raises(InputError, match=message):
+        detect_reader(path).open(path, ReadOptions())
+
+
+def test_a_crafted_or_broken_json_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = coco(tmp_path / "scans")
+    path.write_text('{"images": [1, 2')  # cut off
+    code = main(["dataset", "add", "scans", str(path), "--home", str(tmp_path / "home")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a valid JSON file" in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1

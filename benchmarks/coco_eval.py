@@ -124,7 +124,11 @@ def run_reference(folder: Path, tool: str) -> None:
 def run_assay(folder: Path, intervals: bool) -> None:
     t0 = time.perf_counter()
     from assay.core.intervals import IntervalConfig
-    from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation, DetectionImage
+    from assay.core.tasks.detection.mean_ap import (
+        COCO_SUMMARY,
+        CocoBoxEvaluation,
+        DetectionImage,
+    )
 
     with np.load(folder / "boxes.npz") as stored:
         data = dict(stored)  # each access to an NpzFile reads the array again
@@ -147,29 +151,13 @@ def run_assay(folder: Path, intervals: bool) -> None:
         state = evaluation.update(state, images[start : start + 256])
     found = evaluation.finalize(state)
     seconds = time.perf_counter() - t0
-    out = {"s": seconds, "stats": [found[k] for k in STATS]}
+    out = {"s": seconds, "stats": [found[k] for k in COCO_SUMMARY]}
     if intervals:
         t1 = time.perf_counter()
         bounds = evaluation.intervals(state, IntervalConfig(n_resamples=1000))
         out["intervals_s"] = time.perf_counter() - t1
         out["map_interval"] = list(bounds["map"])
     (folder / "assay.json").write_text(json.dumps(out))
-
-
-STATS = (
-    "map",
-    "map_50",
-    "map_75",
-    "map_small",
-    "map_medium",
-    "map_large",
-    "mar_1",
-    "mar_10",
-    "mar_100",
-    "mar_small",
-    "mar_medium",
-    "mar_large",
-)
 
 
 def main() -> None:

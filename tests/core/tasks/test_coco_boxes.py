@@ -12,25 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation, DetectionImage
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY, CocoBoxEvaluation, DetectionImage
 from tests.conftest import shared_dataset
 
 pycocotools = pytest.importorskip("pycocotools", reason="pycocotools is the reference (dev extra)")
-
-STATS = (
-    "map",
-    "map_50",
-    "map_75",
-    "map_small",
-    "map_medium",
-    "map_large",
-    "mar_1",
-    "mar_10",
-    "mar_100",
-    "mar_small",
-    "mar_medium",
-    "mar_large",
-)
 
 
 def reference(images: list[DetectionImage], n_classes: int) -> tuple[np.ndarray, Any]:
@@ -156,7 +141,7 @@ def assert_equal_to_reference(
     found, (precision, recall) = ours(images, labels, shards)
     np.testing.assert_array_equal(precision, tables["precision"])
     np.testing.assert_array_equal(recall, tables["recall"])
-    for name, value in zip(STATS, stats, strict=True):
+    for name, value in zip(COCO_SUMMARY, stats, strict=True):
         assert (found[name] if found[name] is not None else -1.0) == value, name
     for k, label in enumerate(labels):
         p = tables["precision"][:, :, k, 0, 2]

@@ -26,6 +26,21 @@ from assay.core.tasks.detection.matching import (
 
 F = npt.NDArray[np.float64]
 REPLICATE_CHUNK = 64
+# The summary numbers, in the order of pycocotools' ``COCOeval.stats``.
+COCO_SUMMARY = (
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mar_small",
+    "mar_medium",
+    "mar_large",
+)
 RECALL_POINTS: F = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
 

@@ -51,7 +51,7 @@ def test_tabular_spec_keeps_column_order_and_odd_names() -> None:
     [
         ({"labels": ["only"]}, "labels"),
         ({"labels": ["a", "a"]}, "distinct"),
-        ({"task": "detection"}, "task"),
+        ({"task": "regression"}, "task"),
         ({"input": {"kind": "image", "size": [64]}}, "input.size"),
         ({"input": {"kind": "image", "size": [64, 64], "color": "cmyk"}}, "input.color"),
         (

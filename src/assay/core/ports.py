@@ -55,10 +55,12 @@ class PredictionSink(Protocol):
         predicted: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
         errors: Mapping[int, str],
+        extra: Mapping[str, list[Any]] | None = None,
     ) -> None:
         """``item_ids``/``labels``: lists of str, or the decoder's native columns; ``predicted``:
         class index per item, -1 when there is none; ``scores``: nan rows for failed items;
-        ``errors``: position in the batch -> why that item was not judged (most batches: none)."""
+        ``errors``: position in the batch -> why that item was not judged (most batches: none);
+        ``extra``: the task's further columns (``Task.prediction_fields``), a value per item."""
         ...
 
     def close(self) -> None: ...

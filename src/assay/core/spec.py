@@ -17,6 +17,9 @@ from assay.core.errors import InputError
 Color = Literal["grayscale", "rgb", "bgr"]
 Layout = Literal["NCHW", "NHWC"]
 OutputKind = Literal["probabilities", "logits"]
+TaskName = Literal["classification", "detection", "segmentation", "anomaly"]
+BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
+TASKS = ("classification", "detection", "segmentation", "anomaly")
 MissingPolicy = Literal["error", "allow"]
 
 
@@ -54,13 +57,28 @@ class TabularInput:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Which model output holds the class scores, and whether they are probabilities or logits."""
+    """Which model outputs the task reads, and how.
+
+    Classification and segmentation read ``name`` ([N, K] or [N, K, H, W] class scores, as
+    ``kind`` says). Detection reads ``boxes`` [N, D, 4], ``scores`` [N, D] and ``classes`` [N, D]
+    (a detection whose class is negative is padding), boxes in ``box_format``, in the model
+    input's pixels or, ``normalized``, as fractions of its width and height. Anomaly reads an
+    image ``score`` [N] and/or an anomaly ``map`` [N, H, W] (an image's score is then its map's
+    maximum).
+    """
 
     name: str | None = None
     kind: OutputKind = "probabilities"
     # A model output holding a feature vector per item (e.g. the penultimate layer): misclassified
     # items are grouped by similarity on it. None: images are grouped on image descriptors.
     embedding: str | None = None
+    boxes: str | None = None
+    scores: str | None = None
+    classes: str | None = None
+    box_format: BoxFormat = "xyxy"
+    normalized: bool = False
+    score: str | None = None
+    map: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,9 +88,14 @@ class ModelSpec:
     labels: tuple[str, ...]
     input: ImageInput | TabularInput
     output: OutputSpec = field(default_factory=OutputSpec)
-    task: Literal["classification"] = "classification"
+    task: TaskName = "classification"
     # Binary decision rule: predict ``positive`` when its score >= threshold; otherwise argmax.
+    # Detection: the score from which a model box counts as a found object (default 0.5).
+    # Anomaly: the score from which an image is called anomalous (else calibrated).
     threshold: float | None = None
+    # Detection: the IoU at which a model box finds an expert box; segmentation: the image IoU
+    # from which an image is right (both default 0.5).
+    iou_threshold: float = 0.5
     positive: str | None = None
     # The "good" class (e.g. ok): false alarms are good items flagged, missed defects the reverse.
     negative: str | None = None
@@ -120,11 +143,19 @@ class ModelSpec:
             }
         if self.input.name is not None:
             inp["name"] = self.input.name
-        out: dict[str, Any] = {"kind": self.output.kind}
-        if self.output.name is not None:
-            out["name"] = self.output.name
-        if self.output.embedding is not None:
-            out["embedding"] = self.output.embedding
+        o = self.output
+        out: dict[str, Any]
+        if self.task == "detection":
+            out = {"boxes": o.boxes, "scores": o.scores, "classes": o.classes}
+            out |= {"box_format": o.box_format, "normalized": o.normalized}
+        elif self.task == "anomaly":
+            out = {k: v for k, v in (("score", o.score), ("map", o.map)) if v is not None}
+        else:
+            out = {"kind": o.kind}
+            if o.name is not None:
+                out["name"] = o.name
+            if o.embedding is not None:
+                out["embedding"] = o.embedding
         data: dict[str, Any] = {
             "task": self.task,
             "labels": list(self.labels),
@@ -136,9 +167,11 @@ class ModelSpec:
         if self.positive is not None:
             data["positive"] = self.positive
         if self.negative is not None:
-            data["negative"] = self.negative
+            data["good" if self.task == "anomaly" else "negative"] = self.negative
         if self.trusted_types:
             data["trusted_types"] = list(self.trusted_types)
+        if self.task in ("detection", "segmentation"):
+            data["iou_threshold"] = self.iou_threshold
         return data
 
 
@@ -233,13 +266,28 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         raise InputError("spec: expected a mapping at the top level")
     _known_keys(
         raw,
-        {"task", "labels", "input", "output", "threshold", "positive", "negative", "trusted_types"},
+        {
+            "task",
+            "labels",
+            "input",
+            "output",
+            "threshold",
+            "positive",
+            "negative",
+            "good",
+            "trusted_types",
+            "iou_threshold",
+        },
         "",
     )
-    task = _choice(raw.get("task", "classification"), ["classification"], "task")
+    task = _choice(raw.get("task", "classification"), TASKS, "task")
     labels = _require(raw, "labels", "")
-    if not isinstance(labels, list) or len(labels) < 2:
-        raise InputError("spec: labels must be a list of at least two class names")
+    fewest = 1 if task == "detection" else 2
+    if not isinstance(labels, list) or len(labels) < fewest:
+        raise InputError(
+            "spec: labels must be a list of at least "
+            + ("one object class name" if fewest == 1 else "two class names")
+        )
     names = tuple(str(label) for label in labels)
     if len(set(names)) != len(names):
         raise InputError("spec: labels must be distinct")
@@ -251,7 +299,26 @@ def parse_model_spec(raw: Any) -> ModelSpec:
     out = raw.get("output", {}) or {}
     if not isinstance(out, Mapping):
         raise InputError("spec: output must be a mapping")
+    if task != "classification" and not isinstance(parsed_input, ImageInput):
+        raise InputError(f"spec: task {task} takes images (input.kind image)")
+    if task == "detection":
+        return _task_spec(raw, task, names, parsed_input, _parse_detection_output(out))
+    if task == "anomaly":
+        return _task_spec(raw, task, names, parsed_input, _parse_anomaly_output(out))
     _known_keys(out, {"name", "kind", "embedding"}, "output.")
+    if task == "segmentation":
+        if "embedding" in out:
+            raise InputError("spec: output.embedding applies to classification only")
+        output = OutputSpec(
+            name=_name(out.get("name"), "output.name"),
+            kind=_choice(
+                out.get("kind", "probabilities"), ["probabilities", "logits"], "output.kind"
+            ),  # type: ignore[arg-type]
+        )
+        return _task_spec(raw, task, names, parsed_input, output)
+    for key in ("iou_threshold", "good"):
+        if key in raw:
+            raise InputError(f"spec: {key} does not apply to task {task}")
     embedding = out.get("embedding")
     if embedding is not None and (not isinstance(embedding, str) or not embedding):
         raise InputError("spec: output.embedding must name a model output")
@@ -295,6 +362,104 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         positive=positive,
         negative=negative,
         trusted_types=tuple(sorted(set(trusted))),
+    )
+
+
+def _name(value: Any, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InputError(f"spec: {where} must name a model output")
+    return value
+
+
+def _parse_detection_output(out: Mapping[str, Any]) -> OutputSpec:
+    _known_keys(out, {"boxes", "scores", "classes", "box_format", "normalized"}, "output.")
+    names = {
+        key: _name(_require(out, key, "output."), f"output.{key}")
+        for key in ("boxes", "scores", "classes")
+    }
+    if len(set(names.values())) != 3:
+        raise InputError(
+            "spec: output.boxes, output.scores and output.classes must name three different outputs"
+        )
+    normalized = out.get("normalized", False)
+    if not isinstance(normalized, bool):
+        raise InputError("spec: output.normalized must be true or false")
+    return OutputSpec(
+        boxes=names["boxes"],
+        scores=names["scores"],
+        classes=names["classes"],
+        box_format=_choice(
+            out.get("box_format", "xyxy"), ["xyxy", "xywh", "cxcywh"], "output.box_format"
+        ),  # type: ignore[arg-type]
+        normalized=normalized,
+    )
+
+
+def _parse_anomaly_output(out: Mapping[str, Any]) -> OutputSpec:
+    _known_keys(out, {"score", "map"}, "output.")
+    score = _name(out.get("score"), "output.score")
+    amap = _name(out.get("map"), "output.map")
+    if score is None and amap is None:
+        raise InputError("spec: an anomaly model names output.score, output.map or both")
+    if score is not None and score == amap:
+        raise InputError("spec: output.score and output.map name the same output")
+    return OutputSpec(score=score, map=amap)
+
+
+def _task_spec(
+    raw: Mapping[str, Any],
+    task: str,
+    names: tuple[str, ...],
+    parsed_input: ImageInput | TabularInput,
+    output: OutputSpec,
+) -> ModelSpec:
+    """The spec of a detection, segmentation or anomaly model."""
+    for key in ("positive", "trusted_types") + (("negative",) if task == "anomaly" else ()):
+        if key in raw:
+            raise InputError(f"spec: {key} does not apply to task {task}")
+    if "good" in raw and task != "anomaly":
+        raise InputError(f"spec: good does not apply to task {task}")
+    iou = raw.get("iou_threshold", 0.5)
+    if task == "anomaly" and "iou_threshold" in raw:
+        raise InputError("spec: iou_threshold does not apply to task anomaly")
+    iou = _floats(iou, "iou_threshold")[0]
+    if not 0.0 < iou <= 1.0:
+        raise InputError(f"spec: iou_threshold must lie in (0, 1], got {iou}")
+    threshold = raw.get("threshold")
+    if threshold is not None:
+        if task == "segmentation":
+            raise InputError(
+                "spec: threshold does not apply to task segmentation (see iou_threshold)"
+            )
+        threshold = _floats(threshold, "threshold")[0]
+        if task == "detection" and not 0.0 <= threshold <= 1.0:
+            raise InputError(f"spec: threshold (a box score) must lie in [0, 1], got {threshold}")
+    negative = raw.get("negative")
+    if task == "anomaly":
+        if len(names) != 2:
+            raise InputError(
+                "spec: an anomaly model's labels are two: the good class and the defect class"
+            )
+        good = str(raw.get("good", "good"))
+        if good not in names:
+            raise InputError(f"spec: good {good!r} is not one of labels {list(names)}")
+        negative = good
+    elif negative is not None:
+        negative = str(negative)
+        if negative not in names:
+            raise InputError(f"spec: negative {negative!r} is not one of labels {list(names)}")
+        if task == "detection":
+            raise InputError(
+                "spec: negative does not apply to task detection (no box is the good class)"
+            )
+    return ModelSpec(
+        labels=names,
+        input=parsed_input,
+        output=output,
+        task=task,  # type: ignore[arg-type]
+        threshold=threshold,
+        negative=negative,
+        iou_threshold=iou,
     )
 
 

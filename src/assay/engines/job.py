@@ -10,6 +10,7 @@ from assay.core.accumulators import Accumulator
 from assay.core.failures import FailureLog
 from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
+from assay.core.tasks import Task, task_for
 
 
 class RunCancelledError(Exception):
@@ -26,6 +27,12 @@ class ModelTask:
     sink: PredictionSink
     # When set, the runtime's embedding of every misclassified item is written here.
     embeddings: EmbeddingSink | None = None
+    # How the model's output is read and judged; None: the spec's task.
+    task: Task = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = task_for(self.spec)
 
 
 @dataclass

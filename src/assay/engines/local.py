@@ -14,12 +14,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from assay.core.batch import Picked, ScoredBatch
 from assay.core.errors import describe_exception
-from assay.core.failures import DISPUTED, NO_LABEL, FailureLog
+from assay.core.failures import FailureLog
 from assay.core.ports import EmbeddingRuntime
-from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
-from assay.core.scoring import predict_classes, to_probabilities
+from assay.core.prepared import PreparedBatch
 from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
 
 
@@ -114,49 +112,47 @@ class LocalEngine:
         return {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
 
     @staticmethod
-    def _run(job: ModelTask, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities, and the embedding when the task collects them, for one model run."""
+    def _run(job: ModelTask, inputs: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """The task's outputs, and the embedding when the job collects them, for one model run."""
         vectors = None
         if job.embeddings is None:
-            probs = to_probabilities(job.runtime.predict(inputs), job.spec)
+            outputs = job.task.decode(job.runtime.predict(inputs), inputs.shape[0])
         else:
-            scores, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
-            probs = to_probabilities(scores, job.spec)
-        if probs.shape[0] != inputs.shape[0] or (
-            vectors is not None and vectors.shape[0] != inputs.shape[0]
-        ):
+            raw, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
+            outputs = job.task.decode(raw, inputs.shape[0])
+        if vectors is not None and vectors.shape[0] != inputs.shape[0]:
             raise ValueError(
-                f"the model returned {probs.shape[0]} rows of scores for {inputs.shape[0]} items"
+                f"the model returned {vectors.shape[0]} embeddings for {inputs.shape[0]} items"
             )
-        return probs, vectors
+        return outputs, vectors
 
     def _predict(
         self, job: ModelTask, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scores (and embeddings) for ``inputs``; when the batch fails, retry item by item to
+    ) -> tuple[Any, np.ndarray | None]:
+        """Outputs (and embeddings) for ``inputs``; when the batch fails, retry item by item to
         isolate the culprits."""
-        k = job.spec.n_classes
         if inputs.shape[0] == 0:
-            return np.zeros((0, k)), None
+            return job.task.combine([]), None
         try:
             return self._run(job, inputs)
         except Exception:
             if inputs.shape[0] == 1:
                 raise
-        out = np.full((inputs.shape[0], k), np.nan)
+        parts: list[Any] = []
         vectors: np.ndarray | None = None
         for j in range(inputs.shape[0]):
             try:
-                probs, vec = self._run(job, inputs[j : j + 1])
+                out, vec = self._run(job, inputs[j : j + 1])
             except Exception as exc:
                 errors[int(rows[j])] = f"inference failed ({describe_exception(exc)})"
+                parts.append(None)
                 continue
-            out[j] = probs[0]
+            parts.append(out)
             if vec is not None:
                 if vectors is None:
                     vectors = np.full((inputs.shape[0], vec.shape[1]), np.nan, np.float32)
                 vectors[j] = vec[0]
-        return out, vectors
+        return job.task.combine(parts), vectors
 
     def process_batch(
         self,
@@ -168,64 +164,54 @@ class LocalEngine:
         offset: int = 0,
     ) -> tuple[list[Any], Callable[[], None]]:
         """Judge one batch; returns the new states and the write of its predictions, to run next."""
-        n = prepared.n_items
-        k = job.spec.n_classes
         errors: dict[int, str] = dict(prepared.errors)  # position -> why it is not judged
         rows = np.flatnonzero(prepared.readable)
         t0 = time.perf_counter()
         vectors: np.ndarray | None = None
         try:
-            probs, vectors = self._predict(job, prepared.inputs, errors, rows)
+            outputs, vectors = self._predict(job, prepared.inputs, errors, rows)
         except Exception as exc:
-            probs = np.full((rows.size, k), np.nan)
+            outputs = job.task.combine([None] * rows.size)
             reason = f"inference failed ({describe_exception(exc)})"
             for r in rows.tolist():
                 errors[r] = reason
         timings["inference_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        scores = np.full((n, k), np.nan)
-        scores[rows] = probs
-        finite = np.isfinite(scores).all(axis=1)
-        label_index = prepared.label_index
-        failed = ~finite | (label_index < 0)
-        if errors:
-            failed[list(errors)] = True
-        for row in np.flatnonzero(failed).tolist():
-            reason = errors.get(row) or _reason(bool(finite[row]), int(label_index[row]))
-            errors[row] = reason
-            failures.record(prepared.item_ids[row], reason)
-        judged = np.flatnonzero(~failed)
-        y_pred_all = np.full(n, -1, dtype=np.int64)
-        if finite.any():
-            y_pred_all[finite] = predict_classes(scores[finite], job.spec)
-        ids = prepared.item_ids
-        batch = ScoredBatch(
-            y_true=label_index[judged],
-            y_pred=y_pred_all[judged],
-            scores=scores[judged],
-            item_ids=Picked(ids, judged) if failed.any() else ids,
-            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
-        )
-        states = [acc.update(s, batch) for acc, s in zip(job.accumulators, states, strict=True)]
+        judged = job.task.judge(prepared, rows, outputs, errors, offset)
+        errors = judged.errors
+        for row in sorted(errors):
+            failures.record(prepared.item_ids[row], errors[row])
+        states = [
+            acc.update(s, judged.batch) for acc, s in zip(job.accumulators, states, strict=True)
+        ]
         timings["metrics_s"] += time.perf_counter() - t0
 
-        ids, labels = prepared.arrow_columns or (prepared.item_ids, prepared.labels)
+        if judged.labels is not None:
+            ids, labels = prepared.item_ids, judged.labels
+        else:
+            ids, labels = prepared.arrow_columns or (prepared.item_ids, prepared.labels)
+        if prepared.arrow_columns is not None:
+            ids = prepared.arrow_columns[0]
 
-        wrong = judged[y_pred_all[judged] != label_index[judged]]
+        at = judged.judged
+        wrong = at[judged.batch.y_pred != judged.batch.y_true]
         wrong_vectors = np.zeros((0, 0), np.float32)
         if vectors is not None and job.embeddings is not None and wrong.size:
             # Positions among the readable rows, so that the vectors line up with the items.
-            at = np.searchsorted(rows, wrong)
-            wrong_vectors = vectors[at]
+            wrong_vectors = vectors[np.searchsorted(rows, wrong)]
             keep = np.isfinite(wrong_vectors).all(axis=1)
             wrong, wrong_vectors = wrong[keep], wrong_vectors[keep]
         embeddings = job.embeddings if vectors is not None and wrong.size else None
         item_ids = prepared.item_ids
+        predicted, scores, extra = judged.predicted, judged.scores, judged.extra
 
         def write() -> None:
             t0 = time.perf_counter()
-            job.sink.write(ids, labels, y_pred_all, scores, errors)
+            if extra:  # a classification sink need not know of task columns
+                job.sink.write(ids, labels, predicted, scores, errors, extra)
+            else:
+                job.sink.write(ids, labels, predicted, scores, errors)
             if embeddings is not None:
                 embeddings.write(wrong + offset, [item_ids[i] for i in wrong], wrong_vectors)
             # On the writer thread, beside the next batch's inference: a cost in CPU, not in
@@ -233,14 +219,3 @@ class LocalEngine:
             timings["write_s"] = timings.get("write_s", 0.0) + time.perf_counter() - t0
 
         return states, write
-
-
-def _reason(finite: bool, label_index: int) -> str:
-    """Why a decoded, predicted item still cannot be judged."""
-    if not finite:
-        return "model scores are not probabilities (non-finite, negative, or not summing to 1)"
-    if label_index == MISSING_LABEL:
-        return NO_LABEL
-    if label_index == DISPUTED_LABEL:
-        return DISPUTED
-    return "expert label is not one of the model's labels"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
+from assay.core.accumulators import Accumulator, Finalized
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
 from assay.core.policy import PROFILE_METRICS, Policy
@@ -25,6 +25,7 @@ from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
 from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
+from assay.core.tasks import task_for
 from assay.core.verdict import Verdict, verdict_blocks
 from assay.datasets import columns as cols
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
@@ -165,13 +166,8 @@ def _start(
             environment=environment,
             run_dir=str(run_dir),
         )
-    m.accumulators = classification_accumulators(
-        m.spec.labels,
-        config.intervals,
-        m.spec.positive_index,
-        config.auc_mode_for(dv.n_items),
-        config.n_examples,
-        m.spec.negative_index,
+    m.accumulators = task_for(m.spec).accumulators(
+        config.intervals, config.auc_mode_for(dv.n_items), config.n_examples
     )
     task = m.resumed
     try:

@@ -25,6 +25,20 @@ def _strings(values: Any) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+# The task's further prediction columns, by kind (Task.prediction_fields).
+PREDICTED_BOX = pa.struct(
+    [
+        ("name", pa.string()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("width", pa.float64()),
+        ("height", pa.float64()),
+        ("score", pa.float64()),
+    ]
+)
+EXTRA_TYPES: dict[str, pa.DataType] = {"boxes": pa.list_(PREDICTED_BOX), "float": pa.float64()}
+
+
 def score_column(label: str) -> str:
     """Name of the score column of a class in ``predictions.parquet``."""
     return f"score_{label}"
@@ -43,10 +57,12 @@ class ParquetPredictionSink:
         labels: tuple[str, ...],
         row_group_rows: int = 131_072,
         committed_parts: int = 0,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path
         self.labels = labels
         self.row_group_rows = row_group_rows
+        self.extra = dict(extra or {})  # name -> kind (see Task.prediction_fields)
         self.schema = pa.schema(
             [
                 ("item_id", pa.string()),
@@ -55,6 +71,7 @@ class ParquetPredictionSink:
                 ("correct", pa.bool_()),
                 *((score_column(label), pa.float64()) for label in labels),
                 ("error", pa.string()),
+                *((name, EXTRA_TYPES[kind]) for name, kind in self.extra.items()),
             ]
         )
         self._label_values = pa.array(labels, pa.string())
@@ -69,6 +86,7 @@ class ParquetPredictionSink:
         predicted: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
         errors: Mapping[int, str],
+        extra: Mapping[str, list[Any]] | None = None,
     ) -> None:
         ids = _strings(item_ids)
         label_arr = _strings(labels)
@@ -91,6 +109,13 @@ class ParquetPredictionSink:
             pa.array(scores[:, k], pa.float64(), from_pandas=True) for k in range(len(self.labels))
         ]
         columns.append(error_arr)
+        for name, kind in self.extra.items():
+            values = (extra or {}).get(name)
+            columns.append(
+                pa.nulls(n, EXTRA_TYPES[kind])
+                if values is None
+                else pa.array(values, EXTRA_TYPES[kind], from_pandas=True)
+            )
         self._buffer.append(pa.RecordBatch.from_arrays(columns, schema=self.schema))
         self._buffered += len(ids)
         if self._buffered >= self.row_group_rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,9 @@ class ScoredBatch:
     item_ids: Sequence[str] = ()
     # Per-item reference (e.g. an image path) kept only for galleries of examples.
     refs: Sequence[str | None] = ()
+    # Per judged item, what the task's own accumulators read (detection: the image's expert and
+    # model boxes); empty for classification.
+    detail: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         n = len(self.y_true)

@@ -35,6 +35,10 @@ class PreparedBatch:
     # The id and label columns in the decoder's own format (e.g. Arrow arrays), handed to a sink
     # of the same technology so that it need not rebuild them from Python objects.
     arrow_columns: tuple[Any, Any] | None = None
+    # Tasks beyond classification: per item, what the experts drew (boxes, a mask), or the
+    # reason it cannot be read; and each image's size as stored, [width, height] (0 unreadable).
+    expected: Sequence[Any] | None = None
+    sizes: npt.NDArray[np.int64] | None = None
 
     @property
     def n_items(self) -> int:

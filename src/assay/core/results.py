@@ -70,6 +70,11 @@ class ValidationResult:
     error_groups: dict[str, Any] | None = None
     # The model's own cost: latency, throughput, memory, load time, size (None: not profiled).
     profile: dict[str, Any] | None = None
+    # Detection, segmentation, anomaly: the task, the item-level rule, and its own findings
+    # (object confusion matrix, ...); None for classification.
+    task: dict[str, Any] | None = None
+    # Anomaly: the score threshold used, how it was chosen, and its target false-alarm rate.
+    threshold: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -117,6 +122,8 @@ class ValidationResult:
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
+            **({"task": self.task} if self.task is not None else {}),
+            **({"threshold": self.threshold} if self.threshold is not None else {}),
         }
 
     @classmethod
@@ -160,4 +167,6 @@ class ValidationResult:
             error_groups=data.get("error_groups"),
             profile=data.get("profile"),
             operating_sweep=data.get("operating_sweep"),
+            task=data.get("task"),
+            threshold=data.get("threshold"),
         )

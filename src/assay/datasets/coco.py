@@ -25,20 +25,10 @@ import pyarrow as pa
 
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
+from assay.datasets.boxes import BOX
 from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
 from assay.datasets.source import DatasetSource
 
-BOX = pa.struct(
-    [
-        ("name", pa.string()),
-        ("x", pa.float64()),
-        ("y", pa.float64()),
-        ("width", pa.float64()),
-        ("height", pa.float64()),
-        ("area", pa.float64()),
-        ("iscrowd", pa.bool_()),
-    ]
-)
 DEFECT, GOOD = "defect", "good"
 
 

@@ -7,8 +7,10 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +54,13 @@ def decode_image(
     path: str, expected_sha256: str | None, size: tuple[int, int], color: str
 ) -> npt.NDArray[np.uint8]:
     """Read, verify, decode, convert and (only if needed) resize one image to [H, W, C] uint8."""
+    return decode_sized_image(path, expected_sha256, size, color)[0]
+
+
+def decode_sized_image(
+    path: str, expected_sha256: str | None, size: tuple[int, int], color: str
+) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
+    """``decode_image``, and the stored image's (width, height): the frame of expert boxes."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -64,6 +73,7 @@ def decode_image(
         raise ImageError("image file changed since the dataset was registered")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            stored = img.size  # before draft, which may decode a JPEG at a fraction of it
             img.draft("L" if color == "grayscale" else "RGB", (size[1], size[0]))
             converted = img.convert("L" if color == "grayscale" else "RGB")
             if converted.size != (size[1], size[0]):
@@ -78,26 +88,39 @@ def decode_image(
         pixels = pixels[:, :, None]
     if color == "bgr":
         pixels = pixels[:, :, ::-1]
-    return pixels
+    return pixels, (int(stored[0]), int(stored[1]))
+
+
+# Reads what the experts drew for each row of a manifest batch (boxes, masks), on the decoder's
+# pool: per row, the task's expected value or the reason it cannot be read.
+Expectation = Callable[[pa.RecordBatch, ThreadPoolExecutor], list[Any]]
 
 
 class ImageBatchDecoder:
     """Decodes the images of a manifest batch on a thread pool (Pillow releases the GIL)."""
 
     def __init__(
-        self, spec: ImageInput, labels: tuple[str, ...], workers: int | None = None
+        self,
+        spec: ImageInput,
+        labels: tuple[str, ...],
+        workers: int | None = None,
+        expect: Expectation | None = None,
     ) -> None:
         self.spec = spec
         self.labels = labels
         self.workers = workers or min(8, (os.cpu_count() or 1) + 1)
+        # Tasks beyond classification: what the experts drew, read from the batch on this pool.
+        self.expect = expect
         self._pool: ThreadPoolExecutor | None = None
 
-    def _decode_one(self, args: tuple[str | None, str | None]) -> npt.NDArray[np.uint8] | str:
+    def _decode_one(
+        self, args: tuple[str | None, str | None]
+    ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]] | str:
         path, sha = args
         if path is None:
             return "no image path"
         try:
-            return decode_image(path, sha, self.spec.size, self.spec.color)
+            return decode_sized_image(path, sha, self.spec.size, self.spec.color)
         except ImageError as exc:
             return str(exc)
 
@@ -111,7 +134,9 @@ class ImageBatchDecoder:
         )
         decoded = list(self._pool.map(self._decode_one, zip(paths, shas, strict=True)))
         errors = {i: d for i, d in enumerate(decoded) if isinstance(d, str)}
-        good = [d for d in decoded if not isinstance(d, str)]
+        good = [d[0] for d in decoded if not isinstance(d, str)]
+        sizes = np.array([(0, 0) if isinstance(d, str) else d[1] for d in decoded], np.int64)
+        expected = None if self.expect is None else self.expect(batch, self._pool)
         h, w = self.spec.size
         pixels = np.stack(good) if good else np.zeros((0, h, w, self.spec.channels), np.uint8)
         ids, labels = batch.column(cols.ITEM_ID), batch.column(cols.LABEL)
@@ -124,6 +149,8 @@ class ImageBatchDecoder:
             readable=np.array([not isinstance(d, str) for d in decoded], dtype=bool),
             errors=errors,
             refs=paths,
+            expected=expected,
+            sizes=sizes.reshape(-1, 2),
         )
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """Importer for NEU-DET (steel surface defects): ``IMAGES/<class>_<n>.jpg`` + VOC ``ANNOTATIONS``.
 
-The image-level class is the file-name prefix (the NEU-CLS class). The VOC boxes are kept as a
-list column ``boxes`` (name, xmin, ymin, xmax, ymax) for the detection task, with ``n_boxes`` as
-metadata. Images and annotations are paired by file stem, because some XML ``<filename>`` values
+The image-level class is the file-name prefix (the NEU-CLS class). The VOC boxes are kept in
+the common ``boxes`` column (``assay.datasets.boxes``) for the detection task, with ``n_boxes`` as
+metadata; an image without an annotation file has none (null: not judged as a detection). Images and annotations are paired by file stem, because some XML ``<filename>`` values
 lack their extension.
 """
 
@@ -18,19 +18,11 @@ import pyarrow as pa
 
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
+from assay.datasets.boxes import BOX, corner_box
 from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
 
-BOX = pa.struct(
-    [
-        ("name", pa.string()),
-        ("xmin", pa.int32()),
-        ("ymin", pa.int32()),
-        ("xmax", pa.int32()),
-        ("ymax", pa.int32()),
-    ]
-)
 _CLASS = re.compile(r"^(?P<label>.+)_(?P<n>\d+)$")
 
 
@@ -49,10 +41,10 @@ def _boxes(xml_path: Path) -> list[dict[str, Any]]:
         name = obj.findtext("name")
         if box is None or name is None:
             continue
-        out.append(
-            {"name": name.strip()}
-            | {k: int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax")}
+        xmin, ymin, xmax, ymax = (
+            float(box.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax")
         )
+        out.append(corner_box(name.strip(), xmin, ymin, xmax, ymax))
     return out
 
 
@@ -77,12 +69,12 @@ def open_neu_det(path: Path, options: ReadOptions) -> DatasetSource:
             match = _CLASS.match(img.stem)
             assert match is not None
             xml = annotations.get(img.stem)
-            boxes = _boxes(xml) if xml else []
+            boxes = _boxes(xml) if xml else None
             rows[cols.ITEM_ID].append(img.relative_to(root).as_posix())
             rows[cols.LABEL].append(match["label"])
             rows[cols.PATH].append(str(img))
             rows["boxes"].append(boxes)
-            rows["n_boxes"].append(len(boxes))
+            rows["n_boxes"].append(None if boxes is None else len(boxes))
             rows["annotation"].append(xml.relative_to(root).as_posix() if xml else None)
         yield pa.RecordBatch.from_arrays(
             [

@@ -22,7 +22,8 @@ from PIL import Image
 
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
-from assay.datasets.coco import BOX, DEFECT, GOOD
+from assay.datasets.boxes import BOX
+from assay.datasets.coco import DEFECT, GOOD
 from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource

@@ -33,6 +33,8 @@ def load_model(
     ``spin`` False: the runtime's threads sleep rather than busy-wait between calls (ONNX), for
     a model that shares the cores with other work."""
     kind = kind or runtime_kind(path)
+    if spec.task != "classification" and kind != "onnx":
+        raise InputError(f"task {spec.task} is supported for ONNX models only")
     if kind == "onnx":
         from assay.runtimes.onnx import OnnxRuntime
 

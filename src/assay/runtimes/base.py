@@ -70,3 +70,48 @@ def check_smoke_output(out: npt.NDArray[Any], spec: ModelSpec, output_name: str)
             f"model output {output_name!r} has shape {list(shape)} for 2 items, but the spec lists "
             f"{k} labels (expected [2, {k}])"
         )
+
+
+def task_outputs(spec: ModelSpec) -> dict[str, str | None]:
+    """The model outputs a detection, segmentation or anomaly task reads, by role."""
+    o = spec.output
+    if spec.task == "detection":
+        return {"boxes": o.boxes, "scores": o.scores, "classes": o.classes}
+    if spec.task == "anomaly":
+        return {"score": o.score, "map": o.map}
+    return {"scores": o.name}
+
+
+def check_task_output(out: dict[str, npt.NDArray[Any]], spec: ModelSpec) -> None:
+    """The shapes a test batch of two items must give, per task; InputError naming the output."""
+    for role, array in out.items():
+        if array.dtype.kind not in "fiu":
+            raise InputError(f"model output for {role!r} is not numeric ({array.dtype})")
+    shapes = {role: list(a.shape) for role, a in out.items()}
+    if spec.task == "detection":
+        b, s, c = shapes["boxes"], shapes["scores"], shapes["classes"]
+        if len(b) != 3 or b[0] != 2 or b[2] != 4 or s != b[:2] or c != b[:2]:
+            raise InputError(
+                f"detection outputs have shapes boxes {b}, scores {s}, classes {c} for 2 items; "
+                "expected [2, D, 4], [2, D], [2, D] (pad with class -1)"
+            )
+    elif spec.task == "segmentation":
+        got = shapes["scores"]
+        if len(got) != 4 or got[0] != 2 or got[1] != spec.n_classes:
+            raise InputError(
+                f"segmentation output has shape {got} for 2 items; expected "
+                f"[2, {spec.n_classes}, H, W] (one channel per label)"
+            )
+    elif spec.task == "anomaly":
+        if "score" in shapes and shapes["score"] not in ([2], [2, 1]):
+            raise InputError(
+                f"anomaly score output has shape {shapes['score']} for 2 items; expected [2]"
+            )
+        amap = shapes.get("map")
+        if amap is not None and not (
+            amap[:1] == [2] and (len(amap) == 3 or (len(amap) == 4 and amap[1] == 1))
+        ):
+            raise InputError(
+                f"anomaly map output has shape {shapes['map']} for 2 items; expected "
+                "[2, H, W] or [2, 1, H, W]"
+            )

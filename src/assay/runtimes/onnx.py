@@ -11,7 +11,14 @@ import onnxruntime as ort
 
 from assay.core.errors import InputError, describe_exception
 from assay.core.spec import ModelSpec
-from assay.runtimes.base import ModelSignature, TensorInfo, check_smoke_output, expected_input_shape
+from assay.runtimes.base import (
+    ModelSignature,
+    TensorInfo,
+    check_smoke_output,
+    check_task_output,
+    expected_input_shape,
+    task_outputs,
+)
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
 _SCORE_NAMES = ("probabilities", "probability", "output_probability", "probs", "scores", "logits")
@@ -32,6 +39,8 @@ class OnnxRuntime:
         self.input_name = input_name
         self.output_name = output_name
         self.embedding_name: str | None = None
+        # Detection, segmentation, anomaly: which model output plays each role of the task.
+        self.roles: dict[str, str] = {}
         # skl2onnx's default ZipMap output: one {class: probability} map per item, read into the
         # spec's label order (None: a plain tensor).
         self.zipmap_order: list[Any] | None = None
@@ -67,6 +76,8 @@ class OnnxRuntime:
         inputs = session.get_inputs()
         outputs = session.get_outputs()
         input_name = cls._resolve_input(inputs, spec)
+        if spec.task != "classification":
+            return cls._load_task(session, spec, input_name, inputs, outputs)
         output_name = cls._resolve_output(outputs, spec)
         runtime = cls(session, spec, input_name, output_name)
         runtime.embedding_name = cls._resolve_embedding(outputs, spec)
@@ -90,6 +101,46 @@ class OnnxRuntime:
                     f"embedding output {runtime.embedding_name!r} gives shape {list(vectors.shape)} "
                     "for 2 items; it needs one vector per item"
                 )
+        return runtime
+
+    @classmethod
+    def _load_task(
+        cls,
+        session: ort.InferenceSession,
+        spec: ModelSpec,
+        input_name: str,
+        inputs: list[Any],
+        outputs: list[Any],
+    ) -> OnnxRuntime:
+        """A detection, segmentation or anomaly model: its named outputs, checked on a test run."""
+        names = [o.name for o in outputs]
+        roles = task_outputs(spec)
+        if spec.task == "segmentation" and roles["scores"] is None:
+            floats = [o.name for o in outputs if o.type in _DTYPES]
+            if len(floats) != 1:
+                raise InputError(
+                    f"cannot tell which model output holds the class scores ({names}); "
+                    "set output.name in the spec"
+                )
+            roles["scores"] = floats[0]
+        for role, name in roles.items():
+            if name is not None and name not in names:
+                raise InputError(
+                    f"spec output.{role if spec.task != 'segmentation' else 'name'} {name!r} is "
+                    f"not a model output (model outputs: {names})"
+                )
+        runtime = cls(session, spec, input_name, next(n for n in roles.values() if n))
+        runtime.roles = {role: name for role, name in roles.items() if name is not None}
+        runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
+        smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
+        try:
+            out = runtime.predict(smoke)
+        except Exception as exc:
+            raise InputError(
+                f"model rejected the spec's input shape {[2, *expected_input_shape(spec)]}: "
+                f"{describe_exception(exc)}"
+            ) from None
+        check_task_output(out, spec)
         return runtime
 
     @staticmethod
@@ -203,7 +254,11 @@ class OnnxRuntime:
         flat = np.asarray(vectors, dtype=np.float32)
         return self._scores(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
 
-    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+    def predict(self, inputs: npt.NDArray[np.float32]) -> Any:
+        """Classification: the score tensor; other tasks: {role: tensor} (``task_outputs``)."""
         feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
+        if self.roles:
+            values = self.session.run(list(self.roles.values()), feed)
+            return {role: np.asarray(v) for role, v in zip(self.roles, values, strict=True)}
         (out,) = self.session.run([self.output_name], feed)
         return self._scores(out)

@@ -15,6 +15,7 @@ from assay.core.config import ValidationConfig
 from assay.core.ports import Decoder, Runtime
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.spec import ModelSpec
+from assay.core.tasks import task_for
 from assay.engines.job import EngineOutput
 from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
 from assay.runtimes import load_model
@@ -24,8 +25,8 @@ from assay.store.parquet import combine_parts
 from assay.store.predictions import ParquetPredictionSink
 
 
-def _sink(labels: tuple[str, ...], path: str) -> ParquetPredictionSink:
-    return ParquetPredictionSink(Path(path), labels)
+def _sink(labels: tuple[str, ...], extra: dict[str, str], path: str) -> ParquetPredictionSink:
+    return ParquetPredictionSink(Path(path), labels, extra=extra)
 
 
 def _embedding_sink(path: str) -> ParquetEmbeddingSink:
@@ -55,7 +56,7 @@ def run_on_spark(
                 spec=spec,
                 load=load,
                 accumulators=accumulators,
-                sink=partial(_sink, spec.labels),
+                sink=partial(_sink, task_for(spec).item_labels, task_for(spec).prediction_fields()),
                 parts_dir=str(run_dir / "predictions.parts"),
                 embeddings=_embedding_sink if embed else None,
                 embedding_parts_dir=str(run_dir / "error_embeddings.parts") if embed else None,

@@ -24,11 +24,11 @@ from assay.core.policy import PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
-from assay.core.spec import ImageInput, ModelSpec, TabularInput, parse_model_spec
-from assay.core.tasks import task_for
+from assay.core.spec import ModelSpec, parse_model_spec
+from assay.core.tasks import Task, item_spec, task_for
 from assay.core.verdict import Verdict, verdict_blocks
 from assay.datasets import columns as cols
-from assay.datasets.features import TabularBatchDecoder, check_feature_columns
+from assay.datasets.features import TabularBatchDecoder
 from assay.datasets.images import ImageBatchDecoder
 from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
 from assay.engines.local import LocalEngine
@@ -52,6 +52,7 @@ from assay.services.models import get_model
 from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model
 from assay.services.remote import is_url, upload
+from assay.services.task_inputs import check_compatible, decoder_columns, decoder_factory
 from assay.services.workspace import Workspace
 from assay.store.checkpoints import (
     Checkpoint,
@@ -90,21 +91,6 @@ class ValidationOutcome:
         return self.result.verdict is not None and verdict_blocks(self.result.verdict)
 
 
-def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
-    """Raise InputError when the model cannot be judged on this dataset at all."""
-    uncovered = sorted(set(dataset.label_counts) - set(spec.labels))
-    if uncovered:
-        raise InputError(
-            f"dataset {dataset.ref} has labels {uncovered} that the model's labels {list(spec.labels)} do not cover"
-        )
-    if isinstance(spec.input, ImageInput) and dataset.kind != "image":
-        raise InputError(f"the model takes images but dataset {dataset.ref} is a table")
-    if isinstance(spec.input, TabularInput):
-        if dataset.kind != "tabular":
-            raise InputError(f"the model takes table rows but dataset {dataset.ref} holds images")
-        check_feature_columns(manifest_schema(Path(dataset.manifest_path)), spec.input)
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     dst.unlink(missing_ok=True)
     try:
@@ -127,6 +113,10 @@ class _Model:
     load_s: float = 0.0
     # Resuming: the model's state at the checkpoint (None: from the first item).
     resumed: TaskCheckpoint | None = None
+
+    @property
+    def task(self) -> Task:
+        return task_for(self.spec)
 
     @property
     def run_dir(self) -> Path:
@@ -166,15 +156,16 @@ def _start(
             environment=environment,
             run_dir=str(run_dir),
         )
-    m.accumulators = task_for(m.spec).accumulators(
+    m.accumulators = m.task.accumulators(
         config.intervals, config.auc_mode_for(dv.n_items), config.n_examples
     )
     task = m.resumed
     try:
         m.sink = ParquetPredictionSink(
             run_dir / "predictions.parquet",
-            m.spec.labels,
+            m.task.item_labels,
             committed_parts=task.prediction_parts if task else 0,
+            extra=m.task.prediction_fields(),
         )
         if m.spec.output.embedding is not None and config.explore:
             m.embeddings = ParquetEmbeddingSink(
@@ -191,18 +182,7 @@ def _item_bytes(spec: ModelSpec) -> int:
 
 
 def _decoder(spec: ModelSpec) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
-    if isinstance(spec.input, ImageInput):
-        return ImageBatchDecoder(spec.input, spec.labels), [
-            cols.ITEM_ID,
-            cols.LABEL,
-            cols.PATH,
-            cols.SHA256,
-        ]
-    return TabularBatchDecoder(spec.input, spec.labels), [
-        cols.ITEM_ID,
-        cols.LABEL,
-        *spec.input.columns,
-    ]
+    return decoder_factory(spec)(), decoder_columns(spec)
 
 
 def _result(
@@ -233,7 +213,7 @@ def _result(
         run_id=m.run.id,
         model=ArtifactRef(mv.name, mv.version, mv.number),
         dataset=ArtifactRef(dv.name, dv.version, dv.number),
-        labels=spec.labels,
+        labels=m.task.item_labels,
         n_items=output.n_items,
         n_failed=output.failures.n_failed,
         metrics=report.metrics,
@@ -258,7 +238,19 @@ def _result(
         },
         started_at=m.run.started_at.astimezone(UTC).isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
+        task=_task_findings(m.task, report),
     )
+
+
+def _task_findings(task: Task, report: Finalized) -> dict[str, Any] | None:
+    """The task, its item-level rule and its own findings (None: classification)."""
+    if task.name == "classification":
+        return None
+    findings: dict[str, Any] = {"name": task.name, "item_rule": task.rule()}
+    for key in ("object_confusion", "detection", "segmentation", "anomaly"):
+        if key in report.extras:
+            findings[key] = report.extras[key]
+    return findings
 
 
 def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
@@ -478,12 +470,7 @@ def _spark_pass(
     for m in models:
         if m.sink is not None:  # the tasks write the predictions; the local writer stays unused
             m.sink.close()
-    spec = models[0].spec
-    factory: Callable[[], ImageBatchDecoder | TabularBatchDecoder] = (
-        partial(ImageBatchDecoder, spec.input, spec.labels)
-        if isinstance(spec.input, ImageInput)
-        else partial(TabularBatchDecoder, spec.input, spec.labels)
-    )
+    factory = decoder_factory(models[0].spec)
     return run_on_spark(
         [(m.version, m.spec, m.accumulators, m.run_dir, m.embeddings is not None) for m in models],
         dv,
@@ -682,7 +669,7 @@ def validate(
             judged = judge(
                 cand_result,
                 cand.run_dir,
-                spec,
+                item_spec(spec),
                 dv,
                 rules,
                 config,

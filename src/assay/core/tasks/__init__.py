@@ -8,9 +8,22 @@ from assay.core.tasks.base import Judged, Task
 
 def task_for(spec: ModelSpec) -> Task:
     """The task that reads and judges this model's output."""
+    if spec.task == "detection":
+        from assay.core.tasks.detection.task import DetectionTask
+
+        return DetectionTask(spec)
     from assay.core.tasks.classification import ClassificationTask
 
     return ClassificationTask(spec)
 
 
-__all__ = ["Judged", "Task", "task_for"]
+def item_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec of the item-level decision, as a binary classifier's: what comparison, slices,
+    verdicts, error groups and doubtful labels read (classification: the spec itself)."""
+    if spec.task == "classification":
+        return spec
+    good, defect = task_for(spec).item_labels
+    return ModelSpec(labels=(good, defect), input=spec.input, positive=defect, negative=good)
+
+
+__all__ = ["Judged", "Task", "item_spec", "task_for"]

@@ -77,6 +77,10 @@ class Task(Protocol):
         """Every accumulator the task's validation runs, in report order."""
         ...
 
+    def rule(self) -> str:
+        """The item-level rule, in words, for the report."""
+        ...
+
     def prediction_fields(self) -> dict[str, str]:
         """The columns of ``Judged.extra``: name -> kind, which the sink maps to a file type
         (``boxes``: a list of named, scored boxes per item; ``float``: one number per item)."""

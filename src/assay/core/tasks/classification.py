@@ -80,6 +80,9 @@ class ClassificationTask:
     def prediction_fields(self) -> dict[str, str]:
         return {}
 
+    def rule(self) -> str:
+        return "an item is right when the predicted class is the expert's label"
+
 
 def _reason(finite: bool, label_index: int) -> str:
     """Why a decoded, predicted item still cannot be judged."""

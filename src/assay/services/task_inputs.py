@@ -1,0 +1,83 @@
+"""What each task reads from a dataset beside the image: the decoder, its columns, the checks.
+
+Classification reads the label column; detection the ``boxes`` column; segmentation and anomaly
+the ``mask`` column (a PNG path per image). Local and Spark passes build their decoders here, so
+both read the same things the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from assay.core.errors import InputError
+from assay.core.records import DatasetVersion
+from assay.core.spec import ImageInput, ModelSpec, TabularInput
+from assay.datasets import columns as cols
+from assay.datasets.boxes import BOXES, box_classes, expert_boxes
+from assay.datasets.features import TabularBatchDecoder, check_feature_columns
+from assay.datasets.images import ImageBatchDecoder
+from assay.store.manifests import manifest_schema, read_manifest
+
+
+def _boxes(labels: tuple[str, ...], batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
+    return expert_boxes(batch.column(BOXES), labels)
+
+
+def task_columns(spec: ModelSpec) -> list[str]:
+    """The manifest columns the task reads beside id, label, path and digest."""
+    if spec.task == "detection":
+        return [BOXES]
+    return []
+
+
+def decoder_factory(spec: ModelSpec) -> Callable[[], ImageBatchDecoder | TabularBatchDecoder]:
+    """Makes the pass's decoder (once per Spark task, once locally)."""
+    if isinstance(spec.input, TabularInput):
+        return partial(TabularBatchDecoder, spec.input, spec.labels)
+    expect = partial(_boxes, spec.labels) if spec.task == "detection" else None
+    return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
+
+
+def decoder_columns(spec: ModelSpec) -> list[str]:
+    if isinstance(spec.input, ImageInput):
+        return [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256, *task_columns(spec)]
+    return [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
+
+
+def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
+    """Raise InputError when the model cannot be judged on this dataset at all."""
+    if isinstance(spec.input, ImageInput) and dataset.kind != "image":
+        raise InputError(f"the model takes images but dataset {dataset.ref} is a table")
+    schema = manifest_schema(Path(dataset.manifest_path))
+    if spec.task == "detection":
+        if BOXES not in schema.names:
+            raise InputError(
+                f"dataset {dataset.ref} has no expert boxes (a {BOXES!r} column): register a "
+                "COCO file, a YOLO folder or Pascal VOC annotations for a detection model"
+            )
+        found: set[str] = set()
+        for batch in read_manifest(Path(dataset.manifest_path), 65_536, [BOXES]):
+            found |= box_classes(batch.column(BOXES))
+        uncovered = sorted(found - set(spec.labels))
+        if uncovered:
+            raise InputError(
+                f"dataset {dataset.ref} has boxes of classes {uncovered} that the model's "
+                f"labels {list(spec.labels)} do not cover"
+            )
+        return
+    uncovered = sorted(set(dataset.label_counts) - set(spec.labels))
+    if uncovered:
+        raise InputError(
+            f"dataset {dataset.ref} has labels {uncovered} that the model's labels "
+            f"{list(spec.labels)} do not cover"
+        )
+    if isinstance(spec.input, TabularInput):
+        if dataset.kind != "tabular":
+            raise InputError(f"the model takes table rows but dataset {dataset.ref} holds images")
+        check_feature_columns(schema, spec.input)

@@ -1,0 +1,345 @@
+"""Detection through ``assay validate``: COCO numbers equal pycocotools on what the run wrote,
+the item-level decision, and the hostile cases (NaN boxes, no boxes, uncovered classes)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.demo.vision_models import grid_detector_onnx, segmenter_onnx
+from tests.conftest import shared_dataset
+from tests.models import write_spec
+from tests.vision_data import plates, reference_image, write_coco
+
+pytest.importorskip("pycocotools")
+
+
+def assay(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def detector_spec(
+    path: Path, labels: list[str], size: tuple[int, int] = (64, 64), **extra: Any
+) -> Path:
+    return write_spec(
+        path,
+        task="detection",
+        labels=labels,
+        input={"kind": "image", "size": list(size), "color": "grayscale"},
+        output={"boxes": "boxes", "scores": "scores", "classes": "classes", "box_format": "xyxy"},
+        **extra,
+    )
+
+
+def pycocotools_stats(
+    images: list[dict[str, Any]], categories: list[str], gt: list[dict[str, Any]], predictions: Path
+) -> np.ndarray:
+    """pycocotools' 12 numbers from the run's predictions.parquet boxes."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ids = {im["file_name"]: im["id"] for im in images}
+    cats = {name: k + 1 for k, name in enumerate(categories)}
+    dets = [
+        {
+            "image_id": ids[row["item_id"]],
+            "category_id": cats[b["name"]],
+            "bbox": [b["x"], b["y"], b["width"], b["height"]],
+            "score": b["score"],
+        }
+        for row in pq.read_table(predictions).to_pylist()
+        for b in row["boxes"] or []
+    ]
+    dataset = {
+        "images": images,
+        "annotations": gt,
+        "categories": [{"id": v, "name": k} for k, v in cats.items()],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = dataset
+        coco.createIndex()
+        e = COCOeval(coco, coco.loadRes(dets) if dets else COCO(), "bbox")
+        e.evaluate()
+        e.accumulate()
+        e.summarize()
+    return np.asarray(e.stats)
+
+
+SUMMARY = (
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mar_small",
+    "mar_medium",
+    "mar_large",
+)
+
+
+def assert_equal_to_pycocotools(result: dict[str, Any], stats: np.ndarray) -> None:
+    for name, ref in zip(SUMMARY, stats, strict=True):
+        got = result["metrics"][name]["value"]
+        if ref < 0:  # pycocotools' -1: nothing to evaluate at that size
+            assert got is None, name
+        else:
+            assert got == pytest.approx(ref, abs=1e-12), name
+
+
+@pytest.fixture
+def plates_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    items = plates(80, seed=1)
+    coco = write_coco(tmp_path / "data", items)
+    model = grid_detector_onnx(tmp_path / "det.onnx", reference_image(), cell=16)
+    spec = detector_spec(tmp_path / "det.yaml", ["spot"])
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(coco))[0] == 0
+    assert assay(capsys, home, "model", "add", "det", str(model), "--spec", str(spec))[0] == 0
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "det",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-profile",
+        "--resamples",
+        "200",
+    )
+    assert code in (0, 1), err
+    return {
+        "out": tmp_path / "out",
+        "coco": json.loads(coco.read_text()),
+        "items": items,
+        "home": home,
+        "tmp": tmp_path,
+    }
+
+
+def test_detection_metrics_equal_pycocotools_on_the_boxes_the_run_wrote(
+    plates_run: dict[str, Any],
+) -> None:
+    result = json.loads((plates_run["out"] / "result.json").read_text())
+    coco = plates_run["coco"]
+    stats = pycocotools_stats(
+        coco["images"], ["spot"], coco["annotations"], plates_run["out"] / "predictions.parquet"
+    )
+    assert stats[0] > 0.05  # the grid detector finds some squares: a test that can fail
+    assert_equal_to_pycocotools(result, stats)
+    ap = result["metrics"]["per_class"]["spot"]["ap"]
+    assert ap["value"] == pytest.approx(stats[0], abs=1e-12)  # one class: its AP is the mAP
+    for name in ("map", "map_50", "map_75"):
+        m = result["metrics"][name]
+        assert m["ci_low"] <= m["value"] <= m["ci_high"], name
+    assert result["task"]["name"] == "detection"
+    assert "IoU >= 0.5" in result["task"]["item_rule"]
+
+
+def test_item_level_decision_is_every_box_found_and_no_false_box(
+    plates_run: dict[str, Any],
+) -> None:
+    from assay.core.tasks.detection.confusion import match_objects
+
+    result = json.loads((plates_run["out"] / "result.json").read_text())
+    assert result["labels"] == ["good", "defect"]
+    rows = {
+        r["item_id"]: r
+        for r in pq.read_table(plates_run["out"] / "predictions.parquet").to_pylist()
+    }
+    right = 0
+    for item in plates_run["items"]:
+        row = rows[f"images/{item['name']}"]
+        assert row["label"] == ("defect" if item["boxes"] else "good")
+        boxes = row["boxes"] or []
+        dt = np.array([[b["x"], b["y"], b["width"], b["height"]] for b in boxes]).reshape(-1, 4)
+        scores = np.array([b["score"] for b in boxes])
+        gt = np.array(item["boxes"], float).reshape(-1, 4)
+        outcome = match_objects(
+            gt, np.zeros(len(gt), np.int64), dt, scores, np.zeros(len(dt), np.int64)
+        )
+        assert row["correct"] == outcome.right, row["item_id"]
+        right += outcome.right
+        assert row["score_defect"] == pytest.approx(max(scores, default=0.0))
+    assert result["metrics"]["accuracy"]["value"] == pytest.approx(right / len(rows))
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix.sum() == len(rows) and np.trace(matrix) == right
+    confusion = result["task"]["object_confusion"]
+    assert confusion["labels"] == ["spot", "background"]
+    n_boxes = sum(len(i["boxes"]) for i in plates_run["items"])
+    assert sum(confusion["matrix"][0]) == n_boxes  # every expert box is found or missed
+
+
+def test_a_detector_that_outputs_nan_judges_nothing_and_cannot_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coco = write_coco(tmp_path / "data", plates(12, seed=2))
+    model = grid_detector_onnx(tmp_path / "nan.onnx", reference_image(), cell=16, gain=float("nan"))
+    home = tmp_path / "home"
+    assay(capsys, home, "dataset", "add", "plates", str(coco))
+    assert (
+        assay(
+            capsys,
+            home,
+            "model",
+            "add",
+            "nan",
+            str(model),
+            "--spec",
+            str(detector_spec(tmp_path / "s.yaml", ["spot"])),
+        )[0]
+        == 0
+    )
+    code, _, _ = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "nan",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-profile",
+    )
+    assert code == 1
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["n_failed"] == 12
+    assert (
+        "model output is not finite (a box or score is NaN or infinite)"
+        in result["failures"]["by_reason"]
+    )
+    assert result["verdict"]["status"] != "pass"
+    assert result["metrics"]["map"]["value"] is None
+
+
+def test_bad_detection_inputs_are_refused_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    coco = write_coco(tmp_path / "data", plates(6, seed=3), category="spot")
+    assay(capsys, home, "dataset", "add", "plates", str(coco))
+    # A segmenter is no detector: its outputs are not the ones the spec names.
+    seg = segmenter_onnx(tmp_path / "seg.onnx", reference_image())
+    code, _, err = assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "seg",
+        str(seg),
+        "--spec",
+        str(detector_spec(tmp_path / "d.yaml", ["spot"])),
+    )
+    assert code == 2 and "spec output.boxes 'boxes' is not a model output" in err
+    assert len(err.strip().splitlines()) == 1
+    # Boxes of a class the model does not know.
+    det = grid_detector_onnx(tmp_path / "det.onnx", reference_image(), cell=16)
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "scratch-only",
+        str(det),
+        "--spec",
+        str(detector_spec(tmp_path / "x.yaml", ["scratch"])),
+    )
+    code, _, err = assay(
+        capsys, home, "validate", "--model", "scratch-only", "--dataset", "plates", "--no-profile"
+    )
+    assert code == 2 and "boxes of classes ['spot']" in err
+    # A dataset without boxes at all.
+    folder = tmp_path / "folders" / "good"
+    folder.mkdir(parents=True)
+    from PIL import Image
+
+    for k in range(3):
+        Image.fromarray(np.full((64, 64), 128, np.uint8)).save(folder / f"{k}.png")
+    assay(capsys, home, "dataset", "add", "folders", str(tmp_path / "folders"))
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "det",
+        str(det),
+        "--spec",
+        str(detector_spec(tmp_path / "y.yaml", ["spot"])),
+    )
+    code, _, err = assay(
+        capsys, home, "validate", "--model", "det", "--dataset", "folders", "--no-profile"
+    )
+    assert code == 2 and "has no expert boxes" in err
+
+
+def test_neu_det_detection_equals_pycocotools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real boxes: NEU-DET's VOC annotations, judged through the CLI, equal pycocotools."""
+    root = shared_dataset("neu-det")
+    labels = sorted({p.stem.rsplit("_", 1)[0] for p in (root / "IMAGES").glob("*.jpg")})
+    size = (200, 200)
+    reference = np.full(size, 0.5, np.float32)
+    model = grid_detector_onnx(tmp_path / "grid.onnx", reference, cell=40, gain=8.0, offset=0.1)
+    spec = detector_spec(tmp_path / "grid.yaml", labels, size)
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "neu", str(root))[0] == 0
+    assert assay(capsys, home, "model", "add", "grid", str(model), "--spec", str(spec))[0] == 0
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "grid",
+        "--dataset",
+        "neu",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-profile",
+        "--no-explore",
+        "--resamples",
+        "100",
+    )
+    assert code in (0, 1), err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    images, gt = [], []
+    for k, xml in enumerate(sorted((root / "ANNOTATIONS").glob("*.xml"))):
+        image = next((root / "IMAGES").glob(xml.stem + ".*"), None)
+        if image is None:
+            continue
+        images.append({"id": k + 1, "file_name": f"IMAGES/{image.name}"})
+        for obj in ET.parse(xml).getroot().iter("object"):
+            b = obj.find("bndbox")
+            x1, y1, x2, y2 = (float(b.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+            gt.append(
+                {
+                    "id": len(gt) + 1,
+                    "image_id": k + 1,
+                    "category_id": labels.index(obj.findtext("name").strip()) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+    assert result["n_items"] - result["n_failed"] == len(images)
+    stats = pycocotools_stats(images, labels, gt, tmp_path / "out" / "predictions.parquet")
+    assert_equal_to_pycocotools(result, stats)

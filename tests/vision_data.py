@@ -79,3 +79,21 @@ def write_coco(folder: Path, items: list[dict[str, Any]], category: str = "spot"
 def reference_image() -> np.ndarray:
     """A good plate's grey level, 0..1: what the generated models compare against."""
     return np.full((SIZE, SIZE), 128 / 255, np.float32)
+
+
+def write_mask_manifest(
+    folder: Path, items: list[dict[str, Any]], labels: dict[str, str] | None = None
+) -> Path:
+    """Images, masks (PNG, pixel = class index) and ``manifest.csv`` with path, mask, label and a
+    ``line`` column of metadata."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    lines = ["path,mask,label,line"]
+    for k, item in enumerate(items):
+        Image.fromarray(item["pixels"]).save(folder / "images" / item["name"])
+        Image.fromarray(item["mask"]).save(folder / "masks" / item["name"])
+        label = (labels or {}).get(item["name"]) or ("defect" if item["boxes"] else "good")
+        lines.append(f"images/{item['name']},masks/{item['name']},{label},L{k % 2}")
+    path = folder / "manifest.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

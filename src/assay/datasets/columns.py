@@ -22,7 +22,11 @@ SHA256 = "__sha256"  # content digest of that file, checked again when it is rea
 # Experts disagree and no strict majority gives a reference label (only with several experts).
 DISPUTED = "__disputed"
 
-RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED)
+# Segmentation and anomaly: the absolute path of the item's expert mask (a PNG) and its digest.
+MASK = "__mask"
+MASK_SHA256 = "__mask_sha256"
+
+RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED, MASK, MASK_SHA256)
 
 
 class ArrowStrings(Sequence[str]):

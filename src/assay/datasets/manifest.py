@@ -1,7 +1,9 @@
 """CSV/Parquet manifests: one row per image, a ``path`` column relative to the manifest's folder.
 
-Every other column is metadata (line, camera, shift...). The item id defaults to the row number,
-or comes from ``--id-column``.
+An optional ``mask`` column names each image's expert mask (a PNG, relative to the manifest's
+folder; empty: not annotated), for segmentation and anomaly models. Every other column is
+metadata (line, camera, shift...). The item id defaults to the row number, or comes from
+``--id-column``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from assay.datasets.tables import (
 )
 
 PATH_COLUMN = "path"
+MASK_COLUMN = "mask"
 
 
 def _detect(path: Path) -> bool:
@@ -42,25 +45,34 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
     label_column = options.label_column or "label"
     check_columns(schema, path, label_column, options.id_column, options.annotated)
     root = path.parent.resolve()
+    has_mask = MASK_COLUMN in schema.names
     keep_text = [PATH_COLUMN, label_column] + ([options.id_column] if options.id_column else [])
+    keep_text += [MASK_COLUMN] if has_mask else []
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        row = 0
-        for batch in iter_table(path, keep_text):
-            out = with_reserved_columns(batch, row, label_column, options.id_column)
-            rel = batch.column(PATH_COLUMN).to_pylist()
-            absolute = [
+    def resolved(batch: pa.RecordBatch, column: str, row: int) -> pa.Array:
+        return pa.array(
+            [
                 None
-                if p is None
+                if p is None or p == ""
                 else str(
                     inside_root(
                         root / p, root, f"{path.name} row {row + i}: {p!r}", options.allow_outside
                     )
                 )
-                for i, p in enumerate(rel)
-            ]
+                for i, p in enumerate(batch.column(column).to_pylist())
+            ],
+            pa.string(),
+        )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        row = 0
+        for batch in iter_table(path, keep_text):
+            out = with_reserved_columns(batch, row, label_column, options.id_column)
+            out = out.append_column(cols.PATH, resolved(batch, PATH_COLUMN, row))
+            if has_mask:
+                out = out.append_column(cols.MASK, resolved(batch, MASK_COLUMN, row))
             row += batch.num_rows
-            yield out.append_column(cols.PATH, pa.array(absolute, pa.string()))
+            yield out
 
     return DatasetSource(
         format="manifest",
@@ -77,7 +89,7 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
 register_reader(
     Reader(
         name="manifest",
-        description="CSV/Parquet manifest with a 'path' column of image files",
+        description="CSV/Parquet manifest with a 'path' column of image files (and 'mask' PNGs)",
         detect=_detect,
         open=open_manifest,
         priority=80,

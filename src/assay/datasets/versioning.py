@@ -46,6 +46,9 @@ class VersionDigest:
         shas = batch.column(cols.SHA256).to_pylist() if cols.SHA256 in names else [None] * len(ids)
         for item_id, label, sha in zip(ids, labels, shas, strict=True):
             self._feed("item", str(item_id), "\0" if label is None else str(label), sha or "")
+        if cols.MASK_SHA256 in names:  # only then, so that earlier versions keep their digest
+            for item_id, mask in zip(ids, batch.column(cols.MASK_SHA256).to_pylist(), strict=True):
+                self._feed("mask", str(item_id), mask or "")
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
@@ -63,4 +66,8 @@ def add_file_digests(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> pa.Reco
             return None
 
     shas = list(pool.map(digest, batch.column(cols.PATH).to_pylist()))
-    return batch.append_column(cols.SHA256, pa.array(shas, pa.string()))
+    batch = batch.append_column(cols.SHA256, pa.array(shas, pa.string()))
+    if cols.MASK in batch.schema.names:
+        masks = list(pool.map(digest, batch.column(cols.MASK).to_pylist()))
+        batch = batch.append_column(cols.MASK_SHA256, pa.array(masks, pa.string()))
+    return batch

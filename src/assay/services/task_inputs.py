@@ -21,7 +21,8 @@ from assay.core.spec import ImageInput, ModelSpec, TabularInput
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, box_classes, expert_boxes
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
-from assay.datasets.images import ImageBatchDecoder
+from assay.datasets.images import Expectation, ImageBatchDecoder
+from assay.datasets.masks import expert_masks
 from assay.store.manifests import manifest_schema, read_manifest
 
 
@@ -29,10 +30,17 @@ def _boxes(labels: tuple[str, ...], batch: pa.RecordBatch, pool: ThreadPoolExecu
     return expert_boxes(batch.column(BOXES), labels)
 
 
-def task_columns(spec: ModelSpec) -> list[str]:
+def _masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
+    return expert_masks(batch, pool)
+
+
+def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
     """The manifest columns the task reads beside id, label, path and digest."""
     if spec.task == "detection":
         return [BOXES]
+    if spec.task in ("segmentation", "anomaly"):
+        present = schema.names if schema is not None else [cols.MASK, cols.MASK_SHA256]
+        return [c for c in (cols.MASK, cols.MASK_SHA256) if c in present]
     return []
 
 
@@ -40,13 +48,18 @@ def decoder_factory(spec: ModelSpec) -> Callable[[], ImageBatchDecoder | Tabular
     """Makes the pass's decoder (once per Spark task, once locally)."""
     if isinstance(spec.input, TabularInput):
         return partial(TabularBatchDecoder, spec.input, spec.labels)
-    expect = partial(_boxes, spec.labels) if spec.task == "detection" else None
+    expect: Expectation | None = None
+    if spec.task == "detection":
+        expect = partial(_boxes, spec.labels)
+    elif spec.task == "segmentation":
+        expect = _masks
     return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
 
 
-def decoder_columns(spec: ModelSpec) -> list[str]:
+def decoder_columns(spec: ModelSpec, schema: pa.Schema) -> list[str]:
+    """The manifest columns the pass reads."""
     if isinstance(spec.input, ImageInput):
-        return [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256, *task_columns(spec)]
+        return [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256, *task_columns(spec, schema)]
     return [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
 
 
@@ -71,6 +84,13 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
                 f"labels {list(spec.labels)} do not cover"
             )
         return
+    if spec.task == "segmentation":
+        if cols.MASK not in schema.names:
+            raise InputError(
+                f"dataset {dataset.ref} has no expert masks: register a manifest with a 'mask' "
+                "column (a PNG per image, pixel = class index) for a segmentation model"
+            )
+        return  # the image-level label is metadata here, never matched with the pixel classes
     uncovered = sorted(set(dataset.label_counts) - set(spec.labels))
     if uncovered:
         raise InputError(

@@ -181,8 +181,10 @@ def _item_bytes(spec: ModelSpec) -> int:
     return 4 * int(np.prod(expected_input_shape(spec)))
 
 
-def _decoder(spec: ModelSpec) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
-    return decoder_factory(spec)(), decoder_columns(spec)
+def _decoder(
+    spec: ModelSpec, manifest: str
+) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
+    return decoder_factory(spec)(), decoder_columns(spec, manifest_schema(Path(manifest)))
 
 
 def _result(
@@ -314,7 +316,7 @@ def _run_models(
                 m.run_dir,
                 {**invocation, "pass": [[x.version.id, x.run.id] for x in models if x.run]},
             )
-        decoder, columns = _decoder(models[0].spec)
+        decoder, columns = _decoder(models[0].spec, dv.manifest_path)
         if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
             columns.append(cols.DISPUTED)
         batch_rows = config.batch_size_for(dv.kind, _item_bytes(models[0].spec))

@@ -12,6 +12,10 @@ def task_for(spec: ModelSpec) -> Task:
         from assay.core.tasks.detection.task import DetectionTask
 
         return DetectionTask(spec)
+    if spec.task == "segmentation":
+        from assay.core.tasks.segmentation.task import SegmentationTask
+
+        return SegmentationTask(spec)
     from assay.core.tasks.classification import ClassificationTask
 
     return ClassificationTask(spec)

@@ -49,7 +49,7 @@ def image_counts(expert: I64, model: I64, n_classes: int, ignore: int | None = 2
     return counts
 
 
-def _tp_fp_fn(confusion: I64) -> I64:
+def tp_fp_fn(confusion: I64) -> I64:
     """[..., K, K] -> [..., K, 3]."""
     tp = np.diagonal(confusion, axis1=-2, axis2=-1)
     fp = confusion.sum(axis=-2) - tp
@@ -96,17 +96,21 @@ class PixelConfusion:
     def add(self, state: PixelState, order: int, expert: I64, model: I64) -> float:
         """Count one image into ``state`` (in place); returns its IoU."""
         counts = image_counts(expert, model, len(self.labels), self.ignore)
+        return image_iou(self.add_counts(state, order, counts))
+
+    def add_counts(self, state: PixelState, order: int, counts: I64) -> I64:
+        """Count one image's pixel confusion [K, K] into ``state``; returns its [K, 3]."""
         state.confusion += counts
-        per_class = _tp_fp_fn(counts)
+        per_class = tp_fp_fn(counts)
         state.orders.append(np.array([order], np.int64))
         state.per_image.append(per_class[None])
-        return image_iou(per_class)
+        return per_class
 
     def merge(self, a: PixelState, b: PixelState) -> PixelState:
         return PixelState(a.confusion + b.confusion, a.orders + b.orders, a.per_image + b.per_image)
 
     def finalize(self, state: PixelState, config: IntervalConfig | None = None) -> dict[str, Any]:
-        counts = _tp_fp_fn(state.confusion)
+        counts = tp_fp_fn(state.confusion)
         iou, dice = iou_of(counts), dice_of(counts)
         present = ~np.isnan(iou)
         total = int(state.confusion.sum())

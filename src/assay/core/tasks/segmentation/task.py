@@ -1,0 +1,266 @@
+"""SegmentationTask: class scores per pixel in, each image judged against the experts' mask.
+
+The model's mask is the argmax of its [K, H, W] scores; the expert mask (class index per pixel in
+the spec's label order, 255: left out) is resized to the model's H x W with nearest-neighbour
+when the sizes differ. The **item-level decision**: an image's expert class is "defect" when a
+pixel belongs to a class other than the background (the spec's ``negative``, else the first
+label); it is right when its *defect IoU* (mean IoU over the non-background classes present in
+either mask) is at least ``iou_threshold``, or when neither mask has a defect pixel. The image's
+score is its highest per-pixel probability of not being background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
+from assay.core.batch import Picked, ScoredBatch
+from assay.core.intervals import IntervalConfig
+from assay.core.metric_value import MetricValue
+from assay.core.prepared import PreparedBatch
+from assay.core.spec import ModelSpec
+from assay.core.tasks.base import I64, F, Judged
+from assay.core.tasks.segmentation.boundary import DEFAULT_TOLERANCE, boundary_counts, boundary_f1
+from assay.core.tasks.segmentation.pixel_confusion import (
+    PixelConfusion,
+    PixelState,
+    image_counts,
+    iou_of,
+    tp_fp_fn,
+)
+
+ITEM_LABELS = ("good", "defect")
+IGNORE = 255
+
+
+@dataclass(frozen=True)
+class ModelMasks:
+    """A batch's model masks [N, H, W], whether each item's scores were finite, and each
+    image's defect score (highest per-pixel probability of not being background)."""
+
+    masks: npt.NDArray[np.int16]
+    finite: npt.NDArray[np.bool_]
+    defect_score: F
+
+
+def resize_nearest(mask: npt.NDArray[Any], shape: tuple[int, int]) -> npt.NDArray[Any]:
+    """``mask`` at ``shape`` by nearest neighbour (pixel centres, as Pillow's NEAREST)."""
+    h, w = mask.shape
+    if (h, w) == shape:
+        return mask
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * h / shape[0]).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * w / shape[1]).astype(np.int64), w - 1)
+    out: npt.NDArray[Any] = mask[rows[:, None], cols[None, :]]
+    return out
+
+
+def defect_iou(per_class: I64, background: int) -> float | None:
+    """Mean IoU over the non-background classes present in either mask; None when none is."""
+    values = np.delete(iou_of(per_class), background)
+    present = ~np.isnan(values)
+    return float(values[present].mean()) if present.any() else None
+
+
+class SegmentationTask:
+    name = "segmentation"
+    item_labels: tuple[str, ...] = ITEM_LABELS
+
+    def __init__(self, spec: ModelSpec, tolerance: int = DEFAULT_TOLERANCE) -> None:
+        self.spec = spec
+        self.k = spec.n_classes
+        self.background = spec.labels.index(spec.negative) if spec.negative else 0
+        self.tolerance = tolerance
+
+    def decode(self, raw: Any, n: int) -> ModelMasks:
+        scores = np.asarray(raw["scores"], dtype=np.float32)
+        if scores.ndim != 4 or scores.shape[0] != n or scores.shape[1] != self.k:
+            raise ValueError(
+                f"the model returned class scores of shape {list(scores.shape)} for {n} items; "
+                f"expected [{n}, {self.k}, H, W]"
+            )
+        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(scores).all(axis=(1, 2, 3)))
+        safe = np.where(np.isfinite(scores), scores, 0.0)
+        masks = np.argmax(safe, axis=1).astype(np.int16)
+        if self.spec.output.kind == "logits":
+            # 1 - P(background) = 1 - 1 / sum_k exp(l_k - l_bg), stable for large logits.
+            shifted = safe - safe[:, self.background : self.background + 1]
+            with np.errstate(over="ignore"):
+                p_background = 1.0 / np.exp(np.minimum(shifted, 80.0)).sum(axis=1)
+        else:
+            p_background = safe[:, self.background]
+        score = np.clip(1.0 - p_background.reshape(n, -1).min(axis=1, initial=1.0), 0.0, 1.0)
+        return ModelMasks(masks, finite, score.astype(np.float64))
+
+    def combine(self, parts: Sequence[ModelMasks | None]) -> ModelMasks:
+        shape = next((p.masks.shape[1:] for p in parts if p is not None), (1, 1))
+        out = ModelMasks(
+            np.zeros((len(parts), *shape), np.int16),
+            np.zeros(len(parts), bool),
+            np.zeros(len(parts)),
+        )
+        for j, p in enumerate(parts):
+            if p is not None:
+                out.masks[j], out.finite[j], out.defect_score[j] = (
+                    p.masks[0],
+                    p.finite[0],
+                    p.defect_score[0],
+                )
+        return out
+
+    def judge(
+        self,
+        prepared: PreparedBatch,
+        rows: I64,
+        outputs: ModelMasks,
+        errors: dict[int, str],
+        offset: int,
+    ) -> Judged:
+        n = prepared.n_items
+        expected = prepared.expected if prepared.expected is not None else [None] * n
+        predicted = np.full(n, -1, np.int64)
+        scores = np.full((n, 2), np.nan)
+        labels: list[str | None] = [None] * n
+        ious: list[float | None] = [None] * n
+        judged: list[int] = []
+        y_true: list[int] = []
+        detail: list[tuple[int, I64, I64]] = []
+        for j, i in enumerate(rows.tolist()):
+            mask = expected[i]
+            if isinstance(mask, np.ndarray):
+                labels[i] = ITEM_LABELS[int(((mask != self.background) & (mask != IGNORE)).any())]
+            if i in errors:
+                continue
+            if not outputs.finite[j]:
+                errors[i] = "model output is not finite (NaN or infinite class scores)"
+                continue
+            s = float(outputs.defect_score[j])
+            scores[i] = (1.0 - s, s)
+            if not isinstance(mask, np.ndarray):
+                errors[i] = mask if isinstance(mask, str) else "no expert mask for this image"
+                continue
+            model = outputs.masks[j]
+            expert = resize_nearest(mask, (int(model.shape[0]), int(model.shape[1])))
+            bad = (expert >= self.k) & (expert != IGNORE)
+            if bad.any():
+                errors[i] = (
+                    f"expert mask holds class index {int(expert[bad][0])} outside "
+                    f"0..{self.k - 1} (255: left out)"
+                )
+                continue
+            counts = image_counts(expert, model, self.k, IGNORE)
+            iou = defect_iou(tp_fp_fn(counts), self.background)
+            truth = int(((expert != self.background) & (expert != IGNORE)).any())
+            right = iou is None or iou >= self.spec.iou_threshold
+            predicted[i] = truth if right else 1 - truth
+            ious[i] = iou
+            judged.append(i)
+            y_true.append(truth)
+            detail.append(
+                (offset + i, counts, boundary_counts(expert, model, self.k, self.tolerance, IGNORE))
+            )
+        at = np.array(judged, np.int64)
+        batch = ScoredBatch(
+            y_true=np.array(y_true, np.int64),
+            y_pred=predicted[at],
+            scores=scores[at],
+            item_ids=Picked(prepared.item_ids, at),
+            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
+            detail=detail,
+        )
+        return Judged(batch, at, predicted, scores, errors, labels, {"iou": ious})
+
+    def accumulators(
+        self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
+    ) -> list[Accumulator[Any]]:
+        return [
+            *classification_accumulators(
+                ITEM_LABELS, intervals, 1, auc_mode, n_examples, negative_index=0
+            ),
+            SegmentationMetrics(self.spec.labels, intervals, self.tolerance),
+        ]
+
+    def prediction_fields(self) -> dict[str, str]:
+        return {"iou": "float"}
+
+    def rule(self) -> str:
+        background = self.spec.labels[self.background]
+        return (
+            f"an image is right when its defect IoU (mean IoU of the classes other than "
+            f"{background!r} present in either mask) is >= {self.spec.iou_threshold:g}, or when "
+            "neither mask has a defect pixel; expert masks are resized to the model's output "
+            "with nearest-neighbour when their sizes differ"
+        )
+
+
+@dataclass
+class SegmentationState:
+    pixels: PixelState
+    boundary: I64  # [K, 4]
+
+
+class SegmentationMetrics:
+    """Mean IoU, pixel accuracy, per-class IoU and Dice with image-bootstrap intervals, and
+    boundary F1 at ``tolerance`` pixels."""
+
+    name = "segmentation"
+
+    def __init__(self, labels: tuple[str, ...], intervals: IntervalConfig, tolerance: int) -> None:
+        self.pixels = PixelConfusion(labels, IGNORE)
+        self.intervals = intervals
+        self.tolerance = tolerance
+
+    def empty(self) -> SegmentationState:
+        return SegmentationState(
+            self.pixels.empty(), np.zeros((len(self.pixels.labels), 4), np.int64)
+        )
+
+    def update(self, state: SegmentationState, batch: ScoredBatch) -> SegmentationState:
+        out = SegmentationState(
+            PixelState(
+                state.pixels.confusion.copy(),
+                list(state.pixels.orders),
+                list(state.pixels.per_image),
+            ),
+            state.boundary.copy(),
+        )
+        for order, counts, edges in batch.detail:
+            self.pixels.add_counts(out.pixels, order, counts)
+            out.boundary += edges
+        return out
+
+    def merge(self, a: SegmentationState, b: SegmentationState) -> SegmentationState:
+        return SegmentationState(self.pixels.merge(a.pixels, b.pixels), a.boundary + b.boundary)
+
+    def finalize(self, state: SegmentationState) -> Finalized:
+        config = self.intervals if self.intervals.n_resamples else None
+        values = self.pixels.finalize(state.pixels, config)
+        cis = values.get("intervals", {})
+        out = Finalized()
+        for name in ("mean_iou", "pixel_accuracy"):
+            out.metrics[name] = MetricValue.of(values[name], cis.get(name), "bootstrap")
+        f1 = boundary_f1(state.boundary)
+        present = ~np.isnan(f1)
+        out.metrics["boundary_f1"] = MetricValue.of(
+            float(f1[present].mean()) if present.any() else None
+        )
+        for k, (label, per) in enumerate(values["per_class"].items()):
+            out.per_class[label] = {
+                "iou": MetricValue.of(per["iou"], cis.get(f"iou[{label}]"), "bootstrap"),
+                "dice": MetricValue.of(per["dice"], cis.get(f"dice[{label}]"), "bootstrap"),
+                "boundary_f1": MetricValue.of(None if np.isnan(f1[k]) else float(f1[k])),
+            }
+        out.extras["segmentation"] = {
+            "pixel_confusion": {
+                "labels": list(self.pixels.labels),
+                "matrix": state.pixels.confusion.tolist(),
+            },
+            "n_pixels": {label: per["n_pixels"] for label, per in values["per_class"].items()},
+            "boundary_tolerance_px": self.tolerance,
+            "ignore_index": IGNORE,
+        }
+        return out

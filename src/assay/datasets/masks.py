@@ -1,0 +1,60 @@
+"""Expert masks: single-channel PNGs, read back and checked against their registered digest.
+
+Segmentation masks hold a class index per pixel (in the spec's label order; 255: left out);
+anomaly masks mark anomalous pixels with any nonzero value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from assay.datasets import columns as cols
+
+MAX_MASK_PIXELS = 8192 * 8192
+
+
+def read_mask(path: str | None, sha256: str | None) -> np.ndarray | str:
+    """The mask as [H, W] integers, or why it cannot be used."""
+    if path is None:
+        return "no expert mask for this image"
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return "mask file not found"
+    except OSError as exc:
+        return f"mask file cannot be read ({exc.strerror or type(exc).__name__})"
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        return "mask file changed since the dataset was registered"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_MASK_PIXELS:
+                return f"mask is {img.width}x{img.height} pixels, over the limit"
+            if img.mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L"):
+                return (
+                    f"mask is a {img.mode} image: save one class index per pixel "
+                    "(a single-channel PNG)"
+                )
+            mask = np.asarray(img)
+    except Exception as exc:  # whatever a damaged file makes Pillow raise
+        return f"mask cannot be decoded ({type(exc).__name__})"
+    return mask.astype(np.int64)
+
+
+def expert_masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
+    """Per row of a manifest batch: its mask, or the reason it cannot be used."""
+    paths = batch.column(cols.MASK).to_pylist()
+    names = batch.schema.names
+    shas = (
+        batch.column(cols.MASK_SHA256).to_pylist()
+        if cols.MASK_SHA256 in names
+        else [None] * len(paths)
+    )
+    return list(pool.map(read_mask, paths, shas))

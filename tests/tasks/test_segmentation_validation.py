@@ -1,0 +1,259 @@
+"""Segmentation through ``assay validate``: IoU, Dice and pixel accuracy equal scikit-learn on the
+model's own masks, the item-level decision, resized masks, boundary F1 against scipy, and the
+hostile cases (bad class indices, missing or changed masks, RGB masks, NaN scores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from scipy import ndimage
+from sklearn.metrics import accuracy_score, f1_score, jaccard_score
+
+from assay.cli.main import main
+from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
+from assay.demo.vision_models import segmenter_onnx
+from tests.models import write_spec
+from tests.vision_data import plates, reference_image, write_mask_manifest
+
+
+def assay(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def segmenter_spec(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
+    return write_spec(
+        path,
+        task="segmentation",
+        labels=["background", "spot"],
+        input={"kind": "image", "size": list(size), "color": "grayscale"},
+        output={"name": "logits", "kind": "logits"},
+    )
+
+
+def run(
+    tmp: Path,
+    capsys: pytest.CaptureFixture[str],
+    items: list[dict[str, Any]],
+    size: tuple[int, int] = (64, 64),
+    gain: float = 40.0,
+) -> tuple[int, dict[str, Any], Path]:
+    manifest = write_mask_manifest(tmp / "data", items)
+    reference = np.full(size, 128 / 255, np.float32)
+    model = segmenter_onnx(tmp / "seg.onnx", reference, gain=gain)
+    home = tmp / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(manifest))[0] == 0
+    code, _, err = assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "seg",
+        str(model),
+        "--spec",
+        str(segmenter_spec(tmp / "seg.yaml", size)),
+    )
+    assert code == 0, err
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "seg",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp / "out"),
+        "--no-profile",
+        "--resamples",
+        "200",
+    )
+    assert code in (0, 1), err
+    return (
+        code,
+        json.loads((tmp / "out" / "result.json").read_text()),
+        tmp / "out" / "predictions.parquet",
+    )
+
+
+def model_masks(model: Path, items: list[dict[str, Any]], size: tuple[int, int]) -> np.ndarray:
+    """The reference: onnxruntime on the images as Assay decodes them, argmax per pixel."""
+    from assay.datasets.images import decode_image
+
+    session = ort.InferenceSession(str(model))
+    x = np.stack(
+        [
+            decode_image(str(model.parent / "data" / "images" / i["name"]), None, size, "grayscale")
+            for i in items
+        ]
+    )
+    x = x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    (logits,) = session.run(["logits"], {"image": x})
+    return np.argmax(logits, axis=1)
+
+
+def test_segmentation_metrics_equal_scikit_learn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = plates(30, seed=4)
+    _, result, predictions = run(tmp_path, capsys, items)
+    predicted = model_masks(tmp_path / "seg.onnx", items, (64, 64))
+    expert = np.stack([i["mask"] for i in items])
+    y, p = expert.ravel(), predicted.ravel()
+    iou = jaccard_score(y, p, average=None, labels=[0, 1])
+    dice = f1_score(y, p, average=None, labels=[0, 1])
+    per_class = result["metrics"]["per_class"]
+    for k, label in enumerate(("background", "spot")):
+        assert per_class[label]["iou"]["value"] == pytest.approx(iou[k], abs=1e-12)
+        assert per_class[label]["dice"]["value"] == pytest.approx(dice[k], abs=1e-12)
+        assert per_class[label]["iou"]["ci_low"] <= iou[k] <= per_class[label]["iou"]["ci_high"]
+    assert result["metrics"]["mean_iou"]["value"] == pytest.approx(iou.mean(), abs=1e-12)
+    assert result["metrics"]["pixel_accuracy"]["value"] == pytest.approx(
+        accuracy_score(y, p), abs=1e-12
+    )
+    # The item-level decision: defect IoU (the spot class here) >= 0.5, or no spot in either mask.
+    rows = {r["item_id"]: r for r in pq.read_table(predictions).to_pylist()}
+    right = 0
+    for k in range(len(items)):
+        e, m = expert[k] == 1, predicted[k] == 1
+        union = (e | m).sum()
+        image_iou = (e & m).sum() / union if union else None
+        row = rows[str(k)]
+        assert row["label"] == ("defect" if e.any() else "good")
+        assert (row["iou"] is None) == (image_iou is None)
+        if image_iou is not None:
+            assert row["iou"] == pytest.approx(image_iou)
+        ok = image_iou is None or image_iou >= 0.5
+        assert row["correct"] == ok
+        right += ok
+    assert result["metrics"]["accuracy"]["value"] == pytest.approx(right / len(items))
+    assert result["task"]["name"] == "segmentation" and "defect IoU" in result["task"]["item_rule"]
+
+
+def test_masks_larger_than_the_model_output_are_resized_nearest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = plates(20, seed=5)
+    _, result, _ = run(tmp_path, capsys, items, size=(32, 32))
+    predicted = model_masks(tmp_path / "seg.onnx", items, (32, 32))
+    # Nearest neighbour at pixel centres from 64 to 32: every other pixel, starting at 1.
+    expert = np.stack([i["mask"][1::2, 1::2] for i in items])
+    iou = jaccard_score(expert.ravel(), predicted.ravel(), average=None, labels=[0, 1])
+    assert result["metrics"]["per_class"]["spot"]["iou"]["value"] == pytest.approx(
+        iou[1], abs=1e-12
+    )
+    assert result["n_failed"] == 0
+
+
+def test_hostile_masks_are_not_judged_with_their_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = plates(8, seed=6)
+    items[0]["mask"] = np.where(items[0]["mask"] == 1, 7, 0).astype(np.uint8)  # no class 7
+    items[0]["boxes"] = items[0]["boxes"] or [[0, 0, 1, 1]]
+    manifest = write_mask_manifest(tmp_path / "data", items)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(
+        tmp_path / "data" / "masks" / items[1]["name"]
+    )  # RGB
+    (tmp_path / "data" / "masks" / items[2]["name"]).unlink()  # missing
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(manifest))[0] == 0
+    # Changed after registration: its digest no longer matches.
+    Image.fromarray(np.ones((64, 64), np.uint8)).save(
+        tmp_path / "data" / "masks" / items[3]["name"]
+    )
+    model = segmenter_onnx(tmp_path / "seg.onnx", reference_image())
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "seg",
+        str(model),
+        "--spec",
+        str(segmenter_spec(tmp_path / "s.yaml")),
+    )
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "seg",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-profile",
+    )
+    assert code in (0, 1), err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    reasons = result["failures"]["by_reason"]
+    assert reasons == {
+        "expert mask holds class index 7 outside 0..1 (255: left out)": 1,
+        "mask is a RGB image: save one class index per pixel (a single-channel PNG)": 1,
+        "mask file not found": 1,
+        "mask file changed since the dataset was registered": 1,
+    }
+    assert result["n_failed"] == 4 and result["n_items"] == 8
+
+
+def test_nan_scores_judge_nothing_and_a_maskless_dataset_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = plates(6, seed=7)
+    code, result, _ = run(tmp_path, capsys, items, gain=float("nan"))
+    assert code == 1 and result["n_failed"] == 6
+    assert result["failures"]["by_reason"] == {
+        "model output is not finite (NaN or infinite class scores)": 6
+    }
+    assert result["metrics"]["mean_iou"]["value"] is None
+    assert result["verdict"]["status"] != "pass"
+    lines = ["path,label"] + [f"images/{i['name']},good" for i in items]
+    (tmp_path / "data" / "plain.csv").write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    assert (
+        assay(capsys, home, "dataset", "add", "plain", str(tmp_path / "data" / "plain.csv"))[0] == 0
+    )
+    code, _, err = assay(
+        capsys, home, "validate", "--model", "seg", "--dataset", "plain", "--no-profile"
+    )
+    assert code == 2 and "has no expert masks" in err and len(err.strip().splitlines()) == 1
+
+
+def scipy_boundary_f1(expert: np.ndarray, model: np.ndarray, k: int, tolerance: int) -> float:
+    """Boundary F1 with scipy: boundaries by 4-connected erosion, tolerance by a square dilation."""
+    cross = ndimage.generate_binary_structure(2, 1)
+    square = np.ones((2 * tolerance + 1, 2 * tolerance + 1), bool)
+
+    def edge(mask: np.ndarray) -> np.ndarray:
+        return mask & ~ndimage.binary_erosion(mask, cross, border_value=1)
+
+    e, m = edge(expert == k), edge(model == k)
+    near_m = (m & ndimage.binary_dilation(e, square)).sum()
+    near_e = (e & ndimage.binary_dilation(m, square)).sum()
+    precision = near_m / m.sum() if m.sum() else 0.0
+    recall = near_e / e.sum() if e.sum() else 0.0
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2, 3])
+def test_boundary_f1_equals_a_scipy_reference(tolerance: int) -> None:
+    rng = np.random.default_rng(tolerance)
+    for _ in range(20):
+        expert = (ndimage.uniform_filter(rng.random((40, 50)), 7) > 0.5).astype(np.int64)
+        model = (ndimage.uniform_filter(rng.random((40, 50)), 5) > 0.5).astype(np.int64)
+        counts = boundary_counts(expert, model, 2, tolerance)
+        f1 = boundary_f1(counts)
+        for k in (0, 1):
+            if counts[k, 1] + counts[k, 3] == 0:
+                assert np.isnan(f1[k])
+            else:
+                assert f1[k] == pytest.approx(scipy_boundary_f1(expert, model, k, tolerance))

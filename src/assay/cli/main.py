@@ -391,6 +391,18 @@ def validate_command(
             "(0: after every batch)."
         ),
     ] = 60.0,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration",
+            help="Anomaly models: dataset of good items (NAME@VERSION) to calibrate the threshold "
+            "on, at --false-alarm-rate.",
+        ),
+    ] = None,
+    false_alarm_rate: Annotated[
+        float,
+        typer.Option(help="Anomaly models: the false-alarm rate the calibrated threshold aims at."),
+    ] = 0.01,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -419,6 +431,7 @@ def validate_command(
                 ("--baseline", baseline),
                 ("--policy", policy),
                 ("--slice", slice_),
+                ("--calibration", calibration),
             )
             if value
         ]
@@ -445,6 +458,7 @@ def validate_command(
         spark_master=spark_master,
         spark_conf=_key_values(spark_conf or [], "--spark-conf"),
         checkpoint_every_s=checkpoint_every,
+        false_alarm_rate=false_alarm_rate,
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
@@ -459,6 +473,7 @@ def validate_command(
             baseline=baseline,
             policy=policy,
             slices=tuple(slice_ or ()),
+            calibration=calibration,
         )
     _report_outcome(outcome)
 

@@ -50,8 +50,12 @@ class ValidationConfig:
     # interrupted run resumes from there (0: after every batch). Each checkpoint ends a part of
     # predictions.parquet; the parts are joined when the run finishes.
     checkpoint_every_s: float = 60.0
+    # Anomaly models: the false-alarm rate the threshold calibrated on good items aims at.
+    false_alarm_rate: float = 0.01
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.false_alarm_rate < 1.0:
+            raise InputError(f"false-alarm rate must lie in (0, 1), got {self.false_alarm_rate}")
         if self.engine not in ("local", "spark"):
             raise InputError(f"engine must be local or spark, got {self.engine!r}")
         if self.spark_rows_per_task < 1:

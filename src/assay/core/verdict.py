@@ -66,6 +66,9 @@ class Evidence:
     slice_sizes: dict[SliceKey, int]
     deltas: dict[SliceKey, dict[str, Delta]] = field(default_factory=dict)
     coverage: Coverage | None = None
+    # Checks the run itself settled before any rule (e.g. calibration and test items are
+    # disjoint): each joins the verdict, and one that failed fails it.
+    preconditions: list[CheckResult] = field(default_factory=list)
 
     @property
     def has_baseline(self) -> bool:
@@ -419,6 +422,11 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
         checks.append(coverage_check(policy.max_unjudged, ev.coverage))
     undecided: list[CheckResult] = []
     failed: list[CheckResult] = []
+    for c in ev.preconditions:
+        checks.append(c)
+        if c.status == "fail":
+            c.blocks = True
+            failed.append(c)
     quality_passed = False
     for rule, r in results:
         if r.status == "fail" or (policy.on_too_few == "fail" and r.status == "too_few"):

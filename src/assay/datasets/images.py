@@ -93,7 +93,7 @@ def decode_sized_image(
 
 # Reads what the experts drew for each row of a manifest batch (boxes, masks), on the decoder's
 # pool: per row, the task's expected value or the reason it cannot be read.
-Expectation = Callable[[pa.RecordBatch, ThreadPoolExecutor], list[Any]]
+Expectation = Callable[[pa.RecordBatch, ThreadPoolExecutor], list[Any] | None]
 
 
 class ImageBatchDecoder:

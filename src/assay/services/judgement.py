@@ -20,7 +20,7 @@ from assay.core.policy import POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
-from assay.core.verdict import Coverage, evaluate_policy
+from assay.core.verdict import CheckResult, Coverage, evaluate_policy
 from assay.services import sidecar
 from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
@@ -67,6 +67,7 @@ def judge(
     config: ValidationConfig,
     baseline: tuple[ValidationResult, Path, bool] | None = None,
     ledger_dir: Path | None = None,
+    preconditions: tuple[CheckResult, ...] = (),
 ) -> ValidationResult:
     """The candidate's result with ``slices``, ``comparison`` and ``verdict`` filled in.
 
@@ -102,6 +103,7 @@ def judge(
     evidence.coverage = Coverage(
         cand.n_items, cand.n_judged, count_without_reference(by_reason), by_reason
     )
+    evidence.preconditions = list(preconditions)
     verdict = evaluate_policy(policy, evidence)
     slices = [
         {

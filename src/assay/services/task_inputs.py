@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from assay.analysis.regions import label_regions
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion
 from assay.core.spec import ImageInput, ModelSpec, TabularInput
@@ -34,6 +35,18 @@ def _masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
     return expert_masks(batch, pool)
 
 
+def _regions(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any] | None:
+    """Anomaly masks as numbered defect regions (8-connected), or why not (None: the dataset
+    has no masks)."""
+    if cols.MASK not in batch.schema.names:
+        return None
+
+    def one(mask: Any) -> Any:
+        return mask if isinstance(mask, str) else label_regions(mask)
+
+    return list(pool.map(one, expert_masks(batch, pool)))
+
+
 def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
     """The manifest columns the task reads beside id, label, path and digest."""
     if spec.task == "detection":
@@ -44,8 +57,11 @@ def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
     return []
 
 
-def decoder_factory(spec: ModelSpec) -> Callable[[], ImageBatchDecoder | TabularBatchDecoder]:
-    """Makes the pass's decoder (once per Spark task, once locally)."""
+def decoder_factory(
+    spec: ModelSpec, masks: bool = True
+) -> Callable[[], ImageBatchDecoder | TabularBatchDecoder]:
+    """Makes the pass's decoder (once per Spark task, once locally); ``masks`` False: without
+    the anomaly masks (the manifest has none, or they are not needed)."""
     if isinstance(spec.input, TabularInput):
         return partial(TabularBatchDecoder, spec.input, spec.labels)
     expect: Expectation | None = None
@@ -53,6 +69,8 @@ def decoder_factory(spec: ModelSpec) -> Callable[[], ImageBatchDecoder | Tabular
         expect = partial(_boxes, spec.labels)
     elif spec.task == "segmentation":
         expect = _masks
+    elif spec.task == "anomaly" and masks and spec.output.map is not None:
+        expect = _regions
     return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
 
 
@@ -91,6 +109,8 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
                 "column (a PNG per image, pixel = class index) for a segmentation model"
             )
         return  # the image-level label is metadata here, never matched with the pixel classes
+    if spec.task == "anomaly":
+        return  # any label other than the spec's good class is a defect
     uncovered = sorted(set(dataset.label_counts) - set(spec.labels))
     if uncovered:
         raise InputError(

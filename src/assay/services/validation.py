@@ -39,6 +39,7 @@ from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
 from assay.services import sidecar
+from assay.services.calibration import calibrate, overlap_check
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
 from assay.services.integrity import (
@@ -523,6 +524,8 @@ class Plan:
     baseline: ModelVersion | None
     baseline_spec: ModelSpec | None
     policy: Policy
+    # Anomaly models: the good items their threshold is calibrated on (None: the spec's).
+    calibration: DatasetVersion | None = None
 
 
 def plan_validation(
@@ -532,6 +535,7 @@ def plan_validation(
     baseline: str | ModelVersion | None = None,
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
+    calibration: str | DatasetVersion | None = None,
 ) -> Plan:
     """Resolve and check a validation's inputs; raises InputError/NotFoundError naming the problem."""
     mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
@@ -561,7 +565,24 @@ def plan_validation(
         from assay.services.comparison import slice_specs
 
         slice_specs(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
-    return Plan(mv, dv, spec, bv, bspec, rules)
+    cal = None
+    if calibration is not None:
+        if spec.task != "anomaly":
+            raise InputError("--calibration applies to anomaly models (task: anomaly)")
+        cal = (
+            calibration if isinstance(calibration, DatasetVersion) else get_dataset(ws, calibration)
+        )
+        verify_manifest(ws, cal)
+        if cal.kind != "image":
+            raise InputError(f"calibration dataset {cal.ref} holds no images")
+    for s, v in ((spec, mv), (bspec, bv)):
+        anomaly = s is not None and s.task == "anomaly" and s.threshold is None
+        if anomaly and v is not None and cal is None:
+            raise InputError(
+                f"anomaly model {v.ref} has no threshold: set threshold in its spec, or "
+                "calibrate one on good items with --calibration DATASET"
+            )
+    return Plan(mv, dv, spec, bv, bspec, rules, cal)
 
 
 def validate(
@@ -578,8 +599,12 @@ def validate(
     slices: tuple[str, ...] = (),
     resume: Resume | None = None,
     on_run: Callable[[str], None] = lambda run_id: None,
+    calibration: str | DatasetVersion | None = None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
+
+    ``calibration`` (anomaly models) names good items to calibrate the threshold on, at
+    ``config.false_alarm_rate``, before the pass.
 
     Every input is checked before any run is recorded. The baseline's predictions come from its
     latest finished run on this dataset version when there is one, else from the same pass.
@@ -587,7 +612,7 @@ def validate(
     ``on_run`` is told the id of every run as it starts (or resumes).
     """
     config = config or ValidationConfig()
-    plan = plan_validation(ws, model, dataset, baseline, policy, slices)
+    plan = plan_validation(ws, model, dataset, baseline, policy, slices, calibration)
     mv, dv, spec, bv, bspec, rules = (
         plan.model,
         plan.dataset,
@@ -612,6 +637,7 @@ def validate(
         "baseline_id": None if bv is None else bv.id,
         "policy": policy_mapping(policy),
         "slices": list(slices),
+        "calibration_id": None if plan.calibration is None else plan.calibration.id,
         "config": config.to_dict(),
         "out": None if out is None else str(out),
     }
@@ -630,6 +656,10 @@ def validate(
                 reused = None
             if reused is not None:
                 verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
+        thresholds: dict[int, dict[str, Any]] = {}
+        spec = _thresholded(mv, spec, plan.calibration, config, thresholds)
+        if bspec is not None and bv is not None:
+            bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds)
         cand = _Model(mv, spec)
         base = (
             _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
@@ -662,11 +692,18 @@ def validate(
             (cand_result,) = run_pass([cand])
         base_dir: Path | None = None
         if base is not None:
+            base_result = dataclasses.replace(
+                base_result, threshold=thresholds.get(base.version.id)
+            )
             _finish(ws, base_result, base.run_dir)
             base_dir = base.run_dir
         elif reused is not None:
             base_result = read_result_json(Path(reused.run_dir) / "result.json")
             base_dir = Path(reused.run_dir)
+        cand_result = dataclasses.replace(cand_result, threshold=thresholds.get(mv.id))
+        preconditions = (
+            (overlap_check(dv, plan.calibration),) if plan.calibration is not None else ()
+        )
         try:
             judged = judge(
                 cand_result,
@@ -678,6 +715,7 @@ def validate(
                 baseline=(base_result, base_dir, reused is not None)
                 if base_dir is not None
                 else None,
+                preconditions=preconditions,
             )
         except BaseException as exc:
             _end_abnormally(ws, cand_result.run_id, exc)
@@ -694,6 +732,29 @@ def validate(
         return ValidationOutcome(judged, cand.run_dir, out_dir, files)
     finally:
         heartbeat.stop()
+
+
+def _thresholded(
+    mv: ModelVersion,
+    spec: ModelSpec,
+    calibration: DatasetVersion | None,
+    config: ValidationConfig,
+    thresholds: dict[int, dict[str, Any]],
+) -> ModelSpec:
+    """An anomaly model's spec with its threshold: calibrated when a calibration set is given,
+    else the spec's own (recorded in ``thresholds`` by model id)."""
+    if spec.task != "anomaly":
+        return spec
+    if calibration is None:
+        thresholds[mv.id] = {
+            "value": spec.threshold,
+            "method": "fixed in the model's spec",
+            "target_false_alarm_rate": None,
+        }
+        return spec
+    found = calibrate(mv, spec, calibration, config)
+    thresholds[mv.id] = found.to_dict()
+    return dataclasses.replace(spec, threshold=found.threshold.value)
 
 
 def resume_validation(
@@ -745,6 +806,9 @@ def resume_validation(
         baseline=None if baseline_id is None else ws.catalog.get_model_by_id(baseline_id),
         policy=inv.get("policy"),
         slices=tuple(inv.get("slices") or ()),
+        calibration=None
+        if inv.get("calibration_id") is None
+        else ws.catalog.get_dataset_by_id(int(inv["calibration_id"])),
         resume=Resume([m for m, _ in pending], [r for _, r in pending], checkpoint),
         on_run=on_run,
     )

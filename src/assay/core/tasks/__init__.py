@@ -16,6 +16,10 @@ def task_for(spec: ModelSpec) -> Task:
         from assay.core.tasks.segmentation.task import SegmentationTask
 
         return SegmentationTask(spec)
+    if spec.task == "anomaly":
+        from assay.core.tasks.anomaly.task import AnomalyTask
+
+        return AnomalyTask(spec)
     from assay.core.tasks.classification import ClassificationTask
 
     return ClassificationTask(spec)
@@ -26,7 +30,11 @@ def item_spec(spec: ModelSpec) -> ModelSpec:
     verdicts, error groups and doubtful labels read (classification: the spec itself)."""
     if spec.task == "classification":
         return spec
-    good, defect = task_for(spec).item_labels
+    if spec.task == "anomaly":
+        good = spec.negative or spec.labels[0]
+        defect = next(label for label in spec.labels if label != good)
+    else:
+        good, defect = task_for(spec).item_labels
     return ModelSpec(labels=(good, defect), input=spec.input, positive=defect, negative=good)
 
 

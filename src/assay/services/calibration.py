@@ -1,0 +1,134 @@
+"""The threshold of an anomaly model, calibrated on a declared set of good items before the pass.
+
+The model scores every item of the calibration dataset (items labelled other than good are left
+out, with their count; so are items it cannot score); the threshold is the conformal quantile of
+the good scores at the target false-alarm rate (``calibrate_threshold``). Calibration and test
+items must be different images: an image in both (same content digest) would let the threshold
+see the test, so the verdict fails when any overlap, naming how many.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.spec import ModelSpec
+from assay.core.tasks.anomaly.task import AnomalyTask
+from assay.core.tasks.anomaly.threshold import Threshold, calibrate_threshold
+from assay.core.verdict import CheckResult
+from assay.datasets import columns as cols
+from assay.runtimes import load_model
+from assay.runtimes.base import expected_input_shape
+from assay.services.task_inputs import decoder_factory
+from assay.store.manifests import read_manifest
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: Threshold
+    dataset: str  # NAME@VERSION
+    n_items: int
+    n_not_good: int
+    n_failed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.threshold.to_dict(),
+            "calibration_dataset": self.dataset,
+            "n_calibration_items": self.n_items,
+            "n_left_out_not_good": self.n_not_good,
+            "n_left_out_not_scored": self.n_failed,
+        }
+
+
+def calibrate(
+    model: ModelVersion, spec: ModelSpec, dataset: DatasetVersion, config: ValidationConfig
+) -> Calibration:
+    """Score the calibration dataset's good items and choose the threshold."""
+    runtime = load_model(Path(model.file_path), spec, model.runtime, threads=config.threads)
+    task = AnomalyTask(_with_threshold(spec, 0.0))
+    decoder = decoder_factory(_with_threshold(spec, 0.0), masks=False)()
+    item_bytes = 4 * int(np.prod(expected_input_shape(spec)))
+    batch_rows = config.batch_size_for(dataset.kind, item_bytes)
+    columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256]
+    good = spec.negative or spec.labels[0]
+    scores: list[float] = []
+    n_items = n_not_good = n_failed = 0
+    try:
+        for batch in read_manifest(Path(dataset.manifest_path), batch_rows, columns):
+            prepared = decoder(batch)
+            n_items += prepared.n_items
+            rows = np.flatnonzero(prepared.readable)
+            n_failed += prepared.n_items - rows.size
+            try:
+                out = task.decode(runtime.predict(prepared.inputs), rows.size)
+            except Exception:
+                n_failed += rows.size
+                continue
+            for j, i in enumerate(rows.tolist()):
+                label = prepared.labels[i]
+                if label is not None and label != good:
+                    n_not_good += 1
+                elif not out.finite[j]:
+                    n_failed += 1
+                else:
+                    scores.append(float(out.score[j]))
+    finally:
+        decoder.close()
+    if not scores:
+        raise InputError(
+            f"calibration dataset {dataset.ref} gave no good item the model could score"
+        )
+    try:
+        threshold = calibrate_threshold(np.array(scores), config.false_alarm_rate)
+    except InputError as exc:
+        raise InputError(f"calibration on {dataset.ref}: {exc}") from None
+    return Calibration(threshold, dataset.ref, n_items, n_not_good, n_failed)
+
+
+def _with_threshold(spec: ModelSpec, value: float) -> ModelSpec:
+    from dataclasses import replace
+
+    return replace(spec, threshold=value)
+
+
+def overlap_check(test: DatasetVersion, calibration: DatasetVersion) -> CheckResult:
+    """Fails when an image of the test dataset is also a calibration image (same content)."""
+    digests: set[str] = set()
+    for batch in read_manifest(Path(calibration.manifest_path), 65_536, [cols.SHA256]):
+        digests.update(v for v in batch.column(cols.SHA256).to_pylist() if v)
+    shared = 0
+    values = list(digests)
+    for batch in read_manifest(Path(test.manifest_path), 65_536, [cols.SHA256]):
+        shared += int(
+            pc.sum(pc.is_in(batch.column(cols.SHA256), value_set=_strings(values))).as_py() or 0
+        )
+    name = "calibration and test items are different images"
+    if shared:
+        reason = (
+            f"{shared} test image(s) of {test.ref} are also calibration images of "
+            f"{calibration.ref}: the threshold has seen them"
+        )
+    else:
+        reason = f"no image of {test.ref} is in the calibration set {calibration.ref}"
+    return CheckResult(
+        name=name,
+        status="fail" if shared else "pass",
+        value=float(shared),
+        threshold=0.0,
+        reason=reason,
+        metric="calibration_overlap",
+    )
+
+
+def _strings(values: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())

@@ -1,0 +1,283 @@
+"""Anomaly detection through ``assay validate``: image and pixel metrics against scikit-learn and
+the MVTec AUPRO formula, the conformal threshold from a calibration set, and the hostile cases
+(calibration overlapping the test, no threshold, NaN maps)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+from assay.cli.main import main
+from assay.datasets.images import decode_image
+from assay.demo.vision_models import anomaly_onnx
+from tests.core.tasks.test_pixel_anomaly import mvtec_aupro
+from tests.models import write_spec
+from tests.vision_data import plates, reference_image, write_mask_manifest
+
+
+def assay(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def anomaly_spec(path: Path, **extra: Any) -> Path:
+    return write_spec(
+        path,
+        task="anomaly",
+        labels=["good", "defect"],
+        input={"kind": "image", "size": [64, 64], "color": "grayscale"},
+        output={"score": "score", "map": "anomaly_map"},
+        **extra,
+    )
+
+
+@pytest.fixture
+def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    test = plates(50, seed=10)
+    good = plates(100, seed=11, max_defects=0)
+    home = tmp_path / "home"
+    assay(
+        capsys, home, "dataset", "add", "plates", str(write_mask_manifest(tmp_path / "test", test))
+    )
+    assay(capsys, home, "dataset", "add", "good", str(write_mask_manifest(tmp_path / "cal", good)))
+    model = anomaly_onnx(tmp_path / "ano.onnx", reference_image())
+    assert (
+        assay(
+            capsys,
+            home,
+            "model",
+            "add",
+            "ano",
+            str(model),
+            "--spec",
+            str(anomaly_spec(tmp_path / "a.yaml")),
+        )[0]
+        == 0
+    )
+    return {"home": home, "tmp": tmp_path, "test": test, "good": good, "model": model}
+
+
+def outputs(
+    model: Path, folder: Path, items: list[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference run: onnxruntime on the images as Assay decodes them."""
+    x = np.stack(
+        [
+            decode_image(str(folder / "images" / i["name"]), None, (64, 64), "grayscale")
+            for i in items
+        ]
+    )
+    maps, scores = ort.InferenceSession(str(model)).run(
+        ["anomaly_map", "score"], {"image": x.transpose(0, 3, 1, 2).astype(np.float32) / 255}
+    )
+    return maps[:, 0], scores
+
+
+def test_anomaly_metrics_and_calibrated_threshold_equal_their_references(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp = setup["tmp"]
+    code, _, err = assay(
+        capsys,
+        setup["home"],
+        "validate",
+        "--model",
+        "ano",
+        "--dataset",
+        "plates",
+        "--calibration",
+        "good",
+        "--false-alarm-rate",
+        "0.05",
+        "--out",
+        str(tmp / "out"),
+        "--no-profile",
+        "--resamples",
+        "200",
+    )
+    assert code in (0, 1), err
+    result = json.loads((tmp / "out" / "result.json").read_text())
+    maps, scores = outputs(setup["model"], tmp / "test", setup["test"])
+    _, cal_scores = outputs(setup["model"], tmp / "cal", setup["good"])
+    # Conformal threshold: the ceil((n + 1)(1 - 0.05))-th smallest good calibration score.
+    k = math.ceil((len(cal_scores) + 1) * 0.95)
+    threshold = result["threshold"]
+    assert threshold["value"] == pytest.approx(float(np.sort(cal_scores)[k - 1]), rel=1e-5)
+    assert threshold["target_false_alarm_rate"] == 0.05 and threshold["n_calibration"] == 100
+    anomalous = np.array([bool(i["boxes"]) for i in setup["test"]])
+    metrics = result["metrics"]
+    assert metrics["image_auroc"]["value"] == pytest.approx(roc_auc_score(anomalous, scores))
+    assert metrics["image_aupr"]["value"] == pytest.approx(
+        average_precision_score(anomalous, scores)
+    )
+    p, r, _ = precision_recall_curve(anomalous, scores)
+    assert metrics["f1_max"]["value"] == pytest.approx(
+        np.max(2 * p * r / np.maximum(p + r, 1e-300))
+    )
+    pixels = np.stack([i["mask"] for i in setup["test"]]) > 0
+    assert metrics["pixel_auroc"]["value"] == pytest.approx(
+        roc_auc_score(pixels.ravel(), maps.ravel()), abs=2e-3
+    )
+    assert metrics["aupro"]["value"] == pytest.approx(
+        mvtec_aupro(list(maps), list(pixels.astype(np.uint8))), abs=2e-3
+    )
+    rows = {r["item_id"]: r for r in pq.read_table(tmp / "out" / "predictions.parquet").to_pylist()}
+    for k_ in range(len(setup["test"])):
+        row = rows[str(k_)]
+        # float32 inputs scaled as Assay does them, not as this reference: rounding apart.
+        assert row["anomaly_score"] == pytest.approx(float(scores[k_]), rel=1e-5)
+        assert row["predicted"] == (
+            "defect" if row["anomaly_score"] > threshold["value"] else "good"
+        )
+    called = np.array([rows[str(k_)]["anomaly_score"] > threshold["value"] for k_ in range(50)])
+    fa = metrics["false_alarm_rate"]
+    assert fa["value"] == pytest.approx((called & ~anomalous).sum() / (~anomalous).sum())
+    assert fa["ci_low"] <= fa["value"] <= fa["ci_high"]
+    checks = {c["name"]: c["status"] for c in result["verdict"]["checks"]}
+    assert checks["calibration and test items are different images"] == "pass"
+
+
+def test_calibrating_on_test_images_fails_the_verdict(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = assay(
+        capsys,
+        setup["home"],
+        "validate",
+        "--model",
+        "ano",
+        "--dataset",
+        "plates",
+        "--calibration",
+        "plates",
+        "--false-alarm-rate",
+        "0.05",
+        "--out",
+        str(setup["tmp"] / "o2"),
+        "--no-profile",
+    )
+    assert code == 1
+    result = json.loads((setup["tmp"] / "o2" / "result.json").read_text())
+    check = next(c for c in result["verdict"]["checks"] if c["metric"] == "calibration_overlap")
+    assert check["status"] == "fail" and check["value"] == 50.0
+    assert result["verdict"]["status"] == "fail"
+
+
+def test_an_anomaly_model_without_threshold_or_calibration_is_refused(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = assay(
+        capsys, setup["home"], "validate", "--model", "ano", "--dataset", "plates", "--no-profile"
+    )
+    assert code == 2 and "has no threshold" in err and len(err.strip().splitlines()) == 1
+    code, _, err = assay(
+        capsys,
+        setup["home"],
+        "validate",
+        "--model",
+        "ano",
+        "--dataset",
+        "plates",
+        "--calibration",
+        "good",
+        "--false-alarm-rate",
+        "0.001",
+        "--no-profile",
+    )
+    assert code == 2 and "cannot promise a 0.10% false-alarm rate" in err
+
+
+def test_a_fixed_threshold_and_nan_maps(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp, home = setup["tmp"], setup["home"]
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "fixed",
+        str(setup["model"]),
+        "--spec",
+        str(anomaly_spec(tmp / "f.yaml", threshold=0.05)),
+    )
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "fixed",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp / "o3"),
+        "--no-profile",
+    )
+    assert code in (0, 1), err
+    result = json.loads((tmp / "o3" / "result.json").read_text())
+    assert result["threshold"] == {
+        "value": 0.05,
+        "method": "fixed in the model's spec",
+        "target_false_alarm_rate": None,
+    }
+    nan_model = anomaly_onnx(tmp / "nan.onnx", np.full((64, 64), np.nan, np.float32))
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "nan",
+        str(nan_model),
+        "--spec",
+        str(anomaly_spec(tmp / "n.yaml", threshold=0.05)),
+    )
+    code, _, _ = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "nan",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp / "o4"),
+        "--no-profile",
+    )
+    assert code == 1
+    result = json.loads((tmp / "o4" / "result.json").read_text())
+    assert result["n_failed"] == 50
+    assert result["failures"]["by_reason"] == {
+        "model output is not finite (NaN or infinite anomaly score or map)": 50
+    }
+    assert result["metrics"]["image_auroc"]["value"] is None
+
+
+def test_calibration_applies_to_anomaly_models_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.models import registered_table_model
+
+    paths = registered_table_model(tmp_path)
+    home = paths["home"]
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "m",
+        "--dataset",
+        "t",
+        "--calibration",
+        "t",
+        "--no-profile",
+    )
+    assert code == 2 and "--calibration applies to anomaly models" in err

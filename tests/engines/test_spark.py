@@ -204,3 +204,85 @@ def test_spark_keeps_the_error_embeddings_like_local(spark: Any, tmp_path: Path)
     groups = [o.result.error_groups for o in (local, on_spark)]
     assert groups[0] is not None and "embedding output" in groups[0]["method"]
     close(groups[0], groups[1], "error_groups")
+
+
+def test_spark_equals_local_for_detection_segmentation_and_anomaly(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The three vision tasks: COCO numbers on NEU-DET's real boxes, segmentation and anomaly
+    metrics on generated plates, all equal between the engines, predictions row for row."""
+    from assay.demo.vision_models import anomaly_onnx, grid_detector_onnx, segmenter_onnx
+    from tests.conftest import shared_dataset
+    from tests.vision_data import plates, reference_image, write_mask_manifest
+
+    root = shared_dataset("neu-det")
+    labels = sorted({p.stem.rsplit("_", 1)[0] for p in (root / "IMAGES").glob("*.jpg")})
+    grid = grid_detector_onnx(
+        tmp_path / "grid.onnx", np.full((200, 200), 0.5, np.float32), 40, 8.0, 0.1
+    )
+    image = {"kind": "image", "color": "grayscale"}
+    det_spec = write_spec(
+        tmp_path / "grid.yaml",
+        task="detection",
+        labels=labels,
+        input={**image, "size": [200, 200]},
+        output={"boxes": "boxes", "scores": "scores", "classes": "classes"},
+    )
+    manifest = write_mask_manifest(tmp_path / "plates", plates(60, seed=12))
+    good = write_mask_manifest(tmp_path / "good", plates(40, seed=13, max_defects=0))
+    seg = segmenter_onnx(tmp_path / "seg.onnx", reference_image())
+    seg_spec = write_spec(
+        tmp_path / "seg.yaml",
+        task="segmentation",
+        labels=["background", "spot"],
+        input={**image, "size": [64, 64]},
+        output={"name": "logits", "kind": "logits"},
+    )
+    ano = anomaly_onnx(tmp_path / "ano.onnx", reference_image())
+    ano_spec = write_spec(
+        tmp_path / "ano.yaml",
+        task="anomaly",
+        labels=["good", "defect"],
+        input={**image, "size": [64, 64]},
+        output={"score": "score", "map": "anomaly_map"},
+    )
+    home = str(tmp_path / "home")
+    for name, path in (("neu", root), ("plates", manifest), ("good", good)):
+        assert main(["dataset", "add", name, str(path), "--home", home]) == 0
+    for name, path, spec in (
+        ("grid", grid, det_spec),
+        ("seg", seg, seg_spec),
+        ("ano", ano, ano_spec),
+    ):
+        assert main(["model", "add", name, str(path), "--spec", str(spec), "--home", home]) == 0
+    ws = Workspace.open(home)
+    for model, dataset, rows, extra in (
+        ("grid", "neu", 500, {}),
+        ("seg", "plates", 25, {}),
+        ("ano", "plates", 25, {"calibration": "good"}),
+    ):
+        runs = [
+            validate(
+                ws,
+                model,
+                dataset,
+                config=ValidationConfig(
+                    profile=False,
+                    n_resamples=200,
+                    engine=engine,  # type: ignore[arg-type]
+                    spark_rows_per_task=rows,
+                    false_alarm_rate=0.05,
+                ),
+                **extra,  # type: ignore[arg-type]
+            )
+            for engine in ("local", "spark")
+        ]
+        compare(*runs)
+        a, b = (o.result.to_dict() for o in runs)
+        close(a["task"], b["task"], "task")
+        assert a.get("threshold") == b.get("threshold")
+        assert (
+            a["metrics"][{"grid": "map", "seg": "mean_iou", "ano": "image_auroc"}[model]]["value"]
+            is not None
+        )
+    ws.close()

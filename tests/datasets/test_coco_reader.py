@@ -141,3 +141,23 @@ def test_a_crafted_or_broken_json_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert code == 2 and "not a valid JSON file" in err
     assert len([line for line in err.splitlines() if line.strip()]) == 1
+
+
+def test_further_image_fields_are_kept_as_metadata(tmp_path: Path) -> None:
+    images = [
+        {"id": 1, "file_name": "images/a.png", "width": 8, "line": "L1", "camera": 3},
+        {"id": 2, "file_name": "images/sub/b.png", "line": "L2", "camera": "3b"},
+        {"id": 7, "file_name": "images/c.png", "license": 1},
+    ]
+    path = coco(tmp_path / "scans", images=images)
+    table = read_all(detect_reader(path).open(path, ReadOptions()).batches)
+    assert table.column("line").to_pylist() == ["L1", "L2", None]
+    assert table.column("camera").to_pylist() == ["3", "3b", None]  # mixed types: text
+    assert "width" not in table.column_names and "license" not in table.column_names
+    clash = coco(
+        tmp_path / "clash",
+        images=[{"id": 1, "file_name": "images/a.png", "boxes": 2}],
+        annotations=[],
+    )
+    with pytest.raises(InputError, match="image field 'boxes' is a name Assay reserves"):
+        detect_reader(clash).open(clash, ReadOptions())

@@ -32,6 +32,19 @@ from assay.datasets.source import DatasetSource
 DEFECT, GOOD = "defect", "good"
 
 
+# Fields of a COCO image record that are not metadata.
+_IMAGE_FIELDS = {
+    "id",
+    "file_name",
+    "width",
+    "height",
+    "license",
+    "coco_url",
+    "flickr_url",
+    "date_captured",
+}
+
+
 def _detect(path: Path) -> bool:
     if not (path.is_file() and path.suffix.lower() == ".json"):
         return False
@@ -73,6 +86,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
             raise InputError(f"{path}: a category without an id: {str(c)[:80]}")
         categories[c["id"]] = str(c.get("name", c["id"]))
     images: dict[Any, str] = {}
+    extras: dict[Any, dict[str, Any]] = {}
     for image in data["images"]:
         if not isinstance(image, dict) or "id" not in image:
             raise InputError(f"{path}: an image without an id: {str(image)[:80]}")
@@ -82,6 +96,11 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         if image["id"] in images:
             raise InputError(f"{path}: two images have the id {image['id']!r}")
         images[image["id"]] = name
+        extras[image["id"]] = {
+            k: v
+            for k, v in image.items()
+            if k not in _IMAGE_FIELDS and isinstance(v, str | int | float | bool)
+        }
     if len(set(images.values())) < len(images):
         raise InputError(f"{path}: two images have the same file_name")
     boxes: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
@@ -118,9 +137,24 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         for image_id, name in images.items()
     }
 
+    # Further scalar fields of the image records (line, camera, shift...) are kept as metadata,
+    # in the order they first appear; an image without one has null there.
+    metadata = list(dict.fromkeys(k for e in extras.values() for k in e))
+    reserved = set(cols.RESERVED) | {"boxes", "n_boxes"}
+    clash = [k for k in metadata if k in reserved]
+    if clash:
+        raise InputError(f"{path}: image field {clash[0]!r} is a name Assay reserves")
+
     def batches() -> Iterator[pa.RecordBatch]:
         ids = list(images)
         per_image = [boxes[i] for i in ids]
+        meta = []
+        for key in metadata:
+            values = [extras[i].get(key) for i in ids]
+            try:
+                meta.append(pa.array(values))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: kept as text
+                meta.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
         yield pa.RecordBatch.from_arrays(
             [
                 pa.array([images[i] for i in ids], pa.string()),
@@ -131,8 +165,9 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
                 pa.array([str(files[i]) for i in ids], pa.string()),
                 pa.array(per_image, pa.list_(BOX)),
                 pa.array([len(bs) for bs in per_image], pa.int32()),
+                *meta,
             ],
-            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes"],
+            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes", *metadata],
         )
 
     notes = [f"{len(images)} images, {len(data['annotations'])} boxes, {len(categories)} classes"]

@@ -102,3 +102,16 @@ def test_no_groups_without_exploration(tmp_path: Path) -> None:
     )
     assert v.result.error_groups is None
     assert not (tmp_path / "run" / "error_embeddings.parquet").exists()
+
+
+@pytest.mark.parametrize("n", [10, 21, 31])
+def test_fewer_errors_than_components_are_still_grouped(n: int) -> None:
+    """Bug: with fewer errors than PCA components (21 of a demo's anomalies), the reducer's
+    basis never fitted and ``group`` asked PCA for 32 components of 21 rows: the run crashed."""
+    from assay.analysis.error_groups import COMPONENTS, group
+
+    rng = np.random.default_rng(n)
+    x = np.r_[rng.normal(0, 1, (n // 2, 100)), rng.normal(6, 1, (n - n // 2, 100))]
+    found = group(x)
+    assert found is not None and found.n_components <= min(COMPONENTS, n)
+    assert found.groups.shape == (n,)

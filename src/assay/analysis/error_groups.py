@@ -79,8 +79,10 @@ def group(x: F, seed: int = 0) -> Grouping | None:
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
 
-    if x.shape[1] > COMPONENTS:
-        x = PCA(COMPONENTS, random_state=seed).fit_transform(x)
+    # Never more components than rows: a handful of errors still gets grouped.
+    components = min(COMPONENTS, n)
+    if x.shape[1] > components:
+        x = PCA(components, random_state=seed).fit_transform(x)
     rng = np.random.default_rng(seed)
     sample = rng.choice(n, min(n, SILHOUETTE_SAMPLE), replace=False)
     best: tuple[float, int, npt.NDArray[np.int64], F] | None = None

@@ -81,3 +81,61 @@ def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path
         page.screenshot(path=str(artifacts / "demo-report-top.png"))
         browser.close()
     ws.close()
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation", "anomaly"])
+def test_task_demo_reports_draw_experts_and_model_in_chromium(
+    task: str, tmp_path: Path, artifacts: Path
+) -> None:
+    """``assay demo --task``: ONNX models written without torch, judged on the cable scans'
+    boxes and masks; the report shows the task's numbers and draws both sides over the images."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from assay.demo.tasks import run_task_demo
+
+    chromium_or_skip()
+    ws = Workspace.open(tmp_path / "home")
+    outcome = run_task_demo(ws, tmp_path / "demo", task, n_items=300, echo=lambda _: None)
+    result = outcome.result
+    assert result.task is not None and result.task["name"] == task
+    headline = {"detection": "map", "segmentation": "mean_iou", "anomaly": "image_auroc"}[task]
+    assert result.metrics[headline].value is not None
+    assert result.comparison is not None  # the candidate against production, image by image
+    examples = result.error_examples
+    assert examples and all("overlay" in ex for ex in examples)
+    # Somewhere the experts drew and somewhere the model did: both colours are in the pictures.
+    from assay.reports.thumbnails import EXPERT, MODEL, overlay_png
+
+    colours = set()
+    for ex in examples + (result.comparison.get("fixed_examples") or []):
+        png = overlay_png(ex["ref"], ex["overlay"])
+        assert png is not None
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+        colours |= {tuple(p) for p in pixels[(pixels == EXPERT).all(axis=1)][:1]}
+        tinted = (pixels[:, 0] > pixels[:, 1] + 60) & (pixels[:, 2] > pixels[:, 1] + 30)
+        colours |= {MODEL} if tinted.any() else set()
+    assert EXPERT in colours and MODEL in colours
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        requests: list[str] = []
+        page.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(outcome.files["report.html"].as_uri())
+        page.wait_for_selector("#fig-confusion .main-svg")
+        assert errors == [] and requests == []
+        text = page.inner_text("#task")
+        assert task.capitalize() in text and "Each image is judged by one rule" in text
+        sources = page.eval_on_selector_all(".gallery.drawn img", "els => els.map(e => e.src)")
+        assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+        first = Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1])))
+        assert max(first.size) == 160
+        page.locator("#task").screenshot(path=str(artifacts / f"demo-{task}-task.png"))
+        page.locator("#errors").screenshot(path=str(artifacts / f"demo-{task}-errors.png"))
+        browser.close()

@@ -589,20 +589,34 @@ def demo_command(
         Path, typer.Option("--out", help="Folder for the demo's data, models and report.")
     ] = Path("demo-output"),
     n_items: Annotated[int, typer.Option(help="Synthetic scans to generate.")] = 1800,
+    task: Annotated[
+        str,
+        typer.Option(help="classification, detection, segmentation or anomaly."),
+    ] = "classification",
     home: HomeOption = None,
 ) -> None:
     """Generate synthetic cable scans and two models, register them, validate the candidate."""
-    from assay.demo.run import run_demo
+    if task == "classification":
+        from assay.demo.run import run_demo
 
-    outcome = run_demo(
-        _workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar
-    )
+        outcome = run_demo(
+            _workspace(home), out, n_items=n_items, echo=console.print, progress=progress_bar
+        )
+    else:
+        from assay.demo.tasks import TASKS, run_task_demo
+
+        if task not in TASKS:
+            raise InputError(f"--task must be classification, {', '.join(TASKS)}; got {task!r}")
+        outcome = run_task_demo(
+            _workspace(home), out, task, n_items, echo=console.print, progress=progress_bar
+        )
     print_summary(outcome.result)
     print_verdict(outcome.result)
     console.print(f"\nreport: {outcome.files['report.html'].resolve()}")
-    console.print(
-        "(two scans were truncated on purpose: they are listed as not judged, never dropped)"
-    )
+    if task == "classification":
+        console.print(
+            "(two scans were truncated on purpose: they are listed as not judged, never dropped)"
+        )
 
 
 @token_app.command("create")

@@ -41,6 +41,40 @@ HEADLINE = [
     ("ece", "Expected calibration error", "lower is better; gap between confidence and accuracy"),
 ]
 PER_CLASS = ["precision", "recall", "f1", "roc_auc", "pr_auc"]
+# The task's own numbers: (key, title, note) of the headline tiles and the per-class columns.
+TASK_TILES = {
+    "detection": [
+        ("map", "mAP @[.50:.95]", "COCO protocol, as pycocotools computes it"),
+        ("map_50", "AP50", ""),
+        ("map_75", "AP75", ""),
+        ("map_small", "AP small", "boxes under 32² px"),
+        ("map_medium", "AP medium", "32² to 96² px"),
+        ("map_large", "AP large", "over 96² px"),
+        ("mar_1", "AR@1", ""),
+        ("mar_10", "AR@10", ""),
+        ("mar_100", "AR@100", ""),
+    ],
+    "segmentation": [
+        ("mean_iou", "Mean IoU", "over the classes present"),
+        ("pixel_accuracy", "Pixel accuracy", ""),
+        ("boundary_f1", "Boundary F1", "edges within the stated tolerance"),
+    ],
+    "anomaly": [
+        ("image_auroc", "Image AUROC", ""),
+        ("image_aupr", "Image AUPR", ""),
+        ("f1_max", "F1-max", "best F1 over every threshold"),
+        ("false_alarm_rate", "False-alarm rate", "good images called anomalous, at the threshold"),
+        ("missed_defect_rate", "Missed-defect rate", "anomalous images passed as good"),
+        ("pixel_auroc", "Pixel AUROC", ""),
+        ("aupro", "AUPRO (FPR ≤ 0.3)", "per-region overlap, MVTec AD protocol"),
+        ("region_recall", "Region recall", "defect regions at least half above the threshold"),
+    ],
+}
+TASK_PER_CLASS = {
+    "detection": ["ap", "ap_50", "ar_100"],
+    "segmentation": ["iou", "dice", "boundary_f1"],
+    "anomaly": [],
+}
 DELTA_ROWS = [
     "accuracy",
     "balanced_accuracy",
@@ -126,7 +160,13 @@ def _gallery(
     """Examples grouped by (expert, predicted), biggest groups first, with thumbnails for images."""
     index = {label: i for i, label in enumerate(result.labels)}
     is_image = result.dataset_kind == "image"
-    thumbs = thumbnails([ex.get("ref") for ex in examples]) if is_image else []
+    thumbs = (
+        thumbnails(
+            [ex.get("ref") for ex in examples], overlays=[ex.get("overlay") for ex in examples]
+        )
+        if is_image
+        else []
+    )
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for i, ex in enumerate(examples):
         groups.setdefault((ex["label"], ex["predicted"]), []).append(
@@ -150,7 +190,9 @@ def render_html(result: ValidationResult) -> str:
     operating = operating_figures(result)
     doubtful = (result.doubtful_labels or {}).get("candidates", [])
     doubtful_thumbs = (
-        thumbnails([c.get("ref") for c in doubtful]) if result.dataset_kind == "image" else []
+        thumbnails([c.get("ref") for c in doubtful], overlays=[c.get("overlay") for c in doubtful])
+        if result.dataset_kind == "image"
+        else []
     )
     n_errors = sum(
         c for i, row in enumerate(result.confusion_matrix) for j, c in enumerate(row) if i != j
@@ -158,17 +200,34 @@ def render_html(result: ValidationResult) -> str:
     error_groups = [
         g
         | {
-            "thumbs": thumbnails([ex.get("ref") for ex in g["examples"]])
+            "thumbs": thumbnails(
+                [ex.get("ref") for ex in g["examples"]],
+                overlays=[ex.get("overlay") for ex in g["examples"]],
+            )
             if result.dataset_kind == "image"
             else []
         }
         for g in (result.error_groups or {}).get("groups", [])
+    ]
+    task = str((result.task or {}).get("name") or "")
+    task_tiles = [
+        (key, title, note, result.metrics.get(key)) for key, title, note in TASK_TILES.get(task, [])
+    ]
+    task_columns = TASK_PER_CLASS.get(task, [])
+    task_classes = [
+        label
+        for label, values in result.per_class.items()
+        if task_columns and any(k in values for k in task_columns)
     ]
     return (
         _env()
         .get_template("report.html.j2")
         .render(
             r=result,
+            task=task,
+            task_tiles=task_tiles,
+            task_columns=task_columns,
+            task_classes=task_classes,
             headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
             per_class_keys=PER_CLASS,
             n_errors=n_errors,

@@ -1,17 +1,34 @@
-"""Small embedded thumbnails (data URIs) so that a report opens offline as one file."""
+"""Small embedded thumbnails (data URIs) so that a report opens offline as one file.
+
+For detection, segmentation and anomaly runs a thumbnail carries what the experts and the model
+drew (``overlay``): the experts' boxes or mask outline in green, the model's boxes or mask in
+magenta (a pair that colour-blind readers tell apart too).
+"""
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw
+
+EXPERT = (25, 195, 125)
+MODEL = (224, 33, 138)
+OVERLAY_SIZE = 160  # drawn thumbnails are larger: boxes on 96 px are hard to read
 
 
-def thumbnail_data_uri(path: str | None, size: int = 96) -> str | None:
-    """A JPEG data URI of the image at ``path``, or None when it cannot be read."""
+def thumbnail_data_uri(
+    path: str | None, size: int = 96, overlay: Mapping[str, Any] | None = None
+) -> str | None:
+    """A JPEG (PNG with an overlay) data URI of the image at ``path``, or None when it cannot
+    be read."""
+    if overlay:
+        data = overlay_png(path, overlay)
+        return None if data is None else "data:image/png;base64," + base64.b64encode(data).decode()
     data = thumbnail_jpeg(path, size)
     return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
@@ -35,7 +52,74 @@ def thumbnail_jpeg(path: str | None, size: int = 96) -> bytes | None:
     return buf.getvalue()
 
 
-def thumbnails(paths: Iterable[str | None], size: int = 96) -> list[str | None]:
+def _mask(source: str | bytes | None, shape: tuple[int, int], background: int) -> np.ndarray | None:
+    """A mask file (path) or PNG bytes as a boolean [H, W] at ``shape`` (nearest), True where
+    not background; None when it cannot be read."""
+    if source is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as m:
+            values = np.asarray(m.resize((shape[1], shape[0]), Image.Resampling.NEAREST))
+    except Exception:
+        return None
+    if values.ndim != 2:
+        return None
+    out: np.ndarray = (values != background) & (values != 255)
+    return out
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    out: np.ndarray = mask & ~inner
+    return out
+
+
+def overlay_png(path: str | None, overlay: Mapping[str, Any]) -> bytes | None:
+    """PNG bytes of the image at ``path`` with the experts' and the model's drawings."""
+    if not path:
+        return None
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            scale = OVERLAY_SIZE / max(width, height)
+            shape = (max(1, round(height * scale)), max(1, round(width * scale)))
+            canvas = img.convert("RGB").resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+    except Exception:
+        return None
+    pixels = np.asarray(canvas).copy()
+    background = int(overlay.get("background", 0))
+    model_png = overlay.get("model_mask")
+    model = _mask(base64.b64decode(model_png) if model_png else None, shape, background)
+    if model is not None:  # the model's mask, filled, half transparent
+        pixels[model] = (0.45 * np.array(MODEL) + 0.55 * pixels[model]).astype(np.uint8)
+    expert = _mask(overlay.get("expert_mask"), shape, background)
+    if expert is not None:  # the experts' mask, outlined
+        pixels[_outline(expert)] = EXPERT
+    canvas = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(canvas)
+    for boxes, colour in (
+        (overlay.get("expert_boxes") or [], EXPERT),
+        (overlay.get("model_boxes") or [], MODEL),
+    ):
+        for box in boxes:
+            x, y, w, h = (float(v) * scale for v in box[:4])
+            draw.rectangle([x, y, x + max(w, 1.0), y + max(h, 1.0)], outline=colour, width=2)
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def thumbnails(
+    paths: Iterable[str | None],
+    size: int = 96,
+    overlays: Iterable[Mapping[str, Any] | None] | None = None,
+) -> list[str | None]:
     """Thumbnails of many images, decoded in parallel (Pillow releases the GIL)."""
+    paths = list(paths)
+    drawn = list(overlays) if overlays is not None else [None] * len(paths)
     with ThreadPoolExecutor(4, thread_name_prefix="assay-thumb") as pool:
-        return list(pool.map(lambda p: thumbnail_data_uri(p, size), paths))
+        return list(pool.map(lambda p, o: thumbnail_data_uri(p, size, o), paths, drawn))

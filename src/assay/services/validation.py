@@ -50,6 +50,7 @@ from assay.services.integrity import (
 )
 from assay.services.judgement import judge
 from assay.services.models import get_model
+from assay.services.overlays import add_overlays
 from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model
 from assay.services.remote import is_url, upload
@@ -720,6 +721,7 @@ def validate(
         except BaseException as exc:
             _end_abnormally(ws, cand_result.run_id, exc)
             raise
+        judged = add_overlays(judged, cand.run_dir, Path(dv.manifest_path))
         judged.timings["total_s"] = time.perf_counter() - t_start
         files = _finish(ws, judged, cand.run_dir)
         if out_dir is not None:

@@ -36,7 +36,30 @@ PREDICTED_BOX = pa.struct(
         ("score", pa.float64()),
     ]
 )
-EXTRA_TYPES: dict[str, pa.DataType] = {"boxes": pa.list_(PREDICTED_BOX), "float": pa.float64()}
+EXTRA_TYPES: dict[str, pa.DataType] = {
+    "boxes": pa.list_(PREDICTED_BOX),
+    "float": pa.float64(),
+    "png": pa.binary(),  # an array per item (a model's mask), stored as PNG bytes
+}
+
+
+def _png(values: list[Any]) -> list[bytes | None]:
+    """Each array as a PNG (8 or 16 bits per pixel as its values need), None as None."""
+    import io
+
+    from PIL import Image
+
+    out: list[bytes | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        a = np.asarray(v)
+        img = Image.fromarray(a.astype(np.uint8 if a.max(initial=0) < 256 else np.uint16))
+        buf = io.BytesIO()
+        img.save(buf, "PNG", optimize=False, compress_level=1)
+        out.append(buf.getvalue())
+    return out
 
 
 def score_column(label: str) -> str:
@@ -111,6 +134,8 @@ class ParquetPredictionSink:
         columns.append(error_arr)
         for name, kind in self.extra.items():
             values = (extra or {}).get(name)
+            if values is not None and kind == "png":
+                values = _png(values)
             columns.append(
                 pa.nulls(n, EXTRA_TYPES[kind])
                 if values is None

@@ -159,6 +159,7 @@ class AnomalyTask:
         raw = np.full(n, np.nan)
         judged: list[int] = []
         detail: list[tuple[int, float, Any]] = []
+        drawn: list[Any] = [None] * n
         for j, i in enumerate(rows.tolist()):
             if not outputs.finite[j]:
                 errors.setdefault(
@@ -171,6 +172,8 @@ class AnomalyTask:
             p = float(self.probability(np.array([s]))[0])
             scores[i] = (1.0 - p, p)
             predicted[i] = int(s > self.threshold)
+            if outputs.maps is not None:  # where the model calls the image anomalous
+                drawn[i] = (outputs.maps[j] > self.threshold).astype(np.uint8)
             regions = None
             if expected is not None and outputs.maps is not None:
                 mask = expected[i]
@@ -191,7 +194,8 @@ class AnomalyTask:
             refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
             detail=detail,
         )
-        return Judged(batch, at, predicted, scores, errors, labels, {"anomaly_score": raw.tolist()})
+        extra: dict[str, list[Any]] = {"anomaly_score": raw.tolist(), "mask": drawn}
+        return Judged(batch, at, predicted, scores, errors, labels, extra)
 
     def accumulators(
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
@@ -203,7 +207,10 @@ class AnomalyTask:
         ]
 
     def prediction_fields(self) -> dict[str, str]:
-        return {"anomaly_score": "float"}
+        fields = {"anomaly_score": "float"}
+        if self.spec.output.map is not None:
+            fields["mask"] = "png"
+        return fields
 
     def rule(self) -> str:
         return (

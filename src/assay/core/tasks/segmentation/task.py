@@ -126,6 +126,7 @@ class SegmentationTask:
         scores = np.full((n, 2), np.nan)
         labels: list[str | None] = [None] * n
         ious: list[float | None] = [None] * n
+        drawn: list[Any] = [None] * n
         judged: list[int] = []
         y_true: list[int] = []
         detail: list[tuple[int, I64, I64]] = []
@@ -158,6 +159,7 @@ class SegmentationTask:
             right = iou is None or iou >= self.spec.iou_threshold
             predicted[i] = truth if right else 1 - truth
             ious[i] = iou
+            drawn[i] = model
             judged.append(i)
             y_true.append(truth)
             detail.append(
@@ -172,7 +174,7 @@ class SegmentationTask:
             refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
             detail=detail,
         )
-        return Judged(batch, at, predicted, scores, errors, labels, {"iou": ious})
+        return Judged(batch, at, predicted, scores, errors, labels, {"iou": ious, "mask": drawn})
 
     def accumulators(
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
@@ -185,7 +187,7 @@ class SegmentationTask:
         ]
 
     def prediction_fields(self) -> dict[str, str]:
-        return {"iou": "float"}
+        return {"iou": "float", "mask": "png"}
 
     def rule(self) -> str:
         background = self.spec.labels[self.background]

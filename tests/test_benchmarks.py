@@ -71,3 +71,10 @@ def test_coco_evaluation_benchmark_agrees_with_pycocotools() -> None:
         for v in re.findall(r"mAP \(1,000 resamples of the images\): \[(\S+), (\S+)\]", out)[0]
     )
     assert 0 <= low <= high <= 1
+
+
+def test_segmentation_benchmark_agrees_with_its_numpy_reference() -> None:
+    out = run("segmentation_metrics.py", "--images", "12", "--boundary", "--intervals")
+    assert "largest per-class IoU difference: 0.00e+00; pixel accuracy difference: 0.00e+00" in out
+    assert len(re.findall(r"(numpy|assay)\s+[\d.]+ s\s+peak\s+\d+ MiB", out)) == 2
+    assert "of which Assay's boundary F1" in out

@@ -45,7 +45,10 @@ def read_mask(path: str | None, sha256: str | None) -> np.ndarray | str:
             mask = np.asarray(img)
     except Exception as exc:  # whatever a damaged file makes Pillow raise
         return f"mask cannot be decoded ({type(exc).__name__})"
-    return mask.astype(np.int64)
+    if mask.dtype == np.bool_:
+        return mask.astype(np.uint8)
+    # Bytes stay bytes: the pixel confusion of two byte masks takes one joint histogram.
+    return mask if mask.dtype == np.uint8 else mask.astype(np.int64)
 
 
 def expert_masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:

@@ -43,7 +43,7 @@ class ModelMasks:
     """A batch's model masks [N, H, W], whether each item's scores were finite, and each
     image's defect score (highest per-pixel probability of not being background)."""
 
-    masks: npt.NDArray[np.int16]
+    masks: npt.NDArray[np.integer[Any]]  # uint8 up to 255 classes
     finite: npt.NDArray[np.bool_]
     defect_score: F
 
@@ -85,7 +85,7 @@ class SegmentationTask:
             )
         finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(scores).all(axis=(1, 2, 3)))
         safe = np.where(np.isfinite(scores), scores, 0.0)
-        masks = np.argmax(safe, axis=1).astype(np.int16)
+        masks = np.argmax(safe, axis=1).astype(np.uint8 if self.k <= 255 else np.int32)
         if self.spec.output.kind == "logits":
             # 1 - P(background) = 1 - 1 / sum_k exp(l_k - l_bg), stable for large logits.
             shifted = safe - safe[:, self.background : self.background + 1]
@@ -99,7 +99,7 @@ class SegmentationTask:
     def combine(self, parts: Sequence[ModelMasks | None]) -> ModelMasks:
         shape = next((p.masks.shape[1:] for p in parts if p is not None), (1, 1))
         out = ModelMasks(
-            np.zeros((len(parts), *shape), np.int16),
+            np.zeros((len(parts), *shape), np.uint8 if self.k <= 255 else np.int32),
             np.zeros(len(parts), bool),
             np.zeros(len(parts)),
         )

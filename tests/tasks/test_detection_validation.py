@@ -343,3 +343,73 @@ def test_neu_det_detection_equals_pycocotools(
     assert result["n_items"] - result["n_failed"] == len(images)
     stats = pycocotools_stats(images, labels, gt, tmp_path / "out" / "predictions.parquet")
     assert_equal_to_pycocotools(result, stats)
+
+
+def test_policies_check_the_task_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``map >= ...``, ``ap[spot]`` and a change of mAP against production are checks like any."""
+    import yaml
+
+    coco = write_coco(tmp_path / "data", plates(40, seed=21))
+    fine = grid_detector_onnx(tmp_path / "fine.onnx", reference_image(), cell=16)
+    blind = grid_detector_onnx(tmp_path / "blind.onnx", reference_image(), cell=16, offset=5.0)
+    home = tmp_path / "home"
+    assay(capsys, home, "dataset", "add", "plates", str(coco))
+    spec = str(detector_spec(tmp_path / "d.yaml", ["spot"]))
+    assay(capsys, home, "model", "add", "det", str(blind), "--spec", spec)  # production: blind
+    assay(capsys, home, "model", "add", "det", str(fine), "--spec", spec)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "checks": [
+                    "map >= 0.02",
+                    "ap[spot] >= 0.02",
+                    {"metric": "map", "change": {"max_regression": 0.01}, "evidence": "point"},
+                    "map_50 >= 0.99",
+                ]
+            }
+        )
+    )
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "det@2",
+        "--dataset",
+        "plates",
+        "--baseline",
+        "det@1",
+        "--policy",
+        str(policy),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-profile",
+        "--resamples",
+        "200",
+    )
+    assert code == 1, err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    checks = {c["name"]: c for c in result["verdict"]["checks"]}
+    statuses = {name: c["status"] for name, c in checks.items() if c["metric"] != "unjudged_share"}
+    assert statuses["map >= 0.02"] == "pass", statuses
+    assert statuses["ap[spot] >= 0.02"] == "pass", statuses
+    assert statuses["map_50 >= 0.99"] == "fail", statuses
+    change = next(c for c in result["verdict"]["checks"] if "vs baseline" in c["name"])
+    assert change["status"] == "pass" and change["value"] > 0  # far better than a blind detector
+    policy.write_text(yaml.safe_dump({"checks": ["ap[scratch] >= 0.5"]}))
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "det@2",
+        "--dataset",
+        "plates",
+        "--policy",
+        str(policy),
+        "--no-profile",
+    )
+    assert code == 2 and "unknown class 'scratch'" in err

@@ -45,6 +45,29 @@ from assay.core.slicing import parse_slice_spec
 Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
 
+# Detection, segmentation and anomaly numbers (``assay.core.tasks``), checked like any metric:
+# absolute checks on their bootstrap interval, changes against the baseline on the estimate.
+TASK_METRICS = {
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mean_iou",
+    "pixel_accuracy",
+    "boundary_f1",
+    "image_auroc",
+    "image_aupr",
+    "f1_max",
+    "pixel_auroc",
+    "aupro",
+    "region_recall",
+}
+TASK_PER_CLASS_METRICS = {"ap", "ap_50", "ar_100", "iou", "dice"}
 HEADLINE_METRICS = {
     *CONFUSION_METRICS,
     *RATE_METRICS,
@@ -53,8 +76,9 @@ HEADLINE_METRICS = {
     "log_loss",
     "brier_score",
     "ece",
+    *TASK_METRICS,
 }
-PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc"}
+PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc", *TASK_PER_CLASS_METRICS}
 # The model's own cost, from its profile: measurements, checked on the estimate (evidence: point).
 PROFILE_METRICS = {
     "latency_p50_ms",
@@ -66,7 +90,14 @@ PROFILE_METRICS = {
     "model_size_mb",
 }
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
-POINT_ONLY_CHANGES = {"roc_auc", "pr_auc", "ece", *PROFILE_METRICS}
+POINT_ONLY_CHANGES = {
+    "roc_auc",
+    "pr_auc",
+    "ece",
+    *PROFILE_METRICS,
+    *TASK_METRICS,
+    *TASK_PER_CLASS_METRICS,
+}
 NEEDS_NEGATIVE = set(RATE_METRICS)
 SLICEABLE = {
     "accuracy",

@@ -9,6 +9,7 @@ from typing import Any
 from assay.core.errors import InputError
 from assay.core.policy import Policy, default_policy, parse_policy
 from assay.core.spec import ModelSpec
+from assay.core.tasks import item_spec
 from assay.services.yaml_input import read_yaml_file
 
 
@@ -38,12 +39,15 @@ def load_policy(
         path = Path(source).expanduser()
         name = path.name
         raw = read_yaml_file(path, "policy")
+    # Vision tasks: the item-level classes (recall[defect]) and the task's own (ap[scratch]).
+    item = item_spec(spec)
+    labels = (*item.labels, *(label for label in spec.labels if label not in item.labels))
     policy = parse_policy(
         raw,
-        spec.labels,
-        spec.negative
-        if spec.negative
-        else (None if spec.negative_index is None else spec.labels[spec.negative_index]),
+        labels,
+        item.negative
+        if item.negative
+        else (None if item.negative_index is None else item.labels[item.negative_index]),
         name,
     )
     if policy.needs_baseline and not has_baseline:

@@ -271,7 +271,7 @@ def test_a_zipmap_whose_classes_differ_from_the_spec_is_refused_with_the_fix(
 
 def test_inference_failures_carry_the_exception_message(tmp_path: Path) -> None:
     from assay.core.spec import parse_model_spec
-    from assay.engines.job import ModelTask
+    from assay.engines.job import ModelPass
     from assay.engines.local import LocalEngine
 
     class Broken:
@@ -281,7 +281,7 @@ def test_inference_failures_carry_the_exception_message(tmp_path: Path) -> None:
     spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
     errors: dict[int, str] = {}
     LocalEngine()._predict(  # the engine's own isolation of failing items
-        ModelTask(Broken(), spec, [], None, None),  # type: ignore[arg-type]
+        ModelPass(Broken(), spec, [], None, None),  # type: ignore[arg-type]
         np.zeros((3, 1), np.float32),
         errors,
         np.arange(3),
@@ -333,7 +333,7 @@ def test_one_column_outputs_outside_zero_to_one_are_not_judged(
 
 def test_a_model_returning_the_wrong_number_of_rows_is_not_judged(tmp_path: Path) -> None:
     from assay.core.spec import parse_model_spec
-    from assay.engines.job import ModelTask
+    from assay.engines.job import ModelPass
     from assay.engines.local import LocalEngine
 
     class FirstTwo:
@@ -343,7 +343,7 @@ def test_a_model_returning_the_wrong_number_of_rows_is_not_judged(tmp_path: Path
     spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
     errors: dict[int, str] = {}
     probs, _ = LocalEngine()._predict(
-        ModelTask(FirstTwo(), spec, [], None, None),  # type: ignore[arg-type]
+        ModelPass(FirstTwo(), spec, [], None, None),  # type: ignore[arg-type]
         np.zeros((5, 1), np.float32),
         errors,
         np.arange(5),

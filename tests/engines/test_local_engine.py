@@ -10,7 +10,7 @@ import pytest
 from assay.core.accumulators import ConfusionAccumulator
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import parse_model_spec
-from assay.engines.job import EngineJob, RunCancelledError
+from assay.engines.job import EngineJob, ModelPass, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.runtimes.fake import FakeRuntime
 
@@ -68,10 +68,7 @@ def job(batches: list[Any], sink: ListSink, **kw: Any) -> EngineJob:
     return EngineJob(
         batches,
         IdentityDecoder(),
-        FakeRuntime(scores),
-        SPEC,
-        [ConfusionAccumulator(SPEC.labels)],
-        sink,
+        [ModelPass(FakeRuntime(scores), SPEC, [ConfusionAccumulator(SPEC.labels)], sink)],
         **kw,
     )
 

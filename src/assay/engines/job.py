@@ -18,8 +18,9 @@ class RunCancelledError(Exception):
 
 
 @dataclass
-class ModelTask:
-    """One model in a pass: its runtime, how to read its output, its accumulators and its sink."""
+class ModelPass:
+    """One model in a pass: its runtime, its task (how its output is read and judged), its
+    accumulators and its sink."""
 
     runtime: Runtime
     spec: ModelSpec
@@ -37,19 +38,14 @@ class ModelTask:
 
 @dataclass
 class EngineJob:
-    """One pass over a dataset. Several models that take the same input share the decoding."""
+    """One pass over a dataset. Several models that take the same input (the candidate and the
+    baseline) share the reading and decoding; each gets its output, in ``passes`` order."""
 
     batches: Iterable[Any]
     decoder: Decoder
-    runtime: Runtime
-    spec: ModelSpec
-    accumulators: list[Accumulator[Any]]
-    sink: PredictionSink
+    passes: list[ModelPass]
     on_progress: Callable[[int], None] = lambda n: None
     should_cancel: Callable[[], bool] = lambda: False
-    # Further models judged in the same pass (e.g. the baseline); their outputs follow the first.
-    more: list[ModelTask] = field(default_factory=list)
-    embeddings: EmbeddingSink | None = None
     # Resuming: each task's output at the checkpoint (``batches`` then start after its items).
     start: list[EngineOutput] | None = None
     # Called at a batch boundary, once every write so far has completed, at most every
@@ -57,10 +53,9 @@ class EngineJob:
     on_checkpoint: Callable[[list[EngineOutput]], None] | None = None
     checkpoint_every_s: float = 60.0
 
-    @property
-    def tasks(self) -> list[ModelTask]:
-        first = ModelTask(self.runtime, self.spec, self.accumulators, self.sink, self.embeddings)
-        return [first, *self.more]
+    def __post_init__(self) -> None:
+        if not self.passes:
+            raise ValueError("an engine job needs at least one model")
 
 
 @dataclass
@@ -71,5 +66,5 @@ class EngineOutput:
     failures: FailureLog
     n_items: int
     timings: dict[str, float] = field(default_factory=dict)
-    # One output per further model of the job, in order.
+    # One output per further model of the job (its ``passes`` after the first), in order.
     more: list[EngineOutput] = field(default_factory=list)

@@ -18,7 +18,7 @@ from assay.core.errors import describe_exception
 from assay.core.failures import FailureLog
 from assay.core.ports import EmbeddingRuntime
 from assay.core.prepared import PreparedBatch
-from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
+from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 
 
 class LocalEngine:
@@ -54,7 +54,7 @@ class LocalEngine:
 
     def run(self, job: EngineJob) -> EngineOutput:
         """Stream every batch through decode, then predict, accumulate and write for each model."""
-        tasks = job.tasks
+        passes = job.passes
         outputs = (
             [
                 EngineOutput(list(o.states), o.failures, o.n_items, dict(o.timings))
@@ -63,13 +63,13 @@ class LocalEngine:
             if job.start is not None
             else [
                 EngineOutput(
-                    [acc.empty() for acc in t.accumulators], FailureLog(), 0, self._timings()
+                    [acc.empty() for acc in model.accumulators], FailureLog(), 0, self._timings()
                 )
-                for t in tasks
+                for model in passes
             ]
         )
-        if len(outputs) != len(tasks):
-            raise ValueError(f"{len(outputs)} starting outputs for {len(tasks)} models")
+        if len(outputs) != len(passes):
+            raise ValueError(f"{len(outputs)} starting outputs for {len(passes)} models")
         shared = outputs[0].timings
         last_checkpoint = time.monotonic()
         # Predictions are written on their own thread (Arrow releases the GIL), at most
@@ -80,13 +80,13 @@ class LocalEngine:
             for prepared in self._prepared(job, shared):
                 if job.should_cancel():
                     raise RunCancelledError()
-                for task, out in zip(tasks, outputs, strict=True):
+                for model, out in zip(passes, outputs, strict=True):
                     out.states, write = self.process_batch(
-                        task, prepared, out.states, out.failures, out.timings, out.n_items
+                        model, prepared, out.states, out.failures, out.timings, out.n_items
                     )
                     out.n_items += prepared.n_items
                     pending.append(writer.submit(write))
-                while len(pending) > self.prefetch * len(tasks):
+                while len(pending) > self.prefetch * len(passes):
                     pending.pop(0).result()
                 job.on_progress(prepared.n_items)
                 due = time.monotonic() - last_checkpoint >= job.checkpoint_every_s
@@ -112,7 +112,7 @@ class LocalEngine:
         return {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
 
     @staticmethod
-    def _run(job: ModelTask, inputs: np.ndarray) -> tuple[Any, np.ndarray | None]:
+    def _run(job: ModelPass, inputs: np.ndarray) -> tuple[Any, np.ndarray | None]:
         """The task's outputs, and the embedding when the job collects them, for one model run."""
         vectors = None
         if job.embeddings is None:
@@ -127,7 +127,7 @@ class LocalEngine:
         return outputs, vectors
 
     def _predict(
-        self, job: ModelTask, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray
+        self, job: ModelPass, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray
     ) -> tuple[Any, np.ndarray | None]:
         """Outputs (and embeddings) for ``inputs``; when the batch fails, retry item by item to
         isolate the culprits."""
@@ -156,7 +156,7 @@ class LocalEngine:
 
     def process_batch(
         self,
-        job: ModelTask,
+        job: ModelPass,
         prepared: PreparedBatch,
         states: list[Any],
         failures: FailureLog,

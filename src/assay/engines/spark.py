@@ -28,7 +28,7 @@ from assay.core.accumulators import Accumulator
 from assay.core.failures import FailureLog
 from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
-from assay.engines.job import EngineOutput, ModelTask, RunCancelledError
+from assay.engines.job import EngineOutput, ModelPass, RunCancelledError
 from assay.engines.local import LocalEngine
 
 # One loaded model per executor process and model file: tasks of a run reuse it.
@@ -127,7 +127,7 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
     """One task: judge rows [start, stop) with every model; return the pickled partial states."""
     engine = LocalEngine()
     decoder = job.decoder()
-    tasks: list[ModelTask] = []
+    tasks: list[ModelPass] = []
     partials: list[_Partial] = []
     for m in job.models:
         runtime = _RUNTIMES.get(m.key)
@@ -138,7 +138,7 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
         vectors = None
         if m.embeddings is not None and m.embedding_parts_dir is not None:
             vectors = m.embeddings(os.path.join(m.embedding_parts_dir, part_name))
-        tasks.append(ModelTask(runtime, m.spec, m.accumulators, sink, vectors))
+        tasks.append(ModelPass(runtime, m.spec, m.accumulators, sink, vectors))
         partials.append(_Partial([a.empty() for a in m.accumulators], FailureLog(), 0))
     timings = {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
     offset = start

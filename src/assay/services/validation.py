@@ -30,7 +30,7 @@ from assay.core.verdict import Verdict, verdict_blocks
 from assay.datasets import columns as cols
 from assay.datasets.features import TabularBatchDecoder
 from assay.datasets.images import ImageBatchDecoder
-from assay.engines.job import EngineJob, EngineOutput, ModelTask, RunCancelledError
+from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.reports.html import render_html
 from assay.reports.json import read_result_json, write_result_json
@@ -330,23 +330,16 @@ def _run_models(
                     f"this pass reads {batch_rows}: start the run again"
                 )
             batches = _skip_items(batches, checkpoint.offset)
-        first, *rest = models
-        assert first.sink is not None
         job = EngineJob(
             batches,
             decoder,
-            first.runtime,
-            first.spec,
-            first.accumulators,
-            first.sink,
-            on_progress,
-            should_cancel,
-            more=[
-                ModelTask(m.runtime, m.spec, m.accumulators, m.sink, m.embeddings)
-                for m in rest
+            [
+                ModelPass(m.runtime, m.spec, m.accumulators, m.sink, m.embeddings)
+                for m in models
                 if m.sink is not None
             ],
-            embeddings=first.embeddings,
+            on_progress,
+            should_cancel,
             start=None
             if checkpoint is None
             else [

@@ -161,3 +161,56 @@ def test_further_image_fields_are_kept_as_metadata(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="image field 'boxes' is a name Assay reserves"):
         detect_reader(clash).open(clash, ReadOptions())
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "message"),
+    [
+        ([[1, 2, 3]], "a segmentation polygon is at least three x, y pairs"),
+        ([[0, 0, 4, 0, 4, "x"]], "a segmentation polygon is at least three x, y pairs"),
+        ({"counts": "abc"}, "an RLE segmentation needs counts and size"),
+        ({"counts": [1, -2], "size": [1, 1]}, "an RLE segmentation needs counts and size"),
+        ("polygon", "segmentation must be polygons or an RLE"),
+    ],
+)
+def test_malformed_segmentations_are_refused(
+    tmp_path: Path, segmentation: Any, message: str
+) -> None:
+    annotations = [
+        {
+            "id": 10,
+            "image_id": 1,
+            "category_id": 3,
+            "bbox": [1, 1, 3, 3],
+            "segmentation": segmentation,
+        }
+    ]
+    path = coco(tmp_path / "scans", annotations=annotations)
+    with pytest.raises(InputError, match=message):
+        detect_reader(path).open(path, ReadOptions())
+
+
+def test_segmentations_are_kept_per_image(tmp_path: Path) -> None:
+    annotations = [
+        {
+            "id": 10,
+            "image_id": 1,
+            "category_id": 3,
+            "bbox": [1, 1, 3, 3],
+            "segmentation": [[1, 1, 4, 1, 4, 4]],
+        },
+        {
+            "id": 11,
+            "image_id": 7,
+            "category_id": 4,
+            "bbox": [0, 0, 2, 2],
+            "iscrowd": 1,
+            "segmentation": {"counts": [0, 4, 60], "size": [8, 8]},
+        },
+    ]
+    path = coco(tmp_path / "scans", annotations=annotations)
+    table = read_all(detect_reader(path).open(path, ReadOptions()).batches)
+    segments = table.column("segments").to_pylist()
+    assert segments[0] == [{"name": "scratch", "iscrowd": False, "segmentation": "[[1,1,4,1,4,4]]"}]
+    assert segments[1] == []
+    assert segments[2][0]["iscrowd"] is True

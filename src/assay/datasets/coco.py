@@ -26,6 +26,7 @@ import pyarrow as pa
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOX
+from assay.datasets.coco_masks import SEGMENTS
 from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
 from assay.datasets.source import DatasetSource
 
@@ -58,6 +59,40 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InputError(f"{where}: {value!r} is not a finite number")
     return float(value)
+
+
+SEGMENT = pa.struct([("name", pa.string()), ("iscrowd", pa.bool_()), ("segmentation", pa.string())])
+
+
+def _segmentation(value: Any, where: str) -> str:
+    """A segmentation checked for its shape (polygons, or an RLE of counts), kept as JSON."""
+    if isinstance(value, list):
+        for polygon in value:
+            if (
+                not isinstance(polygon, list)
+                or len(polygon) < 6
+                or len(polygon) % 2
+                or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in polygon
+                )
+            ):
+                raise InputError(f"{where}: a segmentation polygon is at least three x, y pairs")
+    elif isinstance(value, dict):
+        counts, size = value.get("counts"), value.get("size")
+        if not (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(v, int) and v > 0 for v in size)
+            and (
+                isinstance(counts, str)
+                or (isinstance(counts, list) and all(isinstance(c, int) and c >= 0 for c in counts))
+            )
+        ):
+            raise InputError(f"{where}: an RLE segmentation needs counts and size [height, width]")
+    else:
+        raise InputError(f"{where}: segmentation must be polygons or an RLE")
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -104,6 +139,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
     if len(set(images.values())) < len(images):
         raise InputError(f"{path}: two images have the same file_name")
     boxes: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
+    segments: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
     for a in data["annotations"]:
         where = f"{path}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'}"
         if not isinstance(a, dict):
@@ -121,6 +157,14 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         if w < 0 or h < 0:
             raise InputError(f"{where}: bbox has a negative width or height")
         area = _number(a["area"], f"{where} area") if "area" in a else w * h
+        if "segmentation" in a:
+            segments[a["image_id"]].append(
+                {
+                    "name": categories[a["category_id"]],
+                    "iscrowd": bool(a.get("iscrowd", 0)),
+                    "segmentation": _segmentation(a["segmentation"], where),
+                }
+            )
         boxes[a["image_id"]].append(
             {
                 "name": categories[a["category_id"]],
@@ -140,10 +184,12 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
     # Further scalar fields of the image records (line, camera, shift...) are kept as metadata,
     # in the order they first appear; an image without one has null there.
     metadata = list(dict.fromkeys(k for e in extras.values() for k in e))
-    reserved = set(cols.RESERVED) | {"boxes", "n_boxes"}
+    reserved = set(cols.RESERVED) | {"boxes", "n_boxes", SEGMENTS}
     clash = [k for k in metadata if k in reserved]
     if clash:
         raise InputError(f"{path}: image field {clash[0]!r} is a name Assay reserves")
+
+    with_segments = any(segments.values())
 
     def batches() -> Iterator[pa.RecordBatch]:
         ids = list(images)
@@ -166,8 +212,21 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
                 pa.array(per_image, pa.list_(BOX)),
                 pa.array([len(bs) for bs in per_image], pa.int32()),
                 *meta,
+                *(
+                    [pa.array([segments[i] for i in ids], pa.list_(SEGMENT))]
+                    if with_segments
+                    else []
+                ),
             ],
-            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes", *metadata],
+            names=[
+                cols.ITEM_ID,
+                cols.LABEL,
+                cols.PATH,
+                "boxes",
+                "n_boxes",
+                *metadata,
+                *([SEGMENTS] if with_segments else []),
+            ],
         )
 
     notes = [f"{len(images)} images, {len(data['annotations'])} boxes, {len(categories)} classes"]

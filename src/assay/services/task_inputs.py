@@ -21,6 +21,7 @@ from assay.core.records import DatasetVersion
 from assay.core.spec import ImageInput, ModelSpec, TabularInput
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, box_classes, expert_boxes
+from assay.datasets.coco_masks import SEGMENTS, segment_masks
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import Expectation, ImageBatchDecoder
 from assay.datasets.masks import expert_masks
@@ -31,15 +32,24 @@ def _boxes(labels: tuple[str, ...], batch: pa.RecordBatch, pool: ThreadPoolExecu
     return expert_boxes(batch.column(BOXES), labels)
 
 
-def _masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
-    return expert_masks(batch, pool)
+def _masks(
+    labels: tuple[str, ...], background: int, batch: pa.RecordBatch, pool: ThreadPoolExecutor
+) -> list[Any]:
+    """Segmentation masks: the manifest's PNGs, or a COCO file's segmentations drawn."""
+    if cols.MASK in batch.schema.names:
+        return expert_masks(batch, pool)
+    return segment_masks(batch, labels, background, pool)
 
 
 def _regions(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any] | None:
     """Anomaly masks as numbered defect regions (8-connected), or why not (None: the dataset
     has no masks)."""
-    if cols.MASK not in batch.schema.names:
-        return None
+    names = batch.schema.names
+    if cols.MASK not in names:
+        if SEGMENTS not in names:
+            return None
+        drawn = segment_masks(batch, None, 0, pool)
+        return [m if isinstance(m, str) else label_regions(m) for m in drawn]
 
     def one(mask: Any) -> Any:
         return mask if isinstance(mask, str) else label_regions(mask)
@@ -53,6 +63,8 @@ def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
         return [BOXES]
     if spec.task in ("segmentation", "anomaly"):
         present = schema.names if schema is not None else [cols.MASK, cols.MASK_SHA256]
+        if cols.MASK not in present and SEGMENTS in present:
+            return [SEGMENTS, "image_width", "image_height"]
         return [c for c in (cols.MASK, cols.MASK_SHA256) if c in present]
     return []
 
@@ -68,7 +80,8 @@ def decoder_factory(
     if spec.task == "detection":
         expect = partial(_boxes, spec.labels)
     elif spec.task == "segmentation":
-        expect = _masks
+        background = spec.labels.index(spec.negative) if spec.negative else 0
+        expect = partial(_masks, spec.labels, background)
     elif spec.task == "anomaly" and masks and spec.output.map is not None:
         expect = _regions
     return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
@@ -103,11 +116,22 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
             )
         return
     if spec.task == "segmentation":
-        if cols.MASK not in schema.names:
+        if cols.MASK not in schema.names and SEGMENTS not in schema.names:
             raise InputError(
                 f"dataset {dataset.ref} has no expert masks: register a manifest with a 'mask' "
-                "column (a PNG per image, pixel = class index) for a segmentation model"
+                "column (a PNG per image, pixel = class index) or a COCO file with "
+                "segmentations for a segmentation model"
             )
+        if cols.MASK not in schema.names:
+            drawn: set[str] = set()
+            for batch in read_manifest(Path(dataset.manifest_path), 65_536, [SEGMENTS]):
+                drawn |= box_classes(batch.column(SEGMENTS))
+            uncovered = sorted(drawn - set(spec.labels))
+            if uncovered:
+                raise InputError(
+                    f"dataset {dataset.ref} has segments of classes {uncovered} that the "
+                    f"model's labels {list(spec.labels)} do not cover"
+                )
         return  # the image-level label is metadata here, never matched with the pixel classes
     if spec.task == "anomaly":
         return  # any label other than the spec's good class is a defect

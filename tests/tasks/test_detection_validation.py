@@ -152,6 +152,19 @@ def test_detection_metrics_equal_pycocotools_on_the_boxes_the_run_wrote(
         assert m["ci_low"] <= m["value"] <= m["ci_high"], name
     assert result["task"]["name"] == "detection"
     assert "IoU >= 0.5" in result["task"]["item_rule"]
+    tide = result["task"]["tide"]
+    assert set(tide["errors"]) == {
+        "classification",
+        "localisation",
+        "both",
+        "duplicate",
+        "background",
+        "missed",
+    }
+    assert tide["errors"]["localisation"]["count"] > 0  # the grid's cells are off the squares
+    assert tide["ap50"] == pytest.approx(
+        stats[1], abs=1e-9
+    )  # one class, no crowd: TIDE's AP50 is COCO's
 
 
 def test_item_level_decision_is_every_box_found_and_no_false_box(

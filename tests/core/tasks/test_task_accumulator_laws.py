@@ -15,7 +15,11 @@ from assay.core.batch import ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.tasks.anomaly.task import AnomalyMetrics
 from assay.core.tasks.detection.mean_ap import DetectionImage
-from assay.core.tasks.detection.task import BoxMetrics, ObjectConfusionAccumulator
+from assay.core.tasks.detection.task import (
+    BoxMetrics,
+    ObjectConfusionAccumulator,
+    TideAccumulator,
+)
 from assay.core.tasks.segmentation.boundary import boundary_counts
 from assay.core.tasks.segmentation.pixel_confusion import image_counts
 from assay.core.tasks.segmentation.task import SegmentationMetrics
@@ -59,6 +63,7 @@ def anomaly_detail(rng: np.random.Generator, order: int) -> tuple[int, float, An
 KINDS = {
     "coco_boxes": (lambda: BoxMetrics(LABELS, CONFIG), detection_detail),
     "object_confusion": (lambda: ObjectConfusionAccumulator(LABELS, 0.5, 0.5), detection_detail),
+    "tide": (lambda: TideAccumulator(LABELS), detection_detail),
     "segmentation": (lambda: SegmentationMetrics(("bg", "spot"), CONFIG, 1), segmentation_detail),
     "anomaly": (lambda: AnomalyMetrics(CONFIG, 0.5), anomaly_detail),
 }

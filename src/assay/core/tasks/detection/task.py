@@ -32,6 +32,7 @@ from assay.core.tasks.detection.mean_ap import (
     CocoBoxEvaluation,
     DetectionImage,
 )
+from assay.core.tasks.detection.tide import TideErrors, TideState
 
 ITEM_LABELS = ("good", "defect")
 DEFAULT_SCORE_THRESHOLD = 0.5
@@ -223,6 +224,7 @@ class DetectionTask:
             ObjectConfusionAccumulator(
                 self.spec.labels, self.spec.iou_threshold, self.score_threshold
             ),
+            TideAccumulator(self.spec.labels),
         ]
 
     def prediction_fields(self) -> dict[str, str]:
@@ -272,6 +274,27 @@ class BoxMetrics:
             "n_boxes": {label: per["n_boxes"] for label, per in values["per_class"].items()},
         }
         return out
+
+
+class TideAccumulator:
+    """TIDE's error types, each with its count and the AP50 it costs (``tide.TideErrors``)."""
+
+    name = "tide"
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.tide = TideErrors(labels)
+
+    def empty(self) -> TideState:
+        return self.tide.empty()
+
+    def update(self, state: TideState, batch: ScoredBatch) -> TideState:
+        return self.tide.update(state, list(batch.detail))
+
+    def merge(self, a: TideState, b: TideState) -> TideState:
+        return self.tide.merge(a, b)
+
+    def finalize(self, state: TideState) -> Finalized:
+        return Finalized(extras={"tide": self.tide.finalize(state)})
 
 
 class ObjectConfusionAccumulator:

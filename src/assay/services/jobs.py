@@ -32,7 +32,17 @@ from assay.store.leases import (
     this_holder,
 )
 
-FIELDS = {"model", "dataset", "datasets", "baseline", "policy", "slices", "explore"}
+FIELDS = {
+    "model",
+    "dataset",
+    "datasets",
+    "baseline",
+    "policy",
+    "slices",
+    "explore",
+    "calibration",
+    "false_alarm_rate",
+}
 PROGRESS_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 0.25
 
@@ -90,11 +100,18 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
     if not isinstance(explore, bool):
         raise InputError("explore must be true or false")
     baseline = _text(raw, "baseline")
+    calibration = _text(raw, "calibration")
+    rate = raw.get("false_alarm_rate", 0.01)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1:
+        raise InputError("false_alarm_rate must be a number between 0 and 1")
     policy_bytes = _policy_bytes(_text(raw, "policy"))
     parsed = None if policy_bytes is None else parse_yaml(policy_bytes, "policy")
     if parsed is not None and not isinstance(parsed, dict):
         raise InputError("policy: expected a mapping with 'checks:' at the top level")
-    plans = [plan_validation(ws, model, name, baseline, parsed, tuple(slices)) for name in datasets]
+    plans = [
+        plan_validation(ws, model, name, baseline, parsed, tuple(slices), calibration)
+        for name in datasets
+    ]
     policy = None if policy_bytes is None else _store_policy(ws, policy_bytes)
     out = []
     for plan in plans:
@@ -106,6 +123,8 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
                 "policy": policy,
                 "slices": slices,
                 "explore": explore,
+                "calibration": plan.calibration.ref if plan.calibration else None,
+                "false_alarm_rate": float(rate),
             }
         )
     return out
@@ -201,7 +220,10 @@ def _execute(ws: Workspace, job_id: str) -> None:
                 ws,
                 req["model"],
                 req["dataset"],
-                config=ValidationConfig(explore=bool(req.get("explore", True))),
+                config=ValidationConfig(
+                    explore=bool(req.get("explore", True)),
+                    false_alarm_rate=float(req.get("false_alarm_rate", 0.01)),
+                ),
                 on_start=on_start,
                 on_progress=on_progress,
                 should_cancel=should_cancel,
@@ -209,6 +231,7 @@ def _execute(ws: Workspace, job_id: str) -> None:
                 policy=req.get("policy"),
                 slices=tuple(req.get("slices", [])),
                 on_run=on_run,
+                calibration=req.get("calibration"),
             )
     except RunCancelledError:
         ws.jobs.update(job_id, status="cancelled", finished_at=now(), progress_done=done)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from assay.core.results import ValidationResult
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES
+from assay.store.manifests import take_values
 
 
 def _examples(result: ValidationResult) -> list[dict[str, Any]]:
@@ -45,6 +47,57 @@ def _rows(
     return {row.pop(id_column): row for row in table.to_pylist()}
 
 
+def _overlay(
+    task: str,
+    result: ValidationResult,
+    model: dict[str, Any],
+    truth: dict[str, Any],
+) -> dict[str, Any]:
+    """What to draw over one item: the experts' boxes or mask, and the model's."""
+    overlay: dict[str, Any] = {}
+    if task == "detection":
+        threshold = (result.task or {}).get("object_confusion", {}).get("score_threshold", 0.5)
+        overlay["expert_boxes"] = [
+            [b["x"], b["y"], b["width"], b["height"]] for b in truth.get(BOXES) or []
+        ]
+        overlay["model_boxes"] = [
+            [b["x"], b["y"], b["width"], b["height"], b["score"]]
+            for b in model.get("boxes") or []
+            if b["score"] >= threshold
+        ]
+        return overlay
+    spec = result.config.get("model_spec", {})
+    labels = list(spec.get("labels", []))
+    negative = spec.get("negative")
+    overlay["background"] = (
+        labels.index(negative) if task == "segmentation" and negative in labels else 0
+    )
+    overlay["expert_mask"] = truth.get(cols.MASK)
+    if model.get("mask") is not None:
+        overlay["model_mask"] = base64.b64encode(model["mask"]).decode()
+    return overlay
+
+
+def row_overlay(
+    result: ValidationResult, run_dir: Path, manifest: Path, row: int
+) -> dict[str, Any] | None:
+    """The overlay of the item at ``row`` (the manifest's and the predictions' rows agree);
+    None for a run that draws nothing (classification)."""
+    task = str((result.task or {}).get("name") or "")
+    if task not in ("detection", "segmentation", "anomaly"):
+        return None
+    rows = np.array([row])
+    predictions = run_dir / "predictions.parquet"
+    model = {
+        c: take_values(predictions, c, rows)[0].as_py()
+        for c in ("boxes", "mask")
+        if c in pq.read_schema(predictions).names
+    }
+    names = pq.read_schema(manifest).names
+    truth = {c: take_values(manifest, c, rows)[0].as_py() for c in (BOXES, cols.MASK) if c in names}
+    return _overlay(task, result, model, truth)
+
+
 def add_overlays(result: ValidationResult, run_dir: Path, manifest: Path) -> ValidationResult:
     """The result with an ``overlay`` on every example of a vision task's run."""
     task = (result.task or {}).get("name")
@@ -55,29 +108,8 @@ def add_overlays(result: ValidationResult, run_dir: Path, manifest: Path) -> Val
     if not ids:
         return result
     predicted = _rows(run_dir / "predictions.parquet", "item_id", ids, ["boxes", "mask"])
-    spec = result.config.get("model_spec", {})
-    labels = list(spec.get("labels", []))
-    negative = spec.get("negative")
-    background = labels.index(negative) if task == "segmentation" and negative in labels else 0
     expert = _rows(manifest, cols.ITEM_ID, ids, [BOXES, cols.MASK])
     for ex in examples:
         item = str(ex["item_id"])
-        model, truth = predicted.get(item, {}), expert.get(item, {})
-        overlay: dict[str, Any] = {}
-        if task == "detection":
-            threshold = (result.task or {}).get("object_confusion", {}).get("score_threshold", 0.5)
-            overlay["expert_boxes"] = [
-                [b["x"], b["y"], b["width"], b["height"]] for b in truth.get(BOXES) or []
-            ]
-            overlay["model_boxes"] = [
-                [b["x"], b["y"], b["width"], b["height"], b["score"]]
-                for b in model.get("boxes") or []
-                if b["score"] >= threshold
-            ]
-        else:
-            overlay["expert_mask"] = truth.get(cols.MASK)
-            overlay["background"] = background
-            if model.get("mask") is not None:
-                overlay["model_mask"] = base64.b64encode(model["mask"]).decode()
-        ex["overlay"] = overlay
+        ex["overlay"] = _overlay(task, result, predicted.get(item, {}), expert.get(item, {}))
     return replace(result)

@@ -16,10 +16,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, Job, ModelVersion, Token
 from assay.datasets import columns as cols
-from assay.reports.thumbnails import thumbnail_jpeg
+from assay.reports.json import read_result_json
+from assay.reports.thumbnails import overlay_png, thumbnail_jpeg
 from assay.services.datasets import get_dataset, list_datasets
 from assay.services.jobs import recover_jobs, submit
 from assay.services.models import get_model, list_models, register_model
+from assay.services.overlays import row_overlay
 from assay.services.workspace import Workspace
 from assay.store.manifests import take_column
 from assay.web.auth import SESSION_COOKIE, need, workspace
@@ -353,5 +355,20 @@ def items(
 
 @router.get("/runs/{job_id}/items/{row}/image")
 def run_image(job_id: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
+    """The item's thumbnail; for detection, segmentation and anomaly runs, with the experts'
+    boxes or mask (green) and the model's (magenta) drawn over it."""
     job = _job(ws, job_id)
-    return _image(get_dataset(ws, job.request["dataset"]), row, size)
+    d = get_dataset(ws, job.request["dataset"])
+    run_dir = _run_dir(ws, job)
+    if (run_dir / "result.json").exists() and 0 <= row < d.n_items:
+        result = read_result_json(run_dir / "result.json")
+        overlay = row_overlay(result, run_dir, Path(d.manifest_path), row)
+        if overlay is not None:
+            (path,) = take_column(Path(d.manifest_path), cols.PATH, np.array([row]))
+            data = overlay_png(path if isinstance(path, str) else None, overlay)
+            if data is None:
+                raise HTTPException(404, "the image cannot be read")
+            return Response(
+                data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+            )
+    return _image(d, row, size)

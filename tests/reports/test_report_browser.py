@@ -130,6 +130,8 @@ def test_task_demo_reports_draw_experts_and_model_in_chromium(
         page.goto(outcome.files["report.html"].as_uri())
         page.wait_for_selector("#fig-confusion .main-svg")
         assert errors == [] and requests == []
+        if task == "detection":
+            assert page.locator("#fig-detection-pr .main-svg").count() >= 1
         text = page.inner_text("#task")
         assert task.capitalize() in text and "Each image is judged by one rule" in text
         sources = page.eval_on_selector_all(".gallery.drawn img", "els => els.map(e => e.src)")

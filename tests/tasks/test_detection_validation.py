@@ -74,7 +74,12 @@ def pycocotools_stats(
         e.evaluate()
         e.accumulate()
         e.summarize()
+    PRECISION.clear()
+    PRECISION.append(np.asarray(e.eval["precision"]) if dets else None)
     return np.asarray(e.stats)
+
+
+PRECISION: list[Any] = []  # pycocotools' precision table of the last call
 
 
 SUMMARY = (
@@ -152,6 +157,9 @@ def test_detection_metrics_equal_pycocotools_on_the_boxes_the_run_wrote(
         assert m["ci_low"] <= m["value"] <= m["ci_high"], name
     assert result["task"]["name"] == "detection"
     assert "IoU >= 0.5" in result["task"]["item_rule"]
+    # The per-class PR curve at IoU 0.5 is pycocotools' interpolated precision.
+    curve = result["task"]["detection"]["pr_curves_iou_50"]["spot"]["precision"]
+    np.testing.assert_allclose(curve, np.maximum(PRECISION[0][0, :, 0, 0, 2], 0), atol=1e-12)
     tide = result["task"]["tide"]
     assert set(tide["errors"]) == {
         "classification",

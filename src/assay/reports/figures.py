@@ -124,6 +124,23 @@ def curve_figure(result: ValidationResult, kind: str) -> str:
     )
 
 
+def detection_pr_figure(result: ValidationResult) -> str:
+    """Per-class precision-recall curves of a detector at IoU 0.5 (COCO's interpolation)."""
+    curves = ((result.task or {}).get("detection") or {}).get("pr_curves_iou_50", {})
+    data = [
+        {"type": "scatter", "mode": "lines", "x": c["recall"], "y": c["precision"], "name": label}
+        for label, c in curves.items()
+    ]
+    return _fig(
+        data,
+        {
+            "xaxis": {"title": {"text": "recall of expert boxes"}, "range": [0, 1]},
+            "yaxis": {"title": {"text": "precision of model boxes"}, "range": [0, 1.02]},
+            "height": 340,
+        },
+    )
+
+
 def confusion_diff_figure(result: ValidationResult) -> str:
     """Baseline, candidate and their difference (candidate - baseline counts), side by side."""
     comp = result.comparison or {}

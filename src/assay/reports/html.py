@@ -16,6 +16,7 @@ from assay.reports.figures import (
     confusion_diff_figure,
     confusion_figure,
     curve_figure,
+    detection_pr_figure,
     operating_figures,
     reliability_figure,
 )
@@ -248,6 +249,7 @@ def render_html(result: ValidationResult) -> str:
                 "roc": curve_figure(result, "roc"),
                 "pr": curve_figure(result, "pr"),
                 "confusion_diff": confusion_diff_figure(result) if result.comparison else "null",
+                "detection_pr": detection_pr_figure(result) if task == "detection" else "null",
                 "operating": operating[0],
                 "operating_roc": operating[1],
             },

@@ -28,6 +28,7 @@ from assay.core.tasks.base import I64, F, Judged
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
 from assay.core.tasks.detection.mean_ap import (
     COCO_SUMMARY,
+    RECALL_POINTS,
     BoxState,
     CocoBoxEvaluation,
     DetectionImage,
@@ -269,9 +270,21 @@ class BoxMetrics:
                 "ap_50": MetricValue.of(per["ap_50"]),
                 "ar_100": MetricValue.of(per["ar_100"]),
             }
+        precision, _ = self.evaluation.tables(state)
+        curves = {}
+        for k, label in enumerate(self.evaluation.labels):
+            # IoU 0.5, all sizes, up to 100 detections: pycocotools' interpolated precision at
+            # its 101 recall points (absent where the class has no box).
+            column = precision[0, :, k, 0, 2]
+            if (column > -1).any():
+                curves[label] = {
+                    "recall": RECALL_POINTS.tolist(),
+                    "precision": [max(float(v), 0.0) for v in column],
+                }
         out.extras["detection"] = {
             "n_images": state.n_images,
             "n_boxes": {label: per["n_boxes"] for label, per in values["per_class"].items()},
+            "pr_curves_iou_50": curves,
         }
         return out
 

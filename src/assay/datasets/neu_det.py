@@ -2,14 +2,15 @@
 
 The image-level class is the file-name prefix (the NEU-CLS class). The VOC boxes are kept in
 the common ``boxes`` column (``assay.datasets.boxes``) for the detection task, with ``n_boxes`` as
-metadata; an image without an annotation file has none (null: not judged as a detection). Images and annotations are paired by file stem, because some XML ``<filename>`` values
+metadata; an image without an annotation file has none (null: not judged as a detection). The
+XML is read as any Pascal VOC annotation (``voc.voc_boxes``): an object marked difficult is a
+crowd region, left out of the count as VOC's and COCO's protocols leave it out. Images and annotations are paired by file stem, because some XML ``<filename>`` values
 lack their extension.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,34 +19,17 @@ import pyarrow as pa
 
 from assay.core.errors import InputError
 from assay.datasets import columns as cols
-from assay.datasets.boxes import BOX, corner_box
+from assay.datasets.boxes import BOX
 from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
+from assay.datasets.voc import voc_boxes
 
 _CLASS = re.compile(r"^(?P<label>.+)_(?P<n>\d+)$")
 
 
 def _detect(path: Path) -> bool:
     return path.is_dir() and (path / "IMAGES").is_dir() and (path / "ANNOTATIONS").is_dir()
-
-
-def _boxes(xml_path: Path) -> list[dict[str, Any]]:
-    try:
-        tree = ET.parse(xml_path)
-    except ET.ParseError as exc:
-        raise InputError(f"{xml_path}: not a valid VOC annotation ({exc})") from None
-    out = []
-    for obj in tree.getroot().iter("object"):
-        box = obj.find("bndbox")
-        name = obj.findtext("name")
-        if box is None or name is None:
-            continue
-        xmin, ymin, xmax, ymax = (
-            float(box.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax")
-        )
-        out.append(corner_box(name.strip(), xmin, ymin, xmax, ymax))
-    return out
 
 
 def open_neu_det(path: Path, options: ReadOptions) -> DatasetSource:
@@ -69,7 +53,7 @@ def open_neu_det(path: Path, options: ReadOptions) -> DatasetSource:
             match = _CLASS.match(img.stem)
             assert match is not None
             xml = annotations.get(img.stem)
-            boxes = _boxes(xml) if xml else None
+            boxes = voc_boxes(xml) if xml else None
             rows[cols.ITEM_ID].append(img.relative_to(root).as_posix())
             rows[cols.LABEL].append(match["label"])
             rows[cols.PATH].append(str(img))

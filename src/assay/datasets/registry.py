@@ -85,4 +85,4 @@ def detect_reader(path: Path) -> Reader:
 
 def _load_builtins() -> None:
     # Imported for their registration side effect; late so that plugins can import this module.
-    from assay.datasets import coco, folder, manifest, neu_det, secom, tables, yolo  # noqa: F401
+    from assay.datasets import coco, folder, manifest, neu_det, secom, tables, voc, yolo  # noqa: F401

@@ -1,0 +1,116 @@
+"""Importer for Pascal VOC folders: ``Annotations/*.xml`` beside ``JPEGImages/`` (or ``images/``).
+
+Every image of the image folder is an item, paired with the XML of the same stem (an image
+without one was not annotated: its boxes are null and it is not judged as a detection). Each
+``<object>`` gives a box in the common ``boxes`` column, corners converted to [x, y, width,
+height]; an object marked ``<difficult>1`` is kept as a crowd region, which COCO's protocol
+leaves out of the count as VOC's evaluation leaves difficult objects out. The image-level label
+is "defect" when the image holds a box that is not difficult, else "good". A broken XML, or a
+box without its four corners, is refused with the file it is in.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from assay.core.errors import InputError
+from assay.datasets import columns as cols
+from assay.datasets.boxes import BOX, corner_box
+from assay.datasets.coco import DEFECT, GOOD
+from assay.datasets.images import is_image_file
+from assay.datasets.registry import Reader, ReadOptions, register_reader
+from assay.datasets.source import DatasetSource
+
+IMAGE_FOLDERS = ("JPEGImages", "images", "Images")
+
+
+def _image_folder(path: Path) -> Path | None:
+    return next((path / name for name in IMAGE_FOLDERS if (path / name).is_dir()), None)
+
+
+def _detect(path: Path) -> bool:
+    return path.is_dir() and (path / "Annotations").is_dir() and _image_folder(path) is not None
+
+
+def voc_boxes(xml_path: Path) -> list[dict[str, Any]]:
+    """The objects of one VOC annotation as BOX rows (difficult ones as crowd regions)."""
+    try:
+        tree = ET.parse(xml_path)
+    except ET.ParseError as exc:
+        raise InputError(f"{xml_path}: not a valid VOC annotation ({exc})") from None
+    out = []
+    for obj in tree.getroot().iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        box = obj.find("bndbox")
+        if not name or box is None:
+            raise InputError(f"{xml_path}: an object without its name or bndbox")
+        try:
+            corners = [float(box.findtext(k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax")]
+        except ValueError:
+            raise InputError(f"{xml_path}: a box corner of {name!r} is not a number") from None
+        if (
+            not all(math.isfinite(v) for v in corners)
+            or corners[2] < corners[0]
+            or corners[3] < corners[1]
+        ):
+            raise InputError(f"{xml_path}: the box of {name!r} needs xmin <= xmax and ymin <= ymax")
+        row = corner_box(name, *corners)
+        row["iscrowd"] = (obj.findtext("difficult") or "0").strip() == "1"
+        out.append(row)
+    return out
+
+
+def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
+    if options.label_column or options.id_column:
+        raise InputError("--label-column and --id-column do not apply to a Pascal VOC folder")
+    root = path.resolve()
+    folder = _image_folder(root)
+    if folder is None or not (root / "Annotations").is_dir():
+        raise InputError(f"{root}: a Pascal VOC folder needs Annotations/ and JPEGImages/")
+    images = sorted(p for p in folder.rglob("*") if is_image_file(p))
+    annotations = {p.stem: p for p in (root / "Annotations").rglob("*.xml")}
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        ids, labels, paths, boxes, counts = [], [], [], [], []
+        for image in images:
+            xml = annotations.get(image.stem)
+            found = voc_boxes(xml) if xml is not None else None
+            ids.append(image.relative_to(root).as_posix())
+            paths.append(str(image))
+            boxes.append(found)
+            counts.append(None if found is None else len(found))
+            labels.append(
+                None if found is None else DEFECT if any(not b["iscrowd"] for b in found) else GOOD
+            )
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(ids, pa.string()),
+                pa.array(labels, pa.string()),
+                pa.array(paths, pa.string()),
+                pa.array(boxes, pa.list_(BOX)),
+                pa.array(counts, pa.int32()),
+            ],
+            names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes"],
+        )
+
+    missing = sum(1 for p in images if p.stem not in annotations)
+    notes = [f"{len(images)} images, {len(annotations)} annotations"]
+    notes += [f"{missing} image(s) have no annotation and will not be judged"] if missing else []
+    return DatasetSource("voc", "image", root, sorted(annotations.values()), batches, {}, notes)
+
+
+register_reader(
+    Reader(
+        name="voc",
+        description="Pascal VOC folder (Annotations/*.xml and JPEGImages/)",
+        detect=_detect,
+        open=open_voc,
+        priority=15,
+    )
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -70,3 +71,59 @@ def test_tabular_spec_keeps_column_order_and_odd_names() -> None:
 def test_bad_spec_is_rejected_naming_the_field(patch: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_model_spec({**IMAGE, **patch})
+
+
+def test_vision_task_specs_round_trip_and_refuse_what_does_not_apply() -> None:
+    image = {"kind": "image", "size": [32, 32]}
+    det = {
+        "task": "detection",
+        "labels": ["pit"],
+        "input": image,
+        "output": {
+            "boxes": "b",
+            "scores": "s",
+            "classes": "c",
+            "box_format": "cxcywh",
+            "normalized": True,
+        },
+        "threshold": 0.3,
+        "iou_threshold": 0.4,
+    }
+    seg = {
+        "task": "segmentation",
+        "labels": ["bg", "pit"],
+        "input": image,
+        "output": {"name": "m"},
+        "boundary_tolerance": 0,
+    }
+    ano = {
+        "task": "anomaly",
+        "labels": ["ok", "bad"],
+        "good": "ok",
+        "input": image,
+        "output": {"map": "m"},
+    }
+    for raw in (det, seg, ano):
+        spec = parse_model_spec(raw)
+        assert parse_model_spec(spec.to_dict()) == spec
+    assert parse_model_spec(seg).boundary_tolerance == 0
+    assert parse_model_spec(ano).negative == "ok"
+    refused = [
+        (det | {"boundary_tolerance": 2}, "boundary_tolerance does not apply to task detection"),
+        (seg | {"boundary_tolerance": 1.5}, "boundary_tolerance is a whole number"),
+        (seg | {"threshold": 0.5}, "threshold does not apply to task segmentation"),
+        (det | {"threshold": 1.5}, "threshold (a box score) must lie in [0, 1]"),
+        (
+            det | {"output": {"boxes": "b", "scores": "b", "classes": "c"}},
+            "three different outputs",
+        ),
+        (det | {"input": {"kind": "tabular", "columns": ["a"]}}, "takes images"),
+        (ano | {"output": {}}, "names output.score, output.map or both"),
+        (ano | {"good": "fine"}, "good 'fine' is not one of labels"),
+        (ano | {"labels": ["ok", "bad", "worse"]}, "labels are two"),
+        (ano | {"iou_threshold": 0.5}, "iou_threshold does not apply to task anomaly"),
+        ({**det, "labels": []}, "at least one object class"),
+    ]
+    for raw, message in refused:
+        with pytest.raises(InputError, match=re.escape(message)):
+            parse_model_spec(raw)

@@ -96,6 +96,9 @@ class ModelSpec:
     # Detection: the IoU at which a model box finds an expert box; segmentation: the image IoU
     # from which an image is right (both default 0.5).
     iou_threshold: float = 0.5
+    # Segmentation: how far (pixels of the model's mask) a class edge may lie from the experts'
+    # and still count, for boundary F1.
+    boundary_tolerance: int = 2
     positive: str | None = None
     # The "good" class (e.g. ok): false alarms are good items flagged, missed defects the reverse.
     negative: str | None = None
@@ -172,6 +175,8 @@ class ModelSpec:
             data["trusted_types"] = list(self.trusted_types)
         if self.task in ("detection", "segmentation"):
             data["iou_threshold"] = self.iou_threshold
+        if self.task == "segmentation":
+            data["boundary_tolerance"] = self.boundary_tolerance
         return data
 
 
@@ -277,6 +282,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             "good",
             "trusted_types",
             "iou_threshold",
+            "boundary_tolerance",
         },
         "",
     )
@@ -316,7 +322,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             ),  # type: ignore[arg-type]
         )
         return _task_spec(raw, task, names, parsed_input, output)
-    for key in ("iou_threshold", "good"):
+    for key in ("iou_threshold", "good", "boundary_tolerance"):
         if key in raw:
             raise InputError(f"spec: {key} does not apply to task {task}")
     embedding = out.get("embedding")
@@ -419,6 +425,11 @@ def _task_spec(
             raise InputError(f"spec: {key} does not apply to task {task}")
     if "good" in raw and task != "anomaly":
         raise InputError(f"spec: good does not apply to task {task}")
+    tolerance = raw.get("boundary_tolerance", 2)
+    if "boundary_tolerance" in raw and task != "segmentation":
+        raise InputError(f"spec: boundary_tolerance does not apply to task {task}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or not 0 <= tolerance <= 64:
+        raise InputError("spec: boundary_tolerance is a whole number of pixels, 0 to 64")
     iou = raw.get("iou_threshold", 0.5)
     if task == "anomaly" and "iou_threshold" in raw:
         raise InputError("spec: iou_threshold does not apply to task anomaly")
@@ -460,6 +471,7 @@ def _task_spec(
         threshold=threshold,
         negative=negative,
         iou_threshold=iou,
+        boundary_tolerance=tolerance,
     )
 
 

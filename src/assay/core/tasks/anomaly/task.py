@@ -215,7 +215,9 @@ class AnomalyTask:
     def rule(self) -> str:
         return (
             f"an image is called {self.defect!r} when its anomaly score is above "
-            f"{self.threshold:.6g}, and is right when that matches the expert's good/defect class"
+            f"{self.threshold:.6g}, and is right when that matches the expert's good/defect class; "
+            "expert masks are resized to the anomaly map with nearest-neighbour when their sizes "
+            "differ"
         )
 
 

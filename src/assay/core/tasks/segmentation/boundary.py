@@ -15,7 +15,6 @@ import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
-DEFAULT_TOLERANCE = 2
 
 
 def boundary(mask: B) -> B:

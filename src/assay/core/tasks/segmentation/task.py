@@ -25,7 +25,7 @@ from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
 from assay.core.tasks.base import I64, F, Judged
-from assay.core.tasks.segmentation.boundary import DEFAULT_TOLERANCE, boundary_counts, boundary_f1
+from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
 from assay.core.tasks.segmentation.pixel_confusion import (
     PixelConfusion,
     PixelState,
@@ -70,11 +70,11 @@ class SegmentationTask:
     name = "segmentation"
     item_labels: tuple[str, ...] = ITEM_LABELS
 
-    def __init__(self, spec: ModelSpec, tolerance: int = DEFAULT_TOLERANCE) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.k = spec.n_classes
         self.background = spec.labels.index(spec.negative) if spec.negative else 0
-        self.tolerance = tolerance
+        self.tolerance = spec.boundary_tolerance
 
     def decode(self, raw: Any, n: int) -> ModelMasks:
         scores = np.asarray(raw["scores"], dtype=np.float32)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay.cli.main import main
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
 from assay.demo.vision_models import grid_detector_onnx, segmenter_onnx
 from tests.conftest import shared_dataset
 from tests.models import write_spec
@@ -82,24 +83,8 @@ def pycocotools_stats(
 PRECISION: list[Any] = []  # pycocotools' precision table of the last call
 
 
-SUMMARY = (
-    "map",
-    "map_50",
-    "map_75",
-    "map_small",
-    "map_medium",
-    "map_large",
-    "mar_1",
-    "mar_10",
-    "mar_100",
-    "mar_small",
-    "mar_medium",
-    "mar_large",
-)
-
-
 def assert_equal_to_pycocotools(result: dict[str, Any], stats: np.ndarray) -> None:
-    for name, ref in zip(SUMMARY, stats, strict=True):
+    for name, ref in zip(COCO_SUMMARY, stats, strict=True):
         got = result["metrics"][name]["value"]
         if ref < 0:  # pycocotools' -1: nothing to evaluate at that size
             assert got is None, name

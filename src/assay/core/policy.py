@@ -41,6 +41,7 @@ from assay.core.comparison import LOWER_IS_BETTER
 from assay.core.errors import InputError
 from assay.core.operating_point import Costs
 from assay.core.slicing import parse_slice_spec
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
 
 Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
@@ -48,15 +49,7 @@ Scope = Literal["overall", "every_class", "every_slice"]
 # Detection, segmentation and anomaly numbers (``assay.core.tasks``), checked like any metric:
 # absolute checks on their bootstrap interval, changes against the baseline on the estimate.
 TASK_METRICS = {
-    "map",
-    "map_50",
-    "map_75",
-    "map_small",
-    "map_medium",
-    "map_large",
-    "mar_1",
-    "mar_10",
-    "mar_100",
+    *COCO_SUMMARY,
     "mean_iou",
     "pixel_accuracy",
     "boundary_f1",

@@ -56,6 +56,20 @@ def _deviation_nodes(
     return nodes, inits
 
 
+def _smoothing(source: str, target: str) -> Any:
+    """The mean over each pixel's 3 x 3 neighbourhood (inside the image), same size."""
+    from onnx import helper
+
+    return helper.make_node(
+        "AveragePool",
+        [source],
+        [target],
+        kernel_shape=[3, 3],
+        pads=[1, 1, 1, 1],
+        count_include_pad=0,
+    )
+
+
 def _size(
     reference: npt.NDArray[np.float32] | None, size: tuple[int, int] | None
 ) -> tuple[int, int]:
@@ -164,14 +178,7 @@ def blob_detector_onnx(
         numpy_helper.from_array(np.array([1], np.int64), "axis1"),
     ]
     nodes += [
-        helper.make_node(
-            "AveragePool",
-            ["deviation"],
-            ["smooth"],
-            kernel_shape=[3, 3],
-            pads=[1, 1, 1, 1],
-            count_include_pad=0,
-        ),
+        _smoothing("deviation", "smooth"),
         helper.make_node("Greater", ["smooth", "offset"], ["hot"]),
         helper.make_node("Cast", ["hot"], ["hot_f"], to=TensorProto.FLOAT),
         helper.make_node("ReduceMax", ["hot_f"], ["cols"], axes=[1, 2], keepdims=0),  # [N, W]
@@ -228,14 +235,7 @@ def segmenter_onnx(
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
     ]
     nodes += [
-        helper.make_node(
-            "AveragePool",
-            ["deviation"],
-            ["smooth"],
-            kernel_shape=[3, 3],
-            pads=[1, 1, 1, 1],
-            count_include_pad=0,
-        ),
+        _smoothing("deviation", "smooth"),
         helper.make_node("Sub", ["smooth", "offset"], ["centred"]),
         helper.make_node("Mul", ["centred", "gain"], ["defect"]),
         helper.make_node("Mul", ["defect", "zero"], ["background"]),
@@ -258,14 +258,7 @@ def anomaly_onnx(
     h, w = _size(reference, size)
     nodes, inits = _deviation_nodes(reference, size, margin)
     nodes += [
-        helper.make_node(
-            "AveragePool",
-            ["deviation"],
-            ["anomaly_map"],
-            kernel_shape=[3, 3],
-            pads=[1, 1, 1, 1],
-            count_include_pad=0,
-        ),
+        _smoothing("deviation", "anomaly_map"),
         helper.make_node("ReduceMax", ["anomaly_map"], ["score"], axes=[1, 2, 3], keepdims=0),
     ]
     outputs = [

@@ -25,6 +25,9 @@ from assay.core.prepared import PreparedBatch
 I64 = npt.NDArray[np.int64]
 F = npt.NDArray[np.float64]
 
+# The item-level classes of detection and segmentation: did the experts mark a defect?
+GOOD_DEFECT = ("good", "defect")
+
 
 @dataclass(frozen=True)
 class Judged:

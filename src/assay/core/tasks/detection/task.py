@@ -24,7 +24,7 @@ from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ImageInput, ModelSpec
-from assay.core.tasks.base import I64, F, Judged
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
 from assay.core.tasks.detection.mean_ap import (
     COCO_SUMMARY,
@@ -35,7 +35,7 @@ from assay.core.tasks.detection.mean_ap import (
 )
 from assay.core.tasks.detection.tide import TideErrors, TideState
 
-ITEM_LABELS = ("good", "defect")
+ITEM_LABELS = GOOD_DEFECT
 DEFAULT_SCORE_THRESHOLD = 0.5
 
 

@@ -24,7 +24,7 @@ from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
-from assay.core.tasks.base import I64, F, Judged
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged
 from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
 from assay.core.tasks.segmentation.pixel_confusion import (
     PixelConfusion,
@@ -34,7 +34,7 @@ from assay.core.tasks.segmentation.pixel_confusion import (
     tp_fp_fn,
 )
 
-ITEM_LABELS = ("good", "defect")
+ITEM_LABELS = GOOD_DEFECT
 IGNORE = 255
 
 

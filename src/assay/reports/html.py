@@ -211,6 +211,23 @@ def render_html(result: ValidationResult) -> str:
         for g in (result.error_groups or {}).get("groups", [])
     ]
     task = str((result.task or {}).get("name") or "")
+
+    def score_caption(ex: dict[str, Any]) -> str:
+        """What the number under a gallery image means: the predicted class's probability, or
+        for a vision task the image's own score (best box, defect pixels, anomaly score)."""
+        confidence = ex.get("confidence")
+        if confidence is None:
+            return ""
+        raw = (ex.get("overlay") or {}).get("anomaly_score")
+        if task == "anomaly" and raw is not None:
+            return f"anomaly score {raw:.4g}"
+        if task in ("detection", "segmentation", "anomaly") and len(result.labels) == 2:
+            # The item-level prediction is a rule, not the argmax: show the defect score.
+            defect = confidence if ex.get("predicted") == result.labels[1] else 1 - confidence
+            what = {"detection": "best box", "segmentation": "defect pixel"}.get(task, "defect")
+            return f"{what} score {_num(defect, 3)}"
+        return f"confidence {_num(confidence, 3)}"
+
     task_tiles = [
         (key, title, note, result.metrics.get(key)) for key, title, note in TASK_TILES.get(task, [])
     ]
@@ -226,6 +243,7 @@ def render_html(result: ValidationResult) -> str:
         .render(
             r=result,
             task=task,
+            score_caption=score_caption,
             task_tiles=task_tiles,
             task_columns=task_columns,
             task_classes=task_classes,

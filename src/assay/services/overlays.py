@@ -73,6 +73,8 @@ def _overlay(
         labels.index(negative) if task == "segmentation" and negative in labels else 0
     )
     overlay["expert_mask"] = truth.get(cols.MASK)
+    if model.get("anomaly_score") is not None:
+        overlay["anomaly_score"] = model["anomaly_score"]
     if model.get("mask") is not None:
         overlay["model_mask"] = base64.b64encode(model["mask"]).decode()
     return overlay
@@ -90,7 +92,7 @@ def row_overlay(
     predictions = run_dir / "predictions.parquet"
     model = {
         c: take_values(predictions, c, rows)[0].as_py()
-        for c in ("boxes", "mask")
+        for c in ("boxes", "mask", "anomaly_score")
         if c in pq.read_schema(predictions).names
     }
     names = pq.read_schema(manifest).names
@@ -107,7 +109,9 @@ def add_overlays(result: ValidationResult, run_dir: Path, manifest: Path) -> Val
     ids = sorted({str(ex["item_id"]) for ex in examples})
     if not ids:
         return result
-    predicted = _rows(run_dir / "predictions.parquet", "item_id", ids, ["boxes", "mask"])
+    predicted = _rows(
+        run_dir / "predictions.parquet", "item_id", ids, ["boxes", "mask", "anomaly_score"]
+    )
     expert = _rows(manifest, cols.ITEM_ID, ids, [BOXES, cols.MASK])
     for ex in examples:
         item = str(ex["item_id"])

@@ -214,3 +214,63 @@ def test_segmentations_are_kept_per_image(tmp_path: Path) -> None:
     assert segments[0] == [{"name": "scratch", "iscrowd": False, "segmentation": "[[1,1,4,1,4,4]]"}]
     assert segments[1] == []
     assert segments[2][0]["iscrowd"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"images": [{"id": [1], "file_name": "images/a.png"}]}, "image id '\\[1\\]' is neither"),
+        ({"categories": [{"id": {"a": 1}, "name": "x"}]}, "category id .* is neither"),
+        (
+            {"categories": [{"id": 3, "name": "a"}, {"id": 3, "name": "b"}]},
+            "two categories have the id 3",
+        ),
+        (
+            {"categories": [{"id": 3, "name": None}, {"id": 4, "name": "pit"}]},
+            "category 3 has no name",
+        ),
+        ({"images": [{"id": 1, "file_name": "images/\ud800.png"}]}, "lone surrogate"),
+        ({"images": [{"id": 1, "file_name": "images/a.png", "line": "L\ud800"}]}, "lone surrogate"),
+    ],
+)
+def test_crafted_coco_files_are_refused_with_one_line(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    path = coco(tmp_path / "scans", **changes)
+    with pytest.raises(InputError, match=message):
+        read_all(detect_reader(path).open(path, ReadOptions()).batches)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        ({"image_id": [1]}, "names image \\[1\\]"),
+        ({"category_id": {"x": 1}}, "names category"),
+        ({"area": -5}, "area -5.0 is negative"),
+        ({"iscrowd": "no"}, "iscrowd must be 0 or 1"),
+        ({"iscrowd": [1]}, "iscrowd must be 0 or 1"),
+    ],
+)
+def test_crafted_annotations_are_refused(
+    tmp_path: Path, annotation: dict[str, Any], message: str
+) -> None:
+    base = {"id": 10, "image_id": 1, "category_id": 3, "bbox": [1, 1, 3, 2]}
+    path = coco(tmp_path / "scans", annotations=[base | annotation])
+    with pytest.raises(InputError, match=message):
+        read_all(detect_reader(path).open(path, ReadOptions()).batches)
+
+
+def test_deep_json_and_huge_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(
+        '{"images": ' + "[" * 100_000 + "]" * 100_000 + ', "annotations": [], "categories": []}'
+    )
+    with pytest.raises(InputError, match="nested too deeply"):
+        detect_reader(path).open(path, ReadOptions())
+    big = coco(
+        tmp_path / "big",
+        images=[{"id": 1, "file_name": "images/a.png", "serial": 10**30}],
+        annotations=[],
+    )
+    table = read_all(detect_reader(big).open(big, ReadOptions()).batches)
+    assert table.column("serial").to_pylist() == [str(10**30)]  # too big for a number: text

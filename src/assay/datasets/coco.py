@@ -95,11 +95,33 @@ def _segmentation(value: Any, where: str) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _hashable(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+def _id(value: Any, where: str) -> int | str:
+    """An id of the file: a whole number or a string (pycocotools' are numbers)."""
+    if not _hashable(value):
+        raise InputError(f"{where} {str(value)[:40]!r} is neither a number nor a string")
+    return value  # type: ignore[no-any-return]
+
+
+def _text(value: str, where: str) -> str:
+    """Text that can be written (no lone surrogate from a \\ud800 escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{where}: {value[:60]!r} is not valid text (a lone surrogate)") from None
+    return value
+
+
 def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid JSON file ({exc})") from None
+    except RecursionError:  # arrays nested thousands deep: crafted, never a COCO file
+        raise InputError(f"{path}: JSON nested too deeply to be a COCO file") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: a COCO file is a JSON object, not a {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
@@ -119,20 +141,30 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
     for c in data["categories"]:
         if not isinstance(c, dict) or "id" not in c:
             raise InputError(f"{path}: a category without an id: {str(c)[:80]}")
-        categories[c["id"]] = str(c.get("name", c["id"]))
+        key = _id(c["id"], f"{path}: category id")
+        if key in categories:
+            raise InputError(f"{path}: two categories have the id {key!r}")
+        name = c.get("name", key)
+        if not isinstance(name, str | int) or isinstance(name, bool) or str(name) == "":
+            raise InputError(f"{path}: category {key!r} has no name")
+        categories[key] = _text(str(name), f"{path}: category {key!r}")
     images: dict[Any, str] = {}
     extras: dict[Any, dict[str, Any]] = {}
     for image in data["images"]:
         if not isinstance(image, dict) or "id" not in image:
             raise InputError(f"{path}: an image without an id: {str(image)[:80]}")
+        key = _id(image["id"], f"{path}: image id")
         name = image.get("file_name")
         if not isinstance(name, str) or not name:
-            raise InputError(f"{path}: image {image['id']!r} has no file_name")
-        if image["id"] in images:
-            raise InputError(f"{path}: two images have the id {image['id']!r}")
-        images[image["id"]] = name
-        extras[image["id"]] = {
-            k: v
+            raise InputError(f"{path}: image {key!r} has no file_name")
+        name = _text(name, f"{path}: image {key!r}")
+        if key in images:
+            raise InputError(f"{path}: two images have the id {key!r}")
+        images[key] = name
+        extras[key] = {
+            _text(k, f"{path}: image {key!r} field"): _text(v, f"{path}: image {key!r} {k}")
+            if isinstance(v, str)
+            else v
             for k, v in image.items()
             if k not in _IMAGE_FIELDS and isinstance(v, str | int | float | bool)
         }
@@ -144,9 +176,9 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         where = f"{path}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'}"
         if not isinstance(a, dict):
             raise InputError(f"{where} is not an object")
-        if a.get("image_id") not in images:
+        if not _hashable(a.get("image_id")) or a.get("image_id") not in images:
             raise InputError(f"{where} names image {a.get('image_id')!r}, which is not in images")
-        if a.get("category_id") not in categories:
+        if not _hashable(a.get("category_id")) or a.get("category_id") not in categories:
             raise InputError(
                 f"{where} names category {a.get('category_id')!r}, which is not in categories"
             )
@@ -157,11 +189,16 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         if w < 0 or h < 0:
             raise InputError(f"{where}: bbox has a negative width or height")
         area = _number(a["area"], f"{where} area") if "area" in a else w * h
+        if area < 0:
+            raise InputError(f"{where}: area {area} is negative")
+        crowd = a.get("iscrowd", 0)
+        if crowd not in (0, 1) or isinstance(crowd, float):
+            raise InputError(f"{where}: iscrowd must be 0 or 1, got {crowd!r}")
         if "segmentation" in a:
             segments[a["image_id"]].append(
                 {
                     "name": categories[a["category_id"]],
-                    "iscrowd": bool(a.get("iscrowd", 0)),
+                    "iscrowd": bool(crowd),
                     "segmentation": _segmentation(a["segmentation"], where),
                 }
             )
@@ -173,7 +210,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
                 "width": w,
                 "height": h,
                 "area": area,
-                "iscrowd": bool(a.get("iscrowd", 0)),
+                "iscrowd": bool(crowd),
             }
         )
     files = {
@@ -199,7 +236,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
             values = [extras[i].get(key) for i in ids]
             try:
                 meta.append(pa.array(values))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: kept as text
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed or huge: text
                 meta.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
         yield pa.RecordBatch.from_arrays(
             [

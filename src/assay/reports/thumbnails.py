@@ -107,7 +107,12 @@ def overlay_png(path: str | None, overlay: Mapping[str, Any]) -> bytes | None:
     ):
         for box in boxes:
             x, y, w, h = (float(v) * scale for v in box[:4])
-            draw.rectangle([x, y, x + max(w, 1.0), y + max(h, 1.0)], outline=colour, width=2)
+            # Clipped to the canvas: a model's box of 1e30 pixels would have Pillow draw for hours.
+            x0, y0 = min(max(x, -2.0), shape[1] + 2.0), min(max(y, -2.0), shape[0] + 2.0)
+            x1 = min(max(x + max(w, 1.0), -2.0), shape[1] + 2.0)
+            y1 = min(max(y + max(h, 1.0), -2.0), shape[0] + 2.0)
+            if x1 > x0 and y1 > y0:
+                draw.rectangle([x0, y0, x1, y1], outline=colour, width=2)
     buf = io.BytesIO()
     canvas.save(buf, "PNG")
     return buf.getvalue()

@@ -274,3 +274,16 @@ def test_deep_json_and_huge_numbers(tmp_path: Path) -> None:
     )
     table = read_all(detect_reader(big).open(big, ReadOptions()).batches)
     assert table.column("serial").to_pylist() == [str(10**30)]  # too big for a number: text
+
+
+def test_repeated_annotation_ids_and_category_names_are_refused(tmp_path: Path) -> None:
+    two = [
+        {"id": 10, "image_id": 1, "category_id": 3, "bbox": [1, 1, 3, 2]},
+        {"id": 10, "image_id": 1, "category_id": 3, "bbox": [2, 2, 3, 2]},
+    ]
+    path = coco(tmp_path / "a", annotations=two)
+    with pytest.raises(InputError, match="two annotations have the id 10"):
+        read_all(detect_reader(path).open(path, ReadOptions()).batches)
+    path = coco(tmp_path / "b", categories=[{"id": 3, "name": "pit"}, {"id": 4, "name": "pit"}])
+    with pytest.raises(InputError, match="two categories are named 'pit'"):
+        read_all(detect_reader(path).open(path, ReadOptions()).batches)

@@ -420,3 +420,92 @@ def test_policies_check_the_task_numbers(
         "--no-profile",
     )
     assert code == 2 and "unknown class 'scratch'" in err
+
+
+def test_task_mismatches_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a hostile review: a policy on a number the task never reports ended
+    INCONCLUSIVE (exit 1), and a baseline of another task got a misleading message."""
+    import yaml
+
+    from assay.demo.vision_models import segmenter_onnx
+    from tests.tasks.test_segmentation_validation import segmenter_spec
+
+    home = tmp_path / "home"
+    assay(
+        capsys,
+        home,
+        "dataset",
+        "add",
+        "plates",
+        str(write_coco(tmp_path / "data", plates(8, seed=60))),
+    )
+    det = grid_detector_onnx(tmp_path / "det.onnx", reference_image(), cell=16)
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "det",
+        str(det),
+        "--spec",
+        str(detector_spec(tmp_path / "d.yaml", ["spot"])),
+    )
+    seg = segmenter_onnx(tmp_path / "seg.onnx", reference_image())
+    assay(
+        capsys,
+        home,
+        "model",
+        "add",
+        "seg",
+        str(seg),
+        "--spec",
+        str(segmenter_spec(tmp_path / "s.yaml")),
+    )
+    for check in ("mean_iou >= 0.1", "log_loss <= 0.5", "aupro >= 0.5", "roc_auc >= 0.5"):
+        policy = tmp_path / "p.yaml"
+        policy.write_text(yaml.safe_dump({"checks": [check]}))
+        code, _, err = assay(
+            capsys,
+            home,
+            "validate",
+            "--model",
+            "det",
+            "--dataset",
+            "plates",
+            "--policy",
+            str(policy),
+            "--no-profile",
+        )
+        metric = check.split()[0]
+        assert code == 2 and f"a detection model has no '{metric}'" in err, err
+    code, _, err = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "det",
+        "--dataset",
+        "plates",
+        "--baseline",
+        "seg",
+        "--no-profile",
+    )
+    assert code == 2 and "is a segmentation model and the candidate det@1 a detection model" in err
+    code, _, _ = assay(
+        capsys,
+        home,
+        "validate",
+        "--model",
+        "det",
+        "--dataset",
+        "plates",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-profile",
+    )
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    # The decision is a rule over boxes: no score-based metric to contradict it.
+    assert not {"roc_auc", "log_loss", "ece", "brier_score"} & set(result["metrics"])
+    assert {"accuracy", "false_alarm_rate", "missed_defect_rate", "map"} <= set(result["metrics"])

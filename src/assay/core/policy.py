@@ -61,6 +61,32 @@ TASK_METRICS = {
     "region_recall",
 }
 TASK_PER_CLASS_METRICS = {"ap", "ap_50", "ar_100", "iou", "dice"}
+# What each task reports, so that a policy checking a number the task never computes (mAP of a
+# classifier, log loss of an anomaly model) is refused before anything runs.
+_ITEM_DECISION = {*CONFUSION_METRICS, *RATE_METRICS, "precision", "recall", "f1"}
+_SCORES = {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece"}
+REPORTED: dict[str, set[str]] = {
+    "classification": _ITEM_DECISION | _SCORES,
+    "detection": _ITEM_DECISION | set(COCO_SUMMARY) | {"ap", "ap_50", "ar_100"},
+    "segmentation": _ITEM_DECISION | {"mean_iou", "pixel_accuracy", "boundary_f1", "iou", "dice"},
+    "anomaly": _ITEM_DECISION
+    | {"image_auroc", "image_aupr", "f1_max", "pixel_auroc", "aupro", "region_recall"},
+}
+
+
+def check_task_metrics(policy: Policy, task: str) -> None:
+    """Raise InputError when the policy checks a number that ``task`` does not report."""
+    reported = REPORTED.get(task, set()) | PROFILE_METRICS
+    for rule in policy.checks:
+        base = rule.metric.split("[")[0]
+        if base not in reported:
+            where = f"{policy.source}" + (f" line {rule.line}" if rule.line else "")
+            raise InputError(
+                f"{where}: a {task} model has no {base!r} (it reports: "
+                f"{', '.join(sorted(reported - PROFILE_METRICS))})"
+            )
+
+
 HEADLINE_METRICS = {
     *CONFUSION_METRICS,
     *RATE_METRICS,

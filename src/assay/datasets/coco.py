@@ -147,7 +147,10 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         name = c.get("name", key)
         if not isinstance(name, str | int) or isinstance(name, bool) or str(name) == "":
             raise InputError(f"{path}: category {key!r} has no name")
-        categories[key] = _text(str(name), f"{path}: category {key!r}")
+        name = _text(str(name), f"{path}: category {key!r}")
+        if name in categories.values():
+            raise InputError(f"{path}: two categories are named {name!r}")
+        categories[key] = name
     images: dict[Any, str] = {}
     extras: dict[Any, dict[str, Any]] = {}
     for image in data["images"]:
@@ -171,11 +174,17 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
     if len(set(images.values())) < len(images):
         raise InputError(f"{path}: two images have the same file_name")
     boxes: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
+    annotation_ids: set[Any] = set()
     segments: dict[Any, list[dict[str, Any]]] = {i: [] for i in images}
     for a in data["annotations"]:
         where = f"{path}: annotation {a.get('id', '?') if isinstance(a, dict) else '?'}"
         if not isinstance(a, dict):
             raise InputError(f"{where} is not an object")
+        if "id" in a:
+            ann_id = _id(a["id"], f"{path}: annotation id")
+            if ann_id in annotation_ids:
+                raise InputError(f"{path}: two annotations have the id {ann_id!r}")
+            annotation_ids.add(ann_id)
         if not _hashable(a.get("image_id")) or a.get("image_id") not in images:
             raise InputError(f"{where} names image {a.get('image_id')!r}, which is not in images")
         if not _hashable(a.get("category_id")) or a.get("category_id") not in categories:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.core.errors import InputError
-from assay.core.policy import Policy, default_policy, parse_policy
+from assay.core.policy import Policy, check_task_metrics, default_policy, parse_policy
 from assay.core.spec import ModelSpec
 from assay.core.tasks import item_spec
 from assay.services.yaml_input import read_yaml_file
@@ -50,6 +50,7 @@ def load_policy(
         else (None if item.negative_index is None else item.labels[item.negative_index]),
         name,
     )
+    check_task_metrics(policy, spec.task)
     if policy.needs_baseline and not has_baseline:
         raise InputError(f"{name}: the policy compares with a baseline; pass --baseline MODEL")
     return policy

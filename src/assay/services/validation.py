@@ -547,6 +547,11 @@ def plan_validation(
     if bv is not None:
         verify_model_file(bv)
         bspec = parse_model_spec(bv.spec)
+        if bspec.task != spec.task:
+            raise InputError(
+                f"baseline {bv.ref} is a {bspec.task} model and the candidate {mv.ref} a "
+                f"{spec.task} model: they cannot be compared"
+            )
         check_compatible(bspec, dv)
         if set(bspec.labels) != set(spec.labels):
             raise InputError(

@@ -29,6 +29,21 @@ F = npt.NDArray[np.float64]
 GOOD_DEFECT = ("good", "defect")
 
 
+def decision_accumulators(
+    item_labels: tuple[str, ...], intervals: IntervalConfig, n_examples: int
+) -> list[Accumulator[Any]]:
+    """What the item-level decision of a detection, segmentation or anomaly model reports: the
+    confusion counts and rates (accuracy, false alarms, missed defects...) and the examples. Not
+    the score-based metrics (ROC, log loss, calibration): its decision is a rule over boxes,
+    pixels or a threshold, not the argmax of the per-image score, which would contradict it."""
+    from assay.core.accumulators import ConfusionAccumulator, ErrorExamplesAccumulator
+
+    return [
+        ConfusionAccumulator(item_labels, intervals, 0),
+        ErrorExamplesAccumulator(item_labels, k=n_examples),
+    ]
+
+
 @dataclass(frozen=True)
 class Judged:
     """One batch, judged: what the accumulators see and what the predictions file records."""

@@ -23,8 +23,6 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
-from assay.core.accumulators.confusion import ConfusionAccumulator
-from assay.core.accumulators.examples import ErrorExamplesAccumulator
 from assay.core.batch import Picked, ScoredBatch
 from assay.core.failures import DISPUTED, NO_LABEL
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
@@ -33,7 +31,7 @@ from assay.core.prepared import DISPUTED_LABEL, PreparedBatch
 from assay.core.spec import ModelSpec
 from assay.core.tasks.anomaly.pixels import PixelAnomaly, PixelState
 from assay.core.tasks.anomaly.threshold import f1_max
-from assay.core.tasks.base import I64, F, Judged
+from assay.core.tasks.base import I64, F, Judged, decision_accumulators
 from assay.core.tasks.segmentation.task import resize_nearest
 
 REGION_FOUND = 0.5  # a region counts as found when at least half its pixels are above threshold
@@ -201,8 +199,7 @@ class AnomalyTask:
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
     ) -> list[Accumulator[Any]]:
         return [
-            ConfusionAccumulator(self.item_labels, intervals, 0),
-            ErrorExamplesAccumulator(self.item_labels, k=n_examples),
+            *decision_accumulators(self.item_labels, intervals, n_examples),
             AnomalyMetrics(intervals, self.threshold),
         ]
 
@@ -326,8 +323,10 @@ class AnomalyMetrics:
         note = None if state.pixels is not None else "no expert masks with anomaly maps"
         out.metrics["pixel_auroc"] = MetricValue.of(pixel["pixel_auroc"], note=note)
         out.metrics["aupro"] = MetricValue.of(pixel["aupro"], note=note)
-        if state.n_regions:
-            out.metrics["region_recall"] = MetricValue.of(state.regions_found / state.n_regions)
+        out.metrics["region_recall"] = MetricValue.of(
+            state.regions_found / state.n_regions if state.n_regions else None,
+            note=None if state.n_regions else "no expert defect region with an anomaly map",
+        )
         out.extras["anomaly"] = {
             "n_regions": state.n_regions,
             "region_found_at": REGION_FOUND,

@@ -18,13 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
+from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import Picked, ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ImageInput, ModelSpec
-from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
 from assay.core.tasks.detection.mean_ap import (
     COCO_SUMMARY,
@@ -218,9 +218,7 @@ class DetectionTask:
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
     ) -> list[Accumulator[Any]]:
         return [
-            *classification_accumulators(
-                ITEM_LABELS, intervals, 1, auc_mode, n_examples, negative_index=0
-            ),
+            *decision_accumulators(ITEM_LABELS, intervals, n_examples),
             BoxMetrics(self.spec.labels, intervals),
             ObjectConfusionAccumulator(
                 self.spec.labels, self.spec.iou_threshold, self.score_threshold

@@ -18,13 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.accumulators import Accumulator, Finalized, classification_accumulators
+from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import Picked, ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
-from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators
 from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
 from assay.core.tasks.segmentation.pixel_confusion import (
     PixelConfusion,
@@ -146,6 +146,9 @@ class SegmentationTask:
                 continue
             model = outputs.masks[j]
             expert = resize_nearest(mask, (int(model.shape[0]), int(model.shape[1])))
+            if not (expert != IGNORE).any():
+                errors[i] = "the expert mask leaves every pixel out (255): nothing to judge"
+                continue
             bad = (expert >= self.k) & (expert != IGNORE)
             if bad.any():
                 errors[i] = (
@@ -180,9 +183,7 @@ class SegmentationTask:
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
     ) -> list[Accumulator[Any]]:
         return [
-            *classification_accumulators(
-                ITEM_LABELS, intervals, 1, auc_mode, n_examples, negative_index=0
-            ),
+            *decision_accumulators(ITEM_LABELS, intervals, n_examples),
             SegmentationMetrics(self.spec.labels, intervals, self.tolerance),
         ]
 

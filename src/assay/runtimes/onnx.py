@@ -41,6 +41,7 @@ class OnnxRuntime:
         self.embedding_name: str | None = None
         # Detection, segmentation, anomaly: which model output plays each role of the task.
         self.roles: dict[str, str] = {}
+        self.fixed_batch: int | None = None
         # skl2onnx's default ZipMap output: one {class: probability} map per item, read into the
         # spec's label order (None: a plain tensor).
         self.zipmap_order: list[Any] | None = None
@@ -80,11 +81,11 @@ class OnnxRuntime:
             return cls._load_task(session, spec, input_name, inputs, outputs)
         output_name = cls._resolve_output(outputs, spec)
         runtime = cls(session, spec, input_name, output_name)
+        runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
         runtime.embedding_name = cls._resolve_embedding(outputs, spec)
         declared_output = next(o for o in outputs if o.name == output_name)
         if declared_output.type.startswith("seq(map("):
             runtime.zipmap_order = runtime._zipmap_keys(path)
-        runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
         smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
         try:
             out = runtime.predict(smoke)
@@ -203,7 +204,7 @@ class OnnxRuntime:
         """
         smoke = np.zeros((1, *expected_input_shape(self.spec)), dtype=self._dtype)
         try:
-            (maps,) = self.session.run([self.output_name], {self.input_name: smoke})
+            (maps,) = self._run([self.output_name], smoke)
             keys = list(maps[0].keys())
         except Exception as exc:
             raise InputError(
@@ -243,22 +244,47 @@ class OnnxRuntime:
                     f"model input {declared.name!r} has shape {shape} but the spec produces "
                     f"[N, {', '.join(map(str, want))}]"
                 )
+        # Exported with a fixed batch size (often 1): batches are fed in pieces of that size.
+        if isinstance(shape[0], int) and shape[0] > 0:
+            self.fixed_batch = int(shape[0])
+            self.signature.extra["fixed_batch"] = self.fixed_batch
+
+    def _run(self, names: list[str], inputs: npt.NDArray[np.float32]) -> list[Any]:
+        """``session.run`` of ``names``; for a model with a fixed batch size, in pieces of that
+        size (the last one padded with zeros, whose outputs are dropped)."""
+        x = inputs.astype(self._dtype, copy=False)
+        size = self.fixed_batch
+        if size is None or x.shape[0] == size:
+            return list(self.session.run(names, {self.input_name: x}))
+        pieces: list[list[Any]] = []
+        for start in range(0, x.shape[0], size):
+            chunk = x[start : start + size]
+            k = chunk.shape[0]
+            if k < size:
+                pad = np.zeros((size - k, *chunk.shape[1:]), chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
+            outs = self.session.run(names, {self.input_name: chunk})
+            pieces.append([o[:k] for o in outs])
+        return [
+            [v for piece in pieces for v in piece[i]]
+            if isinstance(pieces[0][i], list)
+            else np.concatenate([piece[i] for piece in pieces])
+            for i in range(len(names))
+        ]
 
     def predict_with_embedding(
         self, inputs: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """Scores and the spec's embedding output, from one run of the model."""
         assert self.embedding_name is not None
-        feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
-        scores, vectors = self.session.run([self.output_name, self.embedding_name], feed)
+        scores, vectors = self._run([self.output_name, self.embedding_name], inputs)
         flat = np.asarray(vectors, dtype=np.float32)
         return self._scores(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
 
     def predict(self, inputs: npt.NDArray[np.float32]) -> Any:
         """Classification: the score tensor; other tasks: {role: tensor} (``task_outputs``)."""
-        feed = {self.input_name: inputs.astype(self._dtype, copy=False)}
         if self.roles:
-            values = self.session.run(list(self.roles.values()), feed)
+            values = self._run(list(self.roles.values()), inputs)
             return {role: np.asarray(v) for role, v in zip(self.roles, values, strict=True)}
-        (out,) = self.session.run([self.output_name], feed)
+        (out,) = self._run([self.output_name], inputs)
         return self._scores(out)

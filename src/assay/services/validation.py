@@ -251,7 +251,7 @@ def _task_findings(task: Task, report: Finalized) -> dict[str, Any] | None:
     if task.name == "classification":
         return None
     findings: dict[str, Any] = {"name": task.name, "item_rule": task.rule()}
-    for key in ("object_confusion", "tide", "detection", "segmentation", "anomaly"):
+    for key in ("object_confusion", "tide", "box_scores", "detection", "segmentation", "anomaly"):
         if key in report.extras:
             findings[key] = report.extras[key]
     return findings

@@ -130,3 +130,24 @@ def test_an_image_without_expert_boxes_is_not_judged() -> None:
     assert judged.labels == ["defect", None]
     assert judged.predicted.tolist() == [1, -1]  # found at IoU 1, no false box: right
     assert judged.extra["boxes"][1] is not None  # the model's boxes are kept even when not judged
+
+
+def test_boxes_scored_outside_0_1_are_counted() -> None:
+    from assay.core.batch import ScoredBatch
+    from assay.core.tasks.detection.mean_ap import DetectionImage
+    from assay.core.tasks.detection.task import ScoreRange
+
+    image = DetectionImage(
+        0,
+        np.zeros((0, 4)),
+        np.zeros(0, np.int64),
+        np.ones((3, 4)),
+        np.array([5.0, -1.0, 0.5]),
+        np.zeros(3, np.int64),
+    )
+    acc = ScoreRange()
+    state = acc.update(
+        acc.empty(),
+        ScoredBatch(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros((1, 2)), detail=[image]),
+    )
+    assert acc.finalize(state).extras["box_scores"] == {"outside_0_1": 2, "n_boxes": 3}

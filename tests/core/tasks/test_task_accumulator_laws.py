@@ -18,6 +18,7 @@ from assay.core.tasks.detection.mean_ap import DetectionImage
 from assay.core.tasks.detection.task import (
     BoxMetrics,
     ObjectConfusionAccumulator,
+    ScoreRange,
     TideAccumulator,
 )
 from assay.core.tasks.segmentation.boundary import boundary_counts
@@ -64,6 +65,7 @@ KINDS = {
     "coco_boxes": (lambda: BoxMetrics(LABELS, CONFIG), detection_detail),
     "object_confusion": (lambda: ObjectConfusionAccumulator(LABELS, 0.5, 0.5), detection_detail),
     "tide": (lambda: TideAccumulator(LABELS), detection_detail),
+    "score_range": (lambda: ScoreRange(), detection_detail),
     "segmentation": (lambda: SegmentationMetrics(("bg", "spot"), CONFIG, 1), segmentation_detail),
     "anomaly": (lambda: AnomalyMetrics(CONFIG, 0.5), anomaly_detail),
 }

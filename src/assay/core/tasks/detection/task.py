@@ -224,6 +224,7 @@ class DetectionTask:
                 self.spec.labels, self.spec.iou_threshold, self.score_threshold
             ),
             TideAccumulator(self.spec.labels),
+            ScoreRange(),
         ]
 
     def prediction_fields(self) -> dict[str, str]:
@@ -285,6 +286,30 @@ class BoxMetrics:
             "pr_curves_iou_50": curves,
         }
         return out
+
+
+class ScoreRange:
+    """How many model boxes scored outside [0, 1]: logits, perhaps, where the spec's ``threshold``
+    expects probabilities. Rankings (AP) do not mind; the threshold and the image's score do."""
+
+    name = "score_range"
+
+    def empty(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def update(self, state: tuple[int, int], batch: ScoredBatch) -> tuple[int, int]:
+        outside, total = state
+        for image in batch.detail:
+            s = image.dt_scores
+            outside += int(((s < 0) | (s > 1)).sum())
+            total += int(s.size)
+        return (outside, total)
+
+    def merge(self, a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        return (a[0] + b[0], a[1] + b[1])
+
+    def finalize(self, state: tuple[int, int]) -> Finalized:
+        return Finalized(extras={"box_scores": {"outside_0_1": state[0], "n_boxes": state[1]}})
 
 
 class TideAccumulator:

@@ -86,7 +86,7 @@ def test_anomaly_metrics_and_calibrated_threshold_equal_their_references(
     setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     tmp = setup["tmp"]
-    code, _, err = assay(
+    code, out, err = assay(
         capsys,
         setup["home"],
         "validate",
@@ -105,6 +105,8 @@ def test_anomaly_metrics_and_calibrated_threshold_equal_their_references(
         "200",
     )
     assert code in (0, 1), err
+    assert "image_auroc" in out and "aupro" in out
+    assert "(calibrated for a 5.00% false-alarm rate)" in out
     result = json.loads((tmp / "out" / "result.json").read_text())
     maps, scores = outputs(setup["model"], tmp / "test", setup["test"])
     _, cal_scores = outputs(setup["model"], tmp / "cal", setup["good"])

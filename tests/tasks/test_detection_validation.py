@@ -101,7 +101,7 @@ def plates_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
     home = tmp_path / "home"
     assert assay(capsys, home, "dataset", "add", "plates", str(coco))[0] == 0
     assert assay(capsys, home, "model", "add", "det", str(model), "--spec", str(spec))[0] == 0
-    code, _, err = assay(
+    code, printed, err = assay(
         capsys,
         home,
         "validate",
@@ -116,6 +116,7 @@ def plates_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
         "200",
     )
     assert code in (0, 1), err
+    assert "map_50" in printed and "mar_100" in printed  # the summary shows the task numbers
     return {
         "out": tmp_path / "out",
         "coco": json.loads(coco.read_text()),

@@ -35,6 +35,19 @@ SUMMARY_METRICS = [
     "log_loss",
     "ece",
 ]
+# The vision tasks' own headline numbers, after the item-level decision's.
+TASK_SUMMARY = {
+    "detection": ["map", "map_50", "map_75", "mar_100"],
+    "segmentation": ["mean_iou", "pixel_accuracy", "boundary_f1"],
+    "anomaly": [
+        "image_auroc",
+        "f1_max",
+        "false_alarm_rate",
+        "missed_defect_rate",
+        "pixel_auroc",
+        "aupro",
+    ],
+}
 
 
 def _fmt(v: float | None) -> str:
@@ -54,7 +67,8 @@ def print_summary(result: ValidationResult) -> None:
     table.add_column(
         f"{int(result.config.get('confidence', 0.95) * 100)}% interval", justify="right"
     )
-    for key in SUMMARY_METRICS:
+    task = str((result.task or {}).get("name") or "")
+    for key in SUMMARY_METRICS + TASK_SUMMARY.get(task, []):
         m = result.metrics.get(key)
         if m is None:
             continue
@@ -63,6 +77,12 @@ def print_summary(result: ValidationResult) -> None:
         )
         table.add_row(key, _fmt(m.value), interval)
     console.print(table)
+    if result.threshold is not None and result.threshold.get("value") is not None:
+        target = result.threshold.get("target_false_alarm_rate")
+        console.print(
+            f"threshold {result.threshold['value']:.6g}"
+            + (f" (calibrated for a {target:.2%} false-alarm rate)" if target else " (the spec's)")
+        )
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
             console.print(f"  [red]{n}[/] not judged: {escape(reason)}")

@@ -1,23 +1,97 @@
-"""Model runtimes: ONNX Runtime first, scikit-learn through skops, and a fake for tests."""
+"""Model runtimes, one entry each: which files they take, which tasks, and how to load them.
+
+Entries are loaded lazily (a runtime's package is imported only when one of its models is), and
+third parties add theirs under the entry-point group ``assay.runtimes``: an entry point whose
+object is a ``RuntimeEntry``. ``runtime_kind`` picks an entry by suffix; ``load_model`` loads and
+checks a model file against its spec.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from assay.core.errors import InputError
 from assay.core.spec import ModelSpec
 from assay.runtimes.base import LoadedModel
 
+ALL_TASKS = ("classification", "detection", "segmentation", "anomaly")
+
+
+@dataclass(frozen=True)
+class RuntimeEntry:
+    """A runtime: its name, the file suffixes it reads, the tasks and spec features it serves,
+    and ``load`` as ``module:function`` taking (path, spec, threads, spin)."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    load: str
+    tasks: tuple[str, ...] = ALL_TASKS
+    embeddings: bool = True
+    extra: str | None = None  # the optional dependency group that installs it
+
+    def loader(self) -> Callable[..., LoadedModel]:
+        module, _, function = self.load.partition(":")
+        try:
+            found: Callable[..., LoadedModel] = getattr(importlib.import_module(module), function)
+        except ImportError as exc:
+            hint = f" (pip install 'assay[{self.extra}]')" if self.extra else ""
+            raise InputError(f"the {self.name} runtime is not installed{hint}: {exc}") from None
+        return found
+
+
+RUNTIMES: dict[str, RuntimeEntry] = {
+    e.name: e
+    for e in (
+        RuntimeEntry("onnx", (".onnx",), "assay.runtimes.onnx:load"),
+        RuntimeEntry(
+            "sklearn",
+            (".skops",),
+            "assay.runtimes.sklearn:load",
+            tasks=("classification",),
+            embeddings=False,
+        ),
+    )
+}
+_PLUGINS_READ = False
+
+
+def register_runtime(entry: RuntimeEntry) -> RuntimeEntry:
+    """Make a runtime available (plugins; tests)."""
+    RUNTIMES[entry.name] = entry
+    return entry
+
+
+def runtimes() -> dict[str, RuntimeEntry]:
+    """Every runtime: the built-in ones and those of the ``assay.runtimes`` entry points."""
+    global _PLUGINS_READ
+    if not _PLUGINS_READ:
+        _PLUGINS_READ = True
+        for point in entry_points(group="assay.runtimes"):
+            entry: Any = point.load()
+            if isinstance(entry, RuntimeEntry):
+                RUNTIMES.setdefault(entry.name, entry)
+    return RUNTIMES
+
+
+def model_suffixes() -> tuple[str, ...]:
+    """The file suffixes some runtime reads, sorted."""
+    return tuple(sorted({s for e in runtimes().values() for s in e.suffixes}))
+
 
 def runtime_kind(path: Path) -> str:
     """Which runtime loads a model file, from its suffix."""
     suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix == ".skops":
-        return "sklearn"
+    for entry in runtimes().values():
+        if suffix in entry.suffixes:
+            return entry.name
     raise InputError(
-        f"{path.name}: unsupported model format {suffix or '(none)'} (use .onnx or .skops)"
+        f"{path.name}: unsupported model format {suffix or '(none)'} "
+        f"(use {', '.join(model_suffixes())})"
     )
 
 
@@ -32,18 +106,14 @@ def load_model(
 
     ``spin`` False: the runtime's threads sleep rather than busy-wait between calls (ONNX), for
     a model that shares the cores with other work."""
-    kind = kind or runtime_kind(path)
-    if spec.task != "classification" and kind != "onnx":
-        raise InputError(f"task {spec.task} is supported for ONNX models only")
-    if kind == "onnx":
-        from assay.runtimes.onnx import OnnxRuntime
-
-        return OnnxRuntime.load(path, spec, threads=threads, spin=spin)
-    if kind == "sklearn":
-        from assay.runtimes.sklearn import SklearnRuntime
-
-        if spec.output.embedding is not None:
-            raise InputError("spec output.embedding is supported for ONNX models only")
-
-        return SklearnRuntime.load(path, spec)
-    raise InputError(f"unknown runtime {kind!r}")
+    entry = runtimes().get(kind or runtime_kind(path))
+    if entry is None:
+        raise InputError(f"unknown runtime {kind!r} (runtimes: {', '.join(sorted(runtimes()))})")
+    if spec.task not in entry.tasks:
+        raise InputError(
+            f"task {spec.task} is not supported by the {entry.name} runtime "
+            f"({', '.join(entry.tasks)} only)"
+        )
+    if spec.output.embedding is not None and not entry.embeddings:
+        raise InputError(f"spec output.embedding is not supported by the {entry.name} runtime")
+    return entry.loader()(path, spec, threads, spin)

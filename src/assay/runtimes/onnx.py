@@ -288,3 +288,8 @@ class OnnxRuntime:
             return {role: np.asarray(v) for role, v in zip(self.roles, values, strict=True)}
         (out,) = self._run([self.output_name], inputs)
         return self._scores(out)
+
+
+def load(path: Path, spec: ModelSpec, threads: int | None = None, spin: bool = True) -> OnnxRuntime:
+    """The runtime entry's loader (``assay.runtimes.RUNTIMES``)."""
+    return OnnxRuntime.load(path, spec, threads=threads, spin=spin)

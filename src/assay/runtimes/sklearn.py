@@ -298,3 +298,10 @@ class SklearnRuntime:
             # Fitted on a DataFrame, fed an array in the same column order: the names were checked at load.
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return np.asarray(self.estimator.predict_proba(inputs))
+
+
+def load(
+    path: Path, spec: ModelSpec, threads: int | None = None, spin: bool = True
+) -> SklearnRuntime:
+    """The runtime entry's loader (``assay.runtimes.RUNTIMES``); scikit-learn sets its own threads."""
+    return SklearnRuntime.load(path, spec)

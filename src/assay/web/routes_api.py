@@ -18,6 +18,7 @@ from assay.core.records import DatasetVersion, Job, ModelVersion, Token
 from assay.datasets import columns as cols
 from assay.reports.json import read_result_json
 from assay.reports.thumbnails import overlay_png, thumbnail_jpeg
+from assay.runtimes import model_suffixes
 from assay.services.datasets import get_dataset, list_datasets
 from assay.services.jobs import recover_jobs, submit
 from assay.services.models import get_model, list_models, register_model
@@ -214,9 +215,10 @@ async def upload_model(
     if spec is None and not spec_text:
         raise InputError("a spec is required (spec file or spec_text)")
     suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in (".onnx", ".skops"):
+    if suffix not in model_suffixes():
         raise InputError(
-            f"unsupported model file type {suffix or '(none)'}: upload .onnx or .skops"
+            f"unsupported model file type {suffix or '(none)'}: upload "
+            + " or ".join(model_suffixes())
         )
     tmp = ws.files.temp_dir()
     try:

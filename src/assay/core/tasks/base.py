@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator
-from assay.core.batch import ScoredBatch
+from assay.core.batch import Picked, ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.prepared import PreparedBatch
 
@@ -27,6 +27,28 @@ F = npt.NDArray[np.float64]
 
 # The item-level classes of detection and segmentation: did the experts mark a defect?
 GOOD_DEFECT = ("good", "defect")
+
+
+def judged_batch(
+    prepared: PreparedBatch,
+    judged: list[int],
+    y_true: list[int],
+    predicted: I64,
+    scores: F,
+    detail: list[Any],
+) -> tuple[ScoredBatch, I64]:
+    """The accumulators' view of a vision task's batch: its judged items (positions ``judged``),
+    their item-level truth and decision, and the task's ``detail`` per item."""
+    at = np.array(judged, np.int64)
+    batch = ScoredBatch(
+        y_true=np.array(y_true, np.int64),
+        y_pred=predicted[at],
+        scores=scores[at],
+        item_ids=Picked(prepared.item_ids, at),
+        refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
+        detail=detail,
+    )
+    return batch, at
 
 
 def decision_accumulators(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
-from assay.core.batch import Picked, ScoredBatch
+from assay.core.batch import ScoredBatch
 from assay.core.failures import DISPUTED, NO_LABEL
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.metric_value import MetricValue
@@ -31,7 +31,7 @@ from assay.core.prepared import DISPUTED_LABEL, PreparedBatch
 from assay.core.spec import ModelSpec
 from assay.core.tasks.anomaly.pixels import PixelAnomaly, PixelState
 from assay.core.tasks.anomaly.threshold import f1_max
-from assay.core.tasks.base import I64, F, Judged, decision_accumulators
+from assay.core.tasks.base import I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.segmentation.task import resize_nearest
 
 REGION_FOUND = 0.5  # a region counts as found when at least half its pixels are above threshold
@@ -183,14 +183,8 @@ class AnomalyTask:
                 regions = (resize_nearest(mask, (int(amap.shape[0]), int(amap.shape[1]))), amap)
             judged.append(i)
             detail.append((offset + i, s, regions))
-        at = np.array(judged, np.int64)
-        batch = ScoredBatch(
-            y_true=truth[at],
-            y_pred=predicted[at],
-            scores=scores[at],
-            item_ids=Picked(prepared.item_ids, at),
-            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
-            detail=detail,
+        batch, at = judged_batch(
+            prepared, judged, truth[judged].tolist(), predicted, scores, detail
         )
         extra: dict[str, list[Any]] = {"anomaly_score": raw.tolist(), "mask": drawn}
         return Judged(batch, at, predicted, scores, errors, labels, extra)

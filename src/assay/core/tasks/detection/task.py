@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
-from assay.core.batch import Picked, ScoredBatch
+from assay.core.batch import ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ImageInput, ModelSpec
-from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
 from assay.core.tasks.detection.mean_ap import (
     COCO_SUMMARY,
@@ -200,18 +200,7 @@ class DetectionTask:
                     offset + i, gt.boxes, gt.classes, boxes, box_scores, classes, gt.areas, gt.crowd
                 )
             )
-        for i in range(n):
-            if i not in errors and not (predicted[i] >= 0):
-                errors[i] = errors.get(i) or "not judged"
-        at = np.array(judged, np.int64)
-        batch = ScoredBatch(
-            y_true=np.array(y_true, np.int64),
-            y_pred=predicted[at],
-            scores=scores[at],
-            item_ids=Picked(prepared.item_ids, at),
-            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
-            detail=detail,
-        )
+        batch, at = judged_batch(prepared, judged, y_true, predicted, scores, detail)
         return Judged(batch, at, predicted, scores, errors, labels, {"boxes": drawn})
 
     def accumulators(

@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
-from assay.core.batch import Picked, ScoredBatch
+from assay.core.batch import ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
-from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators
+from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
 from assay.core.tasks.segmentation.pixel_confusion import (
     PixelConfusion,
@@ -168,15 +168,7 @@ class SegmentationTask:
             detail.append(
                 (offset + i, counts, boundary_counts(expert, model, self.k, self.tolerance, IGNORE))
             )
-        at = np.array(judged, np.int64)
-        batch = ScoredBatch(
-            y_true=np.array(y_true, np.int64),
-            y_pred=predicted[at],
-            scores=scores[at],
-            item_ids=Picked(prepared.item_ids, at),
-            refs=tuple(prepared.refs[i] for i in judged) if prepared.refs else (),
-            detail=detail,
-        )
+        batch, at = judged_batch(prepared, judged, y_true, predicted, scores, detail)
         return Judged(batch, at, predicted, scores, errors, labels, {"iou": ious, "mask": drawn})
 
     def accumulators(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from assay.core.accumulators import ConfusionAccumulator
+from assay.core.ports import ModelBatch, PartialOutput
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import parse_model_spec
 from assay.engines.job import EngineJob, ModelPass, RunCancelledError
@@ -117,3 +118,37 @@ def test_prefetch_keeps_a_bounded_number_of_batches_in_flight() -> None:
         job(source(), ListSink(), on_progress=lambda n: processed.append(n))
     )  # type: ignore[arg-type]
     assert len(processed) == 50
+
+
+class LookupRuntime:
+    """A runtime that answers by item id (as recorded predictions do), and not for every id."""
+
+    signature = FakeRuntime(scores).signature
+
+    def __init__(self, known: dict[str, float]) -> None:
+        self.known = known
+        self.seen: list[list[str]] = []
+
+    def predict(self, batch: ModelBatch) -> PartialOutput:
+        ids = list(batch.item_ids)
+        self.seen.append(ids)
+        x = np.array([[self.known.get(i, np.nan)] for i in ids])
+        missing = {j: "no recorded prediction" for j, i in enumerate(ids) if i not in self.known}
+        return PartialOutput(scores(np.nan_to_num(x)), missing)
+
+
+def test_runtimes_get_the_ids_of_readable_items_and_may_leave_some_unanswered() -> None:
+    batches = [(["a", "b", "c"], ["ok", "defect", "ok"], np.array([1.0, np.nan, 0.0]))]
+    runtime = LookupRuntime({"a": -2.0})
+    sink = ListSink()
+    out = LocalEngine().run(
+        EngineJob(
+            batches,
+            IdentityDecoder(),
+            [ModelPass(runtime, SPEC, [ConfusionAccumulator(SPEC.labels)], sink)],
+        )
+    )
+    assert runtime.seen == [["a", "c"]]  # "b" could not be read, so it is not asked for
+    assert dict(out.failures.items) == {"b": "unreadable", "c": "no recorded prediction"}
+    assert int(out.states[0].sum()) == 1
+    assert [r[4] for r in sink.rows] == [None, "unreadable", "no recorded prediction"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from assay.core.errors import InputError
+from assay.core.ports import ModelBatch
 from assay.core.spec import parse_model_spec
 from assay.runtimes import load_model
 from assay.runtimes.fake import FakeRuntime
@@ -60,8 +61,10 @@ def test_runtime_predicts_what_scikit_learn_predicts(
         if kind == "fake"
         else load_model(onnx_path if kind == "onnx" else skops_path, spec())
     )
-    np.testing.assert_allclose(runtime.predict(x), model.predict_proba(x), atol=1e-5)
-    np.testing.assert_allclose(runtime.predict(x[:1]), model.predict_proba(x[:1]), atol=1e-5)
+    np.testing.assert_allclose(runtime.predict(ModelBatch.of(x)), model.predict_proba(x), atol=1e-5)
+    np.testing.assert_allclose(
+        runtime.predict(ModelBatch.of(x[:1])), model.predict_proba(x[:1]), atol=1e-5
+    )
     assert len(runtime.signature.inputs) == 1
 
 
@@ -133,4 +136,6 @@ def test_a_model_loaded_for_a_pass_does_not_busy_wait_and_predicts_the_same(
     # The runtime's default: the entry is absent (onnxruntime spins).
     with pytest.raises(RuntimeError, match="does not have configuration"):
         measured.session.get_session_options().get_session_config_entry(entry)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(shared.predict(x), measured.predict(x))
+    np.testing.assert_array_equal(
+        shared.predict(ModelBatch.of(x)), measured.predict(ModelBatch.of(x))
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -11,20 +12,87 @@ import numpy.typing as npt
 from assay.core.prepared import PreparedBatch
 
 
-class Runtime(Protocol):
-    """A loaded model: one batch of inputs in, the raw scores output out."""
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output as the model declares it (None for a dynamic dimension)."""
 
-    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
-        """Run the model on a batch; returns the output the spec names (or the only score output)."""
-        ...
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str
+
+    def describe(self) -> str:
+        dims = ", ".join("?" if d is None or isinstance(d, str) else str(d) for d in self.shape)
+        return f"{self.name}[{dims}] {self.dtype}"
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """What a loaded model declares: its tensors, and facts about it (runtime, version...)."""
+
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [i.describe() for i in self.inputs],
+            "outputs": [o.describe() for o in self.outputs],
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class ModelBatch:
+    """What a runtime is asked to predict: the inputs of a batch's readable items, and their
+    ids, by which runtimes that look items up (recorded predictions) find them."""
+
+    inputs: npt.NDArray[np.float32]
+    item_ids: Sequence[str]
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def take(self, start: int, stop: int) -> ModelBatch:
+        """Items ``start``..``stop`` (one at a time when a batch failed, pieces of a fixed size)."""
+        return ModelBatch(self.inputs[start:stop], self.item_ids[start:stop])
+
+    @classmethod
+    def of(cls, inputs: npt.NDArray[np.float32]) -> ModelBatch:
+        """Inputs with positional ids, for callers with no items (profiles, smoke tests)."""
+        return cls(inputs, [str(i) for i in range(inputs.shape[0])])
+
+
+@dataclass(frozen=True)
+class PartialOutput:
+    """A runtime's answer for a batch it could predict only in part: ``outputs`` as usual, with
+    placeholders where ``errors`` (position in the batch -> reason) says an item has no answer.
+    The engine records those items as not judged with that reason."""
+
+    outputs: Any
+    errors: Mapping[int, str]
+
+
+def model_batch(prepared: PreparedBatch, rows: np.ndarray) -> ModelBatch:
+    """The runtime's view of a decoded batch: the readable rows' inputs and ids."""
+    ids = prepared.item_ids
+    if rows.size != len(ids):  # some items unreadable: the ids of the rest (most batches: none)
+        ids = [ids[i] for i in rows.tolist()]
+    return ModelBatch(prepared.inputs, ids)
+
+
+class Runtime(Protocol):
+    """A loaded model: one batch in, the raw output the task reads out (an array for
+    classification, {role: array} for the other tasks, or a PartialOutput of either)."""
+
+    signature: ModelSignature
+
+    def predict(self, batch: ModelBatch) -> Any: ...
 
 
 class EmbeddingRuntime(Runtime, Protocol):
     """A runtime that also returns the spec's embedding output, from the same run."""
 
-    def predict_with_embedding(
-        self, inputs: npt.NDArray[np.float32]
-    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
+    def predict_with_embedding(self, batch: ModelBatch) -> tuple[Any, npt.NDArray[np.float32]]: ...
 
 
 class EmbeddingSink(Protocol):

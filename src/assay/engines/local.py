@@ -16,7 +16,7 @@ import numpy as np
 
 from assay.core.errors import describe_exception
 from assay.core.failures import FailureLog
-from assay.core.ports import EmbeddingRuntime
+from assay.core.ports import EmbeddingRuntime, ModelBatch, PartialOutput, model_batch
 from assay.core.prepared import PreparedBatch
 from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 
@@ -112,37 +112,44 @@ class LocalEngine:
         return {"read_s": 0.0, "decode_s": 0.0, "inference_s": 0.0, "metrics_s": 0.0}
 
     @staticmethod
-    def _run(job: ModelPass, inputs: np.ndarray) -> tuple[Any, np.ndarray | None]:
-        """The task's outputs, and the embedding when the job collects them, for one model run."""
+    def _run(
+        job: ModelPass, batch: ModelBatch, errors: dict[int, str], rows: np.ndarray
+    ) -> tuple[Any, np.ndarray | None]:
+        """The task's outputs, and the embedding when the job collects them, for one model run;
+        items the runtime could not answer (a PartialOutput) go to ``errors`` by their row."""
         vectors = None
         if job.embeddings is None:
-            outputs = job.task.decode(job.runtime.predict(inputs), inputs.shape[0])
+            raw = job.runtime.predict(batch)
         else:
-            raw, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(inputs)
-            outputs = job.task.decode(raw, inputs.shape[0])
-        if vectors is not None and vectors.shape[0] != inputs.shape[0]:
+            raw, vectors = cast(EmbeddingRuntime, job.runtime).predict_with_embedding(batch)
+        if isinstance(raw, PartialOutput):
+            for j, reason in raw.errors.items():
+                errors[int(rows[j])] = reason
+            raw = raw.outputs
+        outputs = job.task.decode(raw, len(batch))
+        if vectors is not None and vectors.shape[0] != len(batch):
             raise ValueError(
-                f"the model returned {vectors.shape[0]} embeddings for {inputs.shape[0]} items"
+                f"the model returned {vectors.shape[0]} embeddings for {len(batch)} items"
             )
         return outputs, vectors
 
     def _predict(
-        self, job: ModelPass, inputs: np.ndarray, errors: dict[int, str], rows: np.ndarray
+        self, job: ModelPass, batch: ModelBatch, errors: dict[int, str], rows: np.ndarray
     ) -> tuple[Any, np.ndarray | None]:
-        """Outputs (and embeddings) for ``inputs``; when the batch fails, retry item by item to
+        """Outputs (and embeddings) for ``batch``; when the batch fails, retry item by item to
         isolate the culprits."""
-        if inputs.shape[0] == 0:
+        if len(batch) == 0:
             return job.task.combine([]), None
         try:
-            return self._run(job, inputs)
+            return self._run(job, batch, errors, rows)
         except Exception:
-            if inputs.shape[0] == 1:
+            if len(batch) == 1:
                 raise
         parts: list[Any] = []
         vectors: np.ndarray | None = None
-        for j in range(inputs.shape[0]):
+        for j in range(len(batch)):
             try:
-                out, vec = self._run(job, inputs[j : j + 1])
+                out, vec = self._run(job, batch.take(j, j + 1), errors, rows[j : j + 1])
             except Exception as exc:
                 errors[int(rows[j])] = f"inference failed ({describe_exception(exc)})"
                 parts.append(None)
@@ -150,7 +157,7 @@ class LocalEngine:
             parts.append(out)
             if vec is not None:
                 if vectors is None:
-                    vectors = np.full((inputs.shape[0], vec.shape[1]), np.nan, np.float32)
+                    vectors = np.full((len(batch), vec.shape[1]), np.nan, np.float32)
                 vectors[j] = vec[0]
         return job.task.combine(parts), vectors
 
@@ -169,7 +176,7 @@ class LocalEngine:
         t0 = time.perf_counter()
         vectors: np.ndarray | None = None
         try:
-            outputs, vectors = self._predict(job, prepared.inputs, errors, rows)
+            outputs, vectors = self._predict(job, model_batch(prepared, rows), errors, rows)
         except Exception as exc:
             outputs = job.task.combine([None] * rows.size)
             reason = f"inference failed ({describe_exception(exc)})"

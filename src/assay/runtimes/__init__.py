@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.core.errors import InputError
+from assay.core.ports import Runtime
 from assay.core.spec import ModelSpec
-from assay.runtimes.base import LoadedModel
 
 ALL_TASKS = ("classification", "detection", "segmentation", "anomaly")
 
@@ -34,10 +34,10 @@ class RuntimeEntry:
     embeddings: bool = True
     extra: str | None = None  # the optional dependency group that installs it
 
-    def loader(self) -> Callable[..., LoadedModel]:
+    def loader(self) -> Callable[..., Runtime]:
         module, _, function = self.load.partition(":")
         try:
-            found: Callable[..., LoadedModel] = getattr(importlib.import_module(module), function)
+            found: Callable[..., Runtime] = getattr(importlib.import_module(module), function)
         except ImportError as exc:
             hint = f" (pip install 'assay[{self.extra}]')" if self.extra else ""
             raise InputError(f"the {self.name} runtime is not installed{hint}: {exc}") from None
@@ -101,7 +101,7 @@ def load_model(
     kind: str | None = None,
     threads: int | None = None,
     spin: bool = True,
-) -> LoadedModel:
+) -> Runtime:
     """Load and check a model file against its spec; raises InputError naming any mismatch.
 
     ``spin`` False: the runtime's threads sleep rather than busy-wait between calls (ONNX), for

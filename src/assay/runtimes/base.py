@@ -1,48 +1,17 @@
-"""What every runtime adapter offers beyond ``predict``: a description and a spec check."""
+"""Helpers every runtime adapter shares: the input shape a spec gives, and the checks of a test
+run's output against the spec. The port itself (``Runtime``, ``ModelBatch``, ``ModelSignature``)
+lives in ``assay.core.ports``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from assay.core.errors import InputError
+from assay.core.ports import ModelBatch, ModelSignature, Runtime, TensorInfo
 from assay.core.spec import ImageInput, ModelSpec
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A model input or output as the model file declares it (None for a dynamic dimension)."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: str
-
-    def describe(self) -> str:
-        dims = ", ".join("?" if d is None or isinstance(d, str) else str(d) for d in self.shape)
-        return f"{self.name}[{dims}] {self.dtype}"
-
-
-@dataclass(frozen=True)
-class ModelSignature:
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "inputs": [i.describe() for i in self.inputs],
-            "outputs": [o.describe() for o in self.outputs],
-            **self.extra,
-        }
-
-
-class LoadedModel(Protocol):
-    signature: ModelSignature
-
-    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]: ...
 
 
 def expected_input_shape(spec: ModelSpec) -> tuple[int, ...]:
@@ -115,3 +84,15 @@ def check_task_output(out: dict[str, npt.NDArray[Any]], spec: ModelSpec) -> None
                 f"anomaly map output has shape {shapes['map']} for 2 items; expected "
                 "[2, H, W] or [2, 1, H, W]"
             )
+
+
+__all__ = [
+    "ModelBatch",
+    "ModelSignature",
+    "Runtime",
+    "TensorInfo",
+    "check_smoke_output",
+    "check_task_output",
+    "expected_input_shape",
+    "task_outputs",
+]

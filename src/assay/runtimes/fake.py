@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.runtimes.base import ModelSignature, TensorInfo
+from assay.core.ports import ModelBatch, ModelSignature, TensorInfo
 
 
 class FakeRuntime:
@@ -21,6 +21,6 @@ class FakeRuntime:
             (TensorInfo("x", (None,), "float32"),), (TensorInfo("y", (None,), "float64"),)
         )
 
-    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+    def predict(self, batch: ModelBatch) -> npt.NDArray[Any]:
         self.calls += 1
-        return np.asarray(self.fn(inputs))
+        return np.asarray(self.fn(batch.inputs))

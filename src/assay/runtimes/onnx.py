@@ -12,6 +12,7 @@ import onnxruntime as ort
 from assay.core.errors import InputError, describe_exception
 from assay.core.spec import ModelSpec
 from assay.runtimes.base import (
+    ModelBatch,
     ModelSignature,
     TensorInfo,
     check_smoke_output,
@@ -88,7 +89,7 @@ class OnnxRuntime:
             runtime.zipmap_order = runtime._zipmap_keys(path)
         smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
         try:
-            out = runtime.predict(smoke)
+            out = runtime.predict(ModelBatch.of(smoke))
         except Exception as exc:
             raise InputError(
                 f"model rejected the spec's input shape {[2, *expected_input_shape(spec)]}: "
@@ -96,7 +97,7 @@ class OnnxRuntime:
             ) from None
         check_smoke_output(out, spec, output_name)
         if runtime.embedding_name is not None:
-            _, vectors = runtime.predict_with_embedding(smoke)
+            _, vectors = runtime.predict_with_embedding(ModelBatch.of(smoke))
             if vectors.ndim < 2 or vectors.shape[0] != 2:
                 raise InputError(
                     f"embedding output {runtime.embedding_name!r} gives shape {list(vectors.shape)} "
@@ -135,7 +136,7 @@ class OnnxRuntime:
         runtime._check_input_shape(next(i for i in inputs if i.name == input_name))
         smoke = np.zeros((2, *expected_input_shape(spec)), dtype=np.float32)
         try:
-            out = runtime.predict(smoke)
+            out = runtime.predict(ModelBatch.of(smoke))
         except Exception as exc:
             raise InputError(
                 f"model rejected the spec's input shape {[2, *expected_input_shape(spec)]}: "
@@ -273,16 +274,17 @@ class OnnxRuntime:
         ]
 
     def predict_with_embedding(
-        self, inputs: npt.NDArray[np.float32]
+        self, batch: ModelBatch
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """Scores and the spec's embedding output, from one run of the model."""
         assert self.embedding_name is not None
-        scores, vectors = self._run([self.output_name, self.embedding_name], inputs)
+        scores, vectors = self._run([self.output_name, self.embedding_name], batch.inputs)
         flat = np.asarray(vectors, dtype=np.float32)
         return self._scores(scores), flat.reshape(flat.shape[0], -1) if flat.ndim > 2 else flat
 
-    def predict(self, inputs: npt.NDArray[np.float32]) -> Any:
+    def predict(self, batch: ModelBatch) -> Any:
         """Classification: the score tensor; other tasks: {role: tensor} (``task_outputs``)."""
+        inputs = batch.inputs
         if self.roles:
             values = self._run(list(self.roles.values()), inputs)
             return {role: np.asarray(v) for role, v in zip(self.roles, values, strict=True)}

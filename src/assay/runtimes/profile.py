@@ -24,7 +24,7 @@ import numpy as np
 
 from assay.core.spec import parse_model_spec
 from assay.runtimes import load_model
-from assay.runtimes.base import expected_input_shape
+from assay.runtimes.base import ModelBatch, expected_input_shape
 
 WARMUP_MIN_CALLS = 10
 STABLE_WITHIN = 0.05
@@ -89,7 +89,7 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
         if load_s is None:
             load_s = time.perf_counter() - t0
         for b, x in inputs.items():
-            call = partial(runtime.predict, x)
+            call = partial(runtime.predict, ModelBatch.of(x))
             warm = _warm_up(call, budget * 0.1)
             times = np.asarray(_measure(call, 1000, budget * 0.15)) * 1000.0
             settings.append(

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from assay.core.errors import InputError, one_line
 from assay.core.spec import ModelSpec, TabularInput
-from assay.runtimes.base import ModelSignature, TensorInfo, check_smoke_output
+from assay.runtimes.base import ModelBatch, ModelSignature, TensorInfo, check_smoke_output
 
 # Data types and containers: constructing one runs no code of the file's choosing. skops itself
 # already trusts the primitives, scikit-learn's estimators and their numpy/scipy state.
@@ -287,13 +287,14 @@ class SklearnRuntime:
             )
         runtime = cls(estimator, spec)
         check_smoke_output(
-            runtime.predict(np.zeros((2, len(spec.input.columns)), np.float32)),
+            runtime.predict(ModelBatch.of(np.zeros((2, len(spec.input.columns)), np.float32))),
             spec,
             "predict_proba",
         )
         return runtime
 
-    def predict(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+    def predict(self, batch: ModelBatch) -> npt.NDArray[Any]:
+        inputs = batch.inputs
         with warnings.catch_warnings():
             # Fitted on a DataFrame, fed an array in the same column order: the names were checked at load.
             warnings.filterwarnings("ignore", message="X does not have valid feature names")

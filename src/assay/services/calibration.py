@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
+from assay.core.ports import PartialOutput, model_batch
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.spec import ModelSpec
 from assay.core.tasks.anomaly.task import AnomalyTask
@@ -68,7 +69,9 @@ def calibrate(
             rows = np.flatnonzero(prepared.readable)
             n_failed += prepared.n_items - rows.size
             try:
-                out = task.decode(runtime.predict(prepared.inputs), rows.size)
+                raw = runtime.predict(model_batch(prepared, rows))
+                unanswered = raw.errors if isinstance(raw, PartialOutput) else {}
+                out = task.decode(raw.outputs if isinstance(raw, PartialOutput) else raw, rows.size)
             except Exception:
                 n_failed += rows.size
                 continue
@@ -76,7 +79,7 @@ def calibrate(
                 label = prepared.labels[i]
                 if label is not None and label != good:
                     n_not_good += 1
-                elif not out.finite[j]:
+                elif j in unanswered or not out.finite[j]:
                     n_failed += 1
                 else:
                     scores.append(float(out.score[j]))

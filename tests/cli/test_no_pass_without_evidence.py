@@ -270,19 +270,20 @@ def test_a_zipmap_whose_classes_differ_from_the_spec_is_refused_with_the_fix(
 
 
 def test_inference_failures_carry_the_exception_message(tmp_path: Path) -> None:
+    from assay.core.ports import ModelBatch
     from assay.core.spec import parse_model_spec
     from assay.engines.job import ModelPass
     from assay.engines.local import LocalEngine
 
     class Broken:
-        def predict(self, inputs: np.ndarray) -> np.ndarray:
+        def predict(self, batch: ModelBatch) -> np.ndarray:
             raise TypeError("unsupported operand type(s) for +: 'dict' and 'float'\nsecond line")
 
     spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
     errors: dict[int, str] = {}
     LocalEngine()._predict(  # the engine's own isolation of failing items
         ModelPass(Broken(), spec, [], None, None),  # type: ignore[arg-type]
-        np.zeros((3, 1), np.float32),
+        ModelBatch.of(np.zeros((3, 1), np.float32)),
         errors,
         np.arange(3),
     )
@@ -332,19 +333,20 @@ def test_one_column_outputs_outside_zero_to_one_are_not_judged(
 
 
 def test_a_model_returning_the_wrong_number_of_rows_is_not_judged(tmp_path: Path) -> None:
+    from assay.core.ports import ModelBatch
     from assay.core.spec import parse_model_spec
     from assay.engines.job import ModelPass
     from assay.engines.local import LocalEngine
 
     class FirstTwo:
-        def predict(self, inputs: np.ndarray) -> np.ndarray:
+        def predict(self, batch: ModelBatch) -> np.ndarray:
             return np.tile([0.2, 0.8], (2, 1))  # two rows whatever the batch
 
     spec = parse_model_spec({"labels": ["a", "b"], "input": {"kind": "tabular", "columns": ["x"]}})
     errors: dict[int, str] = {}
     probs, _ = LocalEngine()._predict(
         ModelPass(FirstTwo(), spec, [], None, None),  # type: ignore[arg-type]
-        np.zeros((5, 1), np.float32),
+        ModelBatch.of(np.zeros((5, 1), np.float32)),
         errors,
         np.arange(5),
     )

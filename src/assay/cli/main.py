@@ -180,9 +180,19 @@ def dataset_show(
 def model_add(
     name: Annotated[str, typer.Argument(help="Model name.")],
     file: Annotated[
-        str, typer.Argument(help="Model file (.onnx, or .skops for scikit-learn; a path or a URL).")
-    ],
+        str | None,
+        typer.Argument(help="Model file (.onnx, or .skops for scikit-learn; a path or a URL)."),
+    ] = None,
     spec: Annotated[Path | None, typer.Option("--spec", help="Model spec (YAML).")] = None,
+    predictions: Annotated[
+        str | None,
+        typer.Option(
+            "--predictions",
+            help="Predictions the model made elsewhere, instead of a model file: Parquet or CSV "
+            "with item_id and score_<label> columns (or a predicted column), or for detection "
+            "a COCO results JSON. Joined with a dataset's items by id when validated.",
+        ),
+    ] = None,
     show_types: Annotated[
         bool,
         typer.Option(
@@ -207,12 +217,21 @@ def model_add(
     """
     from assay.services.models import register_model, review_model_types
 
+    if (file is None) == (predictions is None):
+        raise InputError("model add takes a model FILE or --predictions FILE (one of the two)")
     if show_types:
-        print_type_review(review_model_types(_workspace(home), file))
+        print_type_review(review_model_types(_workspace(home), file or ""))
         return
     if spec is None:
         raise InputError("model add needs --spec SPEC.yaml (or --show-types to review a file)")
-    registered = register_model(_workspace(home), name, file, spec, tuple(trust or ()))
+    registered = register_model(
+        _workspace(home),
+        name,
+        file or predictions or "",
+        spec,
+        tuple(trust or ()),
+        predictions=predictions is not None,
+    )
     m = registered.model
     verb = "added" if registered.created else "unchanged, already registered as"
     console.print(

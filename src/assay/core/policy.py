@@ -74,15 +74,19 @@ REPORTED: dict[str, set[str]] = {
 }
 
 
-def check_task_metrics(policy: Policy, task: str) -> None:
-    """Raise InputError when the policy checks a number that ``task`` does not report."""
+def check_task_metrics(policy: Policy, task: str, has_scores: bool = True) -> None:
+    """Raise InputError when the policy checks a number that ``task`` does not report (with
+    ``has_scores`` False: a classifier that gives a class per item and no scores)."""
     reported = REPORTED.get(task, set()) | PROFILE_METRICS
+    if not has_scores:
+        reported = reported - _SCORES
     for rule in policy.checks:
         base = rule.metric.split("[")[0]
         if base not in reported:
             where = f"{policy.source}" + (f" line {rule.line}" if rule.line else "")
+            what = f"a {task} model" if has_scores else "a model that gives no scores"
             raise InputError(
-                f"{where}: a {task} model has no {base!r} (it reports: "
+                f"{where}: {what} has no {base!r} (it reports: "
                 f"{', '.join(sorted(reported - PROFILE_METRICS))})"
             )
 

@@ -48,13 +48,16 @@ class ModelBatch:
 
     inputs: npt.NDArray[np.float32]
     item_ids: Sequence[str]
+    # Each item's position in the dataset (its manifest row); None outside a pass.
+    positions: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
     def take(self, start: int, stop: int) -> ModelBatch:
         """Items ``start``..``stop`` (one at a time when a batch failed, pieces of a fixed size)."""
-        return ModelBatch(self.inputs[start:stop], self.item_ids[start:stop])
+        pos = None if self.positions is None else self.positions[start:stop]
+        return ModelBatch(self.inputs[start:stop], self.item_ids[start:stop], pos)
 
     @classmethod
     def of(cls, inputs: npt.NDArray[np.float32]) -> ModelBatch:
@@ -72,12 +75,15 @@ class PartialOutput:
     errors: Mapping[int, str]
 
 
-def model_batch(prepared: PreparedBatch, rows: np.ndarray) -> ModelBatch:
-    """The runtime's view of a decoded batch: the readable rows' inputs and ids."""
+def model_batch(
+    prepared: PreparedBatch, rows: npt.NDArray[np.int64], offset: int | None = None
+) -> ModelBatch:
+    """The runtime's view of a decoded batch: the readable rows' inputs and ids, and their
+    positions in the dataset when the batch's first item is item ``offset``."""
     ids = prepared.item_ids
     if rows.size != len(ids):  # some items unreadable: the ids of the rest (most batches: none)
         ids = [ids[i] for i in rows.tolist()]
-    return ModelBatch(prepared.inputs, ids)
+    return ModelBatch(prepared.inputs, ids, None if offset is None else rows + offset)
 
 
 class Runtime(Protocol):

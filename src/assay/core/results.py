@@ -75,6 +75,8 @@ class ValidationResult:
     task: dict[str, Any] | None = None
     # Anomaly: the score threshold used, how it was chosen, and its target false-alarm rate.
     threshold: dict[str, Any] | None = None
+    # Recorded predictions: the file, how many items it answered, predictions naming no item.
+    recorded_predictions: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -124,6 +126,11 @@ class ValidationResult:
             "verdict": self.verdict,
             **({"task": self.task} if self.task is not None else {}),
             **({"threshold": self.threshold} if self.threshold is not None else {}),
+            **(
+                {"recorded_predictions": self.recorded_predictions}
+                if self.recorded_predictions is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -169,4 +176,5 @@ class ValidationResult:
             operating_sweep=data.get("operating_sweep"),
             task=data.get("task"),
             threshold=data.get("threshold"),
+            recorded_predictions=data.get("recorded_predictions"),
         )

@@ -16,7 +16,9 @@ from assay.core.errors import InputError
 
 Color = Literal["grayscale", "rgb", "bgr"]
 Layout = Literal["NCHW", "NHWC"]
-OutputKind = Literal["probabilities", "logits"]
+# "labels": the model gives a class per item and no scores (recorded predictions with only a
+# ``predicted`` column); the metrics that need scores are then unavailable.
+OutputKind = Literal["probabilities", "logits", "labels"]
 TaskName = Literal["classification", "detection", "segmentation", "anomaly"]
 BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
 TASKS = ("classification", "detection", "segmentation", "anomaly")
@@ -56,6 +58,19 @@ class TabularInput:
 
 
 @dataclass(frozen=True)
+class RecordedInput:
+    """Nothing is fed: the model's predictions were recorded elsewhere (on the scanner, by a
+    TensorRT engine...) and are looked up by item id."""
+
+    name: None = None
+
+    kind: Literal["recorded"] = "recorded"
+
+
+ModelInput = ImageInput | TabularInput | RecordedInput
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """Which model outputs the task reads, and how.
 
@@ -86,7 +101,7 @@ class ModelSpec:
     """Task, class names in output-index order, input preprocessing and output interpretation."""
 
     labels: tuple[str, ...]
-    input: ImageInput | TabularInput
+    input: ModelInput
     output: OutputSpec = field(default_factory=OutputSpec)
     task: TaskName = "classification"
     # Binary decision rule: predict ``positive`` when its score >= threshold; otherwise argmax.
@@ -115,6 +130,16 @@ class ModelSpec:
         return None if pos is None else 1 - pos
 
     @property
+    def recorded(self) -> bool:
+        """The model's predictions were recorded elsewhere: nothing is fed to it."""
+        return isinstance(self.input, RecordedInput)
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether the model gives class scores (not only a class per item)."""
+        return self.output.kind != "labels"
+
+    @property
     def n_classes(self) -> int:
         return len(self.labels)
 
@@ -138,12 +163,14 @@ class ModelSpec:
                 "mean": list(self.input.mean),
                 "std": list(self.input.std),
             }
-        else:
+        elif isinstance(self.input, TabularInput):
             inp = {
                 "kind": "tabular",
                 "columns": list(self.input.columns),
                 "missing": self.input.missing,
             }
+        else:
+            inp = {"kind": "recorded"}
         if self.input.name is not None:
             inp["name"] = self.input.name
         o = self.output
@@ -300,16 +327,34 @@ def parse_model_spec(raw: Any) -> ModelSpec:
     inp = _require(raw, "input", "")
     if not isinstance(inp, Mapping):
         raise InputError("spec: input must be a mapping")
-    kind = _choice(inp.get("kind"), ["image", "tabular"], "input.kind")
-    parsed_input = _parse_image_input(inp) if kind == "image" else _parse_tabular_input(inp)
+    kind = _choice(inp.get("kind"), ["image", "tabular", "recorded"], "input.kind")
+    parsed_input: ModelInput
+    if kind == "image":
+        parsed_input = _parse_image_input(inp)
+    elif kind == "tabular":
+        parsed_input = _parse_tabular_input(inp)
+    else:
+        _known_keys(inp, {"kind"}, "input.")
+        parsed_input = RecordedInput()
     out = raw.get("output", {}) or {}
     if not isinstance(out, Mapping):
         raise InputError("spec: output must be a mapping")
-    if task != "classification" and not isinstance(parsed_input, ImageInput):
+    recorded = isinstance(parsed_input, RecordedInput)
+    if recorded and task == "segmentation":
+        raise InputError("spec: recorded predictions serve classification, detection, anomaly")
+    if task != "classification" and not (isinstance(parsed_input, ImageInput) or recorded):
         raise InputError(f"spec: task {task} takes images (input.kind image)")
     if task == "detection":
+        if recorded:  # recorded boxes are COCO's: [x, y, width, height] in the image's pixels
+            out = {"boxes": "boxes", "scores": "scores", "classes": "classes", **out}
+            if out.setdefault("box_format", "xywh") != "xywh" or out.get("normalized", False):
+                raise InputError("spec: recorded boxes are COCO's [x, y, w, h] in image pixels")
         return _task_spec(raw, task, names, parsed_input, _parse_detection_output(out))
     if task == "anomaly":
+        if recorded:
+            out = {"score": "score", **out}
+            if "map" in out:
+                raise InputError("spec: recorded anomaly predictions are image scores (no map)")
         return _task_spec(raw, task, names, parsed_input, _parse_anomaly_output(out))
     _known_keys(out, {"name", "kind", "embedding"}, "output.")
     if task == "segmentation":
@@ -330,11 +375,14 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         raise InputError("spec: output.embedding must name a model output")
     if embedding is not None and embedding == out.get("name"):
         raise InputError("spec: output.embedding and output.name name the same output")
+    kinds = ["probabilities", "logits"] + (["labels"] if recorded else [])
     output = OutputSpec(
         embedding=embedding,
         name=out.get("name"),
-        kind=_choice(out.get("kind", "probabilities"), ["probabilities", "logits"], "output.kind"),  # type: ignore[arg-type]
+        kind=_choice(out.get("kind", "probabilities"), kinds, "output.kind"),  # type: ignore[arg-type]
     )
+    if recorded and embedding is not None:
+        raise InputError("spec: output.embedding needs a model to run; recorded ones have none")
     positive = raw.get("positive")
     if positive is not None:
         positive = str(positive)
@@ -354,6 +402,8 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             raise InputError(f"spec: threshold must lie in [0, 1], got {threshold}")
         if len(names) != 2:
             raise InputError("spec: threshold applies to binary models (two labels) only")
+        if output.kind == "labels":
+            raise InputError("spec: threshold needs class scores, and output.kind labels has none")
     trusted = raw.get("trusted_types", [])
     if not isinstance(trusted, list) or not all(
         isinstance(t, str) and _TYPE_NAME.fullmatch(t) for t in trusted
@@ -416,7 +466,7 @@ def _task_spec(
     raw: Mapping[str, Any],
     task: str,
     names: tuple[str, ...],
-    parsed_input: ImageInput | TabularInput,
+    parsed_input: ModelInput,
     output: OutputSpec,
 ) -> ModelSpec:
     """The spec of a detection, segmentation or anomaly model."""

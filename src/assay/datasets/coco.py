@@ -263,6 +263,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
                     if with_segments
                     else []
                 ),
+                pa.array([str(i) for i in ids], pa.string()),
             ],
             names=[
                 cols.ITEM_ID,
@@ -272,6 +273,7 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
                 "n_boxes",
                 *metadata,
                 *([SEGMENTS] if with_segments else []),
+                cols.SOURCE_ID,
             ],
         )
 
@@ -282,7 +284,11 @@ def open_coco(path: Path, options: ReadOptions) -> DatasetSource:
         root,
         [json_path],
         batches,
-        {"categories": list(categories.values())},
+        # Category ids too: a COCO results file names its classes by them.
+        {
+            "categories": list(categories.values()),
+            "category_ids": {str(k): v for k, v in categories.items()},
+        },
         notes,
     )
 

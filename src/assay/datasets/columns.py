@@ -26,7 +26,11 @@ DISPUTED = "__disputed"
 MASK = "__mask"
 MASK_SHA256 = "__mask_sha256"
 
-RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED, MASK, MASK_SHA256)
+# The item's id in the annotation file it came from (a COCO image id), by which predictions
+# recorded elsewhere (a COCO results file) name it.
+SOURCE_ID = "__source_id"
+
+RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED, MASK, MASK_SHA256, SOURCE_ID)
 
 
 class ArrowStrings(Sequence[str]):

@@ -176,7 +176,7 @@ class LocalEngine:
         t0 = time.perf_counter()
         vectors: np.ndarray | None = None
         try:
-            outputs, vectors = self._predict(job, model_batch(prepared, rows), errors, rows)
+            outputs, vectors = self._predict(job, model_batch(prepared, rows, offset), errors, rows)
         except Exception as exc:
             outputs = job.task.combine([None] * rows.size)
             reason = f"inference failed ({describe_exception(exc)})"

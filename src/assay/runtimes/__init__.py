@@ -55,6 +55,14 @@ RUNTIMES: dict[str, RuntimeEntry] = {
             tasks=("classification",),
             embeddings=False,
         ),
+        # Chosen explicitly (``assay model add --predictions``), never by a file's suffix.
+        RuntimeEntry(
+            "recorded",
+            (),
+            "assay.runtimes.recorded:load",
+            tasks=("classification", "detection", "anomaly"),
+            embeddings=False,
+        ),
     )
 }
 _PLUGINS_READ = False

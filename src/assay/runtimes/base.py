@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from assay.core.errors import InputError
 from assay.core.ports import ModelBatch, ModelSignature, Runtime, TensorInfo
-from assay.core.spec import ImageInput, ModelSpec
+from assay.core.spec import ImageInput, ModelSpec, TabularInput
 
 
 def expected_input_shape(spec: ModelSpec) -> tuple[int, ...]:
@@ -20,7 +20,9 @@ def expected_input_shape(spec: ModelSpec) -> tuple[int, ...]:
         h, w = spec.input.size
         c = spec.input.channels
         return (c, h, w) if spec.input.layout == "NCHW" else (h, w, c)
-    return (len(spec.input.columns),)
+    if isinstance(spec.input, TabularInput):
+        return (len(spec.input.columns),)
+    return (0,)  # recorded predictions: nothing is fed
 
 
 def check_smoke_output(out: npt.NDArray[Any], spec: ModelSpec, output_name: str) -> None:

@@ -69,7 +69,7 @@ def calibrate(
             rows = np.flatnonzero(prepared.readable)
             n_failed += prepared.n_items - rows.size
             try:
-                raw = runtime.predict(model_batch(prepared, rows))
+                raw = runtime.predict(model_batch(prepared, rows, n_items - prepared.n_items))
                 unanswered = raw.errors if isinstance(raw, PartialOutput) else {}
                 out = task.decode(raw.outputs if isinstance(raw, PartialOutput) else raw, rows.size)
             except Exception:

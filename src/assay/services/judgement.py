@@ -158,12 +158,16 @@ def judge(
         # Confident learning and the grouping of errors (both on scikit-learn) run in the
         # sidecar, on the other core, while this process searches the slices; their results are
         # the same as in-process.
-        doubtful_result = sidecar.submit(
-            find_doubtful_labels,
-            cand_dir / "predictions.parquet",
-            manifest,
-            spec,
-            (ledger_dir or cand_dir) / "doubtful_labels.parquet",
+        doubtful_result = (
+            sidecar.submit(
+                find_doubtful_labels,
+                cand_dir / "predictions.parquet",
+                manifest,
+                spec,
+                (ledger_dir or cand_dir) / "doubtful_labels.parquet",
+            )
+            if spec.has_scores  # confident learning reads the class scores
+            else lambda: None
         )
         groups_result = sidecar.submit(
             find_error_groups,

@@ -14,6 +14,7 @@ from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.datasets.images import file_sha256
 from assay.runtimes import load_model, runtime_kind
+from assay.runtimes.recorded import read_predictions
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
@@ -28,9 +29,25 @@ class RegisteredModel:
 
 def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
     """A spec from a YAML file or a mapping; YAML errors name the line."""
-    if isinstance(spec, dict):
-        return parse_model_spec(spec)
-    return parse_model_spec(read_yaml_file(Path(spec).expanduser(), "spec"))
+    return parse_model_spec(_spec_mapping(spec))
+
+
+def _spec_mapping(spec: Path | str | dict[str, Any]) -> Any:
+    return spec if isinstance(spec, dict) else read_yaml_file(Path(spec).expanduser(), "spec")
+
+
+def recorded_spec(spec: Path | str | dict[str, Any], predictions: Path) -> ModelSpec:
+    """The spec of recorded predictions: fed nothing (any ``input`` section is replaced), and
+    ``output.kind: labels`` when the file holds a class per item but no scores."""
+    raw = _spec_mapping(spec)
+    if not isinstance(raw, dict):
+        raise InputError("spec: expected a mapping at the top level")
+    raw = {**raw, "input": {"kind": "recorded"}}
+    model_spec = parse_model_spec(raw)
+    if model_spec.task == "classification" and not read_predictions(predictions, model_spec).scores:
+        output = {**(raw.get("output") or {}), "kind": "labels"}
+        model_spec = parse_model_spec({**raw, "output": output})
+    return model_spec
 
 
 def register_model(
@@ -39,19 +56,21 @@ def register_model(
     file: Path | str,
     spec: Path | str | dict[str, Any],
     trust: tuple[str, ...] = (),
+    predictions: bool = False,
 ) -> RegisteredModel:
     """Validate the model against its spec, then catalogue it. Same file + spec: a no-op.
 
     ``trust``: skops types the user reviewed (``review_model_types``) and accepts; they join the
-    spec's ``trusted_types``, so every later load trusts exactly these.
+    spec's ``trusted_types``, so every later load trusts exactly these. ``predictions``: the
+    file holds predictions recorded elsewhere (``assay.runtimes.recorded``), not a model.
     """
     check_name(name, "model")
     path = _local_file(ws, file)
-    model_spec = read_spec(spec)
+    model_spec = recorded_spec(spec, path) if predictions else read_spec(spec)
     if trust:
         merged = tuple(sorted({*model_spec.trusted_types, *trust}))
         model_spec = parse_model_spec(model_spec.to_dict() | {"trusted_types": list(merged)})
-    kind = runtime_kind(path)
+    kind = "recorded" if predictions else runtime_kind(path)
     loaded = load_model(path, model_spec, kind)
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)

@@ -50,7 +50,7 @@ def load_policy(
         else (None if item.negative_index is None else item.labels[item.negative_index]),
         name,
     )
-    check_task_metrics(policy, spec.task)
+    check_task_metrics(policy, spec.task, spec.has_scores)
     if policy.needs_baseline and not has_baseline:
         raise InputError(f"{name}: the policy compares with a baseline; pass --baseline MODEL")
     return policy

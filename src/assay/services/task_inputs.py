@@ -18,12 +18,13 @@ import pyarrow as pa
 from assay.analysis.regions import label_regions
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion
-from assay.core.spec import ImageInput, ModelSpec, TabularInput
+from assay.core.spec import ImageInput, ModelSpec, RecordedInput, TabularInput
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, box_classes, expert_boxes
 from assay.datasets.coco_masks import SEGMENTS, segment_masks
 from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import Expectation, ImageBatchDecoder
+from assay.datasets.items import ItemBatchDecoder
 from assay.datasets.masks import expert_masks
 from assay.store.manifests import manifest_schema, read_manifest
 
@@ -71,7 +72,7 @@ def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
 
 def decoder_factory(
     spec: ModelSpec, masks: bool = True
-) -> Callable[[], ImageBatchDecoder | TabularBatchDecoder]:
+) -> Callable[[], ImageBatchDecoder | TabularBatchDecoder | ItemBatchDecoder]:
     """Makes the pass's decoder (once per Spark task, once locally); ``masks`` False: without
     the anomaly masks (the manifest has none, or they are not needed)."""
     if isinstance(spec.input, TabularInput):
@@ -84,14 +85,18 @@ def decoder_factory(
         expect = partial(_masks, spec.labels, background)
     elif spec.task == "anomaly" and masks and spec.output.map is not None:
         expect = _regions
+    if isinstance(spec.input, RecordedInput):
+        return partial(ItemBatchDecoder, spec.labels, expect)
     return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
 
 
 def decoder_columns(spec: ModelSpec, schema: pa.Schema) -> list[str]:
     """The manifest columns the pass reads."""
-    if isinstance(spec.input, ImageInput):
+    if isinstance(spec.input, TabularInput):
+        return [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
+    if isinstance(spec.input, ImageInput) or cols.PATH in schema.names:
         return [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256, *task_columns(spec, schema)]
-    return [cols.ITEM_ID, cols.LABEL, *spec.input.columns]
+    return [cols.ITEM_ID, cols.LABEL]  # a table judged on recorded predictions
 
 
 def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:

@@ -21,6 +21,7 @@ from assay.core.accumulators import Accumulator, Finalized
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
 from assay.core.policy import PROFILE_METRICS, Policy
+from assay.core.ports import Decoder
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
@@ -28,8 +29,6 @@ from assay.core.spec import ModelSpec, parse_model_spec
 from assay.core.tasks import Task, item_spec, task_for
 from assay.core.verdict import Verdict, verdict_blocks
 from assay.datasets import columns as cols
-from assay.datasets.features import TabularBatchDecoder
-from assay.datasets.images import ImageBatchDecoder
 from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 from assay.engines.local import LocalEngine
 from assay.reports.html import render_html
@@ -53,6 +52,7 @@ from assay.services.models import get_model
 from assay.services.overlays import add_overlays
 from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model
+from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
 from assay.services.task_inputs import check_compatible, decoder_columns, decoder_factory
 from assay.services.workspace import Workspace
@@ -115,6 +115,8 @@ class _Model:
     load_s: float = 0.0
     # Resuming: the model's state at the checkpoint (None: from the first item).
     resumed: TaskCheckpoint | None = None
+    # Recorded predictions: how the file was joined with the dataset.
+    binding: Binding | None = None
 
     @property
     def task(self) -> Task:
@@ -183,9 +185,7 @@ def _item_bytes(spec: ModelSpec) -> int:
     return 4 * int(np.prod(expected_input_shape(spec)))
 
 
-def _decoder(
-    spec: ModelSpec, manifest: str
-) -> tuple[ImageBatchDecoder | TabularBatchDecoder, list[str]]:
+def _decoder(spec: ModelSpec, manifest: str) -> tuple[Decoder, list[str]]:
     return decoder_factory(spec)(), decoder_columns(spec, manifest_schema(Path(manifest)))
 
 
@@ -243,6 +243,7 @@ def _result(
         started_at=m.run.started_at.astimezone(UTC).isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
         task=_task_findings(m.task, report),
+        recorded_predictions=None if m.binding is None else m.binding.to_dict(),
     )
 
 
@@ -268,6 +269,7 @@ def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
         files["junit.xml"] = run_dir / "junit.xml"
         files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
     for extra in (
+        "unmatched_predictions.csv",
         "comparison.parquet",
         "doubtful_labels.parquet",
         "disputed_items.parquet",
@@ -483,7 +485,7 @@ def _profile(
     model: ModelVersion, dv: DatasetVersion, config: ValidationConfig
 ) -> dict[str, Any] | None:
     """The model's profile, measured after the pass (never beside it, which would skew both)."""
-    if not config.profile:
+    if not config.profile or model.runtime == "recorded":  # nothing ran here to be measured
         return None
     sidecar.wait_until_warm()  # its imports would take CPU from the measurement
     try:
@@ -520,6 +522,13 @@ class Plan:
     policy: Policy
     # Anomaly models: the good items their threshold is calibrated on (None: the spec's).
     calibration: DatasetVersion | None = None
+    # Recorded predictions, by model id: the file joined with the dataset's items.
+    bindings: dict[int, Binding] = field(default_factory=dict)
+
+    def loaded(self, model: ModelVersion) -> ModelVersion:
+        """The version a pass loads: for recorded predictions, the file bound to the dataset."""
+        binding = self.bindings.get(model.id)
+        return model if binding is None else binding.model
 
 
 def plan_validation(
@@ -581,7 +590,12 @@ def plan_validation(
                 f"anomaly model {v.ref} has no threshold: set threshold in its spec, or "
                 "calibrate one on good items with --calibration DATASET"
             )
-    return Plan(mv, dv, spec, bv, bspec, rules, cal)
+    bindings = {
+        v.id: bind_recorded(v, s, dv, ws.home / "cache" / "recorded")
+        for v, s in ((mv, spec), (bv, bspec))
+        if v is not None and s is not None and v.runtime == "recorded"
+    }
+    return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings)
 
 
 def validate(
@@ -625,6 +639,11 @@ def validate(
         raise InputError(
             f"the policy checks {profiled[0]}, which the model profile measures: drop --no-profile"
         )
+    if profiled and mv.runtime == "recorded":
+        raise InputError(
+            f"the policy checks {profiled[0]}, but {mv.ref} is recorded predictions: there is "
+            "no model here to measure"
+        )
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
@@ -656,12 +675,15 @@ def validate(
             if reused is not None:
                 verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
         thresholds: dict[int, dict[str, Any]] = {}
-        spec = _thresholded(mv, spec, plan.calibration, config, thresholds)
+        cache = ws.home / "cache" / "recorded"
+        spec = _thresholded(mv, spec, plan.calibration, config, thresholds, cache)
         if bspec is not None and bv is not None:
-            bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds)
-        cand = _Model(mv, spec)
+            bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds, cache)
+        cand = _Model(plan.loaded(mv), spec, binding=plan.bindings.get(mv.id))
         base = (
-            _Model(bv, bspec) if bv is not None and bspec is not None and reused is None else None
+            _Model(plan.loaded(bv), bspec, binding=plan.bindings.get(bv.id))
+            if bv is not None and bspec is not None and reused is None
+            else None
         )
 
         def run_pass(
@@ -702,7 +724,9 @@ def validate(
         cand_result = dataclasses.replace(cand_result, threshold=thresholds.get(mv.id))
         preconditions = (
             (overlap_check(dv, plan.calibration),) if plan.calibration is not None else ()
-        )
+        ) + tuple(b.check() for b in (cand.binding,) if b is not None)
+        if cand.binding is not None:
+            cand.binding.write_unmatched(cand.run_dir)
         try:
             judged = judge(
                 cand_result,
@@ -740,6 +764,7 @@ def _thresholded(
     calibration: DatasetVersion | None,
     config: ValidationConfig,
     thresholds: dict[int, dict[str, Any]],
+    cache: Path,
 ) -> ModelSpec:
     """An anomaly model's spec with its threshold: calibrated when a calibration set is given,
     else the spec's own (recorded in ``thresholds`` by model id)."""
@@ -752,6 +777,8 @@ def _thresholded(
             "target_false_alarm_rate": None,
         }
         return spec
+    if mv.runtime == "recorded":  # its predictions for the calibration items
+        mv = bind_recorded(mv, spec, calibration, cache).model
     found = calibrate(mv, spec, calibration, config)
     thresholds[mv.id] = found.to_dict()
     return dataclasses.replace(spec, threshold=found.threshold.value)

@@ -52,16 +52,20 @@ def judged_batch(
 
 
 def decision_accumulators(
-    item_labels: tuple[str, ...], intervals: IntervalConfig, n_examples: int
+    item_labels: tuple[str, ...],
+    intervals: IntervalConfig,
+    n_examples: int,
+    negative_index: int | None = 0,
 ) -> list[Accumulator[Any]]:
     """What the item-level decision of a detection, segmentation or anomaly model reports: the
     confusion counts and rates (accuracy, false alarms, missed defects...) and the examples. Not
     the score-based metrics (ROC, log loss, calibration): its decision is a rule over boxes,
-    pixels or a threshold, not the argmax of the per-image score, which would contradict it."""
+    pixels or a threshold, not the argmax of the per-image score, which would contradict it.
+    Also what a classifier that gives no scores (recorded classes only) reports."""
     from assay.core.accumulators import ConfusionAccumulator, ErrorExamplesAccumulator
 
     return [
-        ConfusionAccumulator(item_labels, intervals, 0),
+        ConfusionAccumulator(item_labels, intervals, negative_index),
         ErrorExamplesAccumulator(item_labels, k=n_examples),
     ]
 

@@ -14,7 +14,7 @@ from assay.core.intervals import IntervalConfig
 from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, PreparedBatch
 from assay.core.scoring import predict_classes, to_probabilities
 from assay.core.spec import ModelSpec
-from assay.core.tasks.base import I64, F, Judged
+from assay.core.tasks.base import I64, F, Judged, decision_accumulators
 
 
 class ClassificationTask:
@@ -68,6 +68,8 @@ class ClassificationTask:
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
     ) -> list[Accumulator[Any]]:
         spec = self.spec
+        if not spec.has_scores:  # a class per item, no scores: what the decisions alone say
+            return decision_accumulators(spec.labels, intervals, n_examples, spec.negative_index)
         return classification_accumulators(
             spec.labels,
             intervals,

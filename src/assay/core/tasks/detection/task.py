@@ -23,7 +23,7 @@ from assay.core.batch import ScoredBatch
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
-from assay.core.spec import ImageInput, ModelSpec
+from assay.core.spec import ImageInput, ModelSpec, RecordedInput
 from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
 from assay.core.tasks.detection.mean_ap import (
@@ -74,10 +74,11 @@ class DetectionTask:
     item_labels: tuple[str, ...] = ITEM_LABELS
 
     def __init__(self, spec: ModelSpec) -> None:
-        if not isinstance(spec.input, ImageInput):
+        if not isinstance(spec.input, ImageInput | RecordedInput):
             raise ValueError("detection takes images")
         self.spec = spec
-        self.input_size = spec.input.size  # height, width
+        # The model input's height and width; None: boxes recorded in the stored image's pixels.
+        self.input_size = spec.input.size if isinstance(spec.input, ImageInput) else None
         self.score_threshold = DEFAULT_SCORE_THRESHOLD if spec.threshold is None else spec.threshold
 
     def decode(self, raw: Any, n: int) -> ModelBoxes:
@@ -128,6 +129,8 @@ class DetectionTask:
         width, height = float(size[0]), float(size[1])
         if self.spec.output.normalized:
             sx, sy = width, height
+        elif self.input_size is None:
+            sx = sy = 1.0
         else:
             sx, sy = width / self.input_size[1], height / self.input_size[0]
         xywh *= np.array([sx, sy, sx, sy])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from assay.analysis.label_issues import ConfidentLearning, LabelIssues
@@ -72,6 +72,21 @@ def test_too_little_data_gives_no_candidates() -> None:
     assert one_class.rows.size == 0
 
 
+def cleanlab_rounding_is_ambiguous(labels: np.ndarray, probs: np.ndarray) -> bool:
+    """Whether cleanlab's own calibrated joint depends on memory layout: rounding it to whole
+    counts breaks a tie of fractional parts that float sums in another order break the other
+    way (``compute_confident_joint`` rounds a transposed, F-ordered matrix). Such a case has no
+    one right answer to compare with."""
+    from cleanlab.count import calibrate_confident_joint, compute_confident_joint
+
+    present = np.unique(labels)
+    p = probs[:, present] / probs[:, present].sum(axis=1, keepdims=True)
+    remap = np.searchsorted(present, labels)
+    inside = compute_confident_joint(remap, p)
+    raw = np.ascontiguousarray(compute_confident_joint(remap, p, calibrate=False))
+    return not np.array_equal(inside, calibrate_confident_joint(raw, remap))
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     st.integers(0, 10_000),
@@ -80,6 +95,7 @@ def test_too_little_data_gives_no_candidates() -> None:
     st.sampled_from([97, 1000, 100_000]),
     st.booleans(),
 )
+@example(seed=8068, k=6, strength=3.625, batch=97, absent_class=False)  # an ambiguous case
 def test_flagged_items_and_their_order_equal_cleanlabs(
     seed: int, k: int, strength: float, batch: int, absent_class: bool
 ) -> None:
@@ -87,6 +103,7 @@ def test_flagged_items_and_their_order_equal_cleanlabs(
     labels, probs = noisy(seed, n, k, strength, 300)
     if absent_class and k > 2:  # a class no item is labelled with: cleanlab needs it dropped
         labels = np.where(labels == k - 1, 0, labels)
+    assume(not cleanlab_rounding_is_ambiguous(labels, probs))
     ours = confident_learning(labels, probs, batch)
     assert ours.rows.tolist() == cleanlab_issues(labels, probs).tolist()
 

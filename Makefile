@@ -21,8 +21,13 @@ $(BASE): pyproject.toml | $(BIN)/python
 	@rm -f $(VENV)/.installed-base-*
 	@touch $(BASE)
 
+# torch (TorchScript tests) is pinned and installed on its own: the CPU build, not the CUDA one
+# a bare `pip install torch` may pick.
+TORCH ?= torch==2.13.0
+
 $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet '$(TORCH)'
 	@rm -f $(VENV)/.installed-*
 	@touch $(DEV) $(BASE)
 

@@ -28,8 +28,8 @@ def test_suffixes_pick_the_runtime() -> None:
     assert runtime_kind(Path("m.ONNX")) == "onnx"
     assert runtime_kind(Path("m.skops")) == "sklearn"
     assert {".onnx", ".skops"} <= set(model_suffixes())
-    with pytest.raises(InputError, match=r"unsupported model format \.pt \(use .*\.onnx"):
-        runtime_kind(Path("m.pt"))
+    with pytest.raises(InputError, match=r"unsupported model format \.pkl \(use .*\.onnx"):
+        runtime_kind(Path("m.pkl"))
 
 
 def test_a_registered_runtime_is_loaded_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,8 +37,8 @@ def test_a_registered_runtime_is_loaded_only_when_used(monkeypatch: pytest.Monke
     module = ModuleType("fake_runtime_plugin")
 
     class Fixed:
-        def predict(self, inputs: np.ndarray) -> np.ndarray:
-            return np.tile([0.25, 0.75], (inputs.shape[0], 1))
+        def predict(self, batch: Any) -> np.ndarray:
+            return np.tile([0.25, 0.75], (len(batch), 1))
 
     def load(path: Path, spec: Any, threads: Any, spin: bool) -> Fixed:
         loaded.append(path)
@@ -69,10 +69,10 @@ def test_a_registered_runtime_is_loaded_only_when_used(monkeypatch: pytest.Monke
 def test_a_runtime_whose_package_is_missing_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    entry = RuntimeEntry("vino", (".xml",), "no_such_package_here:load", extra="openvino")
+    entry = RuntimeEntry("vino", (".vino",), "no_such_package_here:load", extra="vino")
     monkeypatch.setitem(RUNTIMES, "vino", entry)
     with pytest.raises(
-        InputError, match=r"the vino runtime is not installed \(pip install 'assay\[openvino\]'\)"
+        InputError, match=r"the vino runtime is not installed \(pip install 'assay\[vino\]'\)"
     ):
-        load_model(Path("m.xml"), SPEC)
+        load_model(Path("m.vino"), SPEC)
     assert register_runtime(entry) is entry

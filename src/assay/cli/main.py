@@ -208,6 +208,14 @@ def model_add(
             "it joins the spec's trusted_types.",
         ),
     ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime",
+            help="The runtime to load FILE with when not the one its suffix names "
+            "(e.g. openvino for an .onnx file).",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Register a model version after checking it against its spec.
@@ -231,6 +239,7 @@ def model_add(
         spec,
         tuple(trust or ()),
         predictions=predictions is not None,
+        runtime=runtime,
     )
     m = registered.model
     verb = "added" if registered.created else "unchanged, already registered as"
@@ -422,6 +431,14 @@ def validate_command(
         float,
         typer.Option(help="Anomaly models: the false-alarm rate the calibrated threshold aims at."),
     ] = 0.01,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
+            "OpenVINO device name (GPU, NPU).",
+        ),
+    ] = "cpu",
     resume: Annotated[
         str | None,
         typer.Option(
@@ -478,6 +495,7 @@ def validate_command(
         spark_conf=_key_values(spark_conf or [], "--spark-conf"),
         checkpoint_every_s=checkpoint_every,
         false_alarm_rate=false_alarm_rate,
+        device=device,
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
@@ -513,6 +531,14 @@ def profile_command(
     batch_size: Annotated[int, typer.Option(help="Batch size of the throughput setting.")] = 64,
     seconds: Annotated[float, typer.Option(help="Measuring time (about 1.5x in wall time).")] = 4.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
+            "OpenVINO device name (GPU, NPU).",
+        ),
+    ] = "cpu",
     home: HomeOption = None,
 ) -> None:
     """Measure a model's load time, latency percentiles, throughput and peak memory."""
@@ -529,7 +555,9 @@ def profile_command(
 
     mv = get_model(_workspace(home), model)
     verify_model_file(mv)
-    result = profile_model(mv, batch_size, seconds)
+    if mv.runtime == "recorded":
+        raise InputError(f"{mv.ref} is recorded predictions: there is no model here to measure")
+    result = profile_model(mv, batch_size, seconds, device)
     if json_out:
         print(json.dumps(result, indent=2))
         return

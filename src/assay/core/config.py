@@ -52,10 +52,14 @@ class ValidationConfig:
     checkpoint_every_s: float = 60.0
     # Anomaly models: the false-alarm rate the threshold calibrated on good items aims at.
     false_alarm_rate: float = 0.01
+    # Where the model runs: cpu, cuda or cuda:N, or a runtime's own device name (OpenVINO's GPU).
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.false_alarm_rate < 1.0:
             raise InputError(f"false-alarm rate must lie in (0, 1), got {self.false_alarm_rate}")
+        if not self.device or any(c.isspace() for c in self.device):
+            raise InputError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.engine not in ("local", "spark"):
             raise InputError(f"engine must be local or spark, got {self.engine!r}")
         if self.spark_rows_per_task < 1:

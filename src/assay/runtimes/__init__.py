@@ -33,6 +33,22 @@ class RuntimeEntry:
     tasks: tuple[str, ...] = ALL_TASKS
     embeddings: bool = True
     extra: str | None = None  # the optional dependency group that installs it
+    # Files that go with a model file of a suffix, beside it under the same stem (an OpenVINO
+    # IR's .xml needs its .bin): stored, digested and checked with it.
+    companions: tuple[tuple[str, str], ...] = ()
+
+    def companion_files(self, path: Path) -> list[Path]:
+        """The files that must lie beside ``path``; InputError naming a missing one."""
+        found = []
+        for suffix, companion in self.companions:
+            if path.suffix.lower() == suffix:
+                other = path.with_suffix(companion)
+                if not other.is_file():
+                    raise InputError(
+                        f"{path.name}: its {companion} file ({other.name}) must lie beside it"
+                    )
+                found.append(other)
+        return found
 
     def loader(self) -> Callable[..., Runtime]:
         module, _, function = self.load.partition(":")
@@ -54,6 +70,20 @@ RUNTIMES: dict[str, RuntimeEntry] = {
             "assay.runtimes.sklearn:load",
             tasks=("classification",),
             embeddings=False,
+        ),
+        # OpenVINO IR; ONNX files too when asked (``assay model add --runtime openvino``).
+        RuntimeEntry(
+            "openvino",
+            (".xml",),
+            "assay.runtimes.openvino:load",
+            extra="openvino",
+            companions=((".xml", ".bin"),),
+        ),
+        RuntimeEntry(
+            "torchscript",
+            (".pt", ".pts", ".torchscript"),
+            "assay.runtimes.torchscript:load",
+            extra="torch",
         ),
         # Chosen explicitly (``assay model add --predictions``), never by a file's suffix.
         RuntimeEntry(
@@ -103,20 +133,27 @@ def runtime_kind(path: Path) -> str:
     )
 
 
+def runtime_entry(kind: str) -> RuntimeEntry:
+    entry = runtimes().get(kind)
+    if entry is None:
+        raise InputError(f"unknown runtime {kind!r} (runtimes: {', '.join(sorted(runtimes()))})")
+    return entry
+
+
 def load_model(
     path: Path,
     spec: ModelSpec,
     kind: str | None = None,
     threads: int | None = None,
     spin: bool = True,
+    device: str = "cpu",
 ) -> Runtime:
     """Load and check a model file against its spec; raises InputError naming any mismatch.
 
     ``spin`` False: the runtime's threads sleep rather than busy-wait between calls (ONNX), for
-    a model that shares the cores with other work."""
-    entry = runtimes().get(kind or runtime_kind(path))
-    if entry is None:
-        raise InputError(f"unknown runtime {kind!r} (runtimes: {', '.join(sorted(runtimes()))})")
+    a model that shares the cores with other work. ``device``: cpu, cuda[:N], or a runtime's
+    own device name (OpenVINO's GPU, NPU...)."""
+    entry = runtime_entry(kind or runtime_kind(path))
     if spec.task not in entry.tasks:
         raise InputError(
             f"task {spec.task} is not supported by the {entry.name} runtime "
@@ -124,4 +161,8 @@ def load_model(
         )
     if spec.output.embedding is not None and not entry.embeddings:
         raise InputError(f"spec output.embedding is not supported by the {entry.name} runtime")
-    return entry.loader()(path, spec, threads, spin)
+    if device != "cpu" and entry.name in ("sklearn", "recorded"):
+        raise InputError(f"--device {device}: the {entry.name} runtime runs on the CPU only")
+    if device == "cpu":  # loaders that know no devices keep their four arguments
+        return entry.loader()(path, spec, threads, spin)
+    return entry.loader()(path, spec, threads, spin, device)

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from assay.core.ports import ModelBatch
 from assay.core.spec import parse_model_spec
 from assay.runtimes import load_model
-from assay.runtimes.base import ModelBatch, expected_input_shape
+from assay.runtimes.base import expected_input_shape
 
 WARMUP_MIN_CALLS = 10
 STABLE_WITHIN = 0.05
@@ -77,6 +78,7 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
     spec = parse_model_spec(request["spec"])
     batch = max(1, int(request["batch_size"]))
     budget = float(request.get("budget_s", 2.0))
+    device = str(request.get("device", "cpu"))
     baseline_mb = _rss_mb()
     rng = np.random.default_rng(0)
     shape = expected_input_shape(spec)
@@ -85,7 +87,7 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
     load_s = None
     for threads in (1, None):
         t0 = time.perf_counter()
-        runtime = load_model(path, spec, kind, threads=threads)
+        runtime = load_model(path, spec, kind, threads=threads, device=device)
         if load_s is None:
             load_s = time.perf_counter() - t0
         for b, x in inputs.items():

@@ -17,8 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.errors import InputError, one_line
+from assay.core.ports import ModelBatch, ModelSignature, TensorInfo
 from assay.core.spec import ModelSpec, TabularInput
-from assay.runtimes.base import ModelBatch, ModelSignature, TensorInfo, check_smoke_output
+from assay.runtimes.base import check_smoke_output
 
 # Data types and containers: constructing one runs no code of the file's choosing. skops itself
 # already trusts the primitives, scikit-learn's estimators and their numpy/scipy state.
@@ -284,6 +285,12 @@ class SklearnRuntime:
         if names is not None and [str(n) for n in names] != list(spec.input.columns):
             raise InputError(
                 f"model was fitted on columns {list(names)[:5]}... but the spec lists {list(spec.input.columns)[:5]}..."
+            )
+        fitted_on = getattr(estimator, "n_features_in_", None)
+        if fitted_on is not None and int(fitted_on) != len(spec.input.columns):
+            raise InputError(
+                f"model was fitted on {fitted_on} columns but the spec lists "
+                f"{len(spec.input.columns)}"
             )
         runtime = cls(estimator, spec)
         check_smoke_output(

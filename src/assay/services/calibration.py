@@ -53,7 +53,9 @@ def calibrate(
     model: ModelVersion, spec: ModelSpec, dataset: DatasetVersion, config: ValidationConfig
 ) -> Calibration:
     """Score the calibration dataset's good items and choose the threshold."""
-    runtime = load_model(Path(model.file_path), spec, model.runtime, threads=config.threads)
+    runtime = load_model(
+        Path(model.file_path), spec, model.runtime, threads=config.threads, device=config.device
+    )
     task = AnomalyTask(_with_threshold(spec, 0.0))
     decoder = decoder_factory(_with_threshold(spec, 0.0), masks=False)()
     item_bytes = 4 * int(np.prod(expected_input_shape(spec)))

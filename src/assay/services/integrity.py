@@ -47,8 +47,19 @@ def _check(what: str, path: Path, expected: str | None) -> FileCheck:
 
 
 def model_file_check(mv: ModelVersion) -> FileCheck:
+    """The model file, then each file stored with it (an OpenVINO IR's weights): the first
+    that is not as registered, else the model file's check."""
     expected = mv.signature.get("file_sha256") or Path(mv.file_path).stem
-    return _check(f"model {mv.ref}", Path(mv.file_path), str(expected))
+    check = _check(f"model {mv.ref}", Path(mv.file_path), str(expected))
+    for suffix, digest in (mv.signature.get("companions") or {}).items():
+        if check.status != "ok":
+            break
+        companion = _check(
+            f"model {mv.ref} ({suffix})", Path(mv.file_path).with_suffix(suffix), str(digest)
+        )
+        if companion.status != "ok":
+            return companion
+    return check
 
 
 def manifest_check(ws: Workspace, dv: DatasetVersion) -> FileCheck:

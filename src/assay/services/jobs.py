@@ -42,6 +42,7 @@ FIELDS = {
     "explore",
     "calibration",
     "false_alarm_rate",
+    "device",
 }
 PROGRESS_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 0.25
@@ -104,6 +105,8 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
     rate = raw.get("false_alarm_rate", 0.01)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1:
         raise InputError("false_alarm_rate must be a number between 0 and 1")
+    device = _text(raw, "device") or "cpu"
+    ValidationConfig(device=device)  # refuses a malformed name before anything is stored
     policy_bytes = _policy_bytes(_text(raw, "policy"))
     parsed = None if policy_bytes is None else parse_yaml(policy_bytes, "policy")
     if parsed is not None and not isinstance(parsed, dict):
@@ -125,6 +128,7 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
                 "explore": explore,
                 "calibration": plan.calibration.ref if plan.calibration else None,
                 "false_alarm_rate": float(rate),
+                "device": device,
             }
         )
     return out
@@ -223,6 +227,7 @@ def _execute(ws: Workspace, job_id: str) -> None:
                 config=ValidationConfig(
                     explore=bool(req.get("explore", True)),
                     false_alarm_rate=float(req.get("false_alarm_rate", 0.01)),
+                    device=str(req.get("device", "cpu")),
                 ),
                 on_start=on_start,
                 on_progress=on_progress,

@@ -13,7 +13,7 @@ from assay.core.errors import InputError
 from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.datasets.images import file_sha256
-from assay.runtimes import load_model, runtime_kind
+from assay.runtimes import load_model, runtime_entry, runtime_kind
 from assay.runtimes.recorded import read_predictions
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
@@ -57,12 +57,15 @@ def register_model(
     spec: Path | str | dict[str, Any],
     trust: tuple[str, ...] = (),
     predictions: bool = False,
+    runtime: str | None = None,
 ) -> RegisteredModel:
     """Validate the model against its spec, then catalogue it. Same file + spec: a no-op.
 
     ``trust``: skops types the user reviewed (``review_model_types``) and accepts; they join the
     spec's ``trusted_types``, so every later load trusts exactly these. ``predictions``: the
     file holds predictions recorded elsewhere (``assay.runtimes.recorded``), not a model.
+    ``runtime``: the runtime to load it with, when not the one its suffix names (an ONNX file
+    through OpenVINO).
     """
     check_name(name, "model")
     path = _local_file(ws, file)
@@ -70,17 +73,26 @@ def register_model(
     if trust:
         merged = tuple(sorted({*model_spec.trusted_types, *trust}))
         model_spec = parse_model_spec(model_spec.to_dict() | {"trusted_types": list(merged)})
-    kind = "recorded" if predictions else runtime_kind(path)
+    kind = "recorded" if predictions else (runtime or runtime_kind(path))
+    companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)
-    # The version covers the file and the spec: the same weights read differently are a new version.
+    companion_digests = {c.suffix.lower(): file_sha256(c) for c in companions}
+    # The version covers the files and the spec: the same weights read differently are a new
+    # version (and so is another runtime for the same file).
     version = hashlib.sha256(
         f"{file_digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()
+        + "".join(f"\n{k}:{v}" for k, v in sorted(companion_digests.items())).encode()
+        + (f"\nruntime:{kind}".encode() if runtime else b"")
     ).hexdigest()
     existing = ws.catalog.find_model(name, version)
     if existing is not None:
         return RegisteredModel(existing, created=False)
+    # Companions first, under the model file's stem: a model file is stored only once its
+    # weights are (a crash between the two leaves no IR without its .bin).
+    for c in companions:
+        ws.files.put_file(c, ws.files.model_path(file_digest, c.suffix.lower()))
     stored = ws.files.put_file(path, ws.files.model_path(file_digest, path.suffix.lower()))
     record = ws.catalog.add_model(
         name=name,
@@ -90,7 +102,9 @@ def register_model(
         file_name=path.name,
         size_bytes=path.stat().st_size,
         spec=spec_data,
-        signature=loaded.signature.to_dict() | {"file_sha256": file_digest},
+        signature=loaded.signature.to_dict()
+        | {"file_sha256": file_digest}
+        | ({"companions": companion_digests} if companion_digests else {}),
     )
     return RegisteredModel(record, created=True)
 

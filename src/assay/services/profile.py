@@ -26,7 +26,7 @@ def _cpu_model() -> str | None:
 
 
 def profile_model(
-    model: ModelVersion, batch_size: int, budget_s: float = DEFAULT_BUDGET_S
+    model: ModelVersion, batch_size: int, budget_s: float = DEFAULT_BUDGET_S, device: str = "cpu"
 ) -> dict[str, Any]:
     """``profile`` for result.json: every setting measured, the summary a policy reads, and the
     machine it was measured on."""
@@ -36,6 +36,7 @@ def profile_model(
         "runtime": model.runtime,
         "batch_size": batch_size,
         "budget_s": budget_s,
+        "device": device,
     }
     done = subprocess.run(
         [sys.executable, "-m", "assay.runtimes.profile"],

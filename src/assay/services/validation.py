@@ -141,7 +141,12 @@ def _start(
     t0 = time.perf_counter()
     # The pass reads, scores and writes on other threads beside the model: no busy-waiting.
     m.runtime = load_model(
-        Path(m.version.file_path), m.spec, m.version.runtime, threads=config.threads, spin=False
+        Path(m.version.file_path),
+        m.spec,
+        m.version.runtime,
+        threads=config.threads,
+        spin=False,
+        device=config.device,
     )
     m.load_s = time.perf_counter() - t0
     if resume_run is not None:
@@ -491,7 +496,7 @@ def _profile(
     try:
         spec = parse_model_spec(model.spec)
         batch = config.batch_size_for(dv.kind, _item_bytes(spec))  # the pass's batch size
-        return profile_model(model, batch, config.profile_seconds)
+        return profile_model(model, batch, config.profile_seconds, config.device)
     except (AssayError, OSError, subprocess.SubprocessError) as exc:
         # A profile that cannot be taken is reported, and checks on it cannot pass; the
         # validation itself stands.

@@ -60,6 +60,7 @@ const pages = {
         baseline: $("#baseline").value || null,
         policy: $("#policy").value.trim() || null,
         slices: $("#slices").value.split(",").map((s) => s.trim()).filter(Boolean),
+        device: $("#device").value.trim() || "cpu",
       };
       try {
         const jobs = await api("/api/runs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });

@@ -42,6 +42,11 @@ LOWER_IS_BETTER = {
     "peak_memory_mb",
     "load_time_s",
     "model_size_mb",
+    # Distance from the baseline's answers (export equivalence).
+    "max_abs_score_diff",
+    "p99_abs_score_diff",
+    "decision_flips",
+    "flip_rate",
 }
 
 

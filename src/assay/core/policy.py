@@ -63,10 +63,16 @@ TASK_METRICS = {
 TASK_PER_CLASS_METRICS = {"ap", "ap_50", "ar_100", "iou", "dice"}
 # What each task reports, so that a policy checking a number the task never computes (mAP of a
 # classifier, log loss of an anomaly model) is refused before anything runs.
+# How far the candidate's scores and decisions are from the baseline's, item by item (export
+# equivalence, ``assay.core.equivalence``): they need a baseline and are checked with max or min,
+# never as a change. Measurements (point evidence) but flip_rate, which has a Wilson interval.
+EQUIVALENCE_METRICS = {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips", "flip_rate"}
+EQUIVALENCE_PER_CLASS = {"max_abs_score_diff", "p99_abs_score_diff"}
 _ITEM_DECISION = {*CONFUSION_METRICS, *RATE_METRICS, "precision", "recall", "f1"}
 _SCORES = {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece"}
+_AGREEMENT = {"decision_flips", "flip_rate"}
 REPORTED: dict[str, set[str]] = {
-    "classification": _ITEM_DECISION | _SCORES,
+    "classification": _ITEM_DECISION | _SCORES | EQUIVALENCE_METRICS,
     "detection": _ITEM_DECISION | set(COCO_SUMMARY) | {"ap", "ap_50", "ar_100"},
     "segmentation": _ITEM_DECISION | {"mean_iou", "pixel_accuracy", "boundary_f1", "iou", "dice"},
     "anomaly": _ITEM_DECISION
@@ -77,9 +83,9 @@ REPORTED: dict[str, set[str]] = {
 def check_task_metrics(policy: Policy, task: str, has_scores: bool = True) -> None:
     """Raise InputError when the policy checks a number that ``task`` does not report (with
     ``has_scores`` False: a classifier that gives a class per item and no scores)."""
-    reported = REPORTED.get(task, set()) | PROFILE_METRICS
+    reported = REPORTED.get(task, set()) | PROFILE_METRICS | _AGREEMENT
     if not has_scores:
-        reported = reported - _SCORES
+        reported = reported - _SCORES - EQUIVALENCE_PER_CLASS
     for rule in policy.checks:
         base = rule.metric.split("[")[0]
         if base not in reported:
@@ -112,6 +118,7 @@ PROFILE_METRICS = {
     "load_time_s",
     "model_size_mb",
 }
+MEASURED = PROFILE_METRICS | {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips"}
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
 POINT_ONLY_CHANGES = {
     "roc_auc",
@@ -234,7 +241,10 @@ class Policy:
 
     @property
     def needs_baseline(self) -> bool:
-        return any(c.change is not None for c in self.checks)
+        return any(
+            c.change is not None or c.metric.split("[")[0] in EQUIVALENCE_METRICS
+            for c in self.checks
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -276,7 +286,7 @@ def _number(value: Any, what: str, where: str) -> float:
 
 def _metric_range(metric: str) -> tuple[float, float]:
     base = metric.split("[")[0]
-    if base in PROFILE_METRICS:
+    if base in PROFILE_METRICS or base in MEASURED:
         return (0.0, math.inf)
     if base in ("mcc", "cohen_kappa"):
         return (-1.0, 1.0)
@@ -292,8 +302,8 @@ def check_metric(
 ) -> None:
     """Raise InputError when ``metric`` is unknown, names an unknown class, or cannot be computed."""
     if "[" in metric:
-        match = re.fullmatch(r"([a-z_]+)\[(.+)\]", metric)
-        if match is None or match[1] not in PER_CLASS_METRICS:
+        match = re.fullmatch(r"([a-z0-9_]+)\[(.+)\]", metric)
+        if match is None or match[1] not in PER_CLASS_METRICS | EQUIVALENCE_PER_CLASS:
             raise InputError(
                 f"{where}: unknown metric {metric!r} (per-class metrics: {', '.join(sorted(PER_CLASS_METRICS))})"
             )
@@ -310,12 +320,12 @@ def check_metric(
                 f"{where}: scope every_class needs a per-class metric ({', '.join(sorted(PER_CLASS_METRICS))}), got {metric!r}"
             )
         return
-    if metric in PROFILE_METRICS:
+    if metric in PROFILE_METRICS | EQUIVALENCE_METRICS:
         if scope != "overall":
             raise InputError(f"{where}: {metric} is a property of the model; use scope: overall")
         return
     if metric not in HEADLINE_METRICS:
-        known = ", ".join(sorted(HEADLINE_METRICS | PROFILE_METRICS))
+        known = ", ".join(sorted(HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS))
         raise InputError(
             f"{where}: unknown metric {metric!r} (known: {known}, or precision|recall|f1[class])"
         )
@@ -437,13 +447,15 @@ def _parse_check(
     limits = [k for k in ("min", "max", "change") if k in raw]
     if len(limits) != 1:
         raise InputError(f"{where}: a check has exactly one of min, max or change")
-    measured = metric in PROFILE_METRICS
+    measured = metric.split("[")[0] in MEASURED
     evidence = raw.get("evidence", "point" if measured else policy["evidence"])
     if evidence not in ("point", "confident"):
         raise InputError(f"{where}: evidence must be point or confident, got {evidence!r}")
     if measured and evidence != "point":
+        raise InputError(f"{where}: {metric} is a measurement; its checks use evidence: point")
+    if "change" in raw and metric.split("[")[0] in EQUIVALENCE_METRICS:
         raise InputError(
-            f"{where}: {metric} is measured by the model profile; its checks use evidence: point"
+            f"{where}: {metric} already compares with the baseline: check it with max (or min)"
         )
     # A suspiciously large improvement is worth a look, not a block, unless the policy says so.
     is_flag = isinstance(raw.get("change"), Mapping) and set(raw["change"]) & {

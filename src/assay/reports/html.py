@@ -260,6 +260,9 @@ def render_html(result: ValidationResult) -> str:
             ),
             broken=_gallery(result, comp.get("broken_examples", []), None),
             fixed=_gallery(result, comp.get("fixed_examples", []), None),
+            flipped=_gallery(
+                result, (comp.get("score_differences") or {}).get("flipped_examples", []), None
+            ),
             comparison_rows=[(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
             figures={
                 "confusion": confusion_figure(result),

@@ -27,6 +27,7 @@ from assay.core.comparison import (
     ledger_by_class,
     mcnemar,
 )
+from assay.core.equivalence import EquivalenceAccumulator
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig
 from assay.core.slicing import parse_slice_spec
@@ -51,6 +52,8 @@ class Analysis:
     n_not_comparable: int
     broken_examples: list[dict[str, Any]] = field(default_factory=list)
     fixed_examples: list[dict[str, Any]] = field(default_factory=list)
+    # With a baseline: |Δscore| and decision flips between the two (``core.equivalence``).
+    score_differences: dict[str, Any] | None = None
 
     def summary(self, labels: tuple[str, ...]) -> dict[str, Any]:
         overall = self.joint[OVERALL]
@@ -104,6 +107,8 @@ def analyse(
         LossDifferenceAccumulator("brier_score", brier_per_item),
     ]
     examples = ErrorExamplesAccumulator(labels, k=n_examples)
+    agreement = EquivalenceAccumulator(labels, k=n_examples)
+    agreement_state = agreement.empty()
     joint = joint_acc.empty()
     loss_states = [a.empty() for a in losses]
     broken_state, fixed_state = examples.empty(), examples.empty()
@@ -153,6 +158,7 @@ def analyse(
                 },
             )
             joint = joint_acc.update(joint, batch)
+            agreement_state = agreement.update(agreement_state, batch)
             b_sb = ScoredBatch(y, bp, base.scores[idx], ids, ref)
             c_sb = ScoredBatch(y, cp, cand.scores[idx], ids, ref)
             loss_states = [
@@ -185,6 +191,7 @@ def analyse(
         n_not_comparable=not_comparable,
         broken_examples=examples.finalize(broken_state).extras["error_examples"],
         fixed_examples=examples.finalize(fixed_state).extras["error_examples"],
+        score_differences=agreement.finalize(agreement_state, config.confidence),
     )
 
 

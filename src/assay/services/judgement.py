@@ -11,6 +11,7 @@ import numpy as np
 
 from assay.core.comparison import OVERALL, Delta, slice_name
 from assay.core.config import ValidationConfig
+from assay.core.equivalence import equivalence_metrics
 from assay.core.evidence import build_evidence, flatten_metrics
 from assay.core.failures import count_without_reference
 from assay.core.intervals import IntervalConfig
@@ -51,6 +52,22 @@ def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, D
     return out
 
 
+def _without_scores(
+    found: dict[str, Any] | None, base: ValidationResult, spec: ModelSpec
+) -> dict[str, Any] | None:
+    """The score differences, with those of a model that gives no scores (a class per item,
+    read as one-hot) removed: its decision flips still count."""
+    base_kind = base.config.get("model_spec", {}).get("output", {}).get("kind")
+    if found is None or (spec.has_scores and base_kind != "labels"):
+        return found
+    empty = {"max": None, "p99": None}
+    return found | {
+        "any_class": empty,
+        "by_class": dict.fromkeys(found["by_class"], empty),
+        "note": "one of the two models gives a class per item and no scores",
+    }
+
+
 def _reordered(
     matrix: list[list[int]], source: tuple[str, ...], target: tuple[str, ...]
 ) -> list[list[int]]:
@@ -88,13 +105,17 @@ def judge(
         n_examples=config.n_examples,
     )
     extra: dict[str, Delta] = dict(analysis.loss_deltas)
+    differences = None
     if base_result is not None:
         extra.update(_point_deltas(base_result, cand))
+        differences = _without_scores(analysis.score_differences, base_result, spec)
     evidence = build_evidence(
         spec.labels,
         spec.negative_index,
         analysis.joint,
-        flatten_metrics(cand.metrics, cand.per_class) | profile_metrics(cand),
+        flatten_metrics(cand.metrics, cand.per_class)
+        | profile_metrics(cand)
+        | equivalence_metrics(differences),
         intervals,
         base_result is not None,
         extra,
@@ -128,6 +149,7 @@ def judge(
                 "reused": reused,
             },
             **summary,
+            "score_differences": differences,
             "deltas": {name: d.to_dict() for name, d in deltas.get(OVERALL, {}).items()},
             "slice_deltas": {
                 slice_name(key): {

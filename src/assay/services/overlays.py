@@ -28,6 +28,7 @@ def _examples(result: ValidationResult) -> list[dict[str, Any]]:
     out = list(result.error_examples)
     comparison = result.comparison or {}
     out += comparison.get("broken_examples", []) + comparison.get("fixed_examples", [])
+    out += (comparison.get("score_differences") or {}).get("flipped_examples", [])
     out += (result.doubtful_labels or {}).get("candidates", [])
     for group in (result.error_groups or {}).get("groups", []):
         out += group.get("examples", [])

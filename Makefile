@@ -10,7 +10,7 @@ HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
 BASE := $(VENV)/.installed-base-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: demo test lint typecheck venv clean bench
+.PHONY: demo test lint typecheck venv clean bench mlserver
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -31,6 +31,20 @@ $(DEV): pyproject.toml | $(BIN)/python
 	@rm -f $(VENV)/.installed-*
 	@touch $(DEV) $(BASE)
 
+# MLServer, for the tests of models behind an inference server, in an environment of its own
+# (its pins clash with Assay's); tritonclient is the reference client of the endpoint benchmark.
+MLSERVER_VENV ?= .venv-mlserver
+MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 tritonclient[http]==2.73.0
+MLSERVER := $(MLSERVER_VENV)/.installed-$(shell echo '$(MLSERVER_PINS)' | sha256sum | cut -c1-12)
+
+$(MLSERVER):
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet $(MLSERVER_PINS)
+	@rm -f $(MLSERVER_VENV)/.installed-*
+	@touch $(MLSERVER)
+
+mlserver: $(MLSERVER)
+
 venv: $(DEV)
 
 demo: $(BASE)
@@ -44,11 +58,11 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
-test: $(DEV) lint typecheck
+test: $(DEV) $(MLSERVER) lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(MLSERVER_VENV) .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts

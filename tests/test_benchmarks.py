@@ -78,3 +78,13 @@ def test_segmentation_benchmark_agrees_with_its_numpy_reference() -> None:
     assert "largest per-class IoU difference: 0.00e+00; pixel accuracy difference: 0.00e+00" in out
     assert len(re.findall(r"(numpy|assay)\s+[\d.]+ s\s+peak\s+\d+ MiB", out)) == 2
     assert "of which Assay's boundary F1" in out
+
+
+def test_endpoint_benchmark_compares_with_the_reference_client_on_the_same_scores() -> None:
+    from tests.mlserver import mlserver_binary
+
+    mlserver_binary()  # skips (or fails under CI) without MLServer
+    out = run("endpoint_throughput.py", "--items", "2000", "--batch", "128", "--repeats", "1")
+    assert "tritonclient.http (reference)" in out and "assay endpoint runtime" in out
+    gap = float(re.search(r"scores equal within (\S+)", out)[1])  # type: ignore[index]
+    assert gap < 1e-6

@@ -94,6 +94,10 @@ class Runtime(Protocol):
 
     def predict(self, batch: ModelBatch) -> Any: ...
 
+    def close(self) -> None:
+        """Release what the runtime holds (connections, threads); most hold nothing."""
+        ...
+
 
 class EmbeddingRuntime(Runtime, Protocol):
     """A runtime that also returns the spec's embedding output, from the same run."""

@@ -97,6 +97,26 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class EndpointSpec:
+    """How a model behind an inference server is called (``assay.runtimes.endpoint``)."""
+
+    concurrency: int = 4  # requests in flight at once
+    timeout_s: float = 30.0  # per request
+    retries: int = 3  # after a failed request: connection errors, timeouts, 429 and 5xx
+    backoff_s: float = 0.5  # the first retry's wait, doubled at each further one
+    max_batch: int = 64  # items per request
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "timeout_s": self.timeout_s,
+            "retries": self.retries,
+            "backoff_s": self.backoff_s,
+            "max_batch": self.max_batch,
+        }
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Task, class names in output-index order, input preprocessing and output interpretation."""
 
@@ -120,6 +140,8 @@ class ModelSpec:
     # skops files: types beyond the data types Assay trusts, each one reviewed by the user
     # (``assay model add --show-types``) before it may be loaded.
     trusted_types: tuple[str, ...] = ()
+    # Models behind an inference server: how they are called (None: the defaults).
+    endpoint: EndpointSpec | None = None
 
     @property
     def negative_index(self) -> int | None:
@@ -200,6 +222,8 @@ class ModelSpec:
             data["good" if self.task == "anomaly" else "negative"] = self.negative
         if self.trusted_types:
             data["trusted_types"] = list(self.trusted_types)
+        if self.endpoint is not None:
+            data["endpoint"] = self.endpoint.to_dict()
         if self.task in ("detection", "segmentation"):
             data["iou_threshold"] = self.iou_threshold
         if self.task == "segmentation":
@@ -308,6 +332,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             "negative",
             "good",
             "trusted_types",
+            "endpoint",
             "iou_threshold",
             "boundary_tolerance",
         },
@@ -418,7 +443,32 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         positive=positive,
         negative=negative,
         trusted_types=tuple(sorted(set(trusted))),
+        endpoint=_parse_endpoint(raw.get("endpoint")),
     )
+
+
+def _parse_endpoint(raw: Any) -> EndpointSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise InputError("spec: endpoint must be a mapping")
+    _known_keys(raw, {"concurrency", "timeout_s", "retries", "backoff_s", "max_batch"}, "endpoint.")
+    limits: dict[str, tuple[float, float, bool]] = {
+        "concurrency": (1, 64, True),
+        "timeout_s": (0.01, 600, False),
+        "retries": (0, 10, True),
+        "backoff_s": (0, 60, False),
+        "max_batch": (1, 65_536, True),
+    }
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        low, high, whole = limits[key]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or (whole and value != int(value)) or not low <= value <= high:
+            kind = "a whole number" if whole else "a number"
+            raise InputError(f"spec: endpoint.{key} must be {kind} from {low:g} to {high:g}")
+        values[key] = int(value) if whole else float(value)
+    return EndpointSpec(**values)
 
 
 def _name(value: Any, where: str) -> str | None:

@@ -9,6 +9,7 @@ checks a model file against its spec.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -85,6 +86,15 @@ RUNTIMES: dict[str, RuntimeEntry] = {
             "assay.runtimes.torchscript:load",
             extra="torch",
         ),
+        # A URL http://host:port/v2/models/NAME (Open Inference Protocol), never a file.
+        RuntimeEntry(
+            "endpoint",
+            (),
+            "assay.runtimes.endpoint:load",
+            tasks=("classification",),
+            embeddings=False,
+            extra="endpoint",
+        ),
         # Chosen explicitly (``assay model add --predictions``), never by a file's suffix.
         RuntimeEntry(
             "recorded",
@@ -96,6 +106,14 @@ RUNTIMES: dict[str, RuntimeEntry] = {
     )
 }
 _PLUGINS_READ = False
+
+
+_ENDPOINT = re.compile(r"^https?://[^/\s]+(/[^\s]*)?/v2/models/[^/\s]+(/versions/[^/\s]+)?/?$")
+
+
+def is_endpoint(url: str) -> bool:
+    """An Open Inference Protocol model URL: http(s)://host[:port][/prefix]/v2/models/NAME."""
+    return bool(_ENDPOINT.match(url))
 
 
 def register_runtime(entry: RuntimeEntry) -> RuntimeEntry:
@@ -161,8 +179,9 @@ def load_model(
         )
     if spec.output.embedding is not None and not entry.embeddings:
         raise InputError(f"spec output.embedding is not supported by the {entry.name} runtime")
-    if device != "cpu" and entry.name in ("sklearn", "recorded"):
-        raise InputError(f"--device {device}: the {entry.name} runtime runs on the CPU only")
+    if device != "cpu" and entry.name in ("sklearn", "recorded", "endpoint"):
+        where = "the server chooses" if entry.name == "endpoint" else "it runs on the CPU only"
+        raise InputError(f"--device {device}: not for the {entry.name} runtime ({where})")
     if device == "cpu":  # loaders that know no devices keep their four arguments
         return entry.loader()(path, spec, threads, spin)
     return entry.loader()(path, spec, threads, spin, device)

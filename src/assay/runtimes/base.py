@@ -250,6 +250,9 @@ class NamedOutputs:
     def _run(self, names: list[str], inputs: npt.NDArray[np.float32]) -> list[Any]:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Nothing to release: the session goes with the object."""
+
     def _scores(self, out: Any) -> npt.NDArray[Any]:
         """The classification output as an array (ONNX reads its ZipMaps here)."""
         return np.asarray(out)

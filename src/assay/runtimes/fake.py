@@ -21,6 +21,9 @@ class FakeRuntime:
             (TensorInfo("x", (None,), "float32"),), (TensorInfo("y", (None,), "float64"),)
         )
 
+    def close(self) -> None:
+        pass
+
     def predict(self, batch: ModelBatch) -> npt.NDArray[Any]:
         self.calls += 1
         return np.asarray(self.fn(batch.inputs))

@@ -106,6 +106,7 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
                     "items_per_s": float(b * times.size / (times.sum() / 1000.0)),
                 }
             )
+        runtime.close()
         del call, runtime  # free the session before the next one loads
     return {
         "load_time_s": load_s,

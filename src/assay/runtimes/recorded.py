@@ -229,6 +229,9 @@ class RecordedRuntime:
         self.spec = spec
         self.signature = signature
 
+    def close(self) -> None:
+        self.table = None  # the memory map goes with its last reference
+
     def predict(self, batch: ModelBatch) -> PartialOutput:
         if self.table is None or batch.positions is None:
             raise RuntimeError(

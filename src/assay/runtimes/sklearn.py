@@ -300,6 +300,9 @@ class SklearnRuntime:
         )
         return runtime
 
+    def close(self) -> None:
+        pass
+
     def predict(self, batch: ModelBatch) -> npt.NDArray[Any]:
         inputs = batch.inputs
         with warnings.catch_warnings():

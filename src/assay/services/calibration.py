@@ -87,6 +87,7 @@ def calibrate(
                     scores.append(float(out.score[j]))
     finally:
         decoder.close()
+        runtime.close()
     if not scores:
         raise InputError(
             f"calibration dataset {dataset.ref} gave no good item the model could score"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from assay.core.errors import InputError
 from assay.core.records import ModelVersion, VersionRef, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.datasets.images import file_sha256
-from assay.runtimes import load_model, runtime_entry, runtime_kind
+from assay.runtimes import is_endpoint, load_model, runtime_entry, runtime_kind
 from assay.runtimes.recorded import read_predictions
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
@@ -68,6 +70,8 @@ def register_model(
     through OpenVINO).
     """
     check_name(name, "model")
+    if not predictions and is_endpoint(str(file)):
+        return _register_endpoint(ws, name, str(file), read_spec(spec))
     path = _local_file(ws, file)
     model_spec = recorded_spec(spec, path) if predictions else read_spec(spec)
     if trust:
@@ -76,6 +80,7 @@ def register_model(
     kind = "recorded" if predictions else (runtime or runtime_kind(path))
     companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
+    loaded.close()
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)
     companion_digests = {c.suffix.lower(): file_sha256(c) for c in companions}
@@ -105,6 +110,44 @@ def register_model(
         signature=loaded.signature.to_dict()
         | {"file_sha256": file_digest}
         | ({"companions": companion_digests} if companion_digests else {}),
+    )
+    return RegisteredModel(record, created=True)
+
+
+def _register_endpoint(ws: Workspace, name: str, url: str, spec: ModelSpec) -> RegisteredModel:
+    """A model behind an inference server: its description (URL, the server's metadata, the
+    model version a test request was answered by) is what is stored, digested and versioned."""
+    from assay.runtimes.endpoint import describe
+
+    description = describe(url, spec)
+    tmp = ws.home / "tmp" / f"endpoint-{os.getpid()}.json"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.write_text(json.dumps(description, sort_keys=True))
+        loaded = load_model(tmp, spec, "endpoint")
+        loaded.close()
+        description["served_version"] = loaded.signature.extra.get("served_version")
+        tmp.write_text(json.dumps(description, sort_keys=True))
+        digest = file_sha256(tmp)
+        spec_data = spec.to_dict()
+        version = hashlib.sha256(
+            f"{digest}\n{yaml.safe_dump(spec_data, sort_keys=True)}".encode()
+        ).hexdigest()
+        existing = ws.catalog.find_model(name, version)
+        if existing is not None:
+            return RegisteredModel(existing, created=False)
+        stored = ws.files.put_file(tmp, ws.files.model_path(digest, ".json"))
+    finally:
+        tmp.unlink(missing_ok=True)
+    record = ws.catalog.add_model(
+        name=name,
+        version=version,
+        runtime="endpoint",
+        file_path=str(stored),
+        file_name=description["url"],
+        size_bytes=0,
+        spec=spec_data,
+        signature=loaded.signature.to_dict() | {"file_sha256": digest},
     )
     return RegisteredModel(record, created=True)
 

@@ -402,6 +402,10 @@ def _run_models(
             assert m.run is not None
             _end_abnormally(ws, m.run.id, exc)
         raise
+    finally:
+        for m in models:
+            if m.runtime is not None:
+                m.runtime.close()  # an endpoint's connections and threads
 
 
 INTERRUPTED = "interrupted: stopped by a signal (Ctrl-C or SIGTERM)"

@@ -10,7 +10,7 @@ HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
 BASE := $(VENV)/.installed-base-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: demo test lint typecheck venv clean bench mlserver
+.PHONY: demo test lint typecheck venv clean bench mlserver mlflow
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -45,6 +45,20 @@ $(MLSERVER):
 
 mlserver: $(MLSERVER)
 
+# An MLflow tracking server with a registry, for the tests of models:/ references (its pins
+# clash with Assay's too; Assay itself uses the mlflow-skinny client).
+MLFLOW_VENV ?= .venv-mlflow
+MLFLOW_PINS := mlflow==3.17.2 onnx onnxruntime
+MLFLOW := $(MLFLOW_VENV)/.installed-$(shell echo '$(MLFLOW_PINS)' | sha256sum | cut -c1-12)
+
+$(MLFLOW):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet $(MLFLOW_PINS)
+	@rm -f $(MLFLOW_VENV)/.installed-*
+	@touch $(MLFLOW)
+
+mlflow: $(MLFLOW)
+
 venv: $(DEV)
 
 demo: $(BASE)
@@ -58,11 +72,11 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
-test: $(DEV) $(MLSERVER) lint typecheck
+test: $(DEV) $(MLSERVER) $(MLFLOW) lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) $(MLSERVER_VENV) .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(MLSERVER_VENV) $(MLFLOW_VENV) .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts

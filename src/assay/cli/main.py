@@ -246,6 +246,12 @@ def model_add(
     console.print(
         f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})"
     )
+    origin = m.signature.get("mlflow")
+    if origin:
+        console.print(
+            f"  from MLflow {origin['uri']}: registered model {origin.get('name', '-')} version "
+            f"{origin.get('version', '-')}, run {origin.get('run_id', '-')}"
+        )
 
 
 @model_app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def register_model(
     trust: tuple[str, ...] = (),
     predictions: bool = False,
     runtime: str | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> RegisteredModel:
     """Validate the model against its spec, then catalogue it. Same file + spec: a no-op.
 
@@ -72,6 +74,8 @@ def register_model(
     check_name(name, "model")
     if not predictions and is_endpoint(str(file)):
         return _register_endpoint(ws, name, str(file), read_spec(spec))
+    if not predictions and str(file).startswith(("models:/", "runs:/")):
+        return _register_mlflow(ws, name, str(file), read_spec(spec))
     path = _local_file(ws, file)
     model_spec = recorded_spec(spec, path) if predictions else read_spec(spec)
     if trust:
@@ -109,9 +113,24 @@ def register_model(
         spec=spec_data,
         signature=loaded.signature.to_dict()
         | {"file_sha256": file_digest}
-        | ({"companions": companion_digests} if companion_digests else {}),
+        | ({"companions": companion_digests} if companion_digests else {})
+        | ({"mlflow": provenance} if provenance else {}),
     )
     return RegisteredModel(record, created=True)
+
+
+def _register_mlflow(ws: Workspace, name: str, uri: str, spec: ModelSpec) -> RegisteredModel:
+    """A model from an MLflow registry: resolved and downloaded once, then registered as its
+    ONNX file with the registry's facts (name, version, alias, run id) beside it."""
+    from assay.runtimes.mlflow import download
+
+    fetched = download(uri, spec, ws.home / "tmp")
+    try:
+        file = fetched.onnx.with_name(f"{name}.onnx")
+        fetched.onnx.rename(file)
+        return register_model(ws, name, file, spec.to_dict(), provenance=fetched.provenance)
+    finally:
+        shutil.rmtree(fetched.folder, ignore_errors=True)
 
 
 def _register_endpoint(ws: Workspace, name: str, url: str, spec: ModelSpec) -> RegisteredModel:

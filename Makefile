@@ -10,7 +10,7 @@ HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
 BASE := $(VENV)/.installed-base-$(HASH)
 DEV := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: demo test lint typecheck venv clean bench mlserver mlflow
+.PHONY: demo test lint typecheck venv clean bench mlserver mlflow azurite
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -59,6 +59,14 @@ $(MLFLOW):
 
 mlflow: $(MLFLOW)
 
+# Azurite, Microsoft's Azure Storage emulator, for the abfs:// tests (npm; Node 18+).
+AZURITE := .azurite/node_modules/.bin/azurite-blob
+
+$(AZURITE):
+	npm install --prefix .azurite --silent --no-audit --no-fund azurite@3.35.0
+
+azurite: $(AZURITE)
+
 venv: $(DEV)
 
 demo: $(BASE)
@@ -72,11 +80,11 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
-test: $(DEV) $(MLSERVER) $(MLFLOW) lint typecheck
+test: $(DEV) $(MLSERVER) $(MLFLOW) $(AZURITE) lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) $(MLSERVER_VENV) $(MLFLOW_VENV) .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(MLSERVER_VENV) $(MLFLOW_VENV) .azurite .assay demo-output .pytest_cache .mypy_cache .ruff_cache test-artifacts

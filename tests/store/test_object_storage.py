@@ -1,12 +1,17 @@
-"""Datasets, models and run artifacts behind s3:// URLs, against a local S3-compatible server
-(moto in server mode on 127.0.0.1; never a real cloud)."""
+"""Datasets, models and run artifacts behind s3:// and abfs:// URLs, against local servers on
+127.0.0.1 (moto in server mode for S3, Microsoft's Azurite for Azure Blob; never a real cloud)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,15 +22,89 @@ from tests.real_datasets import secom
 from tests.web.conftest import SIZE, bright_and_dark
 
 BUCKET = "plant-7"
+ROOT = Path(__file__).resolve().parents[2]
+# Azurite's well-known development account (public, documented by Microsoft).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    from moto.server import ThreadedMotoServer
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
+
+
+def azurite_binary() -> Path:
+    """Azurite's blob server, from npm (``make test`` installs it into .azurite)."""
+    given = os.environ.get("ASSAY_AZURITE")
+    path = Path(given) if given else ROOT / ".azurite" / "node_modules" / ".bin" / "azurite-blob"
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but Azurite is missing ({path}); `make test` installs it")
+        pytest.skip(f"Azurite not installed ({path}): `make azurite` installs it; CI runs it")
+    return path
+
+
+@pytest.fixture(params=["s3", "abfs"])
+def store(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[Any, str]]:
+    """A file system on a local server, and the URL scheme Assay reads it by."""
+    if request.param == "s3":
+        with _moto(monkeypatch) as fs:
+            yield fs, "s3"
+    else:
+        with _azurite(monkeypatch, tmp_path / "azurite") as fs:
+            yield fs, "abfs"
+
+
+@contextlib.contextmanager
+def _azurite(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Any]:
+    binary = azurite_binary()
+    port = free_port()
+    folder.mkdir()
+    process = subprocess.Popen(
+        [
+            str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            "--location", str(folder), "--silent", "--skipApiVersionCheck", "--loose",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    monkeypatch.setenv(
+        "ASSAY_FSSPEC_OPTIONS", json.dumps({"abfs": {"connection_string": connection}})
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("Azurite did not start")
+            time.sleep(0.2)
+        import adlfs
+
+        fs = adlfs.AzureBlobFileSystem(connection_string=connection, skip_instance_cache=True)
+        fs.mkdir(BUCKET)
+        yield fs
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def _moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -47,13 +126,15 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         server.stop()
 
 
-def test_secom_and_a_model_from_s3_with_artifacts_back_to_s3(s3: object, tmp_path: Path) -> None:
+def test_secom_and_a_model_from_a_store_with_artifacts_back_to_it(
+    store: tuple[Any, str], tmp_path: Path
+) -> None:
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    fs = s3
+    fs, scheme = store
     root, x, y = secom()
     for name in ("secom.data", "secom_labels.data"):
         fs.put(str(root / name), f"{BUCKET}/secom/{name}")  # type: ignore[attr-defined]
@@ -73,9 +154,9 @@ def test_secom_and_a_model_from_s3_with_artifacts_back_to_s3(s3: object, tmp_pat
         positive="fail",
     )
     home = str(tmp_path / "home")
-    assert main(["dataset", "add", "secom", f"s3://{BUCKET}/secom", "--home", home]) == 0
+    assert main(["dataset", "add", "secom", f"{scheme}://{BUCKET}/secom", "--home", home]) == 0
     assert (
-        main(["dataset", "add", "secom", f"s3://{BUCKET}/secom", "--home", home]) == 0
+        main(["dataset", "add", "secom", f"{scheme}://{BUCKET}/secom", "--home", home]) == 0
     )  # unchanged
     assert (
         main(
@@ -83,7 +164,7 @@ def test_secom_and_a_model_from_s3_with_artifacts_back_to_s3(s3: object, tmp_pat
                 "model",
                 "add",
                 "m",
-                f"s3://{BUCKET}/models/secom.onnx",
+                f"{scheme}://{BUCKET}/models/secom.onnx",
                 "--spec",
                 str(spec),
                 "--home",
@@ -93,7 +174,7 @@ def test_secom_and_a_model_from_s3_with_artifacts_back_to_s3(s3: object, tmp_pat
         == 0
     )
     run = ["validate", "--model", "m", "--dataset", "secom", "--no-profile", "--home", home]
-    assert main([*run, "--out", f"s3://{BUCKET}/runs/first"]) == 0
+    assert main([*run, "--out", f"{scheme}://{BUCKET}/runs/first"]) == 0
     assert main([*run, "--out", str(tmp_path / "local")]) == 0
     remote = json.loads(fs.cat(f"{BUCKET}/runs/first/result.json"))  # type: ignore[attr-defined]
     local = json.loads((tmp_path / "local" / "result.json").read_text())
@@ -101,11 +182,11 @@ def test_secom_and_a_model_from_s3_with_artifacts_back_to_s3(s3: object, tmp_pat
     assert remote["metrics"] == local["metrics"] and remote["dataset"]["number"] == 1
     names = {Path(p).name for p in fs.ls(f"{BUCKET}/runs/first")}  # type: ignore[attr-defined]
     assert {"report.html", "result.json", "predictions.parquet"} <= names
-    assert main(["dataset", "add", "nope", f"s3://{BUCKET}/missing", "--home", home]) == 2
+    assert main(["dataset", "add", "nope", f"{scheme}://{BUCKET}/missing", "--home", home]) == 2
 
 
-def test_image_folder_from_s3(s3: object, tmp_path: Path) -> None:
-    fs = s3
+def test_image_folder_from_a_store(store: tuple[Any, str], tmp_path: Path) -> None:
+    fs, scheme = store
     folder = bright_and_dark(tmp_path / "scans")
     fs.put(str(folder), f"{BUCKET}/scans", recursive=True)  # type: ignore[attr-defined]
     spec = write_spec(
@@ -114,7 +195,7 @@ def test_image_folder_from_s3(s3: object, tmp_path: Path) -> None:
         input={"kind": "image", "size": list(SIZE), "color": "grayscale"},
     )
     home = str(tmp_path / "home")
-    assert main(["dataset", "add", "scans", f"s3://{BUCKET}/scans", "--home", home]) == 0
+    assert main(["dataset", "add", "scans", f"{scheme}://{BUCKET}/scans", "--home", home]) == 0
     assert (
         main(
             [

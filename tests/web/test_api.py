@@ -98,7 +98,8 @@ def test_model_upload_checks_the_spec_and_refuses_bad_files(web: Web) -> None:
     )
     assert code == 422 and "3 labels" in body["detail"]
     code, body = upload(web, file=("model.pkl", b"\x80\x04"))
-    assert code == 422 and "upload .onnx or .skops" in body["detail"]
+    assert code == 422 and "unsupported model file type .pkl: upload .onnx or" in body["detail"]
+    assert ".skops" in body["detail"] and ".xml" in body["detail"]
     code, body = upload(web, file=("bad.onnx", b"not onnx at all"))
     assert code == 422 and "not a valid ONNX model" in body["detail"]
     code, body = upload(web, name="../../etc", file=("x.onnx", web.onnx.read_bytes()))

@@ -31,12 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FIT = """
 import sys, joblib, numpy as np
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 folder = sys.argv[1]
 x, y = np.load(folder + "/x.npy"), np.load(folder + "/y.npy", allow_pickle=False)
-model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
 joblib.dump(model, folder + "/model.joblib")
 np.save(folder + "/proba.npy", model.predict_proba(x))
 print(",".join(str(c) for c in model.classes_))

@@ -222,3 +222,64 @@ def test_endpoint_settings_are_checked_in_the_spec(tmp_path: Path) -> None:
                     "endpoint": bad,
                 }
             )
+
+
+def test_secom_through_a_served_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real table through MLServer, judged through the CLI. Every SECOM entity misses some
+    sensor, and v2 JSON tensors cannot carry NaN: every item is recorded with that reason and the
+    verdict fails, never a guess. With the gaps filled (column means, a derived table), the
+    scores are the served model's own predict_proba within FP32 rounding (the wire format)."""
+    import yaml
+
+    from tests.real_datasets import secom
+
+    root, x, y = secom()
+    filled = np.where(np.isnan(x), np.nanmean(x, axis=0), x).astype(np.float32)
+    filled = np.nan_to_num(filled)  # columns with no value at all
+    classes, proba = fit_served_model(tmp_path / "models", "secom", filled, y)
+    columns = [f"f{j:03d}" for j in range(x.shape[1])]
+    (tmp_path / "filled.csv").write_text(
+        ",".join([*columns, "label"]) + "\n"
+        + "".join(",".join([*map(repr, row), v]) + "\n" for row, v in zip(filled.tolist(), y, strict=True))
+    )  # fmt: skip
+    spec = tmp_path / "secom.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "labels": classes,
+                "negative": "pass",
+                "input": {"kind": "tabular", "columns": columns, "missing": "allow"},
+                "output": {"name": "predict_proba"},
+                "endpoint": {"max_batch": 128, "concurrency": 2},
+            }
+        )
+    )
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "secom", str(root))[0] == 0
+    assert assay(capsys, home, "dataset", "add", "filled", str(tmp_path / "filled.csv"))[0] == 0
+    args = ["--no-profile", "--no-explore", "--resamples", "100"]
+    with running_mlserver(tmp_path / "models") as url:
+        code, _, err = assay(
+            capsys, home, "model", "add", "served", f"{url}/v2/models/secom", "--spec", str(spec)
+        )
+        assert code == 0, err
+        code, _, err = assay(
+            capsys, home, "validate", "--model", "served", "--dataset", "secom", "--out",
+            str(tmp_path / "raw"), *args,
+        )  # fmt: skip
+        assert code == 1, err
+        code, _, err = assay(
+            capsys, home, "validate", "--model", "served", "--dataset", "filled", "--out",
+            str(tmp_path / "out"), *args,
+        )  # fmt: skip
+    raw = json.loads((tmp_path / "raw" / "result.json").read_text())
+    assert raw["failures"]["by_reason"] == {
+        "input has missing or infinite values, which v2 JSON tensors cannot carry": len(y)
+    }
+    assert code in (0, 1), err
+    table = pq.read_table(tmp_path / "out" / "predictions.parquet")
+    assert table.column("error").null_count == len(y)  # every entity judged
+    for k, label in enumerate(classes):
+        np.testing.assert_allclose(
+            np.asarray(table.column(f"score_{label}")), proba[:, k], atol=1e-6
+        )

@@ -78,9 +78,18 @@ def validate_twins(
         )
         assert code == 0, (name, err)
     common = ["--dataset", dataset, "--no-profile", "--no-explore", "--resamples", "100"]
-    assert assay(capsys, home, "validate", "--model", "onnx", *common)[0] in (0, 1)
+    onnx_run = tmp / "run-onnx"
+    assert assay(capsys, home, "validate", "--model", "onnx", "--out", str(onnx_run), *common)[
+        0
+    ] in (0, 1)
+    # What a device running the ONNX model would have recorded: its predictions file.
+    code, _, err = assay(
+        capsys, home, "model", "add", "recorded", "--predictions",
+        str(onnx_run / "predictions.parquet"), "--spec", str(spec),
+    )  # fmt: skip
+    assert code == 0, err
     out: dict[str, dict[str, Any]] = {}
-    for name in files:
+    for name in [*files, "recorded"]:
         if name == "onnx":
             continue
         folder = tmp / f"run-{name}"
@@ -105,6 +114,9 @@ def validate_twins(
 
 
 def check_twins(runs: dict[str, dict[str, Any]], labels: list[str]) -> None:
+    recorded = runs["recorded"]["result"]["comparison"]["score_differences"]
+    # Equal up to the last bit of a renormalised float64 (the file holds the scores as judged).
+    assert recorded["any_class"]["max"] <= 1e-12 and recorded["n_decision_flips"] == 0
     for name in ("torchscript", "openvino", "openvino-onnx"):
         diff = runs[name]["result"]["comparison"]["score_differences"]
         assert diff["any_class"]["max"] <= FP32_TOLERANCE, (name, diff["any_class"])

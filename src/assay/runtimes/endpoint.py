@@ -181,26 +181,32 @@ class EndpointRuntime:
 
     def predict(self, batch: ModelBatch) -> PartialOutput:
         x = np.ascontiguousarray(batch.inputs, np.float32)
-        size = self.settings.max_batch
-        starts = list(range(0, x.shape[0], size))
-        futures = [self.pool.submit(self._request, x[s : s + size]) for s in starts]
-        answered: list[tuple[int, npt.NDArray[np.float64]]] = []
         errors: dict[int, str] = {}
+        # JSON has no NaN or infinity: such an item cannot be sent, and is not judged (a model
+        # that imputes missing values itself needs the binary tensor extension).
+        sendable = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+        for j in np.flatnonzero(~sendable).tolist():
+            errors[j] = "input has missing or infinite values, which v2 JSON tensors cannot carry"
+        rows = np.flatnonzero(sendable)
+        size = self.settings.max_batch
+        starts = list(range(0, rows.size, size))
+        futures = [self.pool.submit(self._request, x[rows[s : s + size]]) for s in starts]
+        answered: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
         for start, future in zip(starts, futures, strict=True):
+            at = rows[start : start + size]
             try:
-                answered.append((start, future.result()))
+                answered.append((at, future.result()))
             except EndpointError as exc:
-                stop = min(start + size, x.shape[0])
-                errors.update(dict.fromkeys(range(start, stop), str(exc)))
+                errors.update(dict.fromkeys(at.tolist(), str(exc)))
         # Every answer has the first one's item shape (the task checks that shape).
         shape = answered[0][1].shape[1:] if answered else (self.spec.n_classes,)
         out = np.full((x.shape[0], *shape), np.nan)
-        for start, part in answered:
+        for at, part in answered:
             if part.shape[1:] == shape:
-                out[start : start + part.shape[0]] = part
+                out[at] = part
             else:
                 reason = f"endpoint answered shape {list(part.shape)}, others {list(shape)}"
-                errors.update(dict.fromkeys(range(start, start + part.shape[0]), reason))
+                errors.update(dict.fromkeys(at.tolist(), reason))
         return PartialOutput(out, errors)
 
 

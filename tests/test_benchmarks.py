@@ -88,3 +88,11 @@ def test_endpoint_benchmark_compares_with_the_reference_client_on_the_same_score
     assert "tritonclient.http (reference)" in out and "assay endpoint runtime" in out
     gap = float(re.search(r"scores equal within (\S+)", out)[1])  # type: ignore[index]
     assert gap < 1e-6
+
+
+def test_gpu_check_runs_its_code_on_the_cpu() -> None:
+    """The GPU check is run where a GPU is lent; here its code runs on the CPU, so that it works
+    when that day comes (the CPU against itself: equal, ratio about 1)."""
+    out = run("gpu_check.py", "--device", "cpu", "--images", "64", "--repeats", "1")
+    assert "onnx: max |Δ| vs CPU 0.00e+00" in out
+    assert "ONNX on cpu: assay" in out

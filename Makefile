@@ -32,9 +32,10 @@ $(DEV): pyproject.toml | $(BIN)/python
 	@touch $(DEV) $(BASE)
 
 # MLServer, for the tests of models behind an inference server, in an environment of its own
-# (its pins clash with Assay's); tritonclient is the reference client of the endpoint benchmark.
+# (its pins clash with Assay's); onnxruntime serves the ONNX twins through a custom runtime;
+# tritonclient is the reference client of the endpoint benchmark.
 MLSERVER_VENV ?= .venv-mlserver
-MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 tritonclient[http]==2.73.0
+MLSERVER_PINS := mlserver==1.7.1 mlserver-sklearn==1.7.1 onnxruntime==1.32.0 tritonclient[http]==2.73.0
 MLSERVER := $(MLSERVER_VENV)/.installed-$(shell echo '$(MLSERVER_PINS)' | sha256sum | cut -c1-12)
 
 $(MLSERVER):

@@ -22,12 +22,20 @@ LOG = """
 import sys, mlflow, numpy as np, onnx
 from mlflow.models import infer_signature
 from mlflow import MlflowClient
-onnx_path, name, alias, n_features = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+onnx_path, name, alias = sys.argv[1], sys.argv[2], sys.argv[3]
+shape = tuple(int(d) for d in sys.argv[4].split(","))
+n_features = shape[0]
 columns = sys.argv[5].split(",") if len(sys.argv) > 5 and sys.argv[5] else None
-x = np.zeros((2, n_features), np.float32)
+x = np.zeros((2, *shape), np.float32)
 import pandas as pd
 example = pd.DataFrame(x, columns=columns) if columns else x
-signature = infer_signature(example, np.zeros((2, 2), np.float32))
+if onnx_path == "sklearn":
+    outputs = np.zeros((2, 2), np.float32)
+else:  # the model's own output, for a signature that says how many scores it gives
+    import onnxruntime as ort
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    outputs = [o for o in session.run(None, {session.get_inputs()[0].name: x}) if o.dtype == np.float32][-1]
+signature = infer_signature(example, outputs)
 mlflow.set_experiment("assay-tests")
 with mlflow.start_run() as run:
     if onnx_path == "sklearn":  # a pickled flavour, which Assay must refuse
@@ -97,9 +105,15 @@ def running_mlflow(folder: Path) -> Iterator[str]:
 
 
 def log_onnx_model(
-    url: str, onnx: Path, name: str, alias: str, n_features: int, columns: list[str] | None = None
+    url: str,
+    onnx: Path,
+    name: str,
+    alias: str,
+    shape: tuple[int, ...],
+    columns: list[str] | None = None,
 ) -> tuple[str, str]:
-    """Log and register an ONNX model through MLflow's own client; (run id, version)."""
+    """Log and register an ONNX model (items of ``shape``) through MLflow's own client; its
+    (run id, version)."""
     done = subprocess.run(
         [
             str(mlflow_python()),
@@ -108,7 +122,7 @@ def log_onnx_model(
             str(onnx),
             name,
             alias,
-            str(n_features),
+            ",".join(map(str, shape)),
             ",".join(columns or []),
         ],
         capture_output=True,

@@ -88,6 +88,51 @@ def fit_served_model(
     return done.stdout.strip().split(","), np.load(model / "proba.npy")
 
 
+ONNX_RUNTIME = """
+import numpy as np
+import onnxruntime as ort
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver.utils import get_model_uri
+
+
+class OnnxModel(MLModel):
+    \"\"\"An ONNX file served by onnxruntime inside MLServer (a custom runtime).\"\"\"
+
+    async def load(self) -> bool:
+        path = await get_model_uri(self.settings)
+        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        x = NumpyCodec.decode_input(payload.inputs[0]).astype(np.float32)
+        (out,) = self.session.run(["probabilities"], {self.session.get_inputs()[0].name: x})
+        return InferenceResponse(
+            model_name=self.name,
+            model_version=self.version,
+            outputs=[NumpyCodec.encode_output("probabilities", out)],
+        )
+"""
+
+
+def serve_onnx(folder: Path, name: str, onnx: Path) -> None:
+    """An ONNX model served by MLServer through onnxruntime (its custom runtime above)."""
+    model = folder / name
+    model.mkdir(parents=True)
+    (model / "model.onnx").write_bytes(onnx.read_bytes())
+    (model / "onnx_model.py").write_text(ONNX_RUNTIME)
+    (model / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "implementation": "onnx_model.OnnxModel",
+                "parameters": {"uri": "./model.onnx", "version": "v1"},
+            }
+        )
+    )
+
+
 @contextmanager
 def running_mlserver(repository: Path) -> Iterator[str]:
     """``mlserver start`` on 127.0.0.1 free ports, until ready; its base URL."""

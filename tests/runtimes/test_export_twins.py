@@ -9,7 +9,10 @@ not held to a tolerance: what it changes is reported, and a strict policy stops 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +116,37 @@ def validate_twins(
     return out
 
 
+@contextlib.contextmanager
+def in_mlflow(tmp: Path, onnx: Path, name: str, shape: tuple[int, ...]) -> Iterator[str]:
+    """The ONNX twin logged to a real MLflow registry under the alias champion."""
+    from tests.mlflow_server import log_onnx_model, running_mlflow
+
+    with running_mlflow(tmp / "mlflow") as url:
+        log_onnx_model(url, onnx, name, "champion", shape)
+        previous = os.environ.get("MLFLOW_TRACKING_URI")
+        os.environ["MLFLOW_TRACKING_URI"] = url
+        try:
+            yield f"models:/{name}@champion"
+        finally:
+            if previous is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@contextlib.contextmanager
+def running_mlserver_of(tmp: Path, onnx: Path, name: str) -> Iterator[str]:
+    """The ONNX twin served by MLServer (onnxruntime inside it): the endpoint's twin."""
+    from tests.mlserver import running_mlserver, serve_onnx
+
+    serve_onnx(tmp / "served", name, onnx)
+    with running_mlserver(tmp / "served") as url:
+        yield f"{url}/v2/models/{name}"
+
+
 def check_twins(runs: dict[str, dict[str, Any]], labels: list[str]) -> None:
+    registry = runs["registry"]["result"]["comparison"]["score_differences"]
+    assert registry["any_class"]["max"] == 0.0  # the same ONNX file, through the registry
     recorded = runs["recorded"]["result"]["comparison"]["score_differences"]
     # Equal up to the last bit of a renormalised float64 (the file holds the scores as judged).
     assert recorded["any_class"]["max"] <= 1e-12 and recorded["n_decision_flips"] == 0
@@ -184,7 +217,9 @@ def test_secom_twins_agree_and_int8_is_caught(
     )
     home = tmp_path / "home"
     assert assay(capsys, home, "dataset", "add", "secom", str(root))[0] == 0
-    runs = validate_twins(capsys, home, tmp_path, "secom", files, spec)
+    with in_mlflow(tmp_path, files["onnx"], "secom", (x.shape[1],)) as uri:
+        files["registry"] = uri  # type: ignore[assignment]
+        runs = validate_twins(capsys, home, tmp_path, "secom", files, spec)
     check_twins(runs, labels)
     # The reported numbers are numpy's, from the two predictions files (the FP32 IR stands in
     # for the ONNX twin: they agree within 1e-5).
@@ -223,7 +258,15 @@ def test_neu_det_twins_agree_and_int8_is_caught(
     )
     home = tmp_path / "home"
     assert assay(capsys, home, "dataset", "add", "neu", str(root))[0] == 0
-    runs = validate_twins(capsys, home, tmp_path, "neu", files, spec)
+    with (
+        running_mlserver_of(tmp_path, files["onnx"], "neu") as url,
+        in_mlflow(tmp_path, files["onnx"], "neu", (1, *size)) as uri,
+    ):
+        files["served"] = url  # type: ignore[assignment]
+        files["registry"] = uri  # type: ignore[assignment]
+        runs = validate_twins(capsys, home, tmp_path, "neu", files, spec)
     check_twins(runs, labels)
+    served = runs["served"]["result"]["comparison"]["score_differences"]
+    assert served["any_class"]["max"] <= FP32_TOLERANCE and served["n_decision_flips"] == 0
     accuracy = runs["torchscript"]["result"]["metrics"]["accuracy"]["value"]
     assert accuracy > 1 / len(labels)  # a model that learnt something: flips would matter

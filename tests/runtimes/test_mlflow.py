@@ -37,8 +37,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     )
     onnx = tabular_onnx(fit_logistic(x, y), 2, tmp / "press.onnx")
     with running_mlflow(tmp / "server") as url:
-        run_id, version = log_onnx_model(url, onnx, "press", "champion", 2, ["a", "b"])
-        log_onnx_model(url, Path("sklearn"), "pickled", "champion", 2)
+        run_id, version = log_onnx_model(url, onnx, "press", "champion", (2,), ["a", "b"])
+        log_onnx_model(url, Path("sklearn"), "pickled", "champion", (2,))
         yield {"url": url, "tmp": tmp, "onnx": onnx, "run_id": run_id, "version": version}
 
 

@@ -139,3 +139,42 @@ def test_a_model_loaded_for_a_pass_does_not_busy_wait_and_predicts_the_same(
     np.testing.assert_array_equal(
         shared.predict(ModelBatch.of(x)), measured.predict(ModelBatch.of(x))
     )
+
+
+def test_an_onnx_model_with_external_weights_is_stored_as_one_file(tmp_path: Path) -> None:
+    """MLflow and large exports keep weights in files beside the .onnx; the store keeps one
+    file per model, so registration joins them (before: the stored copy had no weights)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(1)
+    w, b = rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["z"]),
+            helper.make_node("Add", ["z", "b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    split = tmp_path / "split" / "model.onnx"
+    split.parent.mkdir()
+    onnx.save_model(
+        model, str(split), save_as_external_data=True, location="weights.bin", size_threshold=0
+    )
+    assert (split.parent / "weights.bin").is_file()
+    ws = Workspace.open(tmp_path / "home")
+    registered = register_model(ws, "split", split, spec().to_dict())
+    runtime = load_model(Path(registered.model.file_path), spec())
+    x = rng.normal(size=(20, 3)).astype(np.float32)
+    logits = x @ w + b
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(runtime.predict(ModelBatch.of(x)), expected, atol=1e-5)
+    ws.close()

@@ -532,3 +532,104 @@ def test_recorded_anomaly_scores_and_a_calibrated_threshold(
         ), name
     # The test dataset's items are answered; the calibration items in the file are not its items.
     assert rec["recorded_predictions"]["n_unmatched"] == 60
+
+
+def test_agreement_with_a_baseline_that_judged_almost_nothing_is_no_evidence(
+    press: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hostile review: a baseline answering 10 of 2,000 items left decision_flips at 0 and the
+    verdict PASS. The comparison of answers now needs the items both judged (max_unjudged)."""
+    path = press["tmp"] / "sparse.parquet"
+    pq.write_table(
+        recorded(press).select(["item_id", "score_defect", "score_ok"]).slice(0, 10), path
+    )
+    assert (
+        assay(
+            capsys,
+            press["home"],
+            "model",
+            "add",
+            "sparse",
+            "--predictions",
+            str(path),
+            "--spec",
+            str(press["spec"]),
+        )[0]
+        == 0
+    )
+    policy = press["tmp"] / "flips.yaml"
+    policy.write_text("checks:\n  - decision_flips <= 0\n")
+    code, _, err = validate(
+        capsys, press, "good", "vs-sparse", "--baseline", "sparse", "--policy", str(policy)
+    )
+    assert code == 1, err
+    checks = {c["metric"]: c for c in result(press["tmp"] / "vs-sparse")["verdict"]["checks"]}
+    assert checks["items_compared"]["status"] == "fail"
+    assert "10 of 2000 items judged by both models" in checks["items_compared"]["reason"]
+
+
+def test_score_changes_against_a_baseline_without_scores_are_refused(
+    press: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = press["tmp"] / "only-classes.csv"
+    pacsv.write_csv(recorded(press).select(["item_id", "predicted"]), path)
+    assert (
+        assay(
+            capsys,
+            press["home"],
+            "model",
+            "add",
+            "only-classes",
+            "--predictions",
+            str(path),
+            "--spec",
+            str(press["spec"]),
+        )[0]
+        == 0
+    )
+    policy = press["tmp"] / "loss.yaml"
+    policy.write_text("checks:\n  - metric: log_loss\n    change: {max_regression: 0.01}\n")
+    code, _, err = validate(
+        capsys, press, "good", "vs-classes", "--baseline", "only-classes", "--policy", str(policy)
+    )
+    assert code == 2 and "no scores: the change of log_loss against it cannot be measured" in err
+
+
+def test_a_labels_spec_needs_classes_and_odd_column_types_are_one_line(
+    press: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels_spec = write_spec(
+        press["tmp"] / "labels.yaml",
+        labels=["defect", "ok"],
+        negative="ok",
+        input={"kind": "recorded"},
+        output={"kind": "labels"},
+    )
+    scores = press["tmp"] / "scores-only.parquet"
+    pq.write_table(recorded(press).select(["item_id", "score_defect", "score_ok"]), scores)
+    code, _, err = assay(
+        capsys,
+        press["home"],
+        "model",
+        "add",
+        "x",
+        "--predictions",
+        str(scores),
+        "--spec",
+        str(labels_spec),
+    )
+    assert code == 2 and "output.kind is labels but the file has no predicted column" in err
+    nested = press["tmp"] / "nested.parquet"
+    pq.write_table(pa.table({"item_id": [[1], [2]], "predicted": ["ok", "ok"]}), nested)
+    code, _, err = assay(
+        capsys,
+        press["home"],
+        "model",
+        "add",
+        "x",
+        "--predictions",
+        str(nested),
+        "--spec",
+        str(labels_spec),
+    )
+    assert code == 2 and "column 'item_id' holds list<" in err, err

@@ -144,6 +144,10 @@ def equivalence_metrics(found: dict[str, Any] | None) -> dict[str, MetricValue]:
     """The numbers a policy checks (``max_abs_score_diff[class]``...), from ``finalize``'s."""
     if not found:
         return {}
+    if not found["n_items"]:  # no item both judged: nothing is known, not "no flip"
+        names = ["max_abs_score_diff", "p99_abs_score_diff", "decision_flips", "flip_rate"]
+        names += [f"{m}[{c}]" for c in found["by_class"] for m in names[:2]]
+        return {n: MetricValue.of(None, note="no item judged by both models") for n in names}
     note = found.get("note")
     out: dict[str, MetricValue] = {
         "max_abs_score_diff": MetricValue.of(found["any_class"]["max"], note=note),

@@ -70,6 +70,7 @@ EQUIVALENCE_METRICS = {"max_abs_score_diff", "p99_abs_score_diff", "decision_fli
 EQUIVALENCE_PER_CLASS = {"max_abs_score_diff", "p99_abs_score_diff"}
 _ITEM_DECISION = {*CONFUSION_METRICS, *RATE_METRICS, "precision", "recall", "f1"}
 _SCORES = {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece"}
+SCORE_METRICS = frozenset(_SCORES)  # what a model that gives only classes cannot have
 _AGREEMENT = {"decision_flips", "flip_rate"}
 REPORTED: dict[str, set[str]] = {
     "classification": _ITEM_DECISION | _SCORES | EQUIVALENCE_METRICS,

@@ -62,6 +62,8 @@ def describe(url: str, spec: ModelSpec) -> dict[str, Any]:
         server_info = server.json() if server.status_code == 200 else {}
     except ValueError:
         raise InputError(f"{url} did not answer with JSON: is it an inference server?") from None
+    if not isinstance(metadata, dict) or not isinstance(server_info, dict):
+        raise InputError(f"{url} did not answer with v2 metadata: is it an inference server?")
     return {"url": url, "server": server_info, "metadata": metadata}
 
 
@@ -176,7 +178,7 @@ class EndpointRuntime:
         return values
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: queued requests never go
         self.client.close()
 
     def predict(self, batch: ModelBatch) -> PartialOutput:

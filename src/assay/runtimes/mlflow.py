@@ -75,7 +75,15 @@ def fetch(uri: str, spec: ModelSpec, folder: Path) -> MlflowModel:
     mlmodel = root / "MLmodel"
     if not mlmodel.is_file():
         raise InputError(f"{uri} is not an MLflow model (no MLmodel file)")
-    meta = yaml.safe_load(mlmodel.read_text()) or {}
+    try:
+        meta = yaml.safe_load(mlmodel.read_text()) or {}
+        if not isinstance(meta, dict):
+            raise yaml.YAMLError("not a mapping")
+        _check_signature(meta.get("signature"), spec, uri)
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"{uri}: its MLmodel file cannot be read ({one_line(str(exc), 200)})"
+        ) from None
     flavors = sorted((meta.get("flavors") or {}).keys())
     provenance["flavors"] = flavors
     onnx = (meta.get("flavors") or {}).get("onnx")
@@ -87,7 +95,6 @@ def fetch(uri: str, spec: ModelSpec, folder: Path) -> MlflowModel:
     file = root / str(onnx.get("data", "model.onnx"))
     if not file.is_file() or root.resolve() not in file.resolve().parents:
         raise InputError(f"{uri}: its ONNX file {onnx.get('data')!r} is missing")
-    _check_signature(meta.get("signature"), spec, uri)
     provenance["signature"] = meta.get("signature")
     return MlflowModel(file, provenance, folder)
 
@@ -143,7 +150,10 @@ def _check_signature(signature: dict[str, Any] | None, spec: ModelSpec, uri: str
     if tensors:
         shape = list(tensors[0].get("tensor-spec", {}).get("shape", []))
         want = list(expected_input_shape(spec))
-        if shape[1:] and [d for d in shape[1:] if d != -1] and shape[1:] != want:
+        fits = len(shape) == len(want) + 1 and all(
+            d in (-1, w) for d, w in zip(shape[1:], want, strict=True)
+        )
+        if shape and not fits:
             raise InputError(
                 f"{uri}: its signature takes tensors {shape}, the spec gives [-1, {want}]"
             )

@@ -98,6 +98,10 @@ class OnnxRuntime(NamedOutputs):
         except Exception as exc:  # onnxruntime raises several private exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{path.name} is not a valid ONNX model: {first[:300]}") from None
+        if providers[0] != "CPUExecutionProvider" and "CUDAExecutionProvider" not in (
+            session.get_providers()
+        ):  # onnxruntime falls back to the CPU when CUDA cannot start: say so, never run slow
+            raise InputError(f"--device {device}: onnxruntime could not start CUDA here")
         inputs = [_info(i) for i in session.get_inputs()]
         outputs = [_info(o) for o in session.get_outputs()]
         floats = [o.name for o in outputs if o.dtype in _DTYPES]
@@ -165,6 +169,34 @@ class OnnxRuntime(NamedOutputs):
             inputs.astype(self._dtype, copy=False),
             self.fixed_batch,
         )
+
+
+def single_file(path: Path, folder: Path) -> Path:
+    """``path`` itself, or for a model whose weights lie in external data files beside it (as
+    MLflow and large exports save them) one self-contained copy in ``folder``: the store keeps
+    one file per model, digested whole. InputError when it cannot be made (missing data, 2 GiB)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's and onnx's own errors
+        raise InputError(
+            f"{path.name} is not a valid ONNX model: {describe_exception(exc)}"
+        ) from None
+    if not any(uses_external_data(t) for t in model.graph.initializer):
+        return path
+    try:
+        onnx.load_external_data_for_model(model, str(path.parent))
+        data = model.SerializeToString()
+    except Exception as exc:
+        raise InputError(
+            f"{path.name} keeps its weights in external files that cannot be read or joined "
+            f"into one file (2 GiB at most): {describe_exception(exc)}"
+        ) from None
+    out = folder / path.name
+    out.write_bytes(data)
+    return out
 
 
 def load(

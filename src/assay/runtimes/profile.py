@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.core.ports import ModelBatch
+from assay.core.ports import ModelBatch, PartialOutput
 from assay.core.spec import parse_model_spec
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
@@ -91,6 +91,10 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
         if load_s is None:
             load_s = time.perf_counter() - t0
         for b, x in inputs.items():
+            answer = runtime.predict(ModelBatch.of(x))
+            if isinstance(answer, PartialOutput) and answer.errors:
+                # Fast failures (a 4xx from an endpoint) would pass for low latency.
+                raise RuntimeError(next(iter(answer.errors.values())))
             call = partial(runtime.predict, ModelBatch.of(x))
             warm = _warm_up(call, budget * 0.1)
             times = np.asarray(_measure(call, 1000, budget * 0.15)) * 1000.0

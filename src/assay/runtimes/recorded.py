@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,7 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
     names = table.column_names
     if ITEM_ID not in names:
         raise InputError(f"{path.name}: no {ITEM_ID!r} column (columns: {names[:8]})")
-    ids = pc.cast(table.column(ITEM_ID), pa.string())
+    ids = _strings(table.column(ITEM_ID), path.name, ITEM_ID)
     if ids.null_count:
         raise InputError(f"{path.name}: {ids.null_count} row(s) have no {ITEM_ID}")
     _no_duplicates(ids, path.name)
@@ -94,6 +96,12 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
         return RecordedPredictions(pa.table(columns), ITEM_ID, True, table.num_rows)
     wanted = [score_column(label) for label in spec.labels]
     given = [n for n in names if n.startswith("score_")]
+    if given and spec.output.kind == "labels" and PREDICTED in names:
+        given = []  # the spec says classes: the file's predicted column, its scores ignored
+    elif given and spec.output.kind == "labels":
+        raise InputError(
+            f"{path.name}: the spec's output.kind is labels but the file has no predicted column"
+        )
     if given:
         missing = [c for c in wanted if c not in given]
         extra = [c for c in given if c not in wanted]
@@ -110,7 +118,7 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
             f"{path.name}: needs {', '.join(wanted)} (the model's scores) or a {PREDICTED!r} "
             f"column (its class per item); it has {names[:8]}"
         )
-    predicted = pc.cast(table.column(PREDICTED), pa.string())
+    predicted = _strings(table.column(PREDICTED), path.name, PREDICTED)
     unknown = pc.unique(
         pc.drop_null(
             pc.filter(
@@ -141,6 +149,13 @@ def _read_table(path: Path) -> pa.Table:
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name} cannot be read: {first[:200]}") from None
+
+
+def _strings(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(f"{name}: column {where!r} holds {column.type}, not text") from None
 
 
 def _no_duplicates(ids: pa.ChunkedArray | pa.Array, name: str) -> None:
@@ -214,10 +229,16 @@ def _finite(v: Any) -> bool:
 
 def write_bound(table: pa.Table, path: Path) -> None:
     """Write a bound file (one row per dataset item, in the dataset's order) atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    tmp.replace(path)
+    # A name of its own: two validations binding the same model and dataset write side by side.
+    fd, name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class RecordedRuntime:

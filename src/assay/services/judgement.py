@@ -17,7 +17,7 @@ from assay.core.failures import count_without_reference
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.operating_point import analyse_operating_point, point_at
-from assay.core.policy import POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
+from assay.core.policy import EQUIVALENCE_METRICS, POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
@@ -50,6 +50,22 @@ def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, D
         delta = None if vb is None or vc is None else vc - vb
         out[name] = Delta(name, OVERALL, vb, vc, delta, None, None)
     return out
+
+
+def _compared_check(n_compared: int, n_eligible: int, policy: Policy) -> CheckResult:
+    """Agreement with the baseline says something only on the items both models judged: as many
+    of them as the policy's max_unjudged allows, else the equivalence checks stand on too little."""
+    missing = n_eligible - n_compared
+    ok = policy.max_unjudged.allows(missing, n_eligible)
+    return CheckResult(
+        name=f"items both models judged: {policy.max_unjudged.describe()}",
+        status="pass" if ok else "fail",
+        value=float(n_compared),
+        threshold=None,
+        reason=f"{n_compared} of {n_eligible} items judged by both models, the candidate and "
+        f"the baseline; {missing} are left out of the comparison of their answers",
+        metric="items_compared",
+    )
 
 
 def _without_scores(
@@ -109,6 +125,9 @@ def judge(
     if base_result is not None:
         extra.update(_point_deltas(base_result, cand))
         differences = _without_scores(analysis.score_differences, base_result, spec)
+        if differences is not None and differences.get("note"):
+            # One of the two gives classes only: its one-hot "scores" have no loss to compare.
+            extra = {k: v for k, v in extra.items() if k not in analysis.loss_deltas}
     evidence = build_evidence(
         spec.labels,
         spec.negative_index,
@@ -125,6 +144,12 @@ def judge(
         cand.n_items, cand.n_judged, count_without_reference(by_reason), by_reason
     )
     evidence.preconditions = list(preconditions)
+    if differences is not None and any(
+        c.metric.split("[")[0] in EQUIVALENCE_METRICS for c in policy.checks
+    ):
+        evidence.preconditions.append(
+            _compared_check(differences["n_items"], evidence.coverage.n_eligible, policy)
+        )
     verdict = evaluate_policy(policy, evidence)
     slices = [
         {

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,17 @@ def register_model(
         merged = tuple(sorted({*model_spec.trusted_types, *trust}))
         model_spec = parse_model_spec(model_spec.to_dict() | {"trusted_types": list(merged)})
     kind = "recorded" if predictions else (runtime or runtime_kind(path))
+    if kind == "onnx" and path.suffix.lower() == ".onnx":
+        from assay.runtimes.onnx import single_file
+
+        (ws.home / "tmp").mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="onnx-", dir=ws.home / "tmp"))
+        try:
+            joined = single_file(path, folder)
+            if joined != path:  # weights in external files: register one self-contained copy
+                return register_model(ws, name, joined, model_spec.to_dict(), provenance=provenance)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
     loaded.close()

@@ -136,7 +136,7 @@ def bind_recorded(
     path = directory / f"{name}.arrow"
     rec.write_bound(bound, path)
     with_prediction = int(pc.sum(pc.is_valid(at)).as_py() or 0)
-    if with_prediction == 0 and n:
+    if with_prediction == 0 and n and recorded.n_rows:
         example = keys[0].as_py() if len(keys) else None
         raise InputError(
             f"none of the {n} items of {dataset.ref} has a recorded prediction in "

@@ -48,11 +48,13 @@ def run_on_spark(
     spark_models = []
     for mv, spec, accumulators, run_dir, embed in models:
         load: Callable[[], Runtime] = partial(
-            load_model, Path(mv.file_path), spec, mv.runtime, config.threads
+            load_model, Path(mv.file_path), spec, mv.runtime, config.threads, True, config.device
         )
         spark_models.append(
             SparkModel(
-                key=f"{mv.signature.get('file_sha256', mv.file_path)}:{config.threads}",
+                # The file as loaded (a recorded model's is bound to this dataset), the spec, the
+                # threads and the device: a long-lived executor reuses a model only when all agree.
+                key=f"{mv.file_path}:{mv.version}:{config.threads}:{config.device}",
                 spec=spec,
                 load=load,
                 accumulators=accumulators,

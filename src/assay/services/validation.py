@@ -20,7 +20,7 @@ import numpy as np
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
-from assay.core.policy import PROFILE_METRICS, Policy
+from assay.core.policy import PROFILE_METRICS, SCORE_METRICS, Policy
 from assay.core.ports import Decoder
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
@@ -576,6 +576,17 @@ def plan_validation(
                 f"baseline {bv.ref} has labels {list(bspec.labels)}, the candidate {list(spec.labels)}: they must be the same classes"
             )
     rules = load_policy(policy, spec, bv is not None)
+    if bspec is not None and bv is not None and not bspec.has_scores:
+        scored = [
+            c.metric
+            for c in rules.checks
+            if c.change is not None and c.metric.split("[")[0] in SCORE_METRICS
+        ]
+        if scored:
+            raise InputError(
+                f"baseline {bv.ref} gives a class per item and no scores: the change of "
+                f"{scored[0]} against it cannot be measured"
+            )
     extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
     rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:

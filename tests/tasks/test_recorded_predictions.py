@@ -205,6 +205,25 @@ def test_a_class_per_item_without_scores_reports_only_what_decisions_say(
     for name in ("roc_auc", "pr_auc", "log_loss", "brier_score", "ece"):
         assert name not in rec["metrics"]  # a one-hot "score" would make these up
     assert rec["doubtful_labels"] is None
+    # Hostile review: that run's own predictions file has one-hot score columns; added back as
+    # recorded predictions it is a model of classes, not one that scores (no made-up ROC AUC).
+    again = press["tmp"] / "classes" / "predictions.parquet"
+    assert (
+        assay(
+            capsys,
+            press["home"],
+            "model",
+            "add",
+            "again",
+            "--predictions",
+            str(again),
+            "--spec",
+            str(press["spec"]),
+        )[0]
+        == 0
+    )
+    assert validate(capsys, press, "again", "again")[0] == 0
+    assert "roc_auc" not in result(press["tmp"] / "again")["metrics"]
     policy = press["tmp"] / "auc.yaml"
     policy.write_text("checks:\n  - roc_auc >= 0.9\n")
     code, _, err = validate(capsys, press, "classes", "classes-auc", "--policy", str(policy))

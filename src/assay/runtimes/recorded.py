@@ -96,6 +96,8 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
         return RecordedPredictions(pa.table(columns), ITEM_ID, True, table.num_rows)
     wanted = [score_column(label) for label in spec.labels]
     given = [n for n in names if n.startswith("score_")]
+    if given and PREDICTED in names and _classes_only(path):
+        given = []  # an Assay run of a model without scores: one-hot columns, not scores
     if given and spec.output.kind == "labels" and PREDICTED in names:
         given = []  # the spec says classes: the file's predicted column, its scores ignored
     elif given and spec.output.kind == "labels":
@@ -134,6 +136,15 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
         )
     columns[PREDICTED] = predicted
     return RecordedPredictions(pa.table(columns), ITEM_ID, False, table.num_rows)
+
+
+def _classes_only(path: Path) -> bool:
+    """Whether a Parquet file is the predictions file of an Assay run of a model that gave
+    classes only (its score columns then hold one-hot rows, no scores)."""
+    if path.suffix.lower() != ".parquet":
+        return False
+    metadata = pq.read_schema(path).metadata or {}
+    return metadata.get(b"assay.scores") == b"none"
 
 
 def _read_table(path: Path) -> pa.Table:

@@ -25,8 +25,10 @@ from assay.store.parquet import combine_parts
 from assay.store.predictions import ParquetPredictionSink
 
 
-def _sink(labels: tuple[str, ...], extra: dict[str, str], path: str) -> ParquetPredictionSink:
-    return ParquetPredictionSink(Path(path), labels, extra=extra)
+def _sink(
+    labels: tuple[str, ...], extra: dict[str, str], scores: bool, path: str
+) -> ParquetPredictionSink:
+    return ParquetPredictionSink(Path(path), labels, extra=extra, scores=scores)
 
 
 def _embedding_sink(path: str) -> ParquetEmbeddingSink:
@@ -58,7 +60,12 @@ def run_on_spark(
                 spec=spec,
                 load=load,
                 accumulators=accumulators,
-                sink=partial(_sink, task_for(spec).item_labels, task_for(spec).prediction_fields()),
+                sink=partial(
+                    _sink,
+                    task_for(spec).item_labels,
+                    task_for(spec).prediction_fields(),
+                    spec.has_scores,
+                ),
                 parts_dir=str(run_dir / "predictions.parts"),
                 embeddings=_embedding_sink if embed else None,
                 embedding_parts_dir=str(run_dir / "error_embeddings.parts") if embed else None,

@@ -175,6 +175,7 @@ def _start(
             m.task.item_labels,
             committed_parts=task.prediction_parts if task else 0,
             extra=m.task.prediction_fields(),
+            scores=m.spec.has_scores,
         )
         if m.spec.output.embedding is not None and config.explore:
             m.embeddings = ParquetEmbeddingSink(

@@ -67,6 +67,9 @@ def score_column(label: str) -> str:
     return f"score_{label}"
 
 
+SCORES_KEY = b"assay.scores"
+
+
 class ParquetPredictionSink:
     """Writes ``item_id, label, predicted, correct, score_<class>..., error`` rows to Parquet.
 
@@ -81,6 +84,7 @@ class ParquetPredictionSink:
         row_group_rows: int = 131_072,
         committed_parts: int = 0,
         extra: Mapping[str, str] | None = None,
+        scores: bool = True,
     ) -> None:
         self.path = path
         self.labels = labels
@@ -95,7 +99,10 @@ class ParquetPredictionSink:
                 *((score_column(label), pa.float64()) for label in labels),
                 ("error", pa.string()),
                 *((name, EXTRA_TYPES[kind]) for name, kind in self.extra.items()),
-            ]
+            ],
+            # A model that gives classes only: its score columns are one-hot, no scores (read
+            # back as recorded predictions, the file then counts as classes).
+            metadata=None if scores else {SCORES_KEY: b"none"},
         )
         self._label_values = pa.array(labels, pa.string())
         self._file = PartedWriter(path, self.schema, ("item_id",), committed_parts)

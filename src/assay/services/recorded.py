@@ -81,6 +81,25 @@ class Binding:
             severity="warn",
         )
 
+    def also_answering(self, other: DatasetVersion) -> Binding:
+        """The binding with the predictions for ``other``'s items (a calibration set the same
+        file scores) no longer counted as naming no item."""
+        column = cols.SOURCE_ID if self.key == rec.IMAGE_ID else cols.ITEM_ID
+        known = [
+            b.column(column)
+            for b in read_manifest(Path(other.manifest_path), 262_144, [column])
+            if column in b.schema.names
+        ]
+        if not known or not len(self.unmatched):
+            return self
+        values = pa.chunked_array(known).combine_chunks()
+        keep = pc.invert(pc.is_in(self.unmatched, value_set=values))
+        return dataclasses.replace(
+            self,
+            unmatched=pc.filter(self.unmatched, keep),
+            dataset=f"{self.dataset} and {other.ref}",
+        )
+
     def write_unmatched(self, run_dir: Path) -> None:
         if len(self.unmatched):
             tmp = run_dir / (UNMATCHED_FILE + ".tmp")

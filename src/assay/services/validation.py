@@ -616,6 +616,8 @@ def plan_validation(
         for v, s in ((mv, spec), (bv, bspec))
         if v is not None and s is not None and v.runtime == "recorded"
     }
+    if cal is not None:  # one file may score the calibration items too: those are not strays
+        bindings = {k: b.also_answering(cal) for k, b in bindings.items()}
     return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings)
 
 

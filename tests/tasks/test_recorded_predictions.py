@@ -654,3 +654,50 @@ def test_a_labels_spec_needs_classes_and_odd_column_types_are_one_line(
         str(labels_spec),
     )
     assert code == 2 and "column 'item_id' holds list<" in err, err
+
+
+def test_a_recorded_run_stopped_part_way_and_resumed_equals_a_whole_one(
+    press: dict[str, Path], tmp_path: Path
+) -> None:
+    """A killed process: positions after the checkpoint must still find their predictions (the
+    bound file is read by the items' rows in the dataset, offset included)."""
+    import pandas as pd
+
+    from assay.core.config import ValidationConfig
+    from assay.services.datasets import register_dataset
+    from assay.services.models import register_model
+    from assay.services.validation import resume_validation, validate
+    from assay.services.workspace import Workspace
+
+    config = ValidationConfig(batch_size=128, checkpoint_every_s=0, profile=False, n_resamples=200)
+    table = recorded(press).select(["item_id", "score_defect", "score_ok"])
+    path = tmp_path / "device.parquet"
+    pq.write_table(table.take(np.random.default_rng(0).permutation(table.num_rows)), path)
+    outcomes = []
+    for name in ("resumed", "whole"):
+        ws = Workspace.open(tmp_path / name)
+        register_dataset(ws, "press", press["tmp"] / "press.csv")
+        spec = {"labels": ["defect", "ok"], "negative": "ok", "input": {"kind": "recorded"}}
+        register_model(ws, "device", path, spec, predictions=True)
+        if name == "resumed":
+            seen = 0
+
+            def stop_part_way(n: int) -> None:
+                nonlocal seen
+                seen += 1
+                if seen == 5:
+                    raise KeyboardInterrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                validate(ws, "device", "press", config=config, on_progress=stop_part_way)
+            (run,) = ws.catalog.list_runs()
+            assert run.status == "interrupted"
+            outcomes.append(resume_validation(ws, run.id))
+        else:
+            outcomes.append(validate(ws, "device", "press", config=config))
+    got, want = (o.result.to_dict() for o in outcomes)
+    assert got["metrics"] == want["metrics"] and got["n_failed"] == want["n_failed"] == 0
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(outcomes[0].run_dir / "predictions.parquet"),
+        pd.read_parquet(outcomes[1].run_dir / "predictions.parquet"),
+    )

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.mlserver import free_port
+from tests.mlserver import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,40 +66,19 @@ def running_mlflow(folder: Path) -> Iterator[str]:
     """``mlflow server`` with a SQLite registry and local artifacts; its URL once it answers."""
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
-    log = (folder / "mlflow.log").open("w")
-    process = subprocess.Popen(
+    with serving(
         [
             str(mlflow_python().parent / "mlflow"), "server",
             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
             "--artifacts-destination", str(folder / "artifacts"),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        f"http://127.0.0.1:{port}",
+        "/health",
+        folder / "mlflow.log",
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((folder / "mlflow.log").read_text()[-2000:])
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the MLflow server did not answer in 120 s")
-            time.sleep(0.3)
+    ) as url:  # fmt: skip
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def log_onnx_model(

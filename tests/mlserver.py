@@ -149,23 +149,35 @@ def running_mlserver(repository: Path) -> Iterator[str]:
             }
         )
     )
-    log = (repository / "mlserver.log").open("w")
-    process = subprocess.Popen(
-        [str(mlserver_binary()), "start", str(repository)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
+    with serving(
+        [str(mlserver_binary()), "start", str(repository)],
+        f"http://127.0.0.1:{port}",
+        "/v2/health/ready",
+        repository / "mlserver.log",
+    ) as url:
+        yield url
+
+
+@contextmanager
+def serving(
+    command: list[str], url: str, probe: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start a server, yield ``url`` once ``url + probe`` answers 200 (two minutes at most),
+    stop it at the end; its output goes to ``log_path``, whose tail a failed start shows."""
+    log = log_path.open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError((repository / "mlserver.log").read_text()[-2000:])
+                raise RuntimeError(log_path.read_text()[-2000:])
             try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                if httpx.get(url + probe, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("MLServer did not become ready in 120 s")
+                raise RuntimeError(f"{command[0]} did not answer in 120 s")
             time.sleep(0.3)
         yield url
     finally:

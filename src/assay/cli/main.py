@@ -58,6 +58,14 @@ HomeOption = Annotated[
     Path | None,
     typer.Option("--home", envvar="ASSAY_HOME", help="Store folder (default ./.assay)."),
 ]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
+        "OpenVINO device name (GPU, NPU).",
+    ),
+]
 
 
 # How often `assay serve` checks its workers and the jobs they hold.
@@ -437,14 +445,7 @@ def validate_command(
         float,
         typer.Option(help="Anomaly models: the false-alarm rate the calibrated threshold aims at."),
     ] = 0.01,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device",
-            help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
-            "OpenVINO device name (GPU, NPU).",
-        ),
-    ] = "cpu",
+    device: DeviceOption = "cpu",
     resume: Annotated[
         str | None,
         typer.Option(
@@ -537,14 +538,7 @@ def profile_command(
     batch_size: Annotated[int, typer.Option(help="Batch size of the throughput setting.")] = 64,
     seconds: Annotated[float, typer.Option(help="Measuring time (about 1.5x in wall time).")] = 4.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device",
-            help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
-            "OpenVINO device name (GPU, NPU).",
-        ),
-    ] = "cpu",
+    device: DeviceOption = "cpu",
     home: HomeOption = None,
 ) -> None:
     """Measure a model's load time, latency percentiles, throughput and peak memory."""

@@ -41,3 +41,8 @@ def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'assay' has no attribute {name!r}")
     return getattr(import_module(_WHERE[name]), name)
+
+
+def __dir__() -> list[str]:
+    """The public API first-class in ``dir(assay)`` and tab completion, though it loads lazily."""
+    return sorted(set(globals()) | set(__all__))

@@ -81,6 +81,12 @@ class Validation:
     def to_dict(self) -> dict[str, Any]:
         return self.result.to_dict()
 
+    def __repr__(self) -> str:
+        report = self.files.get("report.html")
+        return repr(self.result).replace("<ValidationResult", "<Validation", 1)[:-1] + (
+            f", report {report}>" if report is not None else ">"
+        )
+
     def _repr_html_(self) -> str:
         return render_notebook_html(self.result, self.files.get("report.html"))
 

@@ -239,3 +239,9 @@ def test_cancel_a_queued_run_and_several_datasets_queue_several_runs(web: Web) -
 @pytest.mark.parametrize("path", ["/api/runs/x/cancel"])
 def test_unknown_run_cancel_is_404(web: Web, path: str) -> None:
     assert web.client.post(path, headers=web.auth("validator")).status_code == 404
+
+
+def test_favicon_is_served_without_a_login(web: Web) -> None:
+    r = web.client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content.startswith(b"<svg")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -446,6 +446,10 @@ def validate_command(
         typer.Option(help="Anomaly models: the false-alarm rate the calibrated threshold aims at."),
     ] = 0.01,
     device: DeviceOption = "cpu",
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Let --out replace the files of a run it already holds."),
+    ] = False,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -481,8 +485,16 @@ def validate_command(
         if given:
             raise InputError(f"--resume continues a run as it was started: drop {given[0]}")
         ws = _workspace(home)
-        with progress_bar(f"resuming run {resume}") as (on_start, on_progress):
-            outcome = resume_validation(ws, resume, out, on_start, on_progress)
+        with progress_bar(f"resuming run {resume}") as (on_start, on_progress, on_stage):
+            outcome = resume_validation(
+                ws,
+                resume,
+                out,
+                on_start,
+                on_progress,
+                overwrite=overwrite,
+                on_stage=on_stage,
+            )
         _report_outcome(outcome)
         return
     if model is None or dataset is None:
@@ -505,7 +517,7 @@ def validate_command(
         device=device,
     )
     ws = _workspace(home)
-    with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress):
+    with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress, on_stage):
         outcome = validate(
             ws,
             model,
@@ -514,6 +526,8 @@ def validate_command(
             config,
             on_start=on_start,
             on_progress=on_progress,
+            on_stage=on_stage,
+            overwrite=overwrite,
             baseline=baseline,
             policy=policy,
             slices=tuple(slice_ or ()),
@@ -758,6 +772,12 @@ def serve(
                 err_console.print(f"job recovery postponed: {describe_exception(exc)}")
 
     threading.Thread(target=supervise, name="assay-supervisor", daemon=True).start()
+    console.print(
+        f"Assay for {escape(str(ws.home))} at {_serve_url(host, port, certfile is not None)} "
+        f"({len(procs)} worker{'s' if len(procs) != 1 else ''}; Ctrl-C stops)",
+        highlight=False,
+        soft_wrap=True,
+    )
     try:
         uvicorn.run(
             create_app(ws.home, max_upload_mb),
@@ -773,6 +793,16 @@ def serve(
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def _serve_url(host: str, port: int, tls: bool) -> str:
+    """The address to open: a wildcard host is reached through this machine's own name."""
+    import socket
+
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:  # an IPv6 literal
+        shown = f"[{shown}]"
+    return f"{'https' if tls else 'http'}://{shown}:{port}/"
 
 
 @app.command("worker")
@@ -831,13 +861,56 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"assay {version('assay')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Validate industrial machine-learning models before they ship."""
+
+
+# What a value of each type looks like in --help (typer's default prints <str>, <path>, <int>).
+_METAVARS = {"int": "N", "float": "NUMBER", "path": "PATH"}
+
+
+def _plain_metavars(command: Any) -> Any:
+    """Give every option and argument a metavar that reads as what to type: NAME, PATH, N."""
+    for param in command.params:
+        described = getattr(param, "type_descriptor", None)
+        if getattr(param, "param_type_name", "") == "argument":
+            param.display_type_rich = lambda ctx: None  # its NAME says it; no <str> after it
+        elif param.metavar is None and described is not None and not getattr(param, "is_flag", 0):
+            kind = "path" if described.is_path else param.bare_type()
+            param.metavar = _METAVARS.get(kind, (param.name or "value").rstrip("_").upper())
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+    return command
+
+
+def cli_command() -> Any:
+    """The click command behind ``assay`` (built once per process)."""
+    return _plain_metavars(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 pass, 1 the verdict failed or is inconclusive, 2 bad input (one line),
     3 an internal error (one line and the path of a log holding the traceback)."""
     _stop_on_sigterm()
     try:
         try:
-            code = app(args=argv, standalone_mode=False)
+            code = cli_command().main(args=argv, prog_name="assay", standalone_mode=False)
         finally:
             _close_workspaces()
     except AssayError as exc:

@@ -138,10 +138,12 @@ def print_verdict(result: ValidationResult) -> None:
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
-    """(on_start, on_progress) callbacks driving a Rich bar with items/s and ETA.
+def progress_bar(description: str) -> Iterator[tuple[Any, Any, Any]]:
+    """(on_start, on_progress, on_stage) callbacks driving a Rich bar with items/s and ETA.
 
     The bar appears only once the work starts, so input errors found before that print alone.
+    ``on_stage`` names what runs after the pass (statistics, the report): a spinner line under
+    the finished bar says so (a plain line in a log), instead of a silent wait at 100%.
     """
     columns = [
         TextColumn("[progress.description]{task.description}"),
@@ -169,11 +171,29 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any]]:
         speed = progress.tasks[0].speed
         progress.update(task, rate=f"{speed:,.0f} items/s" if speed else "")
 
+    status: list[Any] = []  # the spinner of the stage after the pass, once there is one
+
+    def on_stage(stage: str) -> None:
+        nonlocal started
+        if not err_console.is_terminal:  # a CI log: one line per stage, no animation
+            err_console.print(stage, highlight=False)
+            return
+        if status:
+            status[0].update(stage)
+            return
+        if started:
+            progress.stop()  # the bar stays printed at 100%; the stage spins below it
+            started = False
+        status.append(err_console.status(stage, spinner="dots"))
+        status[0].start()
+
     try:
-        yield on_start, on_progress
+        yield on_start, on_progress, on_stage
     finally:
         if started:
             progress.stop()
+        if status:
+            status[0].stop()
 
 
 def print_profile(ref: str, profile: dict[str, Any]) -> None:

@@ -4,6 +4,10 @@
 turns it into one line on stderr and exit code 2; the web API into a 4xx. Anything else is a bug.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 class AssayError(Exception):
     """Base class of every error Assay raises on purpose."""
@@ -28,3 +32,13 @@ def describe_exception(exc: BaseException, limit: int = 300) -> str:
     """``TypeError: message`` on one line (the type alone when the message is empty)."""
     message = one_line(str(exc), limit)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a mistyped ``word`` (case and
+    spelling), or ``""`` when none is close enough to be worth saying."""
+    import difflib
+
+    options = {c.lower(): c for c in choices if isinstance(c, str)}
+    close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""

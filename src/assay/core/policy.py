@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
 from assay.core.comparison import LOWER_IS_BETTER
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.core.operating_point import Costs
 from assay.core.slicing import parse_slice_spec
 from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
@@ -310,7 +310,8 @@ def check_metric(
             )
         if match[2] not in labels:
             raise InputError(
-                f"{where}: unknown class {match[2]!r} in {metric} (classes: {', '.join(labels)})"
+                f"{where}: unknown class {match[2]!r} in {metric}"
+                f"{did_you_mean(match[2], labels)} (classes: {', '.join(labels)})"
             )
         if scope != "overall":
             raise InputError(f"{where}: {metric} names a class; use scope: overall")
@@ -326,9 +327,11 @@ def check_metric(
             raise InputError(f"{where}: {metric} is a property of the model; use scope: overall")
         return
     if metric not in HEADLINE_METRICS:
-        known = ", ".join(sorted(HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS))
+        names = HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS
+        known = ", ".join(sorted(names))
         raise InputError(
-            f"{where}: unknown metric {metric!r} (known: {known}, or precision|recall|f1[class])"
+            f"{where}: unknown metric {metric!r}{did_you_mean(metric, names)} "
+            f"(known: {known}, or precision|recall|f1[class])"
         )
     if metric in NEEDS_NEGATIVE and negative is None:
         raise InputError(

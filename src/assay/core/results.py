@@ -12,6 +12,13 @@ from typing import Any
 from assay.core.metric_value import MetricValue
 
 RESULT_SCHEMA_VERSION = 1
+# The one number a run is summed up by, per task (classification: accuracy), in lists and reprs.
+HEADLINE_METRIC = {
+    "": "accuracy",
+    "detection": "map",
+    "segmentation": "mean_iou",
+    "anomaly": "image_auroc",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,25 @@ class ValidationResult:
     @property
     def n_judged(self) -> int:
         return self.n_items - self.n_failed
+
+    def headline(self) -> tuple[str, MetricValue | None]:
+        """The task's headline metric: its name and value (None when it could not be computed)."""
+        name = HEADLINE_METRIC.get(str((self.task or {}).get("name") or ""), "accuracy")
+        return name, self.metrics.get(name)
+
+    def __repr__(self) -> str:
+        """One line: which run, the verdict, the headline number and the counts (the fields are
+        many and long; ``to_dict()`` shows them all)."""
+        name, m = self.headline()
+        value = "n/a" if m is None or m.value is None else f"{m.value:.4f}"
+        if m is not None and m.ci_low is not None and m.ci_high is not None:
+            value += f" [{m.ci_low:.4f}, {m.ci_high:.4f}]"
+        verdict = (self.verdict or {}).get("status", "no verdict")
+        return (
+            f"<ValidationResult {self.model.name}@{self.model.number} on "
+            f"{self.dataset.name}@{self.dataset.number}: {str(verdict).upper()}, {name} {value}, "
+            f"{self.n_items:,} items, {self.n_failed:,} not judged, run {self.run_id[:12]}>"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result.json`` document."""

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import TabularInput
 from assay.datasets import columns as cols
@@ -17,7 +17,10 @@ def check_feature_columns(schema: pa.Schema, spec: TabularInput) -> None:
     """Every column the model needs exists and is numeric; raise InputError naming the first that is not."""
     for name in spec.columns:
         if name not in schema.names:
-            raise InputError(f"the model needs column {name!r}, which the dataset does not have")
+            raise InputError(
+                f"the model needs column {name!r}, which the dataset does not have"
+                + did_you_mean(name, schema.names)
+            )
         t = schema.field(name).type
         if not (
             pa.types.is_integer(t)

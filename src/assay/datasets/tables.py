@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
@@ -149,12 +149,14 @@ def check_columns(
         raise InputError(f"{path}: column name {sorted(clash)[0]!r} is reserved by Assay")
     if label_column not in names and not (annotated or cols.annotator_columns(schema.names)):
         raise InputError(
-            f"{path}: label column {label_column!r} not found, and no label_<annotator> columns "
-            f"(columns: {_preview(schema.names)})"
+            f"{path}: label column {label_column!r} not found"
+            + (did_you_mean(label_column, schema.names) or ", and no label_<annotator> columns")
+            + f" (columns: {_preview(schema.names)})"
         )
     if id_column is not None and id_column not in names:
         raise InputError(
-            f"{path}: id column {id_column!r} not found (columns: {_preview(schema.names)})"
+            f"{path}: id column {id_column!r} not found{did_you_mean(id_column, schema.names)} "
+            f"(columns: {_preview(schema.names)})"
         )
 
 

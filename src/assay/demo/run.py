@@ -104,7 +104,7 @@ def run_demo(
     out: Path,
     n_items: int = 1800,
     echo: Callable[[str], object] = print,
-    progress: Callable[[str], AbstractContextManager[tuple[Any, Any]]] | None = None,
+    progress: Callable[[str], AbstractContextManager[tuple[Any, Any, Any]]] | None = None,
 ) -> ValidationOutcome:
     """Generate data, train and register two models, validate the candidate; returns the outcome."""
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,9 @@ def run_demo(
     policy.write_text(RELEASE_POLICY)
 
     def run(
-        on_start: Callable[[int], None], on_progress: Callable[[int], None]
+        on_start: Callable[[int], None],
+        on_progress: Callable[[int], None],
+        on_stage: Callable[[str], None],
     ) -> ValidationOutcome:
         return validate(
             ws,
@@ -140,11 +142,13 @@ def run_demo(
             ValidationConfig(),
             on_start=on_start,
             on_progress=on_progress,
+            on_stage=on_stage,
+            overwrite=True,  # the demo's own folder: each demo replaces the last one's report
             baseline=prod,
             policy=policy,
         )
 
     if progress is None:
-        return run(lambda n: None, lambda n: None)
-    with progress("validating the candidate against production") as (on_start, on_progress):
-        return run(on_start, on_progress)
+        return run(lambda n: None, lambda n: None, lambda s: None)
+    with progress("validating the candidate against production") as hooks:
+        return run(*hooks)

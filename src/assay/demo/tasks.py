@@ -174,7 +174,7 @@ def run_task_demo(
     task: str,
     n_items: int = 1800,
     echo: Callable[[str], object] = print,
-    progress: Callable[[str], AbstractContextManager[tuple[Any, Any]]] | None = None,
+    progress: Callable[[str], AbstractContextManager[tuple[Any, Any, Any]]] | None = None,
 ) -> ValidationOutcome:
     """Generate the scans with boxes and masks, build and register both models, validate."""
     out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,9 @@ def run_task_demo(
     policy.write_text(DEMO_POLICY)
 
     def run(
-        on_start: Callable[[int], None], on_progress: Callable[[int], None]
+        on_start: Callable[[int], None],
+        on_progress: Callable[[int], None],
+        on_stage: Callable[[str], None],
     ) -> ValidationOutcome:
         return validate(
             ws,
@@ -213,12 +215,14 @@ def run_task_demo(
             ValidationConfig(false_alarm_rate=0.02),
             on_start=on_start,
             on_progress=on_progress,
+            on_stage=on_stage,
+            overwrite=True,  # the demo's own folder: each demo replaces the last one's report
             baseline=prod,
             policy=policy,
             calibration=cal,
         )
 
     if progress is None:
-        return run(lambda n: None, lambda n: None)
-    with progress(f"validating the {task} candidate against production") as (on_start, on_progress):
-        return run(on_start, on_progress)
+        return run(lambda n: None, lambda n: None, lambda s: None)
+    with progress(f"validating the {task} candidate against production") as hooks:
+        return run(*hooks)

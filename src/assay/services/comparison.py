@@ -28,7 +28,7 @@ from assay.core.comparison import (
     mcnemar,
 )
 from assay.core.equivalence import EquivalenceAccumulator
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.core.intervals import IntervalConfig
 from assay.core.slicing import parse_slice_spec
 from assay.datasets import columns as cols
@@ -81,7 +81,8 @@ def slice_specs(
         missing = [c for c in spec.columns if c not in names]
         if missing:
             raise InputError(
-                f"slice column {missing[0]!r} is not in the dataset (columns: {', '.join(names[:12])})"
+                f"slice column {missing[0]!r} is not in the dataset"
+                f"{did_you_mean(missing[0], names)} (columns: {', '.join(names[:12])})"
             )
         out[text] = slice_codes(manifest, spec)
     return out

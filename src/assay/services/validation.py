@@ -264,6 +264,38 @@ def _task_findings(task: Task, report: Finalized) -> dict[str, Any] | None:
     return findings
 
 
+# Every file a run may write to its folder (and copy to --out).
+RUN_FILES = (
+    *ARTIFACTS,
+    *VERDICT_ARTIFACTS,
+    "unmatched_predictions.csv",
+    "comparison.parquet",
+    "doubtful_labels.parquet",
+    "disputed_items.parquet",
+    "error_groups.parquet",
+    "error_embeddings.parquet",
+)
+
+
+def claim_out(out_dir: Path, overwrite: bool) -> None:
+    """Check that ``--out`` may take this run's files: a folder holding another run's files is
+    refused unless ``overwrite``, and then those files are removed first, so that the folder
+    never mixes two runs (an old comparison.parquet beside a new result.json)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} exists and is not a folder")
+    held = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if held and not overwrite:
+        raise InputError(
+            f"--out {out_dir} already holds another run's files ({', '.join(held[:3])}"
+            f"{', ...' if len(held) > 3 else ''}): choose another folder, or give --overwrite"
+        )
+
+
+def clear_out(out_dir: Path) -> None:
+    for name in RUN_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
     """Write result.json, report.html and, with a verdict, verdict.md and junit.xml."""
     files = {name: run_dir / name for name in ARTIFACTS}
@@ -274,14 +306,7 @@ def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
         files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
         files["junit.xml"] = run_dir / "junit.xml"
         files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
-    for extra in (
-        "unmatched_predictions.csv",
-        "comparison.parquet",
-        "doubtful_labels.parquet",
-        "disputed_items.parquet",
-        "error_groups.parquet",
-        "error_embeddings.parquet",
-    ):
+    for extra in RUN_FILES[RUN_FILES.index("unmatched_predictions.csv") :]:
         if (run_dir / extra).exists():
             files[extra] = run_dir / extra
     return files
@@ -636,9 +661,13 @@ def validate(
     resume: Resume | None = None,
     on_run: Callable[[str], None] = lambda run_id: None,
     calibration: str | DatasetVersion | None = None,
+    overwrite: bool = False,
+    on_stage: Callable[[str], None] = lambda stage: None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
+    ``out`` may not hold another run's files unless ``overwrite``. ``on_stage`` is told what
+    follows the pass (statistics and explorations, then the report), which can take a while.
     ``calibration`` (anomaly models) names good items to calibrate the threshold on, at
     ``config.false_alarm_rate``, before the pass.
 
@@ -669,8 +698,8 @@ def validate(
         )
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} exists and is not a folder")
+    if out_dir is not None:
+        claim_out(out_dir, overwrite)
 
     invocation = {
         "model_id": mv.id,
@@ -681,6 +710,7 @@ def validate(
         "calibration_id": None if plan.calibration is None else plan.calibration.id,
         "config": config.to_dict(),
         "out": None if out is None else str(out),
+        "overwrite": overwrite,
     }
     if config.explore:
         # The sidecar's imports (cleanlab, scikit-learn) run while the model does.
@@ -750,6 +780,7 @@ def validate(
         ) + tuple(b.check() for b in (cand.binding,) if b is not None)
         if cand.binding is not None:
             cand.binding.write_unmatched(cand.run_dir)
+        on_stage("finalising: intervals, comparison, explorations, verdict")
         try:
             judged = judge(
                 cand_result,
@@ -768,9 +799,11 @@ def validate(
             raise
         judged = add_overlays(judged, cand.run_dir, Path(dv.manifest_path))
         judged.timings["total_s"] = time.perf_counter() - t_start
+        on_stage("writing the report")
         files = _finish(ws, judged, cand.run_dir)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
+            clear_out(out_dir)
             for name, path in files.items():
                 _link_or_copy(path, out_dir / name)
             files = {name: out_dir / name for name in files}
@@ -815,6 +848,8 @@ def resume_validation(
     on_progress: Callable[[int], None] = lambda n: None,
     should_cancel: Callable[[], bool] = lambda: False,
     on_run: Callable[[str], None] = lambda run_id: None,
+    overwrite: bool = False,
+    on_stage: Callable[[str], None] = lambda stage: None,
 ) -> ValidationOutcome:
     """Continue an interrupted validation from its last checkpoint, with what it was first asked
     (model, dataset, baseline, policy, settings, ``out`` unless given). The inputs are checked
@@ -861,6 +896,8 @@ def resume_validation(
         else ws.catalog.get_dataset_by_id(int(inv["calibration_id"])),
         resume=Resume([m for m, _ in pending], [r for _, r in pending], checkpoint),
         on_run=on_run,
+        overwrite=overwrite or bool(inv.get("overwrite")),
+        on_stage=on_stage,
     )
 
 

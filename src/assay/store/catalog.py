@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assay.core.errors import InputError, NotFoundError, one_line
+from assay.core.errors import InputError, NotFoundError, did_you_mean, one_line
 from assay.core.records import RUN_NEXT, DatasetVersion, ModelVersion, RunRecord, VersionRef
 from assay.store.schema import Base, DatasetRow, ModelRow, RunRow
 
@@ -137,7 +137,13 @@ class SqlCatalog:
             q = q.where(table.version.startswith(ref.digest_prefix, autoescape=True))
         rows = list(s.scalars(q.order_by(table.number.desc())))
         if not rows:
-            raise NotFoundError(f"{what} {ref} not found")
+            known = set(s.scalars(select(table.name).distinct()))
+            if ref.name in known:  # the name exists; this version does not
+                numbers = sorted(s.scalars(select(table.number).where(table.name == ref.name)))
+                hint = f" (versions: {ref.name}@{numbers[0]} to @{numbers[-1]})"
+            else:
+                hint = did_you_mean(ref.name, known)
+            raise NotFoundError(f"{what} {ref} not found{hint}")
         if ref.digest_prefix is not None and len(rows) > 1:
             raise InputError(f"{what} {ref} is ambiguous; give more digits or the version number")
         return rows[0]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.core.slicing import OPPOSITE, SliceSpec
 from assay.store.coders import fit_coders
 from assay.store.judged_items import judged
@@ -124,7 +124,10 @@ def slice_codes(
     names = manifest_schema(path).names
     for column in spec.columns:
         if column not in names:
-            raise InputError(f"slice {spec.text!r}: the dataset has no column {column!r}")
+            raise InputError(
+                f"slice {spec.text!r}: the dataset has no column {column!r}"
+                + did_you_mean(column, names)
+            )
     if spec.is_predicate:
         return _predicate_codes(path, spec)
     coded = [coded_column(path, c, max_categories=50) for c in spec.columns]

@@ -120,8 +120,62 @@ def test_names_suggest_the_closest_one(
     code, _, err = run_assay(capsys, home, "validate", "--model", "scaner", "--dataset", "parts")
     assert code == 2 and "model scaner not found (did you mean 'scanner'?)" in err
     code, _, err = run_assay(capsys, home, "validate", "--model", "scanner@7", "--dataset", "part")
-    assert code == 2 and "scanner@7 not found (versions: scanner@1 to @1)" in err
+    assert code == 2 and "scanner@7 not found (versions: scanner@1 to @1; no aliases)" in err
     code, _, err = run_assay(
         capsys, home, "validate", "--model", "scanner", "--dataset", "parts", "--slice", "Speed"
     )
     assert code == 2 and "did you mean 'speed'?" in err
+
+
+def test_model_aliases_name_the_baseline(
+    capsys: pytest.CaptureFixture[str],
+    table: dict[str, Path],  # noqa: F811
+) -> None:
+    home = table["home"]
+    assert run_assay(capsys, home, "dataset", "add", "parts", str(table["csv"]),
+                     "--label-column", "verdict", "--id-column", "part")[0] == 0  # fmt: skip
+    for _ in range(2):  # two versions: the second spec differs only by a comment-free field
+        assert run_assay(capsys, home, "model", "add", "m", str(table["onnx"]),
+                         "--spec", str(table["spec"]))[0] == 0  # fmt: skip
+        table["spec"].write_text(table["spec"].read_text() + "negative: pass\n")
+    code, out, _ = run_assay(capsys, home, "model", "alias", "m@1", "production")
+    assert code == 0 and "m@production → m@1" in out
+    code, out, _ = run_assay(capsys, home, "model", "list")
+    assert "production" in out
+    code, out, _ = _validate(capsys, table, "--baseline", "m@production")
+    assert code == 0
+    result = json.loads(next((home / "runs").glob("*/result.json")).read_text())
+    ws = assay.api._ws(home)
+    (run,) = [r for r in ws.catalog.list_runs() if r.baseline_model_id is not None]
+    assert ws.catalog.get_model_by_id(run.baseline_model_id).number == 1
+    ws.close()
+    assert result  # the run wrote its result
+    code, _, err = run_assay(capsys, home, "model", "alias", "m@1", "Prod!")
+    assert code == 2 and "invalid alias" in err
+    code, _, err = _validate(capsys, table, "--baseline", "m@staging")
+    assert code == 2 and "m@staging not found (versions: m@1 to @2; aliases: production)" in err
+    assert run_assay(capsys, home, "model", "alias", "m", "production", "--remove")[0] == 0
+    code, _, err = _validate(capsys, table, "--baseline", "m@production")
+    assert code == 2 and "not found" in err
+
+
+def test_run_list_tag_and_note(
+    capsys: pytest.CaptureFixture[str],
+    table: dict[str, Path],  # noqa: F811
+) -> None:
+    home = table["home"]
+    assert run_assay(capsys, home, "dataset", "add", "parts", str(table["csv"]),
+                     "--label-column", "verdict", "--id-column", "part")[0] == 0  # fmt: skip
+    assert run_assay(capsys, home, "model", "add", "m", str(table["onnx"]),
+                     "--spec", str(table["spec"]))[0] == 0  # fmt: skip
+    assert _validate(capsys, table)[0] == 0
+    ws = assay.api._ws(home)
+    (run,) = ws.catalog.list_runs()
+    ws.close()
+    code, out, _ = run_assay(capsys, home, "run", "tag", run.id[:8], "rc", "line-3")
+    assert code == 0 and "tags line-3, rc" in out
+    assert run_assay(capsys, home, "run", "note", run.id[:8], "lens cleaned")[0] == 0
+    code, out, _ = run_assay(capsys, home, "run", "list", "--tag", "rc")
+    assert code == 0 and run.id[:8] in out and "accuracy" in out and "line-3, rc" in out
+    code, out, _ = run_assay(capsys, home, "run", "list", "--verdict", "fail")
+    assert run.id[:8] not in out

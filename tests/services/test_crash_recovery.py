@@ -23,6 +23,7 @@ import pytest
 
 from assay.cli.main import main
 from assay.services.workspace import Workspace
+from assay.store.checkpoints import INVOCATION
 from tests.models import fit_logistic, tabular_onnx, write_spec
 
 ROWS = 600_000
@@ -162,8 +163,11 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     (job,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", queue.enqueue)
     worker = assay_process(home, "worker")
     try:
-        wait_for(lambda: ws.jobs.get(job.id).run_id is not None, "the job's run")
-        first_run = ws.jobs.get(job.id).run_id  # the job points at its run from the start
+        first_run = job.run_id  # the job points at its run from its submission
+        assert first_run is not None and ws.catalog.get_run(first_run).status == "queued"
+        # Killed once its run knows what it was asked (before that, a retry starts afresh).
+        invocation = Path(ws.catalog.get_run(first_run).run_dir) / INVOCATION
+        wait_for(invocation.exists, "the job's run")
         time.sleep(0.5)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
@@ -176,7 +180,9 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     done = ws.jobs.get(job.id)
     assert (done.status, done.attempts) == ("finished", 2), done.error
     # The retry resumed the run the dead worker held: one run, finished, with every item.
-    (run,) = list_runs(ws)
+    runs = list_runs(ws)
+    assert len(runs) == 1, [(r.id, r.status, r.error, r.origin) for r in runs]
+    (run,) = runs
     assert (run.id, run.status, run.n_items) == (done.run_id, "finished", ROWS)
     assert run.id == first_run
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from assay.core.errors import InputError, NotFoundError
 from assay.core.records import VersionRef
 from assay.store.access import AccessStore
-from assay.store.catalog import SqlCatalog, sqlalchemy_url
+from assay.store.catalog import SqlCatalog, head_revision, sqlalchemy_url
 from assay.store.jobs import JobStore
 from tests.postgres import postgres_server
 
@@ -234,23 +234,132 @@ def test_the_head_read_from_the_files_is_alembics_head() -> None:
     assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
 
 
-def test_a_catalog_behind_the_newest_migration_is_upgraded(tmp_path: Path) -> None:
+def _migrations_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    from assay.store.catalog import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+@pytest.mark.parametrize("previous", ["0003", "0004"])
+def test_a_catalog_behind_the_newest_migration_is_upgraded(tmp_path: Path, previous: str) -> None:
+    from alembic import command
+
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    SqlCatalog.open(url).close()
     engine = create_engine(url)
-    with engine.begin() as c:  # as if the catalog had been written by the previous release
-        c.execute(text("UPDATE alembic_version SET version_num = '0003'"))
-        for table, column in [
-            ("runs", "holder"),
-            ("runs", "heartbeat_at"),
-            ("jobs", "holder"),
-            ("jobs", "heartbeat_at"),
-            ("jobs", "attempts"),
-        ]:  # what migration 0004 added
-            c.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    with engine.begin() as c:  # as if the catalog had been written by an earlier release
+        command.upgrade(_migrations_config(c), previous)
+        c.execute(text("INSERT INTO datasets (id, name, number, version, format, kind, source, "
+                       "options, n_items, label_counts, columns, manifest_path, notes, created_at) "
+                       "VALUES (1, 'kept', 1, 'v', 'folder', 'image', 's', '{}', 3, '{}', '[]', "
+                       "'m', '[]', '2026-01-01')"))  # fmt: skip
     engine.dispose()
-    catalog = SqlCatalog.open(url)  # upgrades: 0004 adds the column again
+    catalog = SqlCatalog.open(url)  # upgrades to the newest migration, keeping what it held
     with catalog.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
-        c.execute(text("SELECT holder FROM runs"))
+        assert (
+            c.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        )
+        c.execute(text("SELECT holder, origin, headline_value, note FROM runs"))
+    assert [d.ref for d in catalog.list_datasets()] == ["kept@1"]
     catalog.close()
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(tmp_path: Path) -> None:
+    """A column added to schema.py without its migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from assay.store.schema import Base
+
+    catalog = SqlCatalog.open(f"sqlite:///{tmp_path / 'catalog.db'}")
+    with catalog.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
+    catalog.close()
+    # SQLite reports foreign keys and server defaults loosely; tables, columns, types and
+    # indexes must match.
+    assert [d for d in diff if d[0] not in ("add_fk", "remove_fk")] == []
+
+
+def test_aliases_point_at_one_version_and_resolve_before_digests(catalog: SqlCatalog) -> None:
+    first = catalog.add_model(**model(version="cafe" + "0" * 60))
+    second = catalog.add_model(**model(version="beef" + "0" * 60))
+    other = catalog.add_model(**model(name="other"))
+    catalog.set_alias("scanner", "production", first.id, "alice")
+    ref = VersionRef.parse("scanner@production", "model")
+    assert (ref.alias, ref.digest_prefix) == ("production", None)
+    assert catalog.get_model(ref).id == first.id
+    catalog.set_alias("scanner", "production", second.id, "bob")  # moved, not duplicated
+    assert catalog.get_model(ref).id == second.id
+    assert [(a.alias, a.number, a.set_by) for a in catalog.aliases("scanner")] == [
+        ("production", 2, "bob")
+    ]
+    # A word that is also hex is an alias first, then a digest prefix.
+    assert catalog.get_model(VersionRef.parse("scanner@cafe", "model")).id == first.id
+    catalog.set_alias("scanner", "cafe", second.id, "carol")
+    assert catalog.get_model(VersionRef.parse("scanner@cafe", "model")).id == second.id
+    with pytest.raises(InputError, match="not a version of scanner"):
+        catalog.set_alias("scanner", "x", other.id, "mallory")
+    with pytest.raises(
+        NotFoundError,
+        match=r"scanner@staging not found \(versions: scanner@1 to @2; aliases: cafe, production\)",
+    ):
+        catalog.get_model(VersionRef.parse("scanner@staging", "model"))
+    catalog.remove_alias("scanner", "production")
+    with pytest.raises(NotFoundError):
+        catalog.get_model(ref)
+    with pytest.raises(NotFoundError, match="no alias"):
+        catalog.remove_alias("scanner", "production")
+    # Aliases are the models': a dataset version is named by number or digest only.
+    catalog.add_dataset(**dataset())
+    with pytest.raises(NotFoundError):
+        catalog.get_dataset(VersionRef.parse("scans@production", "dataset"))
+
+
+@pytest.mark.parametrize("text", ["scanner@Prod uction", "scanner@-x", "scanner@1a-2", "a@b@c"])
+def test_malformed_references_are_refused(text: str) -> None:
+    with pytest.raises(InputError):
+        VersionRef.parse(text, "model")
+
+
+def test_runs_are_listed_filtered_sorted_and_paged(catalog: SqlCatalog) -> None:
+    from assay.core.records import RunQuery
+
+    d = catalog.add_dataset(**dataset())
+    m1 = catalog.add_model(**model())
+    m2 = catalog.add_model(**model(version="c" * 64))
+    ids = []
+    for i, (m, verdict, value) in enumerate(
+        [(m1, "pass", 0.9), (m2, "fail", 0.5), (m2, "pass", 0.7), (m1, None, None)]
+    ):
+        run_id = f"{i:032d}"
+        catalog.create_run(
+            id=run_id, model_id=m.id, dataset_id=d.id, config={}, environment={},
+            run_dir=f"/r/{i}", origin="cli",
+        )  # fmt: skip
+        if verdict is not None:
+            catalog.finish_run(
+                run_id, "finished", n_items=10, n_failed=0,
+                summary={"verdict": verdict, "headline_metric": "accuracy", "headline_value": value},
+            )  # fmt: skip
+        ids.append(run_id)
+    catalog.set_tags(ids[2], ["rc", "line-3"])
+    rows, total = catalog.query_runs(RunQuery(model="scanner@2"))
+    assert total == 2 and {r.id for r in rows} == {ids[1], ids[2]}
+    rows, total = catalog.query_runs(
+        RunQuery(verdict="pass", sort="headline_value", descending=False)
+    )
+    assert [r.id for r in rows] == [ids[2], ids[0]]
+    rows, _ = catalog.query_runs(RunQuery(sort="headline_value"))
+    assert [r.id for r in rows][-1] == ids[3]  # no value: last, whatever the order
+    assert [r.id for r in catalog.query_runs(RunQuery(tag="rc"))[0]] == [ids[2]]
+    assert catalog.tags_of([ids[2], ids[0]]) == {ids[2]: ["line-3", "rc"], ids[0]: []}
+    seen = [r.id for o in (0, 2) for r in catalog.query_runs(RunQuery(offset=o, limit=2))[0]]
+    assert sorted(seen) == sorted(ids)
+    catalog.set_note(ids[0], "dirty lens")
+    assert catalog.get_run(ids[0]).note == "dirty lens"
+    with pytest.raises(InputError, match="cannot sort"):
+        catalog.query_runs(RunQuery(sort="id; drop table runs"))

@@ -30,7 +30,7 @@ def test_health_is_open_and_everything_else_needs_a_token(web: Web) -> None:
         assert web.client.get(path, headers={"Authorization": "Basic abc"}).status_code == 401
     assert web.client.get("/api/me", headers=web.auth("viewer")).json()["role"] == "viewer"
     spec = web.client.get("/openapi.json").json()
-    assert {"/api/runs", "/api/models", "/api/runs/{job_id}/items"} <= set(spec["paths"])
+    assert {"/api/runs", "/api/models", "/api/runs/{run_id}/items"} <= set(spec["paths"])
 
 
 def test_roles(web: Web) -> None:
@@ -150,7 +150,7 @@ def test_run_lifecycle_items_and_files(web: Web) -> None:
         headers=web.auth("validator"),
     )
     assert bad.status_code == 422 and "unknown field 'colour'" in bad.json()["detail"]
-    assert web.client.get("/api/runs", headers=web.auth("viewer")).json() == []  # none was queued
+    assert web.client.get("/api/runs", headers=web.auth("viewer")).json()["runs"] == []  # none
 
     r = web.client.post(
         "/api/runs", json={"model": "bright", "datasets": ["scans"]}, headers=web.auth("validator")
@@ -164,7 +164,7 @@ def test_run_lifecycle_items_and_files(web: Web) -> None:
     done = web.client.get(f"/api/runs/{job['id']}", headers=web.auth("viewer")).json()
     assert done["status"] == "finished" and done["progress"] == {"done": 40, "total": 40}
     result = web.client.get(f"/api/runs/{job['id']}/result", headers=web.auth("viewer")).json()
-    assert result["n_items"] == 40
+    assert result["n_items"] == 40 and result["run_id"] == job["id"]  # the run's own id
 
     # A confusion-matrix cell: exactly the items with that label and that prediction.
     cell = web.client.get(
@@ -230,7 +230,8 @@ def test_cancel_a_queued_run_and_several_datasets_queue_several_runs(web: Web) -
     assert c["status"] == "cancelled"
     web.work()
     states = {
-        j["id"]: j["status"] for j in web.client.get("/api/runs", headers=web.auth("viewer")).json()
+        j["id"]: j["status"]
+        for j in web.client.get("/api/runs", headers=web.auth("viewer")).json()["runs"]
     }
     assert states == {first["id"]: "cancelled", second["id"]: "finished"}
     assert web.client.get("/api/runs/nope", headers=web.auth("viewer")).status_code == 404

@@ -90,7 +90,7 @@ def test_no_generated_request_makes_the_server_fail(
 def test_the_schema_covers_the_api(api_schema: schemathesis.schemas.BaseSchema) -> None:
     """Every route under /api is in the schema the fuzzing runs from."""
     paths = set(api_schema.raw_schema["paths"])
-    for path in ("/api/runs", "/api/runs/{job_id}/items", "/api/models", "/api/datasets/{ref}"):
+    for path in ("/api/runs", "/api/runs/{run_id}/items", "/api/models", "/api/datasets/{ref}"):
         assert path in paths, sorted(paths)
     assert len(paths) >= 15
 

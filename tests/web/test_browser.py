@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -147,24 +148,27 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
         page.select_option("#model", "neu-scanner@1")
         page.check("#datasets input[value='neu@1']")
         page.click("button[type=submit]")
-        expect(page).to_have_url(__import__("re").compile(rf"{url}/runs/[0-9a-f]+"))
+        expect(page).to_have_url(re.compile(rf"{url}/runs/[0-9a-f]+"))
         page.reload()
-        expect(page.locator("#result")).to_be_visible(timeout=180_000)
+        expect(page.locator("#sections #checks")).to_be_visible(timeout=180_000)
         expect(page.locator("#status")).to_contain_text("finished")
         page.screenshot(path=str(artifacts / "web-run.png"), full_page=True)
 
-        # Click an off-diagonal cell: the gallery shows exactly its items.
-        cell = page.locator("#confusion td.cell.off").filter(has_not_text="0").first
-        label, predicted = cell.get_attribute("data-label"), cell.get_attribute("data-predicted")
-        count = int(cell.inner_text())
-        cell.click()
-        expect(page.locator("#cell-title")).to_contain_text(f"{label} → predicted {predicted}")
-        shown = page.locator("#cell-items .card").evaluate_all(
-            "els => els.map(e => e.dataset.item)"
-        )
-        loaded(page, "#cell-items img")
-        page.locator("#cell").screenshot(path=str(artifacts / "web-cell.png"))
+        # The run page holds the report's sections; a confusion count opens exactly its items.
+        expect(page.locator("#sections #checks")).to_be_visible()
+        for section in ("summary", "confusion", "per-class", "curves", "errors", "failures", "run"):
+            expect(page.locator(f"#sections #{section}")).to_have_count(1)
         run_id = page.url.rsplit("/", 1)[1]
+        link = page.locator("#sections table.cm td.off a").filter(has_not_text="0").first
+        count = int(link.inner_text())
+        link.click()
+        expect(page).to_have_url(re.compile(rf"{url}/runs/{run_id}/items\?label=.+&predicted=.+"))
+        expect(page.locator("#count")).to_contain_text(f"of {count}")
+        label = page.locator("#filters select[name=label]").input_value()
+        predicted = page.locator("#filters select[name=predicted]").input_value()
+        shown = page.locator("#grid .tile-item .id").all_inner_texts()
+        loaded(page, "#grid img")
+        page.screenshot(path=str(artifacts / "web-cell.png"))
         api = httpx.get(
             f"{url}/api/runs/{run_id}/items",
             params={"label": label, "predicted": predicted, "limit": 60},

@@ -122,6 +122,13 @@ def dataset_add(
             help="Accept image paths that lead outside the dataset folder (.., absolute, symlinks).",
         ),
     ] = False,
+    corrections: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labels corrected by a review (item_id, label[, previous_label]; the web app's "
+            "corrections.csv): this version carries them instead of the original labels."
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Register a dataset version (re-adding identical content changes nothing).
@@ -133,7 +140,15 @@ def dataset_add(
 
     ws = _workspace(home)
     registered = register_dataset(
-        ws, name, path, format, label_column, id_column, annotations, allow_outside_paths
+        ws,
+        name,
+        path,
+        format,
+        label_column,
+        id_column,
+        annotations,
+        allow_outside_paths,
+        corrections,
     )
     d = registered.dataset
     verb = "added" if registered.created else "unchanged, already registered as"
@@ -267,12 +282,17 @@ def model_list(home: HomeOption = None) -> None:
     """List every model version."""
     from rich.table import Table
 
-    from assay.services.models import list_models
+    from assay.services.models import aliases, list_models
 
-    table = Table("model", "runtime", "labels", "size", "version", "added")
-    for m in list_models(_workspace(home)):
+    ws = _workspace(home)
+    named: dict[int, list[str]] = {}
+    for a in aliases(ws):
+        named.setdefault(a.model_id, []).append(a.alias)
+    table = Table("model", "aliases", "runtime", "labels", "size", "version", "added")
+    for m in list_models(ws):
         table.add_row(
             m.ref,
+            ", ".join(named.get(m.id, [])),
             m.runtime,
             ", ".join(m.spec["labels"]),
             f"{m.size_bytes / 1e6:.2f} MB",
@@ -298,6 +318,28 @@ def model_show(
     console.print("  inputs: " + ", ".join(m.signature.get("inputs", [])))
     console.print("  outputs: " + ", ".join(m.signature.get("outputs", [])))
     console.print(yaml.safe_dump(m.spec, sort_keys=False).rstrip())
+
+
+@model_app.command("alias")
+def model_alias(
+    ref: Annotated[str, typer.Argument(help="The version: NAME@VERSION (scanner@3).")],
+    alias: Annotated[str, typer.Argument(help="The alias: production, candidate, line-3, ...")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the alias instead.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Point NAME@ALIAS at a version (scanner@production): --baseline and --model accept it."""
+    from assay.services.models import remove_alias, set_alias
+
+    ws = _workspace(home)
+    if remove:
+        name = ref.split("@", 1)[0]
+        remove_alias(ws, name, alias)
+        console.print(f"removed {escape(name)}@{escape(alias)}")
+        return
+    import getpass
+
+    a = set_alias(ws, ref, alias, f"{getpass.getuser()} (cli)")
+    console.print(f"{escape(a.name)}@{escape(a.alias)} → {escape(a.name)}@{a.number}")
 
 
 def _key_values(items: list[str], option: str) -> tuple[tuple[str, str], ...]:
@@ -528,6 +570,7 @@ def validate_command(
             on_progress=on_progress,
             on_stage=on_stage,
             overwrite=overwrite,
+            origin="cli",
             baseline=baseline,
             policy=policy,
             slices=tuple(slice_ or ()),
@@ -601,26 +644,87 @@ def compare_command(
 
 
 @run_app.command("list")
-def run_list(home: HomeOption = None, limit: int = 20) -> None:
-    """List recent runs (a run whose process is gone shows as interrupted)."""
+def run_list(
+    model: Annotated[
+        str | None, typer.Option(help="Only runs of this model (NAME or NAME@N).")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only runs on this dataset.")] = None,
+    verdict: Annotated[
+        str | None, typer.Option(help="Only runs with this verdict: pass, fail.")
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    home: HomeOption = None,
+) -> None:
+    """List runs, wherever they started (a run whose process is gone shows as interrupted)."""
     from rich.table import Table
 
-    from assay.services.runs import list_runs
+    from assay.core.records import RunQuery
+    from assay.services.runs import run_page
 
     ws = _workspace(home)
-    table = Table("run", "status", "model", "dataset", "items", "failed", "started")
-    for r in list_runs(ws, limit):
-        m, d = ws.catalog.get_model_by_id(r.model_id), ws.catalog.get_dataset_by_id(r.dataset_id)
-        table.add_row(
-            r.id[:12],
+    page = run_page(
+        ws, RunQuery(model=model, dataset=dataset, verdict=verdict, tag=tag, limit=limit)
+    )
+    tagged = any(r.tags for r in page.runs)
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for name in ("run", "status", "verdict", "model", "dataset", "headline", "items", "started"):
+        table.add_column(name, no_wrap=name in ("run", "status", "verdict"))
+    if tagged:
+        table.add_column("tags")
+    for r in page.runs:
+        h = r.headline
+        headline = ""
+        if h is not None and h["value"] is not None:
+            headline = f"{h['metric'].replace('_', ' ')} {h['value']:.3f}"
+            if h["ci_low"] is not None:
+                headline += f" [{h['ci_low']:.3f}, {h['ci_high']:.3f}]"
+        items = "" if r.n_items is None else f"{r.n_items:,}"
+        if r.n_failed:
+            items += f" ({r.n_failed:,} not judged)"
+        cells = [
+            r.id[:8],
             r.status,
-            m.ref,
-            d.ref,
-            str(r.n_items or ""),
-            str(r.n_failed or ""),
-            r.started_at.strftime("%Y-%m-%d %H:%M"),
-        )
-    console.print(table)
+            r.verdict or "",
+            r.model,
+            r.dataset,
+            headline,
+            items,
+            f"{r.started_at[5:16].replace('T', ' ')} {r.origin}",
+        ]
+        table.add_row(*cells, *([", ".join(r.tags)] if tagged else []))
+    # Piped into a log or a script, the rows stay whole rather than wrapped at 80 columns.
+    from rich.console import Console
+
+    (console if console.is_terminal else Console(file=console.file, width=240)).print(table)
+    if page.total > len(page.runs):
+        console.print(f"{len(page.runs)} of {page.total} runs (--limit shows more)")
+
+
+@run_app.command("tag")
+def run_tag(
+    run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")],
+    tags: Annotated[list[str] | None, typer.Argument(help="Its tags (none: clear them).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Set a run's tags (they replace the ones it had)."""
+    from assay.services.runs import tag_run
+
+    row = tag_run(_workspace(home), run_id, list(tags or []))
+    console.print(f"run {row.id[:12]}: tags {', '.join(row.tags) or '(none)'}")
+
+
+@run_app.command("note")
+def run_note(
+    run_id: Annotated[str, typer.Argument(help="Run id (a prefix is enough).")],
+    note: Annotated[str, typer.Argument(help="The note (empty: clear it).")],
+    home: HomeOption = None,
+) -> None:
+    """Write a note on a run (what was special about it); the run's results never change."""
+    from assay.services.runs import annotate_run
+
+    row = annotate_run(_workspace(home), run_id, note)
+    console.print(f"run {row.id[:12]}: note {'set' if row.note else 'cleared'}")
 
 
 @run_app.command("show")

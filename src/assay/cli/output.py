@@ -61,6 +61,15 @@ def print_summary(result: ValidationResult) -> None:
         f"{result.n_items} items, {result.n_judged} judged, "
         + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
     )
+    fixed = result.label_corrections
+    if fixed:
+        console.print(
+            f"labels corrected by review: {fixed['n_changed']} item(s) relabelled "
+            f"({escape(str(fixed['file']))}"
+            + (f", from {escape(str(fixed['parent']))}" if fixed.get("parent") else "")
+            + ")",
+            highlight=False,
+        )
     table = Table(show_edge=False, box=None, pad_edge=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -175,15 +184,15 @@ def progress_bar(description: str) -> Iterator[tuple[Any, Any, Any]]:
 
     def on_stage(stage: str) -> None:
         nonlocal started
+        if started:
+            progress.stop()  # the bar stays printed at 100%; the stage shows below it
+            started = False
         if not err_console.is_terminal:  # a CI log: one line per stage, no animation
             err_console.print(stage, highlight=False)
             return
         if status:
             status[0].update(stage)
             return
-        if started:
-            progress.stop()  # the bar stays printed at 100%; the stage spins below it
-            started = False
         status.append(err_console.status(stage, spinner="dots"))
         status[0].start()
 

@@ -10,8 +10,12 @@ from typing import Any, Literal
 
 from assay.core.errors import InputError
 
-_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,199})(?:@(?P<version>[A-Za-z0-9]+))?$")
+_REF = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,199})(?:@(?P<version>[A-Za-z0-9][A-Za-z0-9_-]{0,99}))?$"
+)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
+_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 def check_name(name: str, what: str) -> str:
@@ -21,13 +25,27 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+def check_alias(alias: str) -> str:
+    """An alias starts with a letter and holds lower-case letters, digits, '_' and '-', so that
+    it can never be read as a version number (``@3``)."""
+    if not _ALIAS.match(alias):
+        raise InputError(
+            f"invalid alias {alias!r}: start with a letter; use lower-case letters, digits, "
+            "'_' or '-'"
+        )
+    return alias
+
+
 @dataclass(frozen=True)
 class VersionRef:
-    """``name`` (latest), ``name@3`` (version number) or ``name@9f2c1a`` (digest prefix)."""
+    """``name`` (latest), ``name@3`` (version number), ``name@production`` (an alias, models
+    only) or ``name@9f2c1a`` (digest prefix). A word that is also hex (``cafe``) is tried as an
+    alias first."""
 
     name: str
     number: int | None = None
     digest_prefix: str | None = None
+    alias: str | None = None
 
     @classmethod
     def parse(cls, text: str, what: str) -> VersionRef:
@@ -39,11 +57,23 @@ class VersionRef:
             return cls(match["name"])
         if version.isdigit() and len(version) < 6:
             return cls(match["name"], number=int(version))
-        return cls(match["name"], digest_prefix=version.lower())
+        word = version.lower()
+        if not (_HEX.match(word) or _ALIAS.match(word)):
+            raise InputError(
+                f"invalid {what} reference {text!r}: after '@' give a version number, an alias "
+                "or a digest prefix"
+            )
+        return cls(
+            match["name"],
+            digest_prefix=word if _HEX.match(word) else None,
+            alias=word if _ALIAS.match(word) else None,
+        )
 
     def __str__(self) -> str:
         if self.number is not None:
             return f"{self.name}@{self.number}"
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
         if self.digest_prefix is not None:
             return f"{self.name}@{self.digest_prefix}"
         return self.name
@@ -95,7 +125,8 @@ RunStatus = Literal["queued", "running", "interrupted", "finished", "failed", "c
 # The run's state machine: a run ends once (finished, failed, cancelled are final); an
 # interrupted one may run again from its checkpoint (``assay validate --resume``).
 RUN_NEXT: Mapping[str, frozenset[str]] = {
-    "queued": frozenset({"running", "cancelled"}),
+    # A queued run fails without running when its inputs no longer hold (a model file edited).
+    "queued": frozenset({"running", "cancelled", "failed"}),
     "running": frozenset({"finished", "failed", "cancelled", "interrupted"}),
     "interrupted": frozenset({"running", "failed"}),
 }
@@ -119,6 +150,65 @@ class RunRecord:
     artifact_sha256: dict[str, str] | None = None
     holder: str | None = None
     heartbeat_at: datetime | None = None
+    origin: str | None = None
+    baseline_model_id: int | None = None
+    verdict: str | None = None
+    headline_metric: str | None = None
+    headline_value: float | None = None
+    headline_low: float | None = None
+    headline_high: float | None = None
+    duration_s: float | None = None
+    note: str | None = None
+
+
+# What a finished run's row keeps of its result for the list of runs (see ``run_summary``).
+SUMMARY_FIELDS = (
+    "verdict",
+    "headline_metric",
+    "headline_value",
+    "headline_low",
+    "headline_high",
+    "duration_s",
+)
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """A page of the list of runs: filters (all optional, combined with AND), order, page."""
+
+    model: str | None = None  # a model name, or NAME@N for one version
+    dataset: str | None = None
+    verdict: str | None = None  # pass | fail | inconclusive | none (no verdict yet)
+    status: str | None = None
+    tag: str | None = None
+    origin: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "started_at"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 50
+
+
+SORTABLE = (
+    "started_at",
+    "duration_s",
+    "headline_value",
+    "n_items",
+    "n_failed",
+    "verdict",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    name: str
+    alias: str
+    model_id: int
+    number: int
+    set_by: str
+    set_at: datetime
 
 
 ROLES = ("viewer", "validator", "admin")  # each role may do everything the ones before it may

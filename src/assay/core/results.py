@@ -84,6 +84,8 @@ class ValidationResult:
     threshold: dict[str, Any] | None = None
     # Recorded predictions: the file, how many items it answered, predictions naming no item.
     recorded_predictions: dict[str, Any] | None = None
+    # The dataset version's labels were corrected by an expert review (file, counts, parent).
+    label_corrections: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -93,6 +95,20 @@ class ValidationResult:
         """The task's headline metric: its name and value (None when it could not be computed)."""
         name = HEADLINE_METRIC.get(str((self.task or {}).get("name") or ""), "accuracy")
         return name, self.metrics.get(name)
+
+    def summary(self) -> dict[str, Any]:
+        """What the list of runs shows of this run: the verdict, the headline metric with its
+        interval, and how long the run took."""
+        name, m = self.headline()
+        duration = self.timings.get("total_s") or self.timings.get("engine_s")
+        return {
+            "verdict": (self.verdict or {}).get("status"),
+            "headline_metric": name,
+            "headline_value": None if m is None else m.value,
+            "headline_low": None if m is None else m.ci_low,
+            "headline_high": None if m is None else m.ci_high,
+            "duration_s": None if duration is None else float(duration),
+        }
 
     def __repr__(self) -> str:
         """One line: which run, the verdict, the headline number and the counts (the fields are
@@ -157,6 +173,11 @@ class ValidationResult:
                 if self.recorded_predictions is not None
                 else {}
             ),
+            **(
+                {"label_corrections": self.label_corrections}
+                if self.label_corrections is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -203,4 +224,5 @@ class ValidationResult:
             task=data.get("task"),
             threshold=data.get("threshold"),
             recorded_predictions=data.get("recorded_predictions"),
+            label_corrections=data.get("label_corrections"),
         )

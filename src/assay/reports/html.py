@@ -132,6 +132,7 @@ def _env() -> Environment:
         bytecode_cache=_bytecode_cache(),
     )
     env.filters["num"] = _num
+    env.filters["pvalue"] = pvalue
     env.filters["interval"] = _interval
     env.filters["signed"] = lambda v: "—" if v is None else f"{v:+.4f}"
     env.filters["slice_text"] = lambda predicates: " and ".join(
@@ -141,6 +142,17 @@ def _env() -> Environment:
         for p in predicates
     )
     return env
+
+
+def pvalue(p: float | None, relation: bool = False) -> str:
+    """A p- or q-value for people: "< 1e-4" below that (a McNemar p of 3e-106 is not 0.0000),
+    else two significant digits; ``relation`` prefixes "= " to the number."""
+    if p is None:
+        return "—"
+    if p < 1e-4:
+        return "< 1e-4"
+    text = f"{p:.2g}" if p < 0.01 else f"{p:.3f}"
+    return f"= {text}" if relation else text
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -186,7 +198,52 @@ def _gallery(
 
 
 def render_html(result: ValidationResult) -> str:
-    """The full report of one validation run."""
+    """The full report of one validation run: one file that opens offline."""
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(**_context(result), plotly_js=_plotly_js(), explore=None, review=None)
+    )
+
+
+def render_sections(result: ValidationResult, explore: str, review: str | None) -> str:
+    """The report's sections alone, as the web app's run page shows them (inside an element of
+    class ``report``, with report.css and report.js served beside it): the same template, so the
+    page and the file cannot drift apart. ``explore`` is the URL of the run's item explorer,
+    where each count, slice and group links to its items; ``review`` that of the label review."""
+    return (
+        _env()
+        .get_template("report_sections.html.j2")
+        .render(**_context(result), explore=explore, review=review)
+    )
+
+
+def report_asset(name: str) -> str:
+    """report.css or report.js, which the web app serves as files."""
+    if name not in ("report.css", "report.js"):
+        raise ValueError(name)
+    loader = _env().loader
+    assert loader is not None
+    return loader.get_source(_env(), name)[0]
+
+
+def template_digest() -> str:
+    """SHA-256 over the report's templates and this module: what a rendering depends on."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted((Path(__file__).parent / "templates").iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def plotly_js() -> str:
+    """plotly.js, bundled with the plotly package (no CDN)."""
+    return _plotly_js()
+
+
+def _context(result: ValidationResult) -> dict[str, Any]:
     comp = result.comparison or {}
     operating = operating_figures(result)
     doubtful = (result.doubtful_labels or {}).get("candidates", [])
@@ -237,43 +294,38 @@ def render_html(result: ValidationResult) -> str:
         for label, values in result.per_class.items()
         if task_columns and any(k in values for k in task_columns)
     ]
-    return (
-        _env()
-        .get_template("report.html.j2")
-        .render(
-            r=result,
-            task=task,
-            score_caption=score_caption,
-            task_tiles=task_tiles,
-            task_columns=task_columns,
-            task_classes=task_classes,
-            headline=[(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
-            per_class_keys=PER_CLASS,
-            n_errors=n_errors,
-            gallery=_gallery(result, result.error_examples, result.confusion_matrix),
-            doubtful_thumbs=doubtful_thumbs,
-            error_groups=error_groups,
-            # Failures first, then what could not be told, warnings, and passes.
-            checks=sorted(
-                (result.verdict or {}).get("checks", []),
-                key=lambda c: {"fail": 0, "too_few": 1, "warn": 2}.get(c["status"], 3),
-            ),
-            broken=_gallery(result, comp.get("broken_examples", []), None),
-            fixed=_gallery(result, comp.get("fixed_examples", []), None),
-            flipped=_gallery(
-                result, (comp.get("score_differences") or {}).get("flipped_examples", []), None
-            ),
-            comparison_rows=[(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
-            figures={
-                "confusion": confusion_figure(result),
-                "reliability": reliability_figure(result),
-                "roc": curve_figure(result, "roc"),
-                "pr": curve_figure(result, "pr"),
-                "confusion_diff": confusion_diff_figure(result) if result.comparison else "null",
-                "detection_pr": detection_pr_figure(result) if task == "detection" else "null",
-                "operating": operating[0],
-                "operating_roc": operating[1],
-            },
-            plotly_js=_plotly_js(),
-        )
-    )
+    return {
+        "r": result,
+        "task": task,
+        "score_caption": score_caption,
+        "task_tiles": task_tiles,
+        "task_columns": task_columns,
+        "task_classes": task_classes,
+        "headline": [(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
+        "per_class_keys": PER_CLASS,
+        "n_errors": n_errors,
+        "gallery": _gallery(result, result.error_examples, result.confusion_matrix),
+        "doubtful_thumbs": doubtful_thumbs,
+        "error_groups": error_groups,
+        # Failures first, then what could not be told, warnings, and passes.
+        "checks": sorted(
+            (result.verdict or {}).get("checks", []),
+            key=lambda c: {"fail": 0, "too_few": 1, "warn": 2}.get(c["status"], 3),
+        ),
+        "broken": _gallery(result, comp.get("broken_examples", []), None),
+        "fixed": _gallery(result, comp.get("fixed_examples", []), None),
+        "flipped": _gallery(
+            result, (comp.get("score_differences") or {}).get("flipped_examples", []), None
+        ),
+        "comparison_rows": [(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
+        "figures": {
+            "confusion": confusion_figure(result),
+            "reliability": reliability_figure(result),
+            "roc": curve_figure(result, "roc"),
+            "pr": curve_figure(result, "pr"),
+            "confusion_diff": confusion_diff_figure(result) if result.comparison else "null",
+            "detection_pr": detection_pr_figure(result) if task == "detection" else "null",
+            "operating": operating[0],
+            "operating_roc": operating[1],
+        },
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,12 +22,13 @@ from assay.datasets.annotations import (
     consensus,
     with_consensus,
 )
+from assay.datasets.corrections import Corrections
 from assay.datasets.images import add_image_properties, file_sha256
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
-from assay.store.manifests import count_nulls, duplicate_ids, write_manifest
+from assay.store.manifests import count_nulls, duplicate_ids, read_manifest, write_manifest
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,14 @@ def register_dataset(
     id_column: str | None = None,
     annotations: Path | str | None = None,
     allow_outside: bool = False,
+    corrections: Path | str | None = None,
 ) -> Registered:
     """Read ``path``, store its manifest and catalogue it; identical content is a no-op.
 
     ``annotations``: a long table (item_id, annotator, label) of several experts' labels, joined
     to the items by id; see ``assay.datasets.annotations`` for how the reference label follows.
+    ``corrections``: labels corrected by a review (item_id, label[, previous_label]), applied
+    on the way in; see ``assay.datasets.corrections``.
     """
     check_name(name, "dataset")
     url = str(path) if is_url(str(path)) else None
@@ -74,6 +79,9 @@ def register_dataset(
         digest.add_file(long.path, long.path.parent)
         options["annotations"] = str(long.path.resolve())
     experts = Experts(long)
+    fixes = Corrections.load(Path(corrections).expanduser()) if corrections is not None else None
+    if fixes is not None:
+        digest.add_file(Path(corrections).expanduser(), Path(corrections).expanduser().parent)  # type: ignore[arg-type]
 
     tmp = ws.files.temp_dir()
     try:
@@ -85,10 +93,14 @@ def register_dataset(
                         batch = add_file_digests(batch, pool)
                         batch = add_image_properties(batch, pool)
                     batch = experts.apply(batch, source.has_label)
+                    if fixes is not None:
+                        batch = fixes.apply(batch)
                     digest.add_items(batch)
                     yield batch
 
             stats = write_manifest(hashed(), tmp / "manifest.parquet")
+        if fixes is not None:
+            options["corrections"] = fixes.finish()
         if stats.n_items == 0:
             raise InputError(f"dataset {src} is empty: the {source.format} reader found no items")
         duplicates = duplicate_ids(tmp / "manifest.parquet")
@@ -105,7 +117,7 @@ def register_dataset(
             return Registered(existing, created=False)
         final = ws.files.put_dir(tmp, ws.files.dataset_dir(version))
         assert stats.schema is not None
-        notes = list(source.notes) + experts.notes()
+        notes = list(source.notes) + experts.notes() + _correction_notes(options)
         if experts.annotators:
             options["annotators"] = list(experts.annotators)
             options["reference_label"] = (
@@ -138,6 +150,57 @@ def register_dataset(
             manifest_path=str(final / "manifest.parquet"),
             manifest_sha256=file_sha256(final / "manifest.parquet"),
             notes=notes,
+        )
+        return Registered(record, created=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _correction_notes(options: dict[str, object]) -> list[str]:
+    done = options.get("corrections")
+    if not isinstance(done, dict):
+        return []
+    return [
+        f"labels corrected by review: {done['n_changed']} of {done['n_corrections']} reviewed "
+        f"item(s) relabelled ({done['file']}, sha256 {str(done['sha256'])[:12]})"
+    ]
+
+
+def correct_dataset(ws: Workspace, parent: DatasetVersion, corrections: Path) -> Registered:
+    """A new version of ``parent`` with the labels a review corrected: the same items, files
+    and columns, the reference labels replaced. Registering the same corrections twice returns
+    the version made the first time."""
+    fixes = Corrections.load(corrections)
+    version = hashlib.sha256(f"{parent.version}:corrections:{fixes.sha256}".encode()).hexdigest()
+    existing = ws.catalog.find_dataset(parent.name, version)
+    if existing is not None:
+        return Registered(existing, created=False)
+    tmp = ws.files.temp_dir()
+    try:
+        stats = write_manifest(
+            (fixes.apply(b) for b in read_manifest(Path(parent.manifest_path), 65_536)),
+            tmp / "manifest.parquet",
+        )
+        options = dict(parent.options) | {
+            "corrections": fixes.finish() | {"parent": parent.ref},
+        }
+        shutil.copyfile(corrections, tmp / f"corrections{corrections.suffix.lower() or '.csv'}")
+        final = ws.files.put_dir(tmp, ws.files.dataset_dir(version))
+        record = ws.catalog.add_dataset(
+            name=parent.name,
+            version=version,
+            format=parent.format,
+            kind=parent.kind,
+            source=parent.source,
+            options=options,
+            n_items=stats.n_items,
+            label_counts=dict(sorted(stats.label_counts.items())),
+            columns=parent.columns,
+            manifest_path=str(final / "manifest.parquet"),
+            manifest_sha256=file_sha256(final / "manifest.parquet"),
+            notes=[n for n in parent.notes if not n.startswith("labels corrected by review")]
+            + _correction_notes(options)
+            + [f"derived from {parent.ref}"],
         )
         return Registered(record, created=True)
     finally:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
-from assay.core.errors import AssayError, InputError
+from assay.core.errors import AssayError, InputError, NotFoundError
 from assay.core.records import Job
 from assay.engines.job import RunCancelledError
+from assay.services.datasets import get_dataset
+from assay.services.models import get_model
 from assay.services.validation import plan_validation, resume_validation, validate
 from assay.services.workspace import Workspace
 from assay.services.yaml_input import parse_yaml
@@ -134,12 +137,57 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _config(req: dict[str, Any]) -> ValidationConfig:
+    return ValidationConfig(
+        explore=bool(req.get("explore", True)),
+        false_alarm_rate=float(req.get("false_alarm_rate", 0.01)),
+        device=str(req.get("device", "cpu")),
+    )
+
+
 def submit(ws: Workspace, raw: Any, created_by: str, enqueue: Callable[[str], None]) -> list[Job]:
-    """Check the request, write one job per dataset and hand each to the queue."""
-    jobs = [ws.jobs.create(request, created_by) for request in check_request(ws, raw)]
+    """Check the request, record one queued run per dataset, each with the job that hands it to
+    a worker, and enqueue them. The run is in the list of runs from this moment."""
+    jobs = []
+    for request in check_request(ws, raw):
+        run_id = uuid.uuid4().hex
+        ws.catalog.create_run(
+            status="queued",
+            id=run_id,
+            model_id=get_model(ws, request["model"]).id,
+            dataset_id=get_dataset(ws, request["dataset"]).id,
+            baseline_model_id=None
+            if request["baseline"] is None
+            else get_model(ws, request["baseline"]).id,
+            config=_config(request).to_dict(),
+            environment={},
+            run_dir=str(ws.files.run_dir(run_id)),
+            origin="web",
+        )
+        jobs.append(ws.jobs.create(request, created_by, run_id))
     for job in jobs:
         enqueue(job.id)
     return jobs
+
+
+def cancel(ws: Workspace, job_id: str) -> Job:
+    """Ask a web run to stop: a queued one is cancelled at once (its run too), a running one at
+    its next batch."""
+    job = ws.jobs.request_cancel(job_id)
+    if job.status == "cancelled":
+        _settle_queued_run(ws, job.run_id, "cancelled", "cancelled before it started")
+    return job
+
+
+def _settle_queued_run(ws: Workspace, run_id: str | None, status: str, reason: str) -> None:
+    """End a run that never started (its job was cancelled or failed first)."""
+    if run_id is None:
+        return
+    try:
+        if ws.catalog.get_run(run_id).status == "queued":
+            ws.catalog.finish_run(run_id, status, error=reason[:2000])
+    except (NotFoundError, InputError):  # gone, or another process settled it meanwhile
+        return
 
 
 class _Throttle:
@@ -172,6 +220,8 @@ def recover_jobs(ws: Workspace, enqueue: Callable[[str], None]) -> tuple[list[Jo
     requeued, failed = expire_job_leases(ws.catalog)
     for job in requeued:
         enqueue(job.id)
+    for job in failed:
+        _settle_queued_run(ws, job.run_id, "failed", job.error or "its worker stopped")
     return requeued, failed
 
 
@@ -220,15 +270,14 @@ def _execute(ws: Workspace, job_id: str) -> None:
                 ws, job.run_id, None, on_start, on_progress, should_cancel, on_run
             )
         else:
+            queued = job.run_id is not None and ws.catalog.get_run(job.run_id).status == "queued"
             outcome = validate(
                 ws,
                 req["model"],
                 req["dataset"],
-                config=ValidationConfig(
-                    explore=bool(req.get("explore", True)),
-                    false_alarm_rate=float(req.get("false_alarm_rate", 0.01)),
-                    device=str(req.get("device", "cpu")),
-                ),
+                config=_config(req),
+                origin="web",
+                queued_run=job.run_id if queued else None,
                 on_start=on_start,
                 on_progress=on_progress,
                 should_cancel=should_cancel,
@@ -240,17 +289,16 @@ def _execute(ws: Workspace, job_id: str) -> None:
             )
     except RunCancelledError:
         ws.jobs.update(job_id, status="cancelled", finished_at=now(), progress_done=done)
+        _settle_queued_run(ws, job.run_id, "cancelled", "cancelled before it started")
         return
     except AssayError as exc:
         ws.jobs.update(job_id, status="failed", finished_at=now(), error=str(exc)[:2000])
+        _settle_queued_run(ws, job.run_id, "failed", str(exc))
         return
     except Exception as exc:
-        ws.jobs.update(
-            job_id,
-            status="failed",
-            finished_at=now(),
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-        )
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        ws.jobs.update(job_id, status="failed", finished_at=now(), error=reason)
+        _settle_queued_run(ws, job.run_id, "failed", reason)
         raise
     ws.jobs.update(
         job_id,

@@ -154,6 +154,7 @@ def judge(
     slices = [
         {
             "slice": slice_name(key),
+            "predicates": [{"column": c, "value": v} for c, v in key],
             "n_items": evidence.slice_sizes[key],
             "too_few": evidence.slice_sizes[key] < policy.min_slice_size,
             "metrics": {name: m.to_dict() for name, m in sorted(evidence.candidate[key].items())},

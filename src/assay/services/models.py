@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from assay.core.errors import InputError
-from assay.core.records import ModelVersion, VersionRef, check_name
+from assay.core.records import ModelAlias, ModelVersion, VersionRef, check_alias, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.datasets.images import file_sha256
 from assay.runtimes import is_endpoint, load_model, runtime_entry, runtime_kind
+from assay.runtimes import model_suffixes as runtime_suffixes
 from assay.runtimes.recorded import read_predictions
 from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
@@ -204,3 +205,25 @@ def get_model(ws: Workspace, ref: str) -> ModelVersion:
 
 def list_models(ws: Workspace) -> list[ModelVersion]:
     return ws.catalog.list_models()
+
+
+def model_suffixes() -> list[str]:
+    """The file types a model may be uploaded as (each runtime's suffixes)."""
+    return list(runtime_suffixes())
+
+
+def set_alias(ws: Workspace, ref: str, alias: str, by: str) -> ModelAlias:
+    """Point ``NAME@alias`` at the version ``ref`` names (``scanner@3``), moving it if it
+    pointed elsewhere. ``--baseline scanner@production`` then means that version."""
+    check_alias(alias)
+    model = get_model(ws, ref)
+    return ws.catalog.set_alias(model.name, alias, model.id, by)
+
+
+def remove_alias(ws: Workspace, name: str, alias: str) -> None:
+    ws.catalog.remove_alias(name, alias)
+
+
+def aliases(ws: Workspace, name: str | None = None) -> list[ModelAlias]:
+    """Every alias (of one model name), with the version it points at."""
+    return ws.catalog.aliases(name)

@@ -117,6 +117,11 @@ class _Model:
     resumed: TaskCheckpoint | None = None
     # Recorded predictions: how the file was joined with the dataset.
     binding: Binding | None = None
+    # Where the run was started (cli, python, web) and the model it is compared with.
+    origin: str = "python"
+    baseline_id: int | None = None
+    # A web run exists from its submission, queued: the pass starts that run instead of a new one.
+    queued_run: str | None = None
 
     @property
     def task(self) -> Task:
@@ -152,6 +157,15 @@ def _start(
     if resume_run is not None:
         m.run = claim_run(ws.catalog, resume_run, this_holder())
         run_dir = m.run_dir
+    elif m.queued_run is not None:
+        m.run = ws.catalog.start_queued_run(
+            m.queued_run,
+            holder=this_holder(),
+            config=config.to_dict(),
+            environment=environment,
+        )
+        run_dir = m.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
     else:
         run_id = uuid.uuid4().hex
         run_dir = ws.files.run_dir(run_id)
@@ -164,6 +178,8 @@ def _start(
             config=config.to_dict(),
             environment=environment,
             run_dir=str(run_dir),
+            origin=m.origin,
+            baseline_model_id=m.baseline_id,
         )
     m.accumulators = m.task.accumulators(
         config.intervals, config.auc_mode_for(dv.n_items), config.n_examples
@@ -250,6 +266,7 @@ def _result(
         finished_at=datetime.now(UTC).isoformat(),
         task=_task_findings(m.task, report),
         recorded_predictions=None if m.binding is None else m.binding.to_dict(),
+        label_corrections=dv.options.get("corrections"),
     )
 
 
@@ -541,6 +558,7 @@ def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str,
         n_items=result.n_items,
         n_failed=result.n_failed,
         artifact_sha256=run_digests(run_dir),
+        summary=result.summary(),
     )
     return files
 
@@ -663,9 +681,13 @@ def validate(
     calibration: str | DatasetVersion | None = None,
     overwrite: bool = False,
     on_stage: Callable[[str], None] = lambda stage: None,
+    origin: str = "python",
+    queued_run: str | None = None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
+    ``origin`` records where the run was started (cli, python, web); ``queued_run`` is the
+    candidate's run when it was recorded at submission (the web app's queue).
     ``out`` may not hold another run's files unless ``overwrite``. ``on_stage`` is told what
     follows the pass (statistics and explorations, then the report), which can take a while.
     ``calibration`` (anomaly models) names good items to calibrate the threshold on, at
@@ -711,6 +733,7 @@ def validate(
         "config": config.to_dict(),
         "out": None if out is None else str(out),
         "overwrite": overwrite,
+        "origin": origin,
     }
     if config.explore:
         # The sidecar's imports (cleanlab, scikit-learn) run while the model does.
@@ -732,9 +755,16 @@ def validate(
         spec = _thresholded(mv, spec, plan.calibration, config, thresholds, cache)
         if bspec is not None and bv is not None:
             bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds, cache)
-        cand = _Model(plan.loaded(mv), spec, binding=plan.bindings.get(mv.id))
+        cand = _Model(
+            plan.loaded(mv),
+            spec,
+            binding=plan.bindings.get(mv.id),
+            origin=origin,
+            baseline_id=None if bv is None else bv.id,
+            queued_run=queued_run,
+        )
         base = (
-            _Model(plan.loaded(bv), bspec, binding=plan.bindings.get(bv.id))
+            _Model(plan.loaded(bv), bspec, binding=plan.bindings.get(bv.id), origin=origin)
             if bv is not None and bspec is not None and reused is None
             else None
         )
@@ -898,6 +928,7 @@ def resume_validation(
         on_run=on_run,
         overwrite=overwrite or bool(inv.get("overwrite")),
         on_stage=on_stage,
+        origin=str(inv.get("origin") or "python"),
     )
 
 

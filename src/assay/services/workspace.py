@@ -11,6 +11,7 @@ from assay.store.access import AccessStore
 from assay.store.catalog import SqlCatalog
 from assay.store.files import FileStore
 from assay.store.jobs import JobStore
+from assay.store.reviews import ReviewStore
 
 
 def default_home() -> Path:
@@ -51,6 +52,11 @@ class Workspace:
     def jobs(self) -> JobStore:
         """Validations queued through the web."""
         return JobStore(self.catalog)
+
+    @property
+    def reviews(self) -> ReviewStore:
+        """Experts' decisions on items' labels."""
+        return ReviewStore(self.catalog)
 
     def close(self) -> None:
         self.catalog.close()

@@ -9,14 +9,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, delete, event, false, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.core.errors import InputError, NotFoundError, did_you_mean, one_line
-from assay.core.records import RUN_NEXT, DatasetVersion, ModelVersion, RunRecord, VersionRef
-from assay.store.schema import Base, DatasetRow, ModelRow, RunRow
+from assay.core.records import (
+    RUN_NEXT,
+    SORTABLE,
+    SUMMARY_FIELDS,
+    DatasetVersion,
+    ModelAlias,
+    ModelVersion,
+    RunQuery,
+    RunRecord,
+    VersionRef,
+)
+from assay.store.schema import Base, DatasetRow, ModelAliasRow, ModelRow, RunRow, RunTagRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 R = TypeVar("R")
@@ -130,17 +140,31 @@ class SqlCatalog:
     # -- datasets -------------------------------------------------------------------------------
 
     def _resolve(self, s: Session, table: type[Row], ref: VersionRef, what: str) -> Row:
+        if ref.alias is not None and table is ModelRow:
+            alias = s.get(ModelAliasRow, (ref.name, ref.alias))
+            if alias is not None:
+                row = s.get(ModelRow, alias.model_id)
+                assert row is not None  # a foreign key
+                return row  # type: ignore[return-value]
         q = select(table).where(table.name == ref.name)
         if ref.number is not None:
             q = q.where(table.number == ref.number)
         elif ref.digest_prefix is not None:
             q = q.where(table.version.startswith(ref.digest_prefix, autoescape=True))
+        elif ref.alias is not None:  # an alias that names nothing
+            q = q.where(false())
         rows = list(s.scalars(q.order_by(table.number.desc())))
         if not rows:
             known = set(s.scalars(select(table.name).distinct()))
             if ref.name in known:  # the name exists; this version does not
                 numbers = sorted(s.scalars(select(table.number).where(table.name == ref.name)))
-                hint = f" (versions: {ref.name}@{numbers[0]} to @{numbers[-1]})"
+                hint = f" (versions: {ref.name}@{numbers[0]} to @{numbers[-1]}"
+                if table is ModelRow:
+                    aliases = sorted(
+                        s.scalars(select(ModelAliasRow.alias).where(ModelAliasRow.name == ref.name))
+                    )
+                    hint += f"; aliases: {', '.join(aliases)}" if aliases else "; no aliases"
+                hint += ")"
             else:
                 hint = did_you_mean(ref.name, known)
             raise NotFoundError(f"{what} {ref} not found{hint}")
@@ -230,13 +254,37 @@ class SqlCatalog:
 
     # -- runs -----------------------------------------------------------------------------------
 
-    def create_run(self, **values: Any) -> RunRecord:
-        """A new running run; ``holder`` names its process (see ``assay.store.leases``)."""
+    def create_run(self, status: str = "running", **values: Any) -> RunRecord:
+        """A new run: ``running`` (``holder`` names its process, see ``assay.store.leases``), or
+        ``queued`` for a worker to start (``start_queued_run``)."""
+        if status not in ("running", "queued"):
+            raise ValueError(f"a run starts running or queued, not {status}")
         with self._session.begin() as s:
             started = now()
-            row = RunRow(status="running", started_at=started, heartbeat_at=started, **values)
+            row = RunRow(
+                status=status,
+                started_at=started,
+                heartbeat_at=started if status == "running" else None,
+                **values,
+            )
             s.add(row)
             s.flush()
+            return _record(RunRecord, row)
+
+    def start_queued_run(self, run_id: str, **values: Any) -> RunRecord:
+        """Take a queued run to ``running`` (atomically: of two workers, one wins)."""
+        with self._session.begin() as s:
+            at = now()
+            done = s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "queued")
+                .values(status="running", started_at=at, heartbeat_at=at, **values)
+            )
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise InputError(f"run {run_id} is {row.status}, not queued")
             return _record(RunRecord, row)
 
     def finish_run(
@@ -247,8 +295,10 @@ class SqlCatalog:
         n_failed: int | None = None,
         error: str | None = None,
         artifact_sha256: dict[str, str] | None = None,
+        summary: dict[str, Any] | None = None,
     ) -> RunRecord:
-        """Record a run's end. A finished run is immutable: finishing it twice is an error."""
+        """Record a run's end. A finished run is immutable: finishing it twice is an error.
+        ``summary`` holds the list's columns (``SUMMARY_FIELDS``)."""
         with self._session.begin() as s:
             row = s.get(RunRow, run_id)
             if row is None:
@@ -258,8 +308,19 @@ class SqlCatalog:
             row.status, row.finished_at = status, now()
             row.n_items, row.n_failed, row.error = n_items, n_failed, error
             row.artifact_sha256 = artifact_sha256
+            for key, value in (summary or {}).items():
+                if key in SUMMARY_FIELDS:
+                    setattr(row, key, value)
             s.flush()
             return _record(RunRecord, row)
+
+    def record_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        """Fill the list's columns of a run finished before they existed (from its result)."""
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is not None and row.headline_metric is None:
+                for key in SUMMARY_FIELDS:
+                    setattr(row, key, summary.get(key))
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._session() as s:
@@ -291,3 +352,116 @@ class SqlCatalog:
         with self._session() as s:
             rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
             return [_record(RunRecord, r) for r in rows]
+
+    def query_runs(self, query: RunQuery) -> tuple[list[RunRecord], int]:
+        """One page of runs matching ``query``, and how many match in all."""
+        q = select(RunRow)
+        if query.model is not None:
+            q = q.where(RunRow.model_id.in_(self._version_ids(ModelRow, query.model, "model")))
+        if query.dataset is not None:
+            ids = self._version_ids(DatasetRow, query.dataset, "dataset")
+            q = q.where(RunRow.dataset_id.in_(ids))
+        if query.verdict is not None:
+            none = query.verdict == "none"
+            q = q.where(RunRow.verdict.is_(None) if none else RunRow.verdict == query.verdict)
+        if query.status is not None:
+            q = q.where(RunRow.status == query.status)
+        if query.origin is not None:
+            q = q.where(RunRow.origin == query.origin)
+        if query.tag is not None:
+            tagged = select(RunTagRow.run_id).where(RunTagRow.tag == query.tag)
+            q = q.where(RunRow.id.in_(tagged))
+        if query.since is not None:
+            q = q.where(RunRow.started_at >= query.since)
+        if query.until is not None:
+            q = q.where(RunRow.started_at < query.until)
+        if query.sort not in SORTABLE:
+            raise InputError(f"cannot sort runs by {query.sort!r} (by: {', '.join(SORTABLE)})")
+        column = getattr(RunRow, query.sort)
+        # Runs without the value (unfinished, no verdict) go last either way; the id breaks ties
+        # so that pages never repeat or skip a run.
+        order = [
+            column.is_(None),
+            column.desc() if query.descending else column.asc(),
+            RunRow.id,
+        ]
+        with self._session() as s:
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.scalars(
+                q.order_by(*order).offset(max(0, query.offset)).limit(max(1, query.limit))
+            )
+            return [_record(RunRecord, r) for r in rows], int(total)
+
+    def _version_ids(self, table: type[Row], text: str, what: str) -> Any:
+        """The ids of ``NAME`` (every version) or ``NAME@VERSION`` (that one), as a subquery."""
+        if "@" not in text:
+            return select(table.id).where(table.name == text)
+        with self._session() as s:
+            return [self._resolve(s, table, VersionRef.parse(text, what), what).id]
+
+    # -- annotations of runs: tags and a note (the only things a finished run lets change) ----
+
+    def set_tags(self, run_id: str, tags: list[str]) -> None:
+        with self._session.begin() as s:
+            if s.get(RunRow, run_id) is None:
+                raise NotFoundError(f"run {run_id} not found")
+            s.execute(delete(RunTagRow).where(RunTagRow.run_id == run_id))
+            s.add_all(RunTagRow(run_id=run_id, tag=t) for t in dict.fromkeys(tags))
+
+    def tags_of(self, run_ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {r: [] for r in run_ids}
+        with self._session() as s:
+            rows = s.execute(
+                select(RunTagRow.run_id, RunTagRow.tag)
+                .where(RunTagRow.run_id.in_(run_ids))
+                .order_by(RunTagRow.tag)
+            )
+            for run_id, tag in rows:
+                out[run_id].append(tag)
+        return out
+
+    def all_tags(self) -> list[str]:
+        with self._session() as s:
+            return list(s.scalars(select(RunTagRow.tag).distinct().order_by(RunTagRow.tag)))
+
+    def set_note(self, run_id: str, note: str | None) -> None:
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            row.note = note
+
+    # -- model aliases ------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, model_id: int, set_by: str) -> ModelAlias:
+        """Point ``name@alias`` at a version of ``name`` (moving it if it pointed elsewhere)."""
+        with self._session.begin() as s:
+            model = s.get(ModelRow, model_id)
+            if model is None or model.name != name:
+                raise InputError(f"model id {model_id} is not a version of {name}")
+            row = s.get(ModelAliasRow, (name, alias))
+            if row is None:
+                row = ModelAliasRow(name=name, alias=alias)
+                s.add(row)
+            row.model_id, row.set_by, row.set_at = model_id, set_by, now()
+            s.flush()
+            return ModelAlias(name, alias, model_id, model.number, row.set_by, row.set_at)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        with self._session.begin() as s:
+            row = s.get(ModelAliasRow, (name, alias))
+            if row is None:
+                raise NotFoundError(f"model {name} has no alias {alias!r}")
+            s.delete(row)
+
+    def aliases(self, name: str | None = None) -> list[ModelAlias]:
+        q = select(ModelAliasRow, ModelRow.number).join(
+            ModelRow, ModelRow.id == ModelAliasRow.model_id
+        )
+        if name is not None:
+            q = q.where(ModelAliasRow.name == name)
+        with self._session() as s:
+            return [
+                ModelAlias(a.name, a.alias, a.model_id, number, a.set_by, a.set_at)
+                for a, number in s.execute(q.order_by(ModelAliasRow.name, ModelAliasRow.alias))
+            ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ class JobStore:
     def __init__(self, catalog: SqlCatalog) -> None:
         self._session = catalog._session
 
-    def create(self, request: dict[str, Any], created_by: str) -> Job:
+    def create(self, request: dict[str, Any], created_by: str, run_id: str | None = None) -> Job:
         row = JobRow(
             id=uuid.uuid4().hex,
             status="queued",
@@ -28,6 +29,7 @@ class JobStore:
             created_at=now(),
             progress_done=0,
             cancel_requested=False,
+            run_id=run_id,
         )
         with self._session() as s:
             s.add(row)
@@ -45,6 +47,15 @@ class JobStore:
         with self._session() as s:
             rows = s.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit))
             return [_record(Job, r) for r in rows]
+
+    def by_runs(self, run_ids: builtins.list[str]) -> dict[str, Job]:
+        """The job of each of these runs that was queued through the web (the latest, should a
+        run have been retried by a second job)."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(JobRow).where(JobRow.run_id.in_(run_ids)).order_by(JobRow.created_at)
+            )
+            return {r.run_id: _record(Job, r) for r in rows if r.run_id is not None}
 
     def update(self, job_id: str, **values: Any) -> None:
         with self._session() as s:

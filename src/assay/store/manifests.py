@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError, did_you_mean
-from assay.core.slicing import OPPOSITE, SliceSpec
+from assay.core.slicing import OPPOSITE, SliceSpec, parse_slice_spec
 from assay.store.coders import fit_coders
 from assay.store.judged_items import judged
 from assay.store.parquet import open_writer
@@ -183,6 +183,37 @@ def _predicate_codes(
         ((column, f"{OPPOSITE[spec.op]} {spec.value}"),),
     )
     return codes.astype(np.int32), keys
+
+
+def slice_mask(path: Path, predicates: Iterable[tuple[str, str]]) -> np.ndarray:
+    """Which items lie in the slice that ``predicates`` name, as the report wrote them:
+    ``("camera", "3")``, ``("speed", "[1200, 1450)")`` (a quantile bin of the error-slice search,
+    recomputed exactly as the search cut it) or ``("line_speed", ">= 1800")``."""
+    names = manifest_schema(path).names
+    mask = np.ones(pq.ParquetFile(path).metadata.num_rows, dtype=bool)
+    for column, value in predicates:
+        if column not in names:
+            raise InputError(
+                f"slice: the dataset has no column {column!r}{did_you_mean(column, names)}"
+            )
+        op = value.split(" ", 1)[0]
+        if op in OPPOSITE and " " in value:
+            codes, _ = _predicate_codes(
+                path, parse_slice_spec(f"{column}{op}{value.split(' ', 1)[1]}")
+            )
+            mask &= codes == 0
+            continue
+        # The error-slice search codes columns with the default coders, named slices with up
+        # to 50 categories: the value is one of their labels.
+        for max_categories in (20, 50):
+            coder = fit_coders(path, [column], max_categories)[column]
+            if coder is not None and value in coder.labels:
+                data = pq.read_table(path, columns=[column]).column(column)
+                mask &= coder.encode(data) == coder.labels.index(value)
+                break
+        else:
+            raise InputError(f"slice: {column!r} has no value {value!r} in this dataset")
+    return mask
 
 
 def take_values(path: Path, column: str, rows: np.ndarray) -> pa.Array:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -100,7 +101,7 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     n_items: Mapped[int | None] = mapped_column(Integer, nullable=True)
     n_failed: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -112,6 +113,60 @@ class RunRow(Base):
     # The lease of a running run: "host:pid" of the process running it, and its last heartbeat.
     holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Where the run was started: cli, python or web (a web run exists from the moment it is
+    # queued, status "queued"; its job only says how far the worker got).
+    origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    baseline_model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What the list of runs shows and sorts by, written when the run finishes (or, for runs
+    # finished before these columns, from their result.json on first listing).
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    headline_metric: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    headline_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    headline_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    headline_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The one part of a finished run that may change: people's notes on it (and its tags).
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RunTagRow(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class ModelAliasRow(Base):
+    """``name@alias`` points at one version of the model ``name`` (moved by ``assay model
+    alias``); the catalog resolves it before version numbers and digest prefixes."""
+
+    __tablename__ = "model_aliases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LabelReviewRow(Base):
+    """One reviewer's decision on one item's expert label: keep it, relabel it, or unsure.
+    A reviewer's later decision on the same item replaces the earlier one."""
+
+    __tablename__ = "label_reviews"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "item_id", "reviewer", name="uq_label_reviews_item"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(1000))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TokenRow(Base):
@@ -153,7 +208,7 @@ class JobRow(Base):
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The lease of a running job (its worker, as for runs) and how often it was started.

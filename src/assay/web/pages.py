@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from assay.reports.html import plotly_js, report_asset
+from assay.services.runs import get_run
 from assay.web.auth import caller
 
 HERE = Path(__file__).parent
@@ -20,9 +22,14 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+# Pages that draw plotly figures: plotly.js injects its own <style> rules (the figure's layout,
+# its toolbar), so inline styles are allowed there. Scripts stay 'self' only.
+CSP_FIGURES = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
-def _page(request: Request, name: str, page: str, title: str, **data: Any) -> Response:
+def _page(
+    request: Request, name: str, page: str, title: str, figures: bool = False, **data: Any
+) -> Response:
     user = caller(request)
     if user is None and page != "login":
         return RedirectResponse("/login", status_code=303)
@@ -37,7 +44,7 @@ def _page(request: Request, name: str, page: str, title: str, **data: Any) -> Re
             "secure": request.url.scheme == "https",
         },
     )
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = CSP_FIGURES if figures else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -67,9 +74,70 @@ def runs(request: Request) -> Response:
     return _page(request, "runs.html", "runs", "Runs")
 
 
-@router.get("/runs/{job_id}", response_class=HTMLResponse)
-def run(request: Request, job_id: str) -> Response:
-    return _page(request, "run.html", "run", "Run", run=job_id)
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run(request: Request, run_id: str) -> Response:
+    return _page(request, "run.html", "run", "Run", figures=True, run=run_id)
+
+
+@router.get("/runs/{run_id}/items", response_class=HTMLResponse)
+def explorer(request: Request, run_id: str) -> Response:
+    return _page(request, "items.html", "items", "Items", run=run_id)
+
+
+@router.get("/runs/{run_id}/review", response_class=HTMLResponse)
+def review(request: Request, run_id: str) -> Response:
+    return _page(request, "review.html", "review", "Label review", run=run_id)
+
+
+@router.get("/runs/{run_id}/report", response_class=HTMLResponse)
+def report(request: Request, run_id: str) -> Response:
+    """The run's own report.html, as a page of the app. It is a file with inline scripts and
+    styles, so it is served sandboxed: an opaque origin that cannot read the session cookie or
+    call the API, and loads nothing from anywhere."""
+    if caller(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    ws = request.app.state.ws
+    path = Path(get_run(ws, run_id).run_dir) / "report.html"
+    if not path.is_file():
+        return Response("this run has no report yet", status_code=404, media_type="text/plain")
+    response = FileResponse(path, media_type="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "
+        "style-src 'unsafe-inline'; img-src data:"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare(request: Request, runs: str = "") -> Response:
+    return _page(request, "compare.html", "compare", "Compare runs", figures=True, runs=runs)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model(request: Request, name: str) -> Response:
+    return _page(request, "model.html", "model", "Model", figures=True, model=name)
+
+
+ASSETS = {
+    "report.css": "text/css",
+    "report.js": "text/javascript",
+    "plotly.js": "text/javascript",
+}
+
+
+@router.get("/assets/{name}")
+def asset(name: str) -> Response:
+    """The report's stylesheet and script, and plotly.js, served from the installed packages
+    (no CDN): the run page lays out the report's sections with them."""
+    if name not in ASSETS:
+        return Response(status_code=404)
+    body = plotly_js() if name == "plotly.js" else report_asset(name)
+    return Response(
+        body,
+        media_type=ASSETS[name],
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/validate", response_class=HTMLResponse)

@@ -4,27 +4,48 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from assay.core.errors import InputError
-from assay.core.records import DatasetVersion, Job, ModelVersion, Token
-from assay.datasets import columns as cols
-from assay.reports.json import read_result_json
-from assay.reports.thumbnails import overlay_png, thumbnail_jpeg
-from assay.runtimes import model_suffixes
+from assay.core.records import DatasetVersion, ModelVersion, RunQuery, Token
+from assay.services.browse import (
+    ItemFilter,
+    Picture,
+    dataset_picture,
+    dataset_samples,
+    item_detail,
+    item_page,
+    run_picture,
+)
 from assay.services.datasets import get_dataset, list_datasets
+from assay.services.jobs import cancel as cancel_job
 from assay.services.jobs import recover_jobs, submit
-from assay.services.models import get_model, list_models, register_model
-from assay.services.overlays import row_overlay
+from assay.services.models import aliases as model_aliases
+from assay.services.models import (
+    get_model,
+    list_models,
+    model_suffixes,
+    register_model,
+    remove_alias,
+    set_alias,
+)
+from assay.services.reviews import (
+    corrections_csv,
+    record_review,
+    register_corrections,
+    review_dict,
+    reviews_csv,
+    reviews_of,
+)
+from assay.services.run_views import run_sections, sections_etag
+from assay.services.runs import annotate_run, get_run, run_page, run_row, tag_run
+from assay.services.side_by_side import side_by_side
 from assay.services.workspace import Workspace
-from assay.store.manifests import take_column
 from assay.web.auth import SESSION_COOKIE, need, workspace
 
 router = APIRouter(prefix="/api")
@@ -45,7 +66,6 @@ RUN_FILES = {
     "error_groups.parquet": "application/vnd.apache.parquet",
     "disputed_items.parquet": "application/vnd.apache.parquet",
 }
-MAX_ITEMS = 500
 
 
 def dataset_dict(d: DatasetVersion) -> dict[str, Any]:
@@ -64,8 +84,9 @@ def dataset_dict(d: DatasetVersion) -> dict[str, Any]:
     }
 
 
-def model_dict(m: ModelVersion) -> dict[str, Any]:
+def model_dict(m: ModelVersion, aliases: list[str] | None = None) -> dict[str, Any]:
     return {
+        "aliases": aliases or [],
         "ref": m.ref,
         "name": m.name,
         "number": m.number,
@@ -156,44 +177,81 @@ def datasets(_: Viewer, ws: WS) -> list[dict[str, Any]]:
 def dataset(ref: str, _: Viewer, ws: WS, per_class: int = 4) -> dict[str, Any]:
     """A dataset version, with a few sample items per class (rows into its manifest)."""
     d = get_dataset(ws, ref)
-    labels = pq.read_table(d.manifest_path, columns=[cols.LABEL]).column(cols.LABEL)
-    samples: dict[str, list[int]] = {}
-    for label in list(d.label_counts)[:50]:
-        rows = np.flatnonzero(
-            pc.equal(labels, label).fill_null(False).to_numpy(zero_copy_only=False)
-        )
-        samples[label] = rows[: max(0, min(per_class, 20))].tolist()
-    return dataset_dict(d) | {"samples": samples}
+    return dataset_dict(d) | {"samples": dataset_samples(d, per_class)}
 
 
 @router.get("/datasets/{ref}/items/{row}/image")
 def dataset_image(ref: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
-    return _image(get_dataset(ws, ref), row, size)
+    return _picture(dataset_picture(get_dataset(ws, ref), row, size))
 
 
-def _image(d: DatasetVersion, row: int, size: int) -> Response:
-    """A thumbnail of one item's image; the path comes from the manifest, never the request."""
-    if d.kind != "image":
-        raise HTTPException(404, f"dataset {d.ref} has no images")
-    if not 0 <= row < d.n_items:
-        raise HTTPException(404, f"dataset {d.ref} has no row {row}")
-    (path,) = take_column(Path(d.manifest_path), cols.PATH, np.array([row]))
-    data = thumbnail_jpeg(path if isinstance(path, str) else None, max(32, min(size, 512)))
-    if data is None:
-        raise HTTPException(404, "the image cannot be read")
+def _picture(p: Picture) -> Response:
     return Response(
-        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        p.data, media_type=p.media_type, headers={"Cache-Control": "private, max-age=3600"}
     )
+
+
+def _aliases_by_id(ws: Workspace, name: str | None = None) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for a in model_aliases(ws, name):
+        out.setdefault(a.model_id, []).append(a.alias)
+    return out
 
 
 @router.get("/models")
 def models(_: Viewer, ws: WS) -> list[dict[str, Any]]:
-    return [model_dict(m) for m in list_models(ws)]
+    named = _aliases_by_id(ws)
+    return [model_dict(m, named.get(m.id)) for m in list_models(ws)]
 
 
 @router.get("/models/{ref}")
 def model(ref: str, _: Viewer, ws: WS) -> dict[str, Any]:
-    return model_dict(get_model(ws, ref))
+    """A model version: ``NAME``, ``NAME@3``, ``NAME@production`` or a digest prefix."""
+    m = get_model(ws, ref)
+    return model_dict(m, _aliases_by_id(ws, m.name).get(m.id))
+
+
+@router.get("/models/{name}/overview")
+def model_overview(name: str, _: Viewer, ws: WS) -> dict[str, Any]:
+    """A model's versions with their aliases, and its runs over time (newest 500)."""
+    versions = [m for m in list_models(ws) if m.name == name]
+    if not versions:
+        get_model(ws, name)  # not found, with a did-you-mean
+    named = _aliases_by_id(ws, name)
+    page = run_page(ws, RunQuery(model=name, limit=500))
+    return {
+        "name": name,
+        "versions": [model_dict(m, named.get(m.id)) for m in versions],
+        "aliases": [
+            {
+                "alias": a.alias,
+                "number": a.number,
+                "set_by": a.set_by,
+                "set_at": a.set_at.isoformat(),
+            }
+            for a in model_aliases(ws, name)
+        ],
+        "runs": [r.to_dict() for r in page.runs],
+        "n_runs": page.total,
+    }
+
+
+@router.put("/models/{name}/aliases/{alias}")
+def put_alias(
+    name: str, alias: str, body: dict[str, Any], token: Validator, ws: WS
+) -> dict[str, Any]:
+    """Point ``name@alias`` at a version: ``{"version": 3}``."""
+    version = body.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InputError("version must be a version number (3)")
+    a = set_alias(ws, f"{name}@{version}", alias, token.name)
+    return {"name": a.name, "alias": a.alias, "number": a.number, "set_by": a.set_by}
+
+
+@router.delete("/models/{name}/aliases/{alias}")
+def delete_alias(name: str, alias: str, _: Validator, ws: WS) -> dict[str, Any]:
+    remove_alias(ws, name, alias)
+    return {"name": name, "alias": alias, "removed": True}
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -266,111 +324,233 @@ async def _save(upload: UploadFile, path: Path, limit: int) -> None:
             out.write(chunk)
 
 
-def _job(ws: Workspace, job_id: str) -> Job:
-    return ws.jobs.get(job_id)
+def _run_dir(ws: Workspace, run_id: str) -> Path:
+    run = get_run(ws, run_id)
+    if run.status != "finished":
+        raise HTTPException(409, f"run {run.id} is {run.status}: no results yet")
+    return Path(run.run_dir)
 
 
-def _run_dir(ws: Workspace, job: Job) -> Path:
-    if job.run_id is None or job.status != "finished":
-        raise HTTPException(409, f"run {job.id} is {job.status}: no results yet")
-    return Path(ws.catalog.get_run(job.run_id).run_dir)
+def _when(text: str | None, name: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"{name}: expected a date (2026-11-29) or a time (2026-11-29T08:00)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @router.post("/runs", status_code=202)
 def create_runs(
     request: Request, body: dict[str, Any], token: Validator, ws: WS
 ) -> list[dict[str, Any]]:
-    """Queue a validation of a model on one or several datasets (one run each)."""
+    """Queue a validation of a model on one or several datasets: one run each, in the list of
+    runs (status ``queued``) from this moment."""
     queue = request.app.state.queue
-    return [j.to_dict() for j in submit(ws, body, token.name, queue.enqueue)]
+    jobs = submit(ws, body, token.name, queue.enqueue)
+    return [run_row(ws, str(j.run_id)).to_dict() for j in jobs]
 
 
 @router.get("/runs")
-def runs(request: Request, _: Viewer, ws: WS, limit: int = 200) -> list[dict[str, Any]]:
+def runs(
+    request: Request,
+    _: Viewer,
+    ws: WS,
+    model: str | None = None,
+    dataset: str | None = None,
+    verdict: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    origin: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    sort: str = "started_at",
+    order: Literal["asc", "desc"] = "desc",
+    offset: int = 0,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Every run, wherever it started (CLI, Python, this app): a page of them, filtered and
+    sorted; ``total`` counts every match."""
     # A job whose worker died is requeued (or failed) before anyone reads the list.
     recover_jobs(ws, request.app.state.queue.enqueue)
-    return [j.to_dict() for j in ws.jobs.list(max(1, min(limit, 1000)))]
-
-
-@router.get("/runs/{job_id}")
-def run(job_id: str, _: Viewer, ws: WS) -> dict[str, Any]:
-    return _job(ws, job_id).to_dict()
-
-
-@router.post("/runs/{job_id}/cancel")
-def cancel(job_id: str, _: Validator, ws: WS) -> dict[str, Any]:
-    return ws.jobs.request_cancel(job_id).to_dict()
-
-
-@router.get("/runs/{job_id}/result")
-def result(job_id: str, _: Viewer, ws: WS) -> FileResponse:
-    return FileResponse(
-        _run_dir(ws, _job(ws, job_id)) / "result.json", media_type="application/json"
+    query = RunQuery(
+        model=model or None,
+        dataset=dataset or None,
+        verdict=verdict or None,
+        status=status or None,
+        tag=tag or None,
+        origin=origin or None,
+        since=_when(since, "since"),
+        until=_when(until, "until"),
+        sort=sort,
+        descending=order == "desc",
+        offset=offset,
+        limit=limit,
     )
+    return run_page(ws, query).to_dict() | {"tags": ws.catalog.all_tags()}
 
 
-@router.get("/runs/{job_id}/files/{name}")
-def run_file(job_id: str, name: str, _: Viewer, ws: WS) -> FileResponse:
+@router.get("/runs/{run_id}")
+def run(run_id: str, _: Viewer, ws: WS) -> dict[str, Any]:
+    """One run (by its id, a unique prefix, or the id of the web job that queued it)."""
+    return run_row(ws, run_id).to_dict()
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel(run_id: str, _: Validator, ws: WS) -> dict[str, Any]:
+    """Stop a run queued through this app (at its next batch when it is running)."""
+    row = run_row(ws, run_id)
+    if row.job_id is None:
+        raise InputError(
+            f"run {row.id[:12]} was started from the {row.origin}: stop it where it runs"
+        )
+    cancel_job(ws, row.job_id)
+    return run_row(ws, row.id).to_dict()
+
+
+@router.put("/runs/{run_id}/tags")
+def set_tags(run_id: str, body: dict[str, Any], _: Validator, ws: WS) -> dict[str, Any]:
+    """Replace the run's tags: ``{"tags": ["release-candidate", "line-3"]}``."""
+    return tag_run(ws, run_id, body.get("tags")).to_dict()  # type: ignore[arg-type]
+
+
+@router.put("/runs/{run_id}/note")
+def set_note(run_id: str, body: dict[str, Any], _: Validator, ws: WS) -> dict[str, Any]:
+    """Set the run's note (``{"note": "..."}``; empty clears it). Results never change."""
+    return annotate_run(ws, run_id, body.get("note")).to_dict()
+
+
+@router.get("/runs/{run_id}/result")
+def result(run_id: str, _: Viewer, ws: WS) -> FileResponse:
+    return FileResponse(_run_dir(ws, run_id) / "result.json", media_type="application/json")
+
+
+@router.get("/runs/{run_id}/files")
+def run_files(run_id: str, _: Viewer, ws: WS) -> list[dict[str, Any]]:
+    """The run's files that can be downloaded, with their sizes."""
+    folder = _run_dir(ws, run_id)
+    return [
+        {"name": name, "size_bytes": (folder / name).stat().st_size}
+        for name in RUN_FILES
+        if (folder / name).is_file()
+    ]
+
+
+@router.get("/runs/{run_id}/files/{name}")
+def run_file(run_id: str, name: str, _: Viewer, ws: WS) -> FileResponse:
     if name not in RUN_FILES:
         raise HTTPException(404, f"no file {name!r} (files: {', '.join(sorted(RUN_FILES))})")
-    path = _run_dir(ws, _job(ws, job_id)) / name
+    path = _run_dir(ws, run_id) / name
     if not path.exists():
         raise HTTPException(404, f"this run has no {name}")
     return FileResponse(path, media_type=RUN_FILES[name], filename=name)
 
 
-@router.get("/runs/{job_id}/items")
+@router.get("/compare")
+def compare(runs: str, _: Viewer, ws: WS) -> dict[str, Any]:
+    """Finished runs side by side (``runs=ID,ID,...``, the first the reference): metrics with
+    intervals, the paired ledger against the reference, per-slice and per-class values."""
+    return side_by_side(ws, runs.split(","))
+
+
+@router.get("/runs/{run_id}/reviews")
+def reviews(run_id: str, _: Viewer, ws: WS, items: str | None = None) -> dict[str, Any]:
+    """Reviewers' decisions on the labels of the run's dataset version (on ``items``, ids
+    joined by newlines, if given), with each item's consensus and the review's progress."""
+    return reviews_of(ws, run_id, items.split("\n") if items else None)
+
+
+@router.post("/runs/{run_id}/reviews", status_code=201)
+def post_review(run_id: str, body: dict[str, Any], token: Validator, ws: WS) -> dict[str, Any]:
+    """Record your decision on an item's label: ``{"item_id": ..., "decision": "keep" |
+    "relabel" | "unsure", "label": ... (relabel), "note": ...}``; it replaces your earlier one."""
+    review = record_review(
+        ws,
+        run_id,
+        body.get("item_id"),  # type: ignore[arg-type]
+        token.name,
+        str(body.get("decision", "")),
+        body.get("label"),
+        body.get("note"),
+    )
+    return review_dict(review)
+
+
+@router.get("/runs/{run_id}/reviews.csv")
+def reviews_file(run_id: str, _: Viewer, ws: WS) -> Response:
+    """Every decision, one row per reviewer and item."""
+    return _csv_file(reviews_csv(ws, run_id), "reviews.csv")
+
+
+@router.get("/runs/{run_id}/corrections.csv")
+def corrections_file(run_id: str, _: Viewer, ws: WS) -> Response:
+    """The reviewers' consensus corrections, as ``assay dataset add --corrections`` reads them."""
+    return _csv_file(corrections_csv(ws, run_id), "corrections.csv")
+
+
+@router.post("/runs/{run_id}/corrections", status_code=201)
+def post_corrections(run_id: str, _: Validator, ws: WS) -> JSONResponse:
+    """Register a new version of the run's dataset with the consensus corrections."""
+    registered = register_corrections(ws, run_id)
+    return JSONResponse(
+        dataset_dict(registered.dataset) | {"created": registered.created},
+        status_code=201 if registered.created else 200,
+    )
+
+
+def _csv_file(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/runs/{run_id}/view")
+def view(run_id: str, request: Request, _: Viewer, ws: WS) -> Response:
+    """The run's report sections as HTML (the report's own template), with links into its
+    item explorer: what the run page shows."""
+    tag = f'"{sections_etag(ws, run_id)}"'
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(
+        run_sections(ws, run_id),
+        media_type="text/html",
+        headers={"ETag": tag, "Cache-Control": "private, no-cache"},
+    )
+
+
+@router.get("/runs/{run_id}/items")
 def items(
-    job_id: str,
+    run_id: str,
+    request: Request,
     _: Viewer,
     ws: WS,
-    label: str | None = None,
-    predicted: str | None = None,
     offset: int = 0,
-    limit: int = 100,
+    limit: int = 60,
 ) -> dict[str, Any]:
-    """Judged items with this expert label and this prediction (a confusion-matrix cell)."""
-    path = _run_dir(ws, _job(ws, job_id)) / "predictions.parquet"
-    table = pq.read_table(path, columns=["item_id", "label", "predicted", "correct"])
-    mask = table.column("correct").is_valid()
-    if label is not None:
-        mask = pc.and_(mask, pc.equal(table.column("label"), label))
-    if predicted is not None:
-        mask = pc.and_(mask, pc.equal(table.column("predicted"), predicted))
-    rows = np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
-    page = rows[max(0, offset) : max(0, offset) + max(1, min(limit, MAX_ITEMS))]
-    picked = table.take(page).to_pylist()
-    return {
-        "total": int(rows.size),
-        "offset": offset,
-        "items": [
-            {
-                "row": int(r),
-                "item_id": p["item_id"],
-                "label": p["label"],
-                "predicted": p["predicted"],
-            }
-            for r, p in zip(page.tolist(), picked, strict=True)
-        ],
-    }
+    """A page of the run's items that the query selects: ``label``, ``predicted``,
+    ``correct``, ``judged``, ``change`` (broken, fixed, both_wrong, both_right), ``group``,
+    ``doubtful``, ``disputed``, ``slice`` (JSON predicates), ``where`` (``col>=v;col2=w``),
+    ``score`` (``class>=0.9``), ``item`` (part of the id); ``sort``: row, confidence,
+    -confidence, doubt, typical."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
+    return item_page(ws, run_id, ItemFilter.parse(params), offset, limit).to_dict()
 
 
-@router.get("/runs/{job_id}/items/{row}/image")
-def run_image(job_id: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
-    """The item's thumbnail; for detection, segmentation and anomaly runs, with the experts'
-    boxes or mask (green) and the model's (magenta) drawn over it."""
-    job = _job(ws, job_id)
-    d = get_dataset(ws, job.request["dataset"])
-    run_dir = _run_dir(ws, job)
-    if (run_dir / "result.json").exists() and 0 <= row < d.n_items:
-        result = read_result_json(run_dir / "result.json")
-        overlay = row_overlay(result, run_dir, Path(d.manifest_path), row)
-        if overlay is not None:
-            (path,) = take_column(Path(d.manifest_path), cols.PATH, np.array([row]))
-            data = overlay_png(path if isinstance(path, str) else None, overlay)
-            if data is None:
-                raise HTTPException(404, "the image cannot be read")
-            return Response(
-                data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-            )
-    return _image(d, row, size)
+@router.get("/runs/{run_id}/items/{row}")
+def item(run_id: str, row: int, _: Viewer, ws: WS) -> dict[str, Any]:
+    """One item in full: every class score, the expert label(s), the dataset's columns, the
+    baseline's answer, and its doubtful-label and error-group findings."""
+    return item_detail(ws, run_id, row)
+
+
+@router.get("/runs/{run_id}/items/{row}/image")
+def run_image(run_id: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
+    """The item's image (at most ``size`` pixels a side, up to 2048); for detection,
+    segmentation and anomaly runs, with the experts' boxes or mask (green) and the model's
+    (magenta) drawn over it."""
+    return _picture(run_picture(ws, run_id, row, size))

@@ -1,0 +1,202 @@
+"""Two or more finished runs side by side: their metrics with intervals, and for runs on the
+same dataset version, the paired ledger against the first run (items broken and fixed, McNemar's
+exact test, the accuracy change with a paired bootstrap interval), per-slice and per-class
+changes, and how many items got a different answer.
+
+The first run is the reference: every change reads "this run − reference".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.core.intervals import (
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+    wilson_interval,
+)
+from assay.core.records import RunRecord
+from assay.core.results import ValidationResult
+from assay.core.stattests import mcnemar_exact
+from assay.reports.html import HEADLINE, TASK_TILES
+from assay.reports.json import read_result_json
+from assay.services.integrity import verify_run_files
+from assay.services.runs import get_run, run_row
+from assay.services.workspace import Workspace
+from assay.store.manifests import slice_mask
+
+MAX_RUNS = 8
+
+
+def _metric_order(results: list[ValidationResult]) -> list[tuple[str, str]]:
+    """(key, title) of every headline metric any of the runs has, the task's own first."""
+    tasks = {str((r.task or {}).get("name") or "") for r in results}
+    rows = [(k, t) for task in sorted(tasks) for k, t, _ in TASK_TILES.get(task, [])]
+    rows += [(k, t) for k, t, _ in HEADLINE]
+    seen: set[str] = set()
+    out = []
+    for key, title in rows:
+        if key not in seen and any(key in r.metrics for r in results):
+            seen.add(key)
+            out.append((key, title))
+    return out
+
+
+def _value(r: ValidationResult, key: str) -> dict[str, Any] | None:
+    m = r.metrics.get(key)
+    if m is None:
+        return None
+    return {"value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high}
+
+
+def _paired(reference: Path, other: Path, config: ValidationConfig) -> dict[str, Any]:
+    """The ledger of two runs on the same items (row for row): the outcome counts, McNemar's
+    exact p, the accuracy change with a paired bootstrap interval, and how many answers differ."""
+    a = pq.read_table(reference / "predictions.parquet", columns=["predicted", "correct"])
+    b = pq.read_table(other / "predictions.parquet", columns=["predicted", "correct"])
+    ca = a.column("correct").to_numpy(zero_copy_only=False)
+    cb = b.column("correct").to_numpy(zero_copy_only=False)
+    valid = np.array([x is not None for x in ca]) & np.array([x is not None for x in cb])
+    ra = ca[valid].astype(bool)
+    rb = cb[valid].astype(bool)
+    counts = np.array(
+        [
+            int((ra & rb).sum()),  # both right
+            int((ra & ~rb).sum()),  # broken: the reference was right, this run is wrong
+            int((~ra & rb).sum()),  # fixed
+            int((~ra & ~rb).sum()),  # both wrong
+        ]
+    )
+    n = int(counts.sum())
+    pa_, pb_ = a.column("predicted").to_pylist(), b.column("predicted").to_pylist()
+    differ = sum(1 for x, y, v in zip(pa_, pb_, valid, strict=True) if v and x != y)
+    delta = (counts[2] - counts[1]) / n if n else None
+    low = high = None
+    if n:
+        draws = draw_multinomial(
+            counts,
+            IntervalConfig(config.confidence, config.n_resamples, config.seed),
+            "side_by_side",
+        )
+        low, high = percentile_interval((draws[:, 2] - draws[:, 1]) / n, config.confidence)
+    return {
+        "n_items": n,
+        "n_both_right": int(counts[0]),
+        "n_broken": int(counts[1]),
+        "n_fixed": int(counts[2]),
+        "n_both_wrong": int(counts[3]),
+        "n_differ": differ,
+        "mcnemar_p": mcnemar_exact(int(counts[1]), int(counts[2])) if n else None,
+        "accuracy_delta": {"value": delta, "ci_low": low, "ci_high": high},
+    }
+
+
+def _slice_accuracy(
+    ws: Workspace, record: RunRecord, predicates: list[dict[str, str]], confidence: float
+) -> dict[str, Any] | None:
+    """Accuracy (Wilson interval) of a run's judged items in a slice it did not report."""
+    manifest = Path(ws.catalog.get_dataset_by_id(record.dataset_id).manifest_path)
+    try:
+        inside = slice_mask(manifest, [(p["column"], p["value"]) for p in predicates])
+    except InputError:  # the slice does not exist in this run's dataset
+        return None
+    correct = pq.read_table(Path(record.run_dir) / "predictions.parquet", columns=["correct"])
+    values = correct.column("correct").to_numpy(zero_copy_only=False)
+    judged = inside & np.array([v is not None for v in values])
+    n = int(judged.sum())
+    right = int(sum(1 for v in values[judged] if v))
+    low, high = wilson_interval(right, n, confidence) if n else (None, None)
+    return {
+        "n_items": int(inside.sum()),
+        "accuracy": {"value": right / n if n else None, "ci_low": low, "ci_high": high},
+    }
+
+
+def side_by_side(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
+    """The comparison of ``run_ids`` (2 to 8 finished runs, the first the reference)."""
+    ids = [r for r in dict.fromkeys(i.strip() for i in run_ids) if r]
+    if not 2 <= len(ids) <= MAX_RUNS:
+        raise InputError(f"compare 2 to {MAX_RUNS} different runs (given: {len(ids)})")
+    records = [get_run(ws, i) for i in ids]
+    if len({r.id for r in records}) != len(records):
+        raise InputError("the same run is named twice")
+    for r in records:
+        if r.status != "finished":
+            raise InputError(f"run {r.id[:12]} is {r.status}: only finished runs compare")
+        verify_run_files(r)
+    results = [read_result_json(Path(r.run_dir) / "result.json") for r in records]
+    reference, ref_result = records[0], results[0]
+    config = ValidationConfig.from_dict(dict(ref_result.config))
+    metrics = [
+        {"key": key, "title": title, "values": [_value(r, key) for r in results]}
+        for key, title in _metric_order(results)
+    ]
+    pairs = []
+    for record, result in zip(records[1:], results[1:], strict=True):
+        if record.dataset_id != reference.dataset_id:
+            pairs.append(
+                {
+                    "run": record.id,
+                    "paired": False,
+                    "note": f"on {result.dataset.name}@{result.dataset.number}, the reference on "
+                    f"{ref_result.dataset.name}@{ref_result.dataset.number}: different items, "
+                    "so no paired comparison",
+                }
+            )
+            continue
+        if set(result.labels) != set(ref_result.labels):
+            pairs.append({"run": record.id, "paired": False, "note": "different classes"})
+            continue
+        pairs.append(
+            {"run": record.id, "paired": True}
+            | _paired(Path(reference.run_dir), Path(record.run_dir), config)
+        )
+    named: dict[str, list[dict[str, str]] | None] = {}
+    for res in results:
+        for s in res.slices:
+            if named.get(s["slice"]) is None:
+                named[s["slice"]] = s.get("predicates")
+    slices = []
+    for name, predicates in named.items():
+        row: list[dict[str, Any] | None] = []
+        for record, res in zip(records, results, strict=True):
+            found = next((s for s in res.slices if s["slice"] == name), None)
+            if found is not None:
+                acc = found.get("metrics", {}).get("accuracy")
+                row.append({"n_items": found["n_items"], "accuracy": acc})
+            elif predicates:  # this run did not report the slice: count it from its items
+                row.append(_slice_accuracy(ws, record, predicates, config.confidence))
+            else:
+                row.append(None)
+        slices.append({"slice": name, "values": row})
+    labels = list(dict.fromkeys(label for res in results for label in res.labels))
+    per_class = [
+        {
+            "label": label,
+            "values": [
+                {
+                    k: (None if (m := res.per_class.get(label, {}).get(k)) is None else m.value)
+                    for k in ("recall", "precision", "f1")
+                }
+                for res in results
+            ],
+        }
+        for label in labels
+    ]
+    return {
+        "runs": [run_row(ws, r.id).to_dict() for r in records],
+        "reference": reference.id,
+        "headline": [res.headline()[0] for res in results],
+        "confidence": config.confidence,
+        "metrics": metrics,
+        "pairs": pairs,
+        "slices": slices,
+        "per_class": per_class,
+    }

@@ -18,6 +18,7 @@ from assay.core.metric_value import MetricValue
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.results import ValidationResult
 from assay.reports.notebook import render_notebook_html
+from assay.reports.progress import progress_display
 from assay.services import datasets as dataset_service
 from assay.services import models as model_service
 from assay.services import validation as validation_service
@@ -100,14 +101,30 @@ def validate(
     baseline: str | None = None,
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
+    overwrite: bool = False,
+    progress: bool | None = None,
     home: Path | str | None = None,
 ) -> Validation:
-    """Validate ``model`` (NAME or NAME@VERSION) on ``dataset``; see ``assay validate``.
+    """Validate ``model`` (NAME, NAME@VERSION or NAME@alias) on ``dataset``; see ``assay validate``.
 
     ``baseline`` is the model in production to compare with; ``policy`` a policy file or mapping.
     The verdict is in ``result.verdict`` (and ``passed``); nothing is raised when it fails.
+    ``progress``: show how far the pass has got (default: in a Jupyter notebook only).
     """
-    outcome = validation_service.validate(
-        _ws(home), model, dataset, out, config, baseline=baseline, policy=policy, slices=slices
-    )
+    with progress_display(progress) as (on_start, on_progress, on_stage):
+        outcome = validation_service.validate(
+            _ws(home),
+            model,
+            dataset,
+            out,
+            config,
+            on_start=on_start,
+            on_progress=on_progress,
+            on_stage=on_stage,
+            baseline=baseline,
+            policy=policy,
+            slices=slices,
+            overwrite=overwrite,
+            origin="python",
+        )
     return Validation(outcome.result, outcome.files)

@@ -27,8 +27,10 @@ pair's cut, cleanlab's pick depends on numpy's unstable sort; here the earlier i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -226,9 +228,7 @@ class ConfidentLearning:
     def _prune_counts(self) -> I64:
         """cleanlab's prune count matrix (transposed: [other class, given label]) from the
         confident joint, calibrated to the label counts."""
-        from cleanlab.filter import _keep_at_least_n_per_class
-        from cleanlab.internal.util import round_preserving_row_totals
-
+        _keep_at_least_n_per_class, round_preserving_row_totals = _cleanlab()
         joint = self._joint.copy()
         np.fill_diagonal(joint, joint.diagonal().clip(min=1))
         counts = self.counts[self._present]
@@ -263,3 +263,14 @@ class ConfidentLearning:
             f["quality"].astype(np.float64),
             method,
         )
+
+
+def _cleanlab() -> tuple[Any, Any]:
+    """cleanlab's two helpers. cleanlab.filter imports tqdm.auto, which in a Jupyter kernel
+    without ipywidgets warns "IProgress not found" as it is imported: nothing here draws a
+    progress bar, so the warning would only be noise in the user's notebook."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from cleanlab.filter import _keep_at_least_n_per_class
+        from cleanlab.internal.util import round_preserving_row_totals
+    return _keep_at_least_n_per_class, round_preserving_row_totals

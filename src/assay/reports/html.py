@@ -202,19 +202,31 @@ def render_html(result: ValidationResult) -> str:
     return (
         _env()
         .get_template("report.html.j2")
-        .render(**_context(result), plotly_js=_plotly_js(), explore=None, review=None)
+        .render(
+            **_context(result),
+            plotly_js=_plotly_js(),
+            explore=None,
+            review=None,
+            static_tables=False,
+        )
     )
 
 
-def render_sections(result: ValidationResult, explore: str, review: str | None) -> str:
+def render_sections(
+    result: ValidationResult,
+    explore: str | None,
+    review: str | None,
+    static_tables: bool = False,
+) -> str:
     """The report's sections alone, as the web app's run page shows them (inside an element of
     class ``report``, with report.css and report.js served beside it): the same template, so the
     page and the file cannot drift apart. ``explore`` is the URL of the run's item explorer,
-    where each count, slice and group links to its items; ``review`` that of the label review."""
+    where each count, slice and group links to its items; ``review`` that of the label review;
+    ``static_tables``: tables instead of the figures that can be (a notebook draws no plotly)."""
     return (
         _env()
         .get_template("report_sections.html.j2")
-        .render(**_context(result), explore=explore, review=review)
+        .render(**_context(result), explore=explore, review=review, static_tables=static_tables)
     )
 
 

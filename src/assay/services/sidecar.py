@@ -21,6 +21,7 @@ import importlib
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -57,6 +58,10 @@ def _watch_parent(parent: int) -> None:
 
 
 def _start(parent: int) -> None:
+    # Ctrl-C (or a Jupyter kernel's interrupt and shutdown) reaches the whole process group: the
+    # parent handles it and stops this process, which would otherwise print a traceback of its
+    # own from the middle of a queue read.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     with contextlib.suppress(OSError):
         os.nice(NICENESS)

@@ -54,10 +54,15 @@ const pages = {
       q.set("sort", state.sort); q.set("order", state.order); q.set("offset", state.offset); q.set("limit", state.limit);
       return q;
     };
+    let drawn = 0; // the latest draw wins: an older request answering late is dropped
     const draw = async () => {
+      const seq = ++drawn;
       const q = query();
-      history.replaceState(null, "", `/runs?${q}`);
+      // The address shows what differs from the default view, so it can be shared as a link.
+      const shown = new URLSearchParams([...q].filter(([k, v]) => !({ sort: "started_at", order: "desc", offset: "0", limit: "50" })[k] || ({ sort: "started_at", order: "desc", offset: "0", limit: "50" })[k] !== v));
+      history.replaceState(null, "", shown.toString() ? `/runs?${shown}` : "/runs");
       const page = await api(`/api/runs?${q}`);
+      if (seq !== drawn) return;
       if (!tagsShown) {
         form.tag.innerHTML = `<option value="">any</option>` + page.tags.map((t) => `<option>${esc(t)}</option>`).join("");
         form.tag.value = params.get("tag") || "";
@@ -109,7 +114,7 @@ const pages = {
     $("#back").textContent = `← ${run.model} on ${run.dataset}`;
     const form = $("#filters");
     const params = new URLSearchParams(location.search);
-    const state = { offset: Number(params.get("offset") || 0), limit: 60, page: null, open: params.get("open"), current: -1 };
+    const state = { offset: Number(params.get("offset") || 0), limit: 60, page: null, open: params.get("open"), current: -1, seq: 0 };
     // Filters the form does not show (a slice, a group, doubtful labels) stay as chips.
     const hidden = ["slice", "group", "doubtful", "disputed"];
     const query = () => {
@@ -137,11 +142,14 @@ const pages = {
       if (state.offset) url.set("offset", state.offset);
       history.replaceState(null, "", `/runs/${run.id}/items?${url}`);
       q.set("offset", state.offset); q.set("limit", state.limit);
+      const seq = ++state.seq; // the latest draw wins: an older request answering late is dropped
       let page;
       try {
         page = await api(`/api/runs/${run.id}/items?${q}`);
+        if (seq !== state.seq) return;
         $("#count").className = "muted";
       } catch (err) {
+        if (seq !== state.seq) return;
         $("#count").textContent = err.message; $("#count").className = "error"; return;
       }
       state.page = page;
@@ -194,7 +202,7 @@ const pages = {
       $("#item-title").textContent = d.item_id;
       $("#item-picture").innerHTML = d.kind === "image"
         ? `<img src="/api/runs/${encodeURIComponent(run.id)}/items/${d.row}/image?size=1024" alt="${esc(d.item_id)}">`
-        : `<table class="list features"><thead><tr><th>column</th><th class="n">value</th></tr></thead><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n">${esc(typeof v === "number" ? Number(v.toPrecision(6)) : v ?? "–")}</td></tr>`).join("")}</tbody></table>`;
+        : `<table class="list features"><thead><tr><th>column</th><th class="n">value</th></tr></thead><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n">${esc(cellValue(v))}</td></tr>`).join("")}</tbody></table>`;
       const scoreRows = (scores, mark) => Object.entries(scores).sort((a, b) => (b[1] ?? -1) - (a[1] ?? -1)).map(([k, v]) => `<div class="score${k === mark ? " mark" : ""}"><span>${esc(k)}</span><div class="track"><div class="fill" data-w="${Math.max(0, Math.min(1, v ?? 0))}"></div></div><b>${num(v, 3)}</b></div>`).join("");
       const facts = [
         `<p class="answer ${d.correct === false ? "wrong" : d.correct ? "right" : ""}">expert <b>${esc(d.label ?? "?")}</b> · model <b class="said">${esc(d.predicted ?? "–")}</b> ${d.correct === null ? "(not judged)" : d.correct ? "✓ right" : "✗ wrong"}</p>`,
@@ -205,7 +213,7 @@ const pages = {
         d.baseline ? `<h3>Baseline (${esc(run.baseline || "")})</h3><p>says <b>${esc(d.baseline.predicted ?? "–")}</b> ${d.baseline.correct === null ? "" : d.baseline.correct ? "✓ right" : "✗ wrong"}</p>${scoreRows(d.baseline.scores, d.baseline.predicted)}` : "",
         d.doubtful ? `<h3>Doubtful label</h3><p>the model suggests <b>${esc(d.doubtful.model_suggests)}</b> (${num(d.doubtful.model_confidence, 2)}); label quality ${num(d.doubtful.label_quality, 3)}</p>` : "",
         d.group ? `<h3>Error group</h3><p><a href="/runs/${esc(run.id)}/items?group=${d.group.group}&sort=typical">group ${d.group.group + 1}</a></p>` : "",
-        d.kind === "image" && Object.keys(d.columns).length ? `<h3>Metadata</h3><table class="list"><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(typeof v === "number" ? Number(v.toPrecision(6)) : v ?? "–")}</td></tr>`).join("")}</tbody></table>` : "",
+        d.kind === "image" && Object.keys(d.columns).length ? `<h3>Metadata</h3><table class="list"><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(cellValue(v))}</td></tr>`).join("")}</tbody></table>` : "",
         d.path ? `<p class="muted">file ${esc(d.path)} · row ${d.row}</p>` : `<p class="muted">row ${d.row}</p>`,
       ];
       $("#item-facts").innerHTML = facts.join("");
@@ -292,16 +300,19 @@ const pages = {
           <td>${esc(m.runtime)}</td><td>${esc(m.file_name)}</td><td class="n">${bytes(m.size_bytes)}</td><td class="n">${runs.length}</td>
           <td>${latest ? `${badge(latest.verdict)} <span class="muted">on ${esc(latest.dataset)}</span>` : ""}</td><td>${esc(when(m.created_at))}</td></tr>`;
       }).join("");
+      const picked = $("#alias-version").value;
       $("#alias-version").innerHTML = o.versions.slice().reverse().map((m) => `<option value="${m.number}">${esc(m.ref)}</option>`).join("");
+      if (picked) $("#alias-version").value = picked;
       $("#model-runs").innerHTML = o.runs.map((r) => `<tr><td><a href="/runs/${esc(r.id)}"><code>${esc(r.id.slice(0, 10))}</code></a></td><td>${esc(r.model)}</td><td>${esc(r.dataset)}</td><td>${badge(r.verdict || r.status)}</td><td class="n">${headline(r.headline)}</td><td class="n">${count(r.n_items)}</td><td>${esc(when(r.started_at))}</td></tr>`).join("")
         || `<tr><td colspan="7" class="muted">No runs of this model yet.</td></tr>`;
       const done = o.runs.filter((r) => r.headline && r.headline.value !== null).reverse();
       if (done.length && window.Plotly) {
         const colour = { pass: "#067647", fail: "#b42318", inconclusive: "#b54708" };
-        const traces = [...new Set(done.map((r) => r.dataset))].map((dataset) => {
-          const rs = done.filter((r) => r.dataset === dataset);
+        const series = [...new Set(done.map((r) => `${r.model} on ${r.dataset}`))];
+        const traces = series.map((name) => {
+          const rs = done.filter((r) => `${r.model} on ${r.dataset}` === name);
           return {
-            name: dataset, type: "scatter", mode: "lines+markers",
+            name, type: "scatter", mode: "markers",
             x: rs.map((r) => r.started_at), y: rs.map((r) => r.headline.value),
             text: rs.map((r) => `${r.model} · ${r.verdict || "no verdict"}`), hovertemplate: "%{text}<br>%{y:.4f}<extra>%{fullData.name}</extra>",
             error_y: { type: "data", symmetric: false, array: rs.map((r) => (r.headline.ci_high ?? r.headline.value) - r.headline.value), arrayminus: rs.map((r) => r.headline.value - (r.headline.ci_low ?? r.headline.value)) },
@@ -351,8 +362,8 @@ const pages = {
         state.items = page.items; state.total = page.total; state.labels = page.labels;
       } catch (err) { state.items = []; state.total = 0; }
       $("#empty").hidden = state.items.length > 0;
-      $("#card").hidden = state.items.length === 0;
       if (state.items.length) await show(Math.min(state.at, state.items.length - 1));
+      $("#card").hidden = state.items.length === 0; // shown once it holds an item
     };
     const show = async (i) => {
       if (i < 0 || i >= state.items.length) return;
@@ -365,7 +376,7 @@ const pages = {
       $("#position").textContent = `${i + 1} of ${state.items.length}${state.total > state.items.length ? ` (first ${state.items.length} of ${count(state.total)})` : ""}`;
       $("#item-picture").innerHTML = d.kind === "image"
         ? `<img src="/api/runs/${encodeURIComponent(run.id)}/items/${d.row}/image?size=1024" alt="${esc(d.item_id)}">`
-        : `<table class="list features"><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n">${esc(typeof v === "number" ? Number(v.toPrecision(6)) : v ?? "–")}</td></tr>`).join("")}</tbody></table>`;
+        : `<table class="list features"><tbody>${Object.entries(d.columns).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n">${esc(cellValue(v))}</td></tr>`).join("")}</tbody></table>`;
       const scores = Object.entries(d.scores).sort((a, b) => (b[1] ?? -1) - (a[1] ?? -1)).slice(0, 6).map(([k, v]) => `<div class="score${k === d.predicted ? " mark" : ""}"><span>${esc(k)}</span><div class="track"><div class="fill" data-w="${Math.max(0, Math.min(1, v ?? 0))}"></div></div><b>${num(v, 3)}</b></div>`).join("");
       $("#item-facts").innerHTML = `<p>expert label <b>${esc(d.label ?? "none (disputed)")}</b> · model says <b>${esc(d.predicted ?? "–")}</b>${d.doubtful ? ` · suggested <b>${esc(d.doubtful.model_suggests)}</b>` : ""}</p>`
         + (Object.keys(d.experts).length ? `<p>experts: ${Object.entries(d.experts).map(([k, v]) => `${esc(k)} <b>${esc(v ?? "–")}</b>`).join(", ")}</p>` : "") + scores;
@@ -380,15 +391,17 @@ const pages = {
       $("#decision-msg").textContent = "";
       $("#prev").disabled = i === 0; $("#next").disabled = i + 1 >= state.items.length;
     };
+    let busy = false; // one decision at a time: a key pressed twice never records twice
     const decide = async (decision, label) => {
       const d = state.item;
-      if (!d) return;
+      if (!d || busy) return;
+      busy = true;
       try {
         await api(`/api/runs/${run.id}/reviews`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ item_id: d.item_id, decision, label: label ?? null, note: $("#review-note").value || null }) });
         await progress();
         if (state.at + 1 < state.items.length) await show(state.at + 1);
         else { await show(state.at); $("#decision-msg").textContent = "recorded: that was the last item of this queue"; }
-      } catch (err) { $("#decision-msg").textContent = err.message; $("#decision-msg").className = "error"; }
+      } catch (err) { $("#decision-msg").textContent = err.message; $("#decision-msg").className = "error"; } finally { busy = false; }
     };
     $("#card").addEventListener("click", (e) => { const b = e.target.closest("button[data-decision]"); if (b) decide(b.dataset.decision, b.dataset.label); });
     document.addEventListener("keydown", (e) => {
@@ -570,6 +583,8 @@ function drawHead(r, annotated) {
   }
 }
 
+// A dataset column's value: numbers to 6 significant digits, nested values as short JSON.
+const cellValue = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? String(Number(v.toPrecision(6))) : typeof v === "object" ? JSON.stringify(v).slice(0, 300) : String(v));
 const bytes = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -17,5 +17,5 @@ def test_load_script_serves_every_request() -> None:
         timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "5 clients x 2 rounds: 60 requests" in out.stdout and ", 0 failed" in out.stdout
-    assert "GET /api/runs/{id}/items (a cell)" in out.stdout
+    assert "5 clients x 2 rounds: 100 requests" in out.stdout and ", 0 failed" in out.stdout
+    assert "explorer: one item in full" in out.stdout and "GET /api/compare" in out.stdout

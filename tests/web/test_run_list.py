@@ -231,3 +231,28 @@ def test_model_aliases_and_the_model_page(web: Web) -> None:
     r = web.client.delete("/api/models/bright/aliases/production", headers=auth("validator"))
     assert r.status_code == 200 and _get(web, "/api/models")[0]["aliases"] == []
     assert web.client.get("/api/models/brigth/overview", headers=auth("viewer")).status_code == 404
+
+
+def test_a_run_browsed_once_is_still_checked_when_its_files_change(web: Web) -> None:
+    """The explorer keeps a run's columns between requests; a predictions file edited since
+    is read again, checked against the run's digest, and refused."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ids = _three_runs(web)
+    run = ids["cli"]
+    first = _get(web, f"/api/runs/{run}/items", correct="false")
+    again = _get(web, f"/api/runs/{run}/items", correct="false")
+    assert first == again  # from the kept columns, the same answer
+    path = web.home / "runs" / run / "predictions.parquet"
+    table = pq.read_table(path)
+    flipped = table.set_column(
+        table.schema.get_field_index("correct"), "correct", pc.invert(table.column("correct"))
+    )
+    pq.write_table(flipped, path)
+    r = web.client.get(f"/api/runs/{run}/items", headers=web.auth("viewer"))
+    assert r.status_code == 422 and "has changed since it was recorded" in r.json()["detail"]
+    r = web.client.get(
+        "/api/compare", params={"runs": f"{ids['python']},{run}"}, headers=web.auth("viewer")
+    )
+    assert r.status_code == 422

@@ -24,7 +24,7 @@ from assay.core.records import DatasetVersion, RunRecord
 from assay.datasets import columns as cols
 from assay.reports.json import read_result_json
 from assay.reports.thumbnails import overlay_png, thumbnail_jpeg
-from assay.services.integrity import verify_run_files
+from assay.services import run_tables
 from assay.services.overlays import row_overlay
 from assay.services.runs import get_run
 from assay.services.workspace import Workspace
@@ -187,14 +187,13 @@ def _finished(ws: Workspace, run_id: str) -> _Run:
     run = get_run(ws, run_id)
     if run.status != "finished":
         raise InputError(f"run {run.id[:12]} is {run.status}: its items are not ready")
-    verify_run_files(run)  # never browse predictions edited since the run
-    result = read_result_json(Path(run.run_dir) / "result.json")
-    baseline = (result.comparison or {}).get("baseline", {}).get("run_id")
+    run_tables.verified(run)  # never browse predictions edited since the run
+    labels, baseline = run_tables.labels_and_baseline(Path(run.run_dir) / "result.json")
     return _Run(
         run,
         Path(run.run_dir),
         ws.catalog.get_dataset_by_id(run.dataset_id),
-        list(result.labels),
+        labels,
         baseline,
         ws,
     )
@@ -213,7 +212,7 @@ def _ids_in(table: pa.Table, path: Path, column: str = "item_id", **match: Any) 
     """Whether each predictions row's item id is among those of ``path`` (matching ``match``)."""
     if not path.exists():
         raise NotFoundError(f"this run has no {path.name}")
-    other = pq.read_table(path, columns=[column, *match])
+    other = run_tables.columns(path, [column, *match])
     keep = None
     for name, value in match.items():
         hit = pc.equal(other.column(name), value)
@@ -228,7 +227,7 @@ def _where(run: _Run, n: int, clauses: tuple[tuple[str, str, str], ...]) -> np.n
     for column, op, value in clauses:
         if column not in names:
             raise InputError(f"the dataset has no column {column!r}{did_you_mean(column, names)}")
-        data = pq.read_table(run.manifest, columns=[column]).column(column).combine_chunks()
+        data = run_tables.columns(run.manifest, [column]).column(column).combine_chunks()
         numeric = pa.types.is_integer(data.type) or pa.types.is_floating(data.type)
         try:
             scalar = pa.scalar(float(value)) if numeric else pa.scalar(value)
@@ -294,11 +293,13 @@ def _mask(run: _Run, table: pa.Table, f: ItemFilter) -> np.ndarray:
 def _outcome(mine: pa.ChunkedArray, theirs: pa.ChunkedArray) -> np.ndarray:
     """Per item, as the comparison ledger names it: broken (the other right, this one wrong),
     fixed, both_right, both_wrong, or not_comparable (one of them could not judge it)."""
-    a = np.asarray(mine.to_numpy(zero_copy_only=False), dtype=object)
-    b = np.asarray(theirs.to_numpy(zero_copy_only=False), dtype=object)
-    out = np.full(a.size, "not_comparable", dtype=object)
-    valid = np.array([x is not None for x in a]) & np.array([x is not None for x in b])
-    right, other_right = a == True, b == True  # noqa: E712 (object arrays of bool and None)
+
+    def flags(values: Any) -> np.ndarray:
+        return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    out = np.full(len(mine), "not_comparable", dtype=object)
+    valid = flags(pc.and_(mine.is_valid(), theirs.is_valid()))
+    right, other_right = flags(mine), flags(theirs)
     out[valid & right & other_right] = "both_right"
     out[valid & ~right & ~other_right] = "both_wrong"
     out[valid & ~right & other_right] = "broken"
@@ -319,10 +320,8 @@ def _other(run: _Run, against: str | None) -> pa.Table:
         raise InputError(
             f"run {other.id[:12]} is on another dataset version: items cannot be paired"
         )
-    verify_run_files(other)
-    return pq.read_table(
-        Path(other.run_dir) / "predictions.parquet", columns=["predicted", "correct"]
-    )
+    run_tables.verified(other)
+    return run_tables.columns(Path(other.run_dir) / "predictions.parquet", ["predicted", "correct"])
 
 
 def _order(run: _Run, table: pa.Table, rows: np.ndarray, f: ItemFilter) -> np.ndarray:
@@ -341,7 +340,7 @@ def _order(run: _Run, table: pa.Table, rows: np.ndarray, f: ItemFilter) -> np.nd
     }[f.sort]
     if not path.exists():
         return rows
-    other = pq.read_table(path, columns=["item_id", key])
+    other = run_tables.columns(path, ["item_id", key])
     rank = dict(
         zip(other.column("item_id").to_pylist(), other.column(key).to_pylist(), strict=True)
     )
@@ -365,7 +364,7 @@ def item_page(
     path = run.folder / "predictions.parquet"
     schema = pq.read_schema(path)
     wanted = _CARD_COLUMNS + [n for n in schema.names if n.startswith("score_")]
-    table = pq.read_table(path, columns=[c for c in wanted if c in schema.names])
+    table = run_tables.columns(path, [c for c in wanted if c in schema.names])
     rows = np.flatnonzero(_mask(run, table, f))
     rows = _order(run, table, rows, f)
     page = rows[offset : offset + limit]
@@ -441,10 +440,11 @@ def item_detail(ws: Workspace, run_id: str, row: int) -> dict[str, Any]:
         raise NotFoundError(f"run {run.record.id[:12]} has no item at row {row}")
     path = run.folder / "predictions.parquet"
     names = [n for n in pq.read_schema(path).names if n != "mask"]
-    (item,) = pq.read_table(path, columns=names).slice(row, 1).to_pylist()
+    (item,) = run_tables.row(path, row, names)
     schema = manifest_schema(run.manifest)
     columns = [c for c in schema.names if c not in cols.RESERVED or c == cols.PATH]
-    values = {c: _jsonable(take_column(run.manifest, c, np.array([row]))[0]) for c in columns}
+    (raw,) = run_tables.row(run.manifest, row, columns)
+    values = {c: _jsonable(raw[c]) for c in columns}
     experts = {
         c[len("label_") :]: values.pop(c)
         for c in list(values)
@@ -474,7 +474,7 @@ def item_detail(ws: Workspace, run_id: str, row: int) -> dict[str, Any]:
             base_path = Path(base.run_dir) / "predictions.parquet"
             if base.dataset_id == run.record.dataset_id and base_path.exists():
                 base_names = [n for n in pq.read_schema(base_path).names if n != "mask"]
-                (b,) = pq.read_table(base_path, columns=base_names).slice(row, 1).to_pylist()
+                (b,) = run_tables.row(base_path, row, base_names)
                 out["baseline"] = {
                     "run_id": base.id,
                     "predicted": b["predicted"],
@@ -490,7 +490,7 @@ def item_detail(ws: Workspace, run_id: str, row: int) -> dict[str, Any]:
     for key, name in (("doubtful", "doubtful_labels.parquet"), ("group", "error_groups.parquet")):
         file = run.folder / name
         if file.exists():
-            t = pq.read_table(file)
+            t = run_tables.columns(file, [n for n in pq.read_schema(file).names if n != "ref"])
             hit = t.filter(pc.equal(t.column("item_id"), item["item_id"]))
             if hit.num_rows:
                 out[key] = {

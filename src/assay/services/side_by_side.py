@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
@@ -27,7 +27,7 @@ from assay.core.results import ValidationResult
 from assay.core.stattests import mcnemar_exact
 from assay.reports.html import HEADLINE, TASK_TILES
 from assay.reports.json import read_result_json
-from assay.services.integrity import verify_run_files
+from assay.services import run_tables
 from assay.services.runs import get_run, run_row
 from assay.services.workspace import Workspace
 from assay.store.manifests import slice_mask
@@ -56,16 +56,19 @@ def _value(r: ValidationResult, key: str) -> dict[str, Any] | None:
     return {"value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high}
 
 
+def _flags(values: Any) -> np.ndarray:
+    """A boolean Arrow column as numpy, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _paired(reference: Path, other: Path, config: ValidationConfig) -> dict[str, Any]:
     """The ledger of two runs on the same items (row for row): the outcome counts, McNemar's
     exact p, the accuracy change with a paired bootstrap interval, and how many answers differ."""
-    a = pq.read_table(reference / "predictions.parquet", columns=["predicted", "correct"])
-    b = pq.read_table(other / "predictions.parquet", columns=["predicted", "correct"])
-    ca = a.column("correct").to_numpy(zero_copy_only=False)
-    cb = b.column("correct").to_numpy(zero_copy_only=False)
-    valid = np.array([x is not None for x in ca]) & np.array([x is not None for x in cb])
-    ra = ca[valid].astype(bool)
-    rb = cb[valid].astype(bool)
+    a = run_tables.columns(reference / "predictions.parquet", ["predicted", "correct"])
+    b = run_tables.columns(other / "predictions.parquet", ["predicted", "correct"])
+    ca, cb = a.column("correct"), b.column("correct")
+    valid = _flags(pc.and_(ca.is_valid(), cb.is_valid()))
+    ra, rb = _flags(ca)[valid], _flags(cb)[valid]
     counts = np.array(
         [
             int((ra & rb).sum()),  # both right
@@ -75,8 +78,7 @@ def _paired(reference: Path, other: Path, config: ValidationConfig) -> dict[str,
         ]
     )
     n = int(counts.sum())
-    pa_, pb_ = a.column("predicted").to_pylist(), b.column("predicted").to_pylist()
-    differ = sum(1 for x, y, v in zip(pa_, pb_, valid, strict=True) if v and x != y)
+    differ = int((_flags(pc.not_equal(a.column("predicted"), b.column("predicted"))) & valid).sum())
     delta = (counts[2] - counts[1]) / n if n else None
     low = high = None
     if n:
@@ -107,11 +109,11 @@ def _slice_accuracy(
         inside = slice_mask(manifest, [(p["column"], p["value"]) for p in predicates])
     except InputError:  # the slice does not exist in this run's dataset
         return None
-    correct = pq.read_table(Path(record.run_dir) / "predictions.parquet", columns=["correct"])
-    values = correct.column("correct").to_numpy(zero_copy_only=False)
-    judged = inside & np.array([v is not None for v in values])
+    correct = run_tables.columns(Path(record.run_dir) / "predictions.parquet", ["correct"])
+    values = correct.column("correct")
+    judged = inside & _flags(values.is_valid())
     n = int(judged.sum())
-    right = int(sum(1 for v in values[judged] if v))
+    right = int((_flags(values) & judged).sum())
     low, high = wilson_interval(right, n, confidence) if n else (None, None)
     return {
         "n_items": int(inside.sum()),
@@ -120,7 +122,9 @@ def _slice_accuracy(
 
 
 def side_by_side(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
-    """The comparison of ``run_ids`` (2 to 8 finished runs, the first the reference)."""
+    """The comparison of ``run_ids`` (2 to 8 finished runs, the first the reference). Finished
+    runs never change: the numbers are computed once per server process and kept; only the
+    runs' own rows (their tags and notes may change) are read again."""
     ids = [r for r in dict.fromkeys(i.strip() for i in run_ids) if r]
     if not 2 <= len(ids) <= MAX_RUNS:
         raise InputError(f"compare 2 to {MAX_RUNS} different runs (given: {len(ids)})")
@@ -130,7 +134,15 @@ def side_by_side(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
     for r in records:
         if r.status != "finished":
             raise InputError(f"run {r.id[:12]} is {r.status}: only finished runs compare")
-        verify_run_files(r)
+        run_tables.verified(r)
+    key = tuple(
+        (r.id, run_tables.identity(Path(r.run_dir) / "predictions.parquet")) for r in records
+    )
+    found = run_tables.kept(("side_by_side", key), lambda: _numbers(ws, records))
+    return {"runs": [run_row(ws, r.id).to_dict() for r in records]} | found
+
+
+def _numbers(ws: Workspace, records: list[RunRecord]) -> dict[str, Any]:
     results = [read_result_json(Path(r.run_dir) / "result.json") for r in records]
     reference, ref_result = records[0], results[0]
     config = ValidationConfig.from_dict(dict(ref_result.config))
@@ -191,7 +203,6 @@ def side_by_side(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
         for label in labels
     ]
     return {
-        "runs": [run_row(ws, r.id).to_dict() for r in records],
         "reference": reference.id,
         "headline": [res.headline()[0] for res in results],
         "confidence": config.confidence,

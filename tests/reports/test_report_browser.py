@@ -77,10 +77,47 @@ def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path
         assert str(outcome.result.comparison["n_broken"]) in page.inner_text("#comparison")  # type: ignore[index]
         # One row in the reasons table, one per failed item in the list.
         assert page.locator("#failures td", has_text="image cannot be decoded").count() == 3
+        # A table of contents of every section, and sections that fold.
+        toc = page.locator("nav.toc a").all_inner_texts()
+        assert toc[:3] == ["Checks", "Summary", "Confusion matrix"] and "Run" in toc
+        page.click("#slices > h2")
+        assert "collapsed" in (page.get_attribute("#slices", "class") or "")
+        assert not page.locator("#slices table").is_visible()
+        page.keyboard.press("Enter")  # the folded title keeps the focus: Enter opens it again
+        assert page.locator("#slices table").is_visible()
         page.screenshot(path=str(artifacts / "demo-report.png"), full_page=True)
         page.screenshot(path=str(artifacts / "demo-report-top.png"))
         browser.close()
     ws.close()
+
+
+def test_report_galleries_show_a_page_at_a_time(tmp_path: Path) -> None:
+    """However many examples a gallery holds, it opens with 24 and pages on."""
+    from playwright.sync_api import sync_playwright
+
+    from assay.reports.html import report_asset
+
+    chromium_or_skip()
+    cards = "".join(f'<div class="card"><div class="id">item {i}</div></div>' for i in range(60))
+    page_html = tmp_path / "gallery.html"
+    page_html.write_text(
+        f'<!doctype html><style>{report_asset("report.css")}</style><main class="report">'
+        f'<nav class="toc"></nav><section id="g"><h2>Gallery</h2><div class="gallery">{cards}'
+        f"</div></section></main><script>{report_asset('report.js')}</script>"
+    )
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page()
+        page.goto(page_html.as_uri())
+        visible = "els => els.filter(e => getComputedStyle(e).display !== 'none').length"
+        assert page.eval_on_selector_all(".card", visible) == 24
+        assert page.inner_text("button.more") == "show 24 more (36 hidden)"
+        page.click("button.more")
+        page.click("button.more")
+        assert page.eval_on_selector_all(".card", visible) == 60
+        assert page.locator("button.more").is_hidden()
+        assert page.locator("nav.toc a").all_inner_texts() == ["Gallery"]
+        browser.close()
 
 
 @pytest.mark.parametrize("task", ["detection", "segmentation", "anomaly"])

@@ -246,3 +246,21 @@ def test_favicon_is_served_without_a_login(web: Web) -> None:
     r = web.client.get("/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.content.startswith(b"<svg")
+
+
+def test_a_bad_policy_is_named_as_the_policy_never_as_a_file(web: Web) -> None:
+    upload(web)
+    for policy, message in (
+        ("checks: [{metric: acuracy, min: 0.9}]", "did you mean 'accuracy'?"),
+        ("checks: [", "policy: not valid YAML"),
+        ("checks:\n  - metric: accuracy\n    min: 2", "out of range"),
+    ):
+        r = web.client.post(
+            "/api/runs",
+            json={"model": "bright", "datasets": ["scans"], "policy": policy},
+            headers=web.auth("validator"),
+        )
+        detail = r.json()["detail"]
+        assert r.status_code == 422 and message in detail, detail
+        assert detail.startswith("policy") and "/" not in detail.split("(known:")[0], detail
+        assert str(web.home) not in detail and "tmp" not in detail.lower()

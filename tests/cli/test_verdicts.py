@@ -161,7 +161,14 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     )
     assert "❌ FAIL" in (tmp / "weak" / "verdict.md").read_text()
 
-    # The identical model: zero flips, and the baseline's run is reused this time.
+    # A model is never its own baseline: nothing could change, and PASS would read as evidence.
+    code, _, err = run(capsys, home, "validate", "--model", "good", "--dataset", "press",
+                       "--baseline", "good@1")  # fmt: skip
+    assert code == 2 and "the baseline is the candidate itself, good@1" in err
+    # The same file under another name: zero flips, and the baseline's run is reused this time.
+    assert main(["model", "add", "twin", str(tmp / "good.onnx"), "--spec", str(tmp / "spec.yaml"),
+                 "--home", str(home)]) == 0  # fmt: skip
+    run(capsys, home, "validate", "--model", "twin", "--dataset", "press", "--no-profile")
     code, out, _ = run(
         capsys,
         home,
@@ -171,7 +178,7 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
         "--dataset",
         "press",
         "--baseline",
-        "good",
+        "twin",
         "--policy",
         str(policy),
         "--out",

@@ -363,3 +363,13 @@ def test_runs_are_listed_filtered_sorted_and_paged(catalog: SqlCatalog) -> None:
     assert catalog.get_run(ids[0]).note == "dirty lens"
     with pytest.raises(InputError, match="cannot sort"):
         catalog.query_runs(RunQuery(sort="id; drop table runs"))
+
+
+@pytest.mark.parametrize("name", ["prod\n", "tok\n", " x", "x/y"])
+def test_names_and_aliases_are_whole_matches(name: str) -> None:
+    from assay.core.records import check_alias, check_name
+
+    with pytest.raises(InputError):
+        check_alias(name)
+    with pytest.raises(InputError):
+        check_name(name, "token")

@@ -219,3 +219,88 @@ def test_a_corrections_file_registers_a_new_version_from_the_cli(
     ws = Workspace.open(t["home"])
     assert [d.ref for d in ws.catalog.list_datasets()] == ["parts@1", "parts@2"]  # nothing else
     ws.close()
+
+
+def test_review_exports_are_inert_in_a_spreadsheet(reviewed: dict[str, Any]) -> None:
+    """A note with a carriage return or a tab before a formula stays one inert cell."""
+    t = reviewed
+    post(t, "ana", item_id="P0000", decision="keep", note="\r=2+3")
+    post(t, "ben", item_id="P0000", decision="keep", note="\t=1+1")
+    text = get(t, f"/api/runs/{t['run']}/reviews.csv").text
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 3  # the header and two decisions: no row smuggled in by \r
+    notes = [r[5] for r in rows[1:]]
+    assert notes == ["'\r=2+3", "'\t=1+1"]
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "code"),
+    [
+        ({"note": "\ud800"}, "note", 422),
+        ({"item_id": "P0000", "decision": "keep", "note": "\ud800"}, "reviews", 422),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused(
+    reviewed: dict[str, Any], body: dict[str, Any], path: str, code: int
+) -> None:
+    auth = {
+        "Authorization": f"Bearer {reviewed['tokens']['ana']}",
+        "Content-Type": "application/json",
+    }
+    client, run = reviewed["client"], reviewed["run"]
+    url = f"/api/runs/{run}/{path}"
+    raw = json.dumps(body).encode()  # JSON escapes the lone surrogate: valid JSON, bad text
+    send = client.put if path == "note" else client.post
+    r = send(url, content=raw, headers=auth)
+    assert r.status_code == code and "not valid Unicode" in r.json()["detail"], r.text
+    token = json.dumps({"token": "\ud800"}).encode()
+    session = client.post(
+        "/api/session", content=token, headers={"Content-Type": "application/json"}
+    )
+    assert session.status_code == 401
+
+
+def test_reviews_of_a_run_whose_files_are_gone_are_refused(reviewed: dict[str, Any]) -> None:
+    folder = reviewed["home"] / "runs" / reviewed["run"]
+    (folder / "predictions.parquet").unlink()
+    r = reviewed["client"].get(
+        f"/api/runs/{reviewed['run']}/reviews",
+        headers={"Authorization": f"Bearer {reviewed['tokens']['vic']}"},
+    )
+    assert r.status_code == 422 and "is missing" in r.json()["detail"]
+
+
+def test_corrections_name_classes_of_the_dataset_and_never_make_a_twin_version(
+    reviewed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, labels = reviewed, reviewed["labels"]
+    add = ["dataset", "add", "parts", str(t["csv"]), "--label-column", "verdict",
+           "--id-column", "part", "--home", str(t["home"]), "--corrections"]  # fmt: skip
+    bogus = _corrections(t["tmp"] / "bogus.csv", ["P0005,bogus,"])
+    assert main([*add, str(bogus)]) == 2
+    assert "label 'bogus' is not a class of the dataset" in capsys.readouterr().err
+
+    # Reviewed in the app, registered there, then the downloaded file given to the CLI, and a
+    # copy of it under another name with a byte-order mark: one version, parts@2.
+    a = "P0009"
+    for who in ("ana", "ben"):
+        post(t, who, item_id=a, decision="relabel", label=flip(labels[a]))
+    auth = {"Authorization": f"Bearer {t['tokens']['ana']}"}
+    made = t["client"].post(f"/api/runs/{t['run']}/corrections", headers=auth).json()
+    assert made["ref"] == "parts@2"
+    text = get(t, f"/api/runs/{t['run']}/corrections.csv").text
+    (t["tmp"] / "downloaded.csv").write_text(text)
+    (t["tmp"] / "copy.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    for name in ("downloaded.csv", "copy.csv"):
+        capsys.readouterr()
+        assert main([*add, str(t["tmp"] / name)]) == 0
+        assert "unchanged, already registered as parts@2" in capsys.readouterr().out
+    # The source's own label column is corrected with the reference label: one label per item.
+    (run,) = [r for r in get(t, "/api/runs").json()["runs"] if r["dataset"] == "parts@1"]
+    assert main(["validate", "--model", "m", "--dataset", "parts@2", "--no-profile",
+                 "--home", str(t["home"])]) in (0, 1)  # fmt: skip
+    new = next(r for r in get(t, "/api/runs").json()["runs"] if r["dataset"] == "parts@2")
+    row = int(a[1:])
+    item = get(t, f"/api/runs/{new['id']}/items/{row}").json()
+    assert item["label"] == item["columns"]["verdict"] == flip(labels[a])
+    assert run["id"] != new["id"]

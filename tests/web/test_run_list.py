@@ -219,15 +219,20 @@ def test_model_aliases_and_the_model_page(web: Web) -> None:
         ).status_code in (404, 422)
     assert _get(web, "/api/models")[0]["aliases"] == ["production"]
     assert _get(web, "/api/models/bright@production")["number"] == 1
-    (run,) = web.client.post(
+    # The alias resolves for the baseline too, and a model is never its own baseline.
+    r = web.client.post(
         "/api/runs",
         json={"model": "bright", "datasets": ["scans"], "baseline": "bright@production"},
         headers=auth("validator"),
-    ).json()
-    assert run["baseline"] == "bright@1"
+    )
+    assert r.status_code == 422
+    assert (
+        "the baseline is the candidate itself, bright@1 (bright@production is bright@1)"
+        in (r.json()["detail"])
+    )
     overview = _get(web, "/api/models/bright/overview")
     assert [v["aliases"] for v in overview["versions"]] == [["production"]]
-    assert overview["n_runs"] == 4 and ids["cli"] in {r["id"] for r in overview["runs"]}
+    assert overview["n_runs"] == 3 and ids["cli"] in {r["id"] for r in overview["runs"]}
     r = web.client.delete("/api/models/bright/aliases/production", headers=auth("validator"))
     assert r.status_code == 200 and _get(web, "/api/models")[0]["aliases"] == []
     assert web.client.get("/api/models/brigth/overview", headers=auth("viewer")).status_code == 404

@@ -42,3 +42,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     options = {c.lower(): c for c in choices if isinstance(c, str)}
     close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
     return f" (did you mean {options[close[0]]!r}?)" if close else ""
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` as given, when it is valid Unicode (JSON can carry a lone surrogate, which no
+    database or file can store)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what}: the text holds characters that are not valid Unicode") from None
+    return text

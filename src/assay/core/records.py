@@ -20,7 +20,7 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 
 def check_name(name: str, what: str) -> str:
     """Names are 1-200 characters of letters, digits, '.', '_' and '-' (no '@', no '/')."""
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InputError(f"invalid {what} name {name!r}: use letters, digits, '.', '_' or '-'")
     return name
 
@@ -28,7 +28,7 @@ def check_name(name: str, what: str) -> str:
 def check_alias(alias: str) -> str:
     """An alias starts with a letter and holds lower-case letters, digits, '_' and '-', so that
     it can never be read as a version number (``@3``)."""
-    if not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         raise InputError(
             f"invalid alias {alias!r}: start with a letter; use lower-case letters, digits, "
             "'_' or '-'"
@@ -49,7 +49,7 @@ class VersionRef:
 
     @classmethod
     def parse(cls, text: str, what: str) -> VersionRef:
-        match = _REF.match(text.strip())
+        match = _REF.fullmatch(text.strip())
         if match is None:
             raise InputError(f"invalid {what} reference {text!r}: expected NAME or NAME@VERSION")
         version = match["version"]
@@ -58,15 +58,15 @@ class VersionRef:
         if version.isdigit() and len(version) < 6:
             return cls(match["name"], number=int(version))
         word = version.lower()
-        if not (_HEX.match(word) or _ALIAS.match(word)):
+        if not (_HEX.fullmatch(word) or _ALIAS.fullmatch(word)):
             raise InputError(
                 f"invalid {what} reference {text!r}: after '@' give a version number, an alias "
                 "or a digest prefix"
             )
         return cls(
             match["name"],
-            digest_prefix=word if _HEX.match(word) else None,
-            alias=word if _ALIAS.match(word) else None,
+            digest_prefix=word if _HEX.fullmatch(word) else None,
+            alias=word if _ALIAS.fullmatch(word) else None,
         )
 
     def __str__(self) -> str:

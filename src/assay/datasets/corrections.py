@@ -29,6 +29,11 @@ class Corrections:
 
     def __init__(self, table: pa.Table, name: str, sha256: str) -> None:
         self.name, self.sha256 = name, sha256
+        # The dataset's labels before the review: a correction must name one of them.
+        self.classes: set[str] = set()
+        # The source's own label column (a table's ``verdict``), kept as metadata: corrected
+        # alongside, so that the item does not show two labels.
+        self.source_column: str | None = None
         self.ids = table.column("item_id").combine_chunks()
         self.labels = table.column("label").combine_chunks()
         self.previous = (
@@ -81,13 +86,26 @@ class Corrections:
         twice = pc.filter(counts[0], pc.greater(counts[1], 1))
         if len(twice):
             raise InputError(f"{path.name}: item {twice[0].as_py()!r} is corrected more than once")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(table, path.name, digest)
+        # The digest of what the file says, not of its bytes: the same corrections under another
+        # name, with a byte-order mark or in another column order make the same version.
+        ordered = table.select(["item_id", "label"]).sort_by("item_id")
+        canonical = "\n".join(
+            f"{i}\t{label}"
+            for i, label in zip(
+                ordered.column("item_id").to_pylist(),
+                ordered.column("label").to_pylist(),
+                strict=True,
+            )
+        )
+        return cls(table, path.name, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch with corrected labels (and, for experts without a majority, the item no
         longer disputed: the review decided it)."""
         ids = batch.column(cols.ITEM_ID)
+        self.classes.update(
+            v for v in pc.unique(batch.column(cols.LABEL)).to_pylist() if v is not None
+        )
         at = pc.index_in(ids, value_set=self.ids)
         hit = at.is_valid()
         if not pc.any(hit).as_py():
@@ -113,6 +131,16 @@ class Corrections:
             cols.LABEL,
             pa.array(replaced.tolist(), pa.string()),
         )
+        source = self.source_column
+        if source is not None and source in out.schema.names and source != cols.LABEL:
+            column = out.column(source)
+            values = np.asarray(column.to_pylist(), dtype=object)
+            values[found] = (
+                new.cast(column.type).to_pylist() if column.type != pa.string() else new.to_pylist()
+            )
+            out = out.set_column(
+                out.schema.get_field_index(source), source, pa.array(values.tolist(), column.type)
+            )
         if cols.DISPUTED in out.schema.names:
             disputed = np.asarray(
                 out.column(cols.DISPUTED).to_numpy(zero_copy_only=False), dtype=bool
@@ -132,6 +160,12 @@ class Corrections:
             raise InputError(
                 f"{self.name}: {unmatched.size} correction(s) name no item of the dataset, e.g. "
                 f"{examples}: is it the review of another dataset?"
+            )
+        unknown = sorted(set(self.labels.to_pylist()) - self.classes)
+        if unknown and self.classes:
+            raise InputError(
+                f"{self.name}: label {unknown[0]!r} is not a class of the dataset "
+                f"(classes: {', '.join(sorted(self.classes)[:12])})"
             )
         if self.mismatched:
             raise InputError(

@@ -31,6 +31,7 @@ from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, slice_mask, take_column
 
 MAX_PAGE = 500
+MAX_CONDITIONS = 10
 OPS = {
     "=": pc.equal,
     "!=": pc.not_equal,
@@ -82,25 +83,33 @@ class ItemFilter:
         if params.get("slice"):
             try:
                 raw = json.loads(params["slice"])
+                if not isinstance(raw, list) or not raw:
+                    raise TypeError
                 predicates = tuple((str(p["column"]), str(p["value"])) for p in raw)
             except (ValueError, TypeError, KeyError):
                 raise InputError(
                     'slice: expected JSON like [{"column": "camera", "value": "3"}]'
                 ) from None
         where = tuple(_clause(c) for c in (params.get("where") or "").split(";") if c.strip())
+        if len(predicates) > MAX_CONDITIONS or len(where) > MAX_CONDITIONS:
+            raise InputError(f"at most {MAX_CONDITIONS} conditions in a slice or a where")
         score = None
         if params.get("score"):
             name, op, value = _clause(params["score"])
             try:
                 score = (name, op, float(value))
             except ValueError:
-                raise InputError(f"score: {value!r} is not a number") from None
+                raise InputError(f"score: {value!r} is not a number (score=CLASS>=0.9)") from None
+            if not name or name in OPS:
+                raise InputError("score: name the class, as in score=defect>=0.9")
         sort = params.get("sort") or "row"
         if sort not in ("row", "confidence", "-confidence", "doubt", "typical"):
             raise InputError("sort: row, confidence, -confidence, doubt or typical")
         group = params.get("group")
-        if group not in (None, "") and not str(group).lstrip("-").isdigit():
-            raise InputError("group must be a whole number")
+        if group not in (None, "") and (
+            not str(group).lstrip("-").isdigit() or abs(int(str(group))) > 2**31
+        ):
+            raise InputError("group must be a whole number (an error group's)")
         change = params.get("change") or None
         if change is not None and change not in CHANGES:
             raise InputError(f"change: one of {', '.join(CHANGES)}")
@@ -358,8 +367,8 @@ def item_page(
     """The items of a finished run that ``f`` selects, ``limit`` from ``offset`` on."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit must be between 1 and {MAX_PAGE}")
-    if offset < 0:
-        raise InputError("offset must not be negative")
+    if not 0 <= offset <= 10**9:
+        raise InputError("offset must be between 0 and 1,000,000,000")
     run = _finished(ws, run_id)
     path = run.folder / "predictions.parquet"
     schema = pq.read_schema(path)

@@ -81,7 +81,7 @@ def register_dataset(
     experts = Experts(long)
     fixes = Corrections.load(Path(corrections).expanduser()) if corrections is not None else None
     if fixes is not None:
-        digest.add_file(Path(corrections).expanduser(), Path(corrections).expanduser().parent)  # type: ignore[arg-type]
+        fixes.source_column = str(options.get("label_column") or "label")
 
     tmp = ws.files.temp_dir()
     try:
@@ -93,9 +93,9 @@ def register_dataset(
                         batch = add_file_digests(batch, pool)
                         batch = add_image_properties(batch, pool)
                     batch = experts.apply(batch, source.has_label)
+                    digest.add_items(batch)  # the items as read: corrections come on top
                     if fixes is not None:
                         batch = fixes.apply(batch)
-                    digest.add_items(batch)
                     yield batch
 
             stats = write_manifest(hashed(), tmp / "manifest.parquet")
@@ -112,6 +112,8 @@ def register_dataset(
                 + ": ids must be unique (choose another --id-column, or none for row numbers)"
             )
         version = digest.hexdigest()
+        if fixes is not None:  # the same as correcting the version registered without them
+            version = corrected_version(version, fixes.sha256)
         existing = ws.catalog.find_dataset(name, version)
         if existing is not None:
             return Registered(existing, created=False)
@@ -166,12 +168,19 @@ def _correction_notes(options: dict[str, object]) -> list[str]:
     ]
 
 
+def corrected_version(base: str, corrections_sha256: str) -> str:
+    """The version of a dataset version with corrections applied, whichever way it is made
+    (``--corrections`` at registration, or from a review in the web app)."""
+    return hashlib.sha256(f"{base}:corrections:{corrections_sha256}".encode()).hexdigest()
+
+
 def correct_dataset(ws: Workspace, parent: DatasetVersion, corrections: Path) -> Registered:
     """A new version of ``parent`` with the labels a review corrected: the same items, files
     and columns, the reference labels replaced. Registering the same corrections twice returns
     the version made the first time."""
     fixes = Corrections.load(corrections)
-    version = hashlib.sha256(f"{parent.version}:corrections:{fixes.sha256}".encode()).hexdigest()
+    fixes.source_column = str(parent.options.get("label_column") or "label")
+    version = corrected_version(parent.version, fixes.sha256)
     existing = ws.catalog.find_dataset(parent.name, version)
     if existing is not None:
         return Registered(existing, created=False)

@@ -19,15 +19,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from assay.core.errors import InputError, NotFoundError
+from assay.core.errors import InputError, NotFoundError, check_text
 from assay.core.records import RunRecord
 from assay.reports.json import read_result_json
+from assay.services import run_tables
 from assay.services.datasets import Registered, correct_dataset
 from assay.services.runs import get_run
 from assay.services.workspace import Workspace
 from assay.store.reviews import Review
 
 DECISIONS = ("keep", "relabel", "unsure")
+# What a spreadsheet may read as the start of a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_NOTE = 2000
 
 
@@ -42,6 +45,7 @@ def _run(ws: Workspace, run_id: str) -> _Reviewed:
     run = get_run(ws, run_id)
     if run.status != "finished":
         raise InputError(f"run {run.id[:12]} is {run.status}: its items are not ready")
+    run_tables.verified(run)  # never review labels against files edited since the run
     folder = Path(run.run_dir)
     labels = list(read_result_json(folder / "result.json").labels)
     table = pq.read_table(folder / "predictions.parquet", columns=["item_id", "label"])
@@ -75,6 +79,8 @@ def record_review(
         raise InputError(f"a {decision} decision takes no label")
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
         raise InputError(f"note must be text of at most {MAX_NOTE} characters")
+    if note is not None:
+        check_text(note, "note")
     return ws.reviews.record(
         r.run.dataset_id, item_id, reviewer, decision, label, note or None, r.run.id
     )
@@ -133,14 +139,12 @@ def _csv(header: list[str], rows: list[list[Any]], inert: bool = False) -> str:
     """CSV text; ``inert``: free text starting with = + - @ gets a leading quote, so that a
     spreadsheet shows it instead of running it as a formula."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows (RFC 4180): a value holding \r or \n is then quoted, never a row of its own.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(
-            [
-                "'" + c if inert and isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c
-                for c in row
-            ]
+            ["'" + c if inert and isinstance(c, str) and c[:1] in FORMULA_START else c for c in row]
         )
     return out.getvalue()
 
@@ -185,16 +189,20 @@ def corrections_csv(ws: Workspace, run_id: str) -> str:
         current = r.current.get(item)
         agreed = consensus(current, rs)
         if agreed is not None and agreed != current:
+            decided = [x for x in rs if x.decision != "unsure"]
+            agree = sum(1 for x in decided if x.label == agreed)
             rows.append(
                 [
                     item,
                     agreed,
                     current or "",
-                    len(rs),
+                    agree,
+                    len(decided),
                     "; ".join(f"{x.reviewer}: {x.label or x.decision}" for x in rs),
                 ]
             )
-    return _csv(["item_id", "label", "previous_label", "n_reviewers", "decisions"], rows)
+    header = ["item_id", "label", "previous_label", "n_agree", "n_decided", "decisions"]
+    return _csv(header, rows)
 
 
 def register_corrections(ws: Workspace, run_id: str) -> Registered:

@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.core.errors import InputError, NotFoundError
+from assay.core.errors import InputError, NotFoundError, check_text
 from assay.core.records import Job, RunQuery, RunRecord, check_name
 from assay.reports.json import read_result_json
 from assay.services.workspace import Workspace
 from assay.store.leases import expire_leases
 
 MAX_PAGE = 500
+MAX_OFFSET = 10**9
+VERDICTS = ("pass", "fail", "inconclusive", "none")
+STATUSES = ("queued", "running", "interrupted", "finished", "failed", "cancelled")
+ORIGINS = ("cli", "python", "web")
 MAX_TAGS = 20
 MAX_NOTE = 10_000
 
@@ -162,8 +166,15 @@ def run_page(ws: Workspace, query: RunQuery) -> RunPage:
     """A page of the list of runs, newest first unless ``query`` says otherwise."""
     if not 1 <= query.limit <= MAX_PAGE:
         raise InputError(f"limit must be between 1 and {MAX_PAGE}")
-    if query.offset < 0:
-        raise InputError("offset must not be negative")
+    if not 0 <= query.offset <= MAX_OFFSET:
+        raise InputError(f"offset must be between 0 and {MAX_OFFSET:,}")
+    for name, value, allowed in (
+        ("verdict", query.verdict, VERDICTS),
+        ("status", query.status, STATUSES),
+        ("origin", query.origin, ORIGINS),
+    ):
+        if value is not None and value not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(allowed)} (not {value!r})")
     expire_leases(ws.catalog)
     records, total = ws.catalog.query_runs(query)
     return RunPage(_rows(ws, records), total, query.offset, query.limit)
@@ -192,6 +203,8 @@ def annotate_run(ws: Workspace, run_id: str, note: str | None) -> RunRow:
         raise InputError("note must be text")
     if note is not None and len(note) > MAX_NOTE:
         raise InputError(f"a note holds at most {MAX_NOTE:,} characters")
+    if note is not None:
+        check_text(note, "note")
     run = get_run(ws, run_id)
     ws.catalog.set_note(run.id, note or None)
     return run_row(ws, run.id)

@@ -115,8 +115,9 @@ def _slice_accuracy(
     n = int(judged.sum())
     right = int((_flags(values) & judged).sum())
     low, high = wilson_interval(right, n, confidence) if n else (None, None)
+    # Counted as the report counts a slice: its judged items.
     return {
-        "n_items": int(inside.sum()),
+        "n_items": n,
         "accuracy": {"value": right / n if n else None, "ci_low": low, "ci_high": high},
     }
 
@@ -166,10 +167,21 @@ def _numbers(ws: Workspace, records: list[RunRecord]) -> dict[str, Any]:
         if set(result.labels) != set(ref_result.labels):
             pairs.append({"run": record.id, "paired": False, "note": "different classes"})
             continue
-        pairs.append(
-            {"run": record.id, "paired": True}
-            | _paired(Path(reference.run_dir), Path(record.run_dir), config)
+        pair: dict[str, Any] = {"run": record.id, "paired": True} | _paired(
+            Path(reference.run_dir), Path(record.run_dir), config
         )
+        recorded = result.comparison or {}
+        if recorded.get("baseline", {}).get("run_id") == reference.id:
+            # This pair is the validation's own comparison: its recorded numbers, one record.
+            delta = recorded.get("deltas", {}).get("accuracy") or {}
+            pair["accuracy_delta"] = {
+                "value": delta.get("delta", pair["accuracy_delta"]["value"]),
+                "ci_low": delta.get("ci_low"),
+                "ci_high": delta.get("ci_high"),
+            }
+            pair["mcnemar_p"] = (recorded.get("mcnemar") or {}).get("p_value", pair["mcnemar_p"])
+            pair["recorded"] = True
+        pairs.append(pair)
     named: dict[str, list[dict[str, str]] | None] = {}
     for res in results:
         for s in res.slices:

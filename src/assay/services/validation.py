@@ -606,6 +606,12 @@ def plan_validation(
         else (baseline if isinstance(baseline, ModelVersion) else get_model(ws, baseline))
     )
     bspec = None
+    if bv is not None and bv.id == mv.id:
+        # Nothing would change by construction, and the verdict would read as evidence.
+        shown = f" ({baseline} is {bv.ref})" if isinstance(baseline, str) else ""
+        raise InputError(
+            f"the baseline is the candidate itself, {mv.ref}{shown}: compare with another version"
+        )
     if bv is not None:
         verify_model_file(bv)
         bspec = parse_model_spec(bv.spec)

@@ -48,7 +48,11 @@ class AccessStore:
             return _record(Token, row), secret
 
     def check_token(self, secret: str) -> Token | None:
-        """The live token with this secret, or None (unknown or revoked)."""
+        """The live token with this secret, or None (unknown, revoked, or not even text)."""
+        try:
+            secret.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from JSON: no token holds one
+            return None
         with self._session() as s:
             row = s.scalars(select(TokenRow).where(TokenRow.token_hash == digest(secret))).first()
             if row is None or row.revoked_at is not None:

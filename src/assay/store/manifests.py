@@ -197,6 +197,8 @@ def slice_mask(path: Path, predicates: Iterable[tuple[str, str]]) -> np.ndarray:
                 f"slice: the dataset has no column {column!r}{did_you_mean(column, names)}"
             )
         op = value.split(" ", 1)[0]
+        if op in OPPOSITE and not value[len(op) :].strip():
+            raise InputError(f"slice: {column} {op} needs a value")
         if op in OPPOSITE and " " in value:
             codes, _ = _predicate_codes(
                 path, parse_slice_spec(f"{column}{op}{value.split(' ', 1)[1]}")

@@ -519,7 +519,13 @@ def view(run_id: str, request: Request, _: Viewer, ws: WS) -> Response:
     return Response(
         run_sections(ws, run_id),
         media_type="text/html",
-        headers={"ETag": tag, "Cache-Control": "private, no-cache"},
+        # A fragment for the run page; opened on its own, it may run nothing and load nothing.
+        headers={
+            "ETag": tag,
+            "Cache-Control": "private, no-cache",
+            "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

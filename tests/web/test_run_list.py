@@ -236,6 +236,8 @@ def test_model_aliases_and_the_model_page(web: Web) -> None:
     r = web.client.delete("/api/models/bright/aliases/production", headers=auth("validator"))
     assert r.status_code == 200 and _get(web, "/api/models")[0]["aliases"] == []
     assert web.client.get("/api/models/brigth/overview", headers=auth("viewer")).status_code == 404
+    at = web.client.get("/api/models/bright@1/overview", headers=auth("viewer"))
+    assert at.status_code == 422 and "without @version" in at.json()["detail"]
 
 
 def test_a_run_browsed_once_is_still_checked_when_its_files_change(web: Web) -> None:

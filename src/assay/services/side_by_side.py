@@ -126,9 +126,10 @@ def side_by_side(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
     """The comparison of ``run_ids`` (2 to 8 finished runs, the first the reference). Finished
     runs never change: the numbers are computed once per server process and kept; only the
     runs' own rows (their tags and notes may change) are read again."""
-    ids = [r for r in dict.fromkeys(i.strip() for i in run_ids) if r]
-    if not 2 <= len(ids) <= MAX_RUNS:
-        raise InputError(f"compare 2 to {MAX_RUNS} different runs (given: {len(ids)})")
+    given = [i.strip() for i in run_ids if i.strip()]
+    ids = list(dict.fromkeys(given))
+    if not 2 <= len(ids) <= MAX_RUNS or len(ids) != len(given):
+        raise InputError(f"compare 2 to {MAX_RUNS} different runs (given: {len(given)})")
     records = [get_run(ws, i) for i in ids]
     if len({r.id for r in records}) != len(records):
         raise InputError("the same run is named twice")

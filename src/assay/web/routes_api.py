@@ -214,6 +214,8 @@ def model(ref: str, _: Viewer, ws: WS) -> dict[str, Any]:
 @router.get("/models/{name}/overview")
 def model_overview(name: str, _: Viewer, ws: WS) -> dict[str, Any]:
     """A model's versions with their aliases, and its runs over time (newest 500)."""
+    if "@" in name:
+        raise InputError(f"{name}: a model page is the model's name, without @version")
     versions = [m for m in list_models(ws) if m.name == name]
     if not versions:
         get_model(ws, name)  # not found, with a did-you-mean

@@ -337,5 +337,5 @@ def test_model_aliases_and_history(page: Any, app: dict[str, Any], artifacts: Pa
     page.screenshot(path=str(artifacts / "web-model.png"), full_page=True)
     # The alias names the baseline in the validation form.
     page.goto(f"{app['url']}/validate")
-    assert page.locator("#baseline option[value='scanner@production']").count() == 1
+    expect(page.locator("#baseline option[value='scanner@production']")).to_have_count(1)
     assert json.dumps(api(app, "/api/models/scanner@production")["number"]) == "1"

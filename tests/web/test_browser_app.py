@@ -339,3 +339,36 @@ def test_model_aliases_and_history(page: Any, app: dict[str, Any], artifacts: Pa
     page.goto(f"{app['url']}/validate")
     expect(page.locator("#baseline option[value='scanner@production']")).to_have_count(1)
     assert json.dumps(api(app, "/api/models/scanner@production")["number"]) == "1"
+
+
+def test_item_history(page: Any, app: dict[str, Any], artifacts: Path) -> None:
+    """The dataset's item history: both versions of the scanner with their churn, the items the
+    candidate breaks, each opening in the explorer; the matrix downloads."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app['url']}/datasets/cable-scans@1")
+    page.click("text=item history →")
+    page.wait_for_url("**/datasets/cable-scans/history")
+    expect(page.locator("#history-versions tr")).to_have_count(2)
+    summary = api(app, "/api/datasets/cable-scans/history", limit=5)
+    assert [v["model"] for v in summary["versions"]] == ["scanner@1", "scanner@2"]
+    churn = summary["churn"][0]
+    expect(page.locator("#history-versions tr").nth(1)).to_contain_text(f"{churn['n_broken']:,}")
+    expect(page.locator("#history-broken h2")).to_contain_text(f"{summary['broken']['n']:,}")
+    page.screenshot(path=str(artifacts / "web-history.png"), full_page=True)
+    if summary["broken"]["n"]:
+        first = summary["broken"]["items"][0]["item_id"]
+        page.locator("#history-broken a").first.click()
+        page.wait_for_url("**/items?item=*")
+        expect(page.locator("body")).to_contain_text(first)
+    matrix = httpx.get(
+        f"{app['url']}/api/datasets/cable-scans/history.parquet",
+        headers={"Authorization": f"Bearer {app['tokens']['ana']}"},
+        timeout=60,
+    )
+    assert matrix.status_code == 200 and matrix.content[:4] == b"PAR1"
+    wrong = httpx.get(
+        f"{app['url']}/api/datasets/cable-scans@1/history",
+        headers={"Authorization": f"Bearer {app['tokens']['ana']}"},
+    )
+    assert wrong.status_code == 422 and "give its name" in wrong.json()["detail"]

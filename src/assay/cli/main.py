@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from assay.cli.common import DeviceOption, HomeOption
+from assay.cli.common import close_workspaces as _close_workspaces
+from assay.cli.common import workspace as _workspace
+from assay.cli.history import history as history_command
 from assay.cli.output import (
     console,
     err_console,
@@ -27,7 +31,6 @@ from assay.core.errors import AssayError, InputError, describe_exception, one_li
 
 if TYPE_CHECKING:
     from assay.services.validation import ValidationOutcome
-    from assay.services.workspace import Workspace
 
 # Nothing heavy is imported at module level (the store pulls in SQLAlchemy and Alembic, a
 # validation numpy, scikit-learn and onnxruntime): `assay --help` and typos answer at once, and
@@ -54,44 +57,8 @@ app.add_typer(token_app, name="token")
 store_app = typer.Typer(help="Check the store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", envvar="ASSAY_HOME", help="Store folder (default ./.assay)."),
-]
-DeviceOption = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="Where the model runs: cpu, cuda or cuda:N (onnxruntime-gpu, torch), or an "
-        "OpenVINO device name (GPU, NPU).",
-    ),
-]
-
-
 # How often `assay serve` checks its workers and the jobs they hold.
 SUPERVISE_EVERY_S = 5.0
-
-
-_OPENED: list[Workspace] = []
-
-
-def _workspace(home: Path | None) -> Workspace:
-    """The store of this command; closed when the command ends (``main``), so that no
-    connection outlives it (an unclosed SQLite connection checkpoints its WAL into the file
-    whenever it is collected)."""
-    from assay.services.workspace import Workspace
-
-    ws = Workspace.open(home)
-    _OPENED.append(ws)
-    return ws
-
-
-def _close_workspaces() -> None:
-    while _OPENED:
-        try:
-            _OPENED.pop().close()
-        except Exception:  # closing must never mask the command's own outcome
-            continue
 
 
 @dataset_app.command("add")
@@ -458,6 +425,13 @@ def validate_command(
     profile_seconds: Annotated[
         float, typer.Option(help="Measuring time per model for the profile.")
     ] = 2.0,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse this model version's recorded outputs for items an earlier run of it "
+            "already answered with the same content (--no-reuse: run the model on every item)."
+        ),
+    ] = True,
     engine: Annotated[
         str, typer.Option(help="Where the pass runs: local (this process) or spark.")
     ] = "local",
@@ -557,6 +531,7 @@ def validate_command(
         checkpoint_every_s=checkpoint_every,
         false_alarm_rate=false_alarm_rate,
         device=device,
+        reuse=reuse,
     )
     ws = _workspace(home)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress, on_stage):
@@ -746,6 +721,9 @@ def run_show(
     print_summary(result)
     print_verdict(result)
     console.print(f"report: {Path(r.run_dir) / 'report.html'}")
+
+
+app.command("history")(history_command)
 
 
 @app.command("demo")

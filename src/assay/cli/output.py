@@ -61,6 +61,13 @@ def print_summary(result: ValidationResult) -> None:
         f"{result.n_items} items, {result.n_judged} judged, "
         + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
     )
+    if result.n_reused:
+        source = (result.reuse or {}).get("from_run") or "an earlier run"
+        console.print(
+            f"{result.n_reused} item(s) reused the model's recorded outputs (run "
+            f"{str(source)[:12]}), {result.n_inferred} went through the model",
+            highlight=False,
+        )
     fixed = result.label_corrections
     if fixed:
         console.print(

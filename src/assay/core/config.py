@@ -54,6 +54,9 @@ class ValidationConfig:
     false_alarm_rate: float = 0.01
     # Where the model runs: cpu, cuda or cuda:N, or a runtime's own device name (OpenVINO's GPU).
     device: str = "cpu"
+    # Incremental validation: take a model version's recorded outputs for the items an earlier
+    # run already judged with the same content (see assay.services.reuse); False: run them all.
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.false_alarm_rate < 1.0:

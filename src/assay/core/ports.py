@@ -105,6 +105,20 @@ class EmbeddingRuntime(Runtime, Protocol):
     def predict_with_embedding(self, batch: ModelBatch) -> tuple[Any, npt.NDArray[np.float32]]: ...
 
 
+class ReusedOutputs(Protocol):
+    """A model's outputs that an earlier run recorded, by position in this pass's dataset
+    (incremental validation: see ``assay.services.reuse``)."""
+
+    def has(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which of ``positions`` have a recorded output."""
+        ...
+
+    def take(self, positions: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.bool_], Any]:
+        """Which of ``positions`` have a recorded output, and the task's outputs for those
+        (in order); the others go through the model."""
+        ...
+
+
 class EmbeddingSink(Protocol):
     """Receives the embedding vectors of misclassified items, with their row in the dataset."""
 
@@ -121,6 +135,15 @@ class Decoder(Protocol):
     def __call__(self, batch: Any) -> PreparedBatch: ...
 
     def close(self) -> None: ...
+
+
+class SkippingDecoder(Decoder, Protocol):
+    """A decoder that can leave items undecoded when their outputs are reused (images: decoding
+    is most of the cost), still checking that each is what was registered. ``skips`` is True."""
+
+    skips: bool
+
+    def __call__(self, batch: Any, skip: npt.NDArray[np.bool_] | None = None) -> PreparedBatch: ...
 
 
 class PredictionSink(Protocol):

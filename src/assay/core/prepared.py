@@ -28,7 +28,7 @@ class PreparedBatch:
     labels: Sequence[str | None]
     # Index of each expert label in the model's labels; MISSING_LABEL or UNKNOWN_LABEL otherwise.
     label_index: npt.NDArray[np.int64]
-    inputs: npt.NDArray[np.float32]  # one row per readable item, in order
+    inputs: npt.NDArray[np.float32]  # one row per readable item not skipped, in order
     readable: npt.NDArray[np.bool_]  # per item: was it turned into an input row?
     errors: dict[int, str] = field(default_factory=dict)  # item position -> reason
     refs: list[str | None] = field(default_factory=list)  # e.g. image paths, for galleries
@@ -39,6 +39,9 @@ class PreparedBatch:
     # reason it cannot be read; and each image's size as stored, [width, height] (0 unreadable).
     expected: Sequence[Any] | None = None
     sizes: npt.NDArray[np.int64] | None = None
+    # Per item: readable, but not decoded, because every model of the pass reuses its recorded
+    # output (incremental validation); such items have no row in ``inputs``. None: no such item.
+    skipped: npt.NDArray[np.bool_] | None = None
 
     @property
     def n_items(self) -> int:

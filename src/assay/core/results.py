@@ -86,6 +86,12 @@ class ValidationResult:
     recorded_predictions: dict[str, Any] | None = None
     # The dataset version's labels were corrected by an expert review (file, counts, parent).
     label_corrections: dict[str, Any] | None = None
+    # Incremental validation: items whose output was reused from an earlier run of this model
+    # version, items that went through the model (None: a result from before either was kept),
+    # and where the reused outputs came from or why none were (``reuse``).
+    n_reused: int = 0
+    n_inferred: int | None = None
+    reuse: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -136,6 +142,8 @@ class ValidationResult:
             "n_items": self.n_items,
             "n_judged": self.n_judged,
             "n_failed": self.n_failed,
+            "n_reused": self.n_reused,
+            "n_inferred": self.n_inferred,
             "labels": list(self.labels),
             "label_counts": self.label_counts,
             "metrics": {
@@ -166,6 +174,7 @@ class ValidationResult:
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
             "verdict": self.verdict,
+            "reuse": self.reuse,
             **({"task": self.task} if self.task is not None else {}),
             **({"threshold": self.threshold} if self.threshold is not None else {}),
             **(
@@ -192,6 +201,9 @@ class ValidationResult:
             labels=tuple(data["labels"]),
             n_items=int(data["n_items"]),
             n_failed=int(data["n_failed"]),
+            n_reused=int(data.get("n_reused") or 0),
+            n_inferred=None if data.get("n_inferred") is None else int(data["n_inferred"]),
+            reuse=data.get("reuse"),
             metrics={k: MetricValue.from_dict(v) for k, v in metrics.items()},
             per_class={
                 label: {k: MetricValue.from_dict(v) for k, v in values.items()}

@@ -18,6 +18,9 @@ ITEM_ID = "__item_id"
 LABEL = "__label"
 PATH = "__path"  # absolute path of the item's file (image datasets)
 SHA256 = "__sha256"  # content digest of that file, checked again when it is read
+# Tables: a digest of what a model could read of the row (every column but the id and labels),
+# by which a later version's unchanged rows are recognised (see assay.datasets.row_digests).
+DIGEST = "__digest"
 
 # Experts disagree and no strict majority gives a reference label (only with several experts).
 DISPUTED = "__disputed"
@@ -30,7 +33,7 @@ MASK_SHA256 = "__mask_sha256"
 # recorded elsewhere (a COCO results file) name it.
 SOURCE_ID = "__source_id"
 
-RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DISPUTED, MASK, MASK_SHA256, SOURCE_ID)
+RESERVED = (ITEM_ID, LABEL, PATH, SHA256, DIGEST, DISPUTED, MASK, MASK_SHA256, SOURCE_ID)
 
 
 class ArrowStrings(Sequence[str]):

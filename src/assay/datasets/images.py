@@ -50,6 +50,21 @@ class ImageError(Exception):
     """An image that cannot be judged; the message is the reason recorded for the item."""
 
 
+def verified_bytes(path: str, expected_sha256: str | None) -> bytes:
+    """A file's bytes, checked against the digest it was registered with."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError("image file not found") from None
+    except OSError as exc:
+        raise ImageError(
+            f"image file cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise ImageError("image file changed since the dataset was registered")
+    return data
+
+
 def decode_image(
     path: str, expected_sha256: str | None, size: tuple[int, int], color: str
 ) -> npt.NDArray[np.uint8]:
@@ -61,16 +76,7 @@ def decode_sized_image(
     path: str, expected_sha256: str | None, size: tuple[int, int], color: str
 ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
     """``decode_image``, and the stored image's (width, height): the frame of expert boxes."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ImageError("image file not found") from None
-    except OSError as exc:
-        raise ImageError(
-            f"image file cannot be read ({exc.strerror or type(exc).__name__})"
-        ) from None
-    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise ImageError("image file changed since the dataset was registered")
+    data = verified_bytes(path, expected_sha256)
     try:
         with Image.open(io.BytesIO(data)) as img:
             stored = img.size  # before draft, which may decode a JPEG at a fraction of it
@@ -99,6 +105,8 @@ Expectation = Callable[[pa.RecordBatch, ThreadPoolExecutor], list[Any] | None]
 class ImageBatchDecoder:
     """Decodes the images of a manifest batch on a thread pool (Pillow releases the GIL)."""
 
+    skips = True  # a SkippingDecoder
+
     def __init__(
         self,
         spec: ImageInput,
@@ -114,17 +122,26 @@ class ImageBatchDecoder:
         self._pool: ThreadPoolExecutor | None = None
 
     def _decode_one(
-        self, args: tuple[str | None, str | None]
-    ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]] | str:
-        path, sha = args
+        self, args: tuple[str | None, str | None, bool]
+    ) -> tuple[npt.NDArray[np.uint8] | None, tuple[int, int]] | str:
+        path, sha, skip = args
         if path is None:
             return "no image path"
         try:
+            if skip:  # its output is reused: only checked, as decoding would check it
+                with Image.open(io.BytesIO(verified_bytes(path, sha))) as img:
+                    return None, (int(img.size[0]), int(img.size[1]))
             return decode_sized_image(path, sha, self.spec.size, self.spec.color)
         except ImageError as exc:
             return str(exc)
+        except Exception as exc:  # a header Pillow cannot read: as decoding would say
+            return f"image cannot be decoded ({type(exc).__name__})"
 
-    def __call__(self, batch: pa.RecordBatch) -> PreparedBatch:
+    def __call__(
+        self, batch: pa.RecordBatch, skip: npt.NDArray[np.bool_] | None = None
+    ) -> PreparedBatch:
+        """Decode the batch's images; those ``skip`` marks are verified but not decoded (every
+        model of the pass reuses their recorded output)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="assay-decode")
         paths = batch.column(cols.PATH).to_pylist()
@@ -132,9 +149,11 @@ class ImageBatchDecoder:
         shas = (
             batch.column(cols.SHA256).to_pylist() if cols.SHA256 in names else [None] * len(paths)
         )
-        decoded = list(self._pool.map(self._decode_one, zip(paths, shas, strict=True)))
+        skips = [False] * len(paths) if skip is None else skip.tolist()
+        decoded = list(self._pool.map(self._decode_one, zip(paths, shas, skips, strict=True)))
         errors = {i: d for i, d in enumerate(decoded) if isinstance(d, str)}
-        good = [d[0] for d in decoded if not isinstance(d, str)]
+        good = [d[0] for d in decoded if not isinstance(d, str) and d[0] is not None]
+        skipped = np.array([not isinstance(d, str) and d[0] is None for d in decoded], dtype=bool)
         sizes = np.array([(0, 0) if isinstance(d, str) else d[1] for d in decoded], np.int64)
         expected = None if self.expect is None else self.expect(batch, self._pool)
         h, w = self.spec.size
@@ -151,6 +170,7 @@ class ImageBatchDecoder:
             refs=paths,
             expected=expected,
             sizes=sizes.reshape(-1, 2),
+            skipped=skipped if skipped.any() else None,
         )
 
     def close(self) -> None:

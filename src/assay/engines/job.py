@@ -8,7 +8,7 @@ from typing import Any
 
 from assay.core.accumulators import Accumulator
 from assay.core.failures import FailureLog
-from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
+from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, ReusedOutputs, Runtime
 from assay.core.spec import ModelSpec
 from assay.core.tasks import Task, task_for
 
@@ -30,6 +30,9 @@ class ModelPass:
     embeddings: EmbeddingSink | None = None
     # How the model's output is read and judged; None: the spec's task.
     task: Task = None  # type: ignore[assignment]
+    # Outputs an earlier run recorded for some items, taken instead of running the model on them
+    # (classification scores only: the outputs are joined by row).
+    reuse: ReusedOutputs | None = None
 
     def __post_init__(self) -> None:
         if self.task is None:
@@ -68,3 +71,5 @@ class EngineOutput:
     timings: dict[str, float] = field(default_factory=dict)
     # One output per further model of the job (its ``passes`` after the first), in order.
     more: list[EngineOutput] = field(default_factory=list)
+    # Items whose output was reused from an earlier run, and items that went through the model.
+    counts: dict[str, int] = field(default_factory=lambda: {"reused": 0, "inferred": 0})

@@ -8,7 +8,7 @@ bounded by ``prefetch`` batches in flight whatever the dataset's size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
@@ -16,7 +16,13 @@ import numpy as np
 
 from assay.core.errors import describe_exception
 from assay.core.failures import FailureLog
-from assay.core.ports import EmbeddingRuntime, ModelBatch, PartialOutput, model_batch
+from assay.core.ports import (
+    EmbeddingRuntime,
+    ModelBatch,
+    PartialOutput,
+    SkippingDecoder,
+    model_batch,
+)
 from assay.core.prepared import PreparedBatch
 from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 
@@ -31,12 +37,25 @@ class LocalEngine:
         """Read and decode batches on a background thread, ``prefetch`` batches ahead."""
         source = iter(job.batches)
         done = object()
+        start = 0 if job.start is None else job.start[0].n_items
+        read = [start]  # items read so far, on the reading thread
+        reusing = [m.reuse for m in job.passes if m.reuse is not None]
+        skipping = len(reusing) == len(job.passes) and getattr(job.decoder, "skips", False) is True
 
         def read_and_decode() -> tuple[Any, float, float]:
             t0 = time.perf_counter()
             raw = next(source, done)  # only this one thread ever advances the source
             t1 = time.perf_counter()
-            prepared = done if raw is done else job.decoder(raw)
+            if raw is done:
+                return done, t1 - t0, 0.0
+            if skipping:  # items every model reuses are checked, not decoded
+                n = len(cast(Sized, raw))  # a batch of rows (an Arrow record batch)
+                positions = np.arange(read[0], read[0] + n, dtype=np.int64)
+                skip = np.logical_and.reduce([r.has(positions) for r in reusing])
+                prepared = cast(SkippingDecoder, job.decoder)(raw, skip)
+            else:
+                prepared = job.decoder(raw)
+            read[0] += prepared.n_items
             return prepared, t1 - t0, time.perf_counter() - t1
 
         with ThreadPoolExecutor(1, thread_name_prefix="assay-read") as pool:
@@ -57,7 +76,9 @@ class LocalEngine:
         passes = job.passes
         outputs = (
             [
-                EngineOutput(list(o.states), o.failures, o.n_items, dict(o.timings))
+                EngineOutput(
+                    list(o.states), o.failures, o.n_items, dict(o.timings), counts=dict(o.counts)
+                )
                 for o in job.start
             ]
             if job.start is not None
@@ -82,7 +103,13 @@ class LocalEngine:
                     raise RunCancelledError()
                 for model, out in zip(passes, outputs, strict=True):
                     out.states, write = self.process_batch(
-                        model, prepared, out.states, out.failures, out.timings, out.n_items
+                        model,
+                        prepared,
+                        out.states,
+                        out.failures,
+                        out.timings,
+                        out.n_items,
+                        out.counts,
                     )
                     out.n_items += prepared.n_items
                     pending.append(writer.submit(write))
@@ -161,6 +188,37 @@ class LocalEngine:
                 vectors[j] = vec[0]
         return job.task.combine(parts), vectors
 
+    def _reusing(
+        self,
+        job: ModelPass,
+        prepared: PreparedBatch,
+        rows: np.ndarray,
+        hit: np.ndarray,
+        recorded: np.ndarray,
+        errors: dict[int, str],
+        offset: int,
+    ) -> np.ndarray:
+        """The outputs of the readable ``rows``: recorded where ``hit``, the model's elsewhere.
+        Classification only (a row of class scores per item), which is all reuse is planned for.
+        """
+        infer = rows[~hit]
+        outputs = np.empty((rows.size, recorded.shape[1]), np.float64)
+        outputs[hit] = recorded
+        if infer.size:
+            # The rows that have an input: readable and not skipped by the decoder.
+            with_input = (
+                rows
+                if prepared.skipped is None
+                else np.flatnonzero(prepared.readable & ~prepared.skipped)
+            )
+            at = np.searchsorted(with_input, infer)
+            ids = prepared.item_ids
+            batch = ModelBatch(
+                prepared.inputs[at], [ids[i] for i in infer.tolist()], infer + offset
+            )
+            outputs[~hit], _ = self._predict(job, batch, errors, infer)
+        return outputs
+
     def process_batch(
         self,
         job: ModelPass,
@@ -169,19 +227,36 @@ class LocalEngine:
         failures: FailureLog,
         timings: dict[str, float],
         offset: int = 0,
+        counts: dict[str, int] | None = None,
     ) -> tuple[list[Any], Callable[[], None]]:
-        """Judge one batch; returns the new states and the write of its predictions, to run next."""
+        """Judge one batch; returns the new states and the write of its predictions, to run next.
+        ``counts`` tallies the items whose output was reused and those the model ran on."""
         errors: dict[int, str] = dict(prepared.errors)  # position -> why it is not judged
         rows = np.flatnonzero(prepared.readable)
         t0 = time.perf_counter()
         vectors: np.ndarray | None = None
+        hit = np.zeros(rows.size, bool)
+        recorded: Any = None
+        if job.reuse is not None and rows.size:
+            hit, recorded = job.reuse.take(rows + offset)
+        infer = rows[~hit]
         try:
-            outputs, vectors = self._predict(job, model_batch(prepared, rows, offset), errors, rows)
+            if hit.any():
+                outputs = self._reusing(job, prepared, rows, hit, recorded, errors, offset)
+            else:
+                outputs, vectors = self._predict(
+                    job, model_batch(prepared, rows, offset), errors, rows
+                )
         except Exception as exc:
             outputs = job.task.combine([None] * rows.size)
             reason = f"inference failed ({describe_exception(exc)})"
-            for r in rows.tolist():
+            for r in infer.tolist():
                 errors[r] = reason
+            if hit.any():  # the recorded outputs still stand for their items
+                outputs[hit] = recorded
+        if counts is not None:
+            counts["reused"] = counts.get("reused", 0) + int(hit.sum())
+            counts["inferred"] = counts.get("inferred", 0) + int(infer.size)
         timings["inference_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -57,6 +57,7 @@ class _Partial:
     states: list[Any]
     failures: FailureLog
     n_items: int
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
             timings["decode_s"] += time.perf_counter() - t1
             for task, part in zip(tasks, partials, strict=True):
                 part.states, write = engine.process_batch(
-                    task, prepared, part.states, part.failures, timings, offset
+                    task, prepared, part.states, part.failures, timings, offset, part.counts
                 )
                 write()
                 part.n_items += prepared.n_items
@@ -208,6 +209,8 @@ class SparkEngine:
                     ]
                     out.failures = out.failures.merge(part.failures)
                     out.n_items += part.n_items
+                    for k, v in part.counts.items():
+                        out.counts[k] = out.counts.get(k, 0) + v
                 for k, v in task_timings.items():
                     timings[k] = timings.get(k, 0.0) + v  # summed over tasks: CPU-time-like
                 job.on_progress(partials[0].n_items)

@@ -25,6 +25,7 @@ from assay.datasets.annotations import (
 from assay.datasets.corrections import Corrections
 from assay.datasets.images import add_image_properties, file_sha256
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
+from assay.datasets.row_digests import with_row_digests
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
@@ -92,6 +93,8 @@ def register_dataset(
                     if source.kind == "image":
                         batch = add_file_digests(batch, pool)
                         batch = add_image_properties(batch, pool)
+                    else:  # what recognises an unchanged row in a later version
+                        batch = with_row_digests(batch, label_of(options))
                     batch = experts.apply(batch, source.has_label)
                     digest.add_items(batch)  # the items as read: corrections come on top
                     if fixes is not None:
@@ -166,6 +169,12 @@ def _correction_notes(options: dict[str, object]) -> list[str]:
         f"labels corrected by review: {done['n_changed']} of {done['n_corrections']} reviewed "
         f"item(s) relabelled ({done['file']}, sha256 {str(done['sha256'])[:12]})"
     ]
+
+
+def label_of(options: dict[str, object]) -> str | None:
+    """The source's label column, when it names one."""
+    label = options.get("label_column")
+    return str(label) if label else None
 
 
 def corrected_version(base: str, corrections_sha256: str) -> str:

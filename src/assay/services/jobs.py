@@ -103,6 +103,9 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
     explore = raw.get("explore", True)
     if not isinstance(explore, bool):
         raise InputError("explore must be true or false")
+    reuse = raw.get("reuse", True)
+    if not isinstance(reuse, bool):
+        raise InputError("reuse must be true or false")
     baseline = _text(raw, "baseline")
     calibration = _text(raw, "calibration")
     rate = raw.get("false_alarm_rate", 0.01)
@@ -129,6 +132,7 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
                 "policy": policy,
                 "slices": slices,
                 "explore": explore,
+                "reuse": reuse,
                 "calibration": plan.calibration.ref if plan.calibration else None,
                 "false_alarm_rate": float(rate),
                 "device": device,
@@ -142,6 +146,7 @@ def _config(req: dict[str, Any]) -> ValidationConfig:
         explore=bool(req.get("explore", True)),
         false_alarm_rate=float(req.get("false_alarm_rate", 0.01)),
         device=str(req.get("device", "cpu")),
+        reuse=bool(req.get("reuse", True)),
     )
 
 

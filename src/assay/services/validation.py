@@ -41,6 +41,7 @@ from assay.services import sidecar
 from assay.services.calibration import calibrate, overlap_check
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
+from assay.services.history import never_right_so_far
 from assay.services.integrity import (
     run_digests,
     verify_manifest,
@@ -54,6 +55,7 @@ from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model
 from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
+from assay.services.reuse import ReusedScores, ReusePlan, plan_reuse
 from assay.services.task_inputs import check_compatible, decoder_columns, decoder_factory
 from assay.services.workspace import Workspace
 from assay.store.checkpoints import (
@@ -122,6 +124,8 @@ class _Model:
     baseline_id: int | None = None
     # A web run exists from its submission, queued: the pass starts that run instead of a new one.
     queued_run: str | None = None
+    # Incremental validation: where the outputs reused for unchanged items come from, or why none.
+    reuse: ReusePlan | None = None
 
     @property
     def task(self) -> Task:
@@ -267,6 +271,9 @@ def _result(
         task=_task_findings(m.task, report),
         recorded_predictions=None if m.binding is None else m.binding.to_dict(),
         label_corrections=dv.options.get("corrections"),
+        n_reused=int(output.counts.get("reused", 0)),
+        n_inferred=int(output.counts.get("inferred", 0)),
+        reuse=None if m.reuse is None else m.reuse.to_dict(),
     )
 
 
@@ -368,6 +375,8 @@ def _run_models(
                 m.run_dir,
                 {**invocation, "pass": [[x.version.id, x.run.id] for x in models if x.run]},
             )
+        for m in models:
+            m.reuse = plan_reuse(ws, m.version, m.spec, dv, config)
         decoder, columns = _decoder(models[0].spec, dv.manifest_path)
         if cols.DISPUTED in manifest_schema(Path(dv.manifest_path)).names:
             columns.append(cols.DISPUTED)
@@ -384,7 +393,16 @@ def _run_models(
             batches,
             decoder,
             [
-                ModelPass(m.runtime, m.spec, m.accumulators, m.sink, m.embeddings)
+                ModelPass(
+                    m.runtime,
+                    m.spec,
+                    m.accumulators,
+                    m.sink,
+                    m.embeddings,
+                    reuse=None
+                    if m.reuse is None or m.reuse.path is None
+                    else ReusedScores(m.reuse.path, m.spec.labels),
+                )
                 for m in models
                 if m.sink is not None
             ],
@@ -393,7 +411,9 @@ def _run_models(
             start=None
             if checkpoint is None
             else [
-                EngineOutput(list(t.states), t.failures, t.n_items, dict(t.timings))
+                EngineOutput(
+                    list(t.states), t.failures, t.n_items, dict(t.timings), counts=dict(t.counts)
+                )
                 for t in checkpoint.tasks
             ],
             on_checkpoint=partial(_checkpoint, models, leader, batch_rows),
@@ -449,6 +469,8 @@ def _run_models(
         for m in models:
             if m.runtime is not None:
                 m.runtime.close()  # an endpoint's connections and threads
+            if m.reuse is not None:
+                m.reuse.discard()
 
 
 INTERRUPTED = "interrupted: stopped by a signal (Ctrl-C or SIGTERM)"
@@ -494,6 +516,7 @@ def _checkpoint(
                 dict(out.timings),
                 m.sink.commit(),
                 m.embeddings.commit() if m.embeddings is not None else 0,
+                dict(out.counts),
             )
         )
     save_checkpoint(leader, Checkpoint(outputs[0].n_items, batch_rows, tasks))
@@ -834,6 +857,11 @@ def validate(
             _end_abnormally(ws, cand_result.run_id, exc)
             raise
         judged = add_overlays(judged, cand.run_dir, Path(dv.manifest_path))
+        if judged.doubtful_labels is not None and judged.doubtful_labels.get("method"):
+            # The item history's evidence: labels no model version has ever agreed with.
+            judged.doubtful_labels["never_right"] = never_right_so_far(
+                ws, dv.name, mv.id, cand.run_dir / "predictions.parquet"
+            )
         judged.timings["total_s"] = time.perf_counter() - t_start
         on_stage("writing the report")
         files = _finish(ws, judged, cand.run_dir)

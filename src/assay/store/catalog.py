@@ -347,6 +347,16 @@ class SqlCatalog:
             ).first()
             return None if row is None else _record(RunRecord, row)
 
+    def finished_runs(self, model_id: int) -> list[RunRecord]:
+        """Every finished run of a model version, the newest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(RunRow)
+                .where(RunRow.model_id == model_id, RunRow.status == "finished")
+                .order_by(RunRow.finished_at.desc())
+            )
+            return [_record(RunRecord, r) for r in rows]
+
     def list_runs(self, limit: int | None = 100) -> list[RunRecord]:
         """The newest runs first (``limit`` None: every run)."""
         with self._session() as s:

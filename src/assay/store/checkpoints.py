@@ -20,7 +20,7 @@ import hashlib
 import importlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class TaskCheckpoint:
     timings: dict[str, float]
     prediction_parts: int
     embedding_parts: int
+    # Items whose output was reused so far, and items the model ran on (older checkpoints: {}).
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

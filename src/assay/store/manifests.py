@@ -20,7 +20,7 @@ from assay.store.parquet import open_writer
 
 LABEL_COLUMN = "__label"
 # Unique per row: not worth a dictionary (see assay.store.parquet).
-UNIQUE_COLUMNS = ("__item_id", "__path", "__sha256")
+UNIQUE_COLUMNS = ("__item_id", "__path", "__sha256", "__digest")
 
 
 @dataclass

@@ -155,6 +155,11 @@ def datasets(request: Request) -> Response:
     return _page(request, "datasets.html", "datasets", "Datasets")
 
 
+@router.get("/datasets/{name}/history", response_class=HTMLResponse)
+def history(request: Request, name: str) -> Response:
+    return _page(request, "history.html", "history", "Item history", dataset=name)
+
+
 @router.get("/datasets/{ref}", response_class=HTMLResponse)
 def dataset(request: Request, ref: str) -> Response:
     return _page(request, "dataset.html", "dataset", "Dataset", ref=ref)

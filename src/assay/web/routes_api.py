@@ -23,6 +23,7 @@ from assay.services.browse import (
     run_picture,
 )
 from assay.services.datasets import get_dataset, list_datasets
+from assay.services.history import history_parquet, item_history
 from assay.services.jobs import cancel as cancel_job
 from assay.services.jobs import recover_jobs, submit
 from assay.services.models import aliases as model_aliases
@@ -178,6 +179,34 @@ def dataset(ref: str, _: Viewer, ws: WS, per_class: int = 4) -> dict[str, Any]:
     """A dataset version, with a few sample items per class (rows into its manifest)."""
     d = get_dataset(ws, ref)
     return dataset_dict(d) | {"samples": dataset_samples(d, per_class)}
+
+
+@router.get("/datasets/{name}/history")
+def dataset_history(
+    name: str,
+    _: Viewer,
+    ws: WS,
+    model: str | None = None,
+    candidate: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Every item of a dataset (all its versions) under every model version validated on it:
+    the items the candidate breaks, those no version got right, those that flip, the churn."""
+    if not 0 <= limit <= 1000:
+        raise InputError("limit must be between 0 and 1000")
+    return item_history(ws, name, model, candidate).summary(limit)
+
+
+@router.get("/datasets/{name}/history.parquet")
+def dataset_history_matrix(
+    name: str, _: Viewer, ws: WS, model: str | None = None, candidate: str | None = None
+) -> Response:
+    """The whole outcome matrix: item_id, label, outcome:<model> and predicted:<model>."""
+    return Response(
+        history_parquet(item_history(ws, name, model, candidate)),
+        media_type="application/vnd.apache.parquet",
+        headers={"Content-Disposition": 'attachment; filename="history.parquet"'},
+    )
 
 
 @router.get("/datasets/{ref}/items/{row}/image")

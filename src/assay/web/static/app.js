@@ -500,13 +500,66 @@ const pages = {
   async dataset() {
     const ref = document.body.dataset.ref;
     const d = await api(`/api/datasets/${encodeURIComponent(ref)}`);
-    $("#title").textContent = `${d.ref} · ${d.n_items} items`;
+    $("#title").innerHTML = `${esc(d.ref)} · ${count(d.n_items)} items <a class="explore" href="/datasets/${encodeURIComponent(d.name)}/history">item history →</a>`;
     const max = Math.max(...Object.values(d.label_counts), 1);
     $("#balance").innerHTML = Object.entries(d.label_counts).map(([k, v]) => `<div class="hbar"><span>${esc(k)}</span><div data-w="${(100 * v) / max}"></div><b>${v}</b></div>`).join("");
     document.querySelectorAll("#balance [data-w]").forEach((el) => { el.style.width = `${el.dataset.w}%`; });
     $("#columns").innerHTML = d.columns.map((c) => `<code>${esc(c.name)}</code> <span>${esc(c.type)}</span>`).join("<br>");
     $("#notes").innerHTML = d.notes.map((n) => `<p>${esc(n)}</p>`).join("");
     $("#samples").innerHTML = Object.entries(d.samples).map(([label, rows]) => `<h3>${esc(label)}</h3><div class="gallery">${rows.map((r) => (d.kind === "image" ? `<img src="/api/datasets/${encodeURIComponent(d.ref)}/items/${r}/image" alt="row ${r}">` : `<span class="muted">row ${r}</span>`)).join("")}</div>`).join("");
+  },
+
+  async history() {
+    const name = document.body.dataset.dataset;
+    const params = new URLSearchParams(location.search);
+    const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(2)}%`);
+    const mark = { right: "✓", wrong: "✗", "not judged": "·" };
+    const lists = [
+      ["broken", "#history-broken", "Broken by the candidate", "every earlier version that judged the item got it right; the candidate gets it wrong"],
+      ["never_right", "#history-never", "Never right", "judged by two versions or more, right in none: the label itself may be wrong (see the doubtful labels)"],
+      ["flip_flop", "#history-flips", "Flip back and forth", "right and wrong in turn, two changes or more"],
+    ];
+    let drawn = 0;
+    const draw = async () => {
+      const seq = ++drawn;
+      const q = new URLSearchParams({ limit: "25" });
+      if (params.get("model")) q.set("model", params.get("model"));
+      if (params.get("candidate")) q.set("candidate", params.get("candidate"));
+      let h;
+      try { h = await api(`/api/datasets/${encodeURIComponent(name)}/history?${q}`); }
+      catch (err) { $("#history-msg").textContent = err.message; $("#history-msg").className = "error"; return; }
+      if (seq !== drawn) return;
+      $("#title").textContent = `${h.dataset}: ${count(h.n_items)} items, ${h.versions.length} model version${h.versions.length === 1 ? "" : "s"}`;
+      $("#history-download").href = `/api/datasets/${encodeURIComponent(name)}/history.parquet?${q}`;
+      const models = [...new Set(h.versions.map((v) => v.model.split("@")[0]))];
+      if ($("#history-model").options.length === 1) $("#history-model").innerHTML += models.map((m) => `<option>${esc(m)}</option>`).join("");
+      $("#history-model").value = params.get("model") || "";
+      $("#history-candidate").innerHTML = h.versions.map((v) => `<option${v.model === h.candidate ? " selected" : ""}>${esc(v.model)}</option>`).join("");
+      $("#history-versions").innerHTML = h.versions.map((v, i) => {
+        const c = i ? h.churn[i - 1] : null;
+        const cells = c && c.rate !== null ? `<td class="n">${pct(c.rate)}</td><td class="n ci">[${pct(c.ci_low)}, ${pct(c.ci_high)}]</td><td class="n">${count(c.n_broken)}</td><td class="n">${count(c.n_fixed)}</td><td class="n">${pval(c.mcnemar_p)}</td>` : `<td colspan="5"></td>`;
+        return `<tr${v.model === h.candidate ? ' class="on"' : ""}><td><b>${esc(v.model)}</b></td><td><a href="/runs/${esc(v.run_id)}"><code>${esc(v.run_id.slice(0, 10))}</code></a></td><td>${esc(v.dataset)}</td><td class="n">${count(v.n_judged)}</td><td class="n">${pct(v.accuracy)}</td>${cells}</tr>`;
+      }).join("");
+      for (const [key, where, title, meaning] of lists) {
+        const block = h[key];
+        const head = `<tr><th>item</th><th>label</th>${h.versions.map((v) => `<th class="c" title="${esc(v.model)}">${esc(v.model)}</th>`).join("")}</tr>`;
+        const rows = block.items.map((it) => `<tr><td><a href="/runs/${esc(it.run_id)}/items?${new URLSearchParams({ item: it.item_id })}">${esc(it.item_id)}</a></td><td>${esc(it.label)}</td>${it.outcomes.map((o, j) => `<td class="c outcome ${o ? o.replace(" ", "-") : "absent"}" title="${esc(o || "not in its dataset")}${it.predicted[j] ? ": " + esc(it.predicted[j]) : ""}">${o ? mark[o] : ""}<span class="muted"> ${esc(it.predicted[j] ?? "")}</span></td>`).join("")}</tr>`).join("");
+        $(where).innerHTML = `<h2>${esc(title)}: ${count(block.n)}</h2><p class="muted">${esc(meaning)}${block.n > block.items.length ? `; the first ${block.items.length} are shown, every one is in the matrix download` : ""}.</p>`
+          + (block.n ? `<table class="list history">${head}${rows}</table>` : `<p class="muted">None.</p>`);
+      }
+    };
+    const go = () => {
+      const next = new URLSearchParams();
+      if ($("#history-model").value) next.set("model", $("#history-model").value);
+      if ($("#history-candidate").value) next.set("candidate", $("#history-candidate").value);
+      window.history.replaceState(null, "", `?${next}`);
+      for (const k of ["model", "candidate"]) params.delete(k);
+      for (const [k, v] of next) params.set(k, v);
+      draw();
+    };
+    $("#history-model").addEventListener("change", () => { $("#history-candidate").value = ""; go(); });
+    $("#history-candidate").addEventListener("change", go);
+    await draw();
   },
 
   async run() {

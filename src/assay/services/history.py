@@ -1,0 +1,295 @@
+"""Item history: how each item of a dataset fared under every model version validated on it.
+
+The history is assembled from what the catalog already keeps: for each model version, its newest
+finished run on the newest version of the dataset it ran on, and that run's predictions file
+(hashed against the digest the run kept, once per process). Nothing is copied, so the history
+can never disagree with the runs it shows; items are matched by id across dataset versions.
+
+Columns are model versions in the order they were registered; the candidate is the newest
+unless named. See ``assay.core.item_history`` for what is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.core import item_history as ih
+from assay.core.errors import InputError, did_you_mean
+from assay.core.records import RunQuery, RunRecord
+from assay.services import run_tables
+from assay.services.models import get_model
+from assay.services.workspace import Workspace
+
+COLUMNS = ["item_id", "label", "predicted", "correct"]
+LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Version:
+    """One column of the history: a model version and the run that stands for it."""
+
+    model: str
+    model_id: int
+    run_id: str
+    dataset: str
+    finished_at: str
+    n_judged: int
+    n_right: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "run_id": self.run_id,
+            "dataset": self.dataset,
+            "finished_at": self.finished_at,
+            "n_judged": self.n_judged,
+            "n_right": self.n_right,
+            "accuracy": self.n_right / self.n_judged if self.n_judged else None,
+        }
+
+
+@dataclass
+class ItemHistory:
+    """The outcome matrix of a dataset's items (rows) under its model versions (columns)."""
+
+    dataset: str
+    versions: list[Version]
+    candidate: int
+    item_ids: pa.Array
+    labels: pa.Array
+    outcomes: ih.Outcomes
+    predicted: list[pa.Array]  # per version, aligned with item_ids (null where absent)
+
+    def masks(self) -> dict[str, ih.Mask]:
+        """The item lists the history reports, by name."""
+        return {
+            "broken": ih.broken_by(self.outcomes, self.candidate),
+            "never_right": ih.never_right(self.outcomes, min(2, len(self.versions))),
+            "flip_flop": ih.flips(self.outcomes) >= 2,
+        }
+
+    def rows(self, mask: ih.Mask, limit: int = LIMIT, offset: int = 0) -> list[dict[str, Any]]:
+        """The items of ``mask`` (in item order), each with its outcome and answer per version
+        and the run to open it in (the candidate's when it holds the item)."""
+        at = np.flatnonzero(mask)[offset : offset + limit]
+        out = []
+        for i in at.tolist():
+            holding = [j for j in range(len(self.versions)) if self.outcomes[i, j] != ih.ABSENT]
+            opened = self.candidate if self.candidate in holding else holding[-1]
+            out.append(
+                {
+                    "item_id": self.item_ids[i].as_py(),
+                    "label": self.labels[i].as_py(),
+                    "outcomes": [ih.OUTCOME_NAMES[int(v)] for v in self.outcomes[i]],
+                    "predicted": [p[i].as_py() for p in self.predicted],
+                    "run_id": self.versions[opened].run_id,
+                }
+            )
+        return out
+
+    def summary(self, limit: int = LIMIT, confidence: float = 0.95) -> dict[str, Any]:
+        masks = self.masks()
+        churn = [
+            {
+                "before": self.versions[j - 1].model,
+                "after": self.versions[j].model,
+                **ih.churn(self.outcomes[:, j - 1], self.outcomes[:, j], confidence).to_dict(),
+            }
+            for j in range(1, len(self.versions))
+        ]
+        return {
+            "dataset": self.dataset,
+            "n_items": len(self.item_ids),
+            "versions": [v.to_dict() for v in self.versions],
+            "candidate": self.versions[self.candidate].model,
+            "confidence": confidence,
+            **{
+                name: {"n": int(mask.sum()), "items": self.rows(mask, limit)}
+                for name, mask in masks.items()
+            },
+            "churn": churn,
+        }
+
+    def to_table(self) -> pa.Table:
+        """The whole matrix: ``item_id``, ``label``, then ``outcome:<model>`` and
+        ``predicted:<model>`` per version (history.parquet)."""
+        names = {ih.RIGHT: "right", ih.WRONG: "wrong", ih.NOT_JUDGED: "not judged"}
+        columns: dict[str, Any] = {"item_id": self.item_ids, "label": self.labels}
+        for j, v in enumerate(self.versions):
+            codes = self.outcomes[:, j]
+            text = np.empty(len(codes), object)
+            for code, name in names.items():
+                text[codes == code] = name
+            columns[f"outcome:{v.model}"] = pa.array(text.tolist(), pa.string())
+            columns[f"predicted:{v.model}"] = self.predicted[j]
+        return pa.table(columns)
+
+
+def _runs_on(ws: Workspace, dataset: str) -> list[RunRecord]:
+    runs: list[RunRecord] = []
+    while True:
+        page, total = ws.catalog.query_runs(
+            RunQuery(dataset=dataset, status="finished", offset=len(runs), limit=500)
+        )
+        runs += page
+        if not page or len(runs) >= total:
+            return runs
+
+
+def item_history(
+    ws: Workspace, dataset: str, model: str | None = None, candidate: str | None = None
+) -> ItemHistory:
+    """The history of ``dataset`` (a name: every version) under every model version (or those
+    named ``model``) with a finished run on it; ``candidate`` (NAME@N) is the column the broken
+    items are counted for (default: the newest version)."""
+    if "@" in dataset:
+        raise InputError(f"history covers every version of a dataset: give its name, not {dataset}")
+    runs = _runs_on(ws, dataset)
+    chosen: dict[int, tuple[int, RunRecord]] = {}
+    for run in runs:  # the newest dataset version each model ran on, then its newest run
+        number = ws.catalog.get_dataset_by_id(run.dataset_id).number
+        best = chosen.get(run.model_id)
+        key = (number, run.finished_at)
+        if best is None or key > (best[0], best[1].finished_at):
+            chosen[run.model_id] = (number, run)
+    models = {mid: ws.catalog.get_model_by_id(mid) for mid in chosen}
+    if model is not None:
+        names = sorted({m.name for m in models.values()})
+        if model not in names:
+            raise InputError(
+                f"no model named {model!r} has a finished run on {dataset}"
+                + did_you_mean(model, names)
+            )
+        models = {k: m for k, m in models.items() if m.name == model}
+    if not models:
+        raise InputError(f"no model has a finished run on dataset {dataset!r}: validate one first")
+    order = sorted(models, key=lambda k: (models[k].created_at, k))
+    refs = [models[k].ref for k in order]
+    cand = len(order) - 1
+    if candidate is not None:
+        wanted = get_model(ws, candidate).ref
+        if wanted not in refs:
+            raise InputError(
+                f"{candidate} has no finished run on {dataset}; versions with one: "
+                + ", ".join(refs)
+            )
+        cand = refs.index(wanted)
+    tables = []
+    for k in order:
+        run = chosen[k][1]
+        run_tables.verified(run)
+        tables.append(run_tables.columns(Path(run.run_dir) / "predictions.parquet", COLUMNS))
+    # Every item any version saw, the candidate's first, in its order.
+    ids = pc.unique(
+        pa.chunked_array(
+            [tables[cand].column("item_id")]
+            + [t.column("item_id") for j, t in enumerate(tables) if j != cand]
+        )
+    )
+    outcomes = np.full((len(ids), len(order)), ih.ABSENT, np.int8)
+    labels: pa.Array = pa.nulls(len(ids), pa.string())
+    predicted: list[pa.Array] = []
+    versions = []
+    for j, (k, table) in enumerate(zip(order, tables, strict=True)):
+        run = chosen[k][1]
+        at = pc.index_in(ids, value_set=table.column("item_id"))
+        held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+        rows = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        correct = table.column("correct").combine_chunks().take(pa.array(rows))
+        judged = np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool)
+        right = np.asarray(correct.fill_null(False).to_numpy(zero_copy_only=False), bool)
+        code = np.where(judged, np.where(right, ih.RIGHT, ih.WRONG), ih.NOT_JUDGED)
+        outcomes[:, j] = np.where(held, code, ih.ABSENT)
+        mask = pa.array(~held)
+        predicted.append(
+            pc.if_else(mask, pa.nulls(len(ids), pa.string()),
+                       table.column("predicted").combine_chunks().take(pa.array(rows)).cast(pa.string()))
+        )  # fmt: skip
+        label = table.column("label").combine_chunks().take(pa.array(rows)).cast(pa.string())
+        labels = pc.if_else(mask, labels, label)  # the newest version holding an item says
+        versions.append(
+            Version(
+                model=models[k].ref,
+                model_id=k,
+                run_id=run.id,
+                dataset=ws.catalog.get_dataset_by_id(run.dataset_id).ref,
+                finished_at=run.finished_at.isoformat() if run.finished_at else "",
+                n_judged=int(((code != ih.NOT_JUDGED) & held).sum()),
+                n_right=int(((code == ih.RIGHT) & held).sum()),
+            )
+        )
+    return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted)
+
+
+def history_parquet(history: ItemHistory) -> bytes:
+    """The whole matrix as a Parquet file's bytes (the web app's download)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(history.to_table(), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_history(history: ItemHistory, out: Path, limit: int = LIMIT) -> dict[str, Path]:
+    """history.json (the summary) and history.parquet (the whole matrix) in ``out``."""
+    import json
+    import os
+    import tempfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"history.json": out / "history.json", "history.parquet": out / "history.parquet"}
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".history-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(history.summary(limit), f, indent=2)
+    os.replace(tmp, files["history.json"])
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".history-", suffix=".parquet")
+    os.close(fd)
+    pq.write_table(history.to_table(), tmp)
+    os.replace(tmp, files["history.parquet"])
+    return files
+
+
+SHOWN = 20
+
+
+def never_right_so_far(
+    ws: Workspace, dataset: str, model_id: int, predictions: Path
+) -> dict[str, Any] | None:
+    """What the item history adds to a run's doubtful labels: the items this run gets wrong
+    that no other model version validated on the dataset ever got right (each judged by at least
+    one of them). None when no other version has a finished run on it."""
+    runs = _runs_on(ws, dataset)
+    if not any(r.model_id != model_id for r in runs):
+        return None
+    try:
+        others = item_history(ws, dataset)
+    except InputError as exc:  # another run's files changed: this run's evidence says so
+        return {"n_versions": 0, "versions": [], "n_items": 0, "items": [],
+                "note": f"the item history is unavailable: {exc}"}  # fmt: skip
+    keep = [j for j, v in enumerate(others.versions) if v.model_id != model_id]
+    if not keep:
+        return None
+    mine = pq.read_table(predictions, columns=["item_id", "correct"])
+    at = pc.index_in(mine.column("item_id"), value_set=others.item_ids)
+    held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+    rows = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+    past = others.outcomes[rows][:, keep]
+    judged_before = ((past == ih.RIGHT) | (past == ih.WRONG)).any(axis=1) & held
+    right_before = (past == ih.RIGHT).any(axis=1) & held
+    correct = mine.column("correct")
+    wrong_now = ~np.asarray(correct.fill_null(True).to_numpy(zero_copy_only=False), bool)
+    never = wrong_now & judged_before & ~right_before
+    ids = mine.column("item_id").take(pa.array(np.flatnonzero(never)[:SHOWN]))
+    return {
+        "n_versions": len(keep),
+        "versions": [others.versions[j].model for j in keep],
+        "n_items": int(never.sum()),
+        "items": ids.to_pylist(),
+        "rule": "wrong in this run, and judged but never right by any other model version "
+        "validated on the dataset",
+    }

@@ -1,0 +1,158 @@
+"""Item history on a store whose outcomes are chosen item by item: three versions of a model (each
+reads its own score columns, so the test decides who is right where) on two dataset versions.
+The matrix, the lists and the churn must be exactly the chosen ones; the CLI writes them."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.core import item_history as ih
+from assay.core.config import ValidationConfig
+from assay.services.datasets import register_dataset
+from assay.services.history import item_history
+from assay.services.models import register_model
+from assay.services.validation import validate
+from assay.services.workspace import Workspace
+from tests.models import passthrough_onnx
+
+N1, N2 = 400, 460  # items of version 1; version 2 adds 60
+CONFIG = ValidationConfig(batch_size=128, profile=False, explore=False)
+
+
+def _scores(right: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score columns (bad, good) that make the answer right where ``right`` says."""
+    bad = labels == "bad"
+    says_bad = np.where(right, bad, ~bad)
+    p = np.where(says_bad, 0.8, 0.2)
+    return p, 1 - p
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("history")
+    rng = np.random.default_rng(5)
+    labels = rng.choice(["bad", "good"], N2)
+    # Chosen outcomes of versions 1..3 (rows: items).
+    right = rng.uniform(size=(N2, 3)) < 0.8
+    right[:20] = [True, True, False]  # broken by the candidate
+    right[20:35] = [False, False, False]  # never right
+    right[35:50] = [True, False, True]  # flips twice
+    columns: dict[str, Any] = {"id": [f"i{k}" for k in range(N2)], "label": labels.astype(object)}
+    for v in range(3):
+        columns[f"bad{v}"], columns[f"good{v}"] = _scores(right[:, v], labels)
+    columns["good2"][50] = np.nan  # version 3 cannot judge item 50 (the model's input is NaN)
+    table = pa.table(columns)
+    pq.write_table(table.slice(0, N1), tmp / "v1.parquet")
+    pq.write_table(table, tmp / "v2.parquet")
+    ws = Workspace.open(tmp / "home")
+    register_dataset(ws, "cable", tmp / "v1.parquet", id_column="id")
+    register_dataset(ws, "cable", tmp / "v2.parquet", id_column="id")
+    onnx = passthrough_onnx(tmp / "p.onnx", 2)
+    for v in range(3):
+        spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                "input": {"kind": "tabular", "columns": [f"bad{v}", f"good{v}"]}}  # fmt: skip
+        register_model(ws, "scanner", onnx, spec)
+    validate(ws, "scanner@1", "cable@1", config=CONFIG)  # version 1 never saw the new items
+    validate(ws, "scanner@2", "cable@1", config=CONFIG)
+    validate(ws, "scanner@2", "cable@2", config=CONFIG)  # stands for version 2: newest dataset
+    validate(ws, "scanner@3", "cable@2", config=CONFIG)
+    return {"ws": ws, "right": right, "home": tmp / "home", "tmp": tmp}
+
+
+def test_the_matrix_is_the_outcomes_chosen(store: dict[str, Any]) -> None:
+    h = item_history(store["ws"], "cable")
+    assert [v.model for v in h.versions] == ["scanner@1", "scanner@2", "scanner@3"]
+    assert [v.dataset for v in h.versions] == ["cable@1", "cable@2", "cable@2"]
+    order = [int(i[1:]) for i in h.item_ids.to_pylist()]
+    expected = np.where(store["right"][order], ih.RIGHT, ih.WRONG).astype(np.int8)
+    expected[np.array(order) >= N1, 0] = ih.ABSENT
+    expected[order.index(50), 2] = ih.NOT_JUDGED
+    np.testing.assert_array_equal(h.outcomes, expected)
+
+
+def test_the_lists_and_the_churn(store: dict[str, Any]) -> None:
+    h = item_history(store["ws"], "cable")
+    s = h.summary(limit=1000)
+    broken = {r["item_id"] for r in s["broken"]["items"]}
+    assert {f"i{k}" for k in range(20)} <= broken
+    assert all(r["outcomes"][2] == "wrong" for r in s["broken"]["items"])
+    assert {f"i{k}" for k in range(20, 35)} <= {r["item_id"] for r in s["never_right"]["items"]}
+    assert {f"i{k}" for k in range(35, 50)} <= {r["item_id"] for r in s["flip_flop"]["items"]}
+    right = store["right"]
+    both = np.ones(N2, bool)
+    both[50] = False
+    c = s["churn"][1]
+    assert (c["before"], c["after"]) == ("scanner@2", "scanner@3")
+    assert c["n_common"] == both.sum()
+    assert c["n_broken"] == int((both & right[:, 1] & ~right[:, 2]).sum())
+    assert c["n_fixed"] == int((both & ~right[:, 1] & right[:, 2]).sum())
+    assert s["churn"][0]["n_common"] == N1  # version 1 ran on the first 400 only
+
+
+def test_a_named_candidate_and_a_model_filter(store: dict[str, Any]) -> None:
+    h = item_history(store["ws"], "cable", model="scanner", candidate="scanner@2")
+    assert h.versions[h.candidate].model == "scanner@2"
+    broken = h.masks()["broken"]
+    right = store["right"]
+    order = [int(i[1:]) for i in h.item_ids.to_pylist()]
+    expected = np.array([right[k, 0] and not right[k, 1] and k < N1 for k in order])
+    np.testing.assert_array_equal(broken, expected)
+
+
+def test_the_cli_prints_and_writes_the_history(store: dict[str, Any], capsys: Any) -> None:
+    home, out = str(store["home"]), store["tmp"] / "hist"
+    assert main(["history", "cable", "--home", home, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"broken: \d+ item", printed) and "never right:" in printed
+    assert re.search(r"scanner@3 +\w+ +cable@2 +459 ", printed)
+    doc = json.loads((out / "history.json").read_text())
+    assert doc["candidate"] == "scanner@3" and doc["n_items"] == N2
+    matrix = pq.read_table(out / "history.parquet")
+    assert matrix.num_rows == N2
+    assert {"outcome:scanner@1", "predicted:scanner@3"} <= set(matrix.column_names)
+    absent = matrix.filter(pa.compute.equal(matrix.column("item_id"), "i455"))
+    assert absent.column("outcome:scanner@1").to_pylist() == [None]
+    assert main(["history", "cable", "--home", home, "--json", "--limit", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["broken"]["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["history", "cable@2"], "give its name"),
+        (["history", "cable", "--model", "scaner"], "scanner"),
+        (["history", "cable", "--candidate", "scanner@9"], "scanner@9"),
+        (["history", "nothing"], "validate one first"),
+        (["history", "cable", "--limit", "-1"], "--limit"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    store: dict[str, Any], capsys: Any, argv: list[str], says: str
+) -> None:
+    assert main([*argv, "--home", str(store["home"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and "\n" not in err
+
+
+def test_the_history_feeds_the_doubtful_labels(store: dict[str, Any]) -> None:
+    """Items no earlier version ever got right, and this run gets wrong too, are listed beside
+    the doubtful labels (the report says it as well)."""
+    out = validate(store["ws"], "scanner@3", "cable@2",
+                   config=ValidationConfig(batch_size=128, profile=False))  # fmt: skip
+    found = out.result.doubtful_labels["never_right"]
+    assert found["versions"] == ["scanner@1", "scanner@2"]
+    right = store["right"]
+    expected = (~right[:, 2]) & ~right[:, 1] & ~(right[:, 0] & (np.arange(N2) < N1))
+    expected[50] = False  # not judged by the run
+    assert found["n_items"] == int(expected.sum())
+    assert set(found["items"]) <= {f"i{k}" for k in np.flatnonzero(expected)}
+    assert "never got right by any of the 2 other model version" in (
+        out.run_dir / "report.html").read_text()  # fmt: skip

@@ -1,0 +1,281 @@
+"""Incremental validation: a later dataset version (rows added, removed, changed, relabelled,
+shuffled) validated with the outputs an earlier run recorded for its unchanged items gives the
+same result as a full run, bit for bit; ``n_reused`` and ``n_inferred`` say which was which.
+The hostile cases: an earlier run whose predictions were edited, a model that failed on every
+item before, items whose file changed on disk, and a pass that is stopped and resumed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from assay.core.config import ValidationConfig
+from assay.services.datasets import register_dataset
+from assay.services.integrity import IntegrityError
+from assay.services.models import register_model
+from assay.services.validation import resume_validation, validate
+from assay.services.workspace import Workspace
+from tests.models import brightness_onnx, passthrough_onnx, tabular_onnx
+
+ROWS = 3000
+NEW = 400
+SPEC = {
+    "labels": ["bad", "good"],
+    "input": {"kind": "tabular", "columns": ["a", "b", "c"]},
+}
+# Per-run and per-call fields: everything else of result.json must be equal.
+VARYING = {"run_id", "timings", "environment", "started_at", "finished_at", "n_reused",
+           "n_inferred", "reuse", "profile"}  # fmt: skip
+
+
+def _rows(rng: np.random.Generator, n: int, start: int) -> dict[str, Any]:
+    x = rng.normal(size=(n, 3))
+    label = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.8, size=n) > 0, "bad", "good")
+    return {
+        "id": [f"i{start + k}" for k in range(n)],
+        "a": x[:, 0],
+        "b": x[:, 1],
+        "c": x[:, 2],
+        "line": rng.choice(["L1", "L2", "L3"], size=n),
+        "label": label.astype(object),
+    }
+
+
+def _versions(tmp: Path) -> tuple[Path, Path, dict[str, int]]:
+    """v1, and v2: v1 shuffled, 50 rows removed, 10 relabelled, 7 with a changed feature, a few
+    with a NaN feature, NEW rows added."""
+    rng = np.random.default_rng(3)
+    v1 = pa.table(_rows(rng, ROWS, 0))
+    pq.write_table(v1, tmp / "v1.parquet")
+    d = v1.to_pydict()
+    keep = np.ones(ROWS, bool)
+    keep[rng.choice(ROWS, 50, replace=False)] = False
+    for k in rng.choice(np.flatnonzero(keep), 10, replace=False):
+        d["label"][k] = "good" if d["label"][k] == "bad" else "bad"
+    changed = rng.choice(np.flatnonzero(keep), 7, replace=False)
+    for k in changed:
+        d["b"][k] += 0.25
+    nan = rng.choice(np.flatnonzero(keep), 3, replace=False)
+    for k in nan:
+        d["c"][k] = float("nan")
+    old = pa.table(d).filter(pa.array(keep))
+    new = pa.table(_rows(np.random.default_rng(4), NEW, ROWS))
+    v2 = pa.concat_tables([old, new]).take(rng.permutation(old.num_rows + NEW))
+    pq.write_table(v2, tmp / "v2.parquet")
+    return tmp / "v1.parquet", tmp / "v2.parquet", {"changed": 7 + 3, "new": NEW}
+
+
+def _model(tmp: Path, ws: Workspace, name: str, seed: int) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(800, 3)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "bad", "good")
+    forest = RandomForestClassifier(n_estimators=12, max_depth=5, random_state=seed).fit(x, y)
+    register_model(ws, name, tabular_onnx(forest, 3, tmp / f"{name}.onnx"), SPEC)
+
+
+def _comparable(path: Path) -> dict[str, Any]:
+    doc = json.loads((path / "result.json").read_text())
+    doc["config"].pop("reuse")
+    if doc.get("comparison"):  # whether the baseline's run came from this pass or an earlier one
+        doc["comparison"]["baseline"].pop("reused")
+    return {k: v for k, v in doc.items() if k not in VARYING}
+
+
+def _same_files(a: Path, b: Path) -> None:
+    for name in ("predictions.parquet", "comparison.parquet", "doubtful_labels.parquet"):
+        if (a / name).exists() or (b / name).exists():
+            assert pq.read_table(a / name).equals(pq.read_table(b / name)), name
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("incremental")
+    v1, v2, counts = _versions(tmp)
+    ws = Workspace.open(tmp / "home")
+    register_dataset(ws, "cable", v1, id_column="id")
+    register_dataset(ws, "cable", v2, id_column="id")
+    _model(tmp, ws, "scanner", 1)
+    _model(tmp, ws, "scanner", 2)
+    # One thread: onnxruntime's tree ensembles then answer an item the same whatever else is in
+    # its batch (with several threads they sum the trees in an order that depends on the batch).
+    config = ValidationConfig(batch_size=256, profile=False, threads=1)
+    # v1: the earlier runs of both versions (the second as candidate, the first as baseline).
+    first = validate(ws, "scanner@2", "cable@1", baseline="scanner@1", config=config)
+    incremental = validate(ws, "scanner@2", "cable@2", baseline="scanner@1", config=config)
+    full = validate(ws, "scanner@2", "cable@2", baseline="scanner@1",
+                    config=dataclasses.replace(config, reuse=False))  # fmt: skip
+    return {"ws": ws, "tmp": tmp, "counts": counts, "first": first, "inc": incremental,
+            "full": full, "config": config}  # fmt: skip
+
+
+def test_an_incremental_run_equals_a_full_run_bit_for_bit(store: dict[str, Any]) -> None:
+    inc, full = store["inc"], store["full"]
+    assert _comparable(inc.run_dir) == _comparable(full.run_dir)
+    _same_files(inc.run_dir, full.run_dir)
+    assert inc.result.verdict == full.result.verdict
+    assert inc.result.comparison is not None and inc.result.comparison["n_broken"] >= 0
+
+
+def test_with_several_threads_the_scores_move_only_as_a_full_run_at_another_batch_size_does(
+    store: dict[str, Any],
+) -> None:
+    """Multi-threaded tree ensembles in onnxruntime move scores in the last float32 bit with the
+    batch's make-up; a reused output is one such answer. The decisions stay the same."""
+    ws = store["ws"]
+    config = ValidationConfig(batch_size=256, profile=False, explore=False)
+    inc = validate(ws, "scanner@1", "cable@2", config=config)
+    full = validate(ws, "scanner@1", "cable@2", config=dataclasses.replace(config, reuse=False))
+    other = validate(ws, "scanner@1", "cable@2",
+                     config=dataclasses.replace(config, reuse=False, batch_size=100))  # fmt: skip
+    a, b, c = (pq.read_table(o.run_dir / "predictions.parquet") for o in (inc, full, other))
+    for name in ("item_id", "label", "predicted", "correct", "error"):
+        assert a.column(name).equals(b.column(name)), name
+    moved = np.abs(a.column("score_bad").to_numpy() - b.column("score_bad").to_numpy())
+    batch_moved = np.abs(c.column("score_bad").to_numpy() - b.column("score_bad").to_numpy())
+    assert np.nanmax(moved) <= 2.4e-7 and np.nanmax(batch_moved) <= 2.4e-7
+    assert inc.result.confusion_matrix == full.result.confusion_matrix
+
+
+def test_only_new_and_changed_items_go_through_the_model(store: dict[str, Any]) -> None:
+    inc, full, counts = store["inc"].result, store["full"].result, store["counts"]
+    readable = full.n_items - 3  # the three rows with a NaN feature cannot be given to the model
+    assert full.n_reused == 0 and full.n_inferred == readable
+    assert inc.n_reused + inc.n_inferred == readable
+    # New rows and rows with a changed feature; relabelled rows keep their recorded output.
+    assert inc.n_inferred == counts["new"] + counts["changed"] - 3
+    assert inc.reuse is not None and inc.reuse["from_run"] == store["first"].result.run_id
+    assert inc.reuse["n_available"] == inc.n_reused
+    assert full.reuse is not None and full.reuse["reason"].startswith("--no-reuse")
+
+
+def test_the_first_run_has_nothing_to_reuse_and_says_so(store: dict[str, Any]) -> None:
+    first = store["first"].result
+    assert first.n_reused == 0 and first.n_inferred == first.n_items
+    assert "no earlier finished run of scanner@2 on cable" in first.reuse["reason"]
+
+
+def test_the_same_version_again_reuses_every_answered_item(store: dict[str, Any]) -> None:
+    again = validate(store["ws"], "scanner@2", "cable@2", baseline="scanner@1",
+                     config=store["config"])  # fmt: skip
+    assert again.result.n_inferred == 0
+    assert again.result.n_reused == store["full"].result.n_inferred
+    assert again.result.metrics == store["full"].result.metrics
+
+
+def test_an_earlier_run_whose_predictions_were_edited_stops_the_validation(
+    tmp_path: Path,
+) -> None:
+    v1, v2, _ = _versions(tmp_path)
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", v1, id_column="id")
+    register_dataset(ws, "cable", v2, id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=256, profile=False, explore=False)
+    first = validate(ws, "scanner", "cable@1", config=config)
+    table = pq.read_table(first.run_dir / "predictions.parquet")
+    flipped = pa.array(1.0 - table.column("score_bad").to_numpy())
+    table = table.set_column(table.schema.get_field_index("score_bad"), "score_bad", flipped)
+    pq.write_table(table, first.run_dir / "predictions.parquet")
+    with pytest.raises(IntegrityError, match=r"predictions\.parquet"):
+        validate(ws, "scanner", "cable@2", config=config)
+    # --no-reuse does not read it: the full run goes ahead.
+    full = validate(ws, "scanner", "cable@2", config=ValidationConfig(
+        batch_size=256, profile=False, explore=False, reuse=False))  # fmt: skip
+    assert full.result.n_reused == 0
+
+
+def test_items_the_model_failed_on_are_never_reused(tmp_path: Path) -> None:
+    """A model whose outputs were NaN on every item: nothing is recorded as answered, so the
+    next version runs every item again (and reports them unjudged again)."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=500)
+    labels = np.where(a > 0.5, "bad", "good")
+    for name, n in (("v1", 400), ("v2", 500)):
+        pq.write_table(
+            pa.table({"a": 1 - a[:n], "b": a[:n], "label": labels[:n]}), tmp_path / f"{name}.parquet"
+        )  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "v1.parquet")
+    register_dataset(ws, "t", tmp_path / "v2.parquet")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "tabular", "columns": ["b", "a"]},
+            "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "nan", passthrough_onnx(tmp_path / "nan.onnx", 2, np.nan), spec)
+    config = ValidationConfig(batch_size=128, profile=False, explore=False)
+    first = validate(ws, "nan", "t@1", config=config)
+    assert first.result.n_failed == 400
+    second = validate(ws, "nan", "t@2", config=config)
+    assert second.result.n_reused == 0 and second.result.n_inferred == 500
+    assert second.result.n_failed == 500
+    assert "no item of t@2" in second.result.reuse["reason"]
+
+
+def _images(folder: Path, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        label = "bad" if k % 2 else "good"
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        level = 200 if label == "bad" else 40
+        pixels = np.clip(rng.normal(level, 60, size=(24, 24)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels, "L").save(folder / label / f"s{seed}_{k}.png")
+
+
+def test_images_reused_are_checked_not_decoded_and_the_result_is_the_same(
+    tmp_path: Path,
+) -> None:
+    """Image items whose output is reused are not decoded, but a file changed on disk since the
+    dataset was registered is still refused, exactly as a full run refuses it."""
+    import shutil
+
+    _images(tmp_path / "v1", 60, 0)
+    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
+    _images(tmp_path / "v2", 20, 1)
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "scans", tmp_path / "v1")
+    register_dataset(ws, "scans", tmp_path / "v2")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "image", "size": [16, 16],
+            "color": "grayscale", "scale": 1 / 255}, "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "bright", brightness_onnx(tmp_path / "b.onnx", (16, 16)), spec)
+    config = ValidationConfig(batch_size=16, profile=False)
+    validate(ws, "bright", "scans@1", config=config)
+    # A file of v2 changes on disk after registration: both runs must refuse it.
+    victim = sorted((tmp_path / "v2" / "bad").glob("s0_*.png"))[0]
+    Image.fromarray(np.zeros((24, 24), np.uint8), "L").save(victim)
+    inc = validate(ws, "bright", "scans@2", config=config)
+    full = validate(ws, "bright", "scans@2", config=ValidationConfig(
+        batch_size=16, profile=False, reuse=False))  # fmt: skip
+    assert inc.result.n_reused == 59 and inc.result.n_inferred == 20
+    assert inc.result.n_failed == full.result.n_failed == 1
+    assert inc.result.failures == full.result.failures
+    assert _comparable(inc.run_dir) == _comparable(full.run_dir)
+    _same_files(inc.run_dir, full.run_dir)
+
+
+def test_a_stopped_incremental_run_resumes_to_the_same_result(store: dict[str, Any]) -> None:
+    ws, full = store["ws"], store["full"]
+    config = dataclasses.replace(store["config"], checkpoint_every_s=0)
+    seen = 0
+
+    def stop(n: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        validate(ws, "scanner@2", "cable@2", baseline="scanner@1", config=config,
+                 on_progress=stop)  # fmt: skip
+    run = next(r for r in ws.catalog.list_runs(limit=2) if r.status == "interrupted")
+    resumed = resume_validation(ws, run.id)
+    assert resumed.result.n_reused + resumed.result.n_inferred == full.result.n_inferred
+    assert resumed.result.metrics == full.result.metrics
+    _same_files(resumed.run_dir, full.run_dir)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from assay.cli.audit import audit_app
 from assay.cli.common import DeviceOption, HomeOption
 from assay.cli.common import close_workspaces as _close_workspaces
 from assay.cli.common import workspace as _workspace
@@ -56,6 +57,7 @@ token_app = typer.Typer(help="API tokens for the web app and its API.", no_args_
 app.add_typer(token_app, name="token")
 store_app = typer.Typer(help="Check the store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+app.add_typer(audit_app, name="audit")
 
 # How often `assay serve` checks its workers and the jobs they hold.
 SUPERVISE_EVERY_S = 5.0
@@ -96,6 +98,13 @@ def dataset_add(
             "corrections.csv): this version carries them instead of the original labels."
         ),
     ] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="validation (models are judged on it) or training (a model's training set, "
+            "for `assay audit leakage`; nothing is validated on it)."
+        ),
+    ] = "validation",
     home: HomeOption = None,
 ) -> None:
     """Register a dataset version (re-adding identical content changes nothing).
@@ -116,6 +125,7 @@ def dataset_add(
         annotations,
         allow_outside_paths,
         corrections,
+        role,
     )
     d = registered.dataset
     verb = "added" if registered.created else "unchanged, already registered as"
@@ -133,10 +143,11 @@ def dataset_list(home: HomeOption = None) -> None:
 
     from assay.services.datasets import list_datasets
 
-    table = Table("dataset", "format", "items", "classes", "version", "added")
+    table = Table("dataset", "role", "format", "items", "classes", "version", "added")
     for d in list_datasets(_workspace(home)):
         table.add_row(
             d.ref,
+            d.role,
             d.format,
             str(d.n_items),
             str(len(d.label_counts)),
@@ -155,7 +166,7 @@ def dataset_show(
 
     d = get_dataset(_workspace(home), ref)
     console.print(
-        f"[bold]{d.ref}[/]  version {d.version}\n  format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}"
+        f"[bold]{d.ref}[/]  version {d.version}\n  {d.role} set, format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}"
     )
     console.print("  labels: " + ", ".join(f"{k} ({v})" for k, v in d.label_counts.items()))
     cols = [c["name"] for c in d.columns]
@@ -425,6 +436,13 @@ def validate_command(
     profile_seconds: Annotated[
         float, typer.Option(help="Measuring time per model for the profile.")
     ] = 2.0,
+    train: Annotated[
+        str | None,
+        typer.Option(
+            help="The model's training set (role training): audit the dataset for items leaked "
+            "from it, and report the metrics without them (policy: leaked_items == 0)."
+        ),
+    ] = None,
     reuse: Annotated[
         bool,
         typer.Option(
@@ -550,6 +568,7 @@ def validate_command(
             policy=policy,
             slices=tuple(slice_ or ()),
             calibration=calibration,
+            train=train,
         )
     _report_outcome(outcome)
 

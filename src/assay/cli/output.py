@@ -68,6 +68,20 @@ def print_summary(result: ValidationResult) -> None:
             f"{str(source)[:12]}), {result.n_inferred} went through the model",
             highlight=False,
         )
+    leak = result.leakage
+    if leak is not None:
+        clean = leak["metrics_without_leaked"].get("accuracy")
+        console.print(
+            f"leakage from {escape(leak['train'])}: {leak['n_leaked_items']} item(s) duplicate "
+            "training items"
+            + (
+                f"; without them, accuracy {clean['value']:.4f} [{clean['ci_low']:.4f}, "
+                f"{clean['ci_high']:.4f}] on {leak['n_judged_without_leaked']} item(s)"
+                if leak["n_leaked_items"] and clean and clean["value"] is not None
+                else ""
+            ),
+            highlight=False,
+        )
     fixed = result.label_corrections
     if fixed:
         console.print(

@@ -84,7 +84,7 @@ REPORTED: dict[str, set[str]] = {
 def check_task_metrics(policy: Policy, task: str, has_scores: bool = True) -> None:
     """Raise InputError when the policy checks a number that ``task`` does not report (with
     ``has_scores`` False: a classifier that gives a class per item and no scores)."""
-    reported = REPORTED.get(task, set()) | PROFILE_METRICS | _AGREEMENT
+    reported = REPORTED.get(task, set()) | PROFILE_METRICS | AUDIT_METRICS | _AGREEMENT
     if not has_scores:
         reported = reported - _SCORES - EQUIVALENCE_PER_CLASS
     for rule in policy.checks:
@@ -119,7 +119,13 @@ PROFILE_METRICS = {
     "load_time_s",
     "model_size_mb",
 }
-MEASURED = PROFILE_METRICS | {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips"}
+# What the data audits count, given with the validation (``--train``: the leakage audit).
+AUDIT_METRICS = {"leaked_items"}
+# Counts a policy may require to be zero (``leaked_items == 0``).
+COUNT_METRICS = {"leaked_items", "decision_flips"}
+MEASURED = (
+    PROFILE_METRICS | AUDIT_METRICS | {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips"}
+)
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
 POINT_ONLY_CHANGES = {
     "roc_auc",
@@ -142,7 +148,7 @@ SLICEABLE = {
     "missed_defect_rate",
 }
 _SHORT = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+0-9.eE]+)\s*$"
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]+\])?)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+0-9.eE]+)\s*$"
 )
 
 
@@ -322,12 +328,12 @@ def check_metric(
                 f"{where}: scope every_class needs a per-class metric ({', '.join(sorted(PER_CLASS_METRICS))}), got {metric!r}"
             )
         return
-    if metric in PROFILE_METRICS | EQUIVALENCE_METRICS:
+    if metric in PROFILE_METRICS | EQUIVALENCE_METRICS | AUDIT_METRICS:
         if scope != "overall":
             raise InputError(f"{where}: {metric} is a property of the model; use scope: overall")
         return
     if metric not in HEADLINE_METRICS:
-        names = HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS
+        names = HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS | AUDIT_METRICS
         known = ", ".join(sorted(names))
         raise InputError(
             f"{where}: unknown metric {metric!r}{did_you_mean(metric, names)} "
@@ -400,6 +406,12 @@ def _parse_check(
             value = float(match["value"])
         except ValueError:
             raise InputError(f"{where}: {match['value']!r} in {raw!r} is not a number") from None
+        # ``==`` is for a count that must be zero (``leaked_items == 0``): the same as ``<= 0``.
+        if match["op"] == "==" and (match["metric"] not in COUNT_METRICS or value != 0):
+            raise InputError(
+                f"{where}: '==' is for counts that must be zero ({', '.join(sorted(COUNT_METRICS))}"
+                f" == 0); write {match['metric']} >= or <= a value"
+            )
         raw = {
             "metric": match["metric"],
             "min" if match["op"].startswith(">") else "max": value,

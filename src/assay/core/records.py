@@ -96,6 +96,7 @@ class DatasetVersion:
     notes: list[str]
     created_at: datetime
     manifest_sha256: str | None = None
+    role: str = "validation"  # or "training": audited for leakage, never validated on
 
     @property
     def ref(self) -> str:
@@ -120,6 +121,8 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.number}"
 
+
+DATASET_ROLES = ("validation", "training")
 
 RunStatus = Literal["queued", "running", "interrupted", "finished", "failed", "cancelled"]
 # The run's state machine: a run ends once (finished, failed, cancelled are final); an

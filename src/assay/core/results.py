@@ -92,6 +92,9 @@ class ValidationResult:
     n_reused: int = 0
     n_inferred: int | None = None
     reuse: dict[str, Any] | None = None
+    # With a training set (``--train``): the leakage audit's counts and the metrics without the
+    # leaked items.
+    leakage: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -175,6 +178,7 @@ class ValidationResult:
             "comparison": self.comparison,
             "verdict": self.verdict,
             "reuse": self.reuse,
+            **({"leakage": self.leakage} if self.leakage is not None else {}),
             **({"task": self.task} if self.task is not None else {}),
             **({"threshold": self.threshold} if self.threshold is not None else {}),
             **(
@@ -204,6 +208,7 @@ class ValidationResult:
             n_reused=int(data.get("n_reused") or 0),
             n_inferred=None if data.get("n_inferred") is None else int(data["n_inferred"]),
             reuse=data.get("reuse"),
+            leakage=data.get("leakage"),
             metrics={k: MetricValue.from_dict(v) for k, v in metrics.items()},
             per_class={
                 label: {k: MetricValue.from_dict(v) for k, v in values.items()}

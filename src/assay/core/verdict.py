@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
 from assay.core.metric_value import MetricValue
-from assay.core.policy import PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
+from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
 from assay.core.stattests import (
     benjamini_hochberg,
     bootstrap_p_value,
@@ -435,8 +435,13 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
         elif rule.headline and r.status in ("too_few", "warn"):
             undecided.append(r)
             r.blocks = policy.on_inconclusive == "fail"
-        elif rule.headline and r.status == "pass" and rule.metric not in PROFILE_METRICS:
-            quality_passed = True  # latency or memory say nothing of what the model judged
+        elif (
+            rule.headline
+            and r.status == "pass"
+            and rule.metric not in PROFILE_METRICS | AUDIT_METRICS
+        ):
+            # Latency, memory or a clean leakage audit say nothing of what the model judged.
+            quality_passed = True
         checks.append(r)
     return _decide(policy, checks, failed, undecided, quality_passed)
 

@@ -124,6 +124,11 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
         return None
 
 
+def template_environment() -> Environment:
+    """The reports' Jinja environment (templates, filters), shared by every rendered file."""
+    return _env()
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.core.errors import InputError
-from assay.core.records import DatasetVersion, VersionRef, check_name
+from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
 from assay.datasets import columns as cols
 from assay.datasets.annotations import (
     LongAnnotations,
@@ -48,8 +48,12 @@ def register_dataset(
     annotations: Path | str | None = None,
     allow_outside: bool = False,
     corrections: Path | str | None = None,
+    role: str = "validation",
 ) -> Registered:
     """Read ``path``, store its manifest and catalogue it; identical content is a no-op.
+
+    ``role``: ``validation`` (models are judged on it) or ``training`` (audited for leakage
+    against validation sets, never validated on); every version of a name has the same role.
 
     ``annotations``: a long table (item_id, annotator, label) of several experts' labels, joined
     to the items by id; see ``assay.datasets.annotations`` for how the reference label follows.
@@ -57,6 +61,7 @@ def register_dataset(
     on the way in; see ``assay.datasets.corrections``.
     """
     check_name(name, "dataset")
+    _check_role(ws, name, role)
     url = str(path) if is_url(str(path)) else None
     src = fetch(str(path), ws.home / "cache") if url else Path(path).expanduser()
     if not src.exists():
@@ -155,6 +160,7 @@ def register_dataset(
             manifest_path=str(final / "manifest.parquet"),
             manifest_sha256=file_sha256(final / "manifest.parquet"),
             notes=notes,
+            role=role,
         )
         return Registered(record, created=True)
     finally:
@@ -169,6 +175,18 @@ def _correction_notes(options: dict[str, object]) -> list[str]:
         f"labels corrected by review: {done['n_changed']} of {done['n_corrections']} reviewed "
         f"item(s) relabelled ({done['file']}, sha256 {str(done['sha256'])[:12]})"
     ]
+
+
+def _check_role(ws: Workspace, name: str, role: str) -> None:
+    """A known role, and the one the name's earlier versions have."""
+    if role not in DATASET_ROLES:
+        raise InputError(f"--role must be one of {', '.join(DATASET_ROLES)}, got {role!r}")
+    earlier = {d.role for d in ws.catalog.list_datasets() if d.name == name}
+    if earlier and role not in earlier:
+        raise InputError(
+            f"dataset {name} is registered as a {earlier.pop()} set; every version of a name "
+            f"has one role (register the {role} set under another name)"
+        )
 
 
 def label_of(options: dict[str, object]) -> str | None:
@@ -219,6 +237,7 @@ def correct_dataset(ws: Workspace, parent: DatasetVersion, corrections: Path) ->
             notes=[n for n in parent.notes if not n.startswith("labels corrected by review")]
             + _correction_notes(options)
             + [f"derived from {parent.ref}"],
+            role=parent.role,
         )
         return Registered(record, created=True)
     finally:

@@ -30,6 +30,13 @@ from assay.services.error_groups import find_error_groups
 from assay.services.error_slices import search_error_slices, slice_columns
 
 
+def audit_metrics(result: ValidationResult) -> dict[str, MetricValue]:
+    """What the data audits counted for this run (``leaked_items`` with ``--train``)."""
+    if result.leakage is None:
+        return {}
+    return {"leaked_items": MetricValue.of(result.leakage["n_leaked_items"], method="measured")}
+
+
 def profile_metrics(result: ValidationResult) -> dict[str, MetricValue]:
     """The profile's summary as metrics a policy can check (measurements: no interval)."""
     summary = (result.profile or {}).get("summary", {})
@@ -134,6 +141,7 @@ def judge(
         analysis.joint,
         flatten_metrics(cand.metrics, cand.per_class)
         | profile_metrics(cand)
+        | audit_metrics(cand)
         | equivalence_metrics(differences),
         intervals,
         base_result is not None,

@@ -20,7 +20,7 @@ import numpy as np
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
-from assay.core.policy import PROFILE_METRICS, SCORE_METRICS, Policy
+from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, SCORE_METRICS, Policy
 from assay.core.ports import Decoder
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
@@ -49,6 +49,7 @@ from assay.services.integrity import (
     verify_run_files,
 )
 from assay.services.judgement import judge
+from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
 from assay.services.overlays import add_overlays
 from assay.services.policies import load_policy, policy_mapping
@@ -600,6 +601,8 @@ class Plan:
     calibration: DatasetVersion | None = None
     # Recorded predictions, by model id: the file joined with the dataset's items.
     bindings: dict[int, Binding] = field(default_factory=dict)
+    # The model's training set, audited for leakage into the dataset (--train).
+    train: DatasetVersion | None = None
 
     def loaded(self, model: ModelVersion) -> ModelVersion:
         """The version a pass loads: for recorded predictions, the file bound to the dataset."""
@@ -615,11 +618,18 @@ def plan_validation(
     policy: Path | str | dict[str, Any] | None = None,
     slices: tuple[str, ...] = (),
     calibration: str | DatasetVersion | None = None,
+    train: str | DatasetVersion | None = None,
 ) -> Plan:
     """Resolve and check a validation's inputs; raises InputError/NotFoundError naming the problem."""
     mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     verify_model_file(mv)
+    if dv.role == "training":
+        raise InputError(
+            f"{dv.ref} is a training set (registered with --role training): models are not "
+            "validated on it; audit it with `assay audit leakage --train "
+            f"{dv.name} --dataset ...`"
+        )
     verify_manifest(ws, dv)
     spec = parse_model_spec(mv.spec)
     check_compatible(spec, dv)
@@ -690,7 +700,17 @@ def plan_validation(
     }
     if cal is not None:  # one file may score the calibration items too: those are not strays
         bindings = {k: b.also_answering(cal) for k, b in bindings.items()}
-    return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings)
+    tv = None
+    if train is not None:
+        tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
+        check_roles(tv, dv)
+    audited = [c.metric for c in rules.checks if c.metric in AUDIT_METRICS]
+    if audited and tv is None:
+        raise InputError(
+            f"the policy checks {audited[0]}, which the leakage audit counts: give --train "
+            "TRAINING_SET"
+        )
+    return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings, tv)
 
 
 def validate(
@@ -712,8 +732,12 @@ def validate(
     on_stage: Callable[[str], None] = lambda stage: None,
     origin: str = "python",
     queued_run: str | None = None,
+    train: str | DatasetVersion | None = None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
+
+    ``train`` (the model's training set, role training): the dataset is audited for items
+    leaked from it (``assay.services.leakage``), and the result gives the metrics without them.
 
     ``origin`` records where the run was started (cli, python, web); ``queued_run`` is the
     candidate's run when it was recorded at submission (the web app's queue).
@@ -728,7 +752,7 @@ def validate(
     ``on_run`` is told the id of every run as it starts (or resumes).
     """
     config = config or ValidationConfig()
-    plan = plan_validation(ws, model, dataset, baseline, policy, slices, calibration)
+    plan = plan_validation(ws, model, dataset, baseline, policy, slices, calibration, train)
     mv, dv, spec, bv, bspec, rules = (
         plan.model,
         plan.dataset,
@@ -759,6 +783,7 @@ def validate(
         "policy": policy_mapping(policy),
         "slices": list(slices),
         "calibration_id": None if plan.calibration is None else plan.calibration.id,
+        "train_id": None if plan.train is None else plan.train.id,
         "config": config.to_dict(),
         "out": None if out is None else str(out),
         "overwrite": overwrite,
@@ -834,6 +859,19 @@ def validate(
             base_result = read_result_json(Path(reused.run_dir) / "result.json")
             base_dir = Path(reused.run_dir)
         cand_result = dataclasses.replace(cand_result, threshold=thresholds.get(mv.id))
+        if plan.train is not None:
+            on_stage(f"auditing {dv.ref} for items leaked from {plan.train.ref}")
+            audit = audit_leakage(ws, plan.train, dv)
+            cand_result = dataclasses.replace(
+                cand_result,
+                leakage=leakage_in_run(
+                    audit,
+                    cand.run_dir / "predictions.parquet",
+                    cand_result.labels,
+                    spec.negative_index if spec.task == "classification" else 0,
+                    config.intervals,
+                ),
+            )
         preconditions = (
             (overlap_check(dv, plan.calibration),) if plan.calibration is not None else ()
         ) + tuple(b.check() for b in (cand.binding,) if b is not None)
@@ -959,6 +997,9 @@ def resume_validation(
         if inv.get("calibration_id") is None
         else ws.catalog.get_dataset_by_id(int(inv["calibration_id"])),
         resume=Resume([m for m, _ in pending], [r for _, r in pending], checkpoint),
+        train=None
+        if inv.get("train_id") is None
+        else ws.catalog.get_dataset_by_id(int(inv["train_id"])),
         on_run=on_run,
         overwrite=overwrite or bool(inv.get("overwrite")),
         on_stage=on_stage,

@@ -66,6 +66,8 @@ class DatasetRow(Base):
     manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     notes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # validation (models are judged on it) or training (for leakage audits only).
+    role: Mapped[str] = mapped_column(String(20), default="validation", server_default="validation")
 
 
 class ModelRow(Base):

@@ -78,6 +78,7 @@ def dataset_dict(d: DatasetVersion) -> dict[str, Any]:
         "format": d.format,
         "kind": d.kind,
         "n_items": d.n_items,
+        "role": d.role,
         "label_counts": d.label_counts,
         "columns": d.columns,
         "notes": d.notes,

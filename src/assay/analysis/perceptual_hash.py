@@ -1,0 +1,19 @@
+"""Perceptual hashes of images (imagehash's DCT pHash): 64 bits that stay close when an image is
+re-encoded, resized, slightly shifted in brightness or noised, so that near-duplicates of a
+training image are found among validation images by Hamming distance."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def phash64(data: bytes) -> int:
+    """The 64-bit pHash of an image file's bytes (bit order: imagehash's, row-major)."""
+    import imagehash
+
+    with Image.open(io.BytesIO(data)) as img:
+        bits = imagehash.phash(img, hash_size=8).hash.reshape(-1)
+    return int(np.packbits(bits.astype(np.uint8)).view(">u8")[0])

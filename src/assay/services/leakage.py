@@ -1,0 +1,448 @@
+"""The leakage audit: did items of a validation set also serve to train the model?
+
+A training set is registered with ``--role training``. The audit compares it with a validation
+dataset version and finds:
+
+- **exact duplicates**: the same content (an image file's SHA-256; for tables, the digest of the
+  values of the columns both tables hold, ids and labels left out);
+- **near-duplicate images**: a 64-bit perceptual hash (imagehash's pHash) within a Hamming
+  distance (``max_hamming``, 6 of 64 bits by default), exact duplicates left out; every image is
+  read and checked against its registered digest first;
+- **overlapping item ids** (not for tables numbered by row: those ids say nothing);
+- **overlapping time ranges**, on a time column both hold (a column of a date/time type, or
+  ``time_column``): each range, and how many validation items fall inside training's.
+
+An item of the validation set is *leaked* when it is an exact or near duplicate of a training
+item. The audit is kept in the store (``audits/leakage/``), keyed by both versions and its
+settings, so that a validation given ``--train`` uses it without computing it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.analysis.perceptual_hash import phash64
+from assay.core.accumulators import ConfusionAccumulator
+from assay.core.batch import ScoredBatch
+from assay.core.errors import InputError, describe_exception
+from assay.core.intervals import IntervalConfig
+from assay.core.near_duplicates import hamming_pairs
+from assay.core.records import DatasetVersion
+from assay.datasets import columns as cols
+from assay.datasets.images import ImageError, verified_bytes
+from assay.datasets.row_digests import input_columns, row_digests
+from assay.services.datasets import get_dataset, label_of
+from assay.services.integrity import verify_manifest
+from assay.services.workspace import Workspace
+from assay.store.manifests import manifest_schema, read_manifest
+
+DEFAULT_MAX_HAMMING = 6
+SHOWN = 50
+FILES = ("leakage.json", "leakage_pairs.parquet", "leakage.html")
+PAIRS_SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),  # exact | near
+        ("item_id", pa.string()),
+        ("train_item_id", pa.string()),
+        ("distance", pa.float64()),  # bits of 64 (near), 0 (exact)
+    ]
+)
+
+
+@dataclass
+class LeakageAudit:
+    """What the audit found; ``summary()`` is leakage.json."""
+
+    train: DatasetVersion
+    dataset: DatasetVersion
+    pairs: pa.Table  # PAIRS_SCHEMA, sorted by kind then item
+    settings: dict[str, Any]
+    id_overlap: dict[str, Any]
+    time_overlap: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+    folder: Path | None = None
+
+    @property
+    def leaked_ids(self) -> pa.Array:
+        """The validation items that are exact or near duplicates of a training item."""
+        return pc.unique(self.pairs.column("item_id").combine_chunks())
+
+    def count(self, kind: str) -> int:
+        return int(pc.sum(pc.equal(self.pairs.column("kind"), kind)).as_py() or 0)
+
+    def summary(self) -> dict[str, Any]:
+        shown = self.pairs.slice(0, SHOWN * 2).to_pylist()
+        return {
+            "train": self.train.ref,
+            "train_version": self.train.version,
+            "dataset": self.dataset.ref,
+            "dataset_version": self.dataset.version,
+            "n_train_items": self.train.n_items,
+            "n_items": self.dataset.n_items,
+            "n_exact_duplicates": self.count("exact"),
+            "n_near_duplicates": self.count("near"),
+            "n_leaked_items": len(self.leaked_ids),
+            "pairs": shown,
+            "pairs_file": "leakage_pairs.parquet",
+            "id_overlap": self.id_overlap,
+            "time_overlap": self.time_overlap,
+            "settings": self.settings,
+            "notes": self.notes,
+        }
+
+
+def check_roles(train: DatasetVersion, dataset: DatasetVersion) -> None:
+    if train.role != "training":
+        raise InputError(
+            f"--train {train.ref} is a {train.role} set: register the model's training set with "
+            "`assay dataset add NAME PATH --role training`"
+        )
+    if dataset.role == "training":
+        raise InputError(f"--dataset {dataset.ref} is a training set: audit a validation set")
+    if train.kind != dataset.kind:
+        raise InputError(
+            f"{train.ref} holds {train.kind} items and {dataset.ref} {dataset.kind} items: "
+            "there is nothing to compare"
+        )
+
+
+def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
+              time_column: str | None) -> dict[str, Any]:  # fmt: skip
+    if not 0 <= max_hamming <= 20:
+        raise InputError("--max-hamming must be between 0 and 20 (bits of 64)")
+    image = dataset.kind == "image"
+    return {
+        "exact": "file SHA-256" if image else "digest of the values of the shared columns",
+        "near": f"pHash (imagehash, 64 bits), Hamming distance <= {max_hamming}" if image else None,
+        "max_hamming": max_hamming if image else None,
+        "time_column": time_column,
+    }
+
+
+def _folder(ws: Workspace, train: DatasetVersion, dataset: DatasetVersion,
+            settings: dict[str, Any]) -> Path:  # fmt: skip
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return ws.home / "audits" / "leakage" / f"{train.version[:16]}-{dataset.version[:16]}-{key}"
+
+
+def audit_leakage(
+    ws: Workspace,
+    train: str | DatasetVersion,
+    dataset: str | DatasetVersion,
+    out: Path | None = None,
+    max_hamming: int = DEFAULT_MAX_HAMMING,
+    time_column: str | None = None,
+) -> LeakageAudit:
+    """Audit ``dataset`` against the training set ``train``; the files go to the store (and to
+    ``out``). An audit already kept for both versions and these settings is read back, after
+    its files are checked."""
+    tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
+    dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
+    check_roles(tv, dv)
+    settings = _settings(tv, dv, max_hamming, time_column)
+    verify_manifest(ws, tv)
+    verify_manifest(ws, dv)
+    folder = _folder(ws, tv, dv, settings)
+    audit = _kept(folder, tv, dv, settings)
+    if audit is None:
+        audit = _run(tv, dv, settings)
+        _write(audit, folder)
+    audit.folder = folder
+    if out is not None:
+        out = Path(out).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            shutil.copyfile(folder / name, out / name)
+    return audit
+
+
+def _kept(folder: Path, tv: DatasetVersion, dv: DatasetVersion,
+          settings: dict[str, Any]) -> LeakageAudit | None:  # fmt: skip
+    try:
+        doc = json.loads((folder / "leakage.json").read_text(encoding="utf-8"))
+        digest = hashlib.sha256((folder / "leakage_pairs.parquet").read_bytes()).hexdigest()
+        if doc.get("pairs_sha256") != digest or doc.get("settings") != settings:
+            return None  # changed or half-written: compute it again
+        pairs = pq.read_table(folder / "leakage_pairs.parquet")
+    except (OSError, ValueError):
+        return None
+    return LeakageAudit(
+        tv, dv, pairs, settings, doc["id_overlap"], doc["time_overlap"], list(doc["notes"])
+    )
+
+
+def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any]) -> LeakageAudit:
+    notes: list[str] = []
+    if dv.kind == "image":
+        train_keys = _column(tv, cols.SHA256)
+        keys = _column(dv, cols.SHA256)
+    else:
+        shared = _shared_columns(tv, dv)
+        if not shared:
+            raise InputError(
+                f"{tv.ref} and {dv.ref} have no column in common (besides ids and labels)"
+            )
+        notes.append(f"rows compared on {len(shared)} shared column(s): " + ", ".join(shared[:8])
+                     + (", ..." if len(shared) > 8 else ""))  # fmt: skip
+        train_keys, keys = _digests(tv, shared), _digests(dv, shared)
+    train_ids, ids = _column(tv, cols.ITEM_ID), _column(dv, cols.ITEM_ID)
+    exact = _exact(keys, train_keys, ids, train_ids)
+    tables = [exact]
+    if dv.kind == "image":
+        near, unreadable = _near(tv, dv, int(settings["max_hamming"]), exact)
+        tables.append(near)
+        if unreadable:
+            notes.append(unreadable)
+    pairs = pa.concat_tables(tables)
+    return LeakageAudit(
+        tv, dv, pairs, settings, _id_overlap(tv, dv, ids, train_ids),
+        _time_overlap(tv, dv, settings["time_column"]), notes,
+    )  # fmt: skip
+
+
+def _column(d: DatasetVersion, name: str) -> pa.Array:
+    return pq.ParquetFile(d.manifest_path).read(columns=[name]).column(name).combine_chunks()
+
+
+def _shared_columns(tv: DatasetVersion, dv: DatasetVersion) -> list[str]:
+    train = input_columns(manifest_schema(Path(tv.manifest_path)), label_of(tv.options))
+    mine = input_columns(manifest_schema(Path(dv.manifest_path)), label_of(dv.options))
+    return [c for c in mine if c in set(train)]
+
+
+def _digests(d: DatasetVersion, shared: list[str]) -> pa.Array:
+    """Each row's digest over the ``shared`` columns (their types as this table holds them)."""
+    parts = [
+        row_digests(batch, None) for batch in read_manifest(Path(d.manifest_path), 65_536, shared)
+    ]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.binary(16))
+
+
+def _exact(keys: pa.Array, train_keys: pa.Array, ids: pa.Array, train_ids: pa.Array) -> pa.Table:
+    """One pair per validation item whose content a training item has (the first such one)."""
+    usable = train_keys.is_valid()  # a missing file has no digest: it duplicates nothing
+    pool, pool_ids = train_keys.filter(usable), train_ids.filter(usable)
+    at = pc.index_in(keys, value_set=pool)
+    rows = pc.indices_nonzero(pc.is_valid(at))
+    return pa.table(
+        {
+            "kind": pa.array(["exact"] * len(rows), pa.string()),
+            "item_id": pc.take(ids, rows).cast(pa.string()),
+            "train_item_id": pc.take(pool_ids, pc.take(at, rows)).cast(pa.string()),
+            "distance": pa.array(np.zeros(len(rows))),
+        },
+        schema=PAIRS_SCHEMA,
+    )
+
+
+def _hashes(d: DatasetVersion) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """pHash of every image (verified against its digest), whether it could be read, and the
+    reasons of those that could not."""
+    table = pq.ParquetFile(d.manifest_path).read(columns=[cols.PATH, cols.SHA256])
+    paths = table.column(cols.PATH).to_pylist()
+    shas = table.column(cols.SHA256).to_pylist()
+
+    def one(args: tuple[str | None, str | None]) -> int | str:
+        path, sha = args
+        if path is None or sha is None:
+            return "no readable file"
+        try:
+            return phash64(verified_bytes(path, sha))
+        except ImageError as exc:
+            return str(exc)
+        except Exception as exc:  # whatever a damaged file makes Pillow raise
+            return f"image cannot be decoded ({describe_exception(exc)})"
+
+    with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as pool:
+        found = list(pool.map(one, zip(paths, shas, strict=True)))
+    ok = np.array([isinstance(f, int) for f in found], bool)
+    hashes = np.array([f if isinstance(f, int) else 0 for f in found], np.uint64)
+    return hashes, ok, [f for f in found if isinstance(f, str)]
+
+
+def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int,
+          exact: pa.Table) -> tuple[pa.Table, str | None]:  # fmt: skip
+    """Validation images within ``max_hamming`` bits of a training image's pHash, exact
+    duplicates left out: each with its closest training image."""
+    train_hash, train_ok, train_bad = _hashes(tv)
+    hashes, ok, bad = _hashes(dv)
+    train_rows, rows = np.flatnonzero(train_ok), np.flatnonzero(ok)
+    i, j, dist = hamming_pairs(hashes[rows], train_hash[train_rows], max_hamming)
+    ids, train_ids = _column(dv, cols.ITEM_ID), _column(tv, cols.ITEM_ID)
+    item, train_item = rows[i], train_rows[j]
+    exact_ids = set(exact.column("item_id").to_pylist())
+    # The closest training image per validation image (ties: the first).
+    order = np.lexsort((train_item, dist, item))
+    item, train_item, dist = item[order], train_item[order], dist[order]
+    first = np.ones(item.size, bool)
+    first[1:] = item[1:] != item[:-1]
+    item, train_item, dist = item[first], train_item[first], dist[first]
+    item_ids = (
+        ids.take(pa.array(item)).cast(pa.string()) if item.size else pa.array([], pa.string())
+    )
+    keep = np.array([x not in exact_ids for x in item_ids.to_pylist()], bool)
+    table = pa.table(
+        {
+            "kind": pa.array(["near"] * int(keep.sum()), pa.string()),
+            "item_id": item_ids.filter(pa.array(keep)),
+            "train_item_id": train_ids.take(pa.array(train_item[keep])).cast(pa.string()),
+            "distance": pa.array(dist[keep].astype(np.float64)),
+        },
+        schema=PAIRS_SCHEMA,
+    )
+    note = None
+    if train_bad or bad:
+        note = (
+            f"{len(bad)} validation and {len(train_bad)} training image(s) could not be read "
+            f"for their perceptual hash (first: {(bad or train_bad)[0]}); they are left out "
+            "of the near-duplicate search"
+        )
+    return table, note
+
+
+def _id_overlap(tv: DatasetVersion, dv: DatasetVersion, ids: pa.Array,
+                train_ids: pa.Array) -> dict[str, Any]:  # fmt: skip
+    numbered = [d.ref for d in (tv, dv) if d.kind == "tabular" and not d.options.get("id_column")]
+    if numbered:
+        return {"n": None, "examples": [],
+                "note": f"{', '.join(numbered)} number(s) items by row: ids are not compared"}  # fmt: skip
+    inside = pc.is_in(ids, value_set=train_ids)
+    shared = ids.filter(inside)
+    return {"n": len(shared), "examples": shared.slice(0, 20).cast(pa.string()).to_pylist(),
+            "note": None}  # fmt: skip
+
+
+def _time_overlap(tv: DatasetVersion, dv: DatasetVersion,
+                  column: str | None) -> dict[str, Any] | None:  # fmt: skip
+    a, b = manifest_schema(Path(tv.manifest_path)), manifest_schema(Path(dv.manifest_path))
+    if column is None:
+        both = [f.name for f in b if f.name in a.names and f.name not in cols.RESERVED]
+        timed = [n for n in both if pa.types.is_temporal(b.field(n).type)]
+        if not timed:
+            return None
+        column = timed[0]
+    for schema, d in ((a, tv), (b, dv)):
+        if column not in schema.names:
+            raise InputError(f"--time-column {column!r} is not a column of {d.ref}")
+    train, mine = _column(tv, column), _column(dv, column)
+    try:
+        lo, hi = pc.min_max(train).values()
+        my_lo, my_hi = pc.min_max(mine).values()
+        inside = pc.and_(pc.greater_equal(mine, lo), pc.less_equal(mine, hi))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+        raise InputError(f"--time-column {column!r} cannot be ordered ({exc})") from None
+    n_inside = int(pc.sum(inside.cast(pa.int64())).as_py() or 0)
+    return {
+        "column": column,
+        "train_range": [str(lo.as_py()), str(hi.as_py())],
+        "range": [str(my_lo.as_py()), str(my_hi.as_py())],
+        "n_inside_train_range": n_inside,
+        "overlap": n_inside > 0,
+    }
+
+
+def _write(audit: LeakageAudit, folder: Path) -> None:
+    """The audit's files, written to a temporary folder and moved into place."""
+    from assay.reports.leakage import render_leakage
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".leakage-"))
+    try:
+        pq.write_table(audit.pairs, tmp / "leakage_pairs.parquet")
+        doc = audit.summary() | {
+            "pairs_sha256": hashlib.sha256((tmp / "leakage_pairs.parquet").read_bytes()).hexdigest()
+        }
+        (tmp / "leakage.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+        (tmp / "leakage.html").write_text(
+            render_leakage(doc, _side_by_side(audit)), encoding="utf-8"
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _side_by_side(audit: LeakageAudit) -> list[dict[str, Any]]:
+    """The first pairs with what the report shows of each side: thumbnails, or the rows."""
+    from assay.reports.thumbnails import thumbnail_data_uri
+
+    shown = audit.pairs.slice(0, SHOWN).to_pylist()
+    if not shown:
+        return []
+    sides = []
+    for d, key in ((audit.dataset, "item_id"), (audit.train, "train_item_id")):
+        wanted = pa.array([p[key] for p in shown], pa.string())
+        ids = _column(d, cols.ITEM_ID).cast(pa.string())
+        rows = pc.index_in(wanted, value_set=ids)
+        names = [n for n in manifest_schema(Path(d.manifest_path)).names
+                 if n not in cols.RESERVED or n in (cols.PATH, cols.LABEL)]  # fmt: skip
+        table = pq.ParquetFile(d.manifest_path).read(columns=names).take(rows)
+        sides.append(table.to_pylist())
+    out = []
+    for pair, mine, theirs in zip(shown, sides[0], sides[1], strict=True):
+        view: dict[str, Any] = {"pair": pair}
+        for name, row in (("item", mine), ("train", theirs)):
+            path = row.pop(cols.PATH, None)
+            view[name] = {
+                "label": row.pop(cols.LABEL, None),
+                "image": thumbnail_data_uri(path, 160) if path else None,
+                "values": row,
+            }
+        out.append(view)
+    return out
+
+
+def leakage_in_run(
+    audit: LeakageAudit,
+    predictions: Path,
+    labels: tuple[str, ...],
+    negative_index: int | None,
+    intervals: IntervalConfig,
+) -> dict[str, Any]:
+    """``result.json`` ``leakage``: the audit's counts, and the confusion metrics of the run's
+    judged items with the leaked ones left out (the same formulas and intervals as the run's)."""
+    table = pq.read_table(predictions, columns=["item_id", "label", "predicted", "correct"])
+    judged = np.asarray(table.column("correct").is_valid().to_numpy(zero_copy_only=False), bool)
+    leaked = np.asarray(
+        pc.is_in(table.column("item_id"), value_set=audit.leaked_ids).to_numpy(
+            zero_copy_only=False
+        ),
+        bool,
+    )
+    keep = judged & ~leaked
+    index = {label: k for k, label in enumerate(labels)}
+    y_true = np.array([index[v] for v in table.column("label").filter(pa.array(keep)).to_pylist()],
+                      np.int64)  # fmt: skip
+    y_pred = np.array(
+        [index[v] for v in table.column("predicted").filter(pa.array(keep)).to_pylist()], np.int64
+    )
+    acc = ConfusionAccumulator(labels, intervals, negative_index)
+    state = acc.update(
+        acc.empty(), ScoredBatch(y_true, y_pred, np.zeros((len(y_true), len(labels))))
+    )
+    metrics = acc.finalize(state).metrics if len(y_true) else {}
+    s = audit.summary()
+    return {
+        "train": s["train"],
+        "audit": None if audit.folder is None else str(audit.folder),
+        "n_leaked_items": int(leaked.sum()),
+        "n_leaked_judged": int((leaked & judged).sum()),
+        "n_exact_duplicates": s["n_exact_duplicates"],
+        "n_near_duplicates": s["n_near_duplicates"],
+        "settings": s["settings"],
+        "n_judged_without_leaked": int(keep.sum()),
+        "metrics_without_leaked": {k: v.to_dict() for k, v in metrics.items()},
+    }

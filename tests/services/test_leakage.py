@@ -1,0 +1,254 @@
+"""The leakage audit on generated images and tables with leaks planted on purpose: exact copies,
+re-encoded and slightly changed copies (near duplicates), shared ids and an overlapping time
+range. Every planted leak is found, no clean item is, and the pairs equal a comparison of every
+pair of imagehash's own hashes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import imagehash
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageEnhance
+
+from assay.cli.main import main
+from assay.core.errors import InputError
+from assay.services.datasets import register_dataset
+from assay.services.leakage import audit_leakage
+from assay.services.workspace import Workspace
+
+
+def _scan(rng: np.random.Generator) -> Image.Image:
+    """A textured grey scan: smooth blobs, so that perceptual hashes differ between scans."""
+    base = rng.normal(size=(8, 8))
+    big = np.kron(base, np.ones((12, 12))) + rng.normal(0, 0.15, (96, 96))
+    pixels = np.clip(128 + 40 * big, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "L")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("leak")
+    rng = np.random.default_rng(2)
+    train, val = tmp / "train", tmp / "val"
+    for k in range(60):
+        (train / ("bad" if k % 2 else "good")).mkdir(parents=True, exist_ok=True)
+        _scan(rng).save(train / ("bad" if k % 2 else "good") / f"t{k}.png")
+    for k in range(40):
+        (val / ("bad" if k % 2 else "good")).mkdir(parents=True, exist_ok=True)
+        _scan(rng).save(val / ("bad" if k % 2 else "good") / f"v{k}.png")
+    # Planted: two exact copies, and three near copies (re-encoded as JPEG, brightened, resized).
+    shutil.copy(train / "bad" / "t1.png", val / "bad" / "copy1.png")
+    shutil.copy(train / "good" / "t2.png", val / "good" / "copy2.png")
+    with Image.open(train / "bad" / "t3.png") as im:
+        im.save(val / "bad" / "near3.jpg", quality=80)
+    with Image.open(train / "good" / "t4.png") as im:
+        ImageEnhance.Brightness(im).enhance(1.1).save(val / "good" / "near4.png")
+    with Image.open(train / "bad" / "t5.png") as im:
+        im.resize((120, 120)).save(val / "bad" / "near5.png")
+    ws = Workspace.open(tmp / "home")
+    register_dataset(ws, "train", train, role="training")
+    register_dataset(ws, "val", val)
+    return {"ws": ws, "tmp": tmp, "home": tmp / "home", "train": train, "val": val}
+
+
+def test_planted_leaks_are_found_and_nothing_else(images: dict[str, Any]) -> None:
+    audit = audit_leakage(images["ws"], "train", "val")
+    pairs = {(p["kind"], p["item_id"], p["train_item_id"]) for p in audit.pairs.to_pylist()}
+    assert {(k, i, t) for k, i, t in pairs if k == "exact"} == {
+        ("exact", "bad/copy1.png", "bad/t1.png"),
+        ("exact", "good/copy2.png", "good/t2.png"),
+    }
+    near = {(i, t) for k, i, t in pairs if k == "near"}
+    assert near == {
+        ("bad/near3.jpg", "bad/t3.png"),
+        ("good/near4.png", "good/t4.png"),
+        ("bad/near5.png", "bad/t5.png"),
+    }
+    s = audit.summary()
+    assert (s["n_exact_duplicates"], s["n_near_duplicates"], s["n_leaked_items"]) == (2, 3, 5)
+
+
+def test_near_pairs_equal_every_pair_of_imagehash_hashes(images: dict[str, Any]) -> None:
+    audit = audit_leakage(images["ws"], "train", "val", max_hamming=10)
+
+    def hashes(folder: Path) -> dict[str, Any]:
+        return {
+            p.relative_to(folder).as_posix(): imagehash.phash(Image.open(p))
+            for p in folder.rglob("*")
+            if p.is_file()
+        }
+
+    train, val = hashes(images["train"]), hashes(images["val"])
+    expected: dict[str, tuple[int, str]] = {}
+    for i, h in sorted(val.items()):
+        for t, g in sorted(train.items()):
+            d = h - g
+            if d <= 10 and (i not in expected or d < expected[i][0]):
+                expected[i] = (d, t)
+    exact = {p["item_id"] for p in audit.pairs.to_pylist() if p["kind"] == "exact"}
+    found = {p["item_id"]: (int(p["distance"]), p["train_item_id"])
+             for p in audit.pairs.to_pylist() if p["kind"] == "near"}  # fmt: skip
+    assert found == {i: v for i, v in expected.items() if i not in exact}
+
+
+def test_the_cli_writes_the_audit_and_exits_1_on_a_leak(
+    images: dict[str, Any], capsys: Any
+) -> None:
+    out = images["tmp"] / "audit"
+    code = main(["audit", "leakage", "--train", "train", "--dataset", "val", "--out", str(out),
+                 "--home", str(images["home"])])  # fmt: skip
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "5 leaked item(s)" in printed and "exact: bad/copy1.png ~ training bad/t1.png" in printed
+    doc = json.loads((out / "leakage.json").read_text())
+    assert doc["n_exact_duplicates"] == 2 and doc["n_near_duplicates"] == 3
+    assert pq.read_table(out / "leakage_pairs.parquet").num_rows == 5
+    html = (out / "leakage.html").read_text()
+    assert "bad/near3.jpg" in html and html.count("data:image/jpeg;base64") >= 10
+
+
+def test_an_audit_kept_in_the_store_is_checked_before_it_is_used(images: dict[str, Any]) -> None:
+    first = audit_leakage(images["ws"], "train", "val")
+    assert first.folder is not None
+    pairs = pq.read_table(first.folder / "leakage_pairs.parquet")
+    pq.write_table(pairs.slice(0, 1), first.folder / "leakage_pairs.parquet")  # tampered
+    again = audit_leakage(images["ws"], "train", "val")
+    assert again.pairs.num_rows == 5  # computed anew, not read from the edited file
+
+
+@pytest.mark.parametrize(
+    ("train", "dataset", "says"),
+    [("val", "val", "is a validation set"), ("train", "train", "is a training set")],
+)
+def test_roles_are_checked(images: dict[str, Any], train: str, dataset: str, says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        audit_leakage(images["ws"], train, dataset)
+
+
+def test_nothing_is_validated_on_a_training_set(images: dict[str, Any], capsys: Any) -> None:
+    from tests.models import brightness_onnx
+
+    spec = images["tmp"] / "m.yaml"
+    spec.write_text(
+        "task: classification\nlabels: [bad, good]\ninput: {kind: image, size: [16, 16], color: grayscale}\n"
+    )
+    onnx = brightness_onnx(images["tmp"] / "m.onnx", (16, 16))
+    home = str(images["home"])
+    assert main(["model", "add", "m", str(onnx), "--spec", str(spec), "--home", home]) == 0
+    assert main(["validate", "--model", "m", "--dataset", "train", "--home", home]) == 2
+    assert "is a training set" in capsys.readouterr().err
+    # A name keeps its role.
+    assert main(["dataset", "add", "train", str(images["val"]), "--home", home]) == 2
+    assert "registered as a training set" in capsys.readouterr().err
+
+
+def test_tables_exact_rows_shared_ids_and_time_ranges(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    start = np.datetime64("2026-01-01T00:00:00", "s")
+    train = pa.table({
+        "id": [f"r{k}" for k in range(n)],
+        "torque": rng.normal(size=n), "speed": rng.normal(size=n),
+        "at": pa.array(start + np.arange(n) * np.timedelta64(3600, "s")),
+        "label": rng.choice(["ok", "bad"], n),
+    })  # fmt: skip
+    val = pa.table({
+        "id": [f"v{k}" for k in range(50)] + ["r7", "r8"],
+        "torque": np.r_[rng.normal(size=50), train["torque"].to_numpy()[[7, 8]]],
+        "speed": np.r_[rng.normal(size=50), train["speed"].to_numpy()[[7, 8]]],
+        # The copied rows keep their time; the others come after training's first 150 hours.
+        "at": pa.array(start + np.r_[150 + np.arange(50), 7, 8] * np.timedelta64(3600, "s")),
+        "label": ["ok"] * 52,  # labels differ: the rows are still the same
+        "camera": ["c1"] * 52,  # a column only the validation set has: not compared
+    })  # fmt: skip
+    pq.write_table(train, tmp_path / "train.parquet")
+    pq.write_table(val, tmp_path / "val.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    assert s["n_exact_duplicates"] == 2 and s["n_near_duplicates"] == 0
+    assert {(p["item_id"], p["train_item_id"]) for p in s["pairs"]} == {("r7", "r7"), ("r8", "r8")}
+    assert s["id_overlap"]["n"] == 2
+    t = s["time_overlap"]
+    assert t["column"] == "at" and t["n_inside_train_range"] == 52  # hours 150..199, 7, 8 of 0..199
+
+
+def _model(images: dict[str, Any]) -> str:
+    from tests.models import brightness_onnx
+
+    home = str(images["home"])
+    spec = images["tmp"] / "bright.yaml"
+    spec.write_text(
+        "task: classification\nlabels: [bad, good]\ninput: {kind: image, size: [16, 16], color: grayscale, scale: 0.00392156862745098}\n"
+    )
+    onnx = brightness_onnx(images["tmp"] / "bright.onnx", (16, 16))
+    main(["model", "add", "bright", str(onnx), "--spec", str(spec), "--home", home])
+    return home
+
+
+def test_a_validation_with_train_reports_the_metrics_without_the_leaked_items(
+    images: dict[str, Any], capsys: Any
+) -> None:
+    from sklearn.metrics import accuracy_score
+
+    home = _model(images)
+    policy = images["tmp"] / "policy.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.0\n  - leaked_items == 0\n")
+    out = images["tmp"] / "run"
+    code = main(["validate", "--model", "bright", "--dataset", "val", "--train", "train",
+                 "--policy", str(policy), "--out", str(out), "--no-profile", "--home", home])  # fmt: skip
+    assert code == 1  # the leak fails the policy
+    printed = capsys.readouterr().out
+    assert "leakage from train@1: 5 item(s)" in printed
+    doc = json.loads((out / "result.json").read_text())
+    leak = doc["leakage"]
+    assert leak["n_leaked_items"] == 5 and leak["n_exact_duplicates"] == 2
+    check = next(c for c in doc["verdict"]["checks"] if c["metric"] == "leaked_items")
+    assert check["status"] == "fail" and check["value"] == 5
+    pred = pq.read_table(out / "predictions.parquet").to_pandas()
+    leaked = {p["item_id"] for p in audit_leakage(images["ws"], "train", "val").pairs.to_pylist()}
+    clean = pred[pred["correct"].notna() & ~pred["item_id"].isin(leaked)]
+    expected = accuracy_score(clean["label"], clean["predicted"])
+    assert leak["metrics_without_leaked"]["accuracy"]["value"] == pytest.approx(expected)
+    assert leak["n_judged_without_leaked"] == len(clean)
+    assert "Leakage from training set train@1" in (out / "report.html").read_text()
+
+
+def test_a_clean_audit_alone_is_no_evidence_to_pass(images: dict[str, Any], capsys: Any) -> None:
+    """A policy whose only check is ``leaked_items == 0`` says nothing of what the model judged:
+    on a dataset without leaks the verdict is not PASS."""
+    home = _model(images)
+    clean = images["tmp"] / "clean"
+    for p in images["val"].rglob("v*.png"):
+        (clean / p.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, clean / p.parent.name / p.name)
+    assert main(["dataset", "add", "clean", str(clean), "--home", home]) == 0
+    policy = images["tmp"] / "only-leak.yaml"
+    policy.write_text("checks:\n  - leaked_items == 0\n")
+    code = main(["validate", "--model", "bright", "--dataset", "clean", "--train", "train",
+                 "--policy", str(policy), "--no-profile", "--no-explore", "--home", home])  # fmt: skip
+    assert code == 1
+    assert "PASS" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("checks", "says"),
+    [("  - leaked_items == 0\n", "give --train"), ("  - accuracy == 1\n", "'==' is for counts")],
+)
+def test_policy_misuse_is_refused(
+    images: dict[str, Any], capsys: Any, checks: str, says: str
+) -> None:
+    home = _model(images)
+    policy = images["tmp"] / "bad.yaml"
+    policy.write_text("checks:\n" + checks)
+    code = main(["validate", "--model", "bright", "--dataset", "val", "--policy", str(policy),
+                 "--home", home])  # fmt: skip
+    assert code == 2 and says in capsys.readouterr().err

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from assay.cli.common import HomeOption, workspace
-from assay.cli.output import console
+from assay.cli.output import console as terminal
+
+
+def _console() -> Console:
+    """The terminal, or, piped into a log or CI, a console whose lines stay whole rather than
+    wrapped at 80 columns (made per command: the output stream may have been replaced)."""
+    return terminal if terminal.is_terminal else Console(file=terminal.file, width=200)
+
 
 audit_app = typer.Typer(
     help="Audit the data: leakage from a training set, coverage of production.",
@@ -44,6 +52,8 @@ def leakage(
     from rich.markup import escape
 
     from assay.services.leakage import audit_leakage
+
+    console = _console()
 
     found = audit_leakage(workspace(home), train, dataset, out, max_hamming, time_column)
     s = found.summary()
@@ -81,3 +91,94 @@ def leakage(
     console.print(f"report: {where / 'leakage.html'}", highlight=False)
     if s["n_leaked_items"]:
         raise typer.Exit(1)
+
+
+@audit_app.command("coverage")
+def coverage(
+    production: Annotated[
+        str,
+        typer.Option(help="A sample of today's production (registered with --role production)."),
+    ],
+    dataset: Annotated[str, typer.Option(help="The validation dataset (NAME or NAME@N).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-weight this model's latest finished run on the dataset to production."
+        ),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Re-weight this finished run (on the dataset) instead.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write coverage.json and coverage.html here.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Compare a production sample with a validation set: per column (PSI, KS, chi-squared),
+    overall (a domain classifier's AUC), the regions barely covered, and a run's accuracy
+    re-weighted to the production mix."""
+    from rich.markup import escape
+
+    from assay.core.errors import InputError
+    from assay.services.coverage import audit_coverage
+    from assay.services.datasets import get_dataset
+    from assay.services.models import get_model
+    from assay.services.runs import get_run
+
+    console = _console()
+    ws = workspace(home)
+    if model is not None and run is not None:
+        raise InputError("give --model or --run, not both")
+    dv = get_dataset(ws, dataset)
+    record = None
+    if run is not None:
+        record = get_run(ws, run)
+        if record.dataset_id != dv.id or record.status != "finished":
+            raise InputError(f"run {record.id[:12]} is not a finished run on {dv.ref}")
+    elif model is not None:
+        mv = get_model(ws, model)
+        record = ws.catalog.find_finished_run(mv.id, dv.id)
+        if record is None:
+            raise InputError(f"{mv.ref} has no finished run on {dv.ref}: validate it first")
+    found = audit_coverage(ws, production, dv, record, out)
+    s = found.summary()
+    d = s["domain"]
+    console.print(
+        f"[bold]{escape(s['dataset'])}[/] against production sample [bold]"
+        f"{escape(s['production'])}[/] ({s['n_production']:,} items)",
+        highlight=False,
+    )
+    if d is not None:
+        colour = "red" if d["shifted"] else "green"
+        console.print(
+            f"domain classifier ROC-AUC [{colour}]{d['auc']:.3f}[/] [{d['ci_low']:.3f}, "
+            f"{d['ci_high']:.3f}] ({'shifted' if d['shifted'] else 'no shift it can detect'}); "
+            f"{d['n_production_uncovered']:,} production item(s) with P(production) > 0.9",
+            highlight=False,
+        )
+    console.print(f"largest PSI {s['max_psi']:.3f} ({s['psi_reading']})", highlight=False)
+    for c in sorted(s["columns"], key=lambda c: -c["psi"])[:8]:
+        console.print(
+            f"  {escape(c['column'])}: PSI {c['psi']:.3f}, {c['test']} p "
+            + ("–" if c["p_value"] is None else f"{c['p_value']:.3g}"),
+            highlight=False,
+        )
+    for r in s["regions"][:8]:
+        console.print(
+            f"  barely covered: {escape(r['column'])} {escape(r['bin'])}: "
+            f"{100 * r['production_share']:.1f}% of production, "
+            f"{100 * r['validation_share']:.1f}% of validation",
+            highlight=False,
+        )
+    rw = s["reweighted"]
+    if rw is not None:
+        a, m = rw["as_validated"], rw["production_mix"]
+        console.print(
+            f"accuracy of run {rw['run_id'][:8]}: {a['value']:.4f} as validated, "
+            f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}] on the production mix "
+            f"(effective n {rw['effective_n']:.0f} of {rw['n_judged']})",
+            highlight=False,
+        )
+    where = out if out is not None else found.folder
+    assert where is not None
+    console.print(f"report: {where / 'coverage.html'}", highlight=False)

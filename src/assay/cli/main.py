@@ -101,8 +101,9 @@ def dataset_add(
     role: Annotated[
         str,
         typer.Option(
-            help="validation (models are judged on it) or training (a model's training set, "
-            "for `assay audit leakage`; nothing is validated on it)."
+            help="validation (models are judged on it), training (a model's training set, for "
+            "`assay audit leakage`) or production (an unlabelled sample of what the line makes "
+            "now, for `assay audit coverage`); models are validated on validation sets only."
         ),
     ] = "validation",
     home: HomeOption = None,
@@ -443,6 +444,13 @@ def validate_command(
             "from it, and report the metrics without them (policy: leaked_items == 0)."
         ),
     ] = None,
+    production: Annotated[
+        str | None,
+        typer.Option(
+            help="A sample of today's production (role production): audit how the dataset "
+            "covers it and re-weight the accuracy to its mix (policy: domain_auc, max_psi)."
+        ),
+    ] = None,
     reuse: Annotated[
         bool,
         typer.Option(
@@ -569,6 +577,7 @@ def validate_command(
             slices=tuple(slice_ or ()),
             calibration=calibration,
             train=train,
+            production=production,
         )
     _report_outcome(outcome)
 

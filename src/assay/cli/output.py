@@ -82,6 +82,20 @@ def print_summary(result: ValidationResult) -> None:
             ),
             highlight=False,
         )
+    cov = result.coverage
+    if cov is not None and cov.get("domain"):
+        d, rw = cov["domain"], cov.get("reweighted")
+        console.print(
+            f"coverage of {escape(cov['production'])}: domain classifier ROC-AUC {d['auc']:.3f} "
+            f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}], largest PSI {cov['max_psi']:.3f}"
+            + (
+                f"; accuracy on the production mix {rw['production_mix']['value']:.4f} "
+                f"[{rw['production_mix']['ci_low']:.4f}, {rw['production_mix']['ci_high']:.4f}]"
+                if rw and rw["production_mix"]["value"] is not None
+                else ""
+            ),
+            highlight=False,
+        )
     fixed = result.label_corrections
     if fixed:
         console.print(

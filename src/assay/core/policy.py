@@ -119,8 +119,9 @@ PROFILE_METRICS = {
     "load_time_s",
     "model_size_mb",
 }
-# What the data audits count, given with the validation (``--train``: the leakage audit).
-AUDIT_METRICS = {"leaked_items"}
+# What the data audits measure, given with the validation: ``--train`` (the leakage audit:
+# leaked_items), ``--production`` (the coverage audit: domain_auc, max_psi).
+AUDIT_METRICS = {"leaked_items", "domain_auc", "max_psi"}
 # Counts a policy may require to be zero (``leaked_items == 0``).
 COUNT_METRICS = {"leaked_items", "decision_flips"}
 MEASURED = (

@@ -96,7 +96,9 @@ class DatasetVersion:
     notes: list[str]
     created_at: datetime
     manifest_sha256: str | None = None
-    role: str = "validation"  # or "training": audited for leakage, never validated on
+    # validation; training (audited for leakage); production (an unlabelled sample of what the
+    # line makes now, for coverage audits). Models are validated on validation sets only.
+    role: str = "validation"
 
     @property
     def ref(self) -> str:
@@ -122,7 +124,7 @@ class ModelVersion:
         return f"{self.name}@{self.number}"
 
 
-DATASET_ROLES = ("validation", "training")
+DATASET_ROLES = ("validation", "training", "production")
 
 RunStatus = Literal["queued", "running", "interrupted", "finished", "failed", "cancelled"]
 # The run's state machine: a run ends once (finished, failed, cancelled are final); an

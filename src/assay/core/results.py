@@ -95,6 +95,9 @@ class ValidationResult:
     # With a training set (``--train``): the leakage audit's counts and the metrics without the
     # leaked items.
     leakage: dict[str, Any] | None = None
+    # With a production sample (``--production``): the coverage audit and this run's accuracy
+    # re-weighted to the production mix.
+    coverage: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -179,6 +182,7 @@ class ValidationResult:
             "verdict": self.verdict,
             "reuse": self.reuse,
             **({"leakage": self.leakage} if self.leakage is not None else {}),
+            **({"coverage": self.coverage} if self.coverage is not None else {}),
             **({"task": self.task} if self.task is not None else {}),
             **({"threshold": self.threshold} if self.threshold is not None else {}),
             **(
@@ -209,6 +213,7 @@ class ValidationResult:
             n_inferred=None if data.get("n_inferred") is None else int(data["n_inferred"]),
             reuse=data.get("reuse"),
             leakage=data.get("leakage"),
+            coverage=data.get("coverage"),
             metrics={k: MetricValue.from_dict(v) for k, v in metrics.items()},
             per_class={
                 label: {k: MetricValue.from_dict(v) for k, v in values.items()}

@@ -43,7 +43,9 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
     if PATH_COLUMN not in schema.names:
         raise InputError(f"{path}: a manifest needs a {PATH_COLUMN!r} column")
     label_column = options.label_column or "label"
-    check_columns(schema, path, label_column, options.id_column, options.annotated)
+    check_columns(
+        schema, path, label_column, options.id_column, options.annotated or options.unlabelled
+    )
     root = path.parent.resolve()
     has_mask = MASK_COLUMN in schema.names
     keep_text = [PATH_COLUMN, label_column] + ([options.id_column] if options.id_column else [])

@@ -26,6 +26,8 @@ class ReadOptions:
     # Files outside the dataset's folder (``..``, absolute paths, symlinks out) are refused
     # unless the user says they are meant.
     allow_outside: bool = False
+    # A production sample: nobody labelled it, so a missing label column is expected.
+    unlabelled: bool = False
 
 
 def inside_root(path: Path, root: Path, where: str, allow_outside: bool) -> Path:

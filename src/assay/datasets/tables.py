@@ -180,7 +180,7 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
     label_column = options.label_column or "label"
     id_column = options.id_column
     schema = table_schema(path)
-    check_columns(schema, path, label_column, id_column, options.annotated)
+    check_columns(schema, path, label_column, id_column, options.annotated or options.unlabelled)
     keep_text = [label_column] + ([id_column] if id_column else [])
 
     def batches() -> Iterator[pa.RecordBatch]:

@@ -75,6 +75,7 @@ def register_dataset(
             id_column=id_column,
             annotated=long is not None,
             allow_outside=allow_outside,
+            unlabelled=role == "production",
         ),
     )
     options = dict(source.options)

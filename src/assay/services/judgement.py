@@ -31,10 +31,15 @@ from assay.services.error_slices import search_error_slices, slice_columns
 
 
 def audit_metrics(result: ValidationResult) -> dict[str, MetricValue]:
-    """What the data audits counted for this run (``leaked_items`` with ``--train``)."""
-    if result.leakage is None:
-        return {}
-    return {"leaked_items": MetricValue.of(result.leakage["n_leaked_items"], method="measured")}
+    """What the data audits measured for this run (``--train``, ``--production``)."""
+    out: dict[str, MetricValue] = {}
+    if result.leakage is not None:
+        out["leaked_items"] = MetricValue.of(result.leakage["n_leaked_items"], method="measured")
+    if result.coverage is not None:
+        domain = result.coverage.get("domain") or {}
+        out["domain_auc"] = MetricValue.of(domain.get("auc"), method="measured")
+        out["max_psi"] = MetricValue.of(result.coverage.get("max_psi"), method="measured")
+    return out
 
 
 def profile_metrics(result: ValidationResult) -> dict[str, MetricValue]:

@@ -20,7 +20,7 @@ import numpy as np
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.config import ValidationConfig
 from assay.core.errors import AssayError, InputError
-from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, SCORE_METRICS, Policy
+from assay.core.policy import PROFILE_METRICS, SCORE_METRICS, Policy
 from assay.core.ports import Decoder
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
@@ -39,6 +39,8 @@ from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
 from assay.services import sidecar
 from assay.services.calibration import calibrate, overlap_check
+from assay.services.coverage import audit_coverage, reweight_predictions
+from assay.services.coverage import check_roles as check_coverage_roles
 from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
 from assay.services.history import never_right_so_far
@@ -603,6 +605,8 @@ class Plan:
     bindings: dict[int, Binding] = field(default_factory=dict)
     # The model's training set, audited for leakage into the dataset (--train).
     train: DatasetVersion | None = None
+    # A sample of today's production, compared with the dataset (--production).
+    production: DatasetVersion | None = None
 
     def loaded(self, model: ModelVersion) -> ModelVersion:
         """The version a pass loads: for recorded predictions, the file bound to the dataset."""
@@ -619,6 +623,7 @@ def plan_validation(
     slices: tuple[str, ...] = (),
     calibration: str | DatasetVersion | None = None,
     train: str | DatasetVersion | None = None,
+    production: str | DatasetVersion | None = None,
 ) -> Plan:
     """Resolve and check a validation's inputs; raises InputError/NotFoundError naming the problem."""
     mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
@@ -629,6 +634,12 @@ def plan_validation(
             f"{dv.ref} is a training set (registered with --role training): models are not "
             "validated on it; audit it with `assay audit leakage --train "
             f"{dv.name} --dataset ...`"
+        )
+    if dv.role == "production":
+        raise InputError(
+            f"{dv.ref} is a production sample (registered with --role production): models are "
+            f"not validated on it; compare it with `assay audit coverage --production {dv.name} "
+            "--dataset ...`"
         )
     verify_manifest(ws, dv)
     spec = parse_model_spec(mv.spec)
@@ -704,13 +715,22 @@ def plan_validation(
     if train is not None:
         tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
         check_roles(tv, dv)
-    audited = [c.metric for c in rules.checks if c.metric in AUDIT_METRICS]
-    if audited and tv is None:
-        raise InputError(
-            f"the policy checks {audited[0]}, which the leakage audit counts: give --train "
-            "TRAINING_SET"
-        )
-    return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings, tv)
+    pv = None
+    if production is not None:
+        pv = production if isinstance(production, DatasetVersion) else get_dataset(ws, production)
+        check_coverage_roles(pv, dv)
+    for c in rules.checks:
+        if c.metric == "leaked_items" and tv is None:
+            raise InputError(
+                "the policy checks leaked_items, which the leakage audit counts: give --train "
+                "TRAINING_SET"
+            )
+        if c.metric in ("domain_auc", "max_psi") and pv is None:
+            raise InputError(
+                f"the policy checks {c.metric}, which the coverage audit measures: give "
+                "--production SAMPLE"
+            )
+    return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings, tv, pv)
 
 
 def validate(
@@ -733,11 +753,14 @@ def validate(
     origin: str = "python",
     queued_run: str | None = None,
     train: str | DatasetVersion | None = None,
+    production: str | DatasetVersion | None = None,
 ) -> ValidationOutcome:
     """Validate ``model`` on ``dataset``, compare with ``baseline``, judge by ``policy``.
 
     ``train`` (the model's training set, role training): the dataset is audited for items
     leaked from it (``assay.services.leakage``), and the result gives the metrics without them.
+    ``production`` (a sample of today's production, role production): the dataset's coverage of
+    it is audited (``assay.services.coverage``) and the accuracy re-weighted to its mix.
 
     ``origin`` records where the run was started (cli, python, web); ``queued_run`` is the
     candidate's run when it was recorded at submission (the web app's queue).
@@ -752,7 +775,9 @@ def validate(
     ``on_run`` is told the id of every run as it starts (or resumes).
     """
     config = config or ValidationConfig()
-    plan = plan_validation(ws, model, dataset, baseline, policy, slices, calibration, train)
+    plan = plan_validation(
+        ws, model, dataset, baseline, policy, slices, calibration, train, production
+    )
     mv, dv, spec, bv, bspec, rules = (
         plan.model,
         plan.dataset,
@@ -784,6 +809,7 @@ def validate(
         "slices": list(slices),
         "calibration_id": None if plan.calibration is None else plan.calibration.id,
         "train_id": None if plan.train is None else plan.train.id,
+        "production_id": None if plan.production is None else plan.production.id,
         "config": config.to_dict(),
         "out": None if out is None else str(out),
         "overwrite": overwrite,
@@ -872,6 +898,21 @@ def validate(
                     config.intervals,
                 ),
             )
+        if plan.production is not None:
+            on_stage(f"auditing how {dv.ref} covers production sample {plan.production.ref}")
+            covered = audit_coverage(
+                ws, plan.production, dv, confidence=config.confidence, seed=config.seed
+            )
+            doc = covered.summary()
+            if covered.p_validation is not None:
+                doc["reweighted"] = reweight_predictions(
+                    covered,
+                    cand.run_dir / "predictions.parquet",
+                    cand_result.run_id,
+                    config.confidence,
+                    config.seed,
+                )
+            cand_result = dataclasses.replace(cand_result, coverage=doc)
         preconditions = (
             (overlap_check(dv, plan.calibration),) if plan.calibration is not None else ()
         ) + tuple(b.check() for b in (cand.binding,) if b is not None)
@@ -897,9 +938,9 @@ def validate(
         judged = add_overlays(judged, cand.run_dir, Path(dv.manifest_path))
         if judged.doubtful_labels is not None and judged.doubtful_labels.get("method"):
             # The item history's evidence: labels no model version has ever agreed with.
-            judged.doubtful_labels["never_right"] = never_right_so_far(
-                ws, dv.name, mv.id, cand.run_dir / "predictions.parquet"
-            )
+            history = never_right_so_far(ws, dv.name, mv.id, cand.run_dir / "predictions.parquet")
+            if history is not None:
+                judged.doubtful_labels["never_right"] = history
         judged.timings["total_s"] = time.perf_counter() - t_start
         on_stage("writing the report")
         files = _finish(ws, judged, cand.run_dir)
@@ -1000,6 +1041,9 @@ def resume_validation(
         train=None
         if inv.get("train_id") is None
         else ws.catalog.get_dataset_by_id(int(inv["train_id"])),
+        production=None
+        if inv.get("production_id") is None
+        else ws.catalog.get_dataset_by_id(int(inv["production_id"])),
         on_run=on_run,
         overwrite=overwrite or bool(inv.get("overwrite")),
         on_stage=on_stage,

@@ -1,0 +1,329 @@
+"""Coverage of today's production: does the validation set look like what the line produces now?
+
+A production sample (a dataset registered with ``--role production``; labels are not needed) is
+compared with a validation dataset version on the columns both hold (features, metadata, and for
+images the properties measured at registration: size, brightness, contrast, sharpness):
+
+- per column: the population stability index over bins fixed by the validation set, and a test
+  of equal distributions (two-sample Kolmogorov-Smirnov for numbers, chi-squared for categories)
+  with Benjamini-Hochberg q-values across the columns;
+- overall: a domain classifier's out-of-fold ROC-AUC with DeLong's interval
+  (``assay.analysis.domain_classifier``);
+- the regions of production the validation set barely covers: bins holding at least 5% of the
+  production items and under a third of that share of the validation items, and the production
+  items the domain classifier is sure come from production (P > 0.9);
+- with a finished run of a model on the validation set: its accuracy re-weighted to the
+  production mix (importance weights from the domain classifier), with a bootstrap interval and
+  the effective number of items it rests on.
+
+Every item of both sets takes part; nothing is sampled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.analysis.domain_classifier import fit_domain
+from assay.core import drift
+from assay.core.errors import InputError
+from assay.core.records import DatasetVersion, RunRecord
+from assay.core.stattests import benjamini_hochberg
+from assay.datasets import columns as cols
+from assay.datasets.row_digests import input_columns
+from assay.services.datasets import get_dataset, label_of
+from assay.services.integrity import verify_manifest, verify_run_files
+from assay.services.workspace import Workspace
+from assay.store.manifests import manifest_schema
+
+MAX_CATEGORIES = 50  # more distinct values than this: an identifier, not a category
+REGION_MIN_SHARE = 0.05
+REGION_RATIO = 3.0
+SURE = 0.9
+FILES = ("coverage.json", "coverage.html")
+
+
+@dataclass
+class CoverageAudit:
+    production: DatasetVersion
+    dataset: DatasetVersion
+    columns: list[dict[str, Any]]
+    domain: dict[str, Any] | None
+    regions: list[dict[str, Any]]
+    reweighted: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    folder: Path | None = None
+    # Out-of-fold P(production) of the validation items, in manifest order (for re-weighting).
+    p_validation: np.ndarray | None = None
+
+    @property
+    def max_psi(self) -> float:
+        return max((c["psi"] for c in self.columns), default=0.0)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "production": self.production.ref,
+            "dataset": self.dataset.ref,
+            "n_production": self.production.n_items,
+            "n_items": self.dataset.n_items,
+            "max_psi": self.max_psi,
+            "domain": self.domain,
+            "columns": self.columns,
+            "regions": self.regions,
+            "reweighted": self.reweighted,
+            "notes": self.notes,
+            "psi_reading": "below 0.1 stable, 0.1 to 0.25 moderate shift, above 0.25 large shift",
+        }
+
+
+def check_roles(production: DatasetVersion, dataset: DatasetVersion) -> None:
+    if production.role != "production":
+        raise InputError(
+            f"--production {production.ref} is a {production.role} set: register the sample "
+            "with `assay dataset add NAME PATH --role production`"
+        )
+    if dataset.role != "validation":
+        raise InputError(f"--dataset {dataset.ref} is a {dataset.role} set: give a validation set")
+    if production.kind != dataset.kind:
+        raise InputError(
+            f"{production.ref} holds {production.kind} items and {dataset.ref} "
+            f"{dataset.kind} items: there is nothing to compare"
+        )
+
+
+def _shared(production: DatasetVersion, dataset: DatasetVersion) -> list[str]:
+    a = input_columns(manifest_schema(Path(production.manifest_path)), label_of(production.options))
+    b = input_columns(manifest_schema(Path(dataset.manifest_path)), label_of(dataset.options))
+    return [c for c in b if c in set(a)]
+
+
+def _as_numbers(array: pa.ChunkedArray) -> np.ndarray | None:
+    t = array.type
+    if pa.types.is_temporal(t):
+        array = pc.cast(array, pa.int64())
+    elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        return None
+    return np.asarray(
+        array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), np.float64
+    )
+
+
+def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | None:
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    a, b = _as_numbers(val), _as_numbers(prod)
+    if a is not None and b is not None:
+        edges = drift.numeric_bins(a)
+        e, p = drift.numeric_shares(a, edges), drift.numeric_shares(b, edges)
+        fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
+        test = ks_2samp(fa, fb) if fa.size and fb.size else None
+        bins = [f"< {edges[0]:.6g}"] if edges.size else ["all"]
+        bins += [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(edges)]
+        bins += [f">= {edges[-1]:.6g}"] if edges.size else []
+        bins += ["missing"]
+        return {
+            "column": name,
+            "kind": "numeric",
+            "psi": drift.psi(e, p),
+            "test": "Kolmogorov-Smirnov",
+            "statistic": None if test is None else float(test.statistic),
+            "p_value": None if test is None else float(test.pvalue),
+            "bins": bins,
+            "validation_shares": e.tolist(),
+            "production_shares": p.tolist(),
+            "median": [
+                float(np.median(fa)) if fa.size else None,
+                float(np.median(fb)) if fb.size else None,
+            ],
+        }
+    values = pc.cast(val, pa.string()).to_pylist()
+    categories = sorted({v for v in values if v is not None})
+    if len(categories) > MAX_CATEGORIES:
+        return None
+    other = pc.cast(prod, pa.string()).to_pylist()
+    keys: list[object] = [*categories, None]
+    e = drift.category_shares(values, keys)
+    p = drift.category_shares(other, keys)
+    counts = np.array([e * len(values), p * len(other)])
+    counts = counts[:, counts.sum(axis=0) > 0]
+    test = chi2_contingency(counts) if counts.shape[1] > 1 else None
+    return {
+        "column": name,
+        "kind": "categorical",
+        "psi": drift.psi(e, p),
+        "test": "chi-squared",
+        "statistic": None if test is None else float(test.statistic),
+        "p_value": None if test is None else float(test.pvalue),
+        "bins": [*(str(c) for c in categories), "missing", "other"],
+        "validation_shares": e.tolist(),
+        "production_shares": p.tolist(),
+    }
+
+
+def _regions(columns: list[dict[str, Any]], n_val: int, n_prod: int) -> list[dict[str, Any]]:
+    out = []
+    for c in columns:
+        for name, e, p in zip(
+            c["bins"], c["validation_shares"], c["production_shares"], strict=False
+        ):
+            if p >= REGION_MIN_SHARE and e < p / REGION_RATIO:
+                out.append({
+                    "column": c["column"], "bin": name, "production_share": p,
+                    "validation_share": e, "n_production": round(p * n_prod),
+                    "n_validation": round(e * n_val),
+                })  # fmt: skip
+    return sorted(out, key=lambda r: r["validation_share"] - r["production_share"])
+
+
+def _features(
+    names: list[str], val: pa.Table, prod: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sets as matrices for the domain classifier: numbers as they are, categories as codes
+    (the validation set's, one more for anything else)."""
+    xs_v, xs_p, categorical = [], [], []
+    for name in names:
+        a, b = _as_numbers(val.column(name)), _as_numbers(prod.column(name))
+        if a is None or b is None:
+            values = pc.cast(val.column(name), pa.string()).to_pylist()
+            cats = {c: k for k, c in enumerate(sorted({v for v in values if v is not None}))}
+            other = pc.cast(prod.column(name), pa.string()).to_pylist()
+            a = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in values])
+            b = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in other])
+            categorical.append(True)
+        else:
+            categorical.append(False)
+        xs_v.append(a)
+        xs_p.append(b)
+    return np.column_stack(xs_v), np.column_stack(xs_p), np.array(categorical, bool)
+
+
+def audit_coverage(
+    ws: Workspace,
+    production: str | DatasetVersion,
+    dataset: str | DatasetVersion,
+    run: RunRecord | None = None,
+    out: Path | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> CoverageAudit:
+    """Compare the production sample with ``dataset``; with ``run`` (a finished run on
+    ``dataset``), re-weight its accuracy to the production mix."""
+    pv = production if isinstance(production, DatasetVersion) else get_dataset(ws, production)
+    dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
+    check_roles(pv, dv)
+    verify_manifest(ws, pv)
+    verify_manifest(ws, dv)
+    shared = _shared(pv, dv)
+    if not shared:
+        raise InputError(f"{pv.ref} and {dv.ref} have no column in common to compare")
+    val = pq.read_table(dv.manifest_path, columns=shared)
+    prod = pq.read_table(pv.manifest_path, columns=shared)
+    columns, notes = [], []
+    for name in shared:
+        found = _column(name, val.column(name), prod.column(name))
+        if found is None:
+            notes.append(f"{name}: more than {MAX_CATEGORIES} distinct values, not compared")
+        else:
+            columns.append(found)
+    ps = [c["p_value"] for c in columns if c["p_value"] is not None]
+    qs = iter(benjamini_hochberg(ps)) if ps else iter(())
+    for c in columns:
+        c["q_value"] = None if c["p_value"] is None else float(next(qs))
+    used = [c["column"] for c in columns]
+    domain = None
+    p_val = None
+    if used and dv.n_items >= 2 and pv.n_items >= 2:
+        xv, xp, categorical = _features(used, val, prod)
+        fit = fit_domain(xv, xp, categorical, seed=seed, confidence=confidence)
+        p_val = fit.p_validation
+        domain = {
+            "method": "HistGradientBoostingClassifier, out-of-fold (stratified 5-fold), "
+            "ROC-AUC with DeLong's interval",
+            "auc": fit.auc,
+            "ci_low": fit.ci_low,
+            "ci_high": fit.ci_high,
+            "shifted": fit.ci_low > 0.5,
+            "n_production_uncovered": int((fit.p_production > SURE).sum()),
+            "share_production_uncovered": float((fit.p_production > SURE).mean()),
+            "features": used,
+        }
+    audit = CoverageAudit(pv, dv, columns, domain, _regions(columns, dv.n_items, pv.n_items),
+                          notes=notes, p_validation=p_val)  # fmt: skip
+    if run is not None and p_val is not None:
+        audit.reweighted = reweight(audit, run, confidence, seed)
+    folder = ws.home / "audits" / "coverage" / f"{pv.version[:16]}-{dv.version[:16]}"
+    _write(audit, folder)
+    audit.folder = folder
+    if out is not None:
+        out = Path(out).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        for name in FILES:
+            shutil.copyfile(folder / name, out / name)
+    return audit
+
+
+def reweight(audit: CoverageAudit, run: RunRecord, confidence: float, seed: int) -> dict[str, Any]:
+    """A finished run's accuracy on the validation set, as is and re-weighted to the production
+    mix (its files checked first)."""
+    verify_run_files(run)
+    return reweight_predictions(
+        audit, Path(run.run_dir) / "predictions.parquet", run.id, confidence, seed
+    )
+
+
+def reweight_predictions(
+    audit: CoverageAudit, predictions: Path, run_id: str, confidence: float, seed: int
+) -> dict[str, Any]:
+    """``reweight`` for a run's predictions file (a validation's own, before it finishes)."""
+    assert audit.p_validation is not None
+    table = pq.read_table(predictions, columns=["item_id", "correct"])
+    ids = pq.read_table(audit.dataset.manifest_path, columns=[cols.ITEM_ID]).column(cols.ITEM_ID)
+    at = pc.index_in(table.column("item_id"), value_set=ids)
+    if at.null_count:
+        raise InputError(f"run {run_id[:12]} holds items that {audit.dataset.ref} does not")
+    rows = np.asarray(at.to_numpy(zero_copy_only=False), np.int64)
+    correct = table.column("correct")
+    judged = np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool)
+    hits = np.asarray(correct.fill_null(False).to_numpy(zero_copy_only=False), bool)[judged]
+    weights = drift.importance_weights(
+        audit.p_validation[rows][judged], audit.dataset.n_items, audit.production.n_items
+    )
+    plain = drift.weighted_rate(hits, np.ones(hits.size), confidence, seed=seed)
+    mixed = drift.weighted_rate(hits, weights, confidence, seed=seed)
+    return {
+        "run_id": run_id,
+        "metric": "accuracy",
+        "as_validated": {"value": plain.value, "ci_low": plain.ci_low, "ci_high": plain.ci_high},
+        "production_mix": {"value": mixed.value, "ci_low": mixed.ci_low, "ci_high": mixed.ci_high},
+        "n_judged": int(hits.size),
+        "effective_n": mixed.effective_n,
+        "note": "importance weights from the domain classifier (clipped at 20x their mean); the "
+        "interval resamples the items with their weights held fixed, so it leaves out the "
+        "classifier's own uncertainty",
+    }
+
+
+def _write(audit: CoverageAudit, folder: Path) -> None:
+    from assay.reports.coverage import render_coverage
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".coverage-"))
+    try:
+        doc = audit.summary()
+        (tmp / "coverage.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+        (tmp / "coverage.html").write_text(render_coverage(doc), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,184 @@
+"""Coverage of production: against scipy and scikit-learn for the statistics, and by simulation:
+with production drawn like the validation set, the domain classifier calls a shift at most at
+the stated rate; with a shifted line speed, it finds it, lists the uncovered region, and the
+re-weighted accuracy lands nearer the production accuracy than the plain one."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy.stats import ks_2samp
+from sklearn.metrics import roc_auc_score
+
+from assay.analysis.domain_classifier import delong_auc, fit_domain
+from assay.cli.main import main
+from assay.core import drift
+from assay.services.coverage import audit_coverage
+from assay.services.datasets import register_dataset
+from assay.services.workspace import Workspace
+
+
+def test_psi_against_its_formula() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=5000), rng.normal(0.4, 1.2, size=3000)
+    edges = drift.numeric_bins(a)
+    e, p = drift.numeric_shares(a, edges), drift.numeric_shares(b, edges)
+    assert np.allclose(e[:-1], 0.1, atol=0.002) and e[-1] == 0  # deciles; no missing value
+    inner = np.r_[-np.inf, edges, np.inf]
+    expected_p = [((b >= lo) & (b < hi)).mean() for lo, hi in itertools.pairwise(inner)]
+    assert np.allclose(p[:-1], expected_p)
+    ref = sum((y - x) * np.log(y / x) for x, y in zip(e[:-1], p[:-1], strict=True))
+    assert drift.psi(e, p) == pytest.approx(ref, rel=1e-9, abs=1e-3)
+
+
+def test_delong_auc_equals_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    neg, pos = rng.normal(size=400), rng.normal(0.5, 1, size=250).round(1)  # ties too
+    auc, low, high = delong_auc(np.round(neg, 1), pos)
+    y = np.r_[np.zeros(400), np.ones(250)]
+    assert auc == pytest.approx(roc_auc_score(y, np.r_[np.round(neg, 1), pos]))
+    assert low < auc < high
+
+
+def test_weighted_accuracy_equals_scikit_learn_with_sample_weights() -> None:
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(2)
+    hits = rng.uniform(size=500) < 0.8
+    w = rng.uniform(0.1, 3, 500)
+    got = drift.weighted_rate(hits, w)
+    assert got.value == pytest.approx(
+        accuracy_score(np.ones(500), hits.astype(int), sample_weight=w)
+    )
+    assert got.ci_low < got.value < got.ci_high
+    assert drift.effective_size(np.ones(10)) == pytest.approx(10)
+
+
+def test_no_shift_is_called_at_most_at_the_stated_rate() -> None:
+    """Production drawn from the validation set's own distribution, 60 times: the 95% interval
+    lies above 0.5 (a shift called) in at most 2.5% of draws, up to binomial noise."""
+    rng = np.random.default_rng(3)
+    called = 0
+    sims = 60
+    for s in range(sims):
+        x = rng.normal(size=(400, 3))
+        y = rng.normal(size=(300, 3))
+        fit = fit_domain(x, y, np.zeros(3, bool), seed=s, folds=3)
+        called += fit.ci_low > 0.5
+    # P(Binomial(60, 0.025) >= 5) < 0.01: more calls than that mean the interval is too narrow.
+    assert called <= 4, called
+
+
+def _line(rng: np.random.Generator, n: int, fast_share: float) -> dict[str, Any]:
+    fast = rng.uniform(size=n) < fast_share
+    speed = np.where(fast, rng.normal(2000, 40, n), rng.normal(1500, 60, n))
+    torque = rng.normal(10, 1, n)
+    camera = rng.choice(["c1", "c2"], n)
+    return {"line_speed": speed, "torque": torque, "camera": camera}
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Validation: 10% fast line; production: 60% fast. The model is worse on the fast line
+    (its answers are recorded), so production accuracy is lower than validation accuracy."""
+    from tests.models import passthrough_onnx
+
+    tmp = tmp_path_factory.mktemp("coverage")
+    rng = np.random.default_rng(4)
+    val = _line(rng, 3000, 0.1)
+    fast = val["line_speed"] > 1800
+    right = rng.uniform(size=3000) < np.where(fast, 0.6, 0.95)
+    label = rng.choice(["bad", "good"], 3000)
+    says_bad = np.where(right, label == "bad", label != "bad")
+    val |= {"label": label, "s_bad": np.where(says_bad, 0.9, 0.1)}
+    val["s_good"] = 1 - val["s_bad"]
+    pq.write_table(pa.table(val), tmp / "val.parquet")
+    prod = _line(rng, 2000, 0.6)
+    pq.write_table(pa.table(prod), tmp / "prod.parquet")
+    ws = Workspace.open(tmp / "home")
+    register_dataset(ws, "val", tmp / "val.parquet")
+    register_dataset(ws, "prod", tmp / "prod.parquet", role="production")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    from assay.core.config import ValidationConfig
+    from assay.services.models import register_model
+    from assay.services.validation import validate
+
+    register_model(ws, "m", passthrough_onnx(tmp / "m.onnx", 2), spec)
+    validate(ws, "m", "val", config=ValidationConfig(profile=False, explore=False))
+    truth = 0.6 * 0.6 + 0.4 * 0.95  # the model's accuracy on the production mix
+    return {"ws": ws, "tmp": tmp, "truth": truth, "val": val, "prod": prod}
+
+
+def test_a_shifted_line_speed_is_found_and_the_accuracy_re_weighted(
+    shifted: dict[str, Any],
+) -> None:
+    ws = shifted["ws"]
+    run = ws.catalog.list_runs(limit=1)[0]
+    audit = audit_coverage(ws, "prod", "val", run)
+    s = audit.summary()
+    assert s["domain"]["shifted"] and s["domain"]["auc"] > 0.7
+    speed = next(c for c in s["columns"] if c["column"] == "line_speed")
+    assert speed["psi"] > 0.25
+    ks = ks_2samp(shifted["val"]["line_speed"], shifted["prod"]["line_speed"])
+    assert speed["statistic"] == pytest.approx(ks.statistic) and speed["p_value"] == pytest.approx(
+        ks.pvalue
+    )
+    torque = next(c for c in s["columns"] if c["column"] == "torque")
+    assert torque["psi"] < 0.1
+    assert s["regions"] and s["regions"][0]["column"] == "line_speed"
+    rw = s["reweighted"]
+    plain, mixed = rw["as_validated"]["value"], rw["production_mix"]["value"]
+    assert abs(mixed - shifted["truth"]) < abs(plain - shifted["truth"])
+    assert rw["production_mix"]["ci_low"] <= shifted["truth"] <= rw["production_mix"]["ci_high"]
+
+
+def test_the_cli_writes_the_audit(shifted: dict[str, Any], capsys: Any) -> None:
+    out = shifted["tmp"] / "cov"
+    home = str(shifted["tmp"] / "home")
+    assert main(["audit", "coverage", "--production", "prod", "--dataset", "val", "--model", "m",
+                 "--out", str(out), "--home", home]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "barely covered: line_speed" in printed and "on the production mix" in printed
+    doc = json.loads((out / "coverage.json").read_text())
+    assert doc["domain"]["shifted"] is True
+    assert (
+        "Regions of production the validation set barely covers"
+        in (out / "coverage.html").read_text()
+    )
+    assert (
+        main(["audit", "coverage", "--production", "val", "--dataset", "val", "--home", home]) == 2
+    )
+    assert "--role production" in capsys.readouterr().err
+    assert main(["validate", "--model", "m", "--dataset", "prod", "--home", home]) == 2
+
+
+def test_a_validation_with_production_reweights_and_a_policy_requires_coverage(
+    shifted: dict[str, Any], capsys: Any
+) -> None:
+    home = str(shifted["tmp"] / "home")
+    policy = shifted["tmp"] / "covered.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.5\n  - domain_auc <= 0.7\n  - max_psi <= 0.25\n")
+    out = shifted["tmp"] / "run-cov"
+    code = main(["validate", "--model", "m", "--dataset", "val", "--production", "prod",
+                 "--policy", str(policy), "--no-profile", "--no-explore", "--out", str(out),
+                 "--home", home])  # fmt: skip
+    assert code == 1
+    assert "accuracy on the production mix" in capsys.readouterr().out
+    doc = json.loads((out / "result.json").read_text())
+    rw = doc["coverage"]["reweighted"]
+    assert rw["run_id"] == doc["run_id"]
+    assert abs(rw["production_mix"]["value"] - shifted["truth"]) < 0.05
+    failed = {c["metric"] for c in doc["verdict"]["checks"] if c["status"] == "fail"}
+    assert failed == {"domain_auc", "max_psi"}
+    assert "Coverage of production sample prod@1" in (out / "report.html").read_text()
+    # Without the sample, the policy cannot be checked: exit 2, before anything runs.
+    assert main(["validate", "--model", "m", "--dataset", "val", "--policy", str(policy),
+                 "--home", home]) == 2  # fmt: skip
+    assert "give --production" in capsys.readouterr().err

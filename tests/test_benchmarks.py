@@ -96,3 +96,17 @@ def test_gpu_check_runs_its_code_on_the_cpu() -> None:
     out = run("gpu_check.py", "--device", "cpu", "--images", "64", "--repeats", "1")
     assert "onnx: max |Δ| vs CPU 0.00e+00" in out
     assert "ONNX on cpu: assay" in out
+
+
+def test_incremental_benchmark_runs_both_ways() -> None:
+    out = run("incremental.py", "--rows", "20000", "--scans", "60", "--repeats", "1")
+    assert out.count("incr/full") == 2
+    for kind in ("full defaults", "incremental defaults", "incremental --no-explore --no-profile"):
+        assert kind in out
+
+
+def test_sequential_simulation_prints_both_error_rates() -> None:
+    out = run("sequential_simulation.py", "--runs", "50", "--looks", "500")
+    cs = float(re.search(r"confidence sequence ever excludes the truth: (\S+)", out)[1])  # type: ignore[index]
+    naive = float(re.search(r"recomputed at every look ever excludes it: (\S+)", out)[1])  # type: ignore[index]
+    assert cs <= 0.1 < naive

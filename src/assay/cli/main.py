@@ -174,6 +174,13 @@ def dataset_show(
     console.print(
         f"  columns ({len(cols)}): " + ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
     )
+    from assay.services.budget import decisions_summary
+
+    served = decisions_summary(_workspace(home), d)
+    console.print(
+        f"  decisions served: {served['n_on_version']} on this version, "
+        f"{served['n_on_dataset']} on all versions ({served['n_models']} model version(s))"
+    )
     for note in d.notes:
         console.print(f"  note: {note}")
 
@@ -634,15 +641,75 @@ def compare_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the comparison's report and verdict.")
     ] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential",
+            help="Decide as labels trickle in: an anytime-valid confidence sequence of the "
+            "accuracy difference, in label order (exit 0 accept, 1 reject or not yet).",
+        ),
+    ] = False,
+    order: Annotated[
+        str | None,
+        typer.Option(help="With --sequential: the column giving each item's label time."),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option(help="With --sequential: non-inferiority margin (accuracy).")
+    ] = 0.01,
+    alpha: Annotated[float, typer.Option(help="With --sequential: error level.")] = 0.05,
     home: HomeOption = None,
 ) -> None:
     """Compare two finished runs item by item and judge the first (exit 1: the policy failed)."""
     from assay.services.compare_runs import compare_runs
 
+    if sequential:
+        _sequential(candidate, baseline, policy, order, margin, alpha, out, home)
+        return
+    if order is not None:
+        raise InputError("--order applies with --sequential")
     outcome = compare_runs(_workspace(home), candidate, baseline, policy, out)
     print_verdict(outcome.result)
     console.print(f"report: {outcome.files['report.html']}")
     if outcome.blocking:
+        raise typer.Exit(1)
+
+
+def _sequential(
+    candidate: str,
+    baseline: str,
+    policy: Path | None,
+    order: str | None,
+    margin: float,
+    alpha: float,
+    out: Path | None,
+    home: Path | None,
+) -> None:
+    from assay.services.sequential import sequential_comparison
+
+    if policy is not None:
+        raise InputError("--sequential decides by --margin and --alpha, not by a --policy")
+    doc = sequential_comparison(_workspace(home), candidate, baseline, order, margin, alpha, out)
+    f = doc["final"]
+    level = f"{100 * (1 - alpha):g}%"
+    if f is None:
+        console.print("no item judged by both runs yet: nothing to decide")
+        raise typer.Exit(1)
+    verdict = {
+        "accept": f"[green]accept[/]: {escape(doc['candidate'])} is at most {margin:g} worse than "
+        f"{escape(doc['baseline'])} (decided after {doc['decided_after']:,} items)",
+        "reject": f"[red]reject[/]: {escape(doc['candidate'])} is more than {margin:g} worse "
+        f"(decided after {doc['decided_after']:,} items)",
+        "continue": "[yellow]not yet[/]: the sequence still holds -margin; wait for more labels",
+    }[doc["decision"]]
+    console.print(
+        f"after {doc['n_items']:,} labelled items ({doc['n_waiting']:,} waiting for a label): "
+        f"candidate - baseline accuracy {f['mean']:+.4f}, anytime-valid {level} bounds "
+        f"[{f['lower']:+.4f}, {f['upper']:+.4f}]",
+        highlight=False,
+    )
+    console.print(verdict, highlight=False)
+    console.print(f"written: {doc['file']}", highlight=False)
+    if doc["decision"] != "accept":
         raise typer.Exit(1)
 
 

@@ -11,6 +11,9 @@ that does not parse.
     on_too_few: warn        # too few items to tell on a class or slice: warn | fail
     on_inconclusive: fail   # too few items to tell on a headline check: fail (exit 1) | warn
     max_unjudged: 1%        # items the model could not judge: a share ("1%") or a count (20)
+    reuse_budget:           # decisions a dataset may serve before the release needs fresh items
+      max_decisions: 20
+      on_exceeded: warn     # warn | fail
     slices: [camera, line]  # metadata columns for scope: every_slice
     min_slice_size: 30
     checks:
@@ -203,6 +206,15 @@ class CheckRule:
 
 
 @dataclass(frozen=True)
+class ReuseBudget:
+    """Every decision taken on a dataset adapts the next model to it a little (thresholds,
+    architectures, early stopping): past ``max_decisions``, its numbers are optimistic."""
+
+    max_decisions: int
+    on_exceeded: Literal["warn", "fail"] = "warn"
+
+
+@dataclass(frozen=True)
 class UnjudgedLimit:
     """How many items the model may leave unjudged: a share of the items or a count.
 
@@ -246,6 +258,9 @@ class Policy:
     max_unjudged: UnjudgedLimit = UnjudgedLimit()
     # A headline check that cannot tell: "fail" makes the verdict block (exit 1), "warn" reports it.
     on_inconclusive: Literal["fail", "warn"] = "fail"
+    # How many decisions a dataset (all its versions) may serve before a release decision needs
+    # items no earlier decision saw.
+    reuse_budget: ReuseBudget | None = None
 
     @property
     def needs_baseline(self) -> bool:
@@ -270,6 +285,12 @@ class Policy:
             "on_too_few": self.on_too_few,
             "on_inconclusive": self.on_inconclusive,
             "max_unjudged": self.max_unjudged.describe(),
+            "reuse_budget": None
+            if self.reuse_budget is None
+            else {
+                "max_decisions": self.reuse_budget.max_decisions,
+                "on_exceeded": self.reuse_budget.on_exceeded,
+            },
             "slices": list(self.slices),
             "min_slice_size": self.min_slice_size,
             "checks": [
@@ -530,6 +551,7 @@ def parse_policy(
         "operating_constraint",
         "max_unjudged",
         "on_inconclusive",
+        "reuse_budget",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -552,6 +574,7 @@ def parse_policy(
     if on_inconclusive not in ("warn", "fail"):
         raise InputError(f"{source}: on_inconclusive must be fail or warn, got {on_inconclusive!r}")
     max_unjudged = _parse_unjudged(raw.get("max_unjudged", "1%"), source)
+    budget = _parse_budget(raw.get("reuse_budget"), source)
     slices = raw.get("slices", []) or []
     if isinstance(slices, list):
         for spec in slices:
@@ -592,7 +615,23 @@ def parse_policy(
         constraint_class,
         max_unjudged,
         on_inconclusive,
+        budget,
     )
+
+
+def _parse_budget(raw: Any, source: str) -> ReuseBudget | None:
+    if raw is None:
+        return None
+    where = f"{source}: reuse_budget"
+    if not isinstance(raw, Mapping) or not set(raw) <= {"max_decisions", "on_exceeded"}:
+        raise InputError(f"{where} takes max_decisions and on_exceeded (warn | fail)")
+    n = raw.get("max_decisions")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"{where}: max_decisions must be a positive whole number, got {n!r}")
+    on = raw.get("on_exceeded", "warn")
+    if on not in ("warn", "fail"):
+        raise InputError(f"{where}: on_exceeded must be warn or fail, got {on!r}")
+    return ReuseBudget(n, on)
 
 
 def _parse_unjudged(raw: Any, source: str) -> UnjudgedLimit:

@@ -178,6 +178,20 @@ SUMMARY_FIELDS = (
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A decision taken on a dataset version: a validation's verdict (kind ``validation``) or a
+    comparison's (``comparison``). Looks of an anytime-valid comparison are not decisions."""
+
+    id: int
+    dataset_id: int
+    model_id: int
+    run_id: str | None
+    kind: str
+    verdict: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
 class RunQuery:
     """A page of the list of runs: filters (all optional, combined with AND), order, page."""
 

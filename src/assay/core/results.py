@@ -98,6 +98,9 @@ class ValidationResult:
     # With a production sample (``--production``): the coverage audit and this run's accuracy
     # re-weighted to the production mix.
     coverage: dict[str, Any] | None = None
+    # With a policy's reuse_budget: the decisions the dataset served before this one, and its
+    # fresh items when past the budget.
+    reuse_budget: dict[str, Any] | None = None
 
     @property
     def n_judged(self) -> int:
@@ -183,6 +186,7 @@ class ValidationResult:
             "reuse": self.reuse,
             **({"leakage": self.leakage} if self.leakage is not None else {}),
             **({"coverage": self.coverage} if self.coverage is not None else {}),
+            **({"reuse_budget": self.reuse_budget} if self.reuse_budget is not None else {}),
             **({"task": self.task} if self.task is not None else {}),
             **({"threshold": self.threshold} if self.threshold is not None else {}),
             **(
@@ -214,6 +218,7 @@ class ValidationResult:
             reuse=data.get("reuse"),
             leakage=data.get("leakage"),
             coverage=data.get("coverage"),
+            reuse_budget=data.get("reuse_budget"),
             metrics={k: MetricValue.from_dict(v) for k, v in metrics.items()},
             per_class={
                 label: {k: MetricValue.from_dict(v) for k, v in values.items()}

@@ -6,13 +6,16 @@ Finished runs are immutable, so the comparison's files go to their own folder: `
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
 from assay.core.spec import parse_model_spec
+from assay.core.verdict import CheckResult
 from assay.reports.json import read_result_json
+from assay.services.budget import budget_check
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.judgement import judge
 from assay.services.policies import load_policy
@@ -68,6 +71,11 @@ def compare_runs(
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--out {folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
+    preconditions: tuple[CheckResult, ...] = ()
+    if rules.reuse_budget is not None:
+        spent, budget_doc = budget_check(ws, dataset, rules.reuse_budget, folder)
+        preconditions = (spent,)
+        cand_result = replace(cand_result, reuse_budget=budget_doc)
     judged = judge(
         cand_result,
         Path(cand_run.run_dir),
@@ -77,8 +85,13 @@ def compare_runs(
         config,
         baseline=(base_result, Path(base_run.run_dir), True),
         ledger_dir=folder,
+        preconditions=preconditions,
     )
     files = write_artifacts(judged, folder)
+    if judged.verdict is not None:  # the decision this comparison took, for the budget
+        ws.catalog.record_decision(
+            dataset.id, cand_run.model_id, cand_run.id, "comparison", str(judged.verdict["status"])
+        )
     # predictions.parquet belongs to the candidate run; the comparison folder does not copy it.
     files.pop("predictions.parquet", None)
     return ValidationOutcome(judged, Path(cand_run.run_dir), folder, files)

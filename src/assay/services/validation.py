@@ -38,6 +38,7 @@ from assay.reports.markdown import render_verdict_markdown
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
 from assay.services import sidecar
+from assay.services.budget import budget_check
 from assay.services.calibration import calibrate, overlap_check
 from assay.services.coverage import audit_coverage, reweight_predictions
 from assay.services.coverage import check_roles as check_coverage_roles
@@ -296,6 +297,7 @@ RUN_FILES = (
     *ARTIFACTS,
     *VERDICT_ARTIFACTS,
     "unmatched_predictions.csv",
+    "fresh_items.csv",
     "comparison.parquet",
     "doubtful_labels.parquet",
     "disputed_items.parquet",
@@ -918,6 +920,10 @@ def validate(
         ) + tuple(b.check() for b in (cand.binding,) if b is not None)
         if cand.binding is not None:
             cand.binding.write_unmatched(cand.run_dir)
+        if rules.reuse_budget is not None:
+            spent, budget_doc = budget_check(ws, dv, rules.reuse_budget, cand.run_dir)
+            preconditions += (spent,)
+            cand_result = dataclasses.replace(cand_result, reuse_budget=budget_doc)
         on_stage("finalising: intervals, comparison, explorations, verdict")
         try:
             judged = judge(
@@ -944,6 +950,10 @@ def validate(
         judged.timings["total_s"] = time.perf_counter() - t_start
         on_stage("writing the report")
         files = _finish(ws, judged, cand.run_dir)
+        if judged.verdict is not None:  # the decision this validation took, for the budget
+            ws.catalog.record_decision(
+                dv.id, mv.id, judged.run_id, "validation", str(judged.verdict["status"])
+            )
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             clear_out(out_dir)

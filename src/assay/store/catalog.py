@@ -20,13 +20,22 @@ from assay.core.records import (
     SORTABLE,
     SUMMARY_FIELDS,
     DatasetVersion,
+    Decision,
     ModelAlias,
     ModelVersion,
     RunQuery,
     RunRecord,
     VersionRef,
 )
-from assay.store.schema import Base, DatasetRow, ModelAliasRow, ModelRow, RunRow, RunTagRow
+from assay.store.schema import (
+    Base,
+    DatasetRow,
+    DecisionRow,
+    ModelAliasRow,
+    ModelRow,
+    RunRow,
+    RunTagRow,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 R = TypeVar("R")
@@ -356,6 +365,33 @@ class SqlCatalog:
                 .order_by(RunRow.finished_at.desc())
             )
             return [_record(RunRecord, r) for r in rows]
+
+    def record_decision(
+        self, dataset_id: int, model_id: int, run_id: str | None, kind: str, verdict: str
+    ) -> Decision:
+        """Log a decision taken on a dataset version."""
+        with self._session.begin() as s:
+            row = DecisionRow(
+                dataset_id=dataset_id,
+                model_id=model_id,
+                run_id=run_id,
+                kind=kind,
+                verdict=verdict,
+                decided_at=now(),
+            )
+            s.add(row)
+            s.flush()
+            return _record(Decision, row)
+
+    def decisions(self, dataset_ids: list[int]) -> list[Decision]:
+        """The decisions taken on these dataset versions, oldest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(DecisionRow)
+                .where(DecisionRow.dataset_id.in_(dataset_ids))
+                .order_by(DecisionRow.decided_at, DecisionRow.id)
+            )
+            return [_record(Decision, r) for r in rows]
 
     def list_runs(self, limit: int | None = 100) -> list[RunRecord]:
         """The newest runs first (``limit`` None: every run)."""

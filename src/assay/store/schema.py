@@ -138,6 +138,20 @@ class RunTagRow(Base):
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
 
 
+class DecisionRow(Base):
+    """One decision taken on a dataset version: a validation's verdict or a comparison's."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    verdict: Mapped[str] = mapped_column(String(20))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ModelAliasRow(Base):
     """``name@alias`` points at one version of the model ``name`` (moved by ``assay model
     alias``); the catalog resolves it before version numbers and digest prefixes."""

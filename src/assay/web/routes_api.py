@@ -22,6 +22,7 @@ from assay.services.browse import (
     item_page,
     run_picture,
 )
+from assay.services.budget import decisions_summary
 from assay.services.datasets import get_dataset, list_datasets
 from assay.services.history import history_parquet, item_history
 from assay.services.jobs import cancel as cancel_job
@@ -179,7 +180,10 @@ def datasets(_: Viewer, ws: WS) -> list[dict[str, Any]]:
 def dataset(ref: str, _: Viewer, ws: WS, per_class: int = 4) -> dict[str, Any]:
     """A dataset version, with a few sample items per class (rows into its manifest)."""
     d = get_dataset(ws, ref)
-    return dataset_dict(d) | {"samples": dataset_samples(d, per_class)}
+    return dataset_dict(d) | {
+        "samples": dataset_samples(d, per_class),
+        "decisions": decisions_summary(ws, d),
+    }
 
 
 @router.get("/datasets/{name}/history")

@@ -505,7 +505,10 @@ const pages = {
     $("#balance").innerHTML = Object.entries(d.label_counts).map(([k, v]) => `<div class="hbar"><span>${esc(k)}</span><div data-w="${(100 * v) / max}"></div><b>${v}</b></div>`).join("");
     document.querySelectorAll("#balance [data-w]").forEach((el) => { el.style.width = `${el.dataset.w}%`; });
     $("#columns").innerHTML = d.columns.map((c) => `<code>${esc(c.name)}</code> <span>${esc(c.type)}</span>`).join("<br>");
-    $("#notes").innerHTML = d.notes.map((n) => `<p>${esc(n)}</p>`).join("");
+    $("#notes").innerHTML = [`<p>role: <b>${esc(d.role)}</b></p>`, ...d.notes.map((n) => `<p>${esc(n)}</p>`)].join("");
+    const dec = d.decisions;
+    $("#decisions").textContent = `${count(dec.n_on_version)} decision${dec.n_on_version === 1 ? "" : "s"} on this version, ${count(dec.n_on_dataset)} on all versions of ${d.name} (${count(dec.n_models)} model version${dec.n_models === 1 ? "" : "s"}). Each verdict taken on a dataset adapts the next model to it a little: a policy's reuse_budget says how many it may serve before the release needs fresh items.`;
+    $("#decision-rows").innerHTML = dec.latest.map((x) => `<tr><td>${esc(when(x.decided_at))}</td><td>${esc(x.kind)}</td><td>${badge(x.verdict)}</td><td>${esc(x.model)}</td><td>${esc(x.dataset)}</td><td>${x.run_id ? `<a href="/runs/${esc(x.run_id)}"><code>${esc(x.run_id.slice(0, 10))}</code></a>` : ""}</td></tr>`).join("") || `<tr><td colspan="6" class="muted">No decision yet.</td></tr>`;
     $("#samples").innerHTML = Object.entries(d.samples).map(([label, rows]) => `<h3>${esc(label)}</h3><div class="gallery">${rows.map((r) => (d.kind === "image" ? `<img src="/api/datasets/${encodeURIComponent(d.ref)}/items/${r}/image" alt="row ${r}">` : `<span class="muted">row ${r}</span>`)).join("")}</div>`).join("");
   },
 

@@ -1,0 +1,128 @@
+"""The reuse budget of a validation dataset: how many decisions it has served.
+
+Every verdict taken on a dataset version is logged in the catalog (``decisions``): validations
+and comparisons. Each one lets the next model adapt a little to the data (a threshold moved, an
+architecture kept, training stopped where the numbers looked best), so a dataset that has served
+many decisions gives optimistic numbers. Versions of one dataset share their items, so the budget
+counts the decisions on every version of the name.
+
+Past the policy's ``reuse_budget.max_decisions``, the verdict carries a warning (or fails), and
+the run lists the dataset's *fresh* items, those in no version that any decision was taken on,
+in ``fresh_items.csv``: registered as a dataset of their own, they give the release decision
+numbers nothing was tuned on. The looks of an anytime-valid comparison (``assay compare
+--sequential``) are not decisions: the confidence sequence keeps its level however often it is
+looked at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from assay.core.policy import ReuseBudget
+from assay.core.records import DatasetVersion, Decision
+from assay.core.verdict import CheckResult
+from assay.datasets import columns as cols
+from assay.services.workspace import Workspace
+
+FRESH_FILE = "fresh_items.csv"
+
+
+def decisions_served(ws: Workspace, dataset: DatasetVersion) -> list[Decision]:
+    """Every decision on any version of ``dataset``'s name, oldest first."""
+    versions = [d.id for d in ws.catalog.list_datasets() if d.name == dataset.name]
+    return ws.catalog.decisions(versions)
+
+
+def decisions_summary(ws: Workspace, dataset: DatasetVersion, shown: int = 10) -> dict[str, Any]:
+    """What a dataset's page shows of the decisions it served."""
+    served = decisions_served(ws, dataset)
+    return {
+        "n_on_version": sum(d.dataset_id == dataset.id for d in served),
+        "n_on_dataset": len(served),
+        "n_models": len({d.model_id for d in served}),
+        "latest": [
+            {
+                "kind": d.kind,
+                "verdict": d.verdict,
+                "run_id": d.run_id,
+                "model": ws.catalog.get_model_by_id(d.model_id).ref,
+                "dataset": ws.catalog.get_dataset_by_id(d.dataset_id).ref,
+                "decided_at": d.decided_at.isoformat(),
+            }
+            for d in reversed(served[-shown:])
+        ],
+    }
+
+
+def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) -> pa.Array:
+    """The item ids of ``dataset`` in no version that a decision was taken on."""
+    ids = pq.read_table(dataset.manifest_path, columns=[cols.ITEM_ID]).column(cols.ITEM_ID)
+    used = {d.dataset_id for d in served}
+    if dataset.id in used:
+        return pa.array([], pa.string())
+    seen = [
+        pq.read_table(ws.catalog.get_dataset_by_id(v).manifest_path, columns=[cols.ITEM_ID])
+        .column(cols.ITEM_ID)
+        .combine_chunks()
+        for v in sorted(used)
+    ]
+    if not seen:
+        return ids.combine_chunks()
+    known = pa.concat_arrays([s.cast(pa.string()) for s in seen])
+    return ids.combine_chunks().filter(pc.invert(pc.is_in(ids, value_set=known))).cast(pa.string())
+
+
+def budget_check(
+    ws: Workspace, dataset: DatasetVersion, budget: ReuseBudget, run_dir: Path
+) -> tuple[CheckResult, dict[str, Any]]:
+    """The verdict's check of the budget, and ``result.json`` ``reuse_budget``; past the
+    budget, the fresh items go to ``fresh_items.csv`` in ``run_dir``."""
+    served = decisions_served(ws, dataset)
+    n = len(served)
+    within = n + 1 <= budget.max_decisions
+    fresh = fresh_items(ws, dataset, served) if not within else pa.array([], pa.string())
+    file = None
+    if not within and len(fresh):
+        pacsv.write_csv(pa.table({"item_id": fresh}), run_dir / FRESH_FILE)
+        file = FRESH_FILE
+    if within:
+        reason = (
+            f"{dataset.name} has served {n} decision(s) before this one (budget "
+            f"{budget.max_decisions})"
+        )
+    else:
+        reason = (
+            f"{dataset.name} has served {n} decision(s) before this one, past the budget of "
+            f"{budget.max_decisions}: its numbers have been adapted to; decide the release on "
+            "items no decision has seen: "
+            + (
+                f"{len(fresh)} item(s) of {dataset.ref} are fresh (listed in {FRESH_FILE}; "
+                "register them as a dataset of their own)"
+                if len(fresh)
+                else "none of this version's items is fresh: collect and label new ones"
+            )
+        )
+    check = CheckResult(
+        name="the dataset's reuse budget",
+        status="pass" if within else budget.on_exceeded,
+        value=float(n + 1),
+        threshold=float(budget.max_decisions),
+        reason=reason,
+        metric="decisions_served",
+        severity=budget.on_exceeded,
+    )
+    doc = {
+        "n_decisions_before": n,
+        "max_decisions": budget.max_decisions,
+        "on_exceeded": budget.on_exceeded,
+        "within": within,
+        "n_fresh_items": None if within else len(fresh),
+        "fresh_items_file": file,
+    }
+    return check, doc

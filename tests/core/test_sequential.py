@@ -1,0 +1,70 @@
+"""The confidence sequence by simulation: however often it is looked at, it excludes the true
+difference in at most alpha of the runs, where an interval recomputed at every look does far more
+often; and a candidate exactly at the margin is accepted in at most alpha of the runs."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+from assay.core.sequential import confidence_sequence, decide, first_decision
+
+ALPHA = 0.05
+LOOKS = 2000
+SIMS = 300
+
+
+def _pairs(rng: np.random.Generator, n: int, fixed: float, broken: float) -> np.ndarray:
+    """Paired differences: +1 fixed (baseline wrong, candidate right), -1 broken, else 0."""
+    u = rng.uniform(size=n)
+    return np.where(u < fixed, 1.0, np.where(u < fixed + broken, -1.0, 0.0))
+
+
+def test_it_excludes_the_truth_in_at_most_alpha_of_runs_however_often_looked_at() -> None:
+    rng = np.random.default_rng(0)
+    fixed, broken = 0.06, 0.04
+    truth = fixed - broken
+    z = NormalDist().inv_cdf(1 - ALPHA / 2)
+    ever_wrong = naive_wrong = 0
+    for _ in range(SIMS):
+        d = _pairs(rng, LOOKS, fixed, broken)
+        seq = confidence_sequence(d, ALPHA)
+        ever_wrong += bool(((seq.lower > truth) | (seq.upper < truth)).any())
+        # The naive way: a normal interval recomputed after each new label (from 30 on).
+        t = np.arange(1, LOOKS + 1)
+        mean = np.cumsum(d) / t
+        sd = np.sqrt(np.maximum(np.cumsum(d * d) / t - mean**2, 1e-12))
+        half = z * sd / np.sqrt(t)
+        naive_wrong += bool((np.abs(mean - truth) > half)[29:].any())
+    # Binomial(300, 0.05): P(>= 24) < 0.01.
+    assert ever_wrong / SIMS <= 0.08, ever_wrong
+    assert naive_wrong / SIMS > 0.2, naive_wrong  # why a fixed-sample interval cannot be reused
+
+
+def test_a_candidate_at_the_margin_is_accepted_in_at_most_alpha_of_runs() -> None:
+    rng = np.random.default_rng(1)
+    margin = 0.02
+    accepted = 0
+    for _ in range(SIMS):
+        d = _pairs(rng, LOOKS, 0.03, 0.03 + margin)  # exactly margin worse
+        decision, _ = first_decision(confidence_sequence(d, ALPHA), margin)
+        accepted += decision == "accept"
+    assert accepted / SIMS <= 0.08, accepted
+
+
+def test_a_clearly_better_candidate_is_accepted_early() -> None:
+    rng = np.random.default_rng(2)
+    d = _pairs(rng, 5000, 0.08, 0.01)
+    decision, at = first_decision(confidence_sequence(d, ALPHA), 0.01)
+    assert decision == "accept" and at is not None and at < 1500
+
+
+def test_bounds_nest_and_bad_input_is_refused() -> None:
+    seq = confidence_sequence(_pairs(np.random.default_rng(3), 500, 0.1, 0.1))
+    assert (np.diff(seq.lower) >= 0).all() and (np.diff(seq.upper) <= 0).all()
+    assert (seq.lower <= seq.upper).all()
+    assert decide(0.0, 0.1, 0.01) == "accept" and decide(-0.2, -0.05, 0.01) == "reject"
+    with pytest.raises(ValueError):
+        confidence_sequence([2.0])

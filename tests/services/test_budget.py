@@ -1,0 +1,94 @@
+"""The reuse budget: every verdict on a dataset is logged; past the policy's budget the verdict
+warns or fails and the run lists the items no decision has seen (those of a newer version);
+anytime-valid looks are not decisions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.services.budget import decisions_summary
+from assay.services.datasets import get_dataset, register_dataset
+from assay.services.models import register_model
+from assay.services.validation import validate
+from assay.services.workspace import Workspace
+from tests.models import passthrough_onnx
+
+CONFIG = ValidationConfig(profile=False, explore=False)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    n = 460
+    label = rng.choice(["bad", "good"], n)
+    p = np.where(rng.uniform(size=n) < 0.9, np.where(label == "bad", 0.8, 0.2), 0.5)
+    table = pa.table(
+        {"id": [f"i{k}" for k in range(n)], "s_bad": p, "s_good": 1 - p, "label": label}
+    )
+    pq.write_table(table.slice(0, 400), tmp_path / "v1.parquet")
+    pq.write_table(table, tmp_path / "v2.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "v1.parquet", id_column="id")
+    register_dataset(ws, "cable", tmp_path / "v2.parquet", id_column="id")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+    register_model(ws, "m", onnx, spec)
+    register_model(ws, "m", onnx, spec | {"threshold": 0.6})
+    policy = {
+        "checks": ["accuracy >= 0.5"],
+        "reuse_budget": {"max_decisions": 2, "on_exceeded": "fail"},
+    }
+    return {"ws": ws, "policy": policy, "tmp": tmp_path}
+
+
+def test_past_the_budget_the_verdict_fails_and_names_the_fresh_items(store: dict[str, Any]) -> None:
+    ws, policy = store["ws"], store["policy"]
+    for _ in range(2):
+        out = validate(ws, "m@1", "cable@1", policy=policy, config=CONFIG)
+        assert out.result.verdict["status"] == "pass"
+    third = validate(ws, "m@2", "cable@1", policy=policy, config=CONFIG)
+    check = next(c for c in third.result.verdict["checks"] if c["metric"] == "decisions_served")
+    assert check["status"] == "fail" and "collect and label new ones" in check["reason"]
+    assert third.result.reuse_budget["n_decisions_before"] == 2
+    assert third.result.reuse_budget["n_fresh_items"] == 0
+    # Version 2 holds version 1's items and 60 new ones: those are fresh.
+    fourth = validate(ws, "m@2", "cable@2", policy=policy, config=CONFIG)
+    doc = fourth.result.reuse_budget
+    assert doc["n_decisions_before"] == 3 and doc["n_fresh_items"] == 60
+    with (fourth.run_dir / "fresh_items.csv").open() as f:
+        fresh = [row["item_id"] for row in csv.DictReader(f)]
+    assert fresh == [f"i{k}" for k in range(400, 460)]
+    assert fourth.blocking
+    served = decisions_summary(ws, get_dataset(ws, "cable@2"))
+    assert (served["n_on_version"], served["n_on_dataset"], served["n_models"]) == (1, 4, 2)
+
+
+def test_comparisons_count_and_sequential_looks_do_not(store: dict[str, Any], capsys: Any) -> None:
+    ws = store["ws"]
+    a = validate(ws, "m@1", "cable@1", config=CONFIG).result.run_id
+    b = validate(ws, "m@2", "cable@1", config=CONFIG).result.run_id
+    home = str(store["tmp"] / "home")
+    assert main(["compare", b, a, "--home", home, "--out", str(store["tmp"] / "c")]) in (0, 1)
+    for _ in range(3):
+        main(["compare", b, a, "--sequential", "--home", home])
+    kinds = [d["kind"] for d in decisions_summary(ws, get_dataset(ws, "cable@1"))["latest"]]
+    assert sorted(kinds) == ["comparison", "validation", "validation"]
+    assert main(["dataset", "show", "cable@1", "--home", home]) == 0
+    assert "decisions served: 3 on this version" in capsys.readouterr().out
+
+
+def test_a_malformed_budget_is_refused(store: dict[str, Any]) -> None:
+    bad = {"checks": ["accuracy >= 0.5"], "reuse_budget": {"max_decisions": 0}}
+    with pytest.raises(InputError, match="max_decisions must be a positive"):
+        validate(store["ws"], "m@1", "cable@1", policy=bad, config=CONFIG)

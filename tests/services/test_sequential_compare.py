@@ -1,0 +1,86 @@
+"""assay compare --sequential on two runs whose outcomes are chosen item by item, with labels
+arriving in a chosen order (some not yet): the bounds and the decision equal the confidence
+sequence computed directly on the differences in that order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.cli.main import main
+from assay.core.config import ValidationConfig
+from assay.core.sequential import confidence_sequence, first_decision
+from assay.services.datasets import register_dataset
+from assay.services.models import register_model
+from assay.services.validation import validate
+from assay.services.workspace import Workspace
+from tests.models import passthrough_onnx
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("seq")
+    rng = np.random.default_rng(8)
+    labels = rng.choice(["bad", "good"], N)
+    base_right = rng.uniform(size=N) < 0.85
+    cand_right = np.where(rng.uniform(size=N) < 0.9, base_right, ~base_right) | (
+        rng.uniform(size=N) < 0.05
+    )
+    columns: dict[str, Any] = {"id": [f"i{k}" for k in range(N)], "label": labels}
+    for name, right in (("b", base_right), ("c", cand_right)):
+        says_bad = np.where(right, labels == "bad", labels != "bad")
+        columns[f"{name}_bad"] = np.where(says_bad, 0.8, 0.2)
+        columns[f"{name}_good"] = 1 - columns[f"{name}_bad"]
+    arrival = rng.permutation(N).astype(float)
+    arrival[rng.choice(N, 200, replace=False)] = np.nan  # not labelled yet
+    columns["labelled_at"] = pa.array(arrival, from_pandas=True)
+    pq.write_table(pa.table(columns), tmp / "d.parquet")
+    ws = Workspace.open(tmp / "home")
+    register_dataset(ws, "line", tmp / "d.parquet", id_column="id")
+    onnx = passthrough_onnx(tmp / "p.onnx", 2)
+    ids = {}
+    for name in ("b", "c"):
+        spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                "input": {"kind": "tabular", "columns": [f"{name}_bad", f"{name}_good"]}}  # fmt: skip
+        register_model(ws, f"m{name}", onnx, spec)
+        ids[name] = validate(ws, f"m{name}", "line",
+                             config=ValidationConfig(profile=False, explore=False)).result.run_id  # fmt: skip
+    order = np.argsort(arrival[~np.isnan(arrival)], kind="stable")
+    d = (cand_right.astype(float) - base_right.astype(float))[~np.isnan(arrival)][order]
+    return {"home": str(tmp / "home"), "ids": ids, "d": d, "tmp": tmp}
+
+
+def test_the_decision_is_the_sequence_in_label_order(runs: dict[str, Any], capsys: Any) -> None:
+    out = runs["tmp"] / "seq"
+    code = main(["compare", runs["ids"]["c"], runs["ids"]["b"], "--sequential", "--order",
+                 "labelled_at", "--margin", "0.02", "--out", str(out), "--home", runs["home"]])  # fmt: skip
+    doc = json.loads((out / "sequential.json").read_text())
+    seq = confidence_sequence(runs["d"], 0.05)
+    decision, at = first_decision(seq, 0.02)
+    assert doc["n_items"] == N - 200 and doc["n_waiting"] == 200
+    assert (doc["decision"], doc["decided_after"]) == (decision, at)
+    assert doc["final"]["lower"] == pytest.approx(seq.lower[-1])
+    assert code == (0 if decision == "accept" else 1)
+    assert "anytime-valid 95% bounds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [(["--order", "nope"], "not a column"), (["--margin", "2"], "--margin"),
+     (["--policy", "p.yaml"], "not by a --policy")],
+)  # fmt: skip
+def test_bad_input(runs: dict[str, Any], capsys: Any, extra: list[str], says: str) -> None:
+    if "--policy" in extra:
+        (Path(runs["tmp"]) / "p.yaml").write_text("checks: []\n")
+        extra = ["--policy", str(Path(runs["tmp"]) / "p.yaml")]
+    code = main(["compare", runs["ids"]["c"], runs["ids"]["b"], "--sequential", *extra,
+                 "--home", runs["home"]])  # fmt: skip
+    assert code == 2 and says in capsys.readouterr().err

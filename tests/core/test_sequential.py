@@ -66,5 +66,5 @@ def test_bounds_nest_and_bad_input_is_refused() -> None:
     assert (np.diff(seq.lower) >= 0).all() and (np.diff(seq.upper) <= 0).all()
     assert (seq.lower <= seq.upper).all()
     assert decide(0.0, 0.1, 0.01) == "accept" and decide(-0.2, -0.05, 0.01) == "reject"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         confidence_sequence([2.0])

@@ -35,7 +35,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("app")
     home = tmp / "home"
     h = ["--home", str(home)]
-    assert main(["demo", "--out", str(tmp / "demo"), *h]) == 0
+    assert main(["demo", "--out", str(tmp / "demo"), "--no-lifecycle", *h]) == 0
     assert (
         main(["demo", "--task", "detection", "--n-items", "200", "--out", str(tmp / "det"), *h])
         == 0

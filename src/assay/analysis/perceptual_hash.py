@@ -17,3 +17,14 @@ def phash64(data: bytes) -> int:
     with Image.open(io.BytesIO(data)) as img:
         bits = imagehash.phash(img, hash_size=8).hash.reshape(-1)
     return int(np.packbits(bits.astype(np.uint8)).view(">u8")[0])
+
+
+def thumbnail_vector(data: bytes, size: int = 64) -> np.ndarray:
+    """A ``size`` x ``size`` grayscale thumbnail as a zero-mean, unit-norm vector: the dot
+    product of two is the Pearson correlation of their pixels."""
+    with Image.open(io.BytesIO(data)) as img:
+        a = np.asarray(img.convert("L").resize((size, size), Image.Resampling.BILINEAR), np.float64)
+    v = a.ravel() - a.mean()
+    norm = float(np.linalg.norm(v))
+    unit: np.ndarray = v / norm if norm > 0 else v
+    return unit

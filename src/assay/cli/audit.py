@@ -45,6 +45,10 @@ def leakage(
             help="Column whose ranges are compared (default: a date/time column both hold)."
         ),
     ] = None,
+    min_correlation: Annotated[
+        float,
+        typer.Option(help="Near-duplicate images: least correlation of their 64x64 thumbnails."),
+    ] = 0.99,
     home: HomeOption = None,
 ) -> None:
     """Find validation items that duplicate training items (exactly, or as near-duplicate images)
@@ -55,7 +59,9 @@ def leakage(
 
     console = _console()
 
-    found = audit_leakage(workspace(home), train, dataset, out, max_hamming, time_column)
+    found = audit_leakage(
+        workspace(home), train, dataset, out, max_hamming, time_column, min_correlation
+    )
     s = found.summary()
     colour = "red" if s["n_leaked_items"] else "green"
     console.print(

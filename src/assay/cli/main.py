@@ -831,6 +831,13 @@ def demo_command(
         str,
         typer.Option(help="classification, detection, segmentation or anomaly."),
     ] = "classification",
+    lifecycle: Annotated[
+        bool,
+        typer.Option(
+            help="Classification: then a second dataset version (incremental validation), a "
+            "third model, a leaked scan, a faster production line and the item history."
+        ),
+    ] = True,
     home: HomeOption = None,
 ) -> None:
     """Generate synthetic cable scans and two models, register them, validate the candidate."""
@@ -855,6 +862,12 @@ def demo_command(
         console.print(
             "(two scans were truncated on purpose: they are listed as not judged, never dropped)"
         )
+    if task == "classification" and lifecycle:
+        from assay.demo.lifecycle import run_lifecycle
+
+        final = run_lifecycle(_workspace(home), out, outcome, echo=console.print)
+        print_verdict(final.result)
+        console.print(f"report: {final.files['report.html'].resolve()}")
 
 
 @token_app.command("create")

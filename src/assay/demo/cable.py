@@ -107,8 +107,9 @@ def _scan(
     return np.clip(img * 255, 0, 255).astype(np.uint8), mask
 
 
-def generate_scans(n: int, seed: int) -> list[Scan]:
-    """``n`` scans with labels and metadata, reproducible from ``seed``."""
+def generate_scans(n: int, seed: int, speeds: tuple[float, float] = (1200.0, 2200.0)) -> list[Scan]:
+    """``n`` scans with labels and metadata, reproducible from ``seed``; line speeds are drawn
+    uniformly from ``speeds`` (m/min)."""
     rng = np.random.default_rng(seed)
     start = datetime(2026, 3, 2, 6, 0, 0)
     batches = [f"MB-{seed % 97:02d}{i:02d}" for i in range(8)]
@@ -120,7 +121,7 @@ def generate_scans(n: int, seed: int) -> list[Scan]:
             priors[1] *= 2.0
         label = str(rng.choice(CLASSES, p=priors / priors.sum()))
         camera = int(rng.integers(1, 5))
-        speed = float(np.round(rng.uniform(1200, 2200), 0))
+        speed = float(np.round(rng.uniform(*speeds), 0))
         when = start + timedelta(seconds=int(i * 37 + rng.integers(0, 30)))
         meta = {
             "line": f"L{1 + i % 3}",

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assay.analysis.perceptual_hash import phash64
+from assay.analysis.perceptual_hash import phash64, thumbnail_vector
 from assay.core.accumulators import ConfusionAccumulator
 from assay.core.batch import ScoredBatch
 from assay.core.errors import InputError, describe_exception
@@ -50,6 +50,7 @@ from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, read_manifest
 
 DEFAULT_MAX_HAMMING = 6
+DEFAULT_MIN_CORRELATION = 0.99
 SHOWN = 50
 FILES = ("leakage.json", "leakage_pairs.parquet", "leakage.html")
 PAIRS_SCHEMA = pa.schema(
@@ -58,6 +59,7 @@ PAIRS_SCHEMA = pa.schema(
         ("item_id", pa.string()),
         ("train_item_id", pa.string()),
         ("distance", pa.float64()),  # bits of 64 (near), 0 (exact)
+        ("correlation", pa.float64()),  # of the 64x64 thumbnails (near), 1 (exact)
     ]
 )
 
@@ -120,14 +122,20 @@ def check_roles(train: DatasetVersion, dataset: DatasetVersion) -> None:
 
 
 def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
-              time_column: str | None) -> dict[str, Any]:  # fmt: skip
+              min_correlation: float, time_column: str | None) -> dict[str, Any]:  # fmt: skip
     if not 0 <= max_hamming <= 20:
         raise InputError("--max-hamming must be between 0 and 20 (bits of 64)")
+    if not 0 < min_correlation <= 1:
+        raise InputError("--min-correlation must lie in (0, 1]")
     image = dataset.kind == "image"
     return {
         "exact": "file SHA-256" if image else "digest of the values of the shared columns",
-        "near": f"pHash (imagehash, 64 bits), Hamming distance <= {max_hamming}" if image else None,
+        "near": f"pHash (imagehash, 64 bits) within {max_hamming} bits, and 64x64 grayscale "
+        f"thumbnails correlating at {min_correlation:g} or more"
+        if image
+        else None,
         "max_hamming": max_hamming if image else None,
+        "min_correlation": min_correlation if image else None,
         "time_column": time_column,
     }
 
@@ -145,6 +153,7 @@ def audit_leakage(
     out: Path | None = None,
     max_hamming: int = DEFAULT_MAX_HAMMING,
     time_column: str | None = None,
+    min_correlation: float = DEFAULT_MIN_CORRELATION,
 ) -> LeakageAudit:
     """Audit ``dataset`` against the training set ``train``; the files go to the store (and to
     ``out``). An audit already kept for both versions and these settings is read back, after
@@ -152,7 +161,7 @@ def audit_leakage(
     tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(tv, dv)
-    settings = _settings(tv, dv, max_hamming, time_column)
+    settings = _settings(tv, dv, max_hamming, min_correlation, time_column)
     verify_manifest(ws, tv)
     verify_manifest(ws, dv)
     folder = _folder(ws, tv, dv, settings)
@@ -202,7 +211,9 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any]) -> Le
     exact = _exact(keys, train_keys, ids, train_ids)
     tables = [exact]
     if dv.kind == "image":
-        near, unreadable = _near(tv, dv, int(settings["max_hamming"]), exact)
+        near, unreadable = _near(
+            tv, dv, int(settings["max_hamming"]), float(settings["min_correlation"]), exact
+        )
         tables.append(near)
         if unreadable:
             notes.append(unreadable)
@@ -243,6 +254,7 @@ def _exact(keys: pa.Array, train_keys: pa.Array, ids: pa.Array, train_ids: pa.Ar
             "item_id": pc.take(ids, rows).cast(pa.string()),
             "train_item_id": pc.take(pool_ids, pc.take(at, rows)).cast(pa.string()),
             "distance": pa.array(np.zeros(len(rows))),
+            "correlation": pa.array(np.ones(len(rows))),
         },
         schema=PAIRS_SCHEMA,
     )
@@ -273,10 +285,33 @@ def _hashes(d: DatasetVersion) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return hashes, ok, [f for f in found if isinstance(f, str)]
 
 
-def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int,
+def _thumbnails(d: DatasetVersion, rows: np.ndarray) -> dict[int, np.ndarray]:
+    """Zero-mean, unit-norm 64x64 grayscale thumbnails of the images at ``rows`` (verified
+    against their digests; an image that cannot be read is left out)."""
+    table = pq.ParquetFile(d.manifest_path).read(columns=[cols.PATH, cols.SHA256])
+    paths, shas = table.column(cols.PATH), table.column(cols.SHA256)
+
+    def one(row: int) -> tuple[int, np.ndarray | None]:
+        try:
+            return row, thumbnail_vector(verified_bytes(paths[row].as_py(), shas[row].as_py()))
+        except Exception:  # damaged or changed since its hash: no thumbnail, no pair
+            return row, None
+
+    with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 1)) as pool:
+        found = dict(pool.map(one, rows.tolist()))
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int, min_correlation: float,
           exact: pa.Table) -> tuple[pa.Table, str | None]:  # fmt: skip
-    """Validation images within ``max_hamming`` bits of a training image's pHash, exact
-    duplicates left out: each with its closest training image."""
+    """Validation images within ``max_hamming`` bits of a training image's pHash whose 64x64
+    thumbnails also correlate at ``min_correlation`` or more, exact duplicates left out: each
+    with its most similar training image.
+
+    The second test is needed because a perceptual hash cannot tell apart images of one product:
+    synthetic cable scans differ from one another by a few bits of pHash (their 64x64 thumbnails
+    still correlate at up to 0.984: the cable's profile dominates), while a re-encoded,
+    brightened or resized copy keeps a correlation above 0.996."""
     train_hash, train_ok, train_bad = _hashes(tv)
     hashes, ok, bad = _hashes(dv)
     train_rows, rows = np.flatnonzero(train_ok), np.flatnonzero(ok)
@@ -284,12 +319,21 @@ def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int,
     ids, train_ids = _column(dv, cols.ITEM_ID), _column(tv, cols.ITEM_ID)
     item, train_item = rows[i], train_rows[j]
     exact_ids = set(exact.column("item_id").to_pylist())
-    # The closest training image per validation image (ties: the first).
-    order = np.lexsort((train_item, dist, item))
-    item, train_item, dist = item[order], train_item[order], dist[order]
+    mine, theirs = _thumbnails(dv, np.unique(item)), _thumbnails(tv, np.unique(train_item))
+    corr = np.array(
+        [
+            float(mine[a] @ theirs[b]) if a in mine and b in theirs else -1.0
+            for a, b in zip(item.tolist(), train_item.tolist(), strict=True)
+        ]
+    )
+    close = corr >= min_correlation
+    item, train_item, dist, corr = item[close], train_item[close], dist[close], corr[close]
+    # The most similar training image per validation image (ties: the closer hash, the first).
+    order = np.lexsort((train_item, dist, -corr, item))
+    item, train_item, dist, corr = item[order], train_item[order], dist[order], corr[order]
     first = np.ones(item.size, bool)
     first[1:] = item[1:] != item[:-1]
-    item, train_item, dist = item[first], train_item[first], dist[first]
+    item, train_item, dist, corr = item[first], train_item[first], dist[first], corr[first]
     item_ids = (
         ids.take(pa.array(item)).cast(pa.string()) if item.size else pa.array([], pa.string())
     )
@@ -300,6 +344,7 @@ def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int,
             "item_id": item_ids.filter(pa.array(keep)),
             "train_item_id": train_ids.take(pa.array(train_item[keep])).cast(pa.string()),
             "distance": pa.array(dist[keep].astype(np.float64)),
+            "correlation": pa.array(corr[keep].astype(np.float64)),
         },
         schema=PAIRS_SCHEMA,
     )

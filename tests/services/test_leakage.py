@@ -265,3 +265,44 @@ def test_policy_misuse_is_refused(
     code = main(["validate", "--model", "bright", "--dataset", "val", "--policy", str(policy),
                  "--home", home])  # fmt: skip
     assert code == 2 and says in capsys.readouterr().err
+
+
+def test_embedding_neighbours_through_the_model(tmp_path: Path) -> None:
+    """A validation row that is a training row measured again (tiny noise: not an exact copy)
+    is the nearest neighbour of that row in the model's embedding, within the stated distance;
+    scikit-learn's brute-force search on the same embeddings gives the same pairs."""
+    from sklearn.metrics.pairwise import cosine_distances
+
+    from assay.services.models import register_model
+    from tests.models import embedding_onnx
+
+    rng = np.random.default_rng(1)
+    d = 16
+    names = [f"f{k}" for k in range(d)]
+    train = rng.normal(size=(300, d))
+    val = rng.normal(size=(80, d))
+    val[:3] = train[[10, 20, 30]] + rng.normal(0, 1e-3, (3, d))  # measured again
+    for name, x in (("train", train), ("val", val)):
+        cols_ = {n: x[:, k] for k, n in enumerate(names)}
+        pq.write_table(pa.table({"id": [f"{name}{k}" for k in range(len(x))], **cols_,
+                                 "label": rng.choice(["a", "b"], len(x))}), tmp_path / f"{name}.parquet")  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    projection = rng.normal(size=(d, 12))
+    onnx = embedding_onnx(tmp_path / "e.onnx", rng.normal(size=(d, 2)), projection)
+    spec = {"labels": ["a", "b"], "input": {"kind": "tabular", "columns": names},
+            "output": {"name": "probabilities", "embedding": "embedding"}}  # fmt: skip
+    register_model(ws, "m", onnx, spec)
+    audit = audit_leakage(ws, "train", "val", model="m", max_embedding_distance=0.001)
+    found = {(p["item_id"], p["train_item_id"]) for p in audit.pairs.to_pylist()}
+    assert found == {("val0", "train10"), ("val1", "train20"), ("val2", "train30")}
+    dist = cosine_distances(val @ projection, train @ projection)
+    expected = {(f"val{i}", f"train{int(dist[i].argmin())}") for i in range(len(val))
+                if dist[i].min() <= 0.001}  # fmt: skip
+    assert found == expected
+    s = audit.summary()
+    assert s["n_embedding_neighbours"] == 3 and s["settings"]["embedding"]["model"] == "m@1"
+    register_model(ws, "plain", onnx, {**spec, "output": {"name": "probabilities"}})
+    with pytest.raises(InputError, match="no embedding output"):
+        audit_leakage(ws, "train", "val", model="plain")

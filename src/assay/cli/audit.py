@@ -49,6 +49,16 @@ def leakage(
         float,
         typer.Option(help="Near-duplicate images: least correlation of their 64x64 thumbnails."),
     ] = 0.99,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Also compare items through this model's embedding output (nearest neighbours)."
+        ),
+    ] = None,
+    max_embedding_distance: Annotated[
+        float,
+        typer.Option(help="With --model: the largest cosine distance of two items counted as one."),
+    ] = 0.01,
     home: HomeOption = None,
 ) -> None:
     """Find validation items that duplicate training items (exactly, or as near-duplicate images)
@@ -60,14 +70,28 @@ def leakage(
     console = _console()
 
     found = audit_leakage(
-        workspace(home), train, dataset, out, max_hamming, time_column, min_correlation
+        workspace(home),
+        train,
+        dataset,
+        out,
+        max_hamming,
+        time_column,
+        min_correlation,
+        model,
+        max_embedding_distance,
     )
     s = found.summary()
     colour = "red" if s["n_leaked_items"] else "green"
     console.print(
         f"[bold]{escape(s['dataset'])}[/] against training set [bold]{escape(s['train'])}[/]: "
         f"[{colour}]{s['n_leaked_items']} leaked item(s)[/] of {s['n_items']:,} "
-        f"({s['n_exact_duplicates']} exact, {s['n_near_duplicates']} near duplicate(s))",
+        f"({s['n_exact_duplicates']} exact, {s['n_near_duplicates']} near duplicate(s)"
+        + (
+            f", {s['n_embedding_neighbours']} embedding neighbour(s)"
+            if s["settings"].get("embedding")
+            else ""
+        )
+        + ")",
         highlight=False,
     )
     ids = s["id_overlap"]
@@ -84,7 +108,10 @@ def leakage(
             highlight=False,
         )
     for pair in s["pairs"][:10]:
-        extra = f", {int(pair['distance'])} bit(s)" if pair["kind"] == "near" else ""
+        extra = {
+            "near": f", {int(pair['distance'])} bit(s)",
+            "embedding": f", cosine distance {pair['distance']:.4f}",
+        }.get(pair["kind"], "")
         console.print(
             f"  {pair['kind']}{extra}: {escape(str(pair['item_id']))} ~ training "
             f"{escape(str(pair['train_item_id']))}",

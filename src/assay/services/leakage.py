@@ -27,7 +27,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -40,25 +40,31 @@ from assay.core.batch import ScoredBatch
 from assay.core.errors import InputError, describe_exception
 from assay.core.intervals import IntervalConfig
 from assay.core.near_duplicates import hamming_pairs
-from assay.core.records import DatasetVersion
+from assay.core.records import DatasetVersion, ModelVersion
+from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
 from assay.datasets.row_digests import input_columns, row_digests
 from assay.services.datasets import get_dataset, label_of
-from assay.services.integrity import verify_manifest
+from assay.services.integrity import verify_manifest, verify_model_file
+from assay.services.models import get_model
+from assay.services.task_inputs import check_compatible
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, read_manifest
 
 DEFAULT_MAX_HAMMING = 6
 DEFAULT_MIN_CORRELATION = 0.99
+# Cosine distance between two items' embeddings at or below which they count as one item seen
+# twice (through the model's own eyes): stated with every pair, settable per audit.
+DEFAULT_MAX_EMBEDDING_DISTANCE = 0.01
 SHOWN = 50
 FILES = ("leakage.json", "leakage_pairs.parquet", "leakage.html")
 PAIRS_SCHEMA = pa.schema(
     [
-        ("kind", pa.string()),  # exact | near
+        ("kind", pa.string()),  # exact | near | embedding
         ("item_id", pa.string()),
         ("train_item_id", pa.string()),
-        ("distance", pa.float64()),  # bits of 64 (near), 0 (exact)
+        ("distance", pa.float64()),  # bits of 64 (near), cosine (embedding), 0 (exact)
         ("correlation", pa.float64()),  # of the 64x64 thumbnails (near), 1 (exact)
     ]
 )
@@ -96,6 +102,7 @@ class LeakageAudit:
             "n_items": self.dataset.n_items,
             "n_exact_duplicates": self.count("exact"),
             "n_near_duplicates": self.count("near"),
+            "n_embedding_neighbours": self.count("embedding"),
             "n_leaked_items": len(self.leaked_ids),
             "pairs": shown,
             "pairs_file": "leakage_pairs.parquet",
@@ -122,7 +129,8 @@ def check_roles(train: DatasetVersion, dataset: DatasetVersion) -> None:
 
 
 def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
-              min_correlation: float, time_column: str | None) -> dict[str, Any]:  # fmt: skip
+              min_correlation: float, time_column: str | None, model: ModelVersion | None,
+              max_embedding_distance: float) -> dict[str, Any]:  # fmt: skip
     if not 0 <= max_hamming <= 20:
         raise InputError("--max-hamming must be between 0 and 20 (bits of 64)")
     if not 0 < min_correlation <= 1:
@@ -137,6 +145,14 @@ def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
         "max_hamming": max_hamming if image else None,
         "min_correlation": min_correlation if image else None,
         "time_column": time_column,
+        "embedding": None
+        if model is None
+        else {
+            "model": model.ref,
+            "model_version": model.version,
+            "metric": "cosine distance",
+            "max_distance": max_embedding_distance,
+        },
     }
 
 
@@ -154,6 +170,8 @@ def audit_leakage(
     max_hamming: int = DEFAULT_MAX_HAMMING,
     time_column: str | None = None,
     min_correlation: float = DEFAULT_MIN_CORRELATION,
+    model: str | ModelVersion | None = None,
+    max_embedding_distance: float = DEFAULT_MAX_EMBEDDING_DISTANCE,
 ) -> LeakageAudit:
     """Audit ``dataset`` against the training set ``train``; the files go to the store (and to
     ``out``). An audit already kept for both versions and these settings is read back, after
@@ -161,13 +179,28 @@ def audit_leakage(
     tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(tv, dv)
-    settings = _settings(tv, dv, max_hamming, min_correlation, time_column)
+    mv = None
+    if model is not None:
+        mv = model if isinstance(model, ModelVersion) else get_model(ws, model)
+        spec = parse_model_spec(mv.spec)
+        if spec.output.embedding is None:
+            raise InputError(
+                f"{mv.ref} has no embedding output (output.embedding in its spec): the audit "
+                "compares items through a model's embeddings"
+            )
+        verify_model_file(mv)
+        check_compatible(spec, tv)
+        check_compatible(spec, dv)
+    if not 0 <= max_embedding_distance <= 2:
+        raise InputError("--max-embedding-distance must lie in [0, 2] (cosine distance)")
+    settings = _settings(tv, dv, max_hamming, min_correlation, time_column, mv,
+                         max_embedding_distance)  # fmt: skip
     verify_manifest(ws, tv)
     verify_manifest(ws, dv)
     folder = _folder(ws, tv, dv, settings)
     audit = _kept(folder, tv, dv, settings)
     if audit is None:
-        audit = _run(tv, dv, settings)
+        audit = _run(tv, dv, settings, mv)
         _write(audit, folder)
     audit.folder = folder
     if out is not None:
@@ -193,7 +226,8 @@ def _kept(folder: Path, tv: DatasetVersion, dv: DatasetVersion,
     )
 
 
-def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any]) -> LeakageAudit:
+def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
+         model: ModelVersion | None = None) -> LeakageAudit:  # fmt: skip
     notes: list[str] = []
     if dv.kind == "image":
         train_keys = _column(tv, cols.SHA256)
@@ -215,6 +249,13 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any]) -> Le
             tv, dv, int(settings["max_hamming"]), float(settings["min_correlation"]), exact
         )
         tables.append(near)
+        if unreadable:
+            notes.append(unreadable)
+    if model is not None:
+        found, unreadable = _embedding_neighbours(
+            tv, dv, model, settings["embedding"]["max_distance"], exact
+        )
+        tables.append(found)
         if unreadable:
             notes.append(unreadable)
     pairs = pa.concat_tables(tables)
@@ -355,6 +396,75 @@ def _near(tv: DatasetVersion, dv: DatasetVersion, max_hamming: int, min_correlat
             f"for their perceptual hash (first: {(bad or train_bad)[0]}); they are left out "
             "of the near-duplicate search"
         )
+    return table, note
+
+
+def _embeddings(d: DatasetVersion, model: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
+    """The model's embedding of every item it can read, and the rows they belong to."""
+    from assay.core.ports import EmbeddingRuntime, model_batch
+    from assay.runtimes import load_model
+    from assay.services.task_inputs import decoder_columns, decoder_factory
+
+    spec = parse_model_spec(model.spec)
+    runtime = load_model(Path(model.file_path), spec, model.runtime, spin=False)
+    decoder = decoder_factory(spec)()
+    columns = decoder_columns(spec, manifest_schema(Path(d.manifest_path)))
+    vectors, rows = [], []
+    offset = 0
+    try:
+        for raw in read_manifest(Path(d.manifest_path), 256, columns):
+            prepared = decoder(raw)
+            readable = np.flatnonzero(prepared.readable)
+            if readable.size:
+                _, emb = cast(EmbeddingRuntime, runtime).predict_with_embedding(
+                    model_batch(prepared, readable, offset)
+                )
+                finite = np.isfinite(emb).all(axis=1)
+                vectors.append(np.asarray(emb, np.float64)[finite])
+                rows.append(readable[finite] + offset)
+            offset += prepared.n_items
+    finally:
+        decoder.close()
+        runtime.close()
+    if not vectors:
+        return np.zeros((0, 1)), np.zeros(0, np.int64)
+    return np.vstack(vectors), np.concatenate(rows)
+
+
+def _embedding_neighbours(tv: DatasetVersion, dv: DatasetVersion, model: ModelVersion,
+                          max_distance: float, exact: pa.Table) -> tuple[pa.Table, str | None]:  # fmt: skip
+    """Each validation item's nearest training item in the model's embedding (cosine distance,
+    scikit-learn's exact NearestNeighbors), kept when within ``max_distance``; exact duplicates
+    left out."""
+    from sklearn.neighbors import NearestNeighbors
+
+    train_vec, train_rows = _embeddings(tv, model)
+    vec, rows = _embeddings(dv, model)
+    note = None
+    unread = (dv.n_items - rows.size) + (tv.n_items - train_rows.size)
+    if unread:
+        note = f"{unread} item(s) could not be embedded by {model.ref}; they are left out of the embedding search"
+    if not len(train_vec) or not len(vec):
+        return pa.table({k: [] for k in PAIRS_SCHEMA.names}, schema=PAIRS_SCHEMA), note
+    index = NearestNeighbors(n_neighbors=1, metric="cosine").fit(train_vec)
+    distance, nearest = index.kneighbors(vec)
+    distance, nearest = distance[:, 0], nearest[:, 0]
+    close = distance <= max_distance
+    ids, train_ids = _column(dv, cols.ITEM_ID), _column(tv, cols.ITEM_ID)
+    item_ids = ids.take(pa.array(rows[close])).cast(pa.string())
+    keep = pc.invert(pc.is_in(item_ids, value_set=exact.column("item_id").combine_chunks()))
+    table = pa.table(
+        {
+            "kind": pa.array(["embedding"] * int(pc.sum(keep).as_py() or 0), pa.string()),
+            "item_id": item_ids.filter(keep),
+            "train_item_id": train_ids.take(pa.array(train_rows[nearest[close]]))
+            .cast(pa.string())
+            .filter(keep),
+            "distance": pa.array(distance[close]).filter(keep),
+            "correlation": pa.nulls(int(pc.sum(keep).as_py() or 0), pa.float64()),
+        },
+        schema=PAIRS_SCHEMA,
+    )
     return table, note
 
 

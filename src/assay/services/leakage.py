@@ -6,15 +6,19 @@ dataset version and finds:
 - **exact duplicates**: the same content (an image file's SHA-256; for tables, the digest of the
   values of the columns both tables hold, ids and labels left out);
 - **near-duplicate images**: a 64-bit perceptual hash (imagehash's pHash) within a Hamming
-  distance (``max_hamming``, 6 of 64 bits by default), exact duplicates left out; every image is
-  read and checked against its registered digest first;
+  distance (``max_hamming``, 6 of 64 bits by default) confirmed by the correlation of 64x64
+  thumbnails (``min_correlation``), exact duplicates left out; every image is read and checked
+  against its registered digest first;
+- with a model that has an embedding output, **embedding neighbours**: each validation item's
+  nearest training item in that embedding, within a stated cosine distance;
 - **overlapping item ids** (not for tables numbered by row: those ids say nothing);
 - **overlapping time ranges**, on a time column both hold (a column of a date/time type, or
   ``time_column``): each range, and how many validation items fall inside training's.
 
-An item of the validation set is *leaked* when it is an exact or near duplicate of a training
-item. The audit is kept in the store (``audits/leakage/``), keyed by both versions and its
-settings, so that a validation given ``--train`` uses it without computing it again.
+An item of the validation set is *leaked* when it is an exact or near duplicate (or an embedding
+neighbour) of a training item. The audit is kept in the store (``audits/leakage/``), keyed by
+both versions and its settings, so that a validation given ``--train`` uses it without
+computing it again.
 """
 
 from __future__ import annotations

@@ -500,7 +500,8 @@ const pages = {
   async dataset() {
     const ref = document.body.dataset.ref;
     const d = await api(`/api/datasets/${encodeURIComponent(ref)}`);
-    $("#title").innerHTML = `${esc(d.ref)} · ${count(d.n_items)} items <a class="explore" href="/datasets/${encodeURIComponent(d.name)}/history">item history →</a>`;
+    $("#title").textContent = `${d.ref} · ${count(d.n_items)} items`;
+    $("#history-link").href = `/datasets/${encodeURIComponent(d.name)}/history`;
     const max = Math.max(...Object.values(d.label_counts), 1);
     $("#balance").innerHTML = Object.entries(d.label_counts).map(([k, v]) => `<div class="hbar"><span>${esc(k)}</span><div data-w="${(100 * v) / max}"></div><b>${v}</b></div>`).join("");
     document.querySelectorAll("#balance [data-w]").forEach((el) => { el.style.width = `${el.dataset.w}%`; });

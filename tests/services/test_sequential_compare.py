@@ -84,3 +84,12 @@ def test_bad_input(runs: dict[str, Any], capsys: Any, extra: list[str], says: st
     code = main(["compare", runs["ids"]["c"], runs["ids"]["b"], "--sequential", *extra,
                  "--home", runs["home"]])  # fmt: skip
     assert code == 2 and says in capsys.readouterr().err
+
+
+def test_not_yet_is_exit_1_not_a_crash(runs: dict[str, Any], capsys: Any) -> None:
+    """Too few labels to decide either way: "not yet", exit 1 (it crashed with exit 3)."""
+    code = main(["compare", runs["ids"]["c"], runs["ids"]["b"], "--sequential", "--margin",
+                 "0.064", "--alpha", "0.001", "--home", runs["home"]])  # fmt: skip
+    out = capsys.readouterr()
+    doc_decision = "not yet" in out.out
+    assert code == 1 and doc_decision, out.out + out.err

@@ -694,13 +694,19 @@ def _sequential(
     if f is None:
         console.print("no item judged by both runs yet: nothing to decide")
         raise typer.Exit(1)
-    verdict = {
-        "accept": f"[green]accept[/]: {escape(doc['candidate'])} is at most {margin:g} worse than "
-        f"{escape(doc['baseline'])} (decided after {doc['decided_after']:,} items)",
-        "reject": f"[red]reject[/]: {escape(doc['candidate'])} is more than {margin:g} worse "
-        f"(decided after {doc['decided_after']:,} items)",
-        "continue": "[yellow]not yet[/]: the sequence still holds -margin; wait for more labels",
-    }[doc["decision"]]
+    # Only the decision reached is worded: "not yet" has no item count to show.
+    if doc["decision"] == "accept":
+        verdict = (
+            f"[green]accept[/]: {escape(doc['candidate'])} is at most {margin:g} worse than "
+            f"{escape(doc['baseline'])} (decided after {doc['decided_after']:,} items)"
+        )
+    elif doc["decision"] == "reject":
+        verdict = (
+            f"[red]reject[/]: {escape(doc['candidate'])} is more than {margin:g} worse "
+            f"(decided after {doc['decided_after']:,} items)"
+        )
+    else:
+        verdict = "[yellow]not yet[/]: the bounds still hold -margin; wait for more labels"
     console.print(
         f"after {doc['n_items']:,} labelled items ({doc['n_waiting']:,} waiting for a label): "
         f"candidate - baseline accuracy {f['mean']:+.4f}, anytime-valid {level} bounds "

@@ -187,20 +187,21 @@ def test_a_validation_with_production_reweights_and_a_policy_requires_coverage(
 
 def test_a_later_time_column_alone_is_not_a_shift(tmp_path: Path) -> None:
     """A sample of today is later than the validation set by nature: its time column is left
-    out, or the classifier would tell the two apart by it alone."""
+    out, or the classifier would tell the two apart by it alone; so are the ids."""
     rng = np.random.default_rng(6)
     start = np.datetime64("2026-01-01T00:00:00", "s")
     for name, offset, role in (("val", 0, "validation"), ("prod", 86_400 * 90, "production")):
         n = 600
         table = pa.table({
+            "id": np.arange(n) + (100_000 if role == "production" else 0),
             "torque": rng.normal(size=n), "camera": rng.choice(["c1", "c2"], n),
             "at": pa.array(start + (offset + np.arange(n) * 60) * np.timedelta64(1, "s")),
             **({"label": rng.choice(["ok", "bad"], n)} if role == "validation" else {}),
         })  # fmt: skip
         pq.write_table(table, tmp_path / f"{name}.parquet")
     ws = Workspace.open(tmp_path / "home")
-    register_dataset(ws, "val", tmp_path / "val.parquet")
-    register_dataset(ws, "prod", tmp_path / "prod.parquet", role="production")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    register_dataset(ws, "prod", tmp_path / "prod.parquet", id_column="id", role="production")
     s = audit_coverage(ws, "prod", "val").summary()
-    assert not s["domain"]["shifted"] and "at" not in s["domain"]["features"]
+    assert not s["domain"]["shifted"] and s["domain"]["features"] == ["torque", "camera"]
     assert any(n.startswith("at: a time column") for n in s["notes"])

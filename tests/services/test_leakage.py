@@ -306,3 +306,27 @@ def test_embedding_neighbours_through_the_model(tmp_path: Path) -> None:
     register_model(ws, "plain", onnx, {**spec, "output": {"name": "probabilities"}})
     with pytest.raises(InputError, match="no embedding output"):
         audit_leakage(ws, "train", "val", model="plain")
+
+
+def test_copied_rows_under_new_ids_and_other_number_types_are_found(tmp_path: Path) -> None:
+    """Rows copied into the training set with new ids, read from a CSV (integers) while the
+    validation set is Parquet (floats): still the same rows (before, both were missed)."""
+    rng = np.random.default_rng(3)
+    speed = rng.integers(1200, 2200, 120)
+    torque = rng.integers(5, 15, 120)
+    pq.write_table(pa.table({"id": [f"v{k}" for k in range(120)],
+                             "speed": speed.astype(float), "torque": torque.astype(float),
+                             "label": rng.choice(["ok", "bad"], 120)}), tmp_path / "val.parquet")  # fmt: skip
+    rows = (
+        ["tid,speed,torque,label"]
+        + [f"t{k},{speed[k]},{torque[k]},ok" for k in range(30)]
+        + [f"t{k},{rng.integers(3000, 4000)},{rng.integers(20, 30)},ok" for k in range(30, 60)]
+    )
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    copied = {(speed[k], torque[k]) for k in range(30)}
+    expected = [k for k in range(120) if (speed[k], torque[k]) in copied]
+    assert s["n_exact_duplicates"] == len(expected) >= 30

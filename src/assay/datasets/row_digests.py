@@ -1,14 +1,17 @@
 """Per-row content digests of a table's items, so that a later version's unchanged rows are
 recognised (``assay validate`` reuses a model's recorded predictions for them).
 
-A row's digest covers what a model could read of it: every column except the item id and the
-labels (the label column, each expert's ``label_<name>`` column, the reserved columns). A
-corrected label keeps the digest; any changed feature or metadata value changes it, and so do a
-renamed or retyped column (names and types are hashed first). Values are hashed as stored, not
-normalised (-0.0 is not 0.0, one NaN payload is not another): a model may read them differently.
+A row's digest covers what a model could read of it: every column except the item id (the
+``--id-column``) and the label column (and the reserved columns). A corrected label keeps the
+digest; any changed feature or metadata value changes it, and so does a renamed column or one
+whose values change kind (numbers, times, text: names and kinds are hashed first). Numbers are
+hashed as the float64 they equal, whatever their stored type (1850 and 1850.0 are one value, as
+a model reads them), but not otherwise normalised (-0.0 is not 0.0, one NaN payload is not
+another): a model may read those differently.
 
-The digest is BLAKE2b-128 of a fixed-width encoding of the row: per column a validity byte and
-the value (8 bytes for numbers and times, the 16-byte digest of the text for anything else).
+The digest is BLAKE2b-128 of a fixed-width encoding of the row: per column a tag byte (null,
+number, large integer) and the value (8 bytes for numbers and times, the 16-byte digest of the
+text for anything else).
 """
 
 from __future__ import annotations
@@ -47,40 +50,64 @@ def _text_digests(array: pa.Array) -> U8:
     return out
 
 
-def _cells(array: pa.Array) -> U8:
-    """The fixed-width encoding of one column: a validity byte, then the value."""
-    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), np.uint8).reshape(-1, 1)
+EXACT_INT = 2**53  # integers up to this size are exactly a float64: hashed as that number
+
+
+def _cells(array: pa.Array) -> tuple[str, U8]:
+    """The fixed-width encoding of one column, and its kind: per value a tag byte (0: null),
+    then the value. Numbers of any type (integers, floats, booleans) are hashed as the float64
+    they equal, so 1850 in a CSV and 1850.0 in Parquet are one value; an integer too large to
+    be a float64 exactly keeps its own bytes, under another tag."""
+    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     t = array.type
-    if pa.types.is_floating(t):
-        values = _fixed(array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
-    elif pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t):
-        values = _fixed(
-            pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
-        )
-    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-        values = _text_digests(array)
-    else:  # lists, structs, decimals: their values as JSON text
-        values = _text_digests(pa.array([json.dumps(v, default=str) for v in array.to_pylist()]))
-    return np.hstack([valid, values])
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        if pa.types.is_integer(t):
+            ints = (
+                pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
+            )
+            big = np.abs(ints.astype(np.float64)) > EXACT_INT
+            values = np.where(big, ints.view(np.float64), ints.astype(np.float64))
+            tags = np.where(big, 2, 1)
+        else:
+            values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+            tags = np.ones(len(array), np.int64)
+        tag = np.where(valid, tags, 0).astype(np.uint8).reshape(-1, 1)
+        return "number", np.hstack([tag, _fixed(np.asarray(values, np.float64))])
+    tag = valid.astype(np.uint8).reshape(-1, 1)
+    if pa.types.is_temporal(t):
+        ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
+        return str(t), np.hstack([tag, _fixed(np.asarray(ticks, np.int64))])
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+        return "text", np.hstack([tag, _text_digests(array)])
+    # lists, structs, decimals: their values as JSON text
+    texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
+    return "json", np.hstack([tag, _text_digests(texts)])
 
 
-def input_columns(schema: pa.Schema, label_column: str | None) -> list[str]:
-    """The columns a row's digest covers, in table order."""
+def input_columns(
+    schema: pa.Schema, label_column: str | None, id_column: str | None = None
+) -> list[str]:
+    """The columns a row's digest covers, in table order: all but the reserved ones, the label
+    column and the id column. Experts' ``label_<name>`` columns are covered: a model may read
+    a column of that name, and a stale output is worse than one more inference."""
     skip: Collection[str] = {
         *cols.RESERVED,
-        *cols.annotator_columns(schema.names),
         *((label_column,) if label_column else ()),
+        *((id_column,) if id_column else ()),
     }
     return [n for n in schema.names if n not in skip]
 
 
-def row_digests(batch: pa.RecordBatch, label_column: str | None) -> pa.Array:
+def row_digests(
+    batch: pa.RecordBatch, label_column: str | None, id_column: str | None = None
+) -> pa.Array:
     """One 16-byte digest per row of ``batch`` (see the module's docstring)."""
-    names = input_columns(batch.schema, label_column)
-    head = json.dumps([[n, str(batch.schema.field(n).type)] for n in names]).encode()
-    key = hashlib.blake2b(head, digest_size=32).digest()
+    names = input_columns(batch.schema, label_column, id_column)
     n = batch.num_rows
-    parts = [_cells(batch.column(name)) for name in names]
+    cells = [_cells(batch.column(name)) for name in names]
+    head = json.dumps([[name, kind] for name, (kind, _) in zip(names, cells, strict=True)])
+    key = hashlib.blake2b(head.encode(), digest_size=32).digest()
+    parts = [m for _, m in cells]
     matrix = np.ascontiguousarray(np.hstack(parts) if parts else np.zeros((n, 0), np.uint8))
     width = matrix.shape[1]
     data = matrix.tobytes()
@@ -91,6 +118,10 @@ def row_digests(batch: pa.RecordBatch, label_column: str | None) -> pa.Array:
     return pa.FixedSizeBinaryArray.from_buffers(DIGEST_TYPE, n, [None, pa.py_buffer(digests)])
 
 
-def with_row_digests(batch: pa.RecordBatch, label_column: str | None) -> pa.RecordBatch:
+def with_row_digests(
+    batch: pa.RecordBatch, label_column: str | None, id_column: str | None = None
+) -> pa.RecordBatch:
     """``batch`` with its rows' digests in ``__digest``."""
-    return batch.append_column(pa.field(cols.DIGEST, DIGEST_TYPE), row_digests(batch, label_column))
+    return batch.append_column(
+        pa.field(cols.DIGEST, DIGEST_TYPE), row_digests(batch, label_column, id_column)
+    )

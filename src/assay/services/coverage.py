@@ -41,8 +41,7 @@ from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, RunRecord
 from assay.core.stattests import benjamini_hochberg
 from assay.datasets import columns as cols
-from assay.datasets.row_digests import input_columns
-from assay.services.datasets import get_dataset, label_of
+from assay.services.datasets import compared_columns, get_dataset
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
@@ -103,9 +102,8 @@ def check_roles(production: DatasetVersion, dataset: DatasetVersion) -> None:
 
 
 def _shared(production: DatasetVersion, dataset: DatasetVersion) -> list[str]:
-    a = input_columns(manifest_schema(Path(production.manifest_path)), label_of(production.options))
-    b = input_columns(manifest_schema(Path(dataset.manifest_path)), label_of(dataset.options))
-    return [c for c in b if c in set(a)]
+    a = set(compared_columns(production))
+    return [c for c in compared_columns(dataset) if c in a]
 
 
 def _as_numbers(array: pa.ChunkedArray) -> np.ndarray | None:

@@ -25,11 +25,17 @@ from assay.datasets.annotations import (
 from assay.datasets.corrections import Corrections
 from assay.datasets.images import add_image_properties, file_sha256
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
-from assay.datasets.row_digests import with_row_digests
+from assay.datasets.row_digests import input_columns, with_row_digests
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
-from assay.store.manifests import count_nulls, duplicate_ids, read_manifest, write_manifest
+from assay.store.manifests import (
+    count_nulls,
+    duplicate_ids,
+    manifest_schema,
+    read_manifest,
+    write_manifest,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def register_dataset(
                         batch = add_file_digests(batch, pool)
                         batch = add_image_properties(batch, pool)
                     else:  # what recognises an unchanged row in a later version
-                        batch = with_row_digests(batch, label_of(options))
+                        batch = with_row_digests(batch, label_of(options), id_of(options))
                     batch = experts.apply(batch, source.has_label)
                     digest.add_items(batch)  # the items as read: corrections come on top
                     if fixes is not None:
@@ -194,6 +200,21 @@ def label_of(options: dict[str, object]) -> str | None:
     """The source's label column, when it names one."""
     label = options.get("label_column")
     return str(label) if label else None
+
+
+def id_of(options: dict[str, object]) -> str | None:
+    """The source's id column, when it names one (else items are numbered by row)."""
+    name = options.get("id_column")
+    return str(name) if name else None
+
+
+def compared_columns(d: DatasetVersion) -> list[str]:
+    """The columns that describe an item, for comparing two datasets (leakage, coverage): not
+    its id, its label, the experts' labels, nor an image manifest's file paths."""
+    schema = manifest_schema(Path(d.manifest_path))
+    names = input_columns(schema, label_of(d.options), id_of(d.options))
+    skip = set(cols.annotator_columns(schema.names)) | ({"path"} if d.kind == "image" else set())
+    return [n for n in names if n not in skip]
 
 
 def corrected_version(base: str, corrections_sha256: str) -> str:

@@ -48,8 +48,8 @@ from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
-from assay.datasets.row_digests import input_columns, row_digests
-from assay.services.datasets import get_dataset, label_of
+from assay.datasets.row_digests import row_digests
+from assay.services.datasets import compared_columns, get_dataset
 from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.models import get_model
 from assay.services.task_inputs import check_compatible
@@ -274,9 +274,8 @@ def _column(d: DatasetVersion, name: str) -> pa.Array:
 
 
 def _shared_columns(tv: DatasetVersion, dv: DatasetVersion) -> list[str]:
-    train = input_columns(manifest_schema(Path(tv.manifest_path)), label_of(tv.options))
-    mine = input_columns(manifest_schema(Path(dv.manifest_path)), label_of(dv.options))
-    return [c for c in mine if c in set(train)]
+    train = set(compared_columns(tv))
+    return [c for c in compared_columns(dv) if c in train]
 
 
 def _digests(d: DatasetVersion, shared: list[str]) -> pa.Array:

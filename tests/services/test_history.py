@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,3 +157,31 @@ def test_the_history_feeds_the_doubtful_labels(store: dict[str, Any]) -> None:
     assert set(found["items"]) <= {f"i{k}" for k in np.flatnonzero(expected)}
     assert "never got right by any of the 2 other model version" in (
         out.run_dir / "report.html").read_text()  # fmt: skip
+
+
+def test_a_corrected_label_is_not_a_regression(tmp_path: Path) -> None:
+    """Two versions that answer every item alike, one run before 30 labels were corrected and
+    one after: every answer is judged against the newest labels, so nothing churns (before,
+    the corrections showed as 27 broken items and a significant McNemar test)."""
+    rng = np.random.default_rng(9)
+    labels = rng.choice(["bad", "good"], 300).astype(object)
+    p = rng.uniform(size=300)
+    pq.write_table(
+        pa.table({"s_bad": p, "s_good": 1 - p, "label": labels}), tmp_path / "v1.parquet"
+    )
+    fixed = labels.copy()
+    fixed[:30] = np.where(labels[:30] == "bad", "good", "bad")
+    pq.write_table(pa.table({"s_bad": p, "s_good": 1 - p, "label": fixed}), tmp_path / "v2.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "v1.parquet")
+    register_dataset(ws, "t", tmp_path / "v2.parquet")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+    register_model(ws, "m", onnx, spec)
+    register_model(ws, "m", onnx, spec | {"negative": "good"})  # another version, same answers
+    validate(ws, "m@1", "t@1", config=CONFIG)
+    validate(ws, "m@2", "t@2", config=CONFIG)
+    s = item_history(ws, "t").summary()
+    assert (s["churn"][0]["n_broken"], s["churn"][0]["n_fixed"]) == (0, 0)
+    assert s["versions"][0]["n_right"] == s["versions"][1]["n_right"]

@@ -3,7 +3,9 @@
 The history is assembled from what the catalog already keeps: for each model version, its newest
 finished run on the newest version of the dataset it ran on, and that run's predictions file
 (hashed against the digest the run kept, once per process). Nothing is copied, so the history
-can never disagree with the runs it shows; items are matched by id across dataset versions.
+can never disagree with the runs it shows; items are matched by id across dataset versions, and
+every version's answer is judged against one label per item, the newest dataset version's (so a
+corrected label is not a regression of the version that ran before the correction).
 
 Columns are model versions in the order they were registered; the candidate is the newest
 unless named. See ``assay.core.item_history`` for what is counted.
@@ -194,26 +196,35 @@ def item_history(
         )
     )
     outcomes = np.full((len(ids), len(order)), ih.ABSENT, np.int8)
-    labels: pa.Array = pa.nulls(len(ids), pa.string())
     predicted: list[pa.Array] = []
-    versions = []
-    for j, (k, table) in enumerate(zip(order, tables, strict=True)):
-        run = chosen[k][1]
+    judged_by: list[np.ndarray] = []
+    label_of: list[tuple[int, np.ndarray, pa.Array]] = []  # (dataset number, held, labels)
+    for k, table in zip(order, tables, strict=True):
         at = pc.index_in(ids, value_set=table.column("item_id"))
         held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
-        rows = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
-        correct = table.column("correct").combine_chunks().take(pa.array(rows))
-        judged = np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool)
-        right = np.asarray(correct.fill_null(False).to_numpy(zero_copy_only=False), bool)
+        rows = pa.array(np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64))
+        correct = table.column("correct").combine_chunks().take(rows)
+        judged_by.append(held & np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool))
+        answer = table.column("predicted").combine_chunks().take(rows).cast(pa.string())
+        predicted.append(pc.if_else(pa.array(~held), pa.nulls(len(ids), pa.string()), answer))
+        label = table.column("label").combine_chunks().take(rows).cast(pa.string())
+        label_of.append((chosen[k][0], held, label))
+    # Every version is judged against one label per item: the newest dataset version's (a label
+    # corrected in version 2 would otherwise make version 1's answer look right and version 2's
+    # look wrong, a regression that is only a correction).
+    labels: pa.Array = pa.nulls(len(ids), pa.string())
+    for _, held, label in sorted(label_of, key=lambda x: x[0]):
+        labels = pc.if_else(pa.array(held), label, labels)
+    has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
+    versions = []
+    for j, k in enumerate(order):
+        run = chosen[k][1]
+        same = pc.fill_null(pc.equal(predicted[j], labels), False)
+        right = np.asarray(same.to_numpy(zero_copy_only=False), bool)
+        judged = judged_by[j] & has_label
+        held = label_of[j][1]
         code = np.where(judged, np.where(right, ih.RIGHT, ih.WRONG), ih.NOT_JUDGED)
         outcomes[:, j] = np.where(held, code, ih.ABSENT)
-        mask = pa.array(~held)
-        predicted.append(
-            pc.if_else(mask, pa.nulls(len(ids), pa.string()),
-                       table.column("predicted").combine_chunks().take(pa.array(rows)).cast(pa.string()))
-        )  # fmt: skip
-        label = table.column("label").combine_chunks().take(pa.array(rows)).cast(pa.string())
-        labels = pc.if_else(mask, labels, label)  # the newest version holding an item says
         versions.append(
             Version(
                 model=models[k].ref,
@@ -221,8 +232,8 @@ def item_history(
                 run_id=run.id,
                 dataset=ws.catalog.get_dataset_by_id(run.dataset_id).ref,
                 finished_at=run.finished_at.isoformat() if run.finished_at else "",
-                n_judged=int(((code != ih.NOT_JUDGED) & held).sum()),
-                n_right=int(((code == ih.RIGHT) & held).sum()),
+                n_judged=int(judged.sum()),
+                n_right=int((judged & right).sum()),
             )
         )
     return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted)

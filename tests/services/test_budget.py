@@ -32,9 +32,8 @@ def store(tmp_path: Path) -> dict[str, Any]:
     n = 460
     label = rng.choice(["bad", "good"], n)
     p = np.where(rng.uniform(size=n) < 0.9, np.where(label == "bad", 0.8, 0.2), 0.5)
-    table = pa.table(
-        {"id": [f"i{k}" for k in range(n)], "s_bad": p, "s_good": 1 - p, "label": label}
-    )
+    table = pa.table({"id": [f"i{k}" for k in range(n)], "s_bad": p, "s_good": 1 - p,
+                      "torque": rng.normal(size=n), "label": label})  # fmt: skip
     pq.write_table(table.slice(0, 400), tmp_path / "v1.parquet")
     pq.write_table(table, tmp_path / "v2.parquet")
     ws = Workspace.open(tmp_path / "home")
@@ -92,3 +91,21 @@ def test_a_malformed_budget_is_refused(store: dict[str, Any]) -> None:
     bad = {"checks": ["accuracy >= 0.5"], "reuse_budget": {"max_decisions": 0}}
     with pytest.raises(InputError, match="max_decisions must be a positive"):
         validate(store["ws"], "m@1", "cable@1", policy=bad, config=CONFIG)
+
+
+def test_a_copy_of_an_old_item_under_a_new_id_is_not_fresh(store: dict[str, Any]) -> None:
+    """Fresh means new content: version 3 adds ten old rows under new ids and five new rows."""
+    ws, tmp = store["ws"], store["tmp"]
+    old = pq.read_table(tmp / "v2.parquet")
+    copies = old.slice(0, 10).set_column(0, "id", pa.array([f"copy{k}" for k in range(10)]))
+    rng = np.random.default_rng(5)
+    new = old.slice(0, 5).set_column(0, "id", pa.array([f"new{k}" for k in range(5)]))
+    new = new.set_column(
+        new.schema.get_field_index("torque"), "torque", pa.array(rng.normal(size=5))
+    )
+    pq.write_table(pa.concat_tables([old, copies, new]), tmp / "v3.parquet")
+    register_dataset(ws, "cable", tmp / "v3.parquet", id_column="id")
+    policy = {"checks": ["accuracy >= 0.5"], "reuse_budget": {"max_decisions": 1}}
+    validate(ws, "m@1", "cable@2", policy=policy, config=CONFIG)
+    out = validate(ws, "m@1", "cable@3", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_fresh_items"] == 5

@@ -205,3 +205,22 @@ def test_a_later_time_column_alone_is_not_a_shift(tmp_path: Path) -> None:
     s = audit_coverage(ws, "prod", "val").summary()
     assert not s["domain"]["shifted"] and s["domain"]["features"] == ["torque", "camera"]
     assert any(n.startswith("at: a time column") for n in s["notes"])
+
+
+def test_a_tiny_production_sample_gives_no_psi_to_fail_on(shifted: dict[str, Any]) -> None:
+    """Fifty items from the validation set's own distribution: empty bins would make the PSI
+    large by chance (it failed the policy before); now it is not given, and the check cannot
+    pass or fail on it."""
+    rng = np.random.default_rng(11)
+    pq.write_table(pa.table(_line(rng, 50, 0.1)), shifted["tmp"] / "small.parquet")
+    ws = shifted["ws"]
+    register_dataset(ws, "small", shifted["tmp"] / "small.parquet", role="production")
+    from assay.core.config import ValidationConfig
+    from assay.services.validation import validate
+
+    policy = {"checks": ["accuracy >= 0.5", "max_psi <= 0.25"]}
+    out = validate(ws, "m", "val", production="small", policy=policy,
+                   config=ValidationConfig(profile=False, explore=False))  # fmt: skip
+    assert out.result.coverage["max_psi"] is None
+    check = next(c for c in out.result.verdict["checks"] if c["metric"] == "max_psi")
+    assert check["status"] not in ("pass", "fail"), check

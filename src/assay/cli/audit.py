@@ -100,7 +100,9 @@ def leakage(
         highlight=False,
     )
     t = s["time_overlap"]
-    if t is not None:
+    if t is not None and t.get("note"):
+        console.print(f"time: {escape(t['note'])}", highlight=False)
+    elif t is not None:
         console.print(
             f"time ({escape(t['column'])}): training {t['train_range'][0]} .. {t['train_range'][1]}, "
             f"this set {t['range'][0]} .. {t['range'][1]}; {t['n_inside_train_range']:,} item(s) "
@@ -189,7 +191,8 @@ def coverage(
             f"{d['n_production_uncovered']:,} production item(s) with P(production) > 0.9",
             highlight=False,
         )
-    console.print(f"largest PSI {s['max_psi']:.3f} ({s['psi_reading']})", highlight=False)
+    psi = "not given (too few production items)" if s["max_psi"] is None else f"{s['max_psi']:.3f}"
+    console.print(f"largest PSI {psi} ({s['psi_reading']})", highlight=False)
     for c in sorted(s["columns"], key=lambda c: -c["psi"])[:8]:
         console.print(
             f"  {escape(c['column'])}: PSI {c['psi']:.3f}, {c['test']} p "
@@ -208,7 +211,13 @@ def coverage(
         a, m = rw["as_validated"], rw["production_mix"]
         console.print(
             f"accuracy of run {rw['run_id'][:8]}: {a['value']:.4f} as validated, "
-            f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}] on the production mix "
+            f"{m['value']:.4f} "
+            + (
+                "(too few effective items for an interval)"
+                if m["too_few"]
+                else f"[{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
+            )
+            + " on the production mix "
             f"(effective n {rw['effective_n']:.0f} of {rw['n_judged']})",
             highlight=False,
         )

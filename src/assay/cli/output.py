@@ -87,10 +87,16 @@ def print_summary(result: ValidationResult) -> None:
         d, rw = cov["domain"], cov.get("reweighted")
         console.print(
             f"coverage of {escape(cov['production'])}: domain classifier ROC-AUC {d['auc']:.3f} "
-            f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}], largest PSI {cov['max_psi']:.3f}"
+            f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
+            + ("" if cov["max_psi"] is None else f", largest PSI {cov['max_psi']:.3f}")
             + (
                 f"; accuracy on the production mix {rw['production_mix']['value']:.4f} "
-                f"[{rw['production_mix']['ci_low']:.4f}, {rw['production_mix']['ci_high']:.4f}]"
+                + (
+                    "(too few effective items for an interval)"
+                    if rw["production_mix"].get("too_few")
+                    else f"[{rw['production_mix']['ci_low']:.4f}, "
+                    f"{rw['production_mix']['ci_high']:.4f}]"
+                )
                 if rw and rw["production_mix"]["value"] is not None
                 else ""
             ),

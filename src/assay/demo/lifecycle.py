@@ -139,7 +139,7 @@ def run_lifecycle(
         f"validated {third.ref} on {v2.ref} against {cand.ref}: "
         f"{leak.get('n_leaked_items')} leaked scan(s) found; "
         f"production coverage: domain classifier ROC-AUC {cov['domain']['auc']:.3f}, "
-        f"largest PSI {cov['max_psi']:.2f}"
+        f"largest PSI {cov['max_psi'] or 0:.2f}"
         + (
             f" ({cov['regions'][0]['column']} {cov['regions'][0]['bin']} barely covered)"
             if cov.get("regions")

@@ -8,7 +8,8 @@ counts the decisions on every version of the name.
 
 Past the policy's ``reuse_budget.max_decisions``, the verdict carries a warning (or fails), and
 the run lists the dataset's *fresh* items, those in no version that any decision was taken on,
-in ``fresh_items.csv``: registered as a dataset of their own, they give the release decision
+in ``fresh_items.csv`` (by content: a copy of an old item under a new id is not fresh):
+registered as a dataset of their own, they give the release decision
 numbers nothing was tuned on. The looks of an anytime-valid comparison (``assay compare
 --sequential``) are not decisions: the confidence sequence keeps its level however often it is
 looked at.
@@ -28,7 +29,9 @@ from assay.core.policy import ReuseBudget
 from assay.core.records import DatasetVersion, Decision
 from assay.core.verdict import CheckResult
 from assay.datasets import columns as cols
+from assay.services.reuse import content_key
 from assay.services.workspace import Workspace
+from assay.store.manifests import manifest_schema
 
 FRESH_FILE = "fresh_items.csv"
 
@@ -61,21 +64,27 @@ def decisions_summary(ws: Workspace, dataset: DatasetVersion, shown: int = 10) -
 
 
 def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) -> pa.Array:
-    """The item ids of ``dataset`` in no version that a decision was taken on."""
-    ids = pq.read_table(dataset.manifest_path, columns=[cols.ITEM_ID]).column(cols.ITEM_ID)
-    used = {d.dataset_id for d in served}
-    if dataset.id in used:
-        return pa.array([], pa.string())
-    seen = [
-        pq.read_table(ws.catalog.get_dataset_by_id(v).manifest_path, columns=[cols.ITEM_ID])
-        .column(cols.ITEM_ID)
-        .combine_chunks()
-        for v in sorted(used)
-    ]
-    if not seen:
-        return ids.combine_chunks()
-    known = pa.concat_arrays([s.cast(pa.string()) for s in seen])
-    return ids.combine_chunks().filter(pc.invert(pc.is_in(ids, value_set=known))).cast(pa.string())
+    """The item ids of ``dataset`` whose content is in no version a decision was taken on (by
+    their file's or row's digest; by id for versions registered before digests were kept)."""
+    used = sorted({d.dataset_id for d in served})
+    key = content_key(dataset)
+    versions = [ws.catalog.get_dataset_by_id(v) for v in used]
+    by_content = all(
+        key in manifest_schema(Path(d.manifest_path)).names for d in [dataset, *versions]
+    )
+    column = key if by_content else cols.ITEM_ID
+    mine = pq.read_table(dataset.manifest_path, columns=[cols.ITEM_ID, column])
+    ids = mine.column(cols.ITEM_ID).combine_chunks().cast(pa.string())
+    if not versions:
+        return ids
+    seen = pa.concat_arrays(
+        [
+            pq.read_table(v.manifest_path, columns=[column]).column(column).combine_chunks()
+            for v in versions
+        ]
+    )
+    values = mine.column(column).combine_chunks()
+    return ids.filter(pc.invert(pc.fill_null(pc.is_in(values, value_set=seen), False)))
 
 
 def budget_check(

@@ -50,6 +50,10 @@ MAX_CATEGORIES = 50  # more distinct values than this: an identifier, not a cate
 REGION_MIN_SHARE = 0.05
 REGION_RATIO = 3.0
 SURE = 0.9
+# Below this many effective items the re-weighted accuracy gets no interval; below this many
+# production items the PSI is not given (empty bins make it large by chance alone).
+MIN_EFFECTIVE = 30
+MIN_PRODUCTION_FOR_PSI = 100
 FILES = ("coverage.json", "coverage.html")
 
 
@@ -67,7 +71,9 @@ class CoverageAudit:
     p_validation: np.ndarray | None = None
 
     @property
-    def max_psi(self) -> float:
+    def max_psi(self) -> float | None:
+        if self.production.n_items < MIN_PRODUCTION_FOR_PSI:
+            return None
         return max((c["psi"] for c in self.columns), default=0.0)
 
     def summary(self) -> dict[str, Any]:
@@ -234,7 +240,20 @@ def audit_coverage(
     prod = pq.read_table(pv.manifest_path, columns=shared)
     columns: list[dict[str, Any]] = []
     notes = [f"{c}: a time column, not compared (production comes later by nature)" for c in timed]
+    if pv.n_items < MIN_PRODUCTION_FOR_PSI:
+        notes.append(
+            f"{pv.n_items} production items: too few for the PSI to mean anything (empty bins make "
+            f"it large by chance below {MIN_PRODUCTION_FOR_PSI}); max_psi is not given"
+        )
     for name in shared:
+        a, b = _as_numbers(val.column(name)), _as_numbers(prod.column(name))
+        if (a is None) != (b is None):
+            kinds = ("numbers", "text") if b is None else ("text", "numbers")
+            notes.append(
+                f"{name}: {kinds[0]} in {dv.ref} but {kinds[1]} in {pv.ref}: not compared (a "
+                "value of another kind in production is a finding of its own)"
+            )
+            continue
         found = _column(name, val.column(name), prod.column(name))
         if found is None:
             notes.append(f"{name}: more than {MAX_CATEGORIES} distinct values, not compared")
@@ -305,11 +324,18 @@ def reweight_predictions(
     )
     plain = drift.weighted_rate(hits, np.ones(hits.size), confidence, seed=seed)
     mixed = drift.weighted_rate(hits, weights, confidence, seed=seed)
+    # A bootstrap over a handful of heavily weighted items is no interval at all.
+    too_few = mixed.effective_n < MIN_EFFECTIVE
     return {
         "run_id": run_id,
         "metric": "accuracy",
         "as_validated": {"value": plain.value, "ci_low": plain.ci_low, "ci_high": plain.ci_high},
-        "production_mix": {"value": mixed.value, "ci_low": mixed.ci_low, "ci_high": mixed.ci_high},
+        "production_mix": {
+            "value": mixed.value,
+            "ci_low": None if too_few else mixed.ci_low,
+            "ci_high": None if too_few else mixed.ci_high,
+            "too_few": too_few,
+        },
         "n_judged": int(hits.size),
         "effective_n": mixed.effective_n,
         "note": "importance weights from the domain classifier (clipped at 20x their mean); the "

@@ -49,7 +49,7 @@ from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
 from assay.datasets.row_digests import row_digests
-from assay.services.datasets import compared_columns, get_dataset
+from assay.services.datasets import compared_columns, get_dataset, id_of
 from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.models import get_model
 from assay.services.task_inputs import check_compatible
@@ -473,7 +473,11 @@ def _embedding_neighbours(tv: DatasetVersion, dv: DatasetVersion, model: ModelVe
 
 def _id_overlap(tv: DatasetVersion, dv: DatasetVersion, ids: pa.Array,
                 train_ids: pa.Array) -> dict[str, Any]:  # fmt: skip
-    numbered = [d.ref for d in (tv, dv) if d.kind == "tabular" and not d.options.get("id_column")]
+    numbered = [
+        d.ref
+        for d in (tv, dv)
+        if d.format in ("table", "manifest", "secom") and not id_of(d.options)
+    ]
     if numbered:
         return {"n": None, "examples": [],
                 "note": f"{', '.join(numbered)} number(s) items by row: ids are not compared"}  # fmt: skip
@@ -486,6 +490,7 @@ def _id_overlap(tv: DatasetVersion, dv: DatasetVersion, ids: pa.Array,
 def _time_overlap(tv: DatasetVersion, dv: DatasetVersion,
                   column: str | None) -> dict[str, Any] | None:  # fmt: skip
     a, b = manifest_schema(Path(tv.manifest_path)), manifest_schema(Path(dv.manifest_path))
+    chosen = column is not None
     if column is None:
         both = [f.name for f in b if f.name in a.names and f.name not in cols.RESERVED]
         timed = [n for n in both if pa.types.is_temporal(b.field(n).type)]
@@ -500,8 +505,13 @@ def _time_overlap(tv: DatasetVersion, dv: DatasetVersion,
         lo, hi = pc.min_max(train).values()
         my_lo, my_hi = pc.min_max(mine).values()
         inside = pc.and_(pc.greater_equal(mine, lo), pc.less_equal(mine, hi))
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-        raise InputError(f"--time-column {column!r} cannot be ordered ({exc})") from None
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, TypeError) as exc:
+        if chosen:
+            raise InputError(f"--time-column {column!r} cannot be ordered ({exc})") from None
+        # Found on its own (e.g. one set's times carry a time zone, the other's do not): the
+        # comparison of ranges is information, not a reason to stop the audit.
+        return {"column": column, "overlap": None,
+                "note": f"{column}: the two sets' times cannot be compared ({type(exc).__name__})"}  # fmt: skip
     n_inside = int(pc.sum(inside.cast(pa.int64())).as_py() or 0)
     return {
         "column": column,

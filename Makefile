@@ -82,7 +82,7 @@ typecheck: $(DEV)
 	$(BIN)/mypy
 
 test: $(DEV) $(MLSERVER) $(MLFLOW) $(AZURITE) lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25  # the slowest tests, for keeping CI under 30 minutes
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/throughput.py

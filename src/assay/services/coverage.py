@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, RunRecord
 from assay.core.stattests import benjamini_hochberg
 from assay.datasets import columns as cols
+from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.workspace import Workspace
@@ -288,11 +286,7 @@ def audit_coverage(
     folder = ws.home / "audits" / "coverage" / f"{pv.version[:16]}-{dv.version[:16]}"
     _write(audit, folder)
     audit.folder = folder
-    if out is not None:
-        out = Path(out).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            shutil.copyfile(folder / name, out / name)
+    copy_out(folder, FILES, out)
     return audit
 
 
@@ -347,13 +341,11 @@ def reweight_predictions(
 def _write(audit: CoverageAudit, folder: Path) -> None:
     from assay.reports.coverage import render_coverage
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".coverage-"))
-    try:
-        doc = audit.summary()
-        (tmp / "coverage.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-        (tmp / "coverage.html").write_text(render_coverage(doc), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    doc = audit.summary()
+    publish(
+        folder,
+        {
+            "coverage.json": json.dumps(doc, indent=2, default=str).encode(),
+            "coverage.html": render_coverage(doc).encode(),
+        },
+    )

@@ -26,8 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +47,7 @@ from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
 from assay.datasets.row_digests import row_digests
+from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset, id_of
 from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.models import get_model
@@ -207,11 +206,7 @@ def audit_leakage(
         audit = _run(tv, dv, settings, mv)
         _write(audit, folder)
     audit.folder = folder
-    if out is not None:
-        out = Path(out).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            shutil.copyfile(folder / name, out / name)
+    copy_out(folder, FILES, out)
     return audit
 
 
@@ -523,24 +518,22 @@ def _time_overlap(tv: DatasetVersion, dv: DatasetVersion,
 
 
 def _write(audit: LeakageAudit, folder: Path) -> None:
-    """The audit's files, written to a temporary folder and moved into place."""
+    """The audit's files, into the store; leakage.json keeps the digest of the pairs file, which
+    is checked before a kept audit is used again."""
     from assay.reports.leakage import render_leakage
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".leakage-"))
-    try:
-        pq.write_table(audit.pairs, tmp / "leakage_pairs.parquet")
-        doc = audit.summary() | {
-            "pairs_sha256": hashlib.sha256((tmp / "leakage_pairs.parquet").read_bytes()).hexdigest()
-        }
-        (tmp / "leakage.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-        (tmp / "leakage.html").write_text(
-            render_leakage(doc, _side_by_side(audit)), encoding="utf-8"
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(audit.pairs, sink)
+    pairs = sink.getvalue().to_pybytes()
+    doc = audit.summary() | {"pairs_sha256": hashlib.sha256(pairs).hexdigest()}
+    publish(
+        folder,
+        {
+            "leakage_pairs.parquet": pairs,
+            "leakage.json": json.dumps(doc, indent=2, default=str).encode(),
+            "leakage.html": render_leakage(doc, _side_by_side(audit)).encode(),
+        },
+    )
 
 
 def _side_by_side(audit: LeakageAudit) -> list[dict[str, Any]]:

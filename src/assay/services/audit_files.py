@@ -1,0 +1,34 @@
+"""An audit's files (leakage, coverage): kept in the store as one folder, replaced whole so that
+no reader sees half of one audit and half of another, and copied to ``--out`` when asked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+
+def publish(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (name -> bytes) into a temporary folder beside ``folder``, then put it in
+    the place of ``folder``."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_out(folder: Path, names: Iterable[str], out: Path | None) -> None:
+    """Copy the audit's files to ``out`` (nothing when it is None)."""
+    if out is None:
+        return
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(folder / name, out / name)

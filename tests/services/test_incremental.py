@@ -279,3 +279,83 @@ def test_a_stopped_incremental_run_resumes_to_the_same_result(store: dict[str, A
     assert resumed.result.n_reused + resumed.result.n_inferred == full.result.n_inferred
     assert resumed.result.metrics == full.result.metrics
     _same_files(resumed.run_dir, full.run_dir)
+
+
+def _mislabelled_images(folder: Path, n: int, seed: int) -> None:
+    """Scans of which every third lies in the other class's folder: the model errs on those."""
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        bright = bool(k % 2)
+        label = ("good" if bright else "bad") if k % 3 == 0 else ("bad" if bright else "good")
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        pixels = np.clip(rng.normal(200 if bright else 40, 60, (24, 24)), 0, 255)
+        Image.fromarray(pixels.astype(np.uint8), "L").save(folder / label / f"m{seed}_{k}.png")
+
+
+def test_image_descriptors_of_unchanged_errors_are_reused_and_the_groups_are_the_same(
+    tmp_path: Path,
+) -> None:
+    """The grouping of misclassified images decodes each of them for its descriptor; an
+    incremental run takes the earlier run's descriptors of unchanged images (by file digest) and
+    groups exactly as a full run does. An edited descriptor file stops the validation."""
+    import shutil
+
+    _mislabelled_images(tmp_path / "v1", 90, 0)
+    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
+    _mislabelled_images(tmp_path / "v2", 30, 1)
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "scans", tmp_path / "v1")
+    register_dataset(ws, "scans", tmp_path / "v2")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "image", "size": [16, 16],
+            "color": "grayscale", "scale": 1 / 255}, "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "bright", brightness_onnx(tmp_path / "b.onnx", (16, 16)), spec)
+    config = ValidationConfig(batch_size=16, profile=False)
+    first = validate(ws, "bright", "scans@1", config=config)
+    kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
+    assert kept.num_rows == first.result.error_groups["n_errors"] >= 20
+    inc = validate(ws, "bright", "scans@2", config=config)
+    full = validate(ws, "bright", "scans@2", config=dataclasses.replace(config, reuse=False))
+    assert inc.result.reuse is not None and full.result.reuse is not None
+    assert inc.result.reuse["n_descriptors_reused"] == kept.num_rows
+    assert "n_descriptors_reused" not in full.result.reuse
+    assert inc.result.error_groups == full.result.error_groups
+    assert inc.result.error_groups["n_errors"] > kept.num_rows  # the new scans' errors too
+    assert _comparable(inc.run_dir) == _comparable(full.run_dir)
+    for name in ("error_groups.parquet", "error_descriptors.parquet"):
+        assert pq.read_table(inc.run_dir / name).equals(pq.read_table(full.run_dir / name))
+
+    # Hostile: the descriptors of the run the next one reuses (the newest) edited since.
+    pq.write_table(kept.slice(1), full.run_dir / "error_descriptors.parquet")
+    with pytest.raises(IntegrityError, match="error_descriptors"):
+        validate(ws, "bright", "scans@2", config=config)
+
+
+def test_a_profile_is_measured_once_per_model_version_and_machine(tmp_path: Path) -> None:
+    """A second validation of the same model version on this machine takes the profile the
+    first measured (and says so); other settings, --no-reuse, or an edited result measure anew."""
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile_seconds=0.2)
+    first = validate(ws, "scanner", "cable", config=config)
+    assert first.result.profile is not None and "reused_from" not in first.result.profile
+    again = validate(ws, "scanner", "cable", config=config)
+    profile = again.result.profile
+    assert profile is not None and profile["reused_from"]["run_id"] == first.result.run_id
+    assert {k: v for k, v in profile.items() if k != "reused_from"} == first.result.profile
+    assert again.result.verdict == first.result.verdict
+    fresh = validate(ws, "scanner", "cable", config=dataclasses.replace(config, reuse=False))
+    other = validate(ws, "scanner", "cable", config=dataclasses.replace(config, batch_size=32))
+    for result in (fresh.result, other.result):
+        assert result.profile is not None and "reused_from" not in result.profile
+    html = (again.run_dir / "report.html").read_text()
+    assert f"measured by run {first.result.run_id[:12]}" in html
+    # Hostile: every earlier result with a matching profile edited: stop, never use it.
+    for run in (first, fresh):
+        doc = json.loads((run.run_dir / "result.json").read_text())
+        doc["profile"]["summary"]["latency_p99_ms"] = 0.0001
+        (run.run_dir / "result.json").write_text(json.dumps(doc))
+    with pytest.raises(IntegrityError, match=r"result\.json"):
+        validate(ws, "scanner", "cable", config=config)

@@ -462,7 +462,8 @@ def validate_command(
         bool,
         typer.Option(
             help="Reuse this model version's recorded outputs for items an earlier run of it "
-            "already answered with the same content (--no-reuse: run the model on every item)."
+            "already answered with the same content, and its profile on this machine "
+            "(--no-reuse: run the model on every item and measure it again)."
         ),
     ] = True,
     engine: Annotated[

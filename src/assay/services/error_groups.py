@@ -45,18 +45,69 @@ def _embedding_vectors(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, s
     return np.concatenate(rows), np.concatenate(parts), method
 
 
+# Descriptors of misclassified images are kept in the run folder, by file digest, so that a later
+# run of the same model (incremental validation) takes them instead of decoding the images again:
+# a descriptor is a function of the file's bytes and of this code. Bump the version when
+# image_descriptor changes, and older runs' descriptors are computed anew.
+DESCRIPTORS_FILE = "error_descriptors.parquet"
+DESCRIPTOR_VERSION = "1"
+
+
+def _known_descriptors(path: Path | None) -> dict[str, np.ndarray]:
+    """The descriptors an earlier run kept, by file digest (none when absent or of another
+    version of the descriptor)."""
+    if path is None or not path.is_file():
+        return {}
+    schema = pq.read_schema(path)
+    if (schema.metadata or {}).get(b"descriptor_version") != DESCRIPTOR_VERSION.encode():
+        return {}
+    table = pq.read_table(path)
+    shas = table.column(cols.SHA256).to_pylist()
+    vectors = table.column("vector").combine_chunks()
+    dim = vectors.type.list_size
+    flat = np.frombuffer(vectors.values.buffers()[1], np.float64, len(shas) * dim)
+    matrix = flat[vectors.offset * dim :].reshape(len(shas), dim)
+    return dict(zip(shas, matrix, strict=True))
+
+
+def _write_descriptors(
+    path: Path, shas: list[str | None], x: np.ndarray, readable: np.ndarray
+) -> None:
+    keep = [i for i in np.flatnonzero(readable) if shas[i] is not None]
+    dim = x.shape[1]
+    values = pa.array(x[keep].ravel() if keep else np.zeros(0), pa.float64())
+    table = pa.table(
+        {
+            cols.SHA256: pa.array([shas[i] for i in keep], pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(values, dim),
+        }
+    ).replace_schema_metadata({"descriptor_version": DESCRIPTOR_VERSION})
+    write_table(table, path, unique=(cols.SHA256,))
+
+
 def _descriptor_vectors(
-    predictions: Path, manifest: Path
-) -> tuple[np.ndarray, np.ndarray, str, int]:
+    predictions: Path, manifest: Path, known_path: Path | None, out: Path | None
+) -> tuple[np.ndarray, np.ndarray, str, int, int]:
     valid, wrong = judged_errors(predictions, None)
     rows = np.flatnonzero(valid & wrong)
     paths = take_column(manifest, cols.PATH, rows)
     names = manifest_schema(manifest).names
-    shas = take_column(manifest, cols.SHA256, rows) if cols.SHA256 in names else [None] * rows.size
+    shas: list[str | None] = (
+        [None if v is None else str(v) for v in take_column(manifest, cols.SHA256, rows)]
+        if cols.SHA256 in names
+        else [None] * rows.size
+    )
+    known = _known_descriptors(known_path)
+    todo = [i for i, sha in enumerate(shas) if sha is None or sha not in known]
+    vectors: list[np.ndarray | None] = [None if sha is None else known.get(sha) for sha in shas]
     with ThreadPoolExecutor(4, thread_name_prefix="assay-descriptor") as pool:
-        vectors = list(pool.map(image_descriptor, paths, shas))
-    x = np.stack(vectors) if vectors else np.zeros((0, 147))
+        computed = pool.map(image_descriptor, [paths[i] for i in todo], [shas[i] for i in todo])
+        for i, v in zip(todo, computed, strict=True):
+            vectors[i] = v
+    x = np.stack(vectors) if vectors else np.zeros((0, 147))  # type: ignore[arg-type]
     readable = np.isfinite(x).all(axis=1)
+    if out is not None:
+        _write_descriptors(out, shas, x, readable)
     x, rows = x[readable], rows[readable]
     if x.shape[0]:
         std = x.std(axis=0)
@@ -65,7 +116,7 @@ def _descriptor_vectors(
         "image descriptors (grey and edge layout, grey histogram, brightness, contrast, "
         "sharpness), standardised, PCA, k-means"
     )
-    return rows, x, method, int((~readable).sum())
+    return rows, x, method, int((~readable).sum()), len(shas) - len(todo)
 
 
 def find_error_groups(
@@ -75,20 +126,30 @@ def find_error_groups(
     embeddings: Path | None,
     out: Path,
     seed: int = 0,
+    known_descriptors: Path | None = None,
 ) -> dict[str, Any] | None:
     """``error_groups`` for result.json (None for tables without an embedding output); every
-    misclassified item's group goes to ``out`` (Parquet)."""
+    misclassified item's group goes to ``out`` (Parquet).
+
+    Images without an embedding output are grouped by their descriptors, which are kept beside
+    ``predictions`` (``DESCRIPTORS_FILE``); ``known_descriptors``, an earlier run's such file,
+    gives those of unchanged images without decoding them again (the same numbers)."""
     names = manifest_schema(manifest).names
     unreadable = 0
+    n_known = 0
     if spec.output.embedding is not None and embeddings is not None and embeddings.exists():
         rows, x, method = _embedding_vectors(embeddings, spec.output.embedding)
     elif spec.output.embedding is not None:
         rows, x, method = np.zeros(0, np.int64), np.zeros((0, 1)), "embedding (no errors)"
     elif cols.PATH in names:
-        rows, x, method, unreadable = _descriptor_vectors(predictions, manifest)
+        rows, x, method, unreadable, n_known = _descriptor_vectors(
+            predictions, manifest, known_descriptors, predictions.parent / DESCRIPTORS_FILE
+        )
     else:
         return None
     base: dict[str, Any] = {"method": method, "n_errors": int(rows.size), "groups": []}
+    if n_known:
+        base["n_descriptors_reused"] = n_known
     if unreadable:
         base["note"] = (
             f"{unreadable} misclassified image(s) could not be read again and are not grouped"

@@ -94,7 +94,9 @@ def verify_manifest(ws: Workspace, dv: DatasetVersion) -> None:
     _raise_unless_ok(manifest_check(ws, dv))
 
 
-RUN_FILES = ("predictions.parquet", "result.json")
+# The files a later run reads back: predictions and result (baselines, reuse, history) and the
+# image descriptors of misclassified items (reused by incremental validation).
+RUN_FILES = ("predictions.parquet", "result.json", "error_descriptors.parquet")
 
 
 def run_digests(run_dir: Path) -> dict[str, str]:

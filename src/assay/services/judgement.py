@@ -26,7 +26,7 @@ from assay.services import sidecar
 from assay.services.agreement import analyse_agreement
 from assay.services.comparison import analyse
 from assay.services.doubtful_labels import find_doubtful_labels
-from assay.services.error_groups import find_error_groups
+from assay.services.error_groups import DESCRIPTORS_FILE, find_error_groups
 from assay.services.error_slices import search_error_slices, slice_columns
 
 
@@ -113,10 +113,13 @@ def judge(
     baseline: tuple[ValidationResult, Path, bool] | None = None,
     ledger_dir: Path | None = None,
     preconditions: tuple[CheckResult, ...] = (),
+    earlier_dir: Path | None = None,
 ) -> ValidationResult:
     """The candidate's result with ``slices``, ``comparison`` and ``verdict`` filled in.
 
-    ``baseline`` is (its result, its run folder, whether that run was reused).
+    ``baseline`` is (its result, its run folder, whether that run was reused). ``earlier_dir``
+    is the folder of the earlier run of the same model whose outputs this run reused: the
+    explorations take what it kept of unchanged items' content (image descriptors).
     """
     intervals = IntervalConfig(policy.confidence, config.n_resamples, config.seed)
     base_result, base_dir, reused = baseline if baseline is not None else (None, None, False)
@@ -238,6 +241,7 @@ def judge(
             cand_dir / "error_embeddings.parquet",
             (ledger_dir or cand_dir) / "error_groups.parquet",
             config.seed,
+            None if earlier_dir is None else earlier_dir / DESCRIPTORS_FILE,
         )
         columns = slice_columns(manifest, spec, exclude)
         predictions = cand_dir / "predictions.parquet"
@@ -263,6 +267,13 @@ def judge(
         t_wait = time.perf_counter()
         doubtful = doubtful_result()
         groups = groups_result()
+        if groups is not None and "n_descriptors_reused" in groups and cand.reuse is not None:
+            # How much of the grouping's work the earlier run saved: part of the reuse record,
+            # not of the groups (which are the same either way).
+            reuse_doc = {**cand.reuse, "n_descriptors_reused": groups.pop("n_descriptors_reused")}
+            cand = replace(cand, reuse=reuse_doc)
+        elif groups is not None:
+            groups.pop("n_descriptors_reused", None)
         # Confident learning and the grouping ran beside the search: this is what they added.
         timings["sidecar_wait_s"] = time.perf_counter() - t_wait
         timings["explore_s"] = time.perf_counter() - t_explore

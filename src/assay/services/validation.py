@@ -46,6 +46,7 @@ from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment
 from assay.services.history import never_right_so_far
 from assay.services.integrity import (
+    IntegrityError,
     run_digests,
     verify_manifest,
     verify_model_file,
@@ -56,7 +57,7 @@ from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
 from assay.services.overlays import add_overlays
 from assay.services.policies import load_policy, policy_mapping
-from assay.services.profile import profile_model
+from assay.services.profile import profile_model, recorded_profile
 from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
 from assay.services.reuse import ReusedScores, ReusePlan, plan_reuse
@@ -456,7 +457,7 @@ def _run_models(
         return [
             dataclasses.replace(
                 _result(m, dv, config, out, engine_s, environment),
-                profile=_profile(m.version, dv, config),
+                profile=_profile(ws, m.version, dv, config),
             )
             for m, out in zip(models, outputs, strict=True)
         ]
@@ -562,20 +563,38 @@ def _spark_pass(
 
 
 def _profile(
-    model: ModelVersion, dv: DatasetVersion, config: ValidationConfig
+    ws: Workspace, model: ModelVersion, dv: DatasetVersion, config: ValidationConfig
 ) -> dict[str, Any] | None:
-    """The model's profile, measured after the pass (never beside it, which would skew both)."""
+    """The model's profile, measured after the pass (never beside it, which would skew both), or
+    the one an earlier run of the same version took on this machine with the same settings
+    (unless --no-reuse; never for an endpoint, whose server may have changed since)."""
     if not config.profile or model.runtime == "recorded":  # nothing ran here to be measured
         return None
-    sidecar.wait_until_warm()  # its imports would take CPU from the measurement
     try:
         spec = parse_model_spec(model.spec)
         batch = config.batch_size_for(dv.kind, _item_bytes(spec))  # the pass's batch size
+        if config.reuse and model.runtime != "endpoint":
+            runs = ws.catalog.finished_runs(model.id)
+            known = recorded_profile(runs, batch, config.profile_seconds, config.device)
+            if known is not None:
+                return known
+        sidecar.wait_until_warm()  # its imports would take CPU from the measurement
         return profile_model(model, batch, config.profile_seconds, config.device)
+    except IntegrityError:
+        raise
     except (AssayError, OSError, subprocess.SubprocessError) as exc:
         # A profile that cannot be taken is reported, and checks on it cannot pass; the
         # validation itself stands.
         return {"error": str(exc)[:500]}
+
+
+def _earlier_dir(m: _Model) -> Path | None:
+    """The folder of the earlier run whose outputs ``m``'s pass reused (its files were verified
+    when the reuse was planned), or None."""
+    plan = m.reuse
+    if plan is None or plan.source is None or plan.n_available == 0:
+        return None
+    return Path(plan.source.run_dir)
 
 
 def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
@@ -937,6 +956,7 @@ def validate(
                 if base_dir is not None
                 else None,
                 preconditions=preconditions,
+                earlier_dir=_earlier_dir(cand),
             )
         except BaseException as exc:
             _end_abnormally(ws, cand_result.run_id, exc)

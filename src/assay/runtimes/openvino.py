@@ -101,7 +101,14 @@ class OpenVinoRuntime(NamedOutputs):
         outputs = [_info(p, wanted) for p in model.outputs]
         floats = [t.name for t in outputs if t.dtype in _FLOATS]
         declared = resolve_input(inputs, spec)
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}  # one batch at a time
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",  # one batch at a time
+            # The model as it was saved: on a CPU with bfloat16 units (AVX512-BF16, AMX) and on
+            # GPUs, OpenVINO otherwise computes in bf16 / f16 by default, which moved scores by
+            # 1e-3 on such a machine. A validation judges the model's own numbers; a lower
+            # precision is a model of its own (a quantised twin, registered as such).
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:

@@ -81,8 +81,13 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
+# The test files are shared out to one worker per core (at most 4), a whole file per worker: the
+# module-scoped servers (Spark, PostgreSQL, Chromium) start once per file as before, and two
+# workers halved CI's pytest time (31 to 15 minutes). PYTEST_WORKERS= runs them in one process.
+PYTEST_WORKERS ?= -n auto --maxprocesses=4 --dist loadfile
+
 test: $(DEV) $(MLSERVER) $(MLFLOW) $(AZURITE) lint typecheck
-	$(BIN)/python -m pytest --durations=25  # the slowest tests, for keeping CI under 30 minutes
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) --durations=25  # the slowest tests, for keeping CI under 30 minutes
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/throughput.py

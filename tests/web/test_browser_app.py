@@ -279,6 +279,13 @@ def test_compare_runs(page: Any, app: dict[str, Any], artifacts: Path) -> None:
     expected = comp["n_broken"] if reference_first else comp["n_fixed"]
     expect(broken).to_have_text(f"{expected:,}")
     expect(page.locator("#cmp-slices")).to_contain_text("camera = 1")
+    # Changes are coloured by the metric catalog's direction: a fall in log loss is better.
+    ids = page.url.split("runs=")[1].split("&")[0].split(",")
+    losses = [api(app, f"/api/runs/{i}/result")["metrics"]["log_loss"]["value"] for i in ids]
+    loss_row = page.locator("#cmp-metrics tr", has_text="Log loss")
+    expect(loss_row).to_contain_text("lower is better")
+    way = "better" if losses[1] < losses[0] else "worse"
+    expect(loss_row.locator(".delta")).to_have_class(re.compile(rf"\b{way}\b"))
     page.screenshot(path=str(artifacts / "web-compare.png"), full_page=True)
     broken.click()
     expect(page.locator("#title")).to_have_text(f"{expected:,} items")

@@ -28,27 +28,6 @@ I64 = npt.NDArray[np.int64]
 SliceKey = tuple[tuple[str, str], ...]  # () is the whole dataset
 OVERALL: SliceKey = ()
 
-# Metrics where a smaller value is better; every other metric is "higher is better".
-LOWER_IS_BETTER = {
-    "log_loss",
-    "brier_score",
-    "ece",
-    "false_alarm_rate",
-    "missed_defect_rate",
-    # The model profile: time, memory and size.
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "peak_memory_mb",
-    "load_time_s",
-    "model_size_mb",
-    # Distance from the baseline's answers (export equivalence).
-    "max_abs_score_diff",
-    "p99_abs_score_diff",
-    "decision_flips",
-    "flip_rate",
-}
-
 
 def slice_name(key: SliceKey) -> str:
     """``camera = 3 and line_speed >= 1800``; the overall slice is ``all items``."""

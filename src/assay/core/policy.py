@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
-from assay.core.comparison import LOWER_IS_BETTER
 from assay.core.errors import InputError, did_you_mean
+from assay.core.metric_catalog import AUDIT, EQUIVALENCE, PROFILE, lower_is_better
 from assay.core.operating_point import Costs
 from assay.core.slicing import parse_slice_spec
 from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
@@ -69,8 +69,8 @@ TASK_PER_CLASS_METRICS = {"ap", "ap_50", "ar_100", "iou", "dice"}
 # How far the candidate's scores and decisions are from the baseline's, item by item (export
 # equivalence, ``assay.core.equivalence``): they need a baseline and are checked with max or min,
 # never as a change. Measurements (point evidence) but flip_rate, which has a Wilson interval.
-EQUIVALENCE_METRICS = {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips", "flip_rate"}
-EQUIVALENCE_PER_CLASS = {"max_abs_score_diff", "p99_abs_score_diff"}
+EQUIVALENCE_METRICS = {m.name for m in EQUIVALENCE}
+EQUIVALENCE_PER_CLASS = {m.name for m in EQUIVALENCE if m.per_class}
 _ITEM_DECISION = {*CONFUSION_METRICS, *RATE_METRICS, "precision", "recall", "f1"}
 _SCORES = {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece"}
 SCORE_METRICS = frozenset(_SCORES)  # what a model that gives only classes cannot have
@@ -113,18 +113,10 @@ HEADLINE_METRICS = {
 }
 PER_CLASS_METRICS = {"precision", "recall", "f1", "roc_auc", "pr_auc", *TASK_PER_CLASS_METRICS}
 # The model's own cost, from its profile: measurements, checked on the estimate (evidence: point).
-PROFILE_METRICS = {
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "throughput_items_per_s",
-    "peak_memory_mb",
-    "load_time_s",
-    "model_size_mb",
-}
+PROFILE_METRICS = {m.name for m in PROFILE}
 # What the data audits measure, given with the validation: ``--train`` (the leakage audit:
 # leaked_items), ``--production`` (the coverage audit: domain_auc, max_psi).
-AUDIT_METRICS = {"leaked_items", "domain_auc", "max_psi"}
+AUDIT_METRICS = {m.name for m in AUDIT}
 # Counts a policy may require to be zero (``leaked_items == 0``).
 COUNT_METRICS = {"leaked_items", "decision_flips"}
 MEASURED = (
@@ -190,7 +182,7 @@ class CheckRule:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric.split("[")[0] in LOWER_IS_BETTER
+        return lower_is_better(self.metric)
 
     def describe(self) -> str:
         if self.change is not None:

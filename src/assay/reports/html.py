@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
 
+from assay.core.metric_catalog import METRICS
 from assay.core.metric_value import MetricValue
 from assay.core.results import ValidationResult
 from assay.reports.figures import (
@@ -22,53 +23,46 @@ from assay.reports.figures import (
 )
 from assay.reports.thumbnails import thumbnails
 
+# The tiles of the report's headline, in order (titles and notes: the metric catalog).
 HEADLINE = [
-    ("accuracy", "Accuracy", "share of judged items whose predicted class equals the expert label"),
-    (
-        "balanced_accuracy",
-        "Balanced accuracy",
-        "mean recall over classes; robust to class imbalance",
-    ),
-    ("macro_f1", "Macro F1", "unweighted mean of per-class F1"),
-    ("weighted_f1", "Weighted F1", "per-class F1 weighted by support"),
-    ("macro_precision", "Macro precision", ""),
-    ("macro_recall", "Macro recall", ""),
-    ("mcc", "Matthews correlation", "-1..1; 0 is chance level"),
-    ("cohen_kappa", "Cohen's kappa (model vs experts)", "agreement beyond chance"),
-    ("roc_auc", "ROC-AUC", "ranking quality; one-vs-rest macro average for several classes"),
-    ("pr_auc", "PR-AUC (average precision)", ""),
-    ("log_loss", "Log loss", "lower is better"),
-    ("brier_score", "Brier score", "lower is better"),
-    ("ece", "Expected calibration error", "lower is better; gap between confidence and accuracy"),
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "macro_precision",
+    "macro_recall",
+    "mcc",
+    "cohen_kappa",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier_score",
+    "ece",
 ]
 PER_CLASS = ["precision", "recall", "f1", "roc_auc", "pr_auc"]
-# The task's own numbers: (key, title, note) of the headline tiles and the per-class columns.
+# The task's own numbers: the headline tiles, before the item-level decision's.
 TASK_TILES = {
     "detection": [
-        ("map", "mAP @[.50:.95]", "COCO protocol, as pycocotools computes it"),
-        ("map_50", "AP50", ""),
-        ("map_75", "AP75", ""),
-        ("map_small", "AP small", "boxes under 32² px"),
-        ("map_medium", "AP medium", "32² to 96² px"),
-        ("map_large", "AP large", "over 96² px"),
-        ("mar_1", "AR@1", ""),
-        ("mar_10", "AR@10", ""),
-        ("mar_100", "AR@100", ""),
+        "map",
+        "map_50",
+        "map_75",
+        "map_small",
+        "map_medium",
+        "map_large",
+        "mar_1",
+        "mar_10",
+        "mar_100",
     ],
-    "segmentation": [
-        ("mean_iou", "Mean IoU", "over the classes present"),
-        ("pixel_accuracy", "Pixel accuracy", ""),
-        ("boundary_f1", "Boundary F1", "edges within the stated tolerance"),
-    ],
+    "segmentation": ["mean_iou", "pixel_accuracy", "boundary_f1"],
     "anomaly": [
-        ("image_auroc", "Image AUROC", ""),
-        ("image_aupr", "Image AUPR", ""),
-        ("f1_max", "F1-max", "best F1 over every threshold"),
-        ("false_alarm_rate", "False-alarm rate", "good images called anomalous, at the threshold"),
-        ("missed_defect_rate", "Missed-defect rate", "anomalous images passed as good"),
-        ("pixel_auroc", "Pixel AUROC", ""),
-        ("aupro", "AUPRO (FPR ≤ 0.3)", "per-region overlap, MVTec AD protocol"),
-        ("region_recall", "Region recall", "defect regions at least half above the threshold"),
+        "image_auroc",
+        "image_aupr",
+        "f1_max",
+        "false_alarm_rate",
+        "missed_defect_rate",
+        "pixel_auroc",
+        "aupro",
+        "region_recall",
     ],
 }
 TASK_PER_CLASS = {
@@ -260,6 +254,12 @@ def plotly_js() -> str:
     return _plotly_js()
 
 
+def _tile(key: str, result: ValidationResult) -> tuple[str, str, str, MetricValue | None]:
+    """(key, title, note, value) of a headline tile."""
+    info = METRICS[key]
+    return key, info.title, info.note, result.metrics.get(key)
+
+
 def _context(result: ValidationResult) -> dict[str, Any]:
     comp = result.comparison or {}
     operating = operating_figures(result)
@@ -302,9 +302,7 @@ def _context(result: ValidationResult) -> dict[str, Any]:
             return f"{what} score {_num(defect, 3)}"
         return f"confidence {_num(confidence, 3)}"
 
-    task_tiles = [
-        (key, title, note, result.metrics.get(key)) for key, title, note in TASK_TILES.get(task, [])
-    ]
+    task_tiles = [_tile(key, result) for key in TASK_TILES.get(task, [])]
     task_columns = TASK_PER_CLASS.get(task, [])
     task_classes = [
         label
@@ -318,7 +316,7 @@ def _context(result: ValidationResult) -> dict[str, Any]:
         "task_tiles": task_tiles,
         "task_columns": task_columns,
         "task_classes": task_classes,
-        "headline": [(key, title, note, result.metrics.get(key)) for key, title, note in HEADLINE],
+        "headline": [_tile(key, result) for key in HEADLINE],
         "per_class_keys": PER_CLASS,
         "n_errors": n_errors,
         "gallery": _gallery(result, result.error_examples, result.confusion_matrix),

@@ -22,6 +22,7 @@ from assay.core.intervals import (
     percentile_interval,
     wilson_interval,
 )
+from assay.core.metric_catalog import METRICS
 from assay.core.records import RunRecord
 from assay.core.results import ValidationResult
 from assay.core.stattests import mcnemar_exact
@@ -35,18 +36,11 @@ from assay.store.manifests import slice_mask
 MAX_RUNS = 8
 
 
-def _metric_order(results: list[ValidationResult]) -> list[tuple[str, str]]:
-    """(key, title) of every headline metric any of the runs has, the task's own first."""
+def _metric_order(results: list[ValidationResult]) -> list[str]:
+    """Every headline metric any of the runs has, the task's own first."""
     tasks = {str((r.task or {}).get("name") or "") for r in results}
-    rows = [(k, t) for task in sorted(tasks) for k, t, _ in TASK_TILES.get(task, [])]
-    rows += [(k, t) for k, t, _ in HEADLINE]
-    seen: set[str] = set()
-    out = []
-    for key, title in rows:
-        if key not in seen and any(key in r.metrics for r in results):
-            seen.add(key)
-            out.append((key, title))
-    return out
+    keys = [k for task in sorted(tasks) for k in TASK_TILES.get(task, [])] + HEADLINE
+    return [k for k in dict.fromkeys(keys) if any(k in r.metrics for r in results)]
 
 
 def _value(r: ValidationResult, key: str) -> dict[str, Any] | None:
@@ -149,8 +143,13 @@ def _numbers(ws: Workspace, records: list[RunRecord]) -> dict[str, Any]:
     reference, ref_result = records[0], results[0]
     config = ValidationConfig.from_dict(dict(ref_result.config))
     metrics = [
-        {"key": key, "title": title, "values": [_value(r, key) for r in results]}
-        for key, title in _metric_order(results)
+        {
+            "key": key,
+            "title": METRICS[key].title,
+            "better": METRICS[key].better,
+            "values": [_value(r, key) for r in results],
+        }
+        for key in _metric_order(results)
     ]
     pairs = []
     for record, result in zip(records[1:], results[1:], strict=True):

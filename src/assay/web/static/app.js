@@ -262,13 +262,20 @@ const pages = {
       ["run", (r) => `<code>${esc(r.id.slice(0, 12))}</code>`],
     ];
     $("#cmp-runs").innerHTML = head + `<tbody>${rows.map(([k, f]) => `<tr><td>${k}</td>${c.runs.map((r) => `<td class="n">${f(r)}</td>`).join("")}</tr>`).join("")}</tbody>`;
-    const cell = (v, refv) => {
+    // A change is coloured by the metric catalog's direction: for a "lower is better" metric
+    // (log loss, false-alarm rate) a fall is the improvement.
+    const cell = (v, refv, better) => {
       if (!v || v.value === null) return `<td class="n muted">–</td>`;
       const ci = v.ci_low !== null && v.ci_low !== undefined ? ` <span class="ci">[${num(v.ci_low, 3)}, ${num(v.ci_high, 3)}]</span>` : "";
-      const d = refv && refv.value !== null && refv !== v ? ` <span class="delta">${v.value - refv.value >= 0 ? "+" : ""}${num(v.value - refv.value, 3)}</span>` : "";
+      let d = "";
+      if (refv && refv.value !== null && refv !== v) {
+        const change = v.value - refv.value;
+        const way = change === 0 ? "" : (change > 0) === (better !== "lower") ? " better" : " worse";
+        d = ` <span class="delta${way}" title="${better === "lower" ? "lower is better" : "higher is better"}">${change >= 0 ? "+" : ""}${num(change, 3)}</span>`;
+      }
       return `<td class="n">${num(v.value, 4)}${ci}${d}</td>`;
     };
-    $("#cmp-metrics").innerHTML = head + `<tbody>${c.metrics.map((m) => `<tr><td>${esc(m.title)}</td>${m.values.map((v) => cell(v, m.values[0])).join("")}</tr>`).join("")}</tbody>`;
+    $("#cmp-metrics").innerHTML = head + `<tbody>${c.metrics.map((m) => `<tr><td>${esc(m.title)}${m.better === "lower" ? ` <span class="muted">(lower is better)</span>` : ""}</td>${m.values.map((v) => cell(v, m.values[0], m.better)).join("")}</tr>`).join("")}</tbody>`;
     const paired = c.pairs;
     const link = (p, q, n) => `<a href="/runs/${esc(p.run)}/items?${new URLSearchParams({ against: ref.id, ...q })}">${count(n)}</a>`;
     $("#cmp-paired").innerHTML = `<thead><tr><th>run</th><th class="n">items both judged</th><th class="n">broken</th><th class="n">fixed</th><th class="n">both wrong</th><th class="n">McNemar p</th><th class="n">accuracy change (${Math.round(100 * c.confidence)}% interval)</th><th class="n">answers differ</th></tr></thead><tbody>` +

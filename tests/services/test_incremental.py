@@ -359,3 +359,122 @@ def test_a_profile_is_measured_once_per_model_version_and_machine(tmp_path: Path
         (run.run_dir / "result.json").write_text(json.dumps(doc))
     with pytest.raises(IntegrityError, match=r"result\.json"):
         validate(ws, "scanner", "cable", config=config)
+
+
+def _scans_store(tmp_path: Path) -> tuple[Workspace, ValidationConfig]:
+    import shutil
+
+    _mislabelled_images(tmp_path / "v1", 90, 0)
+    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
+    _mislabelled_images(tmp_path / "v2", 30, 1)
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "scans", tmp_path / "v1")
+    register_dataset(ws, "scans", tmp_path / "v2")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "image", "size": [16, 16],
+            "color": "grayscale", "scale": 1 / 255}, "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "bright", brightness_onnx(tmp_path / "b.onnx", (16, 16)), spec)
+    register_model(ws, "bright", brightness_onnx(tmp_path / "b2.onnx", (12, 12)), {
+        **spec, "input": {**spec["input"], "size": [12, 12]}})  # fmt: skip
+    return ws, ValidationConfig(batch_size=16, profile=False)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    from assay.datasets.images import file_sha256
+
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_descriptors_without_a_recorded_digest_are_never_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run from before descriptors were digested (or a file planted later) is not trusted:
+    even a tampered file changes nothing, and the groups are the full run's."""
+    from assay.services import integrity
+
+    ws, config = _scans_store(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(integrity, "RUN_FILES", ("predictions.parquet", "result.json"))
+        first = validate(ws, "bright@1", "scans@1", config=config)
+    kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
+    rolled = np.roll(np.asarray(kept.column("vector").to_pylist()), 1, axis=0)
+    pq.write_table(kept.set_column(1, "vector", pa.FixedSizeListArray.from_arrays(
+        pa.array(rolled.ravel()), rolled.shape[1])), first.run_dir / "error_descriptors.parquet")  # fmt: skip
+    inc = validate(ws, "bright@1", "scans@2", config=config)
+    full = validate(ws, "bright@1", "scans@2", config=dataclasses.replace(config, reuse=False))
+    assert inc.result.n_reused > 0 and inc.result.reuse is not None
+    assert "n_descriptors_reused" not in inc.result.reuse
+    assert inc.result.error_groups == full.result.error_groups
+
+
+def test_comparing_two_runs_leaves_their_folders_as_they_were(tmp_path: Path) -> None:
+    """The comparison writes its own folder: the finished runs' files (and their digests) stay
+    untouched, even when an image of theirs can no longer be read."""
+    from assay.services.compare_runs import compare_runs
+    from assay.services.integrity import verify_run_files
+
+    ws, config = _scans_store(tmp_path)
+    a = validate(ws, "bright@1", "scans@1", config=config)
+    b = validate(ws, "bright@2", "scans@1", config=config)
+    before = {run.run_dir: _digests(run.run_dir) for run in (a, b)}
+    victim = next((tmp_path / "v1").glob("*/*.png"))
+    victim.rename(victim.with_suffix(".gone"))
+    compare_runs(ws, b.result.run_id, a.result.run_id, out=tmp_path / "cmp")
+    assert {d: _digests(d) for d in before} == before
+    for run in (a, b):
+        verify_run_files(ws.catalog.get_run(run.result.run_id))
+
+
+def test_outputs_and_profiles_of_another_numerics_revision_are_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change to Assay that changes a model's outputs (OpenVINO's precision, 9cb13cc) bumps
+    the numerics revision: what runs before it recorded is measured and computed anew, and the
+    reason says why."""
+    from assay.services import environment
+
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile_seconds=0.2)
+    with monkeypatch.context() as m:
+        m.setattr(environment, "NUMERICS_REVISION", environment.NUMERICS_REVISION - 1)
+        validate(ws, "scanner", "cable", config=config)
+    again = validate(ws, "scanner", "cable", config=config)
+    assert again.result.n_reused == 0 and again.result.reuse is not None
+    assert "numerics revision" in again.result.reuse["reason"]
+    assert again.result.profile is not None and "reused_from" not in again.result.profile
+    third = validate(ws, "scanner", "cable", config=config)  # this revision's run: reused
+    assert third.result.n_reused == 400
+    assert third.result.profile is not None
+    assert third.result.profile["reused_from"]["run_id"] == again.result.run_id
+
+
+def test_a_profile_needs_a_digested_result_and_only_that(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edited result.json of a run that kept no digests is never taken (it could make a
+    latency check pass on a number nobody measured); a run whose predictions were deleted since
+    still gives its profile, as nothing of the predictions is used."""
+    from assay.services import integrity
+
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile_seconds=0.2, reuse=False)
+    with monkeypatch.context() as m:
+        m.setattr(integrity, "RUN_FILES", ())
+        undigested = validate(ws, "scanner", "cable", config=config)
+    doc = json.loads((undigested.run_dir / "result.json").read_text())
+    doc["profile"]["summary"]["latency_p99_ms"] = 0.0001
+    (undigested.run_dir / "result.json").write_text(json.dumps(doc))
+    reuse = dataclasses.replace(config, reuse=True)
+    measured = validate(ws, "scanner", "cable", config=reuse)
+    assert measured.result.profile is not None and "reused_from" not in measured.result.profile
+    (measured.run_dir / "predictions.parquet").unlink()
+    taken = validate(ws, "scanner", "cable", config=reuse)
+    assert taken.result.profile is not None
+    assert taken.result.profile["reused_from"]["run_id"] == measured.result.run_id

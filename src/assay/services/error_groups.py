@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +16,10 @@ from assay.analysis.error_groups import MIN_ITEMS, Reducer, group, unit_rows
 from assay.core.spec import ModelSpec
 from assay.datasets import columns as cols
 from assay.datasets.images import PROPERTY_COLUMNS, image_descriptor
+from assay.services.integrity import verified_bytes
 from assay.store.embeddings import read_embeddings
 from assay.store.manifests import judged_errors, manifest_schema, take_column
-from assay.store.parquet import write_table
+from assay.store.parquet import partial_path, write_table
 
 EXAMPLES = 8
 # How a property reads when a group's mean lies above / below the other errors'.
@@ -51,42 +53,56 @@ def _embedding_vectors(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, s
 # image_descriptor changes, and older runs' descriptors are computed anew.
 DESCRIPTORS_FILE = "error_descriptors.parquet"
 DESCRIPTOR_VERSION = "1"
+DESCRIPTOR_DIM = 64 + 64 + 16 + 3  # image_descriptor's length
 
 
-def _known_descriptors(path: Path | None) -> dict[str, np.ndarray]:
-    """The descriptors an earlier run kept, by file digest (none when absent or of another
-    version of the descriptor)."""
-    if path is None or not path.is_file():
+def _known_descriptors(known: tuple[Path, str] | None) -> dict[str, np.ndarray]:
+    """The descriptors an earlier run kept, by file digest: ``known`` is the file and the digest
+    that run recorded for it, checked in the same read (IntegrityError when changed). Empty when
+    there is none, or it holds another version of the descriptor or an unexpected shape (they
+    are then computed anew)."""
+    if known is None:
         return {}
-    schema = pq.read_schema(path)
-    if (schema.metadata or {}).get(b"descriptor_version") != DESCRIPTOR_VERSION.encode():
+    data = verified_bytes("the earlier run's error descriptors", *known)
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+        version = (table.schema.metadata or {}).get(b"descriptor_version")
+        vectors = table.column("vector").combine_chunks()
+        shas = table.column(cols.SHA256).to_pylist()
+        if (
+            version != DESCRIPTOR_VERSION.encode()
+            or not pa.types.is_fixed_size_list(vectors.type)
+            or vectors.type.list_size != DESCRIPTOR_DIM
+            or not pa.types.is_float64(vectors.type.value_type)
+            or vectors.null_count
+        ):
+            return {}
+    except (pa.ArrowException, KeyError, ValueError):
         return {}
-    table = pq.read_table(path)
-    shas = table.column(cols.SHA256).to_pylist()
-    vectors = table.column("vector").combine_chunks()
-    dim = vectors.type.list_size
-    flat = np.frombuffer(vectors.values.buffers()[1], np.float64, len(shas) * dim)
-    matrix = flat[vectors.offset * dim :].reshape(len(shas), dim)
-    return dict(zip(shas, matrix, strict=True))
+    flat = vectors.flatten().to_numpy(zero_copy_only=False)
+    matrix = np.asarray(flat, np.float64).reshape(len(shas), DESCRIPTOR_DIM)
+    return {sha: row for sha, row in zip(shas, matrix, strict=True) if sha is not None}
 
 
 def _write_descriptors(
     path: Path, shas: list[str | None], x: np.ndarray, readable: np.ndarray
 ) -> None:
+    """Written whole then renamed: a run folder never holds half a file."""
     keep = [i for i in np.flatnonzero(readable) if shas[i] is not None]
-    dim = x.shape[1]
     values = pa.array(x[keep].ravel() if keep else np.zeros(0), pa.float64())
     table = pa.table(
         {
             cols.SHA256: pa.array([shas[i] for i in keep], pa.string()),
-            "vector": pa.FixedSizeListArray.from_arrays(values, dim),
+            "vector": pa.FixedSizeListArray.from_arrays(values, DESCRIPTOR_DIM),
         }
     ).replace_schema_metadata({"descriptor_version": DESCRIPTOR_VERSION})
-    write_table(table, path, unique=(cols.SHA256,))
+    partial = partial_path(path)
+    write_table(table, partial, unique=(cols.SHA256,))
+    os.replace(partial, path)
 
 
 def _descriptor_vectors(
-    predictions: Path, manifest: Path, known_path: Path | None, out: Path | None
+    predictions: Path, manifest: Path, known_path: tuple[Path, str] | None, out: Path | None
 ) -> tuple[np.ndarray, np.ndarray, str, int, int]:
     valid, wrong = judged_errors(predictions, None)
     rows = np.flatnonzero(valid & wrong)
@@ -104,7 +120,7 @@ def _descriptor_vectors(
         computed = pool.map(image_descriptor, [paths[i] for i in todo], [shas[i] for i in todo])
         for i, v in zip(todo, computed, strict=True):
             vectors[i] = v
-    x = np.stack(vectors) if vectors else np.zeros((0, 147))  # type: ignore[arg-type]
+    x = np.stack(vectors) if vectors else np.zeros((0, DESCRIPTOR_DIM))  # type: ignore[arg-type]
     readable = np.isfinite(x).all(axis=1)
     if out is not None:
         _write_descriptors(out, shas, x, readable)
@@ -126,14 +142,16 @@ def find_error_groups(
     embeddings: Path | None,
     out: Path,
     seed: int = 0,
-    known_descriptors: Path | None = None,
+    known_descriptors: tuple[Path, str] | None = None,
+    descriptors_out: Path | None = None,
 ) -> dict[str, Any] | None:
     """``error_groups`` for result.json (None for tables without an embedding output); every
     misclassified item's group goes to ``out`` (Parquet).
 
-    Images without an embedding output are grouped by their descriptors, which are kept beside
-    ``predictions`` (``DESCRIPTORS_FILE``); ``known_descriptors``, an earlier run's such file,
-    gives those of unchanged images without decoding them again (the same numbers)."""
+    Images without an embedding output are grouped by their descriptors, written to
+    ``descriptors_out`` (by file digest) when given; ``known_descriptors``, an earlier run's such
+    file and the digest it recorded for it, gives those of unchanged images without decoding
+    them again (the same numbers)."""
     names = manifest_schema(manifest).names
     unreadable = 0
     n_known = 0
@@ -143,7 +161,7 @@ def find_error_groups(
         rows, x, method = np.zeros(0, np.int64), np.zeros((0, 1)), "embedding (no errors)"
     elif cols.PATH in names:
         rows, x, method, unreadable, n_known = _descriptor_vectors(
-            predictions, manifest, known_descriptors, predictions.parent / DESCRIPTORS_FILE
+            predictions, manifest, known_descriptors, descriptors_out
         )
     else:
         return None

@@ -8,6 +8,7 @@ than a second even for a 10M-row manifest), and a mismatch stops the run naming 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,33 @@ def _raise_unless_ok(check: FileCheck) -> None:
             f"(sha256 {check.actual[:12]}, registered {check.expected[:12]}); restore it or "
             "register it again"
         )
+
+
+def verified_bytes(what: str, path: Path, expected: str) -> bytes:
+    """The bytes of ``path``, hashed in the same read that returns them (what is checked is what
+    is used); IntegrityError when the file is missing or is not ``expected``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    if data is None:
+        _raise_unless_ok(FileCheck(what, path, "missing", expected, None))
+        raise AssertionError  # unreachable: a missing file raises
+    actual = hashlib.sha256(data).hexdigest()
+    _raise_unless_ok(
+        FileCheck(what, path, "ok" if actual == expected else "changed", expected, actual)
+    )
+    return data
+
+
+def read_run_file(run: RunRecord, name: str) -> bytes | None:
+    """A finished run's file ``name``, checked against the digest the run kept when it finished;
+    None when it kept none (a run from before digests, or a file it did not write then), so that
+    nothing unchecked is ever used. IntegrityError when the file is missing or changed."""
+    expected = (run.artifact_sha256 or {}).get(name)
+    if expected is None:
+        return None
+    return verified_bytes(f"run {run.id[:12]} {name}", Path(run.run_dir) / name, expected)
 
 
 def verify_model_file(mv: ModelVersion) -> None:

@@ -18,7 +18,7 @@ from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.operating_point import analyse_operating_point, point_at
 from assay.core.policy import EQUIVALENCE_METRICS, POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
-from assay.core.records import DatasetVersion
+from assay.core.records import DatasetVersion, RunRecord
 from assay.core.results import ValidationResult
 from assay.core.spec import ModelSpec
 from assay.core.verdict import CheckResult, Coverage, evaluate_policy
@@ -103,6 +103,15 @@ def _reordered(
     return [[matrix[i][j] for j in index] for i in index]
 
 
+def _kept_descriptors(earlier: RunRecord | None) -> tuple[Path, str] | None:
+    """The earlier run's descriptors file and the digest it recorded (None: nothing checked to
+    take, as for a run from before descriptors were kept)."""
+    digest = None if earlier is None else (earlier.artifact_sha256 or {}).get(DESCRIPTORS_FILE)
+    if earlier is None or digest is None:
+        return None
+    return Path(earlier.run_dir) / DESCRIPTORS_FILE, digest
+
+
 def judge(
     cand: ValidationResult,
     cand_dir: Path,
@@ -113,13 +122,13 @@ def judge(
     baseline: tuple[ValidationResult, Path, bool] | None = None,
     ledger_dir: Path | None = None,
     preconditions: tuple[CheckResult, ...] = (),
-    earlier_dir: Path | None = None,
+    earlier: RunRecord | None = None,
 ) -> ValidationResult:
     """The candidate's result with ``slices``, ``comparison`` and ``verdict`` filled in.
 
-    ``baseline`` is (its result, its run folder, whether that run was reused). ``earlier_dir``
-    is the folder of the earlier run of the same model whose outputs this run reused: the
-    explorations take what it kept of unchanged items' content (image descriptors).
+    ``baseline`` is (its result, its run folder, whether that run was reused). ``earlier`` is
+    the earlier run of the same model whose outputs this run reused: the explorations take what
+    it kept of unchanged items' content (image descriptors), when it recorded their digest.
     """
     intervals = IntervalConfig(policy.confidence, config.n_resamples, config.seed)
     base_result, base_dir, reused = baseline if baseline is not None else (None, None, False)
@@ -241,7 +250,8 @@ def judge(
             cand_dir / "error_embeddings.parquet",
             (ledger_dir or cand_dir) / "error_groups.parquet",
             config.seed,
-            None if earlier_dir is None else earlier_dir / DESCRIPTORS_FILE,
+            _kept_descriptors(earlier),
+            (ledger_dir or cand_dir) / DESCRIPTORS_FILE,
         )
         columns = slice_columns(manifest, spec, exclude)
         predictions = cand_dir / "predictions.parquet"

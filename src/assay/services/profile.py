@@ -4,27 +4,17 @@ recorded_profile: one an earlier run took of the same model version on the same 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from assay.core.errors import InputError
 from assay.core.records import ModelVersion, RunRecord
-from assay.services.environment import describe_environment
-from assay.services.integrity import verify_run_files
+from assay.services.environment import describe_environment, numerics
+from assay.services.integrity import read_run_file
 
 DEFAULT_BUDGET_S = 2.0
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def profile_model(
@@ -75,18 +65,24 @@ def profile_model(
     }
 
 
+# Settings that change how many threads the runtimes use, hence a profile's numbers.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def machine() -> dict[str, Any]:
-    """What a profile's numbers depend on besides the model: the processor, the system, and the
-    versions of the runtimes and of Assay's measuring code."""
+    """What a profile's numbers depend on besides the model: the processor and the cores this
+    process may use, the system, the thread settings, and what the outputs depend on (runtime
+    versions, Assay's numerics revision)."""
     env = describe_environment()
-    packages = env["packages"]
     return {
-        "cpu": _cpu_model() or env.get("processor"),
+        "cpu": env["cpu"],
         "cpu_count": env["cpu_count"],
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": env["platform"],
-        "onnxruntime": packages.get("onnxruntime"),
-        "runtimes": {k: packages.get(k) for k in ("openvino", "torch", "scikit-learn")},
-        "assay": packages.get("assay"),
+        "python": env["python"],
+        "onnxruntime": env["packages"].get("onnxruntime"),
+        "threads": {k: os.environ.get(k) for k in THREAD_VARIABLES},
+        "numerics": numerics(env),
     }
 
 
@@ -98,17 +94,21 @@ def recorded_profile(
 
     A profile measures the model file on a machine, not the dataset: validating the same version
     again on this machine (a grown dataset, another dataset) takes it instead of measuring for
-    ``budget_s`` seconds more. The run's result.json is checked against its digest first."""
+    ``budget_s`` seconds more. On the CPU only (nothing here describes a GPU). Only a result.json
+    whose digest the run kept is read, checked in the same read (IntegrityError when changed)."""
+    if device != "cpu":
+        return None
     here = machine()
     for run in runs:
         if str(run.config.get("device", "cpu")) != device:
             continue
-        path = Path(run.run_dir) / "result.json"
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
+        data = read_run_file(run, "result.json")
+        if data is None:
             continue
-        profile = doc.get("profile")
+        try:
+            profile = json.loads(data).get("profile")
+        except ValueError:
+            continue
         if (
             not isinstance(profile, dict)
             or "summary" not in profile
@@ -119,7 +119,6 @@ def recorded_profile(
             or profile.get("machine") != here
         ):
             continue
-        verify_run_files(run)  # a result edited since: stop, never use it
         at = run.finished_at
         measured = {"run_id": run.id, "measured_at": None if at is None else at.isoformat()}
         return {**profile, "reused_from": measured}

@@ -3,7 +3,9 @@ already answered, taken instead of running the model on them again.
 
 An output is reused when everything it depends on is the same:
 - the model version: its file's digest and its spec (one version is both), hence its runtime;
-- the device it ran on;
+- the device it ran on, and what the runtime's numbers depend on there
+  (``environment.numerics``: runtime and decoder versions, architecture and processor, and
+  Assay's numerics revision);
 - the item's content: its file's digest (images), or its row's digest (tables,
   ``assay.datasets.row_digests``), which leaves the labels out.
 
@@ -43,6 +45,7 @@ from assay.core.config import ValidationConfig
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.spec import ModelSpec
 from assay.datasets import columns as cols
+from assay.services.environment import describe_environment, numerics
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
@@ -118,9 +121,14 @@ def plan_reuse(
             f"{dv.ref} was registered before items had content digests: register it again to "
             "reuse outputs"
         )
+    here = numerics(describe_environment())
+    elsewhere: RunRecord | None = None
     for run in ws.catalog.finished_runs(mv.id):
         source = ws.catalog.get_dataset_by_id(run.dataset_id)
         if source.name != dv.name or str(run.config.get("device", "cpu")) != config.device:
+            continue
+        if numerics(run.environment) != here:
+            elsewhere = elsewhere or run
             continue
         if not (Path(run.run_dir) / "predictions.parquet").is_file():
             continue
@@ -144,6 +152,13 @@ def plan_reuse(
             run,
             source.ref,
             n,
+        )
+    if elsewhere is not None:
+        return ReusePlan(
+            f"the earlier runs of {mv.ref} on {dv.name} (the newest: {elsewhere.id[:12]}) ran "
+            "with other runtime or decoder versions, another processor, or an earlier Assay "
+            "numerics revision: their outputs may differ from this machine's, so every item "
+            "went through the model"
         )
     return ReusePlan(f"no earlier finished run of {mv.ref} on {dv.name} to reuse")
 

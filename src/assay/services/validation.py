@@ -588,13 +588,12 @@ def _profile(
         return {"error": str(exc)[:500]}
 
 
-def _earlier_dir(m: _Model) -> Path | None:
-    """The folder of the earlier run whose outputs ``m``'s pass reused (its files were verified
-    when the reuse was planned), or None."""
+def _earlier_run(m: _Model) -> RunRecord | None:
+    """The earlier run whose outputs ``m``'s pass reused, or None."""
     plan = m.reuse
     if plan is None or plan.source is None or plan.n_available == 0:
         return None
-    return Path(plan.source.run_dir)
+    return plan.source
 
 
 def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
@@ -956,7 +955,7 @@ def validate(
                 if base_dir is not None
                 else None,
                 preconditions=preconditions,
-                earlier_dir=_earlier_dir(cand),
+                earlier=_earlier_run(cand),
             )
         except BaseException as exc:
             _end_abnormally(ws, cand_result.run_id, exc)

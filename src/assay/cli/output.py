@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from assay.reports.views.verdict import VerdictView
+
 if TYPE_CHECKING:
     from assay.core.results import ValidationResult
 
@@ -158,31 +160,29 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few"
 
 def print_verdict(result: ValidationResult) -> None:
     """The paired ledger, every check that did not simply pass, and the verdict line."""
-    comp = result.comparison
-    if comp:
-        base = comp["baseline"]
+    view = VerdictView.of(result)
+    paired = view.paired
+    if paired:
+        p_value = "—" if paired.mcnemar_p is None else f"{paired.mcnemar_p:.3g}"
         console.print(
-            f"vs baseline {escape(base['model'])}@{base['number']}"
-            f"{' (predictions reused from its run)' if base['reused'] else ''}: "
-            f"[green]{comp['n_fixed']} fixed[/], [red]{comp['n_broken']} broken[/], "
-            f"{comp['n_both_right']} both right, {comp['n_both_wrong']} both wrong; "
-            f"McNemar p = {comp['mcnemar']['p_value']:.3g}"
+            f"vs baseline {escape(paired.baseline)}"
+            f"{' (predictions reused from its run)' if paired.reused else ''}: "
+            f"[green]{paired.n_fixed} fixed[/], [red]{paired.n_broken} broken[/], "
+            f"{paired.n_both_right} both right, {paired.n_both_wrong} both wrong; "
+            f"McNemar p = {p_value}"
         )
-    verdict = result.verdict
-    if not verdict:
+    if not result.verdict:
         return
-    for check in verdict["checks"]:
-        if check["status"] == "pass":
+    for check in view.checks:
+        if check.status == "pass":
             continue
-        style = "bold red" if check.get("blocks") else STATUS_STYLE.get(check["status"], "")
-        console.print(f"  [{style}]{check['status']:>7}[/] {escape(check['reason'])}")
-    status = verdict["status"]
-    colour = "bold green" if status == "pass" else "bold red" if verdict["blocking"] else "yellow"
-    note = (
-        "" if verdict["blocking"] or status == "pass" else " (not blocking: on_inconclusive: warn)"
-    )
+        style = "bold red" if check.blocks else STATUS_STYLE.get(check.status, "")
+        console.print(f"  [{style}]{check.status:>7}[/] {escape(check.reason)}")
+    status = view.status
+    colour = "bold green" if status == "pass" else "bold red" if view.blocking else "yellow"
+    note = f" ({view.note})" if view.note else ""
     console.print(
-        f"verdict: [{colour}]{status.upper()}[/]: {escape(verdict['summary'])}{note}",
+        f"verdict: [{colour}]{status.upper()}[/]: {escape(view.summary)}{note}",
         soft_wrap=True,
     )
 

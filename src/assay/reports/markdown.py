@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from assay.core.results import ValidationResult
+from assay.reports.views.verdict import VerdictView
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "too_few": "❔", "inconclusive": "❔"}
-DELTA_ROWS = [
-    "accuracy",
-    "balanced_accuracy",
-    "macro_f1",
-    "mcc",
-    "false_alarm_rate",
-    "missed_defect_rate",
-    "log_loss",
-    "roc_auc",
-]
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -29,48 +20,44 @@ def _cell(text: str) -> str:
 
 def render_verdict_markdown(result: ValidationResult) -> str:
     """Markdown summary: verdict, every check with its reason, and the paired comparison."""
-    verdict = result.verdict or {"status": "fail", "checks": [], "summary": "no verdict"}
-    status = str(verdict["status"]).upper()
+    view = VerdictView.of(result)
+    paired = view.paired
     lines = [
-        f"## Assay verdict: {ICONS.get(str(verdict['status']), '')} {status}",
+        f"## Assay verdict: {ICONS.get(view.status, '')} {view.status.upper()}",
         "",
-        _cell(str(verdict.get("summary", ""))),
+        _cell(view.summary) + (f" ({view.note})" if view.note else ""),
         "",
-        f"**{result.model.name}@{result.model.number}** on **{result.dataset.name}@{result.dataset.number}**"
-        + (
-            f" vs baseline **{result.comparison['baseline']['model']}@{result.comparison['baseline']['number']}**"
-            if result.comparison
-            else ""
-        )
-        + f": {result.n_items} items, {result.n_judged} judged, {result.n_failed} not judged.",
+        f"**{view.model}** on **{view.dataset}**"
+        + (f" vs baseline **{paired.baseline}**" if paired else "")
+        + f": {view.n_items} items, {view.n_judged} judged, {view.n_failed} not judged.",
         "",
         "| | check | value | limit | reason |",
         "|---|---|---|---|---|",
     ]
-    for c in verdict["checks"]:
+    for c in view.checks:
         lines.append(
-            f"| {ICONS.get(c['status'], '')} {c['status']} | {_cell(c['name'])} | {_num(c['value'])} | "
-            f"{_num(c['threshold'])} | {_cell(c['reason'])} |"
+            f"| {ICONS.get(c.status, '')} {c.status} | {_cell(c.name)} | {_num(c.value)} | "
+            f"{_num(c.threshold)} | {_cell(c.reason)} |"
         )
-    comp = result.comparison
-    if comp:
-        mc = comp["mcnemar"]
+    if paired:
+        p_value = "—" if paired.mcnemar_p is None else f"{paired.mcnemar_p:.3g}"
         lines += [
             "",
-            f"**Paired comparison**: {comp['n_fixed']} fixed, {comp['n_broken']} broken, "
-            f"{comp['n_both_right']} both right, {comp['n_both_wrong']} both wrong"
-            + (f", {comp['n_not_comparable']} not comparable" if comp["n_not_comparable"] else "")
-            + f" (McNemar exact p = {mc['p_value']:.3g}).",
+            f"**Paired comparison**: {paired.n_fixed} fixed, {paired.n_broken} broken, "
+            f"{paired.n_both_right} both right, {paired.n_both_wrong} both wrong"
+            + (f", {paired.n_not_comparable} not comparable" if paired.n_not_comparable else "")
+            + f" (McNemar exact p = {p_value}).",
             "",
             "| metric | baseline | candidate | Δ | interval |",
             "|---|---|---|---|---|",
         ]
-        for name in DELTA_ROWS:
-            d = comp["deltas"].get(name)
-            if d is None:
-                continue
-            interval = "" if d["ci_low"] is None else f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+        for d in paired.deltas:
+            interval = "" if d.ci_low is None else f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}]"
+            # Marked only where the interval excludes no change (see DeltaRow.improved).
+            way = {True: " better", False: " worse", None: ""}[d.improved]
+            title = d.title + (" (lower is better)" if d.better == "lower" else "")
             lines.append(
-                f"| {name} | {_num(d['baseline'])} | {_num(d['candidate'])} | {_num(d['delta'], True)} | {interval} |"
+                f"| {title} | {_num(d.baseline)} | {_num(d.candidate)} | "
+                f"{_num(d.delta, True)}{way} | {interval} |"
             )
     return "\n".join(lines) + "\n"

@@ -1,0 +1,178 @@
+"""VerdictView: the verdict, its checks and the paired comparison, as every renderer shows them.
+
+Before this view the CLI, verdict.md and junit.xml each read ``result.verdict`` and
+``result.comparison`` on their own, and each decided anew which checks block a release (junit
+with a fallback for results from before ``blocks`` was recorded, the CLI without it). They now
+share one reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from assay.core.metric_catalog import METRICS
+from assay.core.results import ValidationResult
+from assay.core.verdict import verdict_blocks
+
+# The changes verdict.md lists under the paired comparison, in this order (when reported).
+DELTA_ROWS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "mcc",
+    "false_alarm_rate",
+    "missed_defect_rate",
+    "log_loss",
+    "roc_auc",
+)
+NO_VERDICT: dict[str, Any] = {
+    "status": "fail",
+    "blocking": True,
+    "checks": [],
+    "policy": {},
+    "summary": "no verdict",
+}
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    metric: str
+    status: str
+    value: float | None
+    threshold: float | None
+    reason: str
+    # Whether this check alone stops a release (a failure, or a too_few the policy fails on).
+    blocks: bool
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    metric: str
+    title: str
+    better: str
+    baseline: float | None
+    candidate: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    @property
+    def improved(self) -> bool | None:
+        """Whether the candidate is better on this metric, on evidence: True or False only when
+        the change's interval excludes zero; None when it does not, or there is no interval (a
+        sign alone is no evidence: a +0.00001 change is noise)."""
+        if self.ci_low is None or self.ci_high is None or self.ci_low <= 0 <= self.ci_high:
+            return None
+        up = self.ci_low > 0
+        return (not up) if self.better == "lower" else up
+
+
+@dataclass(frozen=True)
+class PairedView:
+    baseline: str  # NAME@N
+    reused: bool  # the baseline's predictions came from an earlier run
+    n_fixed: int
+    n_broken: int
+    n_both_right: int
+    n_both_wrong: int
+    n_not_comparable: int
+    mcnemar_p: float | None
+    deltas: tuple[DeltaRow, ...]
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    status: str
+    blocking: bool
+    summary: str
+    # Why a verdict that is not PASS does not block (on_inconclusive: warn); "" otherwise.
+    note: str
+    counts: dict[str, int]
+    checks: tuple[CheckRow, ...]
+    model: str  # NAME@N
+    dataset: str  # NAME@N
+    n_items: int
+    n_judged: int
+    n_failed: int
+    finished_at: str
+    paired: PairedView | None
+
+    @classmethod
+    def of(cls, result: ValidationResult) -> VerdictView:
+        verdict = result.verdict or NO_VERDICT
+        strict_too_few = (verdict.get("policy") or {}).get("on_too_few") == "fail"
+        checks = tuple(_check(c, strict_too_few) for c in verdict.get("checks", []))
+        blocking = verdict_blocks(verdict)
+        status = str(verdict["status"])
+        counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "warn")}
+        counts["too_few"] = sum(1 for c in checks if c.status == "too_few")
+        return cls(
+            status=status,
+            blocking=blocking,
+            summary=str(verdict.get("summary", "")),
+            note="" if blocking or status == "pass" else "not blocking: on_inconclusive: warn",
+            counts=counts,
+            checks=checks,
+            model=f"{result.model.name}@{result.model.number}",
+            dataset=f"{result.dataset.name}@{result.dataset.number}",
+            n_items=result.n_items,
+            n_judged=result.n_judged,
+            n_failed=result.n_failed,
+            finished_at=result.finished_at,
+            paired=_paired(result.comparison),
+        )
+
+
+def _check(c: dict[str, Any], strict_too_few: bool) -> CheckRow:
+    # Results written before checks recorded ``blocks`` decide it from the status and policy.
+    blocks = (
+        bool(c["blocks"])
+        if "blocks" in c
+        else c["status"] == "fail" or (strict_too_few and c["status"] == "too_few")
+    )
+    return CheckRow(
+        name=str(c["name"]),
+        metric=str(c["metric"]),
+        status=str(c["status"]),
+        value=c.get("value"),
+        threshold=c.get("threshold"),
+        reason=str(c.get("reason", "")),
+        blocks=blocks,
+    )
+
+
+def _paired(comp: dict[str, Any] | None) -> PairedView | None:
+    if not comp:
+        return None
+    deltas = []
+    for name in DELTA_ROWS:
+        d = comp["deltas"].get(name)
+        if d is None:
+            continue
+        info = METRICS[name]
+        deltas.append(
+            DeltaRow(
+                name,
+                info.title,
+                info.better,
+                d["baseline"],
+                d["candidate"],
+                d["delta"],
+                d["ci_low"],
+                d["ci_high"],
+            )
+        )
+    base = comp["baseline"]
+    return PairedView(
+        baseline=f"{base['model']}@{base['number']}",
+        reused=bool(base.get("reused")),
+        n_fixed=int(comp["n_fixed"]),
+        n_broken=int(comp["n_broken"]),
+        n_both_right=int(comp["n_both_right"]),
+        n_both_wrong=int(comp["n_both_wrong"]),
+        n_not_comparable=int(comp.get("n_not_comparable", 0)),
+        mcnemar_p=(comp.get("mcnemar") or {}).get("p_value"),
+        deltas=tuple(deltas),
+    )

@@ -19,8 +19,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.reports.views.verdict import VerdictView
-
 if TYPE_CHECKING:
     from assay.core.results import ValidationResult
 
@@ -160,6 +158,10 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few"
 
 def print_verdict(result: ValidationResult) -> None:
     """The paired ledger, every check that did not simply pass, and the verdict line."""
+    # Here, not at the top: the view reads the verdict module (numpy), which `assay --help` and
+    # the commands that print no verdict do not need to load.
+    from assay.reports.views.verdict import VerdictView
+
     view = VerdictView.of(result)
     paired = view.paired
     if paired:

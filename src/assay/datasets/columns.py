@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.arrow import as_bools, as_ints, strings, validity
 from assay.core.prepared import DISPUTED_LABEL, MISSING_LABEL, UNKNOWN_LABEL
 
 ITEM_ID = "__item_id"
@@ -65,14 +66,10 @@ def label_indices(batch: pa.RecordBatch, labels: tuple[str, ...]) -> npt.NDArray
     """Index of each row's label in ``labels``: -1 when the row has none, -2 when it is not listed,
     -3 when the experts dispute it."""
     column = batch.column(LABEL)
-    index = pc.index_in(column, value_set=pa.array(labels, pa.string()))
-    out: npt.NDArray[np.int64] = np.asarray(
-        index.fill_null(UNKNOWN_LABEL).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
-    out[column.is_null().to_numpy(zero_copy_only=False)] = MISSING_LABEL
+    out = as_ints(pc.index_in(column, value_set=strings(labels)), UNKNOWN_LABEL)
+    out[~validity(column)] = MISSING_LABEL
     if DISPUTED in batch.schema.names:
-        disputed = batch.column(DISPUTED).fill_null(False).to_numpy(zero_copy_only=False)
-        out[np.asarray(disputed, dtype=bool)] = DISPUTED_LABEL
+        out[as_bools(batch.column(DISPUTED))] = DISPUTED_LABEL
     return out
 
 

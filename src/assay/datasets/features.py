@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from assay.arrow import as_floats
 from assay.core.errors import InputError, did_you_mean
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import TabularInput
@@ -73,7 +73,4 @@ class TabularBatchDecoder:
 
 def _as_numbers(column: pa.Array) -> npt.NDArray[np.floating]:
     """A numeric Arrow column as a numpy array, nulls as nan (no copy for null-free floats)."""
-    if not (pa.types.is_floating(column.type) and column.null_count == 0):
-        column = pc.cast(column, pa.float64())
-    out: npt.NDArray[np.floating] = column.to_numpy(zero_copy_only=False)
-    return out
+    return as_floats(column)

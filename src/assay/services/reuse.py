@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from assay.arrow import as_floats, numbers, string, validity
 from assay.core.config import ValidationConfig
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.spec import ModelSpec
@@ -163,42 +164,18 @@ def plan_reuse(
     return ReusePlan(f"no earlier finished run of {mv.ref} on {dv.name} to reuse")
 
 
-def _validity(column: pa.Array) -> npt.NDArray[np.bool_]:
-    """Which values are not null, from the validity bitmap (no conversion through pandas)."""
-    n = len(column)
-    if column.null_count == 0:
-        return np.ones(n, bool)
-    bits = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
-    return bits[column.offset : column.offset + n].astype(bool)
-
-
-def _floats(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
-    """A score column as float64, null (an item the model did not answer) as NaN."""
-    array = column.combine_chunks().cast(pa.float64())
-    if array.null_count:
-        array = array.fill_null(np.nan)
-    # From the buffer: pyarrow's to_numpy imports pandas (0.4 s) on its first call.
-    return np.frombuffer(array.buffers()[1], np.float64, len(array), array.offset * 8)
-
-
-def _arrow(values: npt.NDArray[Any], type_: pa.DataType) -> pa.Array:
-    """A numpy column as Arrow, from its buffer (``pa.array`` imports pandas on first use)."""
-    data = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(type_, len(data), [None, pa.py_buffer(data)])
-
-
 def _key_words(path: str, key: str) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
     """Each item's content key as 64-bit words (a row per item), and whether it has one: a
     16-byte row digest, or a file's SHA-256 in hex (64 characters)."""
     column = pq.ParquetFile(path).read(columns=[key]).column(key).combine_chunks()
-    valid = _validity(column)
+    valid = validity(column)
     if pa.types.is_fixed_size_binary(column.type):
         width = column.type.byte_width
         filled = column.fill_null(b"\0" * width) if column.null_count else column
         data = filled.buffers()[1]
     else:  # hex digests: every one 64 characters, nulls (missing files) filled to the same width
         width = 64
-        filled = pc.fill_null(column, "0" * width).cast(pa.binary())
+        filled = pc.fill_null(column, string("0" * width)).cast(pa.binary())
         lengths = pc.binary_length(filled)
         if len(filled) and (pc.min(lengths).as_py() != width or pc.max(lengths).as_py() != width):
             raise ValueError(f"{key} holds a value that is not a 64-character digest")
@@ -252,9 +229,11 @@ def _join(
     if not recorded.column("item_id").equals(source_ids.column(cols.ITEM_ID)):
         # Not in the manifest's order (every engine writes it so): line them up by id.
         rows = pc.index_in(source_ids.column(cols.ITEM_ID), value_set=recorded.column("item_id"))
-        old_valid &= _validity(rows)
+        old_valid &= validity(rows)
         recorded = recorded.take(pc.fill_null(rows, 0))
-    values = np.column_stack([_floats(recorded.column(c)) for c in scores])
+    values = np.column_stack([as_floats(recorded.column(c)) for c in scores]).astype(
+        np.float64, copy=False
+    )
     answered = old_valid & np.isfinite(values).all(axis=1)
     new_keys, new_valid = _key_words(dv.manifest_path, key)
     found = _match(old_keys[answered], new_keys)
@@ -262,8 +241,8 @@ def _join(
     taken = np.zeros((len(new_keys), len(scores)), np.float64)
     taken[hit] = values[answered][found[hit]]
     table = pa.Table.from_arrays(
-        [_arrow(hit.astype(np.uint8), pa.uint8())]
-        + [_arrow(taken[:, k], pa.float64()) for k in range(len(scores))],
+        [numbers(hit.astype(np.uint8), pa.uint8())]
+        + [numbers(taken[:, k], pa.float64()) for k in range(len(scores))],
         names=[FLAG, *scores],
     )
     folder = ws.home / "cache" / "reuse"
@@ -280,10 +259,11 @@ class ReusedScores:
 
     def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
         table = ipc.open_file(pa.memory_map(str(path))).read_all()
-        self._flags: npt.NDArray[np.uint8] = table.column(FLAG).combine_chunks().to_numpy()
-        self._scores = [
-            table.column(score_column(label)).combine_chunks().to_numpy() for label in labels
-        ]
+        flags = table.column(FLAG).combine_chunks()
+        self._flags: npt.NDArray[np.uint8] = np.frombuffer(
+            flags.buffers()[1], np.uint8, len(flags), flags.offset
+        )
+        self._scores = [as_floats(table.column(score_column(label))) for label in labels]
 
     def has(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         return self._flags[positions].astype(bool)

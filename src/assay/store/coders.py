@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.arrow import as_floats, as_ints, strings, validity
 from assay.core.config import TABLE_BATCH_BYTES, TABLE_BATCH_ROWS
 from assay.core.quantiles import StreamedQuantiles
 from assay.core.slice_search import Codes, code_dtype
@@ -57,13 +58,10 @@ class ColumnCoder:
             return codes
         text = _text(column)
         named = self.labels[:-1] if self.other else self.labels
-        index = pc.index_in(text, value_set=pa.array(named, pa.string()))
-        # A copy: Arrow's zero-copy buffers are read-only, and "other" is written below.
-        codes = np.array(
-            index.fill_null(-1).to_numpy(zero_copy_only=False), dtype=code_dtype(len(named) + 1)
-        )
+        index = pc.index_in(text, value_set=strings(named))
+        codes = as_ints(index, -1).astype(code_dtype(len(named) + 1))
         if self.other:
-            codes[(codes < 0) & text.is_valid().to_numpy(zero_copy_only=False)] = len(named)
+            codes[(codes < 0) & validity(text)] = len(named)
         return codes
 
 
@@ -98,13 +96,10 @@ def _numbers(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.float64]:
     if pa.types.is_timestamp(t):
         # Whole seconds (bins are labelled to the minute); a finer unit is truncated, not refused.
         whole = pc.cast(column, pa.timestamp("s", tz=t.tz), safe=False)
-        seconds = pc.cast(whole, pa.int64())
-        return np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.asarray(as_floats(pc.cast(whole, pa.int64())), dtype=np.float64)
     if pa.types.is_date(t):
         column = column.cast(pa.int32()).cast(pa.int64())
-    return np.asarray(
-        pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
-    )
+    return np.asarray(as_floats(column), dtype=np.float64)
 
 
 def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assay.arrow import as_bools, bools, validity
 from assay.core.slice_search import Codes
 from assay.store.coders import ColumnCoder, batch_rows_for
 from assay.store.predictions import rebatch
@@ -33,12 +34,12 @@ HELD_BATCH_ROWS = 1 << 16
 def judged(correct: pa.Array, base: pa.Array | None) -> tuple[Bools, Bools]:
     """(valid, error) per item: judged wrong, or with a baseline broken (baseline right,
     candidate wrong); an item either run could not judge is not valid."""
-    valid = correct.is_valid().to_numpy(zero_copy_only=False)
-    wrong = ~np.asarray(correct.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+    valid = validity(correct)
+    wrong = ~as_bools(correct) & valid
     if base is None:
         return valid, wrong
-    base_valid = base.is_valid().to_numpy(zero_copy_only=False)
-    base_right = np.asarray(base.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    base_valid = validity(base)
+    base_right = as_bools(base)
     return valid & base_valid, base_right & wrong
 
 
@@ -102,7 +103,7 @@ class JudgedItems:
         for valid, errors, columns in self._rows(names):
             everything = bool(valid.all())
             codes = [
-                self.coders[name].encode(column if everything else column.filter(pa.array(valid)))
+                self.coders[name].encode(column if everything else column.filter(bools(valid)))
                 for name, column in zip(names, columns, strict=True)
             ]
             judged_errors = errors if everything else errors[valid]

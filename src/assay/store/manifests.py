@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.arrow import as_bools, number, numbers, string, validity
 from assay.core.errors import InputError, did_you_mean
 from assay.core.slicing import OPPOSITE, SliceSpec, parse_slice_spec
 from assay.store.coders import fit_coders
@@ -166,18 +167,14 @@ def _predicate_codes(
         or pa.types.is_decimal(data.type)
     )
     try:
-        value = pa.scalar(float(spec.value)) if numeric else pa.scalar(spec.value)
+        value = number(float(spec.value)) if numeric else string(str(spec.value))
         left = pc.cast(data, pa.float64()) if numeric else pc.cast(data, pa.string())
     except (ValueError, pa.ArrowInvalid):
         raise InputError(
             f"slice {spec.text!r}: {spec.value!r} is not a number, but {column!r} holds numbers"
         ) from None
     inside = compare(left, value)
-    codes = np.where(
-        inside.is_null().to_numpy(zero_copy_only=False),
-        -1,
-        np.where(inside.fill_null(False).to_numpy(zero_copy_only=False), 0, 1),
-    )
+    codes = np.where(~validity(inside), -1, np.where(as_bools(inside), 0, 1))
     keys = (
         ((column, f"{spec.op} {spec.value}"),),
         ((column, f"{OPPOSITE[spec.op]} {spec.value}"),),
@@ -236,13 +233,13 @@ def take_values(path: Path, column: str, rows: np.ndarray) -> pa.Array:
         lo, hi = np.searchsorted(wanted, [start, end])
         if hi > lo:
             values = file.read_row_group(group, columns=[column]).column(0)
-            pieces.append(values.take(pa.array(wanted[lo:hi] - start)).combine_chunks())
+            pieces.append(values.take(numbers(wanted[lo:hi] - start, pa.int64())).combine_chunks())
         start = end
     kind = file.schema_arrow.field(column).type
-    taken = pa.concat_arrays(pieces) if pieces else pa.array([], kind)
+    taken = pa.concat_arrays(pieces) if pieces else pa.nulls(0, kind)
     back = np.empty_like(order)
     back[order] = np.arange(order.size)
-    return taken.take(pa.array(back))
+    return taken.take(numbers(back, pa.int64()))
 
 
 def take_column(path: Path, column: str, rows: np.ndarray) -> list[object]:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.arrow import as_floats, as_ints, floats, null, numbers, strings, validity
 from assay.store.parquet import PartedWriter, open_writer, write_table
 
 
@@ -22,7 +23,7 @@ def _strings(values: Any) -> pa.Array:
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
         return values if values.type == pa.string() else values.cast(pa.string())
-    return pa.array(values, pa.string())
+    return strings(values)
 
 
 # The task's further prediction columns, by kind (Task.prediction_fields).
@@ -104,7 +105,7 @@ class ParquetPredictionSink:
             # back as recorded predictions, the file then counts as classes).
             metadata=None if scores else {SCORES_KEY: b"none"},
         )
-        self._label_values = pa.array(labels, pa.string())
+        self._label_values = strings(labels)
         self._file = PartedWriter(path, self.schema, ("item_id",), committed_parts)
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
@@ -121,23 +122,19 @@ class ParquetPredictionSink:
         ids = _strings(item_ids)
         label_arr = _strings(labels)
         # Predicted class names through a dictionary: no Python string per item.
-        codes = pa.array(predicted, pa.int32(), mask=predicted < 0)
+        codes = numbers(predicted, pa.int32(), predicted < 0)
         pred_arr = pa.DictionaryArray.from_arrays(codes, self._label_values).cast(pa.string())
         n = len(ids)
         if errors:
             reasons: list[str | None] = [None] * n
             for row, reason in errors.items():
                 reasons[row] = reason
-            error_arr = pa.array(reasons, pa.string())
+            error_arr = strings(reasons)
         else:  # 25x faster than converting a list of n Nones
             error_arr = pa.nulls(n, pa.string())
-        correct = pc.if_else(
-            error_arr.is_null(), pc.equal(label_arr, pred_arr), pa.scalar(None, pa.bool_())
-        )
+        correct = pc.if_else(error_arr.is_null(), pc.equal(label_arr, pred_arr), null(pa.bool_()))
         columns = [ids, label_arr, pred_arr, correct]
-        columns += [
-            pa.array(scores[:, k], pa.float64(), from_pandas=True) for k in range(len(self.labels))
-        ]
+        columns += [floats(scores[:, k]) for k in range(len(self.labels))]
         columns.append(error_arr)
         for name, kind in self.extra.items():
             values = (extra or {}).get(name)
@@ -208,9 +205,8 @@ def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
 
 
 def _indices(column: pa.Array, labels: pa.Array) -> npt.NDArray[np.int64]:
-    index = pc.index_in(column, value_set=labels).fill_null(-2).to_numpy(zero_copy_only=False)
-    out = np.asarray(index, dtype=np.int64)
-    out[column.is_null().to_numpy(zero_copy_only=False)] = -1
+    out = as_ints(pc.index_in(column, value_set=labels), -2)
+    out[~validity(column)] = -1
     return out
 
 
@@ -225,13 +221,13 @@ class OutcomeChunk:
 
 def read_outcome_chunks(path: Path, labels: tuple[str, ...], rows: int) -> Iterator[OutcomeChunk]:
     """Stream only the label, prediction and failure of each item, in chunks of ``rows``."""
-    value_set = pa.array(labels, pa.string())
+    value_set = strings(labels)
     file = pq.ParquetFile(path, pre_buffer=False)
     for batch in file.iter_batches(batch_size=rows, columns=["label", "predicted", "error"]):
         yield OutcomeChunk(
             label_index=_indices(batch.column("label"), value_set),
             predicted=_indices(batch.column("predicted"), value_set),
-            failed=batch.column("error").is_valid().to_numpy(zero_copy_only=False),
+            failed=validity(batch.column("error")),
         )
 
 
@@ -240,7 +236,7 @@ def read_prediction_chunks(
 ) -> Iterator[PredictionChunk]:
     """Stream a predictions file in chunks of exactly ``rows`` items (``ids`` False: without the
     item ids, whose Python strings cost more than the rest of a chunk)."""
-    value_set = pa.array(labels, pa.string())
+    value_set = strings(labels)
     scores_of = [score_column(label) for label in labels]
     columns = [*(["item_id"] if ids else []), "label", "predicted", *scores_of, "error"]
     file = pq.ParquetFile(path, pre_buffer=False)  # streaming: see read_manifest
@@ -249,14 +245,14 @@ def read_prediction_chunks(
         raise ValueError(f"{path} lacks column {missing[0]!r}")
     for batch in rebatch(file.iter_batches(batch_size=rows, columns=columns), rows):
         scores = np.column_stack(
-            [batch.column(score_column(label)).to_numpy(zero_copy_only=False) for label in labels]
+            [as_floats(batch.column(score_column(label))) for label in labels]
         ).astype(np.float64)
         yield PredictionChunk(
             item_ids=batch.column("item_id").to_pylist() if ids else [],
             label_index=_indices(batch.column("label"), value_set),
             predicted=_indices(batch.column("predicted"), value_set),
             scores=scores,
-            failed=batch.column("error").is_valid().to_numpy(zero_copy_only=False),
+            failed=validity(batch.column("error")),
         )
 
 

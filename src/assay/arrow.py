@@ -14,10 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _NUMPY = {
     pa.int32(): np.int32,
     pa.int64(): np.int64,
+    pa.float32(): np.float32,
     pa.float64(): np.float64,
     pa.uint8(): np.uint8,
 }
@@ -32,8 +34,17 @@ def _bitmap(null: npt.NDArray[np.bool_] | None) -> tuple[pa.Buffer | None, int]:
 def numbers(
     values: npt.NDArray[np.generic], type_: pa.DataType, null: npt.NDArray[np.bool_] | None = None
 ) -> pa.Array:
-    """``pa.array(values, type_, mask=null)`` for int32, int64, float64 and uint8."""
-    data = np.ascontiguousarray(values, dtype=_NUMPY[type_])
+    """``pa.array(values, type_, mask=null)`` for int32, int64, float32, float64 and uint8; like it, a
+    value the type cannot hold is refused (ValueError), never wrapped."""
+    dtype = np.dtype(_NUMPY[type_])
+    source = np.asarray(values)
+    if dtype.kind in "iu" and source.size and source.dtype != dtype:
+        if source.dtype.kind not in "iub":
+            raise ValueError(f"{source.dtype} values are not {type_}")
+        info = np.iinfo(dtype)  # type: ignore[type-var]
+        if source.min() < info.min or source.max() > info.max:
+            raise ValueError(f"a value is out of the range of {type_}")
+    data = np.ascontiguousarray(source, dtype=dtype)
     bitmap, n_null = _bitmap(null)
     return pa.Array.from_buffers(type_, len(data), [bitmap, pa.py_buffer(data)], n_null)
 
@@ -44,13 +55,22 @@ def floats(values: npt.NDArray[np.floating]) -> pa.Array:
     return numbers(data, pa.float64(), np.isnan(data))
 
 
-def validity(column: pa.Array) -> npt.NDArray[np.bool_]:
-    """Which values are not null, from the validity bitmap."""
+def validity(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Which values are not null, as ``is_valid`` says (a dictionary array's null entries and a
+    null-typed column included)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count == 0 and not pa.types.is_dictionary(column.type):
+        return np.ones(len(column), bool)
+    return _bits(pc.is_valid(column))
+
+
+def _bits(column: pa.Array) -> npt.NDArray[np.bool_]:
+    """The values of a boolean array without nulls."""
     n = len(column)
-    if column.null_count == 0:
-        return np.ones(n, bool)
-    bits = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
-    return bits[column.offset : column.offset + n].astype(bool)
+    bits = np.unpackbits(np.frombuffer(column.buffers()[1], np.uint8), bitorder="little")
+    out: npt.NDArray[np.bool_] = bits[column.offset : column.offset + n].astype(bool)
+    return out
 
 
 def as_floats(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.floating]:
@@ -69,11 +89,16 @@ def as_floats(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.floating]:
     return np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * width)
 
 
-def as_ints(column: pa.Array, fill: int) -> npt.NDArray[np.int64]:
-    """An integer column as int64, null as ``fill``."""
+def as_ints(column: pa.Array | pa.ChunkedArray, fill: int) -> npt.NDArray[np.int64]:
+    """A signed or unsigned integer column as int64, null as ``fill``."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    dtype = np.dtype(f"int{column.type.bit_width}")
+    if not pa.types.is_integer(column.type) or column.type == pa.uint64():
+        raise TypeError(
+            f"as_ints reads signed or unsigned integers up to 63 bits, not {column.type}"
+        )
+    kind = "int" if pa.types.is_signed_integer(column.type) else "uint"
+    dtype = np.dtype(f"{kind}{column.type.bit_width}")
     raw = np.frombuffer(column.buffers()[1], dtype, len(column), column.offset * dtype.itemsize)
     out = raw.astype(np.int64)
     if column.null_count:
@@ -81,13 +106,13 @@ def as_ints(column: pa.Array, fill: int) -> npt.NDArray[np.int64]:
     return out
 
 
-def as_bools(column: pa.Array) -> npt.NDArray[np.bool_]:
+def as_bools(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     """A boolean column as numpy, null as False."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    n = len(column)
-    bits = np.unpackbits(np.frombuffer(column.buffers()[1], np.uint8), bitorder="little")
-    out: npt.NDArray[np.bool_] = bits[column.offset : column.offset + n].astype(bool)
+    if not pa.types.is_boolean(column.type):
+        raise TypeError(f"as_bools reads booleans, not {column.type}")
+    out = _bits(column)
     return out & validity(column) if column.null_count else out
 
 

@@ -64,3 +64,12 @@ def test_direction_and_range_hold_on_what_the_accumulator_computes(seed: int) ->
         for v in (low, high):
             assert info.bounds[0] <= v <= info.bounds[1], name
         assert (high < low) if info.better == "lower" else (high > low), name
+
+
+def test_a_limit_outside_the_catalogs_bounds_is_refused() -> None:
+    from assay.core.errors import InputError
+    from assay.core.policy import parse_policy
+
+    with pytest.raises(InputError, match="domain_auc"):
+        parse_policy({"checks": ["domain_auc <= 1.5"]}, ["bad", "good"], "good")
+    assert parse_policy({"checks": ["max_psi <= 1.5", "log_loss <= 3"]}, ["bad", "good"], "good")

@@ -478,3 +478,48 @@ def test_a_profile_needs_a_digested_result_and_only_that(
     taken = validate(ws, "scanner", "cable", config=reuse)
     assert taken.result.profile is not None
     assert taken.result.profile["reused_from"]["run_id"] == measured.result.run_id
+
+
+def test_a_cleared_run_folder_stops_nothing_and_the_measuring_code_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old run's folder deleted to free disk is passed over (its profile is simply not
+    there to take); a profile measured by other measuring code is measured anew."""
+    import shutil
+
+    from assay.services import profile
+
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile_seconds=0.2)
+    measured = validate(ws, "scanner", "cable", config=config)
+    cleared = validate(ws, "scanner", "cable", config=dataclasses.replace(config, reuse=False))
+    shutil.rmtree(cleared.run_dir)
+    taken = validate(ws, "scanner", "cable", config=config)
+    assert taken.result.profile is not None
+    assert taken.result.profile["reused_from"]["run_id"] == measured.result.run_id
+    monkeypatch.setattr(profile, "PROFILE_REVISION", profile.PROFILE_REVISION + 1)
+    anew = validate(ws, "scanner", "cable", config=config)
+    assert anew.result.profile is not None and "reused_from" not in anew.result.profile
+
+
+def test_a_baseline_run_under_other_numerics_runs_again(
+    store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baseline's finished run on this dataset version is taken whole only when running
+    it here would give the same answers."""
+    from assay.services import environment
+
+    ws, config = store["ws"], store["config"]
+    with monkeypatch.context() as m:
+        m.setattr(environment, "NUMERICS_REVISION", environment.NUMERICS_REVISION + 1)
+        validate(ws, "scanner@1", "cable@1", config=config)  # the baseline, "elsewhere"
+    compared = validate(ws, "scanner@2", "cable@1", baseline="scanner@1", config=config)
+    assert compared.result.comparison is not None
+    assert compared.result.comparison["baseline"]["reused"] is False
+    again = validate(ws, "scanner@2", "cable@1", baseline="scanner@1", config=config)
+    assert again.result.comparison is not None
+    assert again.result.comparison["baseline"]["reused"] is True  # this machine's run now

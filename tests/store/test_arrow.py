@@ -77,6 +77,8 @@ def test_numbers_take_masks_and_floats_turn_nan_into_null() -> None:
     codes = np.array([2, -1, 0])
     assert numbers(codes, pa.int32(), codes < 0).equals(pa.array(codes, pa.int32(), mask=codes < 0))
     assert numbers(np.zeros(0), pa.float64()).equals(pa.array([], pa.float64()))
+    vectors = np.arange(6, dtype=np.float32).reshape(2, 3)[:, 1]  # not contiguous
+    assert numbers(vectors, pa.float32()).equals(pa.array(vectors, pa.float32()))
 
 
 def test_scalars_equal_pyarrows() -> None:
@@ -131,3 +133,29 @@ def test_a_validation_never_imports_pandas_in_its_own_process(tmp_path: Path, re
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_unsigned_widths_ranges_and_types_are_respected() -> None:
+    np.testing.assert_array_equal(as_ints(pa.array([200, None], pa.uint8()), -1), [200, -1])
+    np.testing.assert_array_equal(as_ints(pa.array([-5], pa.int16()), 0), [-5])
+    with pytest.raises(TypeError):
+        as_ints(pa.array([1.5]), 0)
+    with pytest.raises(TypeError):
+        as_bools(pa.array([1, 0]))
+    with pytest.raises(ValueError, match="range"):
+        numbers(np.array([2**40]), pa.int32())  # pa.array refuses it too: never wrapped
+    with pytest.raises(ValueError, match="not int64"):
+        numbers(np.array([1.5]), pa.int64())
+    assert numbers(np.array([True, False]), pa.uint8()).to_pylist() == [1, 0]
+
+
+def test_validity_follows_is_valid_for_dictionaries_chunks_and_null_columns() -> None:
+    dictionary = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, None, 0], pa.int32()), pa.array(["a", None])
+    )
+    np.testing.assert_array_equal(
+        validity(dictionary), dictionary.is_valid().to_numpy(zero_copy_only=False)
+    )
+    chunked = pa.chunked_array([pa.array([1, None]), pa.array([None, 4])])
+    np.testing.assert_array_equal(validity(chunked), [True, False, False, True])
+    np.testing.assert_array_equal(validity(pa.nulls(3)), [False, False, False])

@@ -279,12 +279,14 @@ def test_compare_runs(page: Any, app: dict[str, Any], artifacts: Path) -> None:
     expected = comp["n_broken"] if reference_first else comp["n_fixed"]
     expect(broken).to_have_text(f"{expected:,}")
     expect(page.locator("#cmp-slices")).to_contain_text("camera = 1")
-    # Changes are coloured by the metric catalog's direction: a fall in log loss is better.
+    # Changes are coloured on evidence (intervals apart) by the metric catalog's direction: a
+    # fall in log loss is better.
     ids = page.url.split("runs=")[1].split("&")[0].split(",")
-    losses = [api(app, f"/api/runs/{i}/result")["metrics"]["log_loss"]["value"] for i in ids]
+    ref, other = (api(app, f"/api/runs/{i}/result")["metrics"]["log_loss"] for i in ids)
+    assert other["ci_low"] > ref["ci_high"] or other["ci_high"] < ref["ci_low"]  # apart here
     loss_row = page.locator("#cmp-metrics tr", has_text="Log loss")
     expect(loss_row).to_contain_text("lower is better")
-    way = "better" if losses[1] < losses[0] else "worse"
+    way = "better" if other["value"] < ref["value"] else "worse"
     expect(loss_row.locator(".delta")).to_have_class(re.compile(rf"\b{way}\b"))
     page.screenshot(path=str(artifacts / "web-compare.png"), full_page=True)
     broken.click()

@@ -64,7 +64,7 @@ CLASSIFICATION = (
         "false_alarm_rate",
         "False-alarm rate",
         "lower",
-        note="good items called defective: a line stopped for nothing",
+        note="good items called defective at the threshold: a line stopped for nothing",
     ),
     MetricInfo(
         "missed_defect_rate",
@@ -138,8 +138,17 @@ PROFILE = (
 
 # How far the candidate's answers are from the baseline's, item by item (export equivalence).
 EQUIVALENCE = (
-    MetricInfo("max_abs_score_diff", "Largest score difference", "lower", per_class=True),
-    MetricInfo("p99_abs_score_diff", "99th percentile score difference", "lower", per_class=True),
+    # Scores need not be probabilities (an anomaly score, a logit): unbounded.
+    MetricInfo(
+        "max_abs_score_diff", "Largest score difference", "lower", UNBOUNDED, per_class=True
+    ),
+    MetricInfo(
+        "p99_abs_score_diff",
+        "99th percentile score difference",
+        "lower",
+        UNBOUNDED,
+        per_class=True,
+    ),
     MetricInfo("decision_flips", "Decisions that differ", "lower", UNBOUNDED),
     MetricInfo("flip_rate", "Share of decisions that differ", "lower"),
 )

@@ -41,7 +41,14 @@ from typing import Any, Literal
 
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
 from assay.core.errors import InputError, did_you_mean
-from assay.core.metric_catalog import AUDIT, EQUIVALENCE, PROFILE, lower_is_better
+from assay.core.metric_catalog import (
+    AUDIT,
+    EQUIVALENCE,
+    METRICS,
+    PROFILE,
+    base_name,
+    lower_is_better,
+)
 from assay.core.operating_point import Costs
 from assay.core.slicing import parse_slice_spec
 from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
@@ -306,16 +313,9 @@ def _number(value: Any, what: str, where: str) -> float:
 
 
 def _metric_range(metric: str) -> tuple[float, float]:
-    base = metric.split("[")[0]
-    if base in PROFILE_METRICS or base in MEASURED:
-        return (0.0, math.inf)
-    if base in ("mcc", "cohen_kappa"):
-        return (-1.0, 1.0)
-    if base == "log_loss":
-        return (0.0, math.inf)
-    if base == "brier_score":
-        return (0.0, 2.0)
-    return (0.0, 1.0)
+    """The values ``metric`` can take (the catalog's bounds): a limit outside them is refused."""
+    info = METRICS.get(base_name(metric))
+    return (0.0, math.inf) if info is None else info.bounds
 
 
 def check_metric(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -42,14 +44,54 @@ NUMERICS_PACKAGES = (
 
 
 def cpu_model() -> str | None:
-    """The processor's model name (Linux), which ``platform.processor()`` leaves empty."""
+    """The processor's model name, which ``platform.processor()`` leaves empty on Linux (on
+    aarch64 Linux, where /proc/cpuinfo names no model, its implementer and part numbers)."""
+    if sys.platform == "darwin":
+        try:
+            done = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            return done.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    fields = _cpuinfo()
+    if "model name" in fields:
+        return fields["model name"]
+    parts = [
+        f"{k} {fields[k]}" for k in ("CPU implementer", "CPU part", "CPU variant") if k in fields
+    ]
+    return ", ".join(parts) or None
+
+
+def cpu_features() -> str | None:
+    """A short digest of the instruction-set extensions the processor reports (x86 ``flags``,
+    Arm ``Features``): two machines with one model name but other extensions (a VM that hides
+    AVX-512, say) run other kernels, and may compute other last bits."""
+    fields = _cpuinfo()
+    flags = fields.get("flags") or fields.get("Features")
+    if not flags:
+        return None
+    return hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:16]
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty elsewhere)."""
+    fields: dict[str, str] = {}
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return None
+        return fields
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def numerics(environment: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +105,7 @@ def numerics(environment: dict[str, Any]) -> dict[str, Any]:
         "packages": {k: packages.get(k) for k in NUMERICS_PACKAGES},
         "machine": environment.get("machine"),
         "cpu": environment.get("cpu"),
+        "cpu_features": environment.get("cpu_features"),
     }
 
 
@@ -79,6 +122,7 @@ def describe_environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "cpu": cpu_model() or platform.processor() or None,
+        "cpu_features": cpu_features(),
         "cpu_count": os.cpu_count(),
         "packages": versions,
         "numerics_revision": NUMERICS_REVISION,

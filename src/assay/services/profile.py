@@ -7,12 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from assay.core.errors import InputError
 from assay.core.records import ModelVersion, RunRecord
 from assay.services.environment import describe_environment, numerics
-from assay.services.integrity import read_run_file
+from assay.services.integrity import verified_bytes
 
 DEFAULT_BUDGET_S = 2.0
 
@@ -65,6 +66,9 @@ def profile_model(
     }
 
 
+# Bumped whenever the measuring code changes (assay.runtimes.profile): profiles taken by an
+# earlier revision are measured anew.
+PROFILE_REVISION = 1
 # Settings that change how many threads the runtimes use, hence a profile's numbers.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -83,6 +87,8 @@ def machine() -> dict[str, Any]:
         "onnxruntime": env["packages"].get("onnxruntime"),
         "threads": {k: os.environ.get(k) for k in THREAD_VARIABLES},
         "numerics": numerics(env),
+        "assay": env["packages"].get("assay"),
+        "profile_revision": PROFILE_REVISION,
     }
 
 
@@ -100,15 +106,15 @@ def recorded_profile(
         return None
     here = machine()
     for run in runs:
-        if str(run.config.get("device", "cpu")) != device:
-            continue
-        data = read_run_file(run, "result.json")
-        if data is None:
-            continue
+        expected = (run.artifact_sha256 or {}).get("result.json")
+        if str(run.config.get("device", "cpu")) != device or expected is None:
+            continue  # another device, or a run that kept no digest: nothing checked to take
+        path = Path(run.run_dir) / "result.json"
         try:
+            data = path.read_bytes()
             profile = json.loads(data).get("profile")
-        except ValueError:
-            continue
+        except (OSError, ValueError, AttributeError):
+            continue  # an old run's folder cleared away: it stops nothing, it gives nothing
         if (
             not isinstance(profile, dict)
             or "summary" not in profile
@@ -119,6 +125,8 @@ def recorded_profile(
             or profile.get("machine") != here
         ):
             continue
+        # The one about to be used: its bytes must be the ones the run wrote (else stop).
+        verified_bytes(f"run {run.id[:12]} result.json", path, expected)
         at = run.finished_at
         measured = {"run_id": run.id, "measured_at": None if at is None else at.isoformat()}
         return {**profile, "reused_from": measured}

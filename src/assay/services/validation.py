@@ -43,7 +43,7 @@ from assay.services.calibration import calibrate, overlap_check
 from assay.services.coverage import audit_coverage, reweight_predictions
 from assay.services.coverage import check_roles as check_coverage_roles
 from assay.services.datasets import get_dataset
-from assay.services.environment import describe_environment
+from assay.services.environment import describe_environment, numerics
 from assay.services.history import never_right_so_far
 from assay.services.integrity import (
     IntegrityError,
@@ -588,6 +588,17 @@ def _profile(
         return {"error": str(exc)[:500]}
 
 
+def _same_answers(run: RunRecord, config: ValidationConfig) -> bool:
+    """Whether an earlier run's predictions are what running its model here would give: its
+    file is there, and it ran on this device with the same numerics (runtime and decoder
+    versions, processor, Assay's numerics revision)."""
+    return (
+        (Path(run.run_dir) / "predictions.parquet").exists()
+        and str(run.config.get("device", "cpu")) == config.device
+        and numerics(run.environment) == numerics(describe_environment())
+    )
+
+
 def _earlier_run(m: _Model) -> RunRecord | None:
     """The earlier run whose outputs ``m``'s pass reused, or None."""
     plan = m.reuse
@@ -846,8 +857,8 @@ def validate(
         reused: RunRecord | None = None
         if bv is not None and not (resume is not None and bv.id in resume.model_ids):
             reused = ws.catalog.find_finished_run(bv.id, dv.id)
-            if reused is not None and not (Path(reused.run_dir) / "predictions.parquet").exists():
-                reused = None
+            if reused is not None and not _same_answers(reused, config):
+                reused = None  # the baseline runs again, here, as the candidate does
             if reused is not None:
                 verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
         thresholds: dict[int, dict[str, Any]] = {}

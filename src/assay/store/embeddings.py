@@ -14,6 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assay.arrow import numbers, strings
 from assay.store.parquet import PartedWriter
 
 
@@ -40,11 +41,11 @@ class ParquetEmbeddingSink:
                     ("vector", pa.list_(pa.float32(), dim)),
                 ]
             )
-        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
+        flat = numbers(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), pa.float32())
         batch = pa.RecordBatch.from_arrays(
             [
-                pa.array(rows, pa.int64()),
-                pa.array(item_ids, pa.string()),
+                numbers(rows, pa.int64()),
+                strings(item_ids),
                 pa.FixedSizeListArray.from_arrays(flat, dim),
             ],
             schema=self._schema,

@@ -262,16 +262,20 @@ const pages = {
       ["run", (r) => `<code>${esc(r.id.slice(0, 12))}</code>`],
     ];
     $("#cmp-runs").innerHTML = head + `<tbody>${rows.map(([k, f]) => `<tr><td>${k}</td>${c.runs.map((r) => `<td class="n">${f(r)}</td>`).join("")}</tr>`).join("")}</tbody>`;
-    // A change is coloured by the metric catalog's direction: for a "lower is better" metric
-    // (log loss, false-alarm rate) a fall is the improvement.
+    // A change is coloured only on evidence, the two runs' intervals apart (the paired test is
+    // in the table below), and by the metric catalog's direction: for a "lower is better"
+    // metric (log loss, false-alarm rate) a fall is the improvement.
+    const has = (x) => x && x.ci_low !== null && x.ci_low !== undefined;
     const cell = (v, refv, better) => {
       if (!v || v.value === null) return `<td class="n muted">–</td>`;
-      const ci = v.ci_low !== null && v.ci_low !== undefined ? ` <span class="ci">[${num(v.ci_low, 3)}, ${num(v.ci_high, 3)}]</span>` : "";
+      const ci = has(v) ? ` <span class="ci">[${num(v.ci_low, 3)}, ${num(v.ci_high, 3)}]</span>` : "";
       let d = "";
       if (refv && refv.value !== null && refv !== v) {
         const change = v.value - refv.value;
-        const way = change === 0 ? "" : (change > 0) === (better !== "lower") ? " better" : " worse";
-        d = ` <span class="delta${way}" title="${better === "lower" ? "lower is better" : "higher is better"}">${change >= 0 ? "+" : ""}${num(change, 3)}</span>`;
+        const apart = has(v) && has(refv) && (v.ci_low > refv.ci_high || v.ci_high < refv.ci_low);
+        const way = !apart ? "" : (change > 0) === (better !== "lower") ? " better" : " worse";
+        const why = `${better === "lower" ? "lower" : "higher"} is better; ${apart ? "the intervals are apart" : "the intervals overlap: no colour"}`;
+        d = ` <span class="delta${way}" title="${why}">${change >= 0 ? "+" : ""}${num(change, 3)}</span>`;
       }
       return `<td class="n">${num(v.value, 4)}${ci}${d}</td>`;
     };

@@ -523,3 +523,24 @@ def test_a_baseline_run_under_other_numerics_runs_again(
     again = validate(ws, "scanner@2", "cable@1", baseline="scanner@1", config=config)
     assert again.result.comparison is not None
     assert again.result.comparison["baseline"]["reused"] is True  # this machine's run now
+
+
+def test_the_reason_blames_numerics_only_when_they_are_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.services import environment
+
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile=False)
+    with monkeypatch.context() as m:
+        m.setattr(environment, "NUMERICS_REVISION", environment.NUMERICS_REVISION + 1)
+        validate(ws, "scanner", "cable", config=config)
+    here = validate(ws, "scanner", "cable", config=dataclasses.replace(config, reuse=False))
+    (here.run_dir / "predictions.parquet").unlink()  # this machine's run, its outputs gone
+    again = validate(ws, "scanner", "cable", config=config)
+    assert again.result.reuse is not None and again.result.n_reused == 0
+    assert "numerics" not in again.result.reuse["reason"]

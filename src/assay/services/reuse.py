@@ -124,6 +124,7 @@ def plan_reuse(
         )
     here = numerics(describe_environment())
     elsewhere: RunRecord | None = None
+    seen_here = False
     for run in ws.catalog.finished_runs(mv.id):
         source = ws.catalog.get_dataset_by_id(run.dataset_id)
         if source.name != dv.name or str(run.config.get("device", "cpu")) != config.device:
@@ -131,9 +132,11 @@ def plan_reuse(
         if numerics(run.environment) != here:
             elsewhere = elsewhere or run
             continue
-        if not (Path(run.run_dir) / "predictions.parquet").is_file():
-            continue
-        if key not in manifest_schema(Path(source.manifest_path)).names:
+        unusable = not (Path(run.run_dir) / "predictions.parquet").is_file() or (
+            key not in manifest_schema(Path(source.manifest_path)).names
+        )
+        if unusable:
+            seen_here = True  # a run with these numerics was there: numerics are not the reason
             continue
         verify_run_files(run)  # a recorded output edited since: stop, never use it
         verify_manifest(ws, source)
@@ -154,7 +157,7 @@ def plan_reuse(
             source.ref,
             n,
         )
-    if elsewhere is not None:
+    if elsewhere is not None and not seen_here:
         return ReusePlan(
             f"the earlier runs of {mv.ref} on {dv.name} (the newest: {elsewhere.id[:12]}) ran "
             "with other runtime or decoder versions, another processor, or an earlier Assay "

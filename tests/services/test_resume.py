@@ -110,3 +110,20 @@ def test_a_crafted_checkpoint_stops_the_resume_and_keeps_the_run_interrupted(
         resume_validation(ws, run_id)
     assert ws.catalog.get_run(run_id).status == "interrupted"  # nothing claimed, nothing lost
     ws.close()
+
+
+def test_a_run_started_under_other_numerics_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outputs before the checkpoint came from other runtime versions (an upgrade in between):
+    finishing the run here would mix two machines' answers under one run."""
+    from assay.services import environment
+
+    ws = _store(tmp_path, "upgraded")
+    with monkeypatch.context() as m:
+        m.setattr(environment, "NUMERICS_REVISION", environment.NUMERICS_REVISION - 1)
+        run_id = _interrupted(ws, after_batches=3)
+    with pytest.raises(InputError, match="other numerics"):
+        resume_validation(ws, run_id)
+    assert ws.catalog.get_run(run_id).status == "interrupted"
+    ws.close()

@@ -1054,6 +1054,13 @@ def resume_validation(
         config = ValidationConfig.from_dict(dict(inv["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"invocation.json of run {run.id} is damaged ({exc})") from exc
+    if numerics(run.environment) != numerics(describe_environment()):
+        # The outputs before the checkpoint came from other runtime or decoder versions, or
+        # another processor: the rest would not be the same run's answers.
+        raise InputError(
+            f"run {run.id} was started with other numerics (runtime or decoder versions, "
+            "processor, or Assay's numerics revision) than this machine's: start it again"
+        )
     pending = [(m, r) for m, r in members if ws.catalog.get_run(r).status == "interrupted"]
     checkpoint = load_checkpoint(Path(ws.catalog.get_run(members[0][1]).run_dir))
     if checkpoint is not None and [t.run_id for t in checkpoint.tasks] != [r for _, r in pending]:

@@ -352,6 +352,11 @@ def test_a_profile_is_measured_once_per_model_version_and_machine(tmp_path: Path
         assert result.profile is not None and "reused_from" not in result.profile
     html = (again.run_dir / "report.html").read_text()
     assert f"measured by run {first.result.run_id[:12]}" in html
+    from assay.cli.output import console, print_summary
+
+    with console.capture() as printed:
+        print_summary(again.result)
+    assert f"measured by run {first.result.run_id[:12]}" in printed.get().replace("\n", " ")
     # Hostile: every earlier result with a matching profile edited: stop, never use it.
     for run in (first, fresh):
         doc = json.loads((run.run_dir / "result.json").read_text())

@@ -727,7 +727,10 @@ def run_list(
     ] = None,
     dataset: Annotated[str | None, typer.Option(help="Only runs on this dataset.")] = None,
     verdict: Annotated[
-        str | None, typer.Option(help="Only runs with this verdict: pass, fail.")
+        str | None,
+        typer.Option(
+            help="Only runs with this verdict: pass, fail, inconclusive, or none (no verdict)."
+        ),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,

@@ -140,10 +140,16 @@ def print_summary(result: ValidationResult) -> None:
     if result.profile and "error" in result.profile:
         console.print(f"[yellow]profile not taken:[/] {escape(result.profile['error'])}")
     if summary:
+        reused = (result.profile or {}).get("reused_from")
+        source = (
+            f" (measured by run {reused['run_id'][:12]} on this machine; --no-reuse measures anew)"
+            if reused
+            else ""
+        )
         console.print(
             f"profile: p99 {summary['latency_p99_ms']:.3f} ms per item (1 thread), "
             f"{summary['throughput_items_per_s']:,.0f} items/s (all cores), "
-            f"peak memory {summary['peak_memory_mb']:.0f} MiB"
+            f"peak memory {summary['peak_memory_mb']:.0f} MiB{source}"
         )
     comparison = (result.expert_agreement or {}).get("comparison")
     if comparison:

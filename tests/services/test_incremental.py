@@ -298,23 +298,12 @@ def test_image_descriptors_of_unchanged_errors_are_reused_and_the_groups_are_the
     """The grouping of misclassified images decodes each of them for its descriptor; an
     incremental run takes the earlier run's descriptors of unchanged images (by file digest) and
     groups exactly as a full run does. An edited descriptor file stops the validation."""
-    import shutil
-
-    _mislabelled_images(tmp_path / "v1", 90, 0)
-    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
-    _mislabelled_images(tmp_path / "v2", 30, 1)
-    ws = Workspace.open(tmp_path / "home")
-    register_dataset(ws, "scans", tmp_path / "v1")
-    register_dataset(ws, "scans", tmp_path / "v2")
-    spec = {"labels": ["bad", "good"], "input": {"kind": "image", "size": [16, 16],
-            "color": "grayscale", "scale": 1 / 255}, "output": {"name": "probabilities"}}  # fmt: skip
-    register_model(ws, "bright", brightness_onnx(tmp_path / "b.onnx", (16, 16)), spec)
-    config = ValidationConfig(batch_size=16, profile=False)
-    first = validate(ws, "bright", "scans@1", config=config)
+    ws, config = _scans_store(tmp_path)
+    first = validate(ws, "bright@1", "scans@1", config=config)
     kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
     assert kept.num_rows == first.result.error_groups["n_errors"] >= 20
-    inc = validate(ws, "bright", "scans@2", config=config)
-    full = validate(ws, "bright", "scans@2", config=dataclasses.replace(config, reuse=False))
+    inc = validate(ws, "bright@1", "scans@2", config=config)
+    full = validate(ws, "bright@1", "scans@2", config=dataclasses.replace(config, reuse=False))
     assert inc.result.reuse is not None and full.result.reuse is not None
     assert inc.result.reuse["n_descriptors_reused"] == kept.num_rows
     assert "n_descriptors_reused" not in full.result.reuse
@@ -327,7 +316,7 @@ def test_image_descriptors_of_unchanged_errors_are_reused_and_the_groups_are_the
     # Hostile: the descriptors of the run the next one reuses (the newest) edited since.
     pq.write_table(kept.slice(1), full.run_dir / "error_descriptors.parquet")
     with pytest.raises(IntegrityError, match="error_descriptors"):
-        validate(ws, "bright", "scans@2", config=config)
+        validate(ws, "bright@1", "scans@2", config=config)
 
 
 def test_a_profile_is_measured_once_per_model_version_and_machine(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from jinja2.bccache import Bucket
 from assay.core.metric_catalog import METRICS
 from assay.core.metric_value import MetricValue
 from assay.core.results import ValidationResult
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY
 from assay.reports.figures import (
     confusion_diff_figure,
     confusion_figure,
@@ -42,17 +43,8 @@ HEADLINE = [
 PER_CLASS = ["precision", "recall", "f1", "roc_auc", "pr_auc"]
 # The task's own numbers: the headline tiles, before the item-level decision's.
 TASK_TILES = {
-    "detection": [
-        "map",
-        "map_50",
-        "map_75",
-        "map_small",
-        "map_medium",
-        "map_large",
-        "mar_1",
-        "mar_10",
-        "mar_100",
-    ],
+    # COCO's summary but AR by object size, which the per-size AP tiles already cover.
+    "detection": [m for m in COCO_SUMMARY if m not in ("mar_small", "mar_medium", "mar_large")],
     "segmentation": ["mean_iou", "pixel_accuracy", "boundary_f1"],
     "anomaly": [
         "image_auroc",

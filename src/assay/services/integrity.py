@@ -91,15 +91,18 @@ def verified_bytes(what: str, path: Path, expected: str) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        data = None
-    if data is None:
         _raise_unless_ok(FileCheck(what, path, "missing", expected, None))
-        raise AssertionError  # unreachable: a missing file raises
+        raise  # unreachable: a missing file raises above
+    check_bytes(what, path, data, expected)
+    return data
+
+
+def check_bytes(what: str, path: Path, data: bytes, expected: str) -> None:
+    """IntegrityError unless ``data``, read from ``path``, is what was recorded."""
     actual = hashlib.sha256(data).hexdigest()
     _raise_unless_ok(
         FileCheck(what, path, "ok" if actual == expected else "changed", expected, actual)
     )
-    return data
 
 
 def read_run_file(run: RunRecord, name: str) -> bytes | None:

@@ -13,7 +13,7 @@ from typing import Any
 from assay.core.errors import InputError
 from assay.core.records import ModelVersion, RunRecord
 from assay.services.environment import describe_environment, numerics
-from assay.services.integrity import verified_bytes
+from assay.services.integrity import check_bytes
 
 DEFAULT_BUDGET_S = 2.0
 
@@ -125,8 +125,8 @@ def recorded_profile(
             or profile.get("machine") != here
         ):
             continue
-        # The one about to be used: its bytes must be the ones the run wrote (else stop).
-        verified_bytes(f"run {run.id[:12]} result.json", path, expected)
+        # The one about to be used: the bytes just read must be the ones the run wrote.
+        check_bytes(f"run {run.id[:12]} result.json", path, data, expected)
         at = run.finished_at
         measured = {"run_id": run.id, "measured_at": None if at is None else at.isoformat()}
         return {**profile, "reused_from": measured}

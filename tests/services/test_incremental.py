@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,24 +235,13 @@ def test_images_reused_are_checked_not_decoded_and_the_result_is_the_same(
 ) -> None:
     """Image items whose output is reused are not decoded, but a file changed on disk since the
     dataset was registered is still refused, exactly as a full run refuses it."""
-    import shutil
-
-    _images(tmp_path / "v1", 60, 0)
-    shutil.copytree(tmp_path / "v1", tmp_path / "v2")
-    _images(tmp_path / "v2", 20, 1)
-    ws = Workspace.open(tmp_path / "home")
-    register_dataset(ws, "scans", tmp_path / "v1")
-    register_dataset(ws, "scans", tmp_path / "v2")
-    spec = {"labels": ["bad", "good"], "input": {"kind": "image", "size": [16, 16],
-            "color": "grayscale", "scale": 1 / 255}, "output": {"name": "probabilities"}}  # fmt: skip
-    register_model(ws, "bright", brightness_onnx(tmp_path / "b.onnx", (16, 16)), spec)
-    config = ValidationConfig(batch_size=16, profile=False)
-    validate(ws, "bright", "scans@1", config=config)
+    ws, config = _scans_store(tmp_path, _images, (60, 20))
+    validate(ws, "bright@1", "scans@1", config=config)
     # A file of v2 changes on disk after registration: both runs must refuse it.
     victim = sorted((tmp_path / "v2" / "bad").glob("s0_*.png"))[0]
     Image.fromarray(np.zeros((24, 24), np.uint8), "L").save(victim)
-    inc = validate(ws, "bright", "scans@2", config=config)
-    full = validate(ws, "bright", "scans@2", config=ValidationConfig(
+    inc = validate(ws, "bright@1", "scans@2", config=config)
+    full = validate(ws, "bright@1", "scans@2", config=ValidationConfig(
         batch_size=16, profile=False, reuse=False))  # fmt: skip
     assert inc.result.n_reused == 59 and inc.result.n_inferred == 20
     assert inc.result.n_failed == full.result.n_failed == 1
@@ -298,7 +288,7 @@ def test_image_descriptors_of_unchanged_errors_are_reused_and_the_groups_are_the
     """The grouping of misclassified images decodes each of them for its descriptor; an
     incremental run takes the earlier run's descriptors of unchanged images (by file digest) and
     groups exactly as a full run does. An edited descriptor file stops the validation."""
-    ws, config = _scans_store(tmp_path)
+    ws, config = _scans_store(tmp_path, _mislabelled_images)
     first = validate(ws, "bright@1", "scans@1", config=config)
     kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
     assert kept.num_rows == first.result.error_groups["n_errors"] >= 20
@@ -355,12 +345,16 @@ def test_a_profile_is_measured_once_per_model_version_and_machine(tmp_path: Path
         validate(ws, "scanner", "cable", config=config)
 
 
-def _scans_store(tmp_path: Path) -> tuple[Workspace, ValidationConfig]:
+def _scans_store(
+    tmp_path: Path, make: Callable[[Path, int, int], None], sizes: tuple[int, int] = (90, 30)
+) -> tuple[Workspace, ValidationConfig]:
+    """scans@1 (``sizes[0]`` scans by ``make``) and scans@2 (those and ``sizes[1]`` new ones),
+    and two versions of a brightness model (16x16, then 12x12)."""
     import shutil
 
-    _mislabelled_images(tmp_path / "v1", 90, 0)
+    make(tmp_path / "v1", sizes[0], 0)
     shutil.copytree(tmp_path / "v1", tmp_path / "v2")
-    _mislabelled_images(tmp_path / "v2", 30, 1)
+    make(tmp_path / "v2", sizes[1], 1)
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "scans", tmp_path / "v1")
     register_dataset(ws, "scans", tmp_path / "v2")
@@ -385,7 +379,7 @@ def test_descriptors_without_a_recorded_digest_are_never_taken(
     even a tampered file changes nothing, and the groups are the full run's."""
     from assay.services import integrity
 
-    ws, config = _scans_store(tmp_path)
+    ws, config = _scans_store(tmp_path, _mislabelled_images)
     with monkeypatch.context() as m:
         m.setattr(integrity, "RUN_FILES", ("predictions.parquet", "result.json"))
         first = validate(ws, "bright@1", "scans@1", config=config)
@@ -406,7 +400,7 @@ def test_comparing_two_runs_leaves_their_folders_as_they_were(tmp_path: Path) ->
     from assay.services.compare_runs import compare_runs
     from assay.services.integrity import verify_run_files
 
-    ws, config = _scans_store(tmp_path)
+    ws, config = _scans_store(tmp_path, _mislabelled_images)
     a = validate(ws, "bright@1", "scans@1", config=config)
     b = validate(ws, "bright@2", "scans@1", config=config)
     before = {run.run_dir: _digests(run.run_dir) for run in (a, b)}

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-import assay
-from assay.cli.main import _serve_url, cli_command, main
+import assay.api
+from assay.cli.main import cli_command, main
+from assay.cli.serve import _serve_url
 from tests.cli.test_cli import assay as run_assay
 from tests.cli.test_cli import table  # noqa: F401  (fixture)
 
@@ -179,3 +180,20 @@ def test_run_list_tag_and_note(
     assert code == 0 and run.id[:8] in out and "accuracy" in out and "line-3, rc" in out
     code, out, _ = run_assay(capsys, home, "run", "list", "--verdict", "fail")
     assert run.id[:8] not in out
+
+
+def test_lists_keep_long_names_whole_when_piped(
+    capsys: pytest.CaptureFixture[str],
+    table: dict[str, Path],  # noqa: F811
+) -> None:
+    """A pipe has no width: `dataset list | grep` must find the whole name, not 'extruder-li…'."""
+    home = table["home"]
+    name = "extruder-line-3-camera-2-surface-scans-night-shift"
+    assert run_assay(capsys, home, "dataset", "add", name, str(table["csv"]),
+                     "--label-column", "verdict", "--id-column", "part")[0] == 0  # fmt: skip
+    assert run_assay(capsys, home, "model", "add", name, str(table["onnx"]),
+                     "--spec", str(table["spec"]))[0] == 0  # fmt: skip
+    code, out, _ = run_assay(capsys, home, "dataset", "list")
+    assert code == 0 and f"{name}@1" in out
+    code, out, _ = run_assay(capsys, home, "model", "list")
+    assert code == 0 and f"{name}@1" in out

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from sqlalchemy import text
 
-import assay
+import assay.api
 from assay.cli.main import main
 from tests.web.conftest import Web
 

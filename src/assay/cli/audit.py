@@ -7,17 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from assay.cli.common import HomeOption, workspace
-from assay.cli.output import console as terminal
-
-
-def _console() -> Console:
-    """The terminal, or, piped into a log or CI, a console whose lines stay whole rather than
-    wrapped at 80 columns (made per command: the output stream may have been replaced)."""
-    return terminal if terminal.is_terminal else Console(file=terminal.file, width=200)
-
+from assay.cli.output import whole_lines as _console
 
 audit_app = typer.Typer(
     help="Audit the data: leakage from a training set, coverage of production.",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from assay.cli.common import HomeOption, workspace
-from assay.cli.output import console
+from assay.cli.output import console, print_table
 
 LISTS = (
     ("broken", "every earlier version right, the candidate wrong"),
@@ -90,10 +90,7 @@ def _print(s: dict[str, Any], out: Path | None) -> None:
             _pct(v["accuracy"]),
             *churn,
         )
-    # Piped into a log or a script, the rows stay whole rather than wrapped at 80 columns.
-    from rich.console import Console
-
-    (console if console.is_terminal else Console(file=console.file, width=200)).print(table)
+    print_table(table)
     console.print(
         "churn: the share of items both versions judged whose outcome changed (Wilson interval)"
     )

@@ -25,6 +25,24 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
+# A pipe or a log has no width: tables printed there keep every cell whole (rows as long as they
+# need) instead of Rich's 80 columns, which cut names and ids that a script then greps for.
+PIPED_WIDTH = 10_000
+
+
+def whole_lines() -> Console:
+    """The terminal, or, piped, a console whose lines and cells stay whole (made per call: the
+    output stream may have been replaced, as a test's capture does)."""
+    if console.is_terminal:
+        return console
+    return Console(file=console.file, width=PIPED_WIDTH, no_color=console.no_color)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on the terminal's width, or with whole cells when stdout is not one."""
+    whole_lines().print(table)
+
+
 SUMMARY_METRICS = [
     "accuracy",
     "balanced_accuracy",

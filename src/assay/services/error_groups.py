@@ -154,7 +154,7 @@ def find_error_groups(
     them again (the same numbers)."""
     names = manifest_schema(manifest).names
     unreadable = 0
-    n_known = 0
+    n_known: int | None = None  # images grouped by descriptors: how many an earlier run gave
     if spec.output.embedding is not None and embeddings is not None and embeddings.exists():
         rows, x, method = _embedding_vectors(embeddings, spec.output.embedding)
     elif spec.output.embedding is not None:
@@ -166,7 +166,7 @@ def find_error_groups(
     else:
         return None
     base: dict[str, Any] = {"method": method, "n_errors": int(rows.size), "groups": []}
-    if n_known:
+    if n_known is not None:
         base["n_descriptors_reused"] = n_known
     if unreadable:
         base["note"] = (

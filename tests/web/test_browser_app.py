@@ -288,6 +288,19 @@ def test_compare_runs(page: Any, app: dict[str, Any], artifacts: Path) -> None:
     expect(loss_row).to_contain_text("lower is better")
     way = "better" if other["value"] < ref["value"] else "worse"
     expect(loss_row.locator(".delta")).to_have_class(re.compile(rf"\b{way}\b"))
+    # Per class too: each recall with its interval, coloured only when the intervals are apart.
+    per_class = [api(app, f"/api/runs/{i}/result")["metrics"]["per_class"] for i in ids]
+    for label, ref_class in per_class[0].items():
+        a, b = ref_class["recall"], per_class[1][label]["recall"]
+        apart = b["ci_low"] > a["ci_high"] or b["ci_high"] < a["ci_low"]
+        way = ("better" if b["value"] > a["value"] else "worse") if apart else "none"
+        delta = page.locator("#cmp-classes tr", has_text=label).locator(".delta")
+        expect(delta).to_have_count(1)
+        if apart:
+            expect(delta).to_have_class(re.compile(rf"\b{way}\b"))
+        else:
+            expect(delta).not_to_have_class(re.compile(r"\b(better|worse)\b"))
+    expect(page.locator("#cmp-classes .ci")).to_have_count(2 * len(per_class[0]))
     page.screenshot(path=str(artifacts / "web-compare.png"), full_page=True)
     broken.click()
     expect(page.locator("#title")).to_have_text(f"{expected:,} items")

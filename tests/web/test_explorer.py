@@ -276,6 +276,17 @@ def test_compare_two_runs_agrees_with_the_validations_own_comparison(
     assert delta["ci_low"] < delta["value"] < delta["ci_high"]
     accuracy = next(m for m in c["metrics"] if m["key"] == "accuracy")
     assert accuracy["values"][1]["value"] == tabular["result"]["metrics"]["accuracy"]["value"]
+    # Per class, each value carries its interval, so the page colours a change on evidence.
+    own = tabular["result"]["metrics"]["per_class"]
+    for row in c["per_class"]:
+        recall = row["values"][1]["recall"]
+        expected = own[row["label"]]["recall"]
+        assert (recall["value"], recall["ci_low"], recall["ci_high"]) == (
+            expected["value"],
+            expected["ci_low"],
+            expected["ci_high"],
+        )
+        assert recall["ci_low"] <= recall["value"] <= recall["ci_high"]
 
     # The reference reported no slices: they are counted from its own items.
     base_preds = pq.read_table(tabular["folder"].parent / base / "predictions.parquet")

@@ -43,8 +43,9 @@ def _metric_order(results: list[ValidationResult]) -> list[str]:
     return [k for k in dict.fromkeys(keys) if any(k in r.metrics for r in results)]
 
 
-def _value(r: ValidationResult, key: str) -> dict[str, Any] | None:
-    m = r.metrics.get(key)
+def _value(r: ValidationResult, key: str, label: str | None = None) -> dict[str, Any] | None:
+    """A metric of ``r`` with its interval (of class ``label``'s when given); None if absent."""
+    m = r.metrics.get(key) if label is None else r.per_class.get(label, {}).get(key)
     if m is None:
         return None
     return {"value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high}
@@ -205,11 +206,7 @@ def _numbers(ws: Workspace, records: list[RunRecord]) -> dict[str, Any]:
         {
             "label": label,
             "values": [
-                {
-                    k: (None if (m := res.per_class.get(label, {}).get(k)) is None else m.value)
-                    for k in ("recall", "precision", "f1")
-                }
-                for res in results
+                {k: _value(res, k, label) for k in ("recall", "precision", "f1")} for res in results
             ],
         }
         for label in labels

@@ -295,7 +295,7 @@ const pages = {
       }).join("") + `</tbody>`;
     $("#cmp-slices-box").hidden = !c.slices.length;
     $("#cmp-slices").innerHTML = head + `<tbody>${c.slices.map((s) => `<tr><td>${esc(s.slice)}</td>${s.values.map((v) => (v && v.accuracy ? cell(v.accuracy, s.values[0] && s.values[0].accuracy) : `<td class="n muted">–</td>`)).join("")}</tr>`).join("")}</tbody>`;
-    $("#cmp-classes").innerHTML = head + `<tbody>${c.per_class.map((k) => `<tr><td>${esc(k.label)}</td>${k.values.map((v) => `<td class="n">${num(v.recall, 3)}${v.recall !== null && k.values[0].recall !== null && v !== k.values[0] ? ` <span class="delta">${v.recall - k.values[0].recall >= 0 ? "+" : ""}${num(v.recall - k.values[0].recall, 3)}</span>` : ""}</td>`).join("")}</tr>`).join("")}</tbody>`;
+    $("#cmp-classes").innerHTML = head + `<tbody>${c.per_class.map((k) => `<tr><td>${esc(k.label)}</td>${k.values.map((v) => cell(v.recall, k.values[0].recall, "higher")).join("")}</tr>`).join("")}</tbody>`;
   },
 
   async model() {

@@ -23,6 +23,9 @@ def test_the_demo_shows_the_life_of_a_model(tmp_path: Path, capsys: Any) -> None
     assert "40 went through the model (incremental validation)" in printed
     assert "1 leaked scan(s) found" in printed
     assert "item history of cable-scans over 3 model versions" in printed
+    # The words are the store's: scanner@production is an alias, moved when the gate passed.
+    assert "scanner@2 passed the release gate: scanner@production now points at it" in printed
+    assert "against scanner@production (scanner@2)" in printed
     result = json.loads((tmp_path / "demo" / "report-v3" / "result.json").read_text())
     assert result["leakage"]["n_leaked_items"] == 1
     cov = result["coverage"]
@@ -36,4 +39,7 @@ def test_the_demo_shows_the_life_of_a_model(tmp_path: Path, capsys: Any) -> None
         "line-sample": "production",
     }
     assert [m.ref for m in ws.catalog.list_models()][-1] == "scanner@3"
+    (alias,) = ws.catalog.aliases("scanner")
+    assert (alias.alias, alias.number) == ("production", 2)
+    assert result["comparison"]["baseline"]["number"] == 2
     ws.close()

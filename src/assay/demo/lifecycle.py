@@ -29,7 +29,7 @@ from assay.demo.cable import Scan, generate_scans
 from assay.demo.run import RELEASE_POLICY
 from assay.services.datasets import register_dataset
 from assay.services.history import item_history
-from assay.services.models import register_model
+from assay.services.models import register_model, set_alias
 from assay.services.validation import ValidationOutcome, validate
 from assay.services.workspace import Workspace
 
@@ -73,6 +73,9 @@ def run_lifecycle(
         f"\nnew scans arrived: {v2.ref} holds the {len(old_rows)} scans of version 1 and {n_new} new ones"
     )
     cand = ws.catalog.get_model_by_id(ws.catalog.get_run(first.result.run_id).model_id)
+    if not first.blocking:  # the release gate passed: the candidate goes into production
+        set_alias(ws, cand.ref, "production", "demo")
+        echo(f"{cand.ref} passed the release gate: scanner@production now points at it")
     again = validate(ws, cand, v2, config=ValidationConfig(profile=False, explore=False))
     echo(
         f"validated {cand.ref} on {v2.ref}: {again.result.n_reused} scans reused their recorded "
@@ -128,7 +131,7 @@ def run_lifecycle(
         out / "report-v3",
         ValidationConfig(profile=False),
         overwrite=True,
-        baseline=cand,
+        baseline="scanner@production",
         policy=policy,
         train=training,
         production=sample,
@@ -136,7 +139,8 @@ def run_lifecycle(
     r = final.result
     leak, cov = r.leakage or {}, r.coverage or {}
     echo(
-        f"validated {third.ref} on {v2.ref} against {cand.ref}: "
+        f"validated {third.ref} on {v2.ref} against scanner@production (scanner@"
+        f"{r.comparison['baseline']['number'] if r.comparison else '-'}): "
         f"{leak.get('n_leaked_items')} leaked scan(s) found; "
         f"production coverage: domain classifier ROC-AUC {cov['domain']['auc']:.3f}, "
         f"largest PSI {cov['max_psi'] or 0:.2f}"

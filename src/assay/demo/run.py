@@ -15,7 +15,7 @@ from PIL import Image
 from assay.core.config import ValidationConfig
 from assay.demo.cable import SIZE, generate_scans
 from assay.services.datasets import register_dataset
-from assay.services.models import register_model
+from assay.services.models import register_model, set_alias
 from assay.services.validation import ValidationOutcome, validate
 from assay.services.workspace import Workspace
 
@@ -123,8 +123,10 @@ def run_demo(
     dataset = register_dataset(ws, "cable-scans", manifest).dataset
     prod = register_model(ws, "scanner", production, spec_path).model
     cand = register_model(ws, "scanner", candidate, spec_path).model
+    set_alias(ws, prod.ref, "production", "demo")
     echo(
-        f"registered dataset {dataset.ref} ({dataset.n_items} items) and models scanner@1 (production), {cand.ref} (candidate)"
+        f"registered dataset {dataset.ref} ({dataset.n_items} items) and models {prod.ref} "
+        f"(scanner@production) and {cand.ref} (the candidate)"
     )
     policy = out / "release.yaml"
     policy.write_text(RELEASE_POLICY)
@@ -144,7 +146,7 @@ def run_demo(
             on_progress=on_progress,
             on_stage=on_stage,
             overwrite=True,  # the demo's own folder: each demo replaces the last one's report
-            baseline=prod,
+            baseline="scanner@production",
             policy=policy,
         )
 

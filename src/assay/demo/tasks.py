@@ -26,7 +26,7 @@ from PIL import Image
 from assay.core.config import ValidationConfig
 from assay.demo.cable import SIZE, Scan, generate_scans
 from assay.services.datasets import register_dataset
-from assay.services.models import register_model
+from assay.services.models import register_model, set_alias
 from assay.services.validation import ValidationOutcome, validate
 from assay.services.workspace import Workspace
 
@@ -196,8 +196,10 @@ def run_task_demo(
     name = f"scanner-{task}"
     prod = register_model(ws, name, production, spec).model
     cand = register_model(ws, name, candidate, spec).model
+    set_alias(ws, prod.ref, "production", "demo")
     echo(
-        f"registered dataset {dataset.ref} ({dataset.n_items} items) and models {prod.ref} (production), {cand.ref} (candidate)"
+        f"registered dataset {dataset.ref} ({dataset.n_items} items) and models {prod.ref} "
+        f"({name}@production) and {cand.ref} (the candidate)"
     )
     policy = out / f"release-{task}.yaml"
     policy.write_text(DEMO_POLICY)
@@ -217,7 +219,7 @@ def run_task_demo(
             on_progress=on_progress,
             on_stage=on_stage,
             overwrite=True,  # the demo's own folder: each demo replaces the last one's report
-            baseline=prod,
+            baseline=f"{name}@production",
             policy=policy,
             calibration=cal,
         )

@@ -17,7 +17,7 @@ from assay.core.verdict import CheckResult
 from assay.reports.json import read_result_json
 from assay.services.budget import budget_check
 from assay.services.integrity import verify_manifest, verify_run_files
-from assay.services.judgement import judge
+from assay.services.judgement import BaselineRun, judge
 from assay.services.policies import load_policy
 from assay.services.validation import ValidationOutcome, write_artifacts
 from assay.services.workspace import Workspace
@@ -83,7 +83,7 @@ def compare_runs(
         dataset,
         rules,
         config,
-        baseline=(base_result, Path(base_run.run_dir), True),
+        baseline=BaselineRun(base_result, Path(base_run.run_dir), reused=True),
         ledger_dir=folder,
         preconditions=preconditions,
     )

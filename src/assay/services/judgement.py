@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,16 @@ def _kept_descriptors(earlier: RunRecord | None) -> tuple[Path, str] | None:
     return Path(earlier.run_dir) / DESCRIPTORS_FILE, digest
 
 
+@dataclass(frozen=True)
+class BaselineRun:
+    """The baseline's finished run a candidate is judged against."""
+
+    result: ValidationResult
+    run_dir: Path
+    # Whether it is an earlier run taken whole (its model did not run in this validation).
+    reused: bool
+
+
 def judge(
     cand: ValidationResult,
     cand_dir: Path,
@@ -119,19 +129,21 @@ def judge(
     dataset: DatasetVersion,
     policy: Policy,
     config: ValidationConfig,
-    baseline: tuple[ValidationResult, Path, bool] | None = None,
+    baseline: BaselineRun | None = None,
     ledger_dir: Path | None = None,
     preconditions: tuple[CheckResult, ...] = (),
     earlier: RunRecord | None = None,
 ) -> ValidationResult:
     """The candidate's result with ``slices``, ``comparison`` and ``verdict`` filled in.
 
-    ``baseline`` is (its result, its run folder, whether that run was reused). ``earlier`` is
-    the earlier run of the same model whose outputs this run reused: the explorations take what
-    it kept of unchanged items' content (image descriptors), when it recorded their digest.
+    ``earlier`` is the earlier run of the same model whose outputs this run reused: the
+    explorations take what it kept of unchanged items' content (image descriptors), when it
+    recorded their digest.
     """
     intervals = IntervalConfig(policy.confidence, config.n_resamples, config.seed)
-    base_result, base_dir, reused = baseline if baseline is not None else (None, None, False)
+    base_result = None if baseline is None else baseline.result
+    base_dir = None if baseline is None else baseline.run_dir
+    reused = baseline is not None and baseline.reused
     analysis = analyse(
         cand_dir / "predictions.parquet",
         None if base_dir is None else base_dir / "predictions.parquet",

@@ -27,7 +27,7 @@ from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
 from assay.core.spec import ModelSpec, parse_model_spec
 from assay.core.tasks import Task, item_spec, task_for
-from assay.core.verdict import Verdict, verdict_blocks
+from assay.core.verdict import CheckResult, Verdict, verdict_blocks
 from assay.datasets import columns as cols
 from assay.engines.job import EngineJob, EngineOutput, ModelPass, RunCancelledError
 from assay.engines.local import LocalEngine
@@ -52,7 +52,7 @@ from assay.services.integrity import (
     verify_model_file,
     verify_run_files,
 )
-from assay.services.judgement import judge
+from assay.services.judgement import BaselineRun, judge
 from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
 from assay.services.overlays import add_overlays
@@ -809,33 +809,15 @@ def validate(
     plan = plan_validation(
         ws, model, dataset, baseline, policy, slices, calibration, train, production
     )
-    mv, dv, spec, bv, bspec, rules = (
-        plan.model,
-        plan.dataset,
-        plan.spec,
-        plan.baseline,
-        plan.baseline_spec,
-        plan.policy,
-    )
-    profiled = sorted({c.metric for c in rules.checks} & PROFILE_METRICS)
-    if profiled and not config.profile:
-        raise InputError(
-            f"the policy checks {profiled[0]}, which the model profile measures: drop --no-profile"
-        )
-    if profiled and mv.runtime == "recorded":
-        raise InputError(
-            f"the policy checks {profiled[0]}, but {mv.ref} is recorded predictions: there is "
-            "no model here to measure"
-        )
+    _check_measurable(plan, config)
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None
     if out_dir is not None:
         claim_out(out_dir, overwrite)
-
     invocation = {
-        "model_id": mv.id,
-        "dataset_id": dv.id,
-        "baseline_id": None if bv is None else bv.id,
+        "model_id": plan.model.id,
+        "dataset_id": plan.dataset.id,
+        "baseline_id": None if plan.baseline is None else plan.baseline.id,
         "policy": policy_mapping(policy),
         "slices": list(slices),
         "calibration_id": None if plan.calibration is None else plan.calibration.id,
@@ -848,153 +830,248 @@ def validate(
     }
     if config.explore:
         # The sidecar's imports (cleanlab, scikit-learn) run while the model does.
-        grouping = spec.output.embedding is not None or dv.kind == "image"
+        grouping = plan.spec.output.embedding is not None or plan.dataset.kind == "image"
         sidecar.warm(sidecar.WARM_MODULES + (sidecar.GROUPING_MODULES if grouping else ()))
+    hooks = _Hooks(on_start, on_progress, should_cancel, on_run, on_stage)
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()
-        check_compatible(spec, dv)
-        reused: RunRecord | None = None
-        if bv is not None and not (resume is not None and bv.id in resume.model_ids):
-            reused = ws.catalog.find_finished_run(bv.id, dv.id)
-            if reused is not None and not _same_answers(reused, config):
-                reused = None  # the baseline runs again, here, as the candidate does
-            if reused is not None:
-                verify_run_files(reused)  # a baseline's predictions edited since: stop, never use
-        thresholds: dict[int, dict[str, Any]] = {}
-        cache = ws.home / "cache" / "recorded"
-        spec = _thresholded(mv, spec, plan.calibration, config, thresholds, cache)
-        if bspec is not None and bv is not None:
-            bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds, cache)
-        cand = _Model(
-            plan.loaded(mv),
-            spec,
-            binding=plan.bindings.get(mv.id),
-            origin=origin,
-            baseline_id=None if bv is None else bv.id,
-            queued_run=queued_run,
-        )
-        base = (
-            _Model(plan.loaded(bv), bspec, binding=plan.bindings.get(bv.id), origin=origin)
-            if bv is not None and bspec is not None and reused is None
-            else None
-        )
-
-        def run_pass(
-            models: list[_Model],
-            started: Callable[[int], None] = on_start,
-            progressed: Callable[[int], None] = on_progress,
-        ) -> list[ValidationResult]:
-            return _run_models(
-                ws,
-                models,
-                dv,
-                config,
-                started,
-                progressed,
-                should_cancel,
-                heartbeat,
-                invocation,
-                resume,
-                on_run,
-            )
-
-        if base is not None and base.spec.input == spec.input:
-            cand_result, base_result = run_pass([cand, base])
-        else:
-            if base is not None:  # different preprocessing: the baseline needs its own pass
-                (base_result,) = run_pass([base], lambda n: None, lambda n: None)
-            (cand_result,) = run_pass([cand])
-        base_dir: Path | None = None
-        if base is not None:
-            base_result = dataclasses.replace(
-                base_result, threshold=thresholds.get(base.version.id)
-            )
-            _finish(ws, base_result, base.run_dir)
-            base_dir = base.run_dir
-        elif reused is not None:
-            base_result = read_result_json(Path(reused.run_dir) / "result.json")
-            base_dir = Path(reused.run_dir)
-        cand_result = dataclasses.replace(cand_result, threshold=thresholds.get(mv.id))
-        if plan.train is not None:
-            on_stage(f"auditing {dv.ref} for items leaked from {plan.train.ref}")
-            audit = audit_leakage(ws, plan.train, dv)
-            cand_result = dataclasses.replace(
-                cand_result,
-                leakage=leakage_in_run(
-                    audit,
-                    cand.run_dir / "predictions.parquet",
-                    cand_result.labels,
-                    spec.negative_index if spec.task == "classification" else 0,
-                    config.intervals,
-                ),
-            )
-        if plan.production is not None:
-            on_stage(f"auditing how {dv.ref} covers production sample {plan.production.ref}")
-            covered = audit_coverage(
-                ws, plan.production, dv, confidence=config.confidence, seed=config.seed
-            )
-            doc = covered.summary()
-            if covered.p_validation is not None:
-                doc["reweighted"] = reweight_predictions(
-                    covered,
-                    cand.run_dir / "predictions.parquet",
-                    cand_result.run_id,
-                    config.confidence,
-                    config.seed,
-                )
-            cand_result = dataclasses.replace(cand_result, coverage=doc)
-        preconditions = (
-            (overlap_check(dv, plan.calibration),) if plan.calibration is not None else ()
-        ) + tuple(b.check() for b in (cand.binding,) if b is not None)
-        if cand.binding is not None:
-            cand.binding.write_unmatched(cand.run_dir)
-        if rules.reuse_budget is not None:
-            spent, budget_doc = budget_check(ws, dv, rules.reuse_budget, cand.run_dir)
-            preconditions += (spent,)
-            cand_result = dataclasses.replace(cand_result, reuse_budget=budget_doc)
+        passes = _run_passes(ws, plan, config, hooks, heartbeat, invocation, resume, origin,
+                             queued_run)  # fmt: skip
+        audited = _audited(ws, plan, config, passes, on_stage)
+        preconditions, audited = _preconditions(ws, plan, passes.model, audited)
         on_stage("finalising: intervals, comparison, explorations, verdict")
-        try:
-            judged = judge(
-                cand_result,
-                cand.run_dir,
-                item_spec(spec),
-                dv,
-                rules,
-                config,
-                baseline=(base_result, base_dir, reused is not None)
-                if base_dir is not None
-                else None,
-                preconditions=preconditions,
-                earlier=_earlier_run(cand),
-            )
-        except BaseException as exc:
-            _end_abnormally(ws, cand_result.run_id, exc)
-            raise
-        judged = add_overlays(judged, cand.run_dir, Path(dv.manifest_path))
-        if judged.doubtful_labels is not None and judged.doubtful_labels.get("method"):
-            # The item history's evidence: labels no model version has ever agreed with.
-            history = never_right_so_far(ws, dv.name, mv.id, cand.run_dir / "predictions.parquet")
-            if history is not None:
-                judged.doubtful_labels["never_right"] = history
+        judged = _judged(ws, plan, config, passes, audited, preconditions)
         judged.timings["total_s"] = time.perf_counter() - t_start
         on_stage("writing the report")
-        files = _finish(ws, judged, cand.run_dir)
-        if judged.verdict is not None:  # the decision this validation took, for the budget
-            ws.catalog.record_decision(
-                dv.id, mv.id, judged.run_id, "validation", str(judged.verdict["status"])
-            )
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            clear_out(out_dir)
-            for name, path in files.items():
-                _link_or_copy(path, out_dir / name)
-            files = {name: out_dir / name for name in files}
-        if out_url is not None:
-            upload(cand.run_dir, out_url)
-        return ValidationOutcome(judged, cand.run_dir, out_dir, files)
+        return _publish(ws, plan, judged, passes.model.run_dir, out_dir, out_url)
     finally:
         heartbeat.stop()
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """Who is told what while a validation runs (a progress bar, a web job)."""
+
+    on_start: Callable[[int], None]
+    on_progress: Callable[[int], None]
+    should_cancel: Callable[[], bool]
+    on_run: Callable[[str], None]
+    on_stage: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _Passes:
+    """What the model passes gave: the candidate's model and unfinished result (its threshold
+    set), and the finished baseline run it is judged against, if any."""
+
+    model: _Model
+    result: ValidationResult
+    baseline: BaselineRun | None
+
+
+def _check_measurable(plan: Plan, config: ValidationConfig) -> None:
+    """Refuse a policy whose profile checks this validation would not measure."""
+    profiled = sorted({c.metric for c in plan.policy.checks} & PROFILE_METRICS)
+    if profiled and not config.profile:
+        raise InputError(
+            f"the policy checks {profiled[0]}, which the model profile measures: drop --no-profile"
+        )
+    if profiled and plan.model.runtime == "recorded":
+        raise InputError(
+            f"the policy checks {profiled[0]}, but {plan.model.ref} is recorded predictions: "
+            "there is no model here to measure"
+        )
+
+
+def _reusable_baseline(
+    ws: Workspace, plan: Plan, config: ValidationConfig, resume: Resume | None
+) -> RunRecord | None:
+    """The baseline's latest finished run on this dataset version, when its answers are what
+    running the baseline here would give (a resumed pass that holds the baseline runs it)."""
+    bv = plan.baseline
+    if bv is None or (resume is not None and bv.id in resume.model_ids):
+        return None
+    reused = ws.catalog.find_finished_run(bv.id, plan.dataset.id)
+    if reused is None or not _same_answers(reused, config):
+        return None  # the baseline runs again, here, as the candidate does
+    verify_run_files(reused)  # a baseline's predictions edited since: stop, never use them
+    return reused
+
+
+def _run_passes(
+    ws: Workspace,
+    plan: Plan,
+    config: ValidationConfig,
+    hooks: _Hooks,
+    heartbeat: Heartbeat,
+    invocation: dict[str, Any],
+    resume: Resume | None,
+    origin: str,
+    queued_run: str | None,
+) -> _Passes:
+    """Calibrate anomaly thresholds, then run the candidate (and the baseline, unless an
+    earlier run of it is taken whole): one pass when both read the same input, else two."""
+    mv, bv, spec, bspec = plan.model, plan.baseline, plan.spec, plan.baseline_spec
+    reused = _reusable_baseline(ws, plan, config, resume)
+    thresholds: dict[int, dict[str, Any]] = {}
+    cache = ws.home / "cache" / "recorded"
+    spec = _thresholded(mv, spec, plan.calibration, config, thresholds, cache)
+    if bspec is not None and bv is not None:
+        bspec = _thresholded(bv, bspec, plan.calibration, config, thresholds, cache)
+    cand = _Model(
+        plan.loaded(mv),
+        spec,
+        binding=plan.bindings.get(mv.id),
+        origin=origin,
+        baseline_id=None if bv is None else bv.id,
+        queued_run=queued_run,
+    )
+    base = (
+        _Model(plan.loaded(bv), bspec, binding=plan.bindings.get(bv.id), origin=origin)
+        if bv is not None and bspec is not None and reused is None
+        else None
+    )
+
+    def run_pass(
+        models: list[_Model],
+        started: Callable[[int], None] = hooks.on_start,
+        progressed: Callable[[int], None] = hooks.on_progress,
+    ) -> list[ValidationResult]:
+        return _run_models(ws, models, plan.dataset, config, started, progressed,
+                           hooks.should_cancel, heartbeat, invocation, resume,
+                           hooks.on_run)  # fmt: skip
+
+    if base is not None and base.spec.input == spec.input:
+        cand_result, base_result = run_pass([cand, base])
+    else:
+        if base is not None:  # different preprocessing: the baseline needs its own pass
+            (base_result,) = run_pass([base], lambda n: None, lambda n: None)
+        (cand_result,) = run_pass([cand])
+    baseline: BaselineRun | None = None
+    if base is not None:
+        base_result = dataclasses.replace(base_result, threshold=thresholds.get(base.version.id))
+        _finish(ws, base_result, base.run_dir)
+        baseline = BaselineRun(base_result, base.run_dir, reused=False)
+    elif reused is not None:
+        run_dir = Path(reused.run_dir)
+        baseline = BaselineRun(read_result_json(run_dir / "result.json"), run_dir, reused=True)
+    cand_result = dataclasses.replace(cand_result, threshold=thresholds.get(mv.id))
+    return _Passes(cand, cand_result, baseline)
+
+
+def _audited(
+    ws: Workspace,
+    plan: Plan,
+    config: ValidationConfig,
+    passes: _Passes,
+    on_stage: Callable[[str], None],
+) -> ValidationResult:
+    """The candidate's result with the leakage (--train) and coverage (--production) audits."""
+    result, dv, preds = passes.result, plan.dataset, passes.model.run_dir / "predictions.parquet"
+    if plan.train is not None:
+        on_stage(f"auditing {dv.ref} for items leaked from {plan.train.ref}")
+        audit = audit_leakage(ws, plan.train, dv)
+        negative = plan.spec.negative_index if plan.spec.task == "classification" else 0
+        leakage = leakage_in_run(audit, preds, result.labels, negative, config.intervals)
+        result = dataclasses.replace(result, leakage=leakage)
+    if plan.production is not None:
+        on_stage(f"auditing how {dv.ref} covers production sample {plan.production.ref}")
+        covered = audit_coverage(
+            ws, plan.production, dv, confidence=config.confidence, seed=config.seed
+        )
+        doc = covered.summary()
+        if covered.p_validation is not None:
+            doc["reweighted"] = reweight_predictions(
+                covered, preds, result.run_id, config.confidence, config.seed
+            )
+        result = dataclasses.replace(result, coverage=doc)
+    return result
+
+
+def _preconditions(
+    ws: Workspace, plan: Plan, cand: _Model, result: ValidationResult
+) -> tuple[tuple[CheckResult, ...], ValidationResult]:
+    """The checks that must hold before the policy's own: calibration items apart from the
+    validation items, recorded predictions matching the items, the decision budget (recorded
+    in the result)."""
+    found: tuple[CheckResult, ...] = ()
+    if plan.calibration is not None:
+        found += (overlap_check(plan.dataset, plan.calibration),)
+    if cand.binding is not None:
+        found += (cand.binding.check(),)
+        cand.binding.write_unmatched(cand.run_dir)
+    if plan.policy.reuse_budget is not None:
+        spent, budget_doc = budget_check(ws, plan.dataset, plan.policy.reuse_budget, cand.run_dir)
+        found += (spent,)
+        result = dataclasses.replace(result, reuse_budget=budget_doc)
+    return found, result
+
+
+def _judged(
+    ws: Workspace,
+    plan: Plan,
+    config: ValidationConfig,
+    passes: _Passes,
+    result: ValidationResult,
+    preconditions: tuple[CheckResult, ...],
+) -> ValidationResult:
+    """The candidate judged against its baseline by the policy, explored, with overlays and
+    the item history's evidence for doubtful labels."""
+    cand = passes.model
+    try:
+        judged = judge(
+            result,
+            cand.run_dir,
+            item_spec(cand.spec),
+            plan.dataset,
+            plan.policy,
+            config,
+            baseline=passes.baseline,
+            preconditions=preconditions,
+            earlier=_earlier_run(cand),
+        )
+    except BaseException as exc:
+        _end_abnormally(ws, result.run_id, exc)
+        raise
+    judged = add_overlays(judged, cand.run_dir, Path(plan.dataset.manifest_path))
+    if judged.doubtful_labels is not None and judged.doubtful_labels.get("method"):
+        # The item history's evidence: labels no model version has ever agreed with.
+        history = never_right_so_far(
+            ws, plan.dataset.name, plan.model.id, cand.run_dir / "predictions.parquet"
+        )
+        if history is not None:
+            judged.doubtful_labels["never_right"] = history
+    return judged
+
+
+def _publish(
+    ws: Workspace,
+    plan: Plan,
+    judged: ValidationResult,
+    run_dir: Path,
+    out_dir: Path | None,
+    out_url: str | None,
+) -> ValidationOutcome:
+    """Write the run's files and finish it, log its decision, copy it to ``out``."""
+    files = _finish(ws, judged, run_dir)
+    if judged.verdict is not None:  # the decision this validation took, for the budget
+        ws.catalog.record_decision(
+            plan.dataset.id,
+            plan.model.id,
+            judged.run_id,
+            "validation",
+            str(judged.verdict["status"]),
+        )
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        clear_out(out_dir)
+        for name, path in files.items():
+            _link_or_copy(path, out_dir / name)
+        files = {name: out_dir / name for name in files}
+    if out_url is not None:
+        upload(run_dir, out_url)
+    return ValidationOutcome(judged, run_dir, out_dir, files)
 
 
 def _thresholded(

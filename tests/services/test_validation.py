@@ -178,3 +178,30 @@ def test_corrupt_and_missing_images_are_recorded_not_dropped(
         "image file changed since the dataset was registered": 1,
     }
     assert sum(map(sum, result.confusion_matrix)) == 4
+
+
+def test_a_named_good_class_makes_the_other_one_positive(table_setup: dict[str, Any]) -> None:
+    """labels [defect, ok] with negative: ok: the positive class of the binary metrics and of
+    the operating point is defect (it was the second label whatever the spec said, so the
+    headline PR-AUC and every "false alarm" were ok's), checked against scikit-learn."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    ws, tmp = table_setup["ws"], table_setup["tmp"]
+    spec = write_spec(
+        tmp / "good-named.yaml",
+        labels=["defect", "ok"],
+        negative="ok",
+        input={"kind": "tabular", "columns": ["Torque [Nm]", "speed"]},
+    )
+    register_model(ws, "named", table_setup["onnx"], spec)
+    result = validate(ws, "named", "press").result
+    assert result.operating_point is not None and result.operating_point["positive"] == "defect"
+    preds = pq.read_table(validate(ws, "named", "press").run_dir / "predictions.parquet")
+    judged = np.asarray([e is None for e in preds.column("error").to_pylist()])
+    defect = np.asarray(preds.column("label").to_pylist())[judged] == "defect"
+    score = np.asarray(preds.column("score_defect").to_pylist())[judged]
+    assert result.metrics["pr_auc"].value == pytest.approx(average_precision_score(defect, score))
+    assert result.metrics["roc_auc"].value == pytest.approx(roc_auc_score(defect, score))
+    assert average_precision_score(defect, score) != pytest.approx(
+        average_precision_score(~defect, -score)
+    )  # the two classes' AP differ here: the test can tell them apart

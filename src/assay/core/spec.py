@@ -167,10 +167,15 @@ class ModelSpec:
 
     @property
     def positive_index(self) -> int | None:
-        """Index of the positive class for binary models (the second label unless named)."""
+        """Index of the positive class for binary models: the one named ``positive``, else the
+        one that is not the named ``negative`` (the good class), else the second label."""
         if self.n_classes != 2:
             return None
-        return self.labels.index(self.positive) if self.positive is not None else 1
+        if self.positive is not None:
+            return self.labels.index(self.positive)
+        if self.negative is not None:
+            return 1 - self.labels.index(self.negative)
+        return 1
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, suitable for YAML/JSON and for ``parse_model_spec``."""

@@ -158,6 +158,26 @@ def test_the_cli_writes_the_audit(shifted: dict[str, Any], capsys: Any) -> None:
     )
     assert "--role production" in capsys.readouterr().err
     assert main(["validate", "--model", "m", "--dataset", "prod", "--home", home]) == 2
+    taken = shifted["tmp"] / "a-file"
+    taken.write_text("not a folder")
+    assert (
+        main(
+            [
+                "audit",
+                "coverage",
+                "--production",
+                "prod",
+                "--dataset",
+                "val",
+                "--out",
+                str(taken),
+                "--home",
+                home,
+            ]
+        )
+        == 2
+    )  # fmt: skip (it was exit 3)
+    assert "is not a folder" in capsys.readouterr().err
 
 
 def test_a_validation_with_production_reweights_and_a_policy_requires_coverage(

@@ -133,11 +133,16 @@ def test_the_cli_prints_and_writes_the_history(store: dict[str, Any], capsys: An
         (["history", "cable", "--candidate", "scanner@9"], "scanner@9"),
         (["history", "nothing"], "validate one first"),
         (["history", "cable", "--limit", "-1"], "--limit"),
+        (["history", "cable", "--out", "FILE"], "is not a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
     store: dict[str, Any], capsys: Any, argv: list[str], says: str
 ) -> None:
+    if "FILE" in argv:  # --out naming a file (it was exit 3)
+        taken = Path(store["home"]).parent / "a-file"
+        taken.write_text("not a folder")
+        argv = [str(taken) if a == "FILE" else a for a in argv]
     assert main([*argv, "--home", str(store["home"])]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and "\n" not in err

@@ -125,6 +125,13 @@ def test_the_cli_writes_the_audit_and_exits_1_on_a_leak(
     assert pq.read_table(out / "leakage_pairs.parquet").num_rows == 5
     html = (out / "leakage.html").read_text()
     assert "bad/near3.jpg" in html and html.count("data:image/jpeg;base64") >= 10
+    taken = images["tmp"] / "a-file"
+    taken.write_text("not a folder")
+    code = main(["audit", "leakage", "--train", "train", "--dataset", "val", "--out", str(taken),
+                 "--home", str(images["home"])])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is not a folder" in err and "\n" not in err  # it was exit 3
+    assert taken.read_text() == "not a folder"
 
 
 def test_an_audit_kept_in_the_store_is_checked_before_it_is_used(images: dict[str, Any]) -> None:

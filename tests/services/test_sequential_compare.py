@@ -93,3 +93,27 @@ def test_not_yet_is_exit_1_not_a_crash(runs: dict[str, Any], capsys: Any) -> Non
     out = capsys.readouterr()
     doc_decision = "not yet" in out.out
     assert code == 1 and doc_decision, out.out + out.err
+
+
+def test_out_naming_a_file_is_refused(runs: dict[str, Any], capsys: Any) -> None:
+    taken = Path(runs["tmp"]) / "a-file"
+    taken.write_text("not a folder")
+    code = main(["compare", runs["ids"]["c"], runs["ids"]["b"], "--sequential", "--out",
+                 str(taken), "--home", runs["home"]])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is not a folder" in err and "\n" not in err  # it was exit 3
+
+
+@pytest.mark.parametrize("sequential", [[], ["--sequential"]])
+def test_a_model_version_is_not_compared_with_itself(
+    runs: dict[str, Any], capsys: Any, sequential: list[str]
+) -> None:
+    """Two runs of one model version: nothing can change by construction, and a PASS or an
+    accept would read as evidence (validate --baseline refuses the same)."""
+    ws = Workspace.open(Path(runs["home"]))
+    again = validate(ws, "mb", "line", config=ValidationConfig(profile=False, explore=False,
+                                                                 reuse=False)).result.run_id  # fmt: skip
+    ws.close()
+    code = main(["compare", again, runs["ids"]["b"], *sequential, "--home", runs["home"]])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "both runs are of mb@1" in err and "\n" not in err

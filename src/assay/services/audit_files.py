@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from assay.services.out_folder import out_folder
+
 
 def publish(folder: Path, files: Mapping[str, bytes]) -> None:
     """Write ``files`` (name -> bytes) into a temporary folder beside ``folder``, then put it in
@@ -28,7 +30,6 @@ def copy_out(folder: Path, names: Iterable[str], out: Path | None) -> None:
     """Copy the audit's files to ``out`` (nothing when it is None)."""
     if out is None:
         return
-    out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_folder(out)
     for name in names:
         shutil.copyfile(folder / name, out / name)

@@ -16,9 +16,11 @@ from assay.core.spec import parse_model_spec
 from assay.core.verdict import CheckResult
 from assay.reports.json import read_result_json
 from assay.services.budget import budget_check
-from assay.services.integrity import verify_manifest, verify_run_files
+from assay.services.integrity import verify_manifest
 from assay.services.judgement import BaselineRun, judge
+from assay.services.out_folder import check_out, out_folder
 from assay.services.policies import load_policy
+from assay.services.runs import paired_runs
 from assay.services.validation import ValidationOutcome, write_artifacts
 from assay.services.workspace import Workspace
 
@@ -31,20 +33,9 @@ def compare_runs(
     out: Path | str | None = None,
 ) -> ValidationOutcome:
     """The candidate's result with the paired comparison and the verdict, written to a new folder."""
-    cand_run, base_run = ws.catalog.get_run(candidate), ws.catalog.get_run(baseline)
-    for run in (cand_run, base_run):
-        verify_run_files(run)
-    for run in (cand_run, base_run):
-        if run.status != "finished":
-            raise InputError(f"run {run.id[:12]} is {run.status}, not finished")
-    if cand_run.id == base_run.id:
-        raise InputError("compare two different runs")
-    if cand_run.dataset_id != base_run.dataset_id:
-        d1 = ws.catalog.get_dataset_by_id(cand_run.dataset_id).ref
-        d2 = ws.catalog.get_dataset_by_id(base_run.dataset_id).ref
-        raise InputError(
-            f"the runs are on different dataset versions ({d1} and {d2}); paired comparison needs the same items"
-        )
+    if out is not None:
+        check_out(out)
+    cand_run, base_run = paired_runs(ws, candidate, baseline)
     dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
     verify_manifest(ws, dataset)
     spec = parse_model_spec(ws.catalog.get_model_by_id(cand_run.model_id).spec)
@@ -63,14 +54,11 @@ def compare_runs(
             if k in ValidationConfig.__dataclass_fields__
         }
     )
-    folder = (
-        Path(out).expanduser()
+    folder = out_folder(
+        out
         if out is not None
         else ws.files.root / "comparisons" / f"{cand_run.id[:12]}-vs-{base_run.id[:12]}"
     )
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--out {folder} exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
     preconditions: tuple[CheckResult, ...] = ()
     if rules.reuse_budget is not None:
         spent, budget_doc = budget_check(ws, dataset, rules.reuse_budget, folder)

@@ -41,6 +41,7 @@ from assay.datasets import columns as cols
 from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset
 from assay.services.integrity import verify_manifest, verify_run_files
+from assay.services.out_folder import check_out
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
@@ -221,6 +222,8 @@ def audit_coverage(
 ) -> CoverageAudit:
     """Compare the production sample with ``dataset``; with ``run`` (a finished run on
     ``dataset``), re-weight its accuracy to the production mix."""
+    if out is not None:
+        check_out(out)  # before the work, not after it
     pv = production if isinstance(production, DatasetVersion) else get_dataset(ws, production)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(pv, dv)

@@ -252,7 +252,9 @@ def write_history(history: ItemHistory, out: Path, limit: int = LIMIT) -> dict[s
     import os
     import tempfile
 
-    out.mkdir(parents=True, exist_ok=True)
+    from assay.services.out_folder import out_folder
+
+    out = out_folder(out)
     files = {"history.json": out / "history.json", "history.parquet": out / "history.parquet"}
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".history-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:

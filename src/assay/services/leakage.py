@@ -51,6 +51,7 @@ from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset, id_of
 from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.models import get_model
+from assay.services.out_folder import check_out
 from assay.services.task_inputs import check_compatible
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, read_manifest
@@ -179,6 +180,8 @@ def audit_leakage(
     """Audit ``dataset`` against the training set ``train``; the files go to the store (and to
     ``out``). An audit already kept for both versions and these settings is read back, after
     its files are checked."""
+    if out is not None:
+        check_out(out)  # before the work, not after it
     tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(tv, dv)

@@ -12,6 +12,7 @@ from typing import Any
 from assay.core.errors import InputError, NotFoundError, check_text
 from assay.core.records import Job, RunQuery, RunRecord, check_name
 from assay.reports.json import read_result_json
+from assay.services.integrity import verify_run_files
 from assay.services.workspace import Workspace
 from assay.store.leases import expire_leases
 
@@ -41,6 +42,33 @@ def get_run(ws: Workspace, run_id: str) -> RunRecord:
         if job is None or job.run_id is None:
             raise
         return ws.catalog.get_run(job.run_id)
+
+
+def paired_runs(ws: Workspace, candidate: str, baseline: str) -> tuple[RunRecord, RunRecord]:
+    """Two finished runs (ids or prefixes) that a paired comparison may judge: of two model
+    versions, on one dataset version, their files as recorded."""
+    cand, base = get_run(ws, candidate), get_run(ws, baseline)
+    for run in (cand, base):
+        if run.status != "finished":
+            raise InputError(f"run {run.id[:12]} is {run.status}, not finished")
+        verify_run_files(run)
+    if cand.id == base.id:
+        raise InputError("compare two different runs")
+    if cand.model_id == base.model_id:
+        # Nothing can change by construction, and a pass would read as evidence.
+        ref = ws.catalog.get_model_by_id(cand.model_id).ref
+        raise InputError(
+            f"both runs are of {ref}: a model version compared with itself proves nothing; "
+            "compare with another version"
+        )
+    if cand.dataset_id != base.dataset_id:
+        d1 = ws.catalog.get_dataset_by_id(cand.dataset_id).ref
+        d2 = ws.catalog.get_dataset_by_id(base.dataset_id).ref
+        raise InputError(
+            f"the runs are on different dataset versions ({d1} and {d2}); a paired comparison "
+            "needs the same items"
+        )
+    return cand, base
 
 
 def _job(ws: Workspace, job_id: str) -> Job | None:

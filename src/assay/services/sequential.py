@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 from assay.core.errors import InputError, did_you_mean
 from assay.core.sequential import confidence_sequence, first_decision
 from assay.datasets import columns as cols
-from assay.services.integrity import verify_manifest, verify_run_files
-from assay.services.runs import get_run
+from assay.services.integrity import verify_manifest
+from assay.services.out_folder import check_out, out_folder
+from assay.services.runs import paired_runs
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
@@ -47,15 +48,9 @@ def sequential_comparison(
         raise InputError("--margin must lie in [0, 1): an accuracy difference")
     if not 0 < alpha < 0.5:
         raise InputError("--alpha must lie in (0, 0.5)")
-    cand, base = get_run(ws, candidate), get_run(ws, baseline)
-    for run in (cand, base):
-        if run.status != "finished":
-            raise InputError(f"run {run.id[:12]} is {run.status}, not finished")
-        verify_run_files(run)
-    if cand.id == base.id:
-        raise InputError("compare two different runs")
-    if cand.dataset_id != base.dataset_id:
-        raise InputError("the two runs were not made on the same dataset version")
+    if out is not None:
+        check_out(out)
+    cand, base = paired_runs(ws, candidate, baseline)
     dv = ws.catalog.get_dataset_by_id(cand.dataset_id)
     verify_manifest(ws, dv)
     manifest = Path(dv.manifest_path)
@@ -132,9 +127,8 @@ def sequential_comparison(
         "rule": f"accept when the lower bound of candidate - baseline accuracy exceeds -{margin}; "
         f"reject when the upper bound falls below -{margin}",
     }
-    folder = Path(out).expanduser() if out is not None else (
-        ws.home / "comparisons" / f"{cand.id[:12]}-vs-{base.id[:12]}")  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = out_folder(out if out is not None else (
+        ws.home / "comparisons" / f"{cand.id[:12]}-vs-{base.id[:12]}"))  # fmt: skip
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sequential-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)

@@ -55,6 +55,7 @@ from assay.services.integrity import (
 from assay.services.judgement import BaselineRun, judge
 from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
+from assay.services.out_folder import check_out
 from assay.services.overlays import add_overlays
 from assay.services.policies import load_policy, policy_mapping
 from assay.services.profile import profile_model, recorded_profile
@@ -311,8 +312,7 @@ def claim_out(out_dir: Path, overwrite: bool) -> None:
     """Check that ``--out`` may take this run's files: a folder holding another run's files is
     refused unless ``overwrite``, and then those files are removed first, so that the folder
     never mixes two runs (an old comparison.parquet beside a new result.json)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} exists and is not a folder")
+    check_out(out_dir)
     held = [name for name in RUN_FILES if (out_dir / name).exists()]
     if held and not overwrite:
         raise InputError(

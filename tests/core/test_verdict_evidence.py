@@ -95,3 +95,30 @@ def test_a_policy_whose_only_quality_check_is_a_warning_cannot_pass() -> None:
     )
     verdict = evaluate_policy(Policy((rule,)), ev)
     assert verdict.status == "inconclusive" and "no check of the model's quality" in verdict.summary
+
+
+def test_a_slice_rate_has_the_whole_datasets_interval_not_a_collapsed_bootstrap() -> None:
+    """A slice with 2 defects, none missed: the bootstrap of 0/2 is [0, 0], so a check
+    "missed_defect_rate <= 0.2 in every slice" passed confidently on two items. Within a slice
+    the rates get the Wilson interval the whole dataset gets (0/2: up to about 0.66)."""
+    from assay.core.comparison import slice_name
+    from assay.core.evidence import build_evidence
+    from assay.core.intervals import IntervalConfig, wilson_interval
+
+    labels, config = ("defect", "ok"), IntervalConfig(0.95, 500, 0)
+    line_a = np.zeros((2, 2, 2), np.int64)  # expert x baseline x candidate
+    line_a[0, 0, 0], line_a[1, 1, 1] = 2, 38  # 2 defects found, 38 good parts passed
+    key = (("line", "A"),)
+    whole = line_a * 10
+    evidence = build_evidence(labels, 1, {OVERALL: whole, key: line_a}, {}, config, False)
+    missed = evidence.candidate[key]["missed_defect_rate"]
+    assert slice_name(key) == "line = A" and missed.value == 0.0
+    assert (missed.ci_low, missed.ci_high) == pytest.approx(wilson_interval(0.0, 2.0, 0.95))
+    assert missed.ci_high > 0.6
+    alarms = evidence.candidate[key]["false_alarm_rate"]
+    assert (alarms.ci_low, alarms.ci_high) == pytest.approx(wilson_interval(0.0, 38.0, 0.95))
+    rule = CheckRule("missed_defect_rate", scope="every_slice", maximum=0.2)
+    policy = Policy(checks=(rule,), slices=("line",), min_slice_size=1)
+    evidence.coverage = Coverage(400, 400)
+    check = next(c for c in evaluate_policy(policy, evidence).checks if c.slice == "line = A")
+    assert check.status != "pass"

@@ -160,23 +160,9 @@ def test_the_cli_writes_the_audit(shifted: dict[str, Any], capsys: Any) -> None:
     assert main(["validate", "--model", "m", "--dataset", "prod", "--home", home]) == 2
     taken = shifted["tmp"] / "a-file"
     taken.write_text("not a folder")
-    assert (
-        main(
-            [
-                "audit",
-                "coverage",
-                "--production",
-                "prod",
-                "--dataset",
-                "val",
-                "--out",
-                str(taken),
-                "--home",
-                home,
-            ]
-        )
-        == 2
-    )  # fmt: skip (it was exit 3)
+    code = main(["audit", "coverage", "--production", "prod", "--dataset", "val", "--out",
+                 str(taken), "--home", home])  # fmt: skip
+    assert code == 2  # it was exit 3
     assert "is not a folder" in capsys.readouterr().err
 
 
@@ -244,3 +230,56 @@ def test_a_tiny_production_sample_gives_no_psi_to_fail_on(shifted: dict[str, Any
     assert out.result.coverage["max_psi"] is None
     check = next(c for c in out.result.verdict["checks"] if c["metric"] == "max_psi")
     assert check["status"] not in ("pass", "fail"), check
+
+
+def test_a_sensor_dead_in_production_is_the_largest_shift_not_a_skipped_column(
+    shifted: dict[str, Any],
+) -> None:
+    """torque is empty in every production row (a dead sensor): Arrow reads it as type null,
+    and the audit called it 'text' and left it out, so max_psi <= 0.25 and domain_auc <= 0.7
+    passed. Every value missing is the largest shift there is."""
+    ws, tmp = shifted["ws"], shifted["tmp"]
+    prod = dict(shifted["prod"])
+    prod["torque"] = pa.nulls(len(prod["line_speed"]))
+    pq.write_table(pa.table(prod), tmp / "dead.parquet")
+    assert pq.read_schema(tmp / "dead.parquet").field("torque").type == pa.null()
+    register_dataset(ws, "dead", tmp / "dead.parquet", role="production")
+    s = audit_coverage(ws, "dead", "val").summary()
+    torque = next(c for c in s["columns"] if c["column"] == "torque")
+    assert torque["kind"] == "numeric" and torque["production_shares"][-1] == 1.0
+    assert s["max_psi"] == torque["psi"] > 1
+    assert s["domain"]["auc"] > 0.95 and "torque" in s["domain"]["features"]
+    assert {"column": "torque", "bin": "missing"}.items() <= s["regions"][0].items()
+    assert not any("torque" in n for n in s["notes"])
+
+
+def test_max_psi_is_not_given_when_no_column_could_be_compared(tmp_path: Path, capsys: Any) -> None:
+    """The only shared column is a serial number (too many values to compare): max_psi was 0.0,
+    and a policy max_psi <= 0.25 passed on nothing. It is undefined, and the check cannot pass."""
+    rng = np.random.default_rng(9)
+    ws = Workspace.open(tmp_path / "home")
+    serial = [f"S{k:05d}" for k in range(600)]
+    label = rng.choice(["bad", "good"], 600)
+    score = np.where(rng.uniform(size=600) < 0.9, label == "bad", label != "bad") * 0.8 + 0.1
+    pq.write_table(pa.table({"serial": serial, "label": label, "s_bad": score,
+                             "s_good": 1 - score}), tmp_path / "val.parquet")  # fmt: skip
+    pq.write_table(pa.table({"serial": [f"P{k:05d}" for k in range(300)]}), tmp_path / "p.parquet")
+    register_dataset(ws, "val", tmp_path / "val.parquet")
+    register_dataset(ws, "prod", tmp_path / "p.parquet", role="production")
+    s = audit_coverage(ws, "prod", "val").summary()
+    assert s["columns"] == [] and s["domain"] is None and s["max_psi"] is None
+    assert any("no column could be compared" in n for n in s["notes"])
+    from tests.models import passthrough_onnx
+
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    from assay.services.models import register_model
+
+    register_model(ws, "m", passthrough_onnx(tmp_path / "m.onnx", 2), spec)
+    ws.close()
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.5\n  - max_psi <= 0.25\n")
+    code = main(["validate", "--model", "m", "--dataset", "val", "--production", "prod",
+                 "--policy", str(policy), "--no-profile", "--no-explore",
+                 "--home", str(tmp_path / "home")])  # fmt: skip
+    assert code == 1, capsys.readouterr()

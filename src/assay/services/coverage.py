@@ -71,9 +71,11 @@ class CoverageAudit:
 
     @property
     def max_psi(self) -> float | None:
-        if self.production.n_items < MIN_PRODUCTION_FOR_PSI:
+        """The largest column PSI; None when too few production items, or no column could be
+        compared (a check on it then cannot pass: no evidence, not no shift)."""
+        if self.production.n_items < MIN_PRODUCTION_FOR_PSI or not self.columns:
             return None
-        return max((c["psi"] for c in self.columns), default=0.0)
+        return max(c["psi"] for c in self.columns)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,12 @@ def _as_numbers(array: pa.ChunkedArray) -> np.ndarray | None:
     return np.asarray(
         array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), np.float64
     )
+
+
+def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
+    """``table`` with its all-null column ``name`` given type ``kind``."""
+    at = table.schema.get_field_index(name)
+    return table.set_column(at, name, pa.nulls(table.num_rows, kind))
 
 
 def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | None:
@@ -247,6 +255,12 @@ def audit_coverage(
             f"it large by chance below {MIN_PRODUCTION_FOR_PSI}); max_psi is not given"
         )
     for name in shared:
+        # A column empty throughout one side (a dead sensor) has Arrow's null type: it is of
+        # the other side's kind, every value missing (the largest shift there is).
+        if pa.types.is_null(prod.schema.field(name).type):
+            prod = _typed_as(prod, name, val.schema.field(name).type)
+        elif pa.types.is_null(val.schema.field(name).type):
+            val = _typed_as(val, name, prod.schema.field(name).type)
         a, b = _as_numbers(val.column(name)), _as_numbers(prod.column(name))
         if (a is None) != (b is None):
             kinds = ("numbers", "text") if b is None else ("text", "numbers")
@@ -260,6 +274,8 @@ def audit_coverage(
             notes.append(f"{name}: more than {MAX_CATEGORIES} distinct values, not compared")
         else:
             columns.append(found)
+    if not columns:
+        notes.append("no column could be compared: max_psi and the domain classifier are not given")
     ps = [c["p_value"] for c in columns if c["p_value"] is not None]
     qs = iter(benjamini_hochberg(ps)) if ps else iter(())
     for c in columns:

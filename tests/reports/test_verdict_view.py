@@ -140,3 +140,22 @@ def test_the_cli_prints_nothing_of_a_verdict_it_does_not_have(
     with console.capture() as captured:
         print_verdict(bare)
     assert "verdict:" not in captured.get()
+
+
+def test_control_characters_in_data_keep_junit_valid_and_show_escaped(
+    result: ValidationResult,
+) -> None:
+    """A slice value holding a control character (GS1 barcodes carry \\x1d; a value \\x0b was
+    found): junit.xml was not well-formed XML, and verdict.md held the raw byte. They are shown
+    escaped, the same in all three renderers."""
+    verdict = dict(result.verdict or {})
+    checks = [dict(c) for c in verdict["checks"]]
+    checks[0]["name"] = "accuracy >= 0.5 on line = L\x0b3\x1d\ufffe"
+    checks[0]["reason"] = "why: L\x0b3"
+    odd = dataclasses.replace(result, verdict={**verdict, "checks": checks})
+    junit = render_junit(odd)
+    root = ET.fromstring(junit)  # raised "not well-formed (invalid token)"
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert "accuracy >= 0.5 on line = L\\x0b3\\x1d\\ufffe" in names
+    md = render_verdict_markdown(odd)
+    assert "\x0b" not in md and "L\\x0b3" in md

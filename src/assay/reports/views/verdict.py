@@ -8,6 +8,7 @@ share one reading.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,17 @@ NO_VERDICT: dict[str, Any] = {
     "policy": {},
     "summary": "no verdict",
 }
+
+
+# Characters no XML document may hold and no terminal or Markdown shows (control characters
+# but tab and newline, lone surrogates, U+FFFE/U+FFFF): slice values and labels come from the
+# data (GS1 barcodes carry \x1d), so they are shown as escapes, the same in every renderer.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each character of ``_UNPRINTABLE`` written as its Python escape."""
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ class VerdictView:
         return cls(
             status=status,
             blocking=blocking,
-            summary=str(verdict.get("summary", "")),
+            summary=printable(str(verdict.get("summary", ""))),
             note="" if blocking or status == "pass" else "not blocking: on_inconclusive: warn",
             counts=counts,
             checks=checks,
@@ -133,12 +145,12 @@ def _check(c: dict[str, Any], strict_too_few: bool) -> CheckRow:
         else c["status"] == "fail" or (strict_too_few and c["status"] == "too_few")
     )
     return CheckRow(
-        name=str(c["name"]),
-        metric=str(c["metric"]),
+        name=printable(str(c["name"])),
+        metric=printable(str(c["metric"])),
         status=str(c["status"]),
         value=c.get("value"),
         threshold=c.get("threshold"),
-        reason=str(c.get("reason", "")),
+        reason=printable(str(c.get("reason", ""))),
         blocks=blocks,
     )
 

@@ -75,7 +75,7 @@ class CoverageAudit:
         compared (a check on it then cannot pass: no evidence, not no shift)."""
         if self.production.n_items < MIN_PRODUCTION_FOR_PSI or not self.columns:
             return None
-        return max(c["psi"] for c in self.columns)
+        return float(max(c["psi"] for c in self.columns))
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -178,3 +178,33 @@ def test_an_onnx_model_with_external_weights_is_stored_as_one_file(tmp_path: Pat
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(runtime.predict(ModelBatch.of(x)), expected, atol=1e-5)
     ws.close()
+
+
+def test_onnx_classes_in_another_order_than_the_spec_are_refused_at_registration(
+    tmp_path: Path,
+) -> None:
+    """skl2onnx writes the classifier's classes into the graph; a spec listing the same classes
+    in another order read every score as the wrong class (accuracy 0.011 instead of 0.932),
+    silently. Registration now refuses it, naming the model's order."""
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2)).astype(np.float32)
+    y = np.array(["ball", "inner", "normal", "outer"])[(x[:, 0] > 0) * 2 + (x[:, 1] > 0)]
+    onnx = tabular_onnx(LogisticRegression().fit(x, y), 2, tmp_path / "m.onnx")
+    ws = Workspace.open(tmp_path / "home")
+    inp = {"kind": "tabular", "columns": ["a", "b"]}
+    with pytest.raises(InputError, match=r"\['ball', 'inner', 'normal', 'outer'\]"):
+        register_model(
+            ws, "m", onnx, {"labels": ["normal", "outer", "inner", "ball"], "input": inp}
+        )
+    assert register_model(ws, "m", onnx, {"labels": ["ball", "inner", "normal", "outer"],
+                                          "input": inp}).created  # fmt: skip
+    ints = tabular_onnx(LogisticRegression().fit(x, np.where(x[:, 0] > 0, 1, -1)), 2,
+                        tmp_path / "i.onnx")  # fmt: skip
+    with pytest.raises(InputError, match=r"\['-1', '1'\]"):
+        register_model(ws, "i", ints, {"labels": ["1", "-1"], "input": inp})
+    ws.close()

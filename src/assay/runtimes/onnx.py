@@ -171,6 +171,41 @@ class OnnxRuntime(NamedOutputs):
         )
 
 
+def check_class_order(path: Path, spec: ModelSpec) -> None:
+    """Refuse a spec that lists a classifier's classes in another order than the model gives
+    its scores. Converters (skl2onnx) write the classes into the graph's ONNX-ML classifier
+    nodes; when they name exactly the spec's labels, they must be in the same order, or every
+    score would be read as another class's. Nothing to check without such a node, when the
+    classes are other names than the labels, or for a ZipMap output (read by name)."""
+    import onnx
+
+    if spec.task != "classification":
+        return
+    graph = onnx.load(str(path), load_external_data=False).graph
+    maps = {o.name for o in graph.output if o.type.WhichOneof("value") == "sequence_type"}
+    if spec.output.name in maps or (spec.output.name is None and len(maps) == 1):
+        return
+    declared = set()
+    for node in graph.node:
+        if node.domain != "ai.onnx.ml":
+            continue
+        for a in node.attribute:
+            if a.name == "classlabels_strings":
+                declared.add(tuple(s.decode("utf-8", "replace") for s in a.strings))
+            elif a.name in ("classlabels_ints", "classlabels_int64s"):
+                declared.add(tuple(str(i) for i in a.ints))
+    if len(declared) != 1:
+        return  # none, or several classifiers that disagree: nothing certain to say
+    (classes,) = declared
+    labels = tuple(spec.labels)
+    if set(classes) == set(labels) and classes != labels:
+        raise InputError(
+            f"{path.name} gives its scores in the class order {list(classes)} (its classifier "
+            f"node), but the spec lists {list(labels)}: every score would be read as another "
+            f"class's; list the labels in the model's order"
+        )
+
+
 def single_file(path: Path, folder: Path) -> Path:
     """``path`` itself, or for a model whose weights lie in external data files beside it (as
     MLflow and large exports save them) one self-contained copy in ``folder``: the store keeps

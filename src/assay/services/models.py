@@ -98,6 +98,10 @@ def register_model(
     companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
     loaded.close()
+    if kind == "onnx":
+        from assay.runtimes.onnx import check_class_order
+
+        check_class_order(path, model_spec)
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)
     companion_digests = {c.suffix.lower(): file_sha256(c) for c in companions}

@@ -109,3 +109,29 @@ def test_a_copy_of_an_old_item_under_a_new_id_is_not_fresh(store: dict[str, Any]
     validate(ws, "m@1", "cable@2", policy=policy, config=CONFIG)
     out = validate(ws, "m@1", "cable@3", policy=policy, config=CONFIG)
     assert out.result.reuse_budget["n_fresh_items"] == 5
+
+
+def test_a_new_metadata_column_does_not_make_old_items_fresh(store: dict[str, Any]) -> None:
+    """Version 3 is version 2 plus a labelled_at column (which --sequential needs): every row's
+    digest changed, and all 460 items served as 'fresh' for the release decision although eight
+    decisions had seen them. Items are compared on the columns both versions have; a column
+    dropped since does not make them fresh either, and a changed value still does."""
+    ws, tmp = store["ws"], store["tmp"]
+    old = pq.read_table(tmp / "v2.parquet")
+    stamped = old.append_column("labelled_at", pa.array(np.arange(old.num_rows, dtype=float)))
+    torque = stamped.schema.get_field_index("torque")
+    changed = stamped.column("torque").to_numpy().copy()
+    changed[:3] += 1.0  # three items measured anew: new content
+    stamped = stamped.set_column(torque, "torque", pa.array(changed))
+    pq.write_table(stamped, tmp / "v3.parquet")
+    register_dataset(ws, "cable", tmp / "v3.parquet", id_column="id")
+    policy = {"checks": ["accuracy >= 0.5"], "reuse_budget": {"max_decisions": 1}}
+    validate(ws, "m@1", "cable@2", policy=policy, config=CONFIG)
+    out = validate(ws, "m@1", "cable@3", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_fresh_items"] == 3
+    with open(out.run_dir / "fresh_items.csv") as f:
+        assert [r["item_id"] for r in csv.DictReader(f)] == ["i0", "i1", "i2"]
+    pq.write_table(stamped.drop_columns(["torque"]), tmp / "v4.parquet")  # a sensor dropped
+    register_dataset(ws, "cable", tmp / "v4.parquet", id_column="id")
+    out = validate(ws, "m@1", "cable@4", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_fresh_items"] == 0

@@ -8,7 +8,8 @@ counts the decisions on every version of the name.
 
 Past the policy's ``reuse_budget.max_decisions``, the verdict carries a warning (or fails), and
 the run lists the dataset's *fresh* items, those in no version that any decision was taken on,
-in ``fresh_items.csv`` (by content: a copy of an old item under a new id is not fresh):
+in ``fresh_items.csv`` (by content: a copy of an old item under a new id is not fresh, nor
+is a row whose version only added or dropped a column):
 registered as a dataset of their own, they give the release decision
 numbers nothing was tuned on. The looks of an anytime-valid comparison (``assay compare
 --sequential``) are not decisions: the confidence sequence keeps its level however often it is
@@ -20,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -65,7 +67,8 @@ def decisions_summary(ws: Workspace, dataset: DatasetVersion, shown: int = 10) -
 
 def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) -> pa.Array:
     """The item ids of ``dataset`` whose content is in no version a decision was taken on (by
-    their file's or row's digest; by id for versions registered before digests were kept)."""
+    their file's digest; for tables, by their values in the columns both versions have; by id
+    for versions registered before digests were kept)."""
     used = sorted({d.dataset_id for d in served})
     key = content_key(dataset)
     versions = [ws.catalog.get_dataset_by_id(v) for v in used]
@@ -77,6 +80,15 @@ def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) 
     ids = mine.column(cols.ITEM_ID).combine_chunks().cast(pa.string())
     if not versions:
         return ids
+    if column == cols.DIGEST:
+        # A row's stored digest covers every column: a version that only adds one (the time a
+        # label came in) would make every old item look fresh, and the budget be bypassed.
+        seen = np.zeros(len(ids), bool)
+        for v in versions:
+            names = _shared_inputs(dataset, v)
+            hit = pc.is_in(_digests(dataset, names), value_set=_digests(v, names))
+            seen |= np.asarray(hit.to_numpy(zero_copy_only=False), bool)
+        return ids.filter(pa.array(~seen))
     seen = pa.concat_arrays(
         [
             pq.read_table(v.manifest_path, columns=[column]).column(column).combine_chunks()
@@ -85,6 +97,30 @@ def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) 
     )
     values = mine.column(column).combine_chunks()
     return ids.filter(pc.invert(pc.fill_null(pc.is_in(values, value_set=seen), False)))
+
+
+def _shared_inputs(a: DatasetVersion, b: DatasetVersion) -> list[str]:
+    """The columns a row digest covers in both table versions, in ``a``'s order."""
+    from assay.datasets.row_digests import input_columns
+    from assay.services.datasets import id_of, label_of
+
+    def inputs(d: DatasetVersion) -> list[str]:
+        schema = manifest_schema(Path(d.manifest_path))
+        return input_columns(schema, label_of(d.options), id_of(d.options))
+
+    theirs = set(inputs(b))
+    return [n for n in inputs(a) if n in theirs]
+
+
+def _digests(d: DatasetVersion, names: list[str]) -> pa.Array:
+    """Each row's digest over ``names`` only."""
+    from assay.datasets.row_digests import DIGEST_TYPE, row_digests
+
+    table = pq.read_table(d.manifest_path, columns=names)
+    if not names:  # nothing in common: every row is the same empty row
+        return pa.array([b"\0" * 16] * table.num_rows, DIGEST_TYPE)
+    parts = [row_digests(batch, None) for batch in table.to_batches()]
+    return pa.concat_arrays(parts) if parts else pa.array([], DIGEST_TYPE)
 
 
 def budget_check(

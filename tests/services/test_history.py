@@ -4,6 +4,7 @@ The matrix, the lists and the churn must be exactly the chosen ones; the CLI wri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -190,3 +191,38 @@ def test_a_corrected_label_is_not_a_regression(tmp_path: Path) -> None:
     s = item_history(ws, "t").summary()
     assert (s["churn"][0]["n_broken"], s["churn"][0]["n_fixed"]) == (0, 0)
     assert s["versions"][0]["n_right"] == s["versions"][1]["n_right"]
+
+
+def test_answers_are_judged_against_the_newest_registered_labels(tmp_path: Path) -> None:
+    """Labels corrected in a version no model has run on yet: the history judged against the
+    newest version *with a run*, so it showed the old labels; and a validation on the corrected
+    version listed 2 never-right items where the same validation repeated (once its own run
+    existed) listed 1229. Both now take the labels of the version in question."""
+    rng = np.random.default_rng(3)
+    labels = rng.choice(["bad", "good"], 400).astype(object)
+    p = rng.uniform(size=400)
+    table = {"s_bad": p, "s_good": 1 - p, "label": labels}
+    pq.write_table(pa.table(table), tmp_path / "v1.parquet")
+    flipped = np.where(labels == "bad", "good", "bad").astype(object)
+    pq.write_table(pa.table(table | {"label": flipped}), tmp_path / "v2.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "v1.parquet")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+    register_model(ws, "m", onnx, spec)
+    register_model(ws, "m", onnx, spec | {"negative": "good"})  # the same answers
+    validate(ws, "m@1", "t@1", config=CONFIG)
+    validate(ws, "m@2", "t@1", config=CONFIG)
+    before = item_history(ws, "t").summary()
+    register_dataset(ws, "t", tmp_path / "v2.parquet")  # every label flipped, no run on it yet
+    after = item_history(ws, "t").summary()
+    assert [v["n_right"] for v in after["versions"]] == [
+        v["n_judged"] - v["n_right"] for v in before["versions"]
+    ]
+    explore = ValidationConfig(profile=False)
+    first = validate(ws, "m@2", "t@2", config=explore).result.doubtful_labels["never_right"]
+    again = validate(ws, "m@2", "t@2", config=dataclasses.replace(explore, reuse=False))
+    assert first["n_items"] == again.result.doubtful_labels["never_right"]["n_items"]
+    wrong_now = int((np.where(p >= 0.5, "bad", "good") != flipped).sum())
+    assert first["n_items"] == wrong_now  # m@1 never got them right either

@@ -24,10 +24,14 @@ import pyarrow.parquet as pq
 
 from assay.core import item_history as ih
 from assay.core.errors import InputError, did_you_mean
-from assay.core.records import RunQuery, RunRecord
+from assay.core.records import DatasetVersion, RunQuery, RunRecord
+from assay.datasets import columns as cols
 from assay.services import run_tables
+from assay.services.datasets import get_dataset
+from assay.services.integrity import verify_manifest
 from assay.services.models import get_model
 from assay.services.workspace import Workspace
+from assay.store.manifests import manifest_schema
 
 COLUMNS = ["item_id", "label", "predicted", "correct"]
 LIMIT = 50
@@ -146,11 +150,16 @@ def _runs_on(ws: Workspace, dataset: str) -> list[RunRecord]:
 
 
 def item_history(
-    ws: Workspace, dataset: str, model: str | None = None, candidate: str | None = None
+    ws: Workspace,
+    dataset: str,
+    model: str | None = None,
+    candidate: str | None = None,
+    labels_from: DatasetVersion | None = None,
 ) -> ItemHistory:
     """The history of ``dataset`` (a name: every version) under every model version (or those
     named ``model``) with a finished run on it; ``candidate`` (NAME@N) is the column the broken
-    items are counted for (default: the newest version)."""
+    items are counted for (default: the newest version). Answers are judged against the labels
+    of ``labels_from`` (default: the dataset's newest version, with a run on it or not)."""
     if "@" in dataset:
         raise InputError(f"history covers every version of a dataset: give its name, not {dataset}")
     runs = _runs_on(ws, dataset)
@@ -215,6 +224,15 @@ def item_history(
     labels: pa.Array = pa.nulls(len(ids), pa.string())
     for _, held, label in sorted(label_of, key=lambda x: x[0]):
         labels = pc.if_else(pa.array(held), label, labels)
+    # The labels of the version asked for override the runs' own, for the items it holds: a
+    # correction registered after the last run counts at once (items only older versions hold
+    # keep the newest label a run saw).
+    source = labels_from
+    if source is None:  # (a version given is one its caller checked already)
+        source = get_dataset(ws, dataset)
+        verify_manifest(ws, source)
+    held, label = _manifest_labels(source, ids)
+    labels = pc.if_else(pa.array(held), label, labels)
     has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
     versions = []
     for j, k in enumerate(order):
@@ -237,6 +255,22 @@ def item_history(
             )
         )
     return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted)
+
+
+def _manifest_labels(dv: DatasetVersion, ids: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Which of ``ids`` ``dv`` holds, and their reference labels there (null: none, or
+    disputed by the experts)."""
+    names = manifest_schema(Path(dv.manifest_path)).names
+    wanted = [cols.ITEM_ID, cols.LABEL, *([cols.DISPUTED] if cols.DISPUTED in names else [])]
+    table = pq.read_table(dv.manifest_path, columns=wanted)
+    at = pc.index_in(ids, value_set=table.column(cols.ITEM_ID).combine_chunks().cast(pa.string()))
+    held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+    rows = pa.array(np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64))
+    label = table.column(cols.LABEL).combine_chunks().cast(pa.string()).take(rows)
+    if cols.DISPUTED in names:
+        disputed = table.column(cols.DISPUTED).combine_chunks().take(rows)
+        label = pc.if_else(pc.fill_null(disputed, False), pa.nulls(len(ids), pa.string()), label)
+    return held, label
 
 
 def history_parquet(history: ItemHistory) -> bytes:
@@ -271,16 +305,16 @@ SHOWN = 20
 
 
 def never_right_so_far(
-    ws: Workspace, dataset: str, model_id: int, predictions: Path
+    ws: Workspace, dataset: DatasetVersion, model_id: int, predictions: Path
 ) -> dict[str, Any] | None:
     """What the item history adds to a run's doubtful labels: the items this run gets wrong
     that no other model version validated on the dataset ever got right (each judged by at least
     one of them). None when no other version has a finished run on it."""
-    runs = _runs_on(ws, dataset)
+    runs = _runs_on(ws, dataset.name)
     if not any(r.model_id != model_id for r in runs):
         return None
-    try:
-        others = item_history(ws, dataset)
+    try:  # every version judged against the labels this run was judged against
+        others = item_history(ws, dataset.name, labels_from=dataset)
     except InputError as exc:  # another run's files changed: this run's evidence says so
         return {"n_versions": 0, "versions": [], "n_items": 0, "items": [],
                 "note": f"the item history is unavailable: {exc}"}  # fmt: skip

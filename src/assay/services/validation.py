@@ -1038,7 +1038,7 @@ def _judged(
     if judged.doubtful_labels is not None and judged.doubtful_labels.get("method"):
         # The item history's evidence: labels no model version has ever agreed with.
         history = never_right_so_far(
-            ws, plan.dataset.name, plan.model.id, cand.run_dir / "predictions.parquet"
+            ws, plan.dataset, plan.model.id, cand.run_dir / "predictions.parquet"
         )
         if history is not None:
             judged.doubtful_labels["never_right"] = history

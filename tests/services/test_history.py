@@ -226,3 +226,22 @@ def test_answers_are_judged_against_the_newest_registered_labels(tmp_path: Path)
     assert first["n_items"] == again.result.doubtful_labels["never_right"]["n_items"]
     wrong_now = int((np.where(p >= 0.5, "bad", "good") != flipped).sum())
     assert first["n_items"] == wrong_now  # m@1 never got them right either
+
+
+def test_with_one_model_version_nothing_is_never_right(tmp_path: Path, capsys: Any) -> None:
+    """One version's errors are not 'never right by two versions or more': the list printed
+    every error of the one model under that heading. It is empty until a second version runs."""
+    rng = np.random.default_rng(4)
+    labels = rng.choice(["bad", "good"], 200).astype(object)
+    p = rng.uniform(size=200)
+    pq.write_table(pa.table({"s_bad": p, "s_good": 1 - p, "label": labels}), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "t.parquet")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp_path / "p.onnx", 2), spec)
+    validate(ws, "m@1", "t@1", config=CONFIG)
+    ws.close()
+    assert main(["history", "t", "--home", str(tmp_path / "home")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "never right: 0 item(s)" in out and "needs two model versions" in out

@@ -96,6 +96,8 @@ def _print(s: dict[str, Any], out: Path | None) -> None:
     )
     for key, meaning in LISTS:
         block = s[key]
+        if key == "never_right" and len(s["versions"]) < 2:
+            meaning = "needs two model versions or more; this dataset has runs of one"
         console.print(f"\n[bold]{key.replace('_', ' ')}[/]: {block['n']:,} item(s) ({meaning})")
         for item in block["items"]:
             marks = " ".join(

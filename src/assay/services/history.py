@@ -77,7 +77,8 @@ class ItemHistory:
         """The item lists the history reports, by name."""
         return {
             "broken": ih.broken_by(self.outcomes, self.candidate),
-            "never_right": ih.never_right(self.outcomes, min(2, len(self.versions))),
+            # One version's errors are no evidence against a label: two versions at least.
+            "never_right": ih.never_right(self.outcomes, 2),
             "flip_flop": ih.flips(self.outcomes) >= 2,
         }
 

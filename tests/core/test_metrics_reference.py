@@ -117,3 +117,31 @@ def test_intervals_contain_the_point_estimate_and_are_reproducible() -> None:
             continue
         assert m["ci_low"] <= m["value"] <= m["ci_high"], key
         assert second["metrics"][key]["ci_low"] == pytest.approx(m["ci_low"], rel=1e-9), key
+
+
+def test_log_loss_interval_keeps_a_heavy_tail_like_an_item_bootstrap() -> None:
+    """567 items, one of them given probability 0 for its true class (loss 36): the bins were
+    merged into groups of equal counts, averaging that loss with its neighbours, and the upper
+    bound came out at 0.478 where a plain bootstrap over the items says 0.52. Groups now also
+    cut by equal shares of the loss sum, so the tail keeps its own groups."""
+    from assay.core.accumulators.losses import MeanLossAccumulator, log_loss_per_item
+    from assay.core.batch import ScoredBatch
+    from assay.core.intervals import IntervalConfig
+
+    rng = np.random.default_rng(11)
+    n = 567
+    p_true = 1 - 10 ** rng.uniform(-10, -0.05, n)  # losses over ten decades: >256 bins used
+    p_true[7] = 0.0
+    y = rng.integers(0, 2, n)
+    scores = np.empty((n, 2))
+    scores[np.arange(n), y] = p_true
+    scores[np.arange(n), 1 - y] = 1 - p_true
+    batch = ScoredBatch(y, np.argmax(scores, axis=1), scores)
+    acc = MeanLossAccumulator("log_loss", log_loss_per_item, IntervalConfig(0.95, 4000, 0))
+    got = acc.finalize(acc.update(acc.empty(), batch)).metrics["log_loss"]
+    losses = log_loss_per_item(batch)
+    reps = losses[rng.integers(0, n, (20000, n))].mean(axis=1)
+    low, high = np.quantile(reps, [0.025, 0.975])
+    assert got.value == pytest.approx(losses.mean())
+    assert got.ci_high == pytest.approx(high, abs=0.012)
+    assert got.ci_low == pytest.approx(low, abs=0.012)

@@ -50,6 +50,24 @@ def delong_auc(negatives: F, positives: F, confidence: float = 0.95) -> tuple[fl
     return float(auc), max(0.0, float(auc) - half), min(1.0, float(auc) + half)
 
 
+def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64]:
+    """A fold for each row: identical rows share one (a copy of a validation row in
+    production, trained on in another fold, would be recognised as its twin and called
+    validation, hiding a shift), and each set's rows are dealt evenly over the folds."""
+    rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1])))
+    _, group = np.unique(rows.ravel(), return_inverse=True)
+    n_groups = int(group.max()) + 1
+    production = np.zeros(n_groups, np.int64)
+    np.maximum.at(production, group, y)  # a group with a production row deals as production
+    order = np.random.default_rng(seed).permutation(n_groups)
+    fold = np.empty(n_groups, np.int64)
+    for side in (0, 1):
+        members = order[production[order] == side]
+        fold[members] = np.arange(members.size) % k
+    out: npt.NDArray[np.int64] = fold[group.ravel()]
+    return out
+
+
 def fit_domain(
     validation: F,
     production: F,
@@ -60,7 +78,7 @@ def fit_domain(
 ) -> DomainFit:
     """Out-of-fold P(production) for every item of both sets; their AUC with DeLong's interval."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
     x = np.vstack([validation, production])
     y = np.r_[np.zeros(len(validation), int), np.ones(len(production), int)]
@@ -72,7 +90,7 @@ def fit_domain(
         random_state=seed,
     )
     p = cross_val_predict(
-        model, x, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed), method="predict_proba"
+        model, x, y, cv=PredefinedSplit(_folds(x, y, k, seed)), method="predict_proba"
     )[:, 1]
     p_val, p_prod = p[: len(validation)], p[len(validation) :]
     auc, low, high = delong_auc(p_val, p_prod, confidence)

@@ -283,3 +283,38 @@ def test_max_psi_is_not_given_when_no_column_could_be_compared(tmp_path: Path, c
                  "--policy", str(policy), "--no-profile", "--no-explore",
                  "--home", str(tmp_path / "home")])  # fmt: skip
     assert code == 1, capsys.readouterr()
+
+
+def test_copies_of_validation_rows_in_production_do_not_hide_a_shift() -> None:
+    """Production that is 600 copies of validation rows plus 200 shifted rows: copies landed in
+    other folds than their twins, the classifier recognised them, and the AUC fell to 0.32
+    ('no shift'); production identical to validation gave 0.05. Identical rows now share a
+    fold."""
+    rng = np.random.default_rng(12)
+    val = rng.normal(size=(1000, 3)).round(3)
+    shifted = rng.normal(1.0, 1.0, size=(200, 3)).round(3)
+    prod = np.vstack([val[rng.choice(1000, 600, replace=False)], shifted])
+    fit = fit_domain(val, prod, np.zeros(3, bool), seed=0)
+    assert fit.ci_low > 0.5, (fit.auc, fit.ci_low)
+    same = fit_domain(val, val.copy(), np.zeros(3, bool), seed=0)
+    assert same.auc == pytest.approx(0.5, abs=0.1) and not same.ci_low > 0.5, same
+
+
+def test_infinite_production_values_are_values_not_missing(shifted: dict[str, Any]) -> None:
+    """+inf in production (a sensor dividing by zero) was binned as 'missing' and left out of
+    the Kolmogorov-Smirnov test, with numpy warnings on stderr. It is the largest value there
+    is: it lands in the top bin, and the test counts it."""
+    ws, tmp = shifted["ws"], shifted["tmp"]
+    prod = dict(shifted["prod"])
+    torque = np.array(prod["torque"], float)
+    torque[:300] = np.inf
+    prod["torque"] = torque
+    pq.write_table(pa.table(prod), tmp / "inf.parquet")
+    register_dataset(ws, "inf", tmp / "inf.parquet", role="production")
+    s = audit_coverage(ws, "inf", "val").summary()
+    col = next(c for c in s["columns"] if c["column"] == "torque")
+    assert col["production_shares"][-1] == 0.0  # nothing missing
+    assert col["production_shares"][-2] >= 300 / len(torque)  # the top bin holds them
+    expected = ks_2samp(shifted["val"]["torque"], torque)
+    assert col["statistic"] == pytest.approx(expected.statistic)
+    assert s["domain"] is not None and s["domain"]["shifted"]

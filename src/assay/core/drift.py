@@ -47,10 +47,11 @@ def numeric_bins(reference: F, n_bins: int = 10) -> F:
 
 
 def numeric_shares(values: F, edges: F) -> F:
-    """Shares of ``values`` per bin (len(edges) + 1 bins), then one for missing (NaN) values."""
-    finite = np.isfinite(values)
-    counts = np.bincount(np.searchsorted(edges, values[finite], "right"), minlength=edges.size + 1)
-    counts = np.append(counts, (~finite).sum()).astype(float)
+    """Shares of ``values`` per bin (len(edges) + 1 bins), then one for missing (NaN) values.
+    An infinite value is a value: it lands in the outermost bin on its side, not in missing."""
+    present = ~np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[present], "right"), minlength=edges.size + 1)
+    counts = np.append(counts, (~present).sum()).astype(float)
     return counts / max(1, values.size)
 
 

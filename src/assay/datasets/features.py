@@ -43,15 +43,33 @@ class TabularBatchDecoder:
         # Strided writes straight into the row-major tensor: a column-major fill followed by a
         # transposing copy was three times slower (the transpose is cache-unfriendly).
         matrix = np.empty((n, len(self.spec.columns)), dtype=np.float32)
+        beyond: dict[int, dict[int, float]] = {}  # column -> row -> a finite value float32 lacks
         for j, name in enumerate(self.spec.columns):
-            matrix[:, j] = _as_numbers(batch.column(name))
+            values = _as_numbers(batch.column(name))
+            with np.errstate(over="ignore"):  # checked below: such a value is never fed
+                matrix[:, j] = values
+            if values.dtype != np.float32:
+                lost = np.flatnonzero(np.isinf(matrix[:, j]) & np.isfinite(values))
+                if lost.size:
+                    beyond[j] = {int(r): float(values[r]) for r in lost[:1000].tolist()}
         errors: dict[int, str] = {}
         if self.spec.missing == "error":
-            # Nulls became nan above; name the first missing column of each incomplete row.
-            missing = np.isnan(matrix)
-            for row in np.flatnonzero(missing.any(axis=1)).tolist():
-                column = self.spec.columns[int(np.argmax(missing[row]))]
-                errors[row] = f"missing value in feature column {column!r}"
+            # Nulls became nan above; name the first column of each row that is missing or
+            # infinite (a sensor's division by zero, or a number beyond float32): a model fed
+            # inf answers something, and the row would be judged as if it were a measurement.
+            bad = ~np.isfinite(matrix)
+            for row in np.flatnonzero(bad.any(axis=1)).tolist():
+                j = int(np.argmax(bad[row]))
+                column = self.spec.columns[j]
+                if np.isnan(matrix[row, j]):
+                    errors[row] = f"missing value in feature column {column!r}"
+                elif row in beyond.get(j, {}):
+                    errors[row] = (
+                        f"infinite value in feature column {column!r} "
+                        f"({beyond[j][row]:g} is beyond float32)"
+                    )
+                else:
+                    errors[row] = f"infinite value in feature column {column!r}"
         readable = np.ones(n, dtype=bool)
         if errors:
             readable[list(errors)] = False

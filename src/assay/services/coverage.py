@@ -137,8 +137,9 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
     if a is not None and b is not None:
         edges = drift.numeric_bins(a)
         e, p = drift.numeric_shares(a, edges), drift.numeric_shares(b, edges)
-        fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
-        test = ks_2samp(fa, fb) if fa.size and fb.size else None
+        fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]  # for the medians
+        pa_, pb = a[~np.isnan(a)], b[~np.isnan(b)]  # the test counts infinite values too
+        test = ks_2samp(pa_, pb) if pa_.size and pb.size else None
         bins = [f"< {edges[0]:.6g}"] if edges.size else ["all"]
         bins += [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(edges)]
         bins += [f">= {edges[-1]:.6g}"] if edges.size else []
@@ -197,6 +198,22 @@ def _regions(columns: list[dict[str, Any]], n_val: int, n_prod: int) -> list[dic
     return sorted(out, key=lambda r: r["validation_share"] - r["production_share"])
 
 
+def _finite_ends(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` with -inf and +inf just beyond both sets' finite range: the classifier's
+    binning cannot take infinities, and an infinite reading is the most extreme one."""
+    both = np.concatenate([a, b])
+    finite = both[np.isfinite(both)]
+    if finite.size == len(both) - np.isnan(both).sum():
+        return a, b
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    step = max(high - low, 1.0)
+
+    def ends(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isposinf(x), high + step, np.where(np.isneginf(x), low - step, x))
+
+    return ends(a), ends(b)
+
+
 def _features(
     names: list[str], val: pa.Table, prod: pa.Table
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,6 +231,7 @@ def _features(
             categorical.append(True)
         else:
             categorical.append(False)
+            a, b = _finite_ends(a, b)
         xs_v.append(a)
         xs_p.append(b)
     return np.column_stack(xs_v), np.column_stack(xs_p), np.array(categorical, bool)

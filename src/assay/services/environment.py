@@ -30,7 +30,8 @@ PACKAGES = (
 # profiles recorded under an earlier revision are never reused. Runs from before it count as 1.
 # 2: OpenVINO computes in f32 (it computed in bfloat16 on CPUs with bf16 units).
 # 3: a binary spec naming only its good class (negative) makes the other class positive, for
-#    the threshold rule too (it was the second label): predicted classes may differ.
+#    the threshold rule too (it was the second label): predicted classes may differ; and rows
+#    with an infinite feature are not judged under `missing: error` (they were fed as inf).
 NUMERICS_REVISION = 3
 # The packages whose versions a model's outputs depend on, besides its file and input.
 NUMERICS_PACKAGES = (

@@ -337,3 +337,29 @@ def test_copied_rows_under_new_ids_and_other_number_types_are_found(tmp_path: Pa
     copied = {(speed[k], torque[k]) for k in range(30)}
     expected = [k for k in range(120) if (speed[k], torque[k]) in copied]
     assert s["n_exact_duplicates"] == len(expected) >= 30
+
+
+def test_a_float32_copy_of_validation_rows_is_a_near_duplicate(tmp_path: Path) -> None:
+    """The validation table saved as float32 Parquet and registered as the training set: the
+    float64 digests differ, so the audit found 0 leaked rows, although a float32 model reads
+    identical inputs. Rows equal once rounded to float32 are near duplicates."""
+    rng = np.random.default_rng(8)
+    val = pa.table({"id": [f"v{k}" for k in range(80)], "speed": rng.normal(1500, 200, 80),
+                    "torque": rng.normal(10, 1, 80), "label": rng.choice(["ok", "bad"], 80)})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    copy = val.slice(0, 25)
+    for name in ("speed", "torque"):
+        at = copy.schema.get_field_index(name)
+        copy = copy.set_column(at, name, copy.column(name).cast(pa.float32()))
+    other = pa.table({"id": [f"t{k}" for k in range(25)],
+                      "speed": rng.normal(1500, 200, 25).astype(np.float32),
+                      "torque": rng.normal(10, 1, 25).astype(np.float32),
+                      "label": rng.choice(["ok", "bad"], 25)})  # fmt: skip
+    pq.write_table(pa.concat_tables([copy, other]), tmp_path / "train.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    assert s["n_exact_duplicates"] == 0 and s["n_near_duplicates"] == 25
+    assert s["n_leaked_items"] == 25
+    ws.close()

@@ -5,6 +5,8 @@ dataset version and finds:
 
 - **exact duplicates**: the same content (an image file's SHA-256; for tables, the digest of the
   values of the columns both tables hold, ids and labels left out);
+- **near-duplicate rows**: the same digest once numbers are rounded to float32 (what a model's
+  float32 input reads), exact duplicates left out;
 - **near-duplicate images**: a 64-bit perceptual hash (imagehash's pHash) within a Hamming
   distance (``max_hamming``, 6 of 64 bits by default) confirmed by the correlation of 64x64
   thumbnails (``min_correlation``), exact duplicates left out; every image is read and checked
@@ -145,7 +147,8 @@ def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
         "near": f"pHash (imagehash, 64 bits) within {max_hamming} bits, and 64x64 grayscale "
         f"thumbnails correlating at {min_correlation:g} or more"
         if image
-        else None,
+        else "the same digest once numbers are rounded to float32 (what a model's float32 input "
+        "reads: a float32 copy of a float64 row)",
         "max_hamming": max_hamming if image else None,
         "min_correlation": min_correlation if image else None,
         "time_column": time_column,
@@ -246,6 +249,12 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
     train_ids, ids = _column(tv, cols.ITEM_ID), _column(dv, cols.ITEM_ID)
     exact = _exact(keys, train_keys, ids, train_ids)
     tables = [exact]
+    if dv.kind != "image":
+        rounded = _exact(_digests(dv, shared, True), _digests(tv, shared, True), ids, train_ids)
+        rounded = rounded.filter(pc.invert(pc.is_in(rounded.column("item_id"),
+                                                    value_set=exact.column("item_id"))))  # fmt: skip
+        kind = pa.array(["near"] * rounded.num_rows, pa.string())
+        tables.append(rounded.set_column(0, "kind", kind))
     if dv.kind == "image":
         near, unreadable = _near(
             tv, dv, int(settings["max_hamming"]), float(settings["min_correlation"]), exact
@@ -276,12 +285,25 @@ def _shared_columns(tv: DatasetVersion, dv: DatasetVersion) -> list[str]:
     return [c for c in compared_columns(dv) if c in train]
 
 
-def _digests(d: DatasetVersion, shared: list[str]) -> pa.Array:
-    """Each row's digest over the ``shared`` columns (their types as this table holds them)."""
+def _digests(d: DatasetVersion, shared: list[str], float32: bool = False) -> pa.Array:
+    """Each row's digest over the ``shared`` columns (their types as this table holds them;
+    with ``float32``, every number as the float32 a model's input would hold)."""
     parts = [
-        row_digests(batch, None) for batch in read_manifest(Path(d.manifest_path), 65_536, shared)
+        row_digests(_as_float32(batch) if float32 else batch, None)
+        for batch in read_manifest(Path(d.manifest_path), 65_536, shared)
     ]
     return pa.concat_arrays(parts) if parts else pa.array([], pa.binary(16))
+
+
+def _as_float32(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its integer and floating columns rounded to float32."""
+    columns = [
+        pc.cast(c, pa.float32(), safe=False)
+        if pa.types.is_integer(c.type) or pa.types.is_floating(c.type)
+        else c
+        for c in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _exact(keys: pa.Array, train_keys: pa.Array, ids: pa.Array, train_ids: pa.Array) -> pa.Table:

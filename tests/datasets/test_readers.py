@@ -164,3 +164,30 @@ def test_label_counts_and_unlabelled_items_are_recorded(
     d = register_dataset(workspace, "t", path).dataset
     assert d.label_counts == {"a": 2, "b": 1}
     assert any("1 item(s) have no label" in n for n in d.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "speeds"),
+    [
+        # A spreadsheet in a German or French locale: ';' between fields, ',' before decimals.
+        ("\ufeffid;speed;label\nA1;1850,5;ok\nA2;-1,25;bad\nA3;2000;ok\n", [1850.5, -1.25, 2000.0]),
+        ("id;speed;label\nA1;1850.5;ok\nA2;1.25;bad\nA3;2000;ok\n", [1850.5, 1.25, 2000.0]),
+        ("id|speed|label\nA1|1850.5|ok\nA2|1.25|bad\nA3|2000|ok\n", [1850.5, 1.25, 2000.0]),
+        ('"id","speed","label"\n"A1",1850.5,"ok"\n"A2",1.25,"bad"\n"A3",2000,"ok"\n',
+         [1850.5, 1.25, 2000.0]),
+    ],
+)  # fmt: skip
+def test_csv_separators_and_decimal_commas_are_read(
+    tmp_path: Path, workspace: Workspace, text: str, speeds: list[float]
+) -> None:
+    """A ';'-separated CSV with decimal commas was one column ('label column not found
+    (columns: id;speed;label)'); the separator is now taken from the header, and a decimal
+    comma from the numbers, when the separator is not a comma."""
+    path = tmp_path / "line.csv"
+    path.write_text(text, encoding="utf-8")
+    d = register_dataset(workspace, "line", path, id_column="id").dataset
+    table = pq.read_table(d.manifest_path)
+    assert table.column("speed").type == pa.float64()
+    assert table.column("speed").to_pylist() == speeds
+    assert table.column(cols.ITEM_ID).to_pylist() == ["A1", "A2", "A3"]
+    assert table.column(cols.LABEL).to_pylist() == ["ok", "bad", "ok"]

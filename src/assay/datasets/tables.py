@@ -7,6 +7,7 @@ and metadata for everything else. Labels and ids are read as strings; the item i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,13 +45,42 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+SEPARATORS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def csv_dialect(path: Path) -> tuple[str, str]:
+    """The separator and decimal mark of a CSV, from its first 64 KiB: the separator is the one
+    of , ; tab | that the header holds most of (a .tsv file: tab); the decimal mark is a comma
+    when the separator is not one and the sample's numbers are written 1850,5 and never 1.5
+    (a spreadsheet saved in a German or French locale), else a point."""
+    if path.suffix.lower() == ".tsv":
+        return "\t", "."
+    with path.open("rb") as f:
+        raw = f.read(64 << 10)
+    lines = raw.decode("utf-8-sig", errors="replace").splitlines()
+    if len(raw) == 64 << 10:
+        lines = lines[:-1]  # the sample may end mid-line
+    header = lines[0] if lines else ""
+    separator = max(SEPARATORS, key=lambda s: (header.count(s), s == ","))
+    if separator == "," or header.count(separator) == 0:
+        return ",", "."
+    fields = [f.strip().strip('"') for line in lines[1:] for f in line.split(separator)]
+    comma = any(_DECIMAL_COMMA.match(f) for f in fields)
+    point = any(_DECIMAL_POINT.match(f) for f in fields)
+    return separator, "," if comma and not point else "."
+
+
 def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVStreamingReader:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    separator, decimal = csv_dialect(path)
     return pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=4 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=pacsv.ConvertOptions(column_types=string_columns, strings_can_be_null=True),
+        parse_options=pacsv.ParseOptions(delimiter=separator),
+        convert_options=pacsv.ConvertOptions(
+            column_types=string_columns, strings_can_be_null=True, decimal_point=decimal
+        ),
     )
 
 

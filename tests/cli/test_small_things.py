@@ -197,3 +197,21 @@ def test_lists_keep_long_names_whole_when_piped(
     assert code == 0 and f"{name}@1" in out
     code, out, _ = run_assay(capsys, home, "model", "list")
     assert code == 0 and f"{name}@1" in out
+
+
+def test_home_may_come_before_the_command(
+    capsys: pytest.CaptureFixture[str],
+    table: dict[str, Path],  # noqa: F811
+) -> None:
+    """`assay --home X dataset list` was 'No such option: --home' although every command
+    takes --home; it now names the store for the command that follows."""
+    home = table["home"]
+    code = main(["--home", str(home), "dataset", "add", "parts", str(table["csv"]),
+                 "--label-column", "verdict", "--id-column", "part"])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    assert main(["--home", str(home), "dataset", "list"]) == 0
+    assert "parts@1" in capsys.readouterr().out
+    assert main(["dataset", "list", "--home", str(home)]) == 0  # after it, as before
+    assert "parts@1" in capsys.readouterr().out
+    assert main(["dataset", "list", "--home", str(home.parent / "elsewhere")]) == 0
+    assert "parts@1" not in capsys.readouterr().out

@@ -105,8 +105,31 @@ def _options(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home", help="Store folder of the command that follows (it may also come after it)."
+        ),
+    ] = None,
 ) -> None:
     """Validate industrial machine-learning models before they ship."""
+    if home is not None:
+        # The commands read their --home from ASSAY_HOME when not given one: set it for this
+        # command only (main() restores it), so that a --home after the command still wins.
+        _SAVED_HOME.append(os.environ.get("ASSAY_HOME"))
+        os.environ["ASSAY_HOME"] = str(home)
+
+
+_SAVED_HOME: list[str | None] = []
+
+
+def _restore_home() -> None:
+    while _SAVED_HOME:
+        previous = _SAVED_HOME.pop()
+        if previous is None:
+            os.environ.pop("ASSAY_HOME", None)
+        else:
+            os.environ["ASSAY_HOME"] = previous
 
 
 # What a value of each type looks like in --help (typer's default prints <str>, <path>, <int>).
@@ -141,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             code = cli_command().main(args=argv, prog_name="assay", standalone_mode=False)
         finally:
             _close_workspaces()
+            _restore_home()
     except AssayError as exc:
         message = one_line(str(exc), 1000)  # never a whole expanded value, never two lines
         err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

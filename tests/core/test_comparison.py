@@ -92,3 +92,31 @@ def test_deltas_equal_the_difference_of_the_two_models_metrics() -> None:
     assert abs(deltas["recall[void]"].delta - expect) < 1e-12  # type: ignore[operator]
     d = deltas["accuracy"]
     assert d.ci_low is not None and d.ci_high is not None and d.ci_low <= d.delta <= d.ci_high  # type: ignore[operator]
+
+
+def test_slices_of_a_numeric_column_sort_by_number_not_text() -> None:
+    """Quantile bins were listed as text: '[113.3, 200)' before '[34.34, 113.3)'."""
+    from assay.core.slicing import slice_order
+
+    keys = [
+        (("speed", ">= 200"),),
+        (("speed", "[113.3, 200)"),),
+        (("camera", "10"),),
+        (("speed", "< 34.34"),),
+        (("camera", "2"),),
+        (("speed", "[34.34, 113.3)"),),
+        (("line", "L2"),),
+        (("line", "L10"),),
+        (("speed", "missing"),),
+    ]
+    assert sorted(keys, key=slice_order) == [
+        (("camera", "2"),),
+        (("camera", "10"),),
+        (("line", "L10"),),
+        (("line", "L2"),),
+        (("speed", "< 34.34"),),
+        (("speed", "[34.34, 113.3)"),),
+        (("speed", "[113.3, 200)"),),
+        (("speed", ">= 200"),),
+        (("speed", "missing"),),
+    ]

@@ -17,6 +17,26 @@ _PREDICATE = re.compile(r"^\s*(?P<column>[^<>=!*]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*
 OPPOSITE = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "=": "!=", "!=": "="}
 
 
+_LEADING_NUMBER = re.compile(
+    r"^\s*(<=|>=|<|>|\[|\()?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+)
+_RANK = {"<": 0, "<=": 0, "[": 1, "(": 1, None: 1, ">": 2, ">=": 2}
+
+
+def slice_order(key: tuple[tuple[str, str], ...]) -> tuple[tuple[str, int, float, str], ...]:
+    """Sort key of a slice: by column, then by number where the value is one or a range of
+    them (``< 34.3``, ``[34.3, 113.3)``, ``[113.3, 200)``, ``>= 200``), else as text after the
+    numbers (``missing``)."""
+    out = []
+    for column, value in key:
+        m = _LEADING_NUMBER.match(value)
+        if m is not None and (m.end() == len(value) or m.group(1) is not None):
+            out.append((column, _RANK[m.group(1)], float(m.group(2)), value))
+        else:
+            out.append((column, 3, 0.0, value))
+    return tuple(out)
+
+
 def format_predicate(column: str, value: str) -> str:
     """``camera = 3``, ``line_speed >= 1800``, ``speed in [1200, 1450)``."""
     if value.startswith(("[", "(")) and "," in value:

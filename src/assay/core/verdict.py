@@ -25,6 +25,7 @@ from typing import Any, Literal
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
 from assay.core.metric_value import MetricValue
 from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
+from assay.core.slicing import slice_order
 from assay.core.stattests import (
     benjamini_hochberg,
     bootstrap_p_value,
@@ -135,7 +136,9 @@ def _members(rule: CheckRule, ev: Evidence) -> list[tuple[SliceKey, str]]:
     if rule.scope == "every_class":
         return [(OVERALL, f"{rule.metric}[{label}]") for label in ev.labels]
     if rule.scope == "every_slice":
-        return [(key, rule.metric) for key in sorted(ev.slice_sizes) if key != OVERALL]
+        return [
+            (key, rule.metric) for key in sorted(ev.slice_sizes, key=slice_order) if key != OVERALL
+        ]
     return [(OVERALL, rule.metric)]
 
 

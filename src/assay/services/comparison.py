@@ -30,7 +30,7 @@ from assay.core.comparison import (
 from assay.core.equivalence import EquivalenceAccumulator
 from assay.core.errors import InputError, did_you_mean
 from assay.core.intervals import IntervalConfig
-from assay.core.slicing import parse_slice_spec
+from assay.core.slicing import parse_slice_spec, slice_order
 from assay.datasets import columns as cols
 from assay.store.manifests import manifest_schema, slice_codes
 from assay.store.predictions import (
@@ -63,7 +63,7 @@ class Analysis:
             "by_class": ledger_by_class(overall, labels),
             "by_slice": {
                 " and ".join(f"{c} = {v}" for c, v in key): ledger(table)
-                for key, table in sorted(self.joint.items())
+                for key, table in sorted(self.joint.items(), key=lambda kv: slice_order(kv[0]))
                 if key != OVERALL
             },
             "mcnemar": mcnemar(overall),

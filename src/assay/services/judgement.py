@@ -20,6 +20,7 @@ from assay.core.operating_point import analyse_operating_point, point_at
 from assay.core.policy import EQUIVALENCE_METRICS, POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
 from assay.core.records import DatasetVersion, RunRecord
 from assay.core.results import ValidationResult
+from assay.core.slicing import slice_order
 from assay.core.spec import ModelSpec
 from assay.core.verdict import CheckResult, Coverage, evaluate_policy
 from assay.services import sidecar
@@ -196,7 +197,7 @@ def judge(
             "too_few": evidence.slice_sizes[key] < policy.min_slice_size,
             "metrics": {name: m.to_dict() for name, m in sorted(evidence.candidate[key].items())},
         }
-        for key in sorted(evidence.slice_sizes)
+        for key in sorted(evidence.slice_sizes, key=slice_order)
         if key != OVERALL
     ]
     comparison: dict[str, Any] | None = None
@@ -220,7 +221,7 @@ def judge(
                     for name in ("accuracy", "macro_f1")
                     if name in deltas[key]
                 }
-                for key in sorted(deltas)
+                for key in sorted(deltas, key=slice_order)
                 if key != OVERALL
             },
             "baseline_confusion_matrix": _reordered(

@@ -122,3 +122,25 @@ def test_a_slice_rate_has_the_whole_datasets_interval_not_a_collapsed_bootstrap(
     evidence.coverage = Coverage(400, 400)
     check = next(c for c in evaluate_policy(policy, evidence).checks if c.slice == "line = A")
     assert check.status != "pass"
+
+
+def test_an_estimate_without_an_interval_cannot_pass_confidently() -> None:
+    """mar_100 (pycocotools' recall, reported without an interval) at 0.9 passed 'mar_100 >=
+    0.5' under evidence: confident on its value alone, a pass without evidence. An estimate
+    from the sample without an interval says too_few unless the check asks for evidence:
+    point; a measurement (a latency, a leak count) is checked on its value."""
+    ev = Evidence(
+        LABELS,
+        {OVERALL: {**kappa(0.9, 0.8, 0.95), "mar_100": MetricValue.of(0.9),
+                   "p99_latency_ms": MetricValue.of(3.0, method="measured")}},
+        {OVERALL: 400},
+        coverage=Coverage(400, 400),
+    )  # fmt: skip
+    confident = Policy((CheckRule("mar_100", minimum=0.5), CheckRule("cohen_kappa", minimum=0.1),
+                        CheckRule("p99_latency_ms", maximum=10.0)))  # fmt: skip
+    checks = {c.metric: c for c in evaluate_policy(confident, ev).checks}
+    assert checks["mar_100"].status == "too_few" and "no interval" in checks["mar_100"].reason
+    assert checks["p99_latency_ms"].status == "pass"
+    point = Policy((CheckRule("mar_100", minimum=0.5, evidence="point"),
+                    CheckRule("cohen_kappa", minimum=0.1)))  # fmt: skip
+    assert evaluate_policy(point, ev).checks[0].status == "pass"

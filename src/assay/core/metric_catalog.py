@@ -173,6 +173,15 @@ METRICS: Mapping[str, MetricInfo] = {
 }
 
 
+# What the model's answers on a sample estimate (an interval says how well), as opposed to what
+# is measured or counted outright (latency, leaked items, the largest score difference).
+ESTIMATES = frozenset(m.name for g in (CLASSIFICATION, DETECTION, SEGMENTATION, ANOMALY) for m in g)
+
+
+def is_estimate(metric: str) -> bool:
+    return base_name(metric) in ESTIMATES
+
+
 def base_name(metric: str) -> str:
     """``recall`` of ``recall[scratch]``."""
     return metric.split("[", 1)[0]

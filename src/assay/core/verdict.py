@@ -23,6 +23,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
+from assay.core.metric_catalog import is_estimate
 from assay.core.metric_value import MetricValue
 from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
 from assay.core.slicing import slice_order
@@ -232,6 +233,19 @@ class _Judge:
                 return x > threshold if rule.strict else x >= threshold
             return x < threshold if rule.strict else x <= threshold
 
+        if rule.evidence != "point" and (lo is None or hi is None) and is_estimate(metric):
+            # An estimate from the sample with no interval (pycocotools' recalls, a pixel AUROC)
+            # is no evidence either way: passing on its value alone would be a pass without it.
+            return self.result(
+                rule,
+                key,
+                metric,
+                "too_few",
+                f"{metric} = {v:.4f} has no interval: with evidence: confident it can neither pass "
+                "nor fail; give this check evidence: point to judge the value alone",
+                value=v,
+                threshold=threshold,
+            )
         if rule.evidence == "point" or lo is None or hi is None:
             status: CheckStatus = "pass" if within(v) else "fail"
             return self.result(

@@ -253,11 +253,13 @@ class BoxMetrics:
         values = self.evaluation.finalize(state)
         cis = self.evaluation.intervals(state, self.intervals) if self.intervals.n_resamples else {}
         out = Finalized()
-        for name in COCO_SUMMARY:
-            out.metrics[name] = MetricValue.of(values[name], cis.get(name), "bootstrap")
+        for name in COCO_SUMMARY:  # an image bootstrap for map, map_50, map_75; the rest: points
+            ci = cis.get(name)
+            out.metrics[name] = MetricValue.of(values[name], ci, "bootstrap" if ci else None)
         for label, per in values["per_class"].items():
+            ci = cis.get(f"ap[{label}]")
             out.per_class[label] = {
-                "ap": MetricValue.of(per["ap"], cis.get(f"ap[{label}]"), "bootstrap"),
+                "ap": MetricValue.of(per["ap"], ci, "bootstrap" if ci else None),
                 "ap_50": MetricValue.of(per["ap_50"]),
                 "ar_100": MetricValue.of(per["ar_100"]),
             }

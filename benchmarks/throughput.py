@@ -64,8 +64,7 @@ model, listing, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 paths = open(listing).read().split("\\n")
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 def load(p):
-    with Image.open(p) as im:
-        im.draft("L", (size, size))  # JPEG: decode at the smaller scale where it can
+    with Image.open(p) as im:  # decoded whole, as Assay's default (input.decode: exact)
         return np.asarray(im.convert("L").resize((size, size), Image.BILINEAR))
 with ThreadPoolExecutor(os.cpu_count()) as pool:
     for s in range(0, len(paths), 64):

@@ -77,3 +77,29 @@ def test_errors_on_dark_images_are_found_through_brightness(
     low = float(first["predicates"][0]["value"].strip("[").split(",")[0])
     assert low >= 150  # the brightest quantile bin, where the glare is
     assert first["error_rate"] > 0.5 > first["rest_error_rate"]
+
+
+def test_images_are_decoded_whole_unless_the_spec_says_draft(tmp_path: Path) -> None:
+    """A 200x200 JPEG fed at 32x32 was decoded at 50x50 by Pillow's draft mode (DCT scaling)
+    and then resized: up to 3 grey levels from what a plain Pillow pipeline feeds, and 6 of 900
+    NEU-DET classes changed. The default is now the plain pipeline; `input.decode: draft` asks
+    for the fast decode, and a spec without it keeps its digest."""
+    from PIL import Image
+
+    from assay.core.spec import parse_model_spec
+    from assay.datasets.images import decode_sized_image
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.normal(128, 40, (200, 200)).clip(0, 255)).astype(np.uint8)
+    path = tmp_path / "steel.jpg"
+    Image.fromarray(pixels, "L").save(path, quality=90)
+    with Image.open(path) as im:
+        plain = np.asarray(im.convert("L").resize((32, 32), Image.Resampling.BILINEAR))
+    exact, stored = decode_sized_image(str(path), None, (32, 32), "grayscale")
+    assert stored == (200, 200) and np.array_equal(exact[..., 0], plain)
+    fast, _ = decode_sized_image(str(path), None, (32, 32), "grayscale", draft=True)
+    assert not np.array_equal(fast[..., 0], plain)  # the option does what it says
+    raw = {"labels": ["a", "b"], "input": {"kind": "image", "size": [32, 32]}}
+    assert "decode" not in parse_model_spec(raw).to_dict()["input"]
+    drafted = parse_model_spec({**raw, "input": {**raw["input"], "decode": "draft"}})
+    assert drafted.input.decode == "draft" and drafted.to_dict()["input"]["decode"] == "draft"

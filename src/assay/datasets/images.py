@@ -66,21 +66,31 @@ def verified_bytes(path: str, expected_sha256: str | None) -> bytes:
 
 
 def decode_image(
-    path: str, expected_sha256: str | None, size: tuple[int, int], color: str
+    path: str,
+    expected_sha256: str | None,
+    size: tuple[int, int],
+    color: str,
+    draft: bool = False,
 ) -> npt.NDArray[np.uint8]:
-    """Read, verify, decode, convert and (only if needed) resize one image to [H, W, C] uint8."""
-    return decode_sized_image(path, expected_sha256, size, color)[0]
+    """Read, verify, decode, convert and (only if needed) resize one image to [H, W, C] uint8.
+    ``draft``: a JPEG may be decoded at a fraction of its size first (see ``ImageInput``)."""
+    return decode_sized_image(path, expected_sha256, size, color, draft)[0]
 
 
 def decode_sized_image(
-    path: str, expected_sha256: str | None, size: tuple[int, int], color: str
+    path: str,
+    expected_sha256: str | None,
+    size: tuple[int, int],
+    color: str,
+    draft: bool = False,
 ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
     """``decode_image``, and the stored image's (width, height): the frame of expert boxes."""
     data = verified_bytes(path, expected_sha256)
     try:
         with Image.open(io.BytesIO(data)) as img:
             stored = img.size  # before draft, which may decode a JPEG at a fraction of it
-            img.draft("L" if color == "grayscale" else "RGB", (size[1], size[0]))
+            if draft:
+                img.draft("L" if color == "grayscale" else "RGB", (size[1], size[0]))
             converted = img.convert("L" if color == "grayscale" else "RGB")
             if converted.size != (size[1], size[0]):
                 converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
@@ -131,7 +141,9 @@ class ImageBatchDecoder:
             if skip:  # its output is reused: only checked, as decoding would check it
                 with Image.open(io.BytesIO(verified_bytes(path, sha))) as img:
                     return None, (int(img.size[0]), int(img.size[1]))
-            return decode_sized_image(path, sha, self.spec.size, self.spec.color)
+            return decode_sized_image(
+                path, sha, self.spec.size, self.spec.color, self.spec.decode == "draft"
+            )
         except ImageError as exc:
             return str(exc)
         except Exception as exc:  # a header Pillow cannot read: as decoding would say
@@ -237,7 +249,8 @@ def image_descriptor(path: str | None, expected_sha256: str | None) -> npt.NDArr
     if path is None:
         return np.full(n, np.nan)
     try:
-        g = decode_image(path, expected_sha256, DESCRIPTOR_SIZE, "grayscale")[..., 0] / 255.0
+        # A descriptor for grouping errors, not a model input: the fast decode is enough.
+        g = decode_image(path, expected_sha256, DESCRIPTOR_SIZE, "grayscale", True)[..., 0] / 255.0
     except ImageError:
         return np.full(n, np.nan)
     # Pattern features on the image with its own brightness and contrast taken out, so that

@@ -31,7 +31,9 @@ PACKAGES = (
 # 2: OpenVINO computes in f32 (it computed in bfloat16 on CPUs with bf16 units).
 # 3: a binary spec naming only its good class (negative) makes the other class positive, for
 #    the threshold rule too (it was the second label): predicted classes may differ; and rows
-#    with an infinite feature are not judged under `missing: error` (they were fed as inf).
+#    with an infinite feature are not judged under `missing: error` (they were fed as inf); and
+#    images are decoded whole unless the spec says input.decode: draft (JPEGs larger than the
+#    input were decoded at a fraction of their size).
 NUMERICS_REVISION = 3
 # The packages whose versions a model's outputs depend on, besides its file and input.
 NUMERICS_PACKAGES = (

@@ -471,6 +471,31 @@ def test_coco_results_are_judged_as_the_detector_that_made_them_and_as_pycocotoo
             code, _, err = assay(capsys, home, "validate", "--model", "bad", *common)
         assert code == 2 and message in err, err
 
+    # The same images read by another reader keep no COCO ids: the message says so and what to
+    # do (it blamed "an older Assay").
+    import shutil
+
+    voc = tmp_path / "voc"
+    (voc / "JPEGImages").mkdir(parents=True)
+    (voc / "Annotations").mkdir()
+    for im in coco["images"]:
+        name = Path(im["file_name"])
+        shutil.copy(tmp_path / "data" / name, voc / "JPEGImages" / name.name)
+        objects = "".join(
+            f"<object><name>spot</name><bndbox><xmin>{a['bbox'][0]}</xmin><ymin>{a['bbox'][1]}"
+            f"</ymin><xmax>{a['bbox'][0] + a['bbox'][2]}</xmax><ymax>{a['bbox'][1] + a['bbox'][3]}"
+            "</ymax></bndbox></object>"
+            for a in coco["annotations"]
+            if a["image_id"] == im["id"]
+        )
+        (voc / "Annotations" / f"{name.stem}.xml").write_text(
+            f"<annotation><size><width>{im['width']}</width><height>{im['height']}</height>"
+            f"</size>{objects}</annotation>")  # fmt: skip
+    assert assay(capsys, home, "dataset", "add", "listed", str(voc))[0] == 0
+    code, _, err = assay(capsys, home, "validate", "--model", "device", "--dataset", "listed",
+                         "--no-profile", "--no-explore")  # fmt: skip
+    assert code == 2 and "read by the voc reader" in err and "older" not in err, err
+
 
 def test_recorded_anomaly_scores_and_a_calibrated_threshold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

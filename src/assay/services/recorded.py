@@ -118,10 +118,16 @@ def bind_recorded(
     batches = list(read_manifest(manifest, 262_144, wanted))
     schema_names = batches[0].schema.names if batches else wanted
     if key_column not in schema_names:
+        origin = (
+            f"it was read by the {dataset.format} reader, which has no such ids"
+            if dataset.format != "coco"
+            else "it was registered by an older Assay"
+        )
         raise InputError(
-            f"dataset {dataset.ref} keeps no COCO image ids (it was registered by an older "
-            "Assay, or is not a COCO file): register its COCO file again to validate COCO "
-            "results against it"
+            f"COCO results name images by the image ids of a COCO annotation file, and dataset "
+            f"{dataset.ref} keeps none ({origin}): register the COCO JSON those ids come from "
+            "(assay dataset add NAME annotations.json), or record the predictions by item id "
+            "(Parquet or CSV with item_id)"
         )
     items = (
         pa.Table.from_batches(batches)

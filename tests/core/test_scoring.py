@@ -52,3 +52,17 @@ def test_float32_rounding_is_renormalised_but_non_probabilities_are_rejected() -
     p = to_probabilities(np.array([[0.2, 0.3, 0.5000001], [0.9, 0.9, 0.9], [-0.1, 0.6, 0.5]]), s)
     assert p[0].sum() == pytest.approx(1.0, abs=1e-15)
     assert np.isnan(p[1]).all() and np.isnan(p[2]).all()
+
+
+@pytest.mark.parametrize("named", [{"positive": "defect"}, {"negative": "ok"}])
+def test_a_single_column_is_the_positive_class_also_when_it_is_listed_first(
+    named: dict[str, str],
+) -> None:
+    """labels [defect, ok] with defect positive (index 0): `positive_index or 1` read index 0
+    as 1, so the one column, P(defect), was taken as P(ok), and a model that is right 8% of the
+    time was reported right 92% of the time."""
+    s = parse_model_spec(
+        {"labels": ["defect", "ok"], "input": {"kind": "tabular", "columns": ["x"]}, **named}
+    )
+    p = to_probabilities(np.array([0.9, 0.2]), s)
+    np.testing.assert_allclose(p, [[0.9, 0.1], [0.2, 0.8]])

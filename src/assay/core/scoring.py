@@ -39,7 +39,7 @@ def to_probabilities(raw: npt.ArrayLike, spec: ModelSpec) -> npt.NDArray[np.floa
             # clipped, anything further outside [0, 1] is no probability (nan: not judged).
             inside = (col >= -NEGATIVE_TOLERANCE) & (col <= 1.0 + NEGATIVE_TOLERANCE)
             col = np.where(inside, np.clip(col, 0.0, 1.0), np.nan)
-        pos = spec.positive_index or 1
+        pos = 1 if spec.positive_index is None else spec.positive_index
         two = np.empty((out.shape[0], 2), dtype=np.float64)
         two[:, pos] = col
         two[:, 1 - pos] = 1.0 - col

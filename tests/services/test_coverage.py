@@ -318,3 +318,14 @@ def test_infinite_production_values_are_values_not_missing(shifted: dict[str, An
     expected = ks_2samp(shifted["val"]["torque"], torque)
     assert col["statistic"] == pytest.approx(expected.statistic)
     assert s["domain"] is not None and s["domain"]["shifted"]
+
+
+def test_a_production_sample_of_one_repeated_row_does_not_crash_the_classifier() -> None:
+    """Every production row the same (one camera, one line): grouping identical rows put all
+    of production in one fold, the other folds trained on validation alone, and the audit
+    crashed (ValueError: shape mismatch). Folds fall back to rows when groups cannot be dealt."""
+    rng = np.random.default_rng(2)
+    val = np.column_stack([rng.integers(0, 2, 400), rng.integers(0, 2, 400)]).astype(float)
+    prod = np.zeros((150, 2))
+    fit = fit_domain(val, prod, np.ones(2, bool), seed=0)
+    assert fit.auc > 0.7 and fit.ci_low > 0.5

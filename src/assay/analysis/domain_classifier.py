@@ -50,10 +50,12 @@ def delong_auc(negatives: F, positives: F, confidence: float = 0.95) -> tuple[fl
     return float(auc), max(0.0, float(auc) - half), min(1.0, float(auc) + half)
 
 
-def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64]:
+def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64] | None:
     """A fold for each row: identical rows share one (a copy of a validation row in
     production, trained on in another fold, would be recognised as its twin and called
-    validation, hiding a shift), and each set's rows are dealt evenly over the folds."""
+    validation, hiding a shift), and each set's rows are dealt evenly over the folds. None
+    when groups cannot be dealt so that every fold trains on both sets (a production sample
+    of one repeated row): then rows are dealt one by one."""
     rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1])))
     _, group = np.unique(rows.ravel(), return_inverse=True)
     n_groups = int(group.max()) + 1
@@ -65,6 +67,10 @@ def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.
         members = order[production[order] == side]
         fold[members] = np.arange(members.size) % k
     out: npt.NDArray[np.int64] = fold[group.ravel()]
+    for f in range(k):
+        train = y[out != f]
+        if (out == f).sum() == 0 or train.min() == train.max():
+            return None
     return out
 
 
@@ -78,7 +84,7 @@ def fit_domain(
 ) -> DomainFit:
     """Out-of-fold P(production) for every item of both sets; their AUC with DeLong's interval."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+    from sklearn.model_selection import PredefinedSplit, StratifiedKFold, cross_val_predict
 
     x = np.vstack([validation, production])
     y = np.r_[np.zeros(len(validation), int), np.ones(len(production), int)]
@@ -89,9 +95,13 @@ def fit_domain(
         categorical_features=categorical if categorical.any() else None,
         random_state=seed,
     )
-    p = cross_val_predict(
-        model, x, y, cv=PredefinedSplit(_folds(x, y, k, seed)), method="predict_proba"
-    )[:, 1]
+    folds = _folds(x, y, k, seed)
+    cv = (
+        PredefinedSplit(folds)
+        if folds is not None
+        else StratifiedKFold(k, shuffle=True, random_state=seed)
+    )
+    p = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
     p_val, p_prod = p[: len(validation)], p[len(validation) :]
     auc, low, high = delong_auc(p_val, p_prod, confidence)
     return DomainFit(p_val, p_prod, auc, low, high)

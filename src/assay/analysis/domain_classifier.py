@@ -95,10 +95,10 @@ def fit_domain(
         categorical_features=categorical if categorical.any() else None,
         random_state=seed,
     )
-    folds = _folds(x, y, k, seed)
+    dealt = _folds(x, y, k, seed)
     cv = (
-        PredefinedSplit(folds)
-        if folds is not None
+        PredefinedSplit(dealt)
+        if dealt is not None
         else StratifiedKFold(k, shuffle=True, random_state=seed)
     )
     p = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]

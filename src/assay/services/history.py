@@ -30,6 +30,7 @@ from assay.services import run_tables
 from assay.services.datasets import get_dataset
 from assay.services.integrity import verify_manifest
 from assay.services.models import get_model
+from assay.services.reuse import content_key
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
@@ -225,15 +226,26 @@ def item_history(
     labels: pa.Array = pa.nulls(len(ids), pa.string())
     for _, held, label in sorted(label_of, key=lambda x: x[0]):
         labels = pc.if_else(pa.array(held), label, labels)
-    # The labels of the version asked for override the runs' own, for the items it holds: a
-    # correction registered after the last run counts at once (items only older versions hold
-    # keep the newest label a run saw).
+    # The labels of the version asked for override the runs' own, for the items it holds with
+    # the same content as the version their label came from: a correction registered after the
+    # last run counts at once, while rows numbered anew (other items under the same row ids)
+    # change nothing.
     source = labels_from
     if source is None:  # (a version given is one its caller checked already)
         source = get_dataset(ws, dataset)
         verify_manifest(ws, source)
-    held, label = _manifest_labels(source, ids)
-    labels = pc.if_else(pa.array(held), label, labels)
+    came_from = np.full(len(ids), -1, np.int64)  # the dataset version of each item's label
+    for (_, held, _), k in sorted(zip(label_of, order, strict=True), key=lambda z: z[0][0]):
+        came_from[held] = chosen[k][1].dataset_id
+    held, label, content = _manifest_labels(source, ids)
+    same = np.zeros(len(ids), bool)
+    for dataset_id in np.unique(came_from[came_from >= 0]).tolist():
+        theirs = _manifest_labels(ws.catalog.get_dataset_by_id(dataset_id), ids)[2]
+        if content is not None and theirs is not None:
+            rows = came_from == dataset_id
+            equal = pc.fill_null(pc.equal(content, theirs), False)
+            same |= rows & np.asarray(equal.to_numpy(zero_copy_only=False), bool)
+    labels = pc.if_else(pa.array(held & same), label, labels)
     has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
     versions = []
     for j, k in enumerate(order):
@@ -258,11 +270,15 @@ def item_history(
     return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted)
 
 
-def _manifest_labels(dv: DatasetVersion, ids: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Which of ``ids`` ``dv`` holds, and their reference labels there (null: none, or
-    disputed by the experts)."""
+def _manifest_labels(
+    dv: DatasetVersion, ids: pa.Array
+) -> tuple[np.ndarray, pa.Array, pa.Array | None]:
+    """Which of ``ids`` ``dv`` holds, their reference labels there (null: none, or disputed by
+    the experts), and their content digests (None: registered before digests were kept)."""
     names = manifest_schema(Path(dv.manifest_path)).names
+    key = content_key(dv)
     wanted = [cols.ITEM_ID, cols.LABEL, *([cols.DISPUTED] if cols.DISPUTED in names else [])]
+    wanted += [key] if key in names else []
     table = pq.read_table(dv.manifest_path, columns=wanted)
     at = pc.index_in(ids, value_set=table.column(cols.ITEM_ID).combine_chunks().cast(pa.string()))
     held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
@@ -271,7 +287,8 @@ def _manifest_labels(dv: DatasetVersion, ids: pa.Array) -> tuple[np.ndarray, pa.
     if cols.DISPUTED in names:
         disputed = table.column(cols.DISPUTED).combine_chunks().take(rows)
         label = pc.if_else(pc.fill_null(disputed, False), pa.nulls(len(ids), pa.string()), label)
-    return held, label
+    content = table.column(key).combine_chunks().take(rows) if key in names else None
+    return held, label, content
 
 
 def history_parquet(history: ItemHistory) -> bytes:

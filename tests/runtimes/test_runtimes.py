@@ -208,3 +208,35 @@ def test_onnx_classes_in_another_order_than_the_spec_are_refused_at_registration
     with pytest.raises(InputError, match=r"\['-1', '1'\]"):
         register_model(ws, "i", ints, {"labels": ["1", "-1"], "input": inp})
     ws.close()
+
+
+def test_a_one_column_binary_output_has_no_class_order_to_check(tmp_path: Path) -> None:
+    """A binary model giving one column, P(defect), listed as [ok, defect] with positive:
+    defect, was refused ('every score would be read as another class's'), which was false: a
+    single score has no order. It is accepted, and judged as the positive class's score."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 2)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, "defect", "ok")
+    path = tabular_onnx(LogisticRegression().fit(x, y), 2, tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    probabilities = next(o.name for o in model.graph.output if o.name != "label")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "first"))
+    model.graph.node.append(
+        helper.make_node("Gather", [probabilities, "first"], ["p_defect"], axis=1)
+    )
+    model.graph.output.append(
+        helper.make_tensor_value_info("p_defect", TensorProto.FLOAT, [None, 1])
+    )
+    path.write_bytes(model.SerializeToString())
+    ws = Workspace.open(tmp_path / "home")
+    spec = {"labels": ["ok", "defect"], "positive": "defect", "output": {"name": "p_defect"},
+            "input": {"kind": "tabular", "columns": ["a", "b"]}}  # fmt: skip
+    assert register_model(ws, "one", path, spec).created
+    ws.close()

@@ -171,7 +171,7 @@ class OnnxRuntime(NamedOutputs):
         )
 
 
-def check_class_order(path: Path, spec: ModelSpec) -> None:
+def check_class_order(path: Path, spec: ModelSpec, output_name: str | None = None) -> None:
     """Refuse a spec that lists a classifier's classes in another order than the model gives
     its scores. Converters (skl2onnx) write the classes into the graph's ONNX-ML classifier
     nodes; when they name exactly the spec's labels, they must be in the same order, or every
@@ -182,9 +182,15 @@ def check_class_order(path: Path, spec: ModelSpec) -> None:
     if spec.task != "classification":
         return
     graph = onnx.load(str(path), load_external_data=False).graph
+    name = output_name or spec.output.name  # the output the scores are read from
     maps = {o.name for o in graph.output if o.type.WhichOneof("value") == "sequence_type"}
-    if spec.output.name in maps or (spec.output.name is None and len(maps) == 1):
+    if name in maps or (name is None and len(maps) == 1):
         return
+    read = [o for o in graph.output if o.name == name]
+    if read and read[0].type.WhichOneof("value") == "tensor_type":
+        dims = read[0].type.tensor_type.shape.dim
+        if len(dims) < 2 or (dims[-1].HasField("dim_value") and dims[-1].dim_value == 1):
+            return  # one score per item (the positive class's): there is no order to check
     declared = set()
     for node in graph.node:
         if node.domain != "ai.onnx.ml":

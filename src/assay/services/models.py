@@ -101,7 +101,7 @@ def register_model(
     if kind == "onnx":
         from assay.runtimes.onnx import check_class_order
 
-        check_class_order(path, model_spec)
+        check_class_order(path, model_spec, getattr(loaded, "output_name", None))
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)
     companion_digests = {c.suffix.lower(): file_sha256(c) for c in companions}

@@ -62,7 +62,7 @@ def csv_dialect(path: Path) -> tuple[str, str]:
     lines = raw.decode("utf-8-sig", errors="replace").splitlines()
     if len(raw) == 64 << 10:
         lines = lines[:-1]  # the sample may end mid-line
-    header = lines[0] if lines else ""
+    header = re.sub(r'"[^"]*"', '""', lines[0]) if lines else ""  # not inside quoted names
     separator = max(SEPARATORS, key=lambda s: (header.count(s), s == ","))
     if separator == "," or header.count(separator) == 0:
         return ",", "."

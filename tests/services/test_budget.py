@@ -135,3 +135,30 @@ def test_a_new_metadata_column_does_not_make_old_items_fresh(store: dict[str, An
     register_dataset(ws, "cable", tmp / "v4.parquet", id_column="id")
     out = validate(ws, "m@1", "cable@4", policy=policy, config=CONFIG)
     assert out.result.reuse_budget["n_fresh_items"] == 0
+
+
+def test_an_experts_changed_label_does_not_make_an_item_fresh(tmp_path: Path) -> None:
+    """Several experts per item (label_<name> columns): version 2 only changes expert b's label
+    on 30 items, and those 30 were listed as fresh, a way round the budget."""
+    rng = np.random.default_rng(2)
+    n = 200
+    p = rng.uniform(size=n)
+    a = np.where(p > 0.5, "bad", "good")
+    b = a.copy()
+    table = pa.table({"id": [f"i{k}" for k in range(n)], "s_bad": p, "s_good": 1 - p,
+                      "label_a": a, "label_b": b})  # fmt: skip
+    pq.write_table(table, tmp_path / "v1.parquet")
+    changed = b.copy()
+    changed[:30] = np.where(b[:30] == "bad", "good", "bad")
+    pq.write_table(table.set_column(4, "label_b", pa.array(changed)), tmp_path / "v2.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "exp", tmp_path / "v1.parquet", id_column="id")
+    register_dataset(ws, "exp", tmp_path / "v2.parquet", id_column="id")
+    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp_path / "p.onnx", 2), spec)
+    policy = {"checks": ["accuracy >= 0.5"], "reuse_budget": {"max_decisions": 1}}
+    validate(ws, "m@1", "exp@1", policy=policy, config=CONFIG)
+    out = validate(ws, "m@1", "exp@2", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_fresh_items"] == 0
+    ws.close()

@@ -100,13 +100,16 @@ def fresh_items(ws: Workspace, dataset: DatasetVersion, served: list[Decision]) 
 
 
 def _shared_inputs(a: DatasetVersion, b: DatasetVersion) -> list[str]:
-    """The columns a row digest covers in both table versions, in ``a``'s order."""
+    """The columns a row digest covers in both table versions, in ``a``'s order, experts'
+    ``label_<name>`` columns left out (a label changed by one expert is no new item)."""
     from assay.datasets.row_digests import input_columns
     from assay.services.datasets import id_of, label_of
 
     def inputs(d: DatasetVersion) -> list[str]:
         schema = manifest_schema(Path(d.manifest_path))
-        return input_columns(schema, label_of(d.options), id_of(d.options))
+        experts = set(cols.annotator_columns(schema.names))
+        names = input_columns(schema, label_of(d.options), id_of(d.options))
+        return [n for n in names if n not in experts]
 
     theirs = set(inputs(b))
     return [n for n in inputs(a) if n in theirs]

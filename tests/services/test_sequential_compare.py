@@ -15,6 +15,7 @@ import pytest
 
 from assay.cli.main import main
 from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
 from assay.core.sequential import confidence_sequence, first_decision
 from assay.services.datasets import register_dataset
 from assay.services.models import register_model
@@ -117,3 +118,20 @@ def test_a_model_version_is_not_compared_with_itself(
     code = main(["compare", again, runs["ids"]["b"], *sequential, "--home", runs["home"]])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "both runs are of mb@1" in err and "\n" not in err
+
+
+def test_the_same_model_under_another_name_is_no_baseline(
+    runs: dict[str, Any], capsys: Any
+) -> None:
+    """The same file and spec registered as mb and mb-copy: one version digest, yet
+    validate --baseline and compare said PASS."""
+    ws = Workspace.open(Path(runs["home"]))
+    mb = ws.catalog.get_model_by_id(ws.catalog.get_run(runs["ids"]["b"]).model_id)
+    register_model(ws, "mb-copy", Path(mb.file_path), mb.spec)
+    copy = validate(ws, "mb-copy", "line", config=ValidationConfig(profile=False, explore=False))
+    with pytest.raises(InputError, match="the same model as the candidate"):
+        validate(ws, "mb-copy", "line", baseline="mb@1",
+                 config=ValidationConfig(profile=False, explore=False))  # fmt: skip
+    ws.close()
+    code = main(["compare", copy.result.run_id, runs["ids"]["b"], "--home", runs["home"]])
+    assert code == 2 and "the same file and spec" in capsys.readouterr().err

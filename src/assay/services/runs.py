@@ -54,11 +54,12 @@ def paired_runs(ws: Workspace, candidate: str, baseline: str) -> tuple[RunRecord
         verify_run_files(run)
     if cand.id == base.id:
         raise InputError("compare two different runs")
-    if cand.model_id == base.model_id:
+    cm, bm = ws.catalog.get_model_by_id(cand.model_id), ws.catalog.get_model_by_id(base.model_id)
+    if cm.version == bm.version:  # one model version, or the same file and spec under 2 names
         # Nothing can change by construction, and a pass would read as evidence.
-        ref = ws.catalog.get_model_by_id(cand.model_id).ref
+        same = cm.ref if cm.id == bm.id else f"{cm.ref} and {bm.ref}, the same file and spec,"
         raise InputError(
-            f"both runs are of {ref}: a model version compared with itself proves nothing; "
+            f"both runs are of {same}: a model version compared with itself proves nothing; "
             "compare with another version"
         )
     if cand.dataset_id != base.dataset_id:

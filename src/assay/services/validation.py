@@ -687,6 +687,11 @@ def plan_validation(
         raise InputError(
             f"the baseline is the candidate itself, {mv.ref}{shown}: compare with another version"
         )
+    if bv is not None and bv.version == mv.version:
+        raise InputError(
+            f"the baseline {bv.ref} is the same model as the candidate {mv.ref} (the same file "
+            f"and spec, version {mv.version[:12]}): compare with another version"
+        )
     if bv is not None:
         verify_model_file(bv)
         bspec = parse_model_spec(bv.spec)

@@ -58,8 +58,9 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     html = v._repr_html_()
     assert "m@1" in html and "accuracy" in html and str(v.files["report.html"]) in html
     assert v.passed and 'class="banner pass"' in html and ">PASS<" in html
-    # The same file under another name: a production model whose run above is reused.
-    assay.add_model("prod", tmp_path / "m.skops", spec=spec, home=home)
+    # A production model, trained on half the items, whose run is then reused as the baseline.
+    sio.dump(fit_logistic(x[:200].astype(np.float32), y[:200]), tmp_path / "p.skops")
+    assay.add_model("prod", tmp_path / "p.skops", spec=spec, home=home)
     assay.validate(model="prod", dataset="t", home=home)
     compared = assay.validate(
         model="m", dataset="t", baseline="prod", home=home, policy={"checks": ["accuracy >= 0.999"]}

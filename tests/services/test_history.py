@@ -37,6 +37,13 @@ def _scores(right: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return p, 1 - p
 
 
+def _scores_model(ws: Workspace, tmp: Path, **spec: Any) -> None:
+    """Model m (its next version): a table's s_bad and s_good columns are its scores."""
+    scores = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+              "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp / "p.onnx", 2), scores | spec)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("history")
@@ -181,11 +188,8 @@ def test_a_corrected_label_is_not_a_regression(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "t", tmp_path / "v1.parquet")
     register_dataset(ws, "t", tmp_path / "v2.parquet")
-    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
-            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
-    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
-    register_model(ws, "m", onnx, spec)
-    register_model(ws, "m", onnx, spec | {"negative": "good"})  # another version, same answers
+    _scores_model(ws, tmp_path)
+    _scores_model(ws, tmp_path, negative="good")  # another version, same answers
     validate(ws, "m@1", "t@1", config=CONFIG)
     validate(ws, "m@2", "t@2", config=CONFIG)
     s = item_history(ws, "t").summary()
@@ -207,11 +211,8 @@ def test_answers_are_judged_against_the_newest_registered_labels(tmp_path: Path)
     pq.write_table(pa.table(table | {"label": flipped}), tmp_path / "v2.parquet")
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "t", tmp_path / "v1.parquet")
-    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
-            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
-    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
-    register_model(ws, "m", onnx, spec)
-    register_model(ws, "m", onnx, spec | {"negative": "good"})  # the same answers
+    _scores_model(ws, tmp_path)
+    _scores_model(ws, tmp_path, negative="good")  # the same answers
     validate(ws, "m@1", "t@1", config=CONFIG)
     validate(ws, "m@2", "t@1", config=CONFIG)
     before = item_history(ws, "t").summary()
@@ -237,9 +238,7 @@ def test_with_one_model_version_nothing_is_never_right(tmp_path: Path, capsys: A
     pq.write_table(pa.table({"s_bad": p, "s_good": 1 - p, "label": labels}), tmp_path / "t.parquet")
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "t", tmp_path / "t.parquet")
-    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
-            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
-    register_model(ws, "m", passthrough_onnx(tmp_path / "p.onnx", 2), spec)
+    _scores_model(ws, tmp_path)
     validate(ws, "m@1", "t@1", config=CONFIG)
     ws.close()
     assert main(["history", "t", "--home", str(tmp_path / "home")]) == 0
@@ -262,9 +261,7 @@ def test_a_new_version_with_other_rows_under_the_same_row_numbers_changes_no_lab
     pq.write_table(table.take(rng.permutation(300)), tmp_path / "v2.parquet")
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "t", tmp_path / "v1.parquet")
-    spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
-            "input": {"kind": "tabular", "columns": ["s_bad", "s_good"]}}  # fmt: skip
-    register_model(ws, "m", passthrough_onnx(tmp_path / "p.onnx", 2), spec)
+    _scores_model(ws, tmp_path)
     validate(ws, "m@1", "t@1", config=CONFIG)
     before = item_history(ws, "t").summary()
     register_dataset(ws, "t", tmp_path / "v2.parquet")

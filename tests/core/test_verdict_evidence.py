@@ -125,8 +125,8 @@ def test_a_slice_rate_has_the_whole_datasets_interval_not_a_collapsed_bootstrap(
 
 
 def test_an_estimate_without_an_interval_cannot_pass_confidently() -> None:
-    """mar_100 (pycocotools' recall, reported without an interval) at 0.9 passed 'mar_100 >=
-    0.5' under evidence: confident on its value alone, a pass without evidence. An estimate
+    """mar_100 (pycocotools' recall, then reported without an interval) at 0.9 passed 'mar_100
+    >= 0.5' under evidence: confident on its value alone, a pass without evidence. An estimate
     from the sample without an interval says too_few unless the check asks for evidence:
     point; a measurement (a latency, a leak count) is checked on its value."""
     ev = Evidence(

@@ -222,8 +222,8 @@ def test_merge_laws() -> None:
 
 def test_resampled_images_score_as_pycocotools_scores_the_resampled_dataset() -> None:
     """A bootstrap replicate weights each image by how often it was drawn. Weights of one equal
-    the point estimate; an image drawn twice (or never) gives pycocotools' mAP of the dataset
-    with that image duplicated (or left out)."""
+    the point estimate; any other weights give pycocotools' numbers (every summary number and
+    each class's AP, AP50 and AR100) of the dataset with each image repeated that many times."""
     images = generated(11, 14, 3, tied_scores=False)
     labels = ("a", "b", "c")
     evaluation = CocoBoxEvaluation(labels)
@@ -231,35 +231,48 @@ def test_resampled_images_score_as_pycocotools_scores_the_resampled_dataset() ->
     point = evaluation.finalize(state)
     orders = np.arange(len(images))
     ones = evaluation.replicates(state, orders, np.ones((1, len(images))))
-    assert ones["map"][0] == pytest.approx(point["map"], abs=1e-12)
-    assert ones["map_50"][0] == pytest.approx(point["map_50"], abs=1e-12)
+    for name in COCO_SUMMARY:
+        assert ones[name][0] == pytest.approx(point[name], abs=1e-12), name
     for label in labels:
         assert ones[f"ap[{label}]"][0] == pytest.approx(point["per_class"][label]["ap"], abs=1e-12)
-    weights = np.ones((2, len(images)))
-    weights[0, 3] = 2  # image 3 drawn twice
-    weights[1, 5] = 0  # image 5 never drawn
-    drawn = evaluation.replicates(state, orders, weights)
-    twice = [
-        *images,
-        DetectionImage(
-            len(images),
-            *(
-                getattr(images[3], f)
-                for f in (
-                    "gt_boxes",
-                    "gt_classes",
-                    "dt_boxes",
-                    "dt_scores",
-                    "dt_classes",
-                    "gt_areas",
-                    "gt_crowd",
-                )
-            ),
-        ),
+    # Bootstrap draws, and one that leaves out every image of a size: each replicate is the
+    # dataset with image i repeated weights[b, i] times (adjacent, so ties keep their order).
+    weights = np.random.default_rng(2).multinomial(len(images), np.full(14, 1 / 14), 3)
+    weights = np.vstack([weights, [0 if i % 3 else 2 for i in range(len(images))]])
+    drawn = evaluation.replicates(state, orders, weights.astype(float))
+    fields = (
+        "gt_boxes",
+        "gt_classes",
+        "dt_boxes",
+        "dt_scores",
+        "dt_classes",
+        "gt_areas",
+        "gt_crowd",
+    )
+    resampled = [
+        [
+            DetectionImage(n, *(getattr(image, f) for f in fields))
+            for n, image in enumerate(
+                image for image, times in zip(images, row, strict=True) for _ in range(times)
+            )
+        ]
+        for row in weights
     ]
-    never = [i for i in images if i.order != 5]
-    assert drawn["map"][0] == pytest.approx(reference(twice, 3)[0][0], abs=1e-12)
-    assert drawn["map"][1] == pytest.approx(reference(never, 3)[0][0], abs=1e-12)
+    for b, dataset in enumerate(resampled):
+        stats, tables = reference(dataset, 3)
+        for name, value in zip(COCO_SUMMARY, stats, strict=True):
+            expected = value if value > -1 else np.nan
+            np.testing.assert_allclose(drawn[name][b], expected, atol=1e-12, err_msg=name)
+        for k, label in enumerate(labels):
+            for name, values in (
+                ("ap", tables["precision"][:, :, k, 0, 2]),
+                ("ap_50", tables["precision"][0, :, k, 0, 2]),
+                ("ar_100", tables["recall"][:, k, 0, 2]),
+            ):
+                expected = float(np.mean(values[values > -1])) if (values > -1).any() else np.nan
+                np.testing.assert_allclose(
+                    drawn[f"{name}[{label}]"][b], expected, atol=1e-12, err_msg=f"{name}[{label}]"
+                )
 
 
 def test_intervals_contain_the_estimate_and_are_reproducible() -> None:
@@ -276,3 +289,24 @@ def test_intervals_contain_the_estimate_and_are_reproducible() -> None:
     assert found["ap[a]"][0] <= point["per_class"]["a"]["ap"] <= found["ap[a]"][1]
     assert evaluation.intervals(state, config) == found
     assert evaluation.intervals(state, IntervalConfig(n_resamples=200, seed=5)) != found
+
+
+def test_a_class_without_boxes_and_a_checkpoint_without_sizes() -> None:
+    """A class no expert boxed has no replicate (nan: no interval) and spoils no other number. A
+    state checkpointed before the area ranges were kept (order, all sizes) still resamples the
+    all-size numbers and gives the sizes none."""
+    images = generated(5, 12, 2, tied_scores=False)
+    evaluation = CocoBoxEvaluation(("a", "b", "nobody"))
+    state = evaluation.update(evaluation.empty(), images)
+    point = evaluation.finalize(state)
+    orders = np.arange(len(images))
+    ones = evaluation.replicates(state, orders, np.ones((1, len(images))))
+    assert np.isnan(ones["ap[nobody]"][0]) and np.isnan(ones["ar_100[nobody]"][0])
+    for name in COCO_SUMMARY:
+        assert ones[name][0] == pytest.approx(point[name], abs=1e-12), name
+    state.gt_per_image = [[row[:2] for row in rows] for rows in state.gt_per_image]
+    old = evaluation.replicates(state, orders, np.ones((1, len(images))))
+    for name in ("map", "map_50", "map_75", "mar_1", "mar_10", "mar_100"):
+        assert old[name][0] == pytest.approx(point[name], abs=1e-12), name
+    for name in ("map_small", "map_medium", "map_large", "mar_small", "mar_large"):
+        assert np.isnan(old[name][0]), name

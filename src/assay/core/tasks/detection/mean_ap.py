@@ -67,10 +67,10 @@ class BoxState:
     parts: list[list[dict[str, np.ndarray]]]
     n_gt: npt.NDArray[np.int64]
     n_images: int = 0
-    # Every image's position, and per class each image's boxes that count (all sizes): what
-    # resampling the images needs.
+    # Every image's position, and per class each image's boxes that count per area range (all,
+    # small, medium, large): what resampling the images needs.
     orders: list[npt.NDArray[np.int64]] = field(default_factory=list)
-    gt_per_image: list[list[tuple[int, int]]] = field(default_factory=list)
+    gt_per_image: list[list[tuple[int, ...]]] = field(default_factory=list)
 
 
 class CocoBoxEvaluation:
@@ -110,7 +110,7 @@ class CocoBoxEvaluation:
                     continue
                 state.n_gt[k] += found.n_gt
                 if found.n_gt[0]:
-                    state.gt_per_image[k].append((image.order, int(found.n_gt[0])))
+                    state.gt_per_image[k].append((image.order, *(int(n) for n in found.n_gt)))
                 n = found.scores.size
                 if n:
                     state.parts[k].append(
@@ -200,9 +200,10 @@ class CocoBoxEvaluation:
         return out
 
     def intervals(self, state: BoxState, config: IntervalConfig) -> dict[str, tuple[float, float]]:
-        """Percentile bootstrap intervals of ``map``, ``map_50``, ``map_75`` and each class's
-        ``ap``, resampling the images (the unit the experts labelled), as pycocotools would
-        score each resampled dataset: an image drawn twice counts its boxes and detections twice."""
+        """Percentile bootstrap intervals of every summary number (``map`` ... ``mar_large``) and
+        each class's ``ap``, ``ap_50`` and ``ar_100``, resampling the images (the unit the experts
+        labelled), as pycocotools would score each resampled dataset: an image drawn twice counts
+        its boxes and detections twice."""
         orders = np.sort(np.concatenate(state.orders)) if state.orders else np.empty(0, np.int64)
         if orders.size == 0:
             return {}
@@ -216,49 +217,122 @@ class CocoBoxEvaluation:
     def replicates(
         self, state: BoxState, orders: npt.NDArray[np.int64], weights: F
     ) -> dict[str, F]:
-        """``map``, ``map_50``, ``map_75`` and per-class ``ap[label]`` of datasets where image
-        ``orders[i]`` counts ``weights[b, i]`` times (all sizes, at most 100 detections)."""
-        n_b, t, r = weights.shape[0], IOU_THRESHOLDS.size, RECALL_POINTS.size
-        precision = -np.ones((n_b, t, r, len(self.labels)))
-        for c in range(len(self.labels)):
-            pairs = np.array(state.gt_per_image[c], np.int64).reshape(-1, 2)
-            n_gt = weights[:, np.searchsorted(orders, pairs[:, 0])] @ pairs[:, 1]
-            records = _joined(state.parts[c], t)
-            keep = records["rank"] < MAX_DETECTIONS[-1]
-            order = np.lexsort(
-                (records["rank"][keep], records["order"][keep], -records["score"][keep])
+        """The summary numbers and per-class ``ap[label]``, ``ap_50[label]`` and
+        ``ar_100[label]`` of datasets where image ``orders[i]`` counts ``weights[b, i]`` times.
+
+        Precision curves are built for the four area ranges at 100 detections (what the summary
+        reads of them); recalls, which need no curve, from each image's true positives."""
+        n_b, t, r, k = weights.shape[0], IOU_THRESHOLDS.size, RECALL_POINTS.size, len(self.labels)
+        n_a, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
+        precision = -np.ones((n_b, t, r, k, n_a))
+        recall = -np.ones((n_b, t, k, n_a, n_m))
+        for c in range(k):
+            # (order, boxes that count per area range); states written before the area ranges
+            # were kept hold only (order, all sizes): their sizes get no interval.
+            kept = state.gt_per_image[c]
+            width = len(kept[0]) if kept else 1 + n_a
+            per_image = np.array(kept, np.int64).reshape(-1, width)
+            areas = range(width - 1)
+            n_gt = np.zeros((n_b, n_a))
+            n_gt[:, : width - 1] = (
+                weights[:, np.searchsorted(orders, per_image[:, 0])] @ per_image[:, 1:]
             )
-            matched = records["matched"][0][:, keep][:, order]
-            ignored = records["ignored"][0][:, keep][:, order]
-            image_of = np.searchsorted(orders, records["order"][keep][order])
-            counted = [(matched[ti] & ~ignored[ti], ~matched[ti] & ~ignored[ti]) for ti in range(t)]
-            # Replicates in chunks, so that the [replicates, detections] arrays stay small.
-            for start in range(0, n_b, REPLICATE_CHUNK):
-                rows = np.arange(start, min(start + REPLICATE_CHUNK, n_b))
-                rows = rows[n_gt[rows] > 0]
-                if rows.size == 0:
+            records = _joined(state.parts[c], t)
+            image_all = np.searchsorted(orders, records["order"])
+            for ai in areas:
+                counted = n_gt[:, ai] > 0
+                if not counted.any():
                     continue
-                w = weights[rows][:, image_of]
-                for ti, (tps, fps) in enumerate(counted):
-                    tp = np.cumsum(w * tps, axis=1)
-                    fp = np.cumsum(w * fps, axis=1)
-                    rc = tp / n_gt[rows, None]
-                    pr = tp / (fp + tp + np.spacing(1))
-                    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                    for j, b in enumerate(rows):
-                        at = np.searchsorted(rc[j], RECALL_POINTS, side="left")
-                        q = np.zeros(r)
-                        inside = at < pr.shape[1]
-                        q[inside] = pr[j, at[inside]]
-                        precision[b, ti, :, c] = q
+                tps_all = records["matched"][ai] & ~records["ignored"][ai]
+                for mi, max_det in enumerate(MAX_DETECTIONS):
+                    if ai and max_det != MAX_DETECTIONS[-1]:
+                        continue  # the summary reads other sizes at 100 detections only
+                    keep = records["rank"] < max_det
+                    # Each image's true positives per threshold, then weighted per replicate.
+                    per_image_tp = np.zeros((orders.size, t))
+                    np.add.at(per_image_tp, image_all[keep], tps_all[:, keep].T)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        found = (weights @ per_image_tp) / n_gt[:, ai, None]
+                    recall[counted, :, c, ai, mi] = found[counted]
+                precision[:, :, :, c, ai] = self._curves(records, orders, weights, n_gt[:, ai], ai)
         out = {
-            "map": _means(precision),
-            "map_50": _means(precision[:, _threshold(0.5)]),
-            "map_75": _means(precision[:, _threshold(0.75)]),
+            "map": _means(precision[..., 0]),
+            # (An index array and an integer apart would move the replicates off the first axis.)
+            "map_50": _means(precision[..., 0][:, _threshold(0.5)]),
+            "map_75": _means(precision[..., 0][:, _threshold(0.75)]),
+            "map_small": _means(precision[..., 1]),
+            "map_medium": _means(precision[..., 2]),
+            "map_large": _means(precision[..., 3]),
+            "mar_1": _means(recall[..., 0, 0]),
+            "mar_10": _means(recall[..., 0, 1]),
+            "mar_100": _means(recall[..., 0, 2]),
+            "mar_small": _means(recall[..., 1, 2]),
+            "mar_medium": _means(recall[..., 2, 2]),
+            "mar_large": _means(recall[..., 3, 2]),
         }
         for c, label in enumerate(self.labels):
-            out[f"ap[{label}]"] = _means(precision[..., c : c + 1])
+            out[f"ap[{label}]"] = _means(precision[:, :, :, c, 0])
+            out[f"ap_50[{label}]"] = _means(precision[:, :, :, c, 0][:, _threshold(0.5)])
+            out[f"ar_100[{label}]"] = _means(recall[:, :, c, 0, 2])
         return out
+
+    @staticmethod
+    def _curves(
+        records: dict[str, np.ndarray],
+        orders: npt.NDArray[np.int64],
+        weights: F,
+        n_gt: F,
+        ai: int,
+    ) -> F:
+        """pycocotools' interpolated precision [replicates, T, R] of one class and area range at
+        100 detections (-1 where a replicate has no box that counts)."""
+        n_b, t, r = weights.shape[0], IOU_THRESHOLDS.size, RECALL_POINTS.size
+        precision = -np.ones((n_b, t, r))
+        keep = records["rank"] < MAX_DETECTIONS[-1]
+        order = np.lexsort((records["rank"][keep], records["order"][keep], -records["score"][keep]))
+        matched = records["matched"][ai][:, keep][:, order]
+        ignored = records["ignored"][ai][:, keep][:, order]
+        image_of = np.searchsorted(orders, records["order"][keep][order])
+        # A detection ignored at every threshold (outside the area range, or on a crowd box)
+        # moves neither count: leaving it out changes no point of the curve.
+        counts = ~ignored.all(axis=0)
+        matched, ignored, image_of = matched[:, counts], ignored[:, counts], image_of[counts]
+        # The curve is read at true positives only: recall rises only there, and a false
+        # positive's precision is below the true positive's before it, so the envelope (the best
+        # precision at any higher recall) is the same over the true positives alone. What a true
+        # positive needs of the false ones is how many came before it.
+        steps = []
+        for ti in range(t):
+            tps = np.flatnonzero(matched[ti] & ~ignored[ti])
+            fps = np.flatnonzero(~matched[ti] & ~ignored[ti])
+            steps.append((tps, fps, np.searchsorted(fps, tps)))
+        # Replicates in chunks, so that the [detections, replicates] arrays stay small; the
+        # detections run down the first axis, where cumulative sums are fastest.
+        for start in range(0, n_b, REPLICATE_CHUNK):
+            rows = np.arange(start, min(start + REPLICATE_CHUNK, n_b))
+            rows = rows[n_gt[rows] > 0]
+            if rows.size == 0:
+                continue
+            w = np.ascontiguousarray(weights[rows][:, image_of].T)
+            for ti, (tps, fps, fps_before) in enumerate(steps):
+                if tps.size == 0:
+                    precision[rows, ti] = 0.0
+                    continue
+                tp = np.cumsum(w[tps], axis=0)
+                fp_sum = np.cumsum(w[fps], axis=0)
+                fp = np.zeros_like(tp)
+                seen = fps_before > 0
+                fp[seen] = fp_sum[fps_before[seen] - 1]
+                rc = (tp / n_gt[rows]).T.copy()
+                pr = tp / (fp + tp + np.spacing(1))
+                pr = np.maximum.accumulate(pr[::-1], axis=0)[::-1].T.copy()
+                for j, b in enumerate(rows):
+                    at = np.searchsorted(rc[j], RECALL_POINTS, side="left")
+                    q = np.zeros(r)
+                    inside = at < pr.shape[1]
+                    q[inside] = pr[j, at[inside]]
+                    precision[b, ti] = q
+        return precision
 
 
 def _means(values: F) -> F:

@@ -231,8 +231,8 @@ class DetectionTask:
 
 
 class BoxMetrics:
-    """COCO box mAP, mAR and per-class AP (``CocoBoxEvaluation``), with bootstrap intervals of
-    ``map``, ``map_50``, ``map_75`` and per-class ``ap`` over images."""
+    """COCO box mAP, mAR and per-class AP, AP50 and AR100 (``CocoBoxEvaluation``), each with a
+    bootstrap interval over images."""
 
     name = "coco_boxes"
 
@@ -253,15 +253,12 @@ class BoxMetrics:
         values = self.evaluation.finalize(state)
         cis = self.evaluation.intervals(state, self.intervals) if self.intervals.n_resamples else {}
         out = Finalized()
-        for name in COCO_SUMMARY:  # an image bootstrap for map, map_50, map_75; the rest: points
-            ci = cis.get(name)
-            out.metrics[name] = MetricValue.of(values[name], ci, "bootstrap" if ci else None)
+        for name in COCO_SUMMARY:  # every summary number: an image bootstrap
+            out.metrics[name] = _bootstrapped(values[name], cis.get(name))
         for label, per in values["per_class"].items():
-            ci = cis.get(f"ap[{label}]")
             out.per_class[label] = {
-                "ap": MetricValue.of(per["ap"], ci, "bootstrap" if ci else None),
-                "ap_50": MetricValue.of(per["ap_50"]),
-                "ar_100": MetricValue.of(per["ar_100"]),
+                name: _bootstrapped(per[name], cis.get(f"{name}[{label}]"))
+                for name in ("ap", "ap_50", "ar_100")
             }
         precision, _ = self.evaluation.tables(state)
         curves = {}
@@ -280,6 +277,10 @@ class BoxMetrics:
             "pr_curves_iou_50": curves,
         }
         return out
+
+
+def _bootstrapped(value: float | None, ci: tuple[float, float] | None) -> MetricValue:
+    return MetricValue.of(value, ci, "bootstrap" if ci else None)
 
 
 class ScoreRange:

@@ -144,3 +144,30 @@ def test_an_estimate_without_an_interval_cannot_pass_confidently() -> None:
     point = Policy((CheckRule("mar_100", minimum=0.5, evidence="point"),
                     CheckRule("cohen_kappa", minimum=0.1)))  # fmt: skip
     assert evaluate_policy(point, ev).checks[0].status == "pass"
+
+
+def test_a_change_without_a_paired_interval_cannot_pass_confidently() -> None:
+    """A paired delta whose replicates were all undefined has an estimate and no interval. A
+    confident 'no regression' check passed on the estimate alone (0.0 >= -0.01): a pass without
+    evidence. It is too_few now; evidence: point still decides on the estimate."""
+    d = Delta("precision", OVERALL, 0.9, 0.9, 0.0, None, None, np.full(1000, np.nan), 40)
+    ev = Evidence(LABELS, {OVERALL: {}}, {OVERALL: 40}, {OVERALL: {"precision": d}})
+    confident = CheckRule("precision", change=Change("max_regression", 0.01))
+    check = evaluate_policy(Policy((confident,)), ev).checks[0]
+    assert check.status == "too_few" and "no paired interval" in check.reason
+    point = CheckRule("precision", change=Change("max_regression", 0.01), evidence="point")
+    assert evaluate_policy(Policy((point,)), ev).checks[0].status == "pass"
+
+
+def test_a_normal_interval_decides_as_its_bootstrap_counterpart_would() -> None:
+    """A change with a standard error (DeLong's, for ROC-AUC) and no replicates is tested on the
+    normal distribution: its p-value is the share of a large normal sample beyond the bound."""
+    rng = np.random.default_rng(3)
+    for estimate, se in ((-0.004, 0.003), (-0.02, 0.004), (0.01, 0.002)):
+        normal = Delta("roc_auc", OVERALL, 0.9, 0.9 + estimate, estimate,
+                       estimate - 1.96 * se, estimate + 1.96 * se, n_items=500, se=se)  # fmt: skip
+        sample = rng.normal(estimate, se, 400_000)
+        for sign, bound in ((1.0, 0.01), (-1.0, 0.01), (1.0, -0.003)):
+            expected = float(np.mean(sign * sample <= bound))
+            assert normal.p_value(sign, bound) == pytest.approx(expected, abs=0.003)
+        assert normal.std_error == se and normal.has_interval

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS, m
 from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.slicing import format_predicate
-from assay.core.stattests import mcnemar_exact
+from assay.core.stattests import bootstrap_p_value, mcnemar_exact
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -108,11 +109,35 @@ class Delta:
     ci_high: float | None
     replicates: F = field(repr=False, compare=False, default_factory=lambda: np.empty(0))
     n_items: int = 0
+    # An analytic standard error (DeLong's, for ROC-AUC) where the interval is normal rather than
+    # a bootstrap's percentiles; None: read it from the replicates.
+    se: float | None = None
 
     @property
     def std_error(self) -> float:
+        if self.se is not None:
+            return self.se
         finite = self.replicates[np.isfinite(self.replicates)]
         return float(finite.std(ddof=1)) if finite.size > 1 else math.inf
+
+    @property
+    def has_interval(self) -> bool:
+        """Whether the change has an interval and what tests it (replicates or a standard error)."""
+        return (
+            self.ci_low is not None
+            and self.ci_high is not None
+            and (self.replicates.size > 0 or self.se is not None)
+        )
+
+    def p_value(self, sign: float, bound: float) -> float:
+        """One-sided p-value against "``sign`` x change lies above ``bound``" being false: the
+        share of replicates at or below the bound (a bootstrap's), or its normal counterpart."""
+        if self.se is None:
+            return bootstrap_p_value(sign * self.replicates, bound, "greater")
+        assert self.delta is not None
+        if self.se == 0:
+            return 1.0 if sign * self.delta <= bound else 0.0
+        return NormalDist().cdf((bound - sign * self.delta) / self.se)
 
     def to_dict(self) -> dict[str, Any]:
         return {

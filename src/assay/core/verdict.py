@@ -29,7 +29,6 @@ from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, CheckRule, Policy,
 from assay.core.slicing import slice_order
 from assay.core.stattests import (
     benjamini_hochberg,
-    bootstrap_p_value,
     minimum_detectable_difference,
 )
 
@@ -311,12 +310,13 @@ class _Judge:
         if d.ci_low is not None and d.ci_high is not None:
             desc += f" [{d.ci_low:+.4f}, {d.ci_high:+.4f}]"
         desc += f" ({_fmt(d.baseline)} → {_fmt(d.candidate)}, {n} paired items)"
-        if (
-            rule.evidence == "point"
-            or d.ci_low is None
-            or d.ci_high is None
-            or d.replicates.size == 0
-        ):
+        if rule.evidence != "point" and not d.has_interval:
+            # Deciding on the estimate would be a pass without evidence.
+            reason = (
+                f"{desc}: no paired interval of the change; evidence: point decides on the estimate"
+            )
+            return self.result(rule, key, metric, "too_few", reason, **kw)
+        if rule.evidence == "point":
             ok = {
                 "max_regression": improvement >= -limit,
                 "min_improvement": improvement >= limit,
@@ -326,8 +326,8 @@ class _Judge:
             return self.result(
                 rule, key, metric, status, f"{desc}; limit {limit:.4g} on the estimate", **kw
             )
+        assert d.ci_low is not None and d.ci_high is not None
         i_low, i_high = sorted((sign * d.ci_low, sign * d.ci_high))
-        reps = sign * d.replicates
         kw["min_detectable"] = mdd = self.mdd(d.std_error)
         pending = _Pending(
             rule, key, metric, desc, kw, limit, mdd, 1.0, change.kind == "min_improvement"
@@ -335,13 +335,13 @@ class _Judge:
         # Every check of the family gets its p-value, settled by its interval or not: the
         # Benjamini-Hochberg correction must count them all, or q-values come out too small.
         if change.kind == "max_regression":
-            pending.p = bootstrap_p_value(-reps, limit, "greater")  # a regression beyond the limit
+            pending.p = d.p_value(-sign, limit)  # a regression beyond the limit
             if i_low >= -limit:
                 pending.settled = self.result(
                     rule, key, metric, "pass", f"{desc}: no regression beyond {limit:.4g}", **kw
                 )
             return pending
-        pending.p = bootstrap_p_value(reps, limit, "greater")  # an improvement beyond the limit
+        pending.p = d.p_value(sign, limit)  # an improvement beyond the limit
         if change.kind == "min_improvement":
             if i_high < limit:
                 reason = f"{desc}: confidently short of the required improvement {limit:.4g}"

@@ -283,3 +283,29 @@ def test_neu_det_weaker_candidate_fails_with_the_right_number_of_broken_items(
     result = json.loads((same / "result.json").read_text())
     assert (result["comparison"]["n_broken"], result["comparison"]["n_fixed"]) == (0, 0)
     assert result["verdict"]["status"] == "pass"
+
+
+def test_roc_auc_change_is_decided_on_delongs_paired_interval(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+) -> None:
+    """A confident 'no ROC-AUC regression' check was refused (no paired interval). The change
+    now comes with DeLong's interval over the items both models judged: the weaker model fails
+    it, and the better one, judged against the weaker, passes."""
+    home, tmp = press["home"], press["tmp"]
+    policy = tmp / "auc.yaml"
+    policy.write_text("checks:\n  - metric: roc_auc\n    change: {max_regression: 0.01}\n")
+    outcomes = {}
+    for cand, base in (("weak", "good"), ("good", "weak")):
+        code, _, _ = run(capsys, home, "validate", "--model", cand, "--dataset", "press",
+                             "--baseline", base, "--policy", str(policy), "--out",
+                             str(tmp / cand))  # fmt: skip
+        result = json.loads((tmp / cand / "result.json").read_text())
+        d = result["comparison"]["deltas"]["roc_auc"]
+        assert d["method"] == "DeLong (normal)"
+        assert d["candidate"] == pytest.approx(result["metrics"]["roc_auc"]["value"], abs=1e-12)
+        assert d["ci_low"] < d["delta"] < d["ci_high"]
+        check = next(c for c in result["verdict"]["checks"] if c.get("metric") == "roc_auc")
+        outcomes[cand] = (code, d["delta"], check["status"])
+    assert outcomes["weak"][0] == 1 and outcomes["weak"][2] == "fail"
+    assert outcomes["good"][0] == 0 and outcomes["good"][2] == "pass"
+    assert outcomes["weak"][1] == pytest.approx(-outcomes["good"][1], abs=1e-12)

@@ -149,6 +149,7 @@ class Delta:
             "delta": self.delta,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
+            **({"method": "DeLong (normal)"} if self.se is not None else {}),
         }
 
 

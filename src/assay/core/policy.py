@@ -131,7 +131,6 @@ MEASURED = (
 )
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet.
 POINT_ONLY_CHANGES = {
-    "roc_auc",
     "pr_auc",
     "ece",
     *PROFILE_METRICS,

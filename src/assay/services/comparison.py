@@ -30,6 +30,7 @@ from assay.core.comparison import (
 from assay.core.equivalence import EquivalenceAccumulator
 from assay.core.errors import InputError, did_you_mean
 from assay.core.intervals import IntervalConfig
+from assay.core.paired_auc import PairedAuc
 from assay.core.slicing import parse_slice_spec, slice_order
 from assay.datasets import columns as cols
 from assay.store.manifests import manifest_schema, slice_codes
@@ -54,6 +55,8 @@ class Analysis:
     fixed_examples: list[dict[str, Any]] = field(default_factory=list)
     # With a baseline: |Δscore| and decision flips between the two (``core.equivalence``).
     score_differences: dict[str, Any] | None = None
+    # With a baseline: the ROC-AUC changes with DeLong's intervals (``core.paired_auc``).
+    auc_deltas: dict[str, Delta] = field(default_factory=dict)
 
     def summary(self, labels: tuple[str, ...]) -> dict[str, Any]:
         overall = self.joint[OVERALL]
@@ -97,8 +100,12 @@ def analyse(
     config: IntervalConfig,
     ledger_path: Path | None = None,
     n_examples: int = 24,
+    positive_index: int | None = None,
 ) -> Analysis:
-    """Stream both predictions files (or the candidate alone, paired with itself) once."""
+    """Stream both predictions files (or the candidate alone, paired with itself) once.
+
+    ``positive_index``: the class whose ROC-AUC is the headline (binary), None for the macro
+    average."""
     coded = slice_specs(manifest, slices)
     joint_acc = JointCountsAccumulator(labels, {text: keys for text, (_, keys) in coded.items()})
     if baseline is None:
@@ -110,6 +117,8 @@ def analyse(
     examples = ErrorExamplesAccumulator(labels, k=n_examples)
     agreement = EquivalenceAccumulator(labels, k=n_examples)
     agreement_state = agreement.empty()
+    paired_auc = PairedAuc(labels, positive_index, config.confidence)
+    auc_state = paired_auc.empty()
     joint = joint_acc.empty()
     loss_states = [a.empty() for a in losses]
     broken_state, fixed_state = examples.empty(), examples.empty()
@@ -160,6 +169,7 @@ def analyse(
             )
             joint = joint_acc.update(joint, batch)
             agreement_state = agreement.update(agreement_state, batch)
+            auc_state = paired_auc.update(auc_state, y, cand.scores[idx], base.scores[idx])
             b_sb = ScoredBatch(y, bp, base.scores[idx], ids, ref)
             c_sb = ScoredBatch(y, cp, cand.scores[idx], ids, ref)
             loss_states = [
@@ -193,6 +203,20 @@ def analyse(
         broken_examples=examples.finalize(broken_state).extras["error_examples"],
         fixed_examples=examples.finalize(fixed_state).extras["error_examples"],
         score_differences=agreement.finalize(agreement_state, config.confidence),
+        auc_deltas={
+            name: Delta(
+                name,
+                OVERALL,
+                c.baseline,
+                c.candidate,
+                c.delta,
+                c.ci_low,
+                c.ci_high,
+                n_items=c.n_items,
+                se=c.std_error,
+            )
+            for name, c in paired_auc.finalize(auc_state).items()
+        },
     )
 
 

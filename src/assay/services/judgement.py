@@ -156,23 +156,27 @@ def judge(
         if base_dir is not None
         else None,
         n_examples=config.n_examples,
+        positive_index=spec.positive_index,
     )
-    extra: dict[str, Delta] = dict(analysis.loss_deltas)
+    reported = flatten_metrics(cand.metrics, cand.per_class)
+    # (A task's run reports no ROC-AUC of its image-level decision: nothing to compare.)
+    aucs = {k: v for k, v in analysis.auc_deltas.items() if k in reported}
+    extra: dict[str, Delta] = dict(analysis.loss_deltas) | aucs
     differences = None
     if base_result is not None:
         extra.update(_point_deltas(base_result, cand))
         differences = _without_scores(analysis.score_differences, base_result, spec)
         if differences is not None and differences.get("note"):
-            # One of the two gives classes only: its one-hot "scores" have no loss to compare.
-            extra = {k: v for k, v in extra.items() if k not in analysis.loss_deltas}
+            # One of the two gives classes only: its one-hot "scores" have no loss or ranking
+            # to compare.
+            extra = {
+                k: v for k, v in extra.items() if k not in analysis.loss_deltas and k not in aucs
+            }
     evidence = build_evidence(
         spec.labels,
         spec.negative_index,
         analysis.joint,
-        flatten_metrics(cand.metrics, cand.per_class)
-        | profile_metrics(cand)
-        | audit_metrics(cand)
-        | equivalence_metrics(differences),
+        reported | profile_metrics(cand) | audit_metrics(cand) | equivalence_metrics(differences),
         intervals,
         base_result is not None,
         extra,

@@ -89,4 +89,5 @@ def test_a_clearly_weaker_candidate_fails_and_an_identical_one_passes() -> None:
     pred = np.where(rng.random(5000) < 0.9, y, (y + 1) % K)
     same = np.bincount((y * K + pred) * K + pred, minlength=K**3).reshape(K, K, K)
     status, low, high = verdict_of(same, IntervalConfig())
-    assert status == "pass" and low == high == 0.0
+    # Not [0, 0]: the pseudo-discordance lets the bootstrap see what 5,000 items cannot rule out.
+    assert status == "pass" and -0.002 <= low <= 0.0 <= high <= 0.002, (low, high)

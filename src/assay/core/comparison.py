@@ -187,9 +187,18 @@ def paired_deltas(
     config: IntervalConfig,
     key: SliceKey,
 ) -> dict[str, Delta]:
-    """Delta and paired-bootstrap interval of each metric, from one set of joint-table resamples."""
+    """Delta and paired-bootstrap interval of each metric, from one set of joint-table resamples.
+
+    The resamples are drawn from the table with half a pseudo-item added to each class's broken
+    and fixed answers (Agresti and Min, 2005, add 0.5 to the discordant cells of matched pairs):
+    where the two models never disagreed, a plain bootstrap sees no variation at all and its
+    interval [0, 0] would pass "no regression" on two items; the pseudo-items let it see what
+    a regression on that many items could be, and fade as items accumulate."""
     shape = counts.shape
-    draws = draw_multinomial(counts, config, salt="paired:" + slice_name(key)).reshape(-1, *shape)
+    smoothed, pseudo = _with_pseudo_discordance(counts)
+    draws = draw_multinomial(
+        smoothed, config, salt="paired:" + slice_name(key), total=int(counts.sum()) + pseudo
+    ).reshape(-1, *shape)
     base_c, cand_c = counts.sum(axis=2), counts.sum(axis=1)
     base_d, cand_d = draws.sum(axis=3), draws.sum(axis=2)
     out = {}
@@ -212,6 +221,21 @@ def paired_deltas(
             n,
         )
     return out
+
+
+def _with_pseudo_discordance(counts: I64) -> tuple[F, int]:
+    """The joint table with, for each expert class present, half an item broken (baseline right,
+    candidate wrong) and half fixed, spread over the other classes; and how many items that adds."""
+    k = counts.shape[0]
+    smoothed = counts.astype(np.float64)
+    present = [y for y in range(k) if counts[y].sum() > 0]
+    if k < 2:
+        return smoothed, 0
+    for y in present:
+        others = [c for c in range(k) if c != y]
+        smoothed[y, y, others] += 0.5 / len(others)
+        smoothed[y, others, y] += 0.5 / len(others)
+    return smoothed, len(present)
 
 
 def confusion_metrics(

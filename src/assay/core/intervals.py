@@ -45,20 +45,25 @@ def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tup
 
 
 def draw_multinomial(
-    counts: npt.NDArray[np.integer], config: IntervalConfig, salt: str = ""
+    counts: npt.NDArray[np.integer] | npt.NDArray[np.floating],
+    config: IntervalConfig,
+    salt: str = "",
+    total: int | None = None,
 ) -> npt.NDArray[np.int64]:
     """Bootstrap resamples of a count vector: ``n_resamples`` multinomial draws of the same total.
 
     ``salt`` separates the random streams of different metrics so that each is reproducible on its
-    own, whatever else is computed in the run.
+    own, whatever else is computed in the run. ``total`` draws that many items from the counts'
+    shares instead (counts smoothed with fractional pseudo-counts).
     """
-    flat = np.asarray(counts, dtype=np.int64).ravel()
-    total = int(flat.sum())
+    flat = np.asarray(counts, dtype=np.float64).ravel()
+    weight = float(flat.sum())
+    n = round(weight) if total is None else total
     seed_material = [config.seed, *(ord(c) for c in salt)]
     rng = np.random.default_rng(seed_material)
-    if total == 0:
+    if n == 0 or weight <= 0:
         return np.zeros((config.n_resamples, flat.size), dtype=np.int64)
-    draws: npt.NDArray[np.int64] = rng.multinomial(total, flat / total, size=config.n_resamples)
+    draws: npt.NDArray[np.int64] = rng.multinomial(n, flat / weight, size=config.n_resamples)
     return draws
 
 

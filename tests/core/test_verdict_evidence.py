@@ -171,3 +171,47 @@ def test_a_normal_interval_decides_as_its_bootstrap_counterpart_would() -> None:
             expected = float(np.mean(sign * sample <= bound))
             assert normal.p_value(sign, bound) == pytest.approx(expected, abs=0.003)
         assert normal.std_error == se and normal.has_interval
+
+
+@pytest.mark.parametrize(("per_class", "expected"), [(2, "too_few"), (3000, "pass")])
+def test_no_disagreement_on_two_items_a_class_is_no_evidence_of_no_regression(
+    per_class: int, expected: str
+) -> None:
+    """Ten classes, two items each, both models right on all: the paired bootstrap saw no
+    variation, its interval was [0, 0], and 'recall: no regression beyond 0.01' passed for
+    every class on two items. Two items cannot rule out losing one of them (a 0.5 regression);
+    3,000 can rule out 0.01."""
+    from assay.core.evidence import build_evidence
+    from assay.core.intervals import IntervalConfig
+
+    labels = tuple(f"c{k}" for k in range(10))
+    table = np.zeros((10, 10, 10), np.int64)
+    table[np.arange(10), np.arange(10), np.arange(10)] = per_class
+    ev = build_evidence(labels, None, {OVERALL: table}, {}, IntervalConfig(), True)
+    ev.coverage = Coverage(10 * per_class, 10 * per_class)
+    rule = CheckRule("recall", scope="every_class", change=Change("max_regression", 0.01))
+    checks = [
+        c for c in evaluate_policy(Policy((rule,)), ev).checks if c.metric.startswith("recall")
+    ]
+    assert len(checks) == 10 and {c.status for c in checks} == {expected}
+
+
+@pytest.mark.parametrize("right", [49, 50])
+def test_one_expert_class_makes_the_default_policy_inconclusive_not_failed(right: int) -> None:
+    """Fifty items the experts all called 'c', the model right on 49 (or 50): kappa is 0 (or
+    undefined) by construction, in every resample too, and the interval [0, 0] failed the
+    default policy ('confidently on the wrong side of 0') for a 98%-accurate model. Agreement
+    beyond chance cannot be measured with one expert class: inconclusive, saying why."""
+    from assay.core.evidence import slice_metrics
+    from assay.core.intervals import IntervalConfig
+
+    confusion = np.zeros((3, 3), np.int64)
+    confusion[2, 2], confusion[2, 0] = right, 50 - right
+    metrics = slice_metrics(confusion, LABELS, None, IntervalConfig(), OVERALL)
+    kappa_value = metrics["cohen_kappa"]
+    assert kappa_value.ci_low is None and "one class" in (kappa_value.note or "")
+    ev = Evidence(LABELS, {OVERALL: metrics}, {OVERALL: 50}, coverage=Coverage(50, 50))
+    verdict = evaluate_policy(default_policy(False), ev)
+    assert verdict.status == "inconclusive"
+    check = next(c for c in verdict.checks if c.metric == "cohen_kappa")
+    assert check.status == "too_few" and "one class" in check.reason

@@ -240,8 +240,10 @@ class _Judge:
                 key,
                 metric,
                 "too_few",
-                f"{metric} = {v:.4f} has no interval: with evidence: confident it can neither pass "
-                "nor fail; give this check evidence: point to judge the value alone",
+                f"{metric} = {v:.4f} has no interval: {m.note}"
+                if m.note
+                else f"{metric} = {v:.4f} has no interval: with evidence: confident it can "
+                "neither pass nor fail; give this check evidence: point to judge the value alone",
                 value=v,
                 threshold=threshold,
             )

@@ -121,6 +121,11 @@ def missed_defect_rate(c: npt.NDArray[np.int64], negative: int) -> F:
     return _div(missed, defects)
 
 
+CHANCE_CORRECTED = ("cohen_kappa", "mcc")
+ONE_EXPERT_CLASS = (
+    "the experts gave every item one class: agreement beyond chance cannot be measured"
+)
+
 HEADLINE: dict[str, Callable[[npt.NDArray[np.int64]], F]] = {
     "balanced_accuracy": balanced_accuracy,
     "macro_precision": lambda c: _macro(precision(c), c),
@@ -172,7 +177,15 @@ class ConfusionAccumulator:
         )
         # One set of resampled matrices serves every bootstrap metric of this state.
         draws = draw_multinomial(c, self.intervals, salt=self.name).reshape(-1, *c.shape)
+        # With one expert class, kappa and MCC are 0 (or undefined) by construction, in every
+        # resample too: an interval [0, 0] would read as evidence of agreement no better than
+        # chance. There is no chance agreement to beat; the value stays (scikit-learn's), the
+        # interval goes, and the note says why.
+        one_class = int((support > 0).sum()) < 2
         for name, fn in HEADLINE.items():
+            if one_class and name in CHANCE_CORRECTED:
+                out.metrics[name] = MetricValue.of(float(fn(c)), note=ONE_EXPERT_CLASS)
+                continue
             out.metrics[name] = MetricValue.of(
                 float(fn(c)), percentile_interval(fn(draws), conf), "bootstrap"
             )

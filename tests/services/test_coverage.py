@@ -329,3 +329,24 @@ def test_a_production_sample_of_one_repeated_row_does_not_crash_the_classifier()
     prod = np.zeros((150, 2))
     fit = fit_domain(val, prod, np.ones(2, bool), seed=0)
     assert fit.auc > 0.7 and fit.ci_low > 0.5
+
+
+def test_the_same_readings_stored_at_two_precisions_are_not_a_shift(tmp_path: Path) -> None:
+    """Production rows drawn like the validation set's, stored as float64 (a CSV's) while the
+    validation set is float32 Parquet: the last digits told the files apart (domain AUC 0.999,
+    PSI 3.1, a failed policy) though no reading differed. Both are compared at float32."""
+    rng = np.random.default_rng(12)
+    # Gauges that read in tenths: few distinct values, each stored differently at each precision.
+    readings = rng.choice([0.1, 0.2, 0.3, 0.7, 1.1], (1200, 3))
+    names = ("torque", "speed", "temp")
+    val = {n: readings[:600, k].astype(np.float32) for k, n in enumerate(names)}
+    prod = {n: readings[600:, k] for k, n in enumerate(names)}  # float64
+    labels = rng.choice(["ok", "bad"], 600)
+    pq.write_table(pa.table({**val, "label": labels}), tmp_path / "val.parquet")
+    pq.write_table(pa.table(prod), tmp_path / "prod.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "val", tmp_path / "val.parquet")
+    register_dataset(ws, "prod", tmp_path / "prod.parquet", role="production")
+    s = audit_coverage(ws, "prod", "val").summary()
+    assert not s["domain"]["shifted"], s["domain"]
+    assert s["domain"]["auc"] < 0.6 and s["max_psi"] < 0.1, (s["domain"]["auc"], s["max_psi"])

@@ -113,15 +113,30 @@ def _shared(production: DatasetVersion, dataset: DatasetVersion) -> list[str]:
     return [c for c in compared_columns(dataset) if c in a]
 
 
-def _as_numbers(array: pa.ChunkedArray) -> np.ndarray | None:
+def _as_numbers(array: pa.ChunkedArray, single: bool = False) -> np.ndarray | None:
+    """The column as float64 (times as integers), None for text; ``single`` rounds to float32."""
     t = array.type
     if pa.types.is_temporal(t):
         array = pc.cast(array, pa.int64())
     elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
         return None
-    return np.asarray(
+    out = np.asarray(
         array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), np.float64
     )
+    return out.astype(np.float32).astype(np.float64) if single else out
+
+
+def _number_pair(
+    val: pa.ChunkedArray, prod: pa.ChunkedArray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both columns as numbers at one precision: where either side is stored in single (or
+    half) precision, both are rounded to float32. The same readings in a float64 CSV and a
+    float32 Parquet file differ in their last digits, and a binning or a classifier that sees
+    them tells the files apart by it: a shift that is only the storage."""
+    single = any(
+        pa.types.is_floating(t) and t.bit_width < 64 for t in (val.type, prod.type)
+    )
+    return _as_numbers(val, single), _as_numbers(prod, single)
 
 
 def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
@@ -133,7 +148,7 @@ def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
 def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | None:
     from scipy.stats import chi2_contingency, ks_2samp
 
-    a, b = _as_numbers(val), _as_numbers(prod)
+    a, b = _number_pair(val, prod)
     if a is not None and b is not None:
         edges = drift.numeric_bins(a)
         e, p = drift.numeric_shares(a, edges), drift.numeric_shares(b, edges)
@@ -221,7 +236,7 @@ def _features(
     (the validation set's, one more for anything else)."""
     xs_v, xs_p, categorical = [], [], []
     for name in names:
-        a, b = _as_numbers(val.column(name)), _as_numbers(prod.column(name))
+        a, b = _number_pair(val.column(name), prod.column(name))
         if a is None or b is None:
             values = pc.cast(val.column(name), pa.string()).to_pylist()
             cats = {c: k for k, c in enumerate(sorted({v for v in values if v is not None}))}
@@ -279,7 +294,7 @@ def audit_coverage(
             prod = _typed_as(prod, name, val.schema.field(name).type)
         elif pa.types.is_null(val.schema.field(name).type):
             val = _typed_as(val, name, prod.schema.field(name).type)
-        a, b = _as_numbers(val.column(name)), _as_numbers(prod.column(name))
+        a, b = _number_pair(val.column(name), prod.column(name))
         if (a is None) != (b is None):
             kinds = ("numbers", "text") if b is None else ("text", "numbers")
             notes.append(

@@ -2,7 +2,8 @@
 
 A TorchScript archive holds a program for TorchScript's own interpreter, not Python, and
 ``torch.jit.load`` reads it without Python's pickle: a pickled ``nn.Module`` (``torch.save``),
-which would run code when loaded, is refused. TorchScript declares no output names, so outputs
+which would run code when loaded, is refused, and so is an archive whose code or graph uses an
+operator that opens files (``torchscript_ops``). TorchScript declares no output names, so outputs
 are named from what ``forward`` returns: ``output`` for a tensor, ``output_0``, ``output_1``...
 for a tuple, the keys for a dict.
 """
@@ -30,6 +31,7 @@ from assay.runtimes.base import (
     smoke_test,
 )
 from assay.runtimes.device import Device
+from assay.runtimes.torchscript_ops import check_archive, check_module
 
 
 def _torch_device(device: Device) -> torch.device:
@@ -73,6 +75,7 @@ class TorchScriptRuntime(NamedOutputs):
         device: str = "cpu",
     ) -> TorchScriptRuntime:
         target = _torch_device(Device.parse(device))
+        check_archive(path)  # before loading: loading runs a module's __setstate__
         if threads:
             torch.set_num_threads(int(threads))  # process-wide: torch has no per-model setting
         try:
@@ -85,6 +88,7 @@ class TorchScriptRuntime(NamedOutputs):
                 f"{path.name} is not a TorchScript file (save it with torch.jit.save; a "
                 f"pickled nn.Module is refused, it could run code): {describe_exception(exc)}"
             ) from None
+        check_module(module, path.name)
         module.eval()
         runtime = cls(module, spec, target)
         schema = getattr(getattr(module, "forward", None), "schema", None)

@@ -133,9 +133,7 @@ def _number_pair(
     half) precision, both are rounded to float32. The same readings in a float64 CSV and a
     float32 Parquet file differ in their last digits, and a binning or a classifier that sees
     them tells the files apart by it: a shift that is only the storage."""
-    single = any(
-        pa.types.is_floating(t) and t.bit_width < 64 for t in (val.type, prod.type)
-    )
+    single = any(pa.types.is_floating(t) and t.bit_width < 64 for t in (val.type, prod.type))
     return _as_numbers(val, single), _as_numbers(prod, single)
 
 

@@ -29,8 +29,62 @@ def test_health_is_open_and_everything_else_needs_a_token(web: Web) -> None:
         assert web.client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
         assert web.client.get(path, headers={"Authorization": "Basic abc"}).status_code == 401
     assert web.client.get("/api/me", headers=web.auth("viewer")).json()["role"] == "viewer"
-    spec = web.client.get("/openapi.json").json()
+    assert web.client.get("/openapi.json").status_code == 401  # the schema too
+    spec = web.client.get("/openapi.json", headers=web.auth("viewer")).json()
     assert {"/api/runs", "/api/models", "/api/runs/{run_id}/items"} <= set(spec["paths"])
+
+
+def test_no_credentials_no_body_read(web: Web) -> None:
+    """An anonymous request was parsed before its token was checked: malformed JSON got 422,
+    a multipart body without boundary 400, and a 50 MB JSON array tripled the server's memory
+    before the 401. Credentials are checked first now; a JSON body over 4 MiB is refused even
+    with them (only model uploads may be large)."""
+    bad = web.client.put(
+        "/api/runs/x/note", content=b"{bad", headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 401
+    multipart = web.client.post(
+        "/api/models", content=b"--x", headers={"content-type": "multipart/form-data"}
+    )
+    assert multipart.status_code == 401
+    big = b"[" + b"1," * (3 << 20) + b"1]"
+    r = web.client.post(
+        "/api/runs",
+        content=big,
+        headers={"content-type": "application/json", **web.auth("validator")},
+    )
+    assert r.status_code == 413 and "only model uploads" in r.json()["detail"]
+
+
+def test_the_session_cookie_only_counts_from_this_servers_pages(web: Web) -> None:
+    """A page on another port of the same host posted a model upload and a corrections
+    request with the logged-in browser's cookie (SameSite counts every port as one site), and
+    both were accepted. A state change on the cookie needs this server's origin now."""
+    login = web.client.post("/api/session", json={"token": web.tokens["validator"]})
+    web.client.cookies.set("assay_session", login.cookies["assay_session"])
+    try:
+        for headers in (
+            {},  # no Origin, no Referer, no Sec-Fetch-Site: not a page of this server
+            {"Origin": "http://testserver:8081"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Referer": "http://evil.plant.local/x"},
+        ):
+            r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=headers)
+            assert r.status_code == 403 and "own pages" in r.json()["detail"], headers
+        for headers in (
+            {"Origin": "http://testserver"},
+            {"Sec-Fetch-Site": "same-origin"},
+            {"Referer": "http://testserver/runs"},
+        ):
+            r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=headers)
+            assert r.status_code == 404, (headers, r.text)  # past the guard: no such run
+        # Reading needs no origin; a bearer token is not the browser's to send.
+        assert web.client.get("/api/me").status_code == 200
+        r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=web.auth("validator"))
+        assert r.status_code == 404
+    finally:
+        web.client.cookies.clear()
 
 
 def test_roles(web: Web) -> None:
@@ -74,7 +128,9 @@ def test_session_cookie_login_and_logout(web: Web) -> None:
     login_page = web.client.get("/login").text
     assert "plain HTTP" in login_page and "--certfile" in login_page
     tls = web.client.post(
-        "https://testserver/api/session", json={"token": web.tokens["viewer"]}
+        "https://testserver/api/session",
+        json={"token": web.tokens["viewer"]},
+        headers={"Origin": "https://testserver"},  # the first login's cookie rides along
     ).headers["set-cookie"]
     assert "secure" in tls.lower()  # over HTTPS it is
     assert "plain HTTP" not in web.client.get("https://testserver/login").text

@@ -44,7 +44,10 @@ def fuzz_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Web, di
 @pytest.fixture(scope="module")
 def api_schema(fuzz_web: tuple[Web, dict[str, str]]) -> schemathesis.schemas.BaseSchema:
     web, _ = fuzz_web
-    return schemathesis.openapi.from_asgi("/openapi.json", web.client.app)
+    # The schema is read with a token like the rest of the API.
+    return schemathesis.openapi.from_asgi(
+        "/openapi.json", web.client.app, headers=web.auth("viewer")
+    )
 
 
 ROLES = (None, "viewer", "validator", "admin")

@@ -13,9 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assay.core.errors import InputError, NotFoundError, one_line
 from assay.services.workspace import Workspace
 from assay.web import pages, routes_api
+from assay.web.guard import Guard
 from assay.worker.queue import Queue, open_queue
 
 DEFAULT_MAX_UPLOAD_MB = 512
+SMALL_BODY = 4 << 20  # any request body but a multipart upload
 
 
 def create_app(
@@ -48,6 +50,8 @@ def create_app(
 
     # Room for the spec and the form fields beside the model file.
     app.add_middleware(BodyLimit, limit=app.state.max_upload_bytes + (1 << 20), mb=max_upload_mb)
+    # Added last, so it runs first: credentials and origin before any body is read.
+    app.add_middleware(Guard, ws=ws)
 
     _offline_docs(app)
     app.include_router(routes_api.router)
@@ -79,9 +83,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        # Only a model upload (multipart) may be large; a JSON body or a form is a few
+        # kilobytes, and parsed into objects it takes many times its size in memory.
+        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.limit if upload else min(self.limit, SMALL_BODY)
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
+        if length.isdigit() and int(length) > limit:
+            await self._refuse(scope, receive, send, upload)
             return
         seen = 0
         started = False
@@ -91,7 +99,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise BodyTooLarge(self.mb)
             return message
 
@@ -104,10 +112,14 @@ class BodyLimit:
             await self.app(scope, counted, tracked)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, upload)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"upload larger than the {self.mb} MiB limit"
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, upload: bool) -> None:
+        detail = (
+            f"upload larger than the {self.mb} MiB limit"
+            if upload
+            else f"request body larger than {SMALL_BODY >> 20} MiB (only model uploads may be)"
+        )
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 

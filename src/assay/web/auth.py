@@ -12,8 +12,9 @@ from fastapi import HTTPException, Request
 
 from assay.core.records import Token
 from assay.services.workspace import Workspace
+from assay.web.guard import SESSION_COOKIE, credentials
 
-SESSION_COOKIE = "assay_session"
+__all__ = ["SESSION_COOKIE", "caller", "need", "workspace"]
 
 
 def workspace(request: Request) -> Workspace:
@@ -22,16 +23,11 @@ def workspace(request: Request) -> Workspace:
 
 
 def caller(request: Request) -> Token | None:
-    """The token behind the request, or None."""
-    ws = workspace(request)
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return None
-        return ws.access.check_token(secret.strip())
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return ws.access.check_session(cookie) if cookie else None
+    """The token behind the request (``Guard`` found it before the body was read), or None."""
+    found: Token | None = getattr(request.state, "token", None)
+    if found is not None:
+        return found
+    return credentials(workspace(request), request.headers)
 
 
 def need(role: str) -> Callable[[Request], Token]:

@@ -172,6 +172,30 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     code, _, err = run(capsys, home, "validate", "--model", "good", "--dataset", "press",
                        "--baseline", "twin", "--policy", str(policy))  # fmt: skip
     assert code == 2 and "the baseline twin@1 is the same model as the candidate good@1" in err
+    # So is the same file read the same way with only a judging field changed: a hostile
+    # review named the good class (negative: ok, already the case) and got a PASS on Δ = 0.
+    judged = tmp / "judged.yaml"
+    judged.write_text((tmp / "spec.yaml").read_text().replace("negative: ok", "negative: defect"))
+    assert main(["model", "add", "rejudged", str(tmp / "good.onnx"), "--spec", str(judged),
+                 "--home", str(home)]) == 0  # fmt: skip
+    code, _, err = run(capsys, home, "validate", "--model", "rejudged", "--dataset", "press",
+                       "--baseline", "good")  # fmt: skip
+    assert code == 2 and "only negative differs in the spec" in err
+    run(capsys, home, "validate", "--model", "good", "--dataset", "press", "--out",
+        str(tmp / "g"))  # fmt: skip
+    run(capsys, home, "validate", "--model", "rejudged", "--dataset", "press", "--out",
+        str(tmp / "r"))  # fmt: skip
+    ids = [json.loads((tmp / d / "result.json").read_text())["run_id"] for d in ("r", "g")]
+    code, _, err = run(capsys, home, "compare", *ids)
+    assert code == 2 and "the same file, read the same way" in err
+    # Another decision threshold changes the answers: a comparison worth making.
+    moved = tmp / "moved.yaml"
+    moved.write_text((tmp / "spec.yaml").read_text() + "threshold: 0.7\n")
+    assert main(["model", "add", "moved", str(tmp / "good.onnx"), "--spec", str(moved),
+                 "--home", str(home)]) == 0  # fmt: skip
+    code, _, err = run(capsys, home, "validate", "--model", "moved", "--dataset", "press",
+                       "--baseline", "good", "--no-profile")  # fmt: skip
+    assert code in (0, 1), err
 
 
 def test_compare_two_finished_runs(

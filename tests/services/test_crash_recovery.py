@@ -234,9 +234,10 @@ def test_a_killed_validation_resumes_to_the_same_result(
 
     add(whole, "dataset", "add", "t", str(big["table"]))
     add(whole, "model", "add", "m", str(big["onnx"]), "--spec", str(big["spec"]))
-    # The baseline: the same weights read as another version (a twin would be refused).
+    # The baseline: the same weights with another decision threshold (a twin, answering the
+    # same, would be refused).
     b_spec = home.parent / "b.yaml"
-    b_spec.write_text(big["spec"].read_text() + "negative: good\n")
+    b_spec.write_text(big["spec"].read_text() + "threshold: 0.6\n")
     for where in (home, whole):
         add(where, "model", "add", "b", str(big["onnx"]), "--spec", str(b_spec))
     args = ["validate", "--model", "m", "--dataset", "t", "--baseline", "b", *flags]

@@ -102,9 +102,10 @@ def test_a_reused_baseline_whose_predictions_changed_stops_the_run(
 
     home = str(store["home"])
     onnx = store["model"]
-    # The same weights read as another version (a twin would be refused as the baseline).
+    # The same weights with another decision threshold: another model (a twin, the same
+    # weights answering the same, would be refused as the baseline).
     spec = tmp_path / "old.yaml"
-    spec.write_text((tmp_path / "m.yaml").read_text() + "negative: good\n")
+    spec.write_text((tmp_path / "m.yaml").read_text() + "threshold: 0.6\n")
     assert main(["model", "add", "old", str(onnx), "--spec", str(spec), "--home", home]) == 0
     run = ["validate", "--model", "m", "--dataset", "t", "--baseline", "old", "--no-profile"]
     assert main([*run, "--no-explore", "--home", home]) == 0

@@ -13,6 +13,7 @@ from assay.core.errors import InputError, NotFoundError, check_text
 from assay.core.records import Job, RunQuery, RunRecord, check_name
 from assay.reports.json import read_result_json
 from assay.services.integrity import verify_run_files
+from assay.services.twins import twin_reason
 from assay.services.workspace import Workspace
 from assay.store.leases import expire_leases
 
@@ -55,9 +56,10 @@ def paired_runs(ws: Workspace, candidate: str, baseline: str) -> tuple[RunRecord
     if cand.id == base.id:
         raise InputError("compare two different runs")
     cm, bm = ws.catalog.get_model_by_id(cand.model_id), ws.catalog.get_model_by_id(base.model_id)
-    if cm.version == bm.version:  # one model version, or the same file and spec under 2 names
+    twin = twin_reason(cm, bm)
+    if twin is not None:  # one model version, or one model under two names
         # Nothing can change by construction, and a pass would read as evidence.
-        same = cm.ref if cm.id == bm.id else f"{cm.ref} and {bm.ref}, the same file and spec,"
+        same = cm.ref if cm.id == bm.id else f"{cm.ref} and {bm.ref} ({twin})"
         raise InputError(
             f"both runs are of {same}: a model version compared with itself proves nothing; "
             "compare with another version"

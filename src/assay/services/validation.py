@@ -63,6 +63,7 @@ from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
 from assay.services.reuse import ReusedScores, ReusePlan, plan_reuse
 from assay.services.task_inputs import check_compatible, decoder_columns, decoder_factory
+from assay.services.twins import twin_reason
 from assay.services.workspace import Workspace
 from assay.store.checkpoints import (
     Checkpoint,
@@ -687,10 +688,11 @@ def plan_validation(
         raise InputError(
             f"the baseline is the candidate itself, {mv.ref}{shown}: compare with another version"
         )
-    if bv is not None and bv.version == mv.version:
+    twin = None if bv is None else twin_reason(bv, mv)
+    if bv is not None and twin is not None:
         raise InputError(
-            f"the baseline {bv.ref} is the same model as the candidate {mv.ref} (the same file "
-            f"and spec, version {mv.version[:12]}): compare with another version"
+            f"the baseline {bv.ref} is the same model as the candidate {mv.ref} ({twin}): "
+            "compare with another version"
         )
     if bv is not None:
         verify_model_file(bv)

@@ -117,3 +117,25 @@ def test_an_experts_label_column_is_covered() -> None:
     one = _batch(label_pos=pa.array([0.5, 1.5]))
     two = _batch(label_pos=pa.array([-0.5, 1.5]))
     assert row_digests(one, "label").to_pylist()[0] != row_digests(two, "label").to_pylist()[0]
+
+
+def test_an_instant_is_one_value_whatever_its_unit() -> None:
+    """A CSV reader stores timestamp[ms], a Parquet file timestamp[us]: the same instants
+    hashed as different ticks, and the leakage audit missed rows copied verbatim from the
+    training set. Times are hashed in nanoseconds now; a zone is part of the kind, other
+    instants and other kinds still differ."""
+    ms = [1_767_225_600_000, 1_767_225_660_500]
+    as_ms = _batch(at=pa.array(ms, pa.timestamp("ms")))
+    as_us = _batch(at=pa.array([v * 1000 for v in ms], pa.timestamp("us")))
+    as_s_later = _batch(at=pa.array([v // 1000 + 1 for v in ms], pa.timestamp("s")))
+    zoned = _batch(at=pa.array(ms, pa.timestamp("ms", tz="UTC")))
+    zoned_elsewhere = _batch(at=pa.array(ms, pa.timestamp("ms", tz="Europe/Berlin")))
+    assert row_digests(as_ms, None).equals(row_digests(as_us, None))
+    assert row_digests(zoned, None).equals(row_digests(zoned_elsewhere, None))  # one instant
+    assert not row_digests(as_ms, None).equals(row_digests(zoned, None))
+    assert not row_digests(as_ms, None).equals(row_digests(as_s_later, None))
+    days = _batch(on=pa.array([20_454], pa.date32()))
+    millis = _batch(on=pa.array([20_454 * 86_400_000], pa.date64()))
+    assert row_digests(days, None).equals(row_digests(millis, None))
+    far = _batch(at=pa.array([10**13], pa.timestamp("s")))  # year 318857: beyond nanoseconds
+    assert len(row_digests(far, None)) == 1

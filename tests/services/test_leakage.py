@@ -363,3 +363,24 @@ def test_a_float32_copy_of_validation_rows_is_a_near_duplicate(tmp_path: Path) -
     assert s["n_exact_duplicates"] == 0 and s["n_near_duplicates"] == 25
     assert s["n_leaked_items"] == 25
     ws.close()
+
+
+def test_copied_rows_with_a_time_column_read_from_a_csv_are_found(tmp_path: Path) -> None:
+    """The training CSV's times are read as timestamp[ms], the validation Parquet file holds
+    timestamp[us]: five rows copied verbatim were '0 leaked items' (the ticks differed)."""
+    rng = np.random.default_rng(8)
+    n = 80
+    start = np.datetime64("2026-03-01T06:00:00", "us")
+    at = start + np.arange(n) * np.timedelta64(90, "s")
+    speed = rng.integers(1200, 2200, n).astype(float)
+    pq.write_table(pa.table({"id": [f"v{k}" for k in range(n)], "at": pa.array(at),
+                             "speed": speed, "label": rng.choice(["ok", "bad"], n)}),
+                   tmp_path / "val.parquet")  # fmt: skip
+    stamp = [str(t).replace("T", " ") for t in at]
+    rows = ["tid,at,speed,label"] + [f"t{k},{stamp[k]},{speed[k]},ok" for k in range(5)]
+    rows += [f"t{k},2025-01-0{1 + k % 9} 00:00:00,{3000 + k},ok" for k in range(5, 40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 5

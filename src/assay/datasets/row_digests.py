@@ -6,7 +6,8 @@ A row's digest covers what a model could read of it: every column except the ite
 digest; any changed feature or metadata value changes it, and so does a renamed column or one
 whose values change kind (numbers, times, text: names and kinds are hashed first). Numbers are
 hashed as the float64 they equal, whatever their stored type (1850 and 1850.0 are one value, as
-a model reads them), but not otherwise normalised (-0.0 is not 0.0, one NaN payload is not
+a model reads them), and times in nanoseconds, whatever their stored unit (a CSV's milliseconds
+and a Parquet file's microseconds of one instant are one value), but not otherwise normalised (-0.0 is not 0.0, one NaN payload is not
 another): a model may read those differently.
 
 The digest is BLAKE2b-128 of a fixed-width encoding of the row: per column a tag byte (null,
@@ -75,13 +76,40 @@ def _cells(array: pa.Array) -> tuple[str, U8]:
         return "number", np.hstack([tag, _fixed(np.asarray(values, np.float64))])
     tag = valid.astype(np.uint8).reshape(-1, 1)
     if pa.types.is_temporal(t):
+        kind, array = _canonical_time(array)
         ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
-        return str(t), np.hstack([tag, _fixed(np.asarray(ticks, np.int64))])
+        return kind, np.hstack([tag, _fixed(np.asarray(ticks, np.int64))])
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
         return "text", np.hstack([tag, _text_digests(array)])
     # lists, structs, decimals: their values as JSON text
     texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
     return "json", np.hstack([tag, _text_digests(texts)])
+
+
+def _canonical_time(array: pa.Array) -> tuple[str, pa.Array]:
+    """A time column in one unit, and its kind: the same instant read from a CSV (milliseconds)
+    and from Parquet (microseconds) is one value. Timestamps and dates become nanoseconds since
+    the epoch (a zoned timestamp's ticks are UTC already, so its zone's name does not count, but
+    being zoned does), times of day and durations nanoseconds. A value beyond what nanoseconds
+    can hold (before 1677 or after 2262) keeps its own unit."""
+    t = array.type
+    if pa.types.is_timestamp(t):
+        kind, target = (
+            ("timestamp" if t.tz is None else "timestamp-zoned"),
+            pa.timestamp("ns", t.tz),
+        )
+    elif pa.types.is_date(t):
+        kind, target = "date", pa.timestamp("ns")
+    elif pa.types.is_time(t):
+        kind, target = "time", pa.time64("ns")
+    elif pa.types.is_duration(t):
+        kind, target = "duration", pa.duration("ns")
+    else:
+        return str(t), array
+    try:
+        return kind, pc.cast(array, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return str(t), array
 
 
 def input_columns(

@@ -333,3 +333,29 @@ def test_roc_auc_change_is_decided_on_delongs_paired_interval(
     assert outcomes["weak"][0] == 1 and outcomes["weak"][2] == "fail"
     assert outcomes["good"][0] == 0 and outcomes["good"][2] == "pass"
     assert outcomes["weak"][1] == pytest.approx(-outcomes["good"][1], abs=1e-12)
+
+
+def test_outputs_are_readable_by_others_as_the_umask_allows(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+) -> None:
+    """result.json, history.json and history.parquet were written 0600 (mkstemp's mode kept
+    through the rename): a CI step or web server running as another user could not read them,
+    while every other output was 0644. Every output takes the umask's mode now."""
+    import os
+    import stat
+
+    home, tmp = press["home"], press["tmp"]
+    old = os.umask(0o022)
+    try:
+        run(capsys, home, "validate", "--model", "good", "--dataset", "press", "--no-profile",
+            "--out", str(tmp / "v"))  # fmt: skip
+        run(capsys, home, "validate", "--model", "weak", "--dataset", "press", "--no-profile",
+            "--baseline", "good", "--out", str(tmp / "w"))  # fmt: skip
+        code, _, err = run(capsys, home, "history", "press", "--out", str(tmp / "h"))
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    files = [p for d in ("v", "w", "h") for p in (tmp / d).iterdir() if p.is_file()]
+    assert {"result.json", "history.json", "history.parquet"} <= {p.name for p in files}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

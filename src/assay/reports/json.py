@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from assay.core.results import ValidationResult
+from assay.store.files import temp_file
 
 
 def _finite(value: Any) -> Any:
@@ -29,7 +29,7 @@ def result_json(result: ValidationResult) -> str:
 
 def write_result_json(result: ValidationResult, path: Path) -> None:
     """Write atomically: readers never see a half-written result."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".result-")
+    fd, tmp = temp_file(path.parent, prefix=".result-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(result_json(result))
     os.replace(tmp, path)

@@ -302,17 +302,17 @@ def write_history(history: ItemHistory, out: Path, limit: int = LIMIT) -> dict[s
     """history.json (the summary) and history.parquet (the whole matrix) in ``out``."""
     import json
     import os
-    import tempfile
 
     from assay.services.out_folder import out_folder
+    from assay.store.files import temp_file
 
     out = out_folder(out)
     files = {"history.json": out / "history.json", "history.parquet": out / "history.parquet"}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".history-")
+    fd, tmp = temp_file(out, prefix=".history-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(history.summary(limit), f, indent=2)
     os.replace(tmp, files["history.json"])
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".history-", suffix=".parquet")
+    fd, tmp = temp_file(out, prefix=".history-", suffix=".parquet")
     os.close(fd)
     pq.write_table(history.to_table(), tmp)
     os.replace(tmp, files["history.parquet"])

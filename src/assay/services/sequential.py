@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from assay.services.integrity import verify_manifest
 from assay.services.out_folder import check_out, out_folder
 from assay.services.runs import paired_runs
 from assay.services.workspace import Workspace
+from assay.store.files import temp_file
 from assay.store.manifests import manifest_schema
 
 POINTS = 200  # points of the trajectory kept in sequential.json
@@ -129,7 +129,7 @@ def sequential_comparison(
     }
     folder = out_folder(out if out is not None else (
         ws.home / "comparisons" / f"{cand.id[:12]}-vs-{base.id[:12]}"))  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".sequential-")
+    fd, tmp = temp_file(folder, prefix=".sequential-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
     os.replace(tmp, folder / "sequential.json")

@@ -94,17 +94,38 @@ class FileStore:
         if final.exists():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_owner_prefix(), dir=self.root / "tmp")
+        fd, tmp = temp_file(self.root / "tmp", prefix=_owner_prefix())
         os.close(fd)
         shutil.copyfile(src, tmp)
         os.replace(tmp, final)
         return final
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets it to read it, which
+    would leave other threads creating files under a wrong mask meanwhile)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def temp_file(folder: Path, prefix: str = "", suffix: str = "") -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``folder``, with the mode an ordinary file gets (0644 under the
+    usual umask): mkstemp makes it 0600, and once renamed into place a result, a report or
+    a history would be unreadable to the CI step or the web server that runs as another user."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, name
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -67,6 +67,11 @@ def test_short_and_long_forms_and_defaults() -> None:
             {"checks": [{"metric": "accuracy", "min": 0.9, "max": 1.0}]},
             "exactly one of min, max or change",
         ),
+        # Limits that can never fail passed any model (a hostile review's PASS on a constant
+        # model); so did max_unjudged: 100% on a model that answered NaN for all but 2 items.
+        ({"checks": ["accuracy >= 0"]}, "accuracy >= 0 can never fail"),
+        ({"checks": ["false_alarm_rate <= 1"]}, "false_alarm_rate <= 1 can never fail"),
+        ({"max_unjudged": "100%", "checks": ["accuracy >= 0.9"]}, "a model that judged almost nothing"),
         ({"checks": [{"metric": "accuracy", "change": {"max_regression": -0.1}}]}, "out of range"),
         ({"checks": ["mcc >= -2"]}, "out of range for mcc"),
         ({"checks": []}, "non-empty list"),

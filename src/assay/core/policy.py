@@ -513,6 +513,12 @@ def _parse_check(
                 f"{where}: threshold {bound} is out of range for {metric} ({low:g} to {high:g})"
             )
         minimum, maximum = (bound, None) if limits[0] == "min" else (None, bound)
+        if not strict and (minimum == low or maximum == high):
+            op, side = (">=", "below") if minimum is not None else ("<=", "above")
+            raise InputError(
+                f"{where}: {metric} {op} {bound:g} can never fail ({metric} is never {side} "
+                f"{bound:g}); a check that cannot fail is no evidence"
+            )
     return CheckRule(
         metric, scope, minimum, maximum, change, evidence, severity, line, named_slice, strict
     )
@@ -633,8 +639,11 @@ def _parse_unjudged(raw: Any, source: str) -> UnjudgedLimit:
             share = float(raw.strip()[:-1]) / 100.0
         except ValueError:
             raise InputError(f"{where} {raw!r} is not a percentage") from None
-        if not 0.0 <= share <= 1.0:
-            raise InputError(f"{where} must lie in [0%, 100%], got {raw}")
+        if not 0.0 <= share < 1.0:
+            raise InputError(
+                f"{where} must lie in [0%, 100%), got {raw}: at 100% a model that judged "
+                "almost nothing would meet it"
+            )
         return UnjudgedLimit(share=share)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise InputError(f"{where} is a share like '1%' or a count like 20, got {raw!r}")

@@ -69,7 +69,11 @@ POLICIES = {
     ),
     "unknown_field": (
         "checks:\n  - metric: accuracy\n    minimum: 0.9\n",
-        "line 2: unknown field 'minimum'",
+        "line 3: unknown field 'minimum'",  # the field's own line
+    ),
+    "unknown_top_level": (
+        "checks:\n  - accuracy >= 0.5\n\n\nevidnce: point\n",
+        "line 5: unknown field 'evidnce'",  # not the mapping's first line
     ),
     "unknown_slice": (
         "slices: [shift]\nchecks:\n  - accuracy >= 0.5\n",

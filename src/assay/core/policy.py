@@ -298,8 +298,10 @@ class Policy:
         }
 
 
-def _where(node: Any, source: str) -> str:
-    line = getattr(node, "line", None)
+def _where(node: Any, source: str, key: str | None = None) -> str:
+    """Where ``node`` (or its field ``key``, when the loader recorded the keys' lines) is."""
+    line = getattr(node, "key_lines", {}).get(key) if key is not None else None
+    line = line if line is not None else getattr(node, "line", None)
     return f"{source} line {line}" if line is not None else source
 
 
@@ -446,8 +448,10 @@ def _parse_check(
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
+        at = getattr(raw, "key_lines", {}).get(unknown[0])
         raise InputError(
-            f"{where}: unknown field {unknown[0]!r} in check (allowed: {', '.join(sorted(allowed))})"
+            f"{f'{source} line {at}' if at else where}: unknown field {unknown[0]!r} in check "
+            f"(allowed: {', '.join(sorted(allowed))})"
         )
     metric = raw.get("metric")
     if not isinstance(metric, str) or not metric:
@@ -553,7 +557,8 @@ def parse_policy(
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InputError(
-            f"{_where(raw, source)}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            f"{_where(raw, source, unknown[0])}: unknown field {unknown[0]!r} (allowed: "
+            f"{', '.join(sorted(allowed))})"
         )
     confidence = _number(raw.get("confidence", 0.95), "confidence", source)
     if not 0.5 <= confidence < 1:

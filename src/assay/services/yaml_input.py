@@ -20,9 +20,10 @@ MAX_BYTES = 1 << 20  # a spec with 10,000 column names is about 200 KB
 
 
 class LineDict(dict[str, Any]):
-    """A mapping that knows the YAML line it starts on."""
+    """A mapping that knows the YAML line it starts on, and each key's."""
 
     line: int | None = None
+    key_lines: dict[str, int] = {}  # noqa: RUF012 - set per instance by the loader
 
 
 class LineList(list[Any]):
@@ -48,6 +49,7 @@ class _Loader(yaml.SafeLoader):
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     out = LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
     out.line = node.start_mark.line + 1
+    out.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
     return out
 
 

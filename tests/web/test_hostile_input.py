@@ -166,3 +166,26 @@ def test_api_docs_load_nothing_from_outside(web: Web) -> None:
     for url in urls:  # the schema with the session the browser holds; the rest open
         headers = web.auth("viewer") if url == "/openapi.json" else {}
         assert web.client.get(url, headers=headers).status_code == 200, url
+
+
+def test_a_malformed_request_gets_one_line_that_echoes_nothing(web: Web) -> None:
+    """A login posted as text/plain got FastAPI's error list, which repeated the body: the
+    token itself came back in the answer. One line now, naming what is wrong, nothing sent."""
+    secret = web.tokens["viewer"]
+    r = web.client.post(
+        "/api/session", content=f'{{"token":"{secret}"}}', headers={"content-type": "text/plain"}
+    )
+    assert r.status_code == 422 and isinstance(r.json()["detail"], str)
+    assert secret not in r.text and "\n" not in r.json()["detail"]
+
+
+def test_run_requests_take_reuse_and_refuse_a_dataset_named_twice(web: Web) -> None:
+    """The README's 'reuse' field was refused as unknown; the same dataset twice queued two
+    identical runs."""
+    auth = web.auth("validator")
+    r = web.client.post("/api/runs", json={"model": "nope", "datasets": ["scans"], "reuse": "no"},
+                        headers=auth)  # fmt: skip
+    assert r.status_code == 422 and "reuse must be true or false" in r.json()["detail"]
+    r = web.client.post("/api/runs", json={"model": "nope", "datasets": ["scans", "scans"]},
+                        headers=auth)  # fmt: skip
+    assert r.status_code == 422 and "named twice" in r.json()["detail"]

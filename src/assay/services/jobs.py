@@ -46,6 +46,7 @@ FIELDS = {
     "calibration",
     "false_alarm_rate",
     "device",
+    "reuse",
 }
 PROGRESS_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 0.25
@@ -97,6 +98,9 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
         or not all(isinstance(d, str) for d in datasets)
     ):
         raise InputError("datasets must be a non-empty list of dataset names")
+    twice = sorted({d for d in datasets if datasets.count(d) > 1})
+    if twice:
+        raise InputError(f"dataset {twice[0]!r} is named twice: it would run twice")
     slices = raw.get("slices") or []
     if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
         raise InputError("slices must be a list of strings")

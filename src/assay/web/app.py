@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +44,17 @@ def create_app(
     @app.exception_handler(InputError)
     def bad_input(_: Request, exc: InputError) -> JSONResponse:
         return JSONResponse({"detail": public(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer is a list of errors that echoes the input, a secret posted to
+        # /api/session included: one line naming the field, and nothing of what was sent.
+        first = next(iter(exc.errors()), {})
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request"
+        return JSONResponse(
+            {"detail": f"{where}: {one_line(str(first.get('msg', 'invalid')), 200)}"},
+            status_code=422,
+        )
 
     @app.exception_handler(NotFoundError)
     def not_found(_: Request, exc: NotFoundError) -> JSONResponse:

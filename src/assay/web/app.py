@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,7 +50,7 @@ def create_app(
     def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer is a list of errors that echoes the input, a secret posted to
         # /api/session included: one line naming the field, and nothing of what was sent.
-        first = next(iter(exc.errors()), {})
+        first: dict[str, Any] = next(iter(exc.errors()), {})
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request"
         return JSONResponse(
             {"detail": f"{where}: {one_line(str(first.get('msg', 'invalid')), 200)}"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.cli.test_bad_input import BOMB
@@ -189,3 +190,42 @@ def test_run_requests_take_reuse_and_refuse_a_dataset_named_twice(web: Web) -> N
     r = web.client.post("/api/runs", json={"model": "nope", "datasets": ["scans", "scans"]},
                         headers=auth)  # fmt: skip
     assert r.status_code == 422 and "named twice" in r.json()["detail"]
+
+
+def test_paths_are_replaced_in_one_pass_on_path_boundaries() -> None:
+    """A store under /tmp read 'ASSAY_HOMETMP/vm~3795-...': /tmp was found again inside the
+    store's replacement (and the host's name came with it)."""
+    from assay.services.redact import redact_paths
+
+    roots = {"/tmp/review/home": "ASSAY_HOME", "/tmp": "TMP"}
+    text = "cannot read /tmp/review/home/tmp/vm~1/m.onnx nor /tmp/x.csv; /tmpfoo stays"
+    assert redact_paths(text, roots) == (
+        "cannot read ASSAY_HOME/tmp/vm~1/m.onnx nor TMP/x.csv; /tmpfoo stays"
+    )
+
+
+def test_a_failed_jobs_reason_shows_no_server_path(web: Web) -> None:
+    """A model file changed on disk after the run was queued: the worker's reason named the
+    stored file's absolute path, which every viewer could read."""
+    from assay.services.workspace import Workspace
+
+    auth = web.auth("validator")
+    r = web.client.post(
+        "/api/models",
+        data={"name": "bright", "spec_text": web.spec.read_text()},
+        files={"file": ("bright.onnx", web.onnx.read_bytes())},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    queued = web.client.post("/api/runs", json={"model": "bright", "datasets": ["scans"]},
+                             headers=auth)  # fmt: skip
+    assert queued.status_code == 202, queued.text
+    ws = Workspace.open(web.home)
+    stored = Path(ws.catalog.list_models()[0].file_path)
+    ws.close()
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes() + b"tampered")
+    web.work()
+    runs = web.client.get("/api/runs", headers=web.auth("viewer")).json()
+    text = json.dumps(runs)
+    assert "failed" in text and str(web.home) not in text, text

@@ -21,6 +21,7 @@ from assay.core.records import Job
 from assay.engines.job import RunCancelledError
 from assay.services.datasets import get_dataset
 from assay.services.models import get_model
+from assay.services.redact import for_clients
 from assay.services.validation import plan_validation, resume_validation, validate
 from assay.services.workspace import Workspace
 from assay.services.yaml_input import parse_yaml
@@ -301,11 +302,13 @@ def _execute(ws: Workspace, job_id: str) -> None:
         _settle_queued_run(ws, job.run_id, "cancelled", "cancelled before it started")
         return
     except AssayError as exc:
-        ws.jobs.update(job_id, status="failed", finished_at=now(), error=str(exc)[:2000])
-        _settle_queued_run(ws, job.run_id, "failed", str(exc))
+        # Web clients read the reason: none of the server's paths in it.
+        reason = for_clients(ws, str(exc), 2000)
+        ws.jobs.update(job_id, status="failed", finished_at=now(), error=reason)
+        _settle_queued_run(ws, job.run_id, "failed", reason)
         return
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        reason = for_clients(ws, f"{type(exc).__name__}: {exc}", 2000)
         ws.jobs.update(job_id, status="failed", finished_at=now(), error=reason)
         _settle_queued_run(ws, job.run_id, "failed", reason)
         raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay.core.errors import InputError, NotFoundError, one_line
+from assay.services.redact import for_clients
 from assay.services.workspace import Workspace
 from assay.web import pages, routes_api
 from assay.web.guard import Guard
@@ -37,10 +37,7 @@ def create_app(
 
     def public(exc: Exception) -> str:
         """The message for a client: one line, and no path of the server's (store or temp)."""
-        text = one_line(str(exc), 500)
-        for root, name in ((str(ws.home), "ASSAY_HOME"), (tempfile.gettempdir(), "TMP")):
-            text = text.replace(root, name)
-        return text
+        return for_clients(ws, str(exc))
 
     @app.exception_handler(InputError)
     def bad_input(_: Request, exc: InputError) -> JSONResponse:

@@ -268,3 +268,36 @@ def test_a_new_version_with_other_rows_under_the_same_row_numbers_changes_no_lab
     after = item_history(ws, "t").summary()
     assert after["versions"] == before["versions"]
     ws.close()
+
+
+def test_a_version_that_judged_nothing_is_left_out_not_the_candidate(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """The newest version's run judged 0 items (its input columns all NaN): it became the
+    candidate, 'broken: 0', and every never-right item pointed at its empty run. It is left out
+    now, saying so; the candidate is the newest version that judged something."""
+    rng = np.random.default_rng(6)
+    labels = rng.choice(["bad", "good"], 200).astype(object)
+    p, q = rng.uniform(size=200), rng.uniform(size=200)
+    nan = np.full(200, np.nan)
+    pq.write_table(pa.table({"s_bad": p, "s_good": 1 - p, "t_bad": q, "t_good": 1 - q,
+                             "n_bad": nan, "n_good": nan, "label": labels}),
+                   tmp_path / "t.parquet")  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "t.parquet")
+    for a, b in (("s_bad", "s_good"), ("t_bad", "t_good"), ("n_bad", "n_good")):
+        spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                "input": {"kind": "tabular", "columns": [a, b]}}  # fmt: skip
+        register_model(ws, "m", passthrough_onnx(tmp_path / "p.onnx", 2), spec)
+    for v in (1, 2, 3):
+        validate(ws, f"m@{v}", "t@1", config=CONFIG)
+    found = item_history(ws, "t")
+    summary = found.summary(10)
+    assert summary["candidate"] == "m@2"
+    assert [v["model"] for v in summary["versions"]] == ["m@1", "m@2"]
+    assert summary["left_out"] == [
+        {"model": "m@3", "reason": "its runs on this dataset judged no item"}
+    ]
+    ws.close()
+    assert main(["history", "t", "--home", str(tmp_path / "home")]) == 0
+    assert "m@3 left out: its runs on this dataset judged no item" in capsys.readouterr().out

@@ -66,6 +66,8 @@ def _print(s: dict[str, Any], out: Path | None) -> None:
         f"version(s); candidate [bold]{escape(s['candidate'])}[/]",
         highlight=False,
     )
+    for left in s.get("left_out", []):
+        console.print(f"{escape(left['model'])} left out: {left['reason']}", highlight=False)
     table = Table(box=None, pad_edge=False, show_edge=False)
     confidence = round(100 * s["confidence"])
     for name in ("version", "run", "dataset", "judged", "accuracy", "churn vs previous",

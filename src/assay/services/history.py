@@ -13,7 +13,7 @@ unless named. See ``assay.core.item_history`` for what is counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ class ItemHistory:
     labels: pa.Array
     outcomes: ih.Outcomes
     predicted: list[pa.Array]  # per version, aligned with item_ids (null where absent)
+    # Model versions whose runs on the dataset judged no item, left out of the matrix.
+    left_out: list[str] = field(default_factory=list)
 
     def masks(self) -> dict[str, ih.Mask]:
         """The item lists the history reports, by name."""
@@ -117,6 +119,10 @@ class ItemHistory:
             "n_items": len(self.item_ids),
             "versions": [v.to_dict() for v in self.versions],
             "candidate": self.versions[self.candidate].model,
+            "left_out": [
+                {"model": ref, "reason": "its runs on this dataset judged no item"}
+                for ref in self.left_out
+            ],
             "confidence": confidence,
             **{
                 name: {"n": int(mask.sum()), "items": self.rows(mask, limit)}
@@ -151,6 +157,10 @@ def _runs_on(ws: Workspace, dataset: str) -> list[RunRecord]:
             return runs
 
 
+def _judged_nothing(run: RunRecord) -> bool:
+    return run.n_items is not None and run.n_failed is not None and run.n_failed >= run.n_items
+
+
 def item_history(
     ws: Workspace,
     dataset: str,
@@ -165,6 +175,10 @@ def item_history(
     if "@" in dataset:
         raise InputError(f"history covers every version of a dataset: give its name, not {dataset}")
     runs = _runs_on(ws, dataset)
+    # A run that judged no item (every output NaN, every item failed) says nothing of any item:
+    # as a column it would be the candidate of nothing, every item 'not judged'.
+    blank = {r.model_id for r in runs if _judged_nothing(r)}
+    runs = [r for r in runs if not _judged_nothing(r)]
     chosen: dict[int, tuple[int, RunRecord]] = {}
     for run in runs:  # the newest dataset version each model ran on, then its newest run
         number = ws.catalog.get_dataset_by_id(run.dataset_id).number
@@ -181,8 +195,17 @@ def item_history(
                 + did_you_mean(model, names)
             )
         models = {k: m for k, m in models.items() if m.name == model}
+    left_out = sorted(
+        ws.catalog.get_model_by_id(mid).ref
+        for mid in blank - set(chosen)
+        if model is None or ws.catalog.get_model_by_id(mid).name == model
+    )
     if not models:
-        raise InputError(f"no model has a finished run on dataset {dataset!r}: validate one first")
+        why = f" ({', '.join(left_out)}: no item judged)" if left_out else ""
+        raise InputError(
+            f"no model has a finished run that judged items on dataset {dataset!r}{why}: "
+            "validate one first"
+        )
     order = sorted(models, key=lambda k: (models[k].created_at, k))
     refs = [models[k].ref for k in order]
     cand = len(order) - 1
@@ -190,8 +213,8 @@ def item_history(
         wanted = get_model(ws, candidate).ref
         if wanted not in refs:
             raise InputError(
-                f"{candidate} has no finished run on {dataset}; versions with one: "
-                + ", ".join(refs)
+                f"{candidate} has no finished run that judged items on {dataset}; versions "
+                "with one: " + ", ".join(refs)
             )
         cand = refs.index(wanted)
     tables = []
@@ -267,7 +290,7 @@ def item_history(
                 n_right=int((judged & right).sum()),
             )
         )
-    return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted)
+    return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted, left_out)
 
 
 def _manifest_labels(

@@ -163,7 +163,15 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     assert int(junit.find("testsuite").get("failures")) == 1 + sum(  # type: ignore[union-attr]
         c["status"] == "fail" for c in result["verdict"]["checks"]
     )
-    assert "❌ FAIL" in (tmp / "weak" / "verdict.md").read_text()
+    md = (tmp / "weak" / "verdict.md").read_text()
+    assert "❌ FAIL" in md
+    # The limit in the change's own terms next to a signed change, and the coverage check's
+    # value as the share its limit is (it showed 3000.0000 under 'at most 1% not judged').
+    row = next(
+        line for line in md.splitlines() if "no regression beyond 0.01 vs baseline |" in line
+    )
+    assert "| -0.4413 | Δ >= -0.01 |" in row, row
+    assert "| 0.00% | <= 1% |" in md
 
     # A model is never its own baseline: nothing could change, and PASS would read as evidence.
     code, _, err = run(capsys, home, "validate", "--model", "good", "--dataset", "press",

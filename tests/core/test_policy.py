@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from assay.core.errors import InputError
-from assay.core.policy import Change, default_policy, parse_policy
+from assay.core.policy import Change, CheckRule, default_policy, parse_policy
 
 LABELS = ("ok", "lump", "void")
 
@@ -71,7 +71,10 @@ def test_short_and_long_forms_and_defaults() -> None:
         # model); so did max_unjudged: 100% on a model that answered NaN for all but 2 items.
         ({"checks": ["accuracy >= 0"]}, "accuracy >= 0 can never fail"),
         ({"checks": ["false_alarm_rate <= 1"]}, "false_alarm_rate <= 1 can never fail"),
-        ({"max_unjudged": "100%", "checks": ["accuracy >= 0.9"]}, "a model that judged almost nothing"),
+        (
+            {"max_unjudged": "100%", "checks": ["accuracy >= 0.9"]},
+            "a model that judged almost nothing",
+        ),
         ({"checks": [{"metric": "accuracy", "change": {"max_regression": -0.1}}]}, "out of range"),
         ({"checks": ["mcc >= -2"]}, "out of range for mcc"),
         ({"checks": []}, "non-empty list"),
@@ -125,3 +128,22 @@ def test_max_unjudged_takes_a_share_or_a_count(
 ) -> None:
     policy = parse_policy({"checks": ["accuracy >= 0.5"], "max_unjudged": raw}, LABELS, "ok")
     assert (policy.max_unjudged.share, policy.max_unjudged.count) == (share, count)
+
+
+def test_limits_read_in_the_metrics_own_direction() -> None:
+    """verdict.md showed '+0.0100' as the limit beside a change of -0.3571 (a failure that read
+    like a pass) and 'leaked_items <= 0' for '== 0', and counts as 3.0000."""
+    from assay.reports.views.verdict import limit_text, value_text
+
+    regression = Change("max_regression", 0.01)
+    assert CheckRule("accuracy", change=regression).limit() == "Δ >= -0.01"
+    assert CheckRule("log_loss", change=regression).limit() == "Δ <= +0.01"
+    assert CheckRule("accuracy", change=Change("min_improvement", 0.005)).limit() == "Δ >= +0.005"
+    assert CheckRule("accuracy", minimum=0.9).limit() == ">= 0.9"
+    assert CheckRule("cohen_kappa", minimum=0.0, strict=True).limit() == "> 0"
+    assert CheckRule("leaked_items", maximum=0.0).limit() == "== 0"
+    assert CheckRule("leaked_items", maximum=0.0).describe() == "leaked_items == 0"
+    assert value_text({"metric": "leaked_items", "value": 3.0, "limit": "== 0"}) == "3"
+    assert value_text({"metric": "accuracy", "value": -0.35714, "limit": "Δ >= -0.01"}) == "-0.3571"
+    assert value_text({"metric": "unjudged_share", "value": 0.004, "limit": "<= 1%"}) == "0.40%"
+    assert limit_text({"threshold": 0.9}) == "0.9000"  # a result from before limits were kept

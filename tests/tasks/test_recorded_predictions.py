@@ -610,8 +610,8 @@ def test_agreement_with_a_baseline_that_judged_almost_nothing_is_no_evidence(
     )
     assert code == 1, err
     checks = {c["metric"]: c for c in result(press["tmp"] / "vs-sparse")["verdict"]["checks"]}
-    assert checks["items_compared"]["status"] == "fail"
-    assert "10 of 2000 items judged by both models" in checks["items_compared"]["reason"]
+    assert checks["items_not_compared"]["status"] == "fail"
+    assert "10 of 2000 items judged by both models" in checks["items_not_compared"]["reason"]
 
 
 def test_score_changes_against_a_baseline_without_scores_are_refused(

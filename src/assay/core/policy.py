@@ -193,9 +193,29 @@ class CheckRule:
     def describe(self) -> str:
         if self.change is not None:
             return f"{self.metric}: {self.change.describe()} vs baseline"
+        return f"{self.metric} {self.limit()}"
+
+    def limit(self) -> str:
+        """What the value (or, for a change, Δ = candidate - baseline) must satisfy, in the
+        metric's own direction: ``>= 0.9``, ``== 0`` (a count that may not exceed its least
+        value), ``Δ >= -0.01`` (no regression of a higher-is-better metric beyond 0.01)."""
+        if self.change is not None:
+            c = self.change
+            amount = f"{c.amount:.4g}%" if c.relative else f"{c.amount:.4g}"
+            # In improvement units: a regression of a lower-is-better metric is a rise.
+            floor, ceiling = ("<=", ">=") if self.lower_is_better else (">=", "<=")
+            return {
+                "max_regression": f"Δ {floor} {'+' if self.lower_is_better else '-'}{amount}",
+                "min_improvement": f"Δ {floor} {'-' if self.lower_is_better else '+'}{amount}",
+                "max_improvement": f"Δ {ceiling} {'-' if self.lower_is_better else '+'}{amount}",
+            }[c.kind]
+        low, _ = _metric_range(self.metric)
         if self.minimum is not None:
-            return f"{self.metric} {'>' if self.strict else '>='} {self.minimum:.4g}"
-        return f"{self.metric} {'<' if self.strict else '<='} {self.maximum:.4g}"
+            return f"{'>' if self.strict else '>='} {self.minimum:.4g}"
+        assert self.maximum is not None
+        if self.maximum == low and not self.strict:
+            return f"== {self.maximum:.4g}"
+        return f"{'<' if self.strict else '<='} {self.maximum:.4g}"
 
     @property
     def headline(self) -> bool:
@@ -228,6 +248,13 @@ class UnjudgedLimit:
             return n_unjudged <= self.count
         assert self.share is not None
         return n_items > 0 and n_unjudged <= self.share * n_items
+
+    def bound(self) -> str:
+        """The limit as the checks' table shows it: ``<= 1%`` or ``<= 20`` (items)."""
+        if self.count is not None:
+            return f"<= {self.count}"
+        assert self.share is not None
+        return f"<= {self.share * 100:.4g}%"
 
     def describe(self) -> str:
         if self.count is not None:

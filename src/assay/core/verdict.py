@@ -93,6 +93,8 @@ class CheckResult:
     # Whether this check's outcome decides the verdict: a failure, or a headline check that could
     # not tell. Renderers mark exactly these red.
     blocks: bool = False
+    # What the value must satisfy, as people read it (">= 0.9", "Δ >= -0.01", "<= 1%").
+    limit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,6 +191,7 @@ class _Judge:
             metric=metric,
             slice=slice_name(key),
             severity=rule.severity,
+            limit=rule.limit(),
             **kw,
         )
 
@@ -405,14 +408,17 @@ def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
         status, reason = "pass", f"{base}; {limit.describe()}"
     else:
         status, reason = "fail", f"{base}, over the limit ({limit.describe()}): {why}"
+    counted = limit.count is not None
     return CheckResult(
         f"items judged: {limit.describe()}",
         status,
-        value=share,
-        threshold=limit.share if limit.count is None else float(limit.count),
+        # The value in the limit's unit: a share against a share, a count against a count.
+        value=float(bad) if counted else share,
+        threshold=float(limit.count) if limit.count is not None else limit.share,
         reason=reason,
-        metric="unjudged_share",
+        metric="unjudged_items" if counted else "unjudged_share",
         blocks=status == "fail",
+        limit=limit.bound(),
     )
 
 

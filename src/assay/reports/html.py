@@ -23,6 +23,7 @@ from assay.reports.figures import (
     reliability_figure,
 )
 from assay.reports.thumbnails import thumbnails
+from assay.reports.views.verdict import limit_text, value_text
 
 # The tiles of the report's headline, in order (titles and notes: the metric catalog).
 HEADLINE = [
@@ -316,7 +317,10 @@ def _context(result: ValidationResult) -> dict[str, Any]:
         "error_groups": error_groups,
         # Failures first, then what could not be told, warnings, and passes.
         "checks": sorted(
-            (result.verdict or {}).get("checks", []),
+            (
+                c | {"value_text": value_text(c), "limit_text": limit_text(c)}
+                for c in (result.verdict or {}).get("checks", [])
+            ),
             key=lambda c: {"fail": 0, "too_few": 1, "warn": 2}.get(c["status"], 3),
         ),
         "broken": _gallery(result, comp.get("broken_examples", []), None),

@@ -36,8 +36,8 @@ def render_verdict_markdown(result: ValidationResult) -> str:
     ]
     for c in view.checks:
         lines.append(
-            f"| {ICONS.get(c.status, '')} {c.status} | {_cell(c.name)} | {_num(c.value)} | "
-            f"{_num(c.threshold)} | {_cell(c.reason)} |"
+            f"| {ICONS.get(c.status, '')} {c.status} | {_cell(c.name)} | {c.value_text} | "
+            f"{_cell(c.limit_text)} | {_cell(c.reason)} |"
         )
     if paired:
         p_value = "—" if paired.mcnemar_p is None else f"{paired.mcnemar_p:.3g}"

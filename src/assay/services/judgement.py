@@ -69,15 +69,19 @@ def _compared_check(n_compared: int, n_eligible: int, policy: Policy) -> CheckRe
     """Agreement with the baseline says something only on the items both models judged: as many
     of them as the policy's max_unjudged allows, else the equivalence checks stand on too little."""
     missing = n_eligible - n_compared
-    ok = policy.max_unjudged.allows(missing, n_eligible)
+    limit = policy.max_unjudged
+    ok = limit.allows(missing, n_eligible)
     return CheckResult(
-        name=f"items both models judged: {policy.max_unjudged.describe()}",
+        name=f"items both models judged: {limit.describe()}",
         status="pass" if ok else "fail",
-        value=float(n_compared),
-        threshold=None,
+        # The value in the limit's unit (a share or a count of items left out), not the
+        # number compared under a share's label.
+        value=float(missing) if limit.count is not None else missing / max(n_eligible, 1),
+        threshold=float(limit.count) if limit.count is not None else limit.share,
+        limit=limit.bound(),
         reason=f"{n_compared} of {n_eligible} items judged by both models, the candidate and "
         f"the baseline; {missing} are left out of the comparison of their answers",
-        metric="items_compared",
+        metric="items_not_compared",
     )
 
 

@@ -47,6 +47,36 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+# Checks whose value counts items: shown as whole numbers, not 3.0000.
+COUNTED = frozenset({"leaked_items", "decision_flips", "unjudged_items", "items_not_compared"})
+# Checks whose value is a share of the items: shown as a percentage.
+SHARES = frozenset({"unjudged_share", "items_not_compared_share"})
+
+
+def value_text(check: dict[str, Any]) -> str:
+    """A check's value as every renderer shows it: a count whole, a share of items as a
+    percentage, a change signed, anything else to four decimals."""
+    value = check.get("value")
+    if value is None:
+        return "—"
+    metric = str(check.get("metric", "")).split("[")[0]
+    limit = str(check.get("limit") or "")
+    if metric in SHARES or limit.endswith("%"):
+        return f"{value:.2%}"
+    if metric in COUNTED and float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:+.4f}" if limit.startswith("Δ") else f"{value:.4f}"
+
+
+def limit_text(check: dict[str, Any]) -> str:
+    """What the value must satisfy (``>= 0.9``, ``Δ >= -0.01``, ``== 0``, ``<= 1%``); results
+    written before checks recorded it show the bare threshold."""
+    if check.get("limit"):
+        return str(check["limit"])
+    threshold = check.get("threshold")
+    return "—" if threshold is None else f"{threshold:.4f}"
+
+
 @dataclass(frozen=True)
 class CheckRow:
     name: str
@@ -57,6 +87,8 @@ class CheckRow:
     reason: str
     # Whether this check alone stops a release (a failure, or a too_few the policy fails on).
     blocks: bool
+    value_text: str = "—"
+    limit_text: str = "—"
 
 
 @dataclass(frozen=True)
@@ -152,6 +184,8 @@ def _check(c: dict[str, Any], strict_too_few: bool) -> CheckRow:
         threshold=c.get("threshold"),
         reason=printable(str(c.get("reason", ""))),
         blocks=blocks,
+        value_text=value_text(c),
+        limit_text=printable(limit_text(c)),
     )
 
 

@@ -329,6 +329,11 @@ def _context(result: ValidationResult) -> dict[str, Any]:
             result, (comp.get("score_differences") or {}).get("flipped_examples", []), None
         ),
         "comparison_rows": [(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
+        "has_curves": any(
+            (c.get("roc") or {}).get("fpr") or (c.get("pr") or {}).get("recall")
+            for c in result.curves.values()
+        ),
+        "has_reliability": any(b.get("n_items") for b in result.reliability),
         "figures": {
             "confusion": confusion_figure(result),
             "reliability": reliability_figure(result),

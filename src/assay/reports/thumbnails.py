@@ -2,7 +2,8 @@
 
 For detection, segmentation and anomaly runs a thumbnail carries what the experts and the model
 drew (``overlay``): the experts' boxes or mask outline in green, the model's boxes or mask in
-magenta (a pair that colour-blind readers tell apart too).
+magenta (a pair that colour-blind readers tell apart too), and a detector's best boxes below its
+score threshold thin in amber.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 
 EXPERT = (25, 195, 125)
 MODEL = (224, 33, 138)
+WEAK = (255, 196, 0)  # the model's best boxes below its score threshold, drawn thin
 OVERLAY_SIZE = 160  # drawn thumbnails are larger: boxes on 96 px are hard to read
 
 
@@ -101,9 +103,10 @@ def overlay_png(path: str | None, overlay: Mapping[str, Any]) -> bytes | None:
         pixels[_outline(expert)] = EXPERT
     canvas = Image.fromarray(pixels)
     draw = ImageDraw.Draw(canvas)
-    for boxes, colour in (
-        (overlay.get("expert_boxes") or [], EXPERT),
-        (overlay.get("model_boxes") or [], MODEL),
+    for boxes, colour, width in (
+        (overlay.get("weak_boxes") or [], WEAK, 1),
+        (overlay.get("expert_boxes") or [], EXPERT, 2),
+        (overlay.get("model_boxes") or [], MODEL, 2),
     ):
         for box in boxes:
             x, y, w, h = (float(v) * scale for v in box[:4])
@@ -112,7 +115,7 @@ def overlay_png(path: str | None, overlay: Mapping[str, Any]) -> bytes | None:
             x1 = min(max(x + max(w, 1.0), -2.0), shape[1] + 2.0)
             y1 = min(max(y + max(h, 1.0), -2.0), shape[0] + 2.0)
             if x1 > x0 and y1 > y0:
-                draw.rectangle([x0, y0, x1, y1], outline=colour, width=2)
+                draw.rectangle([x0, y0, x1, y1], outline=colour, width=width)
     buf = io.BytesIO()
     canvas.save(buf, "PNG")
     return buf.getvalue()

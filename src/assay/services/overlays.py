@@ -48,6 +48,9 @@ def _rows(
     return {row.pop(id_column): row for row in table.to_pylist()}
 
 
+WEAK_BOXES = 5
+
+
 def _overlay(
     task: str,
     result: ValidationResult,
@@ -61,10 +64,17 @@ def _overlay(
         overlay["expert_boxes"] = [
             [b["x"], b["y"], b["width"], b["height"]] for b in truth.get(BOXES) or []
         ]
+        boxes = model.get("boxes") or []
         overlay["model_boxes"] = [
             [b["x"], b["y"], b["width"], b["height"], b["score"]]
-            for b in model.get("boxes") or []
+            for b in boxes
             if b["score"] >= threshold
+        ]
+        # The model's best boxes under the threshold, drawn thin: where it did look, when its
+        # confident boxes missed an object (a miss by a hair of score, or nothing near it).
+        weak = sorted((b for b in boxes if b["score"] < threshold), key=lambda b: -b["score"])
+        overlay["weak_boxes"] = [
+            [b["x"], b["y"], b["width"], b["height"], b["score"]] for b in weak[:WEAK_BOXES]
         ]
         return overlay
     spec = result.config.get("model_spec", {})

@@ -139,7 +139,7 @@ def test_the_cli_prints_and_writes_the_history(store: dict[str, Any], capsys: An
         (["history", "cable@2"], "give its name"),
         (["history", "cable", "--model", "scaner"], "scanner"),
         (["history", "cable", "--candidate", "scanner@9"], "scanner@9"),
-        (["history", "nothing"], "validate one first"),
+        (["history", "nothing"], "dataset nothing not found"),
         (["history", "cable", "--limit", "-1"], "--limit"),
         (["history", "cable", "--out", "FILE"], "is not a folder"),
     ],

@@ -85,7 +85,8 @@ def slice_specs(
         if missing:
             raise InputError(
                 f"slice column {missing[0]!r} is not in the dataset"
-                f"{did_you_mean(missing[0], names)} (columns: {', '.join(names[:12])})"
+                f"{did_you_mean(missing[0], names)} (columns: {', '.join(names[:12])}"
+                + (f", ... {len(names)} in all)" if len(names) > 12 else ")")
             )
         out[text] = slice_codes(manifest, spec)
     return out

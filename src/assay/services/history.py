@@ -174,6 +174,7 @@ def item_history(
     of ``labels_from`` (default: the dataset's newest version, with a run on it or not)."""
     if "@" in dataset:
         raise InputError(f"history covers every version of a dataset: give its name, not {dataset}")
+    get_dataset(ws, dataset)  # a name that is no dataset says so (NotFoundError), first
     runs = _runs_on(ws, dataset)
     # A run that judged no item (every output NaN, every item failed) says nothing of any item:
     # as a column it would be the candidate of nothing, every item 'not judged'.

@@ -168,7 +168,7 @@ def test_the_history_feeds_the_doubtful_labels(store: dict[str, Any]) -> None:
     expected[50] = False  # not judged by the run
     assert found["n_items"] == int(expected.sum())
     assert set(found["items"]) <= {f"i{k}" for k in np.flatnonzero(expected)}
-    assert "never got right by any of the 2 other model version" in (
+    assert "were got right by none of the 2 other model version" in (
         out.run_dir / "report.html").read_text()  # fmt: skip
 
 

@@ -16,6 +16,8 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
+from assay.core.paired_auc import placements
+
 F = npt.NDArray[np.float64]
 
 
@@ -28,26 +30,17 @@ class DomainFit:
     ci_high: float
 
 
-def _midranks(x: F) -> F:
-    from scipy.stats import rankdata
-
-    ranks: F = rankdata(x, method="average")
-    return ranks
-
-
 def delong_auc(negatives: F, positives: F, confidence: float = 0.95) -> tuple[float, float, float]:
-    """ROC-AUC of ``positives`` over ``negatives`` and DeLong's confidence interval."""
+    """ROC-AUC of ``positives`` over ``negatives`` and DeLong's confidence interval, from the
+    same placements as the paired change of ``assay.core.paired_auc``."""
     m, n = positives.size, negatives.size
-    both = np.concatenate([positives, negatives])
-    ranks = _midranks(both)
-    rank_pos, rank_neg = _midranks(positives), _midranks(negatives)
-    auc = (ranks[:m].sum() - m * (m + 1) / 2) / (m * n)
-    v10 = (ranks[:m] - rank_pos) / n  # each positive's share of negatives below it
-    v01 = 1 - (ranks[m:] - rank_neg) / m
+    positive = np.r_[np.ones(m, bool), np.zeros(n, bool)]
+    v10, v01 = placements(positive, np.concatenate([positives, negatives]))
+    auc = float(v10.mean())
     var = np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n if m > 1 and n > 1 else 0.0
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     half = z * float(np.sqrt(max(var, 0.0)))
-    return float(auc), max(0.0, float(auc) - half), min(1.0, float(auc) + half)
+    return auc, max(0.0, auc - half), min(1.0, auc + half)
 
 
 def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64] | None:

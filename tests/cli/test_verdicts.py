@@ -172,6 +172,9 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     )
     assert "| -0.4413 | Δ >= -0.01 |" in row, row
     assert "| 0.00% | <= 1% |" in md
+    # The report's table of changes marks them as verdict.md does (it carried the sign only).
+    html = (tmp / "weak" / "report.html").read_text()
+    assert '<span class="status fail">worse</span>' in html
 
     # A model is never its own baseline: nothing could change, and PASS would read as evidence.
     code, _, err = run(capsys, home, "validate", "--model", "good", "--dataset", "press",

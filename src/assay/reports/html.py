@@ -23,7 +23,7 @@ from assay.reports.figures import (
     reliability_figure,
 )
 from assay.reports.thumbnails import thumbnails
-from assay.reports.views.verdict import limit_text, value_text
+from assay.reports.views.verdict import improved, limit_text, value_text
 
 # The tiles of the report's headline, in order (titles and notes: the metric catalog).
 HEADLINE = [
@@ -328,7 +328,17 @@ def _context(result: ValidationResult) -> dict[str, Any]:
         "flipped": _gallery(
             result, (comp.get("score_differences") or {}).get("flipped_examples", []), None
         ),
-        "comparison_rows": [(name, comp.get("deltas", {}).get(name)) for name in DELTA_ROWS],
+        "comparison_rows": [
+            (
+                name,
+                d,
+                {True: "better", False: "worse", None: ""}[
+                    improved(name, d["ci_low"], d["ci_high"])
+                ],
+            )
+            for name in DELTA_ROWS
+            if (d := comp.get("deltas", {}).get(name))
+        ],
         "has_curves": any(
             (c.get("roc") or {}).get("fpr") or (c.get("pr") or {}).get("recall")
             for c in result.curves.values()

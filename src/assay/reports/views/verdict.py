@@ -104,18 +104,23 @@ class DeltaRow:
 
     @property
     def improved(self) -> bool | None:
-        return improved(self.metric, self.ci_low, self.ci_high)
+        return improved(self.metric, self.ci_low, self.ci_high, self.better)
 
 
-def improved(metric: str, ci_low: float | None, ci_high: float | None) -> bool | None:
-    """Whether the candidate is better on ``metric``, on evidence: True or False only when the
-    change's interval excludes zero; None when it does not, or there is no interval (a sign
-    alone is no evidence: a +0.00001 change is noise)."""
+def improved(
+    metric: str, ci_low: float | None, ci_high: float | None, better: str | None = None
+) -> bool | None:
+    """Whether the candidate is better on ``metric`` (whose ``better`` direction is the
+    catalog's unless given), on evidence: True or False only when the change's interval
+    excludes zero; None when it does not, or there is no interval (a sign alone is no
+    evidence: a +0.00001 change is noise)."""
     if ci_low is None or ci_high is None or ci_low <= 0 <= ci_high:
         return None
     up = ci_low > 0
-    info = METRICS.get(metric.split("[")[0])
-    return (not up) if info is not None and info.better == "lower" else up
+    if better is None:
+        info = METRICS.get(metric.split("[")[0])
+        better = "higher" if info is None else info.better
+    return (not up) if better == "lower" else up
 
 
 @dataclass(frozen=True)

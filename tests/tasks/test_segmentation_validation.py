@@ -259,3 +259,45 @@ def test_boundary_f1_equals_a_scipy_reference(tolerance: int) -> None:
                 assert np.isnan(f1[k])
             else:
                 assert f1[k] == pytest.approx(scipy_boundary_f1(expert, model, k, tolerance))
+
+
+def test_boundary_f1_has_an_image_bootstrap_interval() -> None:
+    """Boundary F1 was reported without an interval (too_few under evidence: confident). A
+    resample weights each image's boundary counts by how often it was drawn: the same as
+    measuring the dataset with the images repeated; weights of one give the estimate."""
+    from assay.core.batch import ScoredBatch
+    from assay.core.intervals import IntervalConfig
+    from assay.core.tasks.segmentation.pixel_confusion import image_counts
+    from assay.core.tasks.segmentation.task import SegmentationMetrics
+
+    rng = np.random.default_rng(9)
+    details = []
+    for order in range(12):
+        expert = (ndimage.uniform_filter(rng.random((30, 30)), 5) > 0.5).astype(np.int64)
+        model = (ndimage.uniform_filter(rng.random((30, 30)), 5) > 0.5).astype(np.int64)
+        details.append(
+            (order, image_counts(expert, model, 2), boundary_counts(expert, model, 2, 1))
+        )
+
+    def state_of(items: list) -> object:
+        acc = SegmentationMetrics(("bg", "spot"), IntervalConfig(n_resamples=200, seed=1), 1)
+        batch = ScoredBatch(np.zeros(len(items), np.int64), np.zeros(len(items), np.int64),
+                            np.zeros((len(items), 2)), detail=items)  # fmt: skip
+        return acc, acc.update(acc.empty(), batch)
+
+    acc, state = state_of(details)
+    found = acc.finalize(state)  # type: ignore[attr-defined]
+    f1 = found.metrics["boundary_f1"]
+    assert (
+        f1.ci_low is not None and f1.ci_low <= f1.value <= f1.ci_high and f1.method == "bootstrap"
+    )
+    assert found.per_class["spot"]["boundary_f1"].ci_low is not None
+    weights = np.ones((2, 12))
+    weights[1] = [2, 0, 1, 1, 3, 0, 1, 1, 1, 0, 1, 1]
+    reps = acc.boundary_replicates(state, acc.intervals, weights)  # type: ignore[attr-defined]
+    assert reps["boundary_f1"][0] == pytest.approx(f1.value, abs=1e-12)
+    repeated = [(n, d[1], d[2]) for n, d in enumerate(
+        d for d, times in zip(details, weights[1], strict=True) for _ in range(int(times)))]  # fmt: skip
+    acc2, state2 = state_of(repeated)
+    again = acc2.finalize(state2)  # type: ignore[attr-defined]
+    assert reps["boundary_f1"][1] == pytest.approx(again.metrics["boundary_f1"].value, abs=1e-12)

@@ -12,7 +12,7 @@ score is its highest per-pixel probability of not being background.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
-from assay.core.intervals import IntervalConfig
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
@@ -196,6 +196,13 @@ class SegmentationTask:
 class SegmentationState:
     pixels: PixelState
     boundary: I64  # [K, 4]
+    # Each image's boundary counts [1, K, 4], in the order of ``pixels.per_image``: what
+    # resampling the images needs (states checkpointed before they were kept: empty).
+    boundary_per_image: list[I64] = field(default_factory=list)
+
+
+def _bootstrapped(value: float | None, ci: tuple[float, float] | None) -> MetricValue:
+    return MetricValue.of(value, ci, "bootstrap" if ci else None)
 
 
 class SegmentationMetrics:
@@ -222,14 +229,53 @@ class SegmentationMetrics:
                 list(state.pixels.per_image),
             ),
             state.boundary.copy(),
+            list(state.boundary_per_image),
         )
         for order, counts, edges in batch.detail:
             self.pixels.add_counts(out.pixels, order, counts)
             out.boundary += edges
+            out.boundary_per_image.append(np.asarray(edges, np.int64)[None])
         return out
 
     def merge(self, a: SegmentationState, b: SegmentationState) -> SegmentationState:
-        return SegmentationState(self.pixels.merge(a.pixels, b.pixels), a.boundary + b.boundary)
+        return SegmentationState(
+            self.pixels.merge(a.pixels, b.pixels),
+            a.boundary + b.boundary,
+            a.boundary_per_image + b.boundary_per_image,
+        )
+
+    def boundary_intervals(
+        self, state: SegmentationState, config: IntervalConfig
+    ) -> dict[str, tuple[float, float]]:
+        """Percentile bootstrap intervals of ``boundary_f1`` and each class's, resampling the
+        images as the pixel metrics do: a resample's counts are its images' counts, weighted."""
+        replicates = self.boundary_replicates(state, config)
+        return {
+            name: percentile_interval(values, config.confidence)
+            for name, values in replicates.items()
+        }
+
+    def boundary_replicates(
+        self, state: SegmentationState, config: IntervalConfig, weights: F | None = None
+    ) -> dict[str, F]:
+        per_image = state.boundary_per_image
+        if not per_image or len(per_image) != len(state.pixels.per_image):
+            return {}
+        given = np.concatenate(state.pixels.orders)
+        sort = np.argsort(given, kind="stable")
+        counts_per_image = np.concatenate(per_image)[sort].astype(np.float64)
+        if weights is None:
+            draws = draw_multinomial(np.ones(given.size, np.int64), config, salt=self.name)
+            weights = draws.astype(np.float64)
+        counts = np.einsum("bi,ikc->bkc", weights, counts_per_image)
+        f1 = boundary_f1(counts)  # [resamples, K]
+        present = ~np.isnan(f1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
+        out = {"boundary_f1": mean}
+        for k, label in enumerate(self.pixels.labels):
+            out[f"boundary_f1[{label}]"] = f1[:, k]
+        return out
 
     def finalize(self, state: SegmentationState) -> Finalized:
         config = self.intervals if self.intervals.n_resamples else None
@@ -240,14 +286,17 @@ class SegmentationMetrics:
             out.metrics[name] = MetricValue.of(values[name], cis.get(name), "bootstrap")
         f1 = boundary_f1(state.boundary)
         present = ~np.isnan(f1)
-        out.metrics["boundary_f1"] = MetricValue.of(
-            float(f1[present].mean()) if present.any() else None
+        edges = self.boundary_intervals(state, self.intervals) if config is not None else {}
+        out.metrics["boundary_f1"] = _bootstrapped(
+            float(f1[present].mean()) if present.any() else None, edges.get("boundary_f1")
         )
         for k, (label, per) in enumerate(values["per_class"].items()):
             out.per_class[label] = {
                 "iou": MetricValue.of(per["iou"], cis.get(f"iou[{label}]"), "bootstrap"),
                 "dice": MetricValue.of(per["dice"], cis.get(f"dice[{label}]"), "bootstrap"),
-                "boundary_f1": MetricValue.of(None if np.isnan(f1[k]) else float(f1[k])),
+                "boundary_f1": _bootstrapped(
+                    None if np.isnan(f1[k]) else float(f1[k]), edges.get(f"boundary_f1[{label}]")
+                ),
             }
         out.extras["segmentation"] = {
             "pixel_confusion": {

@@ -137,3 +137,29 @@ def test_the_upload_api_refuses_it_too(tmp_path: Path) -> None:
         assert r.status_code == 422 and "from_file" in r.json()["detail"], r.text
         assert client.get("/api/models", headers=auth).json() == []
     assert victim.read_bytes() == b"original content"
+
+
+def test_an_archive_python_cannot_read_is_refused_before_torch_loads_it(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """torch's zip reader takes an archive whose extra field Python's rejects: the code check
+    returned quietly, and torch.jit.load ran the module's __setstate__ (a hostile review's
+    second payload). An archive whose code cannot be read here is refused, fail closed."""
+    import struct
+    import zipfile
+
+    victim = tmp_path / "victim.txt"
+    torch.jit.save(torch.jit.script(_OnLoad(str(victim))), str(tmp_path / "plain.pt"))
+    source = zipfile.ZipFile(tmp_path / "plain.pt")
+    with zipfile.ZipFile(tmp_path / "bent.pt", "w", zipfile.ZIP_STORED) as out:
+        infos = source.infolist()
+        for i, info in enumerate(infos):
+            entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            if i == len(infos) - 1:
+                entry.extra = struct.pack("<HH", 0x9999, 200)  # corrupt: longer than it is
+            out.writestr(entry, source.read(info))
+    victim.write_bytes(b"original content")
+    code = main(["model", "add", "evil", str(tmp_path / "bent.pt"), "--spec",
+                 str(_spec(tmp_path)), "--home", str(tmp_path / "home")])  # fmt: skip
+    assert code == 2 and "refused" in capsys.readouterr().err
+    assert victim.read_bytes() == b"original content"

@@ -37,17 +37,28 @@ def check_archive(path: Path) -> None:
     before ``torch.jit.load`` runs any of it."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        return  # not an archive: torch.jit.load says what it is
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        # Fail closed: torch's own reader accepts archives Python's rejects (a corrupt extra
+        # field), and one whose code cannot be read here must not be loaded to find out.
+        raise InputError(
+            f"{path.name} is not a TorchScript archive whose code can be read ({exc}): refused"
+        ) from None
     with archive:
         read = 0
-        for info in archive.infolist():
+        for info in infos:
             if "/code/" not in f"/{info.filename}" or not info.filename.endswith(".py"):
                 continue
             read += info.file_size
             if read > MAX_CODE_BYTES:
                 raise InputError(f"{path.name}: more than 64 MiB of TorchScript code, refused")
-            text = archive.read(info).decode("utf-8", errors="replace")
+            try:
+                text = archive.read(info).decode("utf-8", errors="replace")
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise InputError(
+                    f"{path.name}: its TorchScript code {info.filename} cannot be read "
+                    f"({exc}): refused"
+                ) from None
             found = _CODE_PATTERN.search(text)
             if found is not None:
                 raise InputError(

@@ -215,3 +215,23 @@ def test_one_expert_class_makes_the_default_policy_inconclusive_not_failed(right
     assert verdict.status == "inconclusive"
     check = next(c for c in verdict.checks if c.metric == "cohen_kappa")
     assert check.status == "too_few" and "one class" in check.reason
+
+
+def test_a_chance_corrected_change_with_one_expert_class_has_no_interval() -> None:
+    """500 items the experts all called 'c0'; the baseline right on all, the candidate wrong on
+    all. MCC is 0 for both in every resample: '[0, 0]' passed 'no mcc regression beyond 0.01'.
+    No interval now: too_few, and the accuracy check fails as it should."""
+    from assay.core.evidence import build_evidence
+    from assay.core.intervals import IntervalConfig
+
+    labels = ("c0", "c1")
+    table = np.zeros((2, 2, 2), np.int64)
+    table[0, 0, 1] = 500  # expert c0, baseline c0, candidate c1
+    ev = build_evidence(labels, None, {OVERALL: table}, {}, IntervalConfig(), True)
+    ev.coverage = Coverage(500, 500)
+    regression = Change("max_regression", 0.01)
+    rules = (CheckRule("mcc", change=regression), CheckRule("cohen_kappa", change=regression),
+             CheckRule("accuracy", change=regression))  # fmt: skip
+    checks = {c.metric: c for c in evaluate_policy(Policy(rules), ev).checks if c.metric}
+    assert checks["mcc"].status == "too_few" and checks["cohen_kappa"].status == "too_few"
+    assert checks["accuracy"].status == "fail"

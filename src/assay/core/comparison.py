@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS, metric_function
+from assay.core.accumulators.confusion import (
+    CHANCE_CORRECTED,
+    CONFUSION_METRICS,
+    RATE_METRICS,
+    metric_function,
+)
 from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
 from assay.core.slicing import format_predicate
@@ -203,11 +208,16 @@ def paired_deltas(
     base_d, cand_d = draws.sum(axis=3), draws.sum(axis=2)
     out = {}
     n = int(counts.sum())
+    # With one expert class, kappa and MCC are 0 by construction for both models in every
+    # resample: [0, 0] would pass "no regression" for a candidate wrong on every item.
+    one_class = int((counts.sum(axis=(1, 2)) > 0).sum()) < 2
     for name, fn in metrics.items():
         with np.errstate(invalid="ignore"):
             base, cand = float(fn(base_c)), float(fn(cand_c))
             reps = np.asarray(fn(cand_d) - fn(base_d), dtype=np.float64)
-        low, high = percentile_interval(reps, config.confidence)
+        if one_class and name in CHANCE_CORRECTED:
+            reps = np.empty(0)
+        low, high = percentile_interval(reps, config.confidence) if reps.size else (math.nan,) * 2
         delta = cand - base
         out[name] = Delta(
             name,

@@ -119,5 +119,21 @@ def test_false_alarm_rate_at_or_below_the_level(n: int) -> None:
         cand = np.column_stack([-a, a])
         base = np.column_stack([-b, b])
         c = acc.finalize(acc.update(acc.empty(), y, cand, base))["roc_auc"]
-        misses += not (c.ci_low <= 0.0 <= c.ci_high)
+        # (No interval, below ten of a class, calls nothing.)
+        misses += c.ci_low is not None and not (c.ci_low <= 0.0 <= c.ci_high)
     assert misses / 1000 <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000)
+
+
+def test_too_few_or_perfectly_separated_items_give_no_interval() -> None:
+    """Both models separating 2 + 2 items perfectly: DeLong's variance is 0 and the interval
+    [0, 0] passed 'no ROC-AUC regression'. Below ten of either class, or at a variance of 0,
+    the change has no interval (the check says too_few)."""
+    acc = PairedAuc(("ok", "defect"), 1, 0.95)
+    y = np.array([0, 0, 1, 1])
+    perfect = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9]])
+    tiny = acc.finalize(acc.update(acc.empty(), y, perfect, np.clip(perfect * 1.1, 0, 1)))
+    assert tiny["roc_auc"].delta == 0.0 and tiny["roc_auc"].ci_low is None
+    y = np.repeat([0, 1], 40)
+    separated = np.column_stack([1 - y * 0.9 - 0.05, y * 0.9 + 0.05])
+    many = acc.finalize(acc.update(acc.empty(), y, separated, separated))
+    assert many["roc_auc"].std_error is None and many["roc_auc"].ci_high is None

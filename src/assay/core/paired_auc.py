@@ -24,6 +24,9 @@ import numpy.typing as npt
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+# Fewer positives or negatives than this and the normal interval means little (both models
+# separating five items perfectly give a variance of 0, an interval [0, 0]): no interval.
+MIN_PER_SIDE = 10
 
 
 @dataclass
@@ -63,15 +66,18 @@ def placements(positive: npt.NDArray[np.bool_], scores: F) -> tuple[F, F]:
 
 def class_influence(
     positive: npt.NDArray[np.bool_], candidate: F, baseline: F
-) -> tuple[float, float, F] | None:
+) -> tuple[float, float, F | None] | None:
     """(baseline AUC, candidate AUC, each item's influence on the change), scaled so that the sum
-    of squared influences is DeLong's variance of the change; None without positives or negatives."""
+    of squared influences is DeLong's variance of the change; None without positives or
+    negatives, and no influences (no interval) with fewer than ``MIN_PER_SIDE`` of either."""
     m, n = int(positive.sum()), int((~positive).sum())
-    if m < 2 or n < 2:
+    if m < 1 or n < 1:
         return None
     c10, c01 = placements(positive, candidate)
     b10, b01 = placements(positive, baseline)
     d10, d01 = c10 - b10, c01 - b01
+    if m < MIN_PER_SIDE or n < MIN_PER_SIDE:
+        return float(b10.mean()), float(c10.mean()), None
     influence = np.empty(positive.size)
     # DeLong's S10/m + S01/n, with the sample variances' m - 1 and n - 1.
     influence[positive] = (d10 - d10.mean()) / math.sqrt(m * (m - 1))
@@ -112,7 +118,7 @@ class PairedAuc:
         y = np.concatenate(state.labels) if state.labels else np.empty(0, np.int64)
         cand = np.concatenate(state.candidate) if state.candidate else np.empty((0, k))
         base = np.concatenate(state.baseline) if state.baseline else np.empty((0, k))
-        per: dict[int, tuple[float, float, F]] = {}
+        per: dict[int, tuple[float, float, F | None]] = {}
         out = {}
         for c, label in enumerate(self.labels):
             found = class_influence(y == c, cand[:, c], base[:, c])
@@ -124,16 +130,23 @@ class PairedAuc:
         elif per:
             b = float(np.mean([v[0] for v in per.values()]))
             c_ = float(np.mean([v[1] for v in per.values()]))
-            influence = np.mean([v[2] for v in per.values()], axis=0)
+            parts = [v[2] for v in per.values()]
+            influence = (
+                None if any(p is None for p in parts) else np.mean(parts, axis=0)  # type: ignore[arg-type]
+            )
             out["roc_auc"] = self._change((b, c_, influence), y.size)
         else:
             out["roc_auc"] = self._change(None, y.size)
         return out
 
-    def _change(self, found: tuple[float, float, F] | None, n: int) -> AucChange:
+    def _change(self, found: tuple[float, float, F | None] | None, n: int) -> AucChange:
         if found is None:
             return AucChange(None, None, None, None, None, None, n)
         base, cand, influence = found
         delta = cand - base
-        se = float(np.sqrt(np.sum(influence**2)))
+        se = None if influence is None else float(np.sqrt(np.sum(influence**2)))
+        if se is None or se == 0:
+            # No interval: too few of a class, or a variance of 0 (both models separate the
+            # classes perfectly on these items), which says nothing of items to come.
+            return AucChange(base, cand, delta, None, None, None, n)
         return AucChange(base, cand, delta, se, delta - self.z * se, delta + self.z * se, n)

@@ -75,6 +75,10 @@ POLICIES = {
         "checks:\n  - accuracy >= 0.5\n\n\nevidnce: point\n",
         "line 5: unknown field 'evidnce'",  # not the mapping's first line
     ),
+    "unjudged_count_all": (  # a count at least the dataset's size: 100% in another form
+        "max_unjudged: 5000\nchecks:\n  - accuracy >= 0.5\n",
+        "lets every one of press@1's 3000 items go unjudged",
+    ),
     "unknown_slice": (
         "slices: [shift]\nchecks:\n  - accuracy >= 0.5\n",
         "slice column 'shift' is not in the dataset",
@@ -203,6 +207,16 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     ids = [json.loads((tmp / d / "result.json").read_text())["run_id"] for d in ("r", "g")]
     code, _, err = run(capsys, home, "compare", *ids)
     assert code == 2 and "the same file, read the same way" in err
+    # So is one that names the tensors the runtime picks by default (the spec text differs,
+    # the tensors read do not).
+    named = tmp / "named.yaml"
+    named.write_text((tmp / "spec.yaml").read_text().replace(
+        "input:\n", "output:\n  name: probabilities\ninput:\n  name: features\n"))  # fmt: skip
+    assert main(["model", "add", "named", str(tmp / "good.onnx"), "--spec", str(named),
+                 "--home", str(home)]) == 0, named.read_text()  # fmt: skip
+    code, _, err = run(capsys, home, "validate", "--model", "named", "--dataset", "press",
+                       "--baseline", "good")  # fmt: skip
+    assert code == 2 and "the same file, read the same way" in err, err
     # Another decision threshold changes the answers: a comparison worth making.
     moved = tmp / "moved.yaml"
     moved.write_text((tmp / "spec.yaml").read_text() + "threshold: 0.7\n")

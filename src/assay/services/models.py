@@ -129,11 +129,23 @@ def register_model(
         size_bytes=path.stat().st_size,
         spec=spec_data,
         signature=loaded.signature.to_dict()
-        | {"file_sha256": file_digest}
+        | {"file_sha256": file_digest, "resolved": _resolved(loaded)}
         | ({"companions": companion_digests} if companion_digests else {})
         | ({"mlflow": provenance} if provenance else {}),
     )
     return RegisteredModel(record, created=True)
+
+
+def _resolved(loaded: Any) -> dict[str, Any]:
+    """The tensors the runtime chose to read (what a spec that names none of them gets): two
+    versions of one file that read the same tensors answer the same (``services.twins``)."""
+    roles = getattr(loaded, "roles", None)
+    return {
+        "input": getattr(loaded, "input_name", None),
+        "output": getattr(loaded, "output_name", None),
+        "embedding": getattr(loaded, "embedding_name", None),
+        "roles": dict(roles) if roles else None,
+    }
 
 
 def _register_mlflow(ws: Workspace, name: str, uri: str, spec: ModelSpec) -> RegisteredModel:

@@ -26,7 +26,7 @@ def twin_reason(a: ModelVersion, b: ModelVersion) -> str | None:
         return "the same file and spec"
     if a.runtime != b.runtime or _files(a) != _files(b):
         return None
-    if _outputs(a.spec) != _outputs(b.spec):
+    if _outputs(a) != _outputs(b):
         return None
     differ = sorted(k for k in set(a.spec) | set(b.spec) if a.spec.get(k) != b.spec.get(k))
     verb = "differs" if len(differ) == 1 else "differ"
@@ -39,10 +39,24 @@ def _files(mv: ModelVersion) -> tuple[str, tuple[tuple[str, str], ...]]:
     return digest, companions
 
 
-def _outputs(spec: dict[str, Any]) -> dict[str, Any]:
+# Spec fields naming the tensors to read: compared as the runtime resolved them, where the
+# version recorded that (a spec naming the tensor the runtime picks by default reads the same).
+TENSOR_NAMES = {"input": ("name",), "output": ("name", "embedding", "boxes", "scores", "classes",
+                                              "score", "map")}  # fmt: skip
+
+
+def _outputs(mv: ModelVersion) -> dict[str, Any]:
     """The spec without the fields that only judge; the positive class kept only where a
-    threshold makes it decide (else the decision is the argmax), and named as resolved."""
+    threshold makes it decide (else the decision is the argmax), and named as resolved; the
+    tensors read as the runtime resolved them."""
+    spec = mv.spec
     kept = {k: v for k, v in spec.items() if k not in JUDGING_ONLY}
+    resolved = mv.signature.get("resolved")
+    if resolved is not None:
+        for part, names in TENSOR_NAMES.items():
+            if isinstance(kept.get(part), dict):
+                kept[part] = {k: v for k, v in kept[part].items() if k not in names}
+        kept["resolved"] = resolved
     kept.pop("positive", None)
     if spec.get("threshold") is not None:
         parsed = parse_model_spec(spec)

@@ -147,3 +147,20 @@ def test_limits_read_in_the_metrics_own_direction() -> None:
     assert value_text({"metric": "accuracy", "value": -0.35714, "limit": "Δ >= -0.01"}) == "-0.3571"
     assert value_text({"metric": "unjudged_share", "value": 0.004, "limit": "<= 1%"}) == "0.40%"
     assert limit_text({"threshold": 0.9}) == "0.9000"  # a result from before limits were kept
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"metric": "accuracy", "change": {"max_regression": 1}},
+        {"metric": "accuracy", "change": {"max_improvement": 1.0}},
+        {"metric": "accuracy", "change": {"max_regression": "100%"}},
+    ],
+)
+def test_change_limits_no_model_can_fail_are_refused(check: dict) -> None:
+    """'no accuracy regression beyond 1' passed a candidate wrong on every item."""
+    with pytest.raises(InputError, match="can never fail"):
+        parse_policy({"checks": [check]}, ["a", "b"], None)
+    # A fall of 100% of a lower-is-better metric's baseline is a real limit (log loss doubling).
+    parse_policy({"checks": [{"metric": "log_loss", "change": {"max_regression": "100%"}}]},
+                 ["a", "b"], None)  # fmt: skip

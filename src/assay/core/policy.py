@@ -201,7 +201,7 @@ class CheckRule:
         value), ``Δ >= -0.01`` (no regression of a higher-is-better metric beyond 0.01)."""
         if self.change is not None:
             c = self.change
-            amount = f"{c.amount:.4g}%" if c.relative else f"{c.amount:.4g}"
+            amount = f"{c.amount:.10g}%" if c.relative else f"{c.amount:.10g}"
             # In improvement units: a regression of a lower-is-better metric is a rise.
             floor, ceiling = ("<=", ">=") if self.lower_is_better else (">=", "<=")
             return {
@@ -211,11 +211,11 @@ class CheckRule:
             }[c.kind]
         low, _ = _metric_range(self.metric)
         if self.minimum is not None:
-            return f"{'>' if self.strict else '>='} {self.minimum:.4g}"
+            return f"{'>' if self.strict else '>='} {self.minimum:.10g}"
         assert self.maximum is not None
         if self.maximum == low and not self.strict:
-            return f"== {self.maximum:.4g}"
-        return f"{'<' if self.strict else '<='} {self.maximum:.4g}"
+            return f"== {self.maximum:.10g}"
+        return f"{'<' if self.strict else '<='} {self.maximum:.10g}"
 
     @property
     def headline(self) -> bool:
@@ -424,6 +424,26 @@ def _parse_change(raw: Any, metric: str, where: str) -> Change:
             raise InputError(
                 f"{where}: change amount {value} is out of range for {metric} (0 to {high - low:g})"
             )
+        if kind != "min_improvement" and value >= high - low:
+            raise InputError(
+                f"{where}: a change limit of {value:g} on {metric} (whose values span "
+                f"{high - low:g}) can never fail; a check that cannot fail is no evidence"
+            )
+    # A fall of 100% of the baseline is the candidate at 0, the least a metric that is never
+    # below 0 can take: for a higher-is-better one, "no regression beyond 100%" always holds.
+    info = METRICS.get(base_name(metric))
+    higher = info is None or info.better == "higher"
+    if (
+        relative
+        and kind == "max_regression"
+        and value >= 100
+        and higher
+        and _metric_range(metric)[0] >= 0
+    ):
+        raise InputError(
+            f"{where}: a change limit of {amount} on {metric} (never below 0) can never fail; "
+            "a check that cannot fail is no evidence"
+        )
     return Change(kind, value, relative)  # type: ignore[arg-type]
 
 

@@ -719,6 +719,12 @@ def plan_validation(
                 f"baseline {bv.ref} gives a class per item and no scores: the change of "
                 f"{scored[0]} against it cannot be measured"
             )
+    limit = rules.max_unjudged.count
+    if limit is not None and limit >= dv.n_items:
+        raise InputError(
+            f"policy: max_unjudged {limit} lets every one of {dv.ref}'s {dv.n_items} items go "
+            "unjudged: a check that cannot fail is no evidence"
+        )
     extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
     rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:

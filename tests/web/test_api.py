@@ -320,3 +320,15 @@ def test_a_bad_policy_is_named_as_the_policy_never_as_a_file(web: Web) -> None:
         assert r.status_code == 422 and message in detail, detail
         assert detail.startswith("policy") and "/" not in detail.split("(known:")[0], detail
         assert str(web.home) not in detail and "tmp" not in detail.lower()
+
+
+def test_a_session_survives_another_applications_odd_cookies(web: Web) -> None:
+    """Cookies are shared across a host's ports: another application's cookie with a JSON
+    value or a space made the Guard's strict parser drop them all, the session with them (401
+    for a logged-in browser). It reads cookies as the routes do."""
+    login = web.client.post("/api/session", json={"token": web.tokens["viewer"]})
+    secret = login.cookies["assay_session"]
+    web.client.cookies.clear()
+    for other in ('prefs={"a":1}', "theme=dark mode", "x@y=1"):
+        r = web.client.get("/api/me", headers={"Cookie": f"{other}; assay_session={secret}"})
+        assert r.status_code == 200, (other, r.text)

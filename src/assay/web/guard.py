@@ -18,12 +18,12 @@ before it resolves dependencies:
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assay.core.records import Token
@@ -44,16 +44,13 @@ def guarded(path: str) -> bool:
 
 
 def session_secret(headers: Headers) -> str | None:
+    """The session cookie's value, read as Starlette reads cookies for the routes: leniently,
+    since another application on the host (cookies are shared across ports) may set one that
+    a strict parser refuses, dropping every cookie with it."""
     raw = headers.get("cookie")
     if not raw:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except Exception:  # a malformed cookie header is no session
-        return None
-    morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel is not None and morsel.value else None
+    return cookie_parser(raw).get(SESSION_COOKIE) or None
 
 
 def credentials(ws: Workspace, headers: Headers) -> Token | None:

@@ -229,3 +229,11 @@ def test_a_failed_jobs_reason_shows_no_server_path(web: Web) -> None:
     runs = web.client.get("/api/runs", headers=web.auth("viewer")).json()
     text = json.dumps(runs)
     assert "failed" in text and str(web.home) not in text, text
+
+
+def test_a_file_url_is_redacted_too() -> None:
+    from assay.services.redact import redact_paths
+
+    assert redact_paths("see file:///srv/assay/runs/x", {"/srv/assay": "ASSAY_HOME"}) == (
+        "see file://ASSAY_HOME/runs/x"
+    )

@@ -23,7 +23,7 @@ def redact_paths(text: str, roots: dict[str, str]) -> str:
     # A root counts where a path starts (not inside another path: the store's own tmp/
     # folder is no temporary folder) and ends or goes on.
     pattern = re.compile(
-        r"(?<![\w.~/-])(?:"
+        r"(?<![\w.~-])(?<![\w.~-]/)(?:"
         + "|".join(re.escape(r) for r in sorted(named, key=len, reverse=True))
         + r")(?=/|\b|$)"
     )

@@ -203,7 +203,10 @@ class CocoBoxEvaluation:
         """Percentile bootstrap intervals of every summary number (``map`` ... ``mar_large``) and
         each class's ``ap``, ``ap_50`` and ``ar_100``, resampling the images (the unit the experts
         labelled), as pycocotools would score each resampled dataset: an image drawn twice counts
-        its boxes and detections twice."""
+        its boxes and detections twice. (Where scores tie across images, an image's copies are
+        one weighted step here, while pycocotools would interleave them with the other tied
+        detections: a replicate's AP may then differ by a little, 0.008 at most in a review's six
+        tied cases; the point estimate is exact.)"""
         orders = np.sort(np.concatenate(state.orders)) if state.orders else np.empty(0, np.int64)
         if orders.size == 0:
             return {}

@@ -510,3 +510,39 @@ def test_task_mismatches_are_refused_before_anything_runs(
     # The decision is a rule over boxes: no score-based metric to contradict it.
     assert not {"roc_auc", "log_loss", "ece", "brier_score"} & set(result["metrics"])
     assert {"accuracy", "false_alarm_rate", "missed_defect_rate", "map"} <= set(result["metrics"])
+
+
+def test_a_map_change_has_a_paired_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change of mAP against production needed evidence: point (no paired interval). Both
+    runs' boxes are evaluated again on the images both judged, one set of image draws
+    resampling both: the estimates equal each run's own, and a confident 'no mAP regression'
+    passes the fine detector and fails the blind one."""
+    import yaml
+
+    coco = write_coco(tmp_path / "data", plates(40, seed=21))
+    fine = grid_detector_onnx(tmp_path / "fine.onnx", reference_image(), cell=16)
+    blind = grid_detector_onnx(tmp_path / "blind.onnx", reference_image(), cell=16, offset=5.0)
+    home = tmp_path / "home"
+    assay(capsys, home, "dataset", "add", "plates", str(coco))
+    spec = str(detector_spec(tmp_path / "d.yaml", ["spot"]))
+    assay(capsys, home, "model", "add", "blind", str(blind), "--spec", spec)
+    assay(capsys, home, "model", "add", "fine", str(fine), "--spec", spec)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"checks": [
+        {"metric": "map", "change": {"max_regression": 0.01}},
+        {"metric": "ap_50", "scope": "every_class", "change": {"max_regression": 0.05}}]}))  # fmt: skip
+    found = {}
+    for cand, base in (("fine", "blind"), ("blind", "fine")):
+        code, _, _ = assay(capsys, home, "validate", "--model", cand, "--dataset", "plates",
+                             "--baseline", base, "--policy", str(policy), "--out",
+                             str(tmp_path / cand), "--no-profile", "--resamples", "300")  # fmt: skip
+        result = json.loads((tmp_path / cand / "result.json").read_text())
+        d = result["comparison"]["deltas"]["map"]
+        assert d["candidate"] == pytest.approx(result["metrics"]["map"]["value"], abs=1e-12)
+        assert d["ci_low"] <= d["delta"] <= d["ci_high"]
+        check = next(c for c in result["verdict"]["checks"] if c["metric"] == "map")
+        found[cand] = (code, check["status"], d["delta"])
+    assert found["fine"][:2] == (0, "pass") and found["blind"][:2] == (1, "fail"), found
+    assert found["fine"][2] == pytest.approx(-found["blind"][2], abs=1e-12)

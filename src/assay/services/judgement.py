@@ -169,6 +169,20 @@ def judge(
     differences = None
     if base_result is not None:
         extra.update(_point_deltas(base_result, cand))
+        # ``spec`` is the item-level decision's; the model's own says whether it is a detector.
+        model_spec = cand.config.get("model_spec") or {}
+        if model_spec.get("task") == "detection" and base_dir is not None:
+            from assay.services.paired_boxes import box_deltas
+
+            extra.update(
+                box_deltas(
+                    cand_dir / "predictions.parquet",
+                    base_dir / "predictions.parquet",
+                    Path(dataset.manifest_path),
+                    tuple(model_spec["labels"]),
+                    intervals,
+                )
+            )
         differences = _without_scores(analysis.score_differences, base_result, spec)
         if differences is not None and differences.get("note"):
             # One of the two gives classes only: its one-hot "scores" have no loss or ranking

@@ -1,0 +1,119 @@
+"""box_deltas: a detector's COCO numbers against the baseline's, with paired image-bootstrap
+intervals.
+
+Both runs wrote their boxes (``predictions.parquet``, in the stored image's pixels) and the
+dataset holds the experts'. The images both models judged are evaluated again for each model,
+as the runs did (``CocoBoxEvaluation``), and one set of image draws resamples both: a replicate
+of the change is the candidate's number minus the baseline's on the same resampled images,
+which keeps what the two share (the same hard images) out of the interval.
+
+A run keeps a detector's 100 best boxes per image (what COCO's largest ``maxDets`` reads per
+image and class); an image with more boxes than that across its classes is evaluated on those
+100, and the estimates here can then differ a little from the run's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from assay.core.comparison import OVERALL, Delta
+from assay.core.errors import InputError
+from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY, CocoBoxEvaluation, DetectionImage
+from assay.core.tasks.detection.task import ExpertBoxes
+from assay.datasets import columns as cols
+from assay.datasets.boxes import BOXES, expert_boxes
+
+
+def box_deltas(
+    candidate: Path,
+    baseline: Path,
+    manifest: Path,
+    labels: tuple[str, ...],
+    config: IntervalConfig,
+) -> dict[str, Delta]:
+    """``map``, the other summary numbers and each class's ``ap``, ``ap_50`` and ``ar_100``:
+    candidate minus baseline on the images both judged, with paired intervals."""
+    wanted = ["item_id", "correct", "boxes"]
+    cand = pq.read_table(candidate, columns=wanted)
+    base = pq.read_table(baseline, columns=wanted)
+    truth = pq.read_table(manifest, columns=[cols.ITEM_ID, BOXES])
+    ids = cand.column("item_id").to_pylist()
+    if ids != base.column("item_id").to_pylist() or [
+        str(i) for i in truth.column(cols.ITEM_ID).to_pylist()
+    ] != [str(i) for i in ids]:
+        raise InputError("the two runs and the dataset list different items")
+    judged = np.array(
+        [
+            a is not None and b is not None
+            for a, b in zip(
+                cand.column("correct").to_pylist(), base.column("correct").to_pylist(), strict=True
+            )
+        ],
+        bool,
+    )
+    experts = expert_boxes(truth.column(BOXES), labels)
+    rows = [i for i in np.flatnonzero(judged).tolist() if isinstance(experts[i], ExpertBoxes)]
+    if not rows:
+        return {}
+    evaluation = CocoBoxEvaluation(labels)
+    index = {label: k for k, label in enumerate(labels)}
+    states = []
+    for table in (cand, base):
+        boxes = table.column("boxes").to_pylist()
+        images = [_image(i, experts[i], boxes[i] or [], index) for i in rows]
+        states.append(evaluation.update(evaluation.empty(), images))
+    orders = np.array(rows, np.int64)
+    weights = draw_multinomial(np.ones(orders.size, np.int64), config, salt="paired:coco_boxes")
+    reps = [evaluation.replicates(s, orders, weights.astype(np.float64)) for s in states]
+    points = [_points(evaluation.finalize(s), labels) for s in states]
+    out = {}
+    for name, reps_c in reps[0].items():
+        vc, vb = points[0].get(name), points[1].get(name)
+        change = reps_c - reps[1][name]
+        low, high = percentile_interval(change, config.confidence)
+        delta = None if vc is None or vb is None else vc - vb
+        defined = delta is not None and np.isfinite(low) and np.isfinite(high)
+        out[name] = Delta(
+            name,
+            OVERALL,
+            vb,
+            vc,
+            delta,
+            float(low) if defined else None,
+            float(high) if defined else None,
+            change if defined else np.empty(0),
+            len(rows),
+        )
+    return out
+
+
+def _image(
+    order: int, truth: ExpertBoxes, boxes: list[dict[str, Any]], index: dict[str, int]
+) -> DetectionImage:
+    kept = [b for b in boxes if b.get("name") in index]
+    return DetectionImage(
+        order,
+        truth.boxes,
+        truth.classes,
+        np.array([[b["x"], b["y"], b["width"], b["height"]] for b in kept], np.float64).reshape(
+            -1, 4
+        ),
+        np.array([b["score"] for b in kept], np.float64),
+        np.array([index[str(b["name"])] for b in kept], np.int64),
+        truth.areas,
+        truth.crowd,
+    )
+
+
+def _points(values: dict[str, Any], labels: tuple[str, ...]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {name: values[name] for name in COCO_SUMMARY}
+    for label in labels:
+        per = values["per_class"][label]
+        for name in ("ap", "ap_50", "ar_100"):
+            out[f"{name}[{label}]"] = per[name]
+    return out

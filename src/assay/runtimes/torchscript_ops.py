@@ -42,7 +42,8 @@ def check_archive(path: Path) -> None:
         # Fail closed: torch's own reader accepts archives Python's rejects (a corrupt extra
         # field), and one whose code cannot be read here must not be loaded to find out.
         raise InputError(
-            f"{path.name} is not a TorchScript archive whose code can be read ({exc}): refused"
+            f"{path.name} is not a TorchScript file whose code can be read (save it with "
+            f"torch.jit.save; a pickled nn.Module is refused, it could run code): {exc}"
         ) from None
     with archive:
         read = 0

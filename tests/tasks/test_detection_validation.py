@@ -546,3 +546,49 @@ def test_a_map_change_has_a_paired_interval(
         found[cand] = (code, check["status"], d["delta"])
     assert found["fine"][:2] == (0, "pass") and found["blind"][:2] == (1, "fail"), found
     assert found["fine"][2] == pytest.approx(-found["blind"][2], abs=1e-12)
+
+
+def test_the_map_change_sees_every_box_the_runs_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A baseline with its right spot boxes at 0.5 and 100 false scratches at 0.9 per image:
+    its run scored mAP 1.0 for spots (100 boxes per class), but kept only the 100 best boxes of
+    all classes, so the comparison read it as 0.0 and passed a candidate at 0.3 (a hostile
+    review). Runs keep each class's 100 best now; the change is -0.7 and fails."""
+    import yaml
+
+    from tests.vision_data import plates as plate_items
+    from tests.vision_data import write_coco as coco_file
+
+    gt = coco_file(tmp_path / "data", plate_items(12, seed=7))
+    doc = json.loads(gt.read_text())
+    doc["categories"] = [{"id": 1, "name": "spot"}, {"id": 2, "name": "scratch"}]
+    gt.write_text(json.dumps(doc))
+    rng = np.random.default_rng(0)
+    base = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.5}
+            for a in doc["annotations"]]  # fmt: skip
+    base += [{"image_id": im["id"], "category_id": 2, "score": 0.9,
+              "bbox": [float(rng.uniform(0, 40)), float(rng.uniform(0, 40)), 5.0, 5.0]}
+             for im in doc["images"] for _ in range(100)]  # fmt: skip
+    cand = [{"image_id": a["image_id"], "category_id": 1, "score": 0.5,
+             "bbox": [a["bbox"][0] + 4, a["bbox"][1], a["bbox"][2], a["bbox"][3]]}
+            for a in doc["annotations"]]  # fmt: skip
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(gt))[0] == 0
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"task": "detection", "labels": ["spot", "scratch"]}))
+    for name, dets in (("base", base), ("cand", cand)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(dets))
+        assert assay(capsys, home, "model", "add", name, "--predictions",
+                     str(tmp_path / f"{name}.json"), "--spec", str(spec))[0] == 0  # fmt: skip
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        yaml.safe_dump({"checks": [{"metric": "map", "change": {"max_regression": 0.01}}]})
+    )
+    code, _, err = assay(capsys, home, "validate", "--model", "cand", "--dataset", "plates",
+                         "--baseline", "base", "--policy", str(policy), "--out", str(tmp_path / "o"),
+                         "--no-profile", "--resamples", "200")  # fmt: skip
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    d = result["comparison"]["deltas"]["map"]
+    assert d["baseline"] > 0.4 and d["delta"] < -0.3, d
+    assert code == 1 and result["verdict"]["status"] == "fail", err

@@ -7,9 +7,10 @@ as the runs did (``CocoBoxEvaluation``), and one set of image draws resamples bo
 of the change is the candidate's number minus the baseline's on the same resampled images,
 which keeps what the two share (the same hard images) out of the interval.
 
-A run keeps a detector's 100 best boxes per image (what COCO's largest ``maxDets`` reads per
-image and class); an image with more boxes than that across its classes is evaluated on those
-100, and the estimates here can then differ a little from the run's own.
+A run keeps each class's 100 best boxes per image, what COCO's largest ``maxDets`` reads, so the
+boxes evaluated here are the boxes the run scored. Runs from before kept the 100 best of all
+classes: where an image's may have been cut, no change is given. Nor is an interval below
+``MIN_IMAGES`` images (per class: images holding its boxes).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import pyarrow.parquet as pq
 from assay.core.comparison import OVERALL, Delta
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
-from assay.core.tasks.detection.mean_ap import COCO_SUMMARY, CocoBoxEvaluation, DetectionImage
+from assay.core.tasks.detection.matching import MAX_DETECTIONS
+from assay.core.tasks.detection.mean_ap import (
+    COCO_SUMMARY,
+    MIN_IMAGES,
+    CocoBoxEvaluation,
+    DetectionImage,
+)
 from assay.core.tasks.detection.task import ExpertBoxes
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, expert_boxes
@@ -65,19 +72,29 @@ def box_deltas(
     states = []
     for table in (cand, base):
         boxes = table.column("boxes").to_pylist()
+        if any(_maybe_cut(boxes[i] or []) for i in rows):
+            # Written before runs kept each class's 100 best: some boxes the run scored may be
+            # missing, and an estimate here could be far from the run's own (a baseline at
+            # mAP 1.0 read as 0.0). No change is given rather than a wrong one.
+            return {}
         images = [_image(i, experts[i], boxes[i] or [], index) for i in rows]
         states.append(evaluation.update(evaluation.empty(), images))
     orders = np.array(rows, np.int64)
     weights = draw_multinomial(np.ones(orders.size, np.int64), config, salt="paired:coco_boxes")
     reps = [evaluation.replicates(s, orders, weights.astype(np.float64)) for s in states]
     points = [_points(evaluation.finalize(s), labels) for s in states]
+    # Images that hold a class's boxes: below MIN_IMAGES the bootstrap's spread means little
+    # (both detectors right on two images give [0, 0]).
+    with_class = {label: len(states[0].gt_per_image[k]) for k, label in enumerate(labels)}
     out = {}
     for name, reps_c in reps[0].items():
         vc, vb = points[0].get(name), points[1].get(name)
         change = reps_c - reps[1][name]
         low, high = percentile_interval(change, config.confidence)
         delta = None if vc is None or vb is None else vc - vb
-        defined = delta is not None and np.isfinite(low) and np.isfinite(high)
+        label = name[name.index("[") + 1 : -1] if "[" in name else None
+        enough = (with_class[label] if label is not None else len(rows)) >= MIN_IMAGES
+        defined = delta is not None and np.isfinite(low) and np.isfinite(high) and enough
         out[name] = Delta(
             name,
             OVERALL,
@@ -90,6 +107,12 @@ def box_deltas(
             len(rows),
         )
     return out
+
+
+def _maybe_cut(boxes: list[dict[str, Any]]) -> bool:
+    """Whether an image's stored boxes may have been cut across classes: runs from before each
+    class's 100 best were kept stored the 100 best of all classes."""
+    return len(boxes) == MAX_DETECTIONS[-1] and len({b.get("name") for b in boxes}) > 1
 
 
 def _image(

@@ -62,4 +62,16 @@ def _outputs(mv: ModelVersion) -> dict[str, Any]:
         parsed = parse_model_spec(spec)
         index = parsed.positive_index
         kept["positive"] = None if index is None else parsed.labels[index]
+        # 0.5 on the first of two probabilities is the argmax, ties included (both take the
+        # first class): the same answers as no threshold.
+        probabilities = (spec.get("output") or {}).get("kind", "probabilities") == "probabilities"
+        if spec["threshold"] == 0.5 and index == 0 and probabilities and parsed.n_classes == 2:
+            kept.pop("threshold")
+            kept.pop("positive")
+    if isinstance(kept.get("input"), dict):
+        # One mean for every channel reads as that mean repeated (the values are broadcast).
+        kept["input"] = {
+            k: v[:1] if k in ("mean", "std") and isinstance(v, list) and len(set(v)) == 1 else v
+            for k, v in kept["input"].items()
+        }
     return kept

@@ -310,3 +310,17 @@ def test_a_class_without_boxes_and_a_checkpoint_without_sizes() -> None:
         assert old[name][0] == pytest.approx(point[name], abs=1e-12), name
     for name in ("map_small", "map_medium", "map_large", "mar_small", "mar_large"):
         assert np.isnan(old[name][0]), name
+
+
+def test_too_few_images_give_no_interval() -> None:
+    """Two images a detector gets right resampled to [1, 1]: 'map >= 0.99' passed confidently
+    on two images. Below ten images (per class: images holding its boxes), no interval."""
+    from assay.core.intervals import IntervalConfig
+
+    few = generated(4, 6, 2, tied_scores=False)
+    evaluation = CocoBoxEvaluation(("a", "b"))
+    state = evaluation.update(evaluation.empty(), few)
+    assert evaluation.intervals(state, IntervalConfig(n_resamples=100)) == {}
+    many = generated(4, 60, 2, tied_scores=False)
+    state = evaluation.update(evaluation.empty(), many)
+    assert "map" in evaluation.intervals(state, IntervalConfig(n_resamples=100))

@@ -26,6 +26,9 @@ from assay.core.tasks.detection.matching import (
 
 F = npt.NDArray[np.float64]
 REPLICATE_CHUNK = 64
+# Images (per class: images holding its boxes) below which a bootstrap's spread means little:
+# two images a detector gets right resample to [1, 1], a confident-looking interval.
+MIN_IMAGES = 10
 # The summary numbers, in the order of pycocotools' ``COCOeval.stats``.
 COCO_SUMMARY = (
     "map",
@@ -212,10 +215,14 @@ class CocoBoxEvaluation:
             return {}
         draws = draw_multinomial(np.ones(orders.size, np.int64), config, salt=self.name)
         replicates = self.replicates(state, orders, draws.astype(np.float64))
-        return {
-            name: percentile_interval(values, config.confidence)
-            for name, values in replicates.items()
-        }
+        with_class = {label: len(state.gt_per_image[k]) for k, label in enumerate(self.labels)}
+        out = {}
+        for name, values in replicates.items():
+            label = name[name.index("[") + 1 : -1] if "[" in name else None
+            if (with_class[label] if label is not None else orders.size) < MIN_IMAGES:
+                continue  # no interval: too few images to resample
+            out[name] = percentile_interval(values, config.confidence)
+        return out
 
     def replicates(
         self, state: BoxState, orders: npt.NDArray[np.int64], weights: F

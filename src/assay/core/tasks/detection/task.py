@@ -26,6 +26,7 @@ from assay.core.prepared import PreparedBatch
 from assay.core.spec import ImageInput, ModelSpec, RecordedInput
 from assay.core.tasks.base import GOOD_DEFECT, I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.detection.confusion import ObjectConfusion, match_objects
+from assay.core.tasks.detection.matching import MAX_DETECTIONS
 from assay.core.tasks.detection.mean_ap import (
     COCO_SUMMARY,
     RECALL_POINTS,
@@ -168,6 +169,13 @@ class DetectionTask:
                 continue
             boxes, box_scores, classes = found
             order = np.argsort(-box_scores, kind="mergesort")
+            # Each class's 100 best (what COCO's largest maxDets reads per image and class), so
+            # that the boxes kept are the boxes scored: a comparison evaluates them again.
+            rank = np.empty(order.size, np.int64)
+            for k in np.unique(classes):
+                mine = order[classes[order] == k]
+                rank[mine] = np.arange(mine.size)
+            order = order[rank[order] < MAX_DETECTIONS[-1]]
             drawn[i] = [
                 {
                     "name": self.spec.labels[int(classes[d])],
@@ -177,7 +185,7 @@ class DetectionTask:
                     "height": float(boxes[d, 3]),
                     "score": float(box_scores[d]),
                 }
-                for d in order[:100]
+                for d in order
             ]
             best = float(np.clip(box_scores.max(), 0.0, 1.0)) if box_scores.size else 0.0
             scores[i] = (1.0 - best, best)

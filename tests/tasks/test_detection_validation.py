@@ -353,20 +353,28 @@ def test_neu_det_detection_equals_pycocotools(
     assert_equal_to_pycocotools(result, stats)
 
 
-def test_policies_check_the_task_numbers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``map >= ...``, ``ap[spot]`` and a change of mAP against production are checks like any."""
-    import yaml
-
+def _fine_and_blind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], blind_name: str, fine_name: str
+) -> Path:
+    """A store with 40 plates, a blind detector registered first, then a fine one."""
     coco = write_coco(tmp_path / "data", plates(40, seed=21))
     fine = grid_detector_onnx(tmp_path / "fine.onnx", reference_image(), cell=16)
     blind = grid_detector_onnx(tmp_path / "blind.onnx", reference_image(), cell=16, offset=5.0)
     home = tmp_path / "home"
     assay(capsys, home, "dataset", "add", "plates", str(coco))
     spec = str(detector_spec(tmp_path / "d.yaml", ["spot"]))
-    assay(capsys, home, "model", "add", "det", str(blind), "--spec", spec)  # production: blind
-    assay(capsys, home, "model", "add", "det", str(fine), "--spec", spec)
+    assay(capsys, home, "model", "add", blind_name, str(blind), "--spec", spec)
+    assay(capsys, home, "model", "add", fine_name, str(fine), "--spec", spec)
+    return home
+
+
+def test_policies_check_the_task_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``map >= ...``, ``ap[spot]`` and a change of mAP against production are checks like any."""
+    import yaml
+
+    home = _fine_and_blind(tmp_path, capsys, "det", "det")  # det@1 (production): blind
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         yaml.safe_dump(
@@ -521,14 +529,7 @@ def test_a_map_change_has_a_paired_interval(
     passes the fine detector and fails the blind one."""
     import yaml
 
-    coco = write_coco(tmp_path / "data", plates(40, seed=21))
-    fine = grid_detector_onnx(tmp_path / "fine.onnx", reference_image(), cell=16)
-    blind = grid_detector_onnx(tmp_path / "blind.onnx", reference_image(), cell=16, offset=5.0)
-    home = tmp_path / "home"
-    assay(capsys, home, "dataset", "add", "plates", str(coco))
-    spec = str(detector_spec(tmp_path / "d.yaml", ["spot"]))
-    assay(capsys, home, "model", "add", "blind", str(blind), "--spec", spec)
-    assay(capsys, home, "model", "add", "fine", str(fine), "--spec", spec)
+    home = _fine_and_blind(tmp_path, capsys, "blind", "fine")
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({"checks": [
         {"metric": "map", "change": {"max_regression": 0.01}},

@@ -354,3 +354,47 @@ def test_a_model_returning_the_wrong_number_of_rows_is_not_judged(tmp_path: Path
     assert set(errors.values()) == {
         "inference failed (ValueError: the model returned 2 rows of scores for 1 items)"
     }
+
+
+def perfect_scores(n_per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every item right, each class's scores spread: a perfect ranking and a perfect matrix."""
+    labels = np.array(["bad", "good"] * n_per_class)
+    p_bad = np.where(labels == "bad", 0.9, 0.1) + np.linspace(-0.05, 0.05, labels.size)
+    return np.stack([p_bad, 1 - p_bad], axis=1), labels
+
+
+@pytest.mark.parametrize(("n_per_class", "default"), [(2, "inconclusive"), (10, "pass")])
+def test_a_handful_of_right_answers_is_no_evidence_of_a_high_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n_per_class: int, default: str
+) -> None:
+    """Every resample of a perfect handful is perfect: bootstrap intervals of [1, 1] passed
+    ``roc_auc >= 0.9``, ``macro_f1 >= 0.9`` and the default policy's kappa on four items.
+    Wilson's interval for the accuracy of 4/4 is [0.51, 1]; the others must be as honest.
+    (Four right answers of four happen by chance once in sixteen: no evidence that kappa > 0;
+    twenty of twenty are.)"""
+    scores, labels = perfect_scores(n_per_class)
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    code, _, result = validate(capsys, home, tmp_path / "out", "--no-explore")
+    assert (code, result["verdict"]["status"]) == (int(default != "pass"), default)
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - roc_auc >= 0.9\n  - macro_f1 >= 0.9\n  - pr_auc >= 0.9\n")
+    code, _, result = validate(
+        capsys, home, tmp_path / "out2", "--no-explore", "--policy", str(policy)
+    )
+    statuses = {c["metric"]: c["status"] for c in result["verdict"]["checks"][1:]}
+    assert statuses == {"roc_auc": "too_few", "macro_f1": "too_few", "pr_auc": "too_few"}
+    assert code == 1 and red_in_junit(tmp_path / "out2")
+
+
+def test_many_right_answers_are_evidence_of_a_high_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same perfect model on 200 items of each class: every check passes."""
+    scores, labels = perfect_scores(200)
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - roc_auc >= 0.97\n  - macro_f1 >= 0.97\n  - cohen_kappa > 0.9\n")
+    code, _, result = validate(
+        capsys, home, tmp_path / "out", "--no-explore", "--policy", str(policy)
+    )
+    assert (code, result["verdict"]["status"]) == (0, "pass"), result["verdict"]

@@ -17,6 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+# What smoothed bootstraps add, per class, of the worst kind of item (an error, a defect scored
+# below everything): half an item, as Agresti and Min add to the discordant cells of matched
+# pairs. Every resample of a perfect handful is perfect; with it, some are not.
+PSEUDO_ITEM = 0.5
+# Images (per class: images holding it) below which an image bootstrap gives no interval: two
+# images a model gets right resample to [1, 1], a confident-looking interval.
+MIN_IMAGES = 10
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,15 @@ def percentile_interval(replicates: FloatArray, confidence: float) -> tuple[floa
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(finite, [alpha, 1.0 - alpha])
     return (float(low), float(high))
+
+
+def hull(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """The smallest interval holding both (an undefined one gives way to the other)."""
+    if math.isnan(a[0]) or math.isnan(a[1]):
+        return b
+    if math.isnan(b[0]) or math.isnan(b[1]):
+        return a
+    return (min(a[0], b[0]), max(a[1], b[1]))
 
 
 def bootstrap_counts(

@@ -23,14 +23,14 @@ import pyarrow.parquet as pq
 
 from assay.core.comparison import OVERALL, Delta
 from assay.core.errors import InputError
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
-from assay.core.tasks.detection.matching import MAX_DETECTIONS
-from assay.core.tasks.detection.mean_ap import (
-    COCO_SUMMARY,
+from assay.core.intervals import (
     MIN_IMAGES,
-    CocoBoxEvaluation,
-    DetectionImage,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
 )
+from assay.core.tasks.detection.matching import MAX_DETECTIONS
+from assay.core.tasks.detection.mean_ap import COCO_SUMMARY, CocoBoxEvaluation, DetectionImage
 from assay.core.tasks.detection.task import ExpertBoxes
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, expert_boxes

@@ -32,8 +32,10 @@ from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
     DEFAULT_INTERVALS,
+    PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
+    hull,
     percentile_interval,
 )
 from assay.core.metric_value import MetricValue
@@ -240,6 +242,12 @@ def _coarsen(run: Run, groups: int) -> tuple[I64, I64]:
     return np.add.reduceat(run.pos, starts), np.add.reduceat(run.neg, starts)
 
 
+def _interval(replicates: tuple[F, F], confidence: float) -> tuple[float, float]:
+    """The hull of the percentile intervals of the plain and the smoothed replicates."""
+    plain, smoothed = replicates
+    return hull(percentile_interval(plain, confidence), percentile_interval(smoothed, confidence))
+
+
 def _mean_of_finite(rows: F) -> F:
     """Column means over the finite entries (nan where a column has none)."""
     finite = np.isfinite(rows)
@@ -361,26 +369,45 @@ class ScoreHistogramAccumulator:
             return tuple(compact_run(r) for r in self._flush(state).runs)
         return tuple(r.run for r in self._ranked(state))
 
-    def _replicates(self, ranked: Ranked, salt: str) -> tuple[F, F]:
-        """Bootstrap replicates of ROC-AUC and AP, centred on the estimate of the full histogram.
+    def _replicates(self, ranked: Ranked, salt: str) -> tuple[F, F, F, F]:
+        """Bootstrap replicates of ROC-AUC and AP, centred on the estimate of the full histogram:
+        of the histogram as it is, and of the histogram with half a positive scored below every
+        item and half a negative above (the finalize takes the hull of both intervals).
 
         The draws resample the coarsened histogram, whose own AUC and AP differ from the full
         one's (ties merged: for AP on a 1M-item run by more than the interval's width). Each
         replicate is therefore shifted by (full estimate - coarsened estimate): the spread comes
         from the resamples, the centre from the same computation as the point estimate.
+
+        Why the half items: every resample of a perfectly ranked handful ranks perfectly, and
+        an interval [1, 1] from two defects and two good items passed ``roc_auc >= 0.9``. With
+        them, a resample may hold the worst ranking error there can be (as Agresti and Coull's
+        added failures do for a proportion); on thousands of items they change nothing.
         """
         pos, neg = _coarsen(ranked.run, self.bootstrap_groups)
+        n = self.intervals.n_resamples
         if pos.size == 0:
-            nan = np.full(self.intervals.n_resamples, np.nan)
-            return nan, nan
-        cells = np.stack([pos, neg])
-        draws = draw_multinomial(cells, self.intervals, salt).reshape(-1, 2, pos.size)
+            nan = np.full(n, np.nan)
+            return nan, nan, nan, nan
         auc_shift = ranked.roc_auc - roc_auc_from(pos, neg)
         ap_shift = ranked.average_precision - average_precision_from(pos, neg)
-        return (
-            np.clip(roc_auc_from(draws[:, 0], draws[:, 1]) + auc_shift, 0.0, 1.0),
-            np.clip(average_precision_from(draws[:, 0], draws[:, 1]) + ap_shift, 0.0, 1.0),
+
+        def resampled(p: F, q: F, stream: str) -> tuple[F, F]:
+            total = int(pos.sum() + neg.sum())
+            draws = draw_multinomial(np.stack([p, q]), self.intervals, stream, total=total)
+            draws = draws.reshape(-1, 2, p.size)
+            return (
+                np.clip(roc_auc_from(draws[:, 0], draws[:, 1]) + auc_shift, 0.0, 1.0),
+                np.clip(average_precision_from(draws[:, 0], draws[:, 1]) + ap_shift, 0.0, 1.0),
+            )
+
+        zero = np.zeros(1)
+        half = np.full(1, PSEUDO_ITEM)
+        auc, ap = resampled(pos.astype(np.float64), neg.astype(np.float64), salt)
+        auc_s, ap_s = resampled(
+            np.concatenate([half, pos, zero]), np.concatenate([zero, neg, half]), salt + ":pseudo"
         )
+        return auc, ap, auc_s, ap_s
 
     def _operating_sweep(
         self, runs: tuple[Run, ...], flipped: Run | None = None
@@ -414,26 +441,29 @@ class ScoreHistogramAccumulator:
         out = Finalized()
         ranked = self._ranked(state)
         runs = tuple(r.run for r in ranked)
-        aucs, aps, auc_reps, ap_reps = [], [], [], []
+        aucs: list[float] = []
+        aps: list[float] = []
+        auc_reps: list[tuple[F, F]] = []
+        ap_reps: list[tuple[F, F]] = []
         curves: dict[str, dict[str, dict[str, list[float]]]] = {}
         for k, (label, r) in enumerate(zip(self.labels, ranked, strict=True)):
             run, auc, ap = r.run, r.roc_auc, r.average_precision
-            auc_rep, ap_rep = self._replicates(r, f"{self.name}:{k}")
+            auc_rep, ap_rep, auc_smooth, ap_smooth = self._replicates(r, f"{self.name}:{k}")
             aucs.append(auc)
             aps.append(ap)
-            auc_reps.append(auc_rep)
-            ap_reps.append(ap_rep)
+            auc_reps.append((auc_rep, auc_smooth))
+            ap_reps.append((ap_rep, ap_smooth))
             no_pos = "no item has this expert label"
             out.per_class[label] = {
                 "roc_auc": MetricValue.of(
                     auc,
-                    percentile_interval(auc_rep, conf),
+                    _interval(auc_reps[-1], conf),
                     "bootstrap",
                     note=None if np.isfinite(auc) else no_pos + " (or every item has it)",
                 ),
                 "pr_auc": MetricValue.of(
                     ap,
-                    percentile_interval(ap_rep, conf),
+                    _interval(ap_reps[-1], conf),
                     "bootstrap",
                     note=None if np.isfinite(ap) else no_pos,
                 ),
@@ -448,10 +478,10 @@ class ScoreHistogramAccumulator:
         if self.positive_index is not None:
             pos = self.positive_index
             out.metrics["roc_auc"] = MetricValue.of(
-                aucs[pos], percentile_interval(auc_reps[pos], conf), "bootstrap"
+                aucs[pos], _interval(auc_reps[pos], conf), "bootstrap"
             )
             out.metrics["pr_auc"] = MetricValue.of(
-                aps[pos], percentile_interval(ap_reps[pos], conf), "bootstrap"
+                aps[pos], _interval(ap_reps[pos], conf), "bootstrap"
             )
         else:
             for name, values, reps in (("roc_auc", aucs, auc_reps), ("pr_auc", aps, ap_reps)):
@@ -462,10 +492,13 @@ class ScoreHistogramAccumulator:
                     )
                     continue
                 macro = float(np.mean([values[i] for i in defined]))
-                rep = _mean_of_finite(np.stack([reps[i] for i in defined]))
+                rep = (
+                    _mean_of_finite(np.stack([reps[i][0] for i in defined])),
+                    _mean_of_finite(np.stack([reps[i][1] for i in defined])),
+                )
                 out.metrics[name] = MetricValue.of(
                     macro,
-                    percentile_interval(rep, conf),
+                    _interval(rep, conf),
                     "bootstrap",
                     note="macro average, one-vs-rest over classes present in the data",
                 )

@@ -25,7 +25,14 @@ import numpy.typing as npt
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.failures import DISPUTED, NO_LABEL
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    MIN_IMAGES,
+    PSEUDO_ITEM,
+    IntervalConfig,
+    draw_multinomial,
+    hull,
+    percentile_interval,
+)
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import DISPUTED_LABEL, PreparedBatch
 from assay.core.spec import ModelSpec
@@ -304,11 +311,19 @@ class AnomalyMetrics:
             "image_aupr": average_precision(scores, anomalous),
             "f1_max": f1_max(scores, anomalous),
         }
-        cis = (
-            self._intervals(scores, anomalous) if self.intervals.n_resamples and scores.size else {}
+        n_defect = int(anomalous.sum())
+        enough = min(n_defect, scores.size - n_defect) >= MIN_IMAGES
+        cis = self._intervals(scores, anomalous) if self.intervals.n_resamples and enough else {}
+        few = (
+            None
+            if enough or not self.intervals.n_resamples
+            else f"fewer than {MIN_IMAGES} defective or good images: no interval"
         )
         for name, value in values.items():
-            out.metrics[name] = MetricValue.of(value, cis.get(name), "bootstrap")
+            ci = cis.get(name)
+            out.metrics[name] = MetricValue.of(
+                value, ci, "bootstrap" if ci else None, note=None if ci else few
+            )
         pixel = (
             self.pixel.finalize(state.pixels)
             if state.pixels is not None
@@ -332,20 +347,29 @@ class AnomalyMetrics:
     def _intervals(
         self, scores: F, anomalous: npt.NDArray[np.bool_]
     ) -> dict[str, tuple[float, float]]:
-        """Percentile bootstrap over images (rank statistics: replicates computed one by one)."""
-        draws = draw_multinomial(np.ones(scores.size, np.int64), self.intervals, salt=self.name)
-        reps: dict[str, list[float]] = {"image_auroc": [], "image_aupr": [], "f1_max": []}
-        for w in draws:
-            idx = np.repeat(np.arange(scores.size), w)
-            s, a = scores[idx], anomalous[idx]
-            for name, fn in (
-                ("image_auroc", roc_auc),
-                ("image_aupr", average_precision),
-                ("f1_max", f1_max),
-            ):
-                v = fn(s, a)
-                reps[name].append(np.nan if v is None else v)
-        return {
-            name: percentile_interval(np.array(v), self.intervals.confidence)
-            for name, v in reps.items()
-        }
+        """Percentile bootstrap over images (rank statistics: replicates computed one by one):
+        the hull of the plain resamples' interval and of resamples that may also draw half a
+        defective image scored below every image and half a good one above (``PSEUDO_ITEM``):
+        every resample of a perfectly ranked set ranks perfectly, an interval [1, 1]."""
+        n = scores.size
+        low, high = float(scores.min()) - 1.0, float(scores.max()) + 1.0
+        with_pseudo = (np.r_[scores, low, high], np.r_[anomalous, True, False])
+        weights = np.r_[np.ones(n), PSEUDO_ITEM, PSEUDO_ITEM]
+        plain = draw_multinomial(np.ones(n, np.int64), self.intervals, salt=self.name)
+        smoothed = draw_multinomial(weights, self.intervals, self.name + ":pseudo", total=n)
+        out = {}
+        for name, fn in (
+            ("image_auroc", roc_auc),
+            ("image_aupr", average_precision),
+            ("f1_max", f1_max),
+        ):
+            intervals = []
+            for (s, a), draws in (((scores, anomalous), plain), (with_pseudo, smoothed)):
+                reps = []
+                for w in draws:
+                    idx = np.repeat(np.arange(s.size), w)
+                    v = fn(s[idx], a[idx])
+                    reps.append(np.nan if v is None else v)
+                intervals.append(percentile_interval(np.array(reps), self.intervals.confidence))
+            out[name] = hull(*intervals)
+        return out

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    MIN_IMAGES,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.tasks.detection.matching import (
     AREA_RANGES,
     IOU_THRESHOLDS,
@@ -26,9 +31,6 @@ from assay.core.tasks.detection.matching import (
 
 F = npt.NDArray[np.float64]
 REPLICATE_CHUNK = 64
-# Images (per class: images holding its boxes) below which a bootstrap's spread means little:
-# two images a detector gets right resample to [1, 1], a confident-looking interval.
-MIN_IMAGES = 10
 # The summary numbers, in the order of pycocotools' ``COCOeval.stats``.
 COCO_SUMMARY = (
     "map",

@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    MIN_IMAGES,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 
 I64 = npt.NDArray[np.int64]
 F = npt.NDArray[np.float64]
@@ -98,6 +103,24 @@ def image_iou(counts: I64) -> float:
     return float(values[present].mean()) if present.any() else float("nan")
 
 
+def images_holding(per_image: list[I64]) -> I64:
+    """Per class, how many images hold it (as the expert's or the model's pixels)."""
+    if not per_image:
+        return np.zeros(0, np.int64)
+    counts = np.concatenate(per_image)  # [images, K, 3]: tp, fp, fn
+    holding: I64 = (counts.sum(axis=-1) > 0).sum(axis=0)
+    return holding
+
+
+def enough_images(name: str, n_images: int, holding: I64, labels: tuple[str, ...]) -> bool:
+    """Whether the bootstrap of ``name`` (``iou[label]`` for a class) resamples at least
+    ``MIN_IMAGES`` images: below, its spread means little (two images right give [1, 1])."""
+    if "[" in name:
+        label = name[name.index("[") + 1 : -1]
+        return label in labels and int(holding[labels.index(label)]) >= MIN_IMAGES
+    return n_images >= MIN_IMAGES
+
+
 class PixelConfusion:
     """The accumulator: ``empty``, ``add`` an image, ``merge``, ``finalize`` (with intervals)."""
 
@@ -155,9 +178,11 @@ class PixelConfusion:
         orders = np.sort(np.concatenate(state.orders))
         draws = draw_multinomial(np.ones(orders.size, np.int64), config, salt=self.name)
         replicates = self.replicates(state, orders, draws.astype(np.float64))
+        holding = images_holding(state.per_image)
         return {
             name: percentile_interval(values, config.confidence)
             for name, values in replicates.items()
+            if enough_images(name, orders.size, holding, self.labels)
         }
 
     def replicates(self, state: PixelState, orders: I64, weights: F) -> dict[str, F]:

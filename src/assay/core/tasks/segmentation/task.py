@@ -20,7 +20,12 @@ import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    MIN_IMAGES,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import ModelSpec
@@ -29,7 +34,9 @@ from assay.core.tasks.segmentation.boundary import boundary_counts, boundary_f1
 from assay.core.tasks.segmentation.pixel_confusion import (
     PixelConfusion,
     PixelState,
+    enough_images,
     image_counts,
+    images_holding,
     iou_of,
     tp_fp_fn,
 )
@@ -201,8 +208,17 @@ class SegmentationState:
     boundary_per_image: list[I64] = field(default_factory=list)
 
 
-def _bootstrapped(value: float | None, ci: tuple[float, float] | None) -> MetricValue:
-    return MetricValue.of(value, ci, "bootstrap" if ci else None)
+def _bootstrapped(
+    value: float | None, cis: dict[str, tuple[float, float]], name: str, resampled: bool
+) -> MetricValue:
+    """``name``'s value with its image-bootstrap interval; without one (when intervals were
+    asked for), a note saying why, which a confident check reads."""
+    ci = cis.get(name)
+    note = None
+    if ci is None and resampled and value is not None:
+        what = "images hold this class" if "[" in name else "images"
+        note = f"fewer than {MIN_IMAGES} {what}: no interval"
+    return MetricValue.of(value, ci, "bootstrap" if ci else None, note=note)
 
 
 class SegmentationMetrics:
@@ -250,9 +266,12 @@ class SegmentationMetrics:
         """Percentile bootstrap intervals of ``boundary_f1`` and each class's, resampling the
         images as the pixel metrics do: a resample's counts are its images' counts, weighted."""
         replicates = self.boundary_replicates(state, config)
+        holding = images_holding(state.pixels.per_image)
+        n_images = sum(len(o) for o in state.pixels.orders)
         return {
             name: percentile_interval(values, config.confidence)
             for name, values in replicates.items()
+            if enough_images(name, n_images, holding, self.pixels.labels)
         }
 
     def boundary_replicates(
@@ -282,20 +301,21 @@ class SegmentationMetrics:
         values = self.pixels.finalize(state.pixels, config)
         cis = values.get("intervals", {})
         out = Finalized()
+        on = config is not None and bool(state.pixels.per_image)
         for name in ("mean_iou", "pixel_accuracy"):
-            out.metrics[name] = MetricValue.of(values[name], cis.get(name), "bootstrap")
+            out.metrics[name] = _bootstrapped(values[name], cis, name, on)
         f1 = boundary_f1(state.boundary)
         present = ~np.isnan(f1)
         edges = self.boundary_intervals(state, self.intervals) if config is not None else {}
         out.metrics["boundary_f1"] = _bootstrapped(
-            float(f1[present].mean()) if present.any() else None, edges.get("boundary_f1")
+            float(f1[present].mean()) if present.any() else None, edges, "boundary_f1", on
         )
         for k, (label, per) in enumerate(values["per_class"].items()):
             out.per_class[label] = {
-                "iou": MetricValue.of(per["iou"], cis.get(f"iou[{label}]"), "bootstrap"),
-                "dice": MetricValue.of(per["dice"], cis.get(f"dice[{label}]"), "bootstrap"),
+                "iou": _bootstrapped(per["iou"], cis, f"iou[{label}]", on),
+                "dice": _bootstrapped(per["dice"], cis, f"dice[{label}]", on),
                 "boundary_f1": _bootstrapped(
-                    None if np.isnan(f1[k]) else float(f1[k]), edges.get(f"boundary_f1[{label}]")
+                    None if np.isnan(f1[k]) else float(f1[k]), edges, f"boundary_f1[{label}]", on
                 ),
             }
         out.extras["segmentation"] = {

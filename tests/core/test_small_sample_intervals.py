@@ -1,0 +1,157 @@
+"""Bootstrap intervals on small, near-perfect data do not claim more than the data hold.
+
+Every resample of a perfect handful is perfect, so a plain percentile bootstrap gave [1, 1] and
+passed ``roc_auc >= 0.9`` on four items; near the top it also under-covers on larger sets (the
+lower bound sat above the true AUC 0.99 in 17% of 30-a-side samples, against a stated 2.5%).
+The intervals are the hull of the plain bootstrap and one with half an item of the worst kind
+per class (``PSEUDO_ITEM``). Simulations: the lower bound lies above the truth at most at the
+stated one-sided level, and on a large set the interval is as narrow as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from assay.core.accumulators.confusion import ConfusionAccumulator
+from assay.core.accumulators.ranking import ScoreHistogramAccumulator
+from assay.core.batch import ScoredBatch
+from assay.core.intervals import IntervalConfig, percentile_interval
+
+CONFIG = IntervalConfig(n_resamples=400)
+TRIALS = 200
+
+
+def binormal(rng: np.random.Generator, auc: float, n: int) -> ScoredBatch:
+    """``n`` good and ``n`` defective items whose defect scores have the given ROC-AUC."""
+    d = np.sqrt(2) * norm.ppf(auc)
+    x = np.r_[rng.normal(0, 1, n), rng.normal(d, 1, n)]
+    p = 1 / (1 + np.exp(-(x - d / 2) * 2))
+    y = np.r_[np.zeros(n, np.int64), np.ones(n, np.int64)]
+    return ScoredBatch(y, (p > 0.5).astype(np.int64), np.c_[1 - p, p])
+
+
+def roc_auc(batch: ScoredBatch) -> tuple[float, float, float]:
+    acc = ScoreHistogramAccumulator(("good", "defect"), CONFIG, positive_index=1)
+    m = acc.finalize(acc.update(acc.empty(), batch)).metrics["roc_auc"]
+    assert m.value is not None and m.ci_low is not None and m.ci_high is not None
+    return m.value, m.ci_low, m.ci_high
+
+
+@pytest.mark.parametrize(("auc", "n"), [(0.99, 30), (0.95, 30), (0.8, 30)])
+def test_roc_auc_lower_bound_is_above_the_truth_at_most_at_the_stated_level(
+    auc: float, n: int
+) -> None:
+    rng = np.random.default_rng(11)
+    above = sum(roc_auc(binormal(rng, auc, n))[1] > auc for _ in range(TRIALS))
+    # 2.5% stated; the binomial sampling of 200 trials allows up to about 5.5% at that rate.
+    assert above / TRIALS <= 0.055
+
+
+def test_a_perfect_ranking_of_ten_a_side_is_not_certain_and_of_thousands_nearly_is() -> None:
+    for n, lowest in ((2, 0.2), (10, 0.85), (2000, 0.99)):
+        y = np.r_[np.zeros(n, np.int64), np.ones(n, np.int64)]
+        p = np.r_[np.linspace(0.1, 0.3, n), np.linspace(0.7, 0.9, n)]
+        value, low, high = roc_auc(ScoredBatch(y, (p > 0.5).astype(np.int64), np.c_[1 - p, p]))
+        assert value == high == 1.0
+        assert low < lowest if n < 2000 else low > lowest
+
+
+def test_a_large_imperfect_set_keeps_the_plain_bootstrap_interval() -> None:
+    rng = np.random.default_rng(5)
+    batch = binormal(rng, 0.9, 3000)
+    _, low, high = roc_auc(batch)
+    acc = ConfusionAccumulator(("good", "defect"), CONFIG)
+    c = acc.update(acc.empty(), batch)
+    f1 = acc.finalize(c).metrics["macro_f1"]
+    # The item bootstrap by hand, as a reference for the width.
+    reps = []
+    for _ in range(CONFIG.n_resamples):
+        i = rng.integers(0, batch.n_items, batch.n_items)
+        k = np.bincount(batch.y_true[i] * 2 + batch.y_pred[i], minlength=4).reshape(2, 2)
+        tp = np.diag(k)
+        reps.append(np.mean(2 * tp / (k.sum(0) + k.sum(1))))
+    ref_low, ref_high = percentile_interval(np.array(reps), 0.95)
+    assert f1.ci_low is not None and f1.ci_high is not None
+    assert f1.ci_high - f1.ci_low == pytest.approx(ref_high - ref_low, rel=0.25)
+    assert high - low < 0.03
+
+
+def test_macro_f1_lower_bound_is_above_the_truth_at_most_at_the_stated_level() -> None:
+    """A classifier right 97% of the time on each of two classes, 30 items each: the plain
+    bootstrap's lower bound of macro F1 sat above the truth far more often than 2.5%."""
+    rng = np.random.default_rng(3)
+    acc = ConfusionAccumulator(("good", "defect"), CONFIG)
+    above = 0
+    for _ in range(TRIALS):
+        y = np.r_[np.zeros(30, np.int64), np.ones(30, np.int64)]
+        wrong = rng.random(60) < 0.03
+        pred = np.where(wrong, 1 - y, y)
+        scores = np.c_[1.0 - pred, pred.astype(np.float64)]
+        f1 = acc.finalize(acc.update(acc.empty(), ScoredBatch(y, pred, scores))).metrics["macro_f1"]
+        assert f1.ci_low is not None
+        above += f1.ci_low > 0.97
+    assert above / TRIALS <= 0.055
+
+
+def segmentation_batch(n_images: int, start: int = 0) -> ScoredBatch:
+    """``n_images`` images segmented perfectly: 90 background and 10 defect pixels each."""
+    counts = np.array([[90, 0], [0, 10]], np.int64)
+    edges = np.array([[10, 10, 10, 10], [10, 10, 10, 10]], np.int64)
+    detail = [(start + i, counts, edges) for i in range(n_images)]
+    y = np.zeros(n_images, np.int64)
+    return ScoredBatch(y, y, np.tile([1.0, 0.0], (n_images, 1)), detail=detail)
+
+
+@pytest.mark.parametrize(("n_images", "interval"), [(3, False), (12, True)])
+def test_segmentation_gives_no_interval_from_a_handful_of_images(
+    n_images: int, interval: bool
+) -> None:
+    from assay.core.tasks.segmentation.task import SegmentationMetrics
+
+    acc = SegmentationMetrics(("background", "scratch"), CONFIG, tolerance=2)
+    out = acc.finalize(acc.update(acc.empty(), segmentation_batch(n_images)))
+    for m in (out.metrics["mean_iou"], out.metrics["boundary_f1"], out.per_class["scratch"]["iou"]):
+        assert m.value == 1.0
+        assert (m.ci_low is not None) is interval
+        assert (m.note is None) is interval, m.note
+
+
+def test_a_class_in_few_images_gets_no_interval_while_the_others_do() -> None:
+    from assay.core.tasks.segmentation.task import SegmentationMetrics
+
+    acc = SegmentationMetrics(("background", "scratch", "dent"), CONFIG, tolerance=2)
+    plain = np.array([[100, 0, 0], [0, 0, 0], [0, 0, 0]], np.int64)
+    dent = np.array([[90, 0, 0], [0, 0, 0], [0, 0, 10]], np.int64)
+    edges = np.full((3, 4), 10, np.int64)
+    detail = [(i, dent if i < 3 else plain, edges) for i in range(20)]
+    y = np.zeros(20, np.int64)
+    batch = ScoredBatch(y, y, np.tile([1.0, 0.0], (20, 1)), detail=detail)
+    out = acc.finalize(acc.update(acc.empty(), batch))
+    assert out.metrics["mean_iou"].ci_low is not None
+    assert out.per_class["background"]["iou"].ci_low is not None
+    dent_iou = out.per_class["dent"]["iou"]
+    assert dent_iou.value == 1.0 and dent_iou.ci_low is None
+    assert dent_iou.note == "fewer than 10 images hold this class: no interval"
+
+
+def anomaly_batch(n_per_side: int) -> ScoredBatch:
+    """Good images scored 0.1 to 0.3, defective ones 0.7 to 0.9: a perfect ranking."""
+    scores = np.r_[np.linspace(0.1, 0.3, n_per_side), np.linspace(0.7, 0.9, n_per_side)]
+    y = np.r_[np.zeros(n_per_side, np.int64), np.ones(n_per_side, np.int64)]
+    detail = [(i, float(s), None) for i, s in enumerate(scores)]
+    return ScoredBatch(y, y, np.c_[1 - scores, scores], detail=detail)
+
+
+def test_anomaly_image_metrics_need_ten_images_a_side_and_a_perfect_ranking_is_not_certain() -> (
+    None
+):
+    from assay.core.tasks.anomaly.task import AnomalyMetrics
+
+    acc = AnomalyMetrics(CONFIG, threshold=0.5)
+    few = acc.finalize(acc.update(acc.empty(), anomaly_batch(4))).metrics["image_auroc"]
+    assert few.value == 1.0 and few.ci_low is None
+    assert few.note == "fewer than 10 defective or good images: no interval"
+    some = acc.finalize(acc.update(acc.empty(), anomaly_batch(15))).metrics["image_auroc"]
+    assert some.value == 1.0 and some.ci_low is not None and some.ci_low < 0.95

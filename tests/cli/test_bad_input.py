@@ -312,3 +312,16 @@ def test_a_manifest_path_with_a_nul_character_is_one_line(
         cli(capsys, "dataset", "add", "d", str(tmp_path / "m.parquet"), "--home", str(tmp_path)),
         "NUL character",
     )
+
+
+def test_a_device_the_models_runtime_has_not_is_refused_before_a_run_is_recorded(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OpenVINO's ``GPU`` for an ONNX model: one line before the run starts, never a failed run
+    in the list (the web queue used to accept it and fail in the worker)."""
+    one_line_exit_2(
+        cli(capsys, *validate(store, "--device", "GPU")),
+        "--device GPU: not for the onnx runtime (it runs on cpu or cuda)",
+    )
+    code, out, _ = cli(capsys, "run", "list", "--home", str(store["home"]))
+    assert code == 0 and "failed" not in out

@@ -206,6 +206,14 @@ def test_run_lifecycle_items_and_files(web: Web) -> None:
         headers=web.auth("validator"),
     )
     assert bad.status_code == 422 and "unknown field 'colour'" in bad.json()["detail"]
+    # OpenVINO's device name for an ONNX model: refused now, not queued to fail in the worker.
+    bad = web.client.post(
+        "/api/runs",
+        json={"model": "bright", "datasets": ["scans"], "device": "GPU"},
+        headers=web.auth("validator"),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "--device GPU: not for the onnx runtime (it runs on cpu or cuda)"
     assert web.client.get("/api/runs", headers=web.auth("viewer")).json()["runs"] == []  # none
 
     r = web.client.post(

@@ -19,6 +19,7 @@ from typing import Any
 from assay.core.errors import InputError
 from assay.core.ports import Runtime
 from assay.core.spec import ModelSpec
+from assay.runtimes.device import Device
 
 ALL_TASKS = ("classification", "detection", "segmentation", "anomaly")
 
@@ -37,6 +38,22 @@ class RuntimeEntry:
     # Files that go with a model file of a suffix, beside it under the same stem (an OpenVINO
     # IR's .xml needs its .bin): stored, digested and checked with it.
     companions: tuple[tuple[str, str], ...] = ()
+    # The device kinds ``--device`` may name (cuda covers cuda:N); None: the runtime's own names
+    # (OpenVINO's GPU, NPU, AUTO...), checked by the runtime when it loads.
+    devices: tuple[str, ...] | None = ("cpu",)
+
+    def check_device(self, device: str) -> None:
+        """InputError when ``device`` is no device of this runtime, by name: whether this
+        machine has one is the loader's question (a worker elsewhere may)."""
+        kind = Device.parse(device).kind
+        if self.devices is None or kind in self.devices:
+            return
+        where = {
+            "endpoint": "the server chooses",
+            "sklearn": "it runs on the CPU only",
+            "recorded": "its outputs are recorded",
+        }.get(self.name, f"it runs on {' or '.join(self.devices)}")
+        raise InputError(f"--device {device}: not for the {self.name} runtime ({where})")
 
     def companion_files(self, path: Path) -> list[Path]:
         """The files that must lie beside ``path``; InputError naming a missing one."""
@@ -64,7 +81,7 @@ class RuntimeEntry:
 RUNTIMES: dict[str, RuntimeEntry] = {
     e.name: e
     for e in (
-        RuntimeEntry("onnx", (".onnx",), "assay.runtimes.onnx:load"),
+        RuntimeEntry("onnx", (".onnx",), "assay.runtimes.onnx:load", devices=("cpu", "cuda")),
         RuntimeEntry(
             "sklearn",
             (".skops",),
@@ -79,12 +96,14 @@ RUNTIMES: dict[str, RuntimeEntry] = {
             "assay.runtimes.openvino:load",
             extra="openvino",
             companions=((".xml", ".bin"),),
+            devices=None,
         ),
         RuntimeEntry(
             "torchscript",
             (".pt", ".pts", ".torchscript"),
             "assay.runtimes.torchscript:load",
             extra="torch",
+            devices=("cpu", "cuda"),
         ),
         # A URL http://host:port/v2/models/NAME (Open Inference Protocol), never a file.
         RuntimeEntry(
@@ -179,9 +198,7 @@ def load_model(
         )
     if spec.output.embedding is not None and not entry.embeddings:
         raise InputError(f"spec output.embedding is not supported by the {entry.name} runtime")
-    if device != "cpu" and entry.name in ("sklearn", "recorded", "endpoint"):
-        where = "the server chooses" if entry.name == "endpoint" else "it runs on the CPU only"
-        raise InputError(f"--device {device}: not for the {entry.name} runtime ({where})")
+    entry.check_device(device)
     if device == "cpu":  # loaders that know no devices keep their four arguments
         return entry.loader()(path, spec, threads, spin)
     return entry.loader()(path, spec, threads, spin, device)

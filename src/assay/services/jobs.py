@@ -22,7 +22,12 @@ from assay.engines.job import RunCancelledError
 from assay.services.datasets import get_dataset
 from assay.services.models import get_model
 from assay.services.redact import for_clients
-from assay.services.validation import plan_validation, resume_validation, validate
+from assay.services.validation import (
+    check_device,
+    plan_validation,
+    resume_validation,
+    validate,
+)
 from assay.services.workspace import Workspace
 from assay.services.yaml_input import parse_yaml
 from assay.store.catalog import now
@@ -126,6 +131,7 @@ def check_request(ws: Workspace, raw: Any) -> list[dict[str, Any]]:
         plan_validation(ws, model, name, baseline, parsed, tuple(slices), calibration)
         for name in datasets
     ]
+    check_device(plans[0], device)
     policy = None if policy_bytes is None else _store_policy(ws, policy_bytes)
     out = []
     for plan in plans:

@@ -35,7 +35,7 @@ from assay.reports.html import render_html
 from assay.reports.json import read_result_json, write_result_json
 from assay.reports.junit import render_junit
 from assay.reports.markdown import render_verdict_markdown
-from assay.runtimes import load_model
+from assay.runtimes import load_model, runtime_entry
 from assay.runtimes.base import expected_input_shape
 from assay.services import sidecar
 from assay.services.budget import budget_check
@@ -883,8 +883,16 @@ class _Passes:
     baseline: BaselineRun | None
 
 
+def check_device(plan: Plan, device: str) -> None:
+    """``--device`` names a device of the candidate's runtime (ONNX on OpenVINO's ``GPU`` would
+    otherwise be queued from the web and fail in the worker)."""
+    runtime_entry(plan.model.runtime).check_device(device)
+
+
 def _check_measurable(plan: Plan, config: ValidationConfig) -> None:
-    """Refuse a policy whose profile checks this validation would not measure."""
+    """Refuse a device the candidate's runtime has not, and a policy whose profile checks this
+    validation would not measure."""
+    check_device(plan, config.device)
     profiled = sorted({c.metric for c in plan.policy.checks} & PROFILE_METRICS)
     if profiled and not config.profile:
         raise InputError(

@@ -155,3 +155,25 @@ def test_anomaly_image_metrics_need_ten_images_a_side_and_a_perfect_ranking_is_n
     assert few.note == "fewer than 10 defective or good images: no interval"
     some = acc.finalize(acc.update(acc.empty(), anomaly_batch(15))).metrics["image_auroc"]
     assert some.value == 1.0 and some.ci_low is not None and some.ci_low < 0.95
+
+
+@pytest.mark.parametrize("metric", ["log_loss", "brier_score", "ece"])
+def test_a_mean_over_a_handful_of_items_has_no_interval(metric: str) -> None:
+    """Four items of equal loss resample to one value: ``log_loss <= 0.2`` passed on [0.105,
+    0.105]. Below 30 judged items a mean's bootstrap gives no interval, and says why."""
+    from assay.core.accumulators import classification_accumulators
+    from assay.core.metric_value import MetricValue
+
+    def finalized(n: int) -> dict[str, MetricValue]:
+        y = np.r_[np.zeros(n // 2, np.int64), np.ones(n - n // 2, np.int64)]
+        scores = np.where(y[:, None] == 1, [0.1, 0.9], [0.9, 0.1])
+        batch = ScoredBatch(y, y, scores)
+        out = {}
+        for acc in classification_accumulators(("good", "defect"), CONFIG):
+            out.update(acc.finalize(acc.update(acc.empty(), batch)).metrics)
+        return out
+
+    few, many = finalized(4)[metric], finalized(40)[metric]
+    assert few.value == pytest.approx(many.value)
+    assert few.ci_low is None and few.note == "fewer than 30 judged items: no interval"
+    assert many.ci_low is not None

@@ -24,6 +24,11 @@ PSEUDO_ITEM = 0.5
 # Images (per class: images holding it) below which an image bootstrap gives no interval: two
 # images a model gets right resample to [1, 1], a confident-looking interval.
 MIN_IMAGES = 10
+# Judged items below which a mean over items (log loss, Brier score, ECE) gets no bootstrap
+# interval: four items of equal loss resample to one value, and the rare large losses that set
+# the upper bound are missing from a handful.
+MIN_MEAN_ITEMS = 30
+FEW_ITEMS = f"fewer than {MIN_MEAN_ITEMS} judged items: no interval"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
     DEFAULT_INTERVALS,
+    FEW_ITEMS,
+    MIN_MEAN_ITEMS,
     IntervalConfig,
     draw_multinomial,
     percentile_interval,
@@ -95,11 +97,11 @@ class CalibrationAccumulator:
             }
             for b in range(self.n_bins)
         ]
-        return Finalized(
-            metrics={
-                "ece": MetricValue.of(
-                    ece, percentile_interval(replicates, self.intervals.confidence), "bootstrap"
-                )
-            },
-            extras={"reliability": reliability},
+        interval = (
+            MetricValue.of(ece, note=FEW_ITEMS)
+            if n < MIN_MEAN_ITEMS
+            else MetricValue.of(
+                ece, percentile_interval(replicates, self.intervals.confidence), "bootstrap"
+            )
         )
+        return Finalized(metrics={"ece": interval}, extras={"reliability": reliability})

@@ -17,6 +17,8 @@ from assay.core.accumulators.base import Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
     DEFAULT_INTERVALS,
+    FEW_ITEMS,
+    MIN_MEAN_ITEMS,
     IntervalConfig,
     draw_multinomial,
     percentile_interval,
@@ -118,6 +120,8 @@ class MeanLossAccumulator:
         if n == 0:
             return Finalized(metrics={self.name: MetricValue.of(None, note="no judged items")})
         value = float(state.sums.sum() / n)
+        if n < MIN_MEAN_ITEMS:
+            return Finalized(metrics={self.name: MetricValue.of(value, note=FEW_ITEMS)})
         counts, sums = coarsen_bins(state.counts, state.sums, BOOTSTRAP_GROUPS)
         means = sums / counts
         draws = draw_multinomial(counts, self.intervals, salt=self.name)

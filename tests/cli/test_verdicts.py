@@ -364,6 +364,32 @@ def test_roc_auc_change_is_decided_on_delongs_paired_interval(
     assert outcomes["weak"][1] == pytest.approx(-outcomes["good"][1], abs=1e-12)
 
 
+def test_pr_auc_change_is_decided_on_a_paired_bootstrap_interval(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+) -> None:
+    """A PR-AUC change had no interval: a confident "no PR-AUC regression" was refused at the
+    policy, and decided only with evidence: point. It now has a paired bootstrap over the items
+    both judged: the weaker model fails it, the better one (judged against the weaker) passes."""
+    home, tmp = press["home"], press["tmp"]
+    policy = tmp / "ap.yaml"
+    policy.write_text("checks:\n  - metric: pr_auc\n    change: {max_regression: 0.01}\n")
+    outcomes = {}
+    for cand, base in (("weak", "good"), ("good", "weak")):
+        code, _, _ = run(capsys, home, "validate", "--model", cand, "--dataset", "press",
+                         "--baseline", base, "--policy", str(policy), "--out",
+                         str(tmp / f"ap-{cand}"))  # fmt: skip
+        result = json.loads((tmp / f"ap-{cand}" / "result.json").read_text())
+        d = result["comparison"]["deltas"]["pr_auc"]
+        assert "method" not in d  # a bootstrap's percentiles, not DeLong's normal interval
+        assert d["candidate"] == pytest.approx(result["metrics"]["pr_auc"]["value"], abs=1e-12)
+        assert d["ci_low"] < d["delta"] < d["ci_high"]
+        check = next(c for c in result["verdict"]["checks"] if c.get("metric") == "pr_auc")
+        outcomes[cand] = (code, d["delta"], check["status"])
+    assert outcomes["weak"][0] == 1 and outcomes["weak"][2] == "fail"
+    assert outcomes["good"][0] == 0 and outcomes["good"][2] == "pass"
+    assert outcomes["weak"][1] == pytest.approx(-outcomes["good"][1], abs=1e-12)
+
+
 def test_outputs_are_readable_by_others_as_the_umask_allows(
     capsys: pytest.CaptureFixture[str], press: dict[str, Path]
 ) -> None:

@@ -132,7 +132,6 @@ MEASURED = (
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet
 # (a detector's COCO numbers have one: ``services.paired_boxes``).
 POINT_ONLY_CHANGES = {
-    "pr_auc",
     "ece",
     *PROFILE_METRICS,
     *(TASK_METRICS - set(COCO_SUMMARY)),

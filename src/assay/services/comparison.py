@@ -30,6 +30,7 @@ from assay.core.comparison import (
 from assay.core.equivalence import EquivalenceAccumulator
 from assay.core.errors import InputError, did_you_mean
 from assay.core.intervals import IntervalConfig
+from assay.core.paired_ap import PairedAp
 from assay.core.paired_auc import PairedAuc
 from assay.core.slicing import parse_slice_spec, slice_order
 from assay.datasets import columns as cols
@@ -55,7 +56,8 @@ class Analysis:
     fixed_examples: list[dict[str, Any]] = field(default_factory=list)
     # With a baseline: |Δscore| and decision flips between the two (``core.equivalence``).
     score_differences: dict[str, Any] | None = None
-    # With a baseline: the ROC-AUC changes with DeLong's intervals (``core.paired_auc``).
+    # With a baseline: the ROC-AUC changes with DeLong's intervals (``core.paired_auc``) and the
+    # PR-AUC changes with a paired bootstrap's (``core.paired_ap``).
     auc_deltas: dict[str, Delta] = field(default_factory=dict)
 
     def summary(self, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -217,7 +219,9 @@ def analyse(
                 se=c.std_error,
             )
             for name, c in paired_auc.finalize(auc_state).items()
-        },
+        }
+        # PR-AUC's change: a paired bootstrap of the same items (``core.paired_ap``).
+        | PairedAp(labels, positive_index, config).finalize(auc_state),
     )
 
 

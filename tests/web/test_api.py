@@ -69,6 +69,8 @@ def test_the_session_cookie_only_counts_from_this_servers_pages(web: Web) -> Non
             {"Origin": "null"},
             {"Sec-Fetch-Site": "same-site"},
             {"Referer": "http://evil.plant.local/x"},
+            # The browser's own word wins over an Origin that happens to match Host.
+            {"Origin": "http://testserver", "Sec-Fetch-Site": "cross-site"},
         ):
             r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=headers)
             assert r.status_code == 403 and "own pages" in r.json()["detail"], headers
@@ -76,6 +78,9 @@ def test_the_session_cookie_only_counts_from_this_servers_pages(web: Web) -> Non
             {"Origin": "http://testserver"},
             {"Sec-Fetch-Site": "same-origin"},
             {"Referer": "http://testserver/runs"},
+            # Behind a reverse proxy that sends the upstream's Host: the page's Origin differs,
+            # and the browser says same-origin (every upload was refused before).
+            {"Origin": "http://assay.plant.lan", "Sec-Fetch-Site": "same-origin"},
         ):
             r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=headers)
             assert r.status_code == 404, (headers, r.text)  # past the guard: no such run

@@ -12,7 +12,7 @@ before it resolves dependencies:
   makes (``SameSite`` counts every port of a host as one site, and a multipart or empty POST
   needs no CORS preflight). A state-changing request authenticated by the cookie must show it
   comes from this server's own pages: an ``Origin`` (or, from older browsers, a ``Referer``) of
-  this host, or ``Sec-Fetch-Site: same-origin``. Bearer tokens are not sent by browsers on
+  this host, or ``Sec-Fetch-Site: same-origin`` (which, when a browser sends it, decides). Bearer tokens are not sent by browsers on
   their own, so API clients are not asked.
 """
 
@@ -66,14 +66,20 @@ def credentials(ws: Workspace, headers: Headers) -> Token | None:
 
 
 def same_origin(headers: Headers) -> bool:
-    """Whether a browser says the request comes from this server's own pages."""
+    """Whether a browser says the request comes from this server's own pages.
+
+    ``Sec-Fetch-Site`` first: the browser sets it and no page can, and it speaks of the origin
+    the browser sees. Behind a reverse proxy that rewrites ``Host`` (nginx's default sends the
+    upstream's, ``127.0.0.1:8000``), the page's ``Origin`` never equals ``Host``, and every
+    upload from the browser was refused. Older browsers without it: ``Origin``, then ``Referer``,
+    against ``Host``."""
     host = headers.get("host", "").lower()
-    origin = headers.get("origin")
-    if origin is not None:
-        return origin != "null" and urlsplit(origin).netloc.lower() == host
     site = headers.get("sec-fetch-site")
     if site is not None:
         return site in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is not None:
+        return origin != "null" and urlsplit(origin).netloc.lower() == host
     referer = headers.get("referer")
     return referer is not None and urlsplit(referer).netloc.lower() == host
 

@@ -60,7 +60,7 @@ def test_short_and_long_forms_and_defaults() -> None:
             "cannot be computed per slice",
         ),
         (
-            {"checks": [{"metric": "ece", "change": {"max_regression": 0.01}}]},
+            {"checks": [{"metric": "aupro", "change": {"max_regression": 0.01}}]},
             "support evidence: point only",
         ),
         (

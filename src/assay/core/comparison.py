@@ -25,7 +25,12 @@ from assay.core.accumulators.confusion import (
     metric_function,
 )
 from assay.core.accumulators.losses import BOOTSTRAP_GROUPS, EDGES, coarsen_bins, log_bin_index
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    MIN_MEAN_ITEMS,
+    IntervalConfig,
+    draw_multinomial,
+    percentile_interval,
+)
 from assay.core.slicing import format_predicate
 from assay.core.stattests import bootstrap_p_value, mcnemar_exact
 
@@ -320,6 +325,11 @@ class LossDifferenceAccumulator:
         n = int(state.counts.sum())
         if n == 0:
             return Delta(self.name, key, None, None, None, None, None)
+        if n < MIN_MEAN_ITEMS:
+            # A handful of equal differences resamples to one value: [d, d] passed "no
+            # regression" on four items. No interval, as for a single run's mean loss.
+            base, cand = state.base_sum / n, state.cand_sum / n
+            return Delta(self.name, key, base, cand, cand - base, None, None, n_items=n)
         counts, sums = coarsen_bins(state.counts, state.sums, BOOTSTRAP_GROUPS)
         draws = draw_multinomial(counts, config, salt="paired:" + self.name)
         reps = np.asarray(draws @ (sums / counts) / n, dtype=np.float64)

@@ -132,7 +132,6 @@ MEASURED = (
 # Compared with the baseline on the estimate only: no paired interval is computed for these yet
 # (a detector's COCO numbers have one: ``services.paired_boxes``).
 POINT_ONLY_CHANGES = {
-    "ece",
     *PROFILE_METRICS,
     *(TASK_METRICS - set(COCO_SUMMARY)),
     *(TASK_PER_CLASS_METRICS - {"ap", "ap_50", "ar_100"}),

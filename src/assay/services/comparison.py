@@ -32,6 +32,7 @@ from assay.core.errors import InputError, did_you_mean
 from assay.core.intervals import IntervalConfig
 from assay.core.paired_ap import PairedAp
 from assay.core.paired_auc import PairedAuc
+from assay.core.paired_calibration import PairedCalibrationAccumulator
 from assay.core.slicing import parse_slice_spec, slice_order
 from assay.datasets import columns as cols
 from assay.store.manifests import manifest_schema, slice_codes
@@ -117,6 +118,8 @@ def analyse(
         LossDifferenceAccumulator("log_loss", log_loss_per_item),
         LossDifferenceAccumulator("brier_score", brier_per_item),
     ]
+    calibration = PairedCalibrationAccumulator()
+    calibration_state = calibration.empty()
     examples = ErrorExamplesAccumulator(labels, k=n_examples)
     agreement = EquivalenceAccumulator(labels, k=n_examples)
     agreement_state = agreement.empty()
@@ -178,6 +181,7 @@ def analyse(
             loss_states = [
                 a.update(s, b_sb, c_sb) for a, s in zip(losses, loss_states, strict=True)
             ]
+            calibration_state = calibration.update(calibration_state, b_sb, c_sb)
             broken = (bp == y) & (cp != y)
             fixed = (bp != y) & (cp == y)
             broken_state = examples.update(broken_state, _subset(c_sb, broken))
@@ -201,7 +205,9 @@ def analyse(
             sink.close()
     return Analysis(
         joint=joint.counts,
-        loss_deltas={a.name: a.delta(s, config) for a, s in zip(losses, loss_states, strict=True)},
+        # ECE with them: like the losses, it reads the scores (a classes-only model has none).
+        loss_deltas={a.name: a.delta(s, config) for a, s in zip(losses, loss_states, strict=True)}
+        | {"ece": calibration.delta(calibration_state, config)},
         n_not_comparable=not_comparable,
         broken_examples=examples.finalize(broken_state).extras["error_examples"],
         fixed_examples=examples.finalize(fixed_state).extras["error_examples"],

@@ -325,3 +325,28 @@ def test_a_device_the_models_runtime_has_not_is_refused_before_a_run_is_recorded
     )
     code, out, _ = cli(capsys, "run", "list", "--home", str(store["home"]))
     assert code == 0 and "failed" not in out
+
+
+def test_a_device_the_baselines_runtime_has_not_is_refused_before_a_run_is_recorded(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ONNX candidate on cuda against a scikit-learn baseline: the baseline's earlier run is
+    taken only from the same device, so it would run on cuda and fail after the run was
+    recorded (a hostile review found the failed run in the list). Refused first, in one line."""
+    import skops.io as sio
+
+    from tests.models import fit_logistic
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 2)).astype(np.float32)
+    sio.dump(fit_logistic(x, np.where(x.sum(axis=1) > 0, "bad", "good")), store["tmp"] / "b.skops")
+    home = str(store["home"])
+    assert cli(capsys, "model", "add", "sk", str(store["tmp"] / "b.skops"), "--spec",
+               str(store["spec"]), "--home", home)[0] == 0  # fmt: skip
+    one_line_exit_2(
+        cli(capsys, *validate(store, "--baseline", "sk", "--device", "cuda")),
+        "--device cuda: not for the sklearn runtime (it runs on the CPU only)",
+    )
+    code, out, _ = cli(capsys, "run", "list", "--home", home)
+    assert code == 0 and "failed" not in out
+    one_line_exit_2(cli(capsys, *validate(store, "--device", "cpu:1")), "cpu takes no index")

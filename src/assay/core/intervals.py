@@ -9,7 +9,7 @@ runs on the final state instead of on the data.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -68,15 +68,30 @@ def draw_multinomial(
     own, whatever else is computed in the run. ``total`` draws that many items from the counts'
     shares instead (counts smoothed with fractional pseudo-counts).
     """
+    return np.concatenate(
+        list(multinomial_chunks(counts, config, salt, total, config.n_resamples))
+    ).reshape(config.n_resamples, -1)
+
+
+def multinomial_chunks(
+    counts: npt.NDArray[np.integer] | npt.NDArray[np.floating],
+    config: IntervalConfig,
+    salt: str = "",
+    total: int | None = None,
+    chunk: int = 64,
+) -> Iterator[npt.NDArray[np.int64]]:
+    """``draw_multinomial``'s resamples, ``chunk`` at a time (the same draws, in order): for
+    count vectors too long to hold a thousand resamples of at once."""
     flat = np.asarray(counts, dtype=np.float64).ravel()
     weight = float(flat.sum())
     n = round(weight) if total is None else total
-    seed_material = [config.seed, *(ord(c) for c in salt)]
-    rng = np.random.default_rng(seed_material)
-    if n == 0 or weight <= 0:
-        return np.zeros((config.n_resamples, flat.size), dtype=np.int64)
-    draws: npt.NDArray[np.int64] = rng.multinomial(n, flat / weight, size=config.n_resamples)
-    return draws
+    rng = np.random.default_rng([config.seed, *(ord(c) for c in salt)])
+    for start in range(0, config.n_resamples, chunk):
+        size = min(chunk, config.n_resamples - start)
+        if n == 0 or weight <= 0:
+            yield np.zeros((size, flat.size), dtype=np.int64)
+        else:
+            yield rng.multinomial(n, flat / weight, size=size)
 
 
 def percentile_interval(replicates: FloatArray, confidence: float) -> tuple[float, float]:

@@ -4,16 +4,19 @@ paired bootstrap interval.
 Average precision has no DeLong: its variance is taken by resampling the items, one set of draws
 weighting both models' rankings, so what the two share (the same hard items) stays out of the
 interval. As for a single run's AUC (``accumulators/ranking.py``), the resampling is a
-multinomial draw over counts rather than over items: each model's scores are cut into at most
-``GROUPS`` groups of adjacent scores, and an item falls in the cell (candidate group, baseline
-group, positive or not). A replicate's AP is the grouped AP of its cells, shifted by (exact AP -
-grouped AP), so that the spread comes from the resamples and the centre from the exact
-estimates (scikit-learn's ``average_precision_score``).
+multinomial draw over counts rather than over items: each model's scores are cut into about
+``GROUPS`` groups of adjacent scores (every positive starting one while there are few, so rare
+defects keep their ranks: ``ranking.group_starts``), and an item falls in the cell (candidate
+group, baseline group, positive or not). A replicate's AP is the grouped AP of its cells,
+shifted by (exact AP - grouped AP), so that the spread comes from the resamples and the centre
+from the exact estimates (scikit-learn's ``average_precision_score``). The resamples may also
+draw half a defect the candidate ranks last and the baseline first, and half the reverse
+(``PSEUDO_ITEM``).
 
 The macro average over classes (no positive class) resamples each class's cells on their own,
 the approximation the single-run macro AUC states. Below ``MIN_PER_SIDE`` positives or
-negatives of a class, or when every replicate gives the same change (both models rank a handful
-perfectly), there is no interval: a check on it cannot pass on nothing.
+negatives of a class, or when every replicate gives the same change, there is no interval: a
+check on it cannot pass on nothing.
 """
 
 from __future__ import annotations
@@ -21,25 +24,35 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from assay.core.accumulators.ranking import average_precision_from
+from assay.core.accumulators.ranking import average_precision_from, group_starts
 from assay.core.comparison import OVERALL, Delta
-from assay.core.intervals import IntervalConfig, draw_multinomial, percentile_interval
+from assay.core.intervals import (
+    PSEUDO_ITEM,
+    IntervalConfig,
+    multinomial_chunks,
+    percentile_interval,
+)
 from assay.core.paired_auc import MIN_PER_SIDE, PairedScoresState
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 GROUPS = 64
-REPLICATE_CHUNK = 100
+REPLICATE_CHUNK = 64
 
 
-def score_groups(scores: F, groups: int = GROUPS) -> I64:
-    """Each score's group, ascending with the score: one per distinct score up to ``groups``
-    distinct scores; beyond, adjacent distinct scores share a group, equal scores always do."""
-    distinct = np.unique(scores)
-    if distinct.size > groups:
-        distinct = np.unique(distinct[np.linspace(0, distinct.size - 1, groups).astype(np.int64)])
-    found: I64 = np.searchsorted(distinct, scores, side="right") - 1
-    return found
+def score_groups(scores: F, positive: npt.NDArray[np.bool_], groups: int = GROUPS) -> I64:
+    """Each item's group of adjacent scores, ascending: one per distinct score up to ``groups``;
+    beyond, ``group_starts``' groups (every positive starts one while there are few: average
+    precision stays exact), equal scores always together."""
+    distinct, inverse = np.unique(scores, return_inverse=True)
+    if distinct.size <= groups:
+        found: I64 = inverse
+        return found
+    pos = np.bincount(inverse, weights=positive, minlength=distinct.size)
+    starts = group_starts(pos, None, groups)  # AP is read at the positives alone
+    of_distinct = np.searchsorted(starts, np.arange(distinct.size), side="right") - 1
+    grouped: I64 = of_distinct[inverse]
+    return grouped
 
 
 def exact_ap(positive: npt.NDArray[np.bool_], scores: F) -> float:
@@ -50,47 +63,73 @@ def exact_ap(positive: npt.NDArray[np.bool_], scores: F) -> float:
     return float(average_precision_from(pos, neg))
 
 
-def _grouped_ap(draws: F, group: I64, positive: npt.NDArray[np.bool_], n_groups: int) -> F:
-    """AP per replicate: ``draws`` [R, cells] counts, each cell in ``group`` and positive or not."""
-    pos = np.zeros((draws.shape[0], n_groups))
-    neg = np.zeros((draws.shape[0], n_groups))
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    for target, mask in ((pos, positive[order]), (neg, ~positive[order])):
-        sums = np.add.reduceat(draws[:, order] * mask, starts, axis=1)
-        target[:, g[starts]] = sums
-    return average_precision_from(pos, neg)
+class _Cells:
+    """The paired items as cells (candidate group, baseline group, positive), with sorting that
+    turns a [resamples, cells] draw into each model's AP per resample."""
+
+    def __init__(self, c_group: I64, b_group: I64, positive: npt.NDArray[np.bool_]) -> None:
+        self.positive = positive
+        self.sides = []
+        for group in (c_group, b_group):
+            order = np.argsort(group, kind="stable")
+            g = group[order]
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            self.sides.append((order, starts, g[starts], int(group.max()) + 1))
+
+    def ap(self, draws: F) -> tuple[F, F]:
+        """(candidate AP, baseline AP) per row of ``draws``."""
+        out = []
+        for order, starts, groups, size in self.sides:
+            pos = np.zeros((draws.shape[0], size))
+            neg = np.zeros((draws.shape[0], size))
+            ordered = draws[:, order]
+            mask = self.positive[order]
+            pos[:, groups] = np.add.reduceat(ordered * mask, starts, axis=1)
+            neg[:, groups] = np.add.reduceat(ordered * ~mask, starts, axis=1)
+            out.append(average_precision_from(pos, neg))
+        return out[0], out[1]
+
+
+def _changes(
+    cells: _Cells, counts: F, shifts: tuple[float, float], config: IntervalConfig, salt: str, n: int
+) -> F:
+    """The change's replicates: resamples of ``n`` items from the cells' ``counts``, each
+    model's AP shifted onto its exact estimate."""
+    out = []
+    for draws in multinomial_chunks(counts, config, salt, total=n, chunk=REPLICATE_CHUNK):
+        cand, base = cells.ap(draws.astype(np.float64))
+        out.append((cand + shifts[0]) - (base + shifts[1]))
+    return np.concatenate(out)
 
 
 def class_replicates(
     positive: npt.NDArray[np.bool_], candidate: F, baseline: F, config: IntervalConfig, salt: str
 ) -> tuple[float, float, F | None] | None:
-    """(baseline AP, candidate AP, replicates of the change); None without positives, and no
-    replicates with fewer than ``MIN_PER_SIDE`` positives or negatives."""
+    """(baseline AP, candidate AP, replicates of the change);
+    None without positives or negatives, and no replicates with fewer than ``MIN_PER_SIDE``
+    positives or negatives."""
     m, n = int(positive.sum()), int((~positive).sum())
     if m < 1 or n < 1:
         return None
     base_ap, cand_ap = exact_ap(positive, baseline), exact_ap(positive, candidate)
     if m < MIN_PER_SIDE or n < MIN_PER_SIDE:
         return base_ap, cand_ap, None
-    gc, gb = score_groups(candidate), score_groups(baseline)
-    kc, kb = int(gc.max()) + 1, int(gb.max()) + 1
-    cells, counts = np.unique((gc * kb + gb) * 2 + positive, return_counts=True)
-    cell_pos = (cells % 2).astype(bool)
-    cell_c, cell_b = (cells // 2) // kb, (cells // 2) % kb
-    one = counts[None].astype(np.float64)
-    shift_c = cand_ap - float(_grouped_ap(one, cell_c, cell_pos, kc)[0])
-    shift_b = base_ap - float(_grouped_ap(one, cell_b, cell_pos, kb)[0])
-    draws = draw_multinomial(counts, config, salt).astype(np.float64)
-    deltas = []
-    for start in range(0, draws.shape[0], REPLICATE_CHUNK):
-        chunk = draws[start : start + REPLICATE_CHUNK]
-        deltas.append(
-            (_grouped_ap(chunk, cell_c, cell_pos, kc) + shift_c)
-            - (_grouped_ap(chunk, cell_b, cell_pos, kb) + shift_b)
-        )
-    return base_ap, cand_ap, np.concatenate(deltas)
+    # Groups from 1: group 0 and the top one are for the pseudo-items below.
+    gc, gb = score_groups(candidate, positive) + 1, score_groups(baseline, positive) + 1
+    kc, kb = int(gc.max()) + 2, int(gb.max()) + 2
+    codes, counts = np.unique((gc * kb + gb) * 2 + positive, return_counts=True)
+    cell_c, cell_b, cell_pos = (codes // 2) // kb, (codes // 2) % kb, (codes % 2).astype(bool)
+    grouped = _Cells(cell_c, cell_b, cell_pos).ap(counts[None].astype(np.float64))
+    shifts = (cand_ap - float(grouped[0][0]), base_ap - float(grouped[1][0]))
+    # The resamples may draw half a defect the candidate ranks last and the baseline first,
+    # and half the reverse, as the paired confusion bootstrap adds Agresti and Min's half a
+    # broken and half a fixed item (``core/comparison.py``): two models that rank twenty items
+    # alike in every resample passed "no regression" on [0, x]. Symmetric, it widens both sides.
+    smoothed = _Cells(
+        np.r_[cell_c, 0, kc - 1], np.r_[cell_b, kb - 1, 0], np.r_[cell_pos, True, True]
+    )
+    weights = np.r_[counts.astype(np.float64), PSEUDO_ITEM, PSEUDO_ITEM]
+    return base_ap, cand_ap, _changes(smoothed, weights, shifts, config, salt, m + n)
 
 
 class PairedAp:
@@ -133,7 +172,11 @@ class PairedAp:
             )
         elif per:
             parts = [v[2] for v in per.values()]
-            reps = None if any(p is None for p in parts) else np.mean(np.stack(parts), axis=0)  # type: ignore[arg-type]
+            reps = (
+                None
+                if any(p is None for p in parts)
+                else np.mean(np.stack([p for p in parts if p is not None]), axis=0)
+            )
             found_macro = (
                 float(np.mean([v[0] for v in per.values()])),
                 float(np.mean([v[1] for v in per.values()])),
@@ -152,6 +195,6 @@ class PairedAp:
         if reps is None or float(np.ptp(reps)) == 0.0:
             return Delta(name, OVERALL, base, cand, delta, None, None, n_items=n)
         low, high = percentile_interval(reps, self.config.confidence)
-        # The interval is the resamples'; like every interval it holds its estimate.
+        # Like every interval, it holds its estimate.
         low, high = min(low, delta), max(high, delta)
         return Delta(name, OVERALL, base, cand, delta, low, high, reps, n)

@@ -22,4 +22,7 @@ class Device:
         match = _NAME.fullmatch(text.strip())
         if match is None:
             raise InputError(f"--device {text!r}: expected cpu, cuda or cuda:N")
-        return cls(match["kind"].lower(), int(match["index"] or 0), text.strip())
+        kind = match["kind"].lower()
+        if kind == "cpu" and match["index"] is not None:
+            raise InputError(f"--device {text!r}: cpu takes no index (it uses every core)")
+        return cls(kind, int(match["index"] or 0), text.strip())

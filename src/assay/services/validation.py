@@ -884,9 +884,12 @@ class _Passes:
 
 
 def check_device(plan: Plan, device: str) -> None:
-    """``--device`` names a device of the candidate's runtime (ONNX on OpenVINO's ``GPU`` would
-    otherwise be queued from the web and fail in the worker)."""
-    runtime_entry(plan.model.runtime).check_device(device)
+    """``--device`` names a device of the candidate's runtime and the baseline's (ONNX on
+    OpenVINO's ``GPU`` would otherwise be queued from the web and fail in the worker). The
+    baseline too: its earlier run is taken whole only from the same device, so it runs here."""
+    for model in (plan.model, plan.baseline):
+        if model is not None:
+            runtime_entry(model.runtime).check_device(device)
 
 
 def _check_measurable(plan: Plan, config: ValidationConfig) -> None:

@@ -144,10 +144,7 @@ class PairedAp:
         self.config = config
 
     def finalize(self, state: PairedScoresState) -> dict[str, Delta]:
-        k = len(self.labels)
-        y = np.concatenate(state.labels) if state.labels else np.empty(0, np.int64)
-        cand = np.concatenate(state.candidate) if state.candidate else np.empty((0, k))
-        base = np.concatenate(state.baseline) if state.baseline else np.empty((0, k))
+        y, cand, base = state.arrays(len(self.labels))
         per: dict[int, tuple[float, float, F | None]] = {}
         out = {}
         for c, label in enumerate(self.labels):

@@ -35,6 +35,13 @@ class PairedScoresState:
     candidate: list[F] = field(default_factory=list)
     baseline: list[F] = field(default_factory=list)
 
+    def arrays(self, k: int) -> tuple[I64, F, F]:
+        """The paired items' labels and both models' [items, k] scores, joined."""
+        y = np.concatenate(self.labels) if self.labels else np.empty(0, np.int64)
+        cand = np.concatenate(self.candidate) if self.candidate else np.empty((0, k))
+        base = np.concatenate(self.baseline) if self.baseline else np.empty((0, k))
+        return y, cand, base
+
 
 @dataclass(frozen=True)
 class AucChange:
@@ -114,10 +121,7 @@ class PairedAuc:
 
     def finalize(self, state: PairedScoresState) -> dict[str, AucChange]:
         """``roc_auc`` and ``roc_auc[label]``."""
-        k = len(self.labels)
-        y = np.concatenate(state.labels) if state.labels else np.empty(0, np.int64)
-        cand = np.concatenate(state.candidate) if state.candidate else np.empty((0, k))
-        base = np.concatenate(state.baseline) if state.baseline else np.empty((0, k))
+        y, cand, base = state.arrays(len(self.labels))
         per: dict[int, tuple[float, float, F | None]] = {}
         out = {}
         for c, label in enumerate(self.labels):

@@ -113,6 +113,14 @@ def hull(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
     return (min(a[0], b[0]), max(a[1], b[1]))
 
 
+def smoothed_interval(
+    plain: FloatArray, smoothed: FloatArray, confidence: float
+) -> tuple[float, float]:
+    """The hull of the percentile intervals of plain resamples and of resamples with
+    ``PSEUDO_ITEM`` of the worst kind: what the small-sample intervals report."""
+    return hull(percentile_interval(plain, confidence), percentile_interval(smoothed, confidence))
+
+
 def bootstrap_counts(
     counts: npt.NDArray[np.integer],
     statistic: Callable[[npt.NDArray[np.int64]], FloatArray],

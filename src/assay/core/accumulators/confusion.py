@@ -22,8 +22,7 @@ from assay.core.intervals import (
     PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
-    hull,
-    percentile_interval,
+    smoothed_interval,
     wilson_interval,
 )
 from assay.core.metric_value import MetricValue
@@ -195,16 +194,15 @@ class ConfusionAccumulator:
         # is drawn from the counts with half an error added per expert class, and each interval
         # is the hull of both: every resample of a perfect handful is perfect, and an interval
         # [1, 1] from four right answers passed `macro_f1 >= 0.9` (Wilson gives 4/4 [0.51, 1]).
-        # The hull only widens, and on thousands of items the second set changes nothing.
+        # The hull only widens, by about half an error's share of the rarer class (as Wilson's
+        # interval of a class's recall does).
         draws = draw_multinomial(c, self.intervals, salt=self.name).reshape(-1, *c.shape)
         smoothed = draw_multinomial(
             with_pseudo_errors(c), self.intervals, salt=self.name + ":pseudo", total=int(n)
         ).reshape(-1, *c.shape)
 
         def interval(fn: Callable[[npt.NDArray[np.int64]], F]) -> tuple[float, float]:
-            return hull(
-                percentile_interval(fn(draws), conf), percentile_interval(fn(smoothed), conf)
-            )
+            return smoothed_interval(fn(draws), fn(smoothed), conf)
 
         # With one expert class, kappa and MCC are 0 (or undefined) by construction, in every
         # resample too: an interval [0, 0] would read as evidence of agreement no better than
@@ -230,10 +228,7 @@ class ConfusionAccumulator:
         prec, rec, f1s = precision(c), recall(c), f1(c)
         f1_draws, f1_smoothed = f1(draws), f1(smoothed)
         for k, label in enumerate(self.labels):
-            f1_interval = hull(
-                percentile_interval(f1_draws[:, k], conf),
-                percentile_interval(f1_smoothed[:, k], conf),
-            )
+            f1_interval = smoothed_interval(f1_draws[:, k], f1_smoothed[:, k], conf)
             out.per_class[label] = {
                 "precision": MetricValue.of(
                     prec[k],

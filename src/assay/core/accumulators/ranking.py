@@ -35,8 +35,7 @@ from assay.core.intervals import (
     PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
-    hull,
-    percentile_interval,
+    smoothed_interval,
 )
 from assay.core.metric_value import MetricValue
 
@@ -273,7 +272,7 @@ def _coarsen(run: Run, groups: int) -> tuple[I64, I64]:
 def _interval(replicates: tuple[F, F], confidence: float) -> tuple[float, float]:
     """The hull of the percentile intervals of the plain and the smoothed replicates."""
     plain, smoothed = replicates
-    return hull(percentile_interval(plain, confidence), percentile_interval(smoothed, confidence))
+    return smoothed_interval(plain, smoothed, confidence)
 
 
 def _mean_of_finite(rows: F) -> F:

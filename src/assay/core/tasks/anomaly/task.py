@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
+from assay.core.accumulators.ranking import average_precision_from, roc_auc_from
 from assay.core.batch import ScoredBatch
 from assay.core.failures import DISPUTED, NO_LABEL
 from assay.core.intervals import (
@@ -30,8 +31,7 @@ from assay.core.intervals import (
     PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
-    hull,
-    percentile_interval,
+    smoothed_interval,
 )
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import DISPUTED_LABEL, PreparedBatch
@@ -80,6 +80,18 @@ def average_precision(scores: F, positive: npt.NDArray[np.bool_]) -> float | Non
     precision = tp / (tp + fp)
     recall = tp / n_pos
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _f1_max_from(pos: F, neg: F) -> F:
+    """F1-max per row of histograms with ascending scores (``f1_max`` on counts): over every
+    threshold, calling the items at or above it anomalous."""
+    tp = np.cumsum(pos[:, ::-1], axis=1)
+    fp = np.cumsum(neg[:, ::-1], axis=1)
+    n_bad = pos.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(n_bad > 0, 2 * tp / (tp + fp + n_bad), np.nan)
+    out: F = np.nanmax(np.where(np.isnan(f1), -np.inf, f1), axis=1)
+    return np.where(np.isinf(out), np.nan, out)
 
 
 class AnomalyTask:
@@ -347,29 +359,31 @@ class AnomalyMetrics:
     def _intervals(
         self, scores: F, anomalous: npt.NDArray[np.bool_]
     ) -> dict[str, tuple[float, float]]:
-        """Percentile bootstrap over images (rank statistics: replicates computed one by one):
-        the hull of the plain resamples' interval and of resamples that may also draw half a
-        defective image scored below every image and half a good one above (``PSEUDO_ITEM``):
-        every resample of a perfectly ranked set ranks perfectly, an interval [1, 1]."""
-        n = scores.size
-        low, high = float(scores.min()) - 1.0, float(scores.max()) + 1.0
-        with_pseudo = (np.r_[scores, low, high], np.r_[anomalous, True, False])
-        weights = np.r_[np.ones(n), PSEUDO_ITEM, PSEUDO_ITEM]
-        plain = draw_multinomial(np.ones(n, np.int64), self.intervals, salt=self.name)
-        smoothed = draw_multinomial(weights, self.intervals, self.name + ":pseudo", total=n)
+        """Percentile bootstrap over images: each resample's counts per distinct score give its
+        image AUROC, AUPR and F1-max (as a single run's ROC histogram does). The interval is
+        the hull of these and of the same resamples carrying half a defective image scored
+        below every image and half a good one above, as fixed weights (``PSEUDO_ITEM``): every
+        resample of a perfectly ranked set ranks perfectly, an interval [1, 1]."""
+        order = np.argsort(scores, kind="mergesort")
+        s = scores[order]
+        ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last image of each distinct score
+        draws = draw_multinomial(np.ones(scores.size, np.int64), self.intervals, salt=self.name)
+        weights = draws[:, order].astype(np.float64)
+        bad = anomalous[order]
+
+        def per_score(w: F) -> F:
+            summed: F = np.diff(np.cumsum(w, axis=1)[:, ends], axis=1, prepend=0.0)
+            return summed
+
+        pos, neg = per_score(weights * bad), per_score(weights * ~bad)
+        r = pos.shape[0]
+        half, zero = np.full((r, 1), PSEUDO_ITEM), np.zeros((r, 1))
+        smoothed = (np.hstack([half, pos, zero]), np.hstack([zero, neg, half]))
         out = {}
         for name, fn in (
-            ("image_auroc", roc_auc),
-            ("image_aupr", average_precision),
-            ("f1_max", f1_max),
+            ("image_auroc", roc_auc_from),
+            ("image_aupr", average_precision_from),
+            ("f1_max", _f1_max_from),
         ):
-            intervals = []
-            for (s, a), draws in (((scores, anomalous), plain), (with_pseudo, smoothed)):
-                reps = []
-                for w in draws:
-                    idx = np.repeat(np.arange(s.size), w)
-                    v = fn(s[idx], a[idx])
-                    reps.append(np.nan if v is None else v)
-                intervals.append(percentile_interval(np.array(reps), self.intervals.confidence))
-            out[name] = hull(*intervals)
+            out[name] = smoothed_interval(fn(pos, neg), fn(*smoothed), self.intervals.confidence)
         return out

@@ -398,3 +398,55 @@ def test_many_right_answers_are_evidence_of_a_high_score(
         capsys, home, tmp_path / "out", "--no-explore", "--policy", str(policy)
     )
     assert (code, result["verdict"]["status"]) == (0, "pass"), result["verdict"]
+
+
+def test_a_baseline_that_judged_a_quarter_fewer_items_leaves_no_change_proven(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile review: the baseline answered NaN on every defect (a quarter of the items),
+    the candidate judged all. The changes were measured on the good items alone, "no ECE
+    regression" passed, and the verdict said nothing of the items left out. The comparison now
+    needs as many items both judged as max_unjudged allows."""
+    rng = np.random.default_rng(4)
+    labels = np.where(np.arange(N) % 4 == 0, "bad", "good")
+    p_bad = np.clip(np.where(labels == "bad", 0.8, 0.2) + rng.normal(0, 0.1, N), 0.01, 0.99)
+    base = np.where((labels == "bad")[:, None], np.nan, np.c_[p_bad, 1 - p_bad])
+    lines = ["id,s0,s1,b0,b1,label"]
+    lines += [
+        f"i{i},{a!r},{b!r},{c!r},{d!r},{y}"
+        for i, (a, b, c, d, y) in enumerate(
+            zip(
+                p_bad.tolist(),
+                (1 - p_bad).tolist(),
+                base[:, 0].tolist(),
+                base[:, 1].tolist(),
+                labels,
+                strict=True,
+            )
+        )
+    ]
+    csv = tmp_path / "t.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    assert cli(capsys, home, "dataset", "add", "t", str(csv), "--id-column", "id")[0] == 0
+    for name, columns in (("p", ["s0", "s1"]), ("prod", ["b0", "b1"])):
+        onnx = passthrough_onnx(tmp_path / f"{name}.onnx", 2)
+        spec = write_spec(
+            tmp_path / f"{name}.yaml",
+            labels=["bad", "good"],
+            input={"kind": "tabular", "columns": columns, "missing": "allow"},
+        )
+        assert cli(capsys, home, "model", "add", name, str(onnx), "--spec", str(spec))[0] == 0
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - metric: ece\n    change: {max_regression: 0.05}\n")
+    code, _, err = cli(
+        capsys, home, "validate", "--model", "p", "--dataset", "t", "--out",
+        str(tmp_path / "out"), "--no-profile", "--baseline", "prod", "--no-explore",
+        "--policy", str(policy),
+    )  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["n_failed"] == 0  # the candidate judged every item
+    compared = next(c for c in result["verdict"]["checks"] if "both models" in c["name"])
+    assert compared["status"] == "fail" and compared["value"] == pytest.approx(0.25)
+    assert (code, result["verdict"]["status"]) == (1, "fail")

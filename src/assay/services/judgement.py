@@ -66,8 +66,9 @@ def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, D
 
 
 def _compared_check(n_compared: int, n_eligible: int, policy: Policy) -> CheckResult:
-    """Agreement with the baseline says something only on the items both models judged: as many
-    of them as the policy's max_unjudged allows, else the equivalence checks stand on too little."""
+    """Agreement with the baseline, or a change against it, says something only on the items
+    both models judged: as many of them as the policy's max_unjudged allows, else the equivalence
+    and change checks stand on too little."""
     missing = n_eligible - n_compared
     limit = policy.max_unjudged
     ok = limit.allows(missing, n_eligible)
@@ -209,6 +210,16 @@ def judge(
     ):
         evidence.preconditions.append(
             _compared_check(differences["n_items"], evidence.coverage.n_eligible, policy)
+        )
+    elif base_result is not None and any(
+        c.change is not None and c.metric not in PROFILE_METRICS for c in policy.checks
+    ):
+        # Changes are measured on the items both models judged. A baseline that failed on a
+        # quarter of them (one class's, say) left a comparison of the rest passing "no ECE
+        # regression" while the verdict said nothing of it (a hostile review).
+        compared = cand.n_items - analysis.n_not_comparable
+        evidence.preconditions.append(
+            _compared_check(compared, evidence.coverage.n_eligible, policy)
         )
     verdict = evaluate_policy(policy, evidence)
     slices = [

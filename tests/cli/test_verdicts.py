@@ -338,52 +338,28 @@ def test_neu_det_weaker_candidate_fails_with_the_right_number_of_broken_items(
     assert result["verdict"]["status"] == "pass"
 
 
-def test_roc_auc_change_is_decided_on_delongs_paired_interval(
-    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
+@pytest.mark.parametrize(("metric", "method"), [("roc_auc", "DeLong (normal)"), ("pr_auc", None)])
+def test_ranking_changes_are_decided_on_paired_intervals(
+    capsys: pytest.CaptureFixture[str], press: dict[str, Path], metric: str, method: str | None
 ) -> None:
-    """A confident 'no ROC-AUC regression' check was refused (no paired interval). The change
-    now comes with DeLong's interval over the items both models judged: the weaker model fails
-    it, and the better one, judged against the weaker, passes."""
+    """A confident 'no ROC-AUC regression' or 'no PR-AUC regression' check was refused (no
+    paired interval). The ROC-AUC change now comes with DeLong's interval, the PR-AUC change with
+    a paired bootstrap's (no ``method``: a bootstrap's percentiles), over the items both models
+    judged: the weaker model fails it, and the better one, judged against the weaker, passes."""
     home, tmp = press["home"], press["tmp"]
-    policy = tmp / "auc.yaml"
-    policy.write_text("checks:\n  - metric: roc_auc\n    change: {max_regression: 0.01}\n")
+    policy = tmp / f"{metric}.yaml"
+    policy.write_text(f"checks:\n  - metric: {metric}\n    change: {{max_regression: 0.01}}\n")
     outcomes = {}
     for cand, base in (("weak", "good"), ("good", "weak")):
+        out = tmp / f"{metric}-{cand}"
         code, _, _ = run(capsys, home, "validate", "--model", cand, "--dataset", "press",
-                             "--baseline", base, "--policy", str(policy), "--out",
-                             str(tmp / cand))  # fmt: skip
-        result = json.loads((tmp / cand / "result.json").read_text())
-        d = result["comparison"]["deltas"]["roc_auc"]
-        assert d["method"] == "DeLong (normal)"
-        assert d["candidate"] == pytest.approx(result["metrics"]["roc_auc"]["value"], abs=1e-12)
+                         "--baseline", base, "--policy", str(policy), "--out", str(out))  # fmt: skip
+        result = json.loads((out / "result.json").read_text())
+        d = result["comparison"]["deltas"][metric]
+        assert d.get("method") == method
+        assert d["candidate"] == pytest.approx(result["metrics"][metric]["value"], abs=1e-12)
         assert d["ci_low"] < d["delta"] < d["ci_high"]
-        check = next(c for c in result["verdict"]["checks"] if c.get("metric") == "roc_auc")
-        outcomes[cand] = (code, d["delta"], check["status"])
-    assert outcomes["weak"][0] == 1 and outcomes["weak"][2] == "fail"
-    assert outcomes["good"][0] == 0 and outcomes["good"][2] == "pass"
-    assert outcomes["weak"][1] == pytest.approx(-outcomes["good"][1], abs=1e-12)
-
-
-def test_pr_auc_change_is_decided_on_a_paired_bootstrap_interval(
-    capsys: pytest.CaptureFixture[str], press: dict[str, Path]
-) -> None:
-    """A PR-AUC change had no interval: a confident "no PR-AUC regression" was refused at the
-    policy, and decided only with evidence: point. It now has a paired bootstrap over the items
-    both judged: the weaker model fails it, the better one (judged against the weaker) passes."""
-    home, tmp = press["home"], press["tmp"]
-    policy = tmp / "ap.yaml"
-    policy.write_text("checks:\n  - metric: pr_auc\n    change: {max_regression: 0.01}\n")
-    outcomes = {}
-    for cand, base in (("weak", "good"), ("good", "weak")):
-        code, _, _ = run(capsys, home, "validate", "--model", cand, "--dataset", "press",
-                         "--baseline", base, "--policy", str(policy), "--out",
-                         str(tmp / f"ap-{cand}"))  # fmt: skip
-        result = json.loads((tmp / f"ap-{cand}" / "result.json").read_text())
-        d = result["comparison"]["deltas"]["pr_auc"]
-        assert "method" not in d  # a bootstrap's percentiles, not DeLong's normal interval
-        assert d["candidate"] == pytest.approx(result["metrics"]["pr_auc"]["value"], abs=1e-12)
-        assert d["ci_low"] < d["delta"] < d["ci_high"]
-        check = next(c for c in result["verdict"]["checks"] if c.get("metric") == "pr_auc")
+        check = next(c for c in result["verdict"]["checks"] if c.get("metric") == metric)
         outcomes[cand] = (code, d["delta"], check["status"])
     assert outcomes["weak"][0] == 1 and outcomes["weak"][2] == "fail"
     assert outcomes["good"][0] == 0 and outcomes["good"][2] == "pass"

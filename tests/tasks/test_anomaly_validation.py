@@ -283,3 +283,39 @@ def test_calibration_applies_to_anomaly_models_only(
         "--no-profile",
     )
     assert code == 2 and "--calibration applies to anomaly models" in err
+
+
+def test_image_auroc_aupr_and_f1_max_changes_have_paired_intervals(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change check on an anomaly model's image numbers was refused under evidence: confident
+    (no paired interval). Both runs' raw anomaly scores are now compared on the images both
+    judged: the estimates equal each run's own, and 'no regression' passes the model that
+    ranks the plates and fails the one that compares them with a defect's grey level."""
+    import yaml
+
+    tmp, home = setup["tmp"], setup["home"]
+    blind = anomaly_onnx(tmp / "blind.onnx", np.full((64, 64), 230 / 255, np.float32))
+    for name, model in (("sharp", setup["model"]), ("blind", blind)):
+        spec = anomaly_spec(tmp / f"{name}.yaml", threshold=0.2)
+        assert assay(capsys, home, "model", "add", name, str(model), "--spec", str(spec))[0] == 0
+    policy = tmp / "policy.yaml"
+    names = ("image_auroc", "image_aupr", "f1_max")
+    policy.write_text(yaml.safe_dump({"checks": [
+        {"metric": m, "change": {"max_regression": 0.02}} for m in names]}))  # fmt: skip
+    found = {}
+    for cand, base in (("sharp", "blind"), ("blind", "sharp")):
+        out = tmp / f"vs-{cand}"
+        code, _, err = assay(capsys, home, "validate", "--model", cand, "--dataset", "plates",
+                             "--baseline", base, "--policy", str(policy), "--out", str(out),
+                             "--no-profile", "--resamples", "300")  # fmt: skip
+        assert code in (0, 1), err
+        result = json.loads((out / "result.json").read_text())
+        for name in names:
+            d = result["comparison"]["deltas"][name]
+            assert d["candidate"] == pytest.approx(result["metrics"][name]["value"], abs=1e-12)
+            assert d["ci_low"] <= d["delta"] <= d["ci_high"], (name, d)
+        statuses = {c["metric"]: c["status"] for c in result["verdict"]["checks"]}
+        found[cand] = (code, [statuses[n] for n in names])
+    assert found["sharp"] == (0, ["pass"] * 3), found
+    assert found["blind"] == (1, ["fail"] * 3), found

@@ -301,3 +301,53 @@ def test_boundary_f1_has_an_image_bootstrap_interval() -> None:
     acc2, state2 = state_of(repeated)
     again = acc2.finalize(state2)  # type: ignore[attr-defined]
     assert reps["boundary_f1"][1] == pytest.approx(again.metrics["boundary_f1"].value, abs=1e-12)
+
+
+def test_mean_iou_and_class_iou_changes_have_paired_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A change check on mean IoU was refused under evidence: confident (no paired interval).
+    Both runs' stored masks are now compared with the experts' on the images both judged, one
+    set of image draws for both: the estimates equal each run's own, and 'no regression'
+    passes the sharp segmenter and fails the one whose offset cuts into the spots' edges."""
+    import yaml
+
+    items = plates(40, seed=5)
+    manifest = write_mask_manifest(tmp_path / "data", items)
+    reference = np.full((64, 64), 128 / 255, np.float32)
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(manifest))[0] == 0
+    for name, offset in (("sharp", 0.08), ("eroded", 0.33)):
+        model = segmenter_onnx(tmp_path / f"{name}.onnx", reference, offset=offset)
+        spec = segmenter_spec(tmp_path / f"{name}.yaml")
+        assert assay(capsys, home, "model", "add", name, str(model), "--spec", str(spec))[0] == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"checks": [
+        {"metric": "mean_iou", "change": {"max_regression": 0.01}},
+        {"metric": "iou[spot]", "change": {"max_regression": 0.02}}]}))  # fmt: skip
+    found = {}
+    for cand, base in (("sharp", "eroded"), ("eroded", "sharp")):
+        out = tmp_path / f"vs-{cand}"
+        code, _, err = assay(capsys, home, "validate", "--model", cand, "--dataset", "plates",
+                             "--baseline", base, "--policy", str(policy), "--out", str(out),
+                             "--no-profile", "--resamples", "300")  # fmt: skip
+        assert code in (0, 1), err
+        result = json.loads((out / "result.json").read_text())
+        deltas = result["comparison"]["deltas"]
+        assert deltas["mean_iou"]["candidate"] == pytest.approx(
+            result["metrics"]["mean_iou"]["value"], abs=1e-12
+        )
+        assert deltas["iou[spot]"]["candidate"] == pytest.approx(
+            result["metrics"]["per_class"]["spot"]["iou"]["value"], abs=1e-12
+        )
+        for name in ("mean_iou", "iou[spot]", "pixel_accuracy", "dice[spot]"):
+            assert deltas[name]["ci_low"] <= deltas[name]["delta"] <= deltas[name]["ci_high"]
+        # Both draw every spot's edge right: a change of 0 in every resample says nothing of
+        # plates to come, so no interval.
+        assert deltas["boundary_f1"]["delta"] == 0.0 and deltas["boundary_f1"]["ci_low"] is None
+        statuses = {c["metric"]: c["status"] for c in result["verdict"]["checks"]}
+        found[cand] = (code, [statuses["mean_iou"], statuses["iou[spot]"]])
+        found[cand + " delta"] = deltas["mean_iou"]["delta"]
+    assert found["sharp"] == (0, ["pass", "pass"]), found
+    assert found["eroded"] == (1, ["fail", "fail"]), found
+    assert found["sharp delta"] == pytest.approx(-found["eroded delta"], abs=1e-12)

@@ -17,9 +17,15 @@ The macro average over classes (no positive class) resamples each class's cells 
 the approximation the single-run macro AUC states. Below ``MIN_PER_SIDE`` positives or
 negatives of a class, or when every replicate gives the same change, there is no interval: a
 check on it cannot pass on nothing.
+
+``class_replicates`` takes any metric read from histograms of positives and negatives at
+ascending scores that the grouping keeps (read at the positives: an anomaly model's F1-max is
+another, ``tasks/anomaly/paired.py``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +44,8 @@ F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 GROUPS = 64
 REPLICATE_CHUNK = 64
+# A metric of [resamples, groups] histograms of positives and negatives at ascending scores.
+HistogramMetric = Callable[[F, F], F]
 
 
 def score_groups(scores: F, positive: npt.NDArray[np.bool_], groups: int = GROUPS) -> I64:
@@ -55,17 +63,19 @@ def score_groups(scores: F, positive: npt.NDArray[np.bool_], groups: int = GROUP
     return grouped
 
 
-def exact_ap(positive: npt.NDArray[np.bool_], scores: F) -> float:
-    """Average precision with one group per distinct score (scikit-learn's value)."""
+def exact_value(
+    positive: npt.NDArray[np.bool_], scores: F, metric: HistogramMetric = average_precision_from
+) -> float:
+    """``metric`` with one group per distinct score (for AP: scikit-learn's value)."""
     distinct, index = np.unique(scores, return_inverse=True)
-    pos = np.bincount(index, weights=positive, minlength=distinct.size)
-    neg = np.bincount(index, weights=~positive, minlength=distinct.size)
-    return float(average_precision_from(pos, neg))
+    pos = np.bincount(index, weights=positive, minlength=distinct.size).astype(np.float64)
+    neg = np.bincount(index, weights=~positive, minlength=distinct.size).astype(np.float64)
+    return float(metric(pos[None], neg[None])[0])
 
 
 class _Cells:
     """The paired items as cells (candidate group, baseline group, positive), with sorting that
-    turns a [resamples, cells] draw into each model's AP per resample."""
+    turns a [resamples, cells] draw into each model's metric per resample."""
 
     def __init__(self, c_group: I64, b_group: I64, positive: npt.NDArray[np.bool_]) -> None:
         self.positive = positive
@@ -76,8 +86,8 @@ class _Cells:
             starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
             self.sides.append((order, starts, g[starts], int(group.max()) + 1))
 
-    def ap(self, draws: F) -> tuple[F, F]:
-        """(candidate AP, baseline AP) per row of ``draws``."""
+    def values(self, draws: F, metric: HistogramMetric) -> tuple[F, F]:
+        """(candidate's, baseline's) ``metric`` per row of ``draws``."""
         out = []
         for order, starts, groups, size in self.sides:
             pos = np.zeros((draws.shape[0], size))
@@ -86,32 +96,44 @@ class _Cells:
             mask = self.positive[order]
             pos[:, groups] = np.add.reduceat(ordered * mask, starts, axis=1)
             neg[:, groups] = np.add.reduceat(ordered * ~mask, starts, axis=1)
-            out.append(average_precision_from(pos, neg))
+            out.append(metric(pos, neg))
         return out[0], out[1]
 
 
 def _changes(
-    cells: _Cells, counts: F, shifts: tuple[float, float], config: IntervalConfig, salt: str, n: int
+    cells: _Cells,
+    counts: F,
+    shifts: tuple[float, float],
+    config: IntervalConfig,
+    salt: str,
+    n: int,
+    metric: HistogramMetric,
 ) -> F:
     """The change's replicates: resamples of ``n`` items from the cells' ``counts``, each
-    model's AP shifted onto its exact estimate."""
+    model's metric shifted onto its exact estimate."""
     out = []
     for draws in multinomial_chunks(counts, config, salt, total=n, chunk=REPLICATE_CHUNK):
-        cand, base = cells.ap(draws.astype(np.float64))
+        cand, base = cells.values(draws.astype(np.float64), metric)
         out.append((cand + shifts[0]) - (base + shifts[1]))
     return np.concatenate(out)
 
 
 def class_replicates(
-    positive: npt.NDArray[np.bool_], candidate: F, baseline: F, config: IntervalConfig, salt: str
+    positive: npt.NDArray[np.bool_],
+    candidate: F,
+    baseline: F,
+    config: IntervalConfig,
+    salt: str,
+    metric: HistogramMetric = average_precision_from,
 ) -> tuple[float, float, F | None] | None:
-    """(baseline AP, candidate AP, replicates of the change);
+    """(baseline's ``metric``, candidate's, replicates of the change);
     None without positives or negatives, and no replicates with fewer than ``MIN_PER_SIDE``
     positives or negatives."""
     m, n = int(positive.sum()), int((~positive).sum())
     if m < 1 or n < 1:
         return None
-    base_ap, cand_ap = exact_ap(positive, baseline), exact_ap(positive, candidate)
+    base_ap = exact_value(positive, baseline, metric)
+    cand_ap = exact_value(positive, candidate, metric)
     if m < MIN_PER_SIDE or n < MIN_PER_SIDE:
         return base_ap, cand_ap, None
     # Groups from 1: group 0 and the top one are for the pseudo-items below.
@@ -119,7 +141,7 @@ def class_replicates(
     kc, kb = int(gc.max()) + 2, int(gb.max()) + 2
     codes, counts = np.unique((gc * kb + gb) * 2 + positive, return_counts=True)
     cell_c, cell_b, cell_pos = (codes // 2) // kb, (codes // 2) % kb, (codes % 2).astype(bool)
-    grouped = _Cells(cell_c, cell_b, cell_pos).ap(counts[None].astype(np.float64))
+    grouped = _Cells(cell_c, cell_b, cell_pos).values(counts[None].astype(np.float64), metric)
     shifts = (cand_ap - float(grouped[0][0]), base_ap - float(grouped[1][0]))
     # The resamples may draw half a defect the candidate ranks last and the baseline first,
     # and half the reverse, as the paired confusion bootstrap adds Agresti and Min's half a
@@ -129,7 +151,7 @@ def class_replicates(
         np.r_[cell_c, 0, kc - 1], np.r_[cell_b, kb - 1, 0], np.r_[cell_pos, True, True]
     )
     weights = np.r_[counts.astype(np.float64), PSEUDO_ITEM, PSEUDO_ITEM]
-    return base_ap, cand_ap, _changes(smoothed, weights, shifts, config, salt, m + n)
+    return base_ap, cand_ap, _changes(smoothed, weights, shifts, config, salt, m + n, metric)
 
 
 class PairedAp:
@@ -185,13 +207,22 @@ class PairedAp:
         return out
 
     def _change(self, name: str, found: tuple[float, float, F | None] | None, n: int) -> Delta:
-        if found is None:
-            return Delta(name, OVERALL, None, None, None, None, None, n_items=n)
-        base, cand, reps = found
-        delta = cand - base
-        if reps is None or float(np.ptp(reps)) == 0.0:
-            return Delta(name, OVERALL, base, cand, delta, None, None, n_items=n)
-        low, high = percentile_interval(reps, self.config.confidence)
-        # Like every interval, it holds its estimate.
-        low, high = min(low, delta), max(high, delta)
-        return Delta(name, OVERALL, base, cand, delta, low, high, reps, n)
+        return replicated_change(name, found, n, self.config.confidence)
+
+
+def replicated_change(
+    name: str, found: tuple[float, float, F | None] | None, n: int, confidence: float
+) -> Delta:
+    """The change of ``class_replicates``' (baseline, candidate, replicates): no interval without
+    replicates or when every replicate gives the same change (a spread of 0 says nothing of
+    items to come)."""
+    if found is None:
+        return Delta(name, OVERALL, None, None, None, None, None, n_items=n)
+    base, cand, reps = found
+    delta = cand - base
+    if reps is None or float(np.ptp(reps)) == 0.0:
+        return Delta(name, OVERALL, base, cand, delta, None, None, n_items=n)
+    low, high = percentile_interval(reps, confidence)
+    # Like every interval, it holds its estimate.
+    low, high = min(low, delta), max(high, delta)
+    return Delta(name, OVERALL, base, cand, delta, low, high, reps, n)

@@ -57,7 +57,8 @@ Evidence = Literal["point", "confident"]
 Scope = Literal["overall", "every_class", "every_slice"]
 
 # Detection, segmentation and anomaly numbers (``assay.core.tasks``), checked like any metric:
-# absolute checks on their bootstrap interval, changes against the baseline on the estimate.
+# absolute checks on their bootstrap interval, changes against the baseline on a paired one
+# (but for ``POINT_ONLY_CHANGES``).
 TASK_METRICS = {
     *COCO_SUMMARY,
     "mean_iou",
@@ -129,13 +130,10 @@ COUNT_METRICS = {"leaked_items", "decision_flips"}
 MEASURED = (
     PROFILE_METRICS | AUDIT_METRICS | {"max_abs_score_diff", "p99_abs_score_diff", "decision_flips"}
 )
-# Compared with the baseline on the estimate only: no paired interval is computed for these yet
-# (a detector's COCO numbers have one: ``services.paired_boxes``).
-POINT_ONLY_CHANGES = {
-    *PROFILE_METRICS,
-    *(TASK_METRICS - set(COCO_SUMMARY)),
-    *(TASK_PER_CLASS_METRICS - {"ap", "ap_50", "ar_100"}),
-}
+# Compared with the baseline on the estimate only: no paired interval is computed for these (an
+# anomaly model's pixel numbers would need both models' maps, which runs do not keep). The other
+# task numbers have one: ``services.paired_tasks``.
+POINT_ONLY_CHANGES = {*PROFILE_METRICS, "pixel_auroc", "aupro", "region_recall"}
 NEEDS_NEGATIVE = set(RATE_METRICS)
 SLICEABLE = {
     "accuracy",
@@ -552,8 +550,13 @@ def _parse_check(
     if "change" in raw:
         change = _parse_change(raw["change"], metric, where)
         if evidence == "confident" and metric.split("[")[0] in POINT_ONLY_CHANGES:
+            why = (
+                "a measurement"
+                if metric in PROFILE_METRICS
+                else "no paired interval: runs keep no anomaly maps"
+            )
             raise InputError(
-                f"{where}: change checks on {metric} support evidence: point only (no paired interval yet)"
+                f"{where}: change checks on {metric} support evidence: point only ({why})"
             )
     else:
         bound = _number(raw[limits[0]], limits[0], where)

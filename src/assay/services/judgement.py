@@ -17,7 +17,14 @@ from assay.core.failures import count_without_reference
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
 from assay.core.operating_point import analyse_operating_point, point_at
-from assay.core.policy import EQUIVALENCE_METRICS, POINT_ONLY_CHANGES, PROFILE_METRICS, Policy
+from assay.core.policy import (
+    EQUIVALENCE_METRICS,
+    POINT_ONLY_CHANGES,
+    PROFILE_METRICS,
+    TASK_METRICS,
+    TASK_PER_CLASS_METRICS,
+    Policy,
+)
 from assay.core.records import DatasetVersion, RunRecord
 from assay.core.results import ValidationResult
 from assay.core.slicing import slice_order
@@ -49,15 +56,20 @@ def profile_metrics(result: ValidationResult) -> dict[str, MetricValue]:
     return {name: MetricValue.of(summary.get(name), method="measured") for name in PROFILE_METRICS}
 
 
+TASK_CHANGES = TASK_METRICS | TASK_PER_CLASS_METRICS
+
+
 def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, Delta]:
-    """Deltas without a paired interval (ranking, calibration and profile metrics): estimates only."""
+    """Deltas on the estimates only: the profile's and an anomaly model's pixel numbers, which
+    have no paired interval, and the other task numbers, whose paired ones
+    (``services.paired_tasks``) replace these where the runs allow."""
     b, c = (
         flatten_metrics(base.metrics, base.per_class) | profile_metrics(base),
         flatten_metrics(cand.metrics, cand.per_class) | profile_metrics(cand),
     )
     out = {}
     for name, mc in c.items():
-        if name.split("[")[0] not in POINT_ONLY_CHANGES or name not in b:
+        if name.split("[")[0] not in POINT_ONLY_CHANGES | TASK_CHANGES or name not in b:
             continue
         vb, vc = b[name].value, mc.value
         delta = None if vb is None or vc is None else vc - vb
@@ -172,15 +184,18 @@ def judge(
         extra.update(_point_deltas(base_result, cand))
         # ``spec`` is the item-level decision's; the model's own says whether it is a detector.
         model_spec = cand.config.get("model_spec") or {}
-        if model_spec.get("task") == "detection" and base_dir is not None:
-            from assay.services.paired_boxes import box_deltas
+        if (
+            model_spec.get("task") in ("detection", "segmentation", "anomaly")
+            and base_dir is not None
+        ):
+            from assay.services.paired_tasks import task_deltas
 
             extra.update(
-                box_deltas(
+                task_deltas(
+                    model_spec,
                     cand_dir / "predictions.parquet",
                     base_dir / "predictions.parquet",
                     Path(dataset.manifest_path),
-                    tuple(model_spec["labels"]),
                     intervals,
                 )
             )

@@ -77,17 +77,23 @@ def decoder_factory(
     the anomaly masks (the manifest has none, or they are not needed)."""
     if isinstance(spec.input, TabularInput):
         return partial(TabularBatchDecoder, spec.input, spec.labels)
-    expect: Expectation | None = None
-    if spec.task == "detection":
-        expect = partial(_boxes, spec.labels)
-    elif spec.task == "segmentation":
-        background = spec.labels.index(spec.negative) if spec.negative else 0
-        expect = partial(_masks, spec.labels, background)
-    elif spec.task == "anomaly" and masks and spec.output.map is not None:
-        expect = _regions
+    expect = expectation(spec, masks)
     if isinstance(spec.input, RecordedInput):
         return partial(ItemBatchDecoder, spec.labels, expect)
     return partial(ImageBatchDecoder, spec.input, spec.labels, None, expect)
+
+
+def expectation(spec: ModelSpec, masks: bool = True) -> Expectation | None:
+    """What the task reads of a manifest batch beside the images (the experts' boxes, masks or
+    defect regions per row), None for classification; ``masks`` False: no anomaly regions."""
+    if spec.task == "detection":
+        return partial(_boxes, spec.labels)
+    if spec.task == "segmentation":
+        background = spec.labels.index(spec.negative) if spec.negative else 0
+        return partial(_masks, spec.labels, background)
+    if spec.task == "anomaly" and masks and spec.output.map is not None:
+        return _regions
+    return None
 
 
 def decoder_columns(spec: ModelSpec, schema: pa.Schema) -> list[str]:

@@ -37,7 +37,7 @@ from assay.core.metric_value import MetricValue
 from assay.core.prepared import DISPUTED_LABEL, PreparedBatch
 from assay.core.spec import ModelSpec
 from assay.core.tasks.anomaly.pixels import PixelAnomaly, PixelState
-from assay.core.tasks.anomaly.threshold import f1_max
+from assay.core.tasks.anomaly.threshold import f1_max, f1_max_from
 from assay.core.tasks.base import I64, F, Judged, decision_accumulators, judged_batch
 from assay.core.tasks.segmentation.task import resize_nearest
 
@@ -80,18 +80,6 @@ def average_precision(scores: F, positive: npt.NDArray[np.bool_]) -> float | Non
     precision = tp / (tp + fp)
     recall = tp / n_pos
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def _f1_max_from(pos: F, neg: F) -> F:
-    """F1-max per row of histograms with ascending scores (``f1_max`` on counts): over every
-    threshold, calling the items at or above it anomalous."""
-    tp = np.cumsum(pos[:, ::-1], axis=1)
-    fp = np.cumsum(neg[:, ::-1], axis=1)
-    n_bad = pos.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(n_bad > 0, 2 * tp / (tp + fp + n_bad), np.nan)
-    out: F = np.nanmax(np.where(np.isnan(f1), -np.inf, f1), axis=1)
-    return np.where(np.isinf(out), np.nan, out)
 
 
 class AnomalyTask:
@@ -383,7 +371,7 @@ class AnomalyMetrics:
         for name, fn in (
             ("image_auroc", roc_auc_from),
             ("image_aupr", average_precision_from),
-            ("f1_max", _f1_max_from),
+            ("f1_max", f1_max_from),
         ):
             out[name] = smoothed_interval(fn(pos, neg), fn(*smoothed), self.intervals.confidence)
         return out

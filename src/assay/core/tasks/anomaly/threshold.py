@@ -113,3 +113,15 @@ def f1_max(scores: F, anomalous: B) -> float | None:
     ends = np.append(s[1:] != s[:-1], True)
     f1 = 2 * tp[ends] / (tp[ends] + fp[ends] + n_bad)
     return float(f1.max())
+
+
+def f1_max_from(pos: F, neg: F) -> F:
+    """F1-max per row of histograms with ascending scores (``f1_max`` on counts): over every
+    threshold, calling the items at or above it anomalous."""
+    tp = np.cumsum(pos[:, ::-1], axis=1)
+    fp = np.cumsum(neg[:, ::-1], axis=1)
+    n_bad = pos.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(n_bad > 0, 2 * tp / (tp + fp + n_bad), np.nan)
+    out: F = np.nanmax(np.where(np.isnan(f1), -np.inf, f1), axis=1)
+    return np.where(np.isinf(out), np.nan, out)

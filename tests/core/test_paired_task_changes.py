@@ -172,7 +172,8 @@ def mean_iou(experts: list[np.ndarray], models: list[np.ndarray]) -> float:
 
 def test_segmentation_estimates_equal_scikit_learn_and_the_interval_a_paired_bootstrap() -> None:
     rng = np.random.default_rng(8)
-    experts, good = masks_of(rng, 60, 0.1)
+    n = 200
+    experts, good = masks_of(rng, n, 0.1)
     poor = model_of(rng, experts, 0.4)
     changes = segmentation_changes(
         LABELS, 1, counts_of(experts, good), counts_of(experts, poor), IntervalConfig(0.95, 2000, 0)
@@ -189,20 +190,22 @@ def test_segmentation_estimates_equal_scikit_learn_and_the_interval_a_paired_boo
             assert getattr(changes[f"iou[{label}]"], side) == pytest.approx(iou[k], abs=1e-12)
             assert getattr(changes[f"dice[{label}]"], side) == pytest.approx(dice[k], abs=1e-12)
     d = changes["mean_iou"]
-    assert d.delta > 0 and d.ci_low is not None and d.ci_low > 0 and d.n_items == 60
+    assert d.delta > 0 and d.ci_low is not None and d.ci_low > 0 and d.n_items == n
     assert changes["boundary_f1"].ci_low is not None
-    # A plain paired image bootstrap, pixel by pixel with scikit-learn.
+    # A plain paired image bootstrap, pixel by pixel with scikit-learn: the interval holds it
+    # (the half images each model misses only widen it: 1.7 times here, on 200 small images).
     boot = np.random.default_rng(1)
     reps = []
-    for _ in range(400):
-        i = boot.integers(0, 60, 60)
+    for _ in range(300):
+        i = boot.integers(0, n, n)
         reps.append(
             mean_iou([experts[j] for j in i], [good[j] for j in i])
             - mean_iou([experts[j] for j in i], [poor[j] for j in i])
         )
     low, high = np.quantile(reps, [0.025, 0.975])
-    assert d.ci_low == pytest.approx(low, abs=0.2 * (high - low))
-    assert d.ci_high == pytest.approx(high, abs=0.2 * (high - low))
+    width = high - low
+    assert d.ci_low <= low + 0.1 * width and d.ci_high >= high - 0.1 * width, (d, low, high)
+    assert d.ci_high - d.ci_low <= 2.0 * width, (d, low, high)
 
 
 def test_segmentation_equal_models_are_called_worse_at_most_at_the_stated_level() -> None:
@@ -228,9 +231,65 @@ def test_segmentation_a_handful_or_identical_masks_prove_nothing() -> None:
         LABELS, 1, counts_of(experts, good), counts_of(experts, poor), config
     )
     assert few["mean_iou"].delta is not None and few["mean_iou"].ci_low is None
-    experts, good = masks_of(rng, 40, 0.1)
-    same = segmentation_changes(
-        LABELS, 1, counts_of(experts, good), counts_of(experts, good), config
-    )
-    assert same["mean_iou"].delta == 0.0 and same["mean_iou"].ci_low is None
-    assert not same["mean_iou"].has_interval
+    # Two models drawing the same masks: no change, and an interval around it that narrows as
+    # the images grow (a defect either might miss is drawn in half an image each way).
+    widths = []
+    for n in (40, 400):
+        experts, good = masks_of(rng, n, 0.1)
+        same = segmentation_changes(
+            LABELS, 1, counts_of(experts, good), counts_of(experts, good), config
+        )
+        d = same["mean_iou"]
+        assert d.delta == 0.0 and d.ci_low is not None and d.ci_high is not None
+        assert d.ci_low < 0 < d.ci_high
+        widths.append(d.ci_high - d.ci_low)
+    assert widths[0] > 5 * widths[1], widths
+    # Without a defect class in the images there is nothing to draw: no interval.
+    blank = [np.zeros((16, 16), np.uint8) for _ in range(20)]
+    none = segmentation_changes(LABELS, 1, counts_of(blank, blank), counts_of(blank, blank), config)
+    assert none["mean_iou"].delta == 0.0 and not none["mean_iou"].has_interval
+
+
+def rare_misses(
+    rng: np.random.Generator, n: int, lose: float
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Counts of 64 x 64 images with one defect of 100-300 pixels each: the baseline misses a
+    tenth of each defect; the candidate misses the same and one stray pixel more, and on a
+    ``lose`` share of the images the whole defect."""
+    area = rng.integers(100, 300, n)
+    lost = rng.random(n) < lose
+
+    def counts(missed: np.ndarray, stray: int) -> tuple[np.ndarray, np.ndarray]:
+        background = np.stack([4096 - area - stray, missed, np.full(n, stray)], -1)
+        defect = np.stack([area - missed, np.full(n, stray), missed], -1)
+        return np.stack([background, defect], 1), np.zeros((n, 2, 4), np.int64)
+
+    tenth = (area * 0.1).astype(np.int64)
+    return counts(np.where(lost, area, tenth), 1), counts(tenth, 0)
+
+
+def test_segmentation_a_candidate_losing_rare_defects_is_not_passed_on_a_few_images() -> None:
+    """A candidate that loses the whole defect on one image in twenty (mean IoU 2.6 points
+    worse) showed no loss on most samples of ten images, where every resample said "no change":
+    60% of them passed "no mean IoU regression of 0.01" (a hostile review). The half images
+    each model misses keep them from passing; a candidate only 0.2 points worse passes once
+    there are a few hundred images."""
+    labels = ("background", "defect")
+    rng = np.random.default_rng(0)
+    for n in (10, 30, 100):
+        passed = 0
+        for t in range(100):
+            cand, base = rare_misses(rng, n, 0.05)
+            low = segmentation_changes(labels, 1, cand, base, IntervalConfig(0.95, 400, t))[
+                "mean_iou"
+            ].ci_low
+            passed += low is not None and low >= -0.01
+        assert passed <= 3, (n, passed)
+    passed = 0
+    for t in range(20):
+        cand, base = rare_misses(rng, 400, 0.0)
+        low = segmentation_changes(labels, 1, cand, base, IntervalConfig(0.95, 400, t))[
+            "mean_iou"
+        ].ci_low
+        passed += low is not None and low >= -0.01
+    assert passed == 20

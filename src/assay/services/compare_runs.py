@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
-from assay.core.errors import InputError
 from assay.core.spec import parse_model_spec
+from assay.core.tasks import item_spec
 from assay.core.verdict import CheckResult
 from assay.reports.json import read_result_json
 from assay.services.budget import budget_check
@@ -21,7 +21,7 @@ from assay.services.judgement import BaselineRun, judge
 from assay.services.out_folder import check_out, out_folder
 from assay.services.policies import load_policy
 from assay.services.runs import paired_runs
-from assay.services.validation import ValidationOutcome, write_artifacts
+from assay.services.validation import ValidationOutcome, check_comparable, write_artifacts
 from assay.services.workspace import Workspace
 
 
@@ -38,12 +38,10 @@ def compare_runs(
     cand_run, base_run = paired_runs(ws, candidate, baseline)
     dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
     verify_manifest(ws, dataset)
-    spec = parse_model_spec(ws.catalog.get_model_by_id(cand_run.model_id).spec)
-    base_spec = parse_model_spec(ws.catalog.get_model_by_id(base_run.model_id).spec)
-    if set(base_spec.labels) != set(spec.labels):
-        raise InputError(
-            f"the baseline's labels {list(base_spec.labels)} differ from the candidate's {list(spec.labels)}"
-        )
+    cand_model = ws.catalog.get_model_by_id(cand_run.model_id)
+    base_model = ws.catalog.get_model_by_id(base_run.model_id)
+    spec = parse_model_spec(cand_model.spec)
+    check_comparable(parse_model_spec(base_model.spec), spec, base_model.ref, cand_model.ref)
     cand_result = read_result_json(Path(cand_run.run_dir) / "result.json")
     base_result = read_result_json(Path(base_run.run_dir) / "result.json")
     rules = load_policy(policy, spec, True)
@@ -67,7 +65,9 @@ def compare_runs(
     judged = judge(
         cand_result,
         Path(cand_run.run_dir),
-        spec,
+        # The item-level decision's spec, as a validation's: a segmenter's items are judged
+        # good or defect (its run wrote score_good and score_defect, not its pixel classes).
+        item_spec(spec),
         dataset,
         rules,
         config,

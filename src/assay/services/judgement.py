@@ -193,6 +193,7 @@ def judge(
             extra.update(
                 task_deltas(
                     model_spec,
+                    base_result.config.get("model_spec") or {},
                     cand_dir / "predictions.parquet",
                     base_dir / "predictions.parquet",
                     Path(dataset.manifest_path),

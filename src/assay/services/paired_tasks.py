@@ -45,13 +45,17 @@ CHUNK = 256  # images decoded at once (both models' masks and the expert's)
 
 def task_deltas(
     model_spec: dict[str, Any],
+    base_spec: dict[str, Any],
     candidate: Path,
     baseline: Path,
     manifest: Path,
     config: IntervalConfig,
 ) -> dict[str, Delta]:
-    """The task's changes, by metric name (none for classification: ``services.comparison``)."""
+    """The task's changes, by metric name (none for classification: ``services.comparison``).
+    ``model_spec`` and ``base_spec``: the two runs' models' specs, as their results keep them."""
     task = model_spec.get("task")
+    if base_spec.get("task") != task:
+        return {}
     if task == "detection":
         from assay.services.paired_boxes import box_deltas
 
@@ -59,12 +63,14 @@ def task_deltas(
     if task not in ("segmentation", "anomaly"):
         return {}
     try:
-        spec = parse_model_spec(model_spec)
+        spec, other = parse_model_spec(model_spec), parse_model_spec(base_spec)
     except InputError:
         return {}  # a spec this version cannot read: no change rather than a wrong one
+    if set(spec.labels) != set(other.labels):
+        return {}
     if task == "anomaly":
         return anomaly_deltas(spec, candidate, baseline, config)
-    return mask_deltas(spec, candidate, baseline, manifest, config)
+    return mask_deltas(spec, other, candidate, baseline, manifest, config)
 
 
 def _both_judged(cand: pa.Table, base: pa.Table) -> npt.NDArray[np.bool_]:
@@ -112,11 +118,19 @@ def _mask(png: bytes) -> npt.NDArray[Any]:
 
 
 def mask_deltas(
-    spec: ModelSpec, candidate: Path, baseline: Path, manifest: Path, config: IntervalConfig
+    spec: ModelSpec,
+    base_spec: ModelSpec,
+    candidate: Path,
+    baseline: Path,
+    manifest: Path,
+    config: IntervalConfig,
 ) -> dict[str, Delta]:
     """Mean IoU, pixel accuracy, boundary F1 and each class's IoU and Dice changes, from both
     runs' stored masks against the experts' on the images both judged (streamed: per image,
-    counts are kept, never masks)."""
+    counts are kept, never masks). Both models list their classes in the same order (refused
+    before: ``check_comparable``), the order the masks' indices follow."""
+    if base_spec.labels != spec.labels:
+        return {}
     task = SegmentationTask(spec)
     k = len(spec.labels)
     wanted = ["item_id", "correct", "mask"]
@@ -166,4 +180,5 @@ def mask_deltas(
         (np.concatenate(counts[0]), np.concatenate(edges[0])),
         (np.concatenate(counts[1]), np.concatenate(edges[1])),
         config,
+        task.background,
     )

@@ -697,16 +697,8 @@ def plan_validation(
     if bv is not None:
         verify_model_file(bv)
         bspec = parse_model_spec(bv.spec)
-        if bspec.task != spec.task:
-            raise InputError(
-                f"baseline {bv.ref} is a {bspec.task} model and the candidate {mv.ref} a "
-                f"{spec.task} model: they cannot be compared"
-            )
+        check_comparable(bspec, spec, bv.ref, mv.ref)
         check_compatible(bspec, dv)
-        if set(bspec.labels) != set(spec.labels):
-            raise InputError(
-                f"baseline {bv.ref} has labels {list(bspec.labels)}, the candidate {list(spec.labels)}: they must be the same classes"
-            )
     rules = load_policy(policy, spec, bv is not None)
     if bspec is not None and bv is not None and not bspec.has_scores:
         scored = [
@@ -775,6 +767,34 @@ def plan_validation(
                 "--production SAMPLE"
             )
     return Plan(mv, dv, spec, bv, bspec, rules, cal, bindings, tv, pv)
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def check_comparable(bspec: ModelSpec, spec: ModelSpec, base_ref: str, cand_ref: str) -> None:
+    """Refuse a baseline that cannot be compared with the candidate, whether it runs in this
+    validation or is a finished run (``compare_runs``): another task, other classes, or (for
+    segmentation) the same classes in another order: an expert mask's pixel holds a class index
+    in the spec's order, so two orders read the same masks two ways (a baseline listing
+    [defect, background] got its own background's IoU reported as its defect IoU)."""
+    if bspec.task != spec.task:
+        raise InputError(
+            f"baseline {base_ref} is {_a(bspec.task)} model and the candidate {cand_ref} "
+            f"{_a(spec.task)} model: they cannot be compared"
+        )
+    if set(bspec.labels) != set(spec.labels):
+        raise InputError(
+            f"baseline {base_ref} has labels {list(bspec.labels)}, the candidate "
+            f"{list(spec.labels)}: they must be the same classes"
+        )
+    if spec.task == "segmentation" and bspec.labels != spec.labels:
+        raise InputError(
+            f"baseline {base_ref} lists its classes as {list(bspec.labels)}, the candidate "
+            f"{cand_ref} as {list(spec.labels)}: a segmentation dataset's mask indices follow "
+            "one order, so the two must list them alike"
+        )
 
 
 def validate(

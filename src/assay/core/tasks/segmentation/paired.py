@@ -7,10 +7,20 @@ IoU (pixel accuracy, boundary F1, a class's IoU or Dice) minus the baseline's on
 weighted images, which keeps what the two share (the same hard images) out of the interval, as
 a detector's paired COCO numbers do (``services.paired_boxes``).
 
+A sample shows only the failures it holds: a candidate that loses a whole defect on one image
+in twenty, compared on ten images, showed no loss in most samples, and every resample of those
+said "no change" (a hostile review: 60% of such candidates passed "no mean IoU regression of
+0.01"). So, as the paired confusion bootstrap adds Agresti and Min's half a broken and half a
+fixed item, the resamples may also draw, per defect class (every class but the background), half
+an image the candidate misses whole where the baseline draws it right, and half the reverse:
+its experts' pixels and boundary are the class's mean over the images holding it, the missed
+pixels called background. Symmetric, it widens both sides, by less as the images grow.
+
 The estimates are both models' numbers on these images (the images either run failed on are
 left out of both). Below ``MIN_IMAGES`` images (per class: images where the expert's or either
 model's pixels hold it), or when every resample gives the same change (two models that draw the
-same masks), there is no interval: a check on the change cannot pass on nothing.
+same masks, on images without a defect class), there is no interval: a check on the change
+cannot pass on nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +29,12 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.core.comparison import OVERALL, Delta
-from assay.core.intervals import IntervalConfig, multinomial_chunks, percentile_interval
+from assay.core.intervals import (
+    PSEUDO_ITEM,
+    IntervalConfig,
+    multinomial_chunks,
+    percentile_interval,
+)
 from assay.core.tasks.segmentation.pixel_confusion import PixelState, enough_images
 from assay.core.tasks.segmentation.task import SegmentationMetrics, SegmentationState
 
@@ -29,28 +44,70 @@ F = npt.NDArray[np.float64]
 CHUNK = 64
 
 
+def pseudo_images(pixels: I64, edges: I64, background: int) -> tuple[tuple[F, F], tuple[F, F]]:
+    """Per defect class that the experts drew, two images: one the candidate misses whole
+    (its pixels called background) where the baseline draws it right, and the reverse. Returns
+    ((candidate's pixel counts, boundary counts), (baseline's)), [2 x classes, K, 3 or 4]."""
+    k = pixels.shape[1]
+    drawn = (pixels[..., 0] + pixels[..., 2]) > 0  # [images, K]: the experts' pixels hold it
+    rows: tuple[list[F], list[F], list[F], list[F]] = ([], [], [], [])
+    for c in range(k):
+        if c == background or not drawn[:, c].any():
+            continue
+        area = float((pixels[drawn[:, c], c, 0] + pixels[drawn[:, c], c, 2]).mean())
+        edge = float(edges[drawn[:, c], c, 3].mean())
+        missed, right = np.zeros((k, 3)), np.zeros((k, 3))
+        missed[c, 2] = area
+        missed[background, 1] = area
+        right[c, 0] = area
+        lost, kept = np.zeros((k, 4)), np.zeros((k, 4))
+        lost[c, 3] = edge
+        kept[c] = edge
+        for cand, base, cand_edges, base_edges in (
+            (missed, right, lost, kept),
+            (right, missed, kept, lost),
+        ):
+            rows[0].append(cand)
+            rows[1].append(cand_edges)
+            rows[2].append(base)
+            rows[3].append(base_edges)
+    if not rows[0]:
+        empty3, empty4 = np.zeros((0, k, 3)), np.zeros((0, k, 4))
+        return (empty3, empty4), (empty3, empty4)
+    stacked = [np.stack(r) for r in rows]
+    return (stacked[0], stacked[1]), (stacked[2], stacked[3])
+
+
 def segmentation_changes(
     labels: tuple[str, ...],
     tolerance: int,
     candidate: tuple[I64, I64],
     baseline: tuple[I64, I64],
     config: IntervalConfig,
+    background: int = 0,
 ) -> dict[str, Delta]:
     """``mean_iou``, ``pixel_accuracy``, ``boundary_f1`` and each class's ``iou`` and ``dice``:
     candidate minus baseline. Each model gives its images' pixel counts [images, K, 3] (TP, FP,
-    FN) and boundary counts [images, K, 4], the images in the same order."""
+    FN) and boundary counts [images, K, 4], the images in the same order; ``background``: the
+    class a missed defect's pixels are called."""
     n = int(candidate[0].shape[0])
     if n == 0:
         return {}
     metrics = SegmentationMetrics(labels, config, tolerance)
-    orders = np.arange(n, dtype=np.int64)
+    extra_c, extra_b = pseudo_images(candidate[0], candidate[1], background)
+    m = n + int(extra_c[0].shape[0])
+    orders = np.arange(m, dtype=np.int64)
     states = [
         SegmentationState(
-            PixelState(np.zeros((len(labels), len(labels)), np.int64), [orders], [pixels]),
+            PixelState(
+                np.zeros((len(labels), len(labels)), np.int64),
+                [orders],
+                [np.concatenate([pixels, more[0]]).astype(np.float64)],
+            ),
             edges.sum(axis=0),
-            [edges],
+            [np.concatenate([edges, more[1]]).astype(np.float64)],
         )
-        for pixels, edges in (candidate, baseline)
+        for (pixels, edges), more in ((candidate, extra_c), (baseline, extra_b))
     ]
 
     def replicates(weights: F) -> list[dict[str, F]]:
@@ -60,9 +117,13 @@ def segmentation_changes(
             for s in states
         ]
 
-    point_c, point_b = replicates(np.ones((1, n)))
+    # The estimates: the real images; the pseudo ones weigh nothing.
+    point_c, point_b = replicates(np.r_[np.ones(n), np.zeros(m - n)][None])
     changes: dict[str, list[F]] = {name: [] for name in point_c}
-    for draws in multinomial_chunks(np.ones(n), config, salt="paired:segmentation", chunk=CHUNK):
+    shares = np.r_[np.ones(n), np.full(m - n, PSEUDO_ITEM)]
+    for draws in multinomial_chunks(
+        shares, config, salt="paired:segmentation", total=n, chunk=CHUNK
+    ):
         cand, base = replicates(draws.astype(np.float64))
         for name in changes:
             changes[name].append(cand[name] - base[name])

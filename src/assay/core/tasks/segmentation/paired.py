@@ -36,46 +36,13 @@ from assay.core.intervals import (
     percentile_interval,
 )
 from assay.core.tasks.segmentation.pixel_confusion import PixelState, enough_images
+from assay.core.tasks.segmentation.pseudo import pseudo_images
 from assay.core.tasks.segmentation.task import SegmentationMetrics, SegmentationState
 
 I64 = npt.NDArray[np.int64]
 F = npt.NDArray[np.float64]
 # Resamples weighted at once: [chunk, images] floats (64 x 100,000 images: 51 MB).
 CHUNK = 64
-
-
-def pseudo_images(pixels: I64, edges: I64, background: int) -> tuple[tuple[F, F], tuple[F, F]]:
-    """Per defect class that the experts drew, two images: one the candidate misses whole
-    (its pixels called background) where the baseline draws it right, and the reverse. Returns
-    ((candidate's pixel counts, boundary counts), (baseline's)), [2 x classes, K, 3 or 4]."""
-    k = pixels.shape[1]
-    drawn = (pixels[..., 0] + pixels[..., 2]) > 0  # [images, K]: the experts' pixels hold it
-    rows: tuple[list[F], list[F], list[F], list[F]] = ([], [], [], [])
-    for c in range(k):
-        if c == background or not drawn[:, c].any():
-            continue
-        area = float((pixels[drawn[:, c], c, 0] + pixels[drawn[:, c], c, 2]).mean())
-        edge = float(edges[drawn[:, c], c, 3].mean())
-        missed, right = np.zeros((k, 3)), np.zeros((k, 3))
-        missed[c, 2] = area
-        missed[background, 1] = area
-        right[c, 0] = area
-        lost, kept = np.zeros((k, 4)), np.zeros((k, 4))
-        lost[c, 3] = edge
-        kept[c] = edge
-        for cand, base, cand_edges, base_edges in (
-            (missed, right, lost, kept),
-            (right, missed, kept, lost),
-        ):
-            rows[0].append(cand)
-            rows[1].append(cand_edges)
-            rows[2].append(base)
-            rows[3].append(base_edges)
-    if not rows[0]:
-        empty3, empty4 = np.zeros((0, k, 3)), np.zeros((0, k, 4))
-        return (empty3, empty4), (empty3, empty4)
-    stacked = [np.stack(r) for r in rows]
-    return (stacked[0], stacked[1]), (stacked[2], stacked[3])
 
 
 def segmentation_changes(

@@ -22,8 +22,11 @@ from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
     MIN_IMAGES,
+    PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
+    hull,
+    multinomial_chunks,
     percentile_interval,
 )
 from assay.core.metric_value import MetricValue
@@ -40,6 +43,7 @@ from assay.core.tasks.segmentation.pixel_confusion import (
     iou_of,
     tp_fp_fn,
 )
+from assay.core.tasks.segmentation.pseudo import pseudo_images
 
 ITEM_LABELS = GOOD_DEFECT
 IGNORE = 255
@@ -183,7 +187,7 @@ class SegmentationTask:
     ) -> list[Accumulator[Any]]:
         return [
             *decision_accumulators(ITEM_LABELS, intervals, n_examples),
-            SegmentationMetrics(self.spec.labels, intervals, self.tolerance),
+            SegmentationMetrics(self.spec.labels, intervals, self.tolerance, self.background),
         ]
 
     def prediction_fields(self) -> dict[str, str]:
@@ -227,10 +231,17 @@ class SegmentationMetrics:
 
     name = "segmentation"
 
-    def __init__(self, labels: tuple[str, ...], intervals: IntervalConfig, tolerance: int) -> None:
+    def __init__(
+        self,
+        labels: tuple[str, ...],
+        intervals: IntervalConfig,
+        tolerance: int,
+        background: int = 0,
+    ) -> None:
         self.pixels = PixelConfusion(labels, IGNORE)
         self.intervals = intervals
         self.tolerance = tolerance
+        self.background = background
 
     def empty(self) -> SegmentationState:
         return SegmentationState(
@@ -296,17 +307,57 @@ class SegmentationMetrics:
             out[f"boundary_f1[{label}]"] = f1[:, k]
         return out
 
+    def smoothed_replicates(self, state: SegmentationState, config: IntervalConfig) -> dict[str, F]:
+        """The metrics' replicates with, beside the images, half an image the model misses
+        whole and half one it draws right per defect class (``pseudo``): the images' total
+        drawn from both."""
+        given = np.concatenate(state.pixels.orders)
+        sort = np.argsort(given, kind="stable")
+        pixels = np.concatenate(state.pixels.per_image)[sort]
+        whole = len(state.boundary_per_image) == len(state.pixels.per_image)
+        k = len(self.pixels.labels)
+        edges = np.concatenate(state.boundary_per_image)[sort] if whole else np.zeros((0, k, 4))
+        (more_pixels, more_edges), _ = pseudo_images(
+            pixels, edges if whole else np.zeros((pixels.shape[0], k, 4)), self.background
+        )
+        n, m = pixels.shape[0], pixels.shape[0] + more_pixels.shape[0]
+        if m == n:
+            return {}
+        orders = np.arange(m, dtype=np.int64)
+        smoothed = SegmentationState(
+            PixelState(state.pixels.confusion, [orders], [np.r_[pixels, more_pixels]]),
+            state.boundary,
+            [np.r_[edges, more_edges]] if whole else [],
+        )
+        shares = np.r_[np.ones(n), np.full(m - n, PSEUDO_ITEM)]
+        parts: dict[str, list[F]] = {}
+        for draws in multinomial_chunks(shares, config, f"{self.name}:pseudo", total=n):
+            weights = draws.astype(np.float64)
+            found = self.pixels.replicates(smoothed.pixels, orders, weights)
+            if whole:
+                found |= self.boundary_replicates(smoothed, config, weights)
+            for name, values in found.items():
+                parts.setdefault(name, []).append(values)
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
     def finalize(self, state: SegmentationState) -> Finalized:
         config = self.intervals if self.intervals.n_resamples else None
         values = self.pixels.finalize(state.pixels, config)
         cis = values.get("intervals", {})
         out = Finalized()
         on = config is not None and bool(state.pixels.per_image)
+        edges = self.boundary_intervals(state, self.intervals) if config is not None else {}
+        if config is not None and state.pixels.per_image:
+            # The hull with the resamples that may hold half a missed (or right) image: ten
+            # perfect images resampled to [1, 1] alone.
+            for name, reps in self.smoothed_replicates(state, config).items():
+                found = edges if name.startswith("boundary_f1") else cis
+                if name in found:
+                    found[name] = hull(found[name], percentile_interval(reps, config.confidence))
         for name in ("mean_iou", "pixel_accuracy"):
             out.metrics[name] = _bootstrapped(values[name], cis, name, on)
         f1 = boundary_f1(state.boundary)
         present = ~np.isnan(f1)
-        edges = self.boundary_intervals(state, self.intervals) if config is not None else {}
         out.metrics["boundary_f1"] = _bootstrapped(
             float(f1[present].mean()) if present.any() else None, edges, "boundary_f1", on
         )

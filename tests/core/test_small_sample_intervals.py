@@ -286,3 +286,53 @@ def test_rare_defects_ranked_well_pass_a_reasonable_roc_auc_check() -> None:
         passed += low >= 0.97
         above += low > truth
     assert passed >= 40 and above <= 3
+
+
+def detected(n: int, rng: np.random.Generator, miss: float = 0.0) -> list:
+    """``n`` images, one 50 x 50 box of class 0 or 1 each, found exactly (a score in 0.5..1)
+    but on a ``miss`` share of the images, where the detector finds nothing."""
+    from assay.core.tasks.detection.mean_ap import DetectionImage
+
+    images = []
+    for i in range(n):
+        k = np.array([int(rng.integers(0, 2))])
+        box = np.array([[*rng.uniform(0, 100, 2), 50.0, 50.0]])
+        if rng.random() < miss:
+            images.append(DetectionImage(i, box, k, np.empty((0, 4)), np.empty(0), k[:0]))
+        else:
+            images.append(DetectionImage(i, box, k, box.copy(), rng.uniform(0.5, 1, 1), k))
+    return images
+
+
+def test_twelve_perfectly_detected_images_are_no_proof_of_a_perfect_detector() -> None:
+    """Resampling images a detector got right gave mAP [1, 1] from ten images on. The
+    resamples may now draw, per class, half an image whose box the detector misses (and half
+    one it finds first): mAP reads [0.75, 1] on twelve such images and [0.985, 1] on four
+    hundred."""
+    from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation
+
+    evaluation = CocoBoxEvaluation(("spot", "scratch"))
+    rng = np.random.default_rng(0)
+    for n, low, high in ((12, 0.5, 0.9), (400, 0.98, 0.995)):
+        state = evaluation.update(evaluation.empty(), detected(n, rng))
+        assert evaluation.finalize(state)["map"] == pytest.approx(1.0)
+        cis = evaluation.intervals(state, CONFIG)
+        for name in ("map", "map_50", "mar_100"):
+            assert low < cis[name][0] < high and cis[name][1] == pytest.approx(1.0), (n, name)
+
+
+def test_detection_intervals_cover_a_detector_that_misses_rare_boxes() -> None:
+    """A detector finding every box but one in twenty: on twenty images most samples hold no
+    miss, and the plain image bootstrap put mAP's lower bound above the true mAP on them."""
+    from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation
+
+    evaluation = CocoBoxEvaluation(("spot", "scratch"))
+    rng = np.random.default_rng(3)
+    big = evaluation.update(evaluation.empty(), detected(20_000, rng, 0.05))
+    truth = evaluation.finalize(big)["map"]
+    above, trials = 0, 80
+    for t in range(trials):
+        state = evaluation.update(evaluation.empty(), detected(20, rng, 0.05))
+        low = evaluation.intervals(state, IntervalConfig(0.95, 200, t))["map"][0]
+        above += low > truth
+    assert above / trials <= 0.05, (above, truth)

@@ -593,3 +593,42 @@ def test_the_map_change_sees_every_box_the_runs_scored(
     d = result["comparison"]["deltas"]["map"]
     assert d["baseline"] > 0.4 and d["delta"] < -0.3, d
     assert code == 1 and result["verdict"]["status"] == "fail", err
+
+
+def test_two_detectors_right_on_twelve_plates_prove_no_map_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two detectors that find every box of twelve plates: every resample of those plates said
+    "no change", the paired interval was [0, 0], and "no mAP regression of 0.01" passed. The
+    draws may now hold half a plate whose box the candidate misses where the baseline finds it
+    (and the reverse): twelve plates are too few to tell."""
+    import yaml
+
+    from tests.vision_data import plates as plate_items
+    from tests.vision_data import write_coco as coco_file
+
+    gt = coco_file(tmp_path / "data", plate_items(12, seed=8))
+    doc = json.loads(gt.read_text())
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(gt))[0] == 0
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"task": "detection", "labels": ["spot"]}))
+    for name, score in (("base", 0.9), ("cand", 0.8)):
+        dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+                 "score": score} for a in doc["annotations"]]  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(dets))
+        assert assay(capsys, home, "model", "add", name, "--predictions",
+                     str(tmp_path / f"{name}.json"), "--spec", str(spec))[0] == 0  # fmt: skip
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        yaml.safe_dump({"checks": [{"metric": "map", "change": {"max_regression": 0.01}}]})
+    )
+    code, _, err = assay(capsys, home, "validate", "--model", "cand", "--dataset", "plates",
+                         "--baseline", "base", "--policy", str(policy), "--out", str(tmp_path / "o"),
+                         "--no-profile", "--resamples", "300")  # fmt: skip
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    d = result["comparison"]["deltas"]["map"]
+    assert d["baseline"] == d["candidate"] == pytest.approx(1.0) and d["delta"] == 0.0, d
+    assert d["ci_low"] < -0.01 < 0.01 < d["ci_high"], d
+    check = next(c for c in result["verdict"]["checks"] if c["metric"] == "map")
+    assert code == 1 and check["status"] == "too_few", (err, check)

@@ -5,7 +5,10 @@ Both runs wrote their boxes (``predictions.parquet``, in the stored image's pixe
 dataset holds the experts'. The images both models judged are evaluated again for each model,
 as the runs did (``CocoBoxEvaluation``), and one set of image draws resamples both: a replicate
 of the change is the candidate's number minus the baseline's on the same resampled images,
-which keeps what the two share (the same hard images) out of the interval.
+which keeps what the two share (the same hard images) out of the interval. The draws may also
+hold, per class, half an image whose box the candidate misses where the baseline finds it, and
+half the reverse (``CocoBoxEvaluation.with_pseudo_images``): a sample shows only the misses it
+holds.
 
 A run keeps each class's 100 best boxes per image, what COCO's largest ``maxDets`` reads, so the
 boxes evaluated here are the boxes the run scored. Runs from before kept the 100 best of all
@@ -25,12 +28,18 @@ from assay.core.comparison import OVERALL, Delta
 from assay.core.errors import InputError
 from assay.core.intervals import (
     MIN_IMAGES,
+    PSEUDO_ITEM,
     IntervalConfig,
-    draw_multinomial,
+    multinomial_chunks,
     percentile_interval,
 )
 from assay.core.tasks.detection.matching import MAX_DETECTIONS
-from assay.core.tasks.detection.mean_ap import COCO_SUMMARY, CocoBoxEvaluation, DetectionImage
+from assay.core.tasks.detection.mean_ap import (
+    COCO_SUMMARY,
+    REPLICATE_CHUNK,
+    CocoBoxEvaluation,
+    DetectionImage,
+)
 from assay.core.tasks.detection.task import ExpertBoxes
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, expert_boxes
@@ -80,9 +89,27 @@ def box_deltas(
         images = [_image(i, experts[i], boxes[i] or [], index) for i in rows]
         states.append(evaluation.update(evaluation.empty(), images))
     orders = np.array(rows, np.int64)
-    weights = draw_multinomial(np.ones(orders.size, np.int64), config, salt="paired:coco_boxes")
-    reps = [evaluation.replicates(s, orders, weights.astype(np.float64)) for s in states]
     points = [_points(evaluation.finalize(s), labels) for s in states]
+    # The resamples may draw, per class, half an image whose box the candidate misses where the
+    # baseline finds it first, and half the reverse (``CocoBoxEvaluation.with_pseudo_images``):
+    # two detectors right on every image of a sample said "no change" in every resample.
+    first = int(orders[-1]) + 1
+    (cand_state, more), (base_state, _) = (
+        evaluation.with_pseudo_images(states[0], first, missed_first=True),
+        evaluation.with_pseudo_images(states[1], first, missed_first=False),
+    )
+    every = np.r_[orders, more]
+    shares = np.r_[np.ones(orders.size), np.full(more.size, PSEUDO_ITEM)]
+    parts: tuple[dict[str, list[Any]], dict[str, list[Any]]] = ({}, {})
+    for draws in multinomial_chunks(
+        shares, config, "paired:coco_boxes", total=orders.size, chunk=REPLICATE_CHUNK
+    ):
+        for side, state in zip(parts, (cand_state, base_state), strict=True):
+            for name, values in evaluation.replicates(
+                state, every, draws.astype(np.float64)
+            ).items():
+                side.setdefault(name, []).append(values)
+    reps = [{name: np.concatenate(v) for name, v in side.items()} for side in parts]
     # Images that hold a class's boxes: below MIN_IMAGES the bootstrap's spread means little
     # (both detectors right on two images give [0, 0]).
     with_class = {label: len(states[0].gt_per_image[k]) for k, label in enumerate(labels)}

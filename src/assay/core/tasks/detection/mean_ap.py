@@ -232,14 +232,15 @@ class CocoBoxEvaluation:
                 out[name] = hull(out[name], percentile_interval(smoothed[name], config.confidence))
         return out
 
-    def smoothed_replicates(
-        self, state: BoxState, orders: npt.NDArray[np.int64], config: IntervalConfig
-    ) -> dict[str, F]:
-        """Replicates whose resamples may also draw, per class with expert boxes, half an image
-        whose one box of the class the model misses and half one where it finds it first
-        (above every detection), the box in the area range most of the class's boxes are in:
-        ten images a detector got right resampled to mAP [1, 1] (the perfect handful the other
-        intervals smooth with half items)."""
+    def with_pseudo_images(
+        self, state: BoxState, first_order: int, missed_first: bool = True
+    ) -> tuple[BoxState, npt.NDArray[np.int64]]:
+        """A copy of ``state`` with, per class with expert boxes, half-weight candidates: an
+        image whose one box of the class the model misses and one where it finds it first
+        (above every detection), the box in the area range most of the class's boxes are in;
+        ``missed_first`` False: the found one first (a paired baseline's, against the
+        candidate's miss). Returns the state and the pseudo images' orders, from
+        ``first_order``."""
         extra = BoxState(
             [list(p) for p in state.parts],
             state.n_gt.copy(),
@@ -261,15 +262,24 @@ class CocoBoxEvaluation:
             box = np.array([[0.0, 0.0, side, side]])
             label = np.array([k], np.int64)
             none = np.empty((0, 4)), np.empty(0), np.empty(0, np.int64)
-            for found in (False, True):
-                order = int(orders[-1]) + 1 + len(images)
+            for found in (not missed_first, missed_first):
                 dt = (box, np.array([top + 1.0]), label) if found else none
-                images.append(DetectionImage(order, box, label, *dt))
-        if not images:
+                images.append(DetectionImage(first_order + len(images), box, label, *dt))
+        if images:
+            extra = self.update(extra, images)
+        return extra, np.array([image.order for image in images], np.int64)
+
+    def smoothed_replicates(
+        self, state: BoxState, orders: npt.NDArray[np.int64], config: IntervalConfig
+    ) -> dict[str, F]:
+        """Replicates whose resamples may also draw the half images of ``with_pseudo_images``:
+        ten images a detector got right resampled to mAP [1, 1] (the perfect handful the other
+        intervals smooth with half items)."""
+        extra, more = self.with_pseudo_images(state, int(orders[-1]) + 1)
+        if more.size == 0:
             return {}
-        extra = self.update(extra, images)
-        every = np.r_[orders, [image.order for image in images]]
-        shares = np.r_[np.ones(orders.size), np.full(len(images), PSEUDO_ITEM)]
+        every = np.r_[orders, more]
+        shares = np.r_[np.ones(orders.size), np.full(more.size, PSEUDO_ITEM)]
         parts: dict[str, list[F]] = {}
         for draws in multinomial_chunks(
             shares, config, f"{self.name}:pseudo", total=orders.size, chunk=REPLICATE_CHUNK

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -34,7 +35,12 @@ from assay.core.tasks.anomaly.task import AnomalyTask
 from assay.core.tasks.segmentation.boundary import boundary_counts
 from assay.core.tasks.segmentation.paired import segmentation_changes
 from assay.core.tasks.segmentation.pixel_confusion import image_counts, tp_fp_fn
-from assay.core.tasks.segmentation.task import IGNORE, SegmentationTask, resize_nearest
+from assay.core.tasks.segmentation.task import (
+    IGNORE,
+    PIXEL_COUNTS,
+    SegmentationTask,
+    resize_nearest,
+)
 from assay.datasets import columns as cols
 from assay.services.task_inputs import expectation, task_columns
 from assay.store.manifests import manifest_schema
@@ -117,6 +123,33 @@ def _mask(png: bytes) -> npt.NDArray[Any]:
         return np.asarray(img)
 
 
+def _stored_counts(
+    candidate: Path, baseline: Path, k: int
+) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], ...] | None:
+    """Both runs' per-image pixel and boundary counts on the images both judged, as the runs
+    kept them (``PIXEL_COUNTS``); None where a run kept none for one of them (runs from before,
+    or rows reused from one): the masks are then compared again."""
+    wanted = ["item_id", "correct", PIXEL_COUNTS]
+    if any(PIXEL_COUNTS not in pq.read_schema(path).names for path in (candidate, baseline)):
+        return None
+    cand = pq.read_table(candidate, columns=wanted)
+    base = pq.read_table(baseline, columns=wanted)
+    rows = pa.array(np.flatnonzero(_both_judged(cand, base)))
+    out = []
+    for table in (cand, base):
+        column = table.column(PIXEL_COUNTS).take(rows)
+        if column.null_count:
+            return None
+        flat = np.asarray(pc.list_flatten(column).to_numpy(zero_copy_only=False), np.int64)
+        if flat.size != len(rows) * k * 7:
+            return None
+        per_image = flat.reshape(len(rows), 7 * k)
+        out.append(
+            (per_image[:, : 3 * k].reshape(-1, k, 3), per_image[:, 3 * k :].reshape(-1, k, 4))
+        )
+    return tuple(out) if len(rows) else None
+
+
 def mask_deltas(
     spec: ModelSpec,
     base_spec: ModelSpec,
@@ -133,6 +166,11 @@ def mask_deltas(
         return {}
     task = SegmentationTask(spec)
     k = len(spec.labels)
+    stored = _stored_counts(candidate, baseline, k)
+    if stored is not None:
+        return segmentation_changes(
+            spec.labels, task.tolerance, stored[0], stored[1], config, task.background
+        )
     wanted = ["item_id", "correct", "mask"]
     schema = manifest_schema(manifest)
     expect = expectation(spec)

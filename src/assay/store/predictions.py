@@ -41,6 +41,7 @@ EXTRA_TYPES: dict[str, pa.DataType] = {
     "boxes": pa.list_(PREDICTED_BOX),
     "float": pa.float64(),
     "png": pa.binary(),  # an array per item (a model's mask), stored as PNG bytes
+    "counts": pa.list_(pa.int64()),  # integers per item (a segmented image's pixel counts)
 }
 
 

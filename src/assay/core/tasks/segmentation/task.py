@@ -47,6 +47,10 @@ from assay.core.tasks.segmentation.pseudo import pseudo_images
 
 ITEM_LABELS = GOOD_DEFECT
 IGNORE = 255
+# Each judged image's per-class [TP, FP, FN] pixel counts and its boundary counts (K x 3 then
+# K x 4 integers): what comparing two runs' numbers on the same images reads, without decoding
+# every mask again (``services.paired_tasks``).
+PIXEL_COUNTS = "pixel_counts"
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,11 @@ class SegmentationTask:
                 (offset + i, counts, boundary_counts(expert, model, self.k, self.tolerance, IGNORE))
             )
         batch, at = judged_batch(prepared, judged, y_true, predicted, scores, detail)
-        return Judged(batch, at, predicted, scores, errors, labels, {"iou": ious, "mask": drawn})
+        counted: list[Any] = [None] * n
+        for i, (_, pixel, edges) in zip(judged, detail, strict=True):
+            counted[i] = np.r_[tp_fp_fn(pixel).ravel(), np.asarray(edges).ravel()].tolist()
+        extra = {"iou": ious, "mask": drawn, PIXEL_COUNTS: counted}
+        return Judged(batch, at, predicted, scores, errors, labels, extra)
 
     def accumulators(
         self, intervals: IntervalConfig, auc_mode: Literal["exact", "binned"], n_examples: int
@@ -191,7 +199,7 @@ class SegmentationTask:
         ]
 
     def prediction_fields(self) -> dict[str, str]:
-        return {"iou": "float", "mask": "png"}
+        return {"iou": "float", "mask": "png", PIXEL_COUNTS: "counts"}
 
     def rule(self) -> str:
         background = self.spec.labels[self.background]

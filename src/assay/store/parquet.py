@@ -156,19 +156,41 @@ class PartedWriter:
 
 
 def combine_parts(parts: list[str], out: Path, unique: tuple[str, ...] = ("item_id",)) -> int:
-    """Concatenate Parquet parts of one schema (in order) into one file, a row group at a time."""
+    """Concatenate Parquet parts (in order) into one file, a row group at a time.
+
+    Parts written before and after an upgrade may differ by a column (a run checkpointed by an
+    earlier version, resumed by one that keeps more per item): the file has every column of
+    any part, in the last part's order first, null in the rows of parts without it. A resumed
+    segmentation run whose first parts had no ``pixel_counts`` failed here, and was lost."""
+    if not parts:
+        return 0
+    schemas = [pq.read_schema(part) for part in parts]
+    target = pa.unify_schemas(schemas[::-1]).with_metadata(schemas[-1].metadata)
     writer: pq.ParquetWriter | None = None
     n = 0
     try:
         for part in parts:
             file = pq.ParquetFile(part)
             for g in range(file.num_row_groups):
-                table = file.read_row_group(g)
+                table = _conformed(file.read_row_group(g), target)
                 if writer is None:
-                    writer = open_writer(out, table.schema, unique)
+                    writer = open_writer(out, target, unique)
                 writer.write_table(table)
                 n += table.num_rows
     finally:
         if writer is not None:
             writer.close()
     return n
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order: nulls where it has none."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table.replace_schema_metadata(schema.metadata)
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -307,7 +307,7 @@ def detected(n: int, rng: np.random.Generator, miss: float = 0.0) -> list:
 def test_twelve_perfectly_detected_images_are_no_proof_of_a_perfect_detector() -> None:
     """Resampling images a detector got right gave mAP [1, 1] from ten images on. The
     resamples may now draw, per class, half an image whose box the detector misses (and half
-    one it finds first): mAP reads [0.75, 1] on twelve such images and [0.985, 1] on four
+    one it finds first): mAP reads about [0.80, 1] on twelve such images and [0.99, 1] on four
     hundred."""
     from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation
 
@@ -336,3 +336,64 @@ def test_detection_intervals_cover_a_detector_that_misses_rare_boxes() -> None:
         low = evaluation.intervals(state, IntervalConfig(0.95, 200, t))["map"][0]
         above += low > truth
     assert above / trials <= 0.05, (above, truth)
+
+
+def many_classes(n: int, rng: np.random.Generator, k: int = 21) -> ScoredBatch:
+    """``n`` images of ``k`` classes (0: background), one defect of a random class each, drawn
+    by a good segmenter: 90% of its pixels found, a few false ones, 1 in 100 missed whole."""
+    detail = []
+    for i in range(n):
+        c, area = int(rng.integers(1, k)), int(rng.integers(20, 60))
+        tp = 0 if rng.random() < 0.01 else int(area * 0.9)
+        fp = int(area * 0.05)
+        counts = np.zeros((k, k), np.int64)
+        counts[0, 0] = 4096 - area - fp
+        counts[0, c] = fp
+        counts[c, c], counts[c, 0] = tp, area - tp
+        edges = np.zeros((k, 4), np.int64)
+        edges[c] = (tp // 3, area // 3, tp // 3, area // 3)
+        detail.append((i, counts, edges))
+    y = np.zeros(n, np.int64)
+    return ScoredBatch(y, y, np.tile([1.0, 0.0], (n, 1)), detail=detail)
+
+
+def test_a_many_class_segmenter_on_hundreds_of_images_is_not_held_back() -> None:
+    """Half an image missed per class, all drawn at once, moved mean IoU by every class's miss
+    together: a good 21-class segmenter on 300 images got a lower bound 0.045 below the truth
+    (the plain bootstrap's 0.013) and never passed `mean_iou >= truth - 0.02` (a hostile
+    review). The classes now share one half-image budget for mean IoU; a class's own IoU keeps
+    its own half."""
+    from assay.core.tasks.segmentation.task import SegmentationMetrics
+
+    labels = tuple(f"c{i}" for i in range(21))
+    acc = SegmentationMetrics(labels, CONFIG, tolerance=2)
+    rng = np.random.default_rng(5)
+    truth = acc.pixels.finalize(acc.update(acc.empty(), many_classes(50_000, rng)).pixels)
+    gaps, own = [], []
+    for _ in range(10):
+        out = acc.finalize(acc.update(acc.empty(), many_classes(300, rng)))
+        low = out.metrics["mean_iou"].ci_low
+        assert low is not None
+        gaps.append(truth["mean_iou"] - low)
+        own += [
+            per["iou"].value - per["iou"].ci_low
+            for per in out.per_class.values()
+            if per["iou"].ci_low is not None
+        ]
+    assert float(np.median(gaps)) < 0.025, gaps
+    # A class in about fifteen images: its own half image still widens its own interval.
+    assert float(np.median(own)) > 0.05, own
+
+
+def test_detection_intervals_read_a_state_from_before_area_ranges_were_kept() -> None:
+    """States written before each image's boxes per area range were kept hold (order, all)
+    rows, which the replicates read; the half images added new-format rows beside them and
+    the intervals raised "inhomogeneous shape" (a hostile review)."""
+    from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation
+
+    evaluation = CocoBoxEvaluation(("spot", "scratch"))
+    state = evaluation.update(evaluation.empty(), detected(30, np.random.default_rng(1), 0.1))
+    state.gt_per_image = [[row[:2] for row in rows] for rows in state.gt_per_image]
+    cis = evaluation.intervals(state, CONFIG)
+    low, high = cis["map"]
+    assert 0.0 < low < evaluation.finalize(state)["map"] <= high <= 1.0

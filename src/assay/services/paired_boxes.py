@@ -28,10 +28,10 @@ from assay.core.comparison import OVERALL, Delta
 from assay.core.errors import InputError
 from assay.core.intervals import (
     MIN_IMAGES,
-    PSEUDO_ITEM,
     IntervalConfig,
     multinomial_chunks,
     percentile_interval,
+    pseudo_shares,
 )
 from assay.core.tasks.detection.matching import MAX_DETECTIONS
 from assay.core.tasks.detection.mean_ap import (
@@ -99,16 +99,20 @@ def box_deltas(
         evaluation.with_pseudo_images(states[1], first, missed_first=False),
     )
     every = np.r_[orders, more]
-    shares = np.r_[np.ones(orders.size), np.full(more.size, PSEUDO_ITEM)]
     parts: tuple[dict[str, list[Any]], dict[str, list[Any]]] = ({}, {})
-    for draws in multinomial_chunks(
-        shares, config, "paired:coco_boxes", total=orders.size, chunk=REPLICATE_CHUNK
-    ):
-        for side, state in zip(parts, (cand_state, base_state), strict=True):
-            for name, values in evaluation.replicates(
-                state, every, draws.astype(np.float64)
-            ).items():
-                side.setdefault(name, []).append(values)
+    # A class's numbers with its own half images; the summary numbers with one budget the
+    # classes share (``pseudo_shares``).
+    for spread in (False, True):
+        shares = pseudo_shares(orders.size, more.size, more.size // 2 if spread else 1)
+        salt = f"paired:coco_boxes{':spread' if spread else ''}"
+        for draws in multinomial_chunks(
+            shares, config, salt, total=orders.size, chunk=REPLICATE_CHUNK
+        ):
+            for side, state in zip(parts, (cand_state, base_state), strict=True):
+                found = evaluation.replicates(state, every, draws.astype(np.float64))
+                for name, values in found.items():
+                    if ("[" not in name) == spread:
+                        side.setdefault(name, []).append(values)
     reps = [{name: np.concatenate(v) for name, v in side.items()} for side in parts]
     # Images that hold a class's boxes: below MIN_IMAGES the bootstrap's spread means little
     # (both detectors right on two images give [0, 0]).

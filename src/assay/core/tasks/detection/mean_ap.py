@@ -18,12 +18,12 @@ import numpy.typing as npt
 
 from assay.core.intervals import (
     MIN_IMAGES,
-    PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
     hull,
     multinomial_chunks,
     percentile_interval,
+    pseudo_shares,
 )
 from assay.core.tasks.detection.matching import (
     AREA_RANGES,
@@ -267,6 +267,10 @@ class CocoBoxEvaluation:
                 images.append(DetectionImage(first_order + len(images), box, label, *dt))
         if images:
             extra = self.update(extra, images)
+            for k, kept in enumerate(state.gt_per_image):
+                if kept and len(kept[0]) < len(extra.gt_per_image[k][-1]):
+                    # A state from before the area ranges were kept: (order, all sizes) rows.
+                    extra.gt_per_image[k] = [row[: len(kept[0])] for row in extra.gt_per_image[k]]
         return extra, np.array([image.order for image in images], np.int64)
 
     def smoothed_replicates(
@@ -279,13 +283,19 @@ class CocoBoxEvaluation:
         if more.size == 0:
             return {}
         every = np.r_[orders, more]
-        shares = np.r_[np.ones(orders.size), np.full(more.size, PSEUDO_ITEM)]
         parts: dict[str, list[F]] = {}
-        for draws in multinomial_chunks(
-            shares, config, f"{self.name}:pseudo", total=orders.size, chunk=REPLICATE_CHUNK
-        ):
-            for name, values in self.replicates(extra, every, draws.astype(np.float64)).items():
-                parts.setdefault(name, []).append(values)
+        # A class's numbers with its own half images; the summary numbers, averages over the
+        # classes, with one budget the classes share (``pseudo_shares``).
+        for spread in (False, True):
+            shares = pseudo_shares(orders.size, more.size, more.size // 2 if spread else 1)
+            salt = f"{self.name}:pseudo{':spread' if spread else ''}"
+            for draws in multinomial_chunks(
+                shares, config, salt, total=orders.size, chunk=REPLICATE_CHUNK
+            ):
+                found = self.replicates(extra, every, draws.astype(np.float64))
+                for name, values in found.items():
+                    if ("[" not in name) == spread:
+                        parts.setdefault(name, []).append(values)
         return {name: np.concatenate(values) for name, values in parts.items()}
 
     def replicates(

@@ -30,10 +30,10 @@ import numpy.typing as npt
 
 from assay.core.comparison import OVERALL, Delta
 from assay.core.intervals import (
-    PSEUDO_ITEM,
     IntervalConfig,
     multinomial_chunks,
     percentile_interval,
+    pseudo_shares,
 )
 from assay.core.tasks.segmentation.pixel_confusion import PixelState, enough_images
 from assay.core.tasks.segmentation.pseudo import pseudo_images
@@ -87,13 +87,16 @@ def segmentation_changes(
     # The estimates: the real images; the pseudo ones weigh nothing.
     point_c, point_b = replicates(np.r_[np.ones(n), np.zeros(m - n)][None])
     changes: dict[str, list[F]] = {name: [] for name in point_c}
-    shares = np.r_[np.ones(n), np.full(m - n, PSEUDO_ITEM)]
-    for draws in multinomial_chunks(
-        shares, config, salt="paired:segmentation", total=n, chunk=CHUNK
-    ):
-        cand, base = replicates(draws.astype(np.float64))
-        for name in changes:
-            changes[name].append(cand[name] - base[name])
+    # A class's numbers with its own half images; the numbers over every class with one budget
+    # the classes share (``pseudo_shares``).
+    for spread in (False, True):
+        shares = pseudo_shares(n, m - n, (m - n) // 2 if spread else 1)
+        salt = f"paired:segmentation{':spread' if spread else ''}"
+        for draws in multinomial_chunks(shares, config, salt=salt, total=n, chunk=CHUNK):
+            cand, base = replicates(draws.astype(np.float64))
+            for name in changes:
+                if ("[" not in name) == spread:
+                    changes[name].append(cand[name] - base[name])
     # Images where a class occurs: in the expert's pixels (TP + FN, alike for both models) or in
     # either model's.
     holding: I64 = ((candidate[0].sum(axis=-1) + baseline[0].sum(axis=-1)) > 0).sum(axis=0)

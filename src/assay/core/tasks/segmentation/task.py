@@ -22,12 +22,12 @@ from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
 from assay.core.intervals import (
     MIN_IMAGES,
-    PSEUDO_ITEM,
     IntervalConfig,
     draw_multinomial,
     hull,
     multinomial_chunks,
     percentile_interval,
+    pseudo_shares,
 )
 from assay.core.metric_value import MetricValue
 from assay.core.prepared import PreparedBatch
@@ -315,10 +315,13 @@ class SegmentationMetrics:
             out[f"boundary_f1[{label}]"] = f1[:, k]
         return out
 
-    def smoothed_replicates(self, state: SegmentationState, config: IntervalConfig) -> dict[str, F]:
+    def smoothed_replicates(
+        self, state: SegmentationState, config: IntervalConfig, spread: bool = False
+    ) -> dict[str, F]:
         """The metrics' replicates with, beside the images, half an image the model misses
         whole and half one it draws right per defect class (``pseudo``): the images' total
-        drawn from both."""
+        drawn from both. ``spread``: the halves shared by the classes (``pseudo_shares``), for
+        the numbers over every class."""
         given = np.concatenate(state.pixels.orders)
         sort = np.argsort(given, kind="stable")
         pixels = np.concatenate(state.pixels.per_image)[sort]
@@ -337,9 +340,10 @@ class SegmentationMetrics:
             state.boundary,
             [np.r_[edges, more_edges]] if whole else [],
         )
-        shares = np.r_[np.ones(n), np.full(m - n, PSEUDO_ITEM)]
+        shares = pseudo_shares(n, m - n, (m - n) // 2 if spread else 1)
+        salt = f"{self.name}:pseudo{':spread' if spread else ''}"
         parts: dict[str, list[F]] = {}
-        for draws in multinomial_chunks(shares, config, f"{self.name}:pseudo", total=n):
+        for draws in multinomial_chunks(shares, config, salt, total=n):
             weights = draws.astype(np.float64)
             found = self.pixels.replicates(smoothed.pixels, orders, weights)
             if whole:
@@ -357,8 +361,14 @@ class SegmentationMetrics:
         edges = self.boundary_intervals(state, self.intervals) if config is not None else {}
         if config is not None and state.pixels.per_image:
             # The hull with the resamples that may hold half a missed (or right) image: ten
-            # perfect images resampled to [1, 1] alone.
-            for name, reps in self.smoothed_replicates(state, config).items():
+            # perfect images resampled to [1, 1] alone. A class's numbers with its own halves;
+            # the numbers over every class with one budget shared by the classes.
+            own = self.smoothed_replicates(state, config)
+            shared = self.smoothed_replicates(state, config, spread=True)
+            smoothed = {k: v for k, v in own.items() if "[" in k} | {
+                k: v for k, v in shared.items() if "[" not in k
+            }
+            for name, reps in smoothed.items():
                 found = edges if name.startswith("boundary_f1") else cis
                 if name in found:
                     found[name] = hull(found[name], percentile_interval(reps, config.confidence))

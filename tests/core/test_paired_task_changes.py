@@ -193,7 +193,7 @@ def test_segmentation_estimates_equal_scikit_learn_and_the_interval_a_paired_boo
     assert d.delta > 0 and d.ci_low is not None and d.ci_low > 0 and d.n_items == n
     assert changes["boundary_f1"].ci_low is not None
     # A plain paired image bootstrap, pixel by pixel with scikit-learn: the interval holds it
-    # (the half images each model misses only widen it: 1.7 times here, on 200 small images).
+    # (the half images each model misses only widen it: 1.4 times here, on 200 small images).
     boot = np.random.default_rng(1)
     reps = []
     for _ in range(300):

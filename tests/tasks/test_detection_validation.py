@@ -556,7 +556,6 @@ def test_the_map_change_sees_every_box_the_runs_scored(
     its run scored mAP 1.0 for spots (100 boxes per class), but kept only the 100 best boxes of
     all classes, so the comparison read it as 0.0 and passed a candidate at 0.3 (a hostile
     review). Runs keep each class's 100 best now; the change is -0.7 and fails."""
-    import yaml
 
     from tests.vision_data import plates as plate_items
     from tests.vision_data import write_coco as coco_file
@@ -574,22 +573,7 @@ def test_the_map_change_sees_every_box_the_runs_scored(
     cand = [{"image_id": a["image_id"], "category_id": 1, "score": 0.5,
              "bbox": [a["bbox"][0] + 4, a["bbox"][1], a["bbox"][2], a["bbox"][3]]}
             for a in doc["annotations"]]  # fmt: skip
-    home = tmp_path / "home"
-    assert assay(capsys, home, "dataset", "add", "plates", str(gt))[0] == 0
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"task": "detection", "labels": ["spot", "scratch"]}))
-    for name, dets in (("base", base), ("cand", cand)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(dets))
-        assert assay(capsys, home, "model", "add", name, "--predictions",
-                     str(tmp_path / f"{name}.json"), "--spec", str(spec))[0] == 0  # fmt: skip
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        yaml.safe_dump({"checks": [{"metric": "map", "change": {"max_regression": 0.01}}]})
-    )
-    code, _, err = assay(capsys, home, "validate", "--model", "cand", "--dataset", "plates",
-                         "--baseline", "base", "--policy", str(policy), "--out", str(tmp_path / "o"),
-                         "--no-profile", "--resamples", "200")  # fmt: skip
-    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    code, err, result = map_change(tmp_path, capsys, gt, ["spot", "scratch"], base, cand)
     d = result["comparison"]["deltas"]["map"]
     assert d["baseline"] > 0.4 and d["delta"] < -0.3, d
     assert code == 1 and result["verdict"]["status"] == "fail", err
@@ -602,20 +586,42 @@ def test_two_detectors_right_on_twelve_plates_prove_no_map_change(
     "no change", the paired interval was [0, 0], and "no mAP regression of 0.01" passed. The
     draws may now hold half a plate whose box the candidate misses where the baseline finds it
     (and the reverse): twelve plates are too few to tell."""
-    import yaml
 
     from tests.vision_data import plates as plate_items
     from tests.vision_data import write_coco as coco_file
 
     gt = coco_file(tmp_path / "data", plate_items(12, seed=8))
     doc = json.loads(gt.read_text())
+    base, cand = (
+        [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
+          "score": score} for a in doc["annotations"]]
+        for score in (0.9, 0.8)
+    )  # fmt: skip
+    code, err, result = map_change(tmp_path, capsys, gt, ["spot"], base, cand)
+    d = result["comparison"]["deltas"]["map"]
+    assert d["baseline"] == d["candidate"] == pytest.approx(1.0) and d["delta"] == 0.0, d
+    assert d["ci_low"] < -0.01 < 0.01 < d["ci_high"], d
+    check = next(c for c in result["verdict"]["checks"] if c["metric"] == "map")
+    assert code == 1 and check["status"] == "too_few", (err, check)
+
+
+def map_change(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    gt: Path,
+    labels: list[str],
+    base: list[dict[str, Any]],
+    cand: list[dict[str, Any]],
+) -> tuple[int, str, dict[str, Any]]:
+    """Two detectors given as recorded COCO detections, validated against each other under
+    "no mAP regression of 0.01": the exit code, stderr and the candidate's result."""
+    import yaml
+
     home = tmp_path / "home"
     assert assay(capsys, home, "dataset", "add", "plates", str(gt))[0] == 0
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"task": "detection", "labels": ["spot"]}))
-    for name, score in (("base", 0.9), ("cand", 0.8)):
-        dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
-                 "score": score} for a in doc["annotations"]]  # fmt: skip
+    spec.write_text(yaml.safe_dump({"task": "detection", "labels": labels}))
+    for name, dets in (("base", base), ("cand", cand)):
         (tmp_path / f"{name}.json").write_text(json.dumps(dets))
         assert assay(capsys, home, "model", "add", name, "--predictions",
                      str(tmp_path / f"{name}.json"), "--spec", str(spec))[0] == 0  # fmt: skip
@@ -626,9 +632,4 @@ def test_two_detectors_right_on_twelve_plates_prove_no_map_change(
     code, _, err = assay(capsys, home, "validate", "--model", "cand", "--dataset", "plates",
                          "--baseline", "base", "--policy", str(policy), "--out", str(tmp_path / "o"),
                          "--no-profile", "--resamples", "300")  # fmt: skip
-    result = json.loads((tmp_path / "o" / "result.json").read_text())
-    d = result["comparison"]["deltas"]["map"]
-    assert d["baseline"] == d["candidate"] == pytest.approx(1.0) and d["delta"] == 0.0, d
-    assert d["ci_low"] < -0.01 < 0.01 < d["ci_high"], d
-    check = next(c for c in result["verdict"]["checks"] if c["metric"] == "map")
-    assert code == 1 and check["status"] == "too_few", (err, check)
+    return code, err, json.loads((tmp_path / "o" / "result.json").read_text())

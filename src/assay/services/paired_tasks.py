@@ -14,6 +14,7 @@ given on the estimate only (``POINT_ONLY_CHANGES``).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,8 +118,6 @@ def _chunks(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
 
 
 def _mask(png: bytes) -> npt.NDArray[Any]:
-    import io
-
     with Image.open(io.BytesIO(png)) as img:
         return np.asarray(img)
 

@@ -319,3 +319,33 @@ def test_image_auroc_aupr_and_f1_max_changes_have_paired_intervals(
         found[cand] = (code, [statuses[n] for n in names])
     assert found["sharp"] == (0, ["pass"] * 3), found
     assert found["blind"] == (1, ["fail"] * 3), found
+
+
+def test_a_candidate_scoring_nan_everywhere_passes_no_change_check(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate whose every score is NaN judged nothing: its changes against the baseline
+    have no value and the policy fails, with the items both models judged named, not a crash
+    and never a pass."""
+    import yaml
+
+    tmp, home = setup["tmp"], setup["home"]
+    nan_model = anomaly_onnx(tmp / "nan.onnx", np.full((64, 64), np.nan, np.float32))
+    for name, model in (("nan", nan_model), ("sharp", setup["model"])):
+        spec = anomaly_spec(tmp / f"{name}.yaml", threshold=0.2)
+        assert assay(capsys, home, "model", "add", name, str(model), "--spec", str(spec))[0] == 0
+    policy = tmp / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"checks": [
+        {"metric": m, "change": {"max_regression": 0.02}}
+        for m in ("image_auroc", "image_aupr", "f1_max")]}))  # fmt: skip
+    code, _, err = assay(capsys, home, "validate", "--model", "nan", "--dataset", "plates",
+                         "--baseline", "sharp", "--policy", str(policy), "--out", str(tmp / "o"),
+                         "--no-profile")  # fmt: skip
+    assert code == 1 and "internal error" not in err, err
+    result = json.loads((tmp / "o" / "result.json").read_text())
+    assert result["verdict"]["status"] == "fail"
+    statuses = {c["metric"]: c["status"] for c in result["verdict"]["checks"]}
+    assert statuses["items_not_compared"] == "fail"
+    for name in ("image_auroc", "image_aupr", "f1_max"):
+        assert statuses[name] != "pass", (name, statuses)
+        assert result["comparison"]["deltas"][name]["delta"] is None

@@ -318,6 +318,8 @@ def test_image_auroc_aupr_and_f1_max_changes_have_paired_intervals(
         statuses = {c["metric"]: c["status"] for c in result["verdict"]["checks"]}
         found[cand] = (code, [statuses[n] for n in names])
     assert found["sharp"] == (0, ["pass"] * 3), found
+    markdown = (tmp / "vs-sharp" / "verdict.md").read_text()
+    assert "| Image AUROC | " in markdown and "| F1-max | " in markdown, markdown
     assert found["blind"] == (1, ["fail"] * 3), found
 
 

@@ -347,6 +347,12 @@ def test_mean_iou_and_class_iou_changes_have_paired_intervals(
         found[f"{cand}-vs-{base}"] = (code, [statuses["mean_iou"], statuses["iou[spot]"]])
         found[f"{cand}-vs-{base} delta"] = deltas["mean_iou"]["delta"]
     assert found["sharp-vs-blind"] == (0, ["pass", "pass"]), found
+    # What users read: verdict.md's and the report's tables of changes hold the task's numbers
+    # (they showed the item-level decision's alone).
+    markdown = (tmp_path / "sharp-vs-blind" / "verdict.md").read_text()
+    assert "| Mean IoU | " in markdown and "| Pixel accuracy | " in markdown, markdown
+    report = (tmp_path / "sharp-vs-blind" / "report.html").read_text()
+    assert report.index(">mean_iou<") < report.index(">accuracy<")
     assert found["blind-vs-sharp"] == (1, ["fail", "fail"]), found
     assert found["sharp-vs-blind delta"] == pytest.approx(-found["blind-vs-sharp delta"], abs=1e-12)
     assert found["sharp-vs-eroded"] == (1, ["too_few", "too_few"]), found

@@ -23,7 +23,7 @@ from assay.reports.figures import (
     reliability_figure,
 )
 from assay.reports.thumbnails import thumbnails
-from assay.reports.views.verdict import improved, limit_text, value_text
+from assay.reports.views.verdict import delta_rows, improved, limit_text, value_text
 
 # The tiles of the report's headline, in order (titles and notes: the metric catalog).
 HEADLINE = [
@@ -336,7 +336,7 @@ def _context(result: ValidationResult) -> dict[str, Any]:
                     improved(name, d["ci_low"], d["ci_high"])
                 ],
             )
-            for name in DELTA_ROWS
+            for name in delta_rows(task, DELTA_ROWS)
             if (d := comp.get("deltas", {}).get(name))
         ],
         "has_curves": any(

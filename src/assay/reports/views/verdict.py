@@ -9,6 +9,7 @@ share one reading.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,20 @@ DELTA_ROWS = (
     "log_loss",
     "roc_auc",
 )
+# A vision task's own numbers, shown before the item-level decision's: a detector's mAP change
+# was in result.json and the checks but in neither the report's nor verdict.md's table.
+TASK_DELTA_ROWS: dict[str, tuple[str, ...]] = {
+    "detection": ("map", "map_50", "map_75", "mar_100"),
+    "segmentation": ("mean_iou", "pixel_accuracy", "boundary_f1"),
+    "anomaly": ("image_auroc", "image_aupr", "f1_max"),
+}
+
+
+def delta_rows(task: str | None, rows: Sequence[str] = DELTA_ROWS) -> tuple[str, ...]:
+    """The changes a report's table shows for a run of ``task``, in order."""
+    return (*TASK_DELTA_ROWS.get(task or "", ()), *rows)
+
+
 NO_VERDICT: dict[str, Any] = {
     "status": "fail",
     "blocking": True,
@@ -175,7 +190,7 @@ class VerdictView:
             n_judged=result.n_judged,
             n_failed=result.n_failed,
             finished_at=result.finished_at,
-            paired=_paired(result.comparison),
+            paired=_paired(result.comparison, (result.task or {}).get("name")),
         )
 
 
@@ -199,11 +214,11 @@ def _check(c: dict[str, Any], strict_too_few: bool) -> CheckRow:
     )
 
 
-def _paired(comp: dict[str, Any] | None) -> PairedView | None:
+def _paired(comp: dict[str, Any] | None, task: str | None) -> PairedView | None:
     if not comp:
         return None
     deltas = []
-    for name in DELTA_ROWS:
+    for name in delta_rows(task):
         d = comp["deltas"].get(name)
         if d is None:
             continue

@@ -63,21 +63,6 @@ TASK_PER_CLASS = {
     "segmentation": ["iou", "dice", "boundary_f1"],
     "anomaly": [],
 }
-DELTA_ROWS = [
-    "accuracy",
-    "balanced_accuracy",
-    "macro_f1",
-    "weighted_f1",
-    "mcc",
-    "cohen_kappa",
-    "false_alarm_rate",
-    "missed_defect_rate",
-    "log_loss",
-    "brier_score",
-    "roc_auc",
-    "pr_auc",
-    "ece",
-]
 
 
 @lru_cache(maxsize=1)
@@ -336,7 +321,7 @@ def _context(result: ValidationResult) -> dict[str, Any]:
                     improved(name, d["ci_low"], d["ci_high"])
                 ],
             )
-            for name in delta_rows(task, DELTA_ROWS)
+            for name in delta_rows(task)
             if (d := comp.get("deltas", {}).get(name))
         ],
         "has_curves": any(

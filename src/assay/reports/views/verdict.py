@@ -9,7 +9,6 @@ share one reading.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +17,22 @@ from assay.core.results import ValidationResult
 from assay.core.verdict import verdict_blocks
 
 # The changes verdict.md lists under the paired comparison, in this order (when reported).
+# The changes the report, the web run page and verdict.md show, in order (what a run has of
+# them: a classes-only model no log loss).
 DELTA_ROWS = (
     "accuracy",
     "balanced_accuracy",
     "macro_f1",
+    "weighted_f1",
     "mcc",
+    "cohen_kappa",
     "false_alarm_rate",
     "missed_defect_rate",
     "log_loss",
+    "brier_score",
     "roc_auc",
+    "pr_auc",
+    "ece",
 )
 # A vision task's own numbers, shown before the item-level decision's: a detector's mAP change
 # was in result.json and the checks but in neither the report's nor verdict.md's table.
@@ -37,9 +43,9 @@ TASK_DELTA_ROWS: dict[str, tuple[str, ...]] = {
 }
 
 
-def delta_rows(task: str | None, rows: Sequence[str] = DELTA_ROWS) -> tuple[str, ...]:
+def delta_rows(task: str | None) -> tuple[str, ...]:
     """The changes a report's table shows for a run of ``task``, in order."""
-    return (*TASK_DELTA_ROWS.get(task or "", ()), *rows)
+    return (*TASK_DELTA_ROWS.get(task or "", ()), *DELTA_ROWS)
 
 
 NO_VERDICT: dict[str, Any] = {

@@ -20,10 +20,12 @@ from assay.core.intervals import (
     MIN_IMAGES,
     IntervalConfig,
     draw_multinomial,
+    half_samples,
     hull,
     multinomial_chunks,
     percentile_interval,
     pseudo_shares,
+    small_sample_shift,
 )
 from assay.core.tasks.detection.matching import (
     AREA_RANGES,
@@ -214,22 +216,39 @@ class CocoBoxEvaluation:
         its boxes and detections twice. (Where scores tie across images, an image's copies are
         one weighted step here, while pycocotools would interleave them with the other tied
         detections: a replicate's AP may then differ by a little, 0.008 at most in a review's six
-        tied cases; the point estimate is exact.)"""
+        tied cases; the point estimate is exact.) Small samples flatter average precision (the
+        precision envelope is a maximum over noisy points): each interval is moved down by the
+        upward bias its half samples and replicates show (``small_sample_shift``) and still
+        holds the estimate."""
         orders = np.sort(np.concatenate(state.orders)) if state.orders else np.empty(0, np.int64)
         if orders.size == 0:
             return {}
         draws = draw_multinomial(np.ones(orders.size, np.int64), config, salt=self.name)
         replicates = self.replicates(state, orders, draws.astype(np.float64))
         smoothed = self.smoothed_replicates(state, orders, config)
+        halves = half_samples(orders.size, max(40, config.n_resamples // 5), config, self.name)
+        halved = self.replicates(state, orders, halves)
+        point = self.finalize(state)
+        estimates = {name: point[name] for name in COCO_SUMMARY} | {
+            f"{name}[{label}]": numbers[name]
+            for label, numbers in point["per_class"].items()
+            for name in ("ap", "ap_50", "ar_100")
+        }
         with_class = {label: len(state.gt_per_image[k]) for k, label in enumerate(self.labels)}
         out = {}
         for name, values in replicates.items():
             label = name[name.index("[") + 1 : -1] if "[" in name else None
             if (with_class[label] if label is not None else orders.size) < MIN_IMAGES:
                 continue  # no interval: too few images to resample
-            out[name] = percentile_interval(values, config.confidence)
+            interval = percentile_interval(values, config.confidence)
             if name in smoothed:
-                out[name] = hull(out[name], percentile_interval(smoothed[name], config.confidence))
+                interval = hull(interval, percentile_interval(smoothed[name], config.confidence))
+            estimate = estimates[name]
+            if estimate is None or not np.isfinite(interval).all():
+                out[name] = interval
+                continue
+            shift = small_sample_shift(estimate, values, halved[name])
+            out[name] = hull((interval[0] - shift, interval[1] - shift), (estimate, estimate))
         return out
 
     def with_pseudo_images(

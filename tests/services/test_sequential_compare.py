@@ -40,6 +40,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         says_bad = np.where(right, labels == "bad", labels != "bad")
         columns[f"{name}_bad"] = np.where(says_bad, 0.8, 0.2)
         columns[f"{name}_good"] = 1 - columns[f"{name}_bad"]
+    # A candidate right on every item it answers, answering a third with NaN.
+    columns["n_bad"] = np.where(labels == "bad", 0.8, 0.2)
+    columns["n_bad"][rng.uniform(size=N) < 1 / 3] = np.nan
+    columns["n_good"] = 1 - columns["n_bad"]
     arrival = rng.permutation(N).astype(float)
     arrival[rng.choice(N, 200, replace=False)] = np.nan  # not labelled yet
     columns["labelled_at"] = pa.array(arrival, from_pandas=True)
@@ -48,7 +52,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     register_dataset(ws, "line", tmp / "d.parquet", id_column="id")
     onnx = passthrough_onnx(tmp / "p.onnx", 2)
     ids = {}
-    for name in ("b", "c"):
+    for name in ("b", "c", "n"):
         spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
                 "input": {"kind": "tabular", "columns": [f"{name}_bad", f"{name}_good"]}}  # fmt: skip
         register_model(ws, f"m{name}", onnx, spec)
@@ -135,3 +139,19 @@ def test_the_same_model_under_another_name_is_no_baseline(
     ws.close()
     code = main(["compare", copy.result.run_id, runs["ids"]["b"], "--home", runs["home"]])
     assert code == 2 and "the same file and spec" in capsys.readouterr().err
+
+
+def test_items_the_candidate_could_not_judge_count_as_wrong(
+    runs: dict[str, Any], capsys: Any
+) -> None:
+    """A candidate answering a third of the items with NaN (its validation fails on coverage)
+    was accepted: the comparison looked only at the items both runs judged."""
+    out = runs["tmp"] / "seq-nan"
+    code = main(["compare", runs["ids"]["n"], runs["ids"]["b"], "--sequential", "--order",
+                 "labelled_at", "--out", str(out), "--home", runs["home"]])  # fmt: skip
+    doc = json.loads((out / "sequential.json").read_text())
+    assert doc["n_items"] == N - 200
+    assert 800 < doc["n_unjudged"]["candidate"] < 1000 and doc["n_unjudged"]["baseline"] == 0
+    assert (doc["decision"], code) == ("reject", 1)
+    assert doc["final"]["mean"] == pytest.approx(0.667 - 0.85, abs=0.04)
+    assert "counted as wrong" in capsys.readouterr().out

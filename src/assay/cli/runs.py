@@ -97,6 +97,13 @@ def _sequential(
         f"[{f['lower']:+.4f}, {f['upper']:+.4f}]",
         highlight=False,
     )
+    unjudged = doc["n_unjudged"]
+    if unjudged["candidate"] or unjudged["baseline"]:
+        console.print(
+            f"counted as wrong: {unjudged['candidate']:,} item(s) the candidate could not judge, "
+            f"{unjudged['baseline']:,} the baseline could not",
+            highlight=False,
+        )
     console.print(verdict, highlight=False)
     console.print(f"written: {doc['file']}", highlight=False)
     if doc["decision"] != "accept":

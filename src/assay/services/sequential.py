@@ -33,6 +33,11 @@ from assay.store.manifests import manifest_schema
 POINTS = 200  # points of the trajectory kept in sequential.json
 
 
+def _valid(column: pa.ChunkedArray, rows: pa.Array) -> np.ndarray:
+    taken = column.combine_chunks().take(rows)
+    return np.asarray(taken.is_valid().to_numpy(zero_copy_only=False), bool)
+
+
 def sequential_comparison(
     ws: Workspace,
     candidate: str,
@@ -75,15 +80,25 @@ def sequential_comparison(
         position = ranks
     both = []
     for run in (cand, base):
-        t = pq.read_table(Path(run.run_dir) / "predictions.parquet", columns=["item_id", "correct"])
+        t = pq.read_table(
+            Path(run.run_dir) / "predictions.parquet",
+            columns=["item_id", "label", "correct", "error"],
+        )
         at = pc.index_in(items.column(cols.ITEM_ID), value_set=t.column("item_id"))
-        rows = np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
-        correct = t.column("correct").combine_chunks().take(pa.array(rows))
-        judged = np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool)
-        judged &= np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+        rows = pa.array(np.asarray(at.fill_null(0).to_numpy(zero_copy_only=False), np.int64))
+        present = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
+        correct = t.column("correct").combine_chunks().take(rows)
+        judged = np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool) & present
+        # An item with a reference the model gave no answer for (NaN, a failure): not judged.
+        failed = (
+            ~judged & present & _valid(t.column("error"), rows) & _valid(t.column("label"), rows)
+        )
         right = np.asarray(correct.fill_null(False).to_numpy(zero_copy_only=False), bool)
-        both.append((judged, right))
-    usable = keep & both[0][0] & both[1][0]
+        both.append((judged | failed, right & judged, failed))
+    # An item a model could not judge counts as one it got wrong: a candidate that answers
+    # a third of the items with NaN is a third worse, not judged on the rest alone.
+    compared = both[0][0] & both[1][0]
+    usable = keep & compared
     idx = np.flatnonzero(usable)
     idx = idx[np.argsort(position[idx], kind="stable")]
     d = both[0][1][idx].astype(float) - both[1][1][idx].astype(float)
@@ -100,7 +115,12 @@ def sequential_comparison(
         "dataset": dv.ref,
         "order": order,
         "n_items": n,
-        "n_waiting": int((~keep & both[0][0] & both[1][0]).sum()),
+        "n_waiting": int((~keep & compared).sum()),
+        # Of the n_items: those each model could not judge, counted as wrong.
+        "n_unjudged": {
+            "candidate": int(both[0][2][idx].sum()),
+            "baseline": int(both[1][2][idx].sum()),
+        },
         "margin": margin,
         "alpha": alpha,
         "decision": decision,
@@ -124,7 +144,8 @@ def sequential_comparison(
         ],
         "method": "predictable plug-in empirical-Bernstein confidence sequence (Waudby-Smith & "
         "Ramdas 2023), running intersection; valid at every number of items at once",
-        "rule": f"accept when the lower bound of candidate - baseline accuracy exceeds -{margin}; "
+        "rule": "an item a model could not judge counts as wrong; "
+        f"accept when the lower bound of candidate - baseline accuracy exceeds -{margin}; "
         f"reject when the upper bound falls below -{margin}",
     }
     folder = out_folder(out if out is not None else (

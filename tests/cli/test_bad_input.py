@@ -350,3 +350,19 @@ def test_a_device_the_baselines_runtime_has_not_is_refused_before_a_run_is_recor
     code, out, _ = cli(capsys, "run", "list", "--home", home)
     assert code == 0 and "failed" not in out
     one_line_exit_2(cli(capsys, *validate(store, "--device", "cpu:1")), "cpu takes no index")
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [(["--seed", "-1"], "--seed must be a whole number from 0"),
+     (["--threads", "0"], "--threads must be at least 1"),
+     (["--out", "/proc/assay-out"], "--out /proc/assay-out cannot be written")],
+)  # fmt: skip
+def test_settings_that_would_fail_after_the_run_are_refused_before_it(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    """``--seed -1`` crashed in the bootstrap (exit 3) and ``--out`` under /proc after the
+    run was recorded as finished (a review found both); ``--threads 0`` was taken silently."""
+    one_line_exit_2(cli(capsys, *validate(store, *extra)), says)
+    code, out, _ = cli(capsys, "run", "list", "--home", str(store["home"]))
+    assert code == 0 and "pass" not in out and "fail" not in out

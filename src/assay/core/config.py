@@ -73,6 +73,10 @@ class ValidationConfig:
             raise InputError(f"checkpoint interval must be >= 0 s, got {self.checkpoint_every_s}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InputError("batch size must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {self.threads}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed must be a whole number from 0, got {self.seed}")
         if not 0.5 <= self.confidence < 1.0:
             raise InputError(f"confidence must lie in [0.5, 1), got {self.confidence}")
         if self.n_resamples < 100:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from assay.core.errors import InputError
@@ -12,6 +13,16 @@ def check_out(out: Path | str) -> Path:
     folder = Path(out).expanduser()
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--out {folder} exists and is not a folder")
+    # The folder, or the nearest one above it that exists, must take a file: checked before
+    # the work, since a run recorded and then unable to write its --out files is half done.
+    there = next((p for p in (folder, *folder.absolute().parents) if p.exists()), Path("/"))
+    if not there.is_dir():
+        raise InputError(f"--out {folder} cannot be created: {there} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=there):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {folder} cannot be written ({exc.strerror or exc})") from exc
     return folder
 
 

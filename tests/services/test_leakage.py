@@ -384,3 +384,26 @@ def test_copied_rows_with_a_time_column_read_from_a_csv_are_found(tmp_path: Path
     register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
     register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
     assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 5
+
+
+def test_with_train_a_leak_fails_the_verdict_unless_the_policy_says_how_many_may_leak(
+    images: dict[str, Any], capsys: Any
+) -> None:
+    """A review validated on the training set itself with ``--train``: every item leaked,
+    PASS. With ``--train`` a leak now fails unless the policy checks leaked_items itself."""
+    home = _model(images)
+    policy = images["tmp"] / "lenient.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.01\n")
+    args = ["validate", "--model", "bright", "--dataset", "val", "--train", "train",
+            "--no-profile", "--no-explore", "--home", home]  # fmt: skip
+    out = images["tmp"] / "strict-run"
+    assert main([*args, "--policy", str(policy), "--out", str(out)]) == 1
+    check = next(
+        c for c in json.loads((out / "result.json").read_text())["verdict"]["checks"]
+        if c["metric"] == "leaked_items"
+    )  # fmt: skip
+    assert (check["status"], check["value"]) == ("fail", 5)
+    policy.write_text("checks:\n  - accuracy >= 0.01\n  - leaked_items <= 5\n")
+    capsys.readouterr()
+    assert main([*args, "--policy", str(policy)]) == 0
+    assert "PASS" in capsys.readouterr().out

@@ -1033,6 +1033,31 @@ def _audited(
     return result
 
 
+def _leakage_check(
+    leakage: dict[str, Any], train: DatasetVersion, dv: DatasetVersion
+) -> CheckResult:
+    """With ``--train`` and no rule of the policy's own on ``leaked_items``: no item may have
+    leaked. A validation on items the model was trained on measures memory, not the model
+    (every item leaked passed before); a policy that tolerates some says so
+    (``leaked_items <= 5``, or ``severity: warn``)."""
+    n = int(leakage["n_leaked_items"])
+    reason = (
+        f"{n} item(s) of {dv.ref} duplicate or nearly duplicate items of the training set "
+        f"{train.ref}: the metrics without them are in the result"
+        if n
+        else f"no item of {dv.ref} duplicates an item of the training set {train.ref}"
+    )
+    return CheckResult(
+        name="no item leaked from training",
+        status="fail" if n else "pass",
+        value=float(n),
+        threshold=0.0,
+        reason=reason,
+        metric="leaked_items",
+        limit="== 0",
+    )
+
+
 def _preconditions(
     ws: Workspace, plan: Plan, cand: _Model, result: ValidationResult
 ) -> tuple[tuple[CheckResult, ...], ValidationResult]:
@@ -1045,6 +1070,9 @@ def _preconditions(
     if cand.binding is not None:
         found += (cand.binding.check(),)
         cand.binding.write_unmatched(cand.run_dir)
+    ruled = any(c.metric == "leaked_items" for c in plan.policy.checks)
+    if result.leakage is not None and plan.train is not None and not ruled:
+        found += (_leakage_check(result.leakage, plan.train, plan.dataset),)
     if plan.policy.reuse_budget is not None:
         spent, budget_doc = budget_check(ws, plan.dataset, plan.policy.reuse_budget, cand.run_dir)
         found += (spent,)

@@ -350,3 +350,31 @@ def test_the_same_readings_stored_at_two_precisions_are_not_a_shift(tmp_path: Pa
     s = audit_coverage(ws, "prod", "val").summary()
     assert not s["domain"]["shifted"], s["domain"]
     assert s["domain"]["auc"] < 0.6 and s["max_psi"] < 0.1, (s["domain"]["auc"], s["max_psi"])
+
+
+def test_production_unlike_every_validation_item_gets_no_re_weighted_accuracy(
+    shifted: dict[str, Any], capsys: Any
+) -> None:
+    """A review's production sample with a sensor missing throughout: the classifier told it
+    apart item by item (AUC 1), every validation item got the same clipped weight, and the
+    accuracy as validated was given as production's, with an interval, on 'effective n 3000'.
+    Columns production lacks are named, and the CLI prints the notes."""
+    ws, tmp = shifted["ws"], shifted["tmp"]
+    prod = {k: v for k, v in shifted["prod"].items() if k != "camera"}
+    prod["torque"] = pa.nulls(len(prod["line_speed"]))
+    pq.write_table(pa.table(prod), tmp / "unlike.parquet")
+    register_dataset(ws, "unlike", tmp / "unlike.parquet", role="production")
+    run = ws.catalog.list_runs(limit=1)[0]
+    s = audit_coverage(ws, "unlike", "val", run).summary()
+    mix = s["reweighted"]["production_mix"]
+    assert s["domain"]["share_production_uncovered"] > 0.9
+    assert mix["share_production_covered"] < 0.01
+    assert mix["not_covered"] and mix["value"] is None and mix["ci_low"] is None
+    assert any("lacks, not compared: camera, s_bad" in n for n in s["notes"])
+    capsys.readouterr()
+    home = str(tmp / "home")
+    assert main(["audit", "coverage", "--production", "unlike", "--dataset", "val", "--model",
+                 "m", "--home", home]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "none on the production mix" in printed, printed
+    assert "note: 3 column(s)" in printed, printed  # camera and the recorded scores

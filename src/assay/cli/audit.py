@@ -198,8 +198,18 @@ def coverage(
             f"{100 * r['validation_share']:.1f}% of validation",
             highlight=False,
         )
+    for note in s["notes"]:
+        console.print(f"note: {escape(note)}", highlight=False)
     rw = s["reweighted"]
-    if rw is not None:
+    if rw is not None and rw["production_mix"].get("not_covered"):
+        console.print(
+            f"accuracy of run {rw['run_id'][:8]}: {rw['as_validated']['value']:.4f} as validated; "
+            "none on the production mix: only "
+            f"{100 * rw['production_mix']['share_production_covered']:.0f}% of production lies "
+            "where validation items are (from the domain classifier's weights)",
+            highlight=False,
+        )
+    elif rw is not None:
         a, m = rw["as_validated"], rw["production_mix"]
         console.print(
             f"accuracy of run {rw['run_id'][:8]}: {a['value']:.4f} as validated, "

@@ -162,3 +162,17 @@ def test_an_experts_changed_label_does_not_make_an_item_fresh(tmp_path: Path) ->
     out = validate(ws, "m@1", "exp@2", policy=policy, config=CONFIG)
     assert out.result.reuse_budget["n_fresh_items"] == 0
     ws.close()
+
+
+def test_the_same_file_under_another_name_carries_its_decisions(store: dict[str, Any]) -> None:
+    """A review registered version 2's file again as ``cable-renamed`` and its budget started
+    at 0 decisions: the budget follows the content, not the name."""
+    ws, tmp, policy = store["ws"], store["tmp"], store["policy"]
+    for model in ("m@1", "m@2"):
+        validate(ws, model, "cable@1", policy=policy, config=CONFIG)
+    register_dataset(ws, "cable-renamed", tmp / "v2.parquet", id_column="id")
+    out = validate(ws, "m@1", "cable-renamed", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_decisions_before"] == 2 and out.blocking
+    assert out.result.reuse_budget["n_fresh_items"] == 60  # those cable@1 lacks
+    served = decisions_summary(ws, get_dataset(ws, "cable"))
+    assert served["n_on_dataset"] == 3

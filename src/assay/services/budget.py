@@ -4,7 +4,8 @@ Every verdict taken on a dataset version is logged in the catalog (``decisions``
 and comparisons. Each one lets the next model adapt a little to the data (a threshold moved, an
 architecture kept, training stopped where the numbers looked best), so a dataset that has served
 many decisions gives optimistic numbers. Versions of one dataset share their items, so the budget
-counts the decisions on every version of the name.
+counts the decisions on every version of the name, and on every name that registered one of
+those versions' contents again.
 
 Past the policy's ``reuse_budget.max_decisions``, the verdict carries a warning (or fails), and
 the run lists the dataset's *fresh* items, those in no version that any decision was taken on,
@@ -39,9 +40,18 @@ FRESH_FILE = "fresh_items.csv"
 
 
 def decisions_served(ws: Workspace, dataset: DatasetVersion) -> list[Decision]:
-    """Every decision on any version of ``dataset``'s name, oldest first."""
-    versions = [d.id for d in ws.catalog.list_datasets() if d.name == dataset.name]
-    return ws.catalog.decisions(versions)
+    """Every decision on any version of ``dataset``'s name, and of every name that holds a
+    version with the same content as one of them (and so on): registering the same file under
+    a new name is no fresh set (a review's renamed copy started again from 0 decisions)."""
+    every = ws.catalog.list_datasets()
+    names, digests = {dataset.name}, {dataset.version}
+    while True:
+        digests |= {d.version for d in every if d.name in names}
+        more = {d.name for d in every if d.version in digests} - names
+        if not more:
+            break
+        names |= more
+    return ws.catalog.decisions([d.id for d in every if d.name in names])
 
 
 def decisions_summary(ws: Workspace, dataset: DatasetVersion, shown: int = 10) -> dict[str, Any]:

@@ -450,3 +450,43 @@ def test_a_baseline_that_judged_a_quarter_fewer_items_leaves_no_change_proven(
     compared = next(c for c in result["verdict"]["checks"] if "both models" in c["name"])
     assert compared["status"] == "fail" and compared["value"] == pytest.approx(0.25)
     assert (code, result["verdict"]["status"]) == (1, "fail")
+
+
+def _capped_onnx(path: Path) -> Path:
+    """The passthrough model, answering only the first two rows of any batch: it passes the
+    two-item test at registration and gives too few answers for every larger batch."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    ints = {"z": [0], "two": [2], "axis": [0]}
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["features", "z", "two", "axis"], ["probabilities"])],
+        "capped",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in ints.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_a_model_that_cannot_take_batches_says_so_and_gets_no_throughput(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review's model answered min(N, 2) rows: every batch failed and was run item by item
+    without a word, and the profile measured 29 million items/s on two answers per call."""
+    labels = np.where(np.arange(N) % 3 == 0, "bad", "good")
+    scores = np.where(labels[:, None] == "bad", [0.8, 0.2], [0.2, 0.8])
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    spec = tmp_path / "p.yaml"
+    assert cli(capsys, home, "model", "add", "c", str(_capped_onnx(tmp_path / "c.onnx")),
+               "--spec", str(spec))[0] == 0  # fmt: skip
+    code, text, _ = cli(capsys, home, "validate", "--model", "c", "--dataset", "t", "--out",
+                        str(tmp_path / "out"), "--batch-size", "64")  # fmt: skip
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert code == 0 and result["n_judged"] == N  # right answers, one item at a time
+    assert result["n_split_batches"] == -(-N // 64) and result["n_split_items"] == N
+    assert "failed whole and were run item by item" in text
+    assert "answer(s) for a batch of 64" in result["profile"]["error"]
+    assert "throughput_items_per_s" not in json.dumps(result["profile"])

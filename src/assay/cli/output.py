@@ -79,6 +79,13 @@ def print_summary(result: ValidationResult) -> None:
         f"{result.n_items} items, {result.n_judged} judged, "
         + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
     )
+    if result.n_split_batches:
+        console.print(
+            f"[yellow]warning[/]: {result.n_split_batches} batch(es) ({result.n_split_items} "
+            "items) failed whole and were run item by item: the model may not take batches of "
+            "this size (see --batch-size)",
+            highlight=False,
+        )
     if result.n_reused:
         source = (result.reuse or {}).get("from_run") or "an earlier run"
         console.print(

@@ -92,6 +92,10 @@ class ValidationResult:
     n_reused: int = 0
     n_inferred: int | None = None
     reuse: dict[str, Any] | None = None
+    # Batches the model failed whole, each then run item by item (a model that cannot take
+    # batches, or an item that breaks its batch), and the items in them.
+    n_split_batches: int = 0
+    n_split_items: int = 0
     # With a training set (``--train``): the leakage audit's counts and the metrics without the
     # leaked items.
     leakage: dict[str, Any] | None = None
@@ -153,6 +157,8 @@ class ValidationResult:
             "n_failed": self.n_failed,
             "n_reused": self.n_reused,
             "n_inferred": self.n_inferred,
+            "n_split_batches": self.n_split_batches,
+            "n_split_items": self.n_split_items,
             "labels": list(self.labels),
             "label_counts": self.label_counts,
             "metrics": {
@@ -216,6 +222,8 @@ class ValidationResult:
             n_reused=int(data.get("n_reused") or 0),
             n_inferred=None if data.get("n_inferred") is None else int(data["n_inferred"]),
             reuse=data.get("reuse"),
+            n_split_batches=int(data.get("n_split_batches") or 0),
+            n_split_items=int(data.get("n_split_items") or 0),
             leakage=data.get("leakage"),
             coverage=data.get("coverage"),
             reuse_budget=data.get("reuse_budget"),

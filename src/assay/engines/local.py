@@ -161,10 +161,16 @@ class LocalEngine:
         return outputs, vectors
 
     def _predict(
-        self, job: ModelPass, batch: ModelBatch, errors: dict[int, str], rows: np.ndarray
+        self,
+        job: ModelPass,
+        batch: ModelBatch,
+        errors: dict[int, str],
+        rows: np.ndarray,
+        counts: dict[str, int] | None = None,
     ) -> tuple[Any, np.ndarray | None]:
         """Outputs (and embeddings) for ``batch``; when the batch fails, retry item by item to
-        isolate the culprits."""
+        isolate the culprits, tallied in ``counts`` (``split_batches``, ``split_items``): a
+        model that cannot take batches at all answers every item that way, and says so."""
         if len(batch) == 0:
             return job.task.combine([]), None
         try:
@@ -172,6 +178,9 @@ class LocalEngine:
         except Exception:
             if len(batch) == 1:
                 raise
+        if counts is not None:
+            counts["split_batches"] = counts.get("split_batches", 0) + 1
+            counts["split_items"] = counts.get("split_items", 0) + len(batch)
         parts: list[Any] = []
         vectors: np.ndarray | None = None
         for j in range(len(batch)):
@@ -197,6 +206,7 @@ class LocalEngine:
         recorded: np.ndarray,
         errors: dict[int, str],
         offset: int,
+        counts: dict[str, int] | None = None,
     ) -> np.ndarray:
         """The outputs of the readable ``rows``: recorded where ``hit``, the model's elsewhere.
         Classification only (a row of class scores per item), which is all reuse is planned for.
@@ -216,7 +226,7 @@ class LocalEngine:
             batch = ModelBatch(
                 prepared.inputs[at], [ids[i] for i in infer.tolist()], infer + offset
             )
-            outputs[~hit], _ = self._predict(job, batch, errors, infer)
+            outputs[~hit], _ = self._predict(job, batch, errors, infer, counts)
         return outputs
 
     def process_batch(
@@ -242,10 +252,10 @@ class LocalEngine:
         infer = rows[~hit]
         try:
             if hit.any():
-                outputs = self._reusing(job, prepared, rows, hit, recorded, errors, offset)
+                outputs = self._reusing(job, prepared, rows, hit, recorded, errors, offset, counts)
             else:
                 outputs, vectors = self._predict(
-                    job, model_batch(prepared, rows, offset), errors, rows
+                    job, model_batch(prepared, rows, offset), errors, rows, counts
                 )
         except Exception as exc:
             outputs = job.task.combine([None] * rows.size)

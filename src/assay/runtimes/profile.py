@@ -72,6 +72,18 @@ def _measure(call: Any, max_calls: int, window_s: float) -> list[float]:
     return times
 
 
+def _rows(answer: Any) -> int | None:
+    """How many items a runtime's answer holds: rows of an array, entries of a list, or of a
+    task's first named output (None: a shape this cannot read)."""
+    if isinstance(answer, dict):
+        answer = next(iter(answer.values()), None)
+    if isinstance(answer, np.ndarray):
+        return int(answer.shape[0]) if answer.ndim else None
+    if isinstance(answer, (list, tuple)):
+        return len(answer)
+    return None
+
+
 def profile(request: dict[str, Any]) -> dict[str, Any]:
     """Measure one model; ``request``: path, spec (mapping), runtime, batch_size, budget_s."""
     path, kind = Path(request["path"]), request["runtime"]
@@ -95,6 +107,13 @@ def profile(request: dict[str, Any]) -> dict[str, Any]:
             if isinstance(answer, PartialOutput) and answer.errors:
                 # Fast failures (a 4xx from an endpoint) would pass for low latency.
                 raise RuntimeError(next(iter(answer.errors.values())))
+            given = _rows(answer.outputs if isinstance(answer, PartialOutput) else answer)
+            if given is not None and given != b:
+                # A model answering 2 rows whatever the batch measured 29 million items/s.
+                raise RuntimeError(
+                    f"the model gave {given} answer(s) for a batch of {b}: its speed at that "
+                    "batch size cannot be measured (validate with a --batch-size it answers)"
+                )
             call = partial(runtime.predict, ModelBatch.of(x))
             warm = _warm_up(call, budget * 0.1)
             times = np.asarray(_measure(call, 1000, budget * 0.15)) * 1000.0

@@ -280,6 +280,8 @@ def _result(
         label_corrections=dv.options.get("corrections"),
         n_reused=int(output.counts.get("reused", 0)),
         n_inferred=int(output.counts.get("inferred", 0)),
+        n_split_batches=int(output.counts.get("split_batches", 0)),
+        n_split_items=int(output.counts.get("split_items", 0)),
         reuse=None if m.reuse is None else m.reuse.to_dict(),
     )
 

@@ -54,6 +54,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     right[:20] = [True, True, False]  # broken by the candidate
     right[20:35] = [False, False, False]  # never right
     right[35:50] = [True, False, True]  # flips twice
+    right[50] = [True, True, True]  # version 3 cannot judge it (below): broken too
     columns: dict[str, Any] = {"id": [f"i{k}" for k in range(N2)], "label": labels.astype(object)}
     for v in range(3):
         columns[f"bad{v}"], columns[f"good{v}"] = _scores(right[:, v], labels)
@@ -92,7 +93,8 @@ def test_the_lists_and_the_churn(store: dict[str, Any]) -> None:
     s = h.summary(limit=1000)
     broken = {r["item_id"] for r in s["broken"]["items"]}
     assert {f"i{k}" for k in range(20)} <= broken
-    assert all(r["outcomes"][2] == "wrong" for r in s["broken"]["items"])
+    outcome = {r["item_id"]: r["outcomes"][2] for r in s["broken"]["items"]}
+    assert outcome.pop("i50") == "not judged" and set(outcome.values()) == {"wrong"}
     assert {f"i{k}" for k in range(20, 35)} <= {r["item_id"] for r in s["never_right"]["items"]}
     assert {f"i{k}" for k in range(35, 50)} <= {r["item_id"] for r in s["flip_flop"]["items"]}
     right = store["right"]
@@ -301,3 +303,46 @@ def test_a_version_that_judged_nothing_is_left_out_not_the_candidate(
     ws.close()
     assert main(["history", "t", "--home", str(tmp_path / "home")]) == 0
     assert "m@3 left out: its runs on this dataset judged no item" in capsys.readouterr().out
+
+
+def test_rows_replaced_under_the_same_ids_are_not_broken_by_the_candidate(tmp_path: Path) -> None:
+    """Version 2 replaces 30 rows' readings under their ids; version 1 of the model ran on the
+    old rows, version 2 (the candidate) on the new ones. A review found such rows counted as
+    broken by the candidate: they are other items, and the earlier answer stays out."""
+    rng = np.random.default_rng(9)
+    labels = rng.choice(["bad", "good"], 200).astype(object)
+    right = rng.uniform(size=(200, 2)) < 0.9
+    right[:30] = [True, False]
+    columns: dict[str, Any] = {"id": [f"i{k}" for k in range(200)], "label": labels,
+                               "torque": rng.normal(size=200)}  # fmt: skip
+    for v in range(2):
+        columns[f"bad{v}"], columns[f"good{v}"] = _scores(right[:, v], labels)
+    pq.write_table(pa.table(columns), tmp_path / "v1.parquet")
+    columns["torque"][:30] += 5.0  # other scans under the same ids
+    pq.write_table(pa.table(columns), tmp_path / "v2.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "v1.parquet", id_column="id")
+    register_dataset(ws, "t", tmp_path / "v2.parquet", id_column="id")
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+    for v in range(2):
+        spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                "input": {"kind": "tabular", "columns": [f"bad{v}", f"good{v}"]}}  # fmt: skip
+        register_model(ws, "m", onnx, spec)
+    validate(ws, "m@1", "t@1", config=CONFIG)
+    validate(ws, "m@2", "t@2", config=CONFIG)
+    h = item_history(ws, "t")
+    expected = right[:, 0] & ~right[:, 1]
+    expected[:30] = False
+    assert h.masks()["broken"].tolist() == expected.tolist()
+    first = h.summary()["versions"][0]
+    assert first["n_other_content"] == 30 and first["n_judged"] == 170
+    ws.close()
+
+
+def test_an_item_the_candidate_cannot_judge_is_broken(store: dict[str, Any]) -> None:
+    """Item 50: version 3's input is NaN there. Where every earlier version got it right, the
+    candidate that gives the line no answer broke it (it counted as nothing before)."""
+    h = item_history(store["ws"], "cable")
+    at = h.item_ids.to_pylist().index("i50")
+    assert h.outcomes[at, 2] == ih.NOT_JUDGED
+    assert h.masks()["broken"][at]

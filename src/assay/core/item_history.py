@@ -4,8 +4,9 @@ and how much the answers churn between consecutive versions.
 
 The input is an outcome matrix: one row per item, one column per model version in release order,
 each cell RIGHT, WRONG, NOT_JUDGED (the run holds the item but could not judge it) or ABSENT (the
-version never ran on a dataset version holding the item). Only judged cells take part in any
-count: an item a version could not judge is neither right nor wrong for it.
+version never ran on a dataset version holding the item). Only judged cells take part in the
+churn and the other counts, except one: an item every earlier version got right that the
+candidate cannot judge is broken by it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ Mask = npt.NDArray[np.bool_]
 
 
 def broken_by(outcomes: Outcomes, candidate: int) -> Mask:
-    """Items the ``candidate`` column gets wrong although every earlier column that judged them
-    got them right (and at least one did)."""
+    """Items the ``candidate`` column gets wrong, or holds and cannot judge (a NaN where every
+    earlier version answered right is a break on the line too), although every earlier column
+    that judged them got them right (and at least one did)."""
     earlier = outcomes[:, :candidate]
     judged = (earlier == RIGHT) | (earlier == WRONG)
     always_right = judged.any(axis=1) & ~(earlier == WRONG).any(axis=1)
-    broken: Mask = always_right & (outcomes[:, candidate] == WRONG)
+    lost = (outcomes[:, candidate] == WRONG) | (outcomes[:, candidate] == NOT_JUDGED)
+    broken: Mask = always_right & lost
     return broken
 
 

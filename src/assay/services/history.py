@@ -49,6 +49,8 @@ class Version:
     finished_at: str
     n_judged: int
     n_right: int
+    # Items this version's run held with other content than the history's dataset version.
+    n_other_content: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Version:
             "finished_at": self.finished_at,
             "n_judged": self.n_judged,
             "n_right": self.n_right,
+            "n_other_content": self.n_other_content,
             "accuracy": self.n_right / self.n_judged if self.n_judged else None,
         }
 
@@ -230,10 +233,13 @@ def item_history(
             + [t.column("item_id") for j, t in enumerate(tables) if j != cand]
         )
     )
-    outcomes = np.full((len(ids), len(order)), ih.ABSENT, np.int8)
+    n = len(ids)
+    outcomes = np.full((n, len(order)), ih.ABSENT, np.int8)
     predicted: list[pa.Array] = []
     judged_by: list[np.ndarray] = []
-    label_of: list[tuple[int, np.ndarray, pa.Array]] = []  # (dataset number, held, labels)
+    held_by: list[np.ndarray] = []
+    label_by: list[pa.Array] = []
+    contents: dict[int, pa.Array | None] = {}  # per dataset version: each item's content digest
     for k, table in zip(order, tables, strict=True):
         at = pc.index_in(ids, value_set=table.column("item_id"))
         held = np.asarray(at.is_valid().to_numpy(zero_copy_only=False), bool)
@@ -241,45 +247,62 @@ def item_history(
         correct = table.column("correct").combine_chunks().take(rows)
         judged_by.append(held & np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool))
         answer = table.column("predicted").combine_chunks().take(rows).cast(pa.string())
-        predicted.append(pc.if_else(pa.array(~held), pa.nulls(len(ids), pa.string()), answer))
-        label = table.column("label").combine_chunks().take(rows).cast(pa.string())
-        label_of.append((chosen[k][0], held, label))
-    # Every version is judged against one label per item: the newest dataset version's (a label
-    # corrected in version 2 would otherwise make version 1's answer look right and version 2's
-    # look wrong, a regression that is only a correction).
-    labels: pa.Array = pa.nulls(len(ids), pa.string())
-    for _, held, label in sorted(label_of, key=lambda x: x[0]):
-        labels = pc.if_else(pa.array(held), label, labels)
+        predicted.append(pc.if_else(pa.array(~held), pa.nulls(n, pa.string()), answer))
+        label_by.append(table.column("label").combine_chunks().take(rows).cast(pa.string()))
+        held_by.append(held)
+        dataset_id = chosen[k][1].dataset_id
+        if dataset_id not in contents:
+            contents[dataset_id] = _manifest_labels(ws.catalog.get_dataset_by_id(dataset_id), ids)[
+                2
+            ]
+    # The item a row stands for is the content the candidate judged (else the newest dataset
+    # version's a run judged). A version that ran on other content under the same id (a row's
+    # readings replaced, rows numbered anew) answered another item: its answer stays out, where
+    # a review found 125 of 136 items 'broken by the candidate' to be replaced rows.
+    by_number = sorted(range(len(order)), key=lambda j: chosen[order[j]][0])
+    reference: pa.Array = pa.nulls(n, pa.binary())
+    for j in [*by_number, cand]:
+        theirs = contents[chosen[order[j]][1].dataset_id]
+        if theirs is not None:
+            reference = pc.if_else(pa.array(held_by[j]), theirs.cast(pa.binary()), reference)
+
+    def other_content(dataset_id: int) -> np.ndarray:
+        theirs = contents[dataset_id]
+        if theirs is None:
+            return np.zeros(n, bool)
+        differ = pc.fill_null(pc.not_equal(theirs.cast(pa.binary()), reference), False)
+        return np.asarray(differ.to_numpy(zero_copy_only=False), bool)
+
+    other = [other_content(chosen[k][1].dataset_id) for k in order]
+    # Every version is judged against one label per item: the newest dataset version's that
+    # holds the item's content (a label corrected in version 2 would otherwise make version 1's
+    # answer look right and version 2's look wrong, a regression that is only a correction).
+    labels: pa.Array = pa.nulls(n, pa.string())
+    for j in by_number:
+        labels = pc.if_else(pa.array(held_by[j] & ~other[j]), label_by[j], labels)
     # The labels of the version asked for override the runs' own, for the items it holds with
-    # the same content as the version their label came from: a correction registered after the
-    # last run counts at once, while rows numbered anew (other items under the same row ids)
-    # change nothing.
+    # the same content: a correction registered after the last run counts at once, while rows
+    # numbered anew (other items under the same row ids) change nothing.
     source = labels_from
     if source is None:  # (a version given is one its caller checked already)
         source = get_dataset(ws, dataset)
         verify_manifest(ws, source)
-    came_from = np.full(len(ids), -1, np.int64)  # the dataset version of each item's label
-    for (_, held, _), k in sorted(zip(label_of, order, strict=True), key=lambda z: z[0][0]):
-        came_from[held] = chosen[k][1].dataset_id
     held, label, content = _manifest_labels(source, ids)
-    same = np.zeros(len(ids), bool)
-    for dataset_id in np.unique(came_from[came_from >= 0]).tolist():
-        theirs = _manifest_labels(ws.catalog.get_dataset_by_id(dataset_id), ids)[2]
-        if content is not None and theirs is not None:
-            rows = came_from == dataset_id
-            equal = pc.fill_null(pc.equal(content, theirs), False)
-            same |= rows & np.asarray(equal.to_numpy(zero_copy_only=False), bool)
-    labels = pc.if_else(pa.array(held & same), label, labels)
+    if content is not None:
+        equal = pc.fill_null(pc.equal(content.cast(pa.binary()), reference), False)
+        same = np.asarray(equal.to_numpy(zero_copy_only=False), bool)
+        labels = pc.if_else(pa.array(held & same), label, labels)
     has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
     versions = []
     for j, k in enumerate(order):
         run = chosen[k][1]
+        mine = held_by[j] & ~other[j]
+        predicted[j] = pc.if_else(pa.array(mine), predicted[j], pa.nulls(n, pa.string()))
         same = pc.fill_null(pc.equal(predicted[j], labels), False)
         right = np.asarray(same.to_numpy(zero_copy_only=False), bool)
-        judged = judged_by[j] & has_label
-        held = label_of[j][1]
+        judged = judged_by[j] & has_label & mine
         code = np.where(judged, np.where(right, ih.RIGHT, ih.WRONG), ih.NOT_JUDGED)
-        outcomes[:, j] = np.where(held, code, ih.ABSENT)
+        outcomes[:, j] = np.where(mine, code, ih.ABSENT)
         versions.append(
             Version(
                 model=models[k].ref,
@@ -289,6 +312,7 @@ def item_history(
                 finished_at=run.finished_at.isoformat() if run.finished_at else "",
                 n_judged=int(judged.sum()),
                 n_right=int((judged & right).sum()),
+                n_other_content=int((held_by[j] & other[j]).sum()),
             )
         )
     return ItemHistory(dataset, versions, cand, ids, labels, outcomes, predicted, left_out)

@@ -366,3 +366,17 @@ def test_settings_that_would_fail_after_the_run_are_refused_before_it(
     one_line_exit_2(cli(capsys, *validate(store, *extra)), says)
     code, out, _ = cli(capsys, "run", "list", "--home", str(store["home"]))
     assert code == 0 and "pass" not in out and "fail" not in out
+
+
+def test_editing_the_out_folder_leaves_the_stored_run_alone(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out held hard links to the store's files: a review rewrote its output folder's
+    predictions.parquet with pandas, and the stored run was changed with it (every later
+    reuse and baseline then refused the run)."""
+    out = store["tmp"] / "out"
+    assert cli(capsys, *validate(store, "--out", str(out)))[0] in (0, 1)
+    with (out / "predictions.parquet").open("r+b") as f:
+        f.write(b"edited")
+    assert cli(capsys, "store", "verify", "--home", str(store["home"]))[0] == 0
+    assert cli(capsys, *validate(store, "--out", str(store["tmp"] / "again")))[0] in (0, 1)

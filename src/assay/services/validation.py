@@ -102,12 +102,13 @@ class ValidationOutcome:
         return self.result.verdict is not None and verdict_blocks(self.result.verdict)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
+def _copy_out(src: Path, dst: Path) -> None:
+    """A copy of a run file in ``--out``, whole or not at all. Never a hard link: a user editing
+    their output folder's predictions.parquet (a review did, with pandas) rewrote the stored
+    run's evidence, and every later reuse, baseline and history refused the run."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 @dataclass
@@ -1141,7 +1142,7 @@ def _publish(
         out_dir.mkdir(parents=True, exist_ok=True)
         clear_out(out_dir)
         for name, path in files.items():
-            _link_or_copy(path, out_dir / name)
+            _copy_out(path, out_dir / name)
         files = {name: out_dir / name for name in files}
     if out_url is not None:
         upload(run_dir, out_url)

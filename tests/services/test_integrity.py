@@ -125,3 +125,35 @@ def test_a_reused_baseline_whose_predictions_changed_stops_the_run(
     assert "predictions.parquet" in err and "has changed since it was recorded" in err
     assert main(["store", "verify", "--home", home]) == 2
     assert main(["compare", ws.catalog.list_runs()[0].id, baseline.id, "--home", home]) == 2
+
+
+def test_the_same_images_from_another_folder_under_another_name_read_that_folder(
+    tmp_path: Path,
+) -> None:
+    """A review copied a registered image folder, deleted the original and registered the copy
+    as ``tiles-b``: same content, so the first folder's manifest was reused, paths and all, and
+    every image read as 'not found'. The new name now reads its own folder."""
+    import shutil
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from assay.datasets import columns as cols
+    from assay.services.datasets import register_dataset
+
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        folder = tmp_path / "a" / ("bad" if k % 2 else "good")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (16, 16), np.uint8)).save(folder / f"{k}.png")
+    ws = Workspace.open(tmp_path / "home")
+    first = register_dataset(ws, "tiles", tmp_path / "a").dataset
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")
+    second = register_dataset(ws, "tiles-b", tmp_path / "b").dataset
+    assert second.version == first.version and second.manifest_path != first.manifest_path
+    paths = pq.read_table(second.manifest_path).column(cols.PATH).to_pylist()
+    assert len(paths) == 6 and all(Path(p).is_relative_to(tmp_path / "b") for p in paths)
+    assert all(Path(p).exists() for p in paths)
+    ws.close()

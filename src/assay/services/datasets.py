@@ -132,7 +132,7 @@ def register_dataset(
         existing = ws.catalog.find_dataset(name, version)
         if existing is not None:
             return Registered(existing, created=False)
-        final = ws.files.put_dir(tmp, ws.files.dataset_dir(version))
+        final = _put_manifest(ws, tmp, version)
         assert stats.schema is not None
         notes = list(source.notes) + experts.notes() + _correction_notes(options)
         if experts.annotators:
@@ -172,6 +172,19 @@ def register_dataset(
         return Registered(record, created=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _put_manifest(ws: Workspace, tmp: Path, version: str) -> Path:
+    """The stored folder of a new version's manifest: named by the version, unless a manifest
+    of the same content with other file locations lies there (the same images registered from
+    another folder, under another name), which the new version must not read: a review's copy
+    registered as ``tiles-b`` read the first folder's paths, every image 'not found'."""
+    final = ws.files.dataset_dir(version)
+    if final.exists():
+        mine = file_sha256(tmp / "manifest.parquet")
+        if file_sha256(final / "manifest.parquet") != mine:
+            final = ws.files.dataset_dir(f"{version}-{mine[:16]}")
+    return ws.files.put_dir(tmp, final)
 
 
 def _correction_notes(options: dict[str, object]) -> list[str]:
@@ -243,7 +256,7 @@ def correct_dataset(ws: Workspace, parent: DatasetVersion, corrections: Path) ->
             "corrections": fixes.finish() | {"parent": parent.ref},
         }
         shutil.copyfile(corrections, tmp / f"corrections{corrections.suffix.lower() or '.csv'}")
-        final = ws.files.put_dir(tmp, ws.files.dataset_dir(version))
+        final = _put_manifest(ws, tmp, version)
         record = ws.catalog.add_dataset(
             name=parent.name,
             version=version,

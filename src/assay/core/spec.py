@@ -330,6 +330,26 @@ def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
     return TabularInput(columns=names, missing=missing, name=raw.get("name"))  # type: ignore[arg-type]
 
 
+def canonical_label(value: object) -> str:
+    """A class name as Assay writes it, whatever the file it came from: booleans as ``true`` and
+    ``false`` (Parquet's bool, YAML's, a CSV's ``True``), whole numbers without a decimal point
+    (``1.0`` from a float column or a CSV is ``1``). ``assay.arrow.label_text`` does the same to a
+    column; without it a Parquet bool label could match no spec, and one dataset read from CSV
+    and from Parquet gave two sets of classes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    whole = _WHOLE.fullmatch(text)
+    return whole.group(1) if whole else text
+
+
+_WHOLE = re.compile(r"\+?(-?[0-9]+)\.0+")
+
+
 def parse_model_spec(raw: Any) -> ModelSpec:
     """Build a ModelSpec from a mapping (parsed YAML/JSON); raise InputError naming the bad field."""
     if not isinstance(raw, Mapping):
@@ -360,7 +380,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             "spec: labels must be a list of at least "
             + ("one object class name" if fewest == 1 else "two class names")
         )
-    names = tuple(str(label) for label in labels)
+    names = tuple(canonical_label(label) for label in labels)
     if len(set(names)) != len(names):
         raise InputError("spec: labels must be distinct")
     inp = _require(raw, "input", "")
@@ -424,12 +444,12 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         raise InputError("spec: output.embedding needs a model to run; recorded ones have none")
     positive = raw.get("positive")
     if positive is not None:
-        positive = str(positive)
+        positive = canonical_label(positive)
         if positive not in names:
             raise InputError(f"spec: positive {positive!r} is not one of labels {list(names)}")
     negative = raw.get("negative")
     if negative is not None:
-        negative = str(negative)
+        negative = canonical_label(negative)
         if negative not in names:
             raise InputError(f"spec: negative {negative!r} is not one of labels {list(names)}")
         if negative == positive:

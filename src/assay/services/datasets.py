@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.arrow import label_text
 from assay.core.errors import InputError
 from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
 from assay.datasets import columns as cols
@@ -26,6 +27,7 @@ from assay.datasets.corrections import Corrections
 from assay.datasets.images import add_image_properties, file_sha256
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.row_digests import input_columns, with_row_digests
+from assay.datasets.tables import as_string
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
@@ -36,6 +38,9 @@ from assay.store.manifests import (
     read_manifest,
     write_manifest,
 )
+
+# Distinct values kept per label column to check experts' classes (more: not class names).
+MAX_CLASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -290,6 +295,7 @@ class Experts:
         self.has_label = True
         self._unique = long.unique_ids() if long is not None else None
         self._matched = np.zeros(0 if self._unique is None else len(self._unique), dtype=bool)
+        self._values: dict[str, set[str]] = {}  # distinct labels per column (up to MAX_CLASSES)
 
     def apply(self, batch: pa.RecordBatch, has_label: bool) -> pa.RecordBatch:
         if self.long is not None:
@@ -304,6 +310,13 @@ class Experts:
             return batch
         self.annotators = tuple(annotator_name(c) for c in names)
         self.has_label = has_label
+        for name in names:  # each expert's labels spelt as the classes are (1.0 -> 1)
+            at = batch.schema.get_field_index(name)
+            text = label_text(as_string(batch.column(at)))
+            batch = batch.set_column(at, name, text)
+            self._seen(name, text)
+        if has_label:
+            self._seen(cols.LABEL, label_text(batch.column(cols.LABEL)))
         if has_label:  # an adjudicated label stays the reference; disputes are only counted
             _, disputed = consensus([batch.column(c) for c in names])
             self.n_disputed += int(disputed.sum())
@@ -312,7 +325,30 @@ class Experts:
         self.n_disputed += int(pc.sum(batch.column(cols.DISPUTED)).as_py() or 0)
         return batch
 
+    def _seen(self, name: str, values: pa.Array) -> None:
+        held = self._values.setdefault(name, set())
+        if len(held) <= MAX_CLASSES:
+            held.update(v for v in pc.unique(values).to_pylist() if v is not None)
+
+    def check_classes(self) -> None:
+        """Beside a label column, every ``label_<name>`` column must name some of its classes:
+        a review's SECOM table had ``label_int`` (0/1) and ``label_pm`` (-1/1) next to
+        ``label`` (fail/pass), read as two experts who never agreed with it."""
+        classes = self._values.get(cols.LABEL, set())
+        if not self.has_label or not classes:
+            return
+        for expert in self.annotators:
+            given = self._values.get(f"{cols.ANNOTATOR_PREFIX}{expert}", set())
+            if given and not given & classes:
+                shown = ", ".join(sorted(given)[:5])
+                raise InputError(
+                    f"column {cols.ANNOTATOR_PREFIX}{expert} reads as expert {expert!r}'s labels, "
+                    f"but none of its values ({shown}) is a class of the label column "
+                    f"({', '.join(sorted(classes)[:5])}): rename it if it is not an expert's"
+                )
+
     def notes(self) -> list[str]:
+        self.check_classes()
         out = []
         if self.long is not None:
             unmatched = int((~self._matched).sum())

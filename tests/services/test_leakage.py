@@ -407,3 +407,28 @@ def test_with_train_a_leak_fails_the_verdict_unless_the_policy_says_how_many_may
     capsys.readouterr()
     assert main([*args, "--policy", str(policy)]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+def test_tables_sharing_only_a_line_number_are_refused_not_all_duplicates(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """A review's training table shared only ``line`` (3 values) with the validation set: 3000
+    of 3000 rows were 'exact duplicates', and ``validate --train`` would have dropped them all."""
+    rng = np.random.default_rng(1)
+    pq.write_table(pa.table({"id": [f"t{k}" for k in range(100)],
+                             "line": rng.choice(["l1", "l2", "l3"], 100),
+                             "label": rng.choice(["ok", "bad"], 100)}),
+                   tmp_path / "train.parquet")  # fmt: skip
+    pq.write_table(pa.table({"id": [f"v{k}" for k in range(60)],
+                             "line": rng.choice(["l1", "l2", "l3"], 60),
+                             "torque": rng.normal(size=60),
+                             "label": rng.choice(["ok", "bad"], 60)}),
+                   tmp_path / "val.parquet")  # fmt: skip
+    home = str(tmp_path / "home")
+    for name, role in (("train", "training"), ("val", "validation")):
+        assert main(["dataset", "add", name, str(tmp_path / f"{name}.parquet"), "--id-column",
+                     "id", "--role", role, "--home", home]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["audit", "leakage", "--train", "train", "--dataset", "val", "--home", home])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot tell rows apart: 3 distinct value(s) over 60 rows" in err

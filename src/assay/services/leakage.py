@@ -58,6 +58,11 @@ from assay.services.task_inputs import check_compatible
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema, read_manifest
 
+# Rows of the validation table the shared columns must tell apart, at least this share of them
+# distinct (checked from this many rows on): fewer, and they are no way to recognise a row.
+MIN_ROWS_TO_TELL = 20
+MIN_DISTINCT_SHARE = 0.5
+
 DEFAULT_MAX_HAMMING = 6
 DEFAULT_MIN_CORRELATION = 0.99
 # Cosine distance between two items' embeddings at or below which they count as one item seen
@@ -246,6 +251,15 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
         notes.append(f"rows compared on {len(shared)} shared column(s): " + ", ".join(shared[:8])
                      + (", ..." if len(shared) > 8 else ""))  # fmt: skip
         train_keys, keys = _digests(tv, shared), _digests(dv, shared)
+        distinct = int(pc.count_distinct(keys).as_py() or 0)
+        if len(keys) >= MIN_ROWS_TO_TELL and distinct < len(keys) * MIN_DISTINCT_SHARE:
+            # Sets sharing only a line number or a shift: every row would be a 'duplicate'.
+            raise InputError(
+                f"the columns {tv.ref} and {dv.ref} share ({', '.join(shared[:5])}"
+                f"{', ...' if len(shared) > 5 else ''}) cannot tell rows apart: {distinct:,} "
+                f"distinct value(s) over {len(keys):,} rows of {dv.ref}; a leakage audit of "
+                "tables needs the features both hold"
+            )
     train_ids, ids = _column(tv, cols.ITEM_ID), _column(dv, cols.ITEM_ID)
     exact = _exact(keys, train_keys, ids, train_ids)
     tables = [exact]

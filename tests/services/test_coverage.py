@@ -378,3 +378,19 @@ def test_production_unlike_every_validation_item_gets_no_re_weighted_accuracy(
     printed = capsys.readouterr().out
     assert "none on the production mix" in printed, printed
     assert "note: 3 column(s)" in printed, printed  # camera and the recorded scores
+
+
+def test_one_production_row_is_no_region_and_prints_no_psi(
+    shifted: dict[str, Any], capsys: Any
+) -> None:
+    """A review's one-row production sample: six 'barely covered' regions at 100% of
+    production each, and a PSI per column printed although the README says none is given."""
+    rng = np.random.default_rng(12)
+    pq.write_table(pa.table(_line(rng, 1, 0.6)), shifted["tmp"] / "one.parquet")
+    register_dataset(shifted["ws"], "one", shifted["tmp"] / "one.parquet", role="production")
+    capsys.readouterr()
+    assert main(["audit", "coverage", "--production", "one", "--dataset", "val", "--home",
+                 str(shifted["tmp"] / "home")]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "barely covered" not in printed and "PSI 0" not in printed and "PSI 1" not in printed
+    assert "largest PSI not given" in printed

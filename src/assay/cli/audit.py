@@ -185,9 +185,12 @@ def coverage(
         )
     psi = "not given (too few production items)" if s["max_psi"] is None else f"{s['max_psi']:.3f}"
     console.print(f"largest PSI {psi} ({s['psi_reading']})", highlight=False)
+    few = s["max_psi"] is None  # too few production items for a PSI to mean anything
     for c in sorted(s["columns"], key=lambda c: -c["psi"])[:8]:
         console.print(
-            f"  {escape(c['column'])}: PSI {c['psi']:.3f}, {c['test']} p "
+            f"  {escape(c['column'])}: "
+            + ("" if few else f"PSI {c['psi']:.3f}, ")
+            + f"{c['test']} p "
             + ("–" if c["p_value"] is None else f"{c['p_value']:.3g}"),
             highlight=False,
         )

@@ -48,6 +48,9 @@ from assay.store.manifests import manifest_schema
 MAX_CATEGORIES = 50  # more distinct values than this: an identifier, not a category
 REGION_MIN_SHARE = 0.05
 REGION_RATIO = 3.0
+# A region is a finding from this many production items in it on (one row of a one-row sample
+# is 100% of production in every one of its bins).
+REGION_MIN_ITEMS = 5
 SURE = 0.9
 # Below this many effective items the re-weighted accuracy gets no interval; below this many
 # production items the PSI is not given (empty bins make it large by chance alone).
@@ -205,7 +208,11 @@ def _regions(columns: list[dict[str, Any]], n_val: int, n_prod: int) -> list[dic
         for name, e, p in zip(
             c["bins"], c["validation_shares"], c["production_shares"], strict=False
         ):
-            if p >= REGION_MIN_SHARE and e < p / REGION_RATIO:
+            if (
+                p >= REGION_MIN_SHARE
+                and round(p * n_prod) >= REGION_MIN_ITEMS
+                and e < p / REGION_RATIO
+            ):
                 out.append({
                     "column": c["column"], "bin": name, "production_share": p,
                     "validation_share": e, "n_production": round(p * n_prod),

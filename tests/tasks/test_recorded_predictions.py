@@ -612,6 +612,8 @@ def test_agreement_with_a_baseline_that_judged_almost_nothing_is_no_evidence(
     checks = {c["metric"]: c for c in result(press["tmp"] / "vs-sparse")["verdict"]["checks"]}
     assert checks["items_not_compared"]["status"] == "fail"
     assert "10 of 2000 items judged by both models" in checks["items_not_compared"]["reason"]
+    # Whose doing it is (a review read a baseline's NaNs as the candidate's fault).
+    assert "(all the baseline's: it could not judge them)" in checks["items_not_compared"]["reason"]
 
 
 def test_score_changes_against_a_baseline_without_scores_are_refused(

@@ -77,7 +77,9 @@ def _point_deltas(base: ValidationResult, cand: ValidationResult) -> dict[str, D
     return out
 
 
-def _compared_check(n_compared: int, n_eligible: int, policy: Policy) -> CheckResult:
+def _compared_check(
+    n_compared: int, n_eligible: int, policy: Policy, n_candidate_unjudged: int = 0
+) -> CheckResult:
     """Agreement with the baseline, or a change against it, says something only on the items
     both models judged: as many of them as the policy's max_unjudged allows, else the equivalence
     and change checks stand on too little."""
@@ -93,8 +95,25 @@ def _compared_check(n_compared: int, n_eligible: int, policy: Policy) -> CheckRe
         threshold=float(limit.count) if limit.count is not None else limit.share,
         limit=limit.bound(),
         reason=f"{n_compared} of {n_eligible} items judged by both models, the candidate and "
-        f"the baseline; {missing} are left out of the comparison of their answers",
+        f"the baseline; {missing} are left out of the comparison of their answers"
+        # Whose doing: a perfect candidate failed here on a baseline that answered half the
+        # items with NaN, and the line read as the candidate's fault (a review).
+        + _whose(missing, n_candidate_unjudged),
         metric="items_not_compared",
+    )
+
+
+def _whose(missing: int, by_candidate: int) -> str:
+    """Which model left the items out of the comparison."""
+    if not missing:
+        return ""
+    if by_candidate >= missing:
+        return " (all the candidate's: it could not judge them)"
+    if by_candidate == 0:
+        return " (all the baseline's: it could not judge them)"
+    return (
+        f" (the candidate could not judge {by_candidate}, the baseline at least the other "
+        f"{missing - by_candidate})"
     )
 
 
@@ -225,7 +244,12 @@ def judge(
         c.metric.split("[")[0] in EQUIVALENCE_METRICS for c in policy.checks
     ):
         evidence.preconditions.append(
-            _compared_check(differences["n_items"], evidence.coverage.n_eligible, policy)
+            _compared_check(
+                differences["n_items"],
+                evidence.coverage.n_eligible,
+                policy,
+                evidence.coverage.n_unjudged,
+            )
         )
     elif base_result is not None and any(
         c.change is not None and c.metric not in PROFILE_METRICS for c in policy.checks
@@ -235,7 +259,9 @@ def judge(
         # regression" while the verdict said nothing of it (a hostile review).
         compared = cand.n_items - analysis.n_not_comparable
         evidence.preconditions.append(
-            _compared_check(compared, evidence.coverage.n_eligible, policy)
+            _compared_check(
+                compared, evidence.coverage.n_eligible, policy, evidence.coverage.n_unjudged
+            )
         )
     verdict = evaluate_policy(policy, evidence)
     slices = [

@@ -11,7 +11,7 @@ from assay.cli.common import HomeOption, workspace
 from assay.cli.output import console, print_table
 
 LISTS = (
-    ("broken", "every earlier version right, the candidate wrong"),
+    ("broken", "every earlier version right, the candidate wrong or not judging it"),
     ("never_right", "judged by two versions or more, right in none (doubtful labels?)"),
     ("flip_flop", "right and wrong in turn, two changes or more"),
 )

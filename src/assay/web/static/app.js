@@ -530,7 +530,7 @@ const pages = {
     const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(2)}%`);
     const mark = { right: "✓", wrong: "✗", "not judged": "·" };
     const lists = [
-      ["broken", "#history-broken", "Broken by the candidate", "every earlier version that judged the item got it right; the candidate gets it wrong"],
+      ["broken", "#history-broken", "Broken by the candidate", "every earlier version that judged the item got it right; the candidate gets it wrong or cannot judge it"],
       ["never_right", "#history-never", "Never right", "judged by two versions or more, right in none: the label itself may be wrong (see the doubtful labels)"],
       ["flip_flop", "#history-flips", "Flip back and forth", "right and wrong in turn, two changes or more"],
     ];

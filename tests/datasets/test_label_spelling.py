@@ -88,3 +88,17 @@ def test_label_columns_that_name_no_class_are_not_experts(
     err = capsys.readouterr().err
     assert code == 2 and "label_int" in err and "rename it" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_table_with_a_path_column_of_no_image_files_stays_a_table(tmp_path: Path) -> None:
+    """A review's sensor table had a ``path`` column (the route a part took): read as an image
+    manifest, 500 items 'file not found'. It is a table unless that column names images."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    pq.write_table(pa.table({"path": ["a-b", "b-c"] * 10, "torque": np.arange(20.0),
+                             "label": ["ok", "bad"] * 10}), tmp_path / "t.parquet")  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    d = register_dataset(ws, "t", tmp_path / "t.parquet").dataset
+    assert (d.kind, d.format) == ("tabular", "table")
+    ws.close()

@@ -18,9 +18,9 @@ from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, inside_root, register_reader
 from assay.datasets.source import DatasetSource
 from assay.datasets.tables import (
-    TABLE_SUFFIXES,
     check_columns,
     iter_table,
+    lists_image_files,
     table_schema,
     with_reserved_columns,
 )
@@ -30,11 +30,7 @@ MASK_COLUMN = "mask"
 
 
 def _detect(path: Path) -> bool:
-    return (
-        path.is_file()
-        and path.suffix.lower() in TABLE_SUFFIXES
-        and PATH_COLUMN in table_schema(path).names
-    )
+    return lists_image_files(path)
 
 
 def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:

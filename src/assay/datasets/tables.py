@@ -200,7 +200,25 @@ def _is_table(path: Path) -> bool:
 
 
 def _detect(path: Path) -> bool:
-    return _is_table(path) and "path" not in table_schema(path).names
+    return _is_table(path) and not lists_image_files(path)
+
+
+def lists_image_files(path: Path) -> bool:
+    """A table whose ``path`` column names image files: an image manifest. A sensor table that
+    happens to have a column called ``path`` (the route a part took) stays a table: a review's
+    was read as 500 missing images."""
+    from assay.datasets.images import IMAGE_SUFFIXES
+
+    if not (_is_table(path) and "path" in table_schema(path).names):
+        return False
+    try:
+        first = next(iter_table(path, ["path"], 256), None)
+    except InputError:
+        return True  # the manifest reader names what is wrong with it
+    if first is None or first.num_rows == 0:
+        return True
+    values = [v for v in first.column("path").to_pylist() if isinstance(v, str)]
+    return any(Path(v).suffix.lower() in IMAGE_SUFFIXES for v in values)
 
 
 def open_table(path: Path, options: ReadOptions) -> DatasetSource:

@@ -173,7 +173,7 @@ def test_corrupt_and_missing_images_are_recorded_not_dropped(
     result = validate(workspace, "bright", "imgs").result
     assert result.n_items == 7 and result.n_failed == 3
     assert result.failures["by_reason"] == {
-        "image cannot be decoded (UnidentifiedImageError)": 1,
+        "image cannot be decoded (UnidentifiedImageError: cannot identify image file)": 1,
         "image file not found": 1,
         "image file changed since the dataset was registered": 1,
     }

@@ -6,6 +6,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,14 @@ from assay.datasets import columns as cols
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
+
+
+def decode_error(exc: BaseException) -> str:
+    """The decoder's error as one reason that groups: its type and the words of its message
+    before any detail (``OSError: image file is truncated``, not how many bytes, nor an
+    object's address), which the type alone hid."""
+    words = re.split(r"[(<'\"\d]", str(exc), maxsplit=1)[0].strip(" :.,")
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
 
 
 def is_image_file(path: Path) -> bool:
@@ -99,7 +108,7 @@ def decode_sized_image(
         # Pillow's plugins answer damaged files with OSError, ValueError, but also TypeError,
         # struct.error, IndexError...: whatever a file makes the decoder raise, that file is
         # what failed, and its item is not judged, with the reason.
-        raise ImageError(f"image cannot be decoded ({type(exc).__name__})") from None
+        raise ImageError(f"image cannot be decoded ({decode_error(exc)})") from None
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     if color == "bgr":
@@ -147,7 +156,7 @@ class ImageBatchDecoder:
         except ImageError as exc:
             return str(exc)
         except Exception as exc:  # a header Pillow cannot read: as decoding would say
-            return f"image cannot be decoded ({type(exc).__name__})"
+            return f"image cannot be decoded ({decode_error(exc)})"
 
     def __call__(
         self, batch: pa.RecordBatch, skip: npt.NDArray[np.bool_] | None = None

@@ -77,7 +77,7 @@ class Validation:
     @property
     def passed(self) -> bool:
         """Whether the verdict passed (the default policy applies when none was given)."""
-        return self.result.verdict is not None and self.result.verdict["status"] == "pass"
+        return self.result.verdict is not None and self.result.verdict.status == "pass"
 
     def to_dict(self) -> dict[str, Any]:
         return self.result.to_dict()

@@ -71,8 +71,9 @@ def test_demo_report_renders_offline_in_chromium(tmp_path: Path, artifacts: Path
         assert "2 could not be judged" in page.inner_text("#summary")
         # The demo compares the candidate with production under its release policy.
         banner = page.inner_text("#verdict-banner")
-        assert banner.startswith(outcome.result.verdict["status"].upper())  # type: ignore[index]
-        assert page.locator("#checks tbody tr").count() == len(outcome.result.verdict["checks"])  # type: ignore[index]
+        verdict = outcome.result.verdict
+        assert verdict is not None and banner.startswith(verdict.status.upper())
+        assert page.locator("#checks tbody tr").count() == len(verdict.checks)
         assert page.locator("#fig-confusion-diff .main-svg").count() >= 1
         assert str(outcome.result.comparison["n_broken"]) in page.inner_text("#comparison")  # type: ignore[index]
         # One row in the reasons table, one per failed item in the list.

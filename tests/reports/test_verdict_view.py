@@ -17,6 +17,7 @@ import pytest
 from assay.cli.output import console, print_verdict
 from assay.core.config import ValidationConfig
 from assay.core.results import ValidationResult
+from assay.core.verdict import Verdict
 from assay.reports.junit import render_junit
 from assay.reports.markdown import render_verdict_markdown
 from assay.reports.views.verdict import VerdictView
@@ -67,8 +68,9 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> ValidationResult:
 def _legacy(result: ValidationResult) -> ValidationResult:
     """The same result as written before checks recorded ``blocks``."""
     assert result.verdict is not None
-    checks = [{k: v for k, v in c.items() if k != "blocks"} for c in result.verdict["checks"]]
-    return dataclasses.replace(result, verdict={**result.verdict, "checks": checks})
+    written = result.verdict.to_dict()
+    written["checks"] = [{k: v for k, v in c.items() if k != "blocks"} for c in written["checks"]]
+    return dataclasses.replace(result, verdict=Verdict.from_dict(written))
 
 
 @pytest.mark.parametrize("legacy", [False, True])
@@ -148,11 +150,11 @@ def test_control_characters_in_data_keep_junit_valid_and_show_escaped(
     """A slice value holding a control character (GS1 barcodes carry \\x1d; a value \\x0b was
     found): junit.xml was not well-formed XML, and verdict.md held the raw byte. They are shown
     escaped, the same in all three renderers."""
-    verdict = dict(result.verdict or {})
-    checks = [dict(c) for c in verdict["checks"]]
-    checks[0]["name"] = "accuracy >= 0.5 on line = L\x0b3\x1d\ufffe"
-    checks[0]["reason"] = "why: L\x0b3"
-    odd = dataclasses.replace(result, verdict={**verdict, "checks": checks})
+    assert result.verdict is not None
+    checks = [dataclasses.replace(c) for c in result.verdict.checks]
+    checks[0].name = "accuracy >= 0.5 on line = L\x0b3\x1d\ufffe"
+    checks[0].reason = "why: L\x0b3"
+    odd = dataclasses.replace(result, verdict=dataclasses.replace(result.verdict, checks=checks))
     junit = render_junit(odd)
     root = ET.fromstring(junit)  # raised "not well-formed (invalid token)"
     names = [c.get("name") for c in root.iter("testcase")]

@@ -55,10 +55,11 @@ def test_past_the_budget_the_verdict_fails_and_names_the_fresh_items(store: dict
     ws, policy = store["ws"], store["policy"]
     for _ in range(2):
         out = validate(ws, "m@1", "cable@1", policy=policy, config=CONFIG)
-        assert out.result.verdict["status"] == "pass"
+        assert out.verdict_status == "pass"
     third = validate(ws, "m@2", "cable@1", policy=policy, config=CONFIG)
-    check = next(c for c in third.result.verdict["checks"] if c["metric"] == "decisions_served")
-    assert check["status"] == "fail" and "collect and label new ones" in check["reason"]
+    assert third.result.verdict is not None
+    check = next(c for c in third.result.verdict.checks if c.metric == "decisions_served")
+    assert check.status == "fail" and "collect and label new ones" in check.reason
     assert third.result.reuse_budget["n_decisions_before"] == 2
     assert third.result.reuse_budget["n_fresh_items"] == 0
     # Version 2 holds version 1's items and 60 new ones: those are fresh.

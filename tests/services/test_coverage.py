@@ -228,8 +228,9 @@ def test_a_tiny_production_sample_gives_no_psi_to_fail_on(shifted: dict[str, Any
     out = validate(ws, "m", "val", production="small", policy=policy,
                    config=ValidationConfig(profile=False, explore=False))  # fmt: skip
     assert out.result.coverage["max_psi"] is None
-    check = next(c for c in out.result.verdict["checks"] if c["metric"] == "max_psi")
-    assert check["status"] not in ("pass", "fail"), check
+    assert out.result.verdict is not None
+    check = next(c for c in out.result.verdict.checks if c.metric == "max_psi")
+    assert check.status not in ("pass", "fail"), check
 
 
 def test_a_sensor_dead_in_production_is_the_largest_shift_not_a_skipped_column(

@@ -89,7 +89,7 @@ def test_unjudged_items_and_metrics_after_a_resume_equal_an_uninterrupted_run(
             value.ci_high,
         ), name
     assert got.verdict is not None and want.verdict is not None
-    assert got.verdict["status"] == want.verdict["status"]
+    assert got.verdict.status == want.verdict.status
     a = pq.read_table(resumed.run_dir / "predictions.parquet")
     b = pq.read_table(whole.run_dir / "predictions.parquet")
     assert a.num_rows == ROWS and a.equals(b)

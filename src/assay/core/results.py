@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.core.metric_value import MetricValue
+from assay.core.verdict import Verdict
 
 RESULT_SCHEMA_VERSION = 1
 # The one number a run is summed up by, per task (classification: accuracy), in lists and reprs.
@@ -64,7 +65,7 @@ class ValidationResult:
     status: str = "finished"
     # Filled when the run is compared with a baseline / judged by a policy.
     comparison: dict[str, Any] | None = None
-    verdict: dict[str, Any] | None = None
+    verdict: Verdict | None = None
     slices: list[dict[str, Any]] = field(default_factory=list)
     operating_sweep: dict[str, Any] | None = None
     operating_point: dict[str, Any] | None = None
@@ -121,7 +122,7 @@ class ValidationResult:
         name, m = self.headline()
         duration = self.timings.get("total_s") or self.timings.get("engine_s")
         return {
-            "verdict": (self.verdict or {}).get("status"),
+            "verdict": None if self.verdict is None else self.verdict.status,
             "headline_metric": name,
             "headline_value": None if m is None else m.value,
             "headline_low": None if m is None else m.ci_low,
@@ -136,7 +137,7 @@ class ValidationResult:
         value = "n/a" if m is None or m.value is None else f"{m.value:.4f}"
         if m is not None and m.ci_low is not None and m.ci_high is not None:
             value += f" [{m.ci_low:.4f}, {m.ci_high:.4f}]"
-        verdict = (self.verdict or {}).get("status", "no verdict")
+        verdict = "no verdict" if self.verdict is None else self.verdict.status
         return (
             f"<ValidationResult {self.model.name}@{self.model.number} on "
             f"{self.dataset.name}@{self.dataset.number}: {str(verdict).upper()}, {name} {value}, "
@@ -188,7 +189,7 @@ class ValidationResult:
             "profile": self.profile,
             "operating_sweep": self.operating_sweep,
             "comparison": self.comparison,
-            "verdict": self.verdict,
+            "verdict": None if self.verdict is None else self.verdict.to_dict(),
             "reuse": self.reuse,
             **({"leakage": self.leakage} if self.leakage is not None else {}),
             **({"coverage": self.coverage} if self.coverage is not None else {}),
@@ -246,7 +247,7 @@ class ValidationResult:
             finished_at=data.get("finished_at", ""),
             status=data.get("status", "finished"),
             comparison=data.get("comparison"),
-            verdict=data.get("verdict"),
+            verdict=None if data.get("verdict") is None else Verdict.from_dict(data["verdict"]),
             slices=data.get("slices", []),
             operating_point=data.get("operating_point"),
             error_slices=data.get("error_slices", []),

@@ -99,6 +99,12 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        """A check as ``to_dict`` wrote it (fields added since default; unknown ones ignored)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
 
 @dataclass
 class Verdict:
@@ -126,6 +132,29 @@ class Verdict:
         for c in self.checks:
             out[c.status] += 1
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """A verdict as ``to_dict`` wrote it; results written before ``blocking`` existed block
+        unless they passed."""
+        status = data["status"]
+        policy = dict(data.get("policy") or {})
+        strict_too_few = policy.get("on_too_few") == "fail"
+        checks = []
+        for c in data.get("checks", []):
+            check = CheckResult.from_dict(c)
+            if "blocks" not in c:  # written before checks recorded it: from status and policy
+                check.blocks = c["status"] == "fail" or (
+                    strict_too_few and c["status"] == "too_few"
+                )
+            checks.append(check)
+        return cls(
+            status=status,
+            checks=checks,
+            policy=policy,
+            summary=str(data.get("summary", "")),
+            blocking=bool(data.get("blocking", status != "pass")),
+        )
 
 
 def _fmt(x: float | None) -> str:
@@ -497,7 +526,9 @@ def _decide(
     return Verdict("pass", checks, policy.to_dict(), tally, False)
 
 
-def verdict_blocks(verdict: Mapping[str, Any]) -> bool:
-    """Whether a serialised verdict stops a release (results written before ``blocking`` existed
-    block unless they passed)."""
+def verdict_blocks(verdict: Verdict | Mapping[str, Any]) -> bool:
+    """Whether a verdict stops a release (serialised results written before ``blocking``
+    existed block unless they passed)."""
+    if isinstance(verdict, Verdict):
+        return verdict.blocking
     return bool(verdict.get("blocking", verdict.get("status") != "pass"))

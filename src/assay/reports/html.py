@@ -304,7 +304,9 @@ def _context(result: ValidationResult) -> dict[str, Any]:
         "checks": sorted(
             (
                 c | {"value_text": value_text(c), "limit_text": limit_text(c)}
-                for c in (result.verdict or {}).get("checks", [])
+                for c in (
+                    [] if result.verdict is None else [k.to_dict() for k in result.verdict.checks]
+                )
             ),
             key=lambda c: {"fail": 0, "too_few": 1, "warn": 2}.get(c["status"], 3),
         ),

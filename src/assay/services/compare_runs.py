@@ -78,7 +78,7 @@ def compare_runs(
     files = write_artifacts(judged, folder)
     if judged.verdict is not None:  # the decision this comparison took, for the budget
         ws.catalog.record_decision(
-            dataset.id, cand_run.model_id, cand_run.id, "comparison", str(judged.verdict["status"])
+            dataset.id, cand_run.model_id, cand_run.id, "comparison", judged.verdict.status
         )
     # predictions.parquet belongs to the candidate run; the comparison folder does not copy it.
     files.pop("predictions.parquet", None)

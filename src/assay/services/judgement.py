@@ -392,7 +392,7 @@ def judge(
         error_slice_search=search,
         slices=slices,
         comparison=comparison,
-        verdict=verdict.to_dict(),
+        verdict=verdict,
         operating_point=operating_point(cand, spec, policy),
         timings=timings,
     )

@@ -94,7 +94,7 @@ class ValidationOutcome:
 
     @property
     def verdict_status(self) -> str | None:
-        return None if self.result.verdict is None else str(self.result.verdict["status"])
+        return None if self.result.verdict is None else self.result.verdict.status
 
     @property
     def blocking(self) -> bool:
@@ -1136,7 +1136,7 @@ def _publish(
             plan.model.id,
             judged.run_id,
             "validation",
-            str(judged.verdict["status"]),
+            judged.verdict.status,
         )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from assay.core.metric_catalog import METRICS
 from assay.core.results import ValidationResult
-from assay.core.verdict import verdict_blocks
+from assay.core.verdict import CheckResult, Verdict
 
 # The changes verdict.md lists under the paired comparison, in this order (when reported).
 # The changes the report, the web run page and verdict.md show, in order (what a run has of
@@ -48,13 +48,7 @@ def delta_rows(task: str | None) -> tuple[str, ...]:
     return (*TASK_DELTA_ROWS.get(task or "", ()), *DELTA_ROWS)
 
 
-NO_VERDICT: dict[str, Any] = {
-    "status": "fail",
-    "blocking": True,
-    "checks": [],
-    "policy": {},
-    "summary": "no verdict",
-}
+NO_VERDICT = Verdict(status="fail", checks=[], policy={}, summary="no verdict", blocking=True)
 
 
 # Characters no XML document may hold and no terminal or Markdown shows (control characters
@@ -177,16 +171,15 @@ class VerdictView:
     @classmethod
     def of(cls, result: ValidationResult) -> VerdictView:
         verdict = result.verdict or NO_VERDICT
-        strict_too_few = (verdict.get("policy") or {}).get("on_too_few") == "fail"
-        checks = tuple(_check(c, strict_too_few) for c in verdict.get("checks", []))
-        blocking = verdict_blocks(verdict)
-        status = str(verdict["status"])
+        checks = tuple(_check(c) for c in verdict.checks)
+        blocking = verdict.blocking
+        status = str(verdict.status)
         counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "warn")}
         counts["too_few"] = sum(1 for c in checks if c.status == "too_few")
         return cls(
             status=status,
             blocking=blocking,
-            summary=printable(str(verdict.get("summary", ""))),
+            summary=printable(verdict.summary),
             note="" if blocking or status == "pass" else "not blocking: on_inconclusive: warn",
             counts=counts,
             checks=checks,
@@ -200,21 +193,16 @@ class VerdictView:
         )
 
 
-def _check(c: dict[str, Any], strict_too_few: bool) -> CheckRow:
-    # Results written before checks recorded ``blocks`` decide it from the status and policy.
-    blocks = (
-        bool(c["blocks"])
-        if "blocks" in c
-        else c["status"] == "fail" or (strict_too_few and c["status"] == "too_few")
-    )
+def _check(check: CheckResult) -> CheckRow:
+    c = check.to_dict()
     return CheckRow(
-        name=printable(str(c["name"])),
-        metric=printable(str(c["metric"])),
-        status=str(c["status"]),
-        value=c.get("value"),
-        threshold=c.get("threshold"),
-        reason=printable(str(c.get("reason", ""))),
-        blocks=blocks,
+        name=printable(check.name),
+        metric=printable(check.metric),
+        status=str(check.status),
+        value=check.value,
+        threshold=check.threshold,
+        reason=printable(check.reason),
+        blocks=check.blocks,
         value_text=value_text(c),
         limit_text=printable(limit_text(c)),
     )

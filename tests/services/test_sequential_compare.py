@@ -44,6 +44,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     columns["n_bad"] = np.where(labels == "bad", 0.8, 0.2)
     columns["n_bad"][rng.uniform(size=N) < 1 / 3] = np.nan
     columns["n_good"] = 1 - columns["n_bad"]
+    # Two models worse and better than each other, both unable to judge 70% of the items.
+    broken = rng.uniform(size=N) < 0.7
+    for name, right in (("x", rng.uniform(size=N) < 0.91), ("y", rng.uniform(size=N) < 0.97)):
+        says_bad = np.where(right, labels == "bad", labels != "bad")
+        columns[f"{name}_bad"] = np.where(broken, np.nan, np.where(says_bad, 0.8, 0.2))
+        columns[f"{name}_good"] = 1 - columns[f"{name}_bad"]
     arrival = rng.permutation(N).astype(float)
     arrival[rng.choice(N, 200, replace=False)] = np.nan  # not labelled yet
     columns["labelled_at"] = pa.array(arrival, from_pandas=True)
@@ -52,7 +58,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     register_dataset(ws, "line", tmp / "d.parquet", id_column="id")
     onnx = passthrough_onnx(tmp / "p.onnx", 2)
     ids = {}
-    for name in ("b", "c", "n"):
+    for name in ("b", "c", "n", "x", "y"):
         spec = {"labels": ["bad", "good"], "output": {"name": "probabilities"},
                 "input": {"kind": "tabular", "columns": [f"{name}_bad", f"{name}_good"]}}  # fmt: skip
         register_model(ws, f"m{name}", onnx, spec)
@@ -155,3 +161,18 @@ def test_items_the_candidate_could_not_judge_count_as_wrong(
     assert (doc["decision"], code) == ("reject", 1)
     assert doc["final"]["mean"] == pytest.approx(0.667 - 0.85, abs=0.04)
     assert "counted as wrong" in capsys.readouterr().out
+
+
+def test_items_neither_model_could_judge_are_left_out_not_ties(
+    runs: dict[str, Any], capsys: Any
+) -> None:
+    """70% of the items unreadable for both models, counted as wrong for both: each a tie,
+    they pulled a candidate 0.06 worse towards 0 and a review saw it accepted."""
+    out = runs["tmp"] / "seq-both"
+    code = main(["compare", runs["ids"]["x"], runs["ids"]["y"], "--sequential", "--margin",
+                 "0.03", "--out", str(out), "--home", runs["home"]])  # fmt: skip
+    doc = json.loads((out / "sequential.json").read_text())
+    assert doc["n_unjudged_by_both"] > 0.6 * N and doc["n_unjudged"]["candidate"] == 0
+    assert doc["final"]["mean"] == pytest.approx(0.91 - 0.97, abs=0.04)
+    assert (doc["decision"], code) != ("accept", 0)
+    assert "neither model could judge" in capsys.readouterr().out

@@ -104,6 +104,11 @@ def _sequential(
             f"{unjudged['baseline']:,} the baseline could not",
             highlight=False,
         )
+    if doc["n_unjudged_by_both"]:
+        console.print(
+            f"left out: {doc['n_unjudged_by_both']:,} item(s) neither model could judge",
+            highlight=False,
+        )
     console.print(verdict, highlight=False)
     console.print(f"written: {doc['file']}", highlight=False)
     if doc["decision"] != "accept":

@@ -331,11 +331,9 @@ def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
 
 
 def canonical_label(value: object) -> str:
-    """A class name as Assay writes it, whatever the file it came from: booleans as ``true`` and
-    ``false`` (Parquet's bool, YAML's, a CSV's ``True``), whole numbers without a decimal point
-    (``1.0`` from a float column or a CSV is ``1``). ``assay.arrow.label_text`` does the same to a
-    column; without it a Parquet bool label could match no spec, and one dataset read from CSV
-    and from Parquet gave two sets of classes."""
+    """One spelling of a class name, to tell two spellings of one class apart from two classes
+    (``true``/``True``/YAML's ``true``; ``1``/``1.0``): used to explain a mismatch, never to
+    rewrite a label (stored datasets, runs and specs keep theirs)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -380,7 +378,7 @@ def parse_model_spec(raw: Any) -> ModelSpec:
             "spec: labels must be a list of at least "
             + ("one object class name" if fewest == 1 else "two class names")
         )
-    names = tuple(canonical_label(label) for label in labels)
+    names = tuple(str(label) for label in labels)
     if len(set(names)) != len(names):
         raise InputError("spec: labels must be distinct")
     inp = _require(raw, "input", "")
@@ -444,12 +442,12 @@ def parse_model_spec(raw: Any) -> ModelSpec:
         raise InputError("spec: output.embedding needs a model to run; recorded ones have none")
     positive = raw.get("positive")
     if positive is not None:
-        positive = canonical_label(positive)
+        positive = str(positive)
         if positive not in names:
             raise InputError(f"spec: positive {positive!r} is not one of labels {list(names)}")
     negative = raw.get("negative")
     if negative is not None:
-        negative = canonical_label(negative)
+        negative = str(negative)
         if negative not in names:
             raise InputError(f"spec: negative {negative!r} is not one of labels {list(names)}")
         if negative == positive:

@@ -32,7 +32,6 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from assay.arrow import label_text
 from assay.core.errors import InputError
 from assay.core.ports import ModelBatch, ModelSignature, PartialOutput, TensorInfo
 from assay.core.spec import ModelSpec
@@ -121,7 +120,7 @@ def read_predictions(path: Path, spec: ModelSpec) -> RecordedPredictions:
             f"{path.name}: needs {', '.join(wanted)} (the model's scores) or a {PREDICTED!r} "
             f"column (its class per item); it has {names[:8]}"
         )
-    predicted = label_text(_strings(table.column(PREDICTED), path.name, PREDICTED))
+    predicted = _strings(table.column(PREDICTED), path.name, PREDICTED)
     unknown = pc.unique(
         pc.drop_null(
             pc.filter(

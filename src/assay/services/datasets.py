@@ -310,13 +310,10 @@ class Experts:
             return batch
         self.annotators = tuple(annotator_name(c) for c in names)
         self.has_label = has_label
-        for name in names:  # each expert's labels spelt as the classes are (1.0 -> 1)
-            at = batch.schema.get_field_index(name)
-            text = label_text(as_string(batch.column(at)))
-            batch = batch.set_column(at, name, text)
-            self._seen(name, text)
+        for name in names:
+            self._seen(name, as_string(batch.column(name)))
         if has_label:
-            self._seen(cols.LABEL, label_text(batch.column(cols.LABEL)))
+            self._seen(cols.LABEL, batch.column(cols.LABEL))
         if has_label:  # an adjudicated label stays the reference; disputes are only counted
             _, disputed = consensus([batch.column(c) for c in names])
             self.n_disputed += int(disputed.sum())
@@ -326,9 +323,12 @@ class Experts:
         return batch
 
     def _seen(self, name: str, values: pa.Array) -> None:
+        """The distinct values of a label column, in one spelling (``1.0`` and ``1`` are one
+        class here: an expert's column read as numbers names the label column's classes)."""
         held = self._values.setdefault(name, set())
         if len(held) <= MAX_CLASSES:
-            held.update(v for v in pc.unique(values).to_pylist() if v is not None)
+            found = pc.unique(label_text(pc.cast(values, pa.string()))).to_pylist()
+            held.update(v for v in found if v is not None)
 
     def check_classes(self) -> None:
         """Beside a label column, every ``label_<name>`` column must name some of its classes:
@@ -342,7 +342,8 @@ class Experts:
             if given and not given & classes:
                 shown = ", ".join(sorted(given)[:5])
                 raise InputError(
-                    f"column {cols.ANNOTATOR_PREFIX}{expert} reads as expert {expert!r}'s labels, "
+                    f"column {cols.ANNOTATOR_PREFIX}{expert} reads as the labels of expert "
+                    f"{expert}, "
                     f"but none of its values ({shown}) is a class of the label column "
                     f"({', '.join(sorted(classes)[:5])}): rename it if it is not an expert's"
                 )

@@ -18,7 +18,7 @@ import pyarrow as pa
 from assay.analysis.regions import label_regions
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion
-from assay.core.spec import ImageInput, ModelSpec, RecordedInput, TabularInput
+from assay.core.spec import ImageInput, ModelSpec, RecordedInput, TabularInput, canonical_label
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, box_classes, expert_boxes
 from assay.datasets.coco_masks import SEGMENTS, segment_masks
@@ -27,6 +27,22 @@ from assay.datasets.images import Expectation, ImageBatchDecoder
 from assay.datasets.items import ItemBatchDecoder
 from assay.datasets.masks import expert_masks
 from assay.store.manifests import manifest_schema, read_manifest
+
+
+def _spelling_hint(uncovered: list[str], labels: tuple[str, ...], found: list[str]) -> str:
+    """When the classes differ only in how they are written (a Parquet bool column reads
+    ``false``, YAML's unquoted ``false`` reads ``False``; a float column ``1``, a CSV ``1.0``),
+    the spec's labels as the dataset writes them. Labels are matched as written: stored
+    datasets and runs keep theirs."""
+    theirs = {canonical_label(label): label for label in found}
+    if any(canonical_label(u) not in {canonical_label(x) for x in labels} for u in uncovered):
+        return ""  # another class, not another spelling
+    spelt = [theirs.get(canonical_label(label), label) for label in labels]
+    return (
+        " (the same classes written otherwise: give the spec labels: ["
+        + ", ".join(f"'{label}'" for label in spelt)
+        + "], quoted)"
+    )
 
 
 def _boxes(labels: tuple[str, ...], batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
@@ -151,6 +167,7 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
         raise InputError(
             f"dataset {dataset.ref} has labels {uncovered} that the model's labels "
             f"{list(spec.labels)} do not cover"
+            + _spelling_hint(uncovered, spec.labels, list(dataset.label_counts))
         )
     if isinstance(spec.input, TabularInput):
         if dataset.kind != "tabular":

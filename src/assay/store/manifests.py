@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assay.arrow import as_bools, label_text, number, numbers, string, validity
+from assay.arrow import as_bools, number, numbers, string, validity
 from assay.core.errors import InputError, did_you_mean
 from assay.core.slicing import OPPOSITE, SliceSpec, parse_slice_spec
 from assay.store.coders import fit_coders
@@ -49,10 +49,6 @@ def write_manifest(batches: Iterable[pa.RecordBatch], path: Path) -> ManifestSta
                         "column types change part-way through the table; convert it to Parquet "
                         "or make the column types consistent"
                     ) from None
-            at = batch.schema.get_field_index(LABEL_COLUMN)
-            if at >= 0 and pa.types.is_string(batch.schema.field(at).type):
-                # One spelling of a class whatever the reader: True/true, 1.0/1.
-                batch = batch.set_column(at, LABEL_COLUMN, label_text(batch.column(at)))
             writer.write_batch(batch, row_group_size=65_536)
             stats.n_items += batch.num_rows
             counts = batch.column(LABEL_COLUMN).value_counts()

@@ -217,9 +217,9 @@ class CocoBoxEvaluation:
         one weighted step here, while pycocotools would interleave them with the other tied
         detections: a replicate's AP may then differ by a little, 0.008 at most in a review's six
         tied cases; the point estimate is exact.) Small samples flatter average precision (the
-        precision envelope is a maximum over noisy points): each interval is moved down by the
-        upward bias its half samples and replicates show (``small_sample_shift``) and still
-        holds the estimate."""
+        precision envelope is a maximum over noisy points): the lower bound of each precision
+        number is moved down by the upward bias its half samples and replicates show
+        (``small_sample_shift``); the interval still holds the estimate."""
         orders = np.sort(np.concatenate(state.orders)) if state.orders else np.empty(0, np.int64)
         if orders.size == 0:
             return {}
@@ -247,8 +247,15 @@ class CocoBoxEvaluation:
             if estimate is None or not np.isfinite(interval).all():
                 out[name] = interval
                 continue
-            shift = small_sample_shift(estimate, values, halved[name])
-            out[name] = hull((interval[0] - shift, interval[1] - shift), (estimate, estimate))
+            # Precision numbers only (the envelope's bias; recall has none to speak of), and
+            # the lower bound only: moving both put the upper bound below the truth in 7% of
+            # samples (AP75, 60 images), where the plain bootstrap's never was.
+            shift = (
+                small_sample_shift(estimate, values, halved[name])
+                if name.startswith(("map", "ap"))
+                else 0.0
+            )
+            out[name] = hull((interval[0] - shift, interval[1]), (estimate, estimate))
         return out
 
     def with_pseudo_images(

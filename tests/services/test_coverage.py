@@ -395,3 +395,26 @@ def test_one_production_row_is_no_region_and_prints_no_psi(
     printed = capsys.readouterr().out
     assert "barely covered" not in printed and "PSI 0" not in printed and "PSI 1" not in printed
     assert "largest PSI not given" in printed
+
+
+def test_production_partly_outside_the_validation_range_gets_no_re_weighted_accuracy(
+    shifted: dict[str, Any],
+) -> None:
+    """A review's sample with 40% of production at line speeds no validation item has: the
+    covered share (a mean of odds) read 1.0 and the production mix came out 0.87 for a true
+    0.69. A share of production the classifier finds 50 times likelier in production than in
+    validation now withholds it; the mild shift of the fixture keeps its estimate."""
+    rng = np.random.default_rng(13)
+    part = _line(rng, 2000, 0.1)
+    part["line_speed"][:600] = rng.normal(5000, 50, 600)  # 30% far outside
+    pq.write_table(pa.table(part), shifted["tmp"] / "part.parquet")
+    ws = shifted["ws"]
+    register_dataset(ws, "part", shifted["tmp"] / "part.parquet", role="production")
+    run = ws.catalog.list_runs(limit=1)[0]
+    s = audit_coverage(ws, "part", "val", run).summary()
+    assert s["domain"]["share_production_outside"] == pytest.approx(0.3, abs=0.03)
+    mix = s["reweighted"]["production_mix"]
+    assert mix["not_covered"] and mix["value"] is None
+    mild = audit_coverage(ws, "prod", "val", run).summary()
+    assert mild["domain"]["share_production_outside"] < 0.05
+    assert mild["reweighted"]["production_mix"]["value"] is not None

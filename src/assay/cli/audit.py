@@ -207,9 +207,9 @@ def coverage(
     if rw is not None and rw["production_mix"].get("not_covered"):
         console.print(
             f"accuracy of run {rw['run_id'][:8]}: {rw['as_validated']['value']:.4f} as validated; "
-            "none on the production mix: only "
-            f"{100 * rw['production_mix']['share_production_covered']:.0f}% of production lies "
-            "where validation items are (from the domain classifier's weights)",
+            "none on the production mix: "
+            f"{100 - 100 * rw['production_mix']['share_production_covered']:.0f}% of production "
+            "lies where validation items all but never are (domain classifier)",
             highlight=False,
         )
     elif rw is not None:

@@ -123,9 +123,9 @@ def print_summary(result: ValidationResult) -> None:
                     f"{rw['production_mix']['ci_high']:.4f}]"
                 )
                 if rw and rw["production_mix"]["value"] is not None
-                else "; no accuracy on the production mix: only "
-                f"{100 * rw['production_mix']['share_production_covered']:.0f}% of production "
-                "lies where validation items are"
+                else "; no accuracy on the production mix: "
+                f"{100 - 100 * rw['production_mix']['share_production_covered']:.0f}% of "
+                "production lies where validation items all but never are"
                 if rw and rw["production_mix"].get("not_covered")
                 else ""
             ),

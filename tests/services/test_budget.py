@@ -177,3 +177,20 @@ def test_the_same_file_under_another_name_carries_its_decisions(store: dict[str,
     assert out.result.reuse_budget["n_fresh_items"] == 60  # those cable@1 lacks
     served = decisions_summary(ws, get_dataset(ws, "cable"))
     assert served["n_on_dataset"] == 3
+
+
+def test_a_copy_with_a_row_dropped_under_another_name_carries_its_decisions(
+    store: dict[str, Any],
+) -> None:
+    """A review dropped one row of a set that had served its budget and registered the rest
+    under a new name: 0 decisions, PASS. Names holding half this version's items by content
+    count with the budget's check."""
+    ws, tmp, policy = store["ws"], store["tmp"], store["policy"]
+    for model in ("m@1", "m@2"):
+        validate(ws, model, "cable@1", policy=policy, config=CONFIG)
+    pq.write_table(pq.read_table(tmp / "v1.parquet").slice(1), tmp / "minus.parquet")
+    register_dataset(ws, "cable-minus", tmp / "minus.parquet", id_column="id")
+    out = validate(ws, "m@1", "cable-minus", policy=policy, config=CONFIG)
+    assert out.result.reuse_budget["n_decisions_before"] == 2 and out.blocking
+    # The dataset's page counts decisions by name and identical content only (cheap to show).
+    assert decisions_summary(ws, get_dataset(ws, "cable-minus"))["n_on_dataset"] == 1

@@ -39,19 +39,53 @@ from assay.store.manifests import manifest_schema
 FRESH_FILE = "fresh_items.csv"
 
 
-def decisions_served(ws: Workspace, dataset: DatasetVersion) -> list[Decision]:
+def decisions_served(
+    ws: Workspace, dataset: DatasetVersion, by_content: bool = False
+) -> list[Decision]:
     """Every decision on any version of ``dataset``'s name, and of every name that holds a
     version with the same content as one of them (and so on): registering the same file under
-    a new name is no fresh set (a review's renamed copy started again from 0 decisions)."""
+    a new name is no fresh set (a review's renamed copy started again from 0 decisions). With
+    ``by_content`` (the budget's check), also of every name one of whose versions holds at
+    least half of ``dataset``'s items by content: a copy with one row dropped, or the same rows
+    as CSV, is no fresh set either."""
     every = ws.catalog.list_datasets()
     names, digests = {dataset.name}, {dataset.version}
     while True:
         digests |= {d.version for d in every if d.name in names}
         more = {d.name for d in every if d.version in digests} - names
+        if by_content:
+            more |= _sharing_items(dataset, [d for d in every if d.name not in names | more])
         if not more:
             break
         names |= more
+        by_content = False  # the names sharing items with this version: found once
     return ws.catalog.decisions([d.id for d in every if d.name in names])
+
+
+SHARED_ITEMS = 0.5  # of a version's items by content, for another name's decisions to count
+
+
+def _sharing_items(dataset: DatasetVersion, others: list[DatasetVersion]) -> set[str]:
+    """The names of ``others`` (validation sets) with a version holding at least SHARED_ITEMS
+    of ``dataset``'s items, by content digest."""
+    key = content_key(dataset)
+    if key not in manifest_schema(Path(dataset.manifest_path)).names:
+        return set()
+    mine = pc.unique(_read(dataset, key))
+    found: set[str] = set()
+    for d in others:
+        if d.name in found or d.role != dataset.role or d.kind != dataset.kind:
+            continue
+        if key not in manifest_schema(Path(d.manifest_path)).names:
+            continue
+        held = pc.sum(pc.is_in(mine, value_set=_read(d, key))).as_py() or 0
+        if held >= SHARED_ITEMS * len(mine):
+            found.add(d.name)
+    return found
+
+
+def _read(d: DatasetVersion, column: str) -> pa.Array:
+    return pq.read_table(d.manifest_path, columns=[column]).column(column).combine_chunks()
 
 
 def decisions_summary(ws: Workspace, dataset: DatasetVersion, shown: int = 10) -> dict[str, Any]:
@@ -141,7 +175,7 @@ def budget_check(
 ) -> tuple[CheckResult, dict[str, Any]]:
     """The verdict's check of the budget, and ``result.json`` ``reuse_budget``; past the
     budget, the fresh items go to ``fresh_items.csv`` in ``run_dir``."""
-    served = decisions_served(ws, dataset)
+    served = decisions_served(ws, dataset, by_content=True)
     n = len(served)
     within = n + 1 <= budget.max_decisions
     fresh = fresh_items(ws, dataset, served) if not within else pa.array([], pa.string())

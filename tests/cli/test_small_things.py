@@ -219,3 +219,26 @@ def test_home_may_come_before_the_command(
     assert "parts@1" in capsys.readouterr().out
     assert main(["dataset", "list", "--home", str(home.parent / "elsewhere")]) == 0
     assert "parts@1" not in capsys.readouterr().out
+
+
+def test_the_same_folder_moved_says_where_its_version_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review moved its image folder and added it again: 'unchanged' read as if the version
+    now read the new folder; it keeps the files it was registered from, and says so."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    for k in range(4):
+        folder = tmp_path / "a" / ("x" if k % 2 else "y")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8), 40 * k, np.uint8)).save(folder / f"{k}.png")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    home = str(tmp_path / "home")
+    assert main(["dataset", "add", "t", str(tmp_path / "a"), "--home", home]) == 0
+    capsys.readouterr()
+    assert main(["dataset", "add", "t", str(tmp_path / "b"), "--home", home]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "unchanged" in said and f"reads its files from {tmp_path / 'a'}" in said

@@ -233,6 +233,7 @@ def test_a_validation_with_train_reports_the_metrics_without_the_leaked_items(
     assert leak["n_leaked_items"] == 5 and leak["n_exact_duplicates"] == 2
     check = next(c for c in doc["verdict"]["checks"] if c["metric"] == "leaked_items")
     assert check["status"] == "fail" and check["value"] == 5
+    assert "leaked_items = 5, needs == 0" in check["reason"]  # as written, not '<= 0'
     pred = pq.read_table(out / "predictions.parquet").to_pandas()
     leaked = {p["item_id"] for p in audit_leakage(images["ws"], "train", "val").pairs.to_pylist()}
     clean = pred[pred["correct"].notna() & ~pred["item_id"].isin(leaked)]

@@ -64,7 +64,10 @@ def dataset_add(
     Several experts per item: give label_<annotator> columns, or --annotations. Without a label
     column, an item's reference label is the experts' majority; items without one are disputed.
     """
+    from rich.markup import escape
+
     from assay.services.datasets import register_dataset
+    from assay.services.remote import is_url
 
     ws = _workspace(home)
     registered = register_dataset(
@@ -86,6 +89,15 @@ def dataset_add(
     )
     for note in d.notes if registered.created else []:
         console.print(f"  note: {note}")
+    here = str(path) if is_url(str(path)) else str(Path(path).expanduser().resolve())
+    if not registered.created and d.source != here:
+        # The version keeps the files it was registered from: say where they are (a review
+        # moved its folder and read 'unchanged' as pointing at the new one).
+        console.print(
+            f"  note: {d.ref} reads its files from {escape(d.source)}, where it was registered; "
+            "to read them here, register this folder under another name",
+            highlight=False,
+        )
 
 
 @dataset_app.command("list")

@@ -25,7 +25,14 @@ from typing import Any, Literal
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
 from assay.core.metric_catalog import is_estimate
 from assay.core.metric_value import MetricValue
-from assay.core.policy import AUDIT_METRICS, PROFILE_METRICS, CheckRule, Policy, UnjudgedLimit
+from assay.core.policy import (
+    AUDIT_METRICS,
+    COUNT_METRICS,
+    PROFILE_METRICS,
+    CheckRule,
+    Policy,
+    UnjudgedLimit,
+)
 from assay.core.slicing import slice_order
 from assay.core.stattests import (
     benjamini_hochberg,
@@ -281,9 +288,12 @@ class _Judge:
             )
         if rule.evidence == "point" or lo is None or hi is None:
             status: CheckStatus = "pass" if within(v) else "fail"
-            return self.result(
-                rule, key, metric, status, f"{metric} = {v:.4f}, needs {op} {threshold:.4g}", **kw
-            )
+            if rule.metric in COUNT_METRICS and op == "<=" and threshold == 0:
+                # A count that must be zero, as the policy wrote it (leaked_items == 0).
+                said = f"{metric} = {v:.0f}, needs == 0"
+            else:
+                said = f"{metric} = {v:.4f}, needs {op} {threshold:.4g}"
+            return self.result(rule, key, metric, status, said, **kw)
         # The whole interval on the good side passes; the whole interval on the wrong side (the
         # limit included when strict: a model exactly at chance is no better than chance) fails.
         inside = within(lo) if rule.minimum is not None else within(hi)

@@ -33,3 +33,12 @@ def test_infinite_features_are_not_fed_silently() -> None:
     assert np.isfinite(prepared.inputs).all() and prepared.inputs.shape == (1, 2)
     allowed = TabularBatchDecoder(TabularInput(columns=("a", "b"), missing="allow"), ("ok",))
     assert allowed(_batch([None], [1.0])).errors == {}  # NaN is what `allow` is for
+
+
+def test_under_allow_a_reading_beyond_float32_is_not_fed_as_inf() -> None:
+    """A review: with `missing: allow`, 1e39 went to the model as inf, judged as a measurement
+    the row never had. NaN and an infinity the data holds still pass."""
+    allowed = TabularBatchDecoder(TabularInput(columns=("a", "b"), missing="allow"), ("ok",))
+    prepared = allowed(_batch([None, np.inf, 1e39], [1.0, 1.0, 1.0]))
+    assert prepared.readable.tolist() == [True, True, False]
+    assert prepared.errors == {2: "value 1e+39 in feature column 'a' is beyond float32"}

@@ -51,7 +51,7 @@ class TabularBatchDecoder:
             if values.dtype != np.float32:
                 lost = np.flatnonzero(np.isinf(matrix[:, j]) & np.isfinite(values))
                 if lost.size:
-                    beyond[j] = {int(r): float(values[r]) for r in lost[:1000].tolist()}
+                    beyond[j] = {int(r): float(values[r]) for r in lost.tolist()}
         errors: dict[int, str] = {}
         if self.spec.missing == "error":
             # Nulls became nan above; name the first column of each row that is missing or
@@ -70,6 +70,17 @@ class TabularBatchDecoder:
                     )
                 else:
                     errors[row] = f"infinite value in feature column {column!r}"
+        else:
+            # NaN is allowed (a model that handles missing values), and so is an infinity the
+            # data holds; a finite reading float32 cannot hold is neither: fed as inf, it would
+            # be judged as a measurement the row never had.
+            for j, rows in beyond.items():
+                for row, value in rows.items():
+                    errors.setdefault(
+                        row,
+                        f"value {value:g} in feature column {self.spec.columns[j]!r} is beyond "
+                        "float32",
+                    )
         readable = np.ones(n, dtype=bool)
         if errors:
             readable[list(errors)] = False

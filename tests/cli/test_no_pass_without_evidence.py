@@ -490,3 +490,16 @@ def test_a_model_that_cannot_take_batches_says_so_and_gets_no_throughput(
     assert "failed whole and were run item by item" in text
     assert "answer(s) for a batch of 64" in result["profile"]["error"]
     assert "throughput_items_per_s" not in json.dumps(result["profile"])
+
+
+def test_a_model_answering_one_class_for_every_item_is_pointed_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review's model ignored its input (0.8/0.2 for every item) and passed a policy asking
+    accuracy >= 0.75 on a set 81% good, without a word. The policy decides; the CLI says it."""
+    labels = np.where(np.arange(N) % 5 == 0, "bad", "good")
+    home = setup_passthrough(tmp_path, capsys, np.tile([0.2, 0.8], (N, 1)), labels)
+    policy = tmp_path / "acc.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.75\n")
+    code, text, _ = validate(capsys, home, tmp_path / "out", "--policy", str(policy))
+    assert code == 0 and "the model answered good for every judged item" in text

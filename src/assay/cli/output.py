@@ -79,6 +79,16 @@ def print_summary(result: ValidationResult) -> None:
         f"{result.n_items} items, {result.n_judged} judged, "
         + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
     )
+    answered = [sum(col) for col in zip(*result.confusion_matrix, strict=False)]
+    item_level = (result.task or {}).get("name") in (None, "classification", "anomaly")
+    if item_level and len(answered) > 1 and sum(answered) >= 10 and sum(map(bool, answered)) == 1:
+        # A model that ignores its input can pass a policy without a kappa or an AUC check
+        # on an unbalanced set (a review's constant 0.8/0.2 passed accuracy >= 0.75).
+        only = result.labels[next(k for k, n in enumerate(answered) if n)]
+        console.print(
+            f"[yellow]warning[/]: the model answered {escape(str(only))} for every judged item",
+            highlight=False,
+        )
     if result.n_split_batches:
         console.print(
             f"[yellow]warning[/]: {result.n_split_batches} batch(es) ({result.n_split_items} "

@@ -108,7 +108,10 @@ def validate(
     """Validate ``model`` (NAME, NAME@VERSION or NAME@alias) on ``dataset``; see ``assay validate``.
 
     ``baseline`` is the model in production to compare with; ``policy`` a policy file or mapping.
-    The verdict is in ``result.verdict`` (and ``passed``); nothing is raised when it fails.
+    The verdict is in ``result.verdict`` (and ``passed``): a ``Verdict`` with ``status``,
+    ``blocking``, ``summary`` and ``checks`` (each a ``CheckResult``: ``name``, ``status``,
+    ``value``, ``reason``...); ``result.to_dict()["verdict"]`` is result.json's mapping. Nothing
+    is raised when it fails.
     ``progress``: show how far the pass has got (default: in a Jupyter notebook only).
     """
     with progress_display(progress) as (on_start, on_progress, on_stage):

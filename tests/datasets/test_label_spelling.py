@@ -133,3 +133,16 @@ def test_an_expert_column_read_as_numbers_names_the_same_classes(tmp_path: Path)
     d = register_dataset(ws, "t", tmp_path / "t.parquet").dataset
     assert d.options["annotators"] == ["ann", "bob"]
     ws.close()
+
+
+def test_an_expert_writing_the_classes_otherwise_is_refused_not_read_as_disagreeing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels 0.0/1.0 as text beside an expert's integers 0/1: accepted, then compared as
+    written, every item disputed and the experts' kappa 0 (a review). Refused, saying why."""
+    pq.write_table(pa.table({"x": np.arange(20.0), "label": ["0.0", "1.0"] * 10,
+                             "label_ann": [0, 1] * 10}), tmp_path / "t.parquet")  # fmt: skip
+    code = main(["dataset", "add", "t", str(tmp_path / "t.parquet"), "--home",
+                 str(tmp_path / "home")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "label_ann writes the label column's classes otherwise" in err

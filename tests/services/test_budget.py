@@ -194,3 +194,21 @@ def test_a_copy_with_a_row_dropped_under_another_name_carries_its_decisions(
     assert out.result.reuse_budget["n_decisions_before"] == 2 and out.blocking
     # The dataset's page counts decisions by name and identical content only (cheap to show).
     assert decisions_summary(ws, get_dataset(ws, "cable-minus"))["n_on_dataset"] == 1
+
+
+def test_a_copy_with_its_columns_reordered_or_one_added_carries_its_decisions(
+    store: dict[str, Any],
+) -> None:
+    """Review 3: the same rows with the columns in another order, or with a column added,
+    under a new name, started from 0 decisions (the stored digest covers every column in the
+    file's order). Rows are matched on the columns both hold, in one order."""
+    ws, tmp, policy = store["ws"], store["tmp"], store["policy"]
+    for model in ("m@1", "m@2"):
+        validate(ws, model, "cable@1", policy=policy, config=CONFIG)
+    v1 = pq.read_table(tmp / "v1.parquet")
+    pq.write_table(v1.select(list(reversed(v1.column_names))), tmp / "reordered.parquet")
+    pq.write_table(v1.append_column("site", pa.array(["A"] * v1.num_rows)), tmp / "plus.parquet")
+    for name in ("reordered", "plus"):
+        register_dataset(ws, f"cable-{name}", tmp / f"{name}.parquet", id_column="id")
+        out = validate(ws, "m@1", f"cable-{name}", policy=policy, config=CONFIG)
+        assert out.result.reuse_budget["n_decisions_before"] >= 2 and out.blocking, name

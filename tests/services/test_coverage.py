@@ -418,3 +418,27 @@ def test_production_partly_outside_the_validation_range_gets_no_re_weighted_accu
     mild = audit_coverage(ws, "prod", "val", run).summary()
     assert mild["domain"]["share_production_outside"] < 0.05
     assert mild["reweighted"]["production_mix"]["value"] is not None
+
+
+def test_a_new_category_is_outside_and_a_small_validation_set_no_false_alarm(
+    shifted: dict[str, Any],
+) -> None:
+    """Review 3: a category validation never holds (25% of production) was invisible to the
+    classifier (its folds never hold the category) and the production mix was given; and 100
+    validation items against 2,000 alike production items read 15% 'outside' on noise."""
+    rng = np.random.default_rng(14)
+    ws, tmp = shifted["ws"], shifted["tmp"]
+    new = _line(rng, 2000, 0.1)
+    new["camera"][:500] = "c9"
+    pq.write_table(pa.table(new), tmp / "newcam.parquet")
+    register_dataset(ws, "newcam", tmp / "newcam.parquet", role="production")
+    run = ws.catalog.list_runs(limit=1)[0]
+    mix = audit_coverage(ws, "newcam", "val", run).summary()["reweighted"]["production_mix"]
+    assert mix["not_covered"] and mix["share_production_covered"] == pytest.approx(0.75)
+    small = _line(rng, 100, 0.1) | {"label": rng.choice(["bad", "good"], 100)}
+    pq.write_table(pa.table(small), tmp / "small-val.parquet")
+    pq.write_table(pa.table(_line(rng, 2000, 0.1)), tmp / "alike.parquet")
+    register_dataset(ws, "small-val", tmp / "small-val.parquet")
+    register_dataset(ws, "alike", tmp / "alike.parquet", role="production")
+    s = audit_coverage(ws, "alike", "small-val").summary()
+    assert s["domain"]["share_production_outside"] == 0.0

@@ -69,17 +69,29 @@ def _sharing_items(dataset: DatasetVersion, others: list[DatasetVersion]) -> set
     """The names of ``others`` (validation sets) with a version holding at least SHARED_ITEMS
     of ``dataset``'s items, by content digest."""
     key = content_key(dataset)
-    if key not in manifest_schema(Path(dataset.manifest_path)).names:
+    image = dataset.kind == "image"
+    if image and key not in manifest_schema(Path(dataset.manifest_path)).names:
         return set()
-    mine = pc.unique(_read(dataset, key))
+    mine = pc.unique(_read(dataset, key)) if image else None
     found: set[str] = set()
     for d in others:
         if d.name in found or d.role != dataset.role or d.kind != dataset.kind:
             continue
-        if key not in manifest_schema(Path(d.manifest_path)).names:
-            continue
-        held = pc.sum(pc.is_in(mine, value_set=_read(d, key))).as_py() or 0
-        if held >= SHARED_ITEMS * len(mine):
+        if image:
+            if key not in manifest_schema(Path(d.manifest_path)).names:
+                continue
+            assert mine is not None
+            ours, theirs = mine, _read(d, key)
+        else:
+            # Rows by the values of the columns both hold, in one order: the stored digest
+            # covers every column in the file's order, and a copy with its columns reordered
+            # or one column added started from 0 decisions (a review).
+            names = sorted(_shared_inputs(dataset, d))
+            if not names:
+                continue
+            ours, theirs = pc.unique(_digests(dataset, names)), _digests(d, names)
+        held = pc.sum(pc.is_in(ours, value_set=theirs)).as_py() or 0
+        if held >= SHARED_ITEMS * len(ours):
             found.add(d.name)
     return found
 

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.arrow import label_text
 from assay.core.errors import InputError
 from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
+from assay.core.spec import canonical_label
 from assay.datasets import columns as cols
 from assay.datasets.annotations import (
     LongAnnotations,
@@ -323,11 +323,10 @@ class Experts:
         return batch
 
     def _seen(self, name: str, values: pa.Array) -> None:
-        """The distinct values of a label column, in one spelling (``1.0`` and ``1`` are one
-        class here: an expert's column read as numbers names the label column's classes)."""
+        """The distinct values of a label column, as written (labels are matched so)."""
         held = self._values.setdefault(name, set())
         if len(held) <= MAX_CLASSES:
-            found = pc.unique(label_text(pc.cast(values, pa.string()))).to_pylist()
+            found = pc.unique(pc.cast(values, pa.string())).to_pylist()
             held.update(v for v in found if v is not None)
 
     def check_classes(self) -> None:
@@ -339,14 +338,22 @@ class Experts:
             return
         for expert in self.annotators:
             given = self._values.get(f"{cols.ANNOTATOR_PREFIX}{expert}", set())
-            if given and not given & classes:
-                shown = ", ".join(sorted(given)[:5])
+            if not given or given & classes:
+                continue
+            column = f"{cols.ANNOTATOR_PREFIX}{expert}"
+            shown = ", ".join(sorted(given)[:5])
+            if {canonical_label(v) for v in given} & {canonical_label(c) for c in classes}:
+                # Compared as written, 0/1 beside 0.0/1.0 agreed on nothing (kappa 0).
                 raise InputError(
-                    f"column {cols.ANNOTATOR_PREFIX}{expert} reads as the labels of expert "
-                    f"{expert}, "
-                    f"but none of its values ({shown}) is a class of the label column "
-                    f"({', '.join(sorted(classes)[:5])}): rename it if it is not an expert's"
+                    f"column {column} writes the label column's classes otherwise ({shown} "
+                    f"against {', '.join(sorted(classes)[:5])}): labels are compared as "
+                    "written; store the expert's labels as the label column does"
                 )
+            raise InputError(
+                f"column {column} reads as the labels of expert {expert}, but none of its "
+                f"values ({shown}) is a class of the label column "
+                f"({', '.join(sorted(classes)[:5])}): rename it if it is not an expert's"
+            )
 
     def notes(self) -> list[str]:
         self.check_classes()

@@ -147,11 +147,3 @@ def null(type_: pa.DataType) -> pa.Scalar:
 def number(value: float) -> pa.Scalar:
     """``pa.scalar(value, pa.float64())``."""
     return numbers(np.array([value], np.float64), pa.float64())[0]
-
-
-def label_text(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Class names as ``assay.core.spec.canonical_label`` writes them: ``True``/``FALSE`` as
-    ``true``/``false``, ``1.0`` as ``1`` (text in, text out; nulls stay null)."""
-    boolean = pc.match_substring_regex(text, "^(?i:true|false)$")
-    text = pc.if_else(boolean, pc.utf8_lower(text), text)
-    return pc.replace_substring_regex(text, pattern=r"^\+?(-?[0-9]+)\.0+$", replacement=r"\1")

@@ -301,6 +301,32 @@ def test_copies_of_validation_rows_in_production_do_not_hide_a_shift() -> None:
     assert same.auc == pytest.approx(0.5, abs=0.1) and not same.ci_low > 0.5, same
 
 
+def test_a_shift_in_one_category_column_alone_is_found() -> None:
+    """Production from one line of eight far more often than validation, and no other column:
+    identical rows shared a fold, so every row of that line was held out together and judged
+    by a classifier that had never seen the line; the AUC came out 0.50 ('no shift')."""
+    rng = np.random.default_rng(5)
+    val = rng.integers(0, 8, (900, 1)).astype(float)
+    busy = rng.uniform(size=(300, 1)) < 0.6
+    prod = np.where(busy, 7, rng.integers(0, 7, (300, 1))).astype(float)
+    fit = fit_domain(val, prod, np.ones(1, bool), seed=0)
+    assert fit.ci_low > 0.6, (fit.auc, fit.ci_low)
+
+
+def test_no_shift_in_category_columns_is_called_at_most_at_the_stated_rate() -> None:
+    """Category columns only, production drawn like validation, 40 times: every row has many
+    twins, which must not make the classifier call a shift more often than the 2.5% the
+    interval states."""
+    rng = np.random.default_rng(3)
+    called = 0
+    for s in range(40):
+        x = np.column_stack([rng.integers(0, 8, 400), rng.integers(0, 2, 400)]).astype(float)
+        y = np.column_stack([rng.integers(0, 8, 300), rng.integers(0, 2, 300)]).astype(float)
+        called += fit_domain(x, y, np.ones(2, bool), seed=s, folds=3).ci_low > 0.5
+    # P(Binomial(40, 0.025) >= 4) < 0.02
+    assert called <= 3, called
+
+
 def test_infinite_production_values_are_values_not_missing(shifted: dict[str, Any]) -> None:
     """+inf in production (a sensor dividing by zero) was binned as 'missing' and left out of
     the Kolmogorov-Smirnov test, with numpy warnings on stderr. It is the largest value there

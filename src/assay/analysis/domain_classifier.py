@@ -44,22 +44,37 @@ def delong_auc(negatives: F, positives: F, confidence: float = 0.95) -> tuple[fl
 
 
 def _folds(x: F, y: npt.NDArray[np.int64], k: int, seed: int) -> npt.NDArray[np.int64] | None:
-    """A fold for each row: identical rows share one (a copy of a validation row in
-    production, trained on in another fold, would be recognised as its twin and called
-    validation, hiding a shift), and each set's rows are dealt evenly over the folds. None
-    when groups cannot be dealt so that every fold trains on both sets (a production sample
-    of one repeated row): then rows are dealt one by one."""
+    """A fold for each row, each set's rows dealt evenly over the folds, such that no row is
+    judged by a model trained on its twin. A small group of identical rows holding both sets
+    (a validation row copied into production) shares one fold: were the copy trained on in
+    another fold, the row would be recognised as its twin and called validation, hiding a
+    shift. Every other row is dealt on its own, as stratified k-fold deals it, so that a value
+    many rows share (a line, a camera) is learnt from the other folds: held out whole, the
+    classifier could not tell that production prefers it. None when the rows cannot be dealt
+    so that every fold trains on both sets (a production sample of one repeated row): then
+    rows are dealt one by one."""
     rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1])))
     _, group = np.unique(rows.ravel(), return_inverse=True)
+    group = group.ravel()
     n_groups = int(group.max()) + 1
-    production = np.zeros(n_groups, np.int64)
-    np.maximum.at(production, group, y)  # a group with a production row deals as production
-    order = np.random.default_rng(seed).permutation(n_groups)
-    fold = np.empty(n_groups, np.int64)
-    for side in (0, 1):
-        members = order[production[order] == side]
-        fold[members] = np.arange(members.size) % k
-    out: npt.NDArray[np.int64] = fold[group.ravel()]
+    count = np.zeros((n_groups, 2), np.int64)
+    np.add.at(count, (group, y), 1)
+    # Held out one row at a time, a twin is judged by a model that saw its copy; a value many
+    # rows share is judged by a model that saw its other rows, as it should be.
+    whole = (count.min(axis=1) > 0) & (count.sum(axis=1) < 2 * k)
+    n = y.size
+    unit = np.where(whole[group], group, n_groups + np.arange(n))
+    _, first, unit_of_row = np.unique(unit, return_index=True, return_inverse=True)
+    side = np.where(whole[group[first]], True, y[first] == 1)
+    # Units in random order, not a group's rows in turn: dealing a group's rows of each set
+    # evenly would make a fold's training share of production the group's own, held-out
+    # labels included, and call a shift where there is none.
+    order = np.random.default_rng(seed).permutation(first.size)
+    fold_of_unit = np.empty(first.size, np.int64)
+    for s in (False, True):
+        members = order[side[order] == s]
+        fold_of_unit[members] = np.arange(members.size) % k
+    out: npt.NDArray[np.int64] = fold_of_unit[unit_of_row.ravel()]
     for f in range(k):
         train = y[out != f]
         if (out == f).sum() == 0 or train.min() == train.max():

@@ -94,9 +94,9 @@ def test_the_defect_sweep_of_a_multiclass_model_counts_exactly_on_a_coarse_run(
     acc = ScoreHistogramAccumulator(
         LABELS, IntervalConfig(n_resamples=200), negative_index=2
     )  # "c" is the good class
-    s = acc.finalize(streamed(acc, y, p, 5)).extras["operating_sweep"]["sweep"]
+    s = acc.finalize(streamed(acc, y, p, 5)).extras["operating_sweep"].sweep
     defect_score, defective = 1.0 - p[:, 2], y != 2
-    assert len(s["threshold"]) > 20
-    for t, tp, fp in zip(s["threshold"], s["tp"], s["fp"], strict=True):
+    assert len(s) > 20
+    for t, tp, fp in zip(s.threshold, s.tp, s.fp, strict=True):
         assert tp == np.sum(defective & (defect_score >= t))
         assert fp == np.sum(~defective & (defect_score >= t))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,14 @@ from assay.core.accumulators.ranking import ScoreHistogramAccumulator
 from assay.core.batch import make_batch
 from assay.core.errors import InputError
 from assay.core.intervals import IntervalConfig
-from assay.core.operating_point import Costs, cost_optimal, defect_run, meeting, point_at, sweep
+from assay.core.operating_point import (
+    Costs,
+    OperatingSweeps,
+    Sweep,
+    cost_optimal,
+    defect_run,
+    meeting,
+)
 from assay.core.policy import parse_policy
 
 LABELS = ("ok", "lump", "void")
@@ -23,23 +32,24 @@ def data(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
     return y, np.round(raw / raw.sum(axis=1, keepdims=True), 3)
 
 
-def defect_sweep(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
+def defect_sweep(y: np.ndarray, s: np.ndarray) -> Sweep:
     acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100), negative_index=0)
     state = acc.update(acc.empty(), make_batch(y, s))
     sw = acc.finalize(state).extras["operating_sweep"]
-    assert sw["positive"] == "defect (not ok)"
-    return sw["sweep"]
+    assert sw.positive == "defect (not ok)" and sw.sweep is not None
+    return sw.sweep
 
 
 def test_defect_sweep_counts_equal_a_direct_count_at_every_threshold() -> None:
     y, s = data()
     sw = defect_sweep(y, s)
     defect_score, is_defect = 1.0 - s[:, 0], y != 0
-    for i, t in enumerate(sw["threshold"]):
+    for i, t in enumerate(sw.threshold):
         flagged = defect_score >= t - 1e-12
-        assert sw["tp"][i] == int((flagged & is_defect).sum())
-        assert sw["fp"][i] == int((flagged & ~is_defect).sum())
-        assert sw["fn"][i] == int((~flagged & is_defect).sum())
+        assert sw.tp[i] == int((flagged & is_defect).sum())
+        assert sw.fp[i] == int((flagged & ~is_defect).sum())
+        assert sw.fn[i] == int((~flagged & is_defect).sum())
+        assert sw.tn[i] == int((~flagged & ~is_defect).sum())
 
 
 def test_cost_optimum_and_constraint_equal_brute_force() -> None:
@@ -75,10 +85,10 @@ def test_sweep_is_thinned_but_keeps_both_ends() -> None:
     y, s = data(2, 20_000)
     acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100))
     runs = acc.compact(acc.update(acc.empty(), make_batch(y, s)))
-    sw = sweep(defect_run(runs[0]), max_points=100)
-    assert len(sw["threshold"]) <= 102
-    assert sw["fn"][-1] == 0 and sw["tp"][0] + sw["fn"][0] == int((y != 0).sum())
-    assert point_at(sw, len(sw["threshold"]) - 1)["recall"] == 1.0
+    sw = Sweep.of(defect_run(runs[0]), max_points=100)
+    assert len(sw) <= 102
+    assert sw.fn[-1] == 0 and sw.tp[0] + sw.fn[0] == int((y != 0).sum())
+    assert sw.point(len(sw) - 1)["recall"] == 1.0
 
 
 def test_policy_costs_and_constraint() -> None:
@@ -104,13 +114,14 @@ def test_one_vs_rest_sweeps_count_each_class_against_the_rest() -> None:
     y, s = data(3)
     acc = ScoreHistogramAccumulator(LABELS, IntervalConfig(n_resamples=100))
     sw = acc.finalize(acc.update(acc.empty(), make_batch(y, s))).extras["operating_sweep"]
-    assert "sweep" not in sw  # no good class: no defect-vs-good decision
+    assert sw.sweep is None  # no good class: no defect-vs-good decision
+    assert sw.one_vs_rest is not None
     for k, label in enumerate(LABELS):
-        per = sw["one_vs_rest"][label]
-        for i, t in enumerate(per["threshold"]):
+        per = sw.one_vs_rest[label]
+        for i, t in enumerate(per.threshold):
             flagged, is_k = s[:, k] >= t - 1e-12, y == k
-            assert per["tp"][i] == int((flagged & is_k).sum())
-            assert per["fp"][i] == int((flagged & ~is_k).sum())
+            assert per.tp[i] == int((flagged & is_k).sum())
+            assert per.fp[i] == int((flagged & ~is_k).sum())
 
 
 def test_constraint_may_name_a_class() -> None:
@@ -125,3 +136,38 @@ def test_constraint_may_name_a_class() -> None:
     assert constraint("recall[defect] >= 0.9") is None  # the defect-vs-good decision
     with pytest.raises(InputError, match="unknown class 'dent'"):
         constraint("recall[dent] >= 0.9")
+
+
+def test_sweeps_read_back_from_result_json_as_written() -> None:
+    """result.json keeps each sweep as lists under threshold, tp, fp, fn, tn; the typed sweeps
+    read back from it equal those written, and a multiclass model without a good class has
+    no headline sweep."""
+    y, s = data(4)
+    for negative in (0, None):
+        acc = ScoreHistogramAccumulator(
+            LABELS, IntervalConfig(n_resamples=100), negative_index=negative
+        )
+        sw = acc.finalize(acc.update(acc.empty(), make_batch(y, s))).extras["operating_sweep"]
+        written = json.loads(json.dumps(sw.to_dict()))
+        assert set(written) == ({"one_vs_rest", "positive", "sweep"} if negative == 0
+                                else {"one_vs_rest"})  # fmt: skip
+        assert set(written["one_vs_rest"]["lump"]) == {"threshold", "tp", "fp", "fn", "tn"}
+        back = OperatingSweeps.from_dict(written)
+        assert back.to_dict() == written
+        if negative == 0:
+            assert back.sweep is not None and sw.sweep is not None
+            assert np.array_equal(back.sweep.tp, sw.sweep.tp)
+
+
+def test_a_false_alarm_constraint_keeps_the_highest_recall() -> None:
+    y, s = data(5)
+    sw = defect_sweep(y, s)
+    defect_score, is_defect = 1.0 - s[:, 0], y != 0
+    got = meeting(sw, "false_alarm_rate", 0.05)
+    assert got is not None and got["false_alarm_rate"] <= 0.05
+    most = max(
+        ((defect_score >= t) & is_defect).sum()
+        for t in np.unique(defect_score)
+        if ((defect_score >= t) & ~is_defect).sum() <= 0.05 * (~is_defect).sum()
+    )
+    assert got["tp"] == most

@@ -8,6 +8,7 @@ distinct scores, thinned evenly in item count to at most ``max_points`` when the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,28 +27,100 @@ def defect_run(good: Run) -> Run:
     return Run(1.0 - good.values[::-1], good.neg[::-1].copy(), good.pos[::-1].copy())
 
 
-def sweep(run: Run, max_points: int = 2000) -> dict[str, list[float]]:
-    """Counts at each threshold t (positive when score >= t), highest threshold first."""
-    if run.size == 0:
-        return {"threshold": [], "tp": [], "fp": [], "fn": [], "tn": []}
-    values = run.values[::-1]
-    tp = np.cumsum(run.pos[::-1]).astype(np.float64)
-    fp = np.cumsum(run.neg[::-1]).astype(np.float64)
-    n_pos, n_neg = tp[-1], fp[-1]
-    keep = np.arange(values.size)
-    if values.size > max_points:
-        # Thin evenly in cumulative item count, always keeping both ends.
-        counts = tp + fp
-        targets = np.linspace(counts[0], counts[-1], max_points)
-        keep = np.unique(np.concatenate([[0, values.size - 1], np.searchsorted(counts, targets)]))
-        keep = keep[keep < values.size]
-    return {
-        "threshold": values[keep].tolist(),
-        "tp": tp[keep].tolist(),
-        "fp": fp[keep].tolist(),
-        "fn": (n_pos - tp[keep]).tolist(),
-        "tn": (n_neg - fp[keep]).tolist(),
-    }
+@dataclass(frozen=True)
+class Sweep:
+    """Counts at each threshold t (an item flagged when its score >= t), highest threshold
+    first: one array per count, all of one length."""
+
+    threshold: F
+    tp: F
+    fp: F
+    fn: F
+    tn: F
+
+    @classmethod
+    def of(cls, run: Run, max_points: int = 2000) -> Sweep:
+        """The sweep of a score histogram: thresholds are its distinct scores, thinned evenly
+        in item count to at most ``max_points`` (both ends kept) when there are more."""
+        if run.size == 0:
+            empty = np.zeros(0)
+            return cls(empty, empty, empty, empty, empty)
+        values = run.values[::-1]
+        tp = np.cumsum(run.pos[::-1]).astype(np.float64)
+        fp = np.cumsum(run.neg[::-1]).astype(np.float64)
+        n_pos, n_neg = tp[-1], fp[-1]
+        keep = np.arange(values.size)
+        if values.size > max_points:
+            counts = tp + fp
+            targets = np.linspace(counts[0], counts[-1], max_points)
+            keep = np.unique(np.r_[0, values.size - 1, np.searchsorted(counts, targets)])
+            keep = keep[keep < values.size]
+        tp, fp = tp[keep], fp[keep]
+        return cls(values[keep].astype(np.float64), tp, fp, n_pos - tp, n_neg - fp)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[float]]) -> Sweep:
+        """A sweep as result.json holds it (lists under threshold, tp, fp, fn, tn)."""
+        return cls(*(np.asarray(data[k], np.float64) for k in _COUNTS))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {k: getattr(self, k).tolist() for k in _COUNTS}
+
+    def __len__(self) -> int:
+        return int(self.threshold.size)
+
+    def point(self, i: int) -> dict[str, Any]:
+        return point_from_counts(
+            self.tp[i], self.fp[i], self.fn[i], self.tn[i], float(self.threshold[i])
+        )
+
+    def rates(self) -> dict[str, F]:
+        """Recall, precision and false-alarm rate at every threshold (NaN where undefined)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {
+                "recall": self.tp / (self.tp + self.fn),
+                "precision": self.tp / (self.tp + self.fp),
+                "false_alarm_rate": self.fp / (self.fp + self.tn),
+            }
+
+    def thinned(self, max_points: int = 300) -> Sweep:
+        """A lighter copy for charts: ``max_points`` thresholds evenly spaced in index."""
+        if len(self) <= max_points:
+            return self
+        keep = np.unique(np.linspace(0, len(self) - 1, max_points).astype(int))
+        return Sweep(*(getattr(self, k)[keep] for k in _COUNTS))
+
+
+_COUNTS = ("threshold", "tp", "fp", "fn", "tn")
+
+
+@dataclass(frozen=True)
+class OperatingSweeps:
+    """The decisions a line could take, swept: the headline one (the positive class of a binary
+    model, or any defect against the good class) and, for a multiclass model, each class
+    against the rest."""
+
+    positive: str | None = None
+    sweep: Sweep | None = None
+    one_vs_rest: Mapping[str, Sweep] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OperatingSweeps:
+        rest = data.get("one_vs_rest")
+        return cls(
+            data.get("positive"),
+            None if data.get("sweep") is None else Sweep.from_dict(data["sweep"]),
+            None if rest is None else {k: Sweep.from_dict(v) for k, v in rest.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.one_vs_rest is not None:
+            out["one_vs_rest"] = {k: v.to_dict() for k, v in self.one_vs_rest.items()}
+        if self.sweep is not None:
+            out["positive"] = self.positive
+            out["sweep"] = self.sweep.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -56,47 +129,52 @@ class Costs:
     missed_defect: float = 1.0
 
 
-def point_at(s: dict[str, list[float]], i: int) -> dict[str, Any]:
-    """Rates of one sweep point: precision, recall, false-alarm rate, alarms per 1,000 items."""
-    tp, fp, fn, tn = (s[k][i] for k in ("tp", "fp", "fn", "tn"))
+def point_from_counts(
+    tp: float, fp: float, fn: float, tn: float, threshold: float | None
+) -> dict[str, Any]:
+    """One decision's counts and rates: precision, recall, false-alarm rate, alarms and misses
+    per 1,000 items (None where a rate has no items to count)."""
     n = tp + fp + fn + tn
     return {
-        "threshold": s["threshold"][i],
+        "threshold": threshold,
         "tp": int(tp),
         "fp": int(fp),
         "fn": int(fn),
         "tn": int(tn),
-        "precision": tp / (tp + fp) if tp + fp else None,
-        "recall": tp / (tp + fn) if tp + fn else None,
-        "false_alarm_rate": fp / (fp + tn) if fp + tn else None,
-        "false_alarms_per_1000": 1000.0 * fp / n if n else None,
-        "missed_per_1000": 1000.0 * fn / n if n else None,
+        "precision": float(tp / (tp + fp)) if tp + fp else None,
+        "recall": float(tp / (tp + fn)) if tp + fn else None,
+        "false_alarm_rate": float(fp / (fp + tn)) if fp + tn else None,
+        "false_alarms_per_1000": float(1000.0 * fp / n) if n else None,
+        "missed_per_1000": float(1000.0 * fn / n) if n else None,
     }
 
 
-def cost_optimal(s: dict[str, list[float]], costs: Costs) -> dict[str, Any] | None:
+def cost_optimal(s: Sweep, costs: Costs) -> dict[str, Any] | None:
     """The threshold with the lowest expected cost per item (ties: the highest threshold)."""
-    if not s["threshold"]:
+    if not len(s):
         return None
-    cost = costs.false_alarm * np.asarray(s["fp"]) + costs.missed_defect * np.asarray(s["fn"])
+    cost = costs.false_alarm * s.fp + costs.missed_defect * s.fn
     i = int(np.argmin(cost))
-    n = s["tp"][i] + s["fp"][i] + s["fn"][i] + s["tn"][i]
-    return point_at(s, i) | {"cost_per_item": float(cost[i] / n) if n else None}
+    n = s.tp[i] + s.fp[i] + s.fn[i] + s.tn[i]
+    return s.point(i) | {"cost_per_item": float(cost[i] / n) if n else None}
 
 
-def meeting(s: dict[str, list[float]], metric: str, bound: float) -> dict[str, Any] | None:
+def meeting(s: Sweep, metric: str, bound: float) -> dict[str, Any] | None:
     """The threshold meeting ``recall >= bound`` with fewest false alarms, or
-    ``false_alarm_rate <= bound`` with the highest recall; None when no threshold does."""
-    points = [point_at(s, i) for i in range(len(s["threshold"]))]
+    ``false_alarm_rate <= bound`` with the highest recall; None when no threshold does. Ties go
+    to the highest threshold."""
+    rates = s.rates()
     if metric == "recall":
-        ok = [p for p in points if p["recall"] is not None and p["recall"] >= bound]
-        return min(ok, key=lambda p: (p["fp"], -p["threshold"])) if ok else None
-    ok = [p for p in points if p["false_alarm_rate"] is not None and p["false_alarm_rate"] <= bound]
-    return max(ok, key=lambda p: (p["tp"], p["threshold"])) if ok else None
+        ok = np.flatnonzero(np.nan_to_num(rates["recall"], nan=-1.0) >= bound)
+        best = np.lexsort((-s.threshold[ok], s.fp[ok])) if ok.size else ok
+    else:
+        ok = np.flatnonzero(np.nan_to_num(rates["false_alarm_rate"], nan=2.0) <= bound)
+        best = np.lexsort((-s.threshold[ok], -s.tp[ok])) if ok.size else ok
+    return s.point(int(ok[best[0]])) if ok.size else None
 
 
 def analyse_operating_point(
-    s: dict[str, list[float]],
+    s: Sweep,
     costs: Costs | None,
     constraint: tuple[str, float] | None,
 ) -> dict[str, Any]:
@@ -112,13 +190,11 @@ def analyse_operating_point(
     return out
 
 
-def thin_for_plot(s: dict[str, list[float]], max_points: int = 300) -> dict[str, list[float]]:
-    """A lighter copy of a sweep for charts."""
-    n = len(s["threshold"])
-    if n <= max_points:
-        return s
-    keep = np.unique(np.linspace(0, n - 1, max_points).astype(int))
-    return {k: [v[i] for i in keep] for k, v in s.items()}
-
-
-__all__ = ["Costs", "analyse_operating_point", "defect_run", "sweep"]
+__all__ = [
+    "Costs",
+    "OperatingSweeps",
+    "Sweep",
+    "analyse_operating_point",
+    "defect_run",
+    "point_from_counts",
+]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.core.metric_value import MetricValue
+from assay.core.operating_point import OperatingSweeps
 from assay.core.verdict import Verdict
 
 RESULT_SCHEMA_VERSION = 1
@@ -67,7 +68,7 @@ class ValidationResult:
     comparison: dict[str, Any] | None = None
     verdict: Verdict | None = None
     slices: list[dict[str, Any]] = field(default_factory=list)
-    operating_sweep: dict[str, Any] | None = None
+    operating_sweep: OperatingSweeps | None = None
     operating_point: dict[str, Any] | None = None
     error_slices: list[dict[str, Any]] = field(default_factory=list)
     error_slice_search: dict[str, Any] | None = None
@@ -187,7 +188,9 @@ class ValidationResult:
             "expert_agreement": self.expert_agreement,
             "error_groups": self.error_groups,
             "profile": self.profile,
-            "operating_sweep": self.operating_sweep,
+            "operating_sweep": None
+            if self.operating_sweep is None
+            else self.operating_sweep.to_dict(),
             "comparison": self.comparison,
             "verdict": None if self.verdict is None else self.verdict.to_dict(),
             "reuse": self.reuse,
@@ -256,7 +259,9 @@ class ValidationResult:
             expert_agreement=data.get("expert_agreement"),
             error_groups=data.get("error_groups"),
             profile=data.get("profile"),
-            operating_sweep=data.get("operating_sweep"),
+            operating_sweep=None
+            if data.get("operating_sweep") is None
+            else OperatingSweeps.from_dict(data["operating_sweep"]),
             task=data.get("task"),
             threshold=data.get("threshold"),
             recorded_predictions=data.get("recorded_predictions"),

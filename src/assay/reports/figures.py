@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from assay.core.results import ValidationResult
 
 _LAYOUT: dict[str, Any] = {
@@ -230,16 +232,14 @@ def _marker(name: str, x: float | None, y: float | None, colour: str) -> dict[st
 
 def operating_figures(result: ValidationResult) -> tuple[str, str]:
     """Rates against the threshold, and the defect-decision ROC curve, with the chosen points."""
-    from assay.core.operating_point import point_at, thin_for_plot
-
-    op, sw = result.operating_point or {}, (result.operating_sweep or {}).get("sweep")
-    if not sw:
+    op, sweeps = result.operating_point or {}, result.operating_sweep
+    if sweeps is None or sweeps.sweep is None or not len(sweeps.sweep):
         return "null", "null"
-    s = thin_for_plot(sw)
-    points = [point_at(s, i) for i in range(len(s["threshold"]))]
-    x = s["threshold"]
+    s = sweeps.sweep.thinned()
+    rates = {k: [None if np.isnan(v) else float(v) for v in r] for k, r in s.rates().items()}
+    x = s.threshold.tolist()
     lines: list[dict[str, Any]] = [
-        {"type": "scatter", "mode": "lines", "x": x, "y": [p[k] for p in points], "name": name}
+        {"type": "scatter", "mode": "lines", "x": x, "y": rates[k], "name": name}
         for k, name in (
             ("recall", "recall (defects caught)"),
             ("precision", "precision"),
@@ -250,8 +250,8 @@ def operating_figures(result: ValidationResult) -> tuple[str, str]:
         {
             "type": "scatter",
             "mode": "lines",
-            "x": [p["false_alarm_rate"] for p in points],
-            "y": [p["recall"] for p in points],
+            "x": rates["false_alarm_rate"],
+            "y": rates["recall"],
             "name": "thresholds",
             "line": {"color": "#2563eb"},
         }

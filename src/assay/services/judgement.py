@@ -16,7 +16,7 @@ from assay.core.evidence import build_evidence, flatten_metrics
 from assay.core.failures import count_without_reference
 from assay.core.intervals import IntervalConfig
 from assay.core.metric_value import MetricValue
-from assay.core.operating_point import analyse_operating_point, point_at
+from assay.core.operating_point import analyse_operating_point, point_from_counts
 from assay.core.policy import (
     EQUIVALENCE_METRICS,
     POINT_ONLY_CHANGES,
@@ -413,7 +413,7 @@ def operating_point(
     cm = np.asarray(result.confusion_matrix)
     named = policy.constraint_class
     out: dict[str, Any] = {}
-    if sweep.get("sweep") and sweep["sweep"]["threshold"]:
+    if sweep.sweep is not None and len(sweep.sweep):
         if len(spec.labels) == 2 and spec.positive_index is not None:
             pos = spec.positive_index
             tp, fn = cm[pos, pos], cm[pos, 1 - pos]
@@ -436,16 +436,16 @@ def operating_point(
             headline_class = None
         constraint = policy.operating_constraint if named in (None, headline_class) else None
         out = {
-            "positive": sweep["positive"],
+            "positive": sweep.positive,
             "current": _current(tp, fp, fn, tn, rule, spec.threshold),
-            **analyse_operating_point(sweep["sweep"], policy.costs, constraint),
+            **analyse_operating_point(sweep.sweep, policy.costs, constraint),
         }
-    per_class = sweep.get("one_vs_rest")
+    per_class = sweep.one_vs_rest
     if per_class:
         out["one_vs_rest"] = {}
         for k, label in enumerate(spec.labels):
             s = per_class.get(label)
-            if not s or not s["threshold"]:
+            if s is None or not len(s):
                 continue
             tp = cm[k, k]
             fn, fp = cm[k].sum() - tp, cm[:, k].sum() - tp
@@ -461,9 +461,4 @@ def _current(
     tp: Any, fp: Any, fn: Any, tn: Any, rule: str, threshold: float | None
 ) -> dict[str, Any]:
     """The operating point the model's decision rule takes now."""
-    current = point_at(
-        {"threshold": [float("nan")], "tp": [tp], "fp": [fp], "fn": [fn], "tn": [tn]}, 0
-    )
-    current["threshold"] = threshold
-    current["rule"] = rule
-    return current
+    return point_from_counts(tp, fp, fn, tn, threshold) | {"rule": rule}

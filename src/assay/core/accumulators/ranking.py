@@ -23,7 +23,7 @@ classes (a small approximation, stated in the result's method).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,9 @@ from assay.core.intervals import (
     smoothed_interval,
 )
 from assay.core.metric_value import MetricValue
+
+if TYPE_CHECKING:  # operating_point builds on Run, defined here
+    from assay.core.operating_point import OperatingSweeps
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -444,30 +447,26 @@ class ScoreHistogramAccumulator:
 
     def _operating_sweep(
         self, runs: tuple[Run, ...], flipped: Run | None = None
-    ) -> dict[str, Any] | None:
+    ) -> OperatingSweeps:
         """The decision the line takes: the positive class (binary) or any defect vs good
         (``flipped``: the defect-score run, when built from the scores)."""
-        from assay.core.operating_point import defect_run, sweep  # operating_point builds on Run
+        from assay.core.operating_point import OperatingSweeps, Sweep, defect_run
 
         if self._binary_sweep and self.positive_index is not None:
-            return {
-                "positive": self.labels[self.positive_index],
-                "sweep": sweep(runs[self.positive_index]),
-            }
+            return OperatingSweeps(
+                self.labels[self.positive_index], Sweep.of(runs[self.positive_index])
+            )
         # Multiclass: each class against the rest ("flag as <class> when its score >= t"), lighter
         # sweeps since there are k of them; plus the defect-vs-good decision when there is a good class.
-        out: dict[str, Any] = {
-            "one_vs_rest": {
-                label: sweep(run, max_points=500)
-                for label, run in zip(self.labels, runs, strict=True)
-            }
+        rest = {
+            label: Sweep.of(run, max_points=500)
+            for label, run in zip(self.labels, runs, strict=True)
         }
-        if self.negative_index is not None:
-            good = self.labels[self.negative_index]
-            out["positive"] = f"defect (not {good})"
-            defects = flipped if flipped is not None else defect_run(runs[self.negative_index])
-            out["sweep"] = sweep(defects)
-        return out
+        if self.negative_index is None:
+            return OperatingSweeps(one_vs_rest=rest)
+        good = self.labels[self.negative_index]
+        defects = flipped if flipped is not None else defect_run(runs[self.negative_index])
+        return OperatingSweeps(f"defect (not {good})", Sweep.of(defects), rest)
 
     def _ap_value(self, ap: float, reps: tuple[F, F], every_item: bool) -> MetricValue:
         """A class's average precision; when every item has the class it is 1 whatever the

@@ -380,3 +380,15 @@ def test_editing_the_out_folder_leaves_the_stored_run_alone(
         f.write(b"edited")
     assert cli(capsys, "store", "verify", "--home", str(store["home"]))[0] == 0
     assert cli(capsys, *validate(store, "--out", str(store["tmp"] / "again")))[0] in (0, 1)
+
+
+def test_a_store_path_that_is_a_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--home` naming a file crashed with FileExistsError (exit 3)."""
+    not_a_folder = tmp_path / "notadir"
+    not_a_folder.write_text("x")
+    one_line_exit_2(cli(capsys, "dataset", "list", "--home", str(not_a_folder)), "is not a folder")
+    one_line_exit_2(
+        cli(capsys, "dataset", "list", "--home", str(not_a_folder / "below")), "is not a folder"
+    )

@@ -157,3 +157,73 @@ def test_the_same_images_from_another_folder_under_another_name_read_that_folder
     assert len(paths) == 6 and all(Path(p).is_relative_to(tmp_path / "b") for p in paths)
     assert all(Path(p).exists() for p in paths)
     ws.close()
+
+
+def test_a_store_copied_elsewhere_reads_and_verifies_its_own_files(
+    store: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The catalog kept absolute paths: a store copied to another folder (a restored backup)
+    read the original's files, `store verify` checked the original's and called them the
+    copy's, and once the original was moved away every command stopped on "missing" files
+    that sat in the copy. Paths inside the store are kept relative to it."""
+    import shutil
+
+    home = store["home"]
+    assert validate(home) == 0
+    copy = tmp_path / "elsewhere" / "home"
+    shutil.copytree(home, copy)
+    # The copy's own files: a byte flipped in the copy's manifest shows in the copy only.
+    copied_manifest = copy / store["manifest"].relative_to(home)
+    flip_one_byte(copied_manifest)
+    capsys.readouterr()
+    assert main(["store", "verify", "--home", str(copy)]) == 2
+    assert "1 of 4 stored files do not match their digests: dataset t@1" in capsys.readouterr().err
+    assert main(["store", "verify", "--home", str(home)]) == 0
+    flip_one_byte(copied_manifest)
+    # With the original gone, the copy works on its own.
+    shutil.move(home, tmp_path / "gone")
+    assert main(["store", "verify", "--home", str(copy)]) == 0
+    assert validate(copy) == 0
+    ws = Workspace.open(copy)
+    try:
+        (mv,) = ws.catalog.list_models()
+        (dv,) = ws.catalog.list_datasets()
+        runs = ws.catalog.list_runs()
+        assert all(Path(p).is_relative_to(copy) for p in (mv.file_path, dv.manifest_path))
+        assert all(Path(r.run_dir).is_relative_to(copy) for r in runs) and len(runs) == 2
+    finally:
+        ws.close()
+
+
+def test_a_store_written_with_absolute_paths_and_copied_reads_the_copy(
+    store: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A catalog from before paths were relative (every path absolute, into the original
+    store), copied elsewhere: on open its paths point at the copy's files. Restored without
+    the files, it warns, and `store verify` refuses the original's files as the copy's."""
+    import shutil
+    import sqlite3
+
+    home = store["home"]
+    assert validate(home) == 0
+    con = sqlite3.connect(home / "catalog.db")
+    with con:
+        for table, column in (("datasets", "manifest_path"), ("models", "file_path"),
+                              ("runs", "run_dir")):  # fmt: skip
+            con.execute(f"UPDATE {table} SET {column} = ? || '/' || {column}", (str(home),))
+    con.close()
+    copy = tmp_path / "copy" / "home"
+    shutil.copytree(home, copy)
+    assert main(["store", "verify", "--home", str(copy)]) == 0
+    con = sqlite3.connect(copy / "catalog.db")
+    assert con.execute("SELECT run_dir FROM runs").fetchone()[0].startswith("runs/")
+    con.close()
+    # Only the catalog restored into an empty store: the original's files are not this one's.
+    assert main(["store", "backup", str(tmp_path / "bk"), "--home", str(home)]) == 0
+    (backup,) = (tmp_path / "bk").glob("catalog-*.db")  # the old store's absolute paths
+    bare = tmp_path / "bare"
+    capsys.readouterr()
+    assert main(["store", "restore", str(backup), "--home", str(bare)]) == 0
+    assert "not in" in capsys.readouterr().out
+    assert main(["store", "verify", "--home", str(bare)]) == 2
+    assert "read from outside this store" in capsys.readouterr().err

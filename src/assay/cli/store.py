@@ -22,7 +22,8 @@ def store_verify(home: HomeOption = None) -> None:
     from assay.services.integrity import verify_store
 
     checks = verify_store(_workspace(home))
-    style = {"ok": "green", "recorded": "yellow", "changed": "bold red", "missing": "bold red"}
+    style = {"ok": "green", "recorded": "yellow", "changed": "bold red", "missing": "bold red",
+             "outside": "bold red"}  # fmt: skip
     for c in checks:
         console.print(
             f"[{style[c.status]}]{c.status:>8}[/] {escape(c.what)}  {escape(str(c.path))}",
@@ -33,6 +34,13 @@ def store_verify(home: HomeOption = None) -> None:
         raise InputError(
             f"{len(bad)} of {len(checks)} stored files do not match their digests: "
             + ", ".join(c.what for c in bad[:3])
+        )
+    away = [c for c in checks if c.status == "outside"]
+    if away:
+        raise InputError(
+            f"{len(away)} of {len(checks)} stored files are read from outside this store "
+            f"(another store's, e.g. {away[0].path}): copy its datasets/, models/ and runs/ "
+            "into this one"
         )
     console.print(f"{len(checks)} stored files checked, all match their digests")
 
@@ -69,3 +77,12 @@ def store_restore(
     console.print(f"catalog restored from {escape(str(backup))}")
     if kept is not None:
         console.print(f"  the catalog it replaced is kept as {escape(str(kept))}")
+    # Opening the store makes the paths of the backed-up store point at this one's files.
+    outside = _workspace(home).catalog.relocate()
+    if outside:
+        console.print(
+            f"[yellow]warning:[/] {len(outside)} stored file(s) are not in {escape(str(root))} "
+            f"(first: {escape(outside[0])}): copy datasets/, models/ and runs/ of the backed-up "
+            "store beside the catalog; `assay store verify` fails until then",
+            highlight=False,
+        )

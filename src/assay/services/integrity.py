@@ -9,7 +9,7 @@ than a second even for a 10M-row manifest), and a mismatch stops the run naming 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,13 +23,14 @@ class IntegrityError(InputError):
     """A stored file no longer matches the digest recorded when it was registered."""
 
 
-Status = Literal["ok", "changed", "missing", "recorded"]
+Status = Literal["ok", "changed", "missing", "recorded", "outside"]
 
 
 @dataclass(frozen=True)
 class FileCheck:
     """One stored file against its digest: ``recorded`` when no digest was kept before (it is
-    recorded now, from the file as it is)."""
+    recorded now, from the file as it is); ``outside`` when it matches but lies outside the
+    store checked (a store restored without its files reads the original's)."""
 
     what: str
     path: Path
@@ -157,4 +158,9 @@ def verify_store(ws: Workspace) -> list[FileCheck]:
     checks += [manifest_check(ws, dv) for dv in ws.catalog.list_datasets()]
     for run in ws.catalog.list_runs(limit=None):
         checks += run_file_checks(run)
-    return checks
+    return [
+        replace(c, status="outside")
+        if c.status in ("ok", "recorded") and not c.path.is_relative_to(ws.home)
+        else c
+        for c in checks
+    ]

@@ -30,7 +30,12 @@ class Workspace:
     def open(cls, home: Path | str | None = None, database_url: str | None = None) -> Workspace:
         """Open (creating if needed) the store at ``home``; ``ASSAY_DATABASE_URL`` overrides SQLite."""
         root = Path(home).expanduser() if home is not None else default_home()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(f"the store {root} is not a folder (--home, ASSAY_HOME)") from None
+        except PermissionError:
+            raise InputError(f"the store {root} cannot be created: permission denied") from None
         files = FileStore(root.resolve()).ensure()
         url = database_url or os.environ.get("ASSAY_DATABASE_URL")
         if url is None:
@@ -41,7 +46,7 @@ class Workspace:
                     "it with `assay store restore BACKUP` (a new catalog would list none of them)"
                 )
             url = f"sqlite:///{catalog}"
-        return cls(files.root, SqlCatalog.open(url), files)
+        return cls(files.root, SqlCatalog.open(url, files.root), files)
 
     @property
     def access(self) -> AccessStore:

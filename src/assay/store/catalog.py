@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import fields
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +46,32 @@ Row = TypeVar("Row", DatasetRow, ModelRow)
 def _record(cls: type[R], row: Base) -> R:
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return cls(**{n: getattr(row, n) for n in names if hasattr(row, n)})
+
+
+# Columns naming a file or folder inside the store. They are kept relative to the store's root
+# (``datasets/<digest>/manifest.parquet``), so that a store copied or restored elsewhere reads
+# its own files: kept absolute, a restored copy read the original's, and `store verify`
+# called the original's files the copy's. Paths written before are made relative on open.
+STORE_PATHS = ("manifest_path", "file_path", "run_dir")
+_TOP = ("datasets", "models", "runs")
+
+
+def _inside(home: Path, path: Path) -> str | None:
+    """``path`` relative to ``home`` (POSIX), when it lies inside it."""
+    if path.is_absolute() and path.is_relative_to(home):
+        return path.relative_to(home).as_posix()
+    return None
+
+
+def _moved(home: Path, path: Path) -> str | None:
+    """The part of ``path`` from its store's ``datasets/``, ``models/`` or ``runs/`` on, when
+    that file or folder exists in ``home``: a path of the store this one was copied from."""
+    parts = path.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] in _TOP:
+            rest = Path(*parts[i:])
+            return rest.as_posix() if (home / rest).exists() else None
+    return None
 
 
 def now() -> datetime:
@@ -96,15 +123,16 @@ def head_revision() -> str:
 class SqlCatalog:
     """The catalog of dataset versions, model versions and runs."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, home: Path | None = None) -> None:
         self.url = url
+        self.home = home
         self.engine: Engine = create_engine(sqlalchemy_url(url), future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> SqlCatalog:
+    def open(cls, url: str, home: Path | None = None) -> SqlCatalog:
         """Connect and bring the schema up to date (Alembic ``upgrade head``).
 
         A SQLite file that exists but is empty or not a database is refused: opening it would
@@ -116,9 +144,10 @@ class SqlCatalog:
                 f"the catalog {path} is empty (0 bytes): it was truncated. Restore it with "
                 "`assay store restore BACKUP`, or move it aside to start an empty store"
             )
-        catalog = cls(url)
+        catalog = cls(url, home)
         try:
             catalog.migrate()
+            catalog.relocate()
         except DatabaseError as exc:
             catalog.close()
             raise InputError(
@@ -145,6 +174,48 @@ class SqlCatalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def record(self, cls: type[R], row: Base) -> R:
+        """The record of ``row``, its store paths resolved against the store's root."""
+        out = _record(cls, row)
+        if self.home is None:
+            return out
+        found = {
+            name: str(self.home / value)
+            for name in STORE_PATHS
+            if isinstance(value := getattr(out, name, None), str) and not Path(value).is_absolute()
+        }
+        return dataclass_replace(out, **found) if found else out  # type: ignore[type-var]
+
+    def stored(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` to write, their paths inside the store made relative to its root."""
+        if self.home is None:
+            return values
+        return values | {
+            name: _inside(self.home, Path(values[name])) or values[name]
+            for name in STORE_PATHS
+            if isinstance(values.get(name), str)
+        }
+
+    def relocate(self) -> list[str]:
+        """Make the store paths written before (absolute) relative: those inside this store, and
+        those of the store this one was copied from (``<old root>/runs/<id>`` where
+        ``<root>/runs/<id>`` exists here). What is left points outside the store; returned."""
+        if self.home is None:
+            return []
+        outside: list[str] = []
+        with self._session.begin() as s:
+            for table, column in ((DatasetRow, "manifest_path"), (ModelRow, "file_path"),
+                                  (RunRow, "run_dir")):  # fmt: skip
+                col = getattr(table, column)
+                for row in s.scalars(select(table).where(col.like("/%"))):
+                    value = getattr(row, column)
+                    local = _inside(self.home, Path(value)) or _moved(self.home, Path(value))
+                    if local is None:
+                        outside.append(value)
+                    else:
+                        setattr(row, column, local)
+        return outside
 
     # -- datasets -------------------------------------------------------------------------------
 
@@ -186,7 +257,7 @@ class SqlCatalog:
             row = s.scalars(
                 select(DatasetRow).where(DatasetRow.name == name, DatasetRow.version == version)
             ).first()
-            return None if row is None else _record(DatasetVersion, row)
+            return None if row is None else self.record(DatasetVersion, row)
 
     def add_dataset(self, **values: Any) -> DatasetVersion:
         """Store a new dataset version; its number is one past the name's highest."""
@@ -197,10 +268,10 @@ class SqlCatalog:
                 )
                 or 0
             ) + 1
-            row = DatasetRow(number=number, created_at=now(), **values)
+            row = DatasetRow(number=number, created_at=now(), **self.stored(values))
             s.add(row)
             s.flush()
-            return _record(DatasetVersion, row)
+            return self.record(DatasetVersion, row)
 
     def record_manifest_digest(self, dataset_id: int, digest: str) -> None:
         """Keep the digest of a manifest registered before digests were kept (once only)."""
@@ -211,19 +282,19 @@ class SqlCatalog:
 
     def get_dataset(self, ref: VersionRef) -> DatasetVersion:
         with self._session() as s:
-            return _record(DatasetVersion, self._resolve(s, DatasetRow, ref, "dataset"))
+            return self.record(DatasetVersion, self._resolve(s, DatasetRow, ref, "dataset"))
 
     def get_dataset_by_id(self, dataset_id: int) -> DatasetVersion:
         with self._session() as s:
             row = s.get(DatasetRow, dataset_id)
             if row is None:
                 raise NotFoundError(f"dataset id {dataset_id} not found")
-            return _record(DatasetVersion, row)
+            return self.record(DatasetVersion, row)
 
     def list_datasets(self) -> list[DatasetVersion]:
         with self._session() as s:
             rows = s.scalars(select(DatasetRow).order_by(DatasetRow.name, DatasetRow.number))
-            return [_record(DatasetVersion, r) for r in rows]
+            return [self.record(DatasetVersion, r) for r in rows]
 
     # -- models ---------------------------------------------------------------------------------
 
@@ -232,7 +303,7 @@ class SqlCatalog:
             row = s.scalars(
                 select(ModelRow).where(ModelRow.name == name, ModelRow.version == version)
             ).first()
-            return None if row is None else _record(ModelVersion, row)
+            return None if row is None else self.record(ModelVersion, row)
 
     def add_model(self, **values: Any) -> ModelVersion:
         with self._session.begin() as s:
@@ -240,26 +311,26 @@ class SqlCatalog:
                 s.scalar(select(func.max(ModelRow.number)).where(ModelRow.name == values["name"]))
                 or 0
             ) + 1
-            row = ModelRow(number=number, created_at=now(), **values)
+            row = ModelRow(number=number, created_at=now(), **self.stored(values))
             s.add(row)
             s.flush()
-            return _record(ModelVersion, row)
+            return self.record(ModelVersion, row)
 
     def get_model(self, ref: VersionRef) -> ModelVersion:
         with self._session() as s:
-            return _record(ModelVersion, self._resolve(s, ModelRow, ref, "model"))
+            return self.record(ModelVersion, self._resolve(s, ModelRow, ref, "model"))
 
     def get_model_by_id(self, model_id: int) -> ModelVersion:
         with self._session() as s:
             row = s.get(ModelRow, model_id)
             if row is None:
                 raise NotFoundError(f"model id {model_id} not found")
-            return _record(ModelVersion, row)
+            return self.record(ModelVersion, row)
 
     def list_models(self) -> list[ModelVersion]:
         with self._session() as s:
             rows = s.scalars(select(ModelRow).order_by(ModelRow.name, ModelRow.number))
-            return [_record(ModelVersion, r) for r in rows]
+            return [self.record(ModelVersion, r) for r in rows]
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -274,11 +345,11 @@ class SqlCatalog:
                 status=status,
                 started_at=started,
                 heartbeat_at=started if status == "running" else None,
-                **values,
+                **self.stored(values),
             )
             s.add(row)
             s.flush()
-            return _record(RunRecord, row)
+            return self.record(RunRecord, row)
 
     def start_queued_run(self, run_id: str, **values: Any) -> RunRecord:
         """Take a queued run to ``running`` (atomically: of two workers, one wins)."""
@@ -294,7 +365,7 @@ class SqlCatalog:
                 raise NotFoundError(f"run {run_id} not found")
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise InputError(f"run {run_id} is {row.status}, not queued")
-            return _record(RunRecord, row)
+            return self.record(RunRecord, row)
 
     def finish_run(
         self,
@@ -321,7 +392,7 @@ class SqlCatalog:
                 if key in SUMMARY_FIELDS:
                     setattr(row, key, value)
             s.flush()
-            return _record(RunRecord, row)
+            return self.record(RunRecord, row)
 
     def record_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Fill the list's columns of a run finished before they existed (from its result)."""
@@ -340,7 +411,7 @@ class SqlCatalog:
                 raise NotFoundError(f"run {run_id} not found")
             if len(rows) > 1:
                 raise InputError(f"run id {run_id} is ambiguous; give more characters")
-            return _record(RunRecord, rows[0])
+            return self.record(RunRecord, rows[0])
 
     def find_finished_run(self, model_id: int, dataset_id: int) -> RunRecord | None:
         """The latest finished run of a model version on a dataset version, if any."""
@@ -354,7 +425,7 @@ class SqlCatalog:
                 )
                 .order_by(RunRow.finished_at.desc())
             ).first()
-            return None if row is None else _record(RunRecord, row)
+            return None if row is None else self.record(RunRecord, row)
 
     def finished_runs(self, model_id: int) -> list[RunRecord]:
         """Every finished run of a model version, the newest first."""
@@ -364,7 +435,7 @@ class SqlCatalog:
                 .where(RunRow.model_id == model_id, RunRow.status == "finished")
                 .order_by(RunRow.finished_at.desc())
             )
-            return [_record(RunRecord, r) for r in rows]
+            return [self.record(RunRecord, r) for r in rows]
 
     def record_decision(
         self, dataset_id: int, model_id: int, run_id: str | None, kind: str, verdict: str
@@ -397,7 +468,7 @@ class SqlCatalog:
         """The newest runs first (``limit`` None: every run)."""
         with self._session() as s:
             rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
-            return [_record(RunRecord, r) for r in rows]
+            return [self.record(RunRecord, r) for r in rows]
 
     def query_runs(self, query: RunQuery) -> tuple[list[RunRecord], int]:
         """One page of runs matching ``query``, and how many match in all."""
@@ -436,7 +507,7 @@ class SqlCatalog:
             rows = s.scalars(
                 q.order_by(*order).offset(max(0, query.offset)).limit(max(1, query.limit))
             )
-            return [_record(RunRecord, r) for r in rows], int(total)
+            return [self.record(RunRecord, r) for r in rows], int(total)
 
     def _version_ids(self, table: type[Row], text: str, what: str) -> Any:
         """The ids of ``NAME`` (every version) or ``NAME@VERSION`` (that one), as a subquery."""

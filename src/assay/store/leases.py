@@ -126,7 +126,7 @@ def expire_leases(
             if why is None:
                 continue
             row.status, row.finished_at, row.error = "interrupted", at, f"interrupted: {why}"
-            out.append(_record(RunRecord, row))
+            out.append(catalog.record(RunRecord, row))
     return out
 
 
@@ -147,7 +147,7 @@ def claim_run(catalog: SqlCatalog, run_id: str, holder: str) -> RunRecord:
             raise InputError(
                 f"run {run_id} is {row.status}: only an interrupted run can be resumed"
             )
-        return _record(RunRecord, row)
+        return catalog.record(RunRecord, row)
 
 
 class Heartbeat:

@@ -62,18 +62,19 @@ def test_weighted_accuracy_equals_scikit_learn_with_sample_weights() -> None:
 
 
 def test_no_shift_is_called_at_most_at_the_stated_rate() -> None:
-    """Production drawn from the validation set's own distribution, 60 times: the 95% interval
-    lies above 0.5 (a shift called) in at most 2.5% of draws, up to binomial noise."""
+    """Production drawn from the validation set's own distribution, 40 times, with the folds
+    the product uses: the 95% interval lies above 0.5 (a shift called) in at most 2.5% of
+    draws, up to binomial noise. DeLong's interval around pooled out-of-fold scores called
+    one in twelve."""
     rng = np.random.default_rng(3)
     called = 0
-    sims = 60
-    for s in range(sims):
-        x = rng.normal(size=(400, 3))
+    for _ in range(40):
+        x = rng.normal(size=(300, 3))
         y = rng.normal(size=(300, 3))
-        fit = fit_domain(x, y, np.zeros(3, bool), seed=s, folds=3)
+        fit = fit_domain(x, y, np.zeros(3, bool), seed=0)
         called += fit.ci_low > 0.5
-    # P(Binomial(60, 0.025) >= 5) < 0.01: more calls than that mean the interval is too narrow.
-    assert called <= 4, called
+    # P(Binomial(40, 0.025) >= 4) < 0.02: more calls than that mean the interval is too narrow.
+    assert called <= 3, called
 
 
 def _line(rng: np.random.Generator, n: int, fast_share: float) -> dict[str, Any]:
@@ -313,18 +314,26 @@ def test_a_shift_in_one_category_column_alone_is_found() -> None:
     assert fit.ci_low > 0.6, (fit.auc, fit.ci_low)
 
 
-def test_no_shift_in_category_columns_is_called_at_most_at_the_stated_rate() -> None:
-    """Category columns only, production drawn like validation, 40 times: every row has many
-    twins, which must not make the classifier call a shift more often than the 2.5% the
-    interval states."""
+@pytest.mark.parametrize("kind", ["categories", "integers"])
+def test_no_shift_in_tied_columns_is_called_at_most_at_the_stated_rate(kind: str) -> None:
+    """Category columns (48 cells of about 6 rows) or integer readings (100 values), production
+    drawn like validation, 40 times: rows with twins in one set only were dealt apart from
+    them, the classifier recognised them, and shifts were called in 20 to 25% of draws."""
     rng = np.random.default_rng(3)
     called = 0
-    for s in range(40):
-        x = np.column_stack([rng.integers(0, 8, 400), rng.integers(0, 2, 400)]).astype(float)
-        y = np.column_stack([rng.integers(0, 8, 300), rng.integers(0, 2, 300)]).astype(float)
-        called += fit_domain(x, y, np.ones(2, bool), seed=s, folds=3).ci_low > 0.5
-    # P(Binomial(40, 0.025) >= 4) < 0.02
-    assert called <= 3, called
+    for _ in range(40):
+        if kind == "categories":
+
+            def draw(n: int) -> np.ndarray:
+                return np.column_stack([rng.integers(0, 8, n), rng.integers(0, 6, n)]).astype(float)
+        else:
+
+            def draw(n: int) -> np.ndarray:
+                return rng.integers(0, 10, (n, 2)).astype(float)
+
+        fit = fit_domain(draw(150), draw(150), np.full(2, kind == "categories"), seed=0)
+        called += fit.ci_low > 0.5
+    assert called <= 3, called  # P(Binomial(40, 0.025) >= 4) < 0.02
 
 
 def test_infinite_production_values_are_values_not_missing(shifted: dict[str, Any]) -> None:

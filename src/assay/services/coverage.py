@@ -338,8 +338,9 @@ def audit_coverage(
         fit = fit_domain(xv, xp, categorical, seed=seed, confidence=confidence)
         p_val = fit.p_validation
         domain = {
-            "method": "HistGradientBoostingClassifier, out-of-fold (stratified 5-fold), "
-            "ROC-AUC with DeLong's interval",
+            "method": "HistGradientBoostingClassifier; ROC-AUC of a classifier two-sample "
+            "test (two halves, each scored by a model fitted on the other; the mean of their "
+            "DeLong intervals); weights from out-of-fold probabilities (5-fold)",
             "auc": fit.auc,
             "ci_low": fit.ci_low,
             "ci_high": fit.ci_high,

@@ -13,6 +13,7 @@ from typing import Any
 import imagehash
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageEnhance
@@ -433,3 +434,51 @@ def test_tables_sharing_only_a_line_number_are_refused_not_all_duplicates(
     code = main(["audit", "leakage", "--train", "train", "--dataset", "val", "--home", home])
     err = capsys.readouterr().err
     assert code == 2 and "cannot tell rows apart: 3 distinct value(s) over 60 rows" in err
+
+
+@pytest.mark.parametrize("writer", ["category", "decimal", "missing"])
+def test_rows_copied_through_another_writer_are_found(tmp_path: Path, writer: str) -> None:
+    """The same rows as another tool writes them: a pandas category column (a dictionary in
+    Parquet), a decimal column (a SQL or Spark export), missing readings as NaN in Parquet but
+    empty cells in a CSV, or empty text. Each was hashed as another value, and the audit said
+    "0 leaked" (or missed every row with a missing reading)."""
+    import decimal
+
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(6)
+    n = 60
+    torque = np.array([float(f"{v:.2f}") for v in rng.normal(10, 1, n)])  # as a CSV reads them
+    if writer == "missing":
+        torque[::3] = np.nan
+    line = rng.choice(["L1", "L2", "L3"], n).astype(object)
+    if writer == "missing":
+        line[1::4] = ""
+    train = {
+        "tid": [f"t{k}" for k in range(n)],
+        "torque": torque,
+        "line": line,
+        "label": rng.choice(["ok", "bad"], n),
+    }
+    table = pa.table(train)
+    if writer == "category":
+        at = table.schema.get_field_index("line")
+        table = table.set_column(at, "line", pc.dictionary_encode(table.column("line")))
+    if writer == "decimal":
+        exact = [decimal.Decimal(f"{v:.2f}") for v in torque]
+        table = table.set_column(1, "torque", pa.array(exact, pa.decimal128(10, 2)))
+    pq.write_table(table, tmp_path / "train.parquet")
+    val = pa.table({"id": [f"v{k}" for k in range(20)], "line": line[:20],
+                    "torque": torque[:20], "label": train["label"][:20]})  # fmt: skip
+    if writer == "missing":  # a CSV's empty cells: nulls, and empty text
+        pcsv.write_csv(val, tmp_path / "val.csv")
+        source = tmp_path / "val.csv"
+    else:
+        pq.write_table(val, tmp_path / "val.parquet")
+        source = tmp_path / "val.parquet"
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="tid", role="training")
+    register_dataset(ws, "val", source, id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    assert s["n_exact_duplicates"] == 20, s
+    ws.close()

@@ -7,8 +7,16 @@ digest; any changed feature or metadata value changes it, and so does a renamed 
 whose values change kind (numbers, times, text: names and kinds are hashed first). Numbers are
 hashed as the float64 they equal, whatever their stored type (1850 and 1850.0 are one value, as
 a model reads them), and times in nanoseconds, whatever their stored unit (a CSV's milliseconds
-and a Parquet file's microseconds of one instant are one value), but not otherwise normalised (-0.0 is not 0.0, one NaN payload is not
-another): a model may read those differently.
+and a Parquet file's microseconds of one instant are one value), but not otherwise normalised
+(-0.0 is not 0.0, one NaN payload is not another): a model may read those differently. These
+digests are stored at registration (``__digest``) and compared across versions for reuse and
+the item history, so this encoding stays as it is.
+
+``as_values``: what the leakage audit and the decision budget compare, rows from any writer
+(pandas, a CSV export, SQL, Spark), so a value is hashed as what it is, not as how it was
+stored: a decimal as the number it equals, a category (dictionary) column as its values, and a
+missing value as one value, whether null, NaN (pandas writes a missing reading so, a CSV an
+empty cell) or, in a text column, the empty text.
 
 The digest is BLAKE2b-128 of a fixed-width encoding of the row: per column a tag byte (null,
 number, large integer) and the value (8 bytes for numbers and times, the 16-byte digest of the
@@ -54,13 +62,17 @@ def _text_digests(array: pa.Array) -> U8:
 EXACT_INT = 2**53  # integers up to this size are exactly a float64: hashed as that number
 
 
-def _cells(array: pa.Array) -> tuple[str, U8]:
+def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
     """The fixed-width encoding of one column, and its kind: per value a tag byte (0: null),
     then the value. Numbers of any type (integers, floats, booleans) are hashed as the float64
     they equal, so 1850 in a CSV and 1850.0 in Parquet are one value; an integer too large to
     be a float64 exactly keeps its own bytes, under another tag."""
+    if as_values:
+        array = plain(array)
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     t = array.type
+    if as_values and pa.types.is_floating(t):
+        valid &= ~np.isnan(array.to_numpy(zero_copy_only=False))  # NaN: missing, as null
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         if pa.types.is_integer(t):
             ints = (
@@ -73,17 +85,38 @@ def _cells(array: pa.Array) -> tuple[str, U8]:
             values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
             tags = np.ones(len(array), np.int64)
         tag = np.where(valid, tags, 0).astype(np.uint8).reshape(-1, 1)
+        if as_values:
+            values = np.where(valid, values, 0.0)  # a missing value has no bytes of its own
         return "number", np.hstack([tag, _fixed(np.asarray(values, np.float64))])
     tag = valid.astype(np.uint8).reshape(-1, 1)
     if pa.types.is_temporal(t):
         kind, array = _canonical_time(array)
         ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
         return kind, np.hstack([tag, _fixed(np.asarray(ticks, np.int64))])
+    if as_values and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        # The empty text is missing, as an empty CSV cell is null in Parquet.
+        present = pc.fill_null(pc.not_equal(array, ""), False).to_numpy(zero_copy_only=False)
+        missing = ~np.asarray(present, bool)
+        digests = _text_digests(array)
+        digests[missing] = 0
+        return "text", np.hstack([(~missing).astype(np.uint8).reshape(-1, 1), digests])
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
         return "text", np.hstack([tag, _text_digests(array)])
-    # lists, structs, decimals: their values as JSON text
+    # lists, structs (and, unless as_values, decimals and categories): their values as JSON text
     texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
     return "json", np.hstack([tag, _text_digests(texts)])
+
+
+def plain(array: pa.Array) -> pa.Array:
+    """``array`` as the values it holds: a category (dictionary) column decoded, decimals as
+    float64."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_decimal(array.type):
+        # Through text: Arrow's direct cast is not correctly rounded (9.87 became
+        # 9.870000000000001, one value in eight), parsing the decimal's text is.
+        array = pc.cast(pc.cast(array, pa.string()), pa.float64())
+    return array
 
 
 def _canonical_time(array: pa.Array) -> tuple[str, pa.Array]:
@@ -127,12 +160,15 @@ def input_columns(
 
 
 def row_digests(
-    batch: pa.RecordBatch, label_column: str | None, id_column: str | None = None
+    batch: pa.RecordBatch,
+    label_column: str | None,
+    id_column: str | None = None,
+    as_values: bool = False,
 ) -> pa.Array:
     """One 16-byte digest per row of ``batch`` (see the module's docstring)."""
     names = input_columns(batch.schema, label_column, id_column)
     n = batch.num_rows
-    cells = [_cells(batch.column(name)) for name in names]
+    cells = [_cells(batch.column(name), as_values) for name in names]
     head = json.dumps([[name, kind] for name, (kind, _) in zip(names, cells, strict=True)])
     key = hashlib.blake2b(head.encode(), digest_size=32).digest()
     parts = [m for _, m in cells]

@@ -178,7 +178,7 @@ def _digests(d: DatasetVersion, names: list[str]) -> pa.Array:
     table = pq.read_table(d.manifest_path, columns=names)
     if not names:  # nothing in common: every row is the same empty row
         return pa.array([b"\0" * 16] * table.num_rows, DIGEST_TYPE)
-    parts = [row_digests(batch, None) for batch in table.to_batches()]
+    parts = [row_digests(batch, None, as_values=True) for batch in table.to_batches()]
     return pa.concat_arrays(parts) if parts else pa.array([], DIGEST_TYPE)
 
 

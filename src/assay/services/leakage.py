@@ -48,7 +48,7 @@ from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.spec import parse_model_spec
 from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
-from assay.datasets.row_digests import row_digests
+from assay.datasets.row_digests import plain, row_digests
 from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset, id_of
 from assay.services.integrity import verify_manifest, verify_model_file
@@ -303,19 +303,20 @@ def _digests(d: DatasetVersion, shared: list[str], float32: bool = False) -> pa.
     """Each row's digest over the ``shared`` columns (their types as this table holds them;
     with ``float32``, every number as the float32 a model's input would hold)."""
     parts = [
-        row_digests(_as_float32(batch) if float32 else batch, None)
+        row_digests(_as_float32(batch) if float32 else batch, None, as_values=True)
         for batch in read_manifest(Path(d.manifest_path), 65_536, shared)
     ]
     return pa.concat_arrays(parts) if parts else pa.array([], pa.binary(16))
 
 
 def _as_float32(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with its integer and floating columns rounded to float32."""
+    """``batch`` with its number columns (integers, floats, decimals) rounded to float32."""
+    columns = [plain(c) for c in batch.columns]
     columns = [
         pc.cast(c, pa.float32(), safe=False)
         if pa.types.is_integer(c.type) or pa.types.is_floating(c.type)
         else c
-        for c in batch.columns
+        for c in columns
     ]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 

@@ -178,7 +178,10 @@ def test_a_validation_with_production_reweights_and_a_policy_requires_coverage(
                  "--policy", str(policy), "--no-profile", "--no-explore", "--out", str(out),
                  "--home", home])  # fmt: skip
     assert code == 1
-    assert "accuracy on the production mix" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "accuracy on the production mix" in printed
+    # What the audit could not compare is said where the verdict is, not only in result.json.
+    assert "coverage note: 2 column(s) of val@1 that prod@1 lacks" in printed
     doc = json.loads((out / "result.json").read_text())
     rw = doc["coverage"]["reweighted"]
     assert rw["run_id"] == doc["run_id"]
@@ -477,3 +480,82 @@ def test_a_new_category_is_outside_and_a_small_validation_set_no_false_alarm(
     register_dataset(ws, "alike", tmp / "alike.parquet", role="production")
     s = audit_coverage(ws, "alike", "small-val").summary()
     assert s["domain"]["share_production_outside"] == 0.0
+
+
+def _audit(tmp_path: Path, val: dict[str, Any], prod: dict[str, Any]) -> dict[str, Any]:
+    pq.write_table(pa.table(val), tmp_path / "val.parquet")
+    pq.write_table(pa.table(prod), tmp_path / "prod.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "val", tmp_path / "val.parquet")
+    register_dataset(ws, "prod", tmp_path / "prod.parquet", role="production")
+    try:
+        return audit_coverage(ws, "prod", "val").summary()
+    finally:
+        ws.close()
+
+
+def _col(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in summary["columns"] if c["column"] == name)
+
+
+def test_a_decimal_column_is_compared_as_numbers(tmp_path: Path) -> None:
+    """Torque as a SQL or Spark export writes it (decimal), shifted by 3 sd in production: it
+    was read as text, had over 50 values and was dropped; 'no shift it can detect'."""
+    import decimal
+
+    rng = np.random.default_rng(2)
+
+    def torque(mean: float, n: int) -> pa.Array:
+        return pa.array([decimal.Decimal(f"{v:.3f}") for v in rng.normal(mean, 1, n)],
+                        pa.decimal128(8, 3))  # fmt: skip
+
+    s = _audit(tmp_path, {"speed": rng.normal(1500, 50, 600), "torque": torque(10, 600),
+                          "label": rng.choice(["good", "bad"], 600)},
+               {"speed": rng.normal(1500, 50, 300), "torque": torque(13, 300)})  # fmt: skip
+    assert _col(s, "torque")["kind"] == "numeric" and _col(s, "torque")["psi"] > 1
+    assert s["domain"]["shifted"] and s["domain"]["auc"] > 0.9
+
+
+def test_part_numbers_are_a_category_and_serial_numbers_are_not(tmp_path: Path) -> None:
+    """80 part numbers in validation, production made of 80 others: the column had over 50
+    values and was dropped. Now its 50 most frequent values are bins, the rest one bin, and
+    production's new part numbers are outside; a serial number (a value per row) is still an
+    identifier, not compared."""
+    rng = np.random.default_rng(2)
+    parts = [f"P{k:03d}" for k in range(160)]
+    s = _audit(
+        tmp_path,
+        {"speed": rng.normal(1500, 50, 600), "part": rng.choice(parts[:80], 600),
+         "serial": [f"S{k}" for k in range(600)], "label": rng.choice(["good", "bad"], 600)},
+        {"speed": rng.normal(1500, 50, 300), "part": rng.choice(parts[80:], 300),
+         "serial": [f"S{k}" for k in range(600, 900)]},
+    )  # fmt: skip
+    part = _col(s, "part")
+    assert part["kind"] == "categorical" and len(part["bins"]) == 50 + 3
+    assert part["production_shares"][-1] == 1.0 and part["psi"] > 1
+    assert s["domain"]["shifted"]
+    assert not any(c["column"] == "serial" for c in s["columns"])
+    assert any(n.startswith("serial: as many distinct values as an identifier") for n in s["notes"])
+
+
+def test_a_column_of_one_value_in_validation_shows_production_elsewhere(tmp_path: Path) -> None:
+    """A recipe 3 throughout validation and 7 throughout production had one bin holding both:
+    PSI 0, and a max_psi policy passed."""
+    rng = np.random.default_rng(2)
+    s = _audit(tmp_path, {"speed": rng.normal(1500, 50, 600), "recipe": np.full(600, 3),
+                          "label": rng.choice(["good", "bad"], 600)},
+               {"speed": rng.normal(1500, 50, 300), "recipe": np.full(300, 7)})  # fmt: skip
+    recipe = _col(s, "recipe")
+    assert recipe["bins"] == ["< 3", "= 3", "> 3", "missing"]
+    assert recipe["production_shares"][2] == 1.0 and recipe["psi"] > 1 and s["max_psi"] > 1
+
+
+def test_a_list_column_is_named_not_a_crash(tmp_path: Path) -> None:
+    """A column of lists crashed the audit (ArrowNotImplementedError, exit 3)."""
+    rng = np.random.default_rng(2)
+    lists = [[float(v), 1.0] for v in rng.normal(size=300)]
+    s = _audit(tmp_path, {"speed": rng.normal(1500, 50, 300), "trace": lists,
+                          "label": rng.choice(["good", "bad"], 300)},
+               {"speed": rng.normal(1500, 50, 300), "trace": lists})  # fmt: skip
+    assert [c["column"] for c in s["columns"]] == ["speed"]
+    assert "trace: lists or records in validation and production, not compared" in s["notes"]

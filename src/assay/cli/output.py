@@ -141,6 +141,8 @@ def print_summary(result: ValidationResult) -> None:
             ),
             highlight=False,
         )
+    for note in (cov or {}).get("notes") or []:  # what the audit could not compare
+        console.print(f"  coverage note: {escape(note)}", highlight=False)
     fixed = result.label_corrections
     if fixed:
         console.print(

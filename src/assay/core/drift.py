@@ -35,11 +35,15 @@ def psi(expected: F, actual: F) -> float:
 
 def numeric_bins(reference: F, n_bins: int = 10) -> F:
     """Inner edges of ``n_bins`` quantile bins of ``reference`` (finite values), or the midpoints
-    between its distinct values when it has fewer than ``n_bins`` of them."""
+    between its distinct values when it has fewer than ``n_bins`` of them. A reference of one
+    value v gets three bins, below v, v itself and above it: with one bin, every other value
+    fell into v's and a production of 7s against a validation set of 3s had a PSI of 0."""
     finite = reference[np.isfinite(reference)]
     if finite.size == 0:
         return np.zeros(0)
     distinct = np.unique(finite)
+    if distinct.size == 1:
+        return np.array([distinct[0], np.nextafter(distinct[0], np.inf)])
     if distinct.size <= n_bins:
         return (distinct[1:] + distinct[:-1]) / 2
     edges = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1])

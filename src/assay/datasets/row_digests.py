@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,7 @@ from assay.datasets import columns as cols
 
 DIGEST_TYPE = pa.binary(16)
 U8 = npt.NDArray[np.uint8]
+A = TypeVar("A", pa.Array, pa.ChunkedArray)
 
 
 def _fixed(values: npt.NDArray[np.generic]) -> U8:
@@ -107,11 +109,11 @@ def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
     return "json", np.hstack([tag, _text_digests(texts)])
 
 
-def plain(array: pa.Array) -> pa.Array:
+def plain(array: A) -> A:
     """``array`` as the values it holds: a category (dictionary) column decoded, decimals as
     float64."""
     if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+        array = pc.cast(array, array.type.value_type)
     if pa.types.is_decimal(array.type):
         # Through text: Arrow's direct cast is not correctly rounded (9.87 became
         # 9.870000000000001, one value in eight), parsing the decimal's text is.

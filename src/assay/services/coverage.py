@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, RunRecord
 from assay.core.stattests import benjamini_hochberg
 from assay.datasets import columns as cols
+from assay.datasets.row_digests import plain
 from assay.services.audit_files import copy_out, publish
 from assay.services.datasets import compared_columns, get_dataset
 from assay.services.integrity import verify_manifest, verify_run_files
@@ -45,7 +47,13 @@ from assay.services.out_folder import check_out
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
-MAX_CATEGORIES = 50  # more distinct values than this: an identifier, not a category
+# A category column's bins: its most frequent values in the validation set, the rest of its
+# values in one bin (part numbers, recipes: too many to list, too few to be identifiers).
+MAX_CATEGORIES = 50
+# A text column whose distinct values outnumber half its rows names items (serial numbers):
+# production's are all new by nature, which is no shift.
+IDENTIFIER_SHARE = 0.5
+_REST = ("the rest",)  # the bin of a category column's other validation values
 REGION_MIN_SHARE = 0.05
 REGION_RATIO = 3.0
 # A region is a finding from this many production items in it on (one row of a one-row sample
@@ -122,7 +130,9 @@ def _shared(production: DatasetVersion, dataset: DatasetVersion) -> list[str]:
 
 
 def _as_numbers(array: pa.ChunkedArray, single: bool = False) -> np.ndarray | None:
-    """The column as float64 (times as integers), None for text; ``single`` rounds to float32."""
+    """The column as float64 (times as integers; decimals and categories as the values they
+    hold), None for text; ``single`` rounds to float32."""
+    array = plain(array)
     t = array.type
     if pa.types.is_temporal(t):
         array = pc.cast(array, pa.int64())
@@ -151,6 +161,27 @@ def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
     return table.set_column(at, name, pa.nulls(table.num_rows, kind))
 
 
+def _texts(array: pa.ChunkedArray) -> list[str | None]:
+    return pc.cast(plain(array), pa.string()).to_pylist()  # type: ignore[no-any-return]
+
+
+def _category_bins(values: list[str | None]) -> tuple[list[str], set[str]] | None:
+    """The validation values a category column's bins list (its ``MAX_CATEGORIES`` most
+    frequent), and the rest of its values; None for a column of identifiers."""
+    counts = Counter(v for v in values if v is not None)
+    if len(counts) > MAX_CATEGORIES and len(counts) > IDENTIFIER_SHARE * len(values):
+        return None
+    ranked = sorted(counts, key=lambda v: (-counts[v], v))
+    return sorted(ranked[:MAX_CATEGORIES]), set(ranked[MAX_CATEGORIES:])
+
+
+def _binned(values: list[str | None], top: list[str], rest: set[str]) -> list[object]:
+    """``values`` with those in ``rest`` as one: the bin of the other validation values."""
+    if not rest:
+        return list(values)
+    return [_REST if v in rest else v for v in values]
+
+
 def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | None:
     from scipy.stats import chi2_contingency, ks_2samp
 
@@ -162,8 +193,11 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         pa_, pb = a[~np.isnan(a)], b[~np.isnan(b)]  # the test counts infinite values too
         test = ks_2samp(pa_, pb) if pa_.size and pb.size else None
         bins = [f"< {edges[0]:.6g}"] if edges.size else ["all"]
-        bins += [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(edges)]
-        bins += [f">= {edges[-1]:.6g}"] if edges.size else []
+        if edges.size == 2 and edges[1] == np.nextafter(edges[0], np.inf):  # one value
+            bins += [f"= {edges[0]:.6g}", f"> {edges[0]:.6g}"]
+        else:
+            bins += [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(edges)]
+            bins += [f">= {edges[-1]:.6g}"] if edges.size else []
         bins += ["missing"]
         return {
             "column": name,
@@ -180,12 +214,13 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
                 float(np.median(fb)) if fb.size else None,
             ],
         }
-    values = pc.cast(val, pa.string()).to_pylist()
-    categories = sorted({v for v in values if v is not None})
-    if len(categories) > MAX_CATEGORIES:
+    texts = _texts(val)
+    binned = _category_bins(texts)
+    if binned is None:
         return None
-    other = pc.cast(prod, pa.string()).to_pylist()
-    keys: list[object] = [*categories, None]
+    top, rest = binned
+    values, other = _binned(texts, top, rest), _binned(_texts(prod), top, rest)
+    keys: list[object] = [*top, *([_REST] if rest else []), None]
     e = drift.category_shares(values, keys)
     p = drift.category_shares(other, keys)
     counts = np.array([e * len(values), p * len(other)])
@@ -198,7 +233,12 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         "test": "chi-squared",
         "statistic": None if test is None else float(test.statistic),
         "p_value": None if test is None else float(test.pvalue),
-        "bins": [*(str(c) for c in categories), "missing", "other"],
+        "bins": [
+            *(str(c) for c in top),
+            *([f"{len(rest)} other values of the validation set"] if rest else []),
+            "missing",
+            "other",
+        ],
         "validation_shares": e.tolist(),
         "production_shares": p.tolist(),
     }
@@ -248,11 +288,18 @@ def _features(
     for name in names:
         a, b = _number_pair(val.column(name), prod.column(name))
         if a is None or b is None:
-            values = pc.cast(val.column(name), pa.string()).to_pylist()
-            cats = {c: k for k, c in enumerate(sorted({v for v in values if v is not None}))}
-            other = pc.cast(prod.column(name), pa.string()).to_pylist()
-            a = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in values])
-            b = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in other])
+            # Codes as the column's bins: its most frequent values, the rest as one, and one
+            # more for values validation never holds (the classifier takes up to 255).
+            values = _texts(val.column(name))
+            binned = _category_bins(values)
+            assert binned is not None  # identifiers are not compared
+            top, rest = binned
+            keys: list[object] = [*top, _REST]
+            cats = {c: k for k, c in enumerate(keys)}
+            a = np.array([cats.get(v, len(cats)) if v is not None else np.nan
+                          for v in _binned(values, top, rest)])  # fmt: skip
+            b = np.array([cats.get(v, len(cats)) if v is not None else np.nan
+                          for v in _binned(_texts(prod.column(name)), top, rest)])  # fmt: skip
             categorical.append(True)
         else:
             categorical.append(False)
@@ -311,6 +358,15 @@ def audit_coverage(
             prod = _typed_as(prod, name, val.schema.field(name).type)
         elif pa.types.is_null(val.schema.field(name).type):
             val = _typed_as(val, name, prod.schema.field(name).type)
+        nested = [
+            side
+            for side, t in (("validation", val.schema.field(name).type),
+                            ("production", prod.schema.field(name).type))
+            if pa.types.is_nested(plain(pa.nulls(0, t)).type)
+        ]  # fmt: skip
+        if nested:
+            notes.append(f"{name}: lists or records in {' and '.join(nested)}, not compared")
+            continue
         a, b = _number_pair(val.column(name), prod.column(name))
         if (a is None) != (b is None):
             kinds = ("numbers", "text") if b is None else ("text", "numbers")
@@ -321,7 +377,10 @@ def audit_coverage(
             continue
         found = _column(name, val.column(name), prod.column(name))
         if found is None:
-            notes.append(f"{name}: more than {MAX_CATEGORIES} distinct values, not compared")
+            notes.append(
+                f"{name}: as many distinct values as an identifier (more than {MAX_CATEGORIES},"
+                f" over {IDENTIFIER_SHARE:.0%} of the rows), not compared"
+            )
         else:
             columns.append(found)
     if not columns:
@@ -368,20 +427,16 @@ def audit_coverage(
 
 
 def _unseen_share(column: dict[str, Any]) -> float:
-    """The share of production in a category (or missing) of ``column`` that no validation
-    item has (numeric bins are the validation set's own quantiles: only their 'missing' bin
-    can be empty)."""
-    numeric = column.get("kind") != "categorical"
+    """The share of production in a bin of ``column`` that no validation item is in: a
+    category (or missing) validation never holds, or for numbers beyond a validation set of
+    one value (other numeric bins are the validation set's own quantiles)."""
     return float(
         sum(
             p
-            for name, e, p in zip(
-                column["bins"], column["validation_shares"], column["production_shares"],
-                strict=False,
-            )
-            if e == 0 and (not numeric or name == "missing")
+            for e, p in zip(column["validation_shares"], column["production_shares"], strict=False)
+            if e == 0
         )
-    )  # fmt: skip
+    )
 
 
 def _odds_ratio(p: np.ndarray, n_validation: int, n_production: int) -> np.ndarray:

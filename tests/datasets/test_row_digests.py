@@ -172,3 +172,27 @@ def test_as_values_decimals_and_categories_are_their_values() -> None:
     assert row_digests(plain, None, as_values=True) == row_digests(written, None, as_values=True)
     # What is stored for reuse stays as it was: another type, another digest.
     assert row_digests(plain, None) != row_digests(written, None)
+
+
+def test_as_values_a_column_empty_throughout_is_missing_values_of_any_type() -> None:
+    """A CSV column empty in every row is Arrow's null type: its rows hashed as another kind
+    than the other table's (numbers with NaN), and no copied row could match."""
+    empty = _batch(a=pa.array([1.0, 2.0]), aux=pa.nulls(2))
+    for aux in (pa.array([float("nan")] * 2), pa.array([None, None], pa.string())):
+        other = _batch(a=pa.array([1.0, 2.0]), aux=aux)
+        assert row_digests(empty, None, as_values=True) == row_digests(other, None, as_values=True)
+
+
+def test_as_values_whole_decimals_beyond_a_float_stay_apart() -> None:
+    """DECIMAL(20, 0) lot numbers above 2**53 were cast to float64 and became one number."""
+    import decimal
+
+    lots = [decimal.Decimal(10**19 + k) for k in range(3)]
+    digests = row_digests(_batch(lot=pa.array(lots, pa.decimal128(20, 0))), None, as_values=True)
+    assert len(set(digests.to_pylist())) == 3
+    small = [decimal.Decimal(2**60 + k) for k in range(3)]
+    as_decimal = row_digests(
+        _batch(lot=pa.array(small, pa.decimal128(20, 0))), None, as_values=True
+    )
+    as_int = row_digests(_batch(lot=pa.array([2**60 + k for k in range(3)])), None, as_values=True)
+    assert as_decimal == as_int and len(set(as_int.to_pylist())) == 3

@@ -482,3 +482,21 @@ def test_rows_copied_through_another_writer_are_found(tmp_path: Path, writer: st
     s = audit_leakage(ws, "train", "val").summary()
     assert s["n_exact_duplicates"] == 20, s
     ws.close()
+
+
+def test_copied_rows_with_a_column_empty_throughout_one_table_are_found(tmp_path: Path) -> None:
+    """A training CSV whose `aux` column is empty in every row (Arrow's null type), validation
+    with `aux` as NaN: '0 leaked' for 100 copied rows."""
+    rng = np.random.default_rng(4)
+    speed = [float(f"{v:.1f}") for v in rng.normal(1500, 50, 200)]
+    rows = ["tid,speed,aux,label"] + [f"t{k},{speed[k]},,ok" for k in range(200)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    val = pa.table({"id": [f"v{k}" for k in range(150)],
+                    "speed": speed[:100] + [float(v) for v in rng.normal(1800, 50, 50)],
+                    "aux": np.full(150, np.nan), "label": ["ok"] * 150})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 100
+    ws.close()

@@ -104,6 +104,8 @@ def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
         return "text", np.hstack([(~missing).astype(np.uint8).reshape(-1, 1), digests])
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
         return "text", np.hstack([tag, _text_digests(array)])
+    if as_values and pa.types.is_null(t):  # a column empty throughout: every value missing
+        return "text", np.zeros((len(array), 17), np.uint8)
     # lists, structs (and, unless as_values, decimals and categories): their values as JSON text
     texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
     return "json", np.hstack([tag, _text_digests(texts)])
@@ -111,10 +113,17 @@ def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
 
 def plain(array: A) -> A:
     """``array`` as the values it holds: a category (dictionary) column decoded, decimals as
-    float64."""
+    the float64 they equal (whole ones as integers)."""
     if pa.types.is_dictionary(array.type):
         array = pc.cast(array, array.type.value_type)
-    if pa.types.is_decimal(array.type):
+    if pa.types.is_decimal(array.type) and array.type.scale == 0:
+        # A whole number: as an integer (exact beyond 2**53, as integers are); one too large
+        # for 64 bits as its text, never collapsed into a float.
+        try:
+            array = pc.cast(array, pa.int64())
+        except pa.ArrowInvalid:
+            array = pc.cast(array, pa.string())
+    elif pa.types.is_decimal(array.type):
         # Through text: Arrow's direct cast is not correctly rounded (9.87 became
         # 9.870000000000001, one value in eight), parsing the decimal's text is.
         array = pc.cast(pc.cast(array, pa.string()), pa.float64())
@@ -161,6 +170,23 @@ def input_columns(
     return [n for n in schema.names if n not in skip]
 
 
+# as_values: each kind's tag, so that a missing value (tag 0, no bytes) is one whatever the
+# column's type, a column empty throughout one table (Arrow's null type) included.
+_VALUE_TAGS = {"number": 1, "text": 4, "json": 5}
+
+
+def _as_value_cells(kind: str, cells: U8) -> U8:
+    """One column's cells for ``as_values``: a tag naming the kind (0 when missing), then the
+    value in 16 bytes (zeros when missing)."""
+    out = np.zeros((cells.shape[0], 17), np.uint8)
+    present = cells[:, 0] != 0
+    base = _VALUE_TAGS.get(kind, 3)  # times
+    out[:, 0] = np.where(present, base + (cells[:, 0] == 2), 0)  # 2: a number's exact integer
+    width = cells.shape[1] - 1
+    out[present, 1 : 1 + width] = cells[present, 1:]
+    return out
+
+
 def row_digests(
     batch: pa.RecordBatch,
     label_column: str | None,
@@ -171,7 +197,11 @@ def row_digests(
     names = input_columns(batch.schema, label_column, id_column)
     n = batch.num_rows
     cells = [_cells(batch.column(name), as_values) for name in names]
-    head = json.dumps([[name, kind] for name, (kind, _) in zip(names, cells, strict=True)])
+    if as_values:
+        cells = [(kind, _as_value_cells(kind, m)) for kind, m in cells]
+    head = json.dumps(
+        names if as_values else [[name, kind] for name, (kind, _) in zip(names, cells, strict=True)]
+    )
     key = hashlib.blake2b(head.encode(), digest_size=32).digest()
     parts = [m for _, m in cells]
     matrix = np.ascontiguousarray(np.hstack(parts) if parts else np.zeros((n, 0), np.uint8))

@@ -483,6 +483,7 @@ def test_a_new_category_is_outside_and_a_small_validation_set_no_false_alarm(
 
 
 def _audit(tmp_path: Path, val: dict[str, Any], prod: dict[str, Any]) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(val), tmp_path / "val.parquet")
     pq.write_table(pa.table(prod), tmp_path / "prod.parquet")
     ws = Workspace.open(tmp_path / "home")
@@ -516,26 +517,68 @@ def test_a_decimal_column_is_compared_as_numbers(tmp_path: Path) -> None:
     assert s["domain"]["shifted"] and s["domain"]["auc"] > 0.9
 
 
-def test_part_numbers_are_a_category_and_serial_numbers_are_not(tmp_path: Path) -> None:
-    """80 part numbers in validation, production made of 80 others: the column had over 50
-    values and was dropped. Now its 50 most frequent values are bins, the rest one bin, and
-    production's new part numbers are outside; a serial number (a value per row) is still an
-    identifier, not compared."""
+def test_part_numbers_are_compared_where_validation_holds_them(tmp_path: Path) -> None:
+    """80 part numbers in validation: the column had over 50 values and was dropped. Now its
+    50 most frequent values are bins and the rest one, compared on the production items whose
+    part validation holds (a production crowding onto one part is a shift), and the share of
+    production on parts validation never holds is a note; a serial number (a value per row)
+    is an identifier, not compared."""
     rng = np.random.default_rng(2)
     parts = [f"P{k:03d}" for k in range(160)]
+    busy = rng.uniform(size=300) < 0.5
+    prod_parts = np.where(busy, "P000", rng.choice(parts[:80] + parts[80:100], 300))
     s = _audit(
         tmp_path,
         {"speed": rng.normal(1500, 50, 600), "part": rng.choice(parts[:80], 600),
          "serial": [f"S{k}" for k in range(600)], "label": rng.choice(["good", "bad"], 600)},
-        {"speed": rng.normal(1500, 50, 300), "part": rng.choice(parts[80:], 300),
+        {"speed": rng.normal(1500, 50, 300), "part": prod_parts,
          "serial": [f"S{k}" for k in range(600, 900)]},
     )  # fmt: skip
     part = _col(s, "part")
     assert part["kind"] == "categorical" and len(part["bins"]) == 50 + 3
-    assert part["production_shares"][-1] == 1.0 and part["psi"] > 1
-    assert s["domain"]["shifted"]
+    assert part["psi"] > 1 and part["q_value"] < 1e-6
+    assert part["production_shares"][-1] == 0.0  # new parts are left out, and said
+    new = float(np.mean(~np.isin(prod_parts, parts[:80])))
+    assert part["production_unseen_share"] == pytest.approx(new)
+    assert any(n.startswith(f"part: {new:.0%} of production holds values") for n in s["notes"])
+    assert "part" not in s["domain"]["features"]
     assert not any(c["column"] == "serial" for c in s["columns"])
     assert any(n.startswith("serial: as many distinct values as an identifier") for n in s["notes"])
+
+
+def test_new_lots_in_production_are_no_shift(tmp_path: Path) -> None:
+    """Lot numbers of 4 items each, production from later lots, everything else drawn alike:
+    the lots counted as a category whose every production value was new, and an unchanged
+    production was 'shifted' (AUC 1.0, PSI 17, 100% barely covered)."""
+    rng = np.random.default_rng(2)
+    s = _audit(
+        tmp_path,
+        {"speed": rng.normal(1500, 50, 1000), "lot": [f"L{k // 4}" for k in range(1000)],
+         "label": rng.choice(["good", "bad"], 1000)},
+        {"speed": rng.normal(1500, 50, 400), "lot": [f"L{k // 4}" for k in range(1000, 1400)]},
+    )  # fmt: skip
+    assert not s["domain"]["shifted"] and s["domain"]["features"] == ["speed"]
+    assert not s["regions"] and s["max_psi"] < 0.25
+    assert any(n.startswith("lot: no production item holds a value") for n in s["notes"])
+
+
+def test_a_long_tail_of_parts_drawn_alike_is_no_shift(tmp_path: Path) -> None:
+    """400 part numbers with a long tail, production drawn like validation: a tenth of any
+    sample holds parts validation has not seen by chance, and each draw was called shifted."""
+    weights = 1.0 / np.arange(1, 401) ** 1.1
+    weights /= weights.sum()
+    parts = np.array([f"P{k:03d}" for k in range(400)])
+    called = 0
+    for k in range(6):
+        rng = np.random.default_rng(100 + k)
+        s = _audit(
+            tmp_path / str(k),
+            {"speed": rng.normal(1500, 50, 1000), "part": rng.choice(parts, 1000, p=weights),
+             "label": rng.choice(["good", "bad"], 1000)},
+            {"speed": rng.normal(1500, 50, 300), "part": rng.choice(parts, 300, p=weights)},
+        )  # fmt: skip
+        called += s["domain"]["shifted"] or _col(s, "part")["q_value"] < 0.05
+    assert called <= 1, called
 
 
 def test_a_column_of_one_value_in_validation_shows_production_elsewhere(tmp_path: Path) -> None:

@@ -47,8 +47,11 @@ from assay.services.out_folder import check_out
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
-# A category column's bins: its most frequent values in the validation set, the rest of its
-# values in one bin (part numbers, recipes: too many to list, too few to be identifiers).
+# A category column's bins: its values in the validation set, at most this many (the most
+# frequent), the rest of its values in one bin. Such a many-valued column (part numbers,
+# recipes, lots) is compared on the production items whose value validation holds: a new value
+# may be new by nature (a lot, a batch) or by chance (a long tail), and read as a shift it
+# called one on every sample drawn like validation.
 MAX_CATEGORIES = 50
 # A text column whose distinct values outnumber half its rows names items (serial numbers):
 # production's are all new by nature, which is no shift.
@@ -182,7 +185,8 @@ def _binned(values: list[str | None], top: list[str], rest: set[str]) -> list[ob
     return [_REST if v in rest else v for v in values]
 
 
-def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | None:
+def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | str:
+    """The column's comparison, or a note saying why it is not compared."""
     from scipy.stats import chi2_contingency, ks_2samp
 
     a, b = _number_pair(val, prod)
@@ -217,10 +221,25 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
     texts = _texts(val)
     binned = _category_bins(texts)
     if binned is None:
-        return None
+        return (
+            f"{name}: as many distinct values as an identifier (more than {MAX_CATEGORIES}, over "
+            f"{IDENTIFIER_SHARE:.0%} of the rows), not compared"
+        )
     top, rest = binned
     values, other = _binned(texts, top, rest), _binned(_texts(prod), top, rest)
     keys: list[object] = [*top, *([_REST] if rest else []), None]
+    unseen = 0.0
+    if rest:  # many values: compared where validation holds production's value
+        known = {*top, _REST, None}
+        seen: list[object] = [v for v in other if v in known]
+        unseen = 1.0 - len(seen) / max(1, len(other))
+        if not seen:
+            return (
+                f"{name}: no production item holds a value of the validation set's "
+                f"{len(top) + len(rest)} (new lots or batches by nature; new part numbers or "
+                "recipes would be a finding), not compared"
+            )
+        other = seen
     e = drift.category_shares(values, keys)
     p = drift.category_shares(other, keys)
     counts = np.array([e * len(values), p * len(other)])
@@ -241,6 +260,7 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         ],
         "validation_shares": e.tolist(),
         "production_shares": p.tolist(),
+        **({"many_values": True, "production_unseen_share": unseen} if rest else {}),
     }
 
 
@@ -288,18 +308,11 @@ def _features(
     for name in names:
         a, b = _number_pair(val.column(name), prod.column(name))
         if a is None or b is None:
-            # Codes as the column's bins: its most frequent values, the rest as one, and one
-            # more for values validation never holds (the classifier takes up to 255).
             values = _texts(val.column(name))
-            binned = _category_bins(values)
-            assert binned is not None  # identifiers are not compared
-            top, rest = binned
-            keys: list[object] = [*top, _REST]
-            cats = {c: k for k, c in enumerate(keys)}
-            a = np.array([cats.get(v, len(cats)) if v is not None else np.nan
-                          for v in _binned(values, top, rest)])  # fmt: skip
-            b = np.array([cats.get(v, len(cats)) if v is not None else np.nan
-                          for v in _binned(_texts(prod.column(name)), top, rest)])  # fmt: skip
+            cats = {c: k for k, c in enumerate(sorted({v for v in values if v is not None}))}
+            other = _texts(prod.column(name))
+            a = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in values])
+            b = np.array([cats.get(v, len(cats)) if v is not None else np.nan for v in other])
             categorical.append(True)
         else:
             categorical.append(False)
@@ -376,20 +389,26 @@ def audit_coverage(
             )
             continue
         found = _column(name, val.column(name), prod.column(name))
-        if found is None:
+        if isinstance(found, str):
+            notes.append(found)
+            continue
+        columns.append(found)
+        if found.get("production_unseen_share"):
             notes.append(
-                f"{name}: as many distinct values as an identifier (more than {MAX_CATEGORIES},"
-                f" over {IDENTIFIER_SHARE:.0%} of the rows), not compared"
+                f"{name}: {found['production_unseen_share']:.0%} of production holds values the "
+                "validation set never holds, left out of its comparison and of the domain "
+                "classifier (new lots or batches by nature; new part numbers or recipes would "
+                "be a finding)"
             )
-        else:
-            columns.append(found)
     if not columns:
         notes.append("no column could be compared: max_psi and the domain classifier are not given")
     ps = [c["p_value"] for c in columns if c["p_value"] is not None]
     qs = iter(benjamini_hochberg(ps)) if ps else iter(())
     for c in columns:
         c["q_value"] = None if c["p_value"] is None else float(next(qs))
-    used = [c["column"] for c in columns]
+    # Many-valued columns stay out of the classifier: a value validation never holds (a new
+    # lot) would tell production apart by itself.
+    used = [c["column"] for c in columns if not c.get("many_values")]
     domain = None
     p_val = None
     if used and dv.n_items >= 2 and pv.n_items >= 2:

@@ -500,3 +500,21 @@ def test_copied_rows_with_a_column_empty_throughout_one_table_are_found(tmp_path
     register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
     assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 100
     ws.close()
+
+
+def test_a_table_of_string_views_is_stored_as_strings(tmp_path: Path) -> None:
+    """A Parquet file with a string_view column (Arrow's newer layout) was stored as is, and
+    the leakage audit's side-by-side report crashed (no 'take' kernel for views, exit 3)."""
+    rng = np.random.default_rng(0)
+    line = pa.array(rng.choice(["L1", "L2"], 120), pa.string_view())
+    table = pa.table({"speed": rng.normal(1500, 50, 120), "line": line,
+                      "label": rng.choice(["ok", "bad"], 120)})  # fmt: skip
+    pq.write_table(table, tmp_path / "val.parquet")
+    pq.write_table(table.slice(0, 30), tmp_path / "train.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet")
+    (dv,) = [d for d in ws.catalog.list_datasets() if d.name == "val"]
+    assert pq.read_schema(dv.manifest_path).field("line").type == pa.string()
+    assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 30
+    ws.close()

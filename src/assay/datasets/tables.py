@@ -234,7 +234,7 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
     def batches() -> Iterator[pa.RecordBatch]:
         row = 0
         for batch in iter_table(path, keep_text):
-            yield with_reserved_columns(batch, row, label_column, id_column)
+            yield with_reserved_columns(_without_views(batch), row, label_column, id_column)
             row += batch.num_rows
 
     return DatasetSource(
@@ -246,6 +246,20 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
         options={"label_column": label_column, "id_column": id_column},
         has_label=label_column in schema.names,
     )
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """String and binary views (Arrow's newer layouts, which pandas and Polars may write) as
+    plain strings and binaries: the manifest holds one layout, and compute kernels such as
+    ``take`` have none for views (the leakage audit crashed on one)."""
+    plain = {pa.types.is_string_view: pa.string(), pa.types.is_binary_view: pa.binary()}
+    columns = [
+        next((c.cast(kind) for test, kind in plain.items() if test(c.type)), c)
+        for c in batch.columns
+    ]
+    if all(a is b for a, b in zip(columns, batch.columns, strict=True)):
+        return batch
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 register_reader(

@@ -16,6 +16,7 @@ items it really rests on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ def numeric_shares(values: F, edges: F) -> F:
     return counts / max(1, values.size)
 
 
-def category_shares(values: list[object], categories: list[object]) -> F:
+def category_shares(values: Sequence[object], categories: Sequence[object]) -> F:
     """Shares of ``values`` per category of ``categories``, then one for any other value."""
     index = {c: k for k, c in enumerate(categories)}
     counts = np.zeros(len(categories) + 1)

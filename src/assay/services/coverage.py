@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,16 +46,11 @@ from assay.services.out_folder import check_out
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
-# A category column's bins: its values in the validation set, at most this many (the most
-# frequent), the rest of its values in one bin. Such a many-valued column (part numbers,
-# recipes, lots) is compared on the production items whose value validation holds: a new value
-# may be new by nature (a lot, a batch) or by chance (a long tail), and read as a shift it
-# called one on every sample drawn like validation.
+# More distinct values than this in a text column: part numbers, lots, serial numbers, not
+# compared. A new value may be new by nature (a lot, a batch) or by chance (a long tail), and
+# a PSI over hundreds of thin bins is noise: compared on the values validation holds, such
+# columns gave PSIs above 0.25 on most samples drawn like validation.
 MAX_CATEGORIES = 50
-# A text column whose distinct values outnumber half its rows names items (serial numbers):
-# production's are all new by nature, which is no shift.
-IDENTIFIER_SHARE = 0.5
-_REST = ("the rest",)  # the bin of a category column's other validation values
 REGION_MIN_SHARE = 0.05
 REGION_RATIO = 3.0
 # A region is a finding from this many production items in it on (one row of a one-row sample
@@ -168,21 +162,10 @@ def _texts(array: pa.ChunkedArray) -> list[str | None]:
     return pc.cast(plain(array), pa.string()).to_pylist()  # type: ignore[no-any-return]
 
 
-def _category_bins(values: list[str | None]) -> tuple[list[str], set[str]] | None:
-    """The validation values a category column's bins list (its ``MAX_CATEGORIES`` most
-    frequent), and the rest of its values; None for a column of identifiers."""
-    counts = Counter(v for v in values if v is not None)
-    if len(counts) > MAX_CATEGORIES and len(counts) > IDENTIFIER_SHARE * len(values):
-        return None
-    ranked = sorted(counts, key=lambda v: (-counts[v], v))
-    return sorted(ranked[:MAX_CATEGORIES]), set(ranked[MAX_CATEGORIES:])
-
-
-def _binned(values: list[str | None], top: list[str], rest: set[str]) -> list[object]:
-    """``values`` with those in ``rest`` as one: the bin of the other validation values."""
-    if not rest:
-        return list(values)
-    return [_REST if v in rest else v for v in values]
+def _unseen(values: list[str | None], other: list[str | None]) -> float:
+    """The share of ``other`` holding a value that ``values`` never holds."""
+    known = set(values)
+    return sum(v not in known for v in other) / max(1, len(other))
 
 
 def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | str:
@@ -218,28 +201,15 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
                 float(np.median(fb)) if fb.size else None,
             ],
         }
-    texts = _texts(val)
-    binned = _category_bins(texts)
-    if binned is None:
+    values, other = _texts(val), _texts(prod)
+    categories = sorted({v for v in values if v is not None})
+    if len(categories) > MAX_CATEGORIES:
         return (
-            f"{name}: as many distinct values as an identifier (more than {MAX_CATEGORIES}, over "
-            f"{IDENTIFIER_SHARE:.0%} of the rows), not compared"
+            f"{name}: {len(categories):,} distinct values (more than {MAX_CATEGORIES}: part "
+            f"numbers, lots or serial numbers), not compared; {_unseen(values, other):.1%} of "
+            "production holds values the validation set never holds"
         )
-    top, rest = binned
-    values, other = _binned(texts, top, rest), _binned(_texts(prod), top, rest)
-    keys: list[object] = [*top, *([_REST] if rest else []), None]
-    unseen = 0.0
-    if rest:  # many values: compared where validation holds production's value
-        known = {*top, _REST, None}
-        seen: list[object] = [v for v in other if v in known]
-        unseen = 1.0 - len(seen) / max(1, len(other))
-        if not seen:
-            return (
-                f"{name}: no production item holds a value of the validation set's "
-                f"{len(top) + len(rest)} (new lots or batches by nature; new part numbers or "
-                "recipes would be a finding), not compared"
-            )
-        other = seen
+    keys: list[object] = [*categories, None]
     e = drift.category_shares(values, keys)
     p = drift.category_shares(other, keys)
     counts = np.array([e * len(values), p * len(other)])
@@ -252,15 +222,9 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         "test": "chi-squared",
         "statistic": None if test is None else float(test.statistic),
         "p_value": None if test is None else float(test.pvalue),
-        "bins": [
-            *(str(c) for c in top),
-            *([f"{len(rest)} other values of the validation set"] if rest else []),
-            "missing",
-            "other",
-        ],
+        "bins": [*(str(c) for c in categories), "missing", "other"],
         "validation_shares": e.tolist(),
         "production_shares": p.tolist(),
-        **({"many_values": True, "production_unseen_share": unseen} if rest else {}),
     }
 
 
@@ -393,22 +357,13 @@ def audit_coverage(
             notes.append(found)
             continue
         columns.append(found)
-        if found.get("production_unseen_share"):
-            notes.append(
-                f"{name}: {found['production_unseen_share']:.0%} of production holds values the "
-                "validation set never holds, left out of its comparison and of the domain "
-                "classifier (new lots or batches by nature; new part numbers or recipes would "
-                "be a finding)"
-            )
     if not columns:
         notes.append("no column could be compared: max_psi and the domain classifier are not given")
     ps = [c["p_value"] for c in columns if c["p_value"] is not None]
     qs = iter(benjamini_hochberg(ps)) if ps else iter(())
     for c in columns:
         c["q_value"] = None if c["p_value"] is None else float(next(qs))
-    # Many-valued columns stay out of the classifier: a value validation never holds (a new
-    # lot) would tell production apart by itself.
-    used = [c["column"] for c in columns if not c.get("many_values")]
+    used = [c["column"] for c in columns]
     domain = None
     p_val = None
     if used and dv.n_items >= 2 and pv.n_items >= 2:

@@ -196,3 +196,44 @@ def test_as_values_whole_decimals_beyond_a_float_stay_apart() -> None:
     )
     as_int = row_digests(_batch(lot=pa.array([2**60 + k for k in range(3)])), None, as_values=True)
     assert as_decimal == as_int and len(set(as_int.to_pylist())) == 3
+
+
+_BIG = 10**20
+
+
+def _kinds_of_values() -> list[tuple[str, pa.Array, pa.Array, bool]]:
+    import datetime as dt
+    import decimal
+
+    d = decimal.Decimal
+    return [
+        ("a time of day is no duration", pa.array([dt.time(8)], pa.time64("us")),
+         pa.array([dt.timedelta(hours=8)], pa.duration("us")), False),
+        ("an instant is no duration", pa.array([dt.datetime(1970, 1, 1, 8)], pa.timestamp("us")),
+         pa.array([dt.timedelta(hours=8)], pa.duration("us")), False),
+        ("the largest unsigned is not -1", pa.array([2**64 - 1], pa.uint64()),
+         pa.array([-1], pa.int64()), False),
+        ("a decimal beyond 64 bits is not its text", pa.array([d(_BIG)], pa.decimal128(25, 0)),
+         pa.array([str(_BIG)]), False),
+        ("bytes are not text", pa.array([b'"abc"'], pa.binary()), pa.array(["abc"]), False),
+        ("2**60 whole or float", pa.array([2**60]), pa.array([float(2**60)]), True),
+        ("a decimal beside a huge one", pa.array([d(5), d(_BIG)], pa.decimal128(25, 0)),
+         pa.array([5, 6]), None),
+        ("2**60 at two scales", pa.array([d(2**60)], pa.decimal128(22, 2)),
+         pa.array([d(2**60)], pa.decimal128(20, 0)), True),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "left", "right", "same"), _kinds_of_values())
+def test_as_values_kinds_of_values_meet_only_where_they_are_one_value(
+    what: str, left: pa.Array, right: pa.Array, same: bool | None
+) -> None:
+    """From a review: a time of day hashed as the duration of as many hours, uint64 2**64-1
+    as int64 -1, bytes as their text, and a whole decimal column holding one value beyond 64
+    bits turned every value of its batch into text, so 5 no longer met 5."""
+    a = row_digests(_batch(a=left), None, as_values=True).to_pylist()
+    b = row_digests(_batch(a=right), None, as_values=True).to_pylist()
+    if same is None:  # the first row only
+        assert a[0] == b[0], what
+    else:
+        assert (a == b) is same, what

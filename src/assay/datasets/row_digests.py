@@ -14,9 +14,12 @@ the item history, so this encoding stays as it is.
 
 ``as_values``: what the leakage audit and the decision budget compare, rows from any writer
 (pandas, a CSV export, SQL, Spark), so a value is hashed as what it is, not as how it was
-stored: a decimal as the number it equals, a category (dictionary) column as its values, and a
-missing value as one value, whether null, NaN (pandas writes a missing reading so, a CSV an
-empty cell) or, in a text column, the empty text.
+stored: a number as the float64 it is when that holds it exactly (an integer, an unsigned
+one, a decimal, a float: 2**60 is one value), else as its exact 64-bit integer, else its text;
+a category (dictionary) column as its values; a missing value as one value, whether null, NaN
+(pandas writes a missing reading so, a CSV an empty cell), the empty text or a column empty
+throughout. Each value carries a tag naming its kind (number, text, bytes, instant, time of
+day, duration), so that different kinds never meet.
 
 The digest is BLAKE2b-128 of a fixed-width encoding of the row: per column a tag byte (null,
 number, large integer) and the value (8 bytes for numbers and times, the 16-byte digest of the
@@ -64,17 +67,13 @@ def _text_digests(array: pa.Array) -> U8:
 EXACT_INT = 2**53  # integers up to this size are exactly a float64: hashed as that number
 
 
-def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
+def _cells(array: pa.Array) -> tuple[str, U8]:
     """The fixed-width encoding of one column, and its kind: per value a tag byte (0: null),
     then the value. Numbers of any type (integers, floats, booleans) are hashed as the float64
     they equal, so 1850 in a CSV and 1850.0 in Parquet are one value; an integer too large to
     be a float64 exactly keeps its own bytes, under another tag."""
-    if as_values:
-        array = plain(array)
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     t = array.type
-    if as_values and pa.types.is_floating(t):
-        valid &= ~np.isnan(array.to_numpy(zero_copy_only=False))  # NaN: missing, as null
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         if pa.types.is_integer(t):
             ints = (
@@ -87,26 +86,15 @@ def _cells(array: pa.Array, as_values: bool = False) -> tuple[str, U8]:
             values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
             tags = np.ones(len(array), np.int64)
         tag = np.where(valid, tags, 0).astype(np.uint8).reshape(-1, 1)
-        if as_values:
-            values = np.where(valid, values, 0.0)  # a missing value has no bytes of its own
         return "number", np.hstack([tag, _fixed(np.asarray(values, np.float64))])
     tag = valid.astype(np.uint8).reshape(-1, 1)
     if pa.types.is_temporal(t):
         kind, array = _canonical_time(array)
         ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
         return kind, np.hstack([tag, _fixed(np.asarray(ticks, np.int64))])
-    if as_values and (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        # The empty text is missing, as an empty CSV cell is null in Parquet.
-        present = pc.fill_null(pc.not_equal(array, ""), False).to_numpy(zero_copy_only=False)
-        missing = ~np.asarray(present, bool)
-        digests = _text_digests(array)
-        digests[missing] = 0
-        return "text", np.hstack([(~missing).astype(np.uint8).reshape(-1, 1), digests])
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
         return "text", np.hstack([tag, _text_digests(array)])
-    if as_values and pa.types.is_null(t):  # a column empty throughout: every value missing
-        return "text", np.zeros((len(array), 17), np.uint8)
-    # lists, structs (and, unless as_values, decimals and categories): their values as JSON text
+    # lists, structs, decimals, categories: their values as JSON text
     texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
     return "json", np.hstack([tag, _text_digests(texts)])
 
@@ -170,20 +158,88 @@ def input_columns(
     return [n for n in schema.names if n not in skip]
 
 
-# as_values: each kind's tag, so that a missing value (tag 0, no bytes) is one whatever the
-# column's type, a column empty throughout one table (Arrow's null type) included.
-_VALUE_TAGS = {"number": 1, "text": 4, "json": 5}
+# as_values: a tag per kind of value, so that a missing value (tag 0, no bytes) is one whatever
+# its column's type (a column empty throughout one table is Arrow's null type), while values
+# of different kinds never meet: a time of day is no duration, binary bytes are no text.
+_TAGS = {"number": 1, "integer": 2, "big": 3, "text": 4, "binary": 5, "json": 6,
+         "timestamp": 7, "timestamp-zoned": 8, "date": 7, "time": 9, "duration": 10}  # fmt: skip
+_INT64_MAX = 2**63 - 1
 
 
-def _as_value_cells(kind: str, cells: U8) -> U8:
-    """One column's cells for ``as_values``: a tag naming the kind (0 when missing), then the
-    value in 16 bytes (zeros when missing)."""
-    out = np.zeros((cells.shape[0], 17), np.uint8)
-    present = cells[:, 0] != 0
-    base = _VALUE_TAGS.get(kind, 3)  # times
-    out[:, 0] = np.where(present, base + (cells[:, 0] == 2), 0)  # 2: a number's exact integer
-    width = cells.shape[1] - 1
-    out[present, 1 : 1 + width] = cells[present, 1:]
+def _integer_cells(values: list[int | None]) -> U8:
+    """Whole numbers of any type (integers, unsigned, whole decimals): as the float64 they are
+    when it holds them exactly (2**60 as an integer or a float is one value), else as their
+    exact 64-bit bytes, else (beyond 64 bits) as their text."""
+    out = np.zeros((len(values), 17), np.uint8)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if abs(v) <= EXACT_INT or float(v) == v:
+            out[i, 0] = _TAGS["number"]
+            out[i, 1:9] = np.frombuffer(np.float64(v).tobytes(), np.uint8)
+        elif -_INT64_MAX - 1 <= v <= _INT64_MAX:
+            out[i, 0] = _TAGS["integer"]
+            out[i, 1:9] = np.frombuffer(np.int64(v).tobytes(), np.uint8)
+        else:
+            out[i, 0] = _TAGS["big"]
+            out[i, 1:] = np.frombuffer(
+                hashlib.blake2b(str(v).encode(), digest_size=16).digest(), np.uint8
+            )
+    return out
+
+
+def _value_cells(array: pa.Array) -> U8:
+    """One column's cells for ``as_values``: per value a tag naming its kind (0: missing) and
+    16 bytes (zeros when missing)."""
+    if pa.types.is_dictionary(array.type):
+        array = pc.cast(array, array.type.value_type)
+    t, n = array.type, len(array)
+    out = np.zeros((n, 17), np.uint8)
+    if pa.types.is_null(t):
+        return out
+    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
+    if pa.types.is_decimal(t) and t.scale <= 0:
+        return _integer_cells([None if v is None else int(v) for v in array.to_pylist()])
+    if pa.types.is_decimal(t):
+        # Through text: Arrow's direct cast is not correctly rounded (9.87 became
+        # 9.870000000000001, one value in eight), parsing the decimal's text is.
+        array, t = pc.cast(pc.cast(array, pa.string()), pa.float64()), pa.float64()
+    if pa.types.is_integer(t):
+        if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
+            return _integer_cells(array.to_pylist())
+        ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        small = np.abs(ints) <= EXACT_INT
+        if not small[valid].all():  # rare: beyond 2**53, each value on its own
+            return _integer_cells(array.to_pylist())
+        array, t = pc.cast(array, pa.float64()), pa.float64()
+    if pa.types.is_boolean(t):
+        array, t = pc.cast(array, pa.float64()), pa.float64()
+    if pa.types.is_floating(t):
+        values = np.asarray(array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+        valid &= ~np.isnan(values)  # NaN: missing, as null
+        out[valid, 0] = _TAGS["number"]
+        out[valid, 1:9] = _fixed(np.asarray(values[valid], np.float64))
+        return out
+    if pa.types.is_temporal(t):
+        kind, array = _canonical_time(array)
+        ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
+        out[valid, 0] = _TAGS.get(kind, 11)
+        out[valid, 1:9] = _fixed(np.asarray(ticks[valid], np.int64))
+        return out
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        present = valid & np.asarray(
+            pc.fill_null(pc.not_equal(array, ""), False).to_numpy(zero_copy_only=False), bool
+        )  # the empty text is missing, as an empty CSV cell is null in Parquet
+        out[present, 0] = _TAGS["text"]
+        out[present, 1:] = _text_digests(array)[present]
+        return out
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        out[valid, 0] = _TAGS["binary"]
+        out[valid, 1:] = _text_digests(array)[valid]
+        return out
+    texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
+    out[valid, 0] = _TAGS["json"]
+    out[valid, 1:] = _text_digests(texts)[valid]
     return out
 
 
@@ -196,12 +252,12 @@ def row_digests(
     """One 16-byte digest per row of ``batch`` (see the module's docstring)."""
     names = input_columns(batch.schema, label_column, id_column)
     n = batch.num_rows
-    cells = [_cells(batch.column(name), as_values) for name in names]
     if as_values:
-        cells = [(kind, _as_value_cells(kind, m)) for kind, m in cells]
-    head = json.dumps(
-        names if as_values else [[name, kind] for name, (kind, _) in zip(names, cells, strict=True)]
-    )
+        cells = [("", _value_cells(batch.column(name))) for name in names]
+        head = json.dumps(names)
+    else:
+        cells = [_cells(batch.column(name)) for name in names]
+        head = json.dumps([[name, kind] for name, (kind, _) in zip(names, cells, strict=True)])
     key = hashlib.blake2b(head.encode(), digest_size=32).digest()
     parts = [m for _, m in cells]
     matrix = np.ascontiguousarray(np.hstack(parts) if parts else np.zeros((n, 0), np.uint8))

@@ -166,25 +166,33 @@ _TAGS = {"number": 1, "integer": 2, "big": 3, "text": 4, "binary": 5, "json": 6,
 _INT64_MAX = 2**63 - 1
 
 
+def _int64_cells(ints: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> U8:
+    """64-bit integers: as the float64 that holds them exactly (2**60 as an integer or a float
+    is one value), else as their own bytes."""
+    out = np.zeros((ints.size, 17), np.uint8)
+    f = ints.astype(np.float64)
+    in_range = (f >= -(2.0**63)) & (f < 2.0**63)  # 2**63 itself would wrap
+    back = np.where(in_range, f, 0.0).astype(np.int64)
+    exact = valid & in_range & (back == ints)
+    other = valid & ~exact
+    out[exact, 0] = _TAGS["number"]
+    out[exact, 1:9] = _fixed(f[exact])
+    out[other, 0] = _TAGS["integer"]
+    out[other, 1:9] = _fixed(ints[other])
+    return out
+
+
 def _integer_cells(values: list[int | None]) -> U8:
-    """Whole numbers of any type (integers, unsigned, whole decimals): as the float64 they are
-    when it holds them exactly (2**60 as an integer or a float is one value), else as their
-    exact 64-bit bytes, else (beyond 64 bits) as their text."""
-    out = np.zeros((len(values), 17), np.uint8)
+    """Whole numbers of any size (unsigned 64-bit, whole decimals): those within 64 bits as
+    ``_int64_cells`` has them, the others as their text, value by value (they are rare)."""
+    fits = [v is not None and -_INT64_MAX - 1 <= v <= _INT64_MAX for v in values]
+    ints = np.array([v if ok else 0 for v, ok in zip(values, fits, strict=True)], np.int64)
+    out = _int64_cells(ints, np.array(fits, bool))
     for i, v in enumerate(values):
-        if v is None:
-            continue
-        if abs(v) <= EXACT_INT or float(v) == v:
-            out[i, 0] = _TAGS["number"]
-            out[i, 1:9] = np.frombuffer(np.float64(v).tobytes(), np.uint8)
-        elif -_INT64_MAX - 1 <= v <= _INT64_MAX:
-            out[i, 0] = _TAGS["integer"]
-            out[i, 1:9] = np.frombuffer(np.int64(v).tobytes(), np.uint8)
-        else:
+        if v is not None and not fits[i]:
             out[i, 0] = _TAGS["big"]
-            out[i, 1:] = np.frombuffer(
-                hashlib.blake2b(str(v).encode(), digest_size=16).digest(), np.uint8
-            )
+            digest = hashlib.blake2b(str(v).encode(), digest_size=16).digest()
+            out[i, 1:] = np.frombuffer(digest, np.uint8)
     return out
 
 
@@ -199,7 +207,11 @@ def _value_cells(array: pa.Array) -> U8:
         return out
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     if pa.types.is_decimal(t) and t.scale <= 0:
-        return _integer_cells([None if v is None else int(v) for v in array.to_pylist()])
+        try:
+            ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            return _int64_cells(np.asarray(ints, np.int64), valid)
+        except pa.ArrowInvalid:  # a value beyond 64 bits: each value on its own
+            return _integer_cells([None if v is None else int(v) for v in array.to_pylist()])
     if pa.types.is_decimal(t):
         # Through text: Arrow's direct cast is not correctly rounded (9.87 became
         # 9.870000000000001, one value in eight), parsing the decimal's text is.
@@ -208,10 +220,7 @@ def _value_cells(array: pa.Array) -> U8:
         if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
             return _integer_cells(array.to_pylist())
         ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        small = np.abs(ints) <= EXACT_INT
-        if not small[valid].all():  # rare: beyond 2**53, each value on its own
-            return _integer_cells(array.to_pylist())
-        array, t = pc.cast(array, pa.float64()), pa.float64()
+        return _int64_cells(np.asarray(ints, np.int64), valid)
     if pa.types.is_boolean(t):
         array, t = pc.cast(array, pa.float64()), pa.float64()
     if pa.types.is_floating(t):

@@ -272,7 +272,8 @@ def test_max_psi_is_not_given_when_no_column_could_be_compared(tmp_path: Path, c
     register_dataset(ws, "val", tmp_path / "val.parquet")
     register_dataset(ws, "prod", tmp_path / "p.parquet", role="production")
     s = audit_coverage(ws, "prod", "val").summary()
-    assert s["columns"] == [] and s["domain"] is None and s["max_psi"] is None
+    assert [c["column"] for c in s["columns"]] == ["serial"]  # on its missing values only
+    assert s["domain"] is None and s["max_psi"] is None
     assert any("no column could be compared" in n for n in s["notes"])
     from tests.models import passthrough_onnx
 
@@ -531,12 +532,33 @@ def test_part_numbers_are_named_with_the_share_of_production_on_new_ones(tmp_pat
          "label": rng.choice(["good", "bad"], 600)},
         {"speed": rng.normal(1500, 50, 300), "part": prod_parts},
     )  # fmt: skip
-    assert not any(c["column"] == "part" for c in s["columns"])
     share = float(new.mean())
     assert (
-        f"part: 80 distinct values (more than 50: part numbers, lots or serial numbers), not compared; {share:.1%} of production holds values the validation set never holds"
-        in s["notes"]
-    )
+        f"part: 80 distinct values (more than 50: part numbers, lots or serial numbers), "
+        f"compared only on how often a value is missing; {share:.1%} of production holds "
+        "values the validation set never holds"
+    ) in s["notes"]
+    assert _col(s, "part")["psi"] < 0.01 and "part" not in s["domain"]["features"]
+
+
+def test_a_reader_failing_on_a_many_valued_column_is_a_shift(tmp_path: Path) -> None:
+    """200 part numbers, 40% missing in production (1% in validation): the column was not
+    compared at all, and the note counted missing cells as new part numbers."""
+    rng = np.random.default_rng(3)
+    parts = np.array([f"P{k:03d}" for k in range(200)], dtype=object)
+    val = rng.choice(parts, 800)
+    val[rng.uniform(size=800) < 0.01] = None
+    prod = rng.choice(parts, 300)
+    prod[rng.uniform(size=300) < 0.4] = None
+    s = _audit(tmp_path, {"speed": rng.normal(1500, 50, 800), "part": val,
+                          "label": rng.choice(["good", "bad"], 800)},
+               {"speed": rng.normal(1500, 50, 300), "part": prod})  # fmt: skip
+    part = _col(s, "part")
+    assert part["bins"] == ["a value", "missing", "other"] and part["psi"] > 0.25
+    assert any(r["column"] == "part" and r["bin"] == "missing" for r in s["regions"])
+    (note,) = [n for n in s["notes"] if n.startswith("part: ")]
+    unseen = float(note.split("; ")[1].split("%")[0])
+    assert unseen < 5  # a few parts validation missed by chance, not the 40% missing
 
 
 def test_new_lots_in_production_are_no_shift(tmp_path: Path) -> None:

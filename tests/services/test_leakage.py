@@ -518,3 +518,52 @@ def test_a_table_of_string_views_is_stored_as_strings(tmp_path: Path) -> None:
     assert pq.read_schema(dv.manifest_path).field("line").type == pa.string()
     assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 30
     ws.close()
+
+
+def test_large_integer_ids_do_not_make_near_duplicates(tmp_path: Path) -> None:
+    """Rounded to float32 for the near pass, every id above 2**24 met its neighbours: tables
+    with nothing in common had hundreds of 'near duplicates', and a release gate failed."""
+    rng = np.random.default_rng(1)
+
+    def table(start: int) -> pa.Table:
+        return pa.table({"id": [f"r{start + k}" for k in range(300)],
+                         "serial": np.arange(start, start + 300, dtype=np.int64) + 2**40,
+                         "grade": rng.integers(0, 3, 300).astype(np.float32),
+                         "label": rng.choice(["ok", "bad"], 300)})  # fmt: skip
+
+    pq.write_table(table(0), tmp_path / "train.parquet")
+    pq.write_table(table(1000), tmp_path / "val.parquet")  # no serial in common
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    ws.close()
+    assert s["n_exact_duplicates"] == 0 and s["n_near_duplicates"] == 0, s
+
+
+def test_copies_are_found_beside_a_date_far_in_the_future(tmp_path: Path) -> None:
+    """A 9999-12-31 (an open end in SQL exports) crashed registration (exit 3), and beside a
+    timestamp beyond 2262 every other one of its batch hashed in another unit."""
+    import datetime as dt
+
+    rng = np.random.default_rng(2)
+    n = 120
+    at = [dt.datetime(2026, 1, 1) + dt.timedelta(minutes=int(m)) for m in range(n)]
+    at[0] = dt.datetime(9999, 12, 31)
+    day = [dt.date(2026, 1, 1)] * n
+    day[0] = dt.date(9999, 12, 31)
+    speed = rng.normal(1500, 50, n)
+    train = pa.table({"tid": [f"t{k}" for k in range(n)], "at": pa.array(at, pa.timestamp("us")),
+                      "day": pa.array(day, pa.date32()), "speed": speed,
+                      "label": ["ok"] * n})  # fmt: skip
+    pq.write_table(train, tmp_path / "train.parquet")
+    val = pa.table({"id": [f"v{k}" for k in range(1, 41)],
+                    "at": pa.array(at[1:41], pa.timestamp("ms")),
+                    "day": pa.array(day[1:41], pa.date32()), "speed": speed[1:41],
+                    "label": ["ok"] * 40})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="tid", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 40
+    ws.close()

@@ -141,6 +141,8 @@ def _canonical_time(array: pa.Array) -> tuple[str, pa.Array]:
     try:
         return kind, pc.cast(array, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_date32(t):  # its own unit (days); Arrow casts date32 to int32 only
+            return str(t), pc.cast(array, pa.int32())
         return str(t), array
 
 
@@ -196,6 +198,44 @@ def _integer_cells(values: list[int | None]) -> U8:
     return out
 
 
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _time_parts(array: pa.Array) -> tuple[str, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A time value's kind, whole seconds and nanoseconds past them, value by value in any
+    unit and any year (9999-12-31, an open end in SQL exports, is beyond nanoseconds since
+    1970: converting a batch to them failed for all its values)."""
+    t = array.type
+    if pa.types.is_date32(t):
+        days = pc.cast(array, pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
+        seconds = np.asarray(days, np.int64) * 86_400
+        return "date", seconds, np.zeros_like(seconds)
+    if pa.types.is_date64(t):
+        kind, unit = "date", "ms"
+    elif pa.types.is_timestamp(t):
+        kind, unit = ("timestamp" if t.tz is None else "timestamp-zoned"), t.unit
+    elif pa.types.is_time(t):
+        kind, unit = "time", t.unit
+    elif pa.types.is_duration(t):
+        kind, unit = "duration", t.unit
+    else:  # intervals: their fields as JSON, under the duration's tag
+        texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
+        digests = _text_digests(texts)
+        return (
+            "duration",
+            digests[:, :8].copy().view(np.int64).ravel(),
+            digests[:, 8:].copy().view(np.int64).ravel(),
+        )
+    store = pa.int32() if (pa.types.is_date64(t) is False and t.bit_width == 32) else pa.int64()
+    ticks = np.asarray(
+        pc.cast(pc.cast(array, store), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False),
+        np.int64,
+    )
+    per = _PER_SECOND[unit]
+    seconds, rest = np.divmod(ticks, per)
+    return kind, seconds, rest * (1_000_000_000 // per)
+
+
 def _value_cells(array: pa.Array) -> U8:
     """One column's cells for ``as_values``: per value a tag naming its kind (0: missing) and
     16 bytes (zeros when missing)."""
@@ -230,10 +270,10 @@ def _value_cells(array: pa.Array) -> U8:
         out[valid, 1:9] = _fixed(np.asarray(values[valid], np.float64))
         return out
     if pa.types.is_temporal(t):
-        kind, array = _canonical_time(array)
-        ticks = pc.cast(array, pa.int64(), safe=False).fill_null(0).to_numpy(zero_copy_only=False)
-        out[valid, 0] = _TAGS.get(kind, 11)
-        out[valid, 1:9] = _fixed(np.asarray(ticks[valid], np.int64))
+        kind, seconds, nanos = _time_parts(array)
+        out[valid, 0] = _TAGS[kind]
+        out[valid, 1:9] = _fixed(seconds[valid])
+        out[valid, 9:17] = _fixed(nanos[valid])
         return out
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         present = valid & np.asarray(

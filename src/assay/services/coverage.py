@@ -85,8 +85,11 @@ class CoverageAudit:
     @property
     def max_psi(self) -> float | None:
         """The largest column PSI; None when too few production items, or no column could be
-        compared (a check on it then cannot pass: no evidence, not no shift)."""
-        if self.production.n_items < MIN_PRODUCTION_FOR_PSI or not self.columns:
+        compared on its values (a check on it then cannot pass: no evidence, not no shift; a
+        column compared only on its missing values counts beside others, not alone)."""
+        if self.production.n_items < MIN_PRODUCTION_FOR_PSI or all(
+            c.get("missing_only") for c in self.columns
+        ):
             return None
         return float(max(c["psi"] for c in self.columns))
 
@@ -163,9 +166,9 @@ def _texts(array: pa.ChunkedArray) -> list[str | None]:
 
 
 def _unseen(values: list[str | None], other: list[str | None]) -> float:
-    """The share of ``other`` holding a value that ``values`` never holds."""
+    """The share of ``other`` holding a value (not a missing one) that ``values`` never holds."""
     known = set(values)
-    return sum(v not in known for v in other) / max(1, len(other))
+    return sum(v not in known and v not in (None, "") for v in other) / max(1, len(other))
 
 
 def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str, Any] | str:
@@ -203,12 +206,20 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         }
     values, other = _texts(val), _texts(prod)
     categories = sorted({v for v in values if v is not None})
-    if len(categories) > MAX_CATEGORIES:
-        return (
+    many = len(categories) > MAX_CATEGORIES
+    note = None
+    if many:
+        # Its values are not compared, only whether there is one: a reader failing on the
+        # line (40% missing) is a shift whatever the column holds.
+        note = (
             f"{name}: {len(categories):,} distinct values (more than {MAX_CATEGORIES}: part "
-            f"numbers, lots or serial numbers), not compared; {_unseen(values, other):.1%} of "
-            "production holds values the validation set never holds"
+            f"numbers, lots or serial numbers), compared only on how often a value is missing; "
+            f"{_unseen(values, other):.1%} of production holds values the validation set never "
+            "holds"
         )
+        values = ["a value" if v not in (None, "") else None for v in values]
+        other = ["a value" if v not in (None, "") else None for v in other]
+        categories = ["a value"]
     keys: list[object] = [*categories, None]
     e = drift.category_shares(values, keys)
     p = drift.category_shares(other, keys)
@@ -225,6 +236,7 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         "bins": [*(str(c) for c in categories), "missing", "other"],
         "validation_shares": e.tolist(),
         "production_shares": p.tolist(),
+        **({"missing_only": True, "note": note} if many else {}),
     }
 
 
@@ -357,13 +369,20 @@ def audit_coverage(
             notes.append(found)
             continue
         columns.append(found)
-    if not columns:
-        notes.append("no column could be compared: max_psi and the domain classifier are not given")
+        if found.get("note"):
+            notes.append(found["note"])
+    if all(c.get("missing_only") for c in columns):
+        notes.append(
+            "no column could be compared on its values: max_psi and the domain classifier are "
+            "not given"
+        )
     ps = [c["p_value"] for c in columns if c["p_value"] is not None]
     qs = iter(benjamini_hochberg(ps)) if ps else iter(())
     for c in columns:
         c["q_value"] = None if c["p_value"] is None else float(next(qs))
-    used = [c["column"] for c in columns]
+    # A column compared only on its missing values stays out of the classifier, whose codes
+    # would be its many values.
+    used = [c["column"] for c in columns if not c.get("missing_only")]
     domain = None
     p_val = None
     if used and dv.n_items >= 2 and pv.n_items >= 2:

@@ -221,6 +221,25 @@ def _kinds_of_values() -> list[tuple[str, pa.Array, pa.Array, bool]]:
          pa.array([5, 6]), None),
         ("2**60 at two scales", pa.array([d(2**60)], pa.decimal128(22, 2)),
          pa.array([d(2**60)], pa.decimal128(20, 0)), True),
+        ("fractional decimals beyond 2**53",
+         pa.array([d(2**60 + 1) + d("0.5")], pa.decimal128(38, 18)),
+         pa.array([d(2**60 + 2) + d("0.5")], pa.decimal128(38, 18)), False),
+        ("a whole decimal beyond 2**53 at a fractional scale",
+         pa.array([d(2**60 + 1)], pa.decimal128(38, 18)), pa.array([2**60 + 1]), True),
+        ("a zero's sign", pa.array([-0.0]), pa.array([0.0]), True),
+        ("fixed-size bytes", pa.array([b"ab"], pa.binary(2)), pa.array([b"ab"]), True),
+        ("list of decimals or doubles", pa.array([[d("1.5")]], pa.list_(pa.decimal128(5, 2))),
+         pa.array([[1.5]]), True),
+        ("list of decimals or texts", pa.array([[d("1.5")]], pa.list_(pa.decimal128(5, 2))),
+         pa.array([["1.5"]]), False),
+        ("fixed-size list or list", pa.array([[1, 2]], pa.list_(pa.int64(), 2)),
+         pa.array([[1.0, 2.0]]), True),
+        ("an empty list is not missing", pa.array([[]], pa.list_(pa.int64())),
+         pa.array([None], pa.list_(pa.int64())), False),
+        ("a list is not its first value", pa.array([[1.0]]), pa.array([1.0]), False),
+        ("struct fields in any order", pa.array([{"a": 1, "b": "x"}]),
+         pa.array([{"b": "x", "a": 1.0}]), True),
+        ("struct values", pa.array([{"a": 1, "b": "x"}]), pa.array([{"a": 2, "b": "x"}]), False),
     ]  # fmt: skip
 
 
@@ -237,3 +256,17 @@ def test_as_values_kinds_of_values_meet_only_where_they_are_one_value(
         assert a[0] == b[0], what
     else:
         assert (a == b) is same, what
+
+
+def test_as_values_long_lists_are_hashed_in_chunks_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Embedding-like list columns are hashed a bounded number of values at a time; where the
+    chunks fall changes nothing, a sliced batch neither."""
+    import assay.datasets.row_digests as rd
+
+    lists = pa.array([[float(i + k) for k in range(1 + i % 4)] for i in range(40)] + [None])
+    whole = row_digests(_batch(e=lists), None, as_values=True)
+    monkeypatch.setattr(rd, "_NESTED_CHUNK", 3)
+    assert row_digests(_batch(e=lists), None, as_values=True) == whole
+    sliced = row_digests(_batch(e=lists.slice(5)), None, as_values=True)
+    assert sliced.to_pylist() == whole.to_pylist()[5:]
+    assert len(set(whole.to_pylist())) == 41

@@ -617,3 +617,31 @@ def test_a_list_column_is_named_not_a_crash(tmp_path: Path) -> None:
                {"speed": rng.normal(1500, 50, 300), "trace": lists})  # fmt: skip
     assert [c["column"] for c in s["columns"]] == ["speed"]
     assert "trace: lists or records in validation and production, not compared" in s["notes"]
+
+
+def test_a_column_of_raw_bytes_is_compared_not_a_crash(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 (a raw reading, a checksum) crashed the audit on the cast to
+    text (ArrowInvalid, exit 3)."""
+    rng = np.random.default_rng(4)
+    raw = [bytes([0xFF, 0xFE, k]) for k in range(3)]
+    s = _audit(tmp_path, {"speed": rng.normal(1500, 50, 300),
+                          "code": pa.array([raw[k % 2] for k in range(300)], pa.binary()),
+                          "label": rng.choice(["good", "bad"], 300)},
+               {"speed": rng.normal(1500, 50, 300),
+                "code": pa.array([raw[2]] * 300, pa.binary())})  # fmt: skip
+    code = _col(s, "code")
+    assert code["kind"] == "categorical" and code["bins"][:2] == ["0xfffe00", "0xfffe01"]
+    assert code["production_shares"][-1] == 1.0 and code["psi"] > 1
+
+
+def test_a_production_sample_is_not_told_its_items_go_unjudged(tmp_path: Path) -> None:
+    """Registering the unlabelled production sample said its items 'have no label and will
+    be reported as not judged': nothing is judged on a production sample."""
+    _audit(tmp_path, {"speed": [1.0, 2.0, 3.0], "label": ["good", "bad", "good"]},
+           {"speed": [1.0, 2.0, 3.0]})  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        (prod,) = [d for d in ws.catalog.list_datasets() if d.name == "prod"]
+        assert not any("no label" in n for n in prod.notes)
+    finally:
+        ws.close()

@@ -16,7 +16,8 @@ the item history, so this encoding stays as it is.
 (pandas, a CSV export, SQL, Spark), so a value is hashed as what it is, not as how it was
 stored: a number as the float64 it is when that holds it exactly (an integer, an unsigned
 one, a decimal, a float: 2**60 is one value), else as its exact 64-bit integer, else its text;
-a category (dictionary) column as its values; a missing value as one value, whether null, NaN
+a category (dictionary) column as its values; lists and structs by the values they hold,
+each value so; a missing value as one value, whether null, NaN
 (pandas writes a missing reading so, a CSV an empty cell), the empty text or a column empty
 throughout. Each value carries a tag naming its kind (number, text, bytes, instant, time of
 day, duration), so that different kinds never meet.
@@ -164,7 +165,8 @@ def input_columns(
 # its column's type (a column empty throughout one table is Arrow's null type), while values
 # of different kinds never meet: a time of day is no duration, binary bytes are no text.
 _TAGS = {"number": 1, "integer": 2, "big": 3, "text": 4, "binary": 5, "json": 6,
-         "timestamp": 7, "timestamp-zoned": 8, "date": 7, "time": 9, "duration": 10}  # fmt: skip
+         "timestamp": 7, "timestamp-zoned": 8, "date": 7, "time": 9, "duration": 10,
+         "list": 11, "struct": 12}  # fmt: skip
 _INT64_MAX = 2**63 - 1
 
 
@@ -236,6 +238,82 @@ def _time_parts(array: pa.Array) -> tuple[str, npt.NDArray[np.int64], npt.NDArra
     return kind, seconds, rest * (1_000_000_000 // per)
 
 
+def _decimal_cells(array: pa.Array, valid: npt.NDArray[np.bool_]) -> U8:
+    """Decimals as the numbers they are: whole ones as integers (``_int64_cells``, beyond 64
+    bits as text), others as the float64 nearest them, except beyond 2**53, where float64
+    holds whole numbers only and would make neighbours one value: there a decimal that is
+    not whole is hashed as its own text."""
+    import decimal
+
+    t = array.type
+    if t.scale <= 0:
+        try:
+            ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            return _int64_cells(np.asarray(ints, np.int64), valid)
+        except pa.ArrowInvalid:  # a value beyond 64 bits: each value on its own
+            return _integer_cells([None if v is None else int(v) for v in array.to_pylist()])
+    # Through text: Arrow's direct cast is not correctly rounded (9.87 became
+    # 9.870000000000001, one value in eight), parsing the decimal's text is.
+    floats = pc.cast(pc.cast(array, pa.string()), pa.float64())
+    values = np.asarray(floats.fill_null(0.0).to_numpy(zero_copy_only=False), np.float64) + 0.0
+    out = np.zeros((len(array), 17), np.uint8)
+    out[valid, 0] = _TAGS["number"]
+    out[valid, 1:9] = _fixed(values[valid])
+    beyond = np.flatnonzero(valid & (np.abs(values) >= EXACT_INT))
+    for i, v in zip(beyond, array.take(pa.array(beyond)).to_pylist(), strict=True):
+        if v == v.to_integral_value():
+            out[i] = _integer_cells([int(v)])[0]
+        else:
+            out[i, 0] = _TAGS["big"]
+            text = format(v.normalize(decimal.Context(prec=80)), "f")
+            out[i, 1:] = np.frombuffer(
+                hashlib.blake2b(text.encode(), digest_size=16).digest(), np.uint8
+            )
+    return out
+
+
+_NESTED_CHUNK = 1 << 20  # inner values hashed at once: bounds memory for long lists
+
+
+def _nested_cells(array: pa.Array, valid: npt.NDArray[np.bool_]) -> U8:
+    """Lists, maps and structs by their values, each value as ``_value_cells`` has it, so
+    [1.5] is one value as list<double> or list<decimal> and not as list<string>; a list is
+    the digest of its values in order, a struct of its fields' names and values (in the
+    order of the names)."""
+    t, n = array.type, len(array)
+    out = np.zeros((n, 17), np.uint8)
+    if pa.types.is_struct(t):
+        # by name: a struct is a mapping, two writers may order its fields differently
+        order = sorted(range(t.num_fields), key=lambda i: t.field(i).name)
+        names = json.dumps([t.field(i).name for i in order]).encode()
+        flat = array.flatten()
+        fields = [_value_cells(flat[i]) for i in order]
+        matrix = np.ascontiguousarray(np.hstack(fields) if fields else np.zeros((n, 0), np.uint8))
+        for i in np.flatnonzero(valid):
+            digest = hashlib.blake2b(names + matrix[i].tobytes(), digest_size=16).digest()
+            out[i, 1:] = np.frombuffer(digest, np.uint8)
+        out[valid, 0] = _TAGS["struct"]
+        return out
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)):
+        array = pc.cast(array, pa.large_list(t.value_type))  # fixed-size lists, list views
+    offsets = np.asarray(array.offsets.to_numpy(zero_copy_only=False), np.int64)
+    values = array.values
+    start = 0
+    while start < n:  # rows whose values fit one chunk (at least one row)
+        stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + _NESTED_CHUNK)) - 1)
+        stop = min(stop, n)
+        lo = int(offsets[start])
+        inner = _value_cells(values.slice(lo, int(offsets[stop]) - lo))
+        for row in range(start, stop):
+            if valid[row]:
+                part = inner[offsets[row] - lo : offsets[row + 1] - lo].tobytes()
+                digest = hashlib.blake2b(part, digest_size=16, person=b"list").digest()
+                out[row, 1:] = np.frombuffer(digest, np.uint8)
+        start = stop
+    out[valid, 0] = _TAGS["list"]
+    return out
+
+
 def _value_cells(array: pa.Array) -> U8:
     """One column's cells for ``as_values``: per value a tag naming its kind (0: missing) and
     16 bytes (zeros when missing)."""
@@ -246,16 +324,8 @@ def _value_cells(array: pa.Array) -> U8:
     if pa.types.is_null(t):
         return out
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
-    if pa.types.is_decimal(t) and t.scale <= 0:
-        try:
-            ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-            return _int64_cells(np.asarray(ints, np.int64), valid)
-        except pa.ArrowInvalid:  # a value beyond 64 bits: each value on its own
-            return _integer_cells([None if v is None else int(v) for v in array.to_pylist()])
     if pa.types.is_decimal(t):
-        # Through text: Arrow's direct cast is not correctly rounded (9.87 became
-        # 9.870000000000001, one value in eight), parsing the decimal's text is.
-        array, t = pc.cast(pc.cast(array, pa.string()), pa.float64()), pa.float64()
+        return _decimal_cells(array, valid)
     if pa.types.is_integer(t):
         if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
             return _integer_cells(array.to_pylist())
@@ -265,6 +335,7 @@ def _value_cells(array: pa.Array) -> U8:
         array, t = pc.cast(array, pa.float64()), pa.float64()
     if pa.types.is_floating(t):
         values = np.asarray(array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False))
+        values = values + 0.0  # -0.0 is 0.0: one writer keeps the sign of a zero, another not
         valid &= ~np.isnan(values)  # NaN: missing, as null
         out[valid, 0] = _TAGS["number"]
         out[valid, 1:9] = _fixed(np.asarray(values[valid], np.float64))
@@ -282,10 +353,14 @@ def _value_cells(array: pa.Array) -> U8:
         out[present, 0] = _TAGS["text"]
         out[present, 1:] = _text_digests(array)[present]
         return out
+    if pa.types.is_fixed_size_binary(t):
+        array, t = pc.cast(array, pa.binary()), pa.binary()
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         out[valid, 0] = _TAGS["binary"]
         out[valid, 1:] = _text_digests(array)[valid]
         return out
+    if pa.types.is_nested(t) and not pa.types.is_union(t):
+        return _nested_cells(array, valid)
     texts = pa.array([json.dumps(v, default=str) for v in array.to_pylist()])
     out[valid, 0] = _TAGS["json"]
     out[valid, 1:] = _text_digests(texts)[valid]

@@ -162,7 +162,19 @@ def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
 
 
 def _texts(array: pa.ChunkedArray) -> list[str | None]:
+    """The column's values as text; bytes that are not UTF-8 (a checksum, a raw reading) as
+    their hexadecimal digits."""
+    t = array.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return [None if v is None else _bytes_text(v) for v in array.to_pylist()]
     return pc.cast(plain(array), pa.string()).to_pylist()  # type: ignore[no-any-return]
+
+
+def _bytes_text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + value.hex()
 
 
 def _unseen(values: list[str | None], other: list[str | None]) -> float:

@@ -147,7 +147,7 @@ def register_dataset(
                 if source.has_label
                 else f"the consensus (strict majority) of {len(experts.annotators)} experts"
             )
-        if stats.n_unlabelled:
+        if stats.n_unlabelled and role == "validation":  # a production sample has none
             notes.append(
                 f"{stats.n_unlabelled} item(s) have no label and will be reported as not judged"
             )

@@ -539,6 +539,7 @@ def test_part_numbers_are_named_with_the_share_of_production_on_new_ones(tmp_pat
         "values the validation set never holds"
     ) in s["notes"]
     assert _col(s, "part")["psi"] < 0.01 and "part" not in s["domain"]["features"]
+    assert _col(s, "part")["unseen_share"] == pytest.approx(share)
 
 
 def test_a_reader_failing_on_a_many_valued_column_is_a_shift(tmp_path: Path) -> None:

@@ -219,15 +219,15 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
     values, other = _texts(val), _texts(prod)
     categories = sorted({v for v in values if v is not None})
     many = len(categories) > MAX_CATEGORIES
-    note = None
+    note, unseen = None, 0.0
     if many:
         # Its values are not compared, only whether there is one: a reader failing on the
         # line (40% missing) is a shift whatever the column holds.
+        unseen = _unseen(values, other)
         note = (
             f"{name}: {len(categories):,} distinct values (more than {MAX_CATEGORIES}: part "
             f"numbers, lots or serial numbers), compared only on how often a value is missing; "
-            f"{_unseen(values, other):.1%} of production holds values the validation set never "
-            "holds"
+            f"{unseen:.1%} of production holds values the validation set never holds"
         )
         values = ["a value" if v not in (None, "") else None for v in values]
         other = ["a value" if v not in (None, "") else None for v in other]
@@ -248,7 +248,7 @@ def _column(name: str, val: pa.ChunkedArray, prod: pa.ChunkedArray) -> dict[str,
         "bins": [*(str(c) for c in categories), "missing", "other"],
         "validation_shares": e.tolist(),
         "production_shares": p.tolist(),
-        **({"missing_only": True, "note": note} if many else {}),
+        **({"missing_only": True, "unseen_share": unseen, "note": note} if many else {}),
     }
 
 

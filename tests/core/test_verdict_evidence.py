@@ -76,6 +76,56 @@ def test_zero_judged_items_fail_whatever_the_policy_says() -> None:
     assert "400 inference failed (TypeError: x)" in verdict.checks[0].reason
 
 
+@pytest.mark.parametrize(
+    ("limit", "judged"),
+    [(UnjudgedLimit(count=1), 841), (UnjudgedLimit(count=0), 999), (UnjudgedLimit(count=5), 0)],
+)
+def test_a_limit_on_unjudged_items_given_as_a_count_fails_the_verdict(
+    limit: UnjudgedLimit, judged: int
+) -> None:
+    """From a review: 'max_unjudged: 1' named its check 'unjudged_items', the verdict looked
+    for 'unjudged_share' only, and 159 unjudged items of 1,000 passed (and a model that
+    judged nothing was only inconclusive, not blocking under on_inconclusive: warn)."""
+    ev = Evidence(
+        LABELS,
+        {OVERALL: kappa(0.9, 0.8, 0.95)},
+        {OVERALL: judged},
+        coverage=Coverage(1000, judged, reasons={"the model gave NaN": 1000 - judged}),
+    )
+    policy = Policy(
+        (CheckRule("cohen_kappa", minimum=0.0),), max_unjudged=limit, on_inconclusive="warn"
+    )
+    verdict = evaluate_policy(policy, ev)
+    assert verdict.status == "fail" and verdict.blocking
+    assert verdict.summary.startswith(verdict.checks[0].reason)
+
+
+def test_a_file_changed_since_registration_is_named_however_few() -> None:
+    """A tampered image was one unjudged item among 4, its reason third by count: the line a
+    CI reader sees kept the first two reasons only."""
+    reasons = {
+        "image cannot be decoded (cannot identify)": 2,
+        "image cannot be decoded (truncated)": 1,
+        "image file changed since the dataset was registered": 1,
+        "no expert label": 50,
+        "inference failed (a)": 1,
+        "inference failed (b)": 1,
+    }
+    ev = Evidence(
+        LABELS,
+        {OVERALL: kappa(0.9, 0.8, 0.95)},
+        {OVERALL: 300},
+        coverage=Coverage(356, 300, n_without_reference=50, reasons=reasons),
+    )
+    verdict = evaluate_policy(default_policy(False), ev)
+    assert verdict.status == "fail"
+    assert verdict.checks[0].reason.endswith(
+        ": 1 image file changed since the dataset was registered; 2 image cannot be decoded "
+        "(cannot identify); 1 image cannot be decoded (truncated); 2 more reasons"
+    )
+    assert "expert" not in verdict.summary
+
+
 def test_items_without_an_expert_reference_are_not_counted_against_the_model() -> None:
     ev = Evidence(
         LABELS,

@@ -12,9 +12,25 @@ DISPUTED = "disputed: the experts' labels have no majority"
 WITHOUT_REFERENCE = frozenset({NO_LABEL, DISPUTED})
 
 
+# How a reason ends when a file no longer holds what was registered (the file is named first).
+CHANGED = "changed since the dataset was registered"
+
+
 def count_without_reference(by_reason: Mapping[str, int]) -> int:
     """How many unjudged items had no expert reference to judge them against."""
     return sum(n for reason, n in by_reason.items() if reason in WITHOUT_REFERENCE)
+
+
+def named_reasons(by_reason: Mapping[str, int], at_most: int = 3) -> str:
+    """The model's reasons for unjudged items as one line: files changed since registration
+    first (tampering or a swapped file is what a reader of a verdict must not miss, however
+    few), then the most frequent; the rest counted. Items without an expert reference are
+    not the model's and are left out."""
+    mine = [(r, n) for r, n in by_reason.items() if r not in WITHOUT_REFERENCE]
+    ordered = sorted(mine, key=lambda rn: (not rn[0].endswith(CHANGED), -rn[1], rn[0]))
+    shown = "; ".join(f"{n} {r}" for r, n in ordered[:at_most])
+    rest = len(ordered) - at_most
+    return shown + (f"; {rest} more reason{'s' if rest > 1 else ''}" if rest > 0 else "")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
+from assay.core.failures import named_reasons
 from assay.core.metric_catalog import is_estimate
 from assay.core.metric_value import MetricValue
 from assay.core.policy import (
@@ -437,8 +438,7 @@ def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
     """The check every policy carries: the model judged enough of the items to be judged itself."""
     n, bad = coverage.n_eligible, coverage.n_unjudged
     share = bad / n if n else None
-    top = sorted(coverage.reasons.items(), key=lambda kv: -kv[1])[:2]
-    why = "; ".join(f"{count} {reason}" for reason, count in top)
+    why = named_reasons(coverage.reasons)
     base = f"{bad} of {n} items not judged" + (f" ({share:.2%})" if share is not None else "")
     if coverage.n_judged == 0:
         status: CheckStatus = "fail"
@@ -482,8 +482,9 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
         for rule, o in outcomes
     ]
     checks: list[CheckResult] = []
-    if ev.coverage is not None:
-        checks.append(coverage_check(policy.max_unjudged, ev.coverage))
+    coverage = None if ev.coverage is None else coverage_check(policy.max_unjudged, ev.coverage)
+    if coverage is not None:
+        checks.append(coverage)
     undecided: list[CheckResult] = []
     failed: list[CheckResult] = []
     for c in ev.preconditions:
@@ -507,21 +508,23 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
             # Latency, memory or a clean leakage audit say nothing of what the model judged.
             quality_passed = True
         checks.append(r)
-    return _decide(policy, checks, failed, undecided, quality_passed)
+    return _decide(policy, checks, coverage, failed, undecided, quality_passed)
 
 
 def _decide(
     policy: Policy,
     checks: list[CheckResult],
+    coverage: CheckResult | None,
     failed: list[CheckResult],
     undecided: list[CheckResult],
     quality_passed: bool,
 ) -> Verdict:
     n_passed = sum(c.status == "pass" for c in checks)
     tally = f"{n_passed} of {len(checks)} checks passed"
-    if any(c.metric == "unjudged_share" and c.status == "fail" for c in checks):
-        first = next(c for c in checks if c.metric == "unjudged_share")
-        return Verdict("fail", checks, policy.to_dict(), f"{first.reason} ({tally})", True)
+    # The coverage check itself, whatever its limit's unit: looked up by its metric's name, a
+    # limit given as a count ('unjudged_items') was never seen and a failed check passed.
+    if coverage is not None and coverage.status == "fail":
+        return Verdict("fail", checks, policy.to_dict(), f"{coverage.reason} ({tally})", True)
     if failed:
         what = failed[0].name + (f" and {len(failed) - 1} more" if len(failed) > 1 else "")
         return Verdict("fail", checks, policy.to_dict(), f"failed: {what} ({tally})", True)

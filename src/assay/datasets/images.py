@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from PIL import Image
 
+from assay.core.failures import CHANGED
 from assay.core.prepared import PreparedBatch
 from assay.core.preprocess import image_tensor
 from assay.core.spec import ImageInput
@@ -70,7 +71,7 @@ def verified_bytes(path: str, expected_sha256: str | None) -> bytes:
             f"image file cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise ImageError("image file changed since the dataset was registered")
+        raise ImageError(f"image file {CHANGED}")
     return data
 
 

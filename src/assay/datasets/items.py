@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from assay.core.failures import CHANGED
 from assay.core.prepared import PreparedBatch
 from assay.datasets import columns as cols
 from assay.datasets.images import Expectation
@@ -36,7 +37,7 @@ def _check(args: tuple[str | None, str | None]) -> str | None:
     except OSError as exc:
         return f"image file cannot be read ({exc.strerror or type(exc).__name__})"
     if sha is not None and h.hexdigest() != sha:
-        return "image file changed since the dataset was registered"
+        return f"image file {CHANGED}"
     return None
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from assay.core.failures import CHANGED
 from assay.datasets import columns as cols
 
 MAX_MASK_PIXELS = 8192 * 8192
@@ -32,7 +33,7 @@ def read_mask(path: str | None, sha256: str | None) -> np.ndarray | str:
     except OSError as exc:
         return f"mask file cannot be read ({exc.strerror or type(exc).__name__})"
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        return "mask file changed since the dataset was registered"
+        return f"mask file {CHANGED}"
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_MASK_PIXELS:

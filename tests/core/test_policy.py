@@ -88,6 +88,23 @@ def test_bad_policies_are_rejected(raw: Any, message: str) -> None:
         parse_policy(raw, LABELS, "ok")
 
 
+def test_a_brier_limit_no_two_class_model_can_fail_is_refused() -> None:
+    """From a review: 'brier_score <= 1' passed an inverted two-class model (accuracy 0.08);
+    the two-class Brier score is halved and never above 1, the catalog's 2 is the multiclass
+    bound. On three classes 1 is a real limit."""
+    two = ("good", "bad")
+    with pytest.raises(InputError, match="brier_score <= 1 can never fail"):
+        parse_policy({"checks": ["brier_score <= 1"]}, two, "good")
+    with pytest.raises(InputError, match="out of range for brier_score"):
+        parse_policy({"checks": ["brier_score <= 1.5"]}, two, "good")
+    with pytest.raises(InputError, match="can never fail"):
+        parse_policy(
+            {"checks": [{"metric": "brier_score", "change": {"max_regression": 1}}]}, two, "good"
+        )
+    assert parse_policy({"checks": ["brier_score <= 1"]}, LABELS, "ok").checks
+    assert parse_policy({"checks": ["brier_score < 1"]}, two, "good").checks
+
+
 def test_false_alarm_rate_needs_the_good_class() -> None:
     with pytest.raises(InputError, match="needs the good class"):
         parse_policy({"checks": ["false_alarm_rate <= 0.01"]}, LABELS, None)

@@ -337,9 +337,12 @@ def _number(value: Any, what: str, where: str) -> float:
     return float(value)
 
 
-def _metric_range(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take (the catalog's bounds): a limit outside them is refused."""
+def _metric_range(metric: str, n_classes: int | None = None) -> tuple[float, float]:
+    """The values ``metric`` can take (the catalog's bounds) for a model of ``n_classes``: a
+    limit outside them is refused, and one at their edge can never fail."""
     info = METRICS.get(base_name(metric))
+    if base_name(metric) == "brier_score" and n_classes == 2:
+        return (0.0, 1.0)  # halved for two classes (scikit-learn's convention)
     return (0.0, math.inf) if info is None else info.bounds
 
 
@@ -388,7 +391,7 @@ def check_metric(
         )
 
 
-def _parse_change(raw: Any, metric: str, where: str) -> Change:
+def _parse_change(raw: Any, metric: str, where: str, n_classes: int | None = None) -> Change:
     if not isinstance(raw, Mapping) or len(raw) != 1:
         raise InputError(
             f"{where}: change must be one of {{max_regression|min_improvement|max_improvement: amount}}"
@@ -416,7 +419,7 @@ def _parse_change(raw: Any, metric: str, where: str) -> Change:
             raise InputError(f"{where}: relative change {amount} must lie in (0%, 100%]")
     else:
         value = _number(amount, "change amount", where)
-        low, high = _metric_range(metric)
+        low, high = _metric_range(metric, n_classes)
         if not 0 <= value <= (high - low):
             raise InputError(
                 f"{where}: change amount {value} is out of range for {metric} (0 to {high - low:g})"
@@ -548,7 +551,7 @@ def _parse_check(
     if not isinstance(strict, bool) or (strict and "change" in raw):
         raise InputError(f"{where}: strict is true or false, and only for min or max")
     if "change" in raw:
-        change = _parse_change(raw["change"], metric, where)
+        change = _parse_change(raw["change"], metric, where, len(labels))
         if evidence == "confident" and metric.split("[")[0] in POINT_ONLY_CHANGES:
             why = (
                 "a measurement"
@@ -560,7 +563,7 @@ def _parse_check(
             )
     else:
         bound = _number(raw[limits[0]], limits[0], where)
-        low, high = _metric_range(metric)
+        low, high = _metric_range(metric, len(labels))
         if not low <= bound <= high:
             raise InputError(
                 f"{where}: threshold {bound} is out of range for {metric} ({low:g} to {high:g})"

@@ -23,6 +23,7 @@ from assay.core.prepared import PreparedBatch
 from assay.core.preprocess import image_tensor
 from assay.core.spec import ImageInput
 from assay.datasets import columns as cols
+from assay.pixels import PixelRangeError, eight_bit
 
 # Pillow warns (UserWarning) about damaged metadata, e.g. "Corrupt EXIF data", while it decodes
 # the pixels fine: one line per image on stderr in the middle of a run says nothing a user can
@@ -101,10 +102,12 @@ def decode_sized_image(
             stored = img.size  # before draft, which may decode a JPEG at a fraction of it
             if draft:
                 img.draft("L" if color == "grayscale" else "RGB", (size[1], size[0]))
-            converted = img.convert("L" if color == "grayscale" else "RGB")
+            converted = eight_bit(img).convert("L" if color == "grayscale" else "RGB")
             if converted.size != (size[1], size[0]):
                 converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(converted, dtype=np.uint8)
+    except PixelRangeError as exc:
+        raise ImageError(f"image cannot be used ({exc})") from None
     except Exception as exc:
         # Pillow's plugins answer damaged files with OSError, ValueError, but also TypeError,
         # struct.error, IndexError...: whatever a file makes the decoder raise, that file is
@@ -220,7 +223,7 @@ def image_properties(path: str | None) -> tuple[float, ...]:
         with Image.open(path) as img:
             width, height = img.size
             img.draft("L", (256, 256))  # statistics on at most ~256 px: cheap and stable
-            grey = img.convert("L")
+            grey = eight_bit(img).convert("L")
             if max(grey.size) > 256:
                 grey.thumbnail((256, 256))
             g = np.asarray(grey, dtype=np.float64)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from assay.pixels import eight_bit
+
 EXPERT = (25, 195, 125)
 MODEL = (224, 33, 138)
 WEAK = (255, 196, 0)  # the model's best boxes below its score threshold, drawn thin
@@ -40,13 +42,12 @@ def thumbnail_jpeg(path: str | None, size: int = 96) -> bytes | None:
     if not path:
         return None
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: much faster
+        with Image.open(path) as opened:
+            opened.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: much faster
+            img = eight_bit(opened)
             img.thumbnail((size, size))
             buf = io.BytesIO()
-            img.convert("L" if img.mode in ("L", "I;16", "I") else "RGB").save(
-                buf, "JPEG", quality=85
-            )
+            img.convert("L" if img.mode == "L" else "RGB").save(buf, "JPEG", quality=85)
     except Exception:
         # A 30000 x 30000 "bomb" is refused by Pillow before decoding, and a damaged file makes
         # its plugins raise about anything (TypeError, struct.error...): no thumbnail.
@@ -89,7 +90,9 @@ def overlay_png(path: str | None, overlay: Mapping[str, Any]) -> bytes | None:
             width, height = img.size
             scale = OVERLAY_SIZE / max(width, height)
             shape = (max(1, round(height * scale)), max(1, round(width * scale)))
-            canvas = img.convert("RGB").resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+            canvas = (
+                eight_bit(img).convert("RGB").resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+            )
     except Exception:
         return None
     pixels = np.asarray(canvas).copy()

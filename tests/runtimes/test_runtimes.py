@@ -240,3 +240,69 @@ def test_a_one_column_binary_output_has_no_class_order_to_check(tmp_path: Path) 
             "input": {"kind": "tabular", "columns": ["a", "b"]}}  # fmt: skip
     assert register_model(ws, "one", path, spec).created
     ws.close()
+
+
+def test_an_mlp_whose_classes_the_spec_lists_in_another_order_is_refused(tmp_path: Path) -> None:
+    """From a review: skl2onnx keeps an MLP's classes in a constant, not in a classifier node,
+    so a reversed spec was accepted and every score read as the other class's (accuracy 0.017,
+    no warning). The graph's own class output, against the spec's argmax, tells."""
+    from sklearn.neural_network import MLPClassifier
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2)).astype(np.float32)
+    inp = {"kind": "tabular", "columns": ["a", "b"]}
+    ws = Workspace.open(tmp_path / "home")
+    for classes in (["bad", "good"], ["ball", "inner", "outer"]):
+        y = np.array(classes)[np.digitize(x[:, 0], [-0.4, 0.4][: len(classes) - 1])]
+        mlp = MLPClassifier((8,), max_iter=3000, random_state=0).fit(x, y)
+        path = tabular_onnx(mlp, 2, tmp_path / f"{len(classes)}.onnx")
+        swapped = [classes[1], classes[0], *classes[2:]]
+        with pytest.raises(InputError, match="own class output 'label'"):
+            register_model(ws, f"m{len(classes)}", path, {"labels": swapped, "input": inp})
+        assert register_model(ws, f"m{len(classes)}", path, {"labels": classes,
+                                                             "input": inp}).created  # fmt: skip
+    ws.close()
+
+
+def test_a_class_output_that_decides_by_another_rule_is_no_class_order(tmp_path: Path) -> None:
+    """A graph whose class output applies a threshold of its own (not the argmax) gives some
+    items another class than the largest score: that is no swapped order, and is accepted."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    w = numpy_helper.from_array(np.array([[1.0, -1.0], [0.0, 0.0]], np.float32), "w")
+    cut = numpy_helper.from_array(np.array([0.8], np.float32), "cut")
+    one = numpy_helper.from_array(np.array([1], np.int64), "one")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["p"], axis=1),
+            helper.make_node("Gather", ["p", "one"], ["p1"], axis=1),
+            helper.make_node("Greater", ["p1", "cut"], ["over"]),
+            helper.make_node("Cast", ["over"], ["flag"], to=TensorProto.INT64),
+            helper.make_node("Flatten", ["flag"], ["flat"], axis=0),
+            helper.make_node("Squeeze", ["flat", "zero"], ["label"]),
+        ],
+        "thresholded",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [
+            helper.make_tensor_value_info("p", TensorProto.FLOAT, [None, 2]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+        ],
+        [w, cut, one, numpy_helper.from_array(np.array([0], np.int64), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "t.onnx"
+    path.write_bytes(model.SerializeToString())
+    onnx.checker.check_model(str(path))
+    ws = Workspace.open(tmp_path / "home")
+    spec = {"labels": ["0", "1"], "output": {"name": "p"},
+            "input": {"kind": "tabular", "columns": ["a", "b"]}}  # fmt: skip
+    assert register_model(ws, "t", path, spec).created
+    ws.close()

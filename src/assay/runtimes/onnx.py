@@ -171,6 +171,52 @@ class OnnxRuntime(NamedOutputs):
         )
 
 
+def check_label_output(runtime: OnnxRuntime, path: Path) -> None:
+    """Refuse a spec whose label order the model's own class output contradicts. Converters
+    (skl2onnx) give, beside the scores, the class each item is given; an MLP's graph keeps its
+    classes in a constant, which ``check_class_order`` cannot read. On test items, the spec's
+    label at the largest score must be that class: where every clear item maps one way, and
+    not onto itself (classes swapped), every score would be read as another class's. A class
+    output that decides otherwise (a threshold) maps some class two ways, and is let be."""
+    spec = runtime.spec
+    if spec.task != "classification" or runtime.zipmap_order is not None:
+        return
+    named = [
+        o
+        for o in runtime.session.get_outputs()
+        if o.name != runtime.output_name
+        and o.type in ("tensor(int64)", "tensor(int32)", "tensor(string)")
+        and len(o.shape) == 1
+    ]
+    if len(named) != 1:
+        return
+    labels = list(spec.labels)
+    x = np.random.default_rng(0).normal(size=(64, *expected_input_shape(spec)))
+    try:
+        given, scores = runtime._run([named[0].name, runtime.output_name], x.astype(np.float32))
+    except Exception:  # the class output is not what the scores are: nothing to compare
+        return
+    scores = np.asarray(scores, np.float64)
+    classes = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(given).ravel()]
+    if scores.shape != (len(classes), len(labels)) or not set(classes) <= set(labels):
+        return
+    ranked = np.sort(scores, axis=1)
+    clear = ranked[:, -1] > ranked[:, -2]
+    read: dict[str, set[str]] = {}
+    for top, cls in zip(np.argmax(scores, axis=1)[clear], np.asarray(classes)[clear], strict=True):
+        read.setdefault(labels[top], set()).add(str(cls))
+    if any(len(v) > 1 for v in read.values()):
+        return
+    moved = {k: next(iter(v)) for k, v in read.items() if next(iter(v)) != k}
+    if moved:
+        spec_label, model_label = next(iter(moved.items()))
+        raise InputError(
+            f"{path.name}'s own class output {named[0].name!r} gives {model_label!r} where the "
+            f"spec's label order reads {spec_label!r} from the scores: the spec lists {labels}, "
+            f"not the model's order; every score would be read as another class's"
+        )
+
+
 def check_class_order(path: Path, spec: ModelSpec, output_name: str | None = None) -> None:
     """Refuse a spec that lists a classifier's classes in another order than the model gives
     its scores. Converters (skl2onnx) write the classes into the graph's ONNX-ML classifier

@@ -97,11 +97,14 @@ def register_model(
             shutil.rmtree(folder, ignore_errors=True)
     companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
-    loaded.close()
-    if kind == "onnx":
-        from assay.runtimes.onnx import check_class_order
+    try:
+        if kind == "onnx":
+            from assay.runtimes.onnx import check_class_order, check_label_output
 
-        check_class_order(path, model_spec, getattr(loaded, "output_name", None))
+            check_class_order(path, model_spec, getattr(loaded, "output_name", None))
+            check_label_output(loaded, path)  # type: ignore[arg-type]
+    finally:
+        loaded.close()
     spec_data = model_spec.to_dict()
     file_digest = file_sha256(path)
     companion_digests = {c.suffix.lower(): file_sha256(c) for c in companions}

@@ -708,6 +708,11 @@ def _parse_unjudged(raw: Any, source: str) -> UnjudgedLimit:
         return UnjudgedLimit(share=None, count=raw)
     if isinstance(raw, float) and 0.0 <= raw < 1.0:
         return UnjudgedLimit(share=raw)
+    if isinstance(raw, float) and raw >= 1.0:
+        raise InputError(
+            f"{where} {raw!r}: a share is written '{raw:g}%' or as a fraction below 1, a count as "
+            "a whole number"
+        )
     raise InputError(f"{where} is a share like '1%' or a count like 20, got {raw!r}")
 
 

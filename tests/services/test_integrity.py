@@ -123,6 +123,7 @@ def test_a_reused_baseline_whose_predictions_changed_stops_the_run(
     assert main([*run, "--no-explore", "--home", home]) == 2
     err = capsys.readouterr().err
     assert "predictions.parquet" in err and "has changed since it was recorded" in err
+    assert err.strip().endswith("restore it or run it again")  # a run is not registered
     assert main(["store", "verify", "--home", home]) == 2
     assert main(["compare", ws.catalog.list_runs()[0].id, baseline.id, "--home", home]) == 2
 

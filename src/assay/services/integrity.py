@@ -72,17 +72,19 @@ def manifest_check(ws: Workspace, dv: DatasetVersion) -> FileCheck:
 
 
 def _raise_unless_ok(check: FileCheck) -> None:
+    # A dataset or model can be registered again; a run cannot, only run again.
+    again = "run it again" if check.what.startswith("run ") else "register it again"
     if check.status == "missing":
         raise IntegrityError(
             f"the stored file of {check.what} is missing: {check.path}; restore the store from "
-            "a backup or register it again"
+            f"a backup or {again}"
         )
     if check.status == "changed":
         assert check.expected is not None and check.actual is not None
         raise IntegrityError(
             f"the stored file of {check.what} has changed since it was recorded: {check.path} "
             f"(sha256 {check.actual[:12]}, registered {check.expected[:12]}); restore it or "
-            "register it again"
+            f"{again}"
         )
 
 

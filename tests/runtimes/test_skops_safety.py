@@ -296,3 +296,27 @@ def test_a_type_name_in_a_file_never_imports_its_module(
         else:
             assert code == 2 and "numpy.f2py.__main__.X" in err
     assert Workspace.open(home).catalog.list_models() == []
+
+
+@pytest.mark.parametrize("member", ["schema.json", "weights.npy"])
+def test_a_skops_zip_bomb_is_refused_unread(
+    tmp_path: Path, files: tuple[Path, Path], member: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: a 2 MB upload whose schema.json inflates to 2 GiB of spaces was parsed
+    whole, and the server's memory grew by 2 GB per upload. The archive's declared sizes are
+    checked first: a schema over 64 MiB, or a whole inflating over 100 times past 256 MiB."""
+    path = tmp_path / "bomb.skops"
+    with zipfile.ZipFile(files[0]) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            if info.filename != member:
+                z.writestr(info.filename, src.read(info.filename))
+        with z.open(member, "w", force_zip64=True) as f:
+            block = b" " * (1 << 20)
+            for _ in range(300 if member != "schema.json" else 70):
+                f.write(block)
+    assert path.stat().st_size < 2 * 2**20
+    home = str(tmp_path / "home")
+    capsys.readouterr()
+    assert main(["model", "add", "bomb", str(path), "--spec", str(files[1]), "--home", home]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "refused unread" in err, err

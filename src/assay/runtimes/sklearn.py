@@ -175,6 +175,37 @@ class TypeReview:
     forbidden: tuple[str, ...]
 
 
+# A skops file is a zip: its schema is parsed whole (by skops and by ``_named_types``), and a
+# few megabytes of upload inflating to gigabytes of JSON took the server's memory (a review's
+# 2 MB file: 2 GiB of schema, +2 GB resident). Sizes are the archive's own declarations, which
+# the zip reader holds every member to.
+MAX_SCHEMA_BYTES = 64 * 1024 * 1024
+MAX_INFLATION = 100  # declared bytes per stored byte, past MAX_SMALL_ARCHIVE
+MAX_SMALL_ARCHIVE = 256 * 1024 * 1024
+
+
+def check_archive(path: Path) -> None:
+    """InputError for a skops file whose schema, or whose whole, inflates past reason."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path.name} is not a valid skops file: {one_line(str(exc))}") from None
+    schema = next((m for m in members if m.filename == "schema.json"), None)
+    if schema is not None and schema.file_size > MAX_SCHEMA_BYTES:
+        raise InputError(
+            f"{path.name}: its schema.json would inflate to {schema.file_size / 2**20:,.0f} MiB "
+            f"(at most {MAX_SCHEMA_BYTES // 2**20} MiB): refused unread"
+        )
+    inflated = sum(m.file_size for m in members)
+    stored = max(1, path.stat().st_size)
+    if inflated > MAX_SMALL_ARCHIVE and inflated > MAX_INFLATION * stored:
+        raise InputError(
+            f"{path.name}: its {stored / 2**20:,.1f} MiB would inflate to "
+            f"{inflated / 2**20:,.0f} MiB (over {MAX_INFLATION} times): refused unread"
+        )
+
+
 def review_types(path: Path, trusted: tuple[str, ...] = ()) -> TypeReview:
     """Sort the types of a skops file; reading the file's schema runs none of its code."""
     try:
@@ -183,6 +214,7 @@ def review_types(path: Path, trusted: tuple[str, ...] = ()) -> TypeReview:
         raise InputError(
             "scikit-learn models need the extra: pip install 'assay[sklearn]'"
         ) from None
+    check_archive(path)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:

@@ -71,6 +71,22 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     )
 
 
+def test_a_mistyped_store_or_reference_is_one_clear_error(tmp_path: Path) -> None:
+    """From a review: validate(home=<a typo>) made an empty store there, then said the model
+    was not found; validate(model=123) raised AttributeError from deep inside."""
+    nowhere = tmp_path / "nohome"
+    with pytest.raises(assay.InputError, match="no Assay store at"):
+        assay.validate(model="m", dataset="t", home=nowhere)
+    assert not nowhere.exists()
+    home = tmp_path / "home"
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,label\n1,ok\n2,bad\n")
+    assay.add_dataset("t", csv, home=home)
+    for bad in ({"model": 123, "dataset": "t"}, {"model": "m", "dataset": ""}):
+        with pytest.raises(assay.InputError, match="is a name like"):
+            assay.validate(**bad, home=home)  # type: ignore[arg-type]
+
+
 def test_bad_config_is_an_input_error() -> None:
     with pytest.raises(assay.InputError, match="confidence"):
         assay.ValidationConfig(confidence=1.5)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
 from assay.core.metric_value import MetricValue
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.results import ValidationResult
@@ -25,8 +26,16 @@ from assay.services import validation as validation_service
 from assay.services.workspace import Workspace
 
 
-def _ws(home: Path | str | None) -> Workspace:
-    return Workspace.open(home)
+def _ws(home: Path | str | None, create: bool = True) -> Workspace:
+    """The store at ``home``; one to read from (``create`` False) must exist already."""
+    return Workspace.open(home, create=create)
+
+
+def _ref(value: object, what: str) -> str:
+    """A model or dataset reference (NAME, NAME@N, NAME@alias), checked before any lookup."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{what} is a name like 'scanner' or 'scanner@3', got {value!r}")
+    return value
 
 
 def add_dataset(
@@ -114,9 +123,12 @@ def validate(
     is raised when it fails.
     ``progress``: show how far the pass has got (default: in a Jupyter notebook only).
     """
+    model, dataset = _ref(model, "model"), _ref(dataset, "dataset")
+    if baseline is not None:
+        baseline = _ref(baseline, "baseline")
     with progress_display(progress) as (on_start, on_progress, on_stage):
         outcome = validation_service.validate(
-            _ws(home),
+            _ws(home, create=False),
             model,
             dataset,
             out,

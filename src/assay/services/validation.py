@@ -321,7 +321,7 @@ def claim_out(out_dir: Path, overwrite: bool) -> None:
     if held and not overwrite:
         raise InputError(
             f"--out {out_dir} already holds another run's files ({', '.join(held[:3])}"
-            f"{', ...' if len(held) > 3 else ''}): choose another folder, or give --overwrite"
+            f"{', ...' if len(held) > 3 else ''}): choose another folder, or overwrite it (--overwrite; overwrite=True in Python)"
         )
 
 

@@ -27,9 +27,19 @@ class Workspace:
     files: FileStore
 
     @classmethod
-    def open(cls, home: Path | str | None = None, database_url: str | None = None) -> Workspace:
-        """Open (creating if needed) the store at ``home``; ``ASSAY_DATABASE_URL`` overrides SQLite."""
+    def open(
+        cls, home: Path | str | None = None, database_url: str | None = None, create: bool = True
+    ) -> Workspace:
+        """Open (creating if needed) the store at ``home``; ``ASSAY_DATABASE_URL`` overrides
+        SQLite. ``create`` False: InputError where no store is (a mistyped folder would be an
+        empty new store, and its first lookup a puzzling 'not found')."""
         root = Path(home).expanduser() if home is not None else default_home()
+        url = database_url or os.environ.get("ASSAY_DATABASE_URL")
+        if not create and url is None and not (root / "catalog.db").is_file():
+            raise InputError(
+                f"no Assay store at {root}: give the folder that holds catalog.db (home=, "
+                "--home, ASSAY_HOME), or register a dataset and a model there first"
+            )
         try:
             root.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -37,7 +47,6 @@ class Workspace:
         except PermissionError:
             raise InputError(f"the store {root} cannot be created: permission denied") from None
         files = FileStore(root.resolve()).ensure()
-        url = database_url or os.environ.get("ASSAY_DATABASE_URL")
         if url is None:
             catalog = files.root / "catalog.db"
             if not catalog.exists() and files.holds_anything():

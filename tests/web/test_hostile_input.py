@@ -237,3 +237,22 @@ def test_a_file_url_is_redacted_too() -> None:
     assert redact_paths("see file:///srv/assay/runs/x", {"/srv/assay": "ASSAY_HOME"}) == (
         "see file://ASSAY_HOME/runs/x"
     )
+
+
+def test_a_chunked_json_body_past_its_limit_is_named_as_such(web: Web) -> None:
+    """From a review: a 4.5 MiB chunked JSON body was refused (the 4 MiB limit holds) with
+    'upload larger than the 1 MiB limit', the model upload's limit."""
+
+    def body() -> object:
+        yield b'{"model": "bright", "datasets": ["'
+        for _ in range(5):
+            yield b"x" * (1 << 20)
+        yield b'"]}'
+
+    r = web.client.post(
+        "/api/runs",
+        content=body(),  # type: ignore[arg-type]
+        headers=web.auth("validator") | {"Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["detail"] == "request body larger than 4 MiB (only model uploads may be)"

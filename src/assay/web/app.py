@@ -71,10 +71,11 @@ def create_app(
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from inside the request stream once a body passes the limit."""
+    """Raised from inside the request stream once a body passes the limit (the app's own
+    handlers answer it, with this detail)."""
 
-    def __init__(self, mb: int) -> None:
-        super().__init__(413, f"upload larger than the {mb} MiB limit")
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 class BodyLimit:
@@ -110,7 +111,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(self.mb)
+                    raise BodyTooLarge(self._detail(upload))
             return message
 
         async def tracked(message: Message) -> None:
@@ -124,12 +125,13 @@ class BodyLimit:
             if not started:
                 await self._refuse(scope, receive, send, upload)
 
+    def _detail(self, upload: bool) -> str:
+        if upload:
+            return f"upload larger than the {self.mb} MiB limit"
+        return f"request body larger than {SMALL_BODY >> 20} MiB (only model uploads may be)"
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, upload: bool) -> None:
-        detail = (
-            f"upload larger than the {self.mb} MiB limit"
-            if upload
-            else f"request body larger than {SMALL_BODY >> 20} MiB (only model uploads may be)"
-        )
+        detail = self._detail(upload)
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 

@@ -74,6 +74,11 @@ def test_the_session_cookie_only_counts_from_this_servers_pages(web: Web) -> Non
         ):
             r = web.client.put("/api/runs/none/note", json={"note": "x"}, headers=headers)
             assert r.status_code == 403 and "own pages" in r.json()["detail"], headers
+            # The reason says what the request lacked (a review: 'another site's Origin' for
+            # a request that sent none).
+            site = headers.get("Sec-Fetch-Site")
+            named = "names no Origin" if not headers else site or "another site's"
+            assert named in r.json()["detail"], (headers, r.json())
         for headers in (
             {"Origin": "http://testserver"},
             {"Sec-Fetch-Site": "same-origin"},

@@ -96,9 +96,17 @@ class Guard:
         method = scope["method"]
         by_cookie = not headers.get("authorization") and session_secret(headers) is not None
         if method not in SAFE_METHODS and by_cookie and not same_origin(headers):
+            site = headers.get("sec-fetch-site")
+            why = (
+                f"the browser calls it {site}"
+                if site and site != "same-origin"
+                else "its Origin is another site's"
+                if headers.get("origin") or headers.get("referer")
+                else "it names no Origin"
+            )
             detail = (
                 "a request with this server's session cookie must come from its own pages "
-                "(its Origin is another site's); API clients send a bearer token"
+                f"({why}); API clients send a bearer token"
             )
             await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
             return

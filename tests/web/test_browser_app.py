@@ -394,3 +394,15 @@ def test_item_history(page: Any, app: dict[str, Any], artifacts: Path) -> None:
         headers={"Authorization": f"Bearer {app['tokens']['ana']}"},
     )
     assert wrong.status_code == 422 and "give its name" in wrong.json()["detail"]
+
+
+def test_the_api_docs_render_offline(page: Any, app: dict[str, Any], artifacts: Path) -> None:
+    """From a review: /api/docs showed 'Unable to render this definition' (Swagger UI 4 reads
+    no OpenAPI 3.1, which FastAPI writes). The operations are listed, from this server only."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app['url']}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+    assert page.locator(".opblock").count() > 20
+    expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "web-api-docs.png"))

@@ -137,11 +137,14 @@ class BodyLimit:
 
 def _offline_docs(app: FastAPI) -> None:
     """Swagger UI at /api/docs from files this server sends (FastAPI's default loads a CDN,
-    which a plant without internet cannot reach)."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
+    which a plant without internet cannot reach). Swagger UI 5, from fastapi-offline's copy:
+    FastAPI writes OpenAPI 3.1, which Swagger UI 4 (swagger-ui-bundle's) would not render."""
+    from importlib.resources import files
 
-    app.mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    static = str(files("fastapi_offline") / "static")
+    app.mount("/api/docs/static", StaticFiles(directory=static), name="swagger-ui")
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> Response:
@@ -150,5 +153,5 @@ def _offline_docs(app: FastAPI) -> None:
             title="Assay API",
             swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/static/swagger-ui.css",
-            swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+            swagger_favicon_url="/api/docs/static/favicon.png",
         )

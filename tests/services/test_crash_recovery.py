@@ -185,6 +185,11 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     (run,) = runs
     assert (run.id, run.status, run.n_items) == (done.run_id, "finished", ROWS)
     assert run.id == first_run
+    # The retry is the job's history, not an error of the run it finished (the run page
+    # showed 'retried: its worker stopped' in red).
+    from assay.services.runs import run_row
+
+    assert run_row(ws, run.id).error is None, run_row(ws, run.id).error
 
     # A job whose worker died on its last attempt fails with the reason instead.
     (job2,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", lambda _: None)

@@ -333,7 +333,7 @@ def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
 def canonical_label(value: object) -> str:
     """One spelling of a class name, to tell two spellings of one class apart from two classes
     (``true``/``True``/YAML's ``true``; ``1``/``1.0``): used to explain a mismatch, never to
-    rewrite a label (stored datasets, runs and specs keep theirs)."""
+    rewrite a stored label (datasets, runs and specs keep theirs)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -345,7 +345,10 @@ def canonical_label(value: object) -> str:
     return whole.group(1) if whole else text
 
 
-_WHOLE = re.compile(r"\+?(-?[0-9]+)\.0+")
+# A whole number written as a float ("1.0", "+2.00"): its integer is group 1. Tables read such
+# label and id text as the integer (``datasets.tables.as_string``), as they read floats.
+WHOLE_NUMBER_TEXT = r"\+?(-?[0-9]+)\.0+"
+_WHOLE = re.compile(WHOLE_NUMBER_TEXT)
 
 
 def parse_model_spec(raw: Any) -> ModelSpec:

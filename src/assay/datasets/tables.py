@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError, did_you_mean
+from assay.core.spec import WHOLE_NUMBER_TEXT
 from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
@@ -121,7 +122,11 @@ def _check_text(batch: pa.RecordBatch) -> None:
 
 def as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Labels and ids as text. Floats: 1.0 -> "1" (spreadsheets write integers as floats), and
-    NaN is a missing value, as pandas writes one into a float column."""
+    NaN is a missing value, as pandas writes one into a float column. The same for such text
+    (a CSV's label column is read as text): pandas writes an integer column with a missing
+    value as floats, "1.0", and the same table as Parquet or CSV must name its classes alike."""
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return pc.replace_substring_regex(array, f"^{WHOLE_NUMBER_TEXT}$", r"\1")
     if pa.types.is_floating(array.type):
         finite = pc.is_finite(array)
         array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)

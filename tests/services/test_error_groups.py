@@ -115,3 +115,26 @@ def test_fewer_errors_than_components_are_still_grouped(n: int) -> None:
     found = group(x)
     assert found is not None and found.n_components <= min(COMPONENTS, n)
     assert found.groups.shape == (n,)
+
+
+def test_identical_errors_form_no_groups_and_warn_nothing() -> None:
+    """From a review: every misclassified image the same (a 16-bit set read white) printed
+    scikit-learn's 'invalid value encountered in divide' on the terminal. Identical items
+    form no groups, silently; a first chunk of them does not stop later chunks shaping the
+    basis."""
+    import warnings
+
+    from assay.analysis.error_groups import Reducer, group
+
+    same = np.tile(np.arange(147.0), (40, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reducer = Reducer(lambda c: c)
+        reducer.fit([same], 147)
+        assert group(reducer.transform(same)) is None
+        rng = np.random.default_rng(0)
+        varied = np.r_[rng.normal(0, 1, (40, 147)), rng.normal(5, 1, (40, 147))]
+        reducer = Reducer(lambda c: c)
+        reducer.fit([same, varied], 147)
+        found = group(reducer.transform(varied))
+        assert found is not None and found.k >= 2

@@ -51,9 +51,13 @@ class Reducer:
         self._pca = IncrementalPCA(n_components=n_comp)
         for chunk in chunks:
             # partial_fit needs at least n_components rows; a short last chunk still gets
-            # transformed later, it only does not shape the basis.
-            if chunk.shape[0] >= n_comp:
-                self._pca.partial_fit(self.normalise(chunk))
+            # transformed later, it only does not shape the basis. A first chunk of identical
+            # rows (every misclassified image the same) has no variance to explain: scikit-learn
+            # divides by zero (a warning on the user's terminal) and the basis means nothing.
+            rows = self.normalise(chunk)
+            first = not hasattr(self._pca, "components_")
+            if chunk.shape[0] >= n_comp and not (first and np.all(rows == rows[:1])):
+                self._pca.partial_fit(rows)
 
     def transform(self, chunk: F) -> F:
         assert self._pca is not None
@@ -73,7 +77,7 @@ def unit_rows(x: F) -> F:
 def group(x: F, seed: int = 0) -> Grouping | None:
     """k-means groups of the rows of ``x`` (already reduced); None when there are too few items."""
     n = x.shape[0]
-    if n < MIN_ITEMS:
+    if n < MIN_ITEMS or np.all(x == x[:1]):  # identical items form no groups
         return None
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.decomposition import PCA

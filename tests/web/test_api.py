@@ -350,3 +350,15 @@ def test_a_session_survives_another_applications_odd_cookies(web: Web) -> None:
     for other in ('prefs={"a":1}', "theme=dark mode", "x@y=1"):
         r = web.client.get("/api/me", headers={"Cookie": f"{other}; assay_session={secret}"})
         assert r.status_code == 200, (other, r.text)
+
+
+def test_the_models_page_names_every_file_kind_it_takes(web: Web) -> None:
+    """From a review: the drop zone said '.onnx, .skops' while the server takes TorchScript
+    and OpenVINO files too; it lists what the runtimes read."""
+    login = web.client.post("/api/session", json={"token": web.tokens["viewer"]})
+    web.client.cookies.set("assay_session", login.cookies["assay_session"])
+    try:
+        page = web.client.get("/models").text
+    finally:
+        web.client.cookies.clear()
+    assert "Drop a model file (.onnx, .pt, .pts, .skops, .torchscript, .xml)" in page

@@ -147,7 +147,9 @@ def validate(request: Request) -> Response:
 
 @router.get("/models", response_class=HTMLResponse)
 def models(request: Request) -> Response:
-    return _page(request, "models.html", "models", "Models")
+    from assay.services.models import model_suffixes
+
+    return _page(request, "models.html", "models", "Models", suffixes=", ".join(model_suffixes()))
 
 
 @router.get("/datasets", response_class=HTMLResponse)

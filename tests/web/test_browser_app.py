@@ -406,3 +406,45 @@ def test_the_api_docs_render_offline(page: Any, app: dict[str, Any], artifacts: 
     assert page.locator(".opblock").count() > 20
     expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
     page.screenshot(path=str(artifacts / "web-api-docs.png"))
+
+
+def test_a_viewer_is_not_offered_what_only_a_validator_may_do(
+    browser: Any, app: dict[str, Any], artifacts: Path
+) -> None:
+    """From a review: viewers saw Save tags, Set alias, the upload and the review buttons,
+    each answered 403. They see the runs, the report and the reviews, not those."""
+    from playwright.sync_api import expect
+
+    ws = Workspace.open(app["home"])
+    app["tokens"]["vic"] = ws.access.create_token("vic", "viewer")[1]
+    ws.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        login(page, app, "vic")
+        run = candidate(app)
+        page.goto(f"{app['url']}/runs/{run['id']}")
+        expect(page.locator("#facts")).not_to_be_empty()
+        expect(page.locator("#save")).to_be_hidden()
+        expect(page.locator("nav a[href='/validate']")).to_be_hidden()
+        page.goto(f"{app['url']}/models/scanner")
+        expect(page.locator("#versions tr").first).to_be_visible()
+        expect(page.locator("#alias-form")).to_be_hidden()
+        page.goto(f"{app['url']}/models")
+        expect(page.locator("#drop")).to_be_hidden()
+        page.goto(f"{app['url']}/validate")
+        expect(page.locator("#validate-form")).to_be_hidden()
+        expect(page.locator(".reads-only")).to_be_visible()
+        page.screenshot(path=str(artifacts / "web-viewer-validate.png"))
+    finally:
+        context.close()
+    # A validator still has them.
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        login(page, app, "ana")
+        page.goto(f"{app['url']}/models")
+        expect(page.locator("#drop")).to_be_visible()
+        expect(page.locator("nav a[href='/validate']")).to_be_visible()
+    finally:
+        context.close()

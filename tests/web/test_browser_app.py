@@ -348,6 +348,8 @@ def test_label_review_by_two_reviewers(
 def test_model_aliases_and_history(page: Any, app: dict[str, Any], artifacts: Path) -> None:
     from playwright.sync_api import expect
 
+    warnings: list[str] = []  # every console line: Plotly warned 'Invalid color specifier' (a review)
+    page.on("console", lambda m: warnings.append(m.text))
     page.goto(f"{app['url']}/models/scanner")
     expect(page.locator("#versions tr")).to_have_count(2)
     page.fill("#alias", "production")
@@ -356,6 +358,7 @@ def test_model_aliases_and_history(page: Any, app: dict[str, Any], artifacts: Pa
     expect(page.locator("#alias-msg")).to_have_text("scanner@production → scanner@1")
     expect(page.locator("#versions")).to_contain_text("production")
     expect(page.locator("#history .main-svg").first).to_be_attached()
+    assert not [w for w in warnings if "color" in w], warnings
     page.screenshot(path=str(artifacts / "web-model.png"), full_page=True)
     # The alias names the baseline in the validation form.
     page.goto(f"{app['url']}/validate")

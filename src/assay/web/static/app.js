@@ -326,7 +326,8 @@ const pages = {
             name, type: "scatter", mode: "markers",
             x: rs.map((r) => r.started_at), y: rs.map((r) => r.headline.value),
             text: rs.map((r) => `${r.model} · ${r.verdict || "no verdict"}`), hovertemplate: "%{text}<br>%{y:.4f}<extra>%{fullData.name}</extra>",
-            error_y: { type: "data", symmetric: false, array: rs.map((r) => (r.headline.ci_high ?? r.headline.value) - r.headline.value), arrayminus: rs.map((r) => r.headline.value - (r.headline.ci_low ?? r.headline.value)) },
+            // One colour for the bars: they would take the markers' per-verdict array, which Plotly refuses.
+            error_y: { type: "data", symmetric: false, color: "#9ca3af", array: rs.map((r) => (r.headline.ci_high ?? r.headline.value) - r.headline.value), arrayminus: rs.map((r) => r.headline.value - (r.headline.ci_low ?? r.headline.value)) },
             marker: { size: 10, color: rs.map((r) => colour[r.verdict] || "#6b7280") },
           };
         });

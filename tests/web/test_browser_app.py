@@ -348,7 +348,9 @@ def test_label_review_by_two_reviewers(
 def test_model_aliases_and_history(page: Any, app: dict[str, Any], artifacts: Path) -> None:
     from playwright.sync_api import expect
 
-    warnings: list[str] = []  # every console line: Plotly warned 'Invalid color specifier' (a review)
+    warnings: list[
+        str
+    ] = []  # every console line: Plotly warned 'Invalid color specifier' (a review)
     page.on("console", lambda m: warnings.append(m.text))
     page.goto(f"{app['url']}/models/scanner")
     expect(page.locator("#versions tr")).to_have_count(2)

@@ -179,6 +179,9 @@ def test_weaker_candidate_fails_and_identical_passes_with_policy_and_slices(
     # The report's table of changes marks them as verdict.md does (it carried the sign only).
     html = (tmp / "weak" / "report.html").read_text()
     assert '<span class="status fail">worse</span>' in html
+    # What the q beside a change check's interval measures is said (a review read 'q 1.000'
+    # beside a clearly good interval as a bad sign).
+    assert "q-value, across the policy's change checks, of the change lying beyond" in html
 
     # A model is never its own baseline: nothing could change, and PASS would read as evidence.
     code, _, err = run(capsys, home, "validate", "--model", "good", "--dataset", "press",

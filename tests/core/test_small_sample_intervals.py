@@ -397,3 +397,21 @@ def test_detection_intervals_read_a_state_from_before_area_ranges_were_kept() ->
     cis = evaluation.intervals(state, CONFIG)
     low, high = cis["map"]
     assert 0.0 < low < evaluation.finalize(state)["map"] <= high <= 1.0
+
+
+def test_a_model_giving_every_item_one_class_is_exactly_at_chance() -> None:
+    """A review's constant model on 300 balanced items: the pseudo-errors' resamples gave it
+    other classes, kappa's interval reached 0.0004, and `cohen_kappa > 0` was 'too few items
+    to tell' instead of failing. Every resample of its items gives 0: so does the interval.
+    A model that gives two classes keeps its bootstrap interval."""
+    labels = ("ok", "spot", "scratch")
+    acc = ConfusionAccumulator(labels, CONFIG)
+    y = np.arange(300) % 3
+    constant = ScoredBatch(y, np.full(300, 2), np.tile([0.1, 0.2, 0.7], (300, 1)))
+    m = acc.finalize(acc.update(acc.empty(), constant)).metrics
+    for name in ("cohen_kappa", "mcc"):
+        assert (m[name].value, m[name].ci_low, m[name].ci_high) == (0.0, 0.0, 0.0), name
+        assert m[name].note is not None and "one class" in m[name].note
+    two = ScoredBatch(y, np.where(np.arange(300) < 150, 2, 0), np.tile([0.4, 0.2, 0.4], (300, 1)))
+    k = acc.finalize(acc.update(acc.empty(), two)).metrics["cohen_kappa"]
+    assert k.ci_low is not None and k.ci_high is not None and k.ci_low < k.ci_high

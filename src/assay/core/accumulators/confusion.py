@@ -123,6 +123,10 @@ def missed_defect_rate(c: npt.NDArray[np.int64], negative: int) -> F:
 
 
 CHANCE_CORRECTED = ("cohen_kappa", "mcc")
+ONE_ANSWER = (
+    "the model gave every item one class: no better than chance by construction, in every "
+    "resample of the items"
+)
 ONE_EXPERT_CLASS = (
     "the experts gave every item one class: agreement beyond chance cannot be measured"
 )
@@ -209,9 +213,18 @@ class ConfusionAccumulator:
         # chance. There is no chance agreement to beat; the value stays (scikit-learn's), the
         # interval goes, and the note says why.
         one_class = int((support > 0).sum()) < 2
+        # A model that gave every item one class agrees with the experts no better than chance
+        # in every resample of the items: kappa and MCC are 0, exactly. The pseudo-errors'
+        # resamples (which give it other classes) lifted the interval's top above 0, and a
+        # constant model was 'too few items to tell' instead of failing `cohen_kappa > 0`.
+        one_answer = int((predicted > 0).sum()) < 2
         for name, fn in HEADLINE.items():
             if one_class and name in CHANCE_CORRECTED:
                 out.metrics[name] = MetricValue.of(float(fn(c)), note=ONE_EXPERT_CLASS)
+                continue
+            if one_answer and name in CHANCE_CORRECTED:
+                value = float(fn(c))
+                out.metrics[name] = MetricValue.of(value, (value, value), "exact", ONE_ANSWER)
                 continue
             out.metrics[name] = MetricValue.of(float(fn(c)), interval(fn), "bootstrap")
         if self.negative_index is not None:

@@ -9,6 +9,7 @@ import json
 import sys
 import warnings
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,11 +178,13 @@ class TypeReview:
 
 # A skops file is a zip: its schema is parsed whole (by skops and by ``_named_types``), and a
 # few megabytes of upload inflating to gigabytes of JSON took the server's memory (a review's
-# 2 MB file: 2 GiB of schema, +2 GB resident). Sizes are the archive's own declarations, which
-# the zip reader holds every member to.
+# 2 MB file: 2 GiB of schema, +2 GB resident; JSON takes several times its size parsed). Sizes
+# are the archive's own declarations, which the zip reader holds every member to; a name
+# given twice is refused, since the reader takes the last of them and a check the first. The
+# arrays are loaded at their size, as any model's weights are: their whole is capped, not
+# their compression (a nearest-neighbours model on one-hot features inflates 340 times).
 MAX_SCHEMA_BYTES = 64 * 1024 * 1024
-MAX_INFLATION = 100  # declared bytes per stored byte, past MAX_SMALL_ARCHIVE
-MAX_SMALL_ARCHIVE = 256 * 1024 * 1024
+MAX_INFLATED_BYTES = 4 * 1024 * 1024 * 1024
 
 
 def check_archive(path: Path) -> None:
@@ -191,6 +194,9 @@ def check_archive(path: Path) -> None:
             members = z.infolist()
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path.name} is not a valid skops file: {one_line(str(exc))}") from None
+    twice = sorted(n for n, k in Counter(m.filename for m in members).items() if k > 1)
+    if twice:
+        raise InputError(f"{path.name} holds {twice[0]!r} twice: refused unread")
     schema = next((m for m in members if m.filename == "schema.json"), None)
     if schema is not None and schema.file_size > MAX_SCHEMA_BYTES:
         raise InputError(
@@ -198,11 +204,10 @@ def check_archive(path: Path) -> None:
             f"(at most {MAX_SCHEMA_BYTES // 2**20} MiB): refused unread"
         )
     inflated = sum(m.file_size for m in members)
-    stored = max(1, path.stat().st_size)
-    if inflated > MAX_SMALL_ARCHIVE and inflated > MAX_INFLATION * stored:
+    if inflated > MAX_INFLATED_BYTES:
         raise InputError(
-            f"{path.name}: its {stored / 2**20:,.1f} MiB would inflate to "
-            f"{inflated / 2**20:,.0f} MiB (over {MAX_INFLATION} times): refused unread"
+            f"{path.name} would inflate to {inflated / 2**30:,.1f} GiB (at most "
+            f"{MAX_INFLATED_BYTES // 2**30} GiB): refused unread"
         )
 
 

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from assay.core.errors import InputError, describe_exception
 from assay.core.ports import ModelSignature, TensorInfo
-from assay.core.spec import ModelSpec
+from assay.core.spec import ModelSpec, canonical_label
 from assay.runtimes.base import (
     NamedOutputs,
     expected_input_shape,
@@ -174,10 +174,13 @@ class OnnxRuntime(NamedOutputs):
 def check_label_output(runtime: OnnxRuntime, path: Path) -> None:
     """Refuse a spec whose label order the model's own class output contradicts. Converters
     (skl2onnx) give, beside the scores, the class each item is given; an MLP's graph keeps its
-    classes in a constant, which ``check_class_order`` cannot read. On test items, the spec's
-    label at the largest score must be that class: where every clear item maps one way, and
-    not onto itself (classes swapped), every score would be read as another class's. A class
-    output that decides otherwise (a threshold) maps some class two ways, and is let be."""
+    classes in a constant, which ``check_class_order`` cannot read. On test items (random, at
+    several scales, since the features' range is unknown here), the spec's label at the
+    largest score is compared with that class. Refused only on proof of a swap: every clear
+    item maps one way, two or more classes are seen and no two map onto one class, and some
+    class maps onto another. A class output deciding by a rule of its own (a threshold) maps
+    a class two ways, or two classes onto one, and is let be; so is a model whose test items
+    all land in one class (nothing to tell: a swap is then missed)."""
     spec = runtime.spec
     if spec.task != "classification" or runtime.zipmap_order is not None:
         return
@@ -192,14 +195,20 @@ def check_label_output(runtime: OnnxRuntime, path: Path) -> None:
         return
     labels = list(spec.labels)
     shape = expected_input_shape(spec)
-    n = 64 if len(shape) == 1 else 8  # a few images: a large network takes a second or more
-    x = np.random.default_rng(0).normal(size=(n, *shape))
+    rng = np.random.default_rng(0)
+    if len(shape) == 1:  # table rows: features may sit anywhere, scaled by the graph or not
+        x = np.concatenate(
+            [rng.normal(size=(32, *shape)) * scale for scale in (1.0, 10.0, 100.0, 1000.0)]
+            + [rng.uniform(0, 1000, size=(32, *shape))]
+        )
+    else:  # a few images: a large network takes a second or more
+        x = rng.normal(size=(8, *shape))
     try:
         given, scores = runtime._run([named[0].name, runtime.output_name], x.astype(np.float32))
     except Exception:  # the class output is not what the scores are: nothing to compare
         return
     scores = np.asarray(scores, np.float64)
-    classes = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(given).ravel()]
+    classes = [_class_name(v, labels) for v in np.asarray(given).ravel()]
     if scores.shape != (len(classes), len(labels)) or not set(classes) <= set(labels):
         return
     ranked = np.sort(scores, axis=1)
@@ -209,14 +218,26 @@ def check_label_output(runtime: OnnxRuntime, path: Path) -> None:
         read.setdefault(labels[top], set()).add(str(cls))
     if any(len(v) > 1 for v in read.values()):
         return
-    moved = {k: next(iter(v)) for k, v in read.items() if next(iter(v)) != k}
-    if moved:
+    mapping = {k: next(iter(v)) for k, v in read.items()}
+    one_to_one = len(mapping) >= 2 and len(set(mapping.values())) == len(mapping)
+    moved = {k: v for k, v in mapping.items() if v != k}
+    if one_to_one and moved:
         spec_label, model_label = next(iter(moved.items()))
         raise InputError(
             f"{path.name}'s own class output {named[0].name!r} gives {model_label!r} where the "
             f"spec's label order reads {spec_label!r} from the scores: the spec lists {labels}, "
             f"not the model's order; every score would be read as another class's"
         )
+
+
+def _class_name(value: object, labels: list[str]) -> str:
+    """A class output's value as the spec names it: a model fitted on booleans gives 0 and 1
+    where the spec says false and true."""
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    canon = {canonical_label(label): label for label in labels}
+    if set(canon) == {"false", "true"} and text in ("0", "1"):
+        return canon["true" if text == "1" else "false"]
+    return text
 
 
 def check_class_order(path: Path, spec: ModelSpec, output_name: str | None = None) -> None:

@@ -6,7 +6,8 @@ scaling it: a 16-bit scan (height maps, depth and X-ray images) reached the mode
 was judged as such. A 16-bit sample becomes value / 257 (65535 is 255, and an 8-bit image
 stored at 16 bits, value * 257, gets its own values back). 32-bit integer and floating-point
 pixels carry no range (0..1, 0..4095, counts...): they are refused with the reason, never
-guessed, except 32-bit integers that all lie within 0..255, which are 8-bit values already.
+guessed, except 32-bit integers that all lie within 0..255, which are 8-bit values already,
+and the 16-bit samples Pillow opens as 32-bit integers (PGM, some PNGs).
 A layer of its own, under every adapter and above the pure core, as ``assay.arrow``.
 """
 
@@ -22,7 +23,7 @@ class PixelRangeError(ValueError):
 
 def eight_bit(img: Image.Image) -> Image.Image:
     """``img`` ready for ``convert``: 16-bit grey scaled to 8 bits, 32-bit pixels checked."""
-    if img.mode.startswith("I;16"):
+    if img.mode.startswith("I;16") or (img.mode == "I" and _sixteen_bit(img)):
         values = np.asarray(img).astype(np.float64)
         return Image.fromarray(np.rint(values / 257.0).astype(np.uint8), "L")
     if img.mode == "I":
@@ -39,3 +40,18 @@ def eight_bit(img: Image.Image) -> Image.Image:
             "per sample"
         )
     return img
+
+
+def _sixteen_bit(img: Image.Image) -> bool:
+    """Whether a 32-bit integer image holds 16-bit samples: Pillow opens a 16-bit PGM (and,
+    in some versions, a 16-bit PNG) as mode I, its values scaled to 0..65535 whatever the
+    file's maximum (a review: a bright 16-bit PGM was refused, a dark one read unscaled).
+    Read from the open file's format and decoder arguments, before its pixels load."""
+    if img.format in ("PPM", "PNG"):
+        return True
+    for tile in getattr(img, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        raw = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(raw, str) and raw.startswith("I;16"):
+            return True
+    return False

@@ -25,10 +25,16 @@ def scans(tmp_path: Path) -> dict[str, Path]:
     Image.fromarray(grey.astype(np.uint16) * 257).save(paths["16.tif"])
     Image.fromarray(grey.astype(np.int32)).save(paths["32.tif"])  # 8-bit values in 32 bits
     Image.fromarray(grey.astype(np.float32) / 255).save(paths["f.tif"])
+    # A 16-bit PGM, which Pillow opens as mode I (a review: refused when bright, unscaled
+    # when all its values were under 256); and a dark one.
+    for name, values in (("16.pgm", grey.astype(np.uint16) * 257), ("dark.pgm", grey // 64)):
+        header = f"P5 {grey.shape[1]} {grey.shape[0]} 65535\n".encode()
+        (tmp_path / name).write_bytes(header + values.astype(">u2").tobytes())
+        paths[name] = tmp_path / name
     return paths
 
 
-@pytest.mark.parametrize("stored", ["16.png", "16.tif", "32.tif"])
+@pytest.mark.parametrize("stored", ["16.png", "16.tif", "32.tif", "16.pgm"])
 @pytest.mark.parametrize("color", ["grayscale", "rgb"])
 def test_a_deeper_image_of_the_same_values_is_the_same_input(
     scans: dict[str, Path], stored: str, color: str
@@ -61,3 +67,9 @@ def test_pixels_without_a_known_range_are_refused(scans: dict[str, Path], tmp_pa
     with pytest.raises(ImageError, match=r"32-bit integer pixels beyond 0\.\.255"):
         decode_image(str(wide), None, (8, 8), "rgb")
     assert np.isnan(image_properties(str(scans["f.tif"]))[2])  # no brightness made up
+
+
+def test_a_dark_16_bit_pgm_is_scaled_as_16_bits(scans: dict[str, Path]) -> None:
+    """All its values under 256, it read as 8-bit values (a PNG of the same samples: /257)."""
+    dark = decode_image(str(scans["dark.pgm"]), None, (40, 48), "grayscale")
+    assert int(dark.max()) <= 1

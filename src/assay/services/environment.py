@@ -34,7 +34,7 @@ PACKAGES = (
 #    with an infinite feature are not judged under `missing: error` (they were fed as inf); and
 #    images are decoded whole unless the spec says input.decode: draft (JPEGs larger than the
 #    input were decoded at a fraction of their size).
-# 4: 16-bit grey images are scaled to 8 bits (value / 257; they were clipped at 255), and 32-bit
+# 4: 16-bit grey images (PNG, TIFF, PGM) are scaled to 8 bits (value / 257; they were clipped at 255), and 32-bit
 #    and floating-point pixels are not judged (they were clipped or truncated).
 NUMERICS_REVISION = 4
 # The packages whose versions a model's outputs depend on, besides its file and input.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from assay.core.comparison import OVERALL, Delta
+from assay.core.failures import DISPUTED
 from assay.core.metric_value import MetricValue
 from assay.core.policy import Change, CheckRule, Policy, UnjudgedLimit, default_policy
 from assay.core.verdict import Coverage, Evidence, evaluate_policy
@@ -98,6 +99,19 @@ def test_a_limit_on_unjudged_items_given_as_a_count_fails_the_verdict(
     verdict = evaluate_policy(policy, ev)
     assert verdict.status == "fail" and verdict.blocking
     assert verdict.summary.startswith(verdict.checks[0].reason)
+
+
+def test_when_nothing_was_judged_the_line_names_why_even_without_references() -> None:
+    """From a review: 60 items the experts never agreed on, none judged: the verdict read
+    '(no items)' once reasons without a reference were left out of the line."""
+    ev = Evidence(
+        LABELS,
+        {OVERALL: kappa(0.0, 0.0, 0.0)},
+        {OVERALL: 0},
+        coverage=Coverage(60, 0, n_without_reference=60, reasons={DISPUTED: 60}),
+    )
+    verdict = evaluate_policy(default_policy(False), ev)
+    assert verdict.status == "fail" and f"60 {DISPUTED}" in verdict.summary
 
 
 def test_a_file_changed_since_registration_is_named_however_few() -> None:

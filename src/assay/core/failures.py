@@ -21,12 +21,17 @@ def count_without_reference(by_reason: Mapping[str, int]) -> int:
     return sum(n for reason, n in by_reason.items() if reason in WITHOUT_REFERENCE)
 
 
-def named_reasons(by_reason: Mapping[str, int], at_most: int = 3) -> str:
+def named_reasons(
+    by_reason: Mapping[str, int], at_most: int = 3, without_reference: bool = False
+) -> str:
     """The model's reasons for unjudged items as one line: files changed since registration
     first (tampering or a swapped file is what a reader of a verdict must not miss, however
     few), then the most frequent; the rest counted. Items without an expert reference are
-    not the model's and are left out."""
-    mine = [(r, n) for r, n in by_reason.items() if r not in WITHOUT_REFERENCE]
+    not the model's and are left out, unless ``without_reference`` (when nothing was judged,
+    they may be the whole cause)."""
+    mine = [
+        (r, n) for r, n in by_reason.items() if without_reference or r not in WITHOUT_REFERENCE
+    ]
     ordered = sorted(mine, key=lambda rn: (not rn[0].endswith(CHANGED), -rn[1], rn[0]))
     shown = "; ".join(f"{n} {r}" for r, n in ordered[:at_most])
     rest = len(ordered) - at_most

@@ -442,7 +442,8 @@ def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
     base = f"{bad} of {n} items not judged" + (f" ({share:.2%})" if share is not None else "")
     if coverage.n_judged == 0:
         status: CheckStatus = "fail"
-        reason = f"no item was judged: nothing to base a verdict on ({why or 'no items'})"
+        every = named_reasons(coverage.reasons, without_reference=True)
+        reason = f"no item was judged: nothing to base a verdict on ({every or 'no items'})"
     elif limit.allows(bad, n):
         status, reason = "pass", f"{base}; {limit.describe()}"
     else:

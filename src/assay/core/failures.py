@@ -29,9 +29,7 @@ def named_reasons(
     few), then the most frequent; the rest counted. Items without an expert reference are
     not the model's and are left out, unless ``without_reference`` (when nothing was judged,
     they may be the whole cause)."""
-    mine = [
-        (r, n) for r, n in by_reason.items() if without_reference or r not in WITHOUT_REFERENCE
-    ]
+    mine = [(r, n) for r, n in by_reason.items() if without_reference or r not in WITHOUT_REFERENCE]
     ordered = sorted(mine, key=lambda rn: (not rn[0].endswith(CHANGED), -rn[1], rn[0]))
     shown = "; ".join(f"{n} {r}" for r, n in ordered[:at_most])
     rest = len(ordered) - at_most

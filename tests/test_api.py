@@ -71,7 +71,9 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     )
 
 
-def test_a_mistyped_store_or_reference_is_one_clear_error(tmp_path: Path) -> None:
+def test_a_mistyped_store_or_reference_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From a review: validate(home=<a typo>) made an empty store there, then said the model
     was not found; validate(model=123) raised AttributeError from deep inside."""
     nowhere = tmp_path / "nohome"
@@ -85,6 +87,17 @@ def test_a_mistyped_store_or_reference_is_one_clear_error(tmp_path: Path) -> Non
     for bad in ({"model": 123, "dataset": "t"}, {"model": "m", "dataset": ""}):
         with pytest.raises(assay.InputError, match="is a name like"):
             assay.validate(**bad, home=home)  # type: ignore[arg-type]
+    # With the catalog in a database server the folder must exist all the same (a review).
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    with monkeypatch.context() as m:
+        m.setenv("ASSAY_DATABASE_URL", url)
+        with pytest.raises(assay.InputError, match="no Assay store at"):
+            assay.validate(model="m", dataset="t", home=nowhere)
+    assert not nowhere.exists()
+    # A store whose catalog was lost is pointed at its backup, not told to start afresh.
+    (home / "catalog.db").unlink()
+    with pytest.raises(assay.InputError, match="assay store restore"):
+        assay.validate(model="m", dataset="t", home=home)
 
 
 def test_bad_config_is_an_input_error() -> None:

@@ -392,3 +392,15 @@ def test_a_store_path_that_is_a_file_is_named(
     one_line_exit_2(
         cli(capsys, "dataset", "list", "--home", str(not_a_folder / "below")), "is not a folder"
     )
+
+
+def test_validate_in_a_folder_that_holds_no_store_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --home made an empty store there, then said 'model m not found'."""
+    typo = tmp_path / "hme"
+    one_line_exit_2(
+        cli(capsys, "validate", "--model", "m", "--dataset", "t", "--home", str(typo)),
+        f"no Assay store at {typo}",
+    )
+    assert not typo.exists()

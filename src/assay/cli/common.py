@@ -27,13 +27,14 @@ DeviceOption = Annotated[
 OPENED: list[Workspace] = []
 
 
-def workspace(home: Path | None) -> Workspace:
+def workspace(home: Path | None, create: bool = True) -> Workspace:
     """The store of this command; closed when the command ends (``main``), so that no
     connection outlives it (an unclosed SQLite connection checkpoints its WAL into the file
-    whenever it is collected)."""
+    whenever it is collected). ``create`` False: a command that only reads one (a validation)
+    names a missing store instead of making an empty one."""
     from assay.services.workspace import Workspace
 
-    ws = Workspace.open(home)
+    ws = Workspace.open(home, create=create)
     OPENED.append(ws)
     return ws
 

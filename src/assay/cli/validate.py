@@ -166,7 +166,7 @@ def validate_command(
         ]
         if given:
             raise InputError(f"--resume continues a run as it was started: drop {given[0]}")
-        ws = _workspace(home)
+        ws = _workspace(home, create=False)
         with progress_bar(f"resuming run {resume}") as (on_start, on_progress, on_stage):
             outcome = resume_validation(
                 ws,
@@ -199,7 +199,7 @@ def validate_command(
         device=device,
         reuse=reuse,
     )
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     with progress_bar(f"validating {model} on {dataset}") as (on_start, on_progress, on_stage):
         outcome = validate(
             ws,

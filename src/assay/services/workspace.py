@@ -35,10 +35,13 @@ class Workspace:
         empty new store, and its first lookup a puzzling 'not found')."""
         root = Path(home).expanduser() if home is not None else default_home()
         url = database_url or os.environ.get("ASSAY_DATABASE_URL")
-        if not create and url is None and not (root / "catalog.db").is_file():
+        if not create and not (
+            (root / "catalog.db").is_file()  # a SQLite store
+            or (root.is_dir() and (url is not None or FileStore(root).holds_anything()))
+        ):  # (a store whose catalog was lost is told to restore it, below)
             raise InputError(
-                f"no Assay store at {root}: give the folder that holds catalog.db (home=, "
-                "--home, ASSAY_HOME), or register a dataset and a model there first"
+                f"no Assay store at {root}: give the folder that holds it (home=, --home, "
+                "ASSAY_HOME), or register a dataset and a model there first"
             )
         try:
             root.mkdir(parents=True, exist_ok=True)

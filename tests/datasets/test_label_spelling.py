@@ -150,3 +150,22 @@ def test_an_expert_writing_the_classes_otherwise_is_refused_not_read_as_disagree
                  str(tmp_path / "home")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "label_ann writes the label column's classes otherwise" in err
+
+
+def test_whole_numbers_written_as_floats_are_one_class_and_ids_keep_their_text(
+    tmp_path: Path,
+) -> None:
+    """A CSV's label text 1.0 is the class 1 a Parquet float column names (leading zeros and
+    the sign of zero as the float has them); ids keep their text, so '1' and '1.0' stay two
+    items (a review: they were merged and refused as a repeated id)."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    (tmp_path / "t.csv").write_text(
+        "id,x,label\n1,0.5,1.0\n1.0,0.6,007.0\n2,0.7,-0.0\n3,0.8,2.5\n4,0.9,\n"
+    )
+    ws = Workspace.open(tmp_path / "home")
+    d = register_dataset(ws, "t", tmp_path / "t.csv", id_column="id").dataset
+    assert d.label_counts == {"0": 1, "1": 1, "2.5": 1, "7": 1}
+    assert d.n_items == 5
+    ws.close()

@@ -342,13 +342,20 @@ def canonical_label(value: object) -> str:
     if text.lower() in ("true", "false"):
         return text.lower()
     whole = _WHOLE.fullmatch(text)
-    return whole.group(1) if whole else text
+    return whole_number(whole) if whole else text
 
 
-# A whole number written as a float ("1.0", "+2.00"): its integer is group 1. Tables read such
-# label and id text as the integer (``datasets.tables.as_string``), as they read floats.
-WHOLE_NUMBER_TEXT = r"\+?(-?[0-9]+)\.0+"
+# A whole number written as a float ("1.0", "+2.00", "007.0"): its sign is group 1, its digits
+# without leading zeros group 2. Tables read such label text as the integer, as they read a
+# float column (``datasets.tables.as_string``).
+WHOLE_NUMBER_TEXT = r"\+?(-?)0*([0-9]+)\.0+"
 _WHOLE = re.compile(WHOLE_NUMBER_TEXT)
+
+
+def whole_number(match: re.Match[str]) -> str:
+    """The integer a ``WHOLE_NUMBER_TEXT`` match writes ("-0.0" is 0, as the float is)."""
+    digits = match.group(2)
+    return digits if digits == "0" else match.group(1) + digits
 
 
 def parse_model_spec(raw: Any) -> ModelSpec:

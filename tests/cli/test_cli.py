@@ -118,6 +118,9 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(
         "badyaml": tmp / "badyaml.yaml",
         "mismatch": tmp / "mismatch.yaml",
     }
+    from assay.services.workspace import Workspace
+
+    Workspace.open(table["home"]).close()  # a store, without the model it is asked for
     code, _, err = assay(
         capsys, table["home"], *[a.format(**{k: str(v) for k, v in files.items()}) for a in args]
     )

@@ -77,7 +77,7 @@ def test_short_and_long_forms_and_defaults() -> None:
         ),
         ({"checks": [{"metric": "accuracy", "change": {"max_regression": -0.1}}]}, "out of range"),
         ({"checks": ["mcc >= -2"]}, "out of range for mcc"),
-        ({"checks": ["accuracy >= 0.9"], "max_unjudged": 2.5}, "a share is written '2.5%'"),
+        ({"checks": ["accuracy >= 0.9"], "max_unjudged": 1.0}, r"as a percentage \('2%'\) or"),
         ({"checks": []}, "non-empty list"),
         ({"checks": ["accuracy >= 0.9"], "confidence": 1.2}, "confidence must lie"),
         ({"checks": ["accuracy >= 0.9"], "evidence": "vibes"}, "evidence must be"),

@@ -202,6 +202,13 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
     requeued, failed = expire_job_leases(ws.catalog, at=now() + timedelta(seconds=61))
     assert requeued == [] and [j.id for j in failed] == [job2.id]
     assert "its worker stopped" in (ws.jobs.get(job2.id).error or "")
+    assert "its worker stopped" in (run_row(ws, job2.run_id).error or "")  # failed: shown
+    # Queued again after its worker stopped, the job's run shows no error (it goes on).
+    (job3,) = submit(ws, {"model": "m", "datasets": ["t"], "explore": False}, "t", lambda _: None)
+    assert ws.jobs.start(job3.id, "this-host-never:1")
+    requeued, _ = expire_job_leases(ws.catalog, at=now() + timedelta(seconds=61))
+    assert [j.id for j in requeued] == [job3.id] and job3.run_id is not None
+    assert ws.jobs.get(job3.id).error is not None and run_row(ws, job3.run_id).error is None
     ws.close()
 
 

@@ -710,8 +710,8 @@ def _parse_unjudged(raw: Any, source: str) -> UnjudgedLimit:
         return UnjudgedLimit(share=raw)
     if isinstance(raw, float) and raw >= 1.0:
         raise InputError(
-            f"{where} {raw!r}: a share is written '{raw:g}%' or as a fraction below 1, a count as "
-            "a whole number"
+            f"{where} {raw!r}: write a share as a percentage ('2%') or a fraction below 1, a "
+            "count as a whole number (20)"
         )
     raise InputError(f"{where} is a share like '1%' or a count like 20, got {raw!r}")
 

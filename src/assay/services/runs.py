@@ -165,10 +165,10 @@ def _rows(ws: Workspace, records: list[RunRecord]) -> list[RunRow]:
                 engine=str((r.config or {}).get("engine", "local")),
                 tags=tags.get(r.id, []),
                 note=r.note,
-                # A finished job's "retried: its worker stopped" is its history, not an error
-                # of the run it finished (the run page showed it in red).
+                # A job's "retried: its worker stopped" is its history, not an error of the
+                # run it goes on with (the run page showed it in red): only a failed job's is.
                 error=r.error
-                or (job.error if job is not None and job.status != "finished" else None),
+                or (job.error if job is not None and job.status == "failed" else None),
                 job_id=None if job is None else job.id,
                 created_by=None if job is None else job.created_by,
                 progress=None

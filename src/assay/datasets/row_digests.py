@@ -278,8 +278,8 @@ _NESTED_CHUNK = 1 << 20  # inner values hashed at once: bounds memory for long l
 def _nested_cells(array: pa.Array, valid: npt.NDArray[np.bool_]) -> U8:
     """Lists, maps and structs by their values, each value as ``_value_cells`` has it, so
     [1.5] is one value as list<double> or list<decimal> and not as list<string>; a list is
-    the digest of its values in order, a struct of its fields' names and values (in the
-    order of the names)."""
+    the digest of its values in order (an empty one is missing), a map of its entries in any
+    order, a struct of its fields' names and values (in the order of the names)."""
     t, n = array.type, len(array)
     out = np.zeros((n, 17), np.uint8)
     if pa.types.is_struct(t):
@@ -298,6 +298,9 @@ def _nested_cells(array: pa.Array, valid: npt.NDArray[np.bool_]) -> U8:
         array = pc.cast(array, pa.large_list(t.value_type))  # fixed-size lists, list views
     offsets = np.asarray(array.offsets.to_numpy(zero_copy_only=False), np.int64)
     values = array.values
+    mapping = pa.types.is_map(t)  # its entries in any order: a map is no sequence
+    # An empty list is a missing value, as empty text is (a writer's empty cell).
+    valid = valid & (offsets[1:] > offsets[:-1])
     start = 0
     while start < n:  # rows whose values fit one chunk (at least one row)
         stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + _NESTED_CHUNK)) - 1)
@@ -306,7 +309,8 @@ def _nested_cells(array: pa.Array, valid: npt.NDArray[np.bool_]) -> U8:
         inner = _value_cells(values.slice(lo, int(offsets[stop]) - lo))
         for row in range(start, stop):
             if valid[row]:
-                part = inner[offsets[row] - lo : offsets[row + 1] - lo].tobytes()
+                cells = inner[offsets[row] - lo : offsets[row + 1] - lo]
+                part = b"".join(sorted(c.tobytes() for c in cells)) if mapping else cells.tobytes()
                 digest = hashlib.blake2b(part, digest_size=16, person=b"list").digest()
                 out[row, 1:] = np.frombuffer(digest, np.uint8)
         start = stop

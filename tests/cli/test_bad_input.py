@@ -404,3 +404,22 @@ def test_validate_in_a_folder_that_holds_no_store_names_it(
         f"no Assay store at {typo}",
     )
     assert not typo.exists()
+
+
+def test_a_baseline_whose_scores_equal_the_candidates_is_named(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: the same file under a spec that reads it the same way (there, a ZipMap's
+    labels in another order) compared as '0 fixed, 0 broken' and passed, silently. The CLI
+    says the comparison measures no change."""
+    spec = write_spec(
+        store["tmp"] / "allow.yaml",
+        labels=["bad", "good"],
+        input={"kind": "tabular", "columns": ["a", "b"], "missing": "allow"},
+    )
+    assert add_model(capsys, store, spec)[0] == 0
+    code, out, err = cli(capsys, *validate(store, "--baseline", "x", "--no-explore"))
+    assert code in (0, 1), err
+    assert "the candidate's scores equal the baseline's (x@1) on every item" in out
+    code, out, _ = cli(capsys, *validate(store, "--no-explore"))  # no baseline: no word of it
+    assert "equal the baseline's" not in out

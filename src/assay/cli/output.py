@@ -89,9 +89,11 @@ def print_summary(result: ValidationResult) -> None:
             f"[yellow]warning[/]: the model answered {escape(str(only))} for every judged item",
             highlight=False,
         )
-    same = ((result.comparison or {}).get("score_differences") or {})
-    if same.get("n_items") and same.get("n_decision_flips") == 0 and (
-        (same.get("any_class") or {}).get("max") == 0
+    same = (result.comparison or {}).get("score_differences") or {}
+    if (
+        same.get("n_items")
+        and same.get("n_decision_flips") == 0
+        and ((same.get("any_class") or {}).get("max") == 0)
     ):  # a spec that only reorders a map's labels, a re-export bit for bit: nothing to compare
         base = (result.comparison or {}).get("baseline") or {}
         console.print(

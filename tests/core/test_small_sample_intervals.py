@@ -338,6 +338,20 @@ def test_detection_intervals_cover_a_detector_that_misses_rare_boxes() -> None:
     assert above / trials <= 0.05, (above, truth)
 
 
+def test_a_poor_detectors_precision_intervals_stay_at_or_above_zero() -> None:
+    """From a review: the small-sample shift moved AP lower bounds below 0 (small boxes'
+    [-0.090, 0.516]), a number no detector can have."""
+    from assay.core.tasks.detection.mean_ap import CocoBoxEvaluation
+
+    evaluation = CocoBoxEvaluation(("spot", "scratch"))
+    for seed in range(4):
+        state = evaluation.update(
+            evaluation.empty(), detected(30, np.random.default_rng(seed), 0.85)
+        )
+        for name, ci in evaluation.intervals(state, IntervalConfig(0.95, 200, seed)).items():
+            assert ci is None or not np.isfinite(ci[0]) or ci[0] >= 0.0, (seed, name, ci)
+
+
 def many_classes(n: int, rng: np.random.Generator, k: int = 21) -> ScoredBatch:
     """``n`` images of ``k`` classes (0: background), one defect of a random class each, drawn
     by a good segmenter: 90% of its pixels found, a few false ones, 1 in 100 missed whole."""

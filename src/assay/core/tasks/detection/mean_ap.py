@@ -255,7 +255,9 @@ class CocoBoxEvaluation:
                 if name.startswith(("map", "ap"))
                 else 0.0
             )
-            out[name] = hull((interval[0] - shift, interval[1]), (estimate, estimate))
+            # Never below 0, where no precision is (a review: AP of small boxes [-0.090, 0.516]).
+            low = max(0.0, interval[0] - shift)
+            out[name] = hull((low, interval[1]), (estimate, estimate))
         return out
 
     def with_pseudo_images(

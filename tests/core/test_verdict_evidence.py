@@ -299,3 +299,28 @@ def test_a_chance_corrected_change_with_one_expert_class_has_no_interval() -> No
     checks = {c.metric: c for c in evaluate_policy(Policy(rules), ev).checks if c.metric}
     assert checks["mcc"].status == "too_few" and checks["cohen_kappa"].status == "too_few"
     assert checks["accuracy"].status == "fail"
+
+
+def test_every_class_of_a_detector_is_its_own_classes() -> None:
+    """From a review: `ap` on every class checked ap[good] and ap[defect] (the item-level
+    decision's labels), undefined and 'too few', and a detector that never found scratches
+    passed. The task's per-class numbers go over the model's classes; recall over the items'."""
+    ap = {
+        "ap[spot]": MetricValue.of(0.9, (0.8, 0.95), "bootstrap"),
+        "ap[scratch]": MetricValue.of(0.0, (0.0, 0.05), "bootstrap"),
+        "recall[good]": MetricValue.of(0.9, (0.85, 0.95), "wilson"),
+        "recall[defect]": MetricValue.of(0.9, (0.85, 0.95), "wilson"),
+    }
+    ev = Evidence(("good", "defect"), {OVERALL: ap}, {OVERALL: 300}, coverage=Coverage(300, 300))
+    ev.task_labels = ("spot", "scratch")
+    policy = Policy(
+        (
+            CheckRule("ap", scope="every_class", minimum=0.5),
+            CheckRule("recall", scope="every_class", minimum=0.5),
+        )
+    )
+    verdict = evaluate_policy(policy, ev)
+    checked = {c.metric: c.status for c in verdict.checks}
+    assert checked["ap[scratch]"] == "fail" and checked["ap[spot]"] == "pass"
+    assert checked["recall[good]"] == "pass" and "ap[good]" not in checked
+    assert verdict.status == "fail"

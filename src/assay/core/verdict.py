@@ -30,6 +30,7 @@ from assay.core.policy import (
     AUDIT_METRICS,
     COUNT_METRICS,
     PROFILE_METRICS,
+    TASK_PER_CLASS_METRICS,
     CheckRule,
     Policy,
     UnjudgedLimit,
@@ -78,6 +79,9 @@ class Evidence:
     # Checks the run itself settled before any rule (e.g. calibration and test items are
     # disjoint): each joins the verdict, and one that failed fails it.
     preconditions: list[CheckResult] = field(default_factory=list)
+    # A detector's or segmenter's own classes, which its per-class numbers (ap[scratch],
+    # iou[crack]) name; ``labels`` are then the item-level decision's (good, defect).
+    task_labels: tuple[str, ...] = ()
 
     @property
     def has_baseline(self) -> bool:
@@ -173,7 +177,12 @@ def _members(rule: CheckRule, ev: Evidence) -> list[tuple[SliceKey, str]]:
     if rule.slice is not None:
         return [(rule.slice, rule.metric)]
     if rule.scope == "every_class":
-        return [(OVERALL, f"{rule.metric}[{label}]") for label in ev.labels]
+        # A task's per-class number over the model's classes: over the item-level labels,
+        # `ap` on every class checked ap[good] and ap[defect], undefined and 'too few', and a
+        # detector that lost a class passed (a review).
+        task = rule.metric in TASK_PER_CLASS_METRICS and ev.task_labels
+        labels = ev.task_labels if task else ev.labels
+        return [(OVERALL, f"{rule.metric}[{label}]") for label in labels]
     if rule.scope == "every_slice":
         return [
             (key, rule.metric) for key in sorted(ev.slice_sizes, key=slice_order) if key != OVERALL

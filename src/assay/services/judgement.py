@@ -235,6 +235,9 @@ def judge(
         base_result is not None,
         extra,
     )
+    model_spec = cand.config.get("model_spec") or {}
+    if model_spec.get("task") in ("detection", "segmentation"):
+        evidence.task_labels = tuple(str(label) for label in model_spec.get("labels") or ())
     by_reason = cand.failures.get("by_reason", {})
     evidence.coverage = Coverage(
         cand.n_items, cand.n_judged, count_without_reference(by_reason), by_reason

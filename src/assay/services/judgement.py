@@ -197,12 +197,16 @@ def judge(
     reported = flatten_metrics(cand.metrics, cand.per_class)
     # (A task's run reports no ROC-AUC of its image-level decision: nothing to compare.)
     aucs = {k: v for k, v in analysis.auc_deltas.items() if k in reported}
-    extra: dict[str, Delta] = dict(analysis.loss_deltas) | aucs
+    # ``spec`` is the item-level decision's; the model's own says whether it is a detector.
+    model_spec = cand.config.get("model_spec") or {}
+    # Losses and calibration read class probabilities: a detector's or segmenter's image
+    # scores (its best box) are none, and the task reports none (a review saw log loss
+    # '+5.39 worse' between two detectors, a number no policy may check).
+    vision = model_spec.get("task") in ("detection", "segmentation", "anomaly")
+    extra: dict[str, Delta] = ({} if vision else dict(analysis.loss_deltas)) | aucs
     differences = None
     if base_result is not None:
         extra.update(_point_deltas(base_result, cand))
-        # ``spec`` is the item-level decision's; the model's own says whether it is a detector.
-        model_spec = cand.config.get("model_spec") or {}
         if (
             model_spec.get("task") in ("detection", "segmentation", "anomaly")
             and base_dir is not None

@@ -86,6 +86,20 @@ def test_voc_boxes_labels_and_difficult_objects(tmp_path: Path) -> None:
             ),
             "xmin <= xmax",
         ),
+        (  # a review: refused as 'needs xmin <= xmax'
+            XML.format(
+                name="a.jpg",
+                objects=OBJECT.format(name="p", difficult=0, x1="nan", y1=0, x2=2, y2=2),
+            ),
+            "is missing or not finite",
+        ),
+        (
+            XML.format(
+                name="a.jpg",
+                objects=OBJECT.format(name="p", difficult="maybe", x1=0, y1=0, x2=2, y2=2),
+            ),
+            "not 0 or 1",
+        ),
     ],
 )
 def test_broken_annotations_are_refused_naming_the_file(
@@ -97,3 +111,13 @@ def test_broken_annotations_are_refused_naming_the_file(
     with pytest.raises(InputError, match=message) as err:
         read_all(source.batches)
     assert "a.xml" in str(err.value)
+
+
+def test_difficult_written_true_is_difficult(tmp_path: Path) -> None:
+    """From a review: <difficult>true</difficult> (some labelling tools) was read as not
+    difficult, and the box counted as one to find."""
+    root = voc(
+        tmp_path / "voc", {"a": [("pit", "true", 1, 2, 11, 7), ("pit", "false", 0, 0, 4, 4)]}
+    )
+    boxes = read_all(detect_reader(root).open(root, ReadOptions()).batches).column("boxes")
+    assert [b["iscrowd"] for b in boxes.to_pylist()[0]] == [True, False]

@@ -54,14 +54,17 @@ def voc_boxes(xml_path: Path) -> list[dict[str, Any]]:
             corners = [float(box.findtext(k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax")]
         except ValueError:
             raise InputError(f"{xml_path}: a box corner of {name!r} is not a number") from None
-        if (
-            not all(math.isfinite(v) for v in corners)
-            or corners[2] < corners[0]
-            or corners[3] < corners[1]
-        ):
+        if not all(math.isfinite(v) for v in corners):
+            raise InputError(f"{xml_path}: a box corner of {name!r} is missing or not finite")
+        if corners[2] < corners[0] or corners[3] < corners[1]:
             raise InputError(f"{xml_path}: the box of {name!r} needs xmin <= xmax and ymin <= ymax")
         row = corner_box(name, *corners)
-        row["iscrowd"] = (obj.findtext("difficult") or "0").strip() == "1"
+        difficult = (obj.findtext("difficult") or "0").strip().lower()
+        if difficult not in ("0", "1", "true", "false", ""):
+            raise InputError(
+                f"{xml_path}: <difficult> of {name!r} is {difficult!r}, not 0 or 1"
+            )  # (true and false too: some tools write them)
+        row["iscrowd"] = difficult in ("1", "true")
         out.append(row)
     return out
 

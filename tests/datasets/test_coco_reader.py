@@ -287,3 +287,32 @@ def test_repeated_annotation_ids_and_category_names_are_refused(tmp_path: Path) 
     path = coco(tmp_path / "b", categories=[{"id": 3, "name": "pit"}, {"id": 4, "name": "pit"}])
     with pytest.raises(InputError, match="two categories are named 'pit'"):
         read_all(detect_reader(path).open(path, ReadOptions()).batches)
+
+
+def test_boxes_no_detector_can_find_are_named_at_registration(tmp_path: Path) -> None:
+    """From a review: boxes wholly outside their image, or of no area, were scored as misses
+    (as pycocotools does) without a word. Registration names them; crowd regions aside."""
+    path = coco(
+        tmp_path / "scans",
+        annotations=[
+            {"id": 10, "image_id": 1, "category_id": 3, "bbox": [1, 1, 3, 2.5]},
+            {"id": 11, "image_id": 1, "category_id": 3, "bbox": [500, 500, 3, 3]},
+            {"id": 12, "image_id": 2, "category_id": 4, "bbox": [2, 2, 0, 4]},
+            {"id": 13, "image_id": 2, "category_id": 4, "bbox": [900, 0, 4, 4], "iscrowd": 1},
+        ],
+    )
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        notes = register_dataset(ws, "scans", path).dataset.notes
+    finally:
+        ws.close()
+    assert (
+        "expert boxes no detector can find, each scored as a miss: 1 lie wholly outside their "
+        "image and 1 have no area (check the annotations)"
+    ) in notes
+    clean = coco(tmp_path / "clean")
+    ws = Workspace.open(tmp_path / "home2")
+    try:
+        assert not any("no detector" in n for n in register_dataset(ws, "c", clean).dataset.notes)
+    finally:
+        ws.close()

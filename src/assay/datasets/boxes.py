@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from assay.core.tasks.detection.task import ExpertBoxes
 
@@ -89,3 +91,35 @@ def box_classes(column: pa.Array | pa.ChunkedArray) -> set[str]:
         if len(flat):
             names.update(n for n in flat.field("name").unique().to_pylist() if n is not None)
     return names
+
+
+def unfindable_boxes(
+    column: pa.Array | pa.ChunkedArray,
+    widths: pa.Array | pa.ChunkedArray,
+    heights: pa.Array | pa.ChunkedArray,
+) -> tuple[int, int]:
+    """How many expert boxes (crowd regions aside) lie wholly outside their stored image, and
+    how many have no area: no detection can find them, and each counts as a miss, as in
+    pycocotools. An image of unknown size (unreadable) is not judged on its position."""
+    boxes = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(boxes), 0).to_numpy(), np.int64)
+    flat = pa.concat_arrays([c.flatten() for c in boxes.chunks]) if boxes.num_chunks else None
+    if flat is None or len(flat) == 0:
+        return 0, 0
+
+    def field(name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(flat.field(name).to_numpy(zero_copy_only=False), np.float64)
+
+    x, y, w, h = field("x"), field("y"), field("width"), field("height")
+    counted = ~np.asarray(flat.field("iscrowd").fill_null(False).to_numpy(zero_copy_only=False))
+    per_box = np.repeat(np.arange(len(lengths)), lengths)
+    width = np.repeat(_numbers(widths), lengths)[: per_box.size]
+    height = np.repeat(_numbers(heights), lengths)[: per_box.size]
+    empty = counted & ~(w * h > 0)
+    known = np.isfinite(width) & np.isfinite(height)
+    outside = counted & known & ((x >= width) | (y >= height) | (x + w <= 0) | (y + h <= 0))
+    return int((outside & ~empty).sum()), int(empty.sum())
+
+
+def _numbers(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    return np.asarray(pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy(), np.float64)

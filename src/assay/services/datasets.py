@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
 from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
@@ -155,6 +156,7 @@ def register_dataset(
             missing = count_nulls(final / "manifest.parquet", cols.SHA256)
             if missing:
                 notes.append(f"{missing} referenced file(s) are missing or unreadable")
+            notes += _box_notes(final / "manifest.parquet")
         record = ws.catalog.add_dataset(
             name=name,
             version=version,
@@ -199,6 +201,31 @@ def _correction_notes(options: dict[str, object]) -> list[str]:
     return [
         f"labels corrected by review: {done['n_changed']} of {done['n_corrections']} reviewed "
         f"item(s) relabelled ({done['file']}, sha256 {str(done['sha256'])[:12]})"
+    ]
+
+
+def _box_notes(manifest: Path) -> list[str]:
+    """What no detector can find among the experts' boxes (scored as misses, as pycocotools
+    does): boxes wholly outside their image, boxes of no area (a review's hostile
+    annotations were scored so without a word)."""
+    from assay.datasets.boxes import BOXES, unfindable_boxes
+
+    names = set(pq.read_schema(manifest).names)
+    if BOXES not in names or not {"image_width", "image_height"} <= names:
+        return []
+    table = pq.read_table(manifest, columns=[BOXES, "image_width", "image_height"])
+    outside, empty = unfindable_boxes(
+        table.column(BOXES), table.column("image_width"), table.column("image_height")
+    )
+    found = [
+        *([f"{outside} lie wholly outside their image"] if outside else []),
+        *([f"{empty} have no area"] if empty else []),
+    ]
+    if not found:
+        return []
+    return [
+        f"expert boxes no detector can find, each scored as a miss: {' and '.join(found)} "
+        "(check the annotations)"
     ]
 
 

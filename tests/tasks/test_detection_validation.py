@@ -637,3 +637,29 @@ def map_change(
                          "--baseline", "base", "--policy", str(policy), "--out", str(tmp_path / "o"),
                          "--no-profile", "--resamples", "300")  # fmt: skip
     return code, err, json.loads((tmp_path / "o" / "result.json").read_text())
+
+
+def test_box_scores_that_look_like_logits_are_named_in_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: the warning that box scores lie outside [0, 1] was in the report only;
+    a CI log, which shows the CLI's lines, said nothing."""
+    import onnx
+
+    coco = write_coco(tmp_path / "data", plates(20, seed=3))
+    path = grid_detector_onnx(tmp_path / "det.onnx", reference_image(), cell=16)
+    model = onnx.load(str(path))
+    for node in model.graph.node:  # the logits, not their sigmoid
+        if node.op_type == "Sigmoid":
+            node.op_type = "Identity"
+    path.write_bytes(model.SerializeToString())
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(coco))[0] == 0
+    spec = detector_spec(tmp_path / "det.yaml", ["spot"])
+    assert assay(capsys, home, "model", "add", "det", str(path), "--spec", str(spec))[0] == 0
+    code, printed, err = assay(
+        capsys, home, "validate", "--model", "det", "--dataset", "plates", "--no-profile",
+        "--no-explore", "--resamples", "100",
+    )  # fmt: skip
+    assert code in (0, 1), err
+    assert "boxes scored outside [0, 1]: logits, perhaps?" in printed

@@ -74,7 +74,8 @@ def _fmt(v: float | None) -> str:
 
 def print_summary(result: ValidationResult) -> None:
     """The short verdict-free summary printed after a validation."""
-    console.print(
+    out = whole_lines()  # piped (a CI log): lines stay whole, not cut at 80 columns
+    out.print(
         f"[bold]{result.model.name}@{result.model.number}[/] on [bold]{result.dataset.name}@{result.dataset.number}[/]: "
         f"{result.n_items} items, {result.n_judged} judged, "
         + (f"[red]{result.n_failed} not judged[/]" if result.n_failed else "0 not judged")
@@ -85,8 +86,16 @@ def print_summary(result: ValidationResult) -> None:
         # A model that ignores its input can pass a policy without a kappa or an AUC check
         # on an unbalanced set (a review's constant 0.8/0.2 passed accuracy >= 0.75).
         only = result.labels[next(k for k, n in enumerate(answered) if n)]
-        console.print(
+        out.print(
             f"[yellow]warning[/]: the model answered {escape(str(only))} for every judged item",
+            highlight=False,
+        )
+    scored = (result.task or {}).get("box_scores") or {}
+    if scored.get("outside_0_1"):  # the report said so; a CI log shows only this
+        out.print(
+            f"[yellow]warning[/]: {scored['outside_0_1']} of the model's {scored['n_boxes']} boxes "
+            "scored outside [0, 1]: logits, perhaps? The score threshold and each image's score "
+            "read them as probabilities (AP, a ranking, does not mind)",
             highlight=False,
         )
     same = (result.comparison or {}).get("score_differences") or {}
@@ -96,14 +105,14 @@ def print_summary(result: ValidationResult) -> None:
         and ((same.get("any_class") or {}).get("max") == 0)
     ):  # a spec that only reorders a map's labels, a re-export bit for bit: nothing to compare
         base = (result.comparison or {}).get("baseline") or {}
-        console.print(
+        out.print(
             f"[yellow]warning[/]: the candidate's scores equal the baseline's "
             f"({escape(str(base.get('model')))}@{base.get('number')}) on every item both "
             "judged: this comparison measures no change",
             highlight=False,
         )
     if result.n_split_batches:
-        console.print(
+        out.print(
             f"[yellow]warning[/]: {result.n_split_batches} batch(es) ({result.n_split_items} "
             "items) failed whole and were run item by item: the model may not take batches of "
             "this size (see --batch-size)",
@@ -111,7 +120,7 @@ def print_summary(result: ValidationResult) -> None:
         )
     if result.n_reused:
         source = (result.reuse or {}).get("from_run") or "an earlier run"
-        console.print(
+        out.print(
             f"{result.n_reused} item(s) reused the model's recorded outputs (run "
             f"{str(source)[:12]}), {result.n_inferred} went through the model",
             highlight=False,
@@ -119,7 +128,7 @@ def print_summary(result: ValidationResult) -> None:
     leak = result.leakage
     if leak is not None:
         clean = leak["metrics_without_leaked"].get("accuracy")
-        console.print(
+        out.print(
             f"leakage from {escape(leak['train'])}: {leak['n_leaked_items']} item(s) duplicate "
             "training items"
             + (
@@ -133,7 +142,7 @@ def print_summary(result: ValidationResult) -> None:
     cov = result.coverage
     if cov is not None and cov.get("domain"):
         d, rw = cov["domain"], cov.get("reweighted")
-        console.print(
+        out.print(
             f"coverage of {escape(cov['production'])}: domain classifier ROC-AUC {d['auc']:.3f} "
             f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
             + ("" if cov["max_psi"] is None else f", largest PSI {cov['max_psi']:.3f}")
@@ -155,10 +164,10 @@ def print_summary(result: ValidationResult) -> None:
             highlight=False,
         )
     for note in (cov or {}).get("notes") or []:  # what the audit could not compare
-        console.print(f"  coverage note: {escape(note)}", highlight=False)
+        out.print(f"  coverage note: {escape(note)}", highlight=False)
     fixed = result.label_corrections
     if fixed:
-        console.print(
+        out.print(
             f"labels corrected by review: {fixed['n_changed']} item(s) relabelled "
             f"({escape(str(fixed['file']))}"
             + (f", from {escape(str(fixed['parent']))}" if fixed.get("parent") else "")
@@ -180,19 +189,19 @@ def print_summary(result: ValidationResult) -> None:
             "" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
         )
         table.add_row(key, _fmt(m.value), interval)
-    console.print(table)
+    out.print(table)
     if result.threshold is not None and result.threshold.get("value") is not None:
         target = result.threshold.get("target_false_alarm_rate")
-        console.print(
+        out.print(
             f"threshold {result.threshold['value']:.6g}"
             + (f" (calibrated for a {target:.2%} false-alarm rate)" if target else " (the spec's)")
         )
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:
-            console.print(f"  [red]{n}[/] not judged: {escape(reason)}")
+            out.print(f"  [red]{n}[/] not judged: {escape(reason)}")
     summary = (result.profile or {}).get("summary")
     if result.profile and "error" in result.profile:
-        console.print(f"[yellow]profile not taken:[/] {escape(result.profile['error'])}")
+        out.print(f"[yellow]profile not taken:[/] {escape(result.profile['error'])}")
     if summary:
         reused = (result.profile or {}).get("reused_from")
         source = (
@@ -200,14 +209,14 @@ def print_summary(result: ValidationResult) -> None:
             if reused
             else ""
         )
-        console.print(
+        out.print(
             f"profile: p99 {summary['latency_p99_ms']:.3f} ms per item (1 thread), "
             f"{summary['throughput_items_per_s']:,.0f} items/s (all cores), "
             f"peak memory {summary['peak_memory_mb']:.0f} MiB{source}"
         )
     comparison = (result.expert_agreement or {}).get("comparison")
     if comparison:
-        console.print(
+        out.print(
             f"experts: {escape(comparison['statement'])} (model κ {_fmt(comparison['model_mean_kappa'])}, "
             f"experts κ {_fmt(comparison['expert_mean_kappa'])})"
         )
@@ -218,6 +227,7 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few"
 
 def print_verdict(result: ValidationResult) -> None:
     """The paired ledger, every check that did not simply pass, and the verdict line."""
+    out = whole_lines()  # piped (a CI log): lines stay whole, not cut at 80 columns
     # Here, not at the top: the view reads the verdict module (numpy), which `assay --help` and
     # the commands that print no verdict do not need to load.
     from assay.reports.views.verdict import VerdictView
@@ -226,7 +236,7 @@ def print_verdict(result: ValidationResult) -> None:
     paired = view.paired
     if paired:
         p_value = "—" if paired.mcnemar_p is None else f"{paired.mcnemar_p:.3g}"
-        console.print(
+        out.print(
             f"vs baseline {escape(paired.baseline)}"
             f"{' (predictions reused from its run)' if paired.reused else ''}: "
             f"[green]{paired.n_fixed} fixed[/], [red]{paired.n_broken} broken[/], "
@@ -239,11 +249,11 @@ def print_verdict(result: ValidationResult) -> None:
         if check.status == "pass":
             continue
         style = "bold red" if check.blocks else STATUS_STYLE.get(check.status, "")
-        console.print(f"  [{style}]{check.status:>7}[/] {escape(check.reason)}")
+        out.print(f"  [{style}]{check.status:>7}[/] {escape(check.reason)}")
     status = view.status
     colour = "bold green" if status == "pass" else "bold red" if view.blocking else "yellow"
     note = f" ({view.note})" if view.note else ""
-    console.print(
+    out.print(
         f"verdict: [{colour}]{status.upper()}[/]: {escape(view.summary)}{note}",
         soft_wrap=True,
     )

@@ -121,3 +121,20 @@ def test_difficult_written_true_is_difficult(tmp_path: Path) -> None:
     )
     boxes = read_all(detect_reader(root).open(root, ReadOptions()).batches).column("boxes")
     assert [b["iscrowd"] for b in boxes.to_pylist()[0]] == [True, False]
+
+
+def test_two_images_of_one_name_take_the_annotation_their_filename_names(tmp_path: Path) -> None:
+    """From a review: a.jpg and a.png both got a.xml's boxes. The annotation's <filename>
+    says which it describes; the other has none (not judged); naming neither is refused."""
+    root = voc(tmp_path / "voc", {"a": [("pit", 0, 1, 2, 11, 7)]})
+    Image.fromarray(np.full((24, 32), 90, np.uint8)).save(root / "JPEGImages" / "a.png")
+    table = read_all(detect_reader(root).open(root, ReadOptions()).batches)
+    counts = dict(zip(table.column(cols.ITEM_ID).to_pylist(), table.column("n_boxes").to_pylist()))
+    assert counts["JPEGImages/a.jpg"] == 1 and counts["JPEGImages/a.png"] is None
+    (root / "Annotations" / "a.xml").write_text(
+        XML.format(
+            name="a.bmp", objects=OBJECT.format(name="p", difficult=0, x1=0, y1=0, x2=2, y2=2)
+        )
+    )
+    with pytest.raises(InputError, match="names neither"):
+        read_all(detect_reader(root).open(root, ReadOptions()).batches)

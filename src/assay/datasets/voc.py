@@ -69,6 +69,33 @@ def voc_boxes(xml_path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _annotated_images(images: list[Path], annotations: dict[str, Path]) -> dict[Path, Path]:
+    """Each image's annotation, matched by name stem; where two images share a stem (a.jpg
+    and a.png), the annotation's <filename> says which it describes (both got its boxes, a
+    review found), and one naming neither is refused."""
+    by_stem: dict[str, list[Path]] = {}
+    for image in images:
+        by_stem.setdefault(image.stem, []).append(image)
+    out: dict[Path, Path] = {}
+    for stem, xml_path in annotations.items():
+        found = by_stem.get(stem, [])
+        if len(found) > 1:
+            try:
+                named = (ET.parse(xml_path).getroot().findtext("filename") or "").strip()
+            except ET.ParseError as exc:
+                raise InputError(f"{xml_path}: not a valid VOC annotation ({exc})") from None
+            found = [p for p in found if p.name == Path(named).name]
+            if len(found) != 1:
+                raise InputError(
+                    f"{xml_path}: images {', '.join(sorted(p.name for p in by_stem[stem]))} "
+                    f"share its name, and its <filename> ({named or 'none'}) names "
+                    + ("neither" if not found else "several")
+                )
+        if found:
+            out[found[0]] = xml_path
+    return out
+
+
 def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
     if options.label_column or options.id_column:
         raise InputError("--label-column and --id-column do not apply to a Pascal VOC folder")
@@ -77,12 +104,20 @@ def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
     if folder is None or not (root / "Annotations").is_dir():
         raise InputError(f"{root}: a Pascal VOC folder needs Annotations/ and JPEGImages/")
     images = sorted(p for p in folder.rglob("*") if is_image_file(p))
-    annotations = {p.stem: p for p in (root / "Annotations").rglob("*.xml")}
+    annotations: dict[str, Path] = {}
+    for xml_path in sorted((root / "Annotations").rglob("*.xml")):
+        if xml_path.stem in annotations:
+            raise InputError(
+                f"{root}: {annotations[xml_path.stem].relative_to(root)} and "
+                f"{xml_path.relative_to(root)} both annotate images named {xml_path.stem!r}"
+            )
+        annotations[xml_path.stem] = xml_path
+    annotated = _annotated_images(images, annotations)
 
     def batches() -> Iterator[pa.RecordBatch]:
         ids, labels, paths, boxes, counts = [], [], [], [], []
         for image in images:
-            xml = annotations.get(image.stem)
+            xml = annotated.get(image)
             found = voc_boxes(xml) if xml is not None else None
             ids.append(image.relative_to(root).as_posix())
             paths.append(str(image))
@@ -102,7 +137,7 @@ def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
             names=[cols.ITEM_ID, cols.LABEL, cols.PATH, "boxes", "n_boxes"],
         )
 
-    missing = sum(1 for p in images if p.stem not in annotations)
+    missing = sum(1 for p in images if p not in annotated)
     notes = [f"{len(images)} images, {len(annotations)} annotations"]
     notes += [f"{missing} image(s) have no annotation and will not be judged"] if missing else []
     return DatasetSource("voc", "image", root, sorted(annotations.values()), batches, {}, notes)

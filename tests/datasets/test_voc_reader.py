@@ -129,7 +129,8 @@ def test_two_images_of_one_name_take_the_annotation_their_filename_names(tmp_pat
     root = voc(tmp_path / "voc", {"a": [("pit", 0, 1, 2, 11, 7)]})
     Image.fromarray(np.full((24, 32), 90, np.uint8)).save(root / "JPEGImages" / "a.png")
     table = read_all(detect_reader(root).open(root, ReadOptions()).batches)
-    counts = dict(zip(table.column(cols.ITEM_ID).to_pylist(), table.column("n_boxes").to_pylist()))
+    ids, n_boxes = table.column(cols.ITEM_ID).to_pylist(), table.column("n_boxes").to_pylist()
+    counts = dict(zip(ids, n_boxes, strict=True))
     assert counts["JPEGImages/a.jpg"] == 1 and counts["JPEGImages/a.png"] is None
     (root / "Annotations" / "a.xml").write_text(
         XML.format(

@@ -56,7 +56,7 @@ def test_boxes_in_pixels_and_images_without_labels_are_good(tmp_path: Path) -> N
     ("line", "message"),
     [
         ("1 0.5 0.5 0.5", "a box is '<class> <x> <y> <width> <height>'"),
-        ("7 0.5 0.5 0.5 0.5", "class 7 is not in classes.txt"),
+        ("7 0.5 0.5 0.5 0.5", "class 7 is not among the 2 classes named"),
         ("0 0.5 0.5 1.5 0.5", "fractions of the image"),
         ("0 0.5 nan 0.5 0.5", "fractions of the image"),
         ("x 0.5 0.5 0.5 0.5", "not a number"),
@@ -77,3 +77,27 @@ def test_registered_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "yolo, 3 items" in capsys.readouterr().out
     broken = yolo(tmp_path / "broken", "9 0.5 0.5 0.5 0.5")
     assert main(["dataset", "add", "broken", str(broken), "--home", str(tmp_path / "home")]) == 2
+
+
+@pytest.mark.parametrize(
+    "described",
+    ["names: [scratch, pit]\n", "path: .\nnames:\n  0: scratch\n  1: pit\n", None],
+)
+def test_classes_named_by_a_data_yaml_or_by_nothing(tmp_path: Path, described: str | None) -> None:
+    """Ultralytics names the classes in data.yaml (a list, or index: name); without any file
+    naming them the folder was read as a folder of images whose classes were 'images' (a
+    review). Now it is a YOLO folder that says what it lacks."""
+    root = yolo(tmp_path / "parts")
+    (root / "classes.txt").unlink()
+    if described is not None:
+        (root / "data.yaml").write_text(described)
+    reader = detect_reader(root)
+    assert reader.name == "yolo"
+    if described is None:
+        with pytest.raises(
+            InputError, match=r"needs classes\.txt or data\.yaml naming its classes"
+        ):
+            reader.open(root, ReadOptions())
+        return
+    table = read_all(reader.open(root, ReadOptions()).batches)
+    assert table.column("boxes").to_pylist()[0][0]["name"] == "pit"

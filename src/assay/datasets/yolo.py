@@ -1,4 +1,5 @@
-"""Importer for YOLO detection folders: ``classes.txt``, ``images/`` and ``labels/``.
+"""Importer for YOLO detection folders: ``classes.txt`` (or an Ultralytics ``data.yaml`` with
+``names``), ``images/`` and ``labels/``.
 
 Every image under ``images/`` (subfolders such as ``train/`` and ``val/`` included) is an item;
 its boxes are the lines of the text file with the same relative path under ``labels/``
@@ -28,14 +29,51 @@ from assay.datasets.images import is_image_file
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
 
+CLASS_FILES = ("classes.txt", "data.yaml", "dataset.yaml")  # Darknet's, then Ultralytics'
+
 
 def _detect(path: Path) -> bool:
+    """images/ beside labels/ holding .txt files: a YOLO folder, with or without the file that
+    names its classes (without one, opening it says so: read as a folder of images, its
+    classes were 'images', a review found)."""
     return (
         path.is_dir()
-        and (path / "classes.txt").is_file()
         and (path / "images").is_dir()
         and (path / "labels").is_dir()
+        and (
+            any((path / name).is_file() for name in CLASS_FILES)
+            or next((path / "labels").rglob("*.txt"), None) is not None
+        )
     )
+
+
+def _class_names(root: Path) -> tuple[list[str], Path]:
+    """The class names, by index: classes.txt (one per line), or an Ultralytics data.yaml's
+    ``names`` (a list, or a mapping from index to name)."""
+    if (root / "classes.txt").is_file():
+        file = root / "classes.txt"
+        return [n.strip() for n in file.read_text().splitlines() if n.strip()], file
+    described = next((root / n for n in CLASS_FILES[1:] if (root / n).is_file()), None)
+    if described is None:
+        raise InputError(
+            f"{root}: a YOLO folder (images/, labels/) needs classes.txt or data.yaml naming "
+            "its classes"
+        )
+    import yaml
+
+    file = described
+    if file.stat().st_size > 1 << 20:
+        raise InputError(f"{file}: over 1 MiB, not a dataset description")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: not valid YAML ({type(exc).__name__})") from None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+        names = [names[i] for i in range(len(names))]
+    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
+        raise InputError(f"{file}: 'names' must list the class names (or map 0..k-1 to them)")
+    return [str(n).strip() for n in names], file
 
 
 def _boxes(label_file: Path, names: list[str], size: tuple[int, int]) -> list[dict[str, Any]]:
@@ -54,7 +92,7 @@ def _boxes(label_file: Path, names: list[str], size: tuple[int, int]) -> list[di
         except ValueError:
             raise InputError(f"{where}: {line!r} holds something that is not a number") from None
         if not 0 <= index < len(names):
-            raise InputError(f"{where}: class {index} is not in classes.txt ({len(names)} classes)")
+            raise InputError(f"{where}: class {index} is not among the {len(names)} classes named")
         if not all(math.isfinite(v) and 0 <= v <= 1 for v in (cx, cy, w, h)):
             raise InputError(f"{where}: coordinates are fractions of the image, 0 to 1: {line!r}")
         x, y = (cx - w / 2) * width, (cy - h / 2) * height
@@ -74,14 +112,14 @@ def _boxes(label_file: Path, names: list[str], size: tuple[int, int]) -> list[di
 
 def open_yolo(path: Path, options: ReadOptions) -> DatasetSource:
     """Every image under ``images/`` with the boxes of its label file."""
-    if not _detect(path):
-        raise InputError(f"{path}: a YOLO folder needs classes.txt, images/ and labels/")
+    if not (path.is_dir() and (path / "images").is_dir() and (path / "labels").is_dir()):
+        raise InputError(f"{path}: a YOLO folder needs images/, labels/ and classes.txt")
     if options.label_column or options.id_column:
         raise InputError("--label-column and --id-column do not apply to a YOLO folder")
     root = path.resolve()
-    names = [n.strip() for n in (root / "classes.txt").read_text().splitlines() if n.strip()]
+    names, class_file = _class_names(root)
     if not names:
-        raise InputError(f"{root / 'classes.txt'} names no class")
+        raise InputError(f"{class_file} names no class")
     images = sorted(p for p in (root / "images").rglob("*") if is_image_file(p))
     label_files = sorted((root / "labels").rglob("*.txt"))
     stems = {p.relative_to(root / "labels").with_suffix("").as_posix(): p for p in label_files}
@@ -122,7 +160,7 @@ def open_yolo(path: Path, options: ReadOptions) -> DatasetSource:
         "yolo",
         "image",
         root,
-        [root / "classes.txt", *label_files],
+        [class_file, *label_files],
         batches,
         {"classes": names},
         notes,
@@ -132,7 +170,7 @@ def open_yolo(path: Path, options: ReadOptions) -> DatasetSource:
 register_reader(
     Reader(
         name="yolo",
-        description="YOLO detection folder (classes.txt, images/, labels/*.txt)",
+        description="YOLO detection folder (classes.txt or data.yaml, images/, labels/*.txt)",
         detect=_detect,
         open=open_yolo,
         priority=20,

@@ -22,8 +22,10 @@ from rich.table import Table
 if TYPE_CHECKING:
     from assay.core.results import ValidationResult
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a line is printed whole (a terminal folds it where it must); Rich's own wrapping
+# cut notes, reasons and verdicts at 80 columns in a pipe or a CI log, mid-sentence.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 # A pipe or a log has no width: tables printed there keep every cell whole (rows as long as they
 # need) instead of Rich's 80 columns, which cut names and ids that a script then greps for.

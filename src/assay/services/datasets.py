@@ -156,7 +156,9 @@ def register_dataset(
             missing = count_nulls(final / "manifest.parquet", cols.SHA256)
             if missing:
                 notes.append(f"{missing} referenced file(s) are missing or unreadable")
-            notes += _box_notes(final / "manifest.parquet")
+            notes += _mask_notes(final / "manifest.parquet") + _box_notes(
+                final / "manifest.parquet"
+            )
         record = ws.catalog.add_dataset(
             name=name,
             version=version,
@@ -202,6 +204,21 @@ def _correction_notes(options: dict[str, object]) -> list[str]:
         f"labels corrected by review: {done['n_changed']} of {done['n_corrections']} reviewed "
         f"item(s) relabelled ({done['file']}, sha256 {str(done['sha256'])[:12]})"
     ]
+
+
+def _mask_notes(manifest: Path) -> list[str]:
+    """Expert masks named but missing or unreadable: their images will not be judged (a
+    review's manifest registered without a word, the image unjudged later)."""
+    if not {cols.MASK, cols.MASK_SHA256} <= set(pq.read_schema(manifest).names):
+        return []
+    table = pq.read_table(manifest, columns=[cols.MASK, cols.MASK_SHA256])
+    named = pc.is_valid(table.column(cols.MASK))
+    lost = pc.sum(pc.and_(named, pc.is_null(table.column(cols.MASK_SHA256)))).as_py() or 0
+    return (
+        [f"{lost} expert mask file(s) are missing or unreadable: those images will not be judged"]
+        if lost
+        else []
+    )
 
 
 def _box_notes(manifest: Path) -> list[str]:

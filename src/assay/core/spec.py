@@ -333,7 +333,7 @@ def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
 def canonical_label(value: object) -> str:
     """One spelling of a class name, to tell two spellings of one class apart from two classes
     (``true``/``True``/YAML's ``true``; ``1``/``1.0``): used to explain a mismatch, never to
-    rewrite a stored label (datasets, runs and specs keep theirs)."""
+    rewrite a label (stored datasets, runs and specs keep theirs)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -342,20 +342,10 @@ def canonical_label(value: object) -> str:
     if text.lower() in ("true", "false"):
         return text.lower()
     whole = _WHOLE.fullmatch(text)
-    return whole_number(whole) if whole else text
+    return whole.group(1) if whole else text
 
 
-# A whole number written as a float ("1.0", "+2.00", "007.0"): its sign is group 1, its digits
-# without leading zeros group 2. Tables read such label text as the integer, as they read a
-# float column (``datasets.tables.as_string``).
-WHOLE_NUMBER_TEXT = r"\+?(-?)0*([0-9]+)\.0+"
-_WHOLE = re.compile(WHOLE_NUMBER_TEXT)
-
-
-def whole_number(match: re.Match[str]) -> str:
-    """The integer a ``WHOLE_NUMBER_TEXT`` match writes ("-0.0" is 0, as the float is)."""
-    digits = match.group(2)
-    return digits if digits == "0" else match.group(1) + digits
+_WHOLE = re.compile(r"\+?(-?[0-9]+)\.0+")
 
 
 def parse_model_spec(raw: Any) -> ModelSpec:

@@ -35,7 +35,7 @@ def consensus(votes: list[pa.Array]) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
     """Per row, the label a strict majority of the non-missing votes gave (null when none), and
     whether the row is disputed (labelled by at least one expert, yet without a majority)."""
     n = len(votes[0]) if votes else 0
-    text = [as_string(v, whole_text=True) for v in votes]  # classes spelt as the label's
+    text = [as_string(v) for v in votes]
     # Codes over the union of the labels given, so that counting is one vectorised pass.
     values = pc.unique(pa.chunked_array(text, pa.string()).combine_chunks()).drop_null()
     codes = np.stack(
@@ -98,10 +98,7 @@ class LongAnnotations:
             b.select(list(LONG_COLUMNS)) for b in iter_table(path, list(LONG_COLUMNS), 1 << 20)
         ]
         table = pa.Table.from_batches(parts) if parts else pa.table({c: [] for c in LONG_COLUMNS})
-        table = pa.table({
-            c: as_string(table.column(c).combine_chunks(), whole_text=c == "label")
-            for c in LONG_COLUMNS
-        })  # fmt: skip
+        table = pa.table({c: as_string(table.column(c).combine_chunks()) for c in LONG_COLUMNS})
         if table.num_rows == 0:
             raise InputError(f"{path}: the annotations table is empty")
         for c in ("item_id", "annotator"):

@@ -17,7 +17,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay.core.errors import InputError, did_you_mean
-from assay.core.spec import WHOLE_NUMBER_TEXT
 from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
 from assay.datasets.source import DatasetSource
@@ -120,15 +119,9 @@ def _check_text(batch: pa.RecordBatch) -> None:
             column.validate(full=True)  # ArrowInvalid on bytes that are not UTF-8
 
 
-def as_string(array: pa.Array | pa.ChunkedArray, whole_text: bool = False) -> pa.Array:
+def as_string(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Labels and ids as text. Floats: 1.0 -> "1" (spreadsheets write integers as floats), and
-    NaN is a missing value, as pandas writes one into a float column. ``whole_text``: the same
-    for such text (a CSV's label column is read as text, and pandas writes an integer column
-    with a missing value as "1.0": one table as CSV or Parquet names its classes alike). Ids
-    keep their text: "1" and "1.0" are two ids as written."""
-    if whole_text and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        whole = pc.replace_substring_regex(array, f"^{WHOLE_NUMBER_TEXT}$", r"\1\2")
-        return pc.replace_substring_regex(whole, "^-0$", "0")
+    NaN is a missing value, as pandas writes one into a float column."""
     if pa.types.is_floating(array.type):
         finite = pc.is_finite(array)
         array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
@@ -156,7 +149,7 @@ def with_reserved_columns(
         ids = pc.cast(pa.array(range(start_row, start_row + n), pa.int64()), pa.string())
     # No label column: the experts' label_<annotator> columns give the consensus later on.
     labels = (
-        as_string(batch.column(label_column), whole_text=True)
+        as_string(batch.column(label_column))
         if label_column in batch.schema.names
         else pa.nulls(n, pa.string())
     )

@@ -355,7 +355,7 @@ class Experts:
         self.annotators = tuple(annotator_name(c) for c in names)
         self.has_label = has_label
         for name in names:
-            self._seen(name, as_string(batch.column(name), whole_text=True))
+            self._seen(name, as_string(batch.column(name)))
         if has_label:
             self._seen(cols.LABEL, batch.column(cols.LABEL))
         if has_label:  # an adjudicated label stays the reference; disputes are only counted

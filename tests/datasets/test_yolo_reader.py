@@ -101,3 +101,55 @@ def test_classes_named_by_a_data_yaml_or_by_nothing(tmp_path: Path, described: s
         return
     table = read_all(reader.open(root, ReadOptions()).batches)
     assert table.column("boxes").to_pylist()[0][0]["name"] == "pit"
+
+
+def test_ultralytics_and_roboflow_layouts(tmp_path: Path) -> None:
+    """From a review: a Roboflow export (data.yaml beside train/ valid/ test/, each with
+    images/ and labels/) was read as a class folder of train, valid and test; one split was
+    refused (its data.yaml is a folder up); a data.yaml splitting images/ into train and val
+    made one validation set of the training images too."""
+    export = tmp_path / "rf"
+    for split in ("train", "valid"):
+        yolo(export / split)
+        (export / split / "classes.txt").unlink()
+    (export / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\nnc: 2\nnames: [scratch, pit]\n"
+    )
+    assert detect_reader(export).name == "yolo"
+    with pytest.raises(InputError, match="a YOLO export of 2 splits"):
+        detect_reader(export).open(export, ReadOptions())
+    valid = export / "valid"
+    table = read_all(detect_reader(valid).open(valid, ReadOptions()).batches)
+    assert table.column("boxes").to_pylist()[0][0]["name"] == "pit"
+
+    split = yolo(tmp_path / "one")
+    (split / "classes.txt").unlink()
+    (split / "data.yaml").write_text(
+        "path: .\ntrain: images/train\nval: images/val\nnames: [a, b]\n"
+    )
+    with pytest.raises(InputError, match="hold the training images too"):
+        detect_reader(split).open(split, ReadOptions())
+
+
+@pytest.mark.parametrize(
+    ("names", "message"), [("[yes, no]", "quoted where"), ("[a, a]", "a class name twice")]
+)
+def test_class_names_yaml_would_misread_are_refused(
+    tmp_path: Path, names: str, message: str
+) -> None:
+    root = yolo(tmp_path / "parts")
+    (root / "classes.txt").unlink()
+    (root / "data.yaml").write_text(f"names: {names}\n")
+    with pytest.raises(InputError, match=message):
+        detect_reader(root).open(root, ReadOptions())
+
+
+def test_a_class_folder_with_classes_called_images_and_labels_stays_a_class_folder(
+    tmp_path: Path,
+) -> None:
+    """From a review: classes images, labels and ok (a README.txt in labels/) were refused as
+    a YOLO folder without class names."""
+    for label in ("images", "labels", "ok"):
+        make_image(tmp_path / "cls" / label / "a.png", 10)
+    (tmp_path / "cls" / "labels" / "README.txt").write_text("notes")
+    assert detect_reader(tmp_path / "cls").name != "yolo"

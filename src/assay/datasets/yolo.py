@@ -33,17 +33,31 @@ CLASS_FILES = ("classes.txt", "data.yaml", "dataset.yaml")  # Darknet's, then Ul
 
 
 def _detect(path: Path) -> bool:
-    """images/ beside labels/ holding .txt files: a YOLO folder, with or without the file that
-    names its classes (without one, opening it says so: read as a folder of images, its
-    classes were 'images', a review found)."""
-    return (
-        path.is_dir()
-        and (path / "images").is_dir()
-        and (path / "labels").is_dir()
-        and (
-            any((path / name).is_file() for name in CLASS_FILES)
-            or next((path / "labels").rglob("*.txt"), None) is not None
+    """A YOLO folder: images/ beside labels/, with a file naming the classes (here, or an
+    Ultralytics data.yaml one folder up, as a Roboflow split has it), or with nothing else
+    beside them and label files in labels/ (opening it then says what it lacks: read as a
+    folder of images, its classes were 'images', a review found); or an export whose splits
+    (train/, valid/...) are such folders, which opening refuses, naming them."""
+    if not path.is_dir():
+        return False
+    if (path / "images").is_dir() and (path / "labels").is_dir():
+        named = any((path / n).is_file() for n in CLASS_FILES) or any(
+            (path.parent / n).is_file() for n in CLASS_FILES[1:]
         )
+        alone = {p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        return named or (
+            alone == {"images", "labels"}
+            and next((path / "labels").rglob("*.txt"), None) is not None
+        )
+    return any((path / n).is_file() for n in CLASS_FILES[1:]) and bool(_splits(path))
+
+
+def _splits(path: Path) -> list[str]:
+    """The subfolders of an export that are YOLO folders themselves (train, valid, test)."""
+    return sorted(
+        p.name
+        for p in path.iterdir()
+        if p.is_dir() and (p / "images").is_dir() and (p / "labels").is_dir()
     )
 
 
@@ -53,7 +67,8 @@ def _class_names(root: Path) -> tuple[list[str], Path]:
     if (root / "classes.txt").is_file():
         file = root / "classes.txt"
         return [n.strip() for n in file.read_text().splitlines() if n.strip()], file
-    described = next((root / n for n in CLASS_FILES[1:] if (root / n).is_file()), None)
+    places = [root / n for n in CLASS_FILES[1:]] + [root.parent / n for n in CLASS_FILES[1:]]
+    described = next((p for p in places if p.is_file()), None)
     if described is None:
         raise InputError(
             f"{root}: a YOLO folder (images/, labels/) needs classes.txt or data.yaml naming "
@@ -71,9 +86,43 @@ def _class_names(root: Path) -> tuple[list[str], Path]:
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict) and sorted(names) == list(range(len(names))):
         names = [names[i] for i in range(len(names))]
-    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
-        raise InputError(f"{file}: 'names' must list the class names (or map 0..k-1 to them)")
-    return [str(n).strip() for n in names], file
+    if not isinstance(names, list) or not all(
+        isinstance(n, str | int) and not isinstance(n, bool) for n in names
+    ):
+        raise InputError(
+            f"{file}: 'names' must list the class names (or map 0..k-1 to them), quoted where "
+            "YAML would read them otherwise ('yes', 'no', 'on', 'off')"
+        )
+    text = [str(n).strip() for n in names]
+    if len(set(text)) < len(text):
+        raise InputError(f"{file}: 'names' gives a class name twice")
+    assert isinstance(data, dict)
+    _check_one_split(root, data, file)
+    return text, file
+
+
+def _check_one_split(root: Path, data: dict[str, Any], file: Path) -> None:
+    """Refuse a folder whose data.yaml splits its own images/ into train and val: every image
+    under images/ is an item, and the release gate would see the model's training images."""
+    inside = []
+    for split in ("train", "val", "test"):
+        where = data.get(split)
+        if not isinstance(where, str):
+            continue
+        base = Path(str(data.get("path") or file.parent))
+        target = (base if base.is_absolute() else file.parent / base) / where
+        try:
+            target.resolve().relative_to((root / "images").resolve())
+        except ValueError:
+            continue
+        if target.resolve() != (root / "images").resolve():
+            inside.append(f"{split}: {where}")
+    if len(inside) > 1:
+        raise InputError(
+            f"{file} splits {root / 'images'} ({', '.join(inside)}): as one dataset it would "
+            "hold the training images too; register a folder holding only the split to "
+            "validate on (its images/ and labels/)"
+        )
 
 
 def _boxes(label_file: Path, names: list[str], size: tuple[int, int]) -> list[dict[str, Any]]:
@@ -112,6 +161,11 @@ def _boxes(label_file: Path, names: list[str], size: tuple[int, int]) -> list[di
 
 def open_yolo(path: Path, options: ReadOptions) -> DatasetSource:
     """Every image under ``images/`` with the boxes of its label file."""
+    if path.is_dir() and not (path / "images").is_dir() and _splits(path):
+        raise InputError(
+            f"{path}: a YOLO export of {len(_splits(path))} splits ({', '.join(_splits(path))}): "
+            f"register the one to validate on, e.g. {path / _splits(path)[-1]}"
+        )
     if not (path.is_dir() and (path / "images").is_dir() and (path / "labels").is_dir()):
         raise InputError(f"{path}: a YOLO folder needs images/, labels/ and classes.txt")
     if options.label_column or options.id_column:

@@ -139,3 +139,25 @@ def test_two_images_of_one_name_take_the_annotation_their_filename_names(tmp_pat
     )
     with pytest.raises(InputError, match="names neither"):
         read_all(detect_reader(root).open(root, ReadOptions()).batches)
+
+
+def test_mirrored_subfolders_match_by_path(tmp_path: Path) -> None:
+    """From a review: JPEGImages/{a,b}/x.png with Annotations/{a,b}/x.xml was refused (two
+    annotations of one name); before that, both images got one annotation's boxes. The
+    relative path decides."""
+    root = tmp_path / "voc"
+    for sub, box in (("a", (1, 2, 11, 7)), ("b", (0, 0, 4, 4))):
+        (root / "Annotations" / sub).mkdir(parents=True)
+        (root / "JPEGImages" / sub).mkdir(parents=True)
+        Image.fromarray(np.full((24, 32), 100, np.uint8)).save(root / "JPEGImages" / sub / "x.png")
+        x1, y1, x2, y2 = box
+        (root / "Annotations" / sub / "x.xml").write_text(
+            XML.format(
+                name="x.png",
+                objects=OBJECT.format(name="pit", difficult=0, x1=x1, y1=y1, x2=x2, y2=y2),
+            )
+        )
+    table = read_all(detect_reader(root).open(root, ReadOptions()).batches)
+    widths = [b[0]["width"] for b in table.column("boxes").to_pylist()]
+    assert table.column(cols.ITEM_ID).to_pylist() == ["JPEGImages/a/x.png", "JPEGImages/b/x.png"]
+    assert widths == [10.0, 4.0]

@@ -69,30 +69,48 @@ def voc_boxes(xml_path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _annotated_images(images: list[Path], annotations: dict[str, Path]) -> dict[Path, Path]:
-    """Each image's annotation, matched by name stem; where two images share a stem (a.jpg
-    and a.png), the annotation's <filename> says which it describes (both got its boxes, a
-    review found), and one naming neither is refused."""
+def _annotated_images(images: list[Path], folder: Path, annotations_root: Path) -> dict[Path, Path]:
+    """Each image's annotation: the one at the same relative path under Annotations/
+    (``JPEGImages/a/x.png`` and ``Annotations/a/x.xml``), else the one of its name stem when
+    only one annotation has it. Where two images share a name (a.jpg and a.png), the
+    annotation's <filename> says which it describes (both got its boxes, a review found); one
+    naming neither is refused, and so are two annotations of one stem an image cannot tell
+    apart by its path."""
+    xmls = sorted(annotations_root.rglob("*.xml"))
+    by_path = {p.relative_to(annotations_root).with_suffix("").as_posix(): p for p in xmls}
     by_stem: dict[str, list[Path]] = {}
+    for xml_path in xmls:
+        by_stem.setdefault(xml_path.stem, []).append(xml_path)
+    wanted: dict[Path, list[Path]] = {}  # annotation -> the images it may describe
     for image in images:
-        by_stem.setdefault(image.stem, []).append(image)
+        xml = by_path.get(image.relative_to(folder).with_suffix("").as_posix())
+        if xml is None:
+            same = by_stem.get(image.stem, [])
+            if len(same) > 1:
+                raise InputError(
+                    f"{annotations_root}: {', '.join(str(p.relative_to(annotations_root)) for p in same)} "
+                    f"all annotate images named {image.stem!r}, and {image.relative_to(folder)} "
+                    "is at none of their paths"
+                )
+            xml = same[0] if same else None
+        if xml is not None:
+            wanted.setdefault(xml, []).append(image)
     out: dict[Path, Path] = {}
-    for stem, xml_path in annotations.items():
-        found = by_stem.get(stem, [])
+    for xml_path, found in wanted.items():
         if len(found) > 1:
             try:
                 named = (ET.parse(xml_path).getroot().findtext("filename") or "").strip()
             except ET.ParseError as exc:
                 raise InputError(f"{xml_path}: not a valid VOC annotation ({exc})") from None
-            found = [p for p in found if p.name == Path(named).name]
-            if len(found) != 1:
+            fitting = [p for p in found if p.name == Path(named).name]
+            if len(fitting) != 1:
                 raise InputError(
-                    f"{xml_path}: images {', '.join(sorted(p.name for p in by_stem[stem]))} "
-                    f"share its name, and its <filename> ({named or 'none'}) names "
-                    + ("neither" if not found else "several")
+                    f"{xml_path}: images {', '.join(sorted(p.name for p in found))} share its "
+                    f"name, and its <filename> ({named or 'none'}) names "
+                    + ("neither" if not fitting else "several")
                 )
-        if found:
-            out[found[0]] = xml_path
+            found = fitting
+        out[found[0]] = xml_path
     return out
 
 
@@ -104,15 +122,8 @@ def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
     if folder is None or not (root / "Annotations").is_dir():
         raise InputError(f"{root}: a Pascal VOC folder needs Annotations/ and JPEGImages/")
     images = sorted(p for p in folder.rglob("*") if is_image_file(p))
-    annotations: dict[str, Path] = {}
-    for xml_path in sorted((root / "Annotations").rglob("*.xml")):
-        if xml_path.stem in annotations:
-            raise InputError(
-                f"{root}: {annotations[xml_path.stem].relative_to(root)} and "
-                f"{xml_path.relative_to(root)} both annotate images named {xml_path.stem!r}"
-            )
-        annotations[xml_path.stem] = xml_path
-    annotated = _annotated_images(images, annotations)
+    annotations = sorted((root / "Annotations").rglob("*.xml"))
+    annotated = _annotated_images(images, folder, root / "Annotations")
 
     def batches() -> Iterator[pa.RecordBatch]:
         ids, labels, paths, boxes, counts = [], [], [], [], []
@@ -140,7 +151,7 @@ def open_voc(path: Path, options: ReadOptions) -> DatasetSource:
     missing = sum(1 for p in images if p not in annotated)
     notes = [f"{len(images)} images, {len(annotations)} annotations"]
     notes += [f"{missing} image(s) have no annotation and will not be judged"] if missing else []
-    return DatasetSource("voc", "image", root, sorted(annotations.values()), batches, {}, notes)
+    return DatasetSource("voc", "image", root, annotations, batches, {}, notes)
 
 
 register_reader(

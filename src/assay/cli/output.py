@@ -76,7 +76,7 @@ def _fmt(v: float | None) -> str:
 
 def print_summary(result: ValidationResult) -> None:
     """The short verdict-free summary printed after a validation."""
-    out = whole_lines()  # piped (a CI log): lines stay whole, not cut at 80 columns
+    out = console  # soft-wrapped: its lines stay whole in a CI log (tests capture it)
     out.print(
         f"[bold]{result.model.name}@{result.model.number}[/] on [bold]{result.dataset.name}@{result.dataset.number}[/]: "
         f"{result.n_items} items, {result.n_judged} judged, "
@@ -229,7 +229,7 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "too_few"
 
 def print_verdict(result: ValidationResult) -> None:
     """The paired ledger, every check that did not simply pass, and the verdict line."""
-    out = whole_lines()  # piped (a CI log): lines stay whole, not cut at 80 columns
+    out = console  # soft-wrapped: its lines stay whole in a CI log (tests capture it)
     # Here, not at the top: the view reads the verdict module (numpy), which `assay --help` and
     # the commands that print no verdict do not need to load.
     from assay.reports.views.verdict import VerdictView

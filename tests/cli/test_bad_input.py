@@ -397,13 +397,19 @@ def test_a_store_path_that_is_a_file_is_named(
 def test_validate_in_a_folder_that_holds_no_store_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A mistyped --home made an empty store there, then said 'model m not found'."""
+    """A mistyped --home made an empty store there, then said 'model m not found' (and so did
+    the commands that read runs, models or a dataset's history)."""
     typo = tmp_path / "hme"
-    one_line_exit_2(
-        cli(capsys, "validate", "--model", "m", "--dataset", "t", "--home", str(typo)),
-        f"no Assay store at {typo}",
-    )
-    assert not typo.exists()
+    for command in (
+        ["validate", "--model", "m", "--dataset", "t"],
+        ["profile", "m"],
+        ["compare", "abc", "def"],
+        ["history", "t"],
+        ["run", "show", "abc"],
+        ["store", "verify"],
+    ):
+        one_line_exit_2(cli(capsys, *command, "--home", str(typo)), f"no Assay store at {typo}")
+        assert not typo.exists(), command
 
 
 def test_a_baseline_whose_scores_equal_the_candidates_is_named(

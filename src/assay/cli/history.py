@@ -45,7 +45,7 @@ def history(
 
     if limit < 0:
         raise InputError("--limit must be 0 or more")
-    found = item_history(workspace(home), dataset, model, candidate)
+    found = item_history(workspace(home, create=False), dataset, model, candidate)
     summary = found.summary(limit)
     if out is not None:
         write_history(found, out, max(limit, 50))

@@ -51,7 +51,7 @@ def compare_command(
         return
     if order is not None:
         raise InputError("--order applies with --sequential")
-    outcome = compare_runs(_workspace(home), candidate, baseline, policy, out)
+    outcome = compare_runs(_workspace(home, create=False), candidate, baseline, policy, out)
     print_verdict(outcome.result)
     console.print(f"report: {outcome.files['report.html']}")
     if outcome.blocking:
@@ -72,7 +72,9 @@ def _sequential(
 
     if policy is not None:
         raise InputError("--sequential decides by --margin and --alpha, not by a --policy")
-    doc = sequential_comparison(_workspace(home), candidate, baseline, order, margin, alpha, out)
+    doc = sequential_comparison(
+        _workspace(home, create=False), candidate, baseline, order, margin, alpha, out
+    )
     f = doc["final"]
     level = f"{100 * (1 - alpha):g}%"
     if f is None:
@@ -182,7 +184,7 @@ def run_tag(
     """Set a run's tags (they replace the ones it had)."""
     from assay.services.runs import tag_run
 
-    row = tag_run(_workspace(home), run_id, list(tags or []))
+    row = tag_run(_workspace(home, create=False), run_id, list(tags or []))
     console.print(f"run {row.id[:12]}: tags {', '.join(row.tags) or '(none)'}")
 
 
@@ -195,7 +197,7 @@ def run_note(
     """Write a note on a run (what was special about it); the run's results never change."""
     from assay.services.runs import annotate_run
 
-    row = annotate_run(_workspace(home), run_id, note)
+    row = annotate_run(_workspace(home, create=False), run_id, note)
     console.print(f"run {row.id[:12]}: note {'set' if row.note else 'cleared'}")
 
 
@@ -208,7 +210,7 @@ def run_show(
     from assay.reports.json import read_result_json
     from assay.services.runs import get_run
 
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     r = get_run(ws, run_id)
     path = Path(r.run_dir) / "result.json"
     if r.status != "finished" or not path.exists():

@@ -21,7 +21,7 @@ def store_verify(home: HomeOption = None) -> None:
     """Check every stored model file and manifest against its digest (exit 2 on any mismatch)."""
     from assay.services.integrity import verify_store
 
-    checks = verify_store(_workspace(home))
+    checks = verify_store(_workspace(home, create=False))
     style = {"ok": "green", "recorded": "yellow", "changed": "bold red", "missing": "bold red",
              "outside": "bold red"}  # fmt: skip
     for c in checks:

@@ -252,7 +252,7 @@ def profile_command(
         raise InputError("--batch-size must be at least 1")
     from assay.services.integrity import verify_model_file
 
-    mv = get_model(_workspace(home), model)
+    mv = get_model(_workspace(home, create=False), model)
     verify_model_file(mv)
     if mv.runtime == "recorded":
         raise InputError(f"{mv.ref} is recorded predictions: there is no model here to measure")

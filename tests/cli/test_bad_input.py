@@ -433,3 +433,16 @@ def test_a_baseline_whose_scores_equal_the_candidates_is_named(
     ) in out
     code, out, _ = cli(capsys, *validate(store, "--no-explore"))  # no baseline: no word of it
     assert "equal the baseline's" not in out
+
+
+def test_a_demo_too_small_is_refused_and_a_small_one_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: `assay demo --n-items 120` exited 3 (it damaged scan 194 of 120 on
+    purpose), and `--n-items 0` too."""
+    from assay.demo.run import write_scan_folder
+
+    one_line_exit_2(cli(capsys, "demo", "--n-items", "0", "--home", str(tmp_path / "h")),
+                    "--n-items must lie in [100,")  # fmt: skip
+    manifest = write_scan_folder(tmp_path / "scans", 120, seed=7)
+    assert len(manifest.read_text().splitlines()) == 121

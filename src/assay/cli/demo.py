@@ -12,6 +12,8 @@ from assay.cli.common import workspace as _workspace
 from assay.cli.output import console, print_summary, print_verdict, progress_bar
 from assay.core.errors import InputError
 
+MIN_ITEMS, MAX_ITEMS = 100, 1_000_000  # fewer: no interval to show; more: hours of PNGs
+
 
 def demo_command(
     out: Annotated[
@@ -32,6 +34,8 @@ def demo_command(
     home: HomeOption = None,
 ) -> None:
     """Generate synthetic cable scans and two models, register them, validate the candidate."""
+    if not MIN_ITEMS <= n_items <= MAX_ITEMS:
+        raise InputError(f"--n-items must lie in [{MIN_ITEMS}, {MAX_ITEMS:,}], got {n_items}")
     if task == "classification":
         from assay.demo.run import run_demo
 

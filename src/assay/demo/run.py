@@ -76,7 +76,10 @@ def write_scan_folder(folder: Path, n_items: int, seed: int) -> Path:
             Image.fromarray(scan.pixels, mode="L").save(folder / rel)
             writer.writerow({"path": rel, "label": labels[i], **scan.metadata})
     for i in range(N_CORRUPT):
-        victim = folder / f"images/scan_{(i + 1) * 97:05d}.png"
+        number = (i + 1) * 97
+        if number >= len(scans):  # a small demo holds fewer scans (a review: exit 3 at 120)
+            break
+        victim = folder / f"images/scan_{number:05d}.png"
         victim.write_bytes(victim.read_bytes()[:60])
     return manifest
 

@@ -407,6 +407,18 @@ def test_validate_in_a_folder_that_holds_no_store_names_it(
         ["history", "t"],
         ["run", "show", "abc"],
         ["store", "verify"],
+        # the listings and the other readers made one too (a review: `run list` on a typo
+        # showed an empty table, as if nothing had ever run)
+        ["run", "list"],
+        ["dataset", "list"],
+        ["dataset", "show", "t"],
+        ["model", "list"],
+        ["model", "show", "m"],
+        ["model", "alias", "m@1", "production"],
+        ["token", "list"],
+        ["token", "revoke", "ci"],
+        ["audit", "leakage", "--train", "a", "--dataset", "t"],
+        ["audit", "coverage", "--production", "p.csv", "--dataset", "t"],
     ):
         one_line_exit_2(cli(capsys, *command, "--home", str(typo)), f"no Assay store at {typo}")
         assert not typo.exists(), command

@@ -217,8 +217,8 @@ def test_home_may_come_before_the_command(
     assert "parts@1" in capsys.readouterr().out
     assert main(["dataset", "list", "--home", str(home)]) == 0  # after it, as before
     assert "parts@1" in capsys.readouterr().out
-    assert main(["dataset", "list", "--home", str(home.parent / "elsewhere")]) == 0
-    assert "parts@1" not in capsys.readouterr().out
+    assert main(["dataset", "list", "--home", str(home.parent / "elsewhere")]) == 2
+    assert "no Assay store at" in capsys.readouterr().err  # not this one's datasets
 
 
 def test_the_same_folder_moved_says_where_its_version_reads(

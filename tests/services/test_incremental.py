@@ -381,7 +381,7 @@ def test_descriptors_without_a_recorded_digest_are_never_taken(
 
     ws, config = _scans_store(tmp_path, _mislabelled_images)
     with monkeypatch.context() as m:
-        m.setattr(integrity, "RUN_FILES", ("predictions.parquet", "result.json"))
+        m.setattr(integrity, "KEPT_FILES", integrity.RUN_FILES)
         first = validate(ws, "bright@1", "scans@1", config=config)
     kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
     rolled = np.roll(np.asarray(kept.column("vector").to_pylist()), 1, axis=0)
@@ -454,7 +454,7 @@ def test_a_profile_needs_a_digested_result_and_only_that(
     _model(tmp_path, ws, "scanner", 1)
     config = ValidationConfig(batch_size=64, explore=False, profile_seconds=0.2, reuse=False)
     with monkeypatch.context() as m:
-        m.setattr(integrity, "RUN_FILES", ())
+        m.setattr(integrity, "KEPT_FILES", ())
         undigested = validate(ws, "scanner", "cable", config=config)
     doc = json.loads((undigested.run_dir / "result.json").read_text())
     doc["profile"]["summary"]["latency_p99_ms"] = 0.0001

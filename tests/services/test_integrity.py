@@ -62,7 +62,7 @@ def test_a_flipped_byte_in_a_stored_file_stops_the_run_naming_the_file(
 
     assert main(["store", "verify", "--home", str(home)]) == 2
     out, err = capsys.readouterr()
-    assert "changed" in out and "1 of 4 stored files do not match" in err
+    assert "changed" in out and "1 of 7 stored files do not match" in err
     flip_one_byte(store[which])  # flipped back: the registered bytes again
     assert main(["store", "verify", "--home", str(home)]) == 0
     assert validate(home) == 0
@@ -178,7 +178,7 @@ def test_a_store_copied_elsewhere_reads_and_verifies_its_own_files(
     flip_one_byte(copied_manifest)
     capsys.readouterr()
     assert main(["store", "verify", "--home", str(copy)]) == 2
-    assert "1 of 4 stored files do not match their digests: dataset t@1" in capsys.readouterr().err
+    assert "1 of 7 stored files do not match their digests: dataset t@1" in capsys.readouterr().err
     assert main(["store", "verify", "--home", str(home)]) == 0
     flip_one_byte(copied_manifest)
     # With the original gone, the copy works on its own.
@@ -228,3 +228,46 @@ def test_a_store_written_with_absolute_paths_and_copied_reads_the_copy(
     assert "not in" in capsys.readouterr().out
     assert main(["store", "verify", "--home", str(bare)]) == 2
     assert "read from outside this store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["result.json", "report.html"])
+def test_a_run_file_edited_after_the_run_is_refused_not_shown(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """From a review: a FAIL run's result.json edited to say PASS was shown by `run show` as
+    PASS (exit 0), and its verdict.md, junit.xml and report.html had no digest at all, so
+    `store verify` said all matched. Every file a run writes is digested when it finishes."""
+    home = store["home"]
+    assert validate(home) == 0
+    ws = Workspace.open(home)
+    (run,) = ws.catalog.list_runs()
+    ws.close()
+    assert set(run.artifact_sha256 or {}) >= {"result.json", "report.html", "predictions.parquet"}
+    path = Path(run.run_dir) / name
+    path.write_text(path.read_text().replace("accuracy", "accuracy "), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["store", "verify", "--home", str(home)]) == 2
+    assert name in capsys.readouterr().out
+    if name == "result.json":
+        assert main(["run", "show", run.id, "--home", str(home)]) == 2
+        err = capsys.readouterr().err
+        assert "has changed since it was recorded" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreadable_result_of_a_run_without_digests_is_named(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run from before digests whose result.json is damaged: `run show` crashed (exit 3,
+    JSONDecodeError); it names the file (exit 2)."""
+    home = store["home"]
+    assert validate(home) == 0
+    ws = Workspace.open(home)
+    (run,) = ws.catalog.list_runs()
+    with ws.catalog.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE runs SET artifact_sha256 = NULL WHERE id = ?", (run.id,))
+    ws.close()
+    (Path(run.run_dir) / "result.json").write_text('{"run_id": ', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["run", "show", run.id[:8], "--home", str(home)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable result.json" in err and len(err.strip().splitlines()) == 1

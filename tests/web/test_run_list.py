@@ -263,3 +263,28 @@ def test_a_run_browsed_once_is_still_checked_when_its_files_change(web: Web) -> 
         "/api/compare", params={"runs": f"{ids['python']},{run}"}, headers=web.auth("viewer")
     )
     assert r.status_code == 422
+
+
+def test_a_run_file_edited_after_the_run_is_not_served(web: Web) -> None:
+    """From a review: a FAIL run's result.json and verdict.md edited to PASS were served with
+    200 by /result and /files/...; every file a run writes is checked against its digest."""
+    ids = _three_runs(web)
+    run = ids["cli"]
+    assert _get(web, f"/api/runs/{run}/result")["run_id"] == run
+    for name, url in (
+        ("result.json", f"/api/runs/{run}/result"),
+        ("verdict.md", f"/api/runs/{run}/files/verdict.md"),
+        ("report.html", f"/api/runs/{run}/files/report.html"),
+    ):
+        path = web.home / "runs" / run / name
+        if not path.exists():
+            continue
+        kept = path.read_bytes()
+        path.write_bytes(kept.replace(b"fail", b"pass") + b" ")
+        r = web.client.get(url, headers=web.auth("viewer"))
+        assert r.status_code == 422, (name, r.status_code)
+        assert "has changed since it was recorded" in r.json()["detail"]
+        path.write_bytes(kept)
+        assert web.client.get(url, headers=web.auth("viewer")).status_code == 200
+    r = web.client.get(f"/api/runs/{run}/files/junit.xml", headers=web.auth("viewer"))
+    assert r.status_code in (200, 404)

@@ -62,7 +62,7 @@ def leakage(
     console = _console()
 
     found = audit_leakage(
-        workspace(home),
+        workspace(home, create=False),
         train,
         dataset,
         out,
@@ -153,7 +153,7 @@ def coverage(
     from assay.services.runs import get_run
 
     console = _console()
-    ws = workspace(home)
+    ws = workspace(home, create=False)
     if model is not None and run is not None:
         raise InputError("give --model or --run, not both")
     dv = get_dataset(ws, dataset)

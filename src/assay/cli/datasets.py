@@ -108,7 +108,7 @@ def dataset_list(home: HomeOption = None) -> None:
     from assay.services.datasets import list_datasets
 
     table = Table("dataset", "role", "format", "items", "classes", "version", "added")
-    for d in list_datasets(_workspace(home)):
+    for d in list_datasets(_workspace(home, create=False)):
         table.add_row(
             d.ref,
             d.role,
@@ -128,7 +128,7 @@ def dataset_show(
     """Show one dataset version: labels, columns, source."""
     from assay.services.datasets import get_dataset
 
-    d = get_dataset(_workspace(home), ref)
+    d = get_dataset(_workspace(home, create=False), ref)
     console.print(
         f"[bold]{d.ref}[/]  version {d.version}\n  {d.role} set, format {d.format} ({d.kind}), {d.n_items} items\n  source {d.source}"
     )
@@ -139,7 +139,7 @@ def dataset_show(
     )
     from assay.services.budget import decisions_summary
 
-    served = decisions_summary(_workspace(home), d)
+    served = decisions_summary(_workspace(home, create=False), d)
     console.print(
         f"  decisions served: {served['n_on_version']} on this version, "
         f"{served['n_on_dataset']} on all versions ({served['n_models']} model version(s))"

@@ -101,7 +101,7 @@ def model_list(home: HomeOption = None) -> None:
 
     from assay.services.models import aliases, list_models
 
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     named: dict[int, list[str]] = {}
     for a in aliases(ws):
         named.setdefault(a.model_id, []).append(a.alias)
@@ -128,7 +128,7 @@ def model_show(
 
     from assay.services.models import get_model
 
-    m = get_model(_workspace(home), ref)
+    m = get_model(_workspace(home, create=False), ref)
     console.print(
         f"[bold]{m.ref}[/]  version {m.version}\n  runtime {m.runtime}, file {m.file_name} ({m.size_bytes} bytes)"
     )
@@ -147,7 +147,7 @@ def model_alias(
     """Point NAME@ALIAS at a version (scanner@production): --baseline and --model accept it."""
     from assay.services.models import remove_alias, set_alias
 
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     if remove:
         name = ref.split("@", 1)[0]
         remove_alias(ws, name, alias)

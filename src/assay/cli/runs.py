@@ -139,7 +139,7 @@ def run_list(
     from assay.core.records import RunQuery
     from assay.services.runs import run_page
 
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     page = run_page(
         ws, RunQuery(model=model, dataset=dataset, verdict=verdict, tag=tag, limit=limit)
     )
@@ -207,16 +207,23 @@ def run_show(
     home: HomeOption = None,
 ) -> None:
     """Show a finished run's summary (or why it did not finish)."""
-    from assay.reports.json import read_result_json
+    from assay.reports.json import parse_result_json
+    from assay.services.integrity import checked_run_file
     from assay.services.runs import get_run
 
     ws = _workspace(home, create=False)
     r = get_run(ws, run_id)
-    path = Path(r.run_dir) / "result.json"
-    if r.status != "finished" or not path.exists():
+    if r.status != "finished":
         console.print(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else ""))
         return
-    result = read_result_json(path)
+    try:
+        # A finished run's result as it wrote it: an edited one is refused, not shown as PASS.
+        path = checked_run_file(r, "result.json")
+    except FileNotFoundError:
+        raise InputError(
+            f"run {r.id[:12]} finished but its result.json is missing from {r.run_dir}"
+        ) from None
+    result = parse_result_json(path.read_bytes(), path)
     print_summary(result)
     print_verdict(result)
     console.print(f"report: {Path(r.run_dir) / 'report.html'}")

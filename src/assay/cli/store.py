@@ -78,7 +78,7 @@ def store_restore(
     if kept is not None:
         console.print(f"  the catalog it replaced is kept as {escape(str(kept))}")
     # Opening the store makes the paths of the backed-up store point at this one's files.
-    outside = _workspace(home).catalog.relocate()
+    outside = _workspace(home, create=False).catalog.relocate()
     if outside:
         console.print(
             f"[yellow]warning:[/] {len(outside)} stored file(s) are not in {escape(str(root))} "

@@ -37,7 +37,7 @@ def token_list(home: HomeOption = None) -> None:
     from rich.table import Table
 
     table = Table("name", "role", "created", "revoked")
-    for t in _workspace(home).access.list_tokens():
+    for t in _workspace(home, create=False).access.list_tokens():
         table.add_row(
             escape(t.name),
             t.role,
@@ -52,5 +52,5 @@ def token_revoke(
     name: Annotated[str, typer.Argument(help="Token name.")], home: HomeOption = None
 ) -> None:
     """Revoke a token: it and its browser sessions stop working at once."""
-    _workspace(home).access.revoke_token(name)
+    _workspace(home, create=False).access.revoke_token(name)
     console.print(f"revoked {escape(name)}")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from assay.core.errors import InputError
 from assay.core.results import ValidationResult
 from assay.store.files import temp_file
 
@@ -36,4 +37,13 @@ def write_result_json(result: ValidationResult, path: Path) -> None:
 
 
 def read_result_json(path: Path) -> ValidationResult:
-    return ValidationResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return parse_result_json(path.read_bytes(), path)
+
+
+def parse_result_json(data: bytes, path: Path) -> ValidationResult:
+    """The result in ``data``, read from ``path``; InputError naming the file when it is not a
+    result Assay wrote (damaged, truncated, from another tool)."""
+    try:
+        return ValidationResult.from_dict(json.loads(data.decode("utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path} is not a readable result.json ({type(exc).__name__})") from None

@@ -128,14 +128,44 @@ def verify_manifest(ws: Workspace, dv: DatasetVersion) -> None:
     _raise_unless_ok(manifest_check(ws, dv))
 
 
-# The files a later run reads back: predictions and result (baselines, reuse, history) and the
-# image descriptors of misclassified items (reused by incremental validation).
-RUN_FILES = ("predictions.parquet", "result.json", "error_descriptors.parquet")
+# Every file a run may write to its folder and copy to --out.
+RUN_FILES = (
+    "result.json",
+    "report.html",
+    "predictions.parquet",
+    "verdict.md",
+    "junit.xml",
+    "unmatched_predictions.csv",
+    "fresh_items.csv",
+    "comparison.parquet",
+    "doubtful_labels.parquet",
+    "disputed_items.parquet",
+    "error_groups.parquet",
+    "error_embeddings.parquet",
+)
+# What a finished run keeps digests of: every file it wrote, since each is read back, shown or
+# served (a verdict.md edited to PASS is as false as an edited result.json); and the image
+# descriptors of misclassified items, which incremental validation reuses.
+KEPT_FILES = (*RUN_FILES, "error_descriptors.parquet")
 
 
 def run_digests(run_dir: Path) -> dict[str, str]:
-    """The digests a finished run keeps of the files other runs read back."""
-    return {name: file_sha256(run_dir / name) for name in RUN_FILES if (run_dir / name).is_file()}
+    """The digests a finished run keeps of the files it wrote."""
+    return {name: file_sha256(run_dir / name) for name in KEPT_FILES if (run_dir / name).is_file()}
+
+
+def checked_run_file(run: RunRecord, name: str) -> Path:
+    """The path of a finished run's file ``name``, after checking it against the digest the run
+    kept (a file the run kept no digest of, from before digests covered it, is not checked).
+    IntegrityError when it is changed or missing; FileNotFoundError when the run never wrote
+    it. For files served whole, too large to hold in memory (read_run_file holds them)."""
+    path = Path(run.run_dir) / name
+    expected = (run.artifact_sha256 or {}).get(name)
+    if expected is not None:
+        _raise_unless_ok(_check(f"run {run.id[:12]} {name}", path, expected))
+    elif not path.is_file():
+        raise FileNotFoundError(path)
+    return path
 
 
 def run_file_checks(run: RunRecord) -> list[FileCheck]:

@@ -187,7 +187,7 @@ def _summarised(ws: Workspace, records: list[RunRecord]) -> list[RunRecord]:
         if r.status == "finished" and r.headline_metric is None and path.is_file():
             try:
                 summary = read_result_json(path).summary()
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, InputError):
                 out.append(r)  # unreadable: the list shows the run without its numbers
                 continue
             ws.catalog.record_summary(r.id, summary)

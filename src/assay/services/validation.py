@@ -46,6 +46,7 @@ from assay.services.datasets import get_dataset
 from assay.services.environment import describe_environment, numerics
 from assay.services.history import never_right_so_far
 from assay.services.integrity import (
+    RUN_FILES,
     IntegrityError,
     run_digests,
     verify_manifest,
@@ -296,20 +297,6 @@ def _task_findings(task: Task, report: Finalized) -> dict[str, Any] | None:
         if key in report.extras:
             findings[key] = report.extras[key]
     return findings
-
-
-# Every file a run may write to its folder (and copy to --out).
-RUN_FILES = (
-    *ARTIFACTS,
-    *VERDICT_ARTIFACTS,
-    "unmatched_predictions.csv",
-    "fresh_items.csv",
-    "comparison.parquet",
-    "doubtful_labels.parquet",
-    "disputed_items.parquet",
-    "error_groups.parquet",
-    "error_embeddings.parquet",
-)
 
 
 def claim_out(out_dir: Path, overwrite: bool) -> None:

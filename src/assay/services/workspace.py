@@ -35,6 +35,8 @@ class Workspace:
         empty new store, and its first lookup a puzzling 'not found')."""
         root = Path(home).expanduser() if home is not None else default_home()
         url = database_url or os.environ.get("ASSAY_DATABASE_URL")
+        if any(p.exists() and not p.is_dir() for p in (root, *root.parents)):
+            raise InputError(f"the store {root} is not a folder (--home, ASSAY_HOME)")
         if not create and not (
             (root / "catalog.db").is_file()  # a SQLite store
             or (root.is_dir() and (url is not None or FileStore(root).holds_anything()))

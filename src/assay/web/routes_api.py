@@ -25,6 +25,7 @@ from assay.services.browse import (
 from assay.services.budget import decisions_summary
 from assay.services.datasets import get_dataset, list_datasets
 from assay.services.history import history_parquet, item_history
+from assay.services.integrity import checked_run_file
 from assay.services.jobs import cancel as cancel_job
 from assay.services.jobs import recover_jobs, submit
 from assay.services.models import aliases as model_aliases
@@ -461,7 +462,7 @@ def set_note(run_id: str, body: dict[str, Any], _: Validator, ws: WS) -> dict[st
 
 @router.get("/runs/{run_id}/result")
 def result(run_id: str, _: Viewer, ws: WS) -> FileResponse:
-    return FileResponse(_run_dir(ws, run_id) / "result.json", media_type="application/json")
+    return FileResponse(_checked_file(ws, run_id, "result.json"), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/files")
@@ -479,10 +480,18 @@ def run_files(run_id: str, _: Viewer, ws: WS) -> list[dict[str, Any]]:
 def run_file(run_id: str, name: str, _: Viewer, ws: WS) -> FileResponse:
     if name not in RUN_FILES:
         raise HTTPException(404, f"no file {name!r} (files: {', '.join(sorted(RUN_FILES))})")
-    path = _run_dir(ws, run_id) / name
-    if not path.exists():
-        raise HTTPException(404, f"this run has no {name}")
+    path = _checked_file(ws, run_id, name)
     return FileResponse(path, media_type=RUN_FILES[name], filename=name)
+
+
+def _checked_file(ws: Workspace, run_id: str, name: str) -> Path:
+    """A finished run's file, checked against the digest the run kept: a file edited after the
+    run (a verdict.md turned to PASS) is refused (422), never served as the run's."""
+    _run_dir(ws, run_id)  # 409 unless finished
+    try:
+        return checked_run_file(get_run(ws, run_id), name)
+    except FileNotFoundError:
+        raise HTTPException(404, f"this run has no {name}") from None
 
 
 @router.get("/compare")

@@ -23,7 +23,7 @@ import pytest
 
 from assay.cli.main import main
 from assay.services.workspace import Workspace
-from assay.store.checkpoints import INVOCATION
+from assay.store.checkpoints import INVOCATION, recorded_checkpoint
 from tests.models import fit_logistic, tabular_onnx, write_spec
 
 ROWS = 600_000
@@ -213,7 +213,7 @@ def test_a_job_whose_worker_is_killed_is_retried_once_then_failed(home: Path) ->
 
 
 def _checkpointed(home: Path) -> bool:
-    return any(p.stat().st_size > 0 for p in (home / "runs").glob("*/checkpoint.json"))
+    return any(p.stat().st_size > 0 for p in (home / "runs").glob("*/checkpoint-*.json"))
 
 
 def _comparable(value: object) -> object:
@@ -267,7 +267,9 @@ def test_a_killed_validation_resumes_to_the_same_result(
     assert sorted(r.status for r in runs) == ["interrupted", "interrupted"]
     model_ids = {m.name: m.id for m in ws.catalog.list_models()}
     (cand,) = [r for r in runs if r.model_id == model_ids["m"]]
-    checkpoint = json.loads((Path(cand.run_dir) / "checkpoint.json").read_text())
+    recorded = recorded_checkpoint(cand.artifact_sha256 or {})
+    assert recorded is not None  # the catalog, not the folder, says which checkpoint holds
+    checkpoint = json.loads((Path(cand.run_dir) / recorded).read_text())
     assert 0 < checkpoint["offset"] < ROWS
     ws.close()
 
@@ -289,7 +291,7 @@ def test_a_killed_validation_resumes_to_the_same_result(
     ws = Workspace.open(home)
     resumed = ws.catalog.get_run(cand.id)
     assert resumed.status == "finished" and resumed.n_items == ROWS
-    assert not (Path(cand.run_dir) / "checkpoint.json").exists()
+    assert not list(Path(cand.run_dir).glob("checkpoint-*"))
     assert not (Path(cand.run_dir) / "predictions.parquet.parts").exists()
     ws.close()
     got = json.loads((Path(cand.run_dir) / "result.json").read_text())

@@ -19,6 +19,7 @@ from assay.services.datasets import register_dataset
 from assay.services.models import register_model
 from assay.services.validation import resume_validation, validate
 from assay.services.workspace import Workspace
+from assay.store.checkpoints import recorded_checkpoint
 from tests.models import passthrough_onnx
 
 ROWS = 5000
@@ -102,13 +103,41 @@ def test_a_crafted_checkpoint_stops_the_resume_and_keeps_the_run_interrupted(
 ) -> None:
     ws = _store(tmp_path, "crafted")
     run_id = _interrupted(ws, after_batches=3)
-    run_dir = Path(ws.catalog.get_run(run_id).run_dir)
-    doc = json.loads((run_dir / "checkpoint.json").read_text())
+    run = ws.catalog.get_run(run_id)
+    name = recorded_checkpoint(run.artifact_sha256 or {})
+    assert name is not None
+    path = Path(run.run_dir) / name
+    doc = json.loads(path.read_text())
     doc["tasks"][0]["states"][0] = {"c": "os:system", "v": {"command": "echo pwned"}}
-    (run_dir / "checkpoint.json").write_text(json.dumps(doc))
-    with pytest.raises(InputError, match="not a state class of Assay"):
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="has changed since it was written"):
         resume_validation(ws, run_id)
     assert ws.catalog.get_run(run_id).status == "interrupted"  # nothing claimed, nothing lost
+    ws.close()
+
+
+def test_an_edited_invocation_or_part_stops_the_resume(tmp_path: Path) -> None:
+    """From a review: `--resume` took its policy and model from invocation.json and joined the
+    committed parts unread, so a run killed while failing resumed as PASS (a looser policy, or
+    every item made right in a part). Both are checked against what the catalog recorded."""
+    ws = _store(tmp_path, "edited")
+    run_id = _interrupted(ws, after_batches=3)
+    run_dir = Path(ws.catalog.get_run(run_id).run_dir)
+    invocation = run_dir / "invocation.json"
+    kept = invocation.read_bytes()
+    doc = json.loads(kept)
+    doc["policy"] = {"checks": ["accuracy >= 0.01"]}
+    invocation.write_text(json.dumps(doc, indent=2))
+    with pytest.raises(InputError, match="invocation.json of run .* has changed since"):
+        resume_validation(ws, run_id)
+    invocation.write_bytes(kept)
+
+    part = run_dir / "predictions.parquet.parts" / "00000.parquet"
+    table = pq.read_table(part)
+    pq.write_table(table.set_column(3, "correct", pa.array([True] * table.num_rows)), part)
+    with pytest.raises(InputError, match="has changed since it was committed"):
+        resume_validation(ws, run_id)
+    assert ws.catalog.get_run(run_id).status == "interrupted"
     ws.close()
 
 

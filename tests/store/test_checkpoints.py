@@ -30,7 +30,9 @@ from tests.core.test_accumulator_laws import ACCUMULATORS, assert_same, batches
 
 
 def _task(states: list[Any], failures: FailureLog | None = None) -> TaskCheckpoint:
-    return TaskCheckpoint("r" * 32, states, failures or FailureLog(), 7, {"read_s": 0.25}, 2, 0)
+    return TaskCheckpoint(
+        "r" * 32, states, failures or FailureLog(), 7, {"read_s": 0.25}, ["ab" * 32] * 2, []
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -45,8 +47,8 @@ def test_every_state_survives_a_checkpoint_exactly(
     failures = FailureLog(keep=2)
     for i in range(3):
         failures.record(f"id-{i}", "no expert label")
-    save_checkpoint(run_dir, Checkpoint(123, 64, [_task(states, failures)]))
-    loaded = load_checkpoint(run_dir)
+    name, digest = save_checkpoint(run_dir, Checkpoint(123, 64, [_task(states, failures)]))
+    loaded = load_checkpoint(run_dir, {name: digest})
     assert loaded is not None and loaded.offset == 123 and loaded.batch_rows == 64
     (task,) = loaded.tasks
     assert task.failures == failures and task.timings == {"read_s": 0.25}
@@ -57,12 +59,23 @@ def test_every_state_survives_a_checkpoint_exactly(
 
 
 def _doc(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "checkpoint.json").read_text())
+    return json.loads((run_dir / "checkpoint-8.json").read_text())
 
 
-def _saved(tmp_path: Path) -> Path:
-    save_checkpoint(tmp_path, Checkpoint(8, 8, [_task([np.arange(4)])]))
-    return tmp_path
+def _saved(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A run folder with one checkpoint, and the digests the catalog recorded of it."""
+    name, digest = save_checkpoint(tmp_path, Checkpoint(8, 8, [_task([np.arange(4)])]))
+    return tmp_path, {name: digest}
+
+
+def _rewritten(run_dir: Path, doc: dict[str, Any]) -> dict[str, str]:
+    """The checkpoint replaced by ``doc``, and recorded as if the catalog had been altered
+    too: the checks below the catalog's digest must hold on their own."""
+    import hashlib
+
+    data = json.dumps(doc).encode()
+    (run_dir / "checkpoint-8.json").write_bytes(data)
+    return {"checkpoint-8.json": hashlib.sha256(data).hexdigest()}
 
 
 @pytest.mark.parametrize(
@@ -70,55 +83,71 @@ def _saved(tmp_path: Path) -> Path:
     ["os:system", "subprocess:Popen", "builtins:eval", "assay.cli.main:main", "assay.core.x:Y.z"],
 )
 def test_a_checkpoint_naming_a_foreign_class_is_refused(tmp_path: Path, name: str) -> None:
-    run_dir = _saved(tmp_path)
+    run_dir, _ = _saved(tmp_path)
     doc = _doc(run_dir)
     doc["tasks"][0]["states"] = [{"c": name, "v": {"command": "touch /tmp/pwned"}}]
-    (run_dir / "checkpoint.json").write_text(json.dumps(doc))
+    recorded = _rewritten(run_dir, doc)
     with pytest.raises(InputError, match=r"cannot be used .*not a state class of Assay"):
-        load_checkpoint(run_dir)
+        load_checkpoint(run_dir, recorded)
 
 
 def test_altered_arrays_are_refused(tmp_path: Path) -> None:
-    run_dir = _saved(tmp_path)
+    run_dir, recorded = _saved(tmp_path)
     (npz,) = run_dir.glob("checkpoint-*.npz")
     data = bytearray(npz.read_bytes())
     data[-5] ^= 1
     npz.write_bytes(bytes(data))
     with pytest.raises(InputError, match="does not match its SHA-256"):
-        load_checkpoint(run_dir)
+        load_checkpoint(run_dir, recorded)
+
+
+def test_a_checkpoint_edited_since_the_catalog_recorded_it_is_refused(tmp_path: Path) -> None:
+    """From a review: the checkpoint vouched for itself (its arrays' digest inside it), so an
+    edited one was resumed from. The catalog's digest of it is checked first."""
+    run_dir, recorded = _saved(tmp_path)
+    doc = _doc(run_dir)
+    doc["tasks"][0]["n_items"] = 999
+    (run_dir / "checkpoint-8.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="has changed since it was written"):
+        load_checkpoint(run_dir, recorded)
+    assert load_checkpoint(run_dir, {}) is None  # none recorded: the run starts from item 0
 
 
 def test_pickled_arrays_are_never_loaded(tmp_path: Path) -> None:
     """An object array (which only pickle can load) with a matching digest is still refused."""
     import hashlib
 
-    run_dir = _saved(tmp_path)
+    run_dir, _ = _saved(tmp_path)
     buffer = io.BytesIO()
     np.savez(buffer, a0=np.array([{"x": 1}], dtype=object))
     (npz,) = run_dir.glob("checkpoint-*.npz")
     npz.write_bytes(buffer.getvalue())
     doc = _doc(run_dir)
     doc["arrays_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
-    (run_dir / "checkpoint.json").write_text(json.dumps(doc))
+    recorded = _rewritten(run_dir, doc)
     with pytest.raises(InputError, match="cannot be used"):
-        load_checkpoint(run_dir)
+        load_checkpoint(run_dir, recorded)
 
 
 def test_a_torn_checkpoint_write_leaves_the_previous_one(tmp_path: Path) -> None:
-    """Arrays of a newer checkpoint written, its checkpoint.json not yet: the older one holds."""
-    run_dir = _saved(tmp_path)
+    """A newer checkpoint written, the catalog not yet told: the recorded one holds."""
+    run_dir, recorded = _saved(tmp_path)
     (run_dir / "checkpoint-16.npz").write_bytes(b"half a file")
-    loaded = load_checkpoint(run_dir)
+    (run_dir / "checkpoint-16.json").write_bytes(b"{}")
+    loaded = load_checkpoint(run_dir, recorded)
     assert loaded is not None and loaded.offset == 8
     clear_checkpoint(run_dir)
-    assert load_checkpoint(run_dir) is None and list(run_dir.iterdir()) == []
+    assert load_checkpoint(run_dir, {}) is None and list(run_dir.iterdir()) == []
 
 
 def test_a_garbled_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
-    run_dir = _saved(tmp_path)
-    (run_dir / "checkpoint.json").write_text("{not json")
+    import hashlib
+
+    run_dir, _ = _saved(tmp_path)
+    (run_dir / "checkpoint-8.json").write_text("{not json")
+    recorded = {"checkpoint-8.json": hashlib.sha256(b"{not json").hexdigest()}
     with pytest.raises(InputError, match=r"checkpoint in .* cannot be used"):
-        load_checkpoint(run_dir)
+        load_checkpoint(run_dir, recorded)
 
 
 def _table(lo: int, hi: int) -> pa.Table:
@@ -129,9 +158,9 @@ def test_parts_are_committed_reopened_and_joined(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     w = PartedWriter(path, unique=("item_id",))
     w.write_table(_table(0, 3))
-    assert w.commit() == 1
+    (first,) = w.commit()
     w.write_table(_table(3, 5))
-    assert w.commit() == 2
+    assert w.commit()[0] == first and len(w.commit()) == 2
     w.write_table(_table(5, 9))  # written after the last checkpoint: lost by the kill
     del w  # a killed process: no close, no abort
     assert sorted(p.name for p in part_dir(path).iterdir()) == [
@@ -140,7 +169,7 @@ def test_parts_are_committed_reopened_and_joined(tmp_path: Path) -> None:
         "00002.parquet.partial",
     ]
     # The checkpoint counted one part: the second and the half-written third are dropped.
-    w = PartedWriter(path, unique=("item_id",), committed=1)
+    w = PartedWriter(path, unique=("item_id",), committed=[first])
     assert [p.name for p in part_dir(path).iterdir()] == ["00000.parquet"]
     w.write_table(_table(3, 9))
     w.close()
@@ -152,17 +181,31 @@ def test_a_missing_committed_part_stops_the_resume(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     part_dir(path).mkdir()
     with pytest.raises(FileNotFoundError, match="of a checkpoint is missing"):
-        PartedWriter(path, committed=1)
+        PartedWriter(path, committed=["00" * 32])
+
+
+def test_a_committed_part_edited_since_stops_the_resume(tmp_path: Path) -> None:
+    """From a review: parts were reopened unread, so rows edited while a run was stopped (every
+    item made right) were joined into its predictions and passed. Each part is checked against
+    the digest its checkpoint recorded."""
+    path = tmp_path / "p.parquet"
+    w = PartedWriter(path, unique=("item_id",))
+    w.write_table(_table(0, 3))
+    digests = w.commit()
+    del w
+    pq.write_table(_table(10, 13), part_dir(path) / "00000.parquet")
+    with pytest.raises(InputError, match="has changed since it was committed"):
+        PartedWriter(path, committed=digests)
 
 
 def test_abort_keeps_committed_parts_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     w = PartedWriter(path)
     w.write_table(_table(0, 2))
-    w.commit()
+    digests = w.commit()
     w.write_table(_table(2, 4))
     w.abort(keep_committed=True)
     assert [p.name for p in part_dir(path).iterdir()] == ["00000.parquet"]
-    w = PartedWriter(path, committed=1)
+    w = PartedWriter(path, committed=digests)
     w.abort(keep_committed=False)
     assert not part_dir(path).exists() and not path.exists()

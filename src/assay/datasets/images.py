@@ -48,15 +48,6 @@ def is_image_file(path: Path) -> bool:
     )
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex digest of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class ImageError(Exception):
     """An image that cannot be judged; the message is the reason recorded for the item."""
 

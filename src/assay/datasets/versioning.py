@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from assay.datasets import columns as cols
-from assay.datasets.images import file_sha256
+from assay.digests import file_sha256
 
 
 class VersionDigest:

@@ -25,11 +25,12 @@ from assay.datasets.annotations import (
     with_consensus,
 )
 from assay.datasets.corrections import Corrections
-from assay.datasets.images import add_image_properties, file_sha256
+from assay.datasets.images import add_image_properties
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.row_digests import input_columns, with_row_digests
 from assay.datasets.tables import as_string
 from assay.datasets.versioning import VersionDigest, add_file_digests
+from assay.digests import file_sha256
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
 from assay.store.manifests import (

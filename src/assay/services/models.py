@@ -16,7 +16,7 @@ import yaml
 from assay.core.errors import InputError
 from assay.core.records import ModelAlias, ModelVersion, VersionRef, check_alias, check_name
 from assay.core.spec import ModelSpec, parse_model_spec
-from assay.datasets.images import file_sha256
+from assay.digests import file_sha256
 from assay.runtimes import is_endpoint, load_model, runtime_entry, runtime_kind
 from assay.runtimes import model_suffixes as runtime_suffixes
 from assay.runtimes.recorded import read_predictions

@@ -67,10 +67,12 @@ from assay.services.task_inputs import check_compatible, decoder_columns, decode
 from assay.services.twins import twin_reason
 from assay.services.workspace import Workspace
 from assay.store.checkpoints import (
+    INVOCATION,
     Checkpoint,
     TaskCheckpoint,
     clear_checkpoint,
     load_checkpoint,
+    prune_checkpoints,
     read_invocation,
     save_checkpoint,
     write_invocation,
@@ -78,6 +80,7 @@ from assay.store.checkpoints import (
 from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.leases import Heartbeat, claim_run, expire_leases, this_holder
 from assay.store.manifests import manifest_schema, read_manifest
+from assay.store.parquet import check_parts
 from assay.store.predictions import ParquetPredictionSink
 
 ARTIFACTS = ("result.json", "report.html", "predictions.parquet")
@@ -202,14 +205,14 @@ def _start(
         m.sink = ParquetPredictionSink(
             run_dir / "predictions.parquet",
             m.task.item_labels,
-            committed_parts=task.prediction_parts if task else 0,
+            committed_parts=task.prediction_parts if task else (),
             extra=m.task.prediction_fields(),
             scores=m.spec.has_scores,
         )
         if m.spec.output.embedding is not None and config.explore:
             m.embeddings = ParquetEmbeddingSink(
                 run_dir / "error_embeddings.parquet",
-                committed_parts=task.embedding_parts if task else 0,
+                committed_parts=task.embedding_parts if task else (),
             )
     except FileNotFoundError as exc:
         raise InputError(f"run {m.run.id} cannot be resumed: {exc}; start it again") from exc
@@ -368,10 +371,12 @@ def _run_models(
             on_run(m.run.id)
         leader = models[0].run_dir
         for m in models:
-            write_invocation(
+            assert m.run is not None
+            digest = write_invocation(
                 m.run_dir,
                 {**invocation, "pass": [[x.version.id, x.run.id] for x in models if x.run]},
             )
+            ws.catalog.record_run_state(m.run.id, INVOCATION, digest)
         for m in models:
             m.reuse = plan_reuse(ws, m.version, m.spec, dv, config)
         decoder, columns = _decoder(models[0].spec, dv.manifest_path)
@@ -413,7 +418,7 @@ def _run_models(
                 )
                 for t in checkpoint.tasks
             ],
-            on_checkpoint=partial(_checkpoint, models, leader, batch_rows),
+            on_checkpoint=partial(_checkpoint, ws, models, batch_rows),
             checkpoint_every_s=config.checkpoint_every_s,
         )
         on_start(dv.n_items)
@@ -498,9 +503,10 @@ def _skip_items(batches: Iterator[Any], n: int) -> Iterator[Any]:
 
 
 def _checkpoint(
-    models: list[_Model], leader: Path, batch_rows: int, outputs: list[EngineOutput]
+    ws: Workspace, models: list[_Model], batch_rows: int, outputs: list[EngineOutput]
 ) -> None:
-    """Commit every model's predictions written so far, then record the states that match."""
+    """Commit every model's predictions written so far, then record the states that match: in
+    the leader's folder, vouched for by the catalog before the checkpoint before is removed."""
     tasks = []
     for m, out in zip(models, outputs, strict=True):
         assert m.run is not None and m.sink is not None
@@ -512,11 +518,17 @@ def _checkpoint(
                 out.n_items,
                 dict(out.timings),
                 m.sink.commit(),
-                m.embeddings.commit() if m.embeddings is not None else 0,
+                m.embeddings.commit() if m.embeddings is not None else [],
                 dict(out.counts),
             )
         )
-    save_checkpoint(leader, Checkpoint(outputs[0].n_items, batch_rows, tasks))
+    leader = models[0]
+    assert leader.run is not None
+    name, digest = save_checkpoint(
+        leader.run_dir, Checkpoint(outputs[0].n_items, batch_rows, tasks)
+    )
+    ws.catalog.record_run_state(leader.run.id, name, digest)
+    prune_checkpoints(leader.run_dir, name)
 
 
 def _end_abnormally(ws: Workspace, run_id: str, exc: BaseException) -> None:
@@ -1180,7 +1192,7 @@ def resume_validation(
     run = ws.catalog.get_run(run_id)
     if run.status != "interrupted":
         raise InputError(f"run {run.id} is {run.status}: only an interrupted run can be resumed")
-    inv = read_invocation(Path(run.run_dir))
+    inv = read_invocation(Path(run.run_dir), run.artifact_sha256 or {})
     if inv is None:
         raise InputError(
             f"run {run.id} keeps no record of what it was asked (an older Assay started it): "
@@ -1200,14 +1212,31 @@ def resume_validation(
             f"run {run.id} was started with other numerics (runtime or decoder versions, "
             "processor, or Assay's numerics revision) than this machine's: start it again"
         )
-    pending = [(m, r) for m, r in members if ws.catalog.get_run(r).status == "interrupted"]
-    checkpoint = load_checkpoint(Path(ws.catalog.get_run(members[0][1]).run_dir))
+    records = {r: ws.catalog.get_run(r) for _, r in members}
+    if run.id not in records or any(
+        records[r].model_id != m or records[r].dataset_id != dataset_id for m, r in members
+    ):
+        # (the catalog's record of each run, not the folder's, says what it is)
+        raise InputError(
+            f"invocation.json of run {run.id} does not describe the runs it names: start it again"
+        )
+    pending = [(m, r) for m, r in members if records[r].status == "interrupted"]
+    leader = records[members[0][1]]
+    checkpoint = load_checkpoint(Path(leader.run_dir), leader.artifact_sha256 or {})
     if checkpoint is not None and [t.run_id for t in checkpoint.tasks] != [r for _, r in pending]:
         raise InputError(
             f"the checkpoint of run {run.id} covers runs "
             f"{[t.run_id[:12] for t in checkpoint.tasks]}, not all of them are interrupted: "
             "start it again"
         )
+    for task in checkpoint.tasks if checkpoint is not None else ():
+        # Before anything is claimed: a changed part leaves the run interrupted, as it was.
+        folder = Path(records[task.run_id].run_dir)
+        try:
+            check_parts(folder / "predictions.parquet", task.prediction_parts)
+            check_parts(folder / "error_embeddings.parquet", task.embedding_parts)
+        except FileNotFoundError as exc:
+            raise InputError(f"run {run.id} cannot be resumed: {exc}; start it again") from exc
     return validate(
         ws,
         ws.catalog.get_model_by_id(model_id),

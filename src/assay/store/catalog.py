@@ -387,12 +387,31 @@ class SqlCatalog:
                 raise InputError(f"run {run_id} already ended ({row.status})")
             row.status, row.finished_at = status, now()
             row.n_items, row.n_failed, row.error = n_items, n_failed, error
-            row.artifact_sha256 = artifact_sha256
+            if artifact_sha256 is not None or status == "finished":
+                # (a run that stopped keeps the digests of what a resume reads)
+                row.artifact_sha256 = artifact_sha256
             for key, value in (summary or {}).items():
                 if key in SUMMARY_FIELDS:
                     setattr(row, key, value)
             s.flush()
             return self.record(RunRecord, row)
+
+    def record_run_state(self, run_id: str, name: str, sha256: str) -> None:
+        """The digest of a file a resume of this unfinished run reads (its ``invocation.json``,
+        its last ``checkpoint-N.json``, which replaces the one before): the catalog, not the
+        run folder, says what the run wrote, so an edited file is refused, never resumed from."""
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            if row.status == "finished":
+                raise InputError(f"run {run_id} already finished")
+            kept = {
+                k: v
+                for k, v in (row.artifact_sha256 or {}).items()
+                if not (name.startswith("checkpoint-") and k.startswith("checkpoint-"))
+            }
+            row.artifact_sha256 = {**kept, name: sha256}
 
     def record_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Fill the list's columns of a run finished before they existed (from its result)."""

@@ -8,9 +8,13 @@ result equals an uninterrupted run's.
 
 The states are written as JSON plus one ``.npz`` of arrays, never pickled: a checkpoint is read
 back from disk, and a file that runs code when loaded is what a release gate must not accept. Only
-dataclasses of ``assay.core`` are rebuilt. The arrays file is named by its offset and its SHA-256
-is in ``checkpoint.json``, which is replaced last: a kill between the two writes leaves the
-previous checkpoint whole.
+dataclasses of ``assay.core`` are rebuilt.
+
+Nothing in the run folder vouches for itself. ``checkpoint-<offset>.json`` holds the SHA-256 of
+its arrays file and of every committed part; the catalog records the digest of that document
+(and of ``invocation.json``) before older checkpoints are removed, so a kill at any point leaves
+the recorded checkpoint whole, and a part, a state or an invocation edited while the run was
+stopped is refused on resume instead of being joined into a result.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import importlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,8 @@ from assay.core.errors import InputError
 from assay.core.failures import FailureLog
 from assay.store.files import write_atomically
 
-CHECKPOINT = "checkpoint.json"
 INVOCATION = "invocation.json"
-FORMAT = 1
+FORMAT = 2  # 2: parts recorded by digest, the document by the catalog
 _TRUSTED_PREFIX = "assay.core."
 
 
@@ -45,8 +49,9 @@ class TaskCheckpoint:
     failures: FailureLog
     n_items: int
     timings: dict[str, float]
-    prediction_parts: int
-    embedding_parts: int
+    # The SHA-256 of each committed part of predictions.parquet and error_embeddings.parquet.
+    prediction_parts: list[str]
+    embedding_parts: list[str]
     # Items whose output was reused so far, and items the model ran on (older checkpoints: {}).
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -123,8 +128,9 @@ def _decode(value: Any, arrays: Any) -> Any:
     raise ValueError(f"unreadable checkpoint value {str(value)[:80]!r}")
 
 
-def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
-    """Write the checkpoint atomically; older arrays files are removed after it is in place."""
+def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> tuple[str, str]:
+    """Write ``checkpoint-<offset>.json`` and its arrays; returns its name and SHA-256, for the
+    catalog to record before ``prune_checkpoints`` removes the ones before it."""
     arrays: list[np.ndarray] = []
     tasks = [
         {f.name: _encode(getattr(t, f.name), arrays) for f in dataclasses.fields(t)}
@@ -133,29 +139,49 @@ def save_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **{f"a{i}": a for i, a in enumerate(arrays)})  # type: ignore[arg-type]
     data = buffer.getvalue()
-    name = f"checkpoint-{checkpoint.offset}.npz"
-    write_atomically(run_dir / name, data)
+    arrays_name = f"checkpoint-{checkpoint.offset}.npz"
+    write_atomically(run_dir / arrays_name, data)
     doc = {
         "format": FORMAT,
         "offset": checkpoint.offset,
         "batch_rows": checkpoint.batch_rows,
-        "arrays": name,
+        "arrays": arrays_name,
         "arrays_sha256": hashlib.sha256(data).hexdigest(),
         "tasks": tasks,
     }
-    write_atomically(run_dir / CHECKPOINT, json.dumps(doc).encode())
-    for old in run_dir.glob("checkpoint-*.npz"):
-        if old.name != name:
+    encoded = json.dumps(doc).encode()
+    name = f"checkpoint-{checkpoint.offset}.json"
+    write_atomically(run_dir / name, encoded)
+    return name, hashlib.sha256(encoded).hexdigest()
+
+
+def prune_checkpoints(run_dir: Path, keep: str) -> None:
+    """Remove every checkpoint but ``keep`` (recorded by the catalog) and its arrays."""
+    arrays = keep.removesuffix(".json") + ".npz"
+    for old in [*run_dir.glob("checkpoint-*.json"), *run_dir.glob("checkpoint-*.npz")]:
+        if old.name not in (keep, arrays):
             old.unlink(missing_ok=True)
+    (run_dir / "checkpoint.json").unlink(missing_ok=True)  # an older Assay's
 
 
-def load_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The run's last checkpoint (None: it took none); InputError when it was altered."""
-    path = run_dir / CHECKPOINT
-    if not path.exists():
+def recorded_checkpoint(recorded: Mapping[str, str]) -> str | None:
+    """The name of the checkpoint the catalog recorded for a run (None: it recorded none)."""
+    names = [k for k in recorded if k.startswith("checkpoint-") and k.endswith(".json")]
+    return names[-1] if names else None
+
+
+def load_checkpoint(run_dir: Path, recorded: Mapping[str, str]) -> Checkpoint | None:
+    """The run's last checkpoint, as the catalog recorded it (``recorded``: the run's digests;
+    None: it took none, or none that was recorded); InputError when it was altered."""
+    name = recorded_checkpoint(recorded)
+    if name is None:
         return None
+    path = run_dir / name
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        encoded = path.read_bytes()
+        if hashlib.sha256(encoded).hexdigest() != recorded[name]:
+            raise ValueError(f"{name} has changed since it was written")
+        doc = json.loads(encoded)
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}")
         arrays_path = run_dir / Path(str(doc["arrays"])).name
@@ -171,29 +197,40 @@ def load_checkpoint(run_dir: Path) -> Checkpoint | None:
             raise ValueError("a task's failure log is not one")
         return Checkpoint(int(doc["offset"]), int(doc["batch_rows"]), tasks)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"the checkpoint in {run_dir.name} cannot be used ({exc})") from exc
+        raise InputError(
+            f"the checkpoint in {run_dir.name} cannot be used ({exc}): start the run again"
+        ) from exc
 
 
 def clear_checkpoint(run_dir: Path) -> None:
     """Remove a finished run's checkpoint files."""
-    (run_dir / CHECKPOINT).unlink(missing_ok=True)
-    for old in run_dir.glob("checkpoint-*.npz"):
+    for old in [*run_dir.glob("checkpoint-*.json"), *run_dir.glob("checkpoint-*.npz")]:
         old.unlink(missing_ok=True)
+    (run_dir / "checkpoint.json").unlink(missing_ok=True)
 
 
-def write_invocation(run_dir: Path, invocation: dict[str, Any]) -> None:
-    """What ``validate`` was asked, so that ``--resume`` can ask it again."""
-    write_atomically(run_dir / INVOCATION, json.dumps(invocation, indent=2).encode())
+def write_invocation(run_dir: Path, invocation: dict[str, Any]) -> str:
+    """What ``validate`` was asked, so that ``--resume`` can ask it again; returns its SHA-256,
+    for the catalog to record."""
+    encoded = json.dumps(invocation, indent=2).encode()
+    write_atomically(run_dir / INVOCATION, encoded)
+    return hashlib.sha256(encoded).hexdigest()
 
 
-def read_invocation(run_dir: Path) -> dict[str, Any] | None:
+def read_invocation(run_dir: Path, recorded: Mapping[str, str]) -> dict[str, Any] | None:
+    """What the run was asked (None: it kept no record of it the catalog vouches for, as runs
+    of an older Assay); InputError when the file changed since it was written."""
     path = run_dir / INVOCATION
-    if not path.exists():
+    expected = recorded.get(INVOCATION)
+    if expected is None or not path.exists():
         return None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        encoded = path.read_bytes()
+        if hashlib.sha256(encoded).hexdigest() != expected:
+            raise ValueError("it has changed since it was written")
+        doc = json.loads(encoded)
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path.name} of run {run_dir.name} cannot be read ({exc})") from exc
+        raise InputError(f"{path.name} of run {run_dir.name} cannot be used ({exc})") from exc
     if not isinstance(doc, dict):
         raise InputError(f"{path.name} of run {run_dir.name} is not a mapping")
     return doc

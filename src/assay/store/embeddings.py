@@ -6,7 +6,7 @@ metadata, label and image can be found again. Vectors are float32 fixed-size lis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from assay.store.parquet import PartedWriter
 class ParquetEmbeddingSink:
     """Streams (row, item_id, vector) to Parquet; the file exists once a vector was written."""
 
-    def __init__(self, path: Path, committed_parts: int = 0) -> None:
+    def __init__(self, path: Path, committed_parts: Sequence[str] = ()) -> None:
         self.path = path
         self._file = PartedWriter(path, None, ("item_id",), committed_parts)
         self._schema: pa.Schema | None = None
@@ -53,8 +53,9 @@ class ParquetEmbeddingSink:
         self._file.write_table(pa.Table.from_batches([batch]))
         self.n_written += len(rows)
 
-    def commit(self) -> int:
-        """Make every vector written so far durable (for a checkpoint); returns the parts count."""
+    def commit(self) -> list[str]:
+        """Make every vector written so far durable (for a checkpoint); returns the parts'
+        digests."""
         return self._file.commit()
 
     def close(self) -> None:

@@ -12,10 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from assay.core.errors import InputError
+from assay.digests import file_sha256
 
 # LZ4: decompresses several times faster than zstd, and these files are read back on every run.
 COMPRESSION = "lz4"
@@ -65,13 +69,29 @@ def part_dir(path: Path) -> Path:
     return path.with_name(path.name + ".parts")
 
 
+def check_parts(path: Path, digests: Sequence[str]) -> None:
+    """The committed parts of ``path`` are the ones a checkpoint recorded: FileNotFoundError
+    when one is missing, InputError when one changed since it was committed."""
+    for i, digest in enumerate(digests):
+        part = part_dir(path) / f"{i:05d}.parquet"
+        if not part.exists():
+            raise FileNotFoundError(f"part {part} of a checkpoint is missing")
+        if file_sha256(part) != digest:
+            raise InputError(
+                f"part {part} of a checkpoint has changed since it was committed: start the "
+                "run again"
+            )
+
+
 class PartedWriter:
     """A Parquet file written as numbered parts, so that rows can be committed mid-way.
 
     ``commit()`` closes the part being written; it appears whole, by rename, and a checkpoint may
-    then count it. A resumed run reopens the file with the number of parts its checkpoint counted:
-    later parts and half-written ones are deleted, and writing appends after them. ``close()``
-    joins the parts into ``path`` (one part is renamed, never copied) and removes the folder.
+    then record it by its SHA-256. A resumed run reopens the file with the digests of the parts
+    its checkpoint recorded: each is checked (a part edited while the run was stopped would be
+    joined into its predictions unread), later parts and half-written ones are deleted, and
+    writing appends after them. ``close()`` joins the parts into ``path`` (one part is renamed,
+    never copied) and removes the folder.
     """
 
     def __init__(
@@ -79,24 +99,26 @@ class PartedWriter:
         path: Path,
         schema: pa.Schema | None = None,
         unique: tuple[str, ...] = (),
-        committed: int = 0,
+        committed: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.schema = schema
         self.unique = unique
         self.dir = part_dir(path)
-        self.committed = committed
+        self.digests = list(committed)
         self._writer: pq.ParquetWriter | None = None
         self.closed = False
-        if committed == 0 and self.dir.exists():
+        if not self.digests and self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(exist_ok=True)
         for leftover in self.dir.iterdir():  # a killed run's uncommitted parts
-            if leftover.name not in {self._part(i).name for i in range(committed)}:
+            if leftover.name not in {self._part(i).name for i in range(self.committed)}:
                 leftover.unlink()
-        missing = [i for i in range(committed) if not self._part(i).exists()]
-        if missing:
-            raise FileNotFoundError(f"part {self._part(missing[0])} of a checkpoint is missing")
+        check_parts(path, self.digests)
+
+    @property
+    def committed(self) -> int:
+        return len(self.digests)
 
     def _part(self, i: int) -> Path:
         return self.dir / f"{i:05d}.parquet"
@@ -113,15 +135,16 @@ class PartedWriter:
             )
         self._writer.write_table(table)
 
-    def commit(self) -> int:
-        """Make every row written so far durable as a part; returns the number of parts."""
+    def commit(self) -> list[str]:
+        """Make every row written so far durable as a part; returns the parts' digests."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
             part = self._part(self.committed)
+            digest = file_sha256(partial_path(part))
             os.replace(partial_path(part), part)
-            self.committed += 1
-        return self.committed
+            self.digests.append(digest)
+        return list(self.digests)
 
     def close(self, empty_when_none: bool = True) -> None:
         """Join the parts into ``path``; with no rows at all, an empty file (or none)."""

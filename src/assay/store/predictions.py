@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ class ParquetPredictionSink:
         path: Path,
         labels: tuple[str, ...],
         row_group_rows: int = 131_072,
-        committed_parts: int = 0,
+        committed_parts: Sequence[str] = (),
         extra: Mapping[str, str] | None = None,
         scores: bool = True,
     ) -> None:
@@ -156,8 +156,8 @@ class ParquetPredictionSink:
             self._file.write_table(pa.Table.from_batches(self._buffer, self.schema))
             self._buffer, self._buffered = [], 0
 
-    def commit(self) -> int:
-        """Make every row written so far durable (for a checkpoint); returns the parts count."""
+    def commit(self) -> list[str]:
+        """Make every row written so far durable (for a checkpoint); returns the parts' digests."""
         self._flush()
         return self._file.commit()
 

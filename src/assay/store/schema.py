@@ -109,8 +109,8 @@ class RunRow(Base):
     n_failed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     run_dir: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # SHA-256 of the finished run's predictions.parquet and result.json, checked when another
-    # validation reuses them as a baseline or a comparison reads them.
+    # SHA-256 of every file a finished run wrote, checked whenever one is read back, shown or
+    # served; while it runs, of what a resume reads (invocation.json, its last checkpoint).
     artifact_sha256: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     # The lease of a running run: "host:pid" of the process running it, and its last heartbeat.
     holder: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -128,7 +128,7 @@ def test_an_edited_invocation_or_part_stops_the_resume(tmp_path: Path) -> None:
     doc = json.loads(kept)
     doc["policy"] = {"checks": ["accuracy >= 0.01"]}
     invocation.write_text(json.dumps(doc, indent=2))
-    with pytest.raises(InputError, match="invocation.json of run .* has changed since"):
+    with pytest.raises(InputError, match=r"invocation.json of run .* has changed since"):
         resume_validation(ws, run_id)
     invocation.write_bytes(kept)
 

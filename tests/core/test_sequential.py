@@ -68,3 +68,27 @@ def test_bounds_nest_and_bad_input_is_refused() -> None:
     assert decide(0.0, 0.1, 0.01) == "accept" and decide(-0.2, -0.05, 0.01) == "reject"
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         confidence_sequence([2.0])
+
+
+def test_an_order_that_follows_the_outcome_gives_no_decision() -> None:
+    """From a review: 1,500 good items first (the candidate as good as the baseline on them),
+    then 500 defects of which it breaks 100, 0.05 worse in all. The sequence, which covers the
+    items seen so far, accepted after 1,476 items; its bounds then crossed ([-0.010, -0.023]).
+    Crossed bounds are evidence the order follows the outcomes: no decision stands."""
+    d = np.r_[np.zeros(1500), -np.ones(100), np.zeros(400)]
+    seq = confidence_sequence(d, ALPHA)
+    assert first_decision(seq, 0.01)[0] == "inconsistent"
+    # The same items in an order unrelated to their outcome: rejected, as it should be.
+    shuffled = np.random.default_rng(4).permutation(d)
+    assert first_decision(confidence_sequence(shuffled, ALPHA), 0.01)[0] == "reject"
+
+
+def test_crossed_bounds_are_rare_when_the_order_is_unrelated_to_the_outcome() -> None:
+    """Crossing is a miss of the truth, so at most alpha of iid runs give no decision."""
+    rng = np.random.default_rng(5)
+    crossed = sum(
+        first_decision(confidence_sequence(_pairs(rng, LOOKS, 0.05, 0.05), ALPHA), 0.0)[0]
+        == "inconsistent"
+        for _ in range(SIMS)
+    )
+    assert crossed / SIMS <= 0.08, crossed

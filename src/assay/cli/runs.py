@@ -91,6 +91,13 @@ def _sequential(
             f"[red]reject[/]: {escape(doc['candidate'])} is more than {margin:g} worse "
             f"(decided after {doc['decided_after']:,} items)"
         )
+    elif doc["decision"] == "inconsistent":
+        verdict = (
+            f"[red]no decision[/]: the bounds crossed after {doc['decided_after']:,} items, so "
+            "the items' order follows their outcomes (defects labelled last, say) and the "
+            "sequence's guarantee does not hold; compare in an order unrelated to the outcomes "
+            "(--order), or without --sequential"
+        )
     else:
         verdict = "[yellow]not yet[/]: the bounds still hold -margin; wait for more labels"
     console.print(

@@ -151,7 +151,8 @@ def sequential_comparison(
         "rule": "an item one model could not judge counts as wrong for it, one neither could "
         "judge is left out; "
         f"accept when the lower bound of candidate - baseline accuracy exceeds -{margin}; "
-        f"reject when the upper bound falls below -{margin}",
+        f"reject when the upper bound falls below -{margin}; no decision (inconsistent) once "
+        "the bounds cross, as the items' order then follows their outcomes",
     }
     folder = out_folder(out if out is not None else (
         ws.home / "comparisons" / f"{cand.id[:12]}-vs-{base.id[:12]}"))  # fmt: skip

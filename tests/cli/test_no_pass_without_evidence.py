@@ -503,3 +503,38 @@ def test_a_model_answering_one_class_for_every_item_is_pointed_out(
     policy.write_text("checks:\n  - accuracy >= 0.75\n")
     code, text, _ = validate(capsys, home, tmp_path / "out", "--policy", str(policy))
     assert code == 0 and "the model answered good for every judged item" in text
+
+
+def test_labels_in_sorted_order_take_the_defect_class_as_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: `labels: [defect, good]` (scikit-learn's sorted classes_) took `good` as
+    the positive class by position, so a model missing half the defects reported a missed-defect
+    rate of 0.009 and passed `missed_defect_rate <= 0.1`. The good class is named at
+    registration when the labels say which it is."""
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.uniform(size=N) < 0.3, "defect", "good")
+    p_defect = np.where(labels == "defect", 0.9, 0.1)
+    p_defect[(labels == "defect") & (rng.uniform(size=N) < 0.5)] = 0.2  # half the defects missed
+    home = tmp_path / "home"
+    csv = scores_table(tmp_path / "t.csv", np.c_[p_defect, 1 - p_defect], labels)
+    spec = write_spec(
+        tmp_path / "p.yaml",
+        labels=["defect", "good"],
+        input={"kind": "tabular", "columns": ["s0", "s1"]},
+    )
+    assert cli(capsys, home, "dataset", "add", "t", str(csv), "--id-column", "id")[0] == 0
+    code, out, _ = cli(
+        capsys, home, "model", "add", "p", str(passthrough_onnx(tmp_path / "p.onnx", 2)),
+        "--spec", str(spec),
+    )  # fmt: skip
+    assert code == 0 and "positive (defect) class: defect, good class: good" in out
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("checks:\n  - missed_defect_rate <= 0.1\n")
+    code, _, _ = cli(capsys, home, "validate", "--model", "p", "--dataset", "t", "--no-profile",
+                     "--no-explore", "--policy", str(policy), "--out", str(tmp_path / "out"))  # fmt: skip
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    missed = result["metrics"]["missed_defect_rate"]["value"]
+    truth = ((labels == "defect") & (p_defect < 0.5)).sum() / (labels == "defect").sum()
+    assert missed == pytest.approx(truth) and missed > 0.3
+    assert code == 1 and result["verdict"]["status"] == "fail"

@@ -140,7 +140,7 @@ def test_model_aliases_name_the_baseline(
                          "--spec", str(table["spec"]))[0] == 0  # fmt: skip
         # (A field that only judges the answers, like negative:, would make a twin, refused
         # as a baseline.)
-        table["spec"].write_text(table["spec"].read_text() + "threshold: 0.5\n")
+        table["spec"].write_text(table["spec"].read_text() + "threshold: 0.6\n")
     code, out, _ = run_assay(capsys, home, "model", "alias", "m@1", "production")
     assert code == 0 and "m@production → m@1" in out
     code, out, _ = run_assay(capsys, home, "model", "list")

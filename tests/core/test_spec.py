@@ -127,3 +127,27 @@ def test_vision_task_specs_round_trip_and_refuse_what_does_not_apply() -> None:
     for raw, message in refused:
         with pytest.raises(InputError, match=re.escape(message)):
             parse_model_spec(raw)
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive"),
+    [
+        (["defect", "good"], "defect"),
+        (["bad", "good"], "bad"),
+        (["good", "bad"], "bad"),
+        (["NG", "OK"], "NG"),
+        (["fail", "pass"], "fail"),
+        (["scratch", "No defect"], "scratch"),
+        (["0", "1"], "1"),  # nothing says which is good: the second, by position
+        (["ok", "good"], "good"),  # both say good: by position
+    ],
+)
+def test_the_good_class_is_named_where_the_labels_say_it(labels: list[str], positive: str) -> None:
+    spec = parse_model_spec(
+        {"labels": labels, "input": {"kind": "tabular", "columns": ["a"]}}
+    ).with_good_class()
+    assert spec.positive_index is not None and spec.labels[spec.positive_index] == positive
+    named = parse_model_spec(
+        {"labels": labels, "positive": labels[1], "input": {"kind": "tabular", "columns": ["a"]}}
+    )
+    assert named.with_good_class() == named  # a spec that names it is kept

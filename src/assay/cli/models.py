@@ -86,6 +86,23 @@ def model_add(
     console.print(
         f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})"
     )
+    stored = m.spec
+    if len(stored["labels"]) == 2 and stored.get("task", "classification") == "classification":
+        # What the rates count: a positive class taken by position has passed models that miss
+        # half the defects (false alarms and missed defects swapped).
+        negative = stored.get("negative")
+        positive = stored.get("positive") or next(
+            (x for x in stored["labels"] if x != negative), stored["labels"][1]
+        )
+        if negative is None:
+            negative = next(x for x in stored["labels"] if x != positive)
+        named = "positive" in stored or "negative" in stored
+        console.print(
+            f"  positive (defect) class: {escape(str(positive))}, good class: "
+            f"{escape(str(negative))}"
+            + ("" if named else " (by position: name positive: in the spec to choose)"),
+            highlight=False,
+        )
     origin = m.signature.get("mlflow")
     if origin:
         console.print(

@@ -6,6 +6,7 @@ the offending field, so that ``assay model add`` can say exactly what is wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -120,6 +121,18 @@ class EndpointSpec:
         }
 
 
+# Names of the good class of a binary inspection (compared in lower case, letters and digits
+# only: "No defect" is "nodefect"); "io" is German "in Ordnung".
+GOOD_NAMES = frozenset(
+    {"good", "ok", "okay", "pass", "passed", "normal", "nominal", "nodefect", "nodefects",
+     "defectfree", "accept", "accepted", "conforming", "intact", "healthy", "clean", "io"}
+)  # fmt: skip
+
+
+def _plain(label: str) -> str:
+    return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Task, class names in output-index order, input preprocessing and output interpretation."""
@@ -180,6 +193,25 @@ class ModelSpec:
         if self.negative is not None:
             return 1 - self.labels.index(self.negative)
         return 1
+
+    def with_good_class(self) -> ModelSpec:
+        """A binary classifier's spec with its good class named when the labels say which it
+        is and the spec does not: ``labels: [defect, good]`` (scikit-learn's sorted
+        ``classes_``) took ``good`` as the positive class by position, so the missed-defect
+        rate counted missed good items, and a model missing half the defects passed
+        ``missed_defect_rate <= 0.1`` (a review). Applied when a model is registered, so that
+        the stored spec says it; a spec naming ``positive`` or ``negative`` is kept as is."""
+        if (
+            self.task != "classification"
+            or self.n_classes != 2
+            or self.positive is not None
+            or self.negative is not None
+        ):
+            return self
+        good = [label for label in self.labels if _plain(label) in GOOD_NAMES]
+        if len(good) != 1:
+            return self
+        return dataclasses.replace(self, negative=good[0])
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, suitable for YAML/JSON and for ``parse_model_spec``."""

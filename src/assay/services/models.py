@@ -33,8 +33,10 @@ class RegisteredModel:
 
 
 def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
-    """A spec from a YAML file or a mapping; YAML errors name the line."""
-    return parse_model_spec(_spec_mapping(spec))
+    """A spec from a YAML file or a mapping, as it is registered (a binary classifier's good
+    class named where its labels say it: ``ModelSpec.with_good_class``); YAML errors name the
+    line."""
+    return parse_model_spec(_spec_mapping(spec)).with_good_class()
 
 
 def _spec_mapping(spec: Path | str | dict[str, Any]) -> Any:
@@ -52,7 +54,7 @@ def recorded_spec(spec: Path | str | dict[str, Any], predictions: Path) -> Model
     if model_spec.task == "classification" and not read_predictions(predictions, model_spec).scores:
         output = {**(raw.get("output") or {}), "kind": "labels"}
         model_spec = parse_model_spec({**raw, "output": output})
-    return model_spec
+    return model_spec.with_good_class()
 
 
 def register_model(

@@ -324,3 +324,29 @@ def test_every_class_of_a_detector_is_its_own_classes() -> None:
     assert checked["ap[scratch]"] == "fail" and checked["ap[spot]"] == "pass"
     assert checked["recall[good]"] == "pass" and "ap[good]" not in checked
     assert verdict.status == "fail"
+
+
+def test_a_class_too_small_to_tell_blocks_when_its_estimate_crosses_the_limit() -> None:
+    """From a review: 12 defects, the baseline found all, the candidate 9; Δrecall[defect] =
+    -0.25 [-0.50, +0.08], 'too few items to tell' under the default policy, and the verdict
+    passed. A family member that cannot tell while its estimate lies beyond the limit makes the
+    verdict inconclusive; one whose estimate is within the limit stays a warning."""
+    rng = np.random.default_rng(1)
+    wide = rng.normal(-0.25, 0.15, 2000)  # a regression it cannot confirm
+    calm = rng.normal(0.005, 0.15, 2000)  # as uncertain, but the estimate is an improvement
+    overall = rng.normal(0.0, 0.002, 2000)
+    rule = CheckRule("recall", scope="every_class", change=Change("max_regression", 0.01))
+    accuracy = CheckRule("accuracy", change=Change("max_regression", 0.01))
+    for replicates, estimate, expected in ((wide, -0.25, "inconclusive"), (calm, 0.005, "pass")):
+        deltas = {
+            "accuracy": delta("accuracy", overall, 0.0),
+            "recall[a]": delta("recall[a]", overall, 0.0),
+            "recall[b]": delta("recall[b]", replicates, estimate),
+            "recall[c]": delta("recall[c]", overall, 0.0),
+        }
+        ev = Evidence(LABELS, {OVERALL: {}}, {OVERALL: 1000}, {OVERALL: deltas})
+        verdict = evaluate_policy(Policy((accuracy, rule)), ev)
+        (b,) = [c for c in verdict.checks if c.metric == "recall[b]"]
+        assert b.status == "too_few", b.reason
+        assert verdict.status == expected, verdict.summary
+        assert b.blocks is (expected == "inconclusive")

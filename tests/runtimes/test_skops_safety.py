@@ -104,6 +104,8 @@ PAYLOADS: dict[str, Callable[[Path], Node]] = {
     ),
     # A standard-library class that writes a file when constructed.
     "gzip.GzipFile": lambda m: call("gzip", "GzipFile", text(str(m)), text("wb")),
+    # A third-party class that does (a review truncated a file of the server's with it).
+    "pyarrow.lib.OSFile": lambda m: call("pyarrow.lib", "OSFile", text(str(m)), text("w")),
 }
 
 
@@ -181,6 +183,7 @@ def test_model_add_refuses_crafted_files_and_runs_nothing(
     forbidden = name.split()[0] if name != "getattr chain" else "builtins.getattr"
     trust = ["--trust", forbidden, "--trust", "builtins.map", "--trust", "numpy.save"]
     trust += ["--trust", "numpy._core.memmap.memmap", "--trust", "gzip.GzipFile"]
+    trust += ["--trust", "pyarrow.lib.OSFile"]
     code = main(
         ["model", "add", "evil", str(path), "--spec", str(files[1]), "--home", home, *trust]
     )
@@ -209,6 +212,31 @@ def test_model_upload_refuses_crafted_files_and_runs_nothing(
         assert "evil.skops" in r.json()["detail"]
         assert client.get("/api/models", headers={"Authorization": f"Bearer {token}"}).json() == []
     assert not marker.exists()
+
+
+def test_the_web_app_takes_no_trusted_types_from_an_upload(
+    tmp_path: Path, files: tuple[Path, Path]
+) -> None:
+    """From a review: a validator uploaded a skops file with a spec trusting the type it held
+    (pyarrow.lib.OSFile, opened for writing) and truncated a file of the server's. Trust is
+    given on the server, never by the uploader."""
+    marker = tmp_path / "victim.txt"
+    marker.write_text("kept")
+    path = crafted(files[0], PAYLOADS["pyarrow.lib.OSFile"](marker), tmp_path / "evil.skops")
+    home = tmp_path / "home"
+    ws = Workspace.open(home)
+    token = ws.access.create_token("v", "validator")[1]
+    ws.close()
+    spec = files[1].read_text() + "trusted_types: [pyarrow.lib.OSFile]\n"
+    with TestClient(create_app(home, max_upload_mb=5)) as client:
+        r = client.post(
+            "/api/models",
+            data={"name": "evil", "spec_text": spec},
+            files={"file": ("evil.skops", path.read_bytes())},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 422 and "trusted_types cannot be given" in r.json()["detail"]
+    assert marker.read_text() == "kept"
 
 
 def test_show_types_lists_every_type_and_adds_nothing(

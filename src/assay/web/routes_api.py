@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, ModelVersion, RunQuery, Token
@@ -321,14 +322,23 @@ async def upload_model(
         # under its content digest, whatever the client called it.
         local = tmp / (_SAFE.sub("_", Path(file.filename or "model").name)[-100:] or "model")
         await _save(file, local, limit)
-        spec_source: Any
         if spec is not None:
             spec_path = tmp / "spec.yaml"
             await _save(spec, spec_path, 1 << 20)
-            spec_source = spec_path
+            spec_source = _parse_spec(spec_path.read_bytes())
         else:
-            spec_source = _parse_spec_text(str(spec_text))
-        registered = register_model(ws, name, local, spec_source)
+            spec_source = _parse_spec(str(spec_text))
+        if spec_source.get("trusted_types"):
+            # A skops file loads a trusted type by calling it with arguments from the file: an
+            # uploader trusting a class on its own say-so (pyarrow's OSFile, opened for writing)
+            # truncated a file of the server's. Trust is given where the store lives.
+            raise InputError(
+                "spec: trusted_types cannot be given through the web app; review the model's "
+                "types on the server (assay model add --show-types) and trust them there (--trust)"
+            )
+        # Loading and checking a model runs its graph: off the event loop, so one upload does
+        # not stall every other request (a model looping 8 million times held /api/health 10 s).
+        registered = await run_in_threadpool(register_model, ws, name, local, spec_source)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return JSONResponse(
@@ -337,11 +347,11 @@ async def upload_model(
     )
 
 
-def _parse_spec_text(text: str) -> dict[str, Any]:
+def _parse_spec(text: str | bytes) -> dict[str, Any]:
     from assay.services.yaml_input import parse_yaml
 
     try:
-        encoded = text.encode("utf-8")
+        encoded = text.encode("utf-8") if isinstance(text, str) else text
     except UnicodeEncodeError:
         raise InputError("spec: the text holds characters that are not valid Unicode") from None
     data = parse_yaml(encoded, "spec")

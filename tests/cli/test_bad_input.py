@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,20 @@ def test_a_truncated_catalog_is_refused_never_recreated_empty(
     assert catalog.stat().st_size == 0  # untouched: nothing silently re-created
     catalog.write_bytes(b"this is not a database" * 100)
     one_line_exit_2(cli(capsys, "model", "list", "--home", str(home)), "cannot be read")
+    # Another program's database (a review): Assay's schema was written into it, `store verify`
+    # said "0 stored files checked, all match", and every dataset, model and run was orphaned.
+    import sqlite3
+
+    catalog.unlink()
+    with contextlib.closing(sqlite3.connect(catalog)) as foreign:
+        foreign.execute("CREATE TABLE x (a)")
+        foreign.commit()
+    for command in (["store", "verify"], ["model", "list"]):
+        one_line_exit_2(
+            cli(capsys, *command, "--home", str(home)), "holds tables of another program (x)"
+        )
+    with contextlib.closing(sqlite3.connect(catalog)) as foreign:
+        assert [r[0] for r in foreign.execute("SELECT name FROM sqlite_master")] == ["x"]
     catalog.unlink()
     one_line_exit_2(
         cli(capsys, "run", "list", "--home", str(home)), "is missing but the store holds"

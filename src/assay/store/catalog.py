@@ -148,6 +148,9 @@ class SqlCatalog:
         try:
             catalog.migrate()
             catalog.relocate()
+        except InputError:
+            catalog.close()
+            raise
         except DatabaseError as exc:
             catalog.close()
             raise InputError(
@@ -160,10 +163,21 @@ class SqlCatalog:
         """Upgrade the schema to the newest migration. Alembic (~0.2 s to import) is loaded only
         when the stored revision is not already the newest, which is every open but the first."""
         with self.engine.begin() as connection:
-            if inspect(connection).has_table("alembic_version"):
+            tables = inspect(connection).get_table_names()
+            if "alembic_version" in tables:
                 stored = connection.execute(text("SELECT version_num FROM alembic_version"))
                 if [row[0] for row in stored] == [head_revision()]:
                     return
+            elif tables and sqlite_path(self.url) is not None:
+                # Every Assay catalog has had its revision table from the first: a catalog file
+                # with tables but without it is another program's database, and writing Assay's
+                # schema into it would orphan every dataset, model and run the store holds (a
+                # review). (A server database may be shared with other programs' tables.)
+                raise InputError(
+                    f"the catalog {self.where} holds tables of another program "
+                    f"({', '.join(sorted(tables)[:3])}) and no Assay schema: restore Assay's "
+                    "with `assay store restore BACKUP`, or point the store elsewhere"
+                )
             from alembic import command
             from alembic.config import Config
 
@@ -171,6 +185,12 @@ class SqlCatalog:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @property
+    def where(self) -> str:
+        """The catalog's file, or its database URL without the password, for messages."""
+        path = sqlite_path(self.url)
+        return str(path) if path is not None else self.engine.url.render_as_string(True)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -105,6 +105,28 @@ def test_out_refuses_another_runs_folder_unless_overwrite(
     assert second != first
     assert not (out / "comparison.parquet").exists()  # no file of the old run stays beside it
 
+    # From a review: an --overwrite run killed mid-way left the old run's verdict.md and
+    # junit.xml in place until the end, for CI to publish as this run's. They go first.
+    def stop(n: int) -> None:
+        raise KeyboardInterrupt
+
+    from assay.core.config import ValidationConfig
+    from assay.services.validation import validate
+    from assay.services.workspace import Workspace
+
+    ws = Workspace.open(home)
+    with pytest.raises(KeyboardInterrupt):
+        validate(ws, "m", "parts", out, ValidationConfig(profile=False, explore=False),
+                 on_progress=stop, overwrite=True)  # fmt: skip
+    ws.close()
+    assert not (out / "result.json").exists() and not (out / "junit.xml").exists()
+
+    # ... and an --out inside the store, in another run's folder, overwrote its files.
+    (run_dir,) = [p for p in (home / "runs").iterdir() if p.name == second]
+    code, _, err = _validate(capsys, table, "--out", str(run_dir), "--overwrite")
+    assert code == 2 and "is inside the store" in err
+    assert run_assay(capsys, home, "store", "verify")[0] == 0
+
 
 def test_names_suggest_the_closest_one(
     capsys: pytest.CaptureFixture[str],

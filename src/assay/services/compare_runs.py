@@ -34,7 +34,7 @@ def compare_runs(
 ) -> ValidationOutcome:
     """The candidate's result with the paired comparison and the verdict, written to a new folder."""
     if out is not None:
-        check_out(out)
+        check_out(out, ws.home)
     cand_run, base_run = paired_runs(ws, candidate, baseline)
     dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
     verify_manifest(ws, dataset)

@@ -322,7 +322,7 @@ def audit_coverage(
     """Compare the production sample with ``dataset``; with ``run`` (a finished run on
     ``dataset``), re-weight its accuracy to the production mix."""
     if out is not None:
-        check_out(out)  # before the work, not after it
+        check_out(out, ws.home)  # before the work, not after it
     pv = production if isinstance(production, DatasetVersion) else get_dataset(ws, production)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(pv, dv)

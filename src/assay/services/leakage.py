@@ -189,7 +189,7 @@ def audit_leakage(
     ``out``). An audit already kept for both versions and these settings is read back, after
     its files are checked."""
     if out is not None:
-        check_out(out)  # before the work, not after it
+        check_out(out, ws.home)  # before the work, not after it
     tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
     dv = dataset if isinstance(dataset, DatasetVersion) else get_dataset(ws, dataset)
     check_roles(tv, dv)

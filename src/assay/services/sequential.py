@@ -54,7 +54,7 @@ def sequential_comparison(
     if not 0 < alpha < 0.5:
         raise InputError("--alpha must lie in (0, 0.5)")
     if out is not None:
-        check_out(out)
+        check_out(out, ws.home)
     cand, base = paired_runs(ws, candidate, baseline)
     dv = ws.catalog.get_dataset_by_id(cand.dataset_id)
     verify_manifest(ws, dv)

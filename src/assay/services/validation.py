@@ -302,17 +302,21 @@ def _task_findings(task: Task, report: Finalized) -> dict[str, Any] | None:
     return findings
 
 
-def claim_out(out_dir: Path, overwrite: bool) -> None:
+def claim_out(out_dir: Path, overwrite: bool, store: Path | None = None) -> None:
     """Check that ``--out`` may take this run's files: a folder holding another run's files is
-    refused unless ``overwrite``, and then those files are removed first, so that the folder
-    never mixes two runs (an old comparison.parquet beside a new result.json)."""
-    check_out(out_dir)
+    refused unless ``overwrite``, and then those files are removed now, before the run: the
+    folder never mixes two runs (an old comparison.parquet beside a new result.json), and a run
+    that is killed or fails leaves no earlier run's PASS there for CI to publish (a review
+    killed a run and found the old verdict.md and junit.xml in place)."""
+    check_out(out_dir, store)
     held = [name for name in RUN_FILES if (out_dir / name).exists()]
     if held and not overwrite:
         raise InputError(
             f"--out {out_dir} already holds another run's files ({', '.join(held[:3])}"
             f"{', ...' if len(held) > 3 else ''}): choose another folder, or overwrite it (--overwrite; overwrite=True in Python)"
         )
+    if held:
+        clear_out(out_dir)
 
 
 def clear_out(out_dir: Path) -> None:
@@ -848,7 +852,7 @@ def validate(
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None
     if out_dir is not None:
-        claim_out(out_dir, overwrite)
+        claim_out(out_dir, overwrite, ws.home)
     invocation = {
         "model_id": plan.model.id,
         "dataset_id": plan.dataset.id,

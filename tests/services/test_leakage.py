@@ -385,7 +385,40 @@ def test_copied_rows_with_a_time_column_read_from_a_csv_are_found(tmp_path: Path
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
     register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
-    assert audit_leakage(ws, "train", "val").summary()["n_exact_duplicates"] == 5
+    # (Times are compared only when asked: by default rows are compared without them.)
+    found = audit_leakage(ws, "train", "val", columns=["at", "speed"])
+    assert found.summary()["n_exact_duplicates"] == 5
+
+
+def test_rows_copied_with_another_time_stamp_and_operator_are_found(tmp_path: Path) -> None:
+    """From a review: 20 validation rows copied into training with their features and labels,
+    only the time moved back a year and an operator tag changed: 0 leaked, and a validation with
+    --train passed leaked_items == 0. By default times are left out of the comparison; a
+    validation compares the model's input columns."""
+    rng = np.random.default_rng(9)
+    n = 200
+    at = np.datetime64("2026-03-01T06:00:00", "us") + np.arange(n) * np.timedelta64(90, "s")
+    x = rng.normal(size=(n, 3))
+    val = pa.table({"id": [f"v{k}" for k in range(n)], "at": pa.array(at), "x1": x[:, 0],
+                    "x2": x[:, 1], "x3": x[:, 2], "operator": ["ann"] * n,
+                    "label": rng.choice(["ok", "bad"], n)})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    copied = val.slice(0, 20)
+    moved = pa.array(at[:20] - np.timedelta64(365 * 86_400_000_000, "us"))
+    train = pa.concat_tables([
+        copied.set_column(1, "at", moved).set_column(5, "operator", pa.array(["bob"] * 20)),
+        val.slice(20).set_column(2, "x1", pa.array(x[20:, 0] + 10)),
+    ])  # fmt: skip
+    train = train.set_column(0, "id", pa.array([f"t{k}" for k in range(n)]))
+    pq.write_table(train, tmp_path / "train.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    assert audit_leakage(ws, "train", "val").summary()["n_leaked_items"] == 0  # operator differs
+    inputs = audit_leakage(ws, "train", "val", columns=["x1", "x2", "x3"]).summary()
+    assert inputs["n_exact_duplicates"] == 20 and inputs["n_leaked_items"] == 20
+    with pytest.raises(InputError, match="column 'x4' is not held by both"):
+        audit_leakage(ws, "train", "val", columns=["x4"])
 
 
 def test_with_train_a_leak_fails_the_verdict_unless_the_policy_says_how_many_may_leak(

@@ -51,6 +51,14 @@ def leakage(
         float,
         typer.Option(help="With --model: the largest cosine distance of two items counted as one."),
     ] = 0.01,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="Tables: a column rows are compared on (repeatable; default: every column both "
+            "hold but ids, labels, dates and times; give the model's inputs).",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Find validation items that duplicate training items (exactly, or as near-duplicate images)
@@ -71,6 +79,7 @@ def leakage(
         min_correlation,
         model,
         max_embedding_distance,
+        columns=column or None,
     )
     s = found.summary()
     colour = "red" if s["n_leaked_items"] else "green"

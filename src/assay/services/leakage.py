@@ -4,7 +4,10 @@ A training set is registered with ``--role training``. The audit compares it wit
 dataset version and finds:
 
 - **exact duplicates**: the same content (an image file's SHA-256; for tables, the digest of the
-  values of the columns both tables hold, ids and labels left out);
+  values of the compared columns: those given (a validation compares the model's input columns:
+  rows the model reads alike are one item to it, whatever their operator or time stamp), else
+  every column both tables hold but ids, labels and dates and times, which the time-range check
+  compares);
 - **near-duplicate rows**: the same digest once numbers are rounded to float32 (what a model's
   float32 input reads), exact duplicates left out;
 - **near-duplicate images**: a 64-bit perceptual hash (imagehash's pHash) within a Hamming
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,7 @@ import pyarrow.parquet as pq
 from assay.analysis.perceptual_hash import phash64, thumbnail_vector
 from assay.core.accumulators import ConfusionAccumulator
 from assay.core.batch import ScoredBatch
-from assay.core.errors import InputError, describe_exception
+from assay.core.errors import InputError, describe_exception, did_you_mean
 from assay.core.intervals import IntervalConfig
 from assay.core.near_duplicates import hamming_pairs
 from assay.core.records import DatasetVersion, ModelVersion
@@ -184,10 +188,12 @@ def audit_leakage(
     min_correlation: float = DEFAULT_MIN_CORRELATION,
     model: str | ModelVersion | None = None,
     max_embedding_distance: float = DEFAULT_MAX_EMBEDDING_DISTANCE,
+    columns: Sequence[str] | None = None,
 ) -> LeakageAudit:
     """Audit ``dataset`` against the training set ``train``; the files go to the store (and to
     ``out``). An audit already kept for both versions and these settings is read back, after
-    its files are checked."""
+    its files are checked. ``columns``: the table columns rows are compared on (default: the
+    shared ones, dates and times aside)."""
     if out is not None:
         check_out(out, ws.home)  # before the work, not after it
     tv = train if isinstance(train, DatasetVersion) else get_dataset(ws, train)
@@ -209,6 +215,8 @@ def audit_leakage(
         raise InputError("--max-embedding-distance must lie in [0, 2] (cosine distance)")
     settings = _settings(tv, dv, max_hamming, min_correlation, time_column, mv,
                          max_embedding_distance)  # fmt: skip
+    if dv.kind != "image":
+        settings["columns"] = _compared(tv, dv, columns)
     verify_manifest(ws, tv)
     verify_manifest(ws, dv)
     folder = _folder(ws, tv, dv, settings)
@@ -243,11 +251,7 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
         train_keys = _column(tv, cols.SHA256)
         keys = _column(dv, cols.SHA256)
     else:
-        shared = _shared_columns(tv, dv)
-        if not shared:
-            raise InputError(
-                f"{tv.ref} and {dv.ref} have no column in common (besides ids and labels)"
-            )
+        shared = list(settings["columns"])
         notes.append(f"rows compared on {len(shared)} shared column(s): " + ", ".join(shared[:8])
                      + (", ..." if len(shared) > 8 else ""))  # fmt: skip
         train_keys, keys = _digests(tv, shared), _digests(dv, shared)
@@ -294,9 +298,36 @@ def _column(d: DatasetVersion, name: str) -> pa.Array:
     return pq.ParquetFile(d.manifest_path).read(columns=[name]).column(name).combine_chunks()
 
 
-def _shared_columns(tv: DatasetVersion, dv: DatasetVersion) -> list[str]:
+def _compared(tv: DatasetVersion, dv: DatasetVersion, columns: Sequence[str] | None) -> list[str]:
+    """The columns rows are compared on: ``columns``, each held by both tables; else the ones
+    both hold but dates and times (a row copied into training at another time stamp is the
+    same item: a review's 20 copies went unfound, their times moved back a year)."""
     train = set(compared_columns(tv))
-    return [c for c in compared_columns(dv) if c in train]
+    held = [c for c in compared_columns(dv) if c in train]
+    if columns is not None:
+        missing = [c for c in columns if c not in held]
+        if missing:
+            raise InputError(
+                f"leakage: column {missing[0]!r} is not held by both {tv.ref} and {dv.ref}"
+                + did_you_mean(missing[0], held)
+            )
+        if not columns:
+            raise InputError("leakage: no column to compare rows on")
+        return list(dict.fromkeys(columns))
+    schema = manifest_schema(Path(dv.manifest_path))
+    shared = [c for c in held if not _is_time(schema.field(c).type)]
+    if not shared:
+        raise InputError(
+            f"{tv.ref} and {dv.ref} have no column in common (besides ids, labels, dates and times)"
+        )
+    return shared
+
+
+def _is_time(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t)
+        or pa.types.is_duration(t)
+    )  # fmt: skip
 
 
 def _digests(d: DatasetVersion, shared: list[str], float32: bool = False) -> pa.Array:

@@ -25,7 +25,7 @@ from assay.core.ports import Decoder
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.results import ArtifactRef, ValidationResult
 from assay.core.slicing import parse_slice_spec
-from assay.core.spec import ModelSpec, parse_model_spec
+from assay.core.spec import ModelSpec, TabularInput, parse_model_spec
 from assay.core.tasks import Task, item_spec, task_for
 from assay.core.verdict import CheckResult, Verdict, verdict_blocks
 from assay.datasets import columns as cols
@@ -1021,7 +1021,11 @@ def _audited(
     result, dv, preds = passes.result, plan.dataset, passes.model.run_dir / "predictions.parquet"
     if plan.train is not None:
         on_stage(f"auditing {dv.ref} for items leaked from {plan.train.ref}")
-        audit = audit_leakage(ws, plan.train, dv)
+        # Rows the model reads alike are one item to it: a table is compared on its inputs.
+        inputs = plan.spec.input
+        audit = audit_leakage(
+            ws, plan.train, dv, columns=inputs.columns if isinstance(inputs, TabularInput) else None
+        )
         negative = plan.spec.negative_index if plan.spec.task == "classification" else 0
         leakage = leakage_in_run(audit, preds, result.labels, negative, config.intervals)
         result = dataclasses.replace(result, leakage=leakage)

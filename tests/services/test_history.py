@@ -191,7 +191,9 @@ def test_a_corrected_label_is_not_a_regression(tmp_path: Path) -> None:
     register_dataset(ws, "t", tmp_path / "v1.parquet")
     register_dataset(ws, "t", tmp_path / "v2.parquet")
     _scores_model(ws, tmp_path)
-    _scores_model(ws, tmp_path, negative="good")  # another version, same answers
+    _scores_model(
+        ws, tmp_path, input={"kind": "tabular", "columns": ["s_bad", "s_good"], "missing": "allow"}
+    )  # another version, same answers
     validate(ws, "m@1", "t@1", config=CONFIG)
     validate(ws, "m@2", "t@2", config=CONFIG)
     s = item_history(ws, "t").summary()
@@ -214,7 +216,9 @@ def test_answers_are_judged_against_the_newest_registered_labels(tmp_path: Path)
     ws = Workspace.open(tmp_path / "home")
     register_dataset(ws, "t", tmp_path / "v1.parquet")
     _scores_model(ws, tmp_path)
-    _scores_model(ws, tmp_path, negative="good")  # the same answers
+    _scores_model(
+        ws, tmp_path, input={"kind": "tabular", "columns": ["s_bad", "s_good"], "missing": "allow"}
+    )  # the same answers
     validate(ws, "m@1", "t@1", config=CONFIG)
     validate(ws, "m@2", "t@1", config=CONFIG)
     before = item_history(ws, "t").summary()

@@ -367,7 +367,7 @@ def _scans_store(
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    from assay.datasets.images import file_sha256
+    from assay.digests import file_sha256
 
     return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 

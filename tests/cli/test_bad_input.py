@@ -473,3 +473,34 @@ def test_a_demo_too_small_is_refused_and_a_small_one_is_written(
                     "--n-items must lie in [100,")  # fmt: skip
     manifest = write_scan_folder(tmp_path / "scans", 120, seed=7)
     assert len(manifest.read_text().splitlines()) == 121
+
+
+def test_serve_and_worker_name_what_they_cannot_use(
+    store: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a review: a port in use or out of range and a file that is no certificate crashed
+    `assay serve` (exit 3, after it had printed its address); a damaged queue.db crashed the
+    worker (exit 3) and printed a traceback from the server's supervisor thread; a worker on a
+    mistyped --home made an empty store and waited on it forever."""
+    import socket
+
+    home = str(store["home"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, out, err = cli(capsys, "serve", "--port", port, "--workers", "0", "--home", home)
+        one_line_exit_2((code, out, err), f"cannot listen on 127.0.0.1:{port}")
+        assert out == ""  # no address printed for a server that never ran
+    one_line_exit_2(cli(capsys, "serve", "--port", "99999", "--home", home), "from 1 to 65535")
+    spec = str(store["spec"])
+    one_line_exit_2(
+        cli(capsys, "serve", "--certfile", spec, "--keyfile", spec, "--home", home),
+        "are not a PEM certificate and its key",
+    )
+    (store["home"] / "queue.db").write_bytes(b"not a database" * 100)
+    for command in (["worker"], ["serve", "--port", port, "--workers", "0"]):  # free again
+        one_line_exit_2(cli(capsys, *command, "--home", home), "the job queue", "cannot be read")
+    typo = store["tmp"] / "hme"
+    one_line_exit_2(cli(capsys, "worker", "--home", str(typo)), "no Assay store at")
+    assert not typo.exists()

@@ -38,6 +38,11 @@ def serve(
     for tls in (certfile, keyfile):
         if tls is not None and not tls.is_file():
             raise InputError(f"TLS file does not exist: {tls}")
+    if certfile is not None and keyfile is not None:
+        _check_tls(certfile, keyfile)
+    if not 0 < port < 65536:
+        raise InputError(f"--port {port}: a port is a number from 1 to 65535")
+    _check_port(host, port)  # before the workers start and the address is printed
     import subprocess
     import threading
 
@@ -48,6 +53,7 @@ def serve(
     from assay.worker.queue import open_queue
 
     ws = _workspace(home)
+    queue = open_queue(ws.home)  # a damaged queue is named here, not in a thread's traceback
     command = [sys.executable, "-m", "assay", "worker", "--home", str(ws.home)]
     command += ["--exit-with", str(os.getpid())]
     procs = [subprocess.Popen(command) for _ in range(max(0, workers))]
@@ -56,7 +62,6 @@ def serve(
     def supervise() -> None:
         """Restart a worker that died, and requeue (once) or fail the job it held, within
         SUPERVISE_EVERY_S: a killed worker never leaves a job running for good."""
-        queue = open_queue(ws.home)
         while not stopping.wait(SUPERVISE_EVERY_S):
             for i, proc in enumerate(procs):
                 if proc.poll() is not None and not stopping.is_set():
@@ -91,6 +96,43 @@ def serve(
             proc.wait(timeout=30)
 
 
+def _check_port(host: str, port: int) -> None:
+    """InputError unless ``host:port`` can be listened on (in use, or not an address here)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise InputError(
+            f"--host {host}: not an address of this machine ({exc.strerror})"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program has "
+                "it, or the address is not this machine's; choose another --port or --host"
+            ) from None
+
+
+def _check_tls(certfile: Path, keyfile: Path) -> None:
+    """InputError unless the certificate and key load together."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise InputError(
+            f"--certfile {certfile} and --keyfile {keyfile} are not a PEM certificate and its "
+            f"key ({getattr(exc, 'reason', None) or exc})"
+        ) from None
+
+
 def _serve_url(host: str, port: int, tls: bool) -> str:
     """The address to open: a wildcard host is reached through this machine's own name."""
     import socket
@@ -111,13 +153,13 @@ def worker(
     """Run queued validations (the web app queues them; see ASSAY_QUEUE_URL for Redis)."""
     from assay.worker.queue import open_queue, stop_with_parent
 
-    ws = _workspace(home)
+    ws = _workspace(home, create=False)
     from assay.services.jobs import recover_jobs
 
+    queue = open_queue(ws.home)
     console.print(f"worker for {ws.home}: waiting for runs")
     if exit_with is not None:
         stop_with_parent(exit_with)
-    queue = open_queue(ws.home)
     requeued, failed = recover_jobs(ws, queue.enqueue)  # jobs of a worker that died
     for job in requeued + failed:
         console.print(f"  job {job.id[:12]}: {escape(job.error or '')}")

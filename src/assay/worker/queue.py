@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -62,7 +63,14 @@ def open_queue(home: Path) -> Queue:
             ) from None
         huey = RedisHuey("assay", url=url)
     else:
-        huey = SqliteHuey("assay", filename=str(home / "queue.db"))
+        path = home / "queue.db"
+        try:
+            huey = SqliteHuey("assay", filename=str(path))
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                f"the job queue {path} cannot be read ({exc}): move it aside, and start again "
+                "the runs it held (`assay run list --verdict none` lists them)"
+            ) from None
     task = huey.task(name=TASK_NAME)(run_job)
     return Queue(huey, home, task)
 

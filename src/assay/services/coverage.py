@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ import pyarrow.parquet as pq
 from assay.analysis.domain_classifier import fit_domain
 from assay.core import drift
 from assay.core.errors import InputError
-from assay.core.records import DatasetVersion, RunRecord
+from assay.core.records import DatasetVersion, ModelVersion, RunRecord
+from assay.core.spec import TabularInput, parse_model_spec
 from assay.core.stattests import benjamini_hochberg
 from assay.datasets import columns as cols
 from assay.datasets.row_digests import plain
@@ -122,6 +124,12 @@ def check_roles(production: DatasetVersion, dataset: DatasetVersion) -> None:
             f"{production.ref} holds {production.kind} items and {dataset.ref} "
             f"{dataset.kind} items: there is nothing to compare"
         )
+
+
+def _inputs_of(model: ModelVersion) -> tuple[str, ...]:
+    """The table columns ``model`` reads (none for images or recorded predictions)."""
+    spec = parse_model_spec(model.spec)
+    return tuple(spec.input.columns) if isinstance(spec.input, TabularInput) else ()
 
 
 def _shared(production: DatasetVersion, dataset: DatasetVersion) -> list[str]:
@@ -318,9 +326,12 @@ def audit_coverage(
     out: Path | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    inputs: Sequence[str] = (),
 ) -> CoverageAudit:
     """Compare the production sample with ``dataset``; with ``run`` (a finished run on
-    ``dataset``), re-weight its accuracy to the production mix."""
+    ``dataset``), re-weight its accuracy to the production mix. ``inputs``: the columns a model
+    reads (default: those of ``run``'s model); one production lacks is compared as missing in
+    every production item."""
     if out is not None:
         check_out(out, ws.home)  # before the work, not after it
     pv = production if isinstance(production, DatasetVersion) else get_dataset(ws, production)
@@ -337,10 +348,27 @@ def audit_coverage(
     shared = [c for c in shared if c not in timed]
     if not shared:
         raise InputError(f"{pv.ref} and {dv.ref} have no column in common to compare")
-    val = pq.read_table(dv.manifest_path, columns=shared)
+    if run is not None and not inputs:
+        inputs = _inputs_of(ws.catalog.get_model_by_id(run.model_id))
+    # A model input production lacks (a sensor renamed or gone from the feed) is compared as
+    # missing in every production item, the largest shift there is: left out, such a sample
+    # passed max_psi and domain_auc checks (a review). Other columns the validation set holds
+    # alone (experts' notes, rework flags) are named and left out.
+    lacking = [c for c in missing if c in set(inputs)]
+    missing = [c for c in missing if c not in set(inputs)]
+    val = pq.read_table(dv.manifest_path, columns=shared + lacking)
     prod = pq.read_table(pv.manifest_path, columns=shared)
+    for name in lacking:
+        prod = prod.append_column(name, pa.nulls(prod.num_rows, val.schema.field(name).type))
+    shared += lacking
     columns: list[dict[str, Any]] = []
     notes = [f"{c}: a time column, not compared (production comes later by nature)" for c in timed]
+    if lacking:
+        notes.append(
+            f"{len(lacking)} input(s) of the model that {pv.ref} lacks, compared as missing in "
+            "every production item: " + ", ".join(lacking[:10])
+            + (", ..." if len(lacking) > 10 else "")
+        )  # fmt: skip
     if missing:
         notes.append(
             f"{len(missing)} column(s) of {dv.ref} that {pv.ref} lacks, not compared: "

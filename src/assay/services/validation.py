@@ -1031,9 +1031,11 @@ def _audited(
         result = dataclasses.replace(result, leakage=leakage)
     if plan.production is not None:
         on_stage(f"auditing how {dv.ref} covers production sample {plan.production.ref}")
+        inputs = plan.spec.input
         covered = audit_coverage(
-            ws, plan.production, dv, confidence=config.confidence, seed=config.seed
-        )
+            ws, plan.production, dv, confidence=config.confidence, seed=config.seed,
+            inputs=inputs.columns if isinstance(inputs, TabularInput) else (),
+        )  # fmt: skip
         doc = covered.summary()
         if covered.p_validation is not None:
             doc["reweighted"] = reweight_predictions(

@@ -9,7 +9,9 @@ dataset version and finds:
   every column both tables hold but ids, labels and dates and times, which the time-range check
   compares);
 - **near-duplicate rows**: the same digest once numbers are rounded to float32 (what a model's
-  float32 input reads), exact duplicates left out;
+  float32 input reads), or once fractional numbers are rounded to 6 significant digits and text
+  trimmed and lower-cased (what a CSV or spreadsheet export writes: ``%g``, a category typed
+  again), exact duplicates left out;
 - **near-duplicate images**: a 64-bit perceptual hash (imagehash's pHash) within a Hamming
   distance (``max_hamming``, 6 of 64 bits by default) confirmed by the correlation of 64x64
   thumbnails (``min_correlation``), exact duplicates left out; every image is read and checked
@@ -31,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +159,8 @@ def _settings(train: DatasetVersion, dataset: DatasetVersion, max_hamming: int,
         f"thumbnails correlating at {min_correlation:g} or more"
         if image
         else "the same digest once numbers are rounded to float32 (what a model's float32 input "
-        "reads: a float32 copy of a float64 row)",
+        "reads: a float32 copy of a float64 row), or to 6 significant digits with text trimmed "
+        "and lower-cased (what a CSV or spreadsheet export writes)",
         "max_hamming": max_hamming if image else None,
         "min_correlation": min_correlation if image else None,
         "time_column": time_column,
@@ -268,11 +271,23 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
     exact = _exact(keys, train_keys, ids, train_ids)
     tables = [exact]
     if dv.kind != "image":
-        rounded = _exact(_digests(dv, shared, True), _digests(tv, shared, True), ids, train_ids)
-        rounded = rounded.filter(pc.invert(pc.is_in(rounded.column("item_id"),
-                                                    value_set=exact.column("item_id"))))  # fmt: skip
-        kind = pa.array(["near"] * rounded.num_rows, pa.string())
-        tables.append(rounded.set_column(0, "kind", kind))
+        found = exact.column("item_id").combine_chunks()
+        for how, said in ((_as_float32, "at float32"), (_as_written, "as an export writes")):
+            chance = _chance_matches(tv, dv, shared, how)
+            if chance > MAX_CHANCE_MATCHES:
+                # Rounded, the columns hold too few values to recognise a row: rows of the two
+                # sets would meet by chance (a single fractional column at 6 digits).
+                notes.append(
+                    f"near duplicates {said} not looked for: rounded so, {chance:,.1f} pairs of "
+                    "rows would agree on every compared column by chance"
+                )
+                continue
+            rounded = _exact(_digests(dv, shared, how), _digests(tv, shared, how), ids, train_ids)
+            rounded = rounded.filter(pc.invert(pc.is_in(rounded.column("item_id"),
+                                                        value_set=found)))  # fmt: skip
+            found = pa.concat_arrays([found, rounded.column("item_id").combine_chunks()])
+            kind = pa.array(["near"] * rounded.num_rows, pa.string())
+            tables.append(rounded.set_column(0, "kind", kind))
     if dv.kind == "image":
         near, unreadable = _near(
             tv, dv, int(settings["max_hamming"]), float(settings["min_correlation"]), exact
@@ -330,14 +345,65 @@ def _is_time(t: pa.DataType) -> bool:
     )  # fmt: skip
 
 
-def _digests(d: DatasetVersion, shared: list[str], float32: bool = False) -> pa.Array:
+def _digests(
+    d: DatasetVersion,
+    shared: list[str],
+    how: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+) -> pa.Array:
     """Each row's digest over the ``shared`` columns (their types as this table holds them;
-    with ``float32``, every number as the float32 a model's input would hold)."""
+    with ``how``, its values as ``how`` makes them: the float32 a model's input would hold)."""
     parts = [
-        row_digests(_as_float32(batch) if float32 else batch, None, as_values=True)
+        row_digests(how(batch) if how is not None else batch, None, as_values=True)
         for batch in read_manifest(Path(d.manifest_path), 65_536, shared)
     ]
     return pa.concat_arrays(parts) if parts else pa.array([], pa.binary(16))
+
+
+# Near duplicates are looked for at a rounding only where fewer pairs of rows than this would
+# agree on every compared column by chance (each column's values matched between the sets,
+# the columns taken as independent).
+MAX_CHANCE_MATCHES = 0.5
+
+
+def _chance_matches(
+    tv: DatasetVersion,
+    dv: DatasetVersion,
+    shared: list[str],
+    how: Callable[[pa.RecordBatch], pa.RecordBatch],
+) -> float:
+    """Pairs of a validation and a training row expected to agree on every column once rounded
+    by ``how``, if the columns were independent: the product over columns of the chance that
+    two rows agree, times the pairs."""
+    n_val, n_train = dv.n_items, tv.n_items
+    if n_val == 0 or n_train == 0:
+        return 0.0
+    chance = 1.0
+    for name in shared:
+        val, train = (_value_counts(_rounded_column(d, name, how)) for d in (dv, tv))
+        joined = val.join(train, "value", join_type="inner", right_suffix="_right")
+        both = pc.multiply(
+            pc.cast(joined.column("n"), pa.float64()),
+            pc.cast(joined.column("n_right"), pa.float64()),
+        )
+        chance *= float(pc.sum(both).as_py() or 0.0) / (n_val * n_train)
+    return chance * n_val * n_train
+
+
+def _rounded_column(
+    d: DatasetVersion, name: str, how: Callable[[pa.RecordBatch], pa.RecordBatch]
+) -> pa.Array:
+    parts = [how(b).column(0) for b in read_manifest(Path(d.manifest_path), 65_536, [name])]
+    return pa.concat_arrays(parts) if parts else pa.array([])
+
+
+def _value_counts(values: pa.Array) -> pa.Table:
+    """How often each value occurs, as text (numbers through float64, so that the two sets'
+    counts meet as the digests compare values: 1850 in a CSV is 1850.0 in Parquet)."""
+    values = plain(values)
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        values = pc.cast(values, pa.float64())
+    counts = pc.value_counts(pc.cast(values, pa.string()))
+    return pa.table({"value": counts.field("values"), "n": counts.field("counts")})
 
 
 def _as_float32(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -349,6 +415,36 @@ def _as_float32(batch: pa.RecordBatch) -> pa.RecordBatch:
         pc.cast(c, pa.float32(), safe=False) if pa.types.is_floating(c.type) else c for c in columns
     ]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+# Significant digits a number keeps in a CSV or spreadsheet export (C's and Python's %g).
+SIGNIFICANT = 6
+
+
+def _as_written(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` as an export would write it: fractional numbers to ``SIGNIFICANT`` digits, text
+    trimmed and lower-cased. A review's rows written with %.6g (float32 keeps about 7.2 digits),
+    a category typed in lower case, a value with a trailing space, were not found."""
+    columns = []
+    for c in (plain(c) for c in batch.columns):
+        if pa.types.is_floating(c.type):
+            values = np.asarray(c.to_numpy(zero_copy_only=False), np.float64)
+            null = np.asarray(c.is_null().to_numpy(zero_copy_only=False), bool)
+            c = pa.array(_significant(values), pa.float64(), mask=null)
+        elif pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
+            c = pc.utf8_lower(pc.utf8_trim_whitespace(c))
+        columns.append(c)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _significant(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to ``SIGNIFICANT`` significant digits (a value and its %g text agree,
+    but for a value within rounding of a decade's edge)."""
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0)
+    scale = 10.0 ** (SIGNIFICANT - 1 - np.floor(np.log10(np.abs(x[ok]))))
+    out[ok] = np.round(x[ok] * scale) / scale
+    return out
 
 
 def _exact(keys: pa.Array, train_keys: pa.Array, ids: pa.Array, train_ids: pa.Array) -> pa.Table:

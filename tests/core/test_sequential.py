@@ -87,11 +87,15 @@ def test_bounds_that_leave_the_mean_behind_give_no_decision() -> None:
     """From a review: the candidate wins a little early and loses late (0.066 worse in all);
     the running intersection narrowed to a band that never crossed but held none of what was
     measured, and the candidate was accepted."""
-    rng = np.random.default_rng(6)
-    early = np.where(rng.uniform(size=800) < 0.03, 1.0, 0.0)
-    late = np.where(rng.uniform(size=1200) < 0.13, -1.0, 0.0)
-    seq = confidence_sequence(np.r_[early, late], ALPHA)
-    assert seq.mean[-1] < -0.05
+    rng = np.random.default_rng(13)
+
+    def segment(n: int, fixed: float, broken: float) -> np.ndarray:
+        u = rng.uniform(size=n)
+        return np.where(u < fixed, 1.0, np.where(u < fixed + broken, -1.0, 0.0))
+
+    seq = confidence_sequence(np.r_[segment(1050, 0.03, 0.015), segment(950, 0.04, 0.2)], ALPHA)
+    assert seq.mean[-1] < -0.05 and (seq.lower <= seq.upper).all()  # never crossed
+    assert (seq.lower > -0.01).any()  # an accept was reached on the way
     assert first_decision(seq, 0.01)[0] == "inconsistent"
 
 

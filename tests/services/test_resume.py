@@ -156,3 +156,26 @@ def test_a_run_started_under_other_numerics_is_not_resumed(
         resume_validation(ws, run_id)
     assert ws.catalog.get_run(run_id).status == "interrupted"
     ws.close()
+
+
+def test_a_run_stopped_after_its_pass_resumes_from_its_first_item(tmp_path: Path) -> None:
+    """From a review: a run stopped after its pass (during the explorations or the report)
+    still had its checkpoint recorded in the catalog while the file was gone, so `--resume`
+    refused it for good ('checkpoint ... cannot be used'), and a web job's retry failed. The
+    catalog forgets the checkpoint once the pass is whole; the resume runs the pass again."""
+    ws = _store(tmp_path, "late")
+
+    def stop_when_finalising(stage: str) -> None:
+        if stage.startswith("finalising"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        validate(ws, "m", "t", config=CONFIG, on_stage=stop_when_finalising)
+    (run,) = ws.catalog.list_runs()
+    assert run.status == "interrupted"
+    assert recorded_checkpoint(run.artifact_sha256 or {}) is None
+    resumed = resume_validation(ws, run.id)
+    whole = validate(_store(tmp_path, "whole"), "m", "t", config=CONFIG)
+    assert resumed.result.run_id == run.id and resumed.result.n_items == ROWS
+    assert resumed.result.confusion_matrix == whole.result.confusion_matrix
+    ws.close()

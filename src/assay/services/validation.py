@@ -444,8 +444,14 @@ def _run_models(
                 if m.embeddings is not None:
                     m.embeddings.abort(keep)
             if not keep:
+                _forget_checkpoint(ws, models)
                 clear_checkpoint(leader)
             raise
+        # The pass is whole: the catalog stops vouching for its checkpoint before the parts are
+        # joined and the checkpoint removed, so a run stopped from here on (profile,
+        # explorations, report) resumes from its first item instead of from files that are
+        # gone (a review: such runs could never be resumed).
+        _forget_checkpoint(ws, models)
         for m in models:
             if m.sink is not None:
                 m.sink.close()
@@ -504,6 +510,12 @@ def _skip_items(batches: Iterator[Any], n: int) -> Iterator[Any]:
             raise InputError(
                 f"the checkpoint at item {n} does not fall between two batches; start the run again"
             )
+
+
+def _forget_checkpoint(ws: Workspace, models: list[_Model]) -> None:
+    leader = models[0].run
+    if leader is not None:
+        ws.catalog.forget_checkpoint(leader.id)
 
 
 def _checkpoint(
@@ -871,19 +883,33 @@ def validate(
         # The sidecar's imports (cleanlab, scikit-learn) run while the model does.
         grouping = plan.spec.output.embedding is not None or plan.dataset.kind == "image"
         sidecar.warm(sidecar.WARM_MODULES + (sidecar.GROUPING_MODULES if grouping else ()))
-    hooks = _Hooks(on_start, on_progress, should_cancel, on_run, on_stage)
+    started: list[str] = []
+
+    def run_started(run_id: str) -> None:
+        started.append(run_id)
+        on_run(run_id)
+
+    hooks = _Hooks(on_start, on_progress, should_cancel, run_started, on_stage)
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()
         passes = _run_passes(ws, plan, config, hooks, heartbeat, invocation, resume, origin,
                              queued_run)  # fmt: skip
-        audited = _audited(ws, plan, config, passes, on_stage)
-        preconditions, audited = _preconditions(ws, plan, passes.model, audited)
-        on_stage("finalising: intervals, comparison, explorations, verdict")
-        judged = _judged(ws, plan, config, passes, audited, preconditions)
-        judged.timings["total_s"] = time.perf_counter() - t_start
-        on_stage("writing the report")
-        return _publish(ws, plan, judged, passes.model.run_dir, out_dir, out_url)
+        try:
+            audited = _audited(ws, plan, config, passes, on_stage)
+            preconditions, audited = _preconditions(ws, plan, passes.model, audited)
+            on_stage("finalising: intervals, comparison, explorations, verdict")
+            judged = _judged(ws, plan, config, passes, audited, preconditions)
+            judged.timings["total_s"] = time.perf_counter() - t_start
+            on_stage("writing the report")
+            return _publish(ws, plan, judged, passes.model.run_dir, out_dir, out_url)
+        except BaseException as exc:
+            # Stopped or failed after the pass: the runs say so now, not only once their
+            # lease runs out (an interrupted one resumes, from its first item).
+            for run_id in started:
+                if ws.catalog.get_run(run_id).status == "running":
+                    _end_abnormally(ws, run_id, exc)
+            raise
     finally:
         heartbeat.stop()
 

@@ -433,6 +433,17 @@ class SqlCatalog:
             }
             row.artifact_sha256 = {**kept, name: sha256}
 
+    def forget_checkpoint(self, run_id: str) -> None:
+        """The unfinished run's checkpoint is no longer one to resume from (its pass is whole,
+        or failed): a resume starts from the first item."""
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None or row.status == "finished" or not row.artifact_sha256:
+                return
+            row.artifact_sha256 = {
+                k: v for k, v in row.artifact_sha256.items() if not k.startswith("checkpoint-")
+            }
+
     def record_summary(self, run_id: str, summary: dict[str, Any]) -> None:
         """Fill the list's columns of a run finished before they existed (from its result)."""
         with self._session.begin() as s:

@@ -288,3 +288,23 @@ def test_a_run_file_edited_after_the_run_is_not_served(web: Web) -> None:
         assert web.client.get(url, headers=web.auth("viewer")).status_code == 200
     r = web.client.get(f"/api/runs/{run}/files/junit.xml", headers=web.auth("viewer"))
     assert r.status_code in (200, 404)
+
+
+def test_a_file_the_run_never_wrote_is_not_served_as_its_own(web: Web) -> None:
+    """From a review: another run's PASS verdict.md copied into a run that had no verdict was
+    served with 200 (no digest, so no check), and `store verify` said all matched; and the run
+    page, cached as a file in the store, was served unchecked after it was replaced."""
+    ids = _three_runs(web)
+    run = ids["cli"]
+    folder = web.home / "runs" / run
+    page = web.client.get(f"/api/runs/{run}/view", headers=web.auth("viewer"))
+    assert page.status_code == 200
+    assert not (web.home / "cache" / "views").exists()  # kept in memory, not in the store
+    planted = "error_embeddings.parquet" if (folder / "verdict.md").exists() else "verdict.md"
+    (folder / planted).write_bytes(b"# PASS")
+    if planted == "verdict.md":
+        r = web.client.get(f"/api/runs/{run}/files/verdict.md", headers=web.auth("viewer"))
+        assert r.status_code == 404
+    assert main(["store", "verify", "--home", str(web.home)]) == 2
+    r = web.client.get(f"/api/runs/{run}/items", headers=web.auth("viewer"))
+    assert r.status_code == 422 and "did not write it" in r.json()["detail"]

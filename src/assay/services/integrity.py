@@ -79,6 +79,11 @@ def _raise_unless_ok(check: FileCheck) -> None:
             f"the stored file of {check.what} is missing: {check.path}; restore the store from "
             f"a backup or {again}"
         )
+    if check.status == "changed" and check.expected is None:
+        raise IntegrityError(
+            f"{check.path} is in the folder of {check.what.split(' (')[0].rsplit(' ', 1)[0]} "
+            "but the run did not write it: remove it, or restore the folder from a backup"
+        )
     if check.status == "changed":
         assert check.expected is not None and check.actual is not None
         raise IntegrityError(
@@ -160,22 +165,44 @@ def checked_run_file(run: RunRecord, name: str) -> Path:
     IntegrityError when it is changed or missing; FileNotFoundError when the run never wrote
     it. For files served whole, too large to hold in memory (read_run_file holds them)."""
     path = Path(run.run_dir) / name
-    expected = (run.artifact_sha256 or {}).get(name)
+    kept = run.artifact_sha256 or {}
+    expected = kept.get(name)
     if expected is not None:
         _raise_unless_ok(_check(f"run {run.id[:12]} {name}", path, expected))
-    elif not path.is_file():
+    elif not path.is_file() or digests_every_file(kept):
+        # (a file the run never wrote, put there since: a review planted another run's PASS
+        # verdict.md in a run that had no verdict, and it was served as this run's)
         raise FileNotFoundError(path)
     return path
+
+
+def digests_every_file(kept: dict[str, str]) -> bool:
+    """Whether a run's digests cover every file it wrote (runs finished since 2026-11-30, which
+    always write and digest report.html), so that a file without one was never its own."""
+    return "report.html" in kept
 
 
 def run_file_checks(run: RunRecord) -> list[FileCheck]:
     """A run's files against the digests the catalog kept: every file a finished run wrote;
     what a resume of a stopped one reads (none for runs finished before digests were kept)."""
     kept = run.artifact_sha256 or {}
-    return [
+    checks = [
         _check(f"run {run.id[:12]} {name}", Path(run.run_dir) / name, digest)
         for name, digest in sorted(kept.items())
     ]
+    if run.status == "finished" and digests_every_file(kept):
+        checks += [  # a run file the run never wrote, put in its folder since
+            FileCheck(
+                f"run {run.id[:12]} {name} (not written by the run)",
+                path,
+                "changed",
+                None,
+                file_sha256(path),
+            )
+            for name in KEPT_FILES
+            if name not in kept and (path := Path(run.run_dir) / name).is_file()
+        ]
+    return checks
 
 
 def verify_run_files(run: RunRecord) -> None:

@@ -165,6 +165,18 @@ def test_a_truncated_catalog_is_refused_never_recreated_empty(
         )
     with contextlib.closing(sqlite3.connect(catalog)) as foreign:
         assert [r[0] for r in foreign.execute("SELECT name FROM sqlite_master")] == ["x"]
+        # ... nor under an (empty) Alembic table, nor at a revision Assay does not know (it
+        # crashed: "Can't locate revision").
+        foreign.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        foreign.commit()
+    one_line_exit_2(cli(capsys, "run", "list", "--home", str(home)), "tables of another program")
+    with contextlib.closing(sqlite3.connect(catalog)) as foreign:
+        foreign.execute("INSERT INTO alembic_version VALUES ('abc123')")
+        foreign.commit()
+    one_line_exit_2(cli(capsys, "run", "list", "--home", str(home)), "schema revision 'abc123'")
+    with contextlib.closing(sqlite3.connect(catalog)) as foreign:
+        names = {r[0] for r in foreign.execute("SELECT name FROM sqlite_master")}
+        assert names == {"x", "alembic_version"}
     catalog.unlink()
     one_line_exit_2(
         cli(capsys, "run", "list", "--home", str(home)), "is missing but the store holds"

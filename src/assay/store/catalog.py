@@ -106,14 +106,20 @@ _REVISION = re.compile(r'^(down_revision|revision) = (?:"([^"]*)"|None)$', re.MU
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest migration: the one revision no other migration names as its ``down_revision``
+def known_revisions() -> tuple[set[str], set[str]]:
+    """Every migration's revision, and those some migration names as its ``down_revision``
     (read from the files, without importing Alembic)."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         for key, value in _REVISION.findall(path.read_text(encoding="utf-8")):
             (revisions if key == "revision" else parents).add(value)
+    return revisions, parents
+
+
+def head_revision() -> str:
+    """The newest migration: the one revision no other migration names as its ``down_revision``."""
+    revisions, parents = known_revisions()
     heads = revisions - parents
     if len(heads) != 1:
         raise RuntimeError(f"the migrations have {len(heads)} heads: {sorted(heads)}")
@@ -165,9 +171,28 @@ class SqlCatalog:
         with self.engine.begin() as connection:
             tables = inspect(connection).get_table_names()
             if "alembic_version" in tables:
-                stored = connection.execute(text("SELECT version_num FROM alembic_version"))
-                if [row[0] for row in stored] == [head_revision()]:
+                stored = [
+                    row[0]
+                    for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+                ]
+                if stored == [head_revision()]:
                     return
+                unknown = [r for r in stored if r not in known_revisions()[0]]
+                if unknown:
+                    # Another program's schema under Alembic, or a newer Assay's: upgrading
+                    # from a revision it does not know would crash, or write over it.
+                    raise InputError(
+                        f"the catalog {self.where} is at schema revision {unknown[0]!r}, which "
+                        "this Assay does not know: a newer Assay wrote it (upgrade), or it is "
+                        "another program's database"
+                    )
+                if not stored and len(tables) > 1 and sqlite_path(self.url) is not None:
+                    others = sorted(t for t in tables if t != "alembic_version")
+                    raise InputError(
+                        f"the catalog {self.where} holds tables of another program "
+                        f"({', '.join(others[:3])}) and no Assay schema: restore Assay's with "
+                        "`assay store restore BACKUP`, or point the store elsewhere"
+                    )
             elif tables and sqlite_path(self.url) is not None:
                 # Every Assay catalog has had its revision table from the first: a catalog file
                 # with tables but without it is another program's database, and writing Assay's

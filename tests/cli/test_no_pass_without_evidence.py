@@ -529,6 +529,12 @@ def test_labels_in_sorted_order_take_the_defect_class_as_positive(
         "--spec", str(spec),
     )  # fmt: skip
     assert code == 0 and "positive (defect) class: defect, good class: good" in out
+    # (labels without a good-class name: the second is positive, and the line says so)
+    spec01 = write_spec(tmp_path / "01.yaml", labels=["0", "1"],
+                        input={"kind": "tabular", "columns": ["s0", "s1"]})  # fmt: skip
+    code, out, _ = cli(capsys, home, "model", "add", "q", str(tmp_path / "p.onnx"),
+                       "--spec", str(spec01))  # fmt: skip
+    assert code == 0 and "positive (defect) class: 1, good class: 0 (by position" in out
     policy = tmp_path / "policy.yaml"
     policy.write_text("checks:\n  - missed_defect_rate <= 0.1\n")
     code, _, _ = cli(capsys, home, "validate", "--model", "p", "--dataset", "t", "--no-profile",

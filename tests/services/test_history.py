@@ -144,6 +144,8 @@ def test_the_cli_prints_and_writes_the_history(store: dict[str, Any], capsys: An
         (["history", "nothing"], "dataset nothing not found"),
         (["history", "cable", "--limit", "-1"], "--limit"),
         (["history", "cable", "--out", "FILE"], "is not a folder"),
+        # (a review wrote history files into a run's folder)
+        (["history", "cable", "--out", "RUN"], "is inside the store"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -153,6 +155,9 @@ def test_bad_input_is_one_line_and_exit_2(
         taken = Path(store["home"]).parent / "a-file"
         taken.write_text("not a folder")
         argv = [str(taken) if a == "FILE" else a for a in argv]
+    if "RUN" in argv:
+        run = next((Path(store["home"]) / "runs").iterdir())
+        argv = [str(run) if a == "RUN" else a for a in argv]
     assert main([*argv, "--home", str(store["home"])]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and "\n" not in err

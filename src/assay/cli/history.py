@@ -45,10 +45,11 @@ def history(
 
     if limit < 0:
         raise InputError("--limit must be 0 or more")
-    found = item_history(workspace(home, create=False), dataset, model, candidate)
+    ws = workspace(home, create=False)
+    found = item_history(ws, dataset, model, candidate)
     summary = found.summary(limit)
     if out is not None:
-        write_history(found, out, max(limit, 50))
+        write_history(found, out, max(limit, 50), ws.home)
     if json_out:
         import json
 

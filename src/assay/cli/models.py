@@ -90,12 +90,13 @@ def model_add(
     if len(stored["labels"]) == 2 and stored.get("task", "classification") == "classification":
         # What the rates count: a positive class taken by position has passed models that miss
         # half the defects (false alarms and missed defects swapped).
+        labels = [str(x) for x in stored["labels"]]
         negative = stored.get("negative")
-        positive = stored.get("positive") or next(
-            (x for x in stored["labels"] if x != negative), stored["labels"][1]
-        )
+        positive = stored.get("positive")
+        if positive is None:  # the other one than the good class, else the second label
+            positive = labels[1] if negative is None else next(x for x in labels if x != negative)
         if negative is None:
-            negative = next(x for x in stored["labels"] if x != positive)
+            negative = next(x for x in labels if x != positive)
         named = "positive" in stored or "negative" in stored
         console.print(
             f"  positive (defect) class: {escape(str(positive))}, good class: "

@@ -367,7 +367,9 @@ def history_parquet(history: ItemHistory) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def write_history(history: ItemHistory, out: Path, limit: int = LIMIT) -> dict[str, Path]:
+def write_history(
+    history: ItemHistory, out: Path, limit: int = LIMIT, store: Path | None = None
+) -> dict[str, Path]:
     """history.json (the summary) and history.parquet (the whole matrix) in ``out``."""
     import json
     import os
@@ -375,7 +377,7 @@ def write_history(history: ItemHistory, out: Path, limit: int = LIMIT) -> dict[s
     from assay.services.out_folder import out_folder
     from assay.store.files import temp_file
 
-    out = out_folder(out)
+    out = out_folder(out, store)
     files = {"history.json": out / "history.json", "history.parquet": out / "history.parquet"}
     fd, tmp = temp_file(out, prefix=".history-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -9,7 +9,7 @@ from assay.core.errors import InputError
 
 # What a store keeps under its root: an --out there would overwrite (or, with --overwrite,
 # delete) another run's files, or a dataset's or model's.
-STORE_FOLDERS = ("runs", "datasets", "models", "tmp")
+STORE_FOLDERS = ("runs", "datasets", "models", "tmp", "comparisons", "audits", "cache")
 
 
 def check_out(out: Path | str, store: Path | None = None) -> Path:

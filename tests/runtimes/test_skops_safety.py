@@ -307,6 +307,19 @@ def test_only_data_types_are_trusted_by_default(name: str, trusted: bool) -> Non
     assert is_data_type(name) is trusted
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["docker.client.DockerClient", "pyarrow.lib.OSFile", "pandas.io.parsers.TextFileReader",
+     "mlflow.tracking.MlflowClient", "huey.SqliteHuey", "PIL.Image.Image"],
+)  # fmt: skip
+def test_io_capable_packages_are_never_trusted_even_when_asked(name: str) -> None:
+    """From a review: a class trusted by name (docker.client.DockerClient) called a network
+    address while the file loaded. Packages whose classes open files or sockets are refused."""
+    from assay.runtimes.sklearn import _is_system_type
+
+    assert _is_system_type(name)
+
+
 def test_a_type_name_in_a_file_never_imports_its_module(
     tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

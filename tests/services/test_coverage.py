@@ -693,3 +693,26 @@ def test_a_production_sample_is_not_told_its_items_go_unjudged(tmp_path: Path) -
         assert not any("no label" in n for n in prod.notes)
     finally:
         ws.close()
+
+
+def test_a_few_production_items_get_no_re_weighted_accuracy(
+    shifted: dict[str, Any], capsys: Any
+) -> None:
+    """From a review: 15 production items, all at line speeds no validation item has, got
+    'accuracy on the production mix 0.87': too few for the two-sample test, so no shift was
+    called and nothing was counted outside. Where it cannot be told, no mix is given."""
+    rng = np.random.default_rng(15)
+    few = _line(rng, 15, 0.1)
+    few["line_speed"] = rng.normal(5000, 50, 15)
+    pq.write_table(pa.table(few), shifted["tmp"] / "few.parquet")
+    ws = shifted["ws"]
+    register_dataset(ws, "few", shifted["tmp"] / "few.parquet", role="production")
+    run = ws.catalog.list_runs(limit=1)[0]
+    s = audit_coverage(ws, "few", "val", run).summary()
+    mix = s["reweighted"]["production_mix"]
+    assert not s["domain"]["tested"] and mix["value"] is None
+    assert "too few production items" in mix["why_none"]
+    capsys.readouterr()
+    assert main(["audit", "coverage", "--production", "few", "--dataset", "val", "--run",
+                 run.id, "--home", str(shifted["tmp"] / "home")]) == 0  # fmt: skip
+    assert "none on the production mix: too few production items" in capsys.readouterr().out

@@ -45,6 +45,8 @@ class DomainFit:
     auc: float
     ci_low: float
     ci_high: float
+    # Whether the two-sample test could be run (enough items of each set in each half).
+    tested: bool = True
 
 
 def delong_auc(negatives: F, positives: F, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -160,5 +162,5 @@ def fit_domain(
     p_val, p_prod = p[: len(validation)], p[len(validation) :]
     tested = _held_out_auc(model, x, y, seed, confidence)
     if tested is None:  # too few items for halves: the out-of-fold AUC, and no interval
-        return DomainFit(p_val, p_prod, delong_auc(p_val, p_prod)[0], 0.0, 1.0)
+        return DomainFit(p_val, p_prod, delong_auc(p_val, p_prod)[0], 0.0, 1.0, tested=False)
     return DomainFit(p_val, p_prod, *tested)

@@ -216,9 +216,7 @@ def coverage(
     if rw is not None and rw["production_mix"].get("not_covered"):
         console.print(
             f"accuracy of run {rw['run_id'][:8]}: {rw['as_validated']['value']:.4f} as validated; "
-            "none on the production mix: "
-            f"{100 - 100 * rw['production_mix']['share_production_covered']:.0f}% of production "
-            "lies where validation items all but never are (domain classifier)",
+            "none on the production mix: " + escape(str(rw["production_mix"].get("why_none"))),
             highlight=False,
         )
     elif rw is not None:

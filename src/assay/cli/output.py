@@ -158,8 +158,7 @@ def print_summary(result: ValidationResult) -> None:
                 )
                 if rw and rw["production_mix"]["value"] is not None
                 else "; no accuracy on the production mix: "
-                f"{100 - 100 * rw['production_mix']['share_production_covered']:.0f}% of "
-                "production lies where validation items all but never are"
+                + escape(str(rw["production_mix"].get("why_none")))
                 if rw and rw["production_mix"].get("not_covered")
                 else ""
             ),

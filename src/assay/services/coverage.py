@@ -437,6 +437,7 @@ def audit_coverage(
             "ci_low": fit.ci_low,
             "ci_high": fit.ci_high,
             "shifted": fit.ci_low > 0.5,
+            "tested": fit.tested,
             "n_production_uncovered": int((fit.p_production > SURE).sum()),
             "share_production_uncovered": float((fit.p_production > SURE).mean()),
             # Counted only where a shift is found: on 100 validation items against 2,000 the
@@ -524,6 +525,20 @@ def reweight_predictions(
     )
     covered = 1.0 - outside
     not_covered = outside > MAX_OUTSIDE
+    # Too few production items for the two-sample test: whether they lie where the validation
+    # items are cannot be told, so no mix is given (a review's 15 production items, all far
+    # outside, got the accuracy as validated as production's).
+    why_none = (
+        f"{100 * outside:.0f}% of production lies where validation items all but never are"
+        if not_covered
+        else None
+    )
+    if audit.domain is not None and not audit.domain.get("tested", True):
+        too_few = not_covered = True
+        why_none = (
+            "too few production items to tell where they lie (the domain classifier's test "
+            "needs 10 items of each set in each half)"
+        )
     return {
         "run_id": run_id,
         "metric": "accuracy",
@@ -534,6 +549,7 @@ def reweight_predictions(
             "ci_high": None if too_few or not_covered else mixed.ci_high,
             "too_few": too_few,
             "not_covered": not_covered,
+            "why_none": why_none,
             "share_production_covered": covered,
         },
         "n_judged": int(hits.size),

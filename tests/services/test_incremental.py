@@ -381,7 +381,7 @@ def test_descriptors_without_a_recorded_digest_are_never_taken(
 
     ws, config = _scans_store(tmp_path, _mislabelled_images)
     with monkeypatch.context() as m:
-        m.setattr(integrity, "KEPT_FILES", integrity.RUN_FILES)
+        m.setattr(integrity, "KEPT_FILES", ("predictions.parquet", "result.json"))
         first = validate(ws, "bright@1", "scans@1", config=config)
     kept = pq.read_table(first.run_dir / "error_descriptors.parquet")
     rolled = np.roll(np.asarray(kept.column("vector").to_pylist()), 1, axis=0)

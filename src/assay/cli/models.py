@@ -12,6 +12,7 @@ from assay.cli.common import HomeOption
 from assay.cli.common import workspace as _workspace
 from assay.cli.output import console, print_table, print_type_review
 from assay.core.errors import InputError
+from assay.core.spec import parse_model_spec
 
 model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 
@@ -86,21 +87,15 @@ def model_add(
     console.print(
         f"{verb} [bold]{m.ref}[/] ({m.runtime}, {len(m.spec['labels'])} labels, version {m.version[:12]})"
     )
-    stored = m.spec
-    if len(stored["labels"]) == 2 and stored.get("task", "classification") == "classification":
+    spec_read = parse_model_spec(m.spec)
+    pos, neg = spec_read.positive_index, spec_read.negative_index
+    if spec_read.task == "classification" and pos is not None and neg is not None:
         # What the rates count: a positive class taken by position has passed models that miss
         # half the defects (false alarms and missed defects swapped).
-        labels = [str(x) for x in stored["labels"]]
-        negative = stored.get("negative")
-        positive = stored.get("positive")
-        if positive is None:  # the other one than the good class, else the second label
-            positive = labels[1] if negative is None else next(x for x in labels if x != negative)
-        if negative is None:
-            negative = next(x for x in labels if x != positive)
-        named = "positive" in stored or "negative" in stored
+        named = spec_read.positive is not None or spec_read.negative is not None
         console.print(
-            f"  positive (defect) class: {escape(str(positive))}, good class: "
-            f"{escape(str(negative))}"
+            f"  positive (defect) class: {escape(spec_read.labels[pos])}, good class: "
+            f"{escape(spec_read.labels[neg])}"
             + ("" if named else " (by position: name positive: in the spec to choose)"),
             highlight=False,
         )

@@ -212,9 +212,20 @@ def test_a_validation_with_production_reweights_and_a_policy_requires_coverage(
     assert "give --production" in capsys.readouterr().err
 
 
-def test_a_later_time_column_alone_is_not_a_shift(tmp_path: Path) -> None:
+def _stamps(start: np.datetime64, seconds: np.ndarray, stored: str) -> pa.Array:
+    at = start + seconds * np.timedelta64(1, "s")
+    if stored == "typed":
+        return pa.array(at)
+    if stored == "us-text":  # as a CSV from a US-locale export holds them: no reader types it
+        return pa.array([t.item().strftime("%m/%d/%Y %I:%M:%S %p") for t in at.astype("M8[s]")])
+    return pa.array(at.astype("M8[s]").astype(np.int64))  # Unix seconds
+
+
+@pytest.mark.parametrize("stored", ["typed", "us-text", "unix"])
+def test_a_later_time_column_alone_is_not_a_shift(tmp_path: Path, stored: str) -> None:
     """A sample of today is later than the validation set by nature: its time column is left
-    out, or the classifier would tell the two apart by it alone; so are the ids."""
+    out, or the classifier would tell the two apart by it alone; so are the ids. Times written
+    as text or as Unix seconds were compared as features: a shift from the time alone."""
     rng = np.random.default_rng(6)
     start = np.datetime64("2026-01-01T00:00:00", "s")
     for name, offset, role in (("val", 0, "validation"), ("prod", 86_400 * 90, "production")):
@@ -222,7 +233,7 @@ def test_a_later_time_column_alone_is_not_a_shift(tmp_path: Path) -> None:
         table = pa.table({
             "id": np.arange(n) + (100_000 if role == "production" else 0),
             "torque": rng.normal(size=n), "camera": rng.choice(["c1", "c2"], n),
-            "at": pa.array(start + (offset + np.arange(n) * 60) * np.timedelta64(1, "s")),
+            "at": _stamps(start, offset + np.arange(n) * 60, stored),
             **({"label": rng.choice(["ok", "bad"], n)} if role == "validation" else {}),
         })  # fmt: skip
         pq.write_table(table, tmp_path / f"{name}.parquet")

@@ -421,6 +421,53 @@ def test_rows_copied_with_another_time_stamp_and_operator_are_found(tmp_path: Pa
         audit_leakage(ws, "train", "val", columns=["x4"])
 
 
+@pytest.mark.parametrize("stored", ["us-text", "iso-text", "unix-ms"])
+def test_rows_copied_with_another_time_written_as_text_or_unix_are_found(
+    tmp_path: Path, stored: str
+) -> None:
+    """As the test above, with the times as a CSV writes them (11/28/2026 06:00:00 PM, which no
+    reader types) or as Unix milliseconds: they were compared like features, and the 20 copies
+    taken a year earlier were 0 leaked items. A counter named like a time but outside the range
+    of Unix times, and a serial number inside it but not named so, are still compared."""
+    rng = np.random.default_rng(11)
+    n = 200
+    at = np.datetime64("2026-03-01T06:00:00", "s") + np.arange(n) * np.timedelta64(90, "s")
+
+    def written(t: np.ndarray) -> pa.Array:
+        if stored == "us-text":
+            return pa.array([v.item().strftime("%m/%d/%Y %I:%M:%S %p") for v in t])
+        if stored == "iso-text":
+            return pa.array([v.item().isoformat() + "Z" for v in t])
+        return pa.array(t.astype("M8[ms]").astype(np.int64))
+
+    x = rng.normal(size=(n, 2))
+    serial = 1_700_000_000 + np.arange(n)
+    val = pa.table({"id": [f"v{k}" for k in range(n)], "scanned_at": written(at), "x1": x[:, 0],
+                    "x2": x[:, 1], "cycle_time": rng.integers(5, 50, n), "serial": serial,
+                    "label": rng.choice(["ok", "bad"], n)})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    earlier = written(at[:20] - np.timedelta64(365 * 86_400, "s"))
+    train = pa.concat_tables([
+        val.slice(0, 20).set_column(1, "scanned_at", earlier),
+        val.slice(20).set_column(2, "x1", pa.array(x[20:, 0] + 10)),
+    ])  # fmt: skip
+    train = train.set_column(0, "id", pa.array([f"t{k}" for k in range(n)]))
+    pq.write_table(train, tmp_path / "train.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.parquet", id_column="id", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    assert s["n_exact_duplicates"] == 20 and s["n_leaked_items"] == 20
+    assert list(s["settings"]["times_left_out"]) == ["scanned_at"]
+    assert s["settings"]["columns"] == ["x1", "x2", "cycle_time", "serial"]
+    assert any("scanned_at (" in note for note in s["notes"])
+    if stored == "unix-ms":  # ordered: the ranges are compared as for a date/time type
+        assert s["time_overlap"]["column"] == "scanned_at"
+    # Compared on request, the time tells the copies apart.
+    named = audit_leakage(ws, "train", "val", columns=["x1", "x2", "scanned_at"]).summary()
+    assert named["n_leaked_items"] == 0
+
+
 def test_with_train_a_leak_fails_the_verdict_unless_the_policy_says_how_many_may_leak(
     images: dict[str, Any], capsys: Any
 ) -> None:

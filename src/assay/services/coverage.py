@@ -42,11 +42,10 @@ from assay.core.stattests import benjamini_hochberg
 from assay.datasets import columns as cols
 from assay.datasets.row_digests import plain
 from assay.services.audit_files import copy_out, publish
-from assay.services.datasets import compared_columns, get_dataset
+from assay.services.datasets import compared_columns, get_dataset, time_columns
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.out_folder import check_out
 from assay.services.workspace import Workspace
-from assay.store.manifests import manifest_schema
 
 # More distinct values than this in a text column: part numbers, lots, serial numbers, not
 # compared. A new value may be new by nature (a lot, a batch) or by chance (a long tail), and
@@ -341,10 +340,9 @@ def audit_coverage(
     verify_manifest(ws, dv)
     shared = _shared(pv, dv)
     missing = [c for c in compared_columns(dv) if c not in shared]
-    schema = manifest_schema(Path(dv.manifest_path))
     # A time column says when, not what: a sample of today is later than the validation set by
     # nature, and a classifier would tell them apart by it alone.
-    timed = [c for c in shared if pa.types.is_temporal(schema.field(c).type)]
+    timed = time_columns(shared, dv, pv)
     shared = [c for c in shared if c not in timed]
     if not shared:
         raise InputError(f"{pv.ref} and {dv.ref} have no column in common to compare")
@@ -362,7 +360,10 @@ def audit_coverage(
         prod = prod.append_column(name, pa.nulls(prod.num_rows, val.schema.field(name).type))
     shared += lacking
     columns: list[dict[str, Any]] = []
-    notes = [f"{c}: a time column, not compared (production comes later by nature)" for c in timed]
+    notes = [
+        f"{c}: a time column ({how}), not compared (production comes later by nature)"
+        for c, how in timed.items()
+    ]
     if lacking:
         notes.append(
             f"{len(lacking)} input(s) of the model that {pv.ref} lacks, compared as missing in "

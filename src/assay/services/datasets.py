@@ -29,6 +29,7 @@ from assay.datasets.images import add_image_properties
 from assay.datasets.registry import ReadOptions, detect_reader, get_reader
 from assay.datasets.row_digests import input_columns, with_row_digests
 from assay.datasets.tables import as_string
+from assay.datasets.time_columns import named_as_time, time_kind
 from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.digests import file_sha256
 from assay.services.remote import fetch, is_url
@@ -278,6 +279,32 @@ def compared_columns(d: DatasetVersion) -> list[str]:
     names = input_columns(schema, label_of(d.options), id_of(d.options))
     skip = set(cols.annotator_columns(schema.names)) | ({"path"} if d.kind == "image" else set())
     return [n for n in names if n not in skip]
+
+
+def time_columns(names: list[str], *versions: DatasetVersion) -> dict[str, str]:
+    """Which of ``names`` hold times in any of ``versions``, and how (see
+    ``assay.datasets.time_columns``): a column typed as a time in one set and written as text
+    in the other is a time in both."""
+    found: dict[str, str] = {}
+    for d in versions:
+        schema = manifest_schema(Path(d.manifest_path))
+        for name in names:
+            if name in found or name not in schema.names:
+                continue
+            t = schema.field(name).type
+            t = t.value_type if pa.types.is_dictionary(t) else t
+            if pa.types.is_temporal(t):
+                found[name] = "a date/time type"
+                continue
+            text = pa.types.is_string(t) or pa.types.is_large_string(t)
+            number = pa.types.is_integer(t) or pa.types.is_floating(t)
+            if not (text or (number and named_as_time(name))):
+                continue  # read no other column: a sensor table holds hundreds
+            column = pq.ParquetFile(d.manifest_path).read(columns=[name]).column(name)
+            kind = time_kind(name, column)
+            if kind is not None:
+                found[name] = kind
+    return found
 
 
 def corrected_version(base: str, corrections_sha256: str) -> str:

@@ -56,7 +56,7 @@ from assay.datasets import columns as cols
 from assay.datasets.images import ImageError, verified_bytes
 from assay.datasets.row_digests import plain, row_digests
 from assay.services.audit_files import copy_out, publish
-from assay.services.datasets import compared_columns, get_dataset, id_of
+from assay.services.datasets import compared_columns, get_dataset, id_of, time_columns
 from assay.services.integrity import verify_manifest, verify_model_file
 from assay.services.models import get_model
 from assay.services.out_folder import check_out
@@ -218,10 +218,12 @@ def audit_leakage(
         raise InputError("--max-embedding-distance must lie in [0, 2] (cosine distance)")
     settings = _settings(tv, dv, max_hamming, min_correlation, time_column, mv,
                          max_embedding_distance)  # fmt: skip
-    if dv.kind != "image":
-        settings["columns"] = _compared(tv, dv, columns)
     verify_manifest(ws, tv)
     verify_manifest(ws, dv)
+    if dv.kind != "image":
+        settings["columns"], times = _compared(tv, dv, columns)
+        if times:
+            settings["times_left_out"] = times
     folder = _folder(ws, tv, dv, settings)
     audit = _kept(folder, tv, dv, settings)
     if audit is None:
@@ -257,6 +259,12 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
         shared = list(settings["columns"])
         notes.append(f"rows compared on {len(shared)} shared column(s): " + ", ".join(shared[:8])
                      + (", ..." if len(shared) > 8 else ""))  # fmt: skip
+        left_out = settings.get("times_left_out") or {}
+        if left_out:
+            notes.append(
+                "left out as times (a copy taken at another time is the same item; --column "
+                "compares them): " + ", ".join(f"{c} ({how})" for c, how in left_out.items())
+            )
         train_keys, keys = _digests(tv, shared), _digests(dv, shared)
         distinct = int(pc.count_distinct(keys).as_py() or 0)
         if len(keys) >= MIN_ROWS_TO_TELL and distinct < len(keys) * MIN_DISTINCT_SHARE:
@@ -305,7 +313,8 @@ def _run(tv: DatasetVersion, dv: DatasetVersion, settings: dict[str, Any],
     pairs = pa.concat_tables(tables)
     return LeakageAudit(
         tv, dv, pairs, settings, _id_overlap(tv, dv, ids, train_ids),
-        _time_overlap(tv, dv, settings["time_column"]), notes,
+        _time_overlap(tv, dv, settings["time_column"], settings.get("times_left_out") or {}),
+        notes,
     )  # fmt: skip
 
 
@@ -313,10 +322,12 @@ def _column(d: DatasetVersion, name: str) -> pa.Array:
     return pq.ParquetFile(d.manifest_path).read(columns=[name]).column(name).combine_chunks()
 
 
-def _compared(tv: DatasetVersion, dv: DatasetVersion, columns: Sequence[str] | None) -> list[str]:
+def _compared(tv: DatasetVersion, dv: DatasetVersion,
+              columns: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:  # fmt: skip
     """The columns rows are compared on: ``columns``, each held by both tables; else the ones
     both hold but dates and times (a row copied into training at another time stamp is the
-    same item: a review's 20 copies went unfound, their times moved back a year)."""
+    same item: a review's 20 copies went unfound, their times moved back a year; so were copies
+    whose times a CSV held as text or as Unix seconds), and those left out as times."""
     train = set(compared_columns(tv))
     held = [c for c in compared_columns(dv) if c in train]
     if columns is not None:
@@ -328,21 +339,14 @@ def _compared(tv: DatasetVersion, dv: DatasetVersion, columns: Sequence[str] | N
             )
         if not columns:
             raise InputError("leakage: no column to compare rows on")
-        return list(dict.fromkeys(columns))
-    schema = manifest_schema(Path(dv.manifest_path))
-    shared = [c for c in held if not _is_time(schema.field(c).type)]
+        return list(dict.fromkeys(columns)), {}
+    times = time_columns(held, dv, tv)
+    shared = [c for c in held if c not in times]
     if not shared:
         raise InputError(
             f"{tv.ref} and {dv.ref} have no column in common (besides ids, labels, dates and times)"
         )
-    return shared
-
-
-def _is_time(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t)
-        or pa.types.is_duration(t)
-    )  # fmt: skip
+    return shared, {c: times[c] for c in sorted(times)}
 
 
 def _digests(
@@ -648,13 +652,16 @@ def _id_overlap(tv: DatasetVersion, dv: DatasetVersion, ids: pa.Array,
             "note": None}  # fmt: skip
 
 
-def _time_overlap(tv: DatasetVersion, dv: DatasetVersion,
-                  column: str | None) -> dict[str, Any] | None:  # fmt: skip
+def _time_overlap(tv: DatasetVersion, dv: DatasetVersion, column: str | None,
+                  times: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+    """The two sets' ranges on ``column``, else on the first time column both hold of a type
+    that orders (a date/time type, or Unix times); times written as text are not ordered."""
     a, b = manifest_schema(Path(tv.manifest_path)), manifest_schema(Path(dv.manifest_path))
     chosen = column is not None
     if column is None:
         both = [f.name for f in b if f.name in a.names and f.name not in cols.RESERVED]
         timed = [n for n in both if pa.types.is_temporal(b.field(n).type)]
+        timed += [n for n in both if times.get(n, "").startswith("Unix") and n not in timed]
         if not timed:
             return None
         column = timed[0]

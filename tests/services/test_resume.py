@@ -179,3 +179,38 @@ def test_a_run_stopped_after_its_pass_resumes_from_its_first_item(tmp_path: Path
     assert resumed.result.run_id == run.id and resumed.result.n_items == ROWS
     assert resumed.result.confusion_matrix == whole.result.confusion_matrix
     ws.close()
+
+
+def test_a_resumed_run_is_judged_by_its_policy_file_under_its_name(tmp_path: Path) -> None:
+    """A resumed run was judged by the mapping its invocation kept: its verdict named the policy
+    'policy' (an uninterrupted run's, 'strict.yaml') and lost the lines of its rules. The file
+    is read once and kept, so the two verdicts are one. Editing the file after the start changes
+    nothing: the run is judged by what it started with."""
+    policy = tmp_path / "strict.yaml"
+    policy.write_text("max_unjudged: 50%\nchecks:\n  - accuracy >= 0.99\n")
+    verdicts = []
+    for name in ("resumed", "whole"):
+        ws = _store(tmp_path, name)
+        if name == "resumed":
+            seen = 0
+
+            def stop_part_way(n: int) -> None:
+                nonlocal seen
+                seen += 1
+                if seen == 7:
+                    raise KeyboardInterrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                validate(ws, "m", "t", config=CONFIG, policy=policy, on_progress=stop_part_way)
+            (run,) = ws.catalog.list_runs()
+            policy.write_text("checks:\n  - accuracy >= 0.01\n")  # too late to matter
+            outcome = resume_validation(ws, run.id)
+            policy.write_text("max_unjudged: 50%\nchecks:\n  - accuracy >= 0.99\n")
+        else:
+            outcome = validate(ws, "m", "t", config=CONFIG, policy=policy)
+        assert outcome.result.verdict is not None
+        verdicts.append(outcome.result.verdict.to_dict())
+        ws.close()
+    resumed, whole = verdicts
+    assert resumed["policy"]["source"] == whole["policy"]["source"] == "strict.yaml"
+    assert resumed == whole and resumed["status"] == "fail"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,35 +11,71 @@ from assay.core.errors import InputError
 from assay.core.policy import Policy, check_task_metrics, default_policy, parse_policy
 from assay.core.spec import ModelSpec
 from assay.core.tasks import item_spec
-from assay.services.yaml_input import read_yaml_file
+from assay.services.yaml_input import MAX_BYTES, parse_yaml
 
 
-def policy_mapping(source: Path | str | dict[str, Any] | None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class PolicyText:
+    """A policy file as read once: its name and text. A run keeps it, so that the run resumed
+    is judged by the very file, its name and line numbers in every reason, as it would have
+    been uninterrupted (a mapping kept instead came back as 'policy', without lines)."""
+
+    name: str
+    text: str
+
+    @classmethod
+    def read(cls, path: Path | str) -> PolicyText:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise InputError(f"policy file does not exist: {path}")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InputError(f"{path.name}: {size:,} bytes is over the {MAX_BYTES:,}-byte limit")
+        raw = path.read_bytes()
+        try:
+            return cls(path.name, raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{path.name}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from None
+
+    def parsed(self) -> Any:
+        return parse_yaml(self.text, self.name)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "text": self.text}
+
+
+PolicySource = PolicyText | Path | str | dict[str, Any] | None
+
+
+def read_policy(source: PolicySource) -> PolicyText | dict[str, Any] | None:
+    """``source`` with a file read (once: what is judged by is what the run keeps)."""
+    return PolicyText.read(source) if isinstance(source, Path | str) else source
+
+
+def policy_mapping(source: PolicySource) -> dict[str, Any] | None:
     """The policy as plain data, to be kept with a run (None: the default policy)."""
+    source = read_policy(source)
     if source is None:
         return None
-    raw = (
-        source if isinstance(source, dict) else read_yaml_file(Path(source).expanduser(), "policy")
-    )
+    raw = source.parsed() if isinstance(source, PolicyText) else source
     plain: dict[str, Any] = json.loads(json.dumps(raw, default=str))
     return plain
 
 
-def load_policy(
-    source: Path | str | dict[str, Any] | None,
-    spec: ModelSpec,
-    has_baseline: bool,
-) -> Policy:
-    """The policy to judge a run by: a file, a mapping, or the default (source None)."""
+def load_policy(source: PolicySource, spec: ModelSpec, has_baseline: bool) -> Policy:
+    """The policy to judge a run by: a file (its path or its text), a mapping, or the default
+    (source None)."""
+    source = read_policy(source)
     if source is None:
         return default_policy(has_baseline)
     if isinstance(source, dict):
         raw: Any = source
         name = "policy"
     else:
-        path = Path(source).expanduser()
-        name = path.name
-        raw = read_yaml_file(path, "policy")
+        name = source.name
+        raw = source.parsed()
     # Vision tasks: the item-level classes (recall[defect]) and the task's own (ap[scratch]).
     item = item_spec(spec)
     labels = (*item.labels, *(label for label in spec.labels if label not in item.labels))

@@ -58,7 +58,13 @@ from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
 from assay.services.out_folder import check_out
 from assay.services.overlays import add_overlays
-from assay.services.policies import load_policy, policy_mapping
+from assay.services.policies import (
+    PolicySource,
+    PolicyText,
+    load_policy,
+    policy_mapping,
+    read_policy,
+)
 from assay.services.profile import profile_model, recorded_profile
 from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
@@ -669,7 +675,7 @@ def plan_validation(
     model: str | ModelVersion,
     dataset: str | DatasetVersion,
     baseline: str | ModelVersion | None = None,
-    policy: Path | str | dict[str, Any] | None = None,
+    policy: PolicySource = None,
     slices: tuple[str, ...] = (),
     calibration: str | DatasetVersion | None = None,
     train: str | DatasetVersion | None = None,
@@ -825,7 +831,7 @@ def validate(
     on_progress: Callable[[int], None] = lambda n: None,
     should_cancel: Callable[[], bool] = lambda: False,
     baseline: str | ModelVersion | None = None,
-    policy: Path | str | dict[str, Any] | None = None,
+    policy: PolicySource = None,
     slices: tuple[str, ...] = (),
     resume: Resume | None = None,
     on_run: Callable[[str], None] = lambda run_id: None,
@@ -857,6 +863,7 @@ def validate(
     ``on_run`` is told the id of every run as it starts (or resumes).
     """
     config = config or ValidationConfig()
+    policy = read_policy(policy)  # once: what the run is judged by is what it keeps
     plan = plan_validation(
         ws, model, dataset, baseline, policy, slices, calibration, train, production
     )
@@ -870,6 +877,7 @@ def validate(
         "dataset_id": plan.dataset.id,
         "baseline_id": None if plan.baseline is None else plan.baseline.id,
         "policy": policy_mapping(policy),
+        "policy_file": policy.to_dict() if isinstance(policy, PolicyText) else None,
         "slices": list(slices),
         "calibration_id": None if plan.calibration is None else plan.calibration.id,
         "train_id": None if plan.train is None else plan.train.id,
@@ -1210,6 +1218,16 @@ def _thresholded(
     return dataclasses.replace(spec, threshold=found.threshold.value)
 
 
+def _kept_policy(inv: dict[str, Any]) -> PolicyText | dict[str, Any] | None:
+    """The policy an interrupted run was started with: its file's name and text, or (runs
+    started before they kept the file, and policies given as mappings) the mapping."""
+    kept = inv.get("policy_file")
+    if isinstance(kept, dict):
+        return PolicyText(str(kept["name"]), str(kept["text"]))
+    mapping = inv.get("policy")
+    return mapping if isinstance(mapping, dict) else None
+
+
 def resume_validation(
     ws: Workspace,
     run_id: str,
@@ -1283,7 +1301,7 @@ def resume_validation(
         on_progress,
         should_cancel,
         baseline=None if baseline_id is None else ws.catalog.get_model_by_id(baseline_id),
-        policy=inv.get("policy"),
+        policy=_kept_policy(inv),
         slices=tuple(inv.get("slices") or ()),
         calibration=None
         if inv.get("calibration_id") is None

@@ -125,12 +125,60 @@ class EndpointSpec:
 # only: "No defect" is "nodefect"); "io" is German "in Ordnung".
 GOOD_NAMES = frozenset(
     {"good", "ok", "okay", "pass", "passed", "normal", "nominal", "nodefect", "nodefects",
-     "defectfree", "accept", "accepted", "conforming", "intact", "healthy", "clean", "io"}
+     "defectfree", "accept", "accepted", "acceptable", "conforming", "intact", "healthy", "clean", "io"}
 )  # fmt: skip
+
+
+# Names of defects and rejects: a label naming one negated ("non_defect", "no crack",
+# "undamaged", "fault-free") is the good class, and in a binary spec with no good name, the
+# other label of one that names a defect is.
+DEFECT_NAMES = frozenset(
+    {"defect", "defects", "defective", "damage", "damaged", "crack", "cracks", "cracked",
+     "fault", "faults", "faulty", "flaw", "flaws", "flawed", "scrap", "scrapped", "reject",
+     "rejected", "anomaly", "anomalies", "anomalous", "bad", "ng", "nok", "fail", "failed",
+     "failure", "error", "errors", "scratch", "scratches", "scratched", "dent", "dents",
+     "dented", "burr", "burrs", "blemish", "blemishes", "nonconforming", "notok", "nogood"}
+)  # fmt: skip
+_NEGATIONS = ("non", "not", "no", "un", "without", "zero")
 
 
 def _plain(label: str) -> str:
     return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
+def _words(label: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def is_good_name(label: str) -> bool:
+    """Whether ``label`` names the good class: ``ok``, ``no defect``, ``non_defect``,
+    ``undamaged``, ``fault-free``, ``good part``. A review's ``[defect, non_defect]`` (the
+    order scikit-learn sorts them in) took ``non_defect`` as the defect class by position, and a
+    model missing 37% of the defects passed ``missed_defect_rate <= 0.1``."""
+    plain = _plain(label)
+    if plain in GOOD_NAMES:
+        return True
+    if plain.endswith("free") and plain[: -len("free")] in DEFECT_NAMES:
+        return True
+    if any(plain.startswith(n) and plain[len(n) :] in DEFECT_NAMES for n in _NEGATIONS):
+        return True
+    words = _words(label)
+    # "good part", "ok_item": a good word first, no defect or negation after it.
+    return (
+        len(words) > 1
+        and words[0] in GOOD_NAMES
+        and not any(w in DEFECT_NAMES or w in _NEGATIONS for w in words[1:])
+    )
+
+
+def is_defect_name(label: str) -> bool:
+    """Whether ``label`` names a defect or a reject (``defect``, ``NG``, ``not ok``,
+    ``non-conforming``): a good name negated is one too."""
+    plain = _plain(label)
+    if plain in DEFECT_NAMES:
+        return True
+    return any(plain.startswith(n) and plain[len(n) :] in GOOD_NAMES for n in _NEGATIONS)
 
 
 @dataclass(frozen=True)
@@ -208,7 +256,11 @@ class ModelSpec:
             or self.negative is not None
         ):
             return self
-        good = [label for label in self.labels if _plain(label) in GOOD_NAMES]
+        good = [label for label in self.labels if is_good_name(label)]
+        if not good:
+            # No good name, one defect name: the other label is the good class ([scrap, 1a]).
+            defect = [label for label in self.labels if is_defect_name(label)]
+            good = [label for label in self.labels if len(defect) == 1 and label not in defect]
         if len(good) != 1:
             return self
         return dataclasses.replace(self, negative=good[0])

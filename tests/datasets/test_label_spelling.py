@@ -157,3 +157,37 @@ def test_a_csvs_label_text_is_kept_as_written(tmp_path: Path) -> None:
     finally:
         ws.close()
     assert d.label_counts == {"0.0": 1, "1.0": 2}
+
+
+def test_a_class_named_na_in_a_csv_is_a_class_not_a_missing_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: classes NA (no anomaly), crack and scratch in a CSV. The reader took NA for a
+    missing value: 522 of 900 items became 'no expert label', left out of the accuracy, and a
+    0.45 model passed at 0.89 (the same data from Parquet failed). Only an empty field is a
+    missing label; NA and N/A are names, and where the model has no such class the refusal says
+    how to leave a label out. A number column still reads NA as missing."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    (tmp_path / "t.csv").write_text(
+        "x,y,note,label\n0.5,1,NA,NA\nNA,1,ok,crack\n0.7,1,,N/A\n0.8,1,x,\n0.9,1,y,NaN\n"
+    )
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
+        manifest = pq.read_table(d.manifest_path)
+    finally:
+        ws.close()
+    assert d.label_counts == {"NA": 1, "crack": 1, "N/A": 1, "NaN": 1}
+    assert manifest.column("x").null_count == 1  # a number's NA is missing
+    assert manifest.column("note").to_pylist() == [None, "ok", None, "x", "y"]  # text features too
+    spec = tmp_path / "p.yaml"
+    spec.write_text("labels: [crack, scratch]\ninput: {kind: tabular, columns: [x, y]}\n")
+    home = str(tmp_path / "home")
+    assert main(["model", "add", "p", str(passthrough_onnx(tmp_path / "p.onnx", 2)), "--spec",
+                 str(spec), "--home", home]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["validate", "--model", "p", "--dataset", "t", "--home", home])
+    err = capsys.readouterr().err
+    assert code == 2 and "'N/A', 'NA', 'NaN' in a label column is a class name" in err, err

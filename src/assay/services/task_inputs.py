@@ -26,6 +26,7 @@ from assay.datasets.features import TabularBatchDecoder, check_feature_columns
 from assay.datasets.images import Expectation, ImageBatchDecoder
 from assay.datasets.items import ItemBatchDecoder
 from assay.datasets.masks import expert_masks
+from assay.datasets.tables import MISSING_TEXT
 from assay.store.manifests import manifest_schema, read_manifest
 
 
@@ -42,6 +43,19 @@ def _spelling_hint(uncovered: list[str], labels: tuple[str, ...], found: list[st
         " (the same classes written otherwise: give the spec labels: ["
         + ", ".join(f"'{label}'" for label in spelt)
         + "], quoted)"
+    )
+
+
+def _missing_hint(uncovered: list[str]) -> str:
+    """When a label is a word a CSV writes for a missing value: read as a class name, never as
+    missing (a class "NA" must not vanish from the counts), so say how to leave one out."""
+    words = set(MISSING_TEXT.to_pylist())
+    said = [u for u in uncovered if u in words]
+    if not said:
+        return ""
+    return (
+        f" ({', '.join(repr(u) for u in said)} in a label column is a class name, not a missing "
+        "label: leave the field empty for an item without one)"
     )
 
 
@@ -168,6 +182,7 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
             f"dataset {dataset.ref} has labels {uncovered} that the model's labels "
             f"{list(spec.labels)} do not cover"
             + _spelling_hint(uncovered, spec.labels, list(dataset.label_counts))
+            + _missing_hint(uncovered)
         )
     if isinstance(spec.input, TabularInput):
         if dataset.kind != "tabular":

@@ -728,3 +728,18 @@ def test_a_recorded_run_stopped_part_way_and_resumed_equals_a_whole_one(
         pd.read_parquet(outcomes[0].run_dir / "predictions.parquet"),
         pd.read_parquet(outcomes[1].run_dir / "predictions.parquet"),
     )
+
+
+def test_a_recorded_class_named_na_is_a_class_and_only_an_empty_field_is_none(
+    tmp_path: Path,
+) -> None:
+    """As in a dataset's label column: a device's CSV naming the class NA (no anomaly) read it
+    as a missing prediction."""
+    from assay.runtimes.recorded import _read_table
+
+    path = tmp_path / "p.csv"
+    path.write_text("item_id,predicted,score_NA\nNA,NA,0.9\n2,,NA\n007,crack,0.1\n")
+    table = _read_table(path)
+    assert table.column("item_id").to_pylist() == ["NA", "2", "007"]
+    assert table.column("predicted").to_pylist() == ["NA", None, "crack"]
+    assert table.column("score_NA").to_pylist() == [0.9, None, 0.1]  # a number's NA is missing

@@ -150,12 +150,23 @@ def _classes_only(path: Path) -> bool:
 def _read_table(path: Path) -> pa.Table:
     try:
         if path.suffix.lower() == ".csv":
-            # Ids and classes are text even when they look like numbers ("007" stays "007").
+            # Ids and classes are text even when they look like numbers ("007" stays "007"),
+            # and only an empty field is missing there: NA is a class's name (as in a dataset).
             options = pacsv.ConvertOptions(
                 column_types={ITEM_ID: pa.string(), PREDICTED: pa.string()},
-                strings_can_be_null=True,
+                strings_can_be_null=False,
             )
-            return pacsv.read_csv(path, convert_options=options)
+            table = pacsv.read_csv(path, convert_options=options)
+            for name in (ITEM_ID, PREDICTED):
+                if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+                    column = table.column(name)
+                    empty = pc.equal(column, "")
+                    table = table.set_column(
+                        table.schema.get_field_index(name),
+                        name,
+                        pc.if_else(empty, pa.scalar(None, pa.string()), column),
+                    )
+            return table
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

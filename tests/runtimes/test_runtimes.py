@@ -269,6 +269,69 @@ def test_an_mlp_whose_classes_the_spec_lists_in_another_order_is_refused(tmp_pat
     ws.close()
 
 
+@pytest.mark.parametrize("kind", ["classifier node", "mlp"])
+def test_classes_written_otherwise_in_another_order_are_a_swap(tmp_path: Path, kind: str) -> None:
+    """A review: a model whose classes are ['Defect', 'Good'] registered with the spec [good,
+    defect], and one fitted on floats (0.0, 1.0) with [1.0, 0.0], were let through as 'other
+    names' and every score was read as the other class's (accuracy 0.07). Compared as a spec
+    and a model both mean them (case and number spelling aside), they are a swap; in the
+    model's order they are accepted."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 2)).astype(np.float32)
+    inp = {"kind": "tabular", "columns": ["a", "b"]}
+    ws = Workspace.open(tmp_path / "home")
+    for model_classes, swapped, ordered in (
+        (np.array(["Defect", "Good"]), ["good", "defect"], ["defect", "good"]),
+        (np.array([0.0, 1.0]), ["1.0", "0.0"], ["0", "1"]),
+    ):
+        y = model_classes[(x[:, 0] > 0).astype(int)]
+        fitted = (
+            MLPClassifier((8,), max_iter=3000, random_state=0).fit(x, y)
+            if kind == "mlp"
+            else LogisticRegression().fit(x, y)
+        )
+        path = tabular_onnx(fitted, 2, tmp_path / f"{ordered[0]}.onnx")
+        with pytest.raises(InputError, match="every score would be read as another class's"):
+            register_model(ws, f"m{ordered[0]}", path, {"labels": swapped, "input": inp})
+        assert register_model(ws, f"m{ordered[0]}", path, {"labels": ordered,
+                                                          "input": inp}).created  # fmt: skip
+    ws.close()
+
+
+def test_a_skops_model_fitted_on_floats_or_booleans_takes_the_labels_a_table_reads(
+    tmp_path: Path,
+) -> None:
+    """A review: a model fitted on a float label column (classes_ 0.0, 1.0) registered only as
+    [0.0, 1.0], while the table's float labels read 0 and 1: validate refused the one spec,
+    model add the other. Its classes are matched with the spec's as both mean them."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 2))
+    inp = {"kind": "tabular", "columns": ["a", "b"]}
+    ws = Workspace.open(tmp_path / "home")
+    for y, labels, swapped in (
+        ((x[:, 0] > 0).astype(float), ["0", "1"], ["1", "0"]),
+        (x[:, 0] > 0, ["false", "true"], ["true", "false"]),
+    ):
+        path = tmp_path / f"{labels[0]}.skops"
+        sio.dump(LogisticRegression().fit(x, y), path)
+        assert register_model(ws, f"m{labels[0]}", path, {"labels": labels, "input": inp}).created
+        with pytest.raises(InputError, match="differ from the spec's labels"):
+            register_model(ws, f"s{labels[0]}", path, {"labels": swapped, "input": inp})
+    ws.close()
+
+
 @pytest.mark.parametrize("threshold", [0.2, 0.8])
 def test_a_class_output_that_decides_by_another_rule_is_no_class_order(
     tmp_path: Path, threshold: float

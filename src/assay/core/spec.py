@@ -432,6 +432,14 @@ def canonical_label(value: object) -> str:
 _WHOLE = re.compile(r"\+?(-?[0-9]+)\.0+")
 
 
+def label_key(value: object) -> str:
+    """A class name as a model and a spec may both mean it, case, surrounding spaces and number
+    spelling aside (``Defect`` and ``defect``, ``1.0`` and ``1``, numpy's ``True`` and YAML's
+    ``true``): for matching a model's own classes with the spec's labels, in order. A model
+    whose classes are ``['Defect', 'Good']`` and a spec ``[good, defect]`` is a swap."""
+    return canonical_label(value).strip().casefold()
+
+
 def parse_model_spec(raw: Any) -> ModelSpec:
     """Build a ModelSpec from a mapping (parsed YAML/JSON); raise InputError naming the bad field."""
     if not isinstance(raw, Mapping):

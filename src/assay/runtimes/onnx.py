@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from assay.core.errors import InputError, describe_exception
 from assay.core.ports import ModelSignature, TensorInfo
-from assay.core.spec import ModelSpec, canonical_label
+from assay.core.spec import ModelSpec, canonical_label, label_key
 from assay.runtimes.base import (
     NamedOutputs,
     expected_input_shape,
@@ -237,6 +237,9 @@ def _class_name(value: object, labels: list[str]) -> str:
     canon = {canonical_label(label): label for label in labels}
     if set(canon) == {"false", "true"} and text in ("0", "1"):
         return canon["true" if text == "1" else "false"]
+    keys = {label_key(label): label for label in labels}
+    if len(keys) == len(labels) and label_key(text) in keys:
+        return keys[label_key(text)]  # 'Defect' where the spec says defect, 1.0 for 1
     return text
 
 
@@ -273,7 +276,11 @@ def check_class_order(path: Path, spec: ModelSpec, output_name: str | None = Non
         return  # none, or several classifiers that disagree: nothing certain to say
     (classes,) = declared
     labels = tuple(spec.labels)
-    if set(classes) == set(labels) and classes != labels:
+    # Compared as a spec and a model both mean them: ['Defect', 'Good'] against [good, defect]
+    # was let through as 'other names', and every score read as the other class's (a review).
+    theirs, ours = [label_key(c) for c in classes], [label_key(label) for label in labels]
+    distinct = len(set(theirs)) == len(theirs) and len(set(ours)) == len(ours)
+    if distinct and set(theirs) == set(ours) and theirs != ours:
         raise InputError(
             f"{path.name} gives its scores in the class order {list(classes)} (its classifier "
             f"node), but the spec lists {list(labels)}: every score would be read as another "

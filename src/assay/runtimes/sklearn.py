@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from assay.core.errors import InputError, one_line
 from assay.core.ports import ModelBatch, ModelSignature, TensorInfo
-from assay.core.spec import ModelSpec, TabularInput
+from assay.core.spec import ModelSpec, TabularInput, label_key
 from assay.runtimes.base import check_smoke_output
 
 # Data types and containers: constructing one runs no code of the file's choosing. skops itself
@@ -396,8 +396,11 @@ class SklearnRuntime:
             raise InputError(
                 f"{type(estimator).__name__} has no predict_proba; Assay needs class scores"
             )
-        classes = [str(c) for c in getattr(estimator, "classes_", [])]
-        if classes != list(spec.labels):
+        fitted = list(getattr(estimator, "classes_", []))
+        classes = [str(c) for c in fitted]
+        # In order, as both mean them: classes 0.0 and 1.0 (fitted on a float column) are the
+        # spec's 0 and 1, which is how a float column's labels read (no spec both matched).
+        if [label_key(c) for c in fitted] != [label_key(label) for label in spec.labels]:
             raise InputError(
                 f"model classes {classes} differ from the spec's labels {list(spec.labels)}"
             )

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
+from types import TracebackType
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks on folders (see OutLock)
+    fcntl = None  # type: ignore[assignment]
 
 from assay.core.errors import InputError
 
@@ -48,3 +55,50 @@ def out_folder(out: Path | str, store: Path | None = None) -> Path:
     except OSError as exc:
         raise InputError(f"--out {folder} cannot be created ({exc.strerror or exc})") from exc
     return folder
+
+
+class OutLock:
+    """A hold on an ``--out`` folder from the check of what it holds to the last file copied
+    into it: an exclusive advisory lock (``flock``) on the folder itself, so a second run given
+    the same folder is refused while the first holds it, and a killed run's hold ends with its
+    process. Two runs started together into one folder were both let through (each found it
+    empty) and each folder ended with the other run's verdict.md: a FAIL run's folder said PASS
+    (a review). Where the system has no such locks (Windows) the folder is not held."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutLock:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"--out {self.folder} cannot be created ({exc.strerror or exc})"
+            ) from exc
+        if fcntl is None:
+            return self
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(
+                f"--out {self.folder} is being written by another run right now: choose "
+                "another folder"
+            ) from None
+        except OSError:  # a file system without locks (some network mounts): not held
+            os.close(fd)
+            return self
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the folder's descriptor releases the lock
+            self._fd = None

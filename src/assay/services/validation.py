@@ -56,7 +56,7 @@ from assay.services.integrity import (
 from assay.services.judgement import BaselineRun, judge
 from assay.services.leakage import audit_leakage, check_roles, leakage_in_run
 from assay.services.models import get_model
-from assay.services.out_folder import check_out
+from assay.services.out_folder import OutLock, check_out
 from assay.services.overlays import add_overlays
 from assay.services.policies import (
     PolicySource,
@@ -870,8 +870,34 @@ def validate(
     _check_measurable(plan, config)
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None
-    if out_dir is not None:
+    hooks_in = _Hooks(on_start, on_progress, should_cancel, on_run, on_stage)
+    if out_dir is None:
+        return _validate(ws, plan, policy, config, out, out_dir, out_url, hooks_in, slices,
+                         overwrite, origin, queued_run, resume)  # fmt: skip
+    check_out(out_dir, ws.home)  # before the folder is made, to hold it
+    with OutLock(out_dir):
         claim_out(out_dir, overwrite, ws.home)
+        return _validate(ws, plan, policy, config, out, out_dir, out_url, hooks_in, slices,
+                         overwrite, origin, queued_run, resume)  # fmt: skip
+
+
+def _validate(
+    ws: Workspace,
+    plan: Plan,
+    policy: PolicyText | dict[str, Any] | None,
+    config: ValidationConfig,
+    out: Path | str | None,
+    out_dir: Path | None,
+    out_url: str | None,
+    hooks_in: _Hooks,
+    slices: tuple[str, ...],
+    overwrite: bool,
+    origin: str,
+    queued_run: str | None,
+    resume: Resume | None,
+) -> ValidationOutcome:
+    """``validate`` once its inputs are checked and its ``--out`` is held."""
+    on_stage = hooks_in.on_stage
     invocation = {
         "model_id": plan.model.id,
         "dataset_id": plan.dataset.id,
@@ -895,9 +921,9 @@ def validate(
 
     def run_started(run_id: str) -> None:
         started.append(run_id)
-        on_run(run_id)
+        hooks_in.on_run(run_id)
 
-    hooks = _Hooks(on_start, on_progress, should_cancel, run_started, on_stage)
+    hooks = dataclasses.replace(hooks_in, on_run=run_started)
     heartbeat = Heartbeat(ws.catalog).start()  # renews the leases of the runs this pass holds
     try:
         t_start = time.perf_counter()

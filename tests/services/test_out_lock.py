@@ -1,0 +1,104 @@
+"""``--out`` is held by one run from the check of what it holds to its last file: a review
+started a failing and a passing validation into one folder together; both were let through,
+and the failing run's folder ended with the passing run's verdict.md."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
+from assay.services.datasets import register_dataset
+from assay.services.models import register_model
+from assay.services.out_folder import OutLock
+from assay.services.validation import validate
+from assay.services.workspace import Workspace
+from tests.models import passthrough_onnx
+
+CONFIG = ValidationConfig(profile=False, explore=False)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=200)
+    labels = np.where(p > 0.5, "bad", "good")
+    pq.write_table(pa.table({"a": p, "b": 1 - p, "label": labels}), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "t.parquet")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "tabular", "columns": ["a", "b"]},
+            "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp_path / "m.onnx", 2), spec)
+    return ws
+
+
+def test_a_folder_another_run_is_writing_is_refused_and_nothing_is_recorded(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with OutLock(out), pytest.raises(InputError, match="being written by another run"):
+        validate(ws, "m", "t", out=out, config=CONFIG)
+    assert ws.catalog.list_runs() == [] and list(out.iterdir()) == []
+    # Released when the holder is done: the next run writes its files.
+    outcome = validate(ws, "m", "t", out=out, config=CONFIG)
+    assert (out / "result.json").exists() and outcome.out_dir == out
+
+
+def test_the_hold_of_a_killed_process_ends_with_it(ws: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from assay.services.out_folder import OutLock\n"
+         f"with OutLock(Path({str(out)!r})):\n    print('held', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match="being written by another run"):
+            validate(ws, "m", "t", out=out, config=CONFIG)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    deadline = time.monotonic() + 10
+    while True:  # the kernel drops the lock with the process
+        try:
+            validate(ws, "m", "t", out=out, config=CONFIG)
+            break
+        except InputError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert (out / "verdict.md").exists()
+
+
+def test_a_run_started_into_the_folder_while_another_writes_there_is_refused(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """The review's race made certain: a second validation starts into the folder while the
+    first is being judged (the folder still empty). It was let through, and whichever finished
+    last left its verdict in the other's folder."""
+    out = tmp_path / "out"
+    refused: list[str] = []
+
+    def second_run(stage: str) -> None:
+        if stage.startswith("finalising") and not refused:
+            try:
+                validate(ws, "m", "t", out=out, config=CONFIG)
+                refused.append("let through")
+            except InputError as exc:
+                refused.append(str(exc))
+
+    validate(ws, "m", "t", out=out, config=CONFIG, on_stage=second_run)
+    assert len(refused) == 1 and "being written by another run" in refused[0], refused
+    assert len(ws.catalog.list_runs()) == 1

@@ -142,7 +142,13 @@ def test_spark_equals_local_on_secom(spark: Any, tmp_path: Path) -> None:
     compare(local, on_spark)
     local, on_spark = both_engines(ws, "secom", "secom", rows_per_task=400, baseline="old")
     assert on_spark.result.comparison["baseline"]["reused"] is False  # judged in the Spark pass
+    # Reused: its tasks said they ran where this process runs (what reuse compares, not the
+    # driver's word).
     assert local.result.comparison["baseline"]["reused"] is True
+    from assay.services.environment import describe_environment, numerics
+
+    executors = ws.catalog.get_run(on_spark.result.run_id).environment["spark_executors"]
+    assert executors == [numerics(describe_environment())]
     compare(local, on_spark)
     # The baseline's own run from the Spark pass equals the baseline validated alone, locally.
     spark_base = ws.catalog.get_run(on_spark.result.comparison["baseline"]["run_id"])

@@ -532,3 +532,45 @@ def test_the_reason_blames_numerics_only_when_they_are_why(
     again = validate(ws, "scanner", "cable", config=config)
     assert again.result.reuse is not None and again.result.n_reused == 0
     assert "numerics" not in again.result.reuse["reason"]
+
+
+def test_a_spark_run_is_reused_only_under_its_executors_numerics(tmp_path: Path) -> None:
+    """A review: a Spark run recorded the driver's environment, and a laptop reused its outputs
+    on that word, while the model ran on the executors (other runtime versions, processors).
+    Each task now says what its machine is; the run is reused where that is this machine, never
+    where the executors differed among themselves or said nothing (runs from before)."""
+    from assay.services.environment import describe_environment, numerics
+    from assay.store.schema import RunRow
+
+    rng = np.random.default_rng(5)
+    pq.write_table(pa.table(_rows(rng, 400, 0)), tmp_path / "t.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", tmp_path / "t.parquet", id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=64, explore=False, profile=False)
+    first = validate(ws, "scanner", "cable", config=dataclasses.replace(config, reuse=False))
+    here = numerics(describe_environment())
+    cluster = {**here, "cpu": "another processor on the cluster"}
+
+    def ran_on_spark(executors: list[dict[str, Any]] | None) -> None:
+        with ws.catalog._session.begin() as s:
+            row = s.get(RunRow, first.result.run_id)
+            assert row is not None
+            row.config = {**row.config, "engine": "spark"}
+            row.environment = {
+                k: v for k, v in row.environment.items() if k != "spark_executors"
+            } | ({} if executors is None else {"spark_executors": executors})
+
+    for executors, reused in (([cluster], 0), (None, 0), ([here, cluster], 0), ([here], 400)):
+        ran_on_spark(executors)
+        again = validate(ws, "scanner", "cable", config=config)
+        assert again.result.n_reused == reused, executors
+        assert again.result.reuse is not None
+        if not reused:
+            assert "another processor" in again.result.reuse["reason"]
+        # The reusing run is itself a source next time: keep only the doctored one.
+        with ws.catalog._session.begin() as s:
+            row = s.get(RunRow, again.result.run_id)
+            assert row is not None
+            row.status = "failed"
+    ws.close()

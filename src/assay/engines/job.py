@@ -73,3 +73,6 @@ class EngineOutput:
     more: list[EngineOutput] = field(default_factory=list)
     # Items whose output was reused from an earlier run, and items that went through the model.
     counts: dict[str, int] = field(default_factory=lambda: {"reused": 0, "inferred": 0})
+    # On Spark: what each distinct executor said of itself (``SparkJob.environment``), since
+    # the outputs were computed there, not where the driver runs.
+    environments: list[dict[str, Any]] = field(default_factory=list)

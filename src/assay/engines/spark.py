@@ -13,6 +13,7 @@ arrive as picklable factories from the services layer.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sys
@@ -72,6 +73,8 @@ class SparkJob:
     on_progress: Callable[[int], None] = lambda n: None
     should_cancel: Callable[[], bool] = lambda: False
     timings: dict[str, float] = field(default_factory=dict)
+    # What a task says of the machine it ran on (what the model's outputs depend on there).
+    environment: Callable[[], dict[str, Any]] | None = None
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
@@ -167,7 +170,8 @@ def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
             task.sink.close()
             if task.embeddings is not None:
                 task.embeddings.close()
-    return pickle.dumps((index, partials, timings), protocol=pickle.HIGHEST_PROTOCOL)
+    here = job.environment() if job.environment is not None else None
+    return pickle.dumps((index, partials, timings, here), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class SparkEngine:
@@ -197,11 +201,14 @@ class SparkEngine:
                 for m in job.models
             ]
             timings: dict[str, float] = {}
+            seen: dict[str, dict[str, Any]] = {}
             # Partials stream back in task order (the manifest's order) and merge one at a time.
             for blob in scored.toLocalIterator():
                 if job.should_cancel():
                     raise RunCancelledError()
-                _, partials, task_timings = pickle.loads(blob)
+                _, partials, task_timings, here = pickle.loads(blob)
+                if here is not None:
+                    seen.setdefault(json.dumps(here, sort_keys=True, default=str), here)
                 for m, out, part in zip(job.models, outputs, partials, strict=True):
                     out.states = [
                         acc.merge(s, p)
@@ -219,6 +226,7 @@ class SparkEngine:
         first, *more = outputs
         for out in outputs:  # one pass: every model of it gets the pass's timings (a baseline too)
             out.timings = {**timings, **job.timings}
+            out.environments = [seen[k] for k in sorted(seen)]
         first.more = more
         return first
 

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from assay.core.records import RunRecord
+
 PACKAGES = (
     "assay",
     "numpy",
@@ -114,6 +116,21 @@ def numerics(environment: dict[str, Any]) -> dict[str, Any]:
         "cpu": environment.get("cpu"),
         "cpu_features": environment.get("cpu_features"),
     }
+
+
+def run_numerics(run: RunRecord) -> dict[str, Any]:
+    """The numerics ``run``'s outputs were computed under. On Spark, the executors', as each
+    task reported them: the driver's environment (what a run records) says nothing of the
+    machines the model ran on, and a laptop run reused a cluster run's outputs on its word (a
+    review). Executors that differ among themselves, or a Spark run that recorded none, match
+    no machine."""
+    environment = run.environment or {}
+    if str((run.config or {}).get("engine", "local")) != "spark":
+        return numerics(environment)
+    executors = environment.get("spark_executors")
+    if isinstance(executors, list) and len(executors) == 1 and isinstance(executors[0], dict):
+        return dict(executors[0])
+    return {"spark_executors": executors or "not recorded"}
 
 
 def describe_environment() -> dict[str, Any]:

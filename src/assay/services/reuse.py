@@ -46,7 +46,7 @@ from assay.core.config import ValidationConfig
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
 from assay.core.spec import ModelSpec
 from assay.datasets import columns as cols
-from assay.services.environment import describe_environment, numerics
+from assay.services.environment import describe_environment, numerics, run_numerics
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
@@ -129,7 +129,7 @@ def plan_reuse(
         source = ws.catalog.get_dataset_by_id(run.dataset_id)
         if source.name != dv.name or str(run.config.get("device", "cpu")) != config.device:
             continue
-        if numerics(run.environment) != here:
+        if run_numerics(run) != here:
             elsewhere = elsewhere or run
             continue
         unusable = not (Path(run.run_dir) / "predictions.parquet").is_file() or (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from functools import partial
@@ -20,6 +21,7 @@ from assay.engines.job import EngineOutput
 from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
+from assay.services.environment import describe_environment, numerics
 from assay.store.embeddings import ParquetEmbeddingSink
 from assay.store.parquet import combine_parts
 from assay.store.predictions import ParquetPredictionSink
@@ -33,6 +35,12 @@ def _sink(
 
 def _embedding_sink(path: str) -> ParquetEmbeddingSink:
     return ParquetEmbeddingSink(Path(path))
+
+
+@functools.cache
+def executor_numerics() -> dict[str, Any]:
+    """What a model's outputs depend on in this (executor) process: once per process."""
+    return numerics(describe_environment())
 
 
 def run_on_spark(
@@ -83,6 +91,7 @@ def run_on_spark(
         models=spark_models,
         on_progress=on_progress,
         should_cancel=should_cancel,
+        environment=executor_numerics,
     )
     session = spark_session(config.spark_master, dict(config.spark_conf))
     output = SparkEngine(session).run(job)

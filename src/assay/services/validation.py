@@ -43,7 +43,7 @@ from assay.services.calibration import calibrate, overlap_check
 from assay.services.coverage import audit_coverage, reweight_predictions
 from assay.services.coverage import check_roles as check_coverage_roles
 from assay.services.datasets import get_dataset
-from assay.services.environment import describe_environment, numerics
+from assay.services.environment import describe_environment, numerics, run_numerics
 from assay.services.history import never_right_so_far
 from assay.services.integrity import (
     RUN_FILES,
@@ -438,6 +438,11 @@ def _run_models(
         try:
             if config.engine == "spark":
                 output = _spark_pass(models, dv, config, columns, on_progress, should_cancel)
+                # The machines the model ran on, as the tasks said: what reuse compares.
+                environment = {**environment, "spark_executors": output.environments}
+                for m in models:
+                    assert m.run is not None
+                    ws.catalog.set_run_environment(m.run.id, environment)
             else:
                 output = LocalEngine().run(job)
         except BaseException as exc:
@@ -620,7 +625,7 @@ def _same_answers(run: RunRecord, config: ValidationConfig) -> bool:
     return (
         (Path(run.run_dir) / "predictions.parquet").exists()
         and str(run.config.get("device", "cpu")) == config.device
-        and numerics(run.environment) == numerics(describe_environment())
+        and run_numerics(run) == numerics(describe_environment())
     )
 
 
@@ -1285,7 +1290,7 @@ def resume_validation(
         config = ValidationConfig.from_dict(dict(inv["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"invocation.json of run {run.id} is damaged ({exc})") from exc
-    if numerics(run.environment) != numerics(describe_environment()):
+    if run_numerics(run) != numerics(describe_environment()):
         # The outputs before the checkpoint came from other runtime or decoder versions, or
         # another processor: the rest would not be the same run's answers.
         raise InputError(

@@ -441,6 +441,17 @@ class SqlCatalog:
             s.flush()
             return self.record(RunRecord, row)
 
+    def set_run_environment(self, run_id: str, environment: dict[str, Any]) -> None:
+        """What an unfinished run learnt of where it ran once its pass was done (on Spark, the
+        executors): a finished run's environment is part of its record and stays."""
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} not found")
+            if row.status == "finished":
+                raise InputError(f"run {run_id} already finished")
+            row.environment = environment
+
     def record_run_state(self, run_id: str, name: str, sha256: str) -> None:
         """The digest of a file a resume of this unfinished run reads (its ``invocation.json``,
         its last ``checkpoint-N.json``, which replaces the one before): the catalog, not the

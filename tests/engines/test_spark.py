@@ -59,13 +59,19 @@ def both_engines(
 ) -> tuple[Any, Any]:
     """The same validation on Spark, then locally. With a baseline, the Spark pass judges both
     models in one pass; the local run then reuses that baseline run's predictions, so the two
-    comparisons rest on the same baseline and must agree exactly."""
+    comparisons rest on the same baseline and must agree exactly. Four batches per task: a
+    task holds whole batches (the local pass's), and several tasks merge."""
+    batch_size = max(1, rows_per_task // 4)
     on_spark = validate(
         ws,
         model,
         dataset,
         config=ValidationConfig(
-            profile=False, n_resamples=200, engine="spark", spark_rows_per_task=rows_per_task
+            profile=False,
+            n_resamples=200,
+            engine="spark",
+            spark_rows_per_task=rows_per_task,
+            batch_size=batch_size,
         ),
         baseline=baseline,
     )
@@ -73,7 +79,7 @@ def both_engines(
         ws,
         model,
         dataset,
-        config=ValidationConfig(profile=False, n_resamples=200),
+        config=ValidationConfig(profile=False, n_resamples=200, batch_size=batch_size),
         baseline=baseline,
     )
     return local, on_spark

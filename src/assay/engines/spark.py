@@ -104,27 +104,42 @@ def _never() -> bool:
     return False
 
 
-def _ranges(n_items: int, rows_per_task: int) -> list[tuple[int, int]]:
-    step = max(1, rows_per_task)
+def _ranges(n_items: int, rows_per_task: int, batch_rows: int) -> list[tuple[int, int]]:
+    """The tasks' row ranges: ``rows_per_task`` rounded up to whole batches, so that every task
+    starts where a local pass starts a batch."""
+    batch = max(1, batch_rows)
+    step = -(-max(1, rows_per_task) // batch) * batch
     return [(start, min(start + step, n_items)) for start in range(0, n_items, step)]
 
 
 def _read_rows(
     path: str, columns: list[str], start: int, stop: int, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    """Rows [start, stop) of a Parquet file, in batches, reading only the row groups they touch."""
+    """Rows [start, stop) of a Parquet file in batches of ``batch_rows`` (the last one shorter),
+    reading only the row groups they touch. A batch spans row groups as the local engine's do
+    (``read_manifest``): cut at a row group's end instead, a model whose outputs depend on its
+    batch answered otherwise on Spark (3% of the items of a review's model)."""
     file = pq.ParquetFile(path)
     meta = file.metadata
     offset = 0
+    held: list[pa.Table] = []
+    n_held = 0
     for g in range(meta.num_row_groups):
         n = meta.row_group(g).num_rows
         lo, hi = max(start, offset), min(stop, offset + n)
         if lo < hi:
-            table = file.read_row_group(g, columns=columns).slice(lo - offset, hi - lo)
-            yield from table.to_batches(max_chunksize=batch_rows)
+            held.append(file.read_row_group(g, columns=columns).slice(lo - offset, hi - lo))
+            n_held += hi - lo
+            while n_held >= batch_rows:
+                rows = pa.concat_tables(held)
+                yield from rows.slice(0, batch_rows).combine_chunks().to_batches()
+                rest = rows.slice(batch_rows)
+                held, n_held = [rest], rest.num_rows
         offset += n
         if offset >= stop:
-            return
+            break
+    if n_held:
+        yield from pa.concat_tables(held).combine_chunks().to_batches()
 
 
 def _score_task(job: SparkJob, index: int, start: int, stop: int) -> bytes:
@@ -185,7 +200,7 @@ class SparkEngine:
             os.makedirs(m.parts_dir, exist_ok=True)
             if m.embedding_parts_dir is not None:
                 os.makedirs(m.embedding_parts_dir, exist_ok=True)
-        ranges = _ranges(job.n_items, job.rows_per_task)
+        ranges = _ranges(job.n_items, job.rows_per_task, job.batch_rows)
         sc = self.session.sparkContext
         # Tasks get the job without the driver's callbacks (a progress bar does not travel).
         work = replace(job, on_progress=_no_progress, should_cancel=_never, timings={})

@@ -79,13 +79,14 @@ def run_on_spark(
                 embedding_parts_dir=str(run_dir / "error_embeddings.parts") if embed else None,
             )
         )
+    batch_rows = config.batch_size_for(
+        dv.kind, 4 * int(np.prod(expected_input_shape(models[0][1])))
+    )
     job = SparkJob(
         manifest=dv.manifest_path,
         columns=columns,
         n_items=dv.n_items,
-        batch_rows=config.batch_size_for(
-            dv.kind, 4 * int(np.prod(expected_input_shape(models[0][1])))
-        ),
+        batch_rows=batch_rows,
         rows_per_task=config.spark_rows_per_task,
         decoder=decoder,
         models=spark_models,

@@ -298,3 +298,46 @@ def test_spark_equals_local_for_detection_segmentation_and_anomaly(
             is not None
         )
     ws.close()
+
+
+def test_a_master_or_settings_the_running_session_lacks_are_refused_before_a_run(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: a second validation in one process asked for local[1] and executor settings;
+    Spark handed back the running local[2] session, and the run recorded the master and
+    settings it never had. A mistyped master was an internal error (exit 3, a Java stack trace)
+    and a failed run. Each is now one line, exit 2, nothing recorded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from assay.core.errors import InputError
+    from assay.services.datasets import register_dataset
+    from assay.services.models import register_model
+    from tests.models import passthrough_onnx
+
+    pq.write_table(pa.table({"a": [0.2, 0.9] * 20, "b": [0.8, 0.1] * 20,
+                             "label": ["good", "bad"] * 20}), tmp_path / "t.parquet")  # fmt: skip
+    home = tmp_path / "home"
+    ws = Workspace.open(home)
+    register_dataset(ws, "t", tmp_path / "t.parquet")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "tabular", "columns": ["a", "b"]},
+            "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp_path / "m.onnx", 2), spec)
+    for master, conf, says in (
+        ("local[1]", (), "already running in this process"),
+        ("local[2]", (("spark.task.maxFailures", "7"),), "spark.task.maxFailures"),
+    ):
+        config = ValidationConfig(profile=False, engine="spark", spark_master=master,
+                                  spark_conf=conf)  # fmt: skip
+        with pytest.raises(InputError, match=says):
+            validate(ws, "m", "t", config=config)
+    assert ws.catalog.list_runs() == []
+    ok = validate(ws, "m", "t", config=ValidationConfig(profile=False, engine="spark",
+                                                        spark_master="local[2]"))  # fmt: skip
+    assert ok.result.config["spark_master"] == "local[2]"
+    ws.close()
+    capsys.readouterr()
+    args = ["validate", "--model", "m", "--dataset", "t", "--home", str(home), "--no-profile"]
+    assert main([*args, "--engine", "spark", "--spark-master", "lcoal[2]"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a Spark master URL" in err and len(err.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -19,6 +20,14 @@ BATCH_MEMORY_BYTES = 1 << 30
 # RandomForest's pass took 8.4 s instead of 9.5 s on 4M rows (benchmarks/throughput.py).
 TABLE_BATCH_BYTES = 8 << 20
 TABLE_BATCH_ROWS = (8192, 65_536)
+
+
+# The master URLs Spark accepts (its SparkContext.createTaskScheduler), by their form.
+SPARK_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?"
+    r"|local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]"
+    r"|spark://[^\s/]+(,[^\s/]+)*|mesos://\S+|k8s://\S+|yarn"
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,13 @@ class ValidationConfig:
             raise InputError(f"engine must be local or spark, got {self.engine!r}")
         if self.spark_rows_per_task < 1:
             raise InputError("spark rows per task must be at least 1")
+        if self.spark_master is not None and not SPARK_MASTER.fullmatch(self.spark_master):
+            # Spark itself says so with a Java stack trace, after the run is recorded.
+            raise InputError(
+                f"--spark-master {self.spark_master!r} is not a Spark master URL (local, "
+                "local[4], local[*], spark://host:7077, yarn, k8s://https://host:443, "
+                "mesos://host:5050, local-cluster[2,1,1024])"
+            )
         if not 0.2 <= self.profile_seconds <= 600:
             raise InputError(f"profile time must lie in [0.2, 600] s, got {self.profile_seconds}")
         if not self.checkpoint_every_s >= 0:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.core.accumulators import Accumulator
+from assay.core.errors import InputError
 from assay.core.failures import FailureLog
 from assay.core.ports import Decoder, EmbeddingSink, PredictionSink, Runtime
 from assay.core.spec import ModelSpec
@@ -77,6 +78,31 @@ class SparkJob:
     environment: Callable[[], dict[str, Any]] | None = None
 
 
+def check_active_session(master: str | None, conf: dict[str, str] | None) -> None:
+    """InputError when this process already runs a Spark session that is not the one asked
+    for. Spark keeps one context per process and getOrCreate hands it back, whatever master and
+    settings were asked for: a notebook's run aimed at a cluster after a local one ran locally,
+    recorded as the cluster's (a review). Checked before a run is recorded."""
+    from pyspark import SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is None:
+        return
+    if master is not None and active.master != master:
+        raise InputError(
+            f"a Spark session on {active.master} is already running in this process (Spark "
+            f"keeps one per process): stop it (spark.stop()) to run on {master}, or leave the "
+            "master out to use it"
+        )
+    theirs = active.getConf()
+    for key, value in (conf or {}).items():
+        if not key.startswith("spark.sql.") and theirs.get(key, None) != value:
+            raise InputError(
+                f"the Spark session running in this process has {key}={theirs.get(key, None)}, "
+                f"not {value}: stop it (spark.stop()) to start one with these settings"
+            )
+
+
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None) -> Any:
     """A Spark session (local[*] by default) whose Python workers run this interpreter."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -85,6 +111,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
+    check_active_session(master, conf)
     builder = SparkSession.builder.master(master or "local[*]").appName("assay")
     builder = (
         builder.config("spark.ui.enabled", "false")
@@ -255,4 +282,11 @@ def parts_in_order(parts_dir: str) -> list[str]:
     return [os.path.join(parts_dir, n) for n in names]
 
 
-__all__ = ["SparkEngine", "SparkJob", "SparkModel", "parts_in_order", "spark_session"]
+__all__ = [
+    "SparkEngine",
+    "SparkJob",
+    "SparkModel",
+    "check_active_session",
+    "parts_in_order",
+    "spark_session",
+]

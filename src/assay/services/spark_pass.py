@@ -13,12 +13,20 @@ import numpy as np
 
 from assay.core.accumulators import Accumulator
 from assay.core.config import ValidationConfig
+from assay.core.errors import InputError
 from assay.core.ports import Decoder, Runtime
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.spec import ModelSpec
 from assay.core.tasks import task_for
 from assay.engines.job import EngineOutput
-from assay.engines.spark import SparkEngine, SparkJob, SparkModel, parts_in_order, spark_session
+from assay.engines.spark import (
+    SparkEngine,
+    SparkJob,
+    SparkModel,
+    check_active_session,
+    parts_in_order,
+    spark_session,
+)
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
 from assay.services.environment import describe_environment, numerics
@@ -35,6 +43,27 @@ def _sink(
 
 def _embedding_sink(path: str) -> ParquetEmbeddingSink:
     return ParquetEmbeddingSink(Path(path))
+
+
+def check_spark(config: ValidationConfig) -> None:
+    """Before any run is recorded: pyspark is there, the session this process may already hold
+    is the one asked for, and the session starts."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "--engine spark needs pyspark: pip install 'assay[spark]' (and Java 17 or later)"
+        ) from None
+    check_active_session(config.spark_master, dict(config.spark_conf))
+    try:  # started now, so that a master Spark cannot use stops before any run is recorded
+        spark_session(config.spark_master, dict(config.spark_conf))
+    except InputError:
+        raise
+    except Exception as exc:  # pyspark's and py4j's own errors, a Java stack trace behind them
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            f"Spark could not start on {config.spark_master or 'local[*]'}: {first[:300]}"
+        ) from None
 
 
 @functools.cache

@@ -987,6 +987,10 @@ def _check_measurable(plan: Plan, config: ValidationConfig) -> None:
     """Refuse a device the candidate's runtime has not, and a policy whose profile checks this
     validation would not measure."""
     check_device(plan, config.device)
+    if config.engine == "spark":
+        from assay.services.spark_pass import check_spark  # pyspark loads only when asked for
+
+        check_spark(config)
     profiled = sorted({c.metric for c in plan.policy.checks} & PROFILE_METRICS)
     if profiled and not config.profile:
         raise InputError(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import assay
-from tests.models import fit_logistic, tabular_onnx, write_spec
+from tests.models import fit_logistic, passthrough_onnx, tabular_onnx, write_spec
 
 
 def test_public_names_are_exactly_the_curated_ones() -> None:
@@ -103,6 +103,28 @@ def test_a_mistyped_store_or_reference_is_one_clear_error(
 def test_bad_config_is_an_input_error() -> None:
     with pytest.raises(assay.InputError, match="confidence"):
         assay.ValidationConfig(confidence=1.5)
+
+
+def test_a_config_mapping_and_a_slice_string_are_taken_as_meant(tmp_path: Path) -> None:
+    """A review: config={"engine": ...} raised AttributeError deep inside, and slices="line" was
+    read one character at a time ("slice column 'l' is not in the dataset")."""
+    home = tmp_path / "home"
+    csv = tmp_path / "t.csv"
+    csv.write_text("s0,s1,line,label\n" + "0.9,0.1,L1,a\n0.2,0.8,L2,b\n" * 20)
+    assay.add_dataset("t", csv, home=home)
+    spec = write_spec(tmp_path / "m.yaml", labels=["a", "b"], output={"name": "probabilities"},
+                      input={"kind": "tabular", "columns": ["s0", "s1"]})  # fmt: skip
+    assay.add_model("m", passthrough_onnx(tmp_path / "m.onnx", 2), spec=spec, home=home)
+    v = assay.validate(model="m", dataset="t", home=home, slices="line",
+                       config={"profile": False, "explore": False, "n_resamples": 100})  # fmt: skip
+    assert v.result.config["n_resamples"] == 100
+    assert [s["slice"] for s in v.result.to_dict()["slices"]] == ["line = L1", "line = L2"]
+    with pytest.raises(assay.InputError, match=r"unknown field 'explor'.*did you mean 'explore'"):
+        assay.validate(model="m", dataset="t", home=home, config={"explor": False})
+    with pytest.raises(assay.InputError, match="config is a ValidationConfig"):
+        assay.validate(model="m", dataset="t", home=home, config=3)  # type: ignore[arg-type]
+    with pytest.raises(assay.InputError, match="slices is a list"):
+        assay.validate(model="m", dataset="t", home=home, slices=[1])  # type: ignore[arg-type]
 
 
 def test_no_explore_skips_error_slices_and_doubtful_labels(tmp_path: Path) -> None:

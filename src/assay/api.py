@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
-from assay.core.errors import InputError
+from assay.core.errors import InputError, did_you_mean
 from assay.core.metric_value import MetricValue
 from assay.core.records import DatasetVersion, ModelVersion
 from assay.core.results import ValidationResult
@@ -36,6 +37,35 @@ def _ref(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{what} is a name like 'scanner' or 'scanner@3', got {value!r}")
     return value
+
+
+def _config(config: object) -> ValidationConfig | None:
+    """``config`` as a ValidationConfig: a mapping of its fields is one (``{"engine": "spark"}``
+    raised an AttributeError deep in a run), anything else is refused."""
+    if config is None or isinstance(config, ValidationConfig):
+        return config
+    if isinstance(config, dict):
+        known = {f.name for f in dataclasses.fields(ValidationConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise InputError(
+                f"config: unknown field {unknown[0]!r}" + did_you_mean(unknown[0], sorted(known))
+            )
+        try:
+            return ValidationConfig(**config)
+        except TypeError as exc:
+            raise InputError(f"config: {exc}") from None
+    raise InputError(f"config is a ValidationConfig or a mapping of its fields, got {config!r}")
+
+
+def _slices(slices: object) -> tuple[str, ...]:
+    """Slice specs as a tuple: one given as a string is one slice, not one per character
+    (``slices="camera"`` became slices 'c', 'a', ...)."""
+    if isinstance(slices, str):
+        return (slices,)
+    if not isinstance(slices, list | tuple) or not all(isinstance(s, str) for s in slices):
+        raise InputError(f"slices is a list of slice specs like 'camera', got {slices!r}")
+    return tuple(slices)
 
 
 def add_dataset(
@@ -106,17 +136,19 @@ def validate(
     model: str,
     dataset: str,
     out: Path | str | None = None,
-    config: ValidationConfig | None = None,
+    config: ValidationConfig | dict[str, Any] | None = None,
     baseline: str | None = None,
     policy: Path | str | dict[str, Any] | None = None,
-    slices: tuple[str, ...] = (),
+    slices: tuple[str, ...] | list[str] | str = (),
     overwrite: bool = False,
     progress: bool | None = None,
     home: Path | str | None = None,
 ) -> Validation:
     """Validate ``model`` (NAME, NAME@VERSION or NAME@alias) on ``dataset``; see ``assay validate``.
 
-    ``baseline`` is the model in production to compare with; ``policy`` a policy file or mapping.
+    ``baseline`` is the model in production to compare with; ``policy`` a policy file or mapping;
+    ``config`` a ValidationConfig or a mapping of its fields; ``slices`` slice specs (one may be
+    given as a string).
     The verdict is in ``result.verdict`` (and ``passed``): a ``Verdict`` with ``status``,
     ``blocking``, ``summary`` and ``checks`` (each a ``CheckResult``: ``name``, ``status``,
     ``value``, ``reason``...); ``result.to_dict()["verdict"]`` is result.json's mapping. Nothing
@@ -126,6 +158,8 @@ def validate(
     model, dataset = _ref(model, "model"), _ref(dataset, "dataset")
     if baseline is not None:
         baseline = _ref(baseline, "baseline")
+    config = _config(config)
+    slices = _slices(slices)
     with progress_display(progress) as (on_start, on_progress, on_stage):
         outcome = validation_service.validate(
             _ws(home, create=False),

@@ -177,3 +177,10 @@ def test_an_internal_error_is_exit_3_with_one_line_and_a_log(
     assert "internal error: ZeroDivisionError: division by zero" in err
     (log,) = (table["home"] / "logs").glob("crash-*.log")
     assert "Traceback" in log.read_text() and "second line" in log.read_text()
+    # With --home alone (no ASSAY_HOME), the log goes to that store's logs/ too, not to the
+    # system's temporary folder (a review).
+    log.unlink()
+    monkeypatch.delenv("ASSAY_HOME")
+    code, _, err = assay(capsys, table["home"], "dataset", "add", "parts", str(table["csv"]))
+    assert code == 3 and str(table["home"] / "logs") in err
+    assert len(list((table["home"] / "logs").glob("crash-*.log"))) == 1

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from assay.cli.audit import audit_app
+from assay.cli.common import OPENED
 from assay.cli.common import close_workspaces as _close_workspaces
 from assay.cli.datasets import dataset_app
 from assay.cli.demo import demo_command
@@ -57,16 +58,18 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 
 
-def _crash_log() -> Path:
-    """Write the current exception's traceback to a log file and return its path: the store's
-    ``logs/`` folder when it exists, else the system's temporary folder."""
+def _crash_log(home: Path | None = None) -> Path:
+    """Write the current exception's traceback to a log file and return its path: the
+    ``logs/`` folder of the command's store (``home``, else the default one) when it exists,
+    else the system's temporary folder. (The default alone sent a ``--home`` command's log to
+    the temporary folder: a review.)"""
     import tempfile
     import traceback
     from datetime import UTC, datetime
 
     from assay.services.workspace import default_home
 
-    folder = default_home() / "logs"
+    folder = (home if home is not None else default_home()) / "logs"
     if not folder.is_dir():
         folder = Path(tempfile.gettempdir()) / "assay-logs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 pass, 1 the verdict failed or is inconclusive, 2 bad input (one line),
     3 an internal error (one line and the path of a log holding the traceback)."""
     _stop_on_sigterm()
+    homes: list[Path] = []
     try:
         try:
             code = cli_command().main(args=argv, prog_name="assay", standalone_mode=False)
         finally:
+            homes = [ws.home for ws in OPENED]  # where a crash log goes: this command's store
             _close_workspaces()
             _restore_home()
     except AssayError as exc:
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except Exception as exc:  # a bug, not the user's input: say so, keep the traceback aside
         try:
-            where = f"traceback in {_crash_log()}"
+            where = f"traceback in {_crash_log(homes[-1] if homes else None)}"
         except OSError:
             where = "no log could be written"
         err_console.print(

@@ -191,3 +191,23 @@ def test_a_class_named_na_in_a_csv_is_a_class_not_a_missing_label(
     code = main(["validate", "--model", "p", "--dataset", "t", "--home", home])
     err = capsys.readouterr().err
     assert code == 2 and "'N/A', 'NA', 'NaN' in a label column is a class name" in err, err
+
+
+@pytest.mark.parametrize("with_label", [False, True])
+def test_experts_writing_one_class_two_ways_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], with_label: bool
+) -> None:
+    """A review: label_bob wrote Good/Defect where alice and carol wrote good/defect, with no
+    label column: accepted, bob agreed with no one, 29 items disputed and left out, the experts'
+    kappa 0.29 (and with two experts, every item disputed). Refused, naming both spellings."""
+    n = 30
+    columns = {"x": np.arange(float(n)), "label_alice": ["good", "defect"] * (n // 2),
+               "label_bob": ["Good", "defect"] * (n // 2),
+               "label_carol": ["good", "defect"] * (n // 2)}  # fmt: skip
+    if with_label:
+        columns["label"] = ["good", "defect"] * (n // 2)
+    pq.write_table(pa.table(columns), tmp_path / "t.parquet")
+    code = main(["dataset", "add", "t", str(tmp_path / "t.parquet"), "--home",
+                 str(tmp_path / "home")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "'good' in label_alice and 'Good' in label_bob" in err, err

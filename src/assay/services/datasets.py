@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from assay.core.errors import InputError
 from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
-from assay.core.spec import canonical_label
+from assay.core.spec import canonical_label, label_key
 from assay.datasets import columns as cols
 from assay.datasets.annotations import (
     LongAnnotations,
@@ -427,8 +427,31 @@ class Experts:
                 f"({', '.join(sorted(classes)[:5])}): rename it if it is not an expert's"
             )
 
+    def _check_spellings(self) -> None:
+        """One class written two ways among the experts (and the label column): compared as
+        written, an expert writing Good where the others write good agreed with no one, 29
+        items were disputed and left out, and the experts' kappa fell to 0.29 (a review)."""
+        if not self.annotators:
+            return
+        columns = [f"{cols.ANNOTATOR_PREFIX}{e}" for e in self.annotators]
+        if self.has_label:
+            columns.append(cols.LABEL)
+        written: dict[str, tuple[str, str]] = {}  # key -> (value, column) first seen
+        for column in columns:
+            for value in sorted(self._values.get(column, set())):
+                key = label_key(value)
+                shown = "the label column" if column == cols.LABEL else column
+                first = written.setdefault(key, (value, shown))
+                if first[0] != value:
+                    raise InputError(
+                        f"one class is written {first[0]!r} in {first[1]} and {value!r} in "
+                        f"{shown}: the experts' labels are compared as written; write each "
+                        "class alike in every column"
+                    )
+
     def notes(self) -> list[str]:
         self.check_classes()
+        self._check_spellings()
         out = []
         if self.long is not None:
             unmatched = int((~self._matched).sum())

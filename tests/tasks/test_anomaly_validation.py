@@ -351,3 +351,34 @@ def test_a_candidate_scoring_nan_everywhere_passes_no_change_check(
     for name in ("image_auroc", "image_aupr", "f1_max"):
         assert statuses[name] != "pass", (name, statuses)
         assert result["comparison"]["deltas"][name]["delta"] is None
+
+
+def test_a_dataset_writing_the_good_class_otherwise_is_refused(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: a folder of OK and defect images against a spec whose good class is 'good':
+    every OK image counted as a defect, a model right on every image missed half the
+    'defects', and a model flagging everything passed missed_defect_rate <= 0.1. Refused, as
+    a calibration set with no 'good' item but OK ones; named as the dataset writes it, it runs."""
+    home, tmp = setup["home"], setup["tmp"]
+    for name, items in (("plates_ok", setup["test"]), ("good_ok", setup["good"])):
+        labels = {i["name"]: "OK" for i in items if not i["boxes"]}
+        path = write_mask_manifest(tmp / name, items, labels)
+        assert assay(capsys, home, "dataset", "add", name, str(path))[0] == 0
+    fixed = anomaly_spec(tmp / "fixed.yaml", threshold=0.5)
+    assert assay(capsys, home, "model", "add", "fixed", str(setup["model"]), "--spec",
+                 str(fixed))[0] == 0  # fmt: skip
+    args = ["validate", "--model", "fixed", "--no-profile", "--no-explore"]
+    code, _, err = assay(capsys, home, *args, "--dataset", "plates_ok")
+    assert code == 2 and "no item labelled 'good'" in err and "good: 'OK' in the spec" in err, err
+    code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
+                         "--calibration", "good_ok", "--no-profile")  # fmt: skip
+    assert code == 2 and "'OK' reads as good" in err, err
+    named = anomaly_spec(tmp / "named.yaml", threshold=0.5, good="OK")
+    named.write_text(named.read_text().replace("- good", "- OK"))
+    code, _, err = assay(capsys, home, "model", "add", "named", str(setup["model"]), "--spec",
+                         str(named))  # fmt: skip
+    assert code == 0, err
+    code, _, err = assay(capsys, home, "validate", "--model", "named", "--no-profile",
+                           "--no-explore", "--dataset", "plates_ok")  # fmt: skip
+    assert code in (0, 1), err

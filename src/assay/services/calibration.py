@@ -90,7 +90,8 @@ def calibrate(
         runtime.close()
     if not scores:
         raise InputError(
-            f"calibration dataset {dataset.ref} gave no good item the model could score"
+            f"calibration dataset {dataset.ref} gave no good item ({good!r}) the model could "
+            f"score (its labels: {', '.join(map(repr, sorted(dataset.label_counts)[:8]))})"
         )
     try:
         threshold = calibrate_threshold(np.array(scores), config.false_alarm_rate)

@@ -18,7 +18,15 @@ import pyarrow as pa
 from assay.analysis.regions import label_regions
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion
-from assay.core.spec import ImageInput, ModelSpec, RecordedInput, TabularInput, canonical_label
+from assay.core.spec import (
+    ImageInput,
+    ModelSpec,
+    RecordedInput,
+    TabularInput,
+    canonical_label,
+    is_good_name,
+    label_key,
+)
 from assay.datasets import columns as cols
 from assay.datasets.boxes import BOXES, box_classes, expert_boxes
 from assay.datasets.coco_masks import SEGMENTS, segment_masks
@@ -44,6 +52,24 @@ def _spelling_hint(uncovered: list[str], labels: tuple[str, ...], found: list[st
         + ", ".join(f"'{label}'" for label in spelt)
         + "], quoted)"
     )
+
+
+def check_good_class(spec: ModelSpec, dataset: DatasetVersion) -> None:
+    """An anomaly model counts every label but the spec's good class as a defect: a dataset
+    that writes the good class otherwise (``OK`` for ``good``) had its good items counted as
+    defects, and a model right on every image missed half the 'defects' (a review). Refused
+    when the good class is absent but a label reads as good."""
+    good = spec.negative or spec.labels[0]
+    found = [str(label) for label in dataset.label_counts]
+    if good in found:
+        return
+    alike = [f for f in found if label_key(f) == label_key(good) or is_good_name(f)]
+    if alike:
+        raise InputError(
+            f"dataset {dataset.ref} has no item labelled {good!r}, the model's good class, but "
+            f"{alike[0]!r} reads as good: every such item would count as a defect; name the "
+            f"good class as the dataset writes it (good: {alike[0]!r} in the spec)"
+        )
 
 
 def _missing_hint(uncovered: list[str]) -> str:
@@ -175,7 +201,8 @@ def check_compatible(spec: ModelSpec, dataset: DatasetVersion) -> None:
                 )
         return  # the image-level label is metadata here, never matched with the pixel classes
     if spec.task == "anomaly":
-        return  # any label other than the spec's good class is a defect
+        check_good_class(spec, dataset)  # any other label is a defect
+        return
     uncovered = sorted(set(dataset.label_counts) - set(spec.labels))
     if uncovered:
         raise InputError(

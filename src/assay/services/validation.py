@@ -69,7 +69,12 @@ from assay.services.profile import profile_model, recorded_profile
 from assay.services.recorded import Binding, bind_recorded
 from assay.services.remote import is_url, upload
 from assay.services.reuse import ReusedScores, ReusePlan, plan_reuse
-from assay.services.task_inputs import check_compatible, decoder_columns, decoder_factory
+from assay.services.task_inputs import (
+    check_compatible,
+    check_good_class,
+    decoder_columns,
+    decoder_factory,
+)
 from assay.services.twins import twin_reason
 from assay.services.workspace import Workspace
 from assay.store.checkpoints import (
@@ -762,6 +767,7 @@ def plan_validation(
         verify_manifest(ws, cal)
         if cal.kind != "image":
             raise InputError(f"calibration dataset {cal.ref} holds no images")
+        check_good_class(spec, cal)  # its good items are the ones calibrated on
     for s, v in ((spec, mv), (bspec, bv)):
         anomaly = s is not None and s.task == "anomaly" and s.threshold is None
         if anomaly and v is not None and cal is None:

@@ -49,6 +49,8 @@ def _store(tmp_path: Path, labels: pa.Array, spec_labels: str, fmt: str) -> tupl
         (pa.array([k % 2 == 1 for k in range(N)]), "[False, True]", "csv", None),
         (pa.array([float(k % 2) * 2 - 1 for k in range(N)]), "[-1, 1]", "csv", "'-1.0', '1.0'"),
         (pa.array([float(k % 2) * 2 - 1 for k in range(N)]), "[-1.0, 1.0]", "parquet", "'-1', '1'"),
+        # Case and spaces (a review: refused with no hint).
+        (pa.array(["OK ", " NG"] * (N // 2)), "[ok, ng]", "parquet", "'OK ', ' NG'"),
     ],
 )
 def test_classes_spelt_otherwise_are_named_with_the_spelling_to_use(

@@ -23,7 +23,6 @@ from assay.core.spec import (
     ModelSpec,
     RecordedInput,
     TabularInput,
-    canonical_label,
     is_good_name,
     label_key,
 )
@@ -43,10 +42,10 @@ def _spelling_hint(uncovered: list[str], labels: tuple[str, ...], found: list[st
     ``false``, YAML's unquoted ``false`` reads ``False``; a float column ``1``, a CSV ``1.0``),
     the spec's labels as the dataset writes them. Labels are matched as written: stored
     datasets and runs keep theirs."""
-    theirs = {canonical_label(label): label for label in found}
-    if any(canonical_label(u) not in {canonical_label(x) for x in labels} for u in uncovered):
-        return ""  # another class, not another spelling
-    spelt = [theirs.get(canonical_label(label), label) for label in labels]
+    theirs = {label_key(label): label for label in found}
+    if any(label_key(u) not in {label_key(x) for x in labels} for u in uncovered):
+        return ""  # another class, not another spelling (case and spaces aside too)
+    spelt = [theirs.get(label_key(label), label) for label in labels]
     return (
         " (the same classes written otherwise: give the spec labels: ["
         + ", ".join(f"'{label}'" for label in spelt)

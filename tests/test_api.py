@@ -46,6 +46,8 @@ def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
     dataset = assay.add_dataset("t", csv, home=home)
     model = assay.add_model("m", tmp_path / "m.skops", spec=spec, home=home)
     assert (dataset.ref, model.ref, model.runtime) == ("t@1", "m@1", "sklearn")
+    # One line in a notebook, not every column (SECOM's printed 20 kB; a review).
+    assert repr(dataset).startswith("<DatasetVersion t@1 (tabular") and "400 items" in repr(dataset)
     v = assay.validate(
         model="m", dataset="t", home=home, config=assay.ValidationConfig(n_resamples=200)
     )

@@ -104,6 +104,13 @@ class DatasetVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.number}"
 
+    def __repr__(self) -> str:
+        # The dataclass's own repr printed every column (20 kB for SECOM in a notebook cell).
+        return (
+            f"<DatasetVersion {self.ref} ({self.kind}, {self.format}, {self.role}): "
+            f"{self.n_items:,} items, {len(self.columns)} columns, version {self.version[:12]}>"
+        )
+
 
 @dataclass(frozen=True)
 class ModelVersion:

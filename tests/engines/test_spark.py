@@ -341,3 +341,34 @@ def test_a_master_or_settings_the_running_session_lacks_are_refused_before_a_run
     assert main([*args, "--engine", "spark", "--spark-master", "lcoal[2]"]) == 2
     err = capsys.readouterr().err
     assert "is not a Spark master URL" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_spark_pass_reports_progress_as_tasks_finish_and_can_be_cancelled(
+    spark: Any, tmp_path: Path
+) -> None:
+    """A review: the pass sat at 0% until its end, and a cancel was only seen after every task
+    had run. Progress adds up to the items; a cancel stops the tasks and the run says so."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from assay.engines.job import RunCancelledError
+    from assay.services.datasets import register_dataset
+    from assay.services.models import register_model
+    from tests.models import passthrough_onnx
+
+    pq.write_table(pa.table({"a": [0.2, 0.9] * 50, "b": [0.8, 0.1] * 50,
+                             "label": ["good", "bad"] * 50}), tmp_path / "t.parquet")  # fmt: skip
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "t.parquet")
+    spec = {"labels": ["bad", "good"], "input": {"kind": "tabular", "columns": ["a", "b"]},
+            "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "m", passthrough_onnx(tmp_path / "m.onnx", 2), spec)
+    config = ValidationConfig(profile=False, explore=False, engine="spark", batch_size=5,
+                              spark_rows_per_task=10)  # fmt: skip
+    steps: list[int] = []
+    validate(ws, "m", "t", config=config, on_progress=steps.append)
+    assert sum(steps) == 100 and all(s > 0 for s in steps)
+    with pytest.raises(RunCancelledError):
+        validate(ws, "m", "t", config=config, should_cancel=lambda: True)
+    assert [r.status for r in ws.catalog.list_runs()].count("cancelled") == 1
+    ws.close()

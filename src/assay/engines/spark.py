@@ -17,7 +17,10 @@ import json
 import os
 import pickle
 import sys
+import threading
 import time
+import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -109,6 +112,11 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if (master or "local").startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # PySpark warns on every import that it has not caught up with pandas 3; Assay hands it
+    # no pandas objects, and the line read like a fault in a CI log.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     from pyspark.sql import SparkSession
 
     check_active_session(master, conf)
@@ -237,7 +245,7 @@ class SparkEngine:
             .persist()
         )
         try:
-            scored.count()  # every task runs now, in parallel
+            reported = self._run_tasks(scored, job, ranges)  # every task runs now, in parallel
             outputs = [
                 EngineOutput([a.empty() for a in m.accumulators], FailureLog(), 0, {})
                 for m in job.models
@@ -262,7 +270,7 @@ class SparkEngine:
                         out.counts[k] = out.counts.get(k, 0) + v
                 for k, v in task_timings.items():
                     timings[k] = timings.get(k, 0.0) + v  # summed over tasks: CPU-time-like
-                job.on_progress(partials[0].n_items)
+            job.on_progress(job.n_items - reported)  # the rest of the items, now merged
         finally:
             scored.unpersist()
         first, *more = outputs
@@ -271,6 +279,63 @@ class SparkEngine:
             out.environments = [seen[k] for k in sorted(seen)]
         first.more = more
         return first
+
+    def _run_tasks(self, scored: Any, job: SparkJob, ranges: list[tuple[int, int]]) -> int:
+        """Run every task (``scored.count()``) while telling ``job.on_progress`` the items of
+        the tasks finished so far (the pass sat at 0% until its end: a review), and cancelling
+        the tasks when ``job.should_cancel()`` or on Ctrl-C. Returns the items reported."""
+        sc = self.session.sparkContext
+        group = f"assay-{uuid.uuid4().hex}"
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def count() -> None:
+            try:
+                # Job groups are per thread: set in the thread that starts the job.
+                sc.setJobGroup(group, "assay validation pass", interruptOnCancel=True)
+                scored.count()
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=count, name="assay-spark-pass", daemon=True)
+        worker.start()
+        reported = 0
+        sizes = [stop - start for start, stop in ranges]
+        step = sizes[0] if sizes else 0
+        try:
+            while not done.wait(0.5):
+                if job.should_cancel():
+                    sc.cancelJobGroup(group)
+                    worker.join()
+                    raise RunCancelledError()
+                finished = _finished_tasks(sc, group)
+                items = min(job.n_items, finished * step)
+                if items > reported:
+                    job.on_progress(items - reported)
+                    reported = items
+        except KeyboardInterrupt:
+            sc.cancelJobGroup(group)
+            raise
+        if failure:
+            raise failure[0]
+        return reported
+
+
+def _finished_tasks(sc: Any, group: str) -> int:
+    """Tasks of ``group``'s jobs finished so far (0 when Spark cannot say)."""
+    try:
+        tracker = sc.statusTracker()
+        total = 0
+        for job_id in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job_id)
+            for stage_id in info.stageIds if info is not None else ():
+                stage = tracker.getStageInfo(stage_id)
+                total += stage.numCompletedTasks if stage is not None else 0
+        return total
+    except Exception:  # progress is information: never a reason to stop the pass
+        return 0
 
 
 def parts_in_order(parts_dir: str) -> list[str]:

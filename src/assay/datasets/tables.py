@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from assay.arrow import null, strings
 from assay.core.errors import InputError, did_you_mean
 from assay.datasets import columns as cols
 from assay.datasets.registry import Reader, ReadOptions, register_reader
@@ -73,7 +74,8 @@ def csv_dialect(path: Path) -> tuple[str, str]:
 
 
 # What a CSV writes for a missing value (pyarrow's list: NA, N/A, NaN, null, #N/A, ...).
-MISSING_TEXT = pa.array(pacsv.ConvertOptions().null_values, pa.string())
+# (Built by assay.arrow: pa.array imports pandas, which a validation never needs.)
+MISSING_TEXT = strings(pacsv.ConvertOptions().null_values)
 
 
 def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVStreamingReader:
@@ -103,7 +105,7 @@ def _missing(batch: pa.RecordBatch, kept: Sequence[str]) -> pa.RecordBatch:
                 if name in kept
                 else pc.is_in(column, value_set=MISSING_TEXT.cast(column.type))
             )
-            column = pc.if_else(missing, pa.scalar(None, column.type), column)
+            column = pc.if_else(missing, null(column.type), column)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 

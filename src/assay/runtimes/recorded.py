@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from assay.arrow import null
 from assay.core.errors import InputError
 from assay.core.ports import ModelBatch, ModelSignature, PartialOutput, TensorInfo
 from assay.core.spec import ModelSpec
@@ -164,7 +165,7 @@ def _read_table(path: Path) -> pa.Table:
                     table = table.set_column(
                         table.schema.get_field_index(name),
                         name,
-                        pc.if_else(empty, pa.scalar(None, pa.string()), column),
+                        pc.if_else(empty, null(pa.string()), column),
                     )
             return table
         return pq.read_table(path)

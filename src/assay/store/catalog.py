@@ -445,23 +445,14 @@ class SqlCatalog:
         """What an unfinished run learnt of where it ran once its pass was done (on Spark, the
         executors): a finished run's environment is part of its record and stays."""
         with self._session.begin() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                raise NotFoundError(f"run {run_id} not found")
-            if row.status == "finished":
-                raise InputError(f"run {run_id} already finished")
-            row.environment = environment
+            _unfinished(s, run_id).environment = environment
 
     def record_run_state(self, run_id: str, name: str, sha256: str) -> None:
         """The digest of a file a resume of this unfinished run reads (its ``invocation.json``,
         its last ``checkpoint-N.json``, which replaces the one before): the catalog, not the
         run folder, says what the run wrote, so an edited file is refused, never resumed from."""
         with self._session.begin() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                raise NotFoundError(f"run {run_id} not found")
-            if row.status == "finished":
-                raise InputError(f"run {run_id} already finished")
+            row = _unfinished(s, run_id)
             kept = {
                 k: v
                 for k, v in (row.artifact_sha256 or {}).items()
@@ -668,3 +659,13 @@ class SqlCatalog:
                 ModelAlias(a.name, a.alias, a.model_id, number, a.set_by, a.set_at)
                 for a, number in s.execute(q.order_by(ModelAliasRow.name, ModelAliasRow.alias))
             ]
+
+
+def _unfinished(s: Session, run_id: str) -> RunRow:
+    """The row of a run that has not finished (a finished run's record stays as it is)."""
+    row = s.get(RunRow, run_id)
+    if row is None:
+        raise NotFoundError(f"run {run_id} not found")
+    if row.status == "finished":
+        raise InputError(f"run {run_id} already finished")
+    return row

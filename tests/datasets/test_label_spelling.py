@@ -213,3 +213,20 @@ def test_experts_writing_one_class_two_ways_are_refused(
                  str(tmp_path / "home")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "'good' in label_alice and 'Good' in label_bob" in err, err
+
+
+def test_na_written_by_the_experts_of_a_csv_is_a_class_too(tmp_path: Path) -> None:
+    """A review of the fix above: the experts' label_<name> columns still read NA as missing,
+    so with no label column the consensus of 100 NA items was missing, they were left out, and
+    a model answering 'defect' for everything passed at accuracy 1.0."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    rows = "".join(f"i{k},{v},{v},{v}\n" for k, v in enumerate(["NA", "defect"] * 10))
+    (tmp_path / "t.csv").write_text("id,label_alice,label_bob,label_carol\n" + rows)
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "t", tmp_path / "t.csv", id_column="id").dataset
+    finally:
+        ws.close()
+    assert d.label_counts == {"NA": 10, "defect": 10}

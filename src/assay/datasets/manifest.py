@@ -44,7 +44,8 @@ def open_manifest(path: Path, options: ReadOptions) -> DatasetSource:
     )
     root = path.parent.resolve()
     has_mask = MASK_COLUMN in schema.names
-    keep_text = [PATH_COLUMN, label_column] + ([options.id_column] if options.id_column else [])
+    keep_text = [PATH_COLUMN, label_column, *cols.annotator_columns(schema.names)]
+    keep_text += [options.id_column] if options.id_column else []
     keep_text += [MASK_COLUMN] if has_mask else []
 
     def resolved(batch: pa.RecordBatch, column: str, row: int) -> pa.Array:

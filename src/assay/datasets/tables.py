@@ -256,7 +256,9 @@ def open_table(path: Path, options: ReadOptions) -> DatasetSource:
     id_column = options.id_column
     schema = table_schema(path)
     check_columns(schema, path, label_column, id_column, options.annotated or options.unlabelled)
-    keep_text = [label_column] + ([id_column] if id_column else [])
+    # Labels (the experts' too) and ids as written: NA there is a name, never a missing value.
+    keep_text = [label_column, *cols.annotator_columns(schema.names)]
+    keep_text += [id_column] if id_column else []
 
     def batches() -> Iterator[pa.RecordBatch]:
         row = 0

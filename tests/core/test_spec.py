@@ -150,10 +150,13 @@ def test_vision_task_specs_round_trip_and_refuse_what_does_not_apply() -> None:
         (["faulty", "fault-free"], "faulty"),
         (["good part", "scrap"], "scrap"),
         (["NonDefect", "Defect"], "Defect"),
-        # No good name: the other label of the one defect name is the good class.
-        (["scrap", "type_a"], "scrap"),
-        (["unacceptable", "grade_a"], "unacceptable"),
-        (["crack", "scratch"], "scratch"),  # two defects: by position
+        (["part_nok", "part_ok"], "part_nok"),
+        # A good word with a grade of its own is not the good class (a review: OK_rework took
+        # it from ok); nor is a label that only is not a defect name.
+        (["OK_rework", "ok"], "OK_rework"),
+        (["Pass_marginal", "pass"], "Pass_marginal"),
+        (["defect", "defect_suspect"], "defect_suspect"),  # nothing says: by position
+        (["crack", "hairline"], "hairline"),
     ],
 )
 def test_the_good_class_is_named_where_the_labels_say_it(labels: list[str], positive: str) -> None:

@@ -130,8 +130,7 @@ GOOD_NAMES = frozenset(
 
 
 # Names of defects and rejects: a label naming one negated ("non_defect", "no crack",
-# "undamaged", "fault-free") is the good class, and in a binary spec with no good name, the
-# other label of one that names a defect is.
+# "undamaged", "fault-free") is the good class.
 DEFECT_NAMES = frozenset(
     {"defect", "defects", "defective", "damage", "damaged", "crack", "cracks", "cracked",
      "fault", "faults", "faulty", "flaw", "flaws", "flawed", "scrap", "scrapped", "reject",
@@ -140,6 +139,11 @@ DEFECT_NAMES = frozenset(
      "dented", "burr", "burrs", "blemish", "blemishes", "nonconforming", "notok", "nogood"}
 )  # fmt: skip
 _NEGATIONS = ("non", "not", "no", "un", "without", "zero")
+# What a good word may qualify and stay the good class ("good part", "part_ok").
+_THINGS = frozenset(
+    {"part", "parts", "item", "items", "piece", "pieces", "product", "products", "unit",
+     "units", "sample", "samples", "image", "images", "surface", "cable", "weld", "tile"}
+)  # fmt: skip
 
 
 def _plain(label: str) -> str:
@@ -164,21 +168,14 @@ def is_good_name(label: str) -> bool:
     if any(plain.startswith(n) and plain[len(n) :] in DEFECT_NAMES for n in _NEGATIONS):
         return True
     words = _words(label)
-    # "good part", "ok_item": a good word first, no defect or negation after it.
-    return (
-        len(words) > 1
-        and words[0] in GOOD_NAMES
-        and not any(w in DEFECT_NAMES or w in _NEGATIONS for w in words[1:])
+    # "good part", "ok_item": a good word and the thing it qualifies, nothing else ("OK_rework",
+    # "Pass_marginal" are grades of their own, and took the good class from "ok": a review).
+    if len(words) != 2:
+        return False
+    first, second = words
+    return (first in GOOD_NAMES and second in _THINGS) or (
+        second in GOOD_NAMES and first in _THINGS
     )
-
-
-def is_defect_name(label: str) -> bool:
-    """Whether ``label`` names a defect or a reject (``defect``, ``NG``, ``not ok``,
-    ``non-conforming``): a good name negated is one too."""
-    plain = _plain(label)
-    if plain in DEFECT_NAMES:
-        return True
-    return any(plain.startswith(n) and plain[len(n) :] in GOOD_NAMES for n in _NEGATIONS)
 
 
 @dataclass(frozen=True)
@@ -257,10 +254,6 @@ class ModelSpec:
         ):
             return self
         good = [label for label in self.labels if is_good_name(label)]
-        if not good:
-            # No good name, one defect name: the other label is the good class ([scrap, 1a]).
-            defect = [label for label in self.labels if is_defect_name(label)]
-            good = [label for label in self.labels if len(defect) == 1 and label not in defect]
         if len(good) != 1:
             return self
         return dataclasses.replace(self, negative=good[0])
@@ -430,6 +423,17 @@ def canonical_label(value: object) -> str:
 
 
 _WHOLE = re.compile(r"\+?(-?[0-9]+)\.0+")
+
+
+def same_classes(model: Sequence[object], labels: Sequence[object]) -> bool:
+    """Whether a model's classes, in its order, are the spec's labels as both mean them
+    (``label_key``); where two classes of either side share a key (``A`` and ``a``), only as
+    written: a key would hide a swap (a review's ``['A', 'a']`` against ``[a, A]``)."""
+    if [str(c) for c in model] == [str(c) for c in labels]:
+        return True
+    theirs, ours = [label_key(c) for c in model], [label_key(c) for c in labels]
+    distinct = len(set(theirs)) == len(theirs) and len(set(ours)) == len(ours)
+    return distinct and theirs == ours
 
 
 def label_key(value: object) -> str:

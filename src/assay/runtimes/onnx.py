@@ -278,9 +278,11 @@ def check_class_order(path: Path, spec: ModelSpec, output_name: str | None = Non
     labels = tuple(spec.labels)
     # Compared as a spec and a model both mean them: ['Defect', 'Good'] against [good, defect]
     # was let through as 'other names', and every score read as the other class's (a review).
+    # Where two share a key (A and a), as written: a key would hide their swap.
     theirs, ours = [label_key(c) for c in classes], [label_key(label) for label in labels]
-    distinct = len(set(theirs)) == len(theirs) and len(set(ours)) == len(ours)
-    if distinct and set(theirs) == set(ours) and theirs != ours:
+    if len(set(theirs)) != len(theirs) or len(set(ours)) != len(ours):
+        theirs, ours = list(classes), list(labels)
+    if set(theirs) == set(ours) and theirs != ours:
         raise InputError(
             f"{path.name} gives its scores in the class order {list(classes)} (its classifier "
             f"node), but the spec lists {list(labels)}: every score would be read as another "

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from assay.core.errors import InputError, one_line
 from assay.core.ports import ModelBatch, ModelSignature, TensorInfo
-from assay.core.spec import ModelSpec, TabularInput, label_key
+from assay.core.spec import ModelSpec, TabularInput, same_classes
 from assay.runtimes.base import check_smoke_output
 
 # Data types and containers: constructing one runs no code of the file's choosing. skops itself
@@ -400,7 +400,7 @@ class SklearnRuntime:
         classes = [str(c) for c in fitted]
         # In order, as both mean them: classes 0.0 and 1.0 (fitted on a float column) are the
         # spec's 0 and 1, which is how a float column's labels read (no spec both matched).
-        if [label_key(c) for c in fitted] != [label_key(label) for label in spec.labels]:
+        if not same_classes(fitted, spec.labels):
             raise InputError(
                 f"model classes {classes} differ from the spec's labels {list(spec.labels)}"
             )

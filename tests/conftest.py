@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from assay.services.workspace import Workspace
+# Several xdist workers, each with OpenMP's threads for every core (scikit-learn's gradient
+# boosting), starve one another: their spinning threads took a 17-second test file past five
+# minutes on two cores. Each worker gets its share of the cores, set before anything loads
+# OpenMP.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+from assay.services.workspace import Workspace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -15,7 +15,30 @@ from assay.datasets.time_columns import named_as_time, time_kind
         ("when", ["11/28/2026 10:32", "12/01/2025 1:02 PM", None], "dates or times as text"),
         ("x", ["2026-11-28T10:32:11.123Z", "2026-11-28"], "dates or times as text"),
         ("x", ["28.11.2026 10:32:11", "Nov 28, 2026", "28-Nov-2026"], "dates or times as text"),
-        ("x", ["10:32", "11:00:01.5", "06:00 am"], "dates or times as text"),
+        ("x", ["20261128T103211Z", "20261128T103212.5Z"], "dates or times as text"),
+        ("x", ["Sat Nov 28 10:32:11 2026", "Sun Nov 29 01:02:03 2026"], "dates or times as text"),
+        (
+            "x",
+            ["2026-11-28 10:32:11 CET", "2026-11-28 10:32:11.123456+01:00"],
+            "dates or times as text",
+        ),
+        # A stray value or two among a hundred dates leaves them dates.
+        (
+            "x",
+            [f"2026-01-{d % 28 + 1:02d}" for d in range(100)] + ["unknown", " "],
+            "dates or times as text",
+        ),
+        ("EPOCHMS", [1_700_000_000_000, 1_700_000_100_000], "Unix milliseconds"),
+        ("created", [1_700_000_000, 1_700_000_100], "Unix seconds"),
+        ("ts", ["1764000000", " 1764000100"], "Unix seconds"),  # written as text
+        # Not times (a review): clock-like values alone, versions, lot codes, a number named
+        # with "at" inside its name.
+        ("shift_start", ["06:00", "14:00", "22:00"], None),
+        ("aspect", ["16:10", "16:9"], None),
+        ("fw", ["1.2.10", "1.2.11", "1.3.12"], None),
+        ("lot", ["12-34-567", "12-34-568"], None),
+        ("freq_at_peak", [1.2e9, 4.0e9], None),
+        ("resistance_at_500v", [1.2e9, 3.9e9], None),
         ("ts", [1_700_000_000, 1_700_000_100], "Unix seconds"),
         ("scanTime", [1.7e12, 1.71e12], "Unix milliseconds"),
         ("captured_at", [1_700_000_000_000_000_000], "Unix nanoseconds"),
@@ -44,7 +67,8 @@ def test_a_dictionary_of_dates_is_a_time() -> None:
 @pytest.mark.parametrize(
     ("name", "named"),
     [("ts", True), ("scanned_at", True), ("scanTime", True), ("Date", True),
-     ("state", False), ("batch", False), ("timer_count", False)],
+     ("state", False), ("batch", False), ("timer_count", False), ("freq_at_peak", False),
+     ("scanTimeAt", True), ("EPOCHMS", True)],
 )  # fmt: skip
 def test_named_as_time(name: str, named: bool) -> None:
     assert named_as_time(name) is named

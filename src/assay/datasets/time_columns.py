@@ -2,12 +2,16 @@
 
 A time stamp says when, not what: two rows with the same features taken a year apart are one
 item to a model, and a production sample is later than the validation set by nature. The audits
-leave such columns out. A column of a date or time type is one; so is text every value of which
-is written as a date or a time of day (a CSV's ``11/28/2026 10:32``, which no reader types), and
-a number column named as a time (``ts``, ``scanned_at``, ``epoch``) whose values all lie where
-Unix times of 2000 to 2100 lie, in seconds, milliseconds, microseconds or nanoseconds. A name
-alone is not enough (``cycle_time`` is a feature), nor a range alone (a serial number can sit in
-it).
+leave such columns out. A column of a date or time type is one; so is text all of whose values
+but a stray few (``unknown``, a space: 1%) are dates with a four-digit year and a month and day
+that can be, with or without a clock time and zone (a CSV's ``11/28/2026 10:32 PM``,
+``28.11.2026``, ISO 8601 in its extended and basic forms, ``Nov 28, 2026``, C's ctime), which no
+reader types; and a number column named as a time (``ts``, ``scanned_at``, ``EPOCHMS``; or text
+of digits so named) whose values all lie where Unix times of 2000 to 2100 lie, in seconds to
+nanoseconds. A name alone is not enough (``cycle_time`` is a feature), nor a range alone (a
+serial number can sit in it); versions (``1.2.10``), lot codes (``12-34-567``) and clock-like
+values alone (a shift start ``06:00``, a ratio ``16:10``) are not times. Not recognised: Excel
+serial dates (a number of days is also a count).
 """
 
 from __future__ import annotations
@@ -20,23 +24,38 @@ import pyarrow.compute as pc
 
 from assay.datasets.row_digests import plain
 
+_Y = r"(?:19|20|21)\d{2}"
+_M = r"(?:0?[1-9]|1[0-2])"
+_D = r"(?:0?[1-9]|[12]\d|3[01])"
+_MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[ap]\.?m\.?)?"
+_ZONE = r"(?:\s?(?:z|utc|gmt|[+-]\d{2}:?\d{2}|[a-z]{2,5}))?"
+# A date always has a year of four digits and a month and day that can be (versions like
+# 1.2.10, lot codes like 12-34-567 and clock-like ratios such as 16:10 are not times), with an
+# optional clock time and zone; or ISO 8601's basic form, or C's ctime.
 _DATE = (
-    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"  # 2026-11-28, 2026/11/28
-    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"  # 11/28/2026, 28.11.2026, 28-11-26
-    r"|\d{1,2}[- ][A-Za-z]{3,9}\.?[- ,]+\d{2,4}"  # 28-Nov-2026, 28 November 2026
-    r"|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}"  # Nov 28, 2026
-    r"|\d{8}"  # 20261128, only with a time after it (below)
+    rf"{_Y}[-/.]{_M}[-/.]{_D}"  # 2026-11-28, 2026/11/28
+    rf"|(?:{_M}[-/.]{_D}|{_D}[-/.]{_M})[-/.]{_Y}"  # 11/28/2026, 28.11.2026
+    rf"|{_D}[- ]{_MON}[- ,]+{_Y}"  # 28-Nov-2026, 28 November 2026
+    rf"|{_MON} {_D},? {_Y}"  # Nov 28, 2026
 )
-_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp]\.?[Mm]\.?)?"
-_ZONE = r"(?:\s?(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}))?"
-TEXT_TIME = re.compile(rf"^\s*(?:(?:{_DATE})(?:(?:[ T]|, ){_CLOCK}{_ZONE})?|{_CLOCK}{_ZONE})\s*$")
-_EIGHT_DIGITS = re.compile(r"^\s*\d{8}\s*$")  # 20261128 alone may be a count: not taken
+TEXT_TIME = re.compile(
+    rf"^\s*(?:(?:{_DAY}\s)?(?:{_DATE})(?:(?:[ t]|, ){_CLOCK}{_ZONE})?"
+    rf"|{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])t\d{{6}}(?:\.\d+)?{_ZONE}"  # 20261128T103211Z
+    rf"|{_DAY} {_MON} +{_D} {_CLOCK} {_Y})\s*$"  # Sat Nov 28 10:32:11 2026
+)
+# A few stray values (unknown, a space) leave a column of dates one: up to this share.
+STRAY_SHARE = 0.01
 
 # Words in a column's name that say it holds a time (its name split at _, -, spaces and
-# camelCase): a number column needs one of them, and values in EPOCH_RANGE.
+# camelCase): a number column needs one of them, and values in EPOCH_RANGE. "at" counts only
+# last (scanned_at; freq_at_peak is a frequency).
 TIME_WORDS = frozenset(
-    {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix", "when", "at", "tstamp"}
-)
+    {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix", "when", "tstamp",
+     "created", "updated", "modified", "recorded", "captured", "scanned", "measured",
+     "inspected"}
+)  # fmt: skip
 # Unix seconds of 2000-01-01 and 2100-01-01.
 EPOCH_RANGE = (946_684_800, 4_102_444_800)
 EPOCH_UNITS = {"seconds": 1, "milliseconds": 10**3, "microseconds": 10**6, "nanoseconds": 10**9}
@@ -55,25 +74,49 @@ def time_kind(name: str, values: pa.Array | pa.ChunkedArray) -> str | None:
     if len(present) == 0:
         return None
     if pa.types.is_string(present.type) or pa.types.is_large_string(present.type):
-        distinct = pc.unique(present)
-        if not pc.all(pc.match_substring_regex(distinct, TEXT_TIME.pattern)).as_py():
+        present = present.filter(pc.invert(pc.match_substring_regex(present, r"^\s*$")))
+        if len(present) == 0:
             return None
-        if pc.all(pc.match_substring_regex(distinct, _EIGHT_DIGITS.pattern)).as_py():
-            return None
-        return "dates or times as text"
+        if (
+            named_as_time(name)
+            and pc.all(pc.match_substring_regex(present, r"^\s*\d+\s*$")).as_py()
+        ):
+            try:
+                numbers = pc.cast(pc.utf8_trim_whitespace(present), pa.int64())
+            except pa.ArrowInvalid:  # beyond 64 bits: no time
+                return None
+            return _unix(numbers)  # Unix times written as text
+        matched = pc.match_substring_regex(present, TEXT_TIME.pattern, ignore_case=True)
+        n_match = int(pc.sum(matched.cast(pa.int64())).as_py() or 0)
+        if n_match >= max(1, len(present) - max(1, int(STRAY_SHARE * len(present)))):
+            if len(present) > 1 and n_match < 2:
+                return None  # one date and a stray: nothing to go by
+            return "dates or times as text"
+        return None
     if (pa.types.is_integer(present.type) or pa.types.is_floating(present.type)) and named_as_time(
         name
     ):
-        lo, hi = (float(v.as_py()) for v in pc.min_max(present).values())
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return None
-        for unit, scale in EPOCH_UNITS.items():
-            if EPOCH_RANGE[0] * scale <= lo and hi <= EPOCH_RANGE[1] * scale:
-                return f"Unix {unit}"
+        return _unix(present)
     return None
 
 
 def named_as_time(name: str) -> bool:
-    """Whether a word of ``name`` says time (``ts``, ``scanned_at``, ``scanTime``)."""
+    """Whether a word of ``name`` says time (``ts``, ``scanned_at``, ``scanTime``,
+    ``EPOCHMS``)."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return any(w in TIME_WORDS for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w)
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+    if words and words[-1] == "at":
+        return True
+    return any(w in TIME_WORDS or w.startswith(("epoch", "timestamp")) for w in words)
+
+
+def _unix(values: pa.Array) -> str | None:
+    """ "Unix seconds" (or another unit) when every value lies where Unix times of 2000 to 2100
+    do in that unit, else None."""
+    lo, hi = (float(v.as_py()) for v in pc.min_max(values).values())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    for unit, scale in EPOCH_UNITS.items():
+        if EPOCH_RANGE[0] * scale <= lo and hi <= EPOCH_RANGE[1] * scale:
+            return f"Unix {unit}"
+    return None

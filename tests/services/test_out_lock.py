@@ -102,3 +102,30 @@ def test_a_run_started_into_the_folder_while_another_writes_there_is_refused(
     validate(ws, "m", "t", out=out, config=CONFIG, on_stage=second_run)
     assert len(refused) == 1 and "being written by another run" in refused[0], refused
     assert len(ws.catalog.list_runs()) == 1
+
+
+def test_a_comparison_does_not_write_into_a_folder_holding_a_run_or_held_by_one(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A review: `assay compare --out` wrote its FAIL verdict.md into a folder holding a passing
+    validation's files (and into one a validation was writing): the folder mixed two runs."""
+    from assay.services.compare_runs import compare_runs
+
+    spec = {"labels": ["bad", "good"], "input": {"kind": "tabular", "columns": ["b", "a"]},
+            "output": {"name": "probabilities"}}  # fmt: skip
+    register_model(ws, "other", passthrough_onnx(tmp_path / "other.onnx", 2), spec)
+    out = tmp_path / "out"
+    a = validate(ws, "m", "t", out=out, config=CONFIG)
+    b = validate(ws, "other", "t", config=CONFIG)
+    before = (out / "verdict.md").read_text()
+    with pytest.raises(InputError, match="already holds another run's files"):
+        compare_runs(ws, a.result.run_id, b.result.run_id, out=out)
+    assert (out / "verdict.md").read_text() == before
+    with OutLock(out), pytest.raises(InputError, match="being written by another run"):
+        compare_runs(ws, a.result.run_id, b.result.run_id, out=out, overwrite=True)
+    compared = compare_runs(ws, a.result.run_id, b.result.run_id, out=out, overwrite=True)
+    assert compared.files["verdict.md"] == out / "verdict.md"
+    assert not (out / "predictions.parquet").exists()  # the validation's files went first
+    # Its own folder in the store: the same pair compared again is simply written anew.
+    compare_runs(ws, a.result.run_id, b.result.run_id)
+    compare_runs(ws, a.result.run_id, b.result.run_id)

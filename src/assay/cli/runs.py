@@ -25,6 +25,12 @@ def compare_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the comparison's report and verdict.")
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Let --out replace another run's or comparison's files there."
+        ),
+    ] = False,
     sequential: Annotated[
         bool,
         typer.Option(
@@ -51,7 +57,9 @@ def compare_command(
         return
     if order is not None:
         raise InputError("--order applies with --sequential")
-    outcome = compare_runs(_workspace(home, create=False), candidate, baseline, policy, out)
+    outcome = compare_runs(
+        _workspace(home, create=False), candidate, baseline, policy, out, overwrite
+    )
     print_verdict(outcome.result)
     console.print(f"report: {outcome.files['report.html']}")
     if outcome.blocking:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.core.config import ValidationConfig
+from assay.core.records import RunRecord
 from assay.core.spec import parse_model_spec
 from assay.core.tasks import item_spec
 from assay.core.verdict import CheckResult
@@ -18,10 +19,16 @@ from assay.reports.json import read_result_json
 from assay.services.budget import budget_check
 from assay.services.integrity import verify_manifest
 from assay.services.judgement import BaselineRun, judge
-from assay.services.out_folder import check_out, out_folder
+from assay.services.out_folder import OutLock, check_out
 from assay.services.policies import load_policy
 from assay.services.runs import paired_runs
-from assay.services.validation import ValidationOutcome, check_comparable, write_artifacts
+from assay.services.validation import (
+    ValidationOutcome,
+    check_comparable,
+    claim_out,
+    clear_out,
+    write_artifacts,
+)
 from assay.services.workspace import Workspace
 
 
@@ -31,11 +38,36 @@ def compare_runs(
     baseline: str,
     policy: Path | str | dict[str, Any] | None = None,
     out: Path | str | None = None,
+    overwrite: bool = False,
 ) -> ValidationOutcome:
-    """The candidate's result with the paired comparison and the verdict, written to a new folder."""
+    """The candidate's result with the paired comparison and the verdict, written to a new folder
+    (``out``: one holding another run's files is refused unless ``overwrite``, as for a
+    validation, and held while the files are written)."""
     if out is not None:
         check_out(out, ws.home)
     cand_run, base_run = paired_runs(ws, candidate, baseline)
+    target = (
+        Path(out).expanduser()
+        if out is not None
+        else ws.files.root / "comparisons" / f"{cand_run.id[:12]}-vs-{base_run.id[:12]}"
+    )
+    with OutLock(target):
+        if out is not None:
+            # A validation's folder took this comparison's verdict.md beside its own
+            # predictions: the folder mixed two runs (a review).
+            claim_out(target, overwrite, ws.home)
+        else:
+            clear_out(target)  # this pair's own folder: compared again
+        return _compare(ws, cand_run, base_run, policy, target)
+
+
+def _compare(
+    ws: Workspace,
+    cand_run: RunRecord,
+    base_run: RunRecord,
+    policy: Path | str | dict[str, Any] | None,
+    folder: Path,
+) -> ValidationOutcome:
     dataset = ws.catalog.get_dataset_by_id(cand_run.dataset_id)
     verify_manifest(ws, dataset)
     cand_model = ws.catalog.get_model_by_id(cand_run.model_id)
@@ -51,11 +83,6 @@ def compare_runs(
             for k, v in cand_result.config.items()
             if k in ValidationConfig.__dataclass_fields__
         }
-    )
-    folder = out_folder(
-        out
-        if out is not None
-        else ws.files.root / "comparisons" / f"{cand_run.id[:12]}-vs-{base_run.id[:12]}"
     )
     preconditions: tuple[CheckResult, ...] = ()
     if rules.reuse_budget is not None:

@@ -129,3 +129,15 @@ def test_a_comparison_does_not_write_into_a_folder_holding_a_run_or_held_by_one(
     # Its own folder in the store: the same pair compared again is simply written anew.
     compare_runs(ws, a.result.run_id, b.result.run_id)
     compare_runs(ws, a.result.run_id, b.result.run_id)
+
+
+def test_an_audit_does_not_copy_into_a_folder_a_run_is_writing(tmp_path: Path) -> None:
+    from assay.services.audit_files import copy_out
+
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "leakage.json").write_text("{}")
+    out = tmp_path / "out"
+    with OutLock(out), pytest.raises(InputError, match="being written by another run"):
+        copy_out(tmp_path / "audit", ["leakage.json"], out)
+    copy_out(tmp_path / "audit", ["leakage.json"], out)
+    assert (out / "leakage.json").read_text() == "{}"

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from assay.services.out_folder import out_folder
+from assay.services.out_folder import OutLock, out_folder
 
 
 def publish(folder: Path, files: Mapping[str, bytes]) -> None:
@@ -27,9 +27,13 @@ def publish(folder: Path, files: Mapping[str, bytes]) -> None:
 
 
 def copy_out(folder: Path, names: Iterable[str], out: Path | None) -> None:
-    """Copy the audit's files to ``out`` (nothing when it is None)."""
+    """Copy the audit's files to ``out`` (nothing when it is None), each whole or not at all,
+    while no validation or comparison writes there (``OutLock``)."""
     if out is None:
         return
     out = out_folder(out)
-    for name in names:
-        shutil.copyfile(folder / name, out / name)
+    with OutLock(out):
+        for name in names:
+            tmp = out / f".{name}.tmp"
+            shutil.copyfile(folder / name, tmp)
+            os.replace(tmp, out / name)

@@ -230,23 +230,3 @@ def test_na_written_by_the_experts_of_a_csv_is_a_class_too(tmp_path: Path) -> No
     finally:
         ws.close()
     assert d.label_counts == {"NA": 10, "defect": 10}
-
-
-def test_experts_written_as_floats_by_pandas_still_name_the_label_columns_classes(
-    tmp_path: Path,
-) -> None:
-    """pandas writes an integer column holding a missing value as floats (1.0, 0.0, empty):
-    read as text, such an expert column was refused beside a label column of 1 and 0, where it
-    used to be read as the numbers it holds."""
-    from assay.services.datasets import register_dataset
-    from assay.services.workspace import Workspace
-
-    rows = "".join(f"{k},{k % 2},{'' if k == 3 else f'{k % 2}.0'},{k % 2}\n" for k in range(20))
-    (tmp_path / "t.csv").write_text("x,label,label_ann,label_bob\n" + rows)
-    ws = Workspace.open(tmp_path / "home")
-    try:
-        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
-    finally:
-        ws.close()
-    assert d.options["annotators"] == ["ann", "bob"]
-    assert d.label_counts == {"0": 10, "1": 10}

@@ -92,21 +92,6 @@ def _open_csv(path: Path, string_columns: dict[str, pa.DataType]) -> pacsv.CSVSt
     )
 
 
-def _whole_numbers(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
-    """The experts' columns with whole numbers written as floats (``1.0``: pandas writes an
-    integer column holding a missing value so) as the integers they are, as when such a column
-    was read as numbers; other text as written."""
-    for name in names:
-        at = batch.schema.get_field_index(name)
-        if at < 0:
-            continue
-        column = pc.replace_substring_regex(
-            batch.column(at), pattern=r"^\s*([-+]?[0-9]+)\.0+\s*$", replacement=r"\1"
-        )
-        batch = batch.set_column(at, name, column)
-    return batch
-
-
 def _missing(batch: pa.RecordBatch, kept: Sequence[str]) -> pa.RecordBatch:
     """``batch`` with its missing text as nulls: in the ``kept`` columns (labels and ids) only
     an empty field, since NA there is a name (a class "NA", for no anomaly, became 522 items
@@ -137,10 +122,9 @@ def iter_table(
                 _check_text(batch)
                 yield batch
             return
-        experts = cols.annotator_columns(list(string_columns))
         with _open_csv(path, {c: pa.string() for c in string_columns}) as reader:
             for batch in reader:
-                yield _whole_numbers(_missing(batch, string_columns), experts)
+                yield _missing(batch, string_columns)
     except pa.ArrowInvalid as exc:
         hint = (
             ""

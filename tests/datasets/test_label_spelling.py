@@ -230,3 +230,23 @@ def test_na_written_by_the_experts_of_a_csv_is_a_class_too(tmp_path: Path) -> No
     finally:
         ws.close()
     assert d.label_counts == {"NA": 10, "defect": 10}
+
+
+@pytest.mark.parametrize("values", [["0.0", "1.0"], ["1.0", "1.5", "2.0"]])
+def test_a_csvs_experts_written_as_the_label_column_writes_them_are_kept(
+    tmp_path: Path, values: list[str]
+) -> None:
+    """A review of a rewrite of experts' 1.0 into 1, taken back: the label column written 1.0
+    too (pandas, a missing value in each), or grades 1.0, 1.5, 2.0, were refused. Both columns
+    keep their text as written, so they agree."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    rows = "".join(f"{k},{v},{'' if k == 3 else v}\n" for k, v in enumerate(values * 6))
+    (tmp_path / "t.csv").write_text("x,label,label_ann\n" + rows)
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
+    finally:
+        ws.close()
+    assert sorted(d.label_counts) == values

@@ -28,6 +28,9 @@ from assay.datasets.time_columns import named_as_time, time_kind
             [f"2026-01-{d % 28 + 1:02d}" for d in range(100)] + ["unknown", " "],
             "dates or times as text",
         ),
+        # Excel's default m/d/yy h:mm, and d.m.yy with a time (a review: copies evaded).
+        ("x", ["11/1/25 10:00", "11/28/26 22:05"], "dates or times as text"),
+        ("x", ["28.11.26 10:32", "01.12.26 06:00:01"], "dates or times as text"),
         ("EPOCHMS", [1_700_000_000_000, 1_700_000_100_000], "Unix milliseconds"),
         ("created", [1_700_000_000, 1_700_000_100], "Unix seconds"),
         ("ts", ["1764000000", " 1764000100"], "Unix seconds"),  # written as text

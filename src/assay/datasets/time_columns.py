@@ -42,6 +42,9 @@ _DATE = (
 )
 TEXT_TIME = re.compile(
     rf"^\s*(?:(?:{_DAY}\s)?(?:{_DATE})(?:(?:[ t]|, ){_CLOCK}{_ZONE})?"
+    # A two-digit year only with a clock time after it (Excel's m/d/yy h:mm; 28.11.26 10:32):
+    # alone, 1.2.10 is a version.
+    rf"|(?:{_M}[-/.]{_D}|{_D}[-/.]{_M})[-/.]\d{{2}}(?:[ t]|, ){_CLOCK}{_ZONE}"
     rf"|{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])t\d{{6}}(?:\.\d+)?{_ZONE}"  # 20261128T103211Z
     rf"|{_DAY} {_MON} +{_D} {_CLOCK} {_Y})\s*$"  # Sat Nov 28 10:32:11 2026
 )

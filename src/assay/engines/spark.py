@@ -270,7 +270,8 @@ class SparkEngine:
                         out.counts[k] = out.counts.get(k, 0) + v
                 for k, v in task_timings.items():
                     timings[k] = timings.get(k, 0.0) + v  # summed over tasks: CPU-time-like
-            job.on_progress(job.n_items - reported)  # the rest of the items, now merged
+            if job.n_items > reported:
+                job.on_progress(job.n_items - reported)  # the rest of the items, now merged
         finally:
             scored.unpersist()
         first, *more = outputs

@@ -105,8 +105,11 @@ def test_a_killed_validation_is_interrupted_for_the_next_reader(
     else:
         assert run.error is not None and "stopped by a signal" in run.error
         assert not (Path(run.run_dir) / "predictions.parquet.partial").exists()
-    # Never a predictions file without its footer under the real name.
-    assert not (Path(run.run_dir) / "predictions.parquet").exists()
+    # Never a predictions file without its footer under the real name: killed in the pass,
+    # none; killed after it (a fast machine finished the pass within the half second), whole.
+    final = Path(run.run_dir) / "predictions.parquet"
+    if final.exists():
+        assert pq.ParquetFile(final).metadata.num_rows == ROWS
     ws.close()
 
 

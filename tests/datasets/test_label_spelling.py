@@ -250,3 +250,50 @@ def test_a_csvs_experts_written_as_the_label_column_writes_them_are_kept(
     finally:
         ws.close()
     assert sorted(d.label_counts) == values
+
+
+@pytest.mark.parametrize(
+    ("label", "experts", "kept"),
+    [
+        # pandas writes an expert column with one empty field as floats beside integer labels.
+        (["0", "1"], {"ann": ["0.0", "1.0"]}, {"ann": ["0", "1"]}),
+        (["0.0", "1.0"], {"ann": ["0", "1"]}, {"ann": ["0.0", "1.0"]}),
+        (["false", "true"], {"ann": ["False", "True"]}, {"ann": ["false", "true"]}),
+        # Grades: the whole ones are the label column's, 1.5 stays a grade of its own.
+        (["1", "2"], {"ann": ["1.0", "1.5"]}, {"ann": ["1", "1.5"]}),
+        # No label column: the first expert's spelling is kept.
+        (None, {"alice": ["0", "1"], "bob": ["0.0", "1.0"]}, {"bob": ["0", "1"]}),
+    ],
+)
+def test_an_experts_number_spelling_is_read_as_the_label_columns(
+    tmp_path: Path, label: list[str] | None, experts: dict[str, list[str]],
+    kept: dict[str, list[str]],
+) -> None:  # fmt: skip
+    """Since experts' CSV columns keep their text, an expert column written 1.0 (pandas, a
+    missing value in it) beside a label column's 1 was refused; before that, it was compared as
+    written and every item disputed. One value in two spellings is one class: the expert's is
+    respelt as the class was first written (the label column's first), and a note says so."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    n = 12
+    names = ([] if label is None else ["label"]) + [f"label_{e}" for e in experts]
+    columns = ([] if label is None else [label]) + list(experts.values())
+    rows = "".join(
+        f"{k},"
+        + ",".join("" if (k == 5 and c is not columns[0]) else c[k % 2] for c in columns)
+        + "\n"
+        for k in range(n)
+    )
+    (tmp_path / "t.csv").write_text("x," + ",".join(names) + "\n" + rows)
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
+        manifest = pq.read_table(d.manifest_path)
+    finally:
+        ws.close()
+    for expert, values in kept.items():
+        stored = manifest.column(f"label_{expert}").to_pylist()
+        assert stored == [None if k == 5 else values[k % 2] for k in range(n)], stored
+    assert any("read as" in note for note in d.notes), d.notes
+    assert any(" 0 item(s) without a majority label" in note for note in d.notes), d.notes

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.arrow import strings
 from assay.core.errors import InputError
 from assay.core.records import DATASET_ROLES, DatasetVersion, VersionRef, check_name
 from assay.core.spec import canonical_label, label_key
@@ -368,6 +369,8 @@ class Experts:
         self._unique = long.unique_ids() if long is not None else None
         self._matched = np.zeros(0 if self._unique is None else len(self._unique), dtype=bool)
         self._values: dict[str, set[str]] = {}  # distinct labels per column (up to MAX_CLASSES)
+        self._spelling: dict[str, str] = {}  # canonical_label -> the spelling kept, first seen
+        self._respelt: dict[tuple[str, str], str] = {}  # (column, as written) -> as kept
 
     def apply(self, batch: pa.RecordBatch, has_label: bool) -> pa.RecordBatch:
         if self.long is not None:
@@ -382,6 +385,7 @@ class Experts:
             return batch
         self.annotators = tuple(annotator_name(c) for c in names)
         self.has_label = has_label
+        batch = self._respell(batch, names, has_label)
         for name in names:
             self._seen(name, as_string(batch.column(name)))
         if has_label:
@@ -392,6 +396,34 @@ class Experts:
             return batch
         batch = with_consensus(batch)
         self.n_disputed += int(pc.sum(batch.column(cols.DISPUTED)).as_py() or 0)
+        return batch
+
+    def _respell(self, batch: pa.RecordBatch, names: list[str], has_label: bool) -> pa.RecordBatch:
+        """The experts' columns with each class in the spelling first seen for it, the label
+        column's first: a CSV's expert column with one empty field is written ``1.0`` by pandas
+        beside a label column's ``1``, one class that, compared as written, agreed with nothing.
+        Only spellings of one value (``canonical_label``: ``1``/``1.0``, ``True``/``true``) are
+        taken for each other; ``Good`` beside ``good`` is still refused (``_check_spellings``).
+        A spelling an expert wrote in a batch before the label column wrote its own is kept,
+        and refused there too. Columns of numbers or booleans keep their type (a stored
+        dataset's digest reads them so), hence only text is respelt."""
+        if has_label:
+            for value in _distinct(batch.column(cols.LABEL)):
+                self._spelling.setdefault(canonical_label(value), value)
+        for name in names:
+            column = batch.column(name)
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            written = _distinct(column)
+            kept = [self._spelling.setdefault(canonical_label(v), v) for v in written]
+            if kept == written:
+                continue
+            for value, spelling in zip(written, kept, strict=True):
+                if value != spelling:
+                    self._respelt[(name, value)] = spelling
+            index = pc.index_in(column, value_set=strings(written))
+            respelt = pc.take(strings(kept), index).cast(column.type)
+            batch = batch.set_column(batch.schema.get_field_index(name), name, respelt)
         return batch
 
     def _seen(self, name: str, values: pa.Array) -> None:
@@ -462,6 +494,8 @@ class Experts:
                 )
             if unmatched:
                 out.append(f"{unmatched} annotated item id(s) name no item of the dataset")
+        for (column, value), spelling in sorted(self._respelt.items()):
+            out.append(f"{column}: {value!r} read as {spelling!r}, the class's first spelling")
         if self.annotators:
             out.append(
                 f"{len(self.annotators)} experts ({', '.join(self.annotators)}); "
@@ -469,6 +503,11 @@ class Experts:
                 + (", reported as disputed, not judged" if not self.has_label else "")
             )
         return out
+
+
+def _distinct(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    """The distinct values of a label column as text, missing values aside."""
+    return [v for v in pc.unique(as_string(values)).to_pylist() if v is not None]
 
 
 def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:

@@ -55,6 +55,32 @@ from assay.datasets.time_columns import named_as_time, time_kind
         ("ts", [None, None], None),
         ("ts", [float("nan"), 1.7e9], "Unix seconds"),  # NaN: a float column's missing value
         ("ts", [float("inf"), 1.7e9], None),
+        # Left out before (noted on 2026-11-30): compact dates with a time, IANA zones, mtime,
+        # fractional Unix times as text, dates as digits, Excel serial days named as a date.
+        ("x", ["20261128 103211", "20261129 000001"], "dates or times as text"),
+        (
+            "x",
+            [
+                "2026-11-28 10:32:11 Europe/Berlin",
+                "2026-11-28 10:32 America/Argentina/Buenos_Aires",
+            ],
+            "dates or times as text",
+        ),
+        ("mtime", [1_700_000_000, 1_700_000_100], "Unix seconds"),
+        ("ts", ["1764000000.25", "1764000100.5"], "Unix seconds"),
+        ("date", [20261128, 20261129], "dates as digits (YYYYMMDD)"),
+        ("scan_time", [20261128103211, 20261129000001], "dates as digits (YYYYMMDD)"),
+        ("date", ["20261128", "20261129"], "dates as digits (YYYYMMDD)"),
+        ("ScanDate", [46354.4375, 46355.0], "Excel serial dates"),
+        # Calendar versions read as dates (a review): year-first with dots, unless named a time.
+        ("firmware", ["2026.11.12", "2026.12.01"], None),
+        ("prod_date", ["2026.11.12", "2026.12.01"], "dates or times as text"),
+        # Not times: a count in Excel's range not named as a date, a sequence after a date that
+        # cannot be a time of day, an eight-digit number with no month 13.
+        ("created_count", [40_000, 41_000], None),
+        ("n_inspected", [40_000, 41_000], None),
+        ("x", ["20261128 999999", "20261129 000001"], None),
+        ("date", [20261328, 20261129], None),
     ],
 )
 def test_time_kind(name: str, values: object, kind: str | None) -> None:

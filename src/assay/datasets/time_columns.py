@@ -10,8 +10,11 @@ reader types; and a number column named as a time (``ts``, ``scanned_at``, ``EPO
 of digits so named) whose values all lie where Unix times of 2000 to 2100 lie, in seconds to
 nanoseconds. A name alone is not enough (``cycle_time`` is a feature), nor a range alone (a
 serial number can sit in it); versions (``1.2.10``), lot codes (``12-34-567``) and clock-like
-values alone (a shift start ``06:00``, a ratio ``16:10``) are not times. Not recognised: Excel
-serial dates (a number of days is also a count).
+values alone (a shift start ``06:00``, a ratio ``16:10``) are not times, nor is a year-first
+date with dots (``2026.11.12``, a calendar version as often) unless the name says time. A
+number column named as a time may also hold dates as digits (``20261128``, or with the time
+``20261128103211``) and, named as a date, Excel's serial days of 2000 to 2100 (a count of days
+elsewhere).
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ _D = r"(?:0?[1-9]|[12]\d|3[01])"
 _MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[ap]\.?m\.?)?"
-_ZONE = r"(?:\s?(?:z|utc|gmt|[+-]\d{2}:?\d{2}|[a-z]{2,5}))?"
+# A zone: Z, an offset, an abbreviation (CET) or an IANA name (Europe/Berlin).
+_ZONE = r"(?:\s?(?:z|utc|gmt|[+-]\d{2}:?\d{2}|[a-z]{2,5}|[a-z]+/[a-z_+-]+(?:/[a-z_]+)?))?"
+_YMD = r"(?:19|20|21)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 20261128
+_HMS = r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d|60)"  # 103211
 # A date always has a year of four digits and a month and day that can be (versions like
 # 1.2.10, lot codes like 12-34-567 and clock-like ratios such as 16:10 are not times), with an
 # optional clock time and zone; or ISO 8601's basic form, or C's ctime.
@@ -45,9 +51,12 @@ TEXT_TIME = re.compile(
     # A two-digit year only with a clock time after it (Excel's m/d/yy h:mm; 28.11.26 10:32):
     # alone, 1.2.10 is a version.
     rf"|(?:{_M}[-/.]{_D}|{_D}[-/.]{_M})[-/.]\d{{2}}(?:[ t]|, ){_CLOCK}{_ZONE}"
-    rf"|{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])t\d{{6}}(?:\.\d+)?{_ZONE}"  # 20261128T103211Z
+    rf"|{_YMD}[t ]{_HMS}(?:\.\d+)?{_ZONE}"  # 20261128T103211Z, 20261128 103211
     rf"|{_DAY} {_MON} +{_D} {_CLOCK} {_Y})\s*$"  # Sat Nov 28 10:32:11 2026
 )
+# Year first with dots and nothing after (2026.11.12) is as often a calendar version
+# (firmware 2026.11.12) as a date: a date only in a column named as a time.
+DOTTED = re.compile(rf"^\s*{_Y}\.{_M}\.{_D}\s*$")
 # A few stray values (unknown, a space) leave a column of dates one: up to this share.
 STRAY_SHARE = 0.01
 
@@ -57,8 +66,11 @@ STRAY_SHARE = 0.01
 TIME_WORDS = frozenset(
     {"time", "timestamp", "ts", "date", "datetime", "epoch", "unix", "when", "tstamp",
      "created", "updated", "modified", "recorded", "captured", "scanned", "measured",
-     "inspected"}
+     "inspected", "mtime", "ctime", "atime"}
 )  # fmt: skip
+# Excel's serial dates of 2000-01-01 and 2100-01-01 (days since 1899-12-30); a count sits there
+# as easily, so only in a column named as a date.
+EXCEL_RANGE = (36_526, 73_051)
 # Unix seconds of 2000-01-01 and 2100-01-01.
 EPOCH_RANGE = (946_684_800, 4_102_444_800)
 EPOCH_UNITS = {"seconds": 1, "milliseconds": 10**3, "microseconds": 10**6, "nanoseconds": 10**9}
@@ -82,14 +94,19 @@ def time_kind(name: str, values: pa.Array | pa.ChunkedArray) -> str | None:
             return None
         if (
             named_as_time(name)
-            and pc.all(pc.match_substring_regex(present, r"^\s*\d+\s*$")).as_py()
+            and pc.all(pc.match_substring_regex(present, r"^\s*\d+(?:\.\d+)?\s*$")).as_py()
         ):
+            whole = pc.all(pc.match_substring_regex(present, r"^\s*\d+\s*$")).as_py()
             try:
-                numbers = pc.cast(pc.utf8_trim_whitespace(present), pa.int64())
+                numbers = pc.cast(
+                    pc.utf8_trim_whitespace(present), pa.int64() if whole else pa.float64()
+                )
             except pa.ArrowInvalid:  # beyond 64 bits: no time
                 return None
-            return _unix(numbers)  # Unix times written as text
+            return _number_time(name, numbers)  # numbers written as text
         matched = pc.match_substring_regex(present, TEXT_TIME.pattern, ignore_case=True)
+        if not named_as_time(name):
+            matched = pc.and_(matched, pc.invert(pc.match_substring_regex(present, DOTTED.pattern)))
         n_match = int(pc.sum(matched.cast(pa.int64())).as_py() or 0)
         if n_match >= max(1, len(present) - max(1, int(STRAY_SHARE * len(present)))):
             if len(present) > 1 and n_match < 2:
@@ -99,18 +116,48 @@ def time_kind(name: str, values: pa.Array | pa.ChunkedArray) -> str | None:
     if (pa.types.is_integer(present.type) or pa.types.is_floating(present.type)) and named_as_time(
         name
     ):
-        return _unix(present)
+        return _number_time(name, present)
     return None
+
+
+def _number_time(name: str, values: pa.Array) -> str | None:
+    """How a number column named as a time holds times: Unix times, dates written as digits
+    (``20261128``, ``20261128103211``) or, named as a date, Excel's serial days."""
+    kind = _unix(values)
+    if kind is not None:
+        return kind
+    if pa.types.is_integer(values.type) and _digit_dates(values):
+        return "dates as digits (YYYYMMDD)"
+    if _named_as_date(name):
+        lo, hi = (float(v.as_py()) for v in pc.min_max(values).values())
+        if EXCEL_RANGE[0] <= lo and hi < EXCEL_RANGE[1]:
+            return "Excel serial dates"
+    return None
+
+
+def _digit_dates(values: pa.Array) -> bool:
+    """Whether every value reads as a date in digits, YYYYMMDD or YYYYMMDDhhmmss."""
+    text = pc.cast(values, pa.string())
+    return bool(pc.all(pc.match_substring_regex(text, rf"^{_YMD}(?:{_HMS})?$")).as_py())
+
+
+def _named_as_date(name: str) -> bool:
+    return bool({"date", "datetime"} & set(_words(name)))
 
 
 def named_as_time(name: str) -> bool:
     """Whether a word of ``name`` says time (``ts``, ``scanned_at``, ``scanTime``,
     ``EPOCHMS``)."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    words = [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+    words = _words(name)
     if words and words[-1] == "at":
         return True
     return any(w in TIME_WORDS or w.startswith(("epoch", "timestamp")) for w in words)
+
+
+def _words(name: str) -> list[str]:
+    """A column name's words, split at _, -, spaces and camelCase, lower-cased."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
 def _unix(values: pa.Array) -> str | None:

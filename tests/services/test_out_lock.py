@@ -141,3 +141,19 @@ def test_an_audit_does_not_copy_into_a_folder_a_run_is_writing(tmp_path: Path) -
         copy_out(tmp_path / "audit", ["leakage.json"], out)
     copy_out(tmp_path / "audit", ["leakage.json"], out)
     assert (out / "leakage.json").read_text() == "{}"
+
+
+def test_a_history_does_not_write_into_a_folder_a_run_is_writing(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """`assay history --out` wrote without the hold the validations and audits take (noted on
+    2026-11-30): its files landed in a folder a validation was writing."""
+    from assay.services.history import item_history, write_history
+
+    validate(ws, "m", "t", config=CONFIG)
+    history = item_history(ws, "t")
+    out = tmp_path / "out"
+    with OutLock(out), pytest.raises(InputError, match="being written by another run"):
+        write_history(history, out)
+    assert not (out / "history.json").exists()
+    assert write_history(history, out)["history.json"].is_file()

@@ -374,19 +374,20 @@ def write_history(
     import json
     import os
 
-    from assay.services.out_folder import out_folder
+    from assay.services.out_folder import OutLock, out_folder
     from assay.store.files import temp_file
 
     out = out_folder(out, store)
     files = {"history.json": out / "history.json", "history.parquet": out / "history.parquet"}
-    fd, tmp = temp_file(out, prefix=".history-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(history.summary(limit), f, indent=2)
-    os.replace(tmp, files["history.json"])
-    fd, tmp = temp_file(out, prefix=".history-", suffix=".parquet")
-    os.close(fd)
-    pq.write_table(history.to_table(), tmp)
-    os.replace(tmp, files["history.parquet"])
+    with OutLock(out):  # two writers into one folder: one refused, not the files of both
+        fd, tmp = temp_file(out, prefix=".history-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(history.summary(limit), f, indent=2)
+        os.replace(tmp, files["history.json"])
+        fd, tmp = temp_file(out, prefix=".history-", suffix=".parquet")
+        os.close(fd)
+        pq.write_table(history.to_table(), tmp)
+        os.replace(tmp, files["history.parquet"])
     return files
 
 

@@ -159,6 +159,22 @@ def test_folder_dataset_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 0 and "7 items" in out and "ignored 3 file(s)" in out
 
 
+def test_an_interrupted_command_says_so(
+    capsys: pytest.CaptureFixture[str], table: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM: exit 130 and one line. Typer turns KeyboardInterrupt into exit 130
+    itself, so the line was never printed: a CI log of a killed run ended mid progress bar."""
+    import assay.services.datasets as datasets
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(datasets, "register_dataset", interrupted)
+    code, _, err = assay(capsys, table["home"], "dataset", "add", "parts", str(table["csv"]))
+    assert code == 130
+    assert err.strip() == "interrupted (a run in progress is recorded as interrupted)", err
+
+
 def test_an_internal_error_is_exit_3_with_one_line_and_a_log(
     capsys: pytest.CaptureFixture[str], table: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

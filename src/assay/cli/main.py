@@ -86,10 +86,27 @@ def _stop_on_sigterm() -> None:
     import threading
 
     def interrupt(signum: int, frame: object) -> None:
+        _quiet_spark()
         raise KeyboardInterrupt(f"signal {signum}")
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+
+
+def _quiet_spark() -> None:
+    """Spark's JVM logs each task it aborts and each socket the stopping driver closes, with
+    the whole Java stack: a stopped run's CI log ended in pages of them. The process is ending,
+    so its session's log goes quiet (nothing when no session runs)."""
+    if "pyspark" not in sys.modules:
+        return
+    try:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.sparkContext.setLogLevel("OFF")
+    except Exception:  # a session already gone: nothing to quiet
+        pass
 
 
 def _version(value: bool) -> None:
@@ -175,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("interrupted (a run in progress is recorded as interrupted)")
-        return 130
+        code = INTERRUPTED
     except typer.TyperException as exc:  # usage errors: typer bundles its own click
         show = getattr(exc, "show", None)
         if callable(show):
@@ -195,7 +211,14 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 3
+    if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this code, silently
+        _quiet_spark()  # Ctrl-C: PySpark's own handler raised it
+        err_console.print("interrupted (a run in progress is recorded as interrupted)")
     return code if isinstance(code, int) else 0
+
+
+# The exit code of a command stopped by Ctrl-C or SIGTERM, as shells give 128 + SIGINT.
+INTERRUPTED = 130
 
 
 def run() -> None:

@@ -687,3 +687,50 @@ def test_rows_as_an_export_writes_them_are_near_duplicates(tmp_path: Path) -> No
     s = audit_leakage(ws, "one-train", "one").summary()
     assert s["n_near_duplicates"] == 0
     assert any("as an export writes not looked for" in note for note in s["notes"])
+
+
+def test_numbers_are_rounded_as_percent_g_writes_them() -> None:
+    """From a review: rounding by ``round(x * 10**e) / 10**e`` rounds the product, which lands
+    on a half where the value lies just beside one (109.4255 is 109.42549999..., which %g
+    writes 109.425), and rows of four-decimal sensors copied into training through a %.6g CSV
+    met no validation row. Compared with Python's %g (correctly rounded, as C's printf) over
+    values of every magnitude, many of them on a half at the seventh digit."""
+    from assay.services.leakage import SIGNIFICANT, _significant
+
+    rng = np.random.default_rng(0)
+    parts = [np.round(rng.uniform(-10, 10, 3000) * mag, dec)
+             for dec in range(9) for mag in (1e-7, 1e-3, 0.1, 1, 100, 1234, 1e5, 1e7, 1e12, 1e21)]  # fmt: skip
+    parts.append(rng.normal(size=20_000) * 10.0 ** rng.integers(-30, 30, 20_000))
+    parts.append(np.array([109.4255, 1378.845, 2.5, 1234565.0, 999999.5, 9999995.0, 5e-324,
+                           1.7976931348623157e308, -0.0, np.nan, np.inf]))  # fmt: skip
+    x = np.concatenate(parts)
+    want = np.array([float(f"{v:.{SIGNIFICANT}g}") for v in x])
+    got = _significant(x)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), [(x[i], got[i], want[i]) for i in np.flatnonzero(~same)[:5]]
+
+
+def test_four_decimal_rows_copied_through_a_percent_g_csv_are_found(tmp_path: Path) -> None:
+    """The review's case: 40 columns of four-decimal sensor readings in the hundreds (seven
+    digits, a tie at the seventh in one value of ten), three rows copied into training through
+    pandas' ``to_csv(float_format="%.6g")``: 0 leaked items, and the gate passed."""
+    rng = np.random.default_rng(3)
+    n, k = 200, 40
+    x = np.round(rng.uniform(100, 999, (n, k)), 4)
+    names = [f"s{j}" for j in range(k)]
+    val = pa.table({"id": [f"v{i}" for i in range(n)], **{c: x[:, j] for j, c in enumerate(names)},
+                    "label": rng.choice(["ok", "bad"], n)})  # fmt: skip
+    pq.write_table(val, tmp_path / "val.parquet")
+    fresh = np.round(rng.uniform(100, 999, (50, k)), 4)
+    copied = [7, 77, 177]
+    rows = [",".join(["tid", *names, "label"])]
+    rows += [",".join([f"t{i}", *(f"{v:.6g}" for v in row), "ok"])
+             for i, row in enumerate([*x[copied], *fresh])]  # fmt: skip
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "train", tmp_path / "train.csv", id_column="tid", role="training")
+    register_dataset(ws, "val", tmp_path / "val.parquet", id_column="id")
+    s = audit_leakage(ws, "train", "val").summary()
+    ws.close()
+    assert s["n_near_duplicates"] == 3, s
+    assert {p["item_id"] for p in s["pairs"]} == {f"v{i}" for i in copied}

@@ -180,6 +180,63 @@ def test_an_onnx_model_with_external_weights_is_stored_as_one_file(tmp_path: Pat
     ws.close()
 
 
+def _constant_model(path: Path, location: str, length: int = 2) -> None:
+    """An ONNX whose scores come from a Constant node (not an initializer) holding ``length``
+    bytes of external data at ``location``: each item's two scores are those bytes."""
+    from onnx import TensorProto, helper
+
+    data = TensorProto(name="leak", data_type=TensorProto.UINT8, dims=[length])
+    data.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(length))):
+        entry = data.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["leak"], value=data),
+            helper.make_node("Cast", ["leak"], ["row"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1, axes=[1]),
+            helper.make_node("Mul", ["s", "zero"], ["z"]),
+            helper.make_node("Add", ["z", "row"], ["probabilities"]),
+        ],
+        "constant",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+
+
+def test_external_data_anywhere_in_an_onnx_model_is_joined_or_refused(tmp_path: Path) -> None:
+    """A review: a Constant node's external data was not joined (only initializers were), so an
+    upload named like a stored model (``<digest>.onnx``), reading its own bytes at
+    registration, read the other model's file in the store at run time and gave its bytes
+    back as scores. Every tensor is joined now, and a stored file still pointing out of
+    itself (a model registered before) is refused when it loads."""
+    from assay.runtimes.onnx import check_self_contained
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(bytes([7, 9]))
+    _constant_model(folder / "m.onnx", "weights.bin")
+    ws = Workspace.open(tmp_path / "home")
+    stored = Path(register_model(ws, "m", folder / "m.onnx", spec().to_dict()).model.file_path)
+    check_self_contained(stored)  # joined: nothing outside it
+    (folder / "weights.bin").write_bytes(bytes([1, 1]))  # the file beside it no longer counts
+    scores = load_model(stored, spec()).predict(ModelBatch.of(np.zeros((1, 3), np.float32)))
+    np.testing.assert_array_equal(scores, [[7.0, 9.0]])
+
+    # A store's file that reads another file (as registered before this fix): refused.
+    (stored.parent / "other.bin").write_bytes(bytes([3, 4]))
+    _constant_model(stored.parent / "old.onnx", "other.bin")
+    with pytest.raises(InputError, match="reads tensor 'leak' from an external file"):
+        load_model(stored.parent / "old.onnx", spec())
+    ws.close()
+
+
 def test_onnx_classes_in_another_order_than_the_spec_are_refused_at_registration(
     tmp_path: Path,
 ) -> None:

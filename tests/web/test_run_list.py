@@ -275,6 +275,8 @@ def test_a_run_file_edited_after_the_run_is_not_served(web: Web) -> None:
         ("result.json", f"/api/runs/{run}/result"),
         ("verdict.md", f"/api/runs/{run}/files/verdict.md"),
         ("report.html", f"/api/runs/{run}/files/report.html"),
+        # The run page's "Open the report" sent the edited file unchecked (a review).
+        ("report.html", f"/runs/{run}/report"),
     ):
         path = web.home / "runs" / run / name
         if not path.exists():
@@ -282,7 +284,7 @@ def test_a_run_file_edited_after_the_run_is_not_served(web: Web) -> None:
         kept = path.read_bytes()
         path.write_bytes(kept.replace(b"fail", b"pass") + b" ")
         r = web.client.get(url, headers=web.auth("viewer"))
-        assert r.status_code == 422, (name, r.status_code)
+        assert r.status_code == 422, (url, r.status_code)
         assert "has changed since it was recorded" in r.json()["detail"]
         path.write_bytes(kept)
         assert web.client.get(url, headers=web.auth("viewer")).status_code == 200

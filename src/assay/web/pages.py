@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from assay.reports.html import plotly_js, report_asset
+from assay.services.integrity import checked_run_file
 from assay.services.runs import get_run
 from assay.web.auth import caller
 
@@ -96,10 +97,19 @@ def report(request: Request, run_id: str) -> Response:
     call the API, and loads nothing from anywhere."""
     if caller(request) is None:
         return RedirectResponse("/login", status_code=303)
-    ws = request.app.state.ws
-    path = Path(get_run(ws, run_id).run_dir) / "report.html"
-    if not path.is_file():
-        return Response("this run has no report yet", status_code=404, media_type="text/plain")
+    run = get_run(request.app.state.ws, run_id)
+    if run.status != "finished":
+        return Response(
+            f"run {run.id} is {run.status}: its report is written when it finishes",
+            status_code=409,
+            media_type="text/plain",
+        )
+    try:
+        # Checked as the API's files are: an edited report (a FAIL turned PASS) is refused (422)
+        # here too, where the run page's button sent it unchecked (a review).
+        path = checked_run_file(run, "report.html")
+    except FileNotFoundError:
+        return Response("this run has no report", status_code=404, media_type="text/plain")
     response = FileResponse(path, media_type="text/html")
     response.headers["Content-Security-Policy"] = (
         "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "

@@ -205,3 +205,27 @@ def test_a_named_good_class_makes_the_other_one_positive(table_setup: dict[str, 
     assert average_precision_score(defect, score) != pytest.approx(
         average_precision_score(~defect, -score)
     )  # the two classes' AP differ here: the test can tell them apart
+
+
+@pytest.mark.parametrize("when", ["before the profile", "at a stage"])
+def test_a_cancel_after_the_pass_stops_the_run(table_setup: dict[str, Any], when: str) -> None:
+    """A review: a cancel arriving once every item was scored was answered 'running' and then
+    ignored through minutes of profiling and finalising; the run ended finished. It stops at
+    the profile or the next stage now, and the run is cancelled, with no result."""
+    from assay.engines.job import RunCancelledError
+    from assay.services.validation import ValidationConfig
+
+    ws = table_setup["ws"]
+    scored: list[int] = []
+    stages: list[str] = []
+
+    def cancelled() -> bool:  # once the pass is over (and, "at a stage", once one began)
+        return sum(scored) >= 500 and (when == "before the profile" or bool(stages))
+
+    config = ValidationConfig(profile=when == "before the profile", explore=False)
+    with pytest.raises(RunCancelledError):
+        validate(ws, "press-model", "press", config=config, on_progress=scored.append,
+                 on_stage=stages.append, should_cancel=cancelled)  # fmt: skip
+    (run,) = ws.catalog.list_runs()
+    assert run.status == "cancelled" and run.error == "cancelled by the user"
+    assert not (Path(run.run_dir) / "result.json").exists()

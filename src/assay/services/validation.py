@@ -475,6 +475,8 @@ def _run_models(
                 m.embeddings.close()
         clear_checkpoint(leader)
         engine_s = time.perf_counter() - t0
+        if should_cancel():  # before the profile, which measures a slow model for minutes
+            raise RunCancelledError()
         outputs = [output, *output.more]
         return [
             dataclasses.replace(
@@ -564,8 +566,11 @@ def _checkpoint(
 
 
 def _end_abnormally(ws: Workspace, run_id: str, exc: BaseException) -> None:
-    """A run that did not finish: ``interrupted`` when stopped from outside, else ``failed``."""
-    if isinstance(exc, KeyboardInterrupt):
+    """A run that did not finish: ``interrupted`` when stopped from outside, ``cancelled``
+    when its user cancelled it, else ``failed``."""
+    if isinstance(exc, RunCancelledError):
+        ws.catalog.finish_run(run_id, "cancelled", error="cancelled by the user")
+    elif isinstance(exc, KeyboardInterrupt):
         ws.catalog.finish_run(run_id, "interrupted", error=INTERRUPTED)
     else:
         ws.catalog.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -908,7 +913,14 @@ def _validate(
     resume: Resume | None,
 ) -> ValidationOutcome:
     """``validate`` once its inputs are checked and its ``--out`` is held."""
-    on_stage = hooks_in.on_stage
+
+    def on_stage(stage: str) -> None:
+        # A cancel after the pass was answered "running" and ignored for minutes of
+        # finalising (a review): each stage after the pass stops there.
+        if hooks_in.should_cancel():
+            raise RunCancelledError()
+        hooks_in.on_stage(stage)
+
     invocation = {
         "model_id": plan.model.id,
         "dataset_id": plan.dataset.id,

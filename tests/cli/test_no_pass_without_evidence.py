@@ -95,6 +95,27 @@ def test_a_model_returning_nan_for_every_item_fails(
     assert "❌ FAIL" in (tmp_path / "out" / "verdict.md").read_text()
 
 
+def test_a_spec_refusing_every_items_missing_value_says_what_to_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's SECOM run (a missing value in every row, the spec's default refusing them)
+    judged nothing: the verdict did not say how a model that handles them takes them, and the
+    kappa check said the experts gave every item one class (they gave two)."""
+    labels = np.where(np.arange(N) % 3 == 0, "bad", "good")
+    scores = np.full((N, 2), 0.5)
+    scores[0::2, 0] = scores[1::2, 1] = np.nan  # a missing value in every row
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    spec = write_spec(tmp_path / "strict.yaml", labels=["bad", "good"],
+                      input={"kind": "tabular", "columns": ["s0", "s1"]})  # fmt: skip
+    onnx = passthrough_onnx(tmp_path / "strict.onnx", 2)
+    assert cli(capsys, home, "model", "add", "p", str(onnx), "--spec", str(spec))[0] == 0
+    code, text, result = validate(capsys, home, tmp_path / "out", "--model", "p@2")
+    assert code == 1 and result["verdict"]["summary"].startswith("no item was judged")
+    assert "input: {missing: allow}" in result["verdict"]["summary"]
+    assert "experts gave every item one class" not in text
+    assert result["metrics"]["cohen_kappa"]["note"] == "no item was judged"
+
+
 def test_a_useless_model_is_not_passed_by_the_default_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -50,7 +50,7 @@ def test_short_and_long_forms_and_defaults() -> None:
         ({"checks": ["accuracy >= 0.9"], "max_unjudged": -3}, "max_unjudged"),
         ({"checks": ["accuracy >= 0.9"], "on_inconclusive": "pass"}, "on_inconclusive"),
         ({"checks": [{"metric": "accuracy", "min": 0.9, "strict": "yes"}]}, "strict is true"),
-        ({"checks": [{"metric": "recall", "min": 0.9}]}, "unknown metric 'recall'"),
+        ({"checks": [{"metric": "recall", "min": 0.9}]}, "recall is one number per class"),
         (
             {"checks": [{"metric": "accuracy", "scope": "every_slice", "min": 0.9}]},
             "needs 'slices:'",

@@ -710,7 +710,9 @@ def test_numbers_are_rounded_as_percent_g_writes_them() -> None:
     assert same.all(), [(x[i], got[i], want[i]) for i in np.flatnonzero(~same)[:5]]
 
 
-def test_four_decimal_rows_copied_through_a_percent_g_csv_are_found(tmp_path: Path) -> None:
+def test_four_decimal_rows_copied_through_a_percent_g_csv_are_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The review's case: 40 columns of four-decimal sensor readings in the hundreds (seven
     digits, a tie at the seventh in one value of ten), three rows copied into training through
     pandas' ``to_csv(float_format="%.6g")``: 0 leaked items, and the gate passed."""
@@ -734,3 +736,11 @@ def test_four_decimal_rows_copied_through_a_percent_g_csv_are_found(tmp_path: Pa
     ws.close()
     assert s["n_near_duplicates"] == 3, s
     assert {p["item_id"] for p in s["pairs"]} == {f"v{i}" for i in copied}
+    # Told as rows (the CLI and the report spoke of perceptual hashes' bits).
+    out = tmp_path / "audit"
+    code = main(["audit", "leakage", "--train", "train", "--dataset", "val", "--out", str(out),
+                 "--home", str(tmp_path / "home")])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 1 and "near, equal once rounded: v7 ~ training t0" in printed, printed
+    html = (out / "leakage.html").read_text()
+    assert "equal once numbers are rounded" in html and "pHash" not in html

@@ -110,9 +110,10 @@ def leakage(
             "inside the training range",
             highlight=False,
         )
+    table = "columns" in s["settings"]  # a table's near pairs are rows equal once rounded
     for pair in s["pairs"][:10]:
         extra = {
-            "near": f", {int(pair['distance'])} bit(s)",
+            "near": ", equal once rounded" if table else f", {int(pair['distance'])} bit(s)",
             "embedding": f", cosine distance {pair['distance']:.4f}",
         }.get(pair["kind"], "")
         console.print(

@@ -12,6 +12,9 @@ DISPUTED = "disputed: the experts' labels have no majority"
 WITHOUT_REFERENCE = frozenset({NO_LABEL, DISPUTED})
 
 
+# How a reason begins when a spec that refuses missing values (input.missing: error) met one.
+MISSING_FEATURE = "missing value in feature column"
+
 # How a reason ends when a file no longer holds what was registered (the file is named first).
 CHANGED = "changed since the dataset was registered"
 

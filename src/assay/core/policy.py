@@ -374,6 +374,13 @@ def check_metric(
         if scope != "overall":
             raise InputError(f"{where}: {metric} is a property of the model; use scope: overall")
         return
+    if metric in PER_CLASS_METRICS and metric not in HEADLINE_METRICS:
+        example = next((c for c in labels if c != negative), labels[0] if labels else "class")
+        average = f"; macro_{metric} averages them" if f"macro_{metric}" in HEADLINE_METRICS else ""
+        raise InputError(
+            f"{where}: {metric} is one number per class: check it on every class (scope: "
+            f"every_class) or on one ({metric}[{example}]){average}"
+        )
     if metric not in HEADLINE_METRICS:
         names = HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS | AUDIT_METRICS
         known = ", ".join(sorted(names))

@@ -23,7 +23,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 from assay.core.comparison import OVERALL, Delta, SliceKey, slice_name
-from assay.core.failures import named_reasons
+from assay.core.failures import MISSING_FEATURE, named_reasons
 from assay.core.metric_catalog import is_estimate
 from assay.core.metric_value import MetricValue
 from assay.core.policy import (
@@ -457,6 +457,12 @@ def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
         status, reason = "pass", f"{base}; {limit.describe()}"
     else:
         status, reason = "fail", f"{base}, over the limit ({limit.describe()}): {why}"
+    if status == "fail" and any(r.startswith(MISSING_FEATURE) for r in coverage.reasons):
+        # A newcomer's SECOM run judged nothing and the line did not say what to change.
+        reason += (
+            "; a model that handles missing values takes them with input: {missing: allow} "
+            "in its spec"
+        )
     counted = limit.count is not None
     return CheckResult(
         f"items judged: {limit.describe()}",

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from assay.arrow import as_floats
 from assay.core.errors import InputError, did_you_mean
+from assay.core.failures import MISSING_FEATURE
 from assay.core.prepared import PreparedBatch
 from assay.core.spec import TabularInput
 from assay.datasets import columns as cols
@@ -62,7 +63,7 @@ class TabularBatchDecoder:
                 j = int(np.argmax(bad[row]))
                 column = self.spec.columns[j]
                 if np.isnan(matrix[row, j]):
-                    errors[row] = f"missing value in feature column {column!r}"
+                    errors[row] = f"{MISSING_FEATURE} {column!r}"
                 elif row in beyond.get(j, {}):
                     errors[row] = (
                         f"infinite value in feature column {column!r} "

@@ -130,6 +130,7 @@ ONE_ANSWER = (
 ONE_EXPERT_CLASS = (
     "the experts gave every item one class: agreement beyond chance cannot be measured"
 )
+NO_ITEM = "no item was judged"
 
 HEADLINE: dict[str, Callable[[npt.NDArray[np.int64]], F]] = {
     "balanced_accuracy": balanced_accuracy,
@@ -220,7 +221,10 @@ class ConfusionAccumulator:
         one_answer = int((predicted > 0).sum()) < 2
         for name, fn in HEADLINE.items():
             if one_class and name in CHANCE_CORRECTED:
-                out.metrics[name] = MetricValue.of(float(fn(c)), note=ONE_EXPERT_CLASS)
+                # (none judged: the experts' classes were never counted; a newcomer was told
+                # the experts gave one class to a set with 15 fails and 335 passes)
+                note = NO_ITEM if n == 0 else ONE_EXPERT_CLASS
+                out.metrics[name] = MetricValue.of(float(fn(c)), note=note)
                 continue
             if one_answer and name in CHANCE_CORRECTED:
                 value = float(fn(c))

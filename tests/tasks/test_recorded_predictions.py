@@ -497,6 +497,60 @@ def test_coco_results_are_judged_as_the_detector_that_made_them_and_as_pycocotoo
     assert code == 2 and "read by the voc reader" in err and "older" not in err, err
 
 
+def test_tied_scores_give_pycocotools_ap_whatever_the_order_of_the_images_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: scores rounded to 0.1 tie across images; pycocotools breaks such ties by the
+    sorted image ids, Assay by the images' order in the file, so a shuffled images list moved
+    map by 0.005 and a class's ap_50 across a policy's limit (0.543 to 0.490). And image ids
+    1 and "1" were two images that a result's image_id 1 named both."""
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    coco_path = write_coco(tmp_path / "data", plates(60, seed=4))
+    coco = json.loads(coco_path.read_text())
+    rng = np.random.default_rng(5)
+    dets = []
+    for a in coco["annotations"]:  # each box found, jittered, plus a false alarm, scores tied
+        x, y, w, h = a["bbox"]
+        dets.append({"image_id": a["image_id"], "category_id": a["category_id"],
+                     "bbox": [x + rng.normal(0, 1.5), y + rng.normal(0, 1.5), w, h],
+                     "score": round(float(rng.uniform()), 1)})  # fmt: skip
+        dets.append({"image_id": a["image_id"], "category_id": a["category_id"],
+                     "bbox": [1.0, 1.0, 5.0, 5.0], "score": round(float(rng.uniform()), 1)})  # fmt: skip
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(dets))
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = coco
+        gt.createIndex()
+        e = COCOeval(gt, gt.loadRes(dets), "bbox")
+        e.evaluate()
+        e.accumulate()
+        e.summarize()
+    short = write_spec(tmp_path / "short.yaml", task="detection", labels=["spot"])
+    home = tmp_path / "home"
+    rng.shuffle(coco["images"])
+    shuffled = coco_path.with_name("shuffled.json")
+    shuffled.write_text(json.dumps(coco))
+    assert assay(capsys, home, "dataset", "add", "plates", str(shuffled))[0] == 0
+    assert assay(capsys, home, "model", "add", "rec", "--predictions", str(results), "--spec",
+                 str(short))[0] == 0  # fmt: skip
+    code, _, err = assay(capsys, home, "validate", "--model", "rec", "--dataset", "plates",
+                         "--out", str(tmp_path / "out"), "--no-profile", "--no-explore")  # fmt: skip
+    assert code in (0, 1), err
+    metrics = result(tmp_path / "out")["metrics"]
+    assert metrics["map"]["value"] == pytest.approx(e.stats[0], abs=1e-12)
+    assert metrics["map_50"]["value"] == pytest.approx(e.stats[1], abs=1e-12)
+
+    coco["images"][1]["id"] = str(coco["images"][0]["id"])
+    twins = coco_path.with_name("twins.json")
+    twins.write_text(json.dumps(coco))
+    code, _, err = assay(capsys, home, "dataset", "add", "twins", str(twins))
+    assert code == 2 and "ids must differ as text" in err, err
+
+
 def test_recorded_anomaly_scores_and_a_calibrated_threshold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

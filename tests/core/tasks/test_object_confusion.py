@@ -48,6 +48,21 @@ def test_a_scratch_called_an_inclusion_is_one_wrong_class_not_a_miss_and_a_false
     assert state[0, 1] == 1 and state.sum() == 1
 
 
+def test_a_box_takes_its_own_class_before_a_neighbour_it_overlaps_more() -> None:
+    """A review: an inclusion inside a scratch, each found by a box of its class, the scratch's
+    box overlapping the inclusion more (IoU 1.0) than the scratch (0.8): matched without regard
+    to class, both were counted as confusions and the image wrong, at map_50 1.0."""
+    state, outcome = count(
+        boxes((0, 0, 100, 100), (20, 0, 80, 100)),
+        classes(0, 1),
+        boxes((20, 0, 80, 100), (20, 0, 80, 100)),
+        [0.9, 0.8],
+        classes(0, 1),
+    )
+    assert outcome.right
+    assert state.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
+
+
 def test_missed_boxes_false_alarms_duplicates_and_low_scores() -> None:
     state, outcome = count(
         boxes((0, 0, 10, 10), (100, 100, 10, 10)),

@@ -551,6 +551,39 @@ def test_tied_scores_give_pycocotools_ap_whatever_the_order_of_the_images_list(
     assert code == 2 and "ids must differ as text" in err, err
 
 
+def test_confident_boxes_of_a_class_no_expert_marked_are_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: a detector with five boxes at 0.99 of a class absent from the expert boxes on
+    every image (every image wrong) passed map_50 and per-class AP checks without a word, as
+    AP leaves such a class out. The verdict names them now, as a warning."""
+    coco_path = write_coco(tmp_path / "data", plates(40, seed=4))
+    coco = json.loads(coco_path.read_text())
+    coco["categories"].append({"id": 2, "name": "void"})
+    coco_path.write_text(json.dumps(coco))
+    dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
+            for a in coco["annotations"]]  # fmt: skip
+    dets += [{"image_id": im["id"], "category_id": 2, "bbox": [1.0, 1.0, 4.0, 4.0],
+              "score": 0.99} for im in coco["images"]]  # fmt: skip
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(dets))
+    spec = write_spec(tmp_path / "s.yaml", task="detection", labels=["spot", "void"])
+    policy = tmp_path / "p.yaml"
+    policy.write_text("checks:\n  - metric: map_50\n    min: 0.5\n    evidence: point\n")
+    home = tmp_path / "home"
+    assert assay(capsys, home, "dataset", "add", "plates", str(coco_path))[0] == 0
+    assert assay(capsys, home, "model", "add", "rec", "--predictions", str(results), "--spec",
+                 str(spec))[0] == 0  # fmt: skip
+    code, out, err = assay(capsys, home, "validate", "--model", "rec", "--dataset", "plates",
+                           "--policy", str(policy), "--out", str(tmp_path / "out"),
+                           "--no-profile", "--no-explore")  # fmt: skip
+    assert code == 0, err  # a warning: map_50 is what the policy asked
+    checks = {c["name"]: c for c in result(tmp_path / "out")["verdict"]["checks"]}
+    unseen = checks["no boxes of classes the experts never marked"]
+    assert unseen["status"] == "warn" and unseen["value"] == 40, unseen
+    assert "void (40)" in out, out
+
+
 def test_recorded_anomaly_scores_and_a_calibrated_threshold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

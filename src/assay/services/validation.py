@@ -1157,6 +1157,38 @@ def _leakage_check(
     )
 
 
+def _unseen_classes_check(task: dict[str, Any] | None) -> CheckResult | None:
+    """A detector's boxes, at its operating score, of classes no expert box of the dataset has:
+    each is a false alarm, and AP cannot see them (pycocotools leaves a class without expert
+    boxes out of map, and its own AP is undefined). A review's detector put five boxes of such
+    a class at 0.99 on every image, every image was wrong, and map and per-class AP checks
+    passed without a word. A warning, since AP-only policies are blind to it by construction;
+    a policy that checks the image-level decision (accuracy, the default kappa) fails it."""
+    confusion = (task or {}).get("object_confusion")
+    if not confusion:
+        return None
+    labels, matrix = confusion["labels"][:-1], np.asarray(confusion["matrix"], np.int64)
+    experts, model = matrix[:-1, :-1].sum(axis=1) + matrix[:-1, -1], matrix[:, :-1].sum(axis=0)
+    unseen = {labels[k]: int(model[k]) for k in range(len(labels)) if experts[k] == 0 and model[k]}
+    if not unseen:
+        return None
+    n = sum(unseen.values())
+    named = ", ".join(f"{c} ({v:,})" for c, v in sorted(unseen.items(), key=lambda cv: -cv[1]))
+    return CheckResult(
+        name="no boxes of classes the experts never marked",
+        status="warn",
+        value=float(n),
+        threshold=0.0,
+        reason=(
+            f"{n:,} model box(es) at score >= {confusion['score_threshold']:g} of classes no "
+            f"expert box of the dataset has: {named}; each is a false alarm, and AP leaves such "
+            "classes out (check accuracy to count them)"
+        ),
+        metric="unseen_class_boxes",
+        limit="== 0",
+    )
+
+
 def _preconditions(
     ws: Workspace, plan: Plan, cand: _Model, result: ValidationResult
 ) -> tuple[tuple[CheckResult, ...], ValidationResult]:
@@ -1169,6 +1201,9 @@ def _preconditions(
     if cand.binding is not None:
         found += (cand.binding.check(),)
         cand.binding.write_unmatched(cand.run_dir)
+    unseen = _unseen_classes_check(result.task)
+    if unseen is not None:
+        found += (unseen,)
     ruled = any(c.metric == "leaked_items" for c in plan.policy.checks)
     if result.leakage is not None and plan.train is not None and not ruled:
         found += (_leakage_check(result.leakage, plan.train, plan.dataset),)

@@ -116,6 +116,25 @@ def test_a_spec_refusing_every_items_missing_value_says_what_to_change(
     assert result["metrics"]["cohen_kappa"]["note"] == "no item was judged"
 
 
+def test_a_precision_that_cannot_fall_is_no_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: on a set of defects only, nothing can be called a defect wrongly, so the
+    defect class's precision is 1 whatever the model does: a detector missing 70% of the boxes
+    passed `precision[defect] >= 0.9`, confidently. The value stays; the check cannot tell."""
+    labels = np.full(N, "bad")
+    scores = np.where((np.arange(N) % 10 < 7)[:, None], [0.2, 0.8], [0.8, 0.2])  # 70% missed
+    home = setup_passthrough(tmp_path, capsys, scores, labels)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("checks:\n  - precision[bad] >= 0.9\n")
+    code, _, result = validate(capsys, home, tmp_path / "out", "--policy", str(policy))
+    assert code == 1 and result["verdict"]["status"] != "pass"
+    bad = result["metrics"]["per_class"]["bad"]["precision"]
+    assert bad["value"] == 1.0 and bad["ci_low"] is None and "cannot fall" in bad["note"]
+    (check,) = [c for c in result["verdict"]["checks"] if c["metric"] == "precision[bad]"]
+    assert check["status"] == "too_few" and "cannot fall" in check["reason"]
+
+
 def test_a_useless_model_is_not_passed_by_the_default_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -158,7 +158,9 @@ def test_reviewers_decide_and_their_consensus_becomes_a_dataset_version(
         ),
         ({"item_id": "P0000", "decision": "keep", "label": "pass"}, 422, "takes no label"),
         ({"item_id": "nope", "decision": "keep"}, 404, "has no item 'nope'"),
-        ({"item_id": ["P0000"], "decision": "keep"}, 404, "has no item"),
+        # Not text: bad input, not a missing item (a review: "has no item None", 404).
+        ({"item_id": ["P0000"], "decision": "keep"}, 422, "item_id must be text"),
+        ({"item_id": None, "decision": "keep"}, 422, "item_id must be text"),
         ({"item_id": "P0000", "decision": "keep", "note": "x" * 2001}, 422, "at most 2000"),
     ],
 )

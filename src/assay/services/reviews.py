@@ -67,8 +67,10 @@ def record_review(
     """Record ``reviewer``'s decision on an item of the run's dataset (replacing theirs)."""
     if decision not in DECISIONS:
         raise InputError(f"decision must be one of {', '.join(DECISIONS)}")
+    if not isinstance(item_id, str):  # null or a list was "no item None" (404), not bad input
+        raise InputError(f"item_id must be text (an item's id), got {type(item_id).__name__}")
     r = _run(ws, run_id)
-    if not isinstance(item_id, str) or item_id not in r.current:
+    if item_id not in r.current:
         raise NotFoundError(f"run {r.run.id[:12]} has no item {item_id!r}")
     if decision == "relabel":
         if label not in r.labels:

@@ -77,7 +77,7 @@ def test_hostile_outputs_are_not_judged_with_their_reason() -> None:
         ([[0, 0, 2, 4]], [np.inf], [0], "is NaN or infinite"),
         ([[0, 0, 2, 4]], [0.5], [np.nan], "a class is NaN"),
         ([[0, 0, 2, 4]], [0.5], [2], "class index outside 0..1"),
-        ([[0, 0, 2, 4]], [0.5], [0.5], "class index outside 0..1"),
+        ([[0, 0, 2, 4]], [0.5], [0.5], "class index that is not a whole number (0.5)"),
         ([[4, 4, 2, 2]], [0.5], [0], "negative size"),
     ):
         out = t.decode(

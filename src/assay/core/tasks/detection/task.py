@@ -124,7 +124,10 @@ class DetectionTask:
             return "model output is not finite (a box or score is NaN or infinite)"
         if not np.isfinite(classes).all():
             return "model output is not finite (a class is NaN or infinite)"
-        if (classes >= self.spec.n_classes).any() or (classes != np.round(classes)).any():
+        if (classes != np.round(classes)).any():
+            odd = float(classes[classes != np.round(classes)][0])
+            return f"model gave a class index that is not a whole number ({odd:g})"
+        if (classes >= self.spec.n_classes).any():
             return f"model gave a class index outside 0..{self.spec.n_classes - 1}"
         xywh = to_xywh(boxes, self.spec.output.box_format)
         width, height = float(size[0]), float(size[1])

@@ -429,3 +429,16 @@ def test_a_model_giving_every_item_one_class_is_exactly_at_chance() -> None:
     two = ScoredBatch(y, np.where(np.arange(300) < 150, 2, 0), np.tile([0.4, 0.2, 0.4], (300, 1)))
     k = acc.finalize(acc.update(acc.empty(), two)).metrics["cohen_kappa"]
     assert k.ci_low is not None and k.ci_high is not None and k.ci_low < k.ci_high
+
+
+def test_two_classes_have_one_roc_auc_and_one_interval() -> None:
+    """A newcomer: the report showed ROC-AUC 0.6380 for both classes of a binary model, with
+    two intervals ([0.4969, 0.7725] and [0.4825, 0.7590]) from two resamples."""
+    batch = binormal(np.random.default_rng(3), 0.7, 40)
+    acc = ScoreHistogramAccumulator(("good", "defect"), CONFIG, positive_index=1)
+    done = acc.finalize(acc.update(acc.empty(), batch))
+    good, defect = (done.per_class[c]["roc_auc"] for c in ("good", "defect"))
+    assert good.value == pytest.approx(defect.value, abs=1e-12)
+    assert (good.ci_low, good.ci_high) == (defect.ci_low, defect.ci_high)
+    headline = done.metrics["roc_auc"]
+    assert (headline.ci_low, headline.ci_high) == (defect.ci_low, defect.ci_high)

@@ -511,6 +511,12 @@ class ScoreHistogramAccumulator:
                 "pr_auc": self._ap_value(ap, ap_reps[-1], k in every),
             }
             curves[label] = {"roc": roc_curve_from(run), "pr": pr_curve_from(run)}
+        if len(self.labels) == 2 and np.isfinite(aucs[0]) and abs(aucs[0] - aucs[1]) < 1e-12:
+            # Two classes ranked by complementary scores have one ROC-AUC: one interval too, the
+            # positive class's (the headline's), where two resamples gave two (a newcomer).
+            shown = self.positive_index if self.positive_index is not None else 1
+            for label in self.labels:
+                out.per_class[label]["roc_auc"] = out.per_class[self.labels[shown]]["roc_auc"]
         out.extras["curves"] = curves
         flipped = next((r.flipped for r in ranked if r.flipped is not None), None)
         out.extras["operating_sweep"] = self._operating_sweep(runs, flipped)

@@ -155,6 +155,13 @@ def test_the_thumbnail_of_a_decompression_bomb_is_a_404_not_a_500(web: Web, tmp_
     assert r.status_code == 404 and r.json()["detail"] == "the image cannot be read"
     r = web.client.get("/api/datasets/bombs/items/1/image", headers=web.auth("viewer"))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    # Out of bounds: refused, naming the parameter (a review: silently clamped).
+    for url in ("/api/datasets/bombs/items/1/image?size=-5",
+                "/api/datasets/bombs/items/1/image?size=100000", "/api/datasets/bombs?per_class=-1",
+                "/api/datasets/bombs?per_class=100000000"):  # fmt: skip
+        r = web.client.get(url, headers=web.auth("viewer"))
+        name = "size" if "size" in url else "per_class"
+        assert r.status_code == 422 and r.json()["detail"].startswith(f"query.{name}:"), r.text
 
 
 def test_api_docs_load_nothing_from_outside(web: Web) -> None:

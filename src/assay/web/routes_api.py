@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -53,6 +63,11 @@ from assay.services.workspace import Workspace
 from assay.web.auth import SESSION_COOKIE, need, workspace
 
 router = APIRouter(prefix="/api")
+
+# Bounds of the pages' sample counts and image sides: outside them a request is refused (422),
+# where it was silently clamped (a review: size=-5 gave 32 pixels, per_class=10**8 gave 20).
+PerClass = Annotated[int, Query(ge=0, le=20)]
+Side = Annotated[int, Query(ge=32, le=2048)]
 Viewer = Annotated[Token, Depends(need("viewer"))]
 Validator = Annotated[Token, Depends(need("validator"))]
 Admin = Annotated[Token, Depends(need("admin"))]
@@ -179,7 +194,7 @@ def datasets(_: Viewer, ws: WS) -> list[dict[str, Any]]:
 
 
 @router.get("/datasets/{ref}")
-def dataset(ref: str, _: Viewer, ws: WS, per_class: int = 4) -> dict[str, Any]:
+def dataset(ref: str, _: Viewer, ws: WS, per_class: PerClass = 4) -> dict[str, Any]:
     """A dataset version, with a few sample items per class (rows into its manifest)."""
     d = get_dataset(ws, ref)
     return dataset_dict(d) | {
@@ -217,7 +232,7 @@ def dataset_history_matrix(
 
 
 @router.get("/datasets/{ref}/items/{row}/image")
-def dataset_image(ref: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
+def dataset_image(ref: str, row: int, _: Viewer, ws: WS, size: Side = 160) -> Response:
     return _picture(dataset_picture(get_dataset(ws, ref), row, size))
 
 
@@ -610,7 +625,7 @@ def item(run_id: str, row: int, _: Viewer, ws: WS) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/items/{row}/image")
-def run_image(run_id: str, row: int, _: Viewer, ws: WS, size: int = 160) -> Response:
+def run_image(run_id: str, row: int, _: Viewer, ws: WS, size: Side = 160) -> Response:
     """The item's image (at most ``size`` pixels a side, up to 2048); for detection,
     segmentation and anomaly runs, with the experts' boxes or mask (green) and the model's
     (magenta) drawn over it."""

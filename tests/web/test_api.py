@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -180,6 +181,20 @@ def test_model_upload_checks_the_spec_and_refuses_bad_files(web: Web) -> None:
         web.client.get("/api/models/bright", headers=web.auth("viewer")).json()["runtime"] == "onnx"
     )
     assert web.client.get("/api/models/nope", headers=web.auth("viewer")).status_code == 404
+
+
+def test_an_openvino_ir_is_uploaded_with_its_weights(web: Web, tmp_path: Path) -> None:
+    """A review: the page took .xml files but had no way to send the .bin beside them, so every
+    IR upload was refused for its missing weights."""
+    ov = pytest.importorskip("openvino")
+    ov.save_model(ov.Core().read_model(str(web.onnx)), str(tmp_path / "m.xml"))
+    xml, weights = (tmp_path / "m.xml").read_bytes(), (tmp_path / "m.bin").read_bytes()
+    code, body = upload(web, name="edge", file=("m.xml", xml))
+    assert code == 422 and "comes with its weights (.bin)" in body["detail"]
+    code, body = upload(web, name="edge", weights=("m.bin", weights))  # .onnx with weights
+    assert code == 422 and "go with an OpenVINO IR" in body["detail"]
+    code, body = upload(web, name="edge", file=("m.xml", xml), weights=("m.bin", weights))
+    assert code == 201 and body["runtime"] == "openvino", body
 
 
 def test_datasets_with_samples_and_thumbnails(web: Web) -> None:

@@ -319,9 +319,11 @@ async def upload_model(
     file: Annotated[UploadFile, File()],
     spec: Annotated[UploadFile | None, File()] = None,
     spec_text: Annotated[str | None, Form()] = None,
+    weights: Annotated[UploadFile | None, File()] = None,
 ) -> JSONResponse:
     """Upload a model file and its spec (a file or text); the spec is checked against the model
-    before anything is stored."""
+    before anything is stored. An OpenVINO IR (``.xml``) comes with its ``.bin`` as
+    ``weights``."""
     limit = request.app.state.max_upload_bytes
     if spec is None and not spec_text:
         raise InputError("a spec is required (spec file or spec_text)")
@@ -331,12 +333,21 @@ async def upload_model(
             f"unsupported model file type {suffix or '(none)'}: upload "
             + " or ".join(model_suffixes())
         )
+    if (suffix == ".xml") != (weights is not None):
+        # Every IR upload was refused for its missing .bin, which the form could not send.
+        raise InputError(
+            "an OpenVINO IR (.xml) comes with its weights (.bin) in the weights field"
+            if suffix == ".xml"
+            else "weights (a .bin) go with an OpenVINO IR (.xml) only"
+        )
     tmp = ws.files.temp_dir()
     try:
         # The stored name is sanitised and lives in a fresh folder; the store then keeps the file
         # under its content digest, whatever the client called it.
         local = tmp / (_SAFE.sub("_", Path(file.filename or "model").name)[-100:] or "model")
         await _save(file, local, limit)
+        if weights is not None:  # beside the IR, under its name, as OpenVINO reads it
+            await _save(weights, local.with_suffix(".bin"), limit)
         if spec is not None:
             spec_path = tmp / "spec.yaml"
             await _save(spec, spec_path, 1 << 20)

@@ -471,13 +471,15 @@ const pages = {
     };
     let modelFile = null;
     let specFile = null;
+    let weightsFile = null; // an OpenVINO IR's .bin, dropped with its .xml
     const take = (files) => {
       for (const f of files) {
         if (/\.(ya?ml|json)$/i.test(f.name)) specFile = f;
+        else if (/\.bin$/i.test(f.name)) weightsFile = f;
         else modelFile = f;
       }
       if (modelFile && !$("#model-name").value) $("#model-name").value = modelFile.name.replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9._-]/g, "-");
-      $("#picked").textContent = [modelFile && `model: ${modelFile.name}`, specFile && `spec: ${specFile.name}`].filter(Boolean).join(" · ");
+      $("#picked").textContent = [modelFile && `model: ${modelFile.name}`, weightsFile && `weights: ${weightsFile.name}`, specFile && `spec: ${specFile.name}`].filter(Boolean).join(" · ");
     };
     const drop = $("#drop");
     drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -491,6 +493,7 @@ const pages = {
       const form = new FormData();
       form.append("name", $("#model-name").value);
       form.append("file", modelFile);
+      if (weightsFile && /\.xml$/i.test(modelFile.name)) form.append("weights", weightsFile);
       if (specFile) form.append("spec", specFile);
       else if ($("#spec-text").value.trim()) form.append("spec_text", $("#spec-text").value);
       try {

@@ -132,6 +132,34 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
         expect(page.locator("#models")).to_contain_text("neu-scanner@1")
         page.screenshot(path=str(artifacts / "web-models.png"), full_page=True)
 
+        # An OpenVINO IR dropped with its .bin (every IR upload was refused for its weights).
+        import openvino as ov
+
+        from tests.models import passthrough_onnx, write_spec
+
+        plain = passthrough_onnx(tmp_path / "plain.onnx", 2)
+        ov.save_model(ov.Core().read_model(str(plain)), str(tmp_path / "edge.xml"))
+        write_spec(tmp_path / "edge.yaml", labels=["defect", "ok"],
+                   input={"kind": "tabular", "columns": ["a", "b"]})  # fmt: skip
+        ir = [{"name": n, "b64": base64.b64encode((tmp_path / n).read_bytes()).decode()}
+              for n in ("edge.xml", "edge.bin", "edge.yaml")]  # fmt: skip
+        page.goto(f"{url}/models")
+        page.evaluate(
+            """(files) => {
+                const dt = new DataTransfer();
+                for (const f of files) {
+                    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+                    dt.items.add(new File([bytes], f.name));
+                }
+                document.querySelector('#drop').dispatchEvent(
+                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }""",
+            ir,
+        )
+        expect(page.locator("#picked")).to_contain_text("weights: edge.bin")
+        page.click("#upload")
+        expect(page.locator("#upload-ok")).to_contain_text("added edge@1")
+
         # A wrong spec is refused inline, and nothing is stored.
         page.evaluate(
             """() => {

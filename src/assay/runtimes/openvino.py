@@ -29,6 +29,7 @@ from assay.runtimes.base import (
     task_outputs,
 )
 from assay.runtimes.device import Device
+from assay.runtimes.onnx_files import check_self_contained
 
 _FLOATS = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "bf16": np.float32}
 
@@ -85,6 +86,8 @@ class OpenVinoRuntime(NamedOutputs):
     ) -> OpenVinoRuntime:
         core = ov.Core()
         target = _device_name(Device.parse(device))
+        if path.suffix.lower() == ".onnx":  # OpenVINO follows its external data as onnxruntime
+            check_self_contained(path)
         try:
             model = core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses

@@ -86,7 +86,7 @@ def register_model(
         merged = tuple(sorted({*model_spec.trusted_types, *trust}))
         model_spec = parse_model_spec(model_spec.to_dict() | {"trusted_types": list(merged)})
     kind = "recorded" if predictions else (runtime or runtime_kind(path))
-    if kind == "onnx" and path.suffix.lower() == ".onnx":
+    if path.suffix.lower() == ".onnx":  # read by onnxruntime or OpenVINO: both follow references
         from assay.runtimes.onnx import single_file
 
         (ws.home / "tmp").mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,9 @@ def register_model(
         try:
             joined = single_file(path, folder)
             if joined != path:  # weights in external files: register one self-contained copy
-                return register_model(ws, name, joined, model_spec.to_dict(), provenance=provenance)
+                return register_model(
+                    ws, name, joined, model_spec.to_dict(), provenance=provenance, runtime=runtime
+                )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     companions = runtime_entry(kind).companion_files(path)

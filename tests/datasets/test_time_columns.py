@@ -81,6 +81,26 @@ from assay.datasets.time_columns import named_as_time, time_kind
         ("n_inspected", [40_000, 41_000], None),
         ("x", ["20261128 999999", "20261129 000001"], None),
         ("date", [20261328, 20261129], None),
+        # A review of the above: Java's zone in brackets, PostgreSQL's short offset, IANA names
+        # with digits, dates in digits stored as floats (pandas, a missing value), no 30 February.
+        (
+            "x",
+            [
+                "2026-11-20T10:05:11+01:00[Europe/Berlin]",
+                "2026-11-21T10:05:11+01:00[Europe/Berlin]",
+            ],
+            "dates or times as text",
+        ),
+        ("x", ["2026-11-20 10:05:11.050+01", "2026-11-21 10:05:12+01"], "dates or times as text"),
+        (
+            "x",
+            ["2026-11-20 10:05:11 Etc/GMT-1", "2026-11-21 10:05:12 Etc/GMT-1"],
+            "dates or times as text",
+        ),
+        ("scan_date", [20261128.0, float("nan"), 20261129.0], "dates as digits (YYYYMMDD)"),
+        ("scanned_at", [20261128103211.0, 20261129000001.0], "dates as digits (YYYYMMDD)"),
+        ("ts", [20260230, 20260228], None),
+        ("scan_date", [20261128.5, 20261129.0], None),
     ],
 )
 def test_time_kind(name: str, values: object, kind: str | None) -> None:

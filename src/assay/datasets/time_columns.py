@@ -34,7 +34,10 @@ _MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?"
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[ap]\.?m\.?)?"
 # A zone: Z, an offset, an abbreviation (CET) or an IANA name (Europe/Berlin).
-_ZONE = r"(?:\s?(?:z|utc|gmt|[+-]\d{2}:?\d{2}|[a-z]{2,5}|[a-z]+/[a-z_+-]+(?:/[a-z_]+)?))?"
+# PostgreSQL's short offset (+01), and Java's zone in brackets after the offset
+# (+01:00[Europe/Berlin]); IANA names hold digits and signs too (Etc/GMT-1).
+_IANA = r"[a-z]+/[a-z0-9_+-]+(?:/[a-z0-9_+-]+)?"
+_ZONE = rf"(?:\s?(?:z|utc|gmt|[+-]\d{{2}}(?::?\d{{2}})?|[a-z]{{2,5}}|{_IANA})(?:\[{_IANA}\])?)?"
 _YMD = r"(?:19|20|21)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # 20261128
 _HMS = r"(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d|60)"  # 103211
 # A date always has a year of four digits and a month and day that can be (versions like
@@ -126,7 +129,7 @@ def _number_time(name: str, values: pa.Array) -> str | None:
     kind = _unix(values)
     if kind is not None:
         return kind
-    if pa.types.is_integer(values.type) and _digit_dates(values):
+    if _digit_dates(values):
         return "dates as digits (YYYYMMDD)"
     if _named_as_date(name):
         lo, hi = (float(v.as_py()) for v in pc.min_max(values).values())
@@ -136,9 +139,23 @@ def _number_time(name: str, values: pa.Array) -> str | None:
 
 
 def _digit_dates(values: pa.Array) -> bool:
-    """Whether every value reads as a date in digits, YYYYMMDD or YYYYMMDDhhmmss."""
+    """Whether every value reads as a date in digits, YYYYMMDD or YYYYMMDDhhmmss, of a day
+    the calendar has (20260230 is not one)."""
+    if pa.types.is_floating(values.type):  # pandas writes a column with a missing value so
+        values = values.filter(pc.invert(pc.is_nan(values)))  # (NaN: that missing value)
+        if len(values) == 0:
+            return False
+        whole = pc.and_(pc.is_finite(values), pc.equal(pc.floor(values), values))
+        if not pc.all(whole).as_py():
+            return False
+        values = pc.cast(values, pa.int64())
     text = pc.cast(values, pa.string())
-    return bool(pc.all(pc.match_substring_regex(text, rf"^{_YMD}(?:{_HMS})?$")).as_py())
+    if not pc.all(pc.match_substring_regex(text, rf"^{_YMD}(?:{_HMS})?$")).as_py():
+        return False
+    day = pc.utf8_slice_codeunits(text, 0, 8)
+    parsed = pc.strptime(day, format="%Y%m%d", unit="s", error_is_null=True)
+    # Arrow reads 20260230 as 2 March: the day must come back as written.
+    return bool(pc.all(pc.equal(pc.strftime(parsed, format="%Y%m%d"), day)).as_py())
 
 
 def _named_as_date(name: str) -> bool:

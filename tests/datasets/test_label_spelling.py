@@ -297,3 +297,35 @@ def test_an_experts_number_spelling_is_read_as_the_label_columns(
         assert stored == [None if k == 5 else values[k % 2] for k in range(n)], stored
     assert any("read as" in note for note in d.notes), d.notes
     assert any(" 0 item(s) without a majority label" in note for note in d.notes), d.notes
+
+
+def test_an_experts_spelling_is_read_as_the_label_columns_whatever_the_row_order(
+    tmp_path: Path,
+) -> None:
+    """A review of the respelling: an expert's 1.0 in a batch before the label column's first 1
+    (a rare class, a wide table's small batches) was refused, by row order alone; an expert
+    column of numbers beside another's text, and a categorical column, were not respelt."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    n = 40
+    late = ["0"] * 20 + ["1", "0"] * 10  # the label column's first 1 is in the second row group
+    table = pa.table({"x": np.arange(float(n)), "label": late,
+                      "label_ann": ["1.0" if k in (3, 20) else "0.0" for k in range(n)]})  # fmt: skip
+    pq.write_table(table, tmp_path / "late.parquet", row_group_size=20)
+    mixed = pa.table({"x": np.arange(float(n)), "label_a": pa.array([k % 2 for k in range(n)]),
+                      "label_b": [f"{k % 2}.0" for k in range(n)],
+                      "label_c": pa.array([f"{k % 2}.0" for k in range(n)]).dictionary_encode()})  # fmt: skip
+    pq.write_table(mixed, tmp_path / "mixed.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "late", tmp_path / "late.parquet").dataset
+        stored = pq.read_table(d.manifest_path).column("label_ann").to_pylist()
+        assert stored == ["1" if k in (3, 20) else "0" for k in range(n)]
+        m = register_dataset(ws, "mixed", tmp_path / "mixed.parquet").dataset
+        manifest = pq.read_table(m.manifest_path)
+        assert manifest.column("label_b").to_pylist() == [str(k % 2) for k in range(n)]
+        assert manifest.column("label_c").to_pylist() == [str(k % 2) for k in range(n)]
+        assert any(" 0 item(s) without a majority label" in note for note in m.notes), m.notes
+    finally:
+        ws.close()

@@ -94,35 +94,57 @@ def register_dataset(
         ),
     )
     options = dict(source.options)
-    digest = VersionDigest(source.format, options)
-    for f in source.files:
-        digest.add_file(f, source.root)
     if long is not None:
-        digest.add_file(long.path, long.path.parent)
         options["annotations"] = str(long.path.resolve())
-    experts = Experts(long)
-    fixes = Corrections.load(Path(corrections).expanduser()) if corrections is not None else None
-    if fixes is not None:
+
+    def new_digest() -> VersionDigest:
+        digest = VersionDigest(source.format, dict(source.options))
+        for f in source.files:
+            digest.add_file(f, source.root)
+        if long is not None:
+            digest.add_file(long.path, long.path.parent)
+        return digest
+
+    def new_fixes() -> Corrections | None:
+        if corrections is None:
+            return None
+        fixes = Corrections.load(Path(corrections).expanduser())
         fixes.source_column = str(options.get("label_column") or "label")
+        return fixes
+
+    def hashed(
+        pool: ThreadPoolExecutor,
+        experts: Experts,
+        digest: VersionDigest,
+        fixes: Corrections | None,
+    ) -> Iterator[pa.RecordBatch]:
+        for batch in source.batches():
+            if source.kind == "image":
+                batch = add_file_digests(batch, pool)
+                batch = add_image_properties(batch, pool)
+            else:  # what recognises an unchanged row in a later version
+                batch = with_row_digests(batch, label_of(options), id_of(options))
+            batch = experts.apply(batch, source.has_label)
+            digest.add_items(batch)  # the items as read: corrections come on top
+            if fixes is not None:
+                batch = fixes.apply(batch)
+            yield batch
 
     tmp = ws.files.temp_dir()
     try:
-        with ThreadPoolExecutor(4, thread_name_prefix="assay-hash") as pool:
-
-            def hashed() -> Iterator[pa.RecordBatch]:
-                for batch in source.batches():
-                    if source.kind == "image":
-                        batch = add_file_digests(batch, pool)
-                        batch = add_image_properties(batch, pool)
-                    else:  # what recognises an unchanged row in a later version
-                        batch = with_row_digests(batch, label_of(options), id_of(options))
-                    batch = experts.apply(batch, source.has_label)
-                    digest.add_items(batch)  # the items as read: corrections come on top
-                    if fixes is not None:
-                        batch = fixes.apply(batch)
-                    yield batch
-
-            stats = write_manifest(hashed(), tmp / "manifest.parquet")
+        seed: dict[str, str] | None = None
+        while True:
+            digest, experts, fixes = new_digest(), Experts(long, seed), new_fixes()
+            with ThreadPoolExecutor(4, thread_name_prefix="assay-hash") as pool:
+                stats = write_manifest(
+                    hashed(pool, experts, digest, fixes), tmp / "manifest.parquet"
+                )
+            if seed is not None or not experts.late:
+                break
+            # An expert wrote a class in another spelling before the label column first wrote
+            # it (a rare class, a wide table's small batches): read once more, the label
+            # column's spellings known from the start (a review: refused by row order).
+            seed = experts.label_spellings
         if fixes is not None:
             options["corrections"] = fixes.finish()
         if stats.n_items == 0:
@@ -361,7 +383,7 @@ class Experts:
     """Several experts' labels on the way into the manifest: joined, counted, and turned into the
     consensus label (or, beside an adjudicated label column, into the disputed flag only)."""
 
-    def __init__(self, long: LongAnnotations | None) -> None:
+    def __init__(self, long: LongAnnotations | None, seed: dict[str, str] | None = None) -> None:
         self.long = long
         self.annotators: tuple[str, ...] = ()
         self.n_disputed = 0
@@ -369,7 +391,11 @@ class Experts:
         self._unique = long.unique_ids() if long is not None else None
         self._matched = np.zeros(0 if self._unique is None else len(self._unique), dtype=bool)
         self._values: dict[str, set[str]] = {}  # distinct labels per column (up to MAX_CLASSES)
-        self._spelling: dict[str, str] = {}  # canonical_label -> the spelling kept, first seen
+        # canonical_label -> the spelling kept: the label column's (``seed``: all of them, known
+        # from a first reading), else the first seen
+        self._spelling: dict[str, str] = dict(seed or {})
+        self.label_spellings: dict[str, str] = {}  # canonical_label -> the label column's
+        self.late = False  # a label spelling came after an expert's other one for its class
         self._respelt: dict[tuple[str, str], str] = {}  # (column, as written) -> as kept
 
     def apply(self, batch: pa.RecordBatch, has_label: bool) -> pa.RecordBatch:
@@ -409,19 +435,23 @@ class Experts:
         dataset's digest reads them so), hence only text is respelt."""
         if has_label:
             for value in _distinct(batch.column(cols.LABEL)):
-                self._spelling.setdefault(canonical_label(value), value)
+                key = canonical_label(value)
+                self.label_spellings.setdefault(key, value)
+                self.late |= self._spelling.setdefault(key, value) != value
         for name in names:
             column = batch.column(name)
-            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-                continue
+            t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
             written = _distinct(column)
             kept = [self._spelling.setdefault(canonical_label(v), v) for v in written]
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+                continue  # numbers keep their type: their spelling only counts (first seen)
             if kept == written:
                 continue
             for value, spelling in zip(written, kept, strict=True):
                 if value != spelling:
                     self._respelt[(name, value)] = spelling
-            index = pc.index_in(column, value_set=strings(written))
+            plain = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+            index = pc.index_in(plain, value_set=strings(written))
             respelt = pc.take(strings(kept), index).cast(column.type)
             batch = batch.set_column(batch.schema.get_field_index(name), name, respelt)
         return batch

@@ -111,7 +111,7 @@ def test_a_spec_refusing_every_items_missing_value_says_what_to_change(
     assert cli(capsys, home, "model", "add", "p", str(onnx), "--spec", str(spec))[0] == 0
     code, text, result = validate(capsys, home, tmp_path / "out", "--model", "p@2")
     assert code == 1 and result["verdict"]["summary"].startswith("no item was judged")
-    assert "input: {missing: allow}" in result["verdict"]["summary"]
+    assert "missing: allow under input:" in result["verdict"]["summary"]
     assert "experts gave every item one class" not in text
     assert result["metrics"]["cohen_kappa"]["note"] == "no item was judged"
 

@@ -52,6 +52,10 @@ def test_short_and_long_forms_and_defaults() -> None:
         ({"checks": [{"metric": "accuracy", "min": 0.9, "strict": "yes"}]}, "strict is true"),
         ({"checks": [{"metric": "recall", "min": 0.9}]}, "recall is one number per class"),
         (
+            {"checks": [{"metric": "recall", "scope": "every_slice", "min": 0.9}], "slices": ["x"]},
+            "on every slice check macro_recall",
+        ),
+        (
             {"checks": [{"metric": "accuracy", "scope": "every_slice", "min": 0.9}]},
             "needs 'slices:'",
         ),

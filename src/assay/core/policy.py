@@ -346,6 +346,10 @@ def _metric_range(metric: str, n_classes: int | None = None) -> tuple[float, flo
     return (0.0, math.inf) if info is None else info.bounds
 
 
+# The average over classes of a per-class metric, where it has another name than macro_...
+_AVERAGES = {"ap": "map", "ap_50": "map_50", "ar_100": "mar_100", "iou": "mean_iou"}
+
+
 def check_metric(
     metric: str, scope: Scope, labels: Sequence[str], negative: str | None, where: str
 ) -> None:
@@ -376,10 +380,16 @@ def check_metric(
         return
     if metric in PER_CLASS_METRICS and metric not in HEADLINE_METRICS:
         example = next((c for c in labels if c != negative), labels[0] if labels else "class")
-        average = f"; macro_{metric} averages them" if f"macro_{metric}" in HEADLINE_METRICS else ""
+        mean = _AVERAGES.get(metric, f"macro_{metric}")
+        average = f"{mean} averages them" if mean in HEADLINE_METRICS else ""
+        if scope == "every_slice":  # a class per slice is not checked; an average is
+            raise InputError(
+                f"{where}: {metric} is one number per class; on every slice check "
+                + (f"{mean}, which averages them" if average else "a metric of the whole slice")
+            )
         raise InputError(
             f"{where}: {metric} is one number per class: check it on every class (scope: "
-            f"every_class) or on one ({metric}[{example}]){average}"
+            f"every_class) or on one ({metric}[{example}])" + (f"; {average}" if average else "")
         )
     if metric not in HEADLINE_METRICS:
         names = HEADLINE_METRICS | PROFILE_METRICS | EQUIVALENCE_METRICS | AUDIT_METRICS

@@ -460,8 +460,8 @@ def coverage_check(limit: UnjudgedLimit, coverage: Coverage) -> CheckResult:
     if status == "fail" and any(r.startswith(MISSING_FEATURE) for r in coverage.reasons):
         # A newcomer's SECOM run judged nothing and the line did not say what to change.
         reason += (
-            "; a model that handles missing values takes them with input: {missing: allow} "
-            "in its spec"
+            "; a model that handles missing values takes them with missing: allow under "
+            "input: in its spec"
         )
     counted = limit.count is not None
     return CheckResult(

@@ -382,3 +382,56 @@ def test_a_dataset_writing_the_good_class_otherwise_is_refused(
     code, _, err = assay(capsys, home, "validate", "--model", "named", "--no-profile",
                            "--no-explore", "--dataset", "plates_ok")  # fmt: skip
     assert code in (0, 1), err
+
+
+def test_a_coarse_map_is_judged_at_the_masks_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: expert masks were shrunk to the anomaly map, so small regions dropped out of
+    AUPRO and region recall, and an 8 x 8 map beat its own 64 x 64 original. The map is
+    enlarged to the mask (bilinear, as anomalib does) and every region counts."""
+    torch = pytest.importorskip("torch")
+    test = plates(40, seed=12)
+    home = tmp_path / "home"
+    assay(capsys, home, "dataset", "add", "plates",
+          str(write_mask_manifest(tmp_path / "test", test)))  # fmt: skip
+    size = (16, 16)
+    model = anomaly_onnx(tmp_path / "small.onnx", np.full(size, 128 / 255, np.float32))
+    spec = write_spec(tmp_path / "s.yaml", task="anomaly", labels=["good", "defect"],
+                      input={"kind": "image", "size": list(size), "color": "grayscale"},
+                      output={"score": "score", "map": "anomaly_map"}, threshold=0.2)  # fmt: skip
+    assert assay(capsys, home, "model", "add", "small", str(model), "--spec", str(spec))[0] == 0
+    code, _, err = assay(capsys, home, "validate", "--model", "small", "--dataset", "plates",
+                         "--out", str(tmp_path / "out"), "--no-profile", "--resamples", "100")  # fmt: skip
+    assert code in (0, 1), err
+    x = np.stack([decode_image(str(tmp_path / "test" / "images" / i["name"]), None, size,
+                               "grayscale") for i in test])  # fmt: skip
+    (maps,) = ort.InferenceSession(str(model)).run(
+        ["anomaly_map"], {"image": x.transpose(0, 3, 1, 2).astype(np.float32) / 255}
+    )
+    enlarged = torch.nn.functional.interpolate(
+        torch.from_numpy(maps.astype(np.float64)), size=(64, 64), mode="bilinear",
+        align_corners=False,
+    )[:, 0].numpy()  # fmt: skip
+    pixels = np.stack([i["mask"] for i in test]) > 0
+    metrics = json.loads((tmp_path / "out" / "result.json").read_text())["metrics"]
+    assert metrics["pixel_auroc"]["value"] == pytest.approx(
+        roc_auc_score(pixels.ravel(), enlarged.ravel()), abs=2e-3
+    )
+    assert metrics["aupro"]["value"] == pytest.approx(
+        mvtec_aupro(list(enlarged), list(pixels.astype(np.uint8))), abs=2e-3
+    )
+
+
+def test_bilinear_resizing_equals_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from assay.core.tasks.segmentation.task import resize_bilinear
+
+    rng = np.random.default_rng(0)
+    for shape, target in (((8, 8), (64, 64)), ((13, 7), (40, 29)), ((64, 64), (16, 16))):
+        values = rng.normal(size=shape)
+        expected = torch.nn.functional.interpolate(
+            torch.from_numpy(values)[None, None], size=target, mode="bilinear",
+            align_corners=False,
+        )[0, 0].numpy()  # fmt: skip
+        np.testing.assert_allclose(resize_bilinear(values, target), expected, atol=1e-12)

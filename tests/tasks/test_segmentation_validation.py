@@ -138,15 +138,20 @@ def test_segmentation_metrics_equal_scikit_learn(
     assert result["task"]["name"] == "segmentation" and "defect IoU" in result["task"]["item_rule"]
 
 
-def test_masks_larger_than_the_model_output_are_resized_nearest(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("size", [(32, 32), (8, 8)])
+def test_a_smaller_model_mask_is_judged_at_the_expert_masks_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], size: tuple[int, int]
 ) -> None:
+    """A review: the expert mask was shrunk to the model's output, so small defects vanished
+    from the count and a coarse model (8 x 8) scored better than its own full-size original.
+    The model's mask is enlarged to the expert's (nearest neighbour) and judged there."""
     items = plates(20, seed=5)
-    _, result, _ = run(tmp_path, capsys, items, size=(32, 32))
-    predicted = model_masks(tmp_path / "seg.onnx", items, (32, 32))
-    # Nearest neighbour at pixel centres from 64 to 32: every other pixel, starting at 1.
-    expert = np.stack([i["mask"][1::2, 1::2] for i in items])
-    iou = jaccard_score(expert.ravel(), predicted.ravel(), average=None, labels=[0, 1])
+    _, result, _ = run(tmp_path, capsys, items, size=size)
+    predicted = model_masks(tmp_path / "seg.onnx", items, size)
+    factor = 64 // size[0]  # nearest at pixel centres, enlarging by a whole factor: repeats
+    enlarged = predicted.repeat(factor, axis=1).repeat(factor, axis=2)
+    expert = np.stack([i["mask"] for i in items])
+    iou = jaccard_score(expert.ravel(), enlarged.ravel(), average=None, labels=[0, 1])
     assert result["metrics"]["per_class"]["spot"]["iou"]["value"] == pytest.approx(
         iou[1], abs=1e-12
     )

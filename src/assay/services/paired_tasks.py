@@ -202,12 +202,12 @@ def mask_deltas(
                         f"item {ids[i]}: its expert mask or a run's mask cannot be read "
                         f"({expert if isinstance(expert, str) else 'no stored mask'})"
                     )
-                for side in (0, 1):
-                    model = _mask(masks[side][i])
-                    shaped = resize_nearest(expert, (int(model.shape[0]), int(model.shape[1])))
-                    counts[side].append(tp_fp_fn(image_counts(shaped, model, k, IGNORE))[None])
+                for side in (0, 1):  # at the expert mask's size, as the runs judged them
+                    shape = (int(expert.shape[0]), int(expert.shape[1]))
+                    model = resize_nearest(_mask(masks[side][i]), shape)
+                    counts[side].append(tp_fp_fn(image_counts(expert, model, k, IGNORE))[None])
                     edges[side].append(
-                        boundary_counts(shaped, model, k, task.tolerance, IGNORE)[None]
+                        boundary_counts(expert, model, k, task.tolerance, IGNORE)[None]
                     )
     if not counts[0]:
         return {}

@@ -170,8 +170,37 @@ def test_calibrating_on_test_images_fails_the_verdict(
     assert code == 1
     result = json.loads((setup["tmp"] / "o2" / "result.json").read_text())
     check = next(c for c in result["verdict"]["checks"] if c["metric"] == "calibration_overlap")
-    assert check["status"] == "fail" and check["value"] == 50.0
+    # The good ones: the threshold was set on them (its defects were left out of it).
+    n_good = sum(not i["boxes"] for i in setup["test"])
+    assert check["status"] == "fail" and check["value"] == float(n_good) > 0
     assert result["verdict"]["status"] == "fail"
+
+
+def test_calibration_copies_are_refused_and_its_defects_are_not_seen_by_the_threshold(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: one good scan listed 150 times calibrated a "2%" threshold that flagged 20% of
+    the test's good images, and the verdict passed; and defects of the test set in a
+    calibration set, left out of the threshold, failed the overlap check as seen by it."""
+    tmp, home = setup["tmp"], setup["home"]
+    one = setup["good"][0]
+    copies = [dict(one, name=f"copy{k}.png") for k in range(60)]
+    assay(capsys, home, "dataset", "add", "copies",
+          str(write_mask_manifest(tmp / "copies", copies)))  # fmt: skip
+    code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
+                         "--calibration", "copies", "--false-alarm-rate", "0.05", "--no-profile")  # fmt: skip
+    assert code == 2 and "59 good image(s) that repeat another one's content" in err, err
+
+    defects = [dict(i, name=f"d-{i['name']}") for i in setup["test"] if i["boxes"]]
+    assay(capsys, home, "dataset", "add", "mixed",
+          str(write_mask_manifest(tmp / "mixed", setup["good"] + defects)))  # fmt: skip
+    code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
+                         "--calibration", "mixed", "--false-alarm-rate", "0.05", "--no-profile",
+                         "--out", str(tmp / "o3"))  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((tmp / "o3" / "result.json").read_text())
+    check = next(c for c in result["verdict"]["checks"] if c["metric"] == "calibration_overlap")
+    assert check["status"] == "pass", check
 
 
 def test_an_anomaly_model_without_threshold_or_calibration_is_refused(

@@ -1197,7 +1197,8 @@ def _preconditions(
     in the result)."""
     found: tuple[CheckResult, ...] = ()
     if plan.calibration is not None:
-        found += (overlap_check(plan.dataset, plan.calibration),)
+        good = plan.spec.negative or plan.spec.labels[0]  # the images calibration used
+        found += (overlap_check(plan.dataset, plan.calibration, good),)
     if cand.binding is not None:
         found += (cand.binding.check(),)
         cand.binding.write_unmatched(cand.run_dir)

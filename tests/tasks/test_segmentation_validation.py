@@ -469,3 +469,18 @@ def test_the_change_from_stored_counts_equals_the_masks_compared_again(
         e = again[name]
         assert (d.baseline, d.candidate, d.delta) == (e.baseline, e.candidate, e.delta), name
         assert (d.ci_low, d.ci_high) == (e.ci_low, e.ci_high), name
+
+
+def test_a_segmenter_painting_background_everywhere_is_pointed_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: a model whose masks are background in every pixel passed pixel_accuracy >=
+    0.95 (0.989) and mean_iou >= 0.45 without a word; the CLI warned only for classifiers."""
+    items = plates(20, seed=7)
+    _, result, _ = run(tmp_path, capsys, items, gain=0.0)
+    matrix = result["task"]["segmentation"]["pixel_confusion"]["matrix"]
+    assert sum(row[1] for row in matrix) == 0  # nothing but background
+    code, out, err = assay(capsys, tmp_path / "home", "validate", "--model", "seg", "--dataset",
+                           "plates", "--no-profile", "--no-explore")  # fmt: skip
+    assert code in (0, 1), err
+    assert "the model's masks are background in every pixel" in out, out

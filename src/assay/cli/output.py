@@ -92,6 +92,19 @@ def print_summary(result: ValidationResult) -> None:
             f"[yellow]warning[/]: the model answered {escape(str(only))} for every judged item",
             highlight=False,
         )
+    pixels = ((result.task or {}).get("segmentation") or {}).get("pixel_confusion") or {}
+    if pixels.get("matrix"):
+        # A segmenter painting background everywhere passed pixel_accuracy >= 0.95 (0.989) and
+        # mean_iou >= 0.45 (background's IoU carries the mean) without a word (a review).
+        labels, matrix = pixels["labels"], pixels["matrix"]
+        called = [sum(row[k] for row in matrix) for k in range(len(labels))]
+        if sum(called) and sum(map(bool, called)) == 1:
+            only = labels[next(k for k, n in enumerate(called) if n)]
+            out.print(
+                f"[yellow]warning[/]: the model's masks are {escape(str(only))} in every pixel "
+                "of every judged image",
+                highlight=False,
+            )
     scored = (result.task or {}).get("box_scores") or {}
     if scored.get("outside_0_1"):  # the report said so; a CI log shows only this
         out.print(

@@ -464,3 +464,33 @@ def test_bilinear_resizing_equals_torch() -> None:
             align_corners=False,
         )[0, 0].numpy()  # fmt: skip
         np.testing.assert_allclose(resize_bilinear(values, target), expected, atol=1e-12)
+
+
+def test_good_images_without_a_mask_are_normal_everywhere(
+    setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: MVTec AD gives good images no mask; with the cell empty, 112 of 300 images were
+    'no expert mask for this image', not judged, and the verdict failed. A good image's missing
+    mask is normal everywhere; a defect's is still not judged."""
+    tmp, home = setup["tmp"], setup["home"]
+    manifest = tmp / "test" / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    blank = [lines[0]] + [
+        ",".join([f[0], "" if f[2] == "good" or k == 1 else f[1], *f[2:]])
+        for k, f in enumerate(line.split(",") for line in lines[1:])
+    ]
+    (tmp / "test" / "mvtec.csv").write_text("\n".join(blank) + "\n")
+    assay(capsys, home, "dataset", "add", "mvtec", str(tmp / "test" / "mvtec.csv"))
+    code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "mvtec",
+                         "--calibration", "good", "--false-alarm-rate", "0.05", "--no-profile",
+                         "--out", str(tmp / "o4"))  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((tmp / "o4" / "result.json").read_text())
+    n_defect_without = int(lines[2].split(",")[2] != "good")  # item 1: a defect's mask blanked
+    assert result["n_failed"] == n_defect_without
+    maps, _ = outputs(setup["model"], tmp / "test", setup["test"])
+    keep = [k for k in range(len(setup["test"])) if not (k == 1 and n_defect_without)]
+    pixels = np.stack([setup["test"][k]["mask"] for k in keep]) > 0
+    assert result["metrics"]["pixel_auroc"]["value"] == pytest.approx(
+        roc_auc_score(pixels.ravel(), maps[keep].ravel()), abs=2e-3
+    )

@@ -12,6 +12,10 @@ DISPUTED = "disputed: the experts' labels have no majority"
 WITHOUT_REFERENCE = frozenset({NO_LABEL, DISPUTED})
 
 
+# Why an image has no expert mask when none was given: an anomaly task reads a good image's
+# so as normal everywhere (MVTec AD gives good images no mask).
+NO_MASK = "no expert mask for this image"
+
 # How a reason begins when a spec that refuses missing values (input.missing: error) met one.
 MISSING_FEATURE = "missing value in feature column"
 

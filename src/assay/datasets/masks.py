@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from assay.core.failures import CHANGED
+from assay.core.failures import CHANGED, NO_MASK
 from assay.datasets import columns as cols
 
 MAX_MASK_PIXELS = 8192 * 8192
@@ -25,7 +25,7 @@ MAX_MASK_PIXELS = 8192 * 8192
 def read_mask(path: str | None, sha256: str | None) -> np.ndarray | str:
     """The mask as [H, W] integers, or why it cannot be used."""
     if path is None:
-        return "no expert mask for this image"
+        return NO_MASK
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:

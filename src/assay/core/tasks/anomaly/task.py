@@ -25,7 +25,7 @@ import numpy.typing as npt
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.accumulators.ranking import average_precision_from, roc_auc_from
 from assay.core.batch import ScoredBatch
-from assay.core.failures import DISPUTED, NO_LABEL
+from assay.core.failures import DISPUTED, NO_LABEL, NO_MASK
 from assay.core.intervals import (
     MIN_IMAGES,
     PSEUDO_ITEM,
@@ -182,6 +182,10 @@ class AnomalyTask:
             regions = None
             if expected is not None and outputs.maps is not None:
                 mask = expected[i]
+                if isinstance(mask, str) and mask == NO_MASK and truth[i] == 0:
+                    # A good image given no mask is normal everywhere (MVTec AD's layout): 112
+                    # of a review's 300 images were left unjudged and the verdict failed.
+                    mask = np.zeros(outputs.maps[j].shape, np.uint8)
                 if isinstance(mask, str):
                     errors[i] = mask
                     predicted[i] = -1

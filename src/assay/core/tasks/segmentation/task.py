@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from assay.core.accumulators import Accumulator, Finalized
 from assay.core.batch import ScoredBatch
+from assay.core.failures import NO_MASK
 from assay.core.intervals import (
     MIN_IMAGES,
     IntervalConfig,
@@ -181,7 +182,7 @@ class SegmentationTask:
             s = float(outputs.defect_score[j])
             scores[i] = (1.0 - s, s)
             if not isinstance(mask, np.ndarray):
-                errors[i] = mask if isinstance(mask, str) else "no expert mask for this image"
+                errors[i] = mask if isinstance(mask, str) else NO_MASK
                 continue
             expert = mask
             model = resize_nearest(outputs.masks[j], (int(mask.shape[0]), int(mask.shape[1])))

@@ -189,7 +189,7 @@ def test_calibration_copies_are_refused_and_its_defects_are_not_seen_by_the_thre
           str(write_mask_manifest(tmp / "copies", copies)))  # fmt: skip
     code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
                          "--calibration", "copies", "--false-alarm-rate", "0.05", "--no-profile")  # fmt: skip
-    assert code == 2 and "59 good image(s) that repeat another one's content" in err, err
+    assert code == 2 and "59 good item(s) that repeat another one's content" in err, err
 
     defects = [dict(i, name=f"d-{i['name']}") for i in setup["test"] if i["boxes"]]
     assay(capsys, home, "dataset", "add", "mixed",

@@ -830,3 +830,36 @@ def test_a_recorded_class_named_na_is_a_class_and_only_an_empty_field_is_none(
     assert table.column("item_id").to_pylist() == ["NA", "2", "007"]
     assert table.column("predicted").to_pylist() == ["NA", None, "crack"]
     assert table.column("score_NA").to_pylist() == [0.9, None, 0.1]  # a number's NA is missing
+
+
+def test_recorded_anomaly_scores_of_table_rows_are_calibrated_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: the README promised `--calibration` on good items a recorded scores file also
+    scores, but a table's calibration set was refused ("holds no images")."""
+    rng = np.random.default_rng(0)
+    n, m = 300, 400
+    labels = np.where(rng.uniform(size=n) < 0.3, "defect", "good")
+    pq.write_table(pa.table({"id": [f"t{i}" for i in range(n)], "x": rng.normal(size=n),
+                             "label": labels}), tmp_path / "test.parquet")  # fmt: skip
+    pq.write_table(pa.table({"id": [f"c{i}" for i in range(m)], "x": rng.normal(size=m),
+                             "label": ["good"] * m}), tmp_path / "cal.parquet")  # fmt: skip
+    cal = rng.normal(0, 1, m)
+    scores = np.where(labels == "defect", rng.normal(2, 1, n), rng.normal(0, 1, n))
+    pq.write_table(pa.table({"item_id": [f"t{i}" for i in range(n)] + [f"c{i}" for i in range(m)],
+                             "score": np.r_[scores, cal]}), tmp_path / "scores.parquet")  # fmt: skip
+    spec = write_spec(tmp_path / "s.yaml", task="anomaly", labels=["good", "defect"])
+    home = tmp_path / "home"
+    for name in ("test", "cal"):
+        assert assay(capsys, home, "dataset", "add", name, str(tmp_path / f"{name}.parquet"),
+                     "--id-column", "id")[0] == 0  # fmt: skip
+    assert assay(capsys, home, "model", "add", "rec", "--predictions",
+                 str(tmp_path / "scores.parquet"), "--spec", str(spec))[0] == 0  # fmt: skip
+    code, _, err = assay(capsys, home, "validate", "--model", "rec", "--dataset", "test",
+                         "--calibration", "cal", "--false-alarm-rate", "0.05", "--no-profile",
+                         "--out", str(tmp_path / "out"))  # fmt: skip
+    assert code in (0, 1), err
+    threshold = result(tmp_path / "out")["threshold"]
+    k = int(np.ceil((m + 1) * 0.95))
+    assert threshold["value"] == pytest.approx(float(np.sort(cal)[k - 1]))
+    assert threshold["n_calibration"] == m

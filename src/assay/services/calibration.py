@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
@@ -60,7 +59,9 @@ def calibrate(
     decoder = decoder_factory(_with_threshold(spec, 0.0), masks=False)()
     item_bytes = 4 * int(np.prod(expected_input_shape(spec)))
     batch_rows = config.batch_size_for(dataset.kind, item_bytes)
-    columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, cols.SHA256]
+    content = _content_column(dataset)
+    # A table's model reads its feature columns: every column (a recorded model, the ids).
+    columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, content] if dataset.kind == "image" else None
     good = spec.negative or spec.labels[0]
     scores: list[float] = []
     seen: dict[str, int] = {}  # digest of each good image scored -> how many times
@@ -86,7 +87,7 @@ def calibrate(
                     n_failed += 1
                 else:
                     scores.append(float(out.score[j]))
-                    digest = batch.column(cols.SHA256)[i].as_py()
+                    digest = batch.column(content)[i].as_py()
                     if digest:
                         seen[digest] = seen.get(digest, 0) + 1
     finally:
@@ -97,9 +98,10 @@ def calibrate(
         # The threshold's promise rests on calibration images as exchangeable as the test's:
         # one good scan listed 150 times calibrated "2%", and 20% of test goods were flagged.
         raise InputError(
-            f"calibration dataset {dataset.ref} holds {copies} good image(s) that repeat another "
-            "one's content (same SHA-256): each copy would count as a fresh good image and the "
-            "threshold would promise a false-alarm rate it does not hold; remove the copies"
+            f"calibration dataset {dataset.ref} holds {copies} good item(s) that repeat another "
+            "one's content (an image's SHA-256, a row's values): each copy would count as a "
+            "fresh good item and the threshold would promise a false-alarm rate it does not "
+            "hold; remove the copies"
         )
     if not scores:
         raise InputError(
@@ -125,19 +127,17 @@ def overlap_check(
     """Fails when an image of the test dataset is also a calibration image (same content) the
     threshold was set on: a good one (``good``; the defects a calibration set holds are left
     out of it, and a review's 60 such images failed the check as "seen by the threshold")."""
-    digests: set[str] = set()
-    for batch in read_manifest(Path(calibration.manifest_path), 65_536, [cols.SHA256, cols.LABEL]):
-        values, labels = batch.column(cols.SHA256).to_pylist(), batch.column(cols.LABEL)
+    digests: set[Any] = set()
+    content = _content_column(calibration)
+    for batch in read_manifest(Path(calibration.manifest_path), 65_536, [content, cols.LABEL]):
+        values, labels = batch.column(content).to_pylist(), batch.column(cols.LABEL)
         used = labels.to_pylist() if good is not None else [None] * len(values)
         digests.update(
             v for v, label in zip(values, used, strict=True) if v and label in (good, None)
         )
     shared = 0
-    values = list(digests)
-    for batch in read_manifest(Path(test.manifest_path), 65_536, [cols.SHA256]):
-        shared += int(
-            pc.sum(pc.is_in(batch.column(cols.SHA256), value_set=_strings(values))).as_py() or 0
-        )
+    for batch in read_manifest(Path(test.manifest_path), 65_536, [_content_column(test)]):
+        shared += sum(v in digests for v in batch.column(0).to_pylist() if v)
     name = "calibration and test items are different images"
     if shared:
         reason = (
@@ -156,7 +156,6 @@ def overlap_check(
     )
 
 
-def _strings(values: list[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(values, pa.string())
+def _content_column(d: DatasetVersion) -> str:
+    """The column holding each item's content digest: an image file's, or a table row's."""
+    return cols.SHA256 if d.kind == "image" else cols.DIGEST

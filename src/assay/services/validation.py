@@ -770,8 +770,11 @@ def plan_validation(
             calibration if isinstance(calibration, DatasetVersion) else get_dataset(ws, calibration)
         )
         verify_manifest(ws, cal)
-        if cal.kind != "image":
-            raise InputError(f"calibration dataset {cal.ref} holds no images")
+        if cal.kind != dv.kind:  # (tables too: recorded anomaly scores of sensor rows)
+            raise InputError(
+                f"calibration dataset {cal.ref} holds {cal.kind} items and {dv.ref} "
+                f"{dv.kind} items: the threshold is calibrated on items like the test's"
+            )
         check_good_class(spec, cal)  # its good items are the ones calibrated on
     for s, v in ((spec, mv), (bspec, bv)):
         anomaly = s is not None and s.task == "anomaly" and s.threshold is None

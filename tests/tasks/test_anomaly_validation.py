@@ -106,7 +106,7 @@ def test_anomaly_metrics_and_calibrated_threshold_equal_their_references(
     )
     assert code in (0, 1), err
     assert "image_auroc" in out and "aupro" in out
-    assert "(calibrated for a 5.00% false-alarm rate)" in out
+    assert "(calibrated for a 5.00% false-alarm rate on 100 good items)" in out
     result = json.loads((tmp / "out" / "result.json").read_text())
     maps, scores = outputs(setup["model"], tmp / "test", setup["test"])
     _, cal_scores = outputs(setup["model"], tmp / "cal", setup["good"])
@@ -194,10 +194,11 @@ def test_calibration_copies_are_refused_and_its_defects_are_not_seen_by_the_thre
     defects = [dict(i, name=f"d-{i['name']}") for i in setup["test"] if i["boxes"]]
     assay(capsys, home, "dataset", "add", "mixed",
           str(write_mask_manifest(tmp / "mixed", setup["good"] + defects)))  # fmt: skip
-    code, _, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
-                         "--calibration", "mixed", "--false-alarm-rate", "0.05", "--no-profile",
-                         "--out", str(tmp / "o3"))  # fmt: skip
+    code, out, err = assay(capsys, home, "validate", "--model", "ano", "--dataset", "plates",
+                           "--calibration", "mixed", "--false-alarm-rate", "0.05", "--no-profile",
+                           "--out", str(tmp / "o3"))  # fmt: skip
     assert code in (0, 1), err
+    assert f"on 100 good items; {len(defects)} not good left out)" in out, out  # said, not hidden
     result = json.loads((tmp / "o3" / "result.json").read_text())
     check = next(c for c in result["verdict"]["checks"] if c["metric"] == "calibration_overlap")
     assert check["status"] == "pass", check

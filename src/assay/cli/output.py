@@ -206,9 +206,24 @@ def print_summary(result: ValidationResult) -> None:
     out.print(table)
     if result.threshold is not None and result.threshold.get("value") is not None:
         target = result.threshold.get("target_false_alarm_rate")
+        left = [
+            f"{result.threshold[key]:,} {what} left out"
+            for key, what in (
+                ("n_left_out_not_good", "not good"),
+                ("n_left_out_not_scored", "unscored"),
+            )
+            if result.threshold.get(key)
+        ]  # the calibration set's items it did not use: said here, not only in result.json
         out.print(
             f"threshold {result.threshold['value']:.6g}"
-            + (f" (calibrated for a {target:.2%} false-alarm rate)" if target else " (the spec's)")
+            + (
+                f" (calibrated for a {target:.2%} false-alarm rate on "
+                f"{result.threshold.get('n_calibration', '?')} good items"
+                + "".join(f"; {part}" for part in left)
+                + ")"
+                if target
+                else " (the spec's)"
+            )
         )
     if result.n_failed:
         for reason, n in list(result.failures.get("by_reason", {}).items())[:5]:

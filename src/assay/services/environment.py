@@ -38,7 +38,10 @@ PACKAGES = (
 #    input were decoded at a fraction of their size).
 # 4: 16-bit grey images (PNG, TIFF, PGM) are scaled to 8 bits (value / 257; they were clipped at 255), and 32-bit
 #    and floating-point pixels are not judged (they were clipped or truncated).
-NUMERICS_REVISION = 4
+# 5: a segmenter's mask and an anomaly map are judged at the expert mask's size (the expert mask
+#    was shrunk to the model's), and an anomaly model's good image given no mask is normal
+#    everywhere (it was not judged): a run of revision 4 is not taken whole as a baseline.
+NUMERICS_REVISION = 5
 # The packages whose versions a model's outputs depend on, besides its file and input.
 NUMERICS_PACKAGES = (
     "numpy",

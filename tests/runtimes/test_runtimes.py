@@ -444,3 +444,44 @@ def test_a_class_output_that_decides_by_another_rule_is_no_class_order(
             "input": {"kind": "tabular", "columns": ["a", "b"]}}  # fmt: skip
     assert register_model(ws, "t", path, spec).created
     ws.close()
+
+
+def test_a_scikit_learn_model_fitted_on_a_table_names_its_own_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer: SECOM's 590 columns had to be written out in the spec. A scikit-learn model
+    fitted on a table knows them (feature_names_in_): a spec may leave input.columns out, and
+    the stored spec holds them, in the model's order. Any other model still needs them."""
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.cli.main import main
+    from assay.services.models import register_model
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["s2", "s0", "s1"])
+    y = np.where(frame["s0"] > 0, "defect", "ok")
+    sio.dump(LogisticRegression().fit(frame, y), tmp_path / "named.skops")
+    sio.dump(LogisticRegression().fit(frame.to_numpy(), y), tmp_path / "bare.skops")
+    unnamed = {"labels": ["defect", "ok"], "input": {"kind": "tabular"}}
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        stored = register_model(ws, "named", tmp_path / "named.skops", unnamed).model
+        assert stored.spec["input"]["columns"] == ["s2", "s0", "s1"]
+        with pytest.raises(InputError, match="not fitted on a table with column names"):
+            register_model(ws, "bare", tmp_path / "bare.skops", unnamed)
+        onnx = tabular_onnx(LogisticRegression().fit(frame.to_numpy(), y), 3, tmp_path / "m.onnx")
+        with pytest.raises(InputError, match=r"input\.columns is required for this model"):
+            register_model(ws, "onnx", onnx, unnamed)
+    finally:
+        ws.close()
+    table = frame.assign(label=y)
+    table.to_parquet(tmp_path / "t.parquet")
+    home = str(tmp_path / "home")
+    assert main(["dataset", "add", "t", str(tmp_path / "t.parquet"), "--home", home]) == 0
+    capsys.readouterr()
+    code = main(["validate", "--model", "named", "--dataset", "t", "--no-profile",
+                 "--no-explore", "--home", home])  # fmt: skip
+    assert code in (0, 1), capsys.readouterr().err

@@ -397,8 +397,10 @@ def _parse_image_input(raw: Mapping[str, Any]) -> ImageInput:
 
 def _parse_tabular_input(raw: Mapping[str, Any]) -> TabularInput:
     _known_keys(raw, {"kind", "columns", "missing", "name"}, "input.")
-    columns = _require(raw, "columns", "input.")
-    if not isinstance(columns, list) or not columns:
+    # Left out, a scikit-learn model fitted on a table names its own (feature_names_in_):
+    # registration writes them into the stored spec; any other model is refused there.
+    columns = raw.get("columns", [])
+    if not isinstance(columns, list) or ("columns" in raw and not columns):
         raise InputError("spec: input.columns must be a non-empty list of column names")
     names = tuple(str(c) for c in columns)
     if len(set(names)) != len(names):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
@@ -369,6 +370,7 @@ class SklearnRuntime:
         """Load after reviewing every type the file names: code from a model file never runs."""
         if not isinstance(spec.input, TabularInput):
             raise InputError("scikit-learn models take tabular input; the spec says image")
+        inputs = spec.input
         review = review_types(path, spec.trusted_types)
         if review.forbidden:
             raise InputError(
@@ -405,19 +407,26 @@ class SklearnRuntime:
                 f"model classes {classes} differ from the spec's labels {list(spec.labels)}"
             )
         names = getattr(estimator, "feature_names_in_", None)
-        if names is not None and [str(n) for n in names] != list(spec.input.columns):
+        if not inputs.columns:  # the spec leaves them to the model (a SECOM: 590 names)
+            if names is None:
+                raise InputError(
+                    "spec: input.columns is left out, and the model was not fitted on a table "
+                    "with column names (feature_names_in_): list its input columns in order"
+                )
+            inputs = dataclasses.replace(inputs, columns=tuple(str(n) for n in names))
+            spec = dataclasses.replace(spec, input=inputs)
+        if names is not None and [str(n) for n in names] != list(inputs.columns):
             raise InputError(
-                f"model was fitted on columns {list(names)[:5]}... but the spec lists {list(spec.input.columns)[:5]}..."
+                f"model was fitted on columns {list(names)[:5]}... but the spec lists {list(inputs.columns)[:5]}..."
             )
         fitted_on = getattr(estimator, "n_features_in_", None)
-        if fitted_on is not None and int(fitted_on) != len(spec.input.columns):
+        if fitted_on is not None and int(fitted_on) != len(inputs.columns):
             raise InputError(
-                f"model was fitted on {fitted_on} columns but the spec lists "
-                f"{len(spec.input.columns)}"
+                f"model was fitted on {fitted_on} columns but the spec lists {len(inputs.columns)}"
             )
         runtime = cls(estimator, spec)
         check_smoke_output(
-            runtime.predict(ModelBatch.of(np.zeros((2, len(spec.input.columns)), np.float32))),
+            runtime.predict(ModelBatch.of(np.zeros((2, len(inputs.columns)), np.float32))),
             spec,
             "predict_proba",
         )

@@ -15,7 +15,7 @@ import yaml
 
 from assay.core.errors import InputError
 from assay.core.records import ModelAlias, ModelVersion, VersionRef, check_alias, check_name
-from assay.core.spec import ModelSpec, parse_model_spec
+from assay.core.spec import ModelSpec, TabularInput, parse_model_spec
 from assay.digests import file_sha256
 from assay.runtimes import is_endpoint, load_model, runtime_entry, runtime_kind
 from assay.runtimes import model_suffixes as runtime_suffixes
@@ -99,8 +99,16 @@ def register_model(
                 )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    unnamed = isinstance(model_spec.input, TabularInput) and not model_spec.input.columns
+    if unnamed and kind != "sklearn":
+        raise InputError(
+            "spec: input.columns is required for this model: list its input columns in order "
+            "(only a scikit-learn model fitted on a table names its own)"
+        )
     companions = runtime_entry(kind).companion_files(path)
     loaded = load_model(path, model_spec, kind)
+    if unnamed:  # the model's own names, in its order, kept in the stored spec
+        model_spec = loaded.spec  # type: ignore[attr-defined]
     try:
         if kind == "onnx":
             from assay.runtimes.onnx import check_class_order, check_label_output

@@ -74,6 +74,22 @@ def loaded(page: Any, selector: str) -> None:
     raise AssertionError(f"images under {selector} did not load")
 
 
+def drop_files(page: Any, files: list[dict[str, str]]) -> None:
+    """Drag and drop files (name, base64 bytes) onto the models page's drop zone."""
+    page.evaluate(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name));
+            }
+            document.querySelector('#drop').dispatchEvent(
+                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""",
+        files,
+    )
+
+
 def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
     server: tuple[str, Path], tmp_path: Path, artifacts: Path
 ) -> None:
@@ -114,18 +130,7 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
             {"name": onnx.name, "b64": base64.b64encode(onnx.read_bytes()).decode()},
             {"name": spec.name, "b64": base64.b64encode(spec.read_bytes()).decode()},
         ]
-        page.evaluate(
-            """(files) => {
-                const dt = new DataTransfer();
-                for (const f of files) {
-                    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-                    dt.items.add(new File([bytes], f.name));
-                }
-                document.querySelector('#drop').dispatchEvent(
-                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }""",
-            files,
-        )
+        drop_files(page, files)
         expect(page.locator("#picked")).to_contain_text("neu-scanner.onnx")
         page.click("#upload")
         expect(page.locator("#upload-ok")).to_contain_text("added neu-scanner@1")
@@ -144,18 +149,7 @@ def test_log_in_drop_a_model_validate_and_open_a_confusion_cell(
         ir = [{"name": n, "b64": base64.b64encode((tmp_path / n).read_bytes()).decode()}
               for n in ("edge.xml", "edge.bin", "edge.yaml")]  # fmt: skip
         page.goto(f"{url}/models")
-        page.evaluate(
-            """(files) => {
-                const dt = new DataTransfer();
-                for (const f of files) {
-                    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-                    dt.items.add(new File([bytes], f.name));
-                }
-                document.querySelector('#drop').dispatchEvent(
-                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }""",
-            ir,
-        )
+        drop_files(page, ir)
         expect(page.locator("#picked")).to_contain_text("weights: edge.bin")
         page.click("#upload")
         expect(page.locator("#upload-ok")).to_contain_text("added edge@1")

@@ -45,10 +45,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def check_text(text: str, what: str) -> str:
-    """``text`` as given, when it is valid Unicode (JSON can carry a lone surrogate, which no
-    database or file can store)."""
+    """``text`` as given, when it is valid Unicode without NUL (JSON can carry a lone surrogate,
+    which no database or file can store, and a NUL, which PostgreSQL's text cannot)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InputError(f"{what}: the text holds characters that are not valid Unicode") from None
+    if "\x00" in text:  # PostgreSQL's text cannot hold it: a 500 there, stored on SQLite
+        raise InputError(f"{what}: the text holds a NUL character")
     return text

@@ -263,3 +263,9 @@ def test_a_chunked_json_body_past_its_limit_is_named_as_such(web: Web) -> None:
     )
     assert r.status_code == 413
     assert r.json()["detail"] == "request body larger than 4 MiB (only model uploads may be)"
+
+
+def test_a_long_file_name_is_not_echoed_whole(web: Web) -> None:
+    """A review: a 5,000-character path parameter came back whole in the 404's detail."""
+    r = web.client.get("/api/runs/abc/files/" + "x" * 5000, headers=web.auth("viewer"))
+    assert r.status_code == 404 and len(r.json()["detail"]) < 300, len(r.text)

@@ -515,7 +515,7 @@ def run_files(run_id: str, _: Viewer, ws: WS) -> list[dict[str, Any]]:
 @router.get("/runs/{run_id}/files/{name}")
 def run_file(run_id: str, name: str, _: Viewer, ws: WS) -> FileResponse:
     if name not in RUN_FILES:
-        raise HTTPException(404, f"no file {name!r} (files: {', '.join(sorted(RUN_FILES))})")
+        raise HTTPException(404, f"no file {name[:80]!r} (files: {', '.join(sorted(RUN_FILES))})")
     path = _checked_file(ws, run_id, name)
     return FileResponse(path, media_type=RUN_FILES[name], filename=name)
 

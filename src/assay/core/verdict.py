@@ -436,6 +436,14 @@ class _Judge:
                 f"{desc}: confidently worse than the allowed {limit:.4g} (q = {q:.3g})",
                 **kw,
             )
+        if not pending.wants_improvement and pending.p < self.alpha / 2.0:
+            # Beyond the limit on its own interval, not once the family is corrected for (a
+            # review read "too few items to tell" beside an interval wholly past the limit).
+            reason = (
+                f"{desc}: beyond the allowed {limit:.4g} on its own (p = {pending.p:.3g}), not "
+                f"once the family of checks is corrected for (q = {q:.3g}); cannot tell"
+            )
+            return self.result(rule, key, metric, "too_few", reason, **kw)
         if pending.mdd > limit:
             reason = f"{desc}: too few items to tell (detectable difference {pending.mdd:.4f} > limit {limit:.4g})"
             return self.result(rule, key, metric, "too_few", reason, **kw)

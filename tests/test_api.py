@@ -159,3 +159,27 @@ def test_no_explore_skips_error_slices_and_doubtful_labels(tmp_path: Path) -> No
     assert 0 < timings["slice_search_s"] <= timings["explore_s"] < timings["total_s"]
     assert timings["sidecar_wait_s"] >= 0 and "explore_s" not in quick.result.timings
     assert quick.result.timings["total_s"] > quick.result.timings["engine_s"]
+
+
+def test_arguments_of_the_wrong_type_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A review: a DataFrame as a dataset's path, a fitted model as a model file, a number as a
+    column name, an --out or policy of 5, and overwrite="no" (truthy: it overwrote) raised
+    TypeError or AttributeError from deep inside, or did the wrong thing."""
+    import pandas as pd
+
+    home = tmp_path / "home"
+    cases = [
+        (lambda: assay.add_dataset("t", pd.DataFrame({"a": [1]}), home=home), "to_parquet"),
+        (lambda: assay.add_dataset("t", None, home=home), "path is a path"),  # type: ignore[arg-type]
+        (lambda: assay.add_dataset("t", tmp_path, label_column=5, home=home), "label_column"),  # type: ignore[arg-type]
+        (lambda: assay.add_dataset("t", tmp_path, id_column=["id"], home=home), "id_column"),  # type: ignore[arg-type]
+        (lambda: assay.add_dataset("t", tmp_path, home=5), "home is a path"),  # type: ignore[arg-type]
+        (lambda: assay.add_model("m", object(), spec={}, home=home), "skops.io.dump"),  # type: ignore[arg-type]
+        (lambda: assay.add_model("m", tmp_path / "m.onnx", spec=3, home=home), "spec is a path"),  # type: ignore[arg-type]
+        (lambda: assay.validate(model="m", dataset="t", out=5, home=home), "out is a path"),  # type: ignore[arg-type]
+        (lambda: assay.validate(model="m", dataset="t", policy=[1], home=home), "policy"),  # type: ignore[arg-type]
+        (lambda: assay.validate(model="m", dataset="t", overwrite="no", home=home), "overwrite"),  # type: ignore[arg-type]
+    ]  # fmt: skip
+    for call, message in cases:
+        with pytest.raises(assay.InputError, match=message):
+            call()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,24 @@ def _ref(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{what} is a name like 'scanner' or 'scanner@3', got {value!r}")
     return value
+
+
+def _path(value: object, what: str, hint: str = "", optional: bool = False) -> Any:
+    """A path given as ``str`` or ``os.PathLike`` (``None`` when ``optional``); anything else
+    is one line naming it, where pathlib raised a TypeError (a DataFrame passed as a dataset)."""
+    if (value is None and optional) or isinstance(value, str | os.PathLike):
+        return value
+    kind = type(value).__name__
+    raise InputError(
+        f"{what} is a path (a str or a Path), got a {kind}" + (f": {hint}" if hint else "")
+    )
+
+
+def _name(value: object, what: str) -> Any:
+    """An optional column name."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(f"{what} is one column's name (a str), got {value!r}"[:300])
 
 
 def _config(config: object) -> ValidationConfig | None:
@@ -82,6 +101,10 @@ def add_dataset(
 
     ``annotations``: a long table (item_id, annotator, label) when several experts label each item.
     """
+    path = _path(path, "path", "write a DataFrame to a file first (df.to_parquet('t.parquet'))")
+    annotations = _path(annotations, "annotations", "a file of (item_id, annotator, label)", True)
+    home = _path(home, "home", optional=True)
+    label_column, id_column = _name(label_column, "label_column"), _name(id_column, "id_column")
     return dataset_service.register_dataset(
         _ws(home), name, path, format, label_column, id_column, annotations
     ).dataset
@@ -95,6 +118,12 @@ def add_model(
     home: Path | str | None = None,
 ) -> ModelVersion:
     """Register a model version after checking it against its spec (a YAML path or a mapping)."""
+    file = _path(
+        file, "file", "save a fitted scikit-learn model with skops.io.dump(model, 'm.skops')"
+    )
+    if not isinstance(spec, dict):
+        spec = _path(spec, "spec", "a YAML file's path, or a mapping")
+    home = _path(home, "home", optional=True)
     return model_service.register_model(_ws(home), name, file, spec).model
 
 
@@ -160,6 +189,12 @@ def validate(
         baseline = _ref(baseline, "baseline")
     config = _config(config)
     slices = _slices(slices)
+    out = _path(out, "out", optional=True)
+    home = _path(home, "home", optional=True)
+    if policy is not None and not isinstance(policy, dict):
+        policy = _path(policy, "policy", "a YAML file's path, or a mapping")
+    if not isinstance(overwrite, bool):  # "no" is truthy: it overwrote the folder
+        raise InputError(f"overwrite is True or False, got {overwrite!r}")
     with progress_display(progress) as (on_start, on_progress, on_stage):
         outcome = validation_service.validate(
             _ws(home, create=False),

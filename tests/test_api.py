@@ -183,3 +183,10 @@ def test_arguments_of_the_wrong_type_are_one_line_not_a_traceback(tmp_path: Path
     for call, message in cases:
         with pytest.raises(assay.InputError, match=message):
             call()
+
+
+def test_yaml_text_given_as_a_spec_path_says_so(tmp_path: Path) -> None:
+    """A review: spec="task: classification..." said "spec file does not exist: task: ..."."""
+    with pytest.raises(assay.InputError, match="reads as YAML text: pass the mapping"):
+        assay.add_model("m", passthrough_onnx(tmp_path / "m.onnx", 2), spec="labels: [a, b]\n",
+                        home=tmp_path / "h")  # fmt: skip

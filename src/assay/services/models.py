@@ -40,7 +40,17 @@ def read_spec(spec: Path | str | dict[str, Any]) -> ModelSpec:
 
 
 def _spec_mapping(spec: Path | str | dict[str, Any]) -> Any:
-    return spec if isinstance(spec, dict) else read_yaml_file(Path(spec).expanduser(), "spec")
+    if isinstance(spec, dict):
+        return spec
+    text = isinstance(spec, str) and ("\n" in spec or ": " in spec)
+    if text and not Path(spec).expanduser().exists():
+        # YAML text given where a path goes (the Python API): "spec file does not exist:
+        # task: classification..." named no cause (a review).
+        raise InputError(
+            "spec: a str is a path to a YAML file; this one reads as YAML text: pass the "
+            "mapping instead (yaml.safe_load(text)) or write it to a file"
+        )
+    return read_yaml_file(Path(spec).expanduser(), "spec")
 
 
 def recorded_spec(spec: Path | str | dict[str, Any], predictions: Path) -> ModelSpec:

@@ -190,3 +190,21 @@ def test_yaml_text_given_as_a_spec_path_says_so(tmp_path: Path) -> None:
     with pytest.raises(assay.InputError, match="reads as YAML text: pass the mapping"):
         assay.add_model("m", passthrough_onnx(tmp_path / "m.onnx", 2), spec="labels: [a, b]\n",
                         home=tmp_path / "h")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"confidence": "high"}, "config: confidence is float, got 'high'"),
+        ({"seed": None}, "config: seed is int, got None"),
+        ({"threads": "x"}, "config: threads is int or None, got 'x'"),
+        ({"n_resamples": True}, "config: n_resamples is int, got True"),
+    ],
+)
+def test_a_config_field_of_another_kind_is_named(
+    tmp_path: Path, config: dict[str, object], message: str
+) -> None:
+    """A review: {"confidence": "high"} said "'<=' not supported between instances of 'float'
+    and 'str'"; a bool passed for a count was taken as 1."""
+    with pytest.raises(assay.InputError, match=message):
+        assay.validate(model="m", dataset="t", config=config, home=tmp_path / "h")

@@ -70,11 +70,32 @@ def _config(config: object) -> ValidationConfig | None:
             raise InputError(
                 f"config: unknown field {unknown[0]!r}" + did_you_mean(unknown[0], sorted(known))
             )
+        for key, value in config.items():
+            _check_field(key, value)
         try:
             return ValidationConfig(**config)
         except TypeError as exc:
             raise InputError(f"config: {exc}") from None
     raise InputError(f"config is a ValidationConfig or a mapping of its fields, got {config!r}")
+
+
+# What each plain field of ValidationConfig holds (its annotations are text here).
+_KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_field(key: str, value: object) -> None:
+    """A config field's value of its declared kind: ``{"confidence": "high"}`` gave Python's
+    "'<=' not supported between instances of 'float' and 'str'" (a review)."""
+    declared = str(next(f.type for f in dataclasses.fields(ValidationConfig) if f.name == key))
+    kinds = [k.strip() for k in declared.split("|")]
+    if value is None and "None" in kinds:
+        return
+    plain = [k for k in kinds if k != "None"]
+    if len(plain) != 1 or plain[0] not in _KINDS:
+        return  # Literal and tuple fields: checked by ValidationConfig itself
+    ok = isinstance(value, _KINDS[plain[0]]) and (plain[0] == "bool" or not isinstance(value, bool))
+    if not ok:
+        raise InputError(f"config: {key} is {' or '.join(kinds)}, got {value!r}"[:300])
 
 
 def _slices(slices: object) -> tuple[str, ...]:

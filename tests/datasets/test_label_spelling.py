@@ -6,6 +6,7 @@ column names no image is a table."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +41,19 @@ def _store(tmp_path: Path, labels: pa.Array, spec_labels: str, fmt: str) -> tupl
     assert main(["model", "add", "p", str(passthrough_onnx(tmp_path / "p.onnx", 2)), "--spec",
                  str(spec), "--home", home]) == 0  # fmt: skip
     return home, path
+
+
+def registered(tmp_path: Path, path: Path) -> tuple[Any, pa.Table]:
+    """Dataset t registered from ``path`` in a store under ``tmp_path``, and its manifest."""
+    from assay.services.datasets import register_dataset
+    from assay.services.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "home")
+    try:
+        d = register_dataset(ws, "t", path).dataset
+        return d, pq.read_table(d.manifest_path)
+    finally:
+        ws.close()
 
 
 @pytest.mark.parametrize(
@@ -169,18 +183,11 @@ def test_a_class_named_na_in_a_csv_is_a_class_not_a_missing_label(
     0.45 model passed at 0.89 (the same data from Parquet failed). Only an empty field is a
     missing label; NA and N/A are names, and where the model has no such class the refusal says
     how to leave a label out. A number column still reads NA as missing."""
-    from assay.services.datasets import register_dataset
-    from assay.services.workspace import Workspace
 
     (tmp_path / "t.csv").write_text(
         "x,y,note,label\n0.5,1,NA,NA\nNA,1,ok,crack\n0.7,1,,N/A\n0.8,1,x,\n0.9,1,y,NaN\n"
     )
-    ws = Workspace.open(tmp_path / "home")
-    try:
-        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
-        manifest = pq.read_table(d.manifest_path)
-    finally:
-        ws.close()
+    d, manifest = registered(tmp_path, tmp_path / "t.csv")
     assert d.label_counts == {"NA": 1, "crack": 1, "N/A": 1, "NaN": 1}
     assert manifest.column("x").null_count == 1  # a number's NA is missing
     assert manifest.column("note").to_pylist() == [None, "ok", None, "x", "y"]  # text features too
@@ -273,8 +280,6 @@ def test_an_experts_number_spelling_is_read_as_the_label_columns(
     missing value in it) beside a label column's 1 was refused; before that, it was compared as
     written and every item disputed. One value in two spellings is one class: the expert's is
     respelt as the class was first written (the label column's first), and a note says so."""
-    from assay.services.datasets import register_dataset
-    from assay.services.workspace import Workspace
 
     n = 12
     names = ([] if label is None else ["label"]) + [f"label_{e}" for e in experts]
@@ -286,12 +291,7 @@ def test_an_experts_number_spelling_is_read_as_the_label_columns(
         for k in range(n)
     )
     (tmp_path / "t.csv").write_text("x," + ",".join(names) + "\n" + rows)
-    ws = Workspace.open(tmp_path / "home")
-    try:
-        d = register_dataset(ws, "t", tmp_path / "t.csv").dataset
-        manifest = pq.read_table(d.manifest_path)
-    finally:
-        ws.close()
+    d, manifest = registered(tmp_path, tmp_path / "t.csv")
     for expert, values in kept.items():
         stored = manifest.column(f"label_{expert}").to_pylist()
         assert stored == [None if k == 5 else values[k % 2] for k in range(n)], stored

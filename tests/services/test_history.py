@@ -355,3 +355,37 @@ def test_an_item_the_candidate_cannot_judge_is_broken(store: dict[str, Any]) -> 
     at = h.item_ids.to_pylist().index("i50")
     assert h.outcomes[at, 2] == ih.NOT_JUDGED
     assert h.masks()["broken"][at]
+
+
+def test_corrections_in_a_version_with_its_columns_reordered_or_one_added_still_count(
+    tmp_path: Path,
+) -> None:
+    """Review: a version that corrected labels and came with its columns in another order (or
+    with a column added) matched no earlier row by its stored digests (they follow the table's
+    columns), so the earlier run was judged against its own, uncorrected labels and the
+    history's accuracy moved with the export's column order. The items are compared by their
+    values in the columns both versions have."""
+    rng = np.random.default_rng(11)
+    labels = rng.choice(["bad", "good"], 300).astype(object)
+    p = rng.uniform(size=300)
+    line = rng.choice(["L1", "L2"], 300).astype(object)
+    v1 = pa.table({"s_bad": p, "s_good": 1 - p, "line": line, "label": labels})
+    pq.write_table(v1, tmp_path / "v1.parquet")
+    fixed = labels.copy()
+    fixed[:30] = np.where(labels[:30] == "bad", "good", "bad")
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "t", tmp_path / "v1.parquet")
+    _scores_model(ws, tmp_path)
+    validate(ws, "m@1", "t@1", config=CONFIG)
+    expected = int((np.where(p >= 0.5, "bad", "good") == fixed).sum())
+    v2 = v1.set_column(3, "label", pa.array(fixed))
+    variants = {
+        "same": v2,
+        "reordered": v2.select(["label", "line", "s_good", "s_bad"]),
+        "added": v2.append_column("shift", pa.array(["night"] * 300)),
+    }
+    for name, table in variants.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        register_dataset(ws, "t", tmp_path / f"{name}.parquet")
+        version = item_history(ws, "t").summary()["versions"][0]  # the newest version's labels
+        assert (name, version["n_right"], version["n_other_content"]) == (name, expected, 0)

@@ -195,6 +195,45 @@ def test_an_earlier_run_whose_predictions_were_edited_stops_the_validation(
     assert full.result.n_reused == 0
 
 
+def test_a_version_with_its_columns_reordered_or_one_added_reuses_the_unchanged_rows(
+    tmp_path: Path,
+) -> None:
+    """Review: the stored row digests follow the table's column order, so the same rows
+    exported with their columns in another order, or with a column added (the time a label
+    came in), matched no earlier row and every item ran again. Rows are compared by their
+    values in the columns both versions have; a changed input still runs, and the result is
+    the full run's."""
+    v1, _, _ = _versions(tmp_path)
+    table = pq.read_table(v1)
+    b = table.column("b").to_numpy().copy()
+    b[7] += 1.0  # one changed input
+    line = table.column("line").to_pylist()
+    line[9] = "L9"  # one changed value of a column the model does not read
+    changed = table.set_column(2, "b", pa.array(b)).set_column(4, "line", pa.array(line))
+    variants = {
+        "reordered": changed.select(["label", "line", "c", "id", "b", "a"]),
+        "added": changed.append_column("came_in", pa.array(np.arange(ROWS))),
+    }
+    ws = Workspace.open(tmp_path / "home")
+    register_dataset(ws, "cable", v1, id_column="id")
+    _model(tmp_path, ws, "scanner", 1)
+    config = ValidationConfig(batch_size=256, profile=False, threads=1)
+    validate(ws, "scanner", "cable@1", config=config)
+    for k, (name, variant) in enumerate(variants.items()):
+        pq.write_table(variant, tmp_path / f"{name}.parquet")
+        register_dataset(ws, "cable", tmp_path / f"{name}.parquet", id_column="id")
+        dataset = f"cable@{k + 2}"
+        inc = validate(ws, "scanner", dataset, config=config)
+        full = validate(ws, "scanner", dataset, config=dataclasses.replace(config, reuse=False))
+        # Against version 1: the changed input and the changed line run again; against the
+        # reordered version (the newest run), which holds both changes, nothing does.
+        inferred = 2 if name == "reordered" else 0
+        assert (name, inc.result.n_inferred, inc.result.n_reused) == (
+            name, inferred, ROWS - inferred)  # fmt: skip
+        assert _comparable(inc.run_dir) == _comparable(full.run_dir)
+        _same_files(inc.run_dir, full.run_dir)
+
+
 def test_items_the_model_failed_on_are_never_reused(tmp_path: Path) -> None:
     """A model whose outputs were NaN on every item: nothing is recorded as answered, so the
     next version runs every item again (and reports them unjudged again)."""

@@ -863,3 +863,30 @@ def test_recorded_anomaly_scores_of_table_rows_are_calibrated_too(
     k = int(np.ceil((m + 1) * 0.95))
     assert threshold["value"] == pytest.approx(float(np.sort(cal)[k - 1]))
     assert threshold["n_calibration"] == m
+
+
+def test_a_calibration_table_of_test_rows_in_another_column_order_is_seen(
+    tmp_path: Path,
+) -> None:
+    """Review: the overlap check compared the rows' stored digests, which follow the table's
+    column order: the test's good rows exported with their columns in another order (or with
+    a column added) as a calibration set passed as 'no item in the calibration set'."""
+    from assay.services.calibration import overlap_check
+    from assay.services.datasets import get_dataset, register_dataset
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(1)
+    n = 200
+    labels = np.where(rng.uniform(size=n) < 0.3, "defect", "good")
+    test = pa.table({"id": [f"t{i}" for i in range(n)], "x": rng.normal(size=n),
+                     "y": rng.normal(size=n), "label": labels})  # fmt: skip
+    pq.write_table(test, tmp_path / "test.parquet")
+    copy = test.set_column(0, "id", pa.array([f"c{i}" for i in range(n)]))
+    pq.write_table(copy.select(["y", "label", "id", "x"]), tmp_path / "reordered.parquet")
+    pq.write_table(copy.append_column("camera", pa.array(["c1"] * n)), tmp_path / "added.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    for name in ("test", "reordered", "added"):
+        register_dataset(ws, name, tmp_path / f"{name}.parquet", id_column="id")
+    for name in ("reordered", "added"):
+        check = overlap_check(get_dataset(ws, "test"), get_dataset(ws, name), "good")
+        assert (name, check.status, check.value) == (name, "fail", float((labels == "good").sum()))

@@ -10,7 +10,9 @@ a model reads them), and times in nanoseconds, whatever their stored unit (a CSV
 and a Parquet file's microseconds of one instant are one value), but not otherwise normalised
 (-0.0 is not 0.0, one NaN payload is not another): a model may read those differently. These
 digests are stored at registration (``__digest``) and compared across versions for reuse and
-the item history, so this encoding stays as it is.
+the item history, so this encoding stays as it is; versions whose columns differ (in order or
+in number) are compared by digests of the columns they share, computed anew
+(``assay.services.contents``).
 
 ``as_values``: what the leakage audit and the decision budget compare, rows from any writer
 (pandas, a CSV export, SQL, Spark), so a value is hashed as what it is, not as how it was

@@ -32,7 +32,7 @@ from assay.core.policy import ReuseBudget
 from assay.core.records import DatasetVersion, Decision
 from assay.core.verdict import CheckResult
 from assay.datasets import columns as cols
-from assay.services.reuse import content_key
+from assay.services.contents import content_key
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from assay.arrow import string, strings
 from assay.core.config import ValidationConfig
 from assay.core.errors import InputError
 from assay.core.ports import PartialOutput, model_batch
@@ -26,8 +29,9 @@ from assay.core.verdict import CheckResult
 from assay.datasets import columns as cols
 from assay.runtimes import load_model
 from assay.runtimes.base import expected_input_shape
+from assay.services.contents import content_key, item_contents
 from assay.services.task_inputs import decoder_factory
-from assay.store.manifests import manifest_schema, read_manifest
+from assay.store.manifests import read_manifest
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def calibrate(
     decoder = decoder_factory(_with_threshold(spec, 0.0), masks=False)()
     item_bytes = 4 * int(np.prod(expected_input_shape(spec)))
     batch_rows = config.batch_size_for(dataset.kind, item_bytes)
-    content = _content_column(dataset)
+    content = content_key(dataset)
     # A table's model reads its feature columns: every column (a recorded model, the ids).
     columns = [cols.ITEM_ID, cols.LABEL, cols.PATH, content] if dataset.kind == "image" else None
     good = spec.negative or spec.labels[0]
@@ -129,29 +133,31 @@ def overlap_check(
     """Fails when an image of the test dataset is also a calibration image (same content) the
     threshold was set on: a good one (``good``; the defects a calibration set holds are left
     out of it, and a review's 60 such images failed the check as "seen by the threshold")."""
-    digests: set[Any] = set()
-    content = _content_column(calibration)
     name = "calibration and test items are different images"
-    held = [manifest_schema(Path(d.manifest_path)).names for d in (calibration, test)]
-    if content not in held[0] or _content_column(test) not in held[1]:
+    contents = item_contents([calibration, test])
+    mine, theirs = contents[calibration.id], contents[test.id]
+    if mine is None or theirs is None:
         return CheckResult(
             name=name,
             status="warn",
             value=None,
             threshold=0.0,
             reason="the two sets' items cannot be compared: one was registered before its rows "
-            "had digests (register it again)",
+            "had digests (register it again), or the tables share no column",
             metric="calibration_overlap",
         )
-    for batch in read_manifest(Path(calibration.manifest_path), 65_536, [content, cols.LABEL]):
-        values, labels = batch.column(content).to_pylist(), batch.column(cols.LABEL)
-        used = labels.to_pylist() if good is not None else [None] * len(values)
-        digests.update(
-            v for v, label in zip(values, used, strict=True) if v and label in (good, None)
+    if good is not None:  # the defects a calibration set holds never set the threshold
+        labels = pa.concat_arrays(
+            [
+                b.column(0)
+                for b in read_manifest(Path(calibration.manifest_path), 65_536, [cols.LABEL])
+            ]
+            or [strings([])]
         )
-    shared = 0
-    for batch in read_manifest(Path(test.manifest_path), 65_536, [_content_column(test)]):
-        shared += sum(v in digests for v in batch.column(0).to_pylist() if v)
+        mine = mine.filter(pc.fill_null(pc.equal(labels.cast(pa.string()), string(good)), True))
+    mine = mine.drop_null()
+    hit = pc.is_in(theirs.drop_null(), value_set=mine.cast(theirs.type)) if len(mine) else None
+    shared = 0 if hit is None else int(pc.sum(hit).as_py() or 0)
     if shared:
         reason = (
             f"{shared} test image(s) of {test.ref} are also calibration images of "
@@ -167,8 +173,3 @@ def overlap_check(
         reason=reason,
         metric="calibration_overlap",
     )
-
-
-def _content_column(d: DatasetVersion) -> str:
-    """The column holding each item's content digest: an image file's, or a table row's."""
-    return cols.SHA256 if d.kind == "image" else cols.DIGEST

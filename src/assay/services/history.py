@@ -27,10 +27,10 @@ from assay.core.errors import InputError, did_you_mean
 from assay.core.records import DatasetVersion, RunQuery, RunRecord
 from assay.datasets import columns as cols
 from assay.services import run_tables
+from assay.services.contents import item_contents
 from assay.services.datasets import get_dataset
 from assay.services.integrity import verify_manifest
 from assay.services.models import get_model
-from assay.services.reuse import content_key
 from assay.services.workspace import Workspace
 from assay.store.manifests import manifest_schema
 
@@ -221,6 +221,14 @@ def item_history(
                 "with one: " + ", ".join(refs)
             )
         cand = refs.index(wanted)
+    source = labels_from
+    if source is None:  # (a version given is one its caller checked already)
+        source = get_dataset(ws, dataset)
+        verify_manifest(ws, source)
+    # Each item's content in every version concerned, comparable across them all.
+    stored = item_contents(
+        [*(ws.catalog.get_dataset_by_id(chosen[k][1].dataset_id) for k in order), source]
+    )
     tables = []
     for k in order:
         run = chosen[k][1]
@@ -254,9 +262,8 @@ def item_history(
         held_by.append(held)
         dataset_id = chosen[k][1].dataset_id
         if dataset_id not in contents:
-            contents[dataset_id] = _manifest_labels(ws.catalog.get_dataset_by_id(dataset_id), ids)[
-                2
-            ]
+            dv = ws.catalog.get_dataset_by_id(dataset_id)
+            contents[dataset_id] = _manifest_labels(dv, ids, stored[dataset_id])[2]
     # The item a row stands for is the content the candidate judged (else the newest dataset
     # version's a run judged). A version that ran on other content under the same id (a row's
     # readings replaced, rows numbered anew) answered another item: its answer stays out, where
@@ -285,11 +292,7 @@ def item_history(
     # The labels of the version asked for override the runs' own, for the items it holds with
     # the same content: a correction registered after the last run counts at once, while rows
     # numbered anew (other items under the same row ids) change nothing.
-    source = labels_from
-    if source is None:  # (a version given is one its caller checked already)
-        source = get_dataset(ws, dataset)
-        verify_manifest(ws, source)
-    held, label, content = _manifest_labels(source, ids)
+    held, label, content = _manifest_labels(source, ids, stored[source.id])
     if content is not None:
         equal = pc.fill_null(pc.equal(content.cast(pa.binary()), reference), False)
         same = np.asarray(equal.to_numpy(zero_copy_only=False), bool)
@@ -342,22 +345,20 @@ def _positions(ids: pa.Array, values: pa.ChunkedArray | pa.Array) -> tuple[np.nd
 
 
 def _manifest_labels(
-    dv: DatasetVersion, ids: pa.Array
+    dv: DatasetVersion, ids: pa.Array, contents: pa.Array | None
 ) -> tuple[np.ndarray, pa.Array, pa.Array | None]:
     """Which of ``ids`` ``dv`` holds, their reference labels there (null: none, or disputed by
-    the experts), and their content digests (None: registered before digests were kept)."""
+    the experts), and their ``contents`` (in the manifest's order: see
+    ``assay.services.contents``; None: registered before digests were kept)."""
     names = manifest_schema(Path(dv.manifest_path)).names
-    key = content_key(dv)
     wanted = [cols.ITEM_ID, cols.LABEL, *([cols.DISPUTED] if cols.DISPUTED in names else [])]
-    wanted += [key] if key in names else []
     table = pq.read_table(dv.manifest_path, columns=wanted)
     held, rows = _positions(ids, table.column(cols.ITEM_ID))
     label = table.column(cols.LABEL).combine_chunks().cast(pa.string()).take(rows)
     if cols.DISPUTED in names:
         disputed = table.column(cols.DISPUTED).combine_chunks().take(rows)
         label = pc.if_else(pc.fill_null(disputed, False), pa.nulls(len(ids), pa.string()), label)
-    content = table.column(key).combine_chunks().take(rows) if key in names else None
-    return held, label, content
+    return held, label, None if contents is None else contents.take(rows)
 
 
 def history_parquet(history: ItemHistory) -> bytes:

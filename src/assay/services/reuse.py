@@ -44,8 +44,9 @@ import pyarrow.parquet as pq
 from assay.arrow import as_floats, numbers, string, validity
 from assay.core.config import ValidationConfig
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
-from assay.core.spec import ModelSpec
+from assay.core.spec import ModelSpec, TabularInput
 from assay.datasets import columns as cols
+from assay.services.contents import content_key, item_contents, rehashed_columns
 from assay.services.environment import describe_environment, numerics, run_numerics
 from assay.services.integrity import verify_manifest, verify_run_files
 from assay.services.workspace import Workspace
@@ -77,11 +78,6 @@ class ReusePlan:
     def discard(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
-
-
-def content_key(dataset: DatasetVersion) -> str:
-    """The manifest column that names an item's content."""
-    return cols.SHA256 if dataset.kind == "image" else cols.DIGEST
 
 
 def _why_not(mv: ModelVersion, spec: ModelSpec, config: ValidationConfig) -> str | None:
@@ -140,7 +136,21 @@ def plan_reuse(
             continue
         verify_run_files(run)  # a recorded output edited since: stop, never use it
         verify_manifest(ws, source)
-        path, n = _join(ws, run, source, dv, spec, key)
+        names = rehashed_columns([source, dv])
+        inputs = spec.input.columns if isinstance(spec.input, TabularInput) else ()
+        if names is not None and not (names and set(inputs) <= set(names)):
+            return ReusePlan(
+                f"{dv.ref} and {source.ref} (run {run.id[:12]}) share only the columns "
+                f"{', '.join(names[:8]) or '(none)'}, not all of the model's inputs: their rows "
+                "cannot be matched, so every item went through the model",
+                source=run,
+                source_dataset=source.ref,
+            )
+        contents = item_contents([source, dv])
+        old, new = contents[source.id], contents[dv.id]
+        if old is None or new is None:  # (both hold digests, checked above)
+            continue
+        path, n = _join(ws, run, source, dv, spec, (old, new))
         if n == 0:
             path.unlink(missing_ok=True)
             return ReusePlan(
@@ -167,10 +177,9 @@ def plan_reuse(
     return ReusePlan(f"no earlier finished run of {mv.ref} on {dv.name} to reuse")
 
 
-def _key_words(path: str, key: str) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
-    """Each item's content key as 64-bit words (a row per item), and whether it has one: a
+def _key_words(column: pa.Array, key: str) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """Each item's content as 64-bit words (a row per item), and whether it has one: a
     16-byte row digest, or a file's SHA-256 in hex (64 characters)."""
-    column = pq.ParquetFile(path).read(columns=[key]).column(key).combine_chunks()
     valid = validity(column)
     if pa.types.is_fixed_size_binary(column.type):
         width = column.type.byte_width
@@ -219,16 +228,18 @@ def _join(
     source: DatasetVersion,
     dv: DatasetVersion,
     spec: ModelSpec,
-    key: str,
+    contents: tuple[pa.Array, pa.Array],
 ) -> tuple[Path, int]:
-    """Write the recorded scores of ``run`` in ``dv``'s order (a flag per item, 0 where none);
+    """Write the recorded scores of ``run`` in ``dv``'s order (a flag per item, 0 where none),
+    matched by the items' ``contents`` (``source``'s, ``dv``'s; see ``assay.services.contents``);
     returns the file and how many items have one."""
     scores = [score_column(label) for label in spec.labels]
     recorded = pq.ParquetFile(Path(run.run_dir) / "predictions.parquet").read(
         columns=["item_id", *scores]
     )
     source_ids = pq.ParquetFile(source.manifest_path).read(columns=[cols.ITEM_ID])
-    old_keys, old_valid = _key_words(source.manifest_path, key)
+    key = content_key(dv)
+    old_keys, old_valid = _key_words(contents[0], key)
     if not recorded.column("item_id").equals(source_ids.column(cols.ITEM_ID)):
         # Not in the manifest's order (every engine writes it so): line them up by id.
         rows = pc.index_in(source_ids.column(cols.ITEM_ID), value_set=recorded.column("item_id"))
@@ -238,7 +249,7 @@ def _join(
         np.float64, copy=False
     )
     answered = old_valid & np.isfinite(values).all(axis=1)
-    new_keys, new_valid = _key_words(dv.manifest_path, key)
+    new_keys, new_valid = _key_words(contents[1], key)
     found = _match(old_keys[answered], new_keys)
     hit = (found >= 0) & new_valid
     taken = np.zeros((len(new_keys), len(scores)), np.float64)

@@ -15,15 +15,22 @@ def test_public_names_are_exactly_the_curated_ones() -> None:
     assert sorted(assay.__all__) == sorted(
         [
             "AssayError",
+            "History",
             "InputError",
             "Validation",
             "ValidationConfig",
             "ValidationResult",
             "add_dataset",
             "add_model",
+            "compare",
+            "history",
+            "list_datasets",
+            "list_models",
+            "list_runs",
             "validate",
         ]
     )
+    assert all(callable(getattr(assay, name)) for name in assay.__all__)
 
 
 def test_notebook_flow_with_a_scikit_learn_skops_model(tmp_path: Path) -> None:
@@ -208,3 +215,57 @@ def test_a_config_field_of_another_kind_is_named(
     and 'str'"; a bool passed for a count was taken as 1."""
     with pytest.raises(assay.InputError, match=message):
         assay.validate(model="m", dataset="t", config=config, home=tmp_path / "h")
+
+
+def test_runs_compare_and_history_are_the_cli_s(tmp_path: Path) -> None:
+    """A notebook could validate but not list runs, compare two or read the item history (a
+    review: only the CLI could). Each gives what the CLI's service gives."""
+    from assay.services.history import item_history
+    from assay.services.workspace import Workspace
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 2))
+    y = np.where(x[:, 0] + rng.normal(scale=0.7, size=300) > 0, "defect", "ok")
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "a,b,label\n" + "".join(f"{p:.5f},{q:.5f},{v}\n" for (p, q), v in zip(x, y, strict=True))
+    )
+    spec = write_spec(
+        tmp_path / "m.yaml",
+        labels=["defect", "ok"],
+        input={"kind": "tabular", "columns": ["a", "b"]},
+    )
+    home = tmp_path / "home"
+    assay.add_dataset("t", csv, home=home)
+    for k, n in enumerate((60, 300)):
+        onnx = tabular_onnx(
+            fit_logistic(x[:n].astype(np.float32), y[:n]), 2, tmp_path / f"{k}.onnx"
+        )
+        assay.add_model("m", onnx, spec=spec, home=home)
+    config = {"profile": False, "n_resamples": 200}
+    first = assay.validate(model="m@1", dataset="t", home=home, config=config)
+    second = assay.validate(model="m@2", dataset="t", home=home, config=config)
+    listed = assay.list_runs(home=home)
+    assert [r["id"] for r in listed] == [second.result.run_id, first.result.run_id]
+    assert [r["id"] for r in assay.list_runs(model="m@1", home=home)] == [first.result.run_id]
+    assert [d.ref for d in assay.list_datasets(home=home)] == ["t@1"]
+    assert [m.ref for m in assay.list_models(home=home)] == ["m@1", "m@2"]
+    compared = assay.compare(
+        candidate=second.result.run_id, baseline=first.result.run_id, home=home,
+        policy={"checks": ["accuracy >= 0.5"]},
+    )  # fmt: skip
+    assert compared.result.comparison is not None
+    assert compared.result.comparison["baseline"]["run_id"] == first.result.run_id
+    found = assay.history("t", home=home)
+    ws = Workspace.open(home, create=False)
+    assert found.summary == item_history(ws, "t").summary()
+    table = found.table()
+    assert table.num_rows == 300 and table.column_names[:4] == [
+        "item_id", "label", "outcome:m@1", "predicted:m@1"]  # fmt: skip
+    assert "candidate m@2 breaks" in repr(found)
+    with pytest.raises(assay.InputError, match="limit"):
+        assay.history("t", home=home, limit=-1)
+    with pytest.raises(assay.InputError, match="give its name"):
+        assay.history("t@1", home=home)
+    with pytest.raises(assay.InputError, match="compare two different runs"):
+        assay.compare(candidate=first.result.run_id, baseline=first.result.run_id, home=home)

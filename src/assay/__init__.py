@@ -10,7 +10,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from assay.api import Validation, add_dataset, add_model, validate
+    from assay.api import (
+        History,
+        Validation,
+        add_dataset,
+        add_model,
+        compare,
+        history,
+        list_datasets,
+        list_models,
+        list_runs,
+        validate,
+    )
     from assay.core.config import ValidationConfig
     from assay.core.errors import AssayError, InputError
     from assay.core.results import ValidationResult
@@ -18,21 +29,33 @@ if TYPE_CHECKING:
 _WHERE = {
     "AssayError": "assay.core.errors",
     "InputError": "assay.core.errors",
+    "History": "assay.api",
     "Validation": "assay.api",
     "ValidationConfig": "assay.core.config",
     "ValidationResult": "assay.core.results",
     "add_dataset": "assay.api",
     "add_model": "assay.api",
+    "compare": "assay.api",
+    "list_datasets": "assay.api",
+    "history": "assay.api",
+    "list_models": "assay.api",
+    "list_runs": "assay.api",
     "validate": "assay.api",
 }
 __all__ = [
     "AssayError",
+    "History",
     "InputError",
     "Validation",
     "ValidationConfig",
     "ValidationResult",
     "add_dataset",
     "add_model",
+    "compare",
+    "history",
+    "list_datasets",
+    "list_models",
+    "list_runs",
     "validate",
 ]
 

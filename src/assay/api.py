@@ -233,3 +233,114 @@ def validate(
             origin="python",
         )
     return Validation(outcome.result, outcome.files)
+
+
+def compare(
+    *,
+    candidate: str,
+    baseline: str,
+    policy: Path | str | dict[str, Any] | None = None,
+    out: Path | str | None = None,
+    overwrite: bool = False,
+    home: Path | str | None = None,
+) -> Validation:
+    """Judge one finished run against another on the same dataset version, item by item (run
+    ids, or unique prefixes); see ``assay compare``. The verdict is the candidate's under
+    ``policy``; the files go to ``out`` (default: ``comparisons/`` in the store)."""
+    from assay.services.compare_runs import compare_runs
+
+    candidate, baseline = _ref(candidate, "candidate"), _ref(baseline, "baseline")
+    out = _path(out, "out", optional=True)
+    home = _path(home, "home", optional=True)
+    if policy is not None and not isinstance(policy, dict):
+        policy = _path(policy, "policy", "a YAML file's path, or a mapping")
+    if not isinstance(overwrite, bool):
+        raise InputError(f"overwrite is True or False, got {overwrite!r}")
+    outcome = compare_runs(_ws(home, create=False), candidate, baseline, policy, out, overwrite)
+    return Validation(outcome.result, outcome.files)
+
+
+@dataclass
+class History:
+    """The item history of a dataset (see ``assay history``): ``summary`` is history.json's
+    mapping (versions, broken, never right, flip-flops, churn with intervals); ``table()`` the
+    whole matrix, an item per row (history.parquet)."""
+
+    summary: dict[str, Any]
+    _history: Any
+
+    def table(self) -> Any:
+        """The matrix as a pyarrow Table: ``item_id``, ``label``, ``outcome:<model>`` and
+        ``predicted:<model>`` per version (``.to_pandas()`` for a DataFrame)."""
+        return self._history.to_table()
+
+    def __repr__(self) -> str:
+        s = self.summary
+        versions = ", ".join(v["model"] for v in s["versions"])
+        return (
+            f"<History {s['dataset']}: {s['n_items']:,} items, versions {versions}; "
+            f"candidate {s['candidate']} breaks {s['broken']['n']}, never right "
+            f"{s['never_right']['n']}, flip back and forth {s['flip_flop']['n']}>"
+        )
+
+
+def history(
+    dataset: str,
+    *,
+    model: str | None = None,
+    candidate: str | None = None,
+    limit: int = 50,
+    home: Path | str | None = None,
+) -> History:
+    """How each item of ``dataset`` (a name: every version) fared under every model version
+    validated on it (or those named ``model``); ``candidate`` (NAME@N) is the version whose
+    broken items are counted (default: the newest); ``limit`` items are listed per list."""
+    from assay.services.history import item_history
+
+    dataset = _ref(dataset, "dataset")
+    model = _name(model, "model")
+    if candidate is not None:
+        candidate = _ref(candidate, "candidate")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InputError(f"limit is a whole number, 0 or more, got {limit!r}")
+    home = _path(home, "home", optional=True)
+    found = item_history(_ws(home, create=False), dataset, model, candidate)
+    return History(found.summary(limit), found)
+
+
+def list_runs(
+    *,
+    model: str | None = None,
+    dataset: str | None = None,
+    verdict: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    home: Path | str | None = None,
+) -> list[dict[str, Any]]:
+    """The runs, newest first, as ``assay run list`` shows them (each a mapping: ``id``,
+    ``status``, ``model``, ``dataset``, ``verdict``, ``headline``, ...); filtered by model
+    (NAME or NAME@N), dataset, verdict (pass, fail, inconclusive, none) and status."""
+    from assay.core.records import RunQuery
+    from assay.services.runs import run_page
+
+    for what, value in (("model", model), ("dataset", dataset), ("verdict", verdict),
+                        ("status", status)):  # fmt: skip
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{what} is a str, got {value!r}"[:300])
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InputError(f"limit is a whole number, got {limit!r}")
+    home = _path(home, "home", optional=True)
+    query = RunQuery(model=model, dataset=dataset, verdict=verdict, status=status, limit=limit)
+    return [row.to_dict() for row in run_page(_ws(home, create=False), query).runs]
+
+
+def list_datasets(*, home: Path | str | None = None) -> list[DatasetVersion]:
+    """Every registered dataset version, by name and number."""
+    home = _path(home, "home", optional=True)
+    return dataset_service.list_datasets(_ws(home, create=False))
+
+
+def list_models(*, home: Path | str | None = None) -> list[ModelVersion]:
+    """Every registered model version, by name and number."""
+    home = _path(home, "home", optional=True)
+    return model_service.list_models(_ws(home, create=False))

@@ -269,3 +269,18 @@ def test_runs_compare_and_history_are_the_cli_s(tmp_path: Path) -> None:
         assay.history("t@1", home=home)
     with pytest.raises(assay.InputError, match="compare two different runs"):
         assay.compare(candidate=first.result.run_id, baseline=first.result.run_id, home=home)
+
+
+def test_a_spec_mapping_takes_numpy_arrays_and_tuples_as_lists(tmp_path: Path) -> None:
+    """A review: ``labels=model.classes_`` (a numpy array) or a tuple was refused as 'labels
+    must be a list'."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(100, 2)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, "defect", "ok")
+    fitted = fit_logistic(x, y)
+    onnx = tabular_onnx(fitted, 2, tmp_path / "m.onnx")
+    spec = {"labels": fitted.classes_, "input": {"kind": "tabular", "columns": ("a", "b")},
+            "threshold": np.float64(0.5)}  # fmt: skip
+    model = assay.add_model("m", onnx, spec=spec, home=tmp_path / "home")
+    assert model.spec["labels"] == ["defect", "ok"]
+    assert model.spec["input"]["columns"] == ["a", "b"]

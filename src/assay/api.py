@@ -142,10 +142,25 @@ def add_model(
     file = _path(
         file, "file", "save a fitted scikit-learn model with skops.io.dump(model, 'm.skops')"
     )
-    if not isinstance(spec, dict):
+    if isinstance(spec, dict):
+        spec = _plain(spec)
+    else:
         spec = _path(spec, "spec", "a YAML file's path, or a mapping")
     home = _path(home, "home", optional=True)
     return model_service.register_model(_ws(home), name, file, spec).model
+
+
+def _plain(value: Any) -> Any:
+    """A mapping as YAML would give it: tuples and numpy arrays as lists, numpy numbers as
+    Python's (``labels=model.classes_`` was refused as "must be a list")."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist) and type(value).__module__ == "numpy":
+        return _plain(tolist())
+    return value
 
 
 @dataclass

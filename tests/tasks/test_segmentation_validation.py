@@ -165,6 +165,8 @@ def test_hostile_masks_are_not_judged_with_their_reason(
     items[0]["mask"] = np.where(items[0]["mask"] == 1, 7, 0).astype(np.uint8)  # no class 7
     items[0]["boxes"] = items[0]["boxes"] or [[0, 0, 1, 1]]
     items[4]["mask"] = np.full((64, 64), 255, np.uint8)  # every pixel left out
+    items[5]["mask"] = items[5]["mask"][:, :40]  # not the image's proportions
+    items[6]["mask"] = items[6]["mask"][::2, ::2]  # half the resolution: judged
     manifest = write_mask_manifest(tmp_path / "data", items)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(
         tmp_path / "data" / "masks" / items[1]["name"]
@@ -213,8 +215,10 @@ def test_hostile_masks_are_not_judged_with_their_reason(
         "mask file not found": 1,
         "mask file changed since the dataset was registered": 1,
         "the expert mask leaves every pixel out (255): nothing to judge": 1,
+        "mask is 40x64 pixels, its image 64x64: not the image's proportions (another image's "
+        "mask?)": 1,
     }
-    assert result["n_failed"] == 5 and result["n_items"] == 8
+    assert result["n_failed"] == 6 and result["n_items"] == 8
 
 
 def test_nan_scores_judge_nothing_and_a_maskless_dataset_is_refused(

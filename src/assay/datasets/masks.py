@@ -53,7 +53,8 @@ def read_mask(path: str | None, sha256: str | None) -> np.ndarray | str:
 
 
 def expert_masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
-    """Per row of a manifest batch: its mask, or the reason it cannot be used."""
+    """Per row of a manifest batch: its mask, or the reason it cannot be used (a mask whose
+    proportions are not its image's, when the batch has the images' sizes)."""
     paths = batch.column(cols.MASK).to_pylist()
     names = batch.schema.names
     shas = (
@@ -61,4 +62,27 @@ def expert_masks(batch: pa.RecordBatch, pool: ThreadPoolExecutor) -> list[Any]:
         if cols.MASK_SHA256 in names
         else [None] * len(paths)
     )
-    return list(pool.map(read_mask, paths, shas))
+    masks = list(pool.map(read_mask, paths, shas))
+    if not {"image_width", "image_height"} <= set(names):
+        return masks
+    widths = batch.column("image_width").to_pylist()
+    heights = batch.column("image_height").to_pylist()
+    return [
+        m if isinstance(m, str) else (_misshapen(m.shape, w, h) or m)
+        for m, w, h in zip(masks, widths, heights, strict=True)
+    ]
+
+
+def _misshapen(shape: tuple[int, ...], width: float | None, height: float | None) -> str | None:
+    """Why a mask cannot be its image's: other proportions than the image's, beyond the
+    rounding of a mask saved at another resolution (a mask of another image, or one turned
+    sideways: the model's mask, resized to it, would be judged against the wrong pixels)."""
+    if width is None or height is None or not (width > 0 and height > 0):
+        return None  # (an unreadable image is not judged anyway)
+    rows, columns = shape[0], shape[1]
+    if abs(rows * width - columns * height) <= (width + height) / 2:
+        return None
+    return (
+        f"mask is {columns}x{rows} pixels, its image {width:.0f}x{height:.0f}: not the image's "
+        "proportions (another image's mask?)"
+    )

@@ -121,7 +121,9 @@ def task_columns(spec: ModelSpec, schema: pa.Schema | None = None) -> list[str]:
         present = schema.names if schema is not None else [cols.MASK, cols.MASK_SHA256]
         if cols.MASK not in present and SEGMENTS in present:
             return [SEGMENTS, "image_width", "image_height"]
-        return [c for c in (cols.MASK, cols.MASK_SHA256) if c in present]
+        # The images' sizes: a mask of other proportions than its image's is not judged.
+        sizes = ["image_width", "image_height"] if schema is not None else []
+        return [c for c in (cols.MASK, cols.MASK_SHA256, *sizes) if c in present]
     return []
 
 

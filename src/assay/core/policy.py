@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from assay.core.accumulators.confusion import CONFUSION_METRICS, RATE_METRICS
+from assay.core.config import DEFAULT_CONFIDENCE, MAX_CONFIDENCE
 from assay.core.errors import InputError, did_you_mean
 from assay.core.metric_catalog import (
     AUDIT,
@@ -283,6 +284,8 @@ class Policy:
     # How many decisions a dataset (all its versions) may serve before a release decision needs
     # items no earlier decision saw.
     reuse_budget: ReuseBudget | None = None
+    # Whether the policy names its confidence (else it takes the run's: ``--confidence``).
+    confidence_stated: bool = False
 
     @property
     def needs_baseline(self) -> bool:
@@ -331,10 +334,14 @@ def _where(node: Any, source: str, key: str | None = None) -> str:
 
 def _number(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{where}: {what} must be a number, got {value!r}")
-    if not math.isfinite(value):
+        raise InputError(f"{where}: {what} must be a number, got {value!r}"[:300])
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits (a review: exit 3)
+        raise InputError(f"{where}: {what} is too large a number") from None
+    if not math.isfinite(number):
         raise InputError(f"{where}: {what} must be finite")
-    return float(value)
+    return number
 
 
 def _metric_range(metric: str, n_classes: int | None = None) -> tuple[float, float]:
@@ -629,9 +636,11 @@ def parse_policy(
             f"{_where(raw, source, unknown[0])}: unknown field {unknown[0]!r} (allowed: "
             f"{', '.join(sorted(allowed))})"
         )
-    confidence = _number(raw.get("confidence", 0.95), "confidence", source)
-    if not 0.5 <= confidence < 1:
-        raise InputError(f"{source}: confidence must lie in [0.5, 1), got {confidence}")
+    confidence = _number(raw.get("confidence", DEFAULT_CONFIDENCE), "confidence", source)
+    if not 0.5 <= confidence <= MAX_CONFIDENCE:
+        raise InputError(
+            f"{source}: confidence must lie in [0.5, {MAX_CONFIDENCE}], got {confidence}"
+        )
     power = _number(raw.get("power", 0.8), "power", source)
     if not 0.5 <= power < 1:
         raise InputError(f"{source}: power must lie in [0.5, 1), got {power}")
@@ -687,6 +696,7 @@ def parse_policy(
         max_unjudged,
         on_inconclusive,
         budget,
+        "confidence" in raw,
     )
 
 

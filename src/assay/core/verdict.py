@@ -502,11 +502,18 @@ def _estimate_crosses(rule: CheckRule, r: CheckResult) -> bool:
     }[rule.change.kind]
 
 
+def _in_family(rule: CheckRule) -> bool:
+    """Whether a rule's checks are members of the family corrected for multiplicity: every
+    class, every slice (not a single check of the overall metric, a class or a slice)."""
+    return rule.slice is None and rule.scope in ("every_class", "every_slice")
+
+
 def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
     """Apply every rule of ``policy`` to the evidence, and decide the verdict on that evidence.
 
-    Benjamini-Hochberg runs over every change check that has a p-value, across the whole policy:
-    the family is everything this verdict looks at.
+    Benjamini-Hochberg runs over the change checks of every class and every slice, across the
+    whole policy (each with its p-value, whether its interval settled it or not); a single
+    check is decided on its own.
     """
     judge = _Judge(policy)
     outcomes: list[tuple[CheckRule, CheckResult | _Pending]] = []
@@ -516,8 +523,14 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
                 outcomes.append((rule, judge.value_check(rule, key, metric, ev)))
             else:
                 outcomes.append((rule, judge.change_check(rule, key, metric, ev)))
+    # The family is the class and slice checks: many looks at one question. A single check
+    # (the overall metric, a named class or slice) is decided on its own interval: counted in
+    # the family, a regression confidently beyond its limit became "cannot tell" once a policy
+    # listed a few more checks that passed (a review: p = 0.006, q = 0.03).
     pending = [o for _, o in outcomes if isinstance(o, _Pending)]
-    q_values = dict(zip(map(id, pending), benjamini_hochberg([o.p for o in pending]), strict=True))
+    family = [o for o in pending if _in_family(o.rule)]
+    q_values = {id(o): o.p for o in pending}
+    q_values |= dict(zip(map(id, family), benjamini_hochberg([o.p for o in family]), strict=True))
     results = [
         (rule, judge.decide(o, q_values[id(o)]) if isinstance(o, _Pending) else o)
         for rule, o in outcomes
@@ -557,8 +570,11 @@ def evaluate_policy(policy: Policy, ev: Evidence) -> Verdict:
             rule.headline
             and r.status == "pass"
             and rule.metric not in PROFILE_METRICS | AUDIT_METRICS
+            and not (rule.change is not None and rule.change.kind == "max_improvement")
         ):
-            # Latency, memory or a clean leakage audit say nothing of what the model judged.
+            # Latency, memory or a clean leakage audit say nothing of what the model judged,
+            # nor does a gain that is not suspiciously large (a constant model, confidently
+            # worse, passed a policy of one max_improvement check; a review).
             quality_passed = True
         checks.append(r)
     return _decide(policy, checks, coverage, failed, undecided, quality_passed)

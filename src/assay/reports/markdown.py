@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from assay.core.results import ValidationResult
 from assay.reports.views.verdict import VerdictView
 
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag, a comment or a declaration
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "too_few": "❔", "inconclusive": "❔"}
 
 
@@ -15,7 +19,12 @@ def _num(x: float | None, signed: bool = False) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from the data (class names, slice values, reasons) as one table cell: a forge's
+    Markdown renders HTML, so a class named ``<img src=...>`` would be a tag in the comment."""
+    # Only what HTML would read as a tag or an entity: "<= 1%" stays readable in the raw file.
+    text = _ENTITY.sub("&amp;", text)
+    text = _TAG.sub("&lt;", text)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def render_verdict_markdown(result: ValidationResult) -> str:
@@ -25,7 +34,7 @@ def render_verdict_markdown(result: ValidationResult) -> str:
     lines = [
         f"## Assay verdict: {ICONS.get(view.status, '')} {view.status.upper()}",
         "",
-        _cell(view.summary) + (f" ({view.note})" if view.note else ""),
+        _cell(view.summary) + (f" ({_cell(view.note)})" if view.note else ""),
         "",
         f"**{view.model}** on **{view.dataset}**"
         + (f" vs baseline **{paired.baseline}**" if paired else "")
@@ -36,7 +45,7 @@ def render_verdict_markdown(result: ValidationResult) -> str:
     ]
     for c in view.checks:
         lines.append(
-            f"| {ICONS.get(c.status, '')} {c.status} | {_cell(c.name)} | {c.value_text} | "
+            f"| {ICONS.get(c.status, '')} {c.status} | {_cell(c.name)} | {_cell(c.value_text)} | "
             f"{_cell(c.limit_text)} | {_cell(c.reason)} |"
         )
     if paired:
@@ -57,7 +66,7 @@ def render_verdict_markdown(result: ValidationResult) -> str:
             way = {True: " better", False: " worse", None: ""}[d.improved]
             title = d.title + (" (lower is better)" if d.better == "lower" else "")
             lines.append(
-                f"| {title} | {_num(d.baseline)} | {_num(d.candidate)} | "
+                f"| {_cell(title)} | {_num(d.baseline)} | {_num(d.candidate)} | "
                 f"{_num(d.delta, True)}{way} | {interval} |"
             )
     return "\n".join(lines) + "\n"

@@ -33,6 +33,7 @@ from assay.core.intervals import IntervalConfig
 from assay.core.paired_ap import PairedAp
 from assay.core.paired_auc import PairedAuc
 from assay.core.paired_calibration import PairedCalibrationAccumulator
+from assay.core.policy import Policy
 from assay.core.slicing import parse_slice_spec, slice_order
 from assay.datasets import columns as cols
 from assay.store.manifests import manifest_schema, slice_codes
@@ -93,6 +94,27 @@ def slice_specs(
             )
         out[text] = slice_codes(manifest, spec)
     return out
+
+
+def check_named_slices(manifest: Path, policy: Policy) -> None:
+    """InputError for a check on a named slice the dataset does not have: a misspelt value
+    (``camera: C1`` for c1) made an empty slice, 'too few items' a warning, and the verdict
+    passed without the check (a review)."""
+    named = [r.slice for r in policy.checks if r.slice is not None]
+    if not named:
+        return
+    coded = slice_specs(manifest, policy.slices)
+    for key in named:
+        ((column, value),) = key
+        keys = [k[0][1] for k in coded[column][1]] if column in coded else []
+        if value not in keys:
+            shown = ", ".join(repr(k) for k in keys[:12]) + (
+                f", ... {len(keys)} in all" if len(keys) > 12 else ""
+            )
+            raise InputError(
+                f"policy: slice {{{column}: {value}}} is not in the dataset"
+                f"{did_you_mean(value, keys)} (the slices of {column}: {shown or 'none'})"
+            )
 
 
 def analyse(

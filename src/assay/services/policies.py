@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from assay.core.config import DEFAULT_CONFIDENCE, ValidationConfig
 from assay.core.errors import InputError
 from assay.core.policy import Policy, check_task_metrics, default_policy, parse_policy
 from assay.core.spec import ModelSpec
 from assay.core.tasks import item_spec
-from assay.services.yaml_input import MAX_BYTES, parse_yaml
+from assay.services.yaml_input import MAX_BYTES, missing_file, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class PolicyText:
     def read(cls, path: Path | str) -> PolicyText:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise InputError(f"policy file does not exist: {path}")
+            raise InputError(f"policy file {missing_file(path)}: {path}")
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise InputError(f"{path.name}: {size:,} bytes is over the {MAX_BYTES:,}-byte limit")
@@ -91,3 +92,31 @@ def load_policy(source: PolicySource, spec: ModelSpec, has_baseline: bool) -> Po
     if policy.needs_baseline and not has_baseline:
         raise InputError(f"{name}: the policy compares with a baseline; pass --baseline MODEL")
     return policy
+
+
+def one_confidence(
+    policy: Policy, config: ValidationConfig, run: str | None = None
+) -> tuple[Policy, ValidationConfig]:
+    """The policy and the run at one confidence. The checks of overall and per-class metrics
+    read the run's intervals, computed at ``config.confidence``: a policy's ``confidence:
+    0.95`` judged them on ``--confidence 0.5`` intervals and passed, its own level on record (a
+    review). A policy that names a level sets the run's (the default ``--confidence`` gives
+    way); one that names none takes the run's; two levels given are refused. ``run``: a
+    finished run's id, whose intervals are fixed already (``assay compare``)."""
+    if not policy.confidence_stated:
+        return replace(policy, confidence=config.confidence), config
+    if policy.confidence == config.confidence:
+        return policy, config
+    if run is not None:
+        raise InputError(
+            f"{policy.source}: confidence {policy.confidence:g}, but run {run[:12]} computed its "
+            f"intervals at {config.confidence:g}: validate again with --confidence "
+            f"{policy.confidence:g}, or judge it by a policy of its level"
+        )
+    if config.confidence != DEFAULT_CONFIDENCE:
+        raise InputError(
+            f"--confidence {config.confidence:g} and {policy.source}'s confidence "
+            f"{policy.confidence:g} differ: the checks are judged on the run's intervals, at one "
+            "level; give one of them"
+        )
+    return policy, replace(config, confidence=policy.confidence)

@@ -62,6 +62,7 @@ from assay.services.policies import (
     PolicySource,
     PolicyText,
     load_policy,
+    one_confidence,
     policy_mapping,
     read_policy,
 )
@@ -759,9 +760,10 @@ def plan_validation(
     extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
     rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:
-        from assay.services.comparison import slice_specs
+        from assay.services.comparison import check_named_slices, slice_specs
 
         slice_specs(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
+        check_named_slices(Path(dv.manifest_path), rules)
     cal = None
     if calibration is not None:
         if spec.task != "anomaly":
@@ -886,6 +888,8 @@ def validate(
     plan = plan_validation(
         ws, model, dataset, baseline, policy, slices, calibration, train, production
     )
+    rules, config = one_confidence(plan.policy, config)
+    plan = dataclasses.replace(plan, policy=rules)
     _check_measurable(plan, config)
     out_url = str(out) if out is not None and is_url(str(out)) else None
     out_dir = Path(out).expanduser() if out is not None and out_url is None else None

@@ -47,6 +47,17 @@ class _Loader(yaml.SafeLoader):
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    # A key given twice: YAML keeps the last, so a reviewer read one threshold and the gate
+    # applied another (a policy's second 'checks:' replaced the first; a review).
+    seen: dict[str, int] = {}
+    for key, _ in node.value:
+        name = str(key.value)
+        if name in seen:
+            raise InputError(
+                f"line {key.start_mark.line + 1}: duplicate key {one_line(name, 60)!r} (first "
+                f"at line {seen[name]}): give each key once"
+            )
+        seen[name] = key.start_mark.line + 1
     out = LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
     out.line = node.start_mark.line + 1
     out.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
@@ -107,8 +118,18 @@ def parse_yaml(text: str | bytes, source: str) -> Any:
 def read_yaml_file(path: Path, what: str) -> Any:
     """A spec or policy file: it must exist, fit the size limit and parse."""
     if not path.is_file():
-        raise InputError(f"{what} file does not exist: {path}")
+        raise InputError(f"{what} file {missing_file(path)}: {path}")
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise InputError(f"{path.name}: {size:,} bytes is over the {MAX_BYTES:,}-byte limit")
     return parse_yaml(path.read_bytes(), path.name)
+
+
+def missing_file(path: Path) -> str:
+    """Why ``path`` is no file to read, in a few words (a folder given as a policy was said
+    not to exist)."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if path.exists():
+        return "is not a regular file"
+    return "does not exist"

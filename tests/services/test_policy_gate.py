@@ -1,0 +1,215 @@
+"""The release gate against policies written to pass what they should not (a hostile review):
+a confidence the checks ignored, a duplicated key, a check on a slice that does not exist, a
+suspicious-gain check taken for quality, a regression diluted by easy checks, numbers too large,
+HTML in a class name. Each case runs the CLI end to end on recorded predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import assay
+from assay.cli.main import main
+from tests.models import write_spec
+
+N = 400
+
+
+def _cli(capsys: pytest.CaptureFixture[str], home: Path, *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--home", str(home)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """400 items, 30% defect; 'good' (accuracy about 0.81), 'const' (answers good for every
+    item) and 'worse' ('good' with 13 of its right answers turned wrong)."""
+    tmp = tmp_path_factory.mktemp("gate")
+    rng = np.random.default_rng(0)
+    y = rng.random(N) < 0.3
+    x = rng.normal(size=N) + 2 * y
+    ids = [f"it{i}" for i in range(N)]
+    pacsv.write_csv(
+        pa.table(
+            {
+                "item_id": ids,
+                "a": x,
+                "label": np.where(y, "defect", "good"),
+                "camera": rng.choice(["c1", "c2"], N),
+            }
+        ),  # fmt: skip
+        tmp / "data.csv",
+    )
+    p = 1 / (1 + np.exp(-(2 * x - 2)))
+    right = (p >= 0.5) == y
+    worse = p.copy()
+    flip = np.flatnonzero(right)[:13]
+    worse[flip] = 1 - worse[flip]
+    for name, score in (("good", p), ("const", np.full(N, 0.1)), ("worse", worse)):
+        pacsv.write_csv(
+            pa.table({"item_id": ids, "score_good": 1 - score, "score_defect": score}),
+            tmp / f"{name}.csv",
+        )
+    spec = write_spec(tmp / "spec.yaml", labels=["good", "defect"])
+    home = tmp / "home"
+    main(["dataset", "add", "d", str(tmp / "data.csv"), "--label-column", "label",
+          "--id-column", "item_id", "--home", str(home)])  # fmt: skip
+    for name in ("good", "const", "worse"):
+        main(["model", "add", name, "--predictions", str(tmp / f"{name}.csv"), "--spec",
+              str(spec), "--home", str(home)])  # fmt: skip
+    return {"tmp": tmp, "home": home}
+
+
+def _validate(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any], policy: str, *args: str
+) -> tuple[int, str, dict[str, Any] | None]:
+    tmp = store["tmp"]
+    (tmp / "policy.yaml").write_text(policy)
+    out = tmp / "out"
+    code, _, err = _cli(capsys, store["home"], "validate", "--dataset", "d", "--no-explore",
+                        "--no-profile", "--overwrite", "--out", str(out), "--policy",
+                        str(tmp / "policy.yaml"), *args)  # fmt: skip
+    doc = json.loads((out / "result.json").read_text()) if code in (0, 1) else None
+    return code, err, doc
+
+
+def test_the_checks_are_judged_at_the_policy_s_confidence(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    """The overall and per-class checks read the run's intervals, computed at --confidence:
+    a policy of confidence 0.95 passed on 50% intervals, and one of 0.999 on 95% ones."""
+    _, _, doc = _validate(capsys, store, "checks:\n  - accuracy >= 0.5\n", "--model", "good")
+    assert doc is not None
+    accuracy = doc["metrics"]["accuracy"]
+    limit = round((accuracy["ci_low"] + accuracy["value"]) / 2, 4)  # inside the 95% interval
+    policy = f"confidence: 0.95\nchecks:\n  - accuracy >= {limit}\n"
+    code, _, doc = _validate(capsys, store, policy, "--model", "good")
+    assert doc is not None and code == 1 and doc["verdict"]["status"] == "inconclusive"
+    code, err, _ = _validate(capsys, store, policy, "--model", "good", "--confidence", "0.5")
+    assert code == 2 and "--confidence 0.5 and policy.yaml's confidence 0.95 differ" in err
+    code, _, doc = _validate(capsys, store, "confidence: 0.999\nchecks:\n  - accuracy >= 0.6\n",
+                             "--model", "good")  # fmt: skip
+    assert doc is not None and doc["config"]["confidence"] == 0.999
+    wide = doc["metrics"]["accuracy"]
+    assert wide["ci_high"] - wide["ci_low"] > accuracy["ci_high"] - accuracy["ci_low"]
+    # A policy that names no level takes the run's.
+    code, _, doc = _validate(capsys, store, "checks:\n  - accuracy >= 0.6\n", "--model", "good",
+                             "--confidence", "0.9")  # fmt: skip
+    assert doc is not None and doc["verdict"]["policy"]["confidence"] == 0.9
+
+
+def test_a_compare_refuses_a_policy_of_another_level_than_the_run_s(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    _validate(capsys, store, "checks:\n  - accuracy >= 0.6\n", "--model", "good")
+    _, _, first = _validate(capsys, store, "checks:\n  - accuracy >= 0.6\n", "--model", "worse")
+    good = assay.list_runs(model="good", limit=1, home=store["home"])[0]["id"]
+    assert first is not None
+    policy = store["tmp"] / "p999.yaml"
+    policy.write_text("confidence: 0.999\nchecks:\n  - accuracy >= 0.6\n")
+    code, _, err = _cli(capsys, store["home"], "compare", first["run_id"], good, "--policy",
+                        str(policy), "--out", str(store["tmp"] / "cmp"))  # fmt: skip
+    assert code == 2 and "computed its intervals at 0.95" in err
+
+
+@pytest.mark.parametrize(
+    ("policy", "line"),
+    [
+        ("checks:\n  - accuracy >= 0.99\nmax_unjudged: 1%\nchecks:\n  - accuracy >= 0.5\n", 4),
+        ("checks:\n  - metric: accuracy\n    min: 0.99\n    min: 0.5\n", 4),
+    ],
+)
+def test_a_key_given_twice_is_refused(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any], policy: str, line: int
+) -> None:
+    """YAML keeps the last of two keys: a reader saw 0.99, the gate applied 0.5 and passed."""
+    code, err, _ = _validate(capsys, store, policy, "--model", "good")
+    assert code == 2 and f"line {line}: duplicate key" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_check_on_a_slice_the_dataset_does_not_have_is_refused(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    """camera: C1 for c1 made an empty slice, 'too few items' a warning, and the run passed."""
+    policy = (
+        "checks:\n  - cohen_kappa > 0\n  - {metric: accuracy, min: 0.99, slice: {camera: C1}}\n"
+    )
+    code, err, _ = _validate(capsys, store, policy, "--model", "good")
+    assert code == 2 and "slice {camera: C1} is not in the dataset" in err
+    assert "did you mean 'c1'" in err.lower()
+    code, _, doc = _validate(capsys, store, policy.replace("C1", "c1"), "--model", "good")
+    assert code == 1 and doc is not None and doc["verdict"]["status"] == "fail"
+
+
+def test_a_suspicious_gain_check_is_no_evidence_of_quality(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    """A policy of one max_improvement check passed a constant model confidently worse than
+    its baseline: no gain was suspicious, and that was taken for quality."""
+    policy = (
+        "checks:\n  - metric: accuracy\n    change: {max_improvement: 0.05}\n    severity: fail\n"
+    )
+    code, _, doc = _validate(capsys, store, policy, "--model", "const", "--baseline", "good")
+    assert doc is not None and code == 1
+    assert doc["verdict"]["status"] == "inconclusive"
+    assert "no check of the model's quality passed" in doc["verdict"]["summary"]
+
+
+def test_a_regression_beyond_its_limit_is_not_diluted_by_easy_checks(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    """Benjamini-Hochberg over every headline change check: four checks that passed lifted the
+    q of an accuracy regression wholly beyond its limit (p = 0.006) to 0.03, 'cannot tell',
+    and with on_inconclusive: warn the gate was green."""
+    policy = (
+        "on_inconclusive: warn\nchecks:\n  - cohen_kappa > 0\n"
+        "  - metric: accuracy\n    change: {max_regression: 0.01}\n"
+        + "".join(
+            f"  - {{metric: {m}, change: {{max_regression: 0.5}}}}\n"
+            for m in ("log_loss", "brier_score", "ece", "roc_auc")
+        )
+    )
+    code, _, doc = _validate(capsys, store, policy, "--model", "worse", "--baseline", "good")
+    assert doc is not None
+    check = next(c for c in doc["verdict"]["checks"] if c["name"].startswith("accuracy"))
+    assert check["ci_high"] < -0.01  # the whole interval lies beyond the limit
+    assert (code, check["status"], doc["verdict"]["status"]) == (1, "fail", "fail")
+
+
+@pytest.mark.parametrize(
+    ("policy", "words"),
+    [
+        ("confidence: 0.9999999999999999\nchecks:\n  - accuracy >= 0.5\n", "confidence must lie"),
+        ("checks:\n  - metric: log_loss\n    max: " + "9" * 400 + "\n", "too large a number"),
+    ],
+)
+def test_numbers_out_of_reach_are_bad_input_before_the_run(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any], policy: str, words: str
+) -> None:
+    """Both ran the whole pass and ended in an internal error (exit 3), a failed run kept."""
+    before = len(assay.list_runs(limit=500, home=store["home"]))
+    code, err, _ = _validate(capsys, store, policy, "--model", "good")
+    assert code == 2 and words in err
+    assert len(assay.list_runs(limit=500, home=store["home"])) == before
+
+
+def test_a_folder_given_as_the_policy_is_named_as_one(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any]
+) -> None:
+    code, _, err = _cli(capsys, store["home"], "validate", "--model", "good", "--dataset", "d",
+                        "--policy", str(store["tmp"]))  # fmt: skip
+    assert code == 2 and "policy file is a folder, not a file" in err
+
+
+def test_verdict_markdown_escapes_html_from_the_data() -> None:
+    from assay.reports.markdown import _cell
+
+    assert _cell("recall[<img src=x>&lt;] | a\nb") == r"recall[&lt;img src=x>&amp;lt;] \| a b"
+    assert _cell("accuracy <= 1% & more") == "accuracy <= 1% & more"

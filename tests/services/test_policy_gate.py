@@ -44,7 +44,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 "label": np.where(y, "defect", "good"),
                 "camera": rng.choice(["c1", "c2"], N),
             }
-        ),  # fmt: skip
+        ),
         tmp / "data.csv",
     )
     p = 1 / (1 + np.exp(-(2 * x - 2)))

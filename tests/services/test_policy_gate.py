@@ -213,3 +213,54 @@ def test_verdict_markdown_escapes_html_from_the_data() -> None:
 
     assert _cell("recall[<img src=x>&lt;] | a\nb") == r"recall[&lt;img src=x>&amp;lt;] \| a b"
     assert _cell("accuracy <= 1% & more") == "accuracy <= 1% & more"
+
+
+class _Killed(BaseException):
+    """Stands for kill -9 at one instant: nothing after it runs."""
+
+
+def test_a_run_stopped_as_it_finishes_never_leaves_an_uncounted_decision_or_a_lone_result(
+    tmp_path: Path, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash review: the run was committed finished, then its decision in another
+    transaction (killed between the two: a finished PASS the budget never counted); its files
+    were written result.json first (killed after it: 'finished, pass' beside a truncated
+    report), and copied to --out result.json first (a PASS result.json alone in the folder)."""
+    from assay.services import validation
+    from assay.services.datasets import get_dataset
+    from assay.services.workspace import Workspace
+    from assay.store.catalog import SqlCatalog
+
+    home = store["home"]
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise _Killed()
+
+    monkeypatch.setattr(SqlCatalog, "record_decision", killed)
+    policy = {"checks": ["accuracy >= 0.6"]}
+    done = assay.validate(model="good", dataset="d", policy=policy, home=home,
+                          config={"profile": False, "explore": False})  # fmt: skip
+    ws = Workspace.open(home, create=False)
+    counted = {d.run_id for d in ws.catalog.decisions([get_dataset(ws, "d").id])}
+    assert done.result.run_id in counted
+    monkeypatch.undo()
+
+    # Killed while the report is written: no result.json in the run's folder.
+    monkeypatch.setattr(validation, "render_html", killed)
+    with pytest.raises(_Killed):
+        assay.validate(model="good", dataset="d", policy=policy, home=home,
+                       config={"profile": False, "explore": False})  # fmt: skip
+    newest = assay.list_runs(limit=1, home=home)[0]
+    assert newest["status"] != "finished"
+    assert not (ws.files.run_dir(newest["id"]) / "result.json").exists()
+    monkeypatch.undo()
+
+    # Copied to --out: result.json last.
+    copied: list[str] = []
+    real = validation._copy_out
+    monkeypatch.setattr(
+        validation, "_copy_out", lambda src, dst: (copied.append(dst.name), real(src, dst))
+    )
+    assay.validate(model="good", dataset="d", policy=policy, home=home, out=tmp_path / "o",
+                   config={"profile": False, "explore": False})  # fmt: skip
+    assert copied[-1] == "result.json" and "report.html" in copied

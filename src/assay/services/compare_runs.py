@@ -105,11 +105,13 @@ def _compare(
         ledger_dir=folder,
         preconditions=preconditions,
     )
-    files = write_artifacts(judged, folder)
     if judged.verdict is not None:  # the decision this comparison took, for the budget
+        # Logged before its files are written: a process stopped in between leaves one
+        # decision too many in the budget, never a verdict on file that it did not count.
         ws.catalog.record_decision(
             dataset.id, cand_run.model_id, cand_run.id, "comparison", judged.verdict.status
         )
+    files = write_artifacts(judged, folder)
     # predictions.parquet belongs to the candidate run; the comparison folder does not copy it.
     files.pop("predictions.parquet", None)
     return ValidationOutcome(judged, Path(cand_run.run_dir), folder, files)

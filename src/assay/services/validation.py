@@ -90,6 +90,7 @@ from assay.store.checkpoints import (
     write_invocation,
 )
 from assay.store.embeddings import ParquetEmbeddingSink
+from assay.store.files import write_atomically
 from assay.store.leases import Heartbeat, claim_run, expire_leases, this_holder
 from assay.store.manifests import manifest_schema, read_manifest
 from assay.store.parquet import check_parts
@@ -339,13 +340,15 @@ def clear_out(out_dir: Path) -> None:
 def write_artifacts(result: ValidationResult, run_dir: Path) -> dict[str, Path]:
     """Write result.json, report.html and, with a verdict, verdict.md and junit.xml."""
     files = {name: run_dir / name for name in ARTIFACTS}
-    write_result_json(result, files["result.json"])
-    files["report.html"].write_text(render_html(result), encoding="utf-8")
+    # Each file whole or not at all, and result.json last: a process killed in between left a
+    # result.json saying 'finished, pass' beside a truncated report (a review).
+    write_atomically(files["report.html"], render_html(result).encode("utf-8"))
     if result.verdict is not None:
         files["verdict.md"] = run_dir / "verdict.md"
-        files["verdict.md"].write_text(render_verdict_markdown(result), encoding="utf-8")
+        write_atomically(files["verdict.md"], render_verdict_markdown(result).encode("utf-8"))
         files["junit.xml"] = run_dir / "junit.xml"
-        files["junit.xml"].write_text(render_junit(result), encoding="utf-8")
+        write_atomically(files["junit.xml"], render_junit(result).encode("utf-8"))
+    write_result_json(result, files["result.json"])
     for extra in RUN_FILES[RUN_FILES.index("unmatched_predictions.csv") :]:
         if (run_dir / extra).exists():
             files[extra] = run_dir / extra
@@ -648,7 +651,14 @@ def _earlier_run(m: _Model) -> RunRecord | None:
     return plan.source
 
 
-def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str, Path]:
+def _finish(
+    ws: Workspace,
+    result: ValidationResult,
+    run_dir: Path,
+    decision: tuple[int, int, str, str] | None = None,
+) -> dict[str, Path]:
+    """Write the run's files and record it finished (with ``decision``, the decision it took:
+    see ``Catalog.finish_run``)."""
     files = write_artifacts(result, run_dir)
     ws.catalog.finish_run(
         result.run_id,
@@ -657,6 +667,7 @@ def _finish(ws: Workspace, result: ValidationResult, run_dir: Path) -> dict[str,
         n_failed=result.n_failed,
         artifact_sha256=run_digests(run_dir),
         summary=result.summary(),
+        decision=decision,
     )
     return files
 
@@ -1268,19 +1279,18 @@ def _publish(
     out_url: str | None,
 ) -> ValidationOutcome:
     """Write the run's files and finish it, log its decision, copy it to ``out``."""
-    files = _finish(ws, judged, run_dir)
-    if judged.verdict is not None:  # the decision this validation took, for the budget
-        ws.catalog.record_decision(
-            plan.dataset.id,
-            plan.model.id,
-            judged.run_id,
-            "validation",
-            judged.verdict.status,
-        )
+    decision = (
+        None
+        if judged.verdict is None  # the decision this validation took, for the budget
+        else (plan.dataset.id, plan.model.id, "validation", judged.verdict.status)
+    )
+    files = _finish(ws, judged, run_dir, decision)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         clear_out(out_dir)
-        for name, path in files.items():
+        # result.json last: a copy stopped half-way left a finished PASS result.json in a
+        # folder without its report, verdict or JUnit file (a review).
+        for name, path in sorted(files.items(), key=lambda item: item[0] == "result.json"):
             _copy_out(path, out_dir / name)
         files = {name: out_dir / name for name in files}
     if out_url is not None:

@@ -421,9 +421,13 @@ class SqlCatalog:
         error: str | None = None,
         artifact_sha256: dict[str, str] | None = None,
         summary: dict[str, Any] | None = None,
+        decision: tuple[int, int, str, str] | None = None,
     ) -> RunRecord:
         """Record a run's end. A finished run is immutable: finishing it twice is an error.
-        ``summary`` holds the list's columns (``SUMMARY_FIELDS``)."""
+        ``summary`` holds the list's columns (``SUMMARY_FIELDS``). ``decision`` (dataset id,
+        model id, kind, verdict): the decision the run took, logged in the same transaction,
+        so that no finished run's verdict escapes the decision budget (a process killed
+        between two commits left a finished PASS the budget never counted; a review)."""
         with self._session.begin() as s:
             row = s.get(RunRow, run_id)
             if row is None:
@@ -438,6 +442,18 @@ class SqlCatalog:
             for key, value in (summary or {}).items():
                 if key in SUMMARY_FIELDS:
                     setattr(row, key, value)
+            if decision is not None:
+                dataset_id, model_id, kind, verdict = decision
+                s.add(
+                    DecisionRow(
+                        dataset_id=dataset_id,
+                        model_id=model_id,
+                        run_id=run_id,
+                        kind=kind,
+                        verdict=verdict,
+                        decided_at=row.finished_at,
+                    )
+                )
             s.flush()
             return self.record(RunRecord, row)
 

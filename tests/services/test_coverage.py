@@ -92,6 +92,26 @@ def test_a_few_production_items_never_call_a_shift_on_noise() -> None:
     assert shifted.ci_low > 0.5  # 20 a half: a real shift is still called
 
 
+def test_a_small_sample_far_away_is_a_shift_and_a_blind_classifier_is_no_test() -> None:
+    """From a review: scikit-learn's 20 items per leaf let no half of under 40 items be split,
+    so 30 production items 10 standard deviations away scored like validation: AUC 0.5 with
+    the interval [0.5, 0.5], 'no shift it can detect', and domain_auc <= 0.7 passed. The leaf
+    follows the sample; a classifier that gives one score to every item has tested nothing."""
+    rng = np.random.default_rng(0)
+    for n_val, n_prod in ((25, 25), (30, 30), (50, 20)):
+        far = fit_domain(rng.normal(size=(n_val, 2)), rng.normal(size=(n_prod, 2)) + 10,
+                         np.zeros(2, bool), seed=0)  # fmt: skip
+        assert far.tested and far.ci_low > 0.5, (n_val, n_prod, far)
+    called = 0
+    for seed in range(60):  # and drawn alike, 30 a side, no more shifts called than stated
+        fit = fit_domain(rng.normal(size=(30, 3)), rng.normal(size=(30, 3)),
+                         np.zeros(3, bool), seed=seed)  # fmt: skip
+        called += fit.ci_low > 0.5
+    assert called <= 4, called  # P(Binomial(60, 0.025) >= 5) < 0.02
+    blind = fit_domain(np.zeros((40, 2)), np.zeros((40, 2)), np.zeros(2, bool), seed=0)
+    assert not blind.tested and (blind.ci_low, blind.ci_high) == (0.0, 1.0)
+
+
 def _line(rng: np.random.Generator, n: int, fast_share: float) -> dict[str, Any]:
     fast = rng.uniform(size=n) < fast_share
     speed = np.where(fast, rng.normal(2000, 40, n), rng.normal(1500, 60, n))
@@ -476,6 +496,33 @@ def test_a_model_input_production_lacks_is_the_largest_shift(
     assert by_column["s_bad"]["psi"] > 1 and by_column["s_good"]["psi"] > 1
     assert doc["coverage"]["domain"]["shifted"]
     assert code in (0, 1)
+
+
+def test_a_model_input_production_writes_as_text_is_missing_where_no_number(
+    shifted: dict[str, Any], capsys: Any
+) -> None:
+    """From a review: a production feed writing a model input with decimal commas ('-0,007',
+    read as text) passed max_psi <= 0.25 and domain_auc <= 0.7 with a production-mix accuracy;
+    the audit only noted the column. What is no number is missing to the model, and is
+    compared as missing."""
+    ws, tmp = shifted["ws"], shifted["tmp"]
+    prod = dict(shifted["prod"])
+    prod["s_good"] = [f"{v:.4f}".replace(".", ",") for v in prod["s_good"]]
+    pq.write_table(pa.table(prod), tmp / "comma.parquet")
+    register_dataset(ws, "comma", tmp / "comma.parquet", role="production")
+    capsys.readouterr()
+    policy = tmp / "comma.yaml"
+    policy.write_text("checks:\n  - accuracy >= 0.5\n  - max_psi <= 0.25\n")
+    out = tmp / "run-comma"
+    code = main(["validate", "--model", "m", "--dataset", "val", "--production", "comma",
+                 "--policy", str(policy), "--no-profile", "--no-explore", "--out", str(out),
+                 "--home", str(tmp / "home")])  # fmt: skip
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "s_good: an input of the model, numbers in val@1 but text in comma@1" in printed
+    doc = json.loads((out / "result.json").read_text())
+    by_column = {c["column"]: c for c in doc["coverage"]["columns"]}
+    assert by_column["s_good"]["psi"] > 1
+    assert code == 1 and doc["verdict"]["status"] == "fail"
 
 
 def test_one_production_row_is_no_region_and_prints_no_psi(

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay.analysis.domain_classifier import fit_domain
+from assay.arrow import floats
 from assay.core import drift
 from assay.core.errors import InputError
 from assay.core.records import DatasetVersion, ModelVersion, RunRecord
@@ -160,6 +161,21 @@ def _number_pair(
     them tells the files apart by it: a shift that is only the storage."""
     single = any(pa.types.is_floating(t) and t.bit_width < 64 for t in (val.type, prod.type))
     return _as_numbers(val, single), _as_numbers(prod, single)
+
+
+def _read_as_numbers(column: pa.ChunkedArray) -> tuple[pa.Array, int]:
+    """A text column as float64, what is no number (and was a value) missing; and how many
+    values were not numbers."""
+    values = np.full(len(column), np.nan)
+    unread = 0
+    for i, text in enumerate(_texts(column)):
+        if text is None or not text.strip():
+            continue
+        try:
+            values[i] = float(text)
+        except ValueError:
+            unread += 1
+    return floats(values), unread
 
 
 def _typed_as(table: pa.Table, name: str, kind: pa.DataType) -> pa.Table:
@@ -398,6 +414,19 @@ def audit_coverage(
             notes.append(f"{name}: lists or records in {' and '.join(nested)}, not compared")
             continue
         a, b = _number_pair(val.column(name), prod.column(name))
+        if a is not None and b is None and name in set(inputs):
+            # An input the model reads as numbers, written as text in production (decimal
+            # commas, an 'ERR' among the readings): what is no number is missing to the model,
+            # so it is compared as missing. Noted only, the sample passed max_psi and
+            # domain_auc checks and got a production-mix accuracy (a review).
+            numbers, unread = _read_as_numbers(prod.column(name))
+            prod = prod.set_column(prod.schema.get_field_index(name), name, numbers)
+            notes.append(
+                f"{name}: an input of the model, numbers in {dv.ref} but text in {pv.ref}: "
+                f"{unread} of {prod.num_rows} production value(s) are no number, compared as "
+                "missing"
+            )
+            a, b = _number_pair(val.column(name), prod.column(name))
         if (a is None) != (b is None):
             kinds = ("numbers", "text") if b is None else ("text", "numbers")
             notes.append(

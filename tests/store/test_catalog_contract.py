@@ -373,3 +373,36 @@ def test_names_and_aliases_are_whole_matches(name: str) -> None:
         check_alias(name)
     with pytest.raises(InputError):
         check_name(name, "token")
+
+
+def test_two_processes_registering_at_once_both_succeed(tmp_path: Path) -> None:
+    """A crash review: concurrent `dataset add` chose one number twice and one process ended
+    in an internal error (UNIQUE constraint failed). The loser takes the next number, or
+    learns that the same version is stored already."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for k in range(4):
+        x = np.random.default_rng(k).normal(size=2000)
+        pq.write_table(pa.table({"x": x, "label": np.where(x > 0, "a", "b")}),
+                       tmp_path / f"v{k}.parquet")  # fmt: skip
+    home = tmp_path / "home"
+    subprocess.run([sys.executable, "-m", "assay", "dataset", "list", "--home", str(home)],
+                   capture_output=True)  # fmt: skip
+    files = [f"v{k}.parquet" for k in range(4)] + ["v0.parquet"] * 2
+    command = [sys.executable, "-m", "assay", "dataset", "add", "racey"]
+    procs = [
+        subprocess.Popen([*command, str(tmp_path / f), "--home", str(home)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for f in files
+    ]  # fmt: skip
+    done = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(files), [e.decode() for _, e in done]
+    from assay.services.workspace import Workspace
+
+    versions = Workspace.open(home, create=False).catalog.list_datasets()
+    assert sorted(d.number for d in versions) == [1, 2, 3, 4]

@@ -35,6 +35,7 @@ from assay.datasets.versioning import VersionDigest, add_file_digests
 from assay.digests import file_sha256
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
+from assay.store.catalog import AlreadyStoredError
 from assay.store.manifests import (
     count_nulls,
     duplicate_ids,
@@ -184,25 +185,28 @@ def register_dataset(
             notes += _mask_notes(final / "manifest.parquet") + _box_notes(
                 final / "manifest.parquet"
             )
-        record = ws.catalog.add_dataset(
-            name=name,
-            version=version,
-            format=source.format,
-            kind=source.kind,
-            source=url or str(src.resolve()),
-            options=options,
-            n_items=stats.n_items,
-            label_counts=dict(sorted(stats.label_counts.items())),
-            columns=[
-                {"name": f.name, "type": str(f.type)}
-                for f in stats.schema
-                if f.name not in cols.RESERVED
-            ],
-            manifest_path=str(final / "manifest.parquet"),
-            manifest_sha256=file_sha256(final / "manifest.parquet"),
-            notes=notes,
-            role=role,
-        )
+        try:
+            record = ws.catalog.add_dataset(
+                name=name,
+                version=version,
+                format=source.format,
+                kind=source.kind,
+                source=url or str(src.resolve()),
+                options=options,
+                n_items=stats.n_items,
+                label_counts=dict(sorted(stats.label_counts.items())),
+                columns=[
+                    {"name": f.name, "type": str(f.type)}
+                    for f in stats.schema
+                    if f.name not in cols.RESERVED
+                ],
+                manifest_path=str(final / "manifest.parquet"),
+                manifest_sha256=file_sha256(final / "manifest.parquet"),
+                notes=notes,
+                role=role,
+            )
+        except AlreadyStoredError as same:  # another process stored it first
+            return Registered(same.record, created=False)
         return Registered(record, created=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -357,23 +361,26 @@ def correct_dataset(ws: Workspace, parent: DatasetVersion, corrections: Path) ->
         }
         shutil.copyfile(corrections, tmp / f"corrections{corrections.suffix.lower() or '.csv'}")
         final = _put_manifest(ws, tmp, version)
-        record = ws.catalog.add_dataset(
-            name=parent.name,
-            version=version,
-            format=parent.format,
-            kind=parent.kind,
-            source=parent.source,
-            options=options,
-            n_items=stats.n_items,
-            label_counts=dict(sorted(stats.label_counts.items())),
-            columns=parent.columns,
-            manifest_path=str(final / "manifest.parquet"),
-            manifest_sha256=file_sha256(final / "manifest.parquet"),
-            notes=[n for n in parent.notes if not n.startswith("labels corrected by review")]
-            + _correction_notes(options)
-            + [f"derived from {parent.ref}"],
-            role=parent.role,
-        )
+        try:
+            record = ws.catalog.add_dataset(
+                name=parent.name,
+                version=version,
+                format=parent.format,
+                kind=parent.kind,
+                source=parent.source,
+                options=options,
+                n_items=stats.n_items,
+                label_counts=dict(sorted(stats.label_counts.items())),
+                columns=parent.columns,
+                manifest_path=str(final / "manifest.parquet"),
+                manifest_sha256=file_sha256(final / "manifest.parquet"),
+                notes=[n for n in parent.notes if not n.startswith("labels corrected by review")]
+                + _correction_notes(options)
+                + [f"derived from {parent.ref}"],
+                role=parent.role,
+            )
+        except AlreadyStoredError as same:  # another process stored it first
+            return Registered(same.record, created=False)
         return Registered(record, created=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,7 @@ from assay.runtimes.sklearn import TypeReview, review_types
 from assay.services.remote import fetch, is_url
 from assay.services.workspace import Workspace
 from assay.services.yaml_input import read_yaml_file
+from assay.store.catalog import AlreadyStoredError
 
 
 @dataclass(frozen=True)
@@ -145,19 +146,22 @@ def register_model(
     for c in companions:
         ws.files.put_file(c, ws.files.model_path(file_digest, c.suffix.lower()))
     stored = ws.files.put_file(path, ws.files.model_path(file_digest, path.suffix.lower()))
-    record = ws.catalog.add_model(
-        name=name,
-        version=version,
-        runtime=kind,
-        file_path=str(stored),
-        file_name=path.name,
-        size_bytes=path.stat().st_size,
-        spec=spec_data,
-        signature=loaded.signature.to_dict()
-        | {"file_sha256": file_digest, "resolved": _resolved(loaded)}
-        | ({"companions": companion_digests} if companion_digests else {})
-        | ({"mlflow": provenance} if provenance else {}),
-    )
+    try:
+        record = ws.catalog.add_model(
+            name=name,
+            version=version,
+            runtime=kind,
+            file_path=str(stored),
+            file_name=path.name,
+            size_bytes=path.stat().st_size,
+            spec=spec_data,
+            signature=loaded.signature.to_dict()
+            | {"file_sha256": file_digest, "resolved": _resolved(loaded)}
+            | ({"companions": companion_digests} if companion_digests else {})
+            | ({"mlflow": provenance} if provenance else {}),
+        )
+    except AlreadyStoredError as same:  # another process stored it first
+        return RegisteredModel(same.record, created=False)
     return RegisteredModel(record, created=True)
 
 
@@ -212,16 +216,19 @@ def _register_endpoint(ws: Workspace, name: str, url: str, spec: ModelSpec) -> R
         stored = ws.files.put_file(tmp, ws.files.model_path(digest, ".json"))
     finally:
         tmp.unlink(missing_ok=True)
-    record = ws.catalog.add_model(
-        name=name,
-        version=version,
-        runtime="endpoint",
-        file_path=str(stored),
-        file_name=description["url"],
-        size_bytes=0,
-        spec=spec_data,
-        signature=loaded.signature.to_dict() | {"file_sha256": digest},
-    )
+    try:
+        record = ws.catalog.add_model(
+            name=name,
+            version=version,
+            runtime="endpoint",
+            file_path=str(stored),
+            file_name=description["url"],
+            size_bytes=0,
+            spec=spec_data,
+            signature=loaded.signature.to_dict() | {"file_sha256": digest},
+        )
+    except AlreadyStoredError as same:  # another process stored it first
+        return RegisteredModel(same.record, created=False)
     return RegisteredModel(record, created=True)
 
 

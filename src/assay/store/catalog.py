@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, delete, event, false, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.core.errors import InputError, NotFoundError, did_you_mean, one_line
@@ -53,6 +53,17 @@ def _record(cls: type[R], row: Base) -> R:
 # its own files: kept absolute, a restored copy read the original's, and `store verify`
 # called the original's files the copy's. Paths written before are made relative on open.
 STORE_PATHS = ("manifest_path", "file_path", "run_dir")
+NUMBERING_TRIES = 20
+
+
+class AlreadyStoredError(Exception):
+    """Another process stored this version (same name, same content) first."""
+
+    def __init__(self, record: Any) -> None:
+        super().__init__(f"{record.ref} is stored already")
+        self.record = record
+
+
 _TOP = ("datasets", "models", "runs")
 
 
@@ -305,18 +316,37 @@ class SqlCatalog:
             return None if row is None else self.record(DatasetVersion, row)
 
     def add_dataset(self, **values: Any) -> DatasetVersion:
-        """Store a new dataset version; its number is one past the name's highest."""
-        with self._session.begin() as s:
-            number = (
-                s.scalar(
-                    select(func.max(DatasetRow.number)).where(DatasetRow.name == values["name"])
-                )
-                or 0
-            ) + 1
-            row = DatasetRow(number=number, created_at=now(), **self.stored(values))
-            s.add(row)
-            s.flush()
-            return self.record(DatasetVersion, row)
+        """Store a new dataset version; its number is one past the name's highest. Raises
+        AlreadyStoredError when another process stored the same version first."""
+        return self._add_numbered(DatasetRow, DatasetVersion, values)
+
+    def _add_numbered(self, table: Any, kind: type[R], values: dict[str, Any]) -> R:
+        """Add a row numbered one past its name's highest. Two processes registering at once
+        both chose the same number and one ended in an internal error (a review): the loser
+        takes the next number, or learns that the winner stored the same version."""
+        for _ in range(NUMBERING_TRIES):
+            try:
+                with self._session.begin() as s:
+                    number = (
+                        s.scalar(select(func.max(table.number)).where(table.name == values["name"]))
+                        or 0
+                    ) + 1
+                    row = table(number=number, created_at=now(), **self.stored(values))
+                    s.add(row)
+                    s.flush()
+                    return self.record(kind, row)
+            except IntegrityError:
+                with self._session() as s:
+                    same = s.scalars(
+                        select(table).where(
+                            table.name == values["name"], table.version == values["version"]
+                        )
+                    ).first()
+                    if same is not None:
+                        raise AlreadyStoredError(self.record(kind, same)) from None
+        raise InputError(
+            f"{values['name']}: other processes kept taking its next version number; try again"
+        )
 
     def record_manifest_digest(self, dataset_id: int, digest: str) -> None:
         """Keep the digest of a manifest registered before digests were kept (once only)."""
@@ -351,15 +381,8 @@ class SqlCatalog:
             return None if row is None else self.record(ModelVersion, row)
 
     def add_model(self, **values: Any) -> ModelVersion:
-        with self._session.begin() as s:
-            number = (
-                s.scalar(select(func.max(ModelRow.number)).where(ModelRow.name == values["name"]))
-                or 0
-            ) + 1
-            row = ModelRow(number=number, created_at=now(), **self.stored(values))
-            s.add(row)
-            s.flush()
-            return self.record(ModelVersion, row)
+        """Store a new model version (see ``add_dataset``)."""
+        return self._add_numbered(ModelRow, ModelVersion, values)
 
     def get_model(self, ref: VersionRef) -> ModelVersion:
         with self._session() as s:

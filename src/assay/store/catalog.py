@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import fields
 from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
@@ -178,8 +182,13 @@ class SqlCatalog:
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration. Alembic (~0.2 s to import) is loaded only
-        when the stored revision is not already the newest, which is every open but the first."""
-        with self.engine.begin() as connection:
+        when the stored revision is not already the newest, which is every open but the first.
+        One process at a time: two commands opening a new store at once both created its
+        tables, and one said the catalog 'cannot be read (table alembic_version already
+        exists)' with advice to restore a backup (a review)."""
+        with self._one_at_a_time(), self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(7171717)"))
             tables = inspect(connection).get_table_names()
             if "alembic_version" in tables:
                 stored = [
@@ -221,6 +230,26 @@ class SqlCatalog:
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _one_at_a_time(self) -> Iterator[None]:
+        """An exclusive lock on a file beside a SQLite catalog while its schema is checked
+        (a server database takes an advisory lock in the transaction instead); none where the
+        file cannot be made (a read-only store: nothing will be written there)."""
+        path = sqlite_path(self.url)
+        if path is None:
+            yield
+            return
+        try:
+            fd = os.open(path.parent / ".catalog.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # (closing releases the lock)
 
     @property
     def where(self) -> str:

@@ -405,3 +405,41 @@ def test_two_processes_registering_at_once_both_succeed(tmp_path: Path) -> None:
 
     versions = Workspace.open(home, create=False).catalog.list_datasets()
     assert sorted(d.number for d in versions) == [1, 2, 3, 4]
+
+
+def test_a_read_only_store_is_named_as_such_not_as_damaged(tmp_path: Path) -> None:
+    """A crash review: every command on a read-only store said the catalog 'cannot be read'
+    and advised restoring a backup over a healthy catalog."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"x": np.arange(10.0), "label": ["a", "b"] * 5}), tmp_path / "t.parquet"
+    )
+    home = tmp_path / "home"
+    assay = [sys.executable, "-m", "assay"]
+    subprocess.run([*assay, "dataset", "add", "t", str(tmp_path / "t.parquet"), "--home",
+                    str(home)], check=True, capture_output=True)  # fmt: skip
+    listing = [*assay, "dataset", "list", "--home", str(home)]
+    if os.geteuid() != 0:
+        home.chmod(0o500)
+        (home / "catalog.db").chmod(0o400)
+        done = subprocess.run(listing, capture_output=True, text=True)
+        home.chmod(0o700)
+    elif shutil.which("unshare"):  # root writes anywhere but on a read-only mount
+        script = f"mount --bind {home} {home} && mount -o remount,ro,bind {home} && " + " ".join(
+            listing
+        )
+        done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+        if "mount" in done.stderr and done.returncode != 2:
+            pytest.skip(f"no read-only mount here: {done.stderr.strip()[:200]}")
+    else:
+        pytest.skip("root without unshare: no way to make the store read-only")
+    assert done.returncode == 2, done.stderr
+    assert "is not writable" in done.stderr and "restore" not in done.stderr

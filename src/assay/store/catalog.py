@@ -174,6 +174,16 @@ class SqlCatalog:
             raise
         except DatabaseError as exc:
             catalog.close()
+            if path is not None and not all(
+                os.access(p, os.W_OK) for p in (path.parent, path) if p.exists()
+            ):
+                # A read-only store was called damaged, with advice to restore a backup over a
+                # healthy catalog (a review).
+                raise InputError(
+                    f"the store {path.parent} is not writable: Assay records every command's "
+                    "runs and leases in its catalog; give this user write access, or copy the "
+                    "store elsewhere"
+                ) from None
             raise InputError(
                 f"the catalog {path or url} cannot be read ({one_line(str(exc.orig), 120)}): "
                 "restore it with `assay store restore BACKUP`"

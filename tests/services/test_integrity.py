@@ -222,6 +222,8 @@ def test_a_store_written_with_absolute_paths_and_copied_reads_the_copy(
     # Only the catalog restored into an empty store: the original's files are not this one's.
     assert main(["store", "backup", str(tmp_path / "bk"), "--home", str(home)]) == 0
     (backup,) = (tmp_path / "bk").glob("catalog-*.db")  # the old store's absolute paths
+    # One self-contained file: the check of the copy left its -shm and -wal beside it.
+    assert [p.name for p in (tmp_path / "bk").iterdir()] == [backup.name]
     bare = tmp_path / "bare"
     capsys.readouterr()
     assert main(["store", "restore", str(backup), "--home", str(bare)]) == 0

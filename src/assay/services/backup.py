@@ -44,6 +44,9 @@ def backup_catalog(home: Path, folder: Path) -> Path:
     dst = sqlite3.connect(tmp)
     try:
         src.backup(dst)
+        # A backup is one self-contained file: in the catalog's WAL mode, opening it (the check
+        # below) left catalog-<t>.db.tmp-shm and -wal beside it (a review).
+        dst.execute("PRAGMA journal_mode=DELETE")
     except sqlite3.DatabaseError as exc:
         raise InputError(f"the catalog {source} cannot be read ({one_line(str(exc))})") from None
     finally:

@@ -112,3 +112,11 @@ def test_sequential_simulation_prints_both_error_rates() -> None:
     cs = float(re.search(r"confidence sequence ever excludes the truth: (\S+)", out)[1])  # type: ignore[index]
     naive = float(re.search(r"recomputed at every look ever excludes it: (\S+)", out)[1])  # type: ignore[index]
     assert cs <= 0.1 < naive
+
+
+def test_reweighting_simulation_prints_the_bias_and_the_coverage() -> None:
+    out = run("reweighting_bias.py", "--draws", "2", "--validation", "300", "--production", "150")
+    truth = float(re.search(r"true production accuracy (\S+);", out)[1])  # type: ignore[index]
+    estimate = float(re.search(r"; estimate (\S+) ", out)[1])  # type: ignore[index]
+    assert 0 < truth < 1 and abs(estimate - truth) < 0.2
+    assert "interval held the truth in" in out

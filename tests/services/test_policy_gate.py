@@ -264,3 +264,17 @@ def test_a_run_stopped_as_it_finishes_never_leaves_an_uncounted_decision_or_a_lo
     assay.validate(model="good", dataset="d", policy=policy, home=home, out=tmp_path / "o",
                    config={"profile": False, "explore": False})  # fmt: skip
     assert copied[-1] == "result.json" and "report.html" in copied
+
+
+@pytest.mark.parametrize(
+    "check",
+    ["log_loss <= 1e300", "{metric: log_loss, change: {max_regression: 1e300}}",
+     "{metric: log_loss, change: {max_regression: 37}}"],
+)  # fmt: skip
+def test_a_log_loss_limit_past_its_largest_value_is_refused(
+    capsys: pytest.CaptureFixture[str], store: dict[str, Any], check: str
+) -> None:
+    """A review: log loss had no upper bound in the catalog, so a limit no model can cross
+    passed a constant model. It never exceeds -log(eps) = 36.04 (probabilities clipped)."""
+    code, err, _ = _validate(capsys, store, f"checks:\n  - {check}\n", "--model", "const")
+    assert code == 2 and ("out of range" in err or "can never fail" in err), err

@@ -32,6 +32,9 @@ class MetricInfo:
 
 
 UNBOUNDED = (0.0, math.inf)
+# Log loss clips probabilities at float64's eps, as scikit-learn does: no item costs more than
+# -log(eps), so a limit past it (log_loss <= 1e300) could never fail (a review).
+LOG_LOSS_MAX = -math.log(2.0**-52)
 
 CLASSIFICATION = (
     MetricInfo(
@@ -79,7 +82,7 @@ CLASSIFICATION = (
         per_class=True,
     ),
     MetricInfo("pr_auc", "PR-AUC (average precision)", per_class=True),
-    MetricInfo("log_loss", "Log loss", "lower", UNBOUNDED, "lower is better"),
+    MetricInfo("log_loss", "Log loss", "lower", (0.0, LOG_LOSS_MAX), "lower is better"),
     MetricInfo("brier_score", "Brier score", "lower", (0.0, 2.0), "lower is better"),
     MetricInfo(
         "ece",

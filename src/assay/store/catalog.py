@@ -160,14 +160,19 @@ class SqlCatalog:
         silently start an empty catalog over one that held every dataset, model and run.
         """
         path = sqlite_path(url)
-        if path is not None and path.exists() and path.stat().st_size == 0:
-            raise InputError(
-                f"the catalog {path} is empty (0 bytes): it was truncated. Restore it with "
-                "`assay store restore BACKUP`, or move it aside to start an empty store"
-            )
         catalog = cls(url, home)
         try:
-            catalog.migrate()
+            # One process at a time: two commands opening a new store at once both created
+            # its tables (one was told the catalog 'cannot be read'), or one saw the other's
+            # file before its first write and called it truncated (reviews).
+            with catalog._one_at_a_time():
+                if path is not None and path.exists() and path.stat().st_size == 0:
+                    raise InputError(
+                        f"the catalog {path} is empty (0 bytes): it was truncated. Restore it "
+                        "with `assay store restore BACKUP`, or move it aside to start an empty "
+                        "store"
+                    )
+                catalog.migrate()
             catalog.relocate()
         except InputError:
             catalog.close()
@@ -193,10 +198,8 @@ class SqlCatalog:
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration. Alembic (~0.2 s to import) is loaded only
         when the stored revision is not already the newest, which is every open but the first.
-        One process at a time: two commands opening a new store at once both created its
-        tables, and one said the catalog 'cannot be read (table alembic_version already
-        exists)' with advice to restore a backup (a review)."""
-        with self._one_at_a_time(), self.engine.begin() as connection:
+        Called by ``open``, which holds the lock that makes it one process at a time."""
+        with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(7171717)"))
             tables = inspect(connection).get_table_names()

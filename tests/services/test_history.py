@@ -389,3 +389,47 @@ def test_corrections_in_a_version_with_its_columns_reordered_or_one_added_still_
         register_dataset(ws, "t", tmp_path / f"{name}.parquet")
         version = item_history(ws, "t").summary()["versions"][0]  # the newest version's labels
         assert (name, version["n_right"], version["n_other_content"]) == (name, expected, 0)
+
+
+def test_one_old_version_with_other_columns_does_not_blind_the_others(tmp_path: Path) -> None:
+    """Review of fixes: contents compared across every version at once took the columns all of
+    them share, so one old version with other columns made replaced rows 'the same item' in
+    every other version (15 of them broken by the candidate) and ignored a version's
+    corrections. Each version is compared with the reference on the columns those two share;
+    none shared is other content."""
+    rng = np.random.default_rng(12)
+    n = 300
+    labels = rng.choice(["bad", "good"], n).astype(object)
+    p = rng.uniform(size=n)
+    pq.write_table(pa.table({"c1": p, "c2": 1 - p, "label": labels}), tmp_path / "v1.parquet")
+    pq.write_table(pa.table({"a": p, "b": 1 - p, "label": labels}), tmp_path / "v2.parquet")
+    replaced = np.zeros(n, bool)
+    replaced[:40] = True
+    q = np.where(replaced, 1 - p, p)  # 40 rows' readings replaced: other items, other answers
+    pq.write_table(pa.table({"a": q, "b": 1 - q, "label": labels}), tmp_path / "v3.parquet")
+    fixed = labels.copy()
+    fixed[100:160] = np.where(labels[100:160] == "bad", "good", "bad")
+    pq.write_table(pa.table({"a": q, "b": 1 - q, "label": fixed}), tmp_path / "v4.parquet")
+    ws = Workspace.open(tmp_path / "home")
+    for k in (1, 2, 3):
+        register_dataset(ws, "d", tmp_path / f"v{k}.parquet")
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+    register_model(ws, "mc", onnx, {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                                    "input": {"kind": "tabular", "columns": ["c1", "c2"]}})  # fmt: skip
+    for missing in ("error", "allow"):  # two versions, the same answers to the same readings
+        register_model(ws, "mab", onnx, {"labels": ["bad", "good"],
+                                         "output": {"name": "probabilities"},
+                                         "input": {"kind": "tabular", "columns": ["a", "b"],
+                                                   "missing": missing}})  # fmt: skip
+    validate(ws, "mc@1", "d@1", config=CONFIG)
+    validate(ws, "mab@1", "d@2", config=CONFIG)
+    validate(ws, "mab@2", "d@3", config=CONFIG)
+    register_dataset(ws, "d", tmp_path / "v4.parquet")
+    s = item_history(ws, "d").summary()
+    by = {v["model"]: v for v in s["versions"]}
+    assert by["mc@1"]["n_other_content"] == n and by["mc@1"]["n_judged"] == 0
+    assert by["mab@1"]["n_other_content"] == 40
+    answer = np.where(q >= 0.5, "bad", "good")
+    assert by["mab@2"]["n_right"] == int((answer == fixed).sum())  # the corrections count
+    assert by["mab@1"]["n_right"] == int(((answer == fixed) & ~replaced).sum())
+    assert s["broken"]["n"] == 0  # the same answers on the same items: nothing broken

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from assay.core.records import DatasetVersion
 from assay.datasets import columns as cols
@@ -55,8 +57,9 @@ def rehashed_columns(versions: Sequence[DatasetVersion]) -> list[str] | None:
 
 def item_contents(versions: Sequence[DatasetVersion]) -> dict[int, pa.Array | None]:
     """Each version's items' contents, in its manifest's order, comparable across all of
-    ``versions`` (by id; None: a version registered before items had content digests, or
-    tables that share no column). Images: SHA-256 hex text; tables: 16-byte digests."""
+    ``versions`` (by id; None: a version registered before items had content digests; tables
+    that share no column get contents that never match). Images: SHA-256 hex text; tables:
+    16-byte digests."""
     out: dict[int, pa.Array | None] = {}
     names = rehashed_columns(versions)
     for d in versions:
@@ -68,8 +71,19 @@ def item_contents(versions: Sequence[DatasetVersion]) -> dict[int, pa.Array | No
         elif d.kind == "image" or names is None:
             out[d.id] = _read(d, key)
         else:
-            out[d.id] = _hashed(d, names) if names else None
+            out[d.id] = _hashed(d, names) if names else _distinct(d)
     return out
+
+
+def _distinct(d: DatasetVersion) -> pa.Array:
+    """Contents that match no other version's: tables that share no column hold no item in
+    common (taken for 'no digests', every row of one was the same item as the other's row
+    of its id; a review)."""
+    n = pq.ParquetFile(d.manifest_path).metadata.num_rows
+    words = np.column_stack([np.full(n, d.id, np.uint64), np.arange(n, dtype=np.uint64)])
+    return pa.FixedSizeBinaryArray.from_buffers(
+        DIGEST_TYPE, n, [None, pa.py_buffer(np.ascontiguousarray(words).tobytes())]
+    )
 
 
 def _read(d: DatasetVersion, key: str) -> pa.Array:

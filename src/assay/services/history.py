@@ -27,7 +27,7 @@ from assay.core.errors import InputError, did_you_mean
 from assay.core.records import DatasetVersion, RunQuery, RunRecord
 from assay.datasets import columns as cols
 from assay.services import run_tables
-from assay.services.contents import item_contents
+from assay.services.contents import content_key, item_contents
 from assay.services.datasets import get_dataset
 from assay.services.integrity import verify_manifest
 from assay.services.models import get_model
@@ -225,10 +225,6 @@ def item_history(
     if source is None:  # (a version given is one its caller checked already)
         source = get_dataset(ws, dataset)
         verify_manifest(ws, source)
-    # Each item's content in every version concerned, comparable across them all.
-    stored = item_contents(
-        [*(ws.catalog.get_dataset_by_id(chosen[k][1].dataset_id) for k in order), source]
-    )
     tables = []
     for k in order:
         run = chosen[k][1]
@@ -251,8 +247,7 @@ def item_history(
     judged_by: list[np.ndarray] = []
     held_by: list[np.ndarray] = []
     label_by: list[pa.Array] = []
-    contents: dict[int, pa.Array | None] = {}  # per dataset version: each item's content digest
-    for k, table in zip(order, tables, strict=True):
+    for table in tables:
         held, rows = _positions(ids, table.column("item_id"))
         correct = table.column("correct").combine_chunks().take(rows)
         judged_by.append(held & np.asarray(correct.is_valid().to_numpy(zero_copy_only=False), bool))
@@ -260,29 +255,20 @@ def item_history(
         predicted.append(pc.if_else(pa.array(~held), pa.nulls(n, pa.string()), answer))
         label_by.append(table.column("label").combine_chunks().take(rows).cast(pa.string()))
         held_by.append(held)
-        dataset_id = chosen[k][1].dataset_id
-        if dataset_id not in contents:
-            dv = ws.catalog.get_dataset_by_id(dataset_id)
-            contents[dataset_id] = _manifest_labels(dv, ids, stored[dataset_id])[2]
     # The item a row stands for is the content the candidate judged (else the newest dataset
     # version's a run judged). A version that ran on other content under the same id (a row's
     # readings replaced, rows numbered anew) answered another item: its answer stays out, where
     # a review found 125 of 136 items 'broken by the candidate' to be replaced rows.
     by_number = sorted(range(len(order)), key=lambda j: chosen[order[j]][0])
-    reference: pa.Array = pa.nulls(n, pa.binary())
+    version_of = [chosen[k][1].dataset_id for k in order]
+    dataset_versions = {v: ws.catalog.get_dataset_by_id(v) for v in version_of}
+    same = _Contents(dataset_versions | {source.id: source}, ids)
+    # Per item, the dataset version whose content it stands for (-1: none with digests).
+    reference = np.full(n, -1, np.int64)
     for j in [*by_number, cand]:
-        theirs = contents[chosen[order[j]][1].dataset_id]
-        if theirs is not None:
-            reference = pc.if_else(pa.array(held_by[j]), theirs.cast(pa.binary()), reference)
-
-    def other_content(dataset_id: int) -> np.ndarray:
-        theirs = contents[dataset_id]
-        if theirs is None:
-            return np.zeros(n, bool)
-        differ = pc.fill_null(pc.not_equal(theirs.cast(pa.binary()), reference), False)
-        return np.asarray(differ.to_numpy(zero_copy_only=False), bool)
-
-    other = [other_content(chosen[k][1].dataset_id) for k in order]
+        if same.has_digests(version_of[j]):
+            reference = np.where(held_by[j], version_of[j], reference)
+    other = [~same.as_reference(v, reference, unknown=True) for v in version_of]
     # Every version is judged against one label per item: the newest dataset version's that
     # holds the item's content (a label corrected in version 2 would otherwise make version 1's
     # answer look right and version 2's look wrong, a regression that is only a correction).
@@ -292,11 +278,10 @@ def item_history(
     # The labels of the version asked for override the runs' own, for the items it holds with
     # the same content: a correction registered after the last run counts at once, while rows
     # numbered anew (other items under the same row ids) change nothing.
-    held, label, content = _manifest_labels(source, ids, stored[source.id])
-    if content is not None:
-        equal = pc.fill_null(pc.equal(content.cast(pa.binary()), reference), False)
-        same = np.asarray(equal.to_numpy(zero_copy_only=False), bool)
-        labels = pc.if_else(pa.array(held & same), label, labels)
+    held, label = _manifest_labels(source, ids)
+    if same.has_digests(source.id):
+        alike = same.as_reference(source.id, reference, unknown=False)
+        labels = pc.if_else(pa.array(held & alike), label, labels)
     has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
     versions = []
     for j, k in enumerate(order):
@@ -344,12 +329,9 @@ def _positions(ids: pa.Array, values: pa.ChunkedArray | pa.Array) -> tuple[np.nd
     return held, rows
 
 
-def _manifest_labels(
-    dv: DatasetVersion, ids: pa.Array, contents: pa.Array | None
-) -> tuple[np.ndarray, pa.Array, pa.Array | None]:
-    """Which of ``ids`` ``dv`` holds, their reference labels there (null: none, or disputed by
-    the experts), and their ``contents`` (in the manifest's order: see
-    ``assay.services.contents``; None: registered before digests were kept)."""
+def _manifest_labels(dv: DatasetVersion, ids: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Which of ``ids`` ``dv`` holds, and their reference labels there (null: none, or
+    disputed by the experts)."""
     names = manifest_schema(Path(dv.manifest_path)).names
     wanted = [cols.ITEM_ID, cols.LABEL, *([cols.DISPUTED] if cols.DISPUTED in names else [])]
     table = pq.read_table(dv.manifest_path, columns=wanted)
@@ -358,7 +340,59 @@ def _manifest_labels(
     if cols.DISPUTED in names:
         disputed = table.column(cols.DISPUTED).combine_chunks().take(rows)
         label = pc.if_else(pc.fill_null(disputed, False), pa.nulls(len(ids), pa.string()), label)
-    return held, label, None if contents is None else contents.take(rows)
+    return held, label
+
+
+class _Contents:
+    """Whether items hold the same content in two dataset versions, compared two versions at
+    a time (``assay.services.contents``): compared across all the versions at once, one old
+    version with fewer columns narrowed every comparison to the columns it had, and one that
+    shared none made every version's rows 'the same' (a review: 15 replaced rows 'broken by
+    the candidate', corrections ignored)."""
+
+    def __init__(self, versions: dict[int, DatasetVersion], ids: pa.Array) -> None:
+        self.versions, self.ids = versions, ids
+        self._pairs: dict[tuple[int, int], tuple[pa.Array | None, pa.Array | None]] = {}
+        self._rows: dict[int, pa.Array] = {}
+
+    def has_digests(self, version: int) -> bool:
+        d = self.versions[version]
+        return content_key(d) in manifest_schema(Path(d.manifest_path)).names
+
+    def _aligned(self, version: int, contents: pa.Array | None) -> pa.Array | None:
+        """``contents`` (in the version's manifest order) at the positions of ``ids``."""
+        if contents is None:
+            return None
+        if version not in self._rows:
+            manifest = pq.read_table(self.versions[version].manifest_path, columns=[cols.ITEM_ID])
+            self._rows[version] = _positions(self.ids, manifest.column(cols.ITEM_ID))[1]
+        return contents.take(self._rows[version]).cast(pa.binary())
+
+    def pair(self, a: int, b: int) -> tuple[pa.Array | None, pa.Array | None]:
+        if (a, b) not in self._pairs:
+            found = item_contents([self.versions[a], self.versions[b]])
+            self._pairs[(a, b)] = (
+                self._aligned(a, found[a]),
+                self._aligned(b, found[b]),
+            )
+        return self._pairs[(a, b)]
+
+    def as_reference(self, version: int, reference: np.ndarray, unknown: bool) -> np.ndarray:
+        """Per item, whether ``version`` holds it with the content of its ``reference``
+        version; ``unknown``: the answer where either has no digests or there is none."""
+        out = np.full(len(self.ids), unknown)
+        for r in np.unique(reference[reference >= 0]).tolist():
+            at = reference == r
+            if r == version:
+                out[at] = True
+                continue
+            mine, theirs = self.pair(version, r)
+            if mine is None or theirs is None:
+                out[at] = unknown
+                continue
+            equal = pc.fill_null(pc.equal(mine, theirs), False)
+            out[at] = np.asarray(equal.to_numpy(zero_copy_only=False), bool)[at]
+        return out
 
 
 def history_parquet(history: ItemHistory) -> bytes:

@@ -285,6 +285,30 @@ def test_a_tiny_production_sample_gives_no_psi_to_fail_on(shifted: dict[str, Any
     assert check.status not in ("pass", "fail"), check
 
 
+def test_domain_auc_of_a_sample_too_small_to_test_neither_passes_nor_fails(
+    shifted: dict[str, Any],
+) -> None:
+    """Review of fixes: 12 production items, too few for the two-sample test ('not tested'),
+    still had a point AUC, and `domain_auc <= 0.7` passed on it (18 of 100 draws shifted by
+    1.5 SD)."""
+    rng = np.random.default_rng(12)
+    rows = _line(rng, 12, 0.9)
+    pq.write_table(pa.table(rows), shifted["tmp"] / "twelve.parquet")
+    ws = shifted["ws"]
+    register_dataset(ws, "twelve", shifted["tmp"] / "twelve.parquet", role="production")
+    from assay.core.config import ValidationConfig
+    from assay.services.validation import validate
+
+    policy = {"checks": ["accuracy >= 0.5", "domain_auc <= 0.7"]}
+    out = validate(ws, "m", "val", production="twelve", policy=policy,
+                   config=ValidationConfig(profile=False, explore=False))  # fmt: skip
+    assert out.result.coverage["domain"]["tested"] is False
+    assert out.result.verdict is not None
+    check = next(c for c in out.result.verdict.checks if c.metric == "domain_auc")
+    assert check.status not in ("pass", "fail"), check
+    assert out.result.verdict.status != "pass"
+
+
 def test_a_sensor_dead_in_production_is_the_largest_shift_not_a_skipped_column(
     shifted: dict[str, Any],
 ) -> None:

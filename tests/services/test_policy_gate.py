@@ -278,3 +278,43 @@ def test_a_log_loss_limit_past_its_largest_value_is_refused(
     passed a constant model. It never exceeds -log(eps) = 36.04 (probabilities clipped)."""
     code, err, _ = _validate(capsys, store, f"checks:\n  - {check}\n", "--model", "const")
     assert code == 2 and ("out of range" in err or "can never fail" in err), err
+
+
+def test_named_slices_are_matched_as_yaml_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review of fixes: `flag: true`, `gain: 1.0` and `day: 2026-01-01` were refused as slices
+    the dataset does not have (the keys are 'true', '1' and days since 1970), and before that
+    were empty slices. Each names its slice, and its check sees the slice's items."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    n = 300
+    y = rng.random(n) < 0.3
+    ids = [f"i{k}" for k in range(n)]
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 2, n)]
+    pq.write_table(pa.table({"item_id": ids, "label": np.where(y, "defect", "good"),
+                             "flag": rng.random(n) < 0.5, "gain": rng.choice([0.5, 1.0, 2.0], n),
+                             "day": pa.array(days, pa.date32())}), tmp_path / "d.parquet")  # fmt: skip
+    score = np.clip(y * 0.6 + rng.random(n) * 0.5, 0, 1)
+    pacsv.write_csv(pa.table({"item_id": ids, "score_good": 1 - score, "score_defect": score}),
+                    tmp_path / "p.csv")  # fmt: skip
+    spec = write_spec(tmp_path / "s.yaml", labels=["good", "defect"])
+    home = tmp_path / "home"
+    _cli(capsys, home, "dataset", "add", "d", str(tmp_path / "d.parquet"), "--label-column",
+         "label", "--id-column", "item_id")  # fmt: skip
+    _cli(capsys, home, "model", "add", "m", "--predictions", str(tmp_path / "p.csv"), "--spec",
+         str(spec))  # fmt: skip
+    for column, value in (("flag", "true"), ("gain", "1.0"), ("day", "2026-01-01")):
+        (tmp_path / "pol.yaml").write_text(
+            f"checks:\n  - cohen_kappa > 0\n  - {{metric: accuracy, min: 0.5, slice: {{{column}: {value}}}}}\n"
+        )
+        code, _, err = _cli(capsys, home, "validate", "--model", "m", "--dataset", "d",
+                            "--policy", str(tmp_path / "pol.yaml"), "--no-profile",
+                            "--no-explore", "--overwrite", "--out", str(tmp_path / "o"))  # fmt: skip
+        assert code in (0, 1), err
+        doc = json.loads((tmp_path / "o" / "result.json").read_text())
+        check = next(c for c in doc["verdict"]["checks"] if c["name"].startswith("accuracy"))
+        assert "0 items" not in check["reason"] and check["status"] in ("pass", "fail"), check

@@ -17,7 +17,7 @@ from assay.core.tasks import item_spec
 from assay.core.verdict import CheckResult
 from assay.reports.json import read_result_json
 from assay.services.budget import budget_check
-from assay.services.comparison import check_named_slices
+from assay.services.comparison import resolve_named_slices
 from assay.services.integrity import verify_manifest
 from assay.services.judgement import BaselineRun, judge
 from assay.services.out_folder import OutLock, check_out
@@ -86,7 +86,7 @@ def _compare(
         }
     )
     rules, config = one_confidence(rules, config, cand_run.id)
-    check_named_slices(Path(dataset.manifest_path), rules)
+    rules = resolve_named_slices(Path(dataset.manifest_path), rules)
     preconditions: tuple[CheckResult, ...] = ()
     if rules.reuse_budget is not None:
         spent, budget_doc = budget_check(ws, dataset, rules.reuse_budget, folder)

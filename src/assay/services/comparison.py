@@ -7,7 +7,8 @@ in the ledger: fixed, broken, both right, both wrong, or not comparable (failed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +97,26 @@ def slice_specs(
     return out
 
 
-def check_named_slices(manifest: Path, policy: Policy) -> None:
-    """InputError for a check on a named slice the dataset does not have: a misspelt value
-    (``camera: C1`` for c1) made an empty slice, 'too few items' a warning, and the verdict
-    passed without the check (a review)."""
-    named = [r.slice for r in policy.checks if r.slice is not None]
+def resolve_named_slices(manifest: Path, policy: Policy) -> Policy:
+    """``policy`` with each named slice spelt as the dataset's slices are; InputError for one
+    the dataset does not have: a misspelt value (``camera: C1`` for c1) made an empty slice,
+    'too few items' a warning, and the verdict passed without the check (a review). YAML's
+    readings are matched to the data's spelling: ``true`` to a boolean column's 'true', 1.0 to
+    '1', a date to a date column's slice."""
+    named = [r for r in policy.checks if r.slice is not None]
     if not named:
-        return
+        return policy
     coded = slice_specs(manifest, policy.slices)
-    for key in named:
-        ((column, value),) = key
+    rules = []
+    for rule in policy.checks:
+        if rule.slice is None:
+            rules.append(rule)
+            continue
+        ((column, value),) = rule.slice
         keys = [k[0][1] for k in coded[column][1]] if column in coded else []
-        if value not in keys:
+        found = next((k for k in keys if k == value), None)
+        found = found or next((k for k in keys if _alike(value, k)), None)
+        if found is None:
             shown = ", ".join(repr(k) for k in keys[:12]) + (
                 f", ... {len(keys)} in all" if len(keys) > 12 else ""
             )
@@ -115,6 +124,25 @@ def check_named_slices(manifest: Path, policy: Policy) -> None:
                 f"policy: slice {{{column}: {value}}} is not in the dataset"
                 f"{did_you_mean(value, keys)} (the slices of {column}: {shown or 'none'})"
             )
+        rules.append(replace(rule, slice=((column, found),)))
+    return replace(policy, checks=tuple(rules))
+
+
+def _alike(value: str, key: str) -> bool:
+    """Whether a policy's value, as YAML read it, names the slice ``key``: a boolean (True
+    for 'true'), a number (1.0 for '1'), or a date (2026-01-01 for a date column's key, its
+    days since 1970)."""
+    if value in ("True", "False"):
+        return key == value.lower()
+    try:
+        return float(value) == float(key)
+    except ValueError:
+        pass
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return False
+    return key.lstrip("-").isdigit() and (day - date(1970, 1, 1)).days == int(key)
 
 
 def analyse(

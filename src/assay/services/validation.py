@@ -771,10 +771,10 @@ def plan_validation(
     extra = tuple(parse_slice_spec(t).text for t in slices if t not in rules.slices)
     rules = dataclasses.replace(rules, slices=rules.slices + extra)
     if rules.slices:
-        from assay.services.comparison import check_named_slices, slice_specs
+        from assay.services.comparison import resolve_named_slices, slice_specs
 
         slice_specs(Path(dv.manifest_path), rules.slices)  # fails early on an unknown column
-        check_named_slices(Path(dv.manifest_path), rules)
+        rules = resolve_named_slices(Path(dv.manifest_path), rules)
     cal = None
     if calibration is not None:
         if spec.task != "anomaly":

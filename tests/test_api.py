@@ -272,15 +272,17 @@ def test_runs_compare_and_history_are_the_cli_s(tmp_path: Path) -> None:
 
 
 def test_a_spec_mapping_takes_numpy_arrays_and_tuples_as_lists(tmp_path: Path) -> None:
-    """A review: ``labels=model.classes_`` (a numpy array) or a tuple was refused as 'labels
-    must be a list'."""
+    """A review: ``labels=model.classes_`` (a numpy array), a tuple or ``df.columns`` (a pandas
+    Index) was refused as 'must be a list'."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(100, 2)).astype(np.float32)
     y = np.where(x[:, 0] > 0, "defect", "ok")
     fitted = fit_logistic(x, y)
     onnx = tabular_onnx(fitted, 2, tmp_path / "m.onnx")
-    spec = {"labels": fitted.classes_, "input": {"kind": "tabular", "columns": ("a", "b")},
-            "threshold": np.float64(0.5)}  # fmt: skip
+    import pandas as pd
+
+    spec = {"labels": fitted.classes_, "input": {"kind": "tabular",
+            "columns": pd.Index(["a", "b"])}, "threshold": np.float64(0.5)}  # fmt: skip
     model = assay.add_model("m", onnx, spec=spec, home=tmp_path / "home")
     assert model.spec["labels"] == ["defect", "ok"]
     assert model.spec["input"]["columns"] == ["a", "b"]

@@ -157,8 +157,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
-    if callable(tolist) and type(value).__module__ == "numpy":
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, pandas' Index
+    if callable(tolist) and type(value).__module__.split(".")[0] in ("numpy", "pandas"):
         return _plain(tolist())
     return value
 

@@ -213,6 +213,7 @@ def test_verdict_markdown_escapes_html_from_the_data() -> None:
 
     assert _cell("recall[<img src=x>&lt;] | a\nb") == r"recall[&lt;img src=x>&amp;lt;] \| a b"
     assert _cell("accuracy <= 1% & more") == "accuracy <= 1% & more"
+    assert _cell("a\\|b") == "a\\\\\\|b"  # a\|b: the backslash and the pipe both escaped
 
 
 class _Killed(BaseException):

@@ -232,3 +232,24 @@ def test_image_folder_from_a_store(store: tuple[Any, str], tmp_path: Path) -> No
     result = json.loads((out / "result.json").read_text())
     assert result["n_items"] == 40 and result["n_failed"] == 0
     assert sum(result["label_counts"].values()) == 40
+
+
+def test_an_upload_puts_result_json_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of fixes: files went up in name order, result.json before verdict.md: a copy
+    stopped between them left a finished result.json without its verdict."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from assay.services.remote import upload
+
+    for name in ("junit.xml", "predictions.parquet", "report.html", "result.json", "verdict.md"):
+        (tmp_path / name).write_text(name)
+    put: list[str] = []
+    real = MemoryFileSystem.put
+
+    def recorded(self: MemoryFileSystem, source: str, target: str, **kwargs: object) -> object:
+        put.append(Path(source).name)
+        return real(self, source, target, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "put", recorded)
+    upload(tmp_path, "memory://bucket/run")
+    assert put[-1] == "result.json" and len(put) == 5

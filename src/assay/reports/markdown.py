@@ -24,6 +24,9 @@ def _cell(text: str) -> str:
     # Only what HTML would read as a tag or an entity: "<= 1%" stays readable in the raw file.
     text = _ENTITY.sub("&amp;", text)
     text = _TAG.sub("&lt;", text)
+    # Backslashes first: 'a\\|b' became 'a\\\\|b', an escaped backslash and a bare pipe that
+    # split the cell (a review).
+    text = text.replace("\\", "\\\\")
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 

@@ -75,8 +75,9 @@ def fetch(url: str, cache: Path) -> Path:
 
 
 def upload(folder: Path, url: str) -> None:
-    """Copy every file of ``folder`` to the URL (a prefix)."""
+    """Copy every file of ``folder`` to the URL (a prefix), result.json last: a copy stopped
+    half-way must not leave a finished result.json without its verdict (a review)."""
     fs, path = _filesystem(url)
-    for file in sorted(folder.iterdir()):
+    for file in sorted(folder.iterdir(), key=lambda f: (f.name == "result.json", f.name)):
         if file.is_file():
             fs.put(str(file), f"{path.rstrip('/')}/{file.name}")

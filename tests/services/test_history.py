@@ -433,3 +433,43 @@ def test_one_old_version_with_other_columns_does_not_blind_the_others(tmp_path: 
     assert by["mab@2"]["n_right"] == int((answer == fixed).sum())  # the corrections count
     assert by["mab@1"]["n_right"] == int(((answer == fixed) & ~replaced).sum())
     assert s["broken"]["n"] == 0  # the same answers on the same items: nothing broken
+
+
+def test_a_shared_column_no_model_read_does_not_make_two_versions_one(tmp_path: Path) -> None:
+    """Review of fixes: two versions sharing only a constant `line` column were compared on it,
+    so every row was 'the same item' and a version that read other readings (x, y) counted 19
+    replaced rows as broken by the candidate. The columns shared must hold what the model
+    read."""
+    rng = np.random.default_rng(5)
+    n = 200
+    ids = [f"i{k}" for k in range(n)]
+    labels = rng.choice(["bad", "good"], n).astype(object)
+    p = rng.uniform(size=n)
+    replaced = np.arange(n) < 30
+    q = np.where(replaced, 1 - p, p)
+    line = ["L1"] * n
+    tables = {
+        "v1": {"item_id": ids, "a": p, "b": 1 - p, "line": line, "label": labels},
+        "v2": {"item_id": ids, "a": q, "b": 1 - q, "c": rng.uniform(size=n), "label": labels},
+        "v3": {"item_id": ids, "x": q, "y": 1 - q, "line": line, "label": labels},
+    }
+    ws = Workspace.open(tmp_path / "home")
+    for name, table in tables.items():
+        pq.write_table(pa.table(table), tmp_path / f"{name}.parquet")
+        register_dataset(ws, "d", tmp_path / f"{name}.parquet", id_column="item_id")
+    onnx = passthrough_onnx(tmp_path / "p.onnx", 2)
+
+    def spec(columns: list[str], missing: str = "error") -> dict[str, Any]:
+        return {"labels": ["bad", "good"], "output": {"name": "probabilities"},
+                "input": {"kind": "tabular", "columns": columns, "missing": missing}}  # fmt: skip
+
+    register_model(ws, "mab", onnx, spec(["a", "b"]))
+    register_model(ws, "mxy", onnx, spec(["x", "y"]))
+    register_model(ws, "mab", onnx, spec(["a", "b"], "allow"))
+    validate(ws, "mab@1", "d@2", config=CONFIG)
+    validate(ws, "mxy@1", "d@3", config=CONFIG)
+    validate(ws, "mab@2", "d@1", config=CONFIG)  # the candidate, on the first version
+    s = item_history(ws, "d").summary()
+    by = {v["model"]: v for v in s["versions"]}
+    assert by["mxy@1"]["n_other_content"] == n and by["mab@1"]["n_other_content"] == 30
+    assert s["broken"]["n"] == 0

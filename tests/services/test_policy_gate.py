@@ -319,3 +319,44 @@ def test_named_slices_are_matched_as_yaml_reads_them(
         doc = json.loads((tmp_path / "o" / "result.json").read_text())
         check = next(c for c in doc["verdict"]["checks"] if c["name"].startswith("accuracy"))
         assert "0 items" not in check["reason"] and check["status"] in ("pass", "fail"), check
+
+
+def test_named_slices_match_no_look_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review of fixes: a date matched an integer column's key (days since 1970), a number
+    took the first of several spellings ('1.0' and '1.00'), and an empty value was refused."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(4)
+    n = 240
+    y = rng.random(n) < 0.3
+    ids = [f"i{k}" for k in range(n)]
+    pq.write_table(pa.table({"item_id": ids, "label": np.where(y, "defect", "good"),
+                             "intc": rng.choice([20454, 20455], n),
+                             "txt": rng.choice(["1.0", "1.00", "y"], n),
+                             "emp": rng.choice(["", "z"], n)}), tmp_path / "d.parquet")  # fmt: skip
+    score = np.clip(y * 0.6 + rng.random(n) * 0.5, 0, 1)
+    pacsv.write_csv(pa.table({"item_id": ids, "score_good": 1 - score, "score_defect": score}),
+                    tmp_path / "p.csv")  # fmt: skip
+    home = tmp_path / "home"
+    _cli(capsys, home, "dataset", "add", "d", str(tmp_path / "d.parquet"), "--label-column",
+         "label", "--id-column", "item_id")  # fmt: skip
+    _cli(capsys, home, "model", "add", "m", "--predictions", str(tmp_path / "p.csv"), "--spec",
+         str(write_spec(tmp_path / "s.yaml", labels=["good", "defect"])))  # fmt: skip
+
+    def run(column: str, value: str) -> tuple[int, str]:
+        (tmp_path / "pol.yaml").write_text(
+            f"checks:\n  - cohen_kappa > 0\n  - {{metric: accuracy, min: 0.5, slice: {{{column}: {value}}}}}\n"
+        )
+        code, _, err = _cli(capsys, home, "validate", "--model", "m", "--dataset", "d",
+                            "--policy", str(tmp_path / "pol.yaml"), "--no-profile",
+                            "--no-explore", "--overwrite", "--out", str(tmp_path / "o"))  # fmt: skip
+        return code, err
+
+    code, err = run("intc", "2026-01-01")
+    assert code == 2 and "not in the dataset" in err
+    code, err = run("txt", "1")
+    assert code == 2 and "could be any of" in err and "'1.00'" in err and "'1.0'" in err
+    code, err = run("emp", "''")
+    assert code in (0, 1), err

@@ -7,12 +7,14 @@ in the ledger: fixed, broken, both right, both wrong, or not comparable (failed 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from assay.core.accumulators.examples import ErrorExamplesAccumulator
 from assay.core.accumulators.losses import brier_per_item, log_loss_per_item
@@ -107,6 +109,7 @@ def resolve_named_slices(manifest: Path, policy: Policy) -> Policy:
     if not named:
         return policy
     coded = slice_specs(manifest, policy.slices)
+    schema = manifest_schema(manifest)
     rules = []
     for rule in policy.checks:
         if rule.slice is None:
@@ -114,8 +117,16 @@ def resolve_named_slices(manifest: Path, policy: Policy) -> Policy:
             continue
         ((column, value),) = rule.slice
         keys = [k[0][1] for k in coded[column][1]] if column in coded else []
-        found = next((k for k in keys if k == value), None)
-        found = found or next((k for k in keys if _alike(value, k)), None)
+        dated = column in schema.names and pa.types.is_date(schema.field(column).type)
+        found = value if value in keys else None
+        if found is None:
+            alike = [k for k in keys if _alike(value, k, dated)]
+            if len(alike) > 1:
+                raise InputError(
+                    f"policy: slice {{{column}: {value}}} could be any of "
+                    f"{', '.join(repr(k) for k in alike[:6])}: quote the one meant"
+                )
+            found = alike[0] if alike else None
         if found is None:
             shown = ", ".join(repr(k) for k in keys[:12]) + (
                 f", ... {len(keys)} in all" if len(keys) > 12 else ""
@@ -128,16 +139,19 @@ def resolve_named_slices(manifest: Path, policy: Policy) -> Policy:
     return replace(policy, checks=tuple(rules))
 
 
-def _alike(value: str, key: str) -> bool:
+_DECIMAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
+def _alike(value: str, key: str, dated: bool) -> bool:
     """Whether a policy's value, as YAML read it, names the slice ``key``: a boolean (True
-    for 'true'), a number (1.0 for '1'), or a date (2026-01-01 for a date column's key, its
-    days since 1970)."""
+    for 'true'), a decimal number (1.0 for '1'), or in a date column (``dated``), a date
+    (2026-01-01 for its key, the days since 1970)."""
     if value in ("True", "False"):
         return key == value.lower()
-    try:
+    if _DECIMAL.fullmatch(value) and _DECIMAL.fullmatch(key):
         return float(value) == float(key)
-    except ValueError:
-        pass
+    if not dated:
+        return False
     try:
         day = date.fromisoformat(value)
     except ValueError:

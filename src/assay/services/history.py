@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 
 from assay.core import item_history as ih
 from assay.core.errors import InputError, did_you_mean
-from assay.core.records import DatasetVersion, RunQuery, RunRecord
+from assay.core.records import DatasetVersion, ModelVersion, RunQuery, RunRecord
 from assay.datasets import columns as cols
 from assay.services import run_tables
-from assay.services.contents import content_key, item_contents
+from assay.services.contents import content_key, item_contents, rehashed_columns
 from assay.services.datasets import get_dataset
 from assay.services.integrity import verify_manifest
 from assay.services.models import get_model
@@ -268,7 +268,16 @@ def item_history(
     for j in [*by_number, cand]:
         if same.has_digests(version_of[j]):
             reference = np.where(held_by[j], version_of[j], reference)
-    other = [~same.as_reference(v, reference, unknown=True) for v in version_of]
+    # What each version's model read: two versions are compared on the columns they share
+    # only where those hold it (one shared metadata column made every row 'the same item').
+    read = [_inputs(models[k]) for k in order]
+    read_on: dict[int, set[str]] = {}
+    for j, v in enumerate(version_of):
+        read_on.setdefault(v, set()).update(read[j])
+    other = [
+        ~same.as_reference(v, reference, unknown=True, inputs=read[j])
+        for j, v in enumerate(version_of)
+    ]
     # Every version is judged against one label per item: the newest dataset version's that
     # holds the item's content (a label corrected in version 2 would otherwise make version 1's
     # answer look right and version 2's look wrong, a regression that is only a correction).
@@ -280,7 +289,7 @@ def item_history(
     # numbered anew (other items under the same row ids) change nothing.
     held, label = _manifest_labels(source, ids)
     if same.has_digests(source.id):
-        alike = same.as_reference(source.id, reference, unknown=False)
+        alike = same.as_reference(source.id, reference, unknown=False, inputs=read_on)
         labels = pc.if_else(pa.array(held & alike), label, labels)
     has_label = np.asarray(labels.is_valid().to_numpy(zero_copy_only=False), bool)
     versions = []
@@ -343,6 +352,12 @@ def _manifest_labels(dv: DatasetVersion, ids: pa.Array) -> tuple[np.ndarray, pa.
     return held, label
 
 
+def _inputs(model: ModelVersion) -> set[str]:
+    """The table columns a model version reads (none for images)."""
+    spec = model.spec.get("input") or {}
+    return {str(c) for c in spec.get("columns") or ()} if spec.get("kind") == "tabular" else set()
+
+
 class _Contents:
     """Whether items hold the same content in two dataset versions, compared two versions at
     a time (``assay.services.contents``): compared across all the versions at once, one old
@@ -377,14 +392,27 @@ class _Contents:
             )
         return self._pairs[(a, b)]
 
-    def as_reference(self, version: int, reference: np.ndarray, unknown: bool) -> np.ndarray:
+    def as_reference(
+        self,
+        version: int,
+        reference: np.ndarray,
+        unknown: bool,
+        inputs: set[str] | dict[int, set[str]],
+    ) -> np.ndarray:
         """Per item, whether ``version`` holds it with the content of its ``reference``
-        version; ``unknown``: the answer where either has no digests or there is none."""
+        version; ``unknown``: the answer where either has no digests or there is none.
+        ``inputs`` (or ``inputs[r]``): the columns that must be among those the two share (what
+        the models concerned read), else the items are other content."""
         out = np.full(len(self.ids), unknown)
         for r in np.unique(reference[reference >= 0]).tolist():
             at = reference == r
             if r == version:
                 out[at] = True
+                continue
+            shared = rehashed_columns([self.versions[version], self.versions[r]])
+            need = inputs.get(r, set()) if isinstance(inputs, dict) else inputs
+            if shared is not None and not need <= set(shared):
+                out[at] = False
                 continue
             mine, theirs = self.pair(version, r)
             if mine is None or theirs is None:

@@ -143,7 +143,7 @@ def overlap_check(
             value=None,
             threshold=0.0,
             reason="the two sets' items cannot be compared: one was registered before its rows "
-            "had digests (register it again), or the tables share no column",
+            "had digests (register it again)",
             metric="calibration_overlap",
         )
     if good is not None:  # the defects a calibration set holds never set the threshold

@@ -9,6 +9,7 @@ from assay.reports.views.verdict import VerdictView
 
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag, a comment or a declaration
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_ESCAPING = re.compile(r"\\(?=[!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "too_few": "❔", "inconclusive": "❔"}
 
 
@@ -24,9 +25,9 @@ def _cell(text: str) -> str:
     # Only what HTML would read as a tag or an entity: "<= 1%" stays readable in the raw file.
     text = _ENTITY.sub("&amp;", text)
     text = _TAG.sub("&lt;", text)
-    # Backslashes first: 'a\\|b' became 'a\\\\|b', an escaped backslash and a bare pipe that
-    # split the cell (a review).
-    text = text.replace("\\", "\\\\")
+    # A backslash before punctuation escapes it in Markdown: 'a\\|b' became 'a\\\\|b', an escaped
+    # backslash and a bare pipe that split the cell (a review). Others are literal ('\\x0b').
+    text = _ESCAPING.sub(r"\\\\", text)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 

@@ -418,7 +418,8 @@ class _Contents:
             if mine is None or theirs is None:
                 out[at] = unknown
                 continue
-            equal = pc.fill_null(pc.equal(mine, theirs), False)
+            # (an item without a content, a missing file's, counts as unknown, as before)
+            equal = pc.fill_null(pc.equal(mine, theirs), unknown)
             out[at] = np.asarray(equal.to_numpy(zero_copy_only=False), bool)[at]
         return out
 
